@@ -1,0 +1,116 @@
+#pragma once
+
+#include "diagnostic.h"
+
+#include <QHash>
+#include <QList>
+#include <QString>
+#include <QStringList>
+
+#include <chrono>
+#include <optional>
+
+namespace Berth::Config {
+
+// One `key = value` line, after `${ENV}` expansion and inline-comment stripping.
+struct Entry
+{
+    QString key;   // lower-cased, trimmed
+    QString value; // trimmed, environment expanded
+    Location location;
+};
+
+// One line of a raw-line section such as [routes:line] or [crontab:line]
+// (comments and blank lines dropped, the rest kept verbatim but trimmed).
+struct RawLine
+{
+    QString text;
+    Location location;
+};
+
+struct Section
+{
+    QString name; // as written, lower-cased: "server", "app:echo", "routes:line", "@users"
+    Location location; // the first header line seen for it
+    QList<Entry> entries; // in file order; a later entry for the same key overrides an earlier one
+    QList<RawLine> lines; // only for raw-line sections (name ends in ":line")
+
+    bool isRawLines() const { return name.endsWith(QLatin1String(":line")); }
+    // The effective (last) entry for a key, or nullptr.
+    const Entry *find(const QString &key) const;
+};
+
+// The parsed configuration: every file given with -c, merged in order, plus the files they
+// include through `[berth] additional_confs` (or brim's `[brim] additional_confs`).
+//
+// Typed getters never throw: a value that does not convert records an error diagnostic naming
+// file:line, section, key and value (brim's Conf.error hook, collected instead of exiting) and the
+// default is returned, so one run reports every bad value at once.
+class Config
+{
+public:
+    Config() = default;
+
+    // Reads and merges the files. Problems reading or parsing them (missing file, unreadable
+    // include, include cycle, syntax error, undefined ${VAR}) are recorded in diagnostics().
+    static Config load(const QStringList &files);
+    // Parses text as if it were a file with the given name (tests, the admin console editor).
+    static Config fromText(const QString &text, const QString &fileName = QStringLiteral("<text>"));
+
+    QStringList files() const; // every file read, includes too, in read order
+    QStringList sectionNames() const; // in first-seen order
+    bool hasSection(const QString &section) const;
+    const Section *section(const QString &section) const;
+    // Sections whose name starts with prefix ("app:" -> app:echo, app:stats ...), in order.
+    QList<const Section *> sectionsWithPrefix(const QString &prefix) const;
+
+    bool has(const QString &section, const QString &key) const;
+    Location location(const QString &section, const QString &key) const;
+
+    QString getString(const QString &section, const QString &key,
+                      const QString &defaultValue = QString()) const;
+    qint64 getInt(const QString &section, const QString &key, qint64 defaultValue) const;
+    double getFloat(const QString &section, const QString &key, double defaultValue) const;
+    bool getBool(const QString &section, const QString &key, bool defaultValue) const;
+    // "64K", "10M", "1G", "512" (bytes; K/M/G/T are powers of 1024; optional trailing B).
+    qint64 getSize(const QString &section, const QString &key, qint64 defaultValue) const;
+    // "30s", "5m", "250ms", "1h", "2d", "1h30m"; a bare number is seconds.
+    std::chrono::milliseconds getDuration(const QString &section, const QString &key,
+                                          std::chrono::milliseconds defaultValue) const;
+    // Comma and/or whitespace separated; double quotes keep spaces ("b c.conf").
+    QStringList getList(const QString &section, const QString &key,
+                        const QStringList &defaultValue = {}) const;
+    // ~ and ~user expanded; a relative path is resolved against the directory of the file the
+    // key was read from.
+    QString getPath(const QString &section, const QString &key,
+                    const QString &defaultValue = QString()) const;
+
+    // Everything found so far: load problems plus conversion errors from getters.
+    const Diagnostics &diagnostics() const { return m_diagnostics; }
+    // Lets later stages (schema validation, route building) report against this config.
+    void addDiagnostic(const Diagnostic &diagnostic) const { m_diagnostics.append(diagnostic); }
+
+    // brim's value lists for booleans (compared case-insensitively).
+    static const QStringList &trueValues();  // true, 1, yes, on, t, y
+    static const QStringList &falseValues(); // false, 0, no, off, f, n
+
+private:
+    friend class ConfigParser;
+    QStringList m_files;
+    QStringList m_order;
+    QHash<QString, Section> m_sections;
+    mutable Diagnostics m_diagnostics;
+};
+
+// Stand-alone value parsers, shared by the getters, the schema validator and the admin console.
+namespace Values {
+std::optional<qint64> parseInt(const QString &text);
+std::optional<double> parseFloat(const QString &text);
+std::optional<bool> parseBool(const QString &text);
+std::optional<qint64> parseSize(const QString &text);
+std::optional<std::chrono::milliseconds> parseDuration(const QString &text);
+QStringList parseList(const QString &text);
+QString expandUser(const QString &path);
+} // namespace Values
+
+} // namespace Berth::Config

@@ -1,0 +1,37 @@
+#pragma once
+
+#include <QList>
+#include <QString>
+
+namespace Berth::Config {
+
+// Where a section, key or raw line came from. An empty file means "built in / command line".
+struct Location
+{
+    QString file;
+    int line = 0;
+
+    bool isValid() const { return !file.isEmpty(); }
+    // "file:line", or "file" when line is 0, or "<config>" when there is no file.
+    QString toString() const;
+};
+
+// One finding about a configuration: an error makes `berthd check` fail, a warning does not.
+struct Diagnostic
+{
+    enum class Severity { Warning, Error };
+
+    Severity severity = Severity::Error;
+    Location location;
+    QString message; // e.g. "[limits] header_timeout: '3x' is not a duration"
+
+    // "file:line: message" for errors, "file:line: warning: message" for warnings.
+    QString toString() const;
+    bool isError() const { return severity == Severity::Error; }
+};
+
+using Diagnostics = QList<Diagnostic>;
+
+bool hasErrors(const Diagnostics &diagnostics);
+
+} // namespace Berth::Config

@@ -1,0 +1,36 @@
+#pragma once
+
+#include "requesthead.h"
+
+#include <QByteArray>
+#include <QHostAddress>
+#include <QString>
+
+namespace Berth::Http {
+
+// What an app sees of a request, whichever protocol carried it. Plain data: tests build one.
+struct Request
+{
+    RequestHead head;
+    QByteArray path;       // decoded and normalised (see normalizePath), used for routing
+    QByteArray scriptName; // the mount point the router matched, "" for "/" (WSGI SCRIPT_NAME)
+    QByteArray pathInfo;   // the rest of path after scriptName, starts with '/' (PATH_INFO)
+    QByteArray hostName;   // host without port, lower-cased, used for virtual hosts
+
+    QHostAddress peerAddress;
+    quint16 peerPort = 0;
+    QHostAddress localAddress;
+    quint16 localPort = 0;
+    bool secure = false;
+
+    QByteArray txnId;  // unique per request; also sent as X-Berth-Txn
+    QString user;      // set by an auth app; "-" in request.log when empty
+    QString token;     // API token, when a gateway app found one
+
+    QByteArrayView method() const { return head.method; }
+    QByteArrayView query() const { return head.query; }
+    QByteArrayView header(QByteArrayView name) const { return head.field(name); }
+    bool isHead() const { return head.method == "HEAD"; }
+};
+
+} // namespace Berth::Http

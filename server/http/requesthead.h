@@ -1,0 +1,54 @@
+#pragma once
+
+#include <QByteArray>
+#include <QByteArrayView>
+
+#include <vector>
+
+namespace Berth::Http {
+
+// A header field as received: views into the connection's head storage, valid until the
+// exchange that owns the head ends. Names keep their case; compare them case-insensitively.
+struct HeaderField
+{
+    QByteArrayView name;
+    QByteArrayView value; // leading and trailing whitespace removed
+};
+
+// The parsed request line and header section of one HTTP/1.x request, plus the framing
+// facts derived from it. Plain data so tests can build one by hand.
+struct RequestHead
+{
+    QByteArrayView method;
+    QByteArrayView target; // as sent: "/a%20b?x=1", "*", "http://host/p"
+    QByteArrayView path;   // raw (undecoded) path of target: "/a%20b"; "*" for OPTIONS *
+    QByteArrayView query;  // after '?', without it; empty if none
+    QByteArrayView authority; // host[:port] of an absolute-form target, else empty
+    int versionMajor = 1;
+    int versionMinor = 1;
+    std::vector<HeaderField> fields;
+
+    // Derived by the parser from the fields (RFC 9112 §6, §9.3):
+    QByteArrayView host;        // absolute-form authority if present, else the Host field
+    qint64 contentLength = -1;  // -1 when there is no Content-Length
+    bool chunked = false;       // Transfer-Encoding: chunked (the only coding accepted)
+    bool keepAlive = true;      // HTTP/1.1 unless "close"; HTTP/1.0 only with "keep-alive"
+    bool expectContinue = false; // Expect: 100-continue
+    bool upgrade = false;       // Connection: upgrade with an Upgrade field
+
+    bool hasBody() const { return chunked || contentLength > 0; }
+    bool isHttp11() const { return versionMajor == 1 && versionMinor == 1; }
+
+    // First field with this name (case-insensitive), or a null view.
+    QByteArrayView field(QByteArrayView name) const;
+    // How many fields have this name.
+    int fieldCount(QByteArrayView name) const;
+    void clear();
+};
+
+// Case-insensitive ASCII comparison of two header names or tokens.
+bool equalsIgnoreCase(QByteArrayView a, QByteArrayView b);
+// True if the comma-separated list `value` holds `token` (case-insensitive): "keep-alive, Upgrade".
+bool listContainsToken(QByteArrayView value, QByteArrayView token);
+
+} // namespace Berth::Http

@@ -1,0 +1,35 @@
+#pragma once
+
+#include <QString>
+
+namespace Berth::Http {
+class Exchange;
+}
+
+namespace Berth::Pipeline {
+
+// What an app did with an exchange.
+enum class Outcome {
+    Answered, // the app responded, or owns the exchange and will complete it later
+    Pass,     // hand the exchange to the next app of the pipeline (brim's "next app")
+};
+
+// The one request-handling interface built-in apps and plugins share (brim's WSGI app chain,
+// Caddy's handlers, h2o's handlers). An app is built once per configuration from its
+// [app:NAME] section and is shared, read-only, by every exchange of its event-loop thread.
+// handle() must not block: long work completes the exchange later from the same thread.
+class App
+{
+public:
+    virtual ~App() = default;
+    virtual Outcome handle(Http::Exchange &exchange) = 0;
+
+    // The [app:NAME] name ("echo"), or a generated one for a directory route.
+    const QString &name() const { return m_name; }
+    void setName(const QString &name) { m_name = name; }
+
+private:
+    QString m_name;
+};
+
+} // namespace Berth::Pipeline
