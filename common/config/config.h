@@ -56,6 +56,10 @@ public:
     static Config load(const QStringList &files);
     // Parses text as if it were a file with the given name (tests, the admin console editor).
     static Config fromText(const QString &text, const QString &fileName = QStringLiteral("<text>"));
+    // Whether fromText reads the files named by additional_confs (relative to fileName's
+    // directory). The fuzzer and editors of unsaved text turn it off.
+    enum class Includes { Follow, Ignore };
+    static Config fromText(const QString &text, const QString &fileName, Includes includes);
 
     QStringList files() const; // every file read, includes too, in read order
     QStringList sectionNames() const; // in first-seen order

@@ -34,4 +34,12 @@ using Diagnostics = QList<Diagnostic>;
 
 bool hasErrors(const Diagnostics &diagnostics);
 
+// The diagnostics grouped by file (files in the order they first appear in the list) and sorted
+// by line within a file; diagnostics without a location come first. Stable: equal positions
+// keep their order.
+Diagnostics sortedByFile(const Diagnostics &diagnostics);
+// One Diagnostic::toString() per line, each ending in '\n', in file order (sortedByFile), as
+// `berthd check` prints them. Empty for no diagnostics.
+QString formatDiagnostics(const Diagnostics &diagnostics);
+
 } // namespace Berth::Config

@@ -19,7 +19,9 @@ public:
         TooLarge, // the body would exceed the maximum: answer 413 and close
     };
 
-    // maxBodyBytes: cap on decoded bytes (< 0 = none); maxTrailerBytes: cap on trailer section.
+    // maxBodyBytes: cap on decoded bytes (< 0 = none); maxTrailerBytes: cap on the trailer
+    // field lines (their CRLFs included, the final empty line not). Chunk extensions are capped
+    // at 4 KiB per chunk-size line.
     explicit ChunkedDecoder(qint64 maxBodyBytes = -1, qsizetype maxTrailerBytes = 8 * 1024);
 
     Status decode(QByteArrayView input);
@@ -30,13 +32,39 @@ public:
     void reset(qint64 maxBodyBytes);
 
 private:
-    // implementation state (helper-defined)
-    int m_state = 0;
-    qint64 m_chunkRemaining = 0;
+    enum class State : quint8 {
+        Size,           // chunk-size hex digits
+        ExtName,        // first byte of a chunk-ext name, after ';'
+        ExtNameMore,
+        ExtValueStart,  // after '='
+        ExtToken,
+        ExtQuoted,
+        ExtQuotedPair,  // after '\\' inside a quoted-string
+        ExtAfterQuoted, // after the closing '"'
+        SizeLf,         // after the CR of the chunk-size line
+        Data,
+        DataCr,
+        DataLf,
+        TrailerStart,   // first byte of a trailer field line or of the final empty line
+        TrailerName,
+        TrailerValue,
+        TrailerLf,      // after the CR of a trailer field line
+        FinalLf,        // after the CR of the final empty line
+        Done,
+        Error,
+        TooLarge,
+    };
+
+    Status fail(const char *reason);
+    Status tooLarge(const char *reason);
+
+    State m_state = State::Size;
+    quint64 m_chunkSize = 0;       // the size being read (up to 16 hex digits fit)
+    qint64 m_chunkRemaining = 0;   // data bytes of the current chunk not yet returned
     qint64 m_total = 0;
     qint64 m_maxBody = -1;
     qsizetype m_maxTrailer = 8 * 1024;
-    qsizetype m_lineBytes = 0;
+    qsizetype m_lineBytes = 0;     // chunk-ext bytes of this size line, or trailer bytes so far
     int m_digits = 0;
     qsizetype m_consumed = 0;
     QByteArrayView m_data;

@@ -56,6 +56,9 @@ public:
     // Ends the response body.
     virtual void finish() = 0;
     virtual bool responseStarted() const = 0;
+    // Ends the exchange abnormally (an app that failed mid-response): the connection is closed
+    // without completing the response, so the client can't mistake it for a complete one.
+    virtual void abort() { finish(); }
 
     virtual void setWritableHandler(EventHandler handler) = 0;
     // Called when the exchange dies before finish(): client gone, timeout, protocol error.

@@ -3,6 +3,7 @@
 #include <QByteArray>
 #include <QByteArrayView>
 
+#include <array>
 #include <vector>
 
 namespace Berth::Http {
@@ -50,5 +51,27 @@ struct RequestHead
 bool equalsIgnoreCase(QByteArrayView a, QByteArrayView b);
 // True if the comma-separated list `value` holds `token` (case-insensitive): "keep-alive, Upgrade".
 bool listContainsToken(QByteArrayView value, QByteArrayView token);
+
+// Byte classes of the HTTP grammar, shared by the head parser and the chunked decoder.
+namespace CharClass {
+enum : quint8 {
+    Token = 0x01,      // tchar (RFC 9110 §5.6.2)
+    FieldValue = 0x02, // field-vchar / SP / HTAB / obs-text (RFC 9110 §5.5)
+    Target = 0x04,     // allowed in a request-target: VCHAR except '#' (RFC 9112 §3.2)
+    HexDigit = 0x08,   // HEXDIG
+    Digit = 0x10,      // DIGIT
+    RegName = 0x20,    // unreserved / sub-delims (RFC 3986 §3.2.2 reg-name, without '%')
+    QuotedText = 0x40, // qdtext (RFC 9110 §5.6.4)
+};
+extern const std::array<quint8, 256> table;
+inline bool is(char c, quint8 cls) { return table[static_cast<uchar>(c)] & cls; }
+} // namespace CharClass
+
+// RFC 9110 §5.6.2 token: one or more tchar.
+bool isToken(QByteArrayView value);
+// uri-host [":" port] (RFC 9110 §7.2, RFC 3986 §3.2.2): a reg-name, an IPv4 address or an
+// [IPv6] literal, then an optional port of at most 5 digits <= 65535. The host may be empty
+// only when allowEmptyHost; requirePort demands the ":port" part (CONNECT's authority-form).
+bool isValidHostPort(QByteArrayView value, bool allowEmptyHost, bool requirePort);
 
 } // namespace Berth::Http

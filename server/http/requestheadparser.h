@@ -22,8 +22,8 @@ public:
         NeedMore,   // the head is incomplete; call again with the same buffer plus more bytes
         Done,       // the head is complete; consumed() bytes (incl. the blank line) belong to it
         Error,      // the request is bad: answer errorStatus() and close the connection
-        EmptyClose, // only CRLFs were seen before the peer should be dropped silently (never
-                    // returned while more bytes may come; the engine closes on EOF itself)
+        EmptyClose, // more than 8 empty lines came before any request line: drop the peer
+                    // silently. Fewer only give NeedMore (the engine closes on EOF itself).
     };
 
     explicit RequestHeadParser(const HeadLimits &limits = {});
@@ -32,13 +32,28 @@ public:
     // lines (CRLF) before the request line are skipped (RFC 9112 §2.2) and count in consumed().
     Status parse(QByteArrayView buffer, RequestHead &head);
 
+    // After Done: the bytes of the head, leading empty lines included. 0 otherwise.
     qsizetype consumed() const { return m_consumed; }
     int errorStatus() const { return m_errorStatus; }  // 400, 414, 431, 501 or 505
     const char *errorReason() const { return m_errorReason; } // short text for the log
     void reset();
 
 private:
+    enum class State : quint8 {
+        Leading,    // skipping empty lines before the request line
+        Method,
+        Target,
+        Version,
+        FieldStart, // at the first byte of a field line or of the final empty line
+        FieldName,
+        FieldValue,
+        Done,
+        Error,
+        EmptyClose,
+    };
+
     Status fail(int status, const char *reason);
+    bool finishRequestLine(const char *buffer);
     Status parseComplete(QByteArrayView head, RequestHead &out);
     bool deriveFraming(RequestHead &head);
 
@@ -47,6 +62,28 @@ private:
     qsizetype m_consumed = 0;
     int m_errorStatus = 0;
     const char *m_errorReason = "";
+
+    // Scanner state. Everything is an offset into the buffer, never a pointer: the engine may
+    // reallocate its buffer between two calls.
+    State m_state = State::Leading;
+    int m_emptyLines = 0;
+    int m_fieldCount = 0;
+    qsizetype m_headStart = 0;     // first byte of the request line
+    qsizetype m_totalLimitEnd = 0; // first offset past maxHeaderBytes
+    qsizetype m_lineStart = 0;     // first byte of the current field line
+    qsizetype m_methodEnd = 0;
+    qsizetype m_targetStart = 0;
+    qsizetype m_targetEnd = 0;
+    qsizetype m_versionStart = 0;
+    qsizetype m_fieldsStart = 0;   // first byte after the request line's CRLF
+    // The parts of the target, set when the request line is complete.
+    qsizetype m_pathStart = 0;
+    qsizetype m_pathSize = 0;      // -1: absolute-form without a path, which means "/"
+    qsizetype m_queryStart = 0;
+    qsizetype m_querySize = 0;
+    qsizetype m_authorityStart = 0;
+    qsizetype m_authoritySize = 0;
+    int m_versionMinor = 1;
 };
 
 } // namespace Berth::Http

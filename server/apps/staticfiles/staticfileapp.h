@@ -32,8 +32,16 @@ public:
     Pipeline::Outcome handle(Http::Exchange &exchange) override;
 
 private:
+    struct Resolved;
+    QByteArray canonicalRoot() const;
+    Resolved resolve(const QByteArray &path, const QByteArray &root) const;
+    void serveFile(Http::Exchange &exchange, Resolved &file, QByteArrayView nameForType) const;
+
     Options m_options;
-    QByteArray m_canonicalRoot;
+    QByteArray m_canonicalRoot; // realpath of root, or empty if it did not exist at startup
 };
+
+// Adds `call = berth.static` to the registry (AppRegistry::builtin() calls it).
+void registerStaticFileApp(Pipeline::AppRegistry &registry);
 
 } // namespace Berth::Apps

@@ -1,0 +1,455 @@
+#include "schema.h"
+
+namespace Berth::Config {
+
+using namespace Qt::StringLiterals;
+
+namespace {
+
+KeySpec key(const QString &name, ValueType type, const QString &defaultValue,
+            const QString &description)
+{
+    KeySpec spec;
+    spec.name = name;
+    spec.type = type;
+    spec.defaultValue = defaultValue;
+    spec.description = description;
+    return spec;
+}
+
+KeySpec required(KeySpec spec)
+{
+    spec.required = true;
+    return spec;
+}
+
+KeySpec range(KeySpec spec, qint64 minimum, std::optional<qint64> maximum = std::nullopt)
+{
+    spec.minimum = minimum;
+    spec.maximum = maximum;
+    return spec;
+}
+
+SectionSpec section(const QString &pattern, const QString &description,
+                    const QList<KeySpec> &keys)
+{
+    SectionSpec spec;
+    spec.pattern = pattern;
+    spec.description = description;
+    spec.keys = keys;
+    return spec;
+}
+
+SectionSpec planned(SectionSpec spec)
+{
+    spec.planned = true;
+    return spec;
+}
+
+SectionSpec rawLines(SectionSpec spec)
+{
+    spec.rawLines = true;
+    return spec;
+}
+
+using T = ValueType;
+
+Schema makeBuiltin()
+{
+    Schema schema;
+    const QList<KeySpec> includeKeys{
+        key(u"additional_confs"_s, T::List, QString(),
+            u"More configuration files to read right after this one, separated by spaces or "
+            u"commas (double quotes around names with spaces); `~` is expanded and relative "
+            u"names are relative to this file's directory."_s)};
+    schema.addSection(section(u"berth"_s, u"About the configuration itself."_s, includeKeys));
+    schema.addSection(section(
+        u"brim"_s, u"The same as [berth], so brimd configurations can be included unchanged."_s,
+        includeKeys));
+
+    schema.addSection(section(
+        u"server"_s, u"The server: its name, HTTP listener, processes and files."_s,
+        {
+            key(u"name"_s, T::String, u"berth"_s,
+                u"Server name, used in logs and reported by the stats app."_s),
+            key(u"ip"_s, T::String, u"127.0.0.1"_s,
+                u"Address the HTTP listener binds to: `0.0.0.0` for every IPv4 address, `::` "
+                u"for every IPv6 address."_s),
+            range(key(u"port"_s, T::Int, u"8080"_s, u"TCP port of the HTTP listener."_s), 0,
+                  65535),
+            range(key(u"workers"_s, T::Int, u"1"_s,
+                      u"Number of HTTP worker processes; 0 runs everything in one process "
+                      u"(debugging)."_s),
+                  0, 1024),
+            range(key(u"threads"_s, T::Int, u"1"_s, u"Event-loop threads per worker process."_s),
+                  1, 1024),
+            key(u"user"_s, T::String, QString(),
+                u"User to switch to once the listeners are open, when started as root."_s),
+            key(u"group"_s, T::String, QString(),
+                u"Group to switch to once the listeners are open; empty uses the user's primary "
+                u"group."_s),
+            key(u"umask"_s, T::String, u"022"_s,
+                u"File-creation mask of the server processes, in octal."_s),
+            key(u"allow_root"_s, T::Bool, u"no"_s,
+                u"Allow the server to keep running as root when no `user` is set."_s),
+            key(u"pid_file"_s, T::Path, QString(),
+                u"File `berthd start` writes the master process id to, and `stop`, `reload` and "
+                u"`status` read it from."_s),
+            key(u"log_dir"_s, T::Path, QString(),
+                u"Directory for server.log, request.log, app.log and cef.log; empty logs to "
+                u"standard error."_s),
+            key(u"graceful_timeout"_s, T::Duration, u"30s"_s,
+                u"How long a graceful stop or reload waits for requests in flight before closing "
+                u"their connections."_s),
+            key(u"worker_timeout"_s, T::Duration, u"30s"_s,
+                u"A worker that shows no sign of life for this long is killed and restarted."_s),
+            range(key(u"max_requests"_s, T::Int, u"0"_s,
+                      u"Restart a worker after it has handled this many requests; 0 never "
+                      u"does."_s),
+                  0),
+            range(key(u"max_requests_jitter"_s, T::Int, u"0"_s,
+                      u"Up to this many requests, chosen at random, added to max_requests for "
+                      u"each worker so that workers do not restart together."_s),
+                  0),
+        }));
+
+    schema.addSection(section(
+        u"limits"_s,
+        u"Protocol limits. Each has a safe default; a request beyond one is answered with the "
+        u"status in parentheses."_s,
+        {
+            key(u"max_uri_bytes"_s, T::Size, u"8K"_s, u"Longest request target (414)."_s),
+            key(u"max_header_bytes"_s, T::Size, u"32K"_s,
+                u"Largest request head: request line and every header field together (431)."_s),
+            key(u"max_field_bytes"_s, T::Size, u"8K"_s, u"Largest single header field (431)."_s),
+            range(key(u"max_headers"_s, T::Int, u"100"_s,
+                      u"Most header fields in one request (431)."_s),
+                  1),
+            key(u"max_body_bytes"_s, T::Size, u"10M"_s,
+                u"Largest request body (413); an app's own max_body_bytes overrides it for the "
+                u"routes that use the app."_s),
+            key(u"header_timeout"_s, T::Duration, u"10s"_s,
+                u"Time the whole request head may take to arrive, against slow-header attacks "
+                u"(408)."_s),
+            key(u"body_timeout"_s, T::Duration, u"60s"_s,
+                u"Longest wait between two reads of a request body (408)."_s),
+            key(u"send_timeout"_s, T::Duration, u"60s"_s,
+                u"Longest wait for a client that does not read the response; then the connection "
+                u"is closed."_s),
+            key(u"idle_timeout"_s, T::Duration, u"75s"_s,
+                u"How long an idle keep-alive connection stays open."_s),
+            key(u"response_timeout"_s, T::Duration, u"10s"_s,
+                u"Longest stall while a response is transferred from an upstream or an app."_s),
+            range(key(u"max_connections"_s, T::Int, u"10000"_s,
+                      u"Most client connections open at once; further connections are refused "
+                      u"(503)."_s),
+                  1),
+        }));
+
+    schema.addSection(planned(section(
+        u"tls"_s, u"HTTPS with OpenSSL."_s,
+        {
+            key(u"enabled"_s, T::Bool, u"no"_s, u"Whether the [server] port speaks TLS."_s),
+            range(key(u"port"_s, T::Int, QString(),
+                      u"When set, a second listener on this port speaks TLS."_s),
+                  0, 65535),
+            key(u"cert"_s, T::Path, QString(), u"Certificate chain file (PEM)."_s),
+            key(u"key"_s, T::Path, QString(), u"Private key file (PEM)."_s),
+            key(u"passphrase"_s, T::String, QString(), u"Passphrase of an encrypted key."_s),
+            key(u"http2"_s, T::Bool, u"yes"_s, u"Offer HTTP/2 through ALPN."_s),
+        })));
+
+    schema.addSection(rawLines(section(
+        u"routes:line"_s,
+        u"Routes, one per line: `PATH = TARGET`. The target is a directory (static files), the "
+        u"NAME of an [app:NAME] section, `@NAME` for a member group, or several names: a pipeline "
+        u"that runs in order. A line `@ HOST...` starts a block for those virtual hosts "
+        u"(`.example.org` also matches its subdomains)."_s,
+        {})));
+
+    schema.addSection(section(
+        u"app:*"_s,
+        u"An app, named by what follows `app:`; routes refer to it by that name. The keys below "
+        u"apply to every app; each built-in app adds its own."_s,
+        {
+            required(key(u"call"_s, T::String, QString(),
+                         u"Which app: a built-in such as `berth.echo`, or a plugin "
+                         u"(`plugin:NAME` or `plugin:/path/libname.so`)."_s)),
+            key(u"max_body_bytes"_s, T::Size, QString(),
+                u"Largest request body for routes that use this app; overrides [limits] "
+                u"max_body_bytes."_s),
+        }));
+
+    schema.addApp(AppSpec{u"berth.echo"_s,
+                          u"Answers with the request body, for testing clients and proxies."_s,
+                          {key(u"max_echo"_s, T::Size, u"64K"_s,
+                               u"Most bytes of the body echoed back."_s)}});
+    schema.addApp(AppSpec{
+        u"berth.static"_s,
+        u"Serves files from a directory, with conditional GET and ranges."_s,
+        {
+            required(key(u"root"_s, T::Path, QString(), u"Directory the files are served from."_s)),
+            key(u"index"_s, T::List, u"index.html"_s,
+                u"File names tried in order when a directory is requested."_s),
+            key(u"allow_dotfiles"_s, T::Bool, u"no"_s,
+                u"Serve files and directories whose names start with a dot."_s),
+            key(u"follow_symlinks"_s, T::Bool, u"no"_s,
+                u"Serve files reached through symbolic links."_s),
+            key(u"cache_control"_s, T::String, QString(),
+                u"Cache-Control header sent with every file, such as `max-age=3600`; empty sends "
+                u"none."_s),
+        }});
+    schema.addApp(AppSpec{u"berth.stats"_s, u"Reports the server's stats as JSON."_s, {}});
+    schema.addApp(AppSpec{u"berth.heartbeat"_s,
+                          u"Answers health checks from load balancers while the server runs."_s,
+                          {}});
+    const auto later = [&](const QString &call, const QString &description) {
+        schema.addApp(AppSpec{call, description, {}, false});
+    };
+    later(u"berth.basic_auth"_s, u"HTTP Basic authentication in front of other apps."_s);
+    later(u"berth.log_collector"_s, u"Collects log records posted over HTTP."_s);
+    later(u"berth.session"_s, u"Server-side sessions for the apps after it."_s);
+    later(u"berth.admin"_s, u"The admin API used by berth-admin."_s);
+    later(u"berth.debug"_s, u"Shows the request as the server received it."_s);
+
+    schema.addSection(planned(section(
+        u"@*"_s, u"A member group: upstream servers a route `@NAME` balances over (API gateway)."_s,
+        {
+            key(u"members"_s, T::List, QString(), u"Upstream addresses, `host:port`."_s),
+            key(u"balance"_s, T::String, u"round_robin"_s,
+                u"`round_robin` or `least_conn`."_s),
+            key(u"health_check"_s, T::String, QString(), u"Path polled to check a member."_s),
+            key(u"roles"_s, T::List, QString(), u"Roles allowed to call the group."_s),
+            key(u"ips"_s, T::List, QString(), u"Networks allowed to call the group."_s),
+            key(u"ssl"_s, T::Bool, u"no"_s, u"Talk to the members over TLS."_s),
+            key(u"cache"_s, T::Duration, QString(),
+                u"How long cacheable GET responses are cached."_s),
+        })));
+    schema.addSection(planned(section(
+        u"api-gateway"_s, u"Authentication for the API gateway."_s,
+        {
+            key(u"enable_gateway"_s, T::Bool, u"no"_s, u"Turn the gateway on."_s),
+            key(u"authenticate"_s, T::Bool, u"no"_s, u"Require a bearer token."_s),
+            key(u"realm"_s, T::String, QString(), u"Realm named in challenges."_s),
+            key(u"secret_key"_s, T::String, QString(), u"Key for JWT HS256 tokens."_s),
+            key(u"tokens_file"_s, T::Path, QString(), u"File of opaque bearer tokens."_s),
+        })));
+    schema.addSection(planned(section(
+        u"sessions"_s, u"Server-side sessions."_s,
+        {
+            key(u"store"_s, T::String, u"sqlite:sessions.db"_s, u"Where sessions are kept."_s),
+            key(u"timeout"_s, T::Duration, u"600s"_s, u"Idle time before a session ends."_s),
+            key(u"cookie"_s, T::String, u"sid"_s, u"Name of the session cookie."_s),
+            key(u"secret"_s, T::String, QString(), u"Signs cookies and keys the cipher."_s),
+            key(u"keynum"_s, T::Int, u"0"_s, u"Which key is current, for rotation."_s),
+        })));
+    const QList<KeySpec> socketKeys{
+        key(u"call"_s, T::String, QString(), u"Which app."_s),
+        range(key(u"port"_s, T::Int, QString(), u"Port to listen on."_s), 0, 65535),
+    };
+    schema.addSection(planned(section(u"tcp:*"_s, u"A raw TCP app."_s, socketKeys)));
+    schema.addSection(planned(section(u"udp:*"_s, u"A UDP app."_s, socketKeys)));
+    schema.addSection(planned(section(
+        u"daemon:*"_s, u"A background daemon, restarted when it exits."_s,
+        {
+            key(u"call"_s, T::String, QString(), u"Which built-in daemon."_s),
+            key(u"command"_s, T::String, QString(), u"Or a command to run."_s),
+            key(u"interval"_s, T::Duration, u"60s"_s, u"Time between runs."_s),
+        })));
+    schema.addSection(planned(rawLines(section(
+        u"crontab:line"_s, u"Cron jobs, one per line in crontab(5) syntax."_s, {}))));
+    schema.addSection(planned(section(
+        u"mailer"_s, u"Delivers mail from a spool directory."_s,
+        {
+            key(u"smtpserver"_s, T::String, QString(), u"SMTP server, `host:port`."_s),
+            key(u"user"_s, T::String, QString(), u"SMTP user."_s),
+            key(u"password"_s, T::String, QString(), u"SMTP password."_s),
+            key(u"ssl"_s, T::Bool, u"no"_s, u"Use TLS."_s),
+            key(u"max_retry"_s, T::Int, u"10"_s, u"Delivery attempts per message."_s),
+            key(u"undelivers_keep_max_days"_s, T::Int, u"30"_s,
+                u"Days undeliverable mail is kept."_s),
+            key(u"spool_dir"_s, T::Path, QString(), u"Spool directory."_s),
+        })));
+    schema.addSection(planned(section(
+        u"admin"_s, u"The admin API that berth-admin connects to."_s,
+        {
+            key(u"enabled"_s, T::Bool, u"no"_s, u"Turn the admin API on."_s),
+            key(u"ip"_s, T::String, u"127.0.0.1"_s, u"Address it listens on."_s),
+            range(key(u"port"_s, T::Int, u"8099"_s, u"Port it listens on."_s), 0, 65535),
+            key(u"token_file"_s, T::Path, QString(), u"File holding the access token."_s),
+        })));
+    return schema;
+}
+
+QString escapeCell(QString text)
+{
+    return text.replace(u'|', QLatin1String("\\|"));
+}
+
+void appendKeyTable(QString &out, const QList<KeySpec> &keys)
+{
+    if (keys.isEmpty()) {
+        out += u"No keys.\n\n"_s;
+        return;
+    }
+    out += u"| Key | Type | Default | Description |\n| --- | --- | --- | --- |\n"_s;
+    for (const KeySpec &k : keys) {
+        QString defaultText = k.required ? u"*required*"_s
+                              : k.defaultValue.isEmpty() ? u"*none*"_s
+                                                         : u'`' + k.defaultValue + u'`';
+        QString type = valueTypeName(k.type);
+        if (k.minimum && k.maximum)
+            type += u" (%1 to %2)"_s.arg(*k.minimum).arg(*k.maximum);
+        else if (k.minimum)
+            type += u" (at least %1)"_s.arg(*k.minimum);
+        out += u"| `%1` | %2 | %3 | %4 |\n"_s.arg(k.name, type, defaultText,
+                                                  escapeCell(k.description));
+    }
+    out += u'\n';
+}
+
+} // namespace
+
+QString valueTypeName(ValueType type)
+{
+    switch (type) {
+    case ValueType::String:
+        return u"string"_s;
+    case ValueType::Int:
+        return u"integer"_s;
+    case ValueType::Float:
+        return u"number"_s;
+    case ValueType::Bool:
+        return u"boolean"_s;
+    case ValueType::Size:
+        return u"size"_s;
+    case ValueType::Duration:
+        return u"duration"_s;
+    case ValueType::List:
+        return u"list"_s;
+    case ValueType::Path:
+        return u"path"_s;
+    }
+    return u"string"_s;
+}
+
+bool SectionSpec::matches(const QString &sectionName) const
+{
+    if (!isPattern())
+        return sectionName == pattern;
+    const QStringView prefix = QStringView(pattern).chopped(1);
+    return sectionName.size() > prefix.size() && sectionName.startsWith(prefix);
+}
+
+const KeySpec *SectionSpec::findKey(const QString &key) const
+{
+    for (const KeySpec &k : keys) {
+        if (k.name == key)
+            return &k;
+    }
+    return nullptr;
+}
+
+const Schema &Schema::builtin()
+{
+    static const Schema schema = makeBuiltin();
+    return schema;
+}
+
+const SectionSpec *Schema::findSection(const QString &name) const
+{
+    for (const SectionSpec &s : m_sections) {
+        if (!s.isPattern() && s.pattern == name)
+            return &s;
+    }
+    for (const SectionSpec &s : m_sections) {
+        if (s.isPattern() && s.matches(name))
+            return &s;
+    }
+    return nullptr;
+}
+
+QList<KeySpec> Schema::appKeys(const QString &call) const
+{
+    const SectionSpec *appSection = findSection(u"app:x"_s);
+    const QList<KeySpec> common = appSection ? appSection->keys : QList<KeySpec>();
+    if (call.startsWith(u"plugin:"_s))
+        return common;
+    const AppSpec *app = findApp(call);
+    if (!app || !app->available)
+        return {};
+    return common + app->keys;
+}
+
+QStringList Schema::builtinApps() const
+{
+    QStringList calls;
+    for (const AppSpec &app : m_apps) {
+        if (app.available)
+            calls.append(app.call);
+    }
+    return calls;
+}
+
+QStringList Schema::plannedApps() const
+{
+    QStringList calls;
+    for (const AppSpec &app : m_apps) {
+        if (!app.available)
+            calls.append(app.call);
+    }
+    return calls;
+}
+
+bool Schema::isKnownApp(const QString &call) const
+{
+    const AppSpec *app = findApp(call);
+    return app && app->available;
+}
+
+const AppSpec *Schema::findApp(const QString &call) const
+{
+    for (const AppSpec &app : m_apps) {
+        if (app.call == call)
+            return &app;
+    }
+    return nullptr;
+}
+
+QString Schema::toMarkdown() const
+{
+    QString out;
+    for (const SectionSpec &s : m_sections) {
+        QString title = s.pattern;
+        if (s.isPattern())
+            title = s.pattern.chopped(1) + u"NAME"_s;
+        out += u"### [%1]\n\n"_s.arg(title);
+        out += s.description + u"\n\n"_s;
+        if (s.planned)
+            out += u"*Planned:* this version of berthd warns about this section and ignores "
+                   u"it.\n\n"_s;
+        if (s.rawLines)
+            continue;
+        appendKeyTable(out, s.keys);
+        if (s.pattern != u"app:*"_s)
+            continue;
+        for (const AppSpec &app : m_apps) {
+            if (!app.available)
+                continue;
+            out += u"#### call = %1\n\n%2\n\n"_s.arg(app.call, app.description);
+            appendKeyTable(out, app.keys);
+        }
+        QString later;
+        for (const AppSpec &app : m_apps) {
+            if (!app.available)
+                later += u"- `%1`: %2\n"_s.arg(app.call, app.description);
+        }
+        if (!later.isEmpty())
+            out += u"Planned apps (naming one is an error in this version):\n\n"_s + later
+                   + u'\n';
+    }
+    out.chop(1); // one trailing newline
+    return out;
+}
+
+} // namespace Berth::Config

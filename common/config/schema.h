@@ -1,0 +1,84 @@
+#pragma once
+
+#include <QList>
+#include <QString>
+#include <QStringList>
+
+#include <optional>
+
+namespace Berth::Config {
+
+enum class ValueType { String, Int, Float, Bool, Size, Duration, List, Path };
+
+// "string", "integer", "number", "boolean", "size", "duration", "list", "path".
+QString valueTypeName(ValueType type);
+
+// One key a section accepts. The description is user documentation: the configuration reference
+// (docs/configuration.md) is generated from it.
+struct KeySpec
+{
+    QString name;
+    ValueType type = ValueType::String;
+    QString defaultValue; // as the user would write it; empty = no default (unset)
+    QString description;  // one sentence, user-facing
+    bool required = false;
+    std::optional<qint64> minimum; // Int only
+    std::optional<qint64> maximum; // Int only
+};
+
+// A section: an exact name ("server") or a prefix pattern ending in '*' ("app:*", "@*").
+struct SectionSpec
+{
+    QString pattern;
+    QString description;
+    QList<KeySpec> keys;
+    bool rawLines = false; // [name:line] sections hold lines, not keys
+    bool planned = false;  // documented but not implemented: a warning, then ignored
+
+    bool isPattern() const { return pattern.endsWith(u'*'); }
+    bool matches(const QString &sectionName) const;
+    const KeySpec *findKey(const QString &key) const;
+};
+
+// A built-in app, selected in an [app:NAME] section with `call = berth.echo`.
+struct AppSpec
+{
+    QString call;
+    QString description;
+    QList<KeySpec> keys; // in addition to the keys every app section accepts
+    bool available = true; // false: planned for a later version (naming it is an error)
+};
+
+// Every section, key and built-in app berthd knows, with defaults and descriptions.
+class Schema
+{
+public:
+    Schema() = default;
+    // The schema of this version of berthd.
+    static const Schema &builtin();
+
+    void addSection(const SectionSpec &section) { m_sections.append(section); }
+    void addApp(const AppSpec &app) { m_apps.append(app); }
+
+    // An exact match wins over a pattern; nullptr for an unknown section.
+    const SectionSpec *findSection(const QString &name) const;
+    const QList<SectionSpec> &sections() const { return m_sections; }
+
+    // The keys an [app:*] section with this call accepts: the common keys plus the app's own.
+    // Only the common keys for plugin:...; empty for an unknown or unavailable call.
+    QList<KeySpec> appKeys(const QString &call) const;
+    QStringList builtinApps() const; // available in this version
+    QStringList plannedApps() const; // named in the design, not available yet
+    bool isKnownApp(const QString &call) const; // an available built-in
+    const AppSpec *findApp(const QString &call) const; // available or planned
+    const QList<AppSpec> &apps() const { return m_apps; }
+
+    // The configuration reference in Markdown, generated from the descriptions.
+    QString toMarkdown() const;
+
+private:
+    QList<SectionSpec> m_sections;
+    QList<AppSpec> m_apps;
+};
+
+} // namespace Berth::Config

@@ -1,0 +1,22 @@
+#pragma once
+
+#include "pipeline/app.h"
+#include "pipeline/appregistry.h"
+
+namespace Berth::Apps {
+
+// berth.heartbeat (server-core's __heartbeat__): 200 "OK" while serving, 503 while the server
+// drains, so a load balancer stops sending new work before the server goes away.
+class HeartbeatApp final : public Pipeline::App
+{
+public:
+    explicit HeartbeatApp(Core::ServerContext *server) : m_server(server) {}
+    Pipeline::Outcome handle(Http::Exchange &exchange) override;
+
+private:
+    Core::ServerContext *m_server;
+};
+
+void registerHeartbeatApp(Pipeline::AppRegistry &registry);
+
+} // namespace Berth::Apps

@@ -1,0 +1,475 @@
+#include "staticfileapp.h"
+
+#include "byteranges.h"
+#include "multipartsender.h"
+#include "preconditions.h"
+
+#include "config/config.h"
+#include "http/exchange.h"
+#include "http/httpdate.h"
+#include "http/mimetypes.h"
+
+#include <QFile>
+#include <QFileInfo>
+#include <QLoggingCategory>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace Berth::Apps {
+
+namespace {
+
+Q_LOGGING_CATEGORY(lcStatic, "berth.apps.static")
+
+// RFC 8615 well-known URIs (ACME challenges, security.txt, ...) are public by definition, so
+// the one dot-directory every site needs is not hidden with the other dotfiles.
+constexpr QByteArrayView wellKnown = ".well-known";
+
+class UniqueFd
+{
+public:
+    UniqueFd() = default;
+    explicit UniqueFd(int fd) : m_fd(fd) { }
+    UniqueFd(UniqueFd &&other) noexcept : m_fd(std::exchange(other.m_fd, -1)) { }
+    UniqueFd &operator=(UniqueFd &&other) noexcept
+    {
+        reset(std::exchange(other.m_fd, -1));
+        return *this;
+    }
+    ~UniqueFd() { reset(); }
+
+    int get() const { return m_fd; }
+    int release() { return std::exchange(m_fd, -1); }
+    void reset(int fd = -1)
+    {
+        if (m_fd >= 0)
+            ::close(m_fd);
+        m_fd = fd;
+    }
+
+private:
+    int m_fd = -1;
+};
+
+void respondStatus(Http::Exchange &exchange, int status)
+{
+    QByteArray body = QByteArray::number(status);
+    body += ' ';
+    body += Http::reasonPhrase(status).toByteArray();
+    body += '\n';
+    exchange.respond(status, "text/plain; charset=utf-8", body);
+}
+
+int statusForErrno(int error)
+{
+    switch (error) {
+    case ENOENT:
+    case ENOTDIR:
+    case ELOOP: // a symlink loop, or O_NOFOLLOW met a symlink swapped in after realpath
+    case ENAMETOOLONG:
+    case ENXIO:
+    case ENODEV:
+        return 404;
+    case EACCES:
+    case EPERM:
+        return 403;
+    case EMFILE:
+    case ENFILE:
+    case ENOMEM:
+        return 503;
+    default:
+        qCWarning(lcStatic, "unexpected error opening a file: %s", strerror(error));
+        return 500;
+    }
+}
+
+enum class PathVerdict { Ok, BadRequest, NotFound };
+
+// Defence in depth: the engine normalises paths before routing, so none of these should reach
+// us. Should that ever break (a new protocol front end, a router bug), a ".." here would climb
+// out of the root, so this check does not trust it.
+PathVerdict checkRelativePath(QByteArrayView rel, bool allowDotfiles)
+{
+    if (rel.contains('\0'))
+        return PathVerdict::BadRequest; // would silently truncate the name in the C API
+    if (rel.isEmpty())
+        return PathVerdict::Ok; // the mount point itself: redirected to "/"
+    if (rel.front() != '/')
+        return PathVerdict::NotFound;
+    qsizetype start = 1;
+    while (start <= rel.size()) {
+        qsizetype end = rel.indexOf('/', start);
+        if (end < 0)
+            end = rel.size();
+        const QByteArrayView segment = rel.sliced(start, end - start);
+        const bool last = end == rel.size();
+        if (segment.isEmpty() && !last)
+            return PathVerdict::NotFound; // "//": not a path the normaliser produces
+        if (segment == "." || segment == "..")
+            return PathVerdict::NotFound;
+        if (segment.startsWith('.') && !allowDotfiles && segment != wellKnown)
+            return PathVerdict::NotFound; // .git, .env, .htpasswd: never served by accident
+        start = end + 1;
+    }
+    return PathVerdict::Ok;
+}
+
+bool isInside(QByteArrayView canonical, QByteArrayView root)
+{
+    if (root == "/")
+        return true;
+    // A '/' boundary: /var/www-secret is not inside /var/www.
+    return canonical.startsWith(root)
+        && (canonical.size() == root.size() || canonical[root.size()] == '/');
+}
+
+QByteArray joinPath(QByteArrayView directory, QByteArrayView rel)
+{
+    QByteArray path = directory.toByteArray();
+    if (path.endsWith('/') && rel.startsWith('/'))
+        path.chop(1);
+    path += rel;
+    return path;
+}
+
+QByteArray realPath(const QByteArray &path, int &error)
+{
+    char *resolved = ::realpath(path.constData(), nullptr);
+    if (!resolved) {
+        error = errno;
+        return {};
+    }
+    QByteArray result(resolved);
+    std::free(resolved);
+    return result;
+}
+
+bool isLocationSafe(char c)
+{
+    // unreserved / sub-delims / ":" "@" "/" (RFC 3986 pchar plus '/'); everything else is
+    // escaped, so a decoded path can never smuggle CR/LF or quotes into the Location field.
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
+    return std::strchr("-._~!$&'()*+,;=:@/", c) != nullptr && c != '\0';
+}
+
+QByteArray percentEncode(QByteArrayView bytes, bool keepQueryChars)
+{
+    static constexpr char hex[] = "0123456789ABCDEF";
+    QByteArray out;
+    out.reserve(bytes.size() + 16);
+    for (const char c : bytes) {
+        const auto u = static_cast<unsigned char>(c);
+        if (isLocationSafe(c) || (keepQueryChars && (c == '?' || c == '%'))) {
+            out += c;
+        } else {
+            out += '%';
+            out += hex[u >> 4];
+            out += hex[u & 0xf];
+        }
+    }
+    return out;
+}
+
+QByteArrayView lastSegment(QByteArrayView path)
+{
+    return path.sliced(path.lastIndexOf('/') + 1);
+}
+
+} // namespace
+
+struct StaticFileApp::Resolved
+{
+    int status = 0; // 0: fd and info are valid
+    UniqueFd fd;
+    struct stat info = {};
+    QByteArray canonical;
+
+    bool isDirectory() const { return S_ISDIR(info.st_mode); }
+};
+
+StaticFileApp::StaticFileApp(Options options) : m_options(std::move(options))
+{
+    if (!m_options.root.isEmpty()) {
+        int error = 0;
+        m_canonicalRoot = realPath(QFile::encodeName(m_options.root), error);
+        if (m_canonicalRoot.isEmpty()) {
+            qCWarning(lcStatic, "root %s: %s (serving 404 until it exists)",
+                      qPrintable(m_options.root), strerror(error));
+        }
+    }
+}
+
+QByteArray StaticFileApp::canonicalRoot() const
+{
+    if (!m_canonicalRoot.isEmpty() || m_options.root.isEmpty())
+        return m_canonicalRoot;
+    // The root did not exist at startup (a deploy that creates it later): resolve per request
+    // rather than caching, so the app stays immutable and thread-safe.
+    int error = 0;
+    return realPath(QFile::encodeName(m_options.root), error);
+}
+
+StaticFileApp::Resolved StaticFileApp::resolve(const QByteArray &path,
+                                               const QByteArray &root) const
+{
+    Resolved result;
+    int error = 0;
+    result.canonical = realPath(path, error);
+    if (result.canonical.isEmpty()) {
+        result.status = statusForErrno(error);
+        return result;
+    }
+    // realpath has resolved every symlink; whatever the request named, this is where it lands.
+    if (!m_options.followSymlinks && !isInside(result.canonical, root)) {
+        result.status = 404;
+        return result;
+    }
+    // O_NOFOLLOW: the canonical path has no symlinks, so one appearing now in the last component
+    // was swapped in after the check above. O_NONBLOCK: open() on a FIFO planted in the tree
+    // would otherwise block the event loop until a writer shows up; the fstat below rejects it.
+    const int fd = ::open(result.canonical.constData(),
+                          O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        result.status = statusForErrno(errno);
+        return result;
+    }
+    result.fd = UniqueFd(fd);
+    // Decide on what was opened, not on what realpath saw: no window between check and use.
+    if (::fstat(fd, &result.info) != 0) {
+        result.status = statusForErrno(errno);
+        return result;
+    }
+    if (!S_ISREG(result.info.st_mode) && !S_ISDIR(result.info.st_mode))
+        result.status = 404; // devices, sockets, FIFOs
+    return result;
+}
+
+Pipeline::Outcome StaticFileApp::handle(Http::Exchange &exchange)
+{
+    const Http::Request &request = exchange.request();
+    const QByteArrayView method = request.method();
+    if (method != "GET" && method != "HEAD") {
+        exchange.response().setHeader("Allow", "GET, HEAD");
+        respondStatus(exchange, 405);
+        return Pipeline::Outcome::Answered;
+    }
+
+    const QByteArray root = canonicalRoot();
+    if (root.isEmpty()) {
+        // No root configured is a config error `berthd check` reports; a missing root is a
+        // deploy in progress. Neither may fall back to serving "/" or the working directory.
+        respondStatus(exchange, m_options.root.isEmpty() ? 500 : 404);
+        return Pipeline::Outcome::Answered;
+    }
+
+    const QByteArray &rel = request.pathInfo;
+    switch (checkRelativePath(rel, m_options.allowDotfiles)) {
+    case PathVerdict::BadRequest:
+        respondStatus(exchange, 400);
+        return Pipeline::Outcome::Answered;
+    case PathVerdict::NotFound:
+        respondStatus(exchange, 404);
+        return Pipeline::Outcome::Answered;
+    case PathVerdict::Ok:
+        break;
+    }
+
+    Resolved target = resolve(joinPath(root, rel), root);
+    if (target.status != 0) {
+        respondStatus(exchange, target.status);
+        return Pipeline::Outcome::Answered;
+    }
+
+    if (!target.isDirectory()) {
+        // "/file.txt/" is ENOTDIR in realpath already, so a regular file here was named as one.
+        serveFile(exchange, target, lastSegment(rel));
+        return Pipeline::Outcome::Answered;
+    }
+
+    target.fd.reset();
+    if (!rel.endsWith('/')) {
+        // As nginx: relative links in the index page only resolve against "dir/".
+        QByteArray location = percentEncode(request.scriptName + rel, false);
+        location += '/';
+        if (!request.query().isEmpty()) {
+            location += '?';
+            location += percentEncode(request.query(), true);
+        }
+        exchange.response().setHeader("Location", location);
+        respondStatus(exchange, 301);
+        return Pipeline::Outcome::Answered;
+    }
+
+    for (const QString &index : m_options.index) {
+        const QByteArray name = QFile::encodeName(index);
+        // The index may itself be a symlink: it goes through the same containment check.
+        Resolved candidate = resolve(joinPath(target.canonical, '/' + name), root);
+        if (candidate.status == 404 || (candidate.status == 0 && candidate.isDirectory()))
+            continue;
+        if (candidate.status != 0) {
+            respondStatus(exchange, candidate.status);
+            return Pipeline::Outcome::Answered;
+        }
+        serveFile(exchange, candidate, name);
+        return Pipeline::Outcome::Answered;
+    }
+    // No directory listings: they leak file names the site never linked to.
+    respondStatus(exchange, 404);
+    return Pipeline::Outcome::Answered;
+}
+
+void StaticFileApp::serveFile(Http::Exchange &exchange, Resolved &file,
+                              QByteArrayView nameForType) const
+{
+    const Http::Request &request = exchange.request();
+    Http::Response &response = exchange.response();
+    const qint64 size = file.info.st_size;
+    const Validators validators = Validators::forFile(file.info.st_mtim.tv_sec, size);
+
+    auto setValidators = [&] {
+        response.setHeader("ETag", validators.entityTag);
+        response.setHeader("Last-Modified", Http::formatHttpDate(validators.lastModified));
+        if (!m_options.cacheControl.isEmpty())
+            response.setHeader("Cache-Control", m_options.cacheControl);
+    };
+
+    switch (evaluatePreconditions(request.head, validators)) {
+    case Precondition::PreconditionFailed:
+        respondStatus(exchange, 412);
+        return;
+    case Precondition::NotModified:
+        // RFC 9110 §15.4.5: the validators and Cache-Control a 200 would have carried, no body.
+        setValidators();
+        exchange.respond(304, {}, {});
+        return;
+    case Precondition::Proceed:
+        break;
+    }
+
+    const QByteArrayView contentType = Http::mimeTypeForPath(nameForType);
+    RangeRequest range;
+    // Range is defined for GET only; RFC 9110 §14.2 says to ignore it on anything else, HEAD
+    // included. A repeated Range field is not a list: ignore it rather than pick one.
+    if (request.method() == "GET" && request.head.fieldCount("Range") == 1
+        && ifRangeAllowsRange(request.head, validators)) {
+        range = parseRangeHeader(request.header("Range"), size);
+    }
+
+    if (range.kind == RangeRequest::Kind::Unsatisfiable) {
+        response.setHeader("Content-Range", QByteArrayLiteral("bytes */") + QByteArray::number(size));
+        respondStatus(exchange, 416);
+        return;
+    }
+
+    setValidators();
+    response.setHeader("Accept-Ranges", "bytes");
+
+    if (range.kind == RangeRequest::Kind::Ranges && range.ranges.size() > 1) {
+        MultipartSender::start(exchange, file.fd.release(), size, contentType,
+                               std::move(range.ranges));
+        return;
+    }
+
+    response.setHeader("Content-Type", contentType);
+    qint64 offset = 0;
+    qint64 length = size;
+    if (range.kind == RangeRequest::Kind::Ranges) {
+        const ByteRange &only = range.ranges.front();
+        offset = only.first;
+        length = only.length();
+        response.status = 206;
+        response.setHeader("Content-Range", QByteArrayLiteral("bytes ")
+                                                + QByteArray::number(only.first) + '-'
+                                                + QByteArray::number(only.last) + '/'
+                                                + QByteArray::number(size));
+    } else {
+        response.status = 200;
+    }
+
+    if (request.isHead() || length == 0) {
+        // HEAD announces the length it would send; the fd is closed here, not leaked.
+        file.fd.reset();
+        exchange.startResponse(length);
+        exchange.finish();
+        return;
+    }
+    // Started explicitly so the declared length is ours whichever way the engine's sendFile
+    // reads its contract; then the kernel copies the bytes (sendfile), never this process.
+    exchange.startResponse(length);
+    exchange.sendFile(file.fd.release(), offset, length);
+}
+
+StaticFileApp::Options StaticFileApp::optionsFromConfig(const Pipeline::AppSetup &setup)
+{
+    const Config::Config &config = setup.config;
+    const QString &section = setup.section;
+    auto report = [&](Config::Diagnostic::Severity severity, const QString &key,
+                      const QString &message) {
+        Config::Diagnostic diagnostic;
+        diagnostic.severity = severity;
+        diagnostic.location = config.has(section, key) ? config.location(section, key)
+            : config.section(section)                  ? config.section(section)->location
+                                                       : Config::Location{};
+        diagnostic.message = QStringLiteral("[%1] %2: %3").arg(section, key, message);
+        config.addDiagnostic(diagnostic);
+    };
+
+    Options options;
+    options.root = config.getPath(section, QStringLiteral("root"));
+    if (options.root.isEmpty()) {
+        report(Config::Diagnostic::Severity::Error, QStringLiteral("root"),
+               QStringLiteral("required: the directory to serve files from"));
+    } else if (!QFileInfo(options.root).isDir()) {
+        // Only a warning: the directory may be created by a deploy after the server starts.
+        report(Config::Diagnostic::Severity::Warning, QStringLiteral("root"),
+               QStringLiteral("'%1' is not a directory (requests get 404 until it exists)")
+                   .arg(options.root));
+    }
+
+    const QStringList index = config.getList(section, QStringLiteral("index"), options.index);
+    options.index.clear();
+    for (const QString &name : index) {
+        // Index names are file names inside the requested directory, never paths: a "../x"
+        // here would be a way around the containment check for every directory request.
+        if (name.isEmpty() || name.contains(QLatin1Char('/')) || name.contains(QChar(0))
+            || name == QLatin1String(".") || name == QLatin1String("..")) {
+            report(Config::Diagnostic::Severity::Error, QStringLiteral("index"),
+                   QStringLiteral("'%1' is not a file name").arg(name));
+            continue;
+        }
+        options.index.append(name);
+    }
+
+    options.allowDotfiles = config.getBool(section, QStringLiteral("allow_dotfiles"), false);
+    options.followSymlinks = config.getBool(section, QStringLiteral("follow_symlinks"), false);
+
+    const QString cacheControl = config.getString(section, QStringLiteral("cache_control"));
+    // Sent verbatim as a header value: visible ASCII and spaces only, so a config value can
+    // never split the response.
+    const bool printable = std::all_of(cacheControl.begin(), cacheControl.end(), [](QChar c) {
+        return c.unicode() >= 0x20 && c.unicode() < 0x7f;
+    });
+    if (printable) {
+        options.cacheControl = cacheControl.toLatin1();
+    } else {
+        report(Config::Diagnostic::Severity::Error, QStringLiteral("cache_control"),
+               QStringLiteral("must be printable ASCII"));
+    }
+    return options;
+}
+
+void registerStaticFileApp(Pipeline::AppRegistry &registry)
+{
+    registry.add(QStringLiteral("berth.static"), [](const Pipeline::AppSetup &setup) {
+        return std::make_unique<StaticFileApp>(StaticFileApp::optionsFromConfig(setup));
+    });
+}
+
+} // namespace Berth::Apps

@@ -1,0 +1,46 @@
+#include "eventloopthread.h"
+
+#include "engine/connectionmanager.h"
+
+namespace Berth::Core {
+
+EventLoopThread::EventLoopThread(const Engine::EngineSettings &settings, Pipeline::Router *router,
+                                 ServerContext *server, const QList<int> &listenFds)
+    : m_settings(settings)
+    , m_router(router)
+    , m_server(server)
+    , m_listenFds(listenFds)
+{
+}
+
+void EventLoopThread::run()
+{
+    Engine::ConnectionManager manager(m_settings, m_router, m_server, m_listenFds);
+    connect(&manager, &Engine::ConnectionManager::drained, this, &EventLoopThread::drained,
+            Qt::DirectConnection);
+    manager.start();
+    m_manager.store(&manager);
+    // A drain requested before the manager existed.
+    if (m_drainRequested.load())
+        manager.beginDrain();
+    exec();
+    m_manager.store(nullptr);
+    manager.closeAll();
+}
+
+void EventLoopThread::beginDrain()
+{
+    m_drainRequested.store(true);
+    if (Engine::ConnectionManager *manager = m_manager.load())
+        QMetaObject::invokeMethod(manager, [manager] { manager->beginDrain(); },
+                                  Qt::QueuedConnection);
+}
+
+void EventLoopThread::closeAll()
+{
+    if (Engine::ConnectionManager *manager = m_manager.load())
+        QMetaObject::invokeMethod(manager, [manager] { manager->closeAll(); },
+                                  Qt::QueuedConnection);
+}
+
+} // namespace Berth::Core

@@ -1,0 +1,50 @@
+#pragma once
+
+#include "engine/enginesettings.h"
+
+#include <QList>
+#include <QThread>
+
+#include <atomic>
+
+namespace Berth::Pipeline {
+class Router;
+}
+
+namespace Berth::Engine {
+class ConnectionManager;
+}
+
+namespace Berth::Core {
+
+class ServerContext;
+
+// One event-loop thread: runs a ConnectionManager over the shared listeners with its own
+// router (and so its own app instances).
+class EventLoopThread final : public QThread
+{
+    Q_OBJECT
+public:
+    EventLoopThread(const Engine::EngineSettings &settings, Pipeline::Router *router,
+                    ServerContext *server, const QList<int> &listenFds);
+
+    // Both are safe to call from any thread.
+    void beginDrain();
+    void closeAll();
+
+Q_SIGNALS:
+    void drained();
+
+protected:
+    void run() override;
+
+private:
+    Engine::EngineSettings m_settings;
+    Pipeline::Router *m_router;
+    ServerContext *m_server;
+    QList<int> m_listenFds;
+    std::atomic<Engine::ConnectionManager *> m_manager{nullptr};
+    std::atomic<bool> m_drainRequested{false};
+};
+
+} // namespace Berth::Core

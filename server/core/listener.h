@@ -1,0 +1,11 @@
+#pragma once
+
+#include <QString>
+
+namespace Berth::Core {
+
+// Opens a non-blocking, close-on-exec TCP listening socket on ip:port (IPv4 or IPv6 literal,
+// "*" or empty for every IPv4 address). Returns the fd, or -1 with *error set.
+int openListeningSocket(const QString &ip, quint16 port, QString *error, int backlog = 1024);
+
+} // namespace Berth::Core

@@ -1,0 +1,236 @@
+#include "server.h"
+
+#include "eventloopthread.h"
+#include "listener.h"
+#include "log/logging.h"
+#include "pipeline/appregistry.h"
+#include "pipeline/router.h"
+
+#include <config/validator.h>
+
+#include <QCoreApplication>
+#include <QLoggingCategory>
+#include <QSocketNotifier>
+
+#include <csignal>
+#include <fcntl.h>
+#include <unistd.h>
+
+Q_LOGGING_CATEGORY(lcServer, "berth.server")
+
+namespace Berth::Core {
+
+namespace {
+
+int g_signalPipe[2] = {-1, -1};
+
+void signalHandler(int signo)
+{
+    const int saved = errno;
+    const unsigned char byte = static_cast<unsigned char>(signo);
+    [[maybe_unused]] ssize_t n = ::write(g_signalPipe[1], &byte, 1);
+    errno = saved;
+}
+
+} // namespace
+
+Config::Config checkConfiguration(const QStringList &files)
+{
+    Config::Config config = Config::Config::load(files);
+    for (const Config::Diagnostic &d : Config::validate(config))
+        config.addDiagnostic(d);
+    Engine::EngineSettings::fromConfig(config);
+    ServerContext context;
+    StatsRegistry stats;
+    context.stats = &stats;
+    Pipeline::Router::build(config, Pipeline::AppRegistry::builtin(), &context);
+    return config;
+}
+
+Server::Server(QStringList configFiles) : m_files(std::move(configFiles))
+{
+    m_context.stats = &m_stats;
+}
+
+Server::~Server()
+{
+    for (auto &thread : m_threads) {
+        thread->quit();
+        thread->wait();
+    }
+    for (int fd : std::as_const(m_listenFds))
+        ::close(fd);
+}
+
+bool Server::prepare()
+{
+    using namespace std::chrono_literals;
+    m_config = Config::Config::load(m_files);
+    for (const Config::Diagnostic &d : Config::validate(m_config))
+        m_config.addDiagnostic(d);
+    m_settings = Engine::EngineSettings::fromConfig(m_config);
+    const QString server = QStringLiteral("server");
+    m_context.serverName = QString::fromUtf8(m_settings.serverName);
+    m_gracefulTimeoutMs =
+        m_config.getDuration(server, QStringLiteral("graceful_timeout"), 30s).count();
+    const int threads = int(m_config.getInt(server, QStringLiteral("threads"), 1));
+    const QString ip = m_config.getString(server, QStringLiteral("ip"), QStringLiteral("127.0.0.1"));
+    const QString logDir = m_config.getPath(server, QStringLiteral("log_dir"));
+    if (threads < 1 || threads > 256) {
+        m_config.addDiagnostic({Config::Diagnostic::Severity::Error,
+                                m_config.location(server, QStringLiteral("threads")),
+                                QStringLiteral("[server] threads: must be between 1 and 256")});
+    }
+    // Each thread gets its own router and apps: apps never share mutable state across threads.
+    for (int i = 0; i < qMax(1, threads); ++i) {
+        m_routers.push_back(
+            Pipeline::Router::build(m_config, Pipeline::AppRegistry::builtin(), &m_context));
+        if (Config::hasErrors(m_config.diagnostics()))
+            break;
+    }
+    for (const Config::Diagnostic &d : m_config.diagnostics()) {
+        if (d.isError())
+            m_errors.append(d.toString());
+    }
+    if (!m_errors.isEmpty())
+        return false;
+
+    QString error;
+    if (!Log::Logging::setup(logDir, &error)) {
+        m_errors.append(error);
+        return false;
+    }
+    for (const Config::Diagnostic &d : m_config.diagnostics())
+        qCWarning(lcServer).noquote() << d.toString();
+
+    const int fd = openListeningSocket(ip, m_settings.port, &error);
+    if (fd < 0) {
+        m_errors.append(error);
+        return false;
+    }
+    m_listenFds.append(fd);
+    const qint64 workers = m_config.getInt(server, QStringLiteral("workers"), 0);
+    if (workers > 0) {
+        qCWarning(lcServer).noquote()
+            << QStringLiteral("workers = %1: worker processes are not available in this "
+                              "version; serving from this process with %2 thread(s)")
+                   .arg(workers)
+                   .arg(threads);
+    }
+    qCInfo(lcServer).noquote() << QStringLiteral("berthd %1 (pid %2) listening on %3:%4, "
+                                                 "%5 thread(s), %6 route(s), config %7")
+                                      .arg(QStringLiteral(BERTH_VERSION))
+                                      .arg(QCoreApplication::applicationPid())
+                                      .arg(ip)
+                                      .arg(m_settings.port)
+                                      .arg(threads)
+                                      .arg(m_routers.front()->routeCount())
+                                      .arg(m_config.files().join(QStringLiteral(", ")));
+    return true;
+}
+
+void Server::start()
+{
+    installSignalHandlers();
+    connect(&m_logFlush, &QTimer::timeout, this, [] { Log::Logging::flushAll(); });
+    m_logFlush.start(100);
+    for (auto &router : m_routers) {
+        auto thread = std::make_unique<EventLoopThread>(m_settings, router.get(), &m_context,
+                                                        m_listenFds);
+        connect(thread.get(), &EventLoopThread::drained, this,
+                [this] {
+                    if (++m_threadsDrained == int(m_threads.size()))
+                        finishStop();
+                },
+                Qt::QueuedConnection);
+        thread->start();
+        m_threads.push_back(std::move(thread));
+    }
+}
+
+void Server::installSignalHandlers()
+{
+    if (::pipe2(g_signalPipe, O_CLOEXEC | O_NONBLOCK) != 0)
+        return;
+    m_signalNotifier = new QSocketNotifier(g_signalPipe[0], QSocketNotifier::Read, this);
+    connect(m_signalNotifier, &QSocketNotifier::activated, this, &Server::onSignal);
+    struct sigaction action{};
+    action.sa_handler = signalHandler;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    for (int signo : {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1})
+        ::sigaction(signo, &action, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+}
+
+void Server::onSignal()
+{
+    unsigned char signo = 0;
+    while (::read(g_signalPipe[0], &signo, 1) == 1) {
+        switch (signo) {
+        case SIGTERM:
+            qCInfo(lcServer) << "SIGTERM: graceful stop";
+            stopGracefully();
+            break;
+        case SIGINT:
+        case SIGQUIT:
+            qCInfo(lcServer) << (signo == SIGINT ? "SIGINT" : "SIGQUIT") << ": immediate stop";
+            stopNow();
+            break;
+        case SIGUSR1: {
+            QString error;
+            if (Log::Logging::reopenAll(&error))
+                qCInfo(lcServer) << "SIGUSR1: log files reopened";
+            else
+                qCWarning(lcServer).noquote() << "SIGUSR1:" << error;
+            break;
+        }
+        case SIGHUP:
+            qCWarning(lcServer) << "SIGHUP: reload needs worker processes (workers > 0), which "
+                                   "this version does not have; ignored";
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+void Server::stopGracefully()
+{
+    if (m_stopping)
+        return;
+    m_stopping = true;
+    m_context.setDraining(true);
+    m_gracefulDeadline.setSingleShot(true);
+    connect(&m_gracefulDeadline, &QTimer::timeout, this, [this] {
+        qCWarning(lcServer) << "graceful_timeout reached; closing the remaining connections";
+        finishStop();
+    });
+    m_gracefulDeadline.start(int(qMin<qint64>(m_gracefulTimeoutMs, INT_MAX)));
+    for (auto &thread : m_threads)
+        thread->beginDrain();
+}
+
+void Server::stopNow()
+{
+    m_stopping = true;
+    finishStop();
+}
+
+void Server::finishStop()
+{
+    if (m_finished)
+        return;
+    m_finished = true;
+    m_gracefulDeadline.stop();
+    for (auto &thread : m_threads) {
+        thread->quit();
+        thread->wait();
+    }
+    m_threads.clear();
+    qCInfo(lcServer) << "stopped";
+    Log::Logging::flushAll();
+    Q_EMIT stopped();
+}
+
+} // namespace Berth::Core

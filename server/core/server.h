@@ -1,0 +1,83 @@
+#pragma once
+
+#include "engine/enginesettings.h"
+#include "servercontext.h"
+#include "statsregistry.h"
+
+#include <config/config.h>
+
+#include <QList>
+#include <QObject>
+#include <QStringList>
+#include <QTimer>
+
+#include <memory>
+#include <vector>
+
+class QSocketNotifier;
+
+namespace Berth::Pipeline {
+class Router;
+}
+
+namespace Berth::Core {
+
+class EventLoopThread;
+
+// Everything `berthd check` verifies: the files parse, every key has a valid value, the
+// routes name existing apps and directories. Returns the configuration with its diagnostics.
+Config::Config checkConfiguration(const QStringList &files);
+
+// The HTTP server of one process: validated configuration, listening sockets, `threads`
+// event-loop threads each with its own router and apps, signals and log flushing. Lifecycle
+// only; requests are the engine's business.
+class Server final : public QObject
+{
+    Q_OBJECT
+public:
+    explicit Server(QStringList configFiles);
+    ~Server() override;
+
+    // Reads and validates the configuration, builds routers and apps, opens the log files and
+    // the listeners. On failure returns false; errors() says why (file:line where possible).
+    bool prepare();
+    const QStringList &errors() const { return m_errors; }
+
+    // Starts the event-loop threads and serves until a stop signal; returns the exit code.
+    // Needs a running QCoreApplication event loop in the calling thread.
+    void start();
+    // TERM: stop accepting, finish in-flight requests within graceful_timeout, then exit.
+    void stopGracefully();
+    // INT/QUIT: close everything now.
+    void stopNow();
+
+    quint16 port() const { return m_settings.port; }
+    ServerContext &context() { return m_context; }
+
+Q_SIGNALS:
+    void stopped();
+
+private:
+    void installSignalHandlers();
+    void onSignal();
+    void finishStop();
+
+    QStringList m_files;
+    Config::Config m_config;
+    QStringList m_errors;
+    Engine::EngineSettings m_settings;
+    StatsRegistry m_stats;
+    ServerContext m_context;
+    QList<int> m_listenFds;
+    std::vector<std::unique_ptr<Pipeline::Router>> m_routers;
+    std::vector<std::unique_ptr<EventLoopThread>> m_threads;
+    qint64 m_gracefulTimeoutMs = 30'000;
+    int m_threadsDrained = 0;
+    bool m_stopping = false;
+    bool m_finished = false;
+    QTimer m_logFlush;
+    QTimer m_gracefulDeadline;
+    QSocketNotifier *m_signalNotifier = nullptr;
+};
+
+} // namespace Berth::Core

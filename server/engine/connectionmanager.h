@@ -1,0 +1,84 @@
+#pragma once
+
+#include "enginesettings.h"
+
+#include <QByteArray>
+#include <QList>
+#include <QObject>
+#include <QTimer>
+
+#include <atomic>
+#include <vector>
+
+class QSocketNotifier;
+
+namespace Berth::Pipeline {
+class Router;
+}
+namespace Berth::Core {
+class ServerContext;
+}
+
+namespace Berth::Engine {
+
+class Http1Connection;
+
+// One event-loop thread's share of the server: accepts on the shared listening sockets, owns
+// the connections it accepted, and runs their timeouts from one coarse tick (a timer per
+// connection would cost more than scanning them). Everything here runs in that thread.
+class ConnectionManager final : public QObject
+{
+    Q_OBJECT
+public:
+    ConnectionManager(const EngineSettings &settings, Pipeline::Router *router,
+                      Core::ServerContext *server, const QList<int> &listenFds);
+    ~ConnectionManager() override;
+
+    void start();
+    // Graceful stop: stop accepting, close idle connections, let busy ones finish their
+    // current response; drained() once none is left.
+    void beginDrain();
+    // Immediate stop: close every connection now.
+    void closeAll();
+
+    const EngineSettings &settings() const { return m_settings; }
+    Pipeline::Router *router() const { return m_router; }
+    Core::ServerContext *server() const { return m_server; }
+    bool isDraining() const { return m_draining; }
+    int connectionCount() const { return int(m_connections.size()); }
+
+    // A new transaction id: unique in this process and, with its random prefix, across
+    // processes and restarts.
+    QByteArray nextTxnId();
+
+    // Called by a connection that has closed its socket; it is deleted later.
+    void release(Http1Connection *connection);
+
+    // Monotonic milliseconds, read once per event (cheap, shared by all connections).
+    static qint64 now();
+
+    // Process-wide count of open client connections, for max_connections.
+    static std::atomic<int> &activeConnections();
+
+Q_SIGNALS:
+    void drained();
+
+private:
+    void acceptReady(int listenFd);
+    bool makeRoomForConnection();
+    void tick();
+    void resumeAccepting();
+
+    EngineSettings m_settings;
+    Pipeline::Router *m_router;
+    Core::ServerContext *m_server;
+    QList<int> m_listenFds;
+    QList<QSocketNotifier *> m_acceptNotifiers;
+    std::vector<Http1Connection *> m_connections;
+    QTimer m_tick;
+    QTimer m_acceptPause;
+    quint64 m_nextConnectionId = 1;
+    bool m_draining = false;
+};
+
+} // namespace Berth::Engine

@@ -1,0 +1,30 @@
+#pragma once
+
+#include "http/requestheadparser.h"
+
+#include <QByteArray>
+
+namespace Berth::Config {
+class Config;
+}
+
+namespace Berth::Engine {
+
+// The [server] and [limits] values the HTTP engine enforces, read once per configuration.
+struct EngineSettings
+{
+    Http::HeadLimits head;
+    qint64 maxBodyBytes = 10 * 1024 * 1024;
+    qint64 headerTimeoutMs = 10'000; // the whole head must arrive within this (slowloris)
+    qint64 bodyTimeoutMs = 60'000;   // between two reads of a body being received
+    qint64 sendTimeoutMs = 60'000;   // between two writes the client accepts
+    qint64 idleTimeoutMs = 75'000;   // keep-alive wait for the next request
+    qint64 lingerTimeoutMs = 2'000;  // reading what a client still sends after we closed
+    int maxConnections = 10'000;
+    QByteArray serverName = "berth"; // [server] name: request.log's server field
+    quint16 port = 0;
+
+    static EngineSettings fromConfig(const Config::Config &config);
+};
+
+} // namespace Berth::Engine

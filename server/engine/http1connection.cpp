@@ -1,0 +1,1018 @@
+#include "http1connection.h"
+
+#include "connectionmanager.h"
+#include "core/servercontext.h"
+#include "core/statsregistry.h"
+#include "http/httpdate.h"
+#include "http/pathnormalizer.h"
+#include "log/logging.h"
+#include "log/logsink.h"
+#include "log/requestlogline.h"
+#include "pipeline/router.h"
+
+#include <QDateTime>
+#include <QElapsedTimer>
+#include <QLoggingCategory>
+#include <QSocketNotifier>
+
+#include <cerrno>
+#include <cstring>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+Q_LOGGING_CATEGORY(lcHttp1, "berth.http1")
+
+namespace Berth::Engine {
+
+namespace {
+
+constexpr qsizetype ReadChunk = 16 * 1024;
+constexpr qsizetype BodyBufferCap = 64 * 1024;  // unread body bytes held before we stop reading
+constexpr qsizetype OutputHighWater = 256 * 1024;
+constexpr qint64 SmallFileBytes = 32 * 1024;    // read into the response buffer: one write
+constexpr qint64 SendfileChunk = 1024 * 1024;
+
+void rebase(QByteArrayView &view, const char *from, const char *to)
+{
+    if (!view.isNull())
+        view = QByteArrayView(to + (view.data() - from), view.size());
+}
+
+// Moves every view of a parsed head from the input buffer to the head's own storage, so the
+// input buffer can grow and shift while the request is served.
+void rebaseHead(Http::RequestHead &head, const char *from, const char *to)
+{
+    for (QByteArrayView *v : {&head.method, &head.target, &head.path, &head.query,
+                              &head.authority, &head.host})
+        rebase(*v, from, to);
+    for (Http::HeaderField &field : head.fields) {
+        rebase(field.name, from, to);
+        rebase(field.value, from, to);
+    }
+}
+
+// "Example.COM:8080" -> "example.com"; "[::1]:80" -> "[::1]".
+QByteArray hostWithoutPort(QByteArrayView host)
+{
+    qsizetype end = host.size();
+    if (host.startsWith('[')) {
+        const qsizetype close = host.indexOf(']');
+        end = close < 0 ? host.size() : close + 1;
+    } else if (const qsizetype colon = host.lastIndexOf(':'); colon >= 0) {
+        end = colon;
+    }
+    return host.first(end).toByteArray().toLower();
+}
+
+bool isFramingHeader(QByteArrayView name)
+{
+    return Http::equalsIgnoreCase(name, "content-length") ||
+           Http::equalsIgnoreCase(name, "transfer-encoding") ||
+           Http::equalsIgnoreCase(name, "connection") ||
+           Http::equalsIgnoreCase(name, "date") || Http::equalsIgnoreCase(name, "server");
+}
+
+bool isSafeFieldText(QByteArrayView text)
+{
+    for (char c : text) {
+        if (c == '\r' || c == '\n' || c == '\0')
+            return false;
+    }
+    return true;
+}
+
+qint64 nowMicros()
+{
+    static const QElapsedTimer clock = [] {
+        QElapsedTimer t;
+        t.start();
+        return t;
+    }();
+    return clock.nsecsElapsed() / 1000;
+}
+
+} // namespace
+
+Http1Connection::Http1Connection(ConnectionManager &manager, int fd, quint64 id)
+    : QObject(&manager)
+    , m_manager(manager)
+    , m_fd(fd)
+    , m_id(id)
+    , m_parser(manager.settings().head)
+{
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    if (::getpeername(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0) {
+        m_peerAddress = QHostAddress(reinterpret_cast<sockaddr *>(&addr));
+        m_peerPort = ntohs(addr.ss_family == AF_INET6
+                               ? reinterpret_cast<sockaddr_in6 *>(&addr)->sin6_port
+                               : reinterpret_cast<sockaddr_in *>(&addr)->sin_port);
+    }
+    len = sizeof(addr);
+    if (::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0) {
+        m_localAddress = QHostAddress(reinterpret_cast<sockaddr *>(&addr));
+        m_localPort = ntohs(addr.ss_family == AF_INET6
+                                ? reinterpret_cast<sockaddr_in6 *>(&addr)->sin6_port
+                                : reinterpret_cast<sockaddr_in *>(&addr)->sin_port);
+    }
+    // Responses go out whole in one write, so Nagle can only delay them.
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    m_in.reserve(ReadChunk);
+    m_request.head.fields.reserve(32);
+    m_request.peerAddress = m_peerAddress;
+    m_request.peerPort = m_peerPort;
+    m_request.localAddress = m_localAddress;
+    m_request.localPort = m_localPort;
+}
+
+Http1Connection::~Http1Connection()
+{
+    if (m_fileFd >= 0)
+        ::close(m_fileFd);
+    if (m_fd >= 0)
+        ::close(m_fd);
+}
+
+void Http1Connection::start()
+{
+    m_readNotifier = new QSocketNotifier(m_fd, QSocketNotifier::Read, this);
+    m_writeNotifier = new QSocketNotifier(m_fd, QSocketNotifier::Write, this);
+    m_writeNotifier->setEnabled(false);
+    connect(m_readNotifier, &QSocketNotifier::activated, this, [this] { onReadable(); });
+    connect(m_writeNotifier, &QSocketNotifier::activated, this, [this] { onWritable(); });
+    const qint64 now = ConnectionManager::now();
+    m_lastActivity = now;
+    // A client that connects and sends nothing gets header_timeout, not idle_timeout.
+    m_headDeadline = now + m_manager.settings().headerTimeoutMs;
+    if (auto *stats = m_manager.server() ? m_manager.server()->stats : nullptr) {
+        stats->add(Core::StatsRegistry::ActiveConnections);
+        stats->add(Core::StatsRegistry::TotalConnections);
+        m_countedActive = true;
+    }
+}
+
+bool Http1Connection::isIdle() const
+{
+    return m_state == State::WaitingHead && pendingInput().isEmpty() && m_outPos >= m_out.size() &&
+           m_fileFd < 0;
+}
+
+QByteArrayView Http1Connection::pendingInput() const
+{
+    return QByteArrayView(m_in).sliced(m_inPos);
+}
+
+void Http1Connection::compactInput()
+{
+    if (m_inPos == 0)
+        return;
+    if (m_inPos >= m_in.size()) {
+        m_in.resize(0);
+        m_inPos = 0;
+    } else if (m_inPos > m_in.size() / 2 || m_in.capacity() - m_in.size() < 1024) {
+        m_in.remove(0, m_inPos);
+        m_inPos = 0;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+void Http1Connection::onReadable()
+{
+    if (m_state == State::Closed)
+        return;
+    if (!readInput())
+        return;
+    if (m_state != State::Closing)
+        process();
+}
+
+bool Http1Connection::readInput()
+{
+    if (m_state == State::Closing) {
+        // Lingering close: swallow what the client still sends so that our last response is
+        // not destroyed by a reset before the client has read it.
+        char sink[4096];
+        for (;;) {
+            const ssize_t n = ::read(m_fd, sink, sizeof(sink));
+            if (n > 0)
+                continue;
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                return true;
+            m_peerEof = true;
+            if (m_outPos >= m_out.size() && m_fileFd < 0)
+                closeSocket();
+            else
+                updateReadInterest();
+            return false;
+        }
+    }
+    for (int round = 0; round < 4; ++round) {
+        compactInput();
+        const qsizetype buffered = m_in.size() - m_inPos;
+        const qsizetype cap = m_state == State::WaitingHead
+                                  ? m_manager.settings().head.maxHeaderBytes + ReadChunk
+                                  : BodyBufferCap;
+        if (buffered >= cap)
+            break;
+        const qsizetype old = m_in.size();
+        if (m_in.capacity() - old < ReadChunk)
+            m_in.reserve(old + ReadChunk);
+        const qsizetype room = m_in.capacity() - old;
+        m_in.resize(old + room);
+        const ssize_t n = ::read(m_fd, m_in.data() + old, size_t(room));
+        if (n > 0) {
+            m_in.resize(old + n);
+            m_lastActivity = ConnectionManager::now();
+            if (n < room)
+                break;
+            continue;
+        }
+        m_in.resize(old);
+        if (n == 0) {
+            m_peerEof = true;
+            break;
+        }
+        if (errno == EINTR) {
+            --round;
+            continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            break;
+        closeSocket(); // ECONNRESET and friends: the client is gone
+        return false;
+    }
+    updateReadInterest();
+    return true;
+}
+
+void Http1Connection::updateReadInterest()
+{
+    if (!m_readNotifier || m_state == State::Closed)
+        return;
+    bool want = !m_peerEof;
+    if (want && m_state != State::Closing) {
+        const qsizetype buffered = m_in.size() - m_inPos;
+        const qsizetype cap = m_state == State::WaitingHead
+                                  ? m_manager.settings().head.maxHeaderBytes + ReadChunk
+                                  : BodyBufferCap;
+        want = buffered < cap;
+    }
+    if (m_readNotifier->isEnabled() != want)
+        m_readNotifier->setEnabled(want);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request processing
+
+void Http1Connection::process()
+{
+    if (m_processing || m_state == State::Closed)
+        return;
+    m_processing = true;
+    for (;;) {
+        if (m_state == State::WaitingHead) {
+            if (m_outPos < m_out.size() && m_out.size() - m_outPos > OutputHighWater)
+                break; // the client is not reading its responses; don't queue more
+            const QByteArrayView in = pendingInput();
+            if (in.isEmpty()) {
+                if (m_peerEof)
+                    closeSocket();
+                break;
+            }
+            if (m_headDeadline == 0)
+                m_headDeadline = ConnectionManager::now() + m_manager.settings().headerTimeoutMs;
+            const auto status = m_parser.parse(in, m_request.head);
+            if (status == Http::RequestHeadParser::Status::NeedMore) {
+                if (m_peerEof)
+                    closeSocket(); // a truncated head: nobody is left to answer
+                break;
+            }
+            if (status == Http::RequestHeadParser::Status::EmptyClose) {
+                closeSocket();
+                break;
+            }
+            if (status == Http::RequestHeadParser::Status::Error) {
+                m_request.head.clear();
+                failRequest(m_parser.errorStatus(), m_parser.errorReason());
+                break;
+            }
+            if (!startRequest())
+                break;
+            continue;
+        }
+        if (m_state != State::Serving)
+            break;
+        pumpBody();
+        if (m_state != State::Serving)
+            break;
+        finishRequestIfDone();
+        if (m_state != State::WaitingHead)
+            break;
+    }
+    m_processing = false;
+    if (m_state != State::Closed) {
+        flush();
+        updateReadInterest();
+    }
+}
+
+bool Http1Connection::startRequest()
+{
+    const EngineSettings &settings = m_manager.settings();
+    const QByteArrayView in = pendingInput();
+    const qsizetype consumed = m_parser.consumed();
+    m_headStorage.resize(consumed);
+    std::memcpy(m_headStorage.data(), in.data(), size_t(consumed));
+    rebaseHead(m_request.head, in.data(), m_headStorage.constData());
+    consumeInput(consumed);
+    m_parser.reset();
+
+    const qint64 now = ConnectionManager::now();
+    m_state = State::Serving;
+    m_headDeadline = 0;
+    m_requestStartMicros = nowMicros();
+    m_requestWallMsecs = QDateTime::currentMSecsSinceEpoch();
+    m_bytesInRequest = consumed;
+    m_lastBodyProgress = now;
+    ++m_requestsOnConnection;
+    m_request.txnId = m_manager.nextTxnId();
+    m_request.user.clear();
+    m_request.token.clear();
+
+    const Http::RequestHead &head = m_request.head;
+    m_keepAlive = head.keepAlive && !m_draining && !m_manager.isDraining();
+    m_bodyMode = head.chunked ? BodyMode::Chunked
+                              : (head.contentLength > 0 ? BodyMode::Length : BodyMode::None);
+    m_bodyRemaining = head.chunked ? 0 : qMax<qint64>(0, head.contentLength);
+
+    if (head.method == "CONNECT") {
+        failRequest(405, "CONNECT is not supported");
+        return false;
+    }
+    const bool asterisk = head.path == "*";
+    if (asterisk) {
+        m_request.path = QByteArrayLiteral("*");
+    } else if (!Http::normalizePath(head.path, m_request.path)) {
+        failRequest(400, "invalid request path");
+        return false;
+    }
+    m_request.hostName = hostWithoutPort(head.host);
+
+    const Pipeline::Pipeline *pipeline = nullptr;
+    if (!asterisk) {
+        Pipeline::Router::Match match = m_manager.router()->route(m_request.hostName,
+                                                                  m_request.path);
+        pipeline = match.pipeline;
+        m_request.scriptName = std::move(match.scriptName);
+        m_request.pathInfo = std::move(match.pathInfo);
+    }
+    m_maxBody = pipeline && pipeline->maxBodyBytes() >= 0 ? pipeline->maxBodyBytes()
+                                                          : settings.maxBodyBytes;
+    // Refuse an announced oversized body before reading any of it (and without 100 Continue).
+    if (m_bodyMode == BodyMode::Length && head.contentLength > m_maxBody) {
+        failRequest(413, "request body over max_body_bytes");
+        return false;
+    }
+    if (m_bodyMode == BodyMode::Chunked)
+        m_chunked.reset(m_maxBody);
+
+    setPipelinePosition(pipeline, 0);
+    if (asterisk) {
+        if (head.method == "OPTIONS") {
+            m_response.setHeader("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+            respond(200, {}, {});
+        } else {
+            failRequest(400, "'*' target without OPTIONS");
+            return false;
+        }
+    } else if (pipeline) {
+        pipeline->run(*this);
+    } else {
+        Pipeline::respondWithError(*this, 404);
+    }
+    return m_state != State::Closed;
+}
+
+void Http1Connection::readBody(DataHandler onData, EventHandler onEnd)
+{
+    m_onData = std::move(onData);
+    m_onEnd = std::move(onEnd);
+    m_bodyWanted = true;
+    m_endDelivered = false;
+    // 100 Continue only once the app asks for the body (RFC 9110 §10.1.1): an app that
+    // answers without reading spares the client sending it.
+    if (!bodyComplete() && m_request.head.expectContinue && !m_continueSent &&
+        !m_responseStarted) {
+        m_continueSent = true;
+        m_out.append("HTTP/1.1 100 Continue\r\n\r\n");
+    }
+    m_lastBodyProgress = ConnectionManager::now();
+    if (!m_processing)
+        process();
+}
+
+void Http1Connection::pauseBody()
+{
+    m_bodyPaused = true;
+}
+
+void Http1Connection::resumeBody()
+{
+    if (!m_bodyPaused)
+        return;
+    m_bodyPaused = false;
+    m_lastBodyProgress = ConnectionManager::now();
+    if (!m_processing)
+        process();
+}
+
+void Http1Connection::pumpBody()
+{
+    const bool deliver = m_bodyWanted && !m_bodyPaused && !m_responseFinished;
+    const bool discard = m_responseFinished;
+    while (!bodyComplete() && (deliver || discard) && m_state == State::Serving) {
+        const QByteArrayView in = pendingInput();
+        if (in.isEmpty())
+            break;
+        QByteArrayView chunk;
+        if (m_bodyMode == BodyMode::Length) {
+            const qsizetype n = qsizetype(qMin<qint64>(m_bodyRemaining, in.size()));
+            chunk = in.first(n);
+            consumeInput(n);
+            m_bytesInRequest += n;
+            m_bodyRemaining -= n;
+            if (m_bodyRemaining == 0)
+                m_bodyMode = BodyMode::None;
+        } else {
+            const auto status = m_chunked.decode(in);
+            consumeInput(m_chunked.consumed());
+            m_bytesInRequest += m_chunked.consumed();
+            if (status == Http::ChunkedDecoder::Status::Error) {
+                failRequest(400, m_chunked.errorReason());
+                return;
+            }
+            if (status == Http::ChunkedDecoder::Status::TooLarge) {
+                failRequest(413, "chunked body over max_body_bytes");
+                return;
+            }
+            if (status == Http::ChunkedDecoder::Status::Done)
+                m_bodyMode = BodyMode::None;
+            else if (status == Http::ChunkedDecoder::Status::Data)
+                chunk = m_chunked.data();
+            else if (m_chunked.consumed() == 0)
+                break;
+        }
+        m_lastBodyProgress = ConnectionManager::now();
+        if (deliver && !chunk.isEmpty() && m_onData) {
+            m_onData(chunk);
+            if (m_bodyPaused || m_responseFinished)
+                break;
+        }
+    }
+    if (m_state == State::Serving && bodyComplete() && m_bodyWanted && !m_endDelivered &&
+        !m_responseFinished) {
+        m_endDelivered = true;
+        if (EventHandler onEnd = m_onEnd)
+            onEnd();
+    }
+}
+
+void Http1Connection::finishRequestIfDone()
+{
+    if (m_state != State::Serving || !m_responseFinished || m_fileFd >= 0)
+        return;
+    if (!bodyComplete()) {
+        if (m_request.head.expectContinue && !m_continueSent) {
+            // The client is waiting for 100 Continue that will never come: the unread body
+            // can't be skipped reliably, so the connection ends with this response.
+            beginClosing();
+        }
+        return; // otherwise pumpBody() discards the rest as it arrives
+    }
+    if (!m_keepAlive || m_draining || m_manager.isDraining()) {
+        beginClosing();
+        return;
+    }
+    resetForNextRequest();
+}
+
+void Http1Connection::resetForNextRequest()
+{
+    m_state = State::WaitingHead;
+    m_request.head.clear();
+    m_response.clear();
+    setPipelinePosition(nullptr, 0);
+    m_bodyMode = BodyMode::None;
+    m_bodyRemaining = 0;
+    m_bodyWanted = false;
+    m_bodyPaused = false;
+    m_endDelivered = false;
+    m_continueSent = false;
+    m_onData = nullptr;
+    m_onEnd = nullptr;
+    m_onWritable = nullptr;
+    m_onAbort = nullptr;
+    m_responseStarted = false;
+    m_responseFinished = false;
+    m_headOnly = false;
+    m_chunkedOut = false;
+    m_writableWanted = false;
+    m_status = 0;
+    m_bodyBytesOut = 0;
+    m_bytesOutRequest = 0;
+    m_bytesInRequest = 0;
+    m_logged = false;
+    m_headDeadline = 0; // idle_timeout until the next request's first byte
+    m_lastActivity = ConnectionManager::now();
+}
+
+void Http1Connection::failRequest(int status, const char *reason)
+{
+    if (m_state == State::Closed)
+        return;
+    if (status == 400 || status == 431 || status == 414 || status == 501 || status == 505) {
+        if (auto *stats = m_manager.server() ? m_manager.server()->stats : nullptr)
+            stats->add(Core::StatsRegistry::BadRequests);
+    }
+    qCDebug(lcHttp1).noquote() << QStringLiteral("%1:%2 %3: %4")
+                                      .arg(m_peerAddress.toString())
+                                      .arg(m_peerPort)
+                                      .arg(status)
+                                      .arg(QString::fromLatin1(reason));
+    m_keepAlive = false;
+    if (m_responseStarted) {
+        abort();
+        return;
+    }
+    sendErrorAndClose(status);
+}
+
+void Http1Connection::sendErrorAndClose(int status)
+{
+    if (m_state == State::WaitingHead) {
+        // A head that failed to parse: log it as a request of its own.
+        m_state = State::Serving;
+        m_requestStartMicros = nowMicros();
+        m_requestWallMsecs = QDateTime::currentMSecsSinceEpoch();
+        m_request.txnId = m_manager.nextTxnId();
+        m_bytesInRequest = pendingInput().size();
+    }
+    m_keepAlive = false;
+    m_response.clear();
+    QByteArray body = QByteArray::number(status);
+    body += ' ';
+    body += Http::reasonPhrase(status);
+    body += '\n';
+    respond(status, "text/plain; charset=utf-8", body);
+    beginClosing();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses
+
+void Http1Connection::respond(int status, QByteArrayView contentType, QByteArray body)
+{
+    m_response.status = status;
+    if (!contentType.isEmpty())
+        m_response.setHeader("Content-Type", contentType);
+    startResponse(body.size());
+    write(body);
+    finish();
+}
+
+void Http1Connection::startResponse(qint64 contentLength)
+{
+    if (m_responseStarted || m_state == State::Closed) {
+        qCWarning(lcHttp1) << "startResponse called twice on txn" << m_request.txnId;
+        return;
+    }
+    m_responseStarted = true;
+    m_status = m_response.status;
+    m_responseStartMicros = nowMicros();
+    const int status = m_status;
+    const bool noBodyStatus = status < 200 || status == 204 || status == 304;
+    m_headOnly = noBodyStatus || m_request.isHead();
+    if (!bodyComplete() && m_request.head.expectContinue && !m_continueSent)
+        m_keepAlive = false;
+    if (m_draining || m_manager.isDraining())
+        m_keepAlive = false;
+    const bool http11 = m_request.head.versionMinor >= 1 || m_request.head.method.isEmpty();
+
+    if (m_outPos >= m_out.size()) {
+        m_out.resize(0);
+        m_outPos = 0;
+        m_lastWriteProgress = ConnectionManager::now();
+    }
+    const qsizetype mark = m_out.size();
+    m_out.append("HTTP/1.1 ");
+    m_out.append(QByteArray::number(status));
+    m_out.append(' ');
+    m_out.append(Http::reasonPhrase(status));
+    m_out.append("\r\nServer: berth\r\nDate: ");
+    m_out.append(Http::DateCache::now());
+    m_out.append("\r\n");
+    if (!noBodyStatus) {
+        if (contentLength >= 0) {
+            m_out.append("Content-Length: ");
+            m_out.append(QByteArray::number(contentLength));
+            m_out.append("\r\n");
+        } else if (http11) {
+            m_out.append("Transfer-Encoding: chunked\r\n");
+            m_chunkedOut = !m_headOnly;
+        } else {
+            m_keepAlive = false; // HTTP/1.0: the body ends with the connection
+        }
+    }
+    if (!m_keepAlive)
+        m_out.append("Connection: close\r\n");
+    else if (!http11 || m_request.head.versionMinor == 0)
+        m_out.append("Connection: keep-alive\r\n");
+    m_out.append("X-Berth-Txn: ");
+    m_out.append(m_request.txnId);
+    m_out.append("\r\n");
+    for (const auto &[name, value] : m_response.headers()) {
+        // The engine owns framing; and a CR or LF from an app would split the response.
+        if (isFramingHeader(name) || !isSafeFieldText(name) || !isSafeFieldText(value))
+            continue;
+        m_out.append(name);
+        m_out.append(": ");
+        m_out.append(value);
+        m_out.append("\r\n");
+    }
+    m_out.append("\r\n");
+    m_bytesOutRequest += m_out.size() - mark;
+}
+
+bool Http1Connection::write(QByteArrayView data)
+{
+    if (m_state == State::Closed)
+        return false;
+    if (!m_responseStarted)
+        startResponse(-1);
+    if (m_responseFinished)
+        return false;
+    if (!m_headOnly && !data.isEmpty()) {
+        if (m_outPos >= m_out.size()) {
+            m_out.resize(0);
+            m_outPos = 0;
+            m_lastWriteProgress = ConnectionManager::now();
+        }
+        const qsizetype mark = m_out.size();
+        if (m_chunkedOut) {
+            m_out.append(QByteArray::number(data.size(), 16));
+            m_out.append("\r\n");
+            m_out.append(data);
+            m_out.append("\r\n");
+        } else {
+            m_out.append(data);
+        }
+        m_bytesOutRequest += m_out.size() - mark;
+        m_bodyBytesOut += data.size();
+    }
+    if (!m_processing)
+        flush();
+    const bool roomLeft = m_out.size() - m_outPos < OutputHighWater;
+    if (!roomLeft)
+        m_writableWanted = true;
+    return roomLeft;
+}
+
+void Http1Connection::sendFile(int fd, qint64 offset, qint64 length)
+{
+    if (m_state == State::Closed || m_responseFinished) {
+        ::close(fd);
+        return;
+    }
+    if (!m_responseStarted)
+        startResponse(length);
+    if (m_headOnly || length <= 0) {
+        ::close(fd);
+        finish();
+        return;
+    }
+    if (length <= SmallFileBytes && !m_chunkedOut) {
+        // Small files travel in the same write as the head.
+        if (m_outPos >= m_out.size()) {
+            m_out.resize(0);
+            m_outPos = 0;
+        }
+        const qsizetype at = m_out.size();
+        m_out.resize(at + length);
+        qint64 done = 0;
+        while (done < length) {
+            const ssize_t n = ::pread(fd, m_out.data() + at + done, size_t(length - done),
+                                      offset + done);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            done += n;
+        }
+        ::close(fd);
+        if (done < length) {
+            m_out.resize(at);
+            qCWarning(lcHttp1) << "file shrank or failed while being served, txn"
+                               << m_request.txnId;
+            abort();
+            return;
+        }
+        m_bytesOutRequest += length;
+        m_bodyBytesOut += length;
+        finish();
+        return;
+    }
+    if (m_chunkedOut) {
+        m_out.append(QByteArray::number(length, 16));
+        m_out.append("\r\n");
+        m_afterFile = QByteArrayLiteral("\r\n");
+    }
+    m_fileFd = fd;
+    m_fileOffset = offset;
+    m_fileRemaining = length;
+    m_bytesOutRequest += length;
+    m_bodyBytesOut += length;
+    finish();
+}
+
+void Http1Connection::finish()
+{
+    if (m_state == State::Closed || m_responseFinished)
+        return;
+    if (!m_responseStarted)
+        startResponse(0);
+    if (m_chunkedOut) {
+        if (m_fileFd >= 0)
+            m_afterFile.append("0\r\n\r\n");
+        else
+            m_out.append("0\r\n\r\n");
+        m_bytesOutRequest += 5;
+    }
+    m_responseFinished = true;
+    if (m_fileFd < 0)
+        writeRequestLog();
+    if (!m_processing)
+        process();
+}
+
+void Http1Connection::abort()
+{
+    if (m_state == State::Closed)
+        return;
+    m_onAbort = nullptr; // the app aborted itself; don't call it back
+    if (!m_responseStarted)
+        m_status = 500;
+    writeRequestLog();
+    closeSocket();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+void Http1Connection::onWritable()
+{
+    if (m_state == State::Closed)
+        return;
+    flush();
+    if (m_state == State::Closed)
+        return;
+    if (m_writableWanted && m_onWritable && !m_responseFinished &&
+        m_out.size() - m_outPos < OutputHighWater) {
+        m_writableWanted = false;
+        EventHandler handler = m_onWritable;
+        handler();
+    }
+    if (m_state != State::Closed && !m_processing)
+        process();
+}
+
+void Http1Connection::flush()
+{
+    while (m_state != State::Closed) {
+        if (m_outPos < m_out.size()) {
+            const int flags = MSG_NOSIGNAL | (m_fileFd >= 0 ? MSG_MORE : 0);
+            const ssize_t n = ::send(m_fd, m_out.constData() + m_outPos,
+                                     size_t(m_out.size() - m_outPos), flags);
+            if (n > 0) {
+                m_outPos += n;
+                m_lastWriteProgress = ConnectionManager::now();
+                continue;
+            }
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                m_writeNotifier->setEnabled(true);
+                return;
+            }
+            closeSocket(); // EPIPE, ECONNRESET: the client is gone
+            return;
+        }
+        m_out.resize(0);
+        m_outPos = 0;
+        if (m_fileFd >= 0) {
+            off_t offset = off_t(m_fileOffset);
+            const ssize_t n = ::sendfile(m_fd, m_fileFd, &offset,
+                                         size_t(qMin(m_fileRemaining, SendfileChunk)));
+            if (n > 0) {
+                m_fileOffset = offset;
+                m_fileRemaining -= n;
+                m_lastWriteProgress = ConnectionManager::now();
+                if (m_fileRemaining == 0) {
+                    ::close(m_fileFd);
+                    m_fileFd = -1;
+                    m_out.append(m_afterFile);
+                    m_afterFile.clear();
+                    if (m_responseFinished)
+                        writeRequestLog();
+                }
+                continue;
+            }
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                m_writeNotifier->setEnabled(true);
+                return;
+            }
+            // The file shrank under us (n == 0) or can't be read: the promised length can't
+            // be delivered, so the client must see the connection end.
+            qCWarning(lcHttp1) << "sendfile failed on txn" << m_request.txnId;
+            closeSocket();
+            return;
+        }
+        break;
+    }
+    if (m_state == State::Closed)
+        return;
+    m_writeNotifier->setEnabled(false);
+    afterFlushed();
+}
+
+void Http1Connection::afterFlushed()
+{
+    if (m_state != State::Closing || m_lingering)
+        return;
+    if (m_peerEof) {
+        closeSocket();
+        return;
+    }
+    // Everything is sent: half-close and read whatever the client still sends for a moment.
+    ::shutdown(m_fd, SHUT_WR);
+    m_lingering = true;
+    m_lingerDeadline = ConnectionManager::now() + m_manager.settings().lingerTimeoutMs;
+    updateReadInterest();
+}
+
+void Http1Connection::beginClosing()
+{
+    if (m_state == State::Closed || m_state == State::Closing)
+        return;
+    m_state = State::Closing;
+    m_keepAlive = false;
+    if (!m_processing)
+        flush();
+}
+
+void Http1Connection::closeNow()
+{
+    closeSocket();
+}
+
+void Http1Connection::drain()
+{
+    m_draining = true;
+    if (isIdle())
+        closeSocket();
+}
+
+void Http1Connection::closeSocket()
+{
+    if (m_state == State::Closed)
+        return;
+    const bool appHoldsExchange = m_state == State::Serving && !m_responseFinished;
+    m_state = State::Closed;
+    if (appHoldsExchange) {
+        if (!m_logged) {
+            if (!m_responseStarted)
+                m_status = 499; // nginx's "client closed request"
+            writeRequestLog();
+        }
+        if (EventHandler onAbort = std::move(m_onAbort))
+            onAbort();
+    }
+    m_onData = nullptr;
+    m_onEnd = nullptr;
+    m_onWritable = nullptr;
+    m_onAbort = nullptr;
+    if (m_readNotifier)
+        m_readNotifier->setEnabled(false);
+    if (m_writeNotifier)
+        m_writeNotifier->setEnabled(false);
+    if (m_fileFd >= 0) {
+        ::close(m_fileFd);
+        m_fileFd = -1;
+    }
+    ::close(m_fd);
+    m_fd = -1;
+    if (m_countedActive) {
+        m_manager.server()->stats->add(Core::StatsRegistry::ActiveConnections, -1);
+        m_countedActive = false;
+    }
+    m_manager.release(this);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timeouts and logging
+
+void Http1Connection::checkTimeouts(qint64 now)
+{
+    const EngineSettings &s = m_manager.settings();
+    switch (m_state) {
+    case State::WaitingHead:
+        if (m_headDeadline != 0) {
+            if (now >= m_headDeadline) {
+                if (pendingInput().isEmpty())
+                    closeSocket(); // connected but never sent a byte
+                else
+                    failRequest(408, "request head not received in time");
+            }
+        } else if (now - m_lastActivity >= s.idleTimeoutMs) {
+            closeSocket(); // idle keep-alive connection
+        }
+        return;
+    case State::Serving: {
+        const bool outputPending = m_outPos < m_out.size() || m_fileFd >= 0;
+        if (outputPending && now - m_lastWriteProgress >= s.sendTimeoutMs) {
+            closeSocket();
+            return;
+        }
+        const bool waitingForBody =
+            !bodyComplete() && ((m_bodyWanted && !m_bodyPaused) || m_responseFinished);
+        if (waitingForBody && now - m_lastBodyProgress >= s.bodyTimeoutMs) {
+            if (m_responseStarted)
+                closeSocket();
+            else
+                failRequest(408, "request body not received in time");
+        }
+        return;
+    }
+    case State::Closing:
+        if (m_lingering ? now >= m_lingerDeadline
+                        : now - m_lastWriteProgress >= s.sendTimeoutMs)
+            closeSocket();
+        return;
+    case State::Closed:
+        return;
+    }
+}
+
+void Http1Connection::writeRequestLog()
+{
+    if (m_logged)
+        return;
+    m_logged = true;
+    const qint64 end = nowMicros();
+    const qint64 started = m_responseStarted ? m_responseStartMicros : end;
+    if (auto *stats = m_manager.server() ? m_manager.server()->stats : nullptr)
+        stats->recordRequest(m_status, end - m_requestStartMicros, m_bytesInRequest,
+                             m_bytesOutRequest);
+    Log::LogSink *sink = Log::Logging::requestLog();
+    if (!sink)
+        return;
+    const Http::RequestHead &head = m_request.head;
+    const QByteArray user = m_request.user.toUtf8();
+    const QByteArray token = m_request.token.toUtf8();
+    const QByteArray local = QByteArrayLiteral("C") + QByteArray::number(m_id) +
+                             QByteArrayLiteral("-R") + QByteArray::number(m_requestsOnConnection);
+    Log::RequestLogRecord record;
+    record.startedAtMsecs = m_requestWallMsecs;
+    record.clientAddress = m_peerAddress;
+    record.clientPort = m_peerPort;
+    record.serverName = m_manager.settings().serverName;
+    record.serverPort = m_localPort;
+    record.method = head.method;
+    record.url = head.target;
+    record.version = head.method.isEmpty()
+                         ? QByteArrayView()
+                         : (head.versionMinor == 0 ? QByteArrayView("HTTP/1.0")
+                                                   : QByteArrayView("HTTP/1.1"));
+    record.status = m_status;
+    record.bytesReceived = m_bytesInRequest;
+    record.bytesSent = m_bytesOutRequest;
+    record.globalTxn = m_request.txnId;
+    record.localTxn = local;
+    record.user = user;
+    record.token = token;
+    record.userAgent = head.field("User-Agent");
+    record.handlingMicros = started - m_requestStartMicros;
+    record.sendingMicros = end - started;
+    sink->append(Log::formatRequestLogLine(record));
+}
+
+} // namespace Berth::Engine

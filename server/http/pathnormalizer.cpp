@@ -1,0 +1,107 @@
+#include "pathnormalizer.h"
+
+#include <cstring>
+
+// Two passes over one buffer: percent-decode everything (so "%2e%2e" and "%2F" are seen for
+// what they are), then resolve dot segments in place (RFC 3986 §5.2.4) while merging empty
+// segments. Decoding happens exactly once: "%252e" becomes the literal name "%2e", never ".",
+// and nothing downstream may decode again. The result names a file under the root or the
+// request is refused; there is no "clamp at root" guessing (nginx and Envoy refuse too).
+
+namespace Berth::Http {
+
+namespace {
+
+int hexValue(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+bool isControl(uchar c)
+{
+    return c < 0x20 || c == 0x7f;
+}
+
+} // namespace
+
+bool normalizePath(QByteArrayView rawPath, QByteArray &out)
+{
+    out.clear();
+    const qsizetype n = rawPath.size();
+    if (n == 0 || rawPath[0] != '/')
+        return false;
+
+    // Pass 1: decode. The decoded path is never longer than the raw one; one spare byte lets
+    // pass 2 write a separator after the last segment.
+    out.resize(n + 1);
+    char *d = out.data();
+    qsizetype len = 0;
+    for (qsizetype i = 0; i < n; ++i) {
+        uchar c = static_cast<uchar>(rawPath[i]);
+        if (c == '%') {
+            const int hi = i + 2 < n ? hexValue(rawPath[i + 1]) : -1;
+            const int lo = hi >= 0 ? hexValue(rawPath[i + 2]) : -1;
+            if (lo < 0) {
+                out.clear();
+                return false; // "%", "%2", "%zz": not a URI (RFC 3986 §2.1)
+            }
+            c = static_cast<uchar>(hi * 16 + lo);
+            i += 2;
+        }
+        // A control byte (NUL above all) has no business in a file name: "/a%00.html" would
+        // be truncated by any C API below us.
+        if (isControl(c)) {
+            out.clear();
+            return false;
+        }
+        d[len++] = static_cast<char>(c);
+    }
+
+    // Pass 2: the output is "/" followed by "segment/" for each kept segment, written over the
+    // decoded bytes; the write position never passes the read position.
+    qsizetype w = 1;
+    qsizetype r = 1;
+    bool endsAsDirectory = true; // "/", "/a/", "/a/." and "/a/.." all name a directory
+    while (r <= len) {
+        const char *slash = static_cast<const char *>(std::memchr(d + r, '/', len - r));
+        const qsizetype e = slash ? slash - d : len;
+        const qsizetype segSize = e - r;
+        const bool last = e == len;
+        if (segSize == 0 || (segSize == 1 && d[r] == '.')) {
+            // "//" merges; "." is the current directory.
+            if (last)
+                endsAsDirectory = true;
+        } else if (segSize == 2 && d[r] == '.' && d[r + 1] == '.') {
+            if (w == 1) {
+                out.clear();
+                return false; // climbs above the root
+            }
+            // Drop the previous segment: back up to the '/' before it.
+            qsizetype k = w - 1;
+            while (k > 0 && d[k - 1] != '/')
+                --k;
+            w = k;
+            if (last)
+                endsAsDirectory = true;
+        } else {
+            std::memmove(d + w, d + r, segSize);
+            w += segSize;
+            d[w++] = '/';
+            if (last)
+                endsAsDirectory = false;
+        }
+        r = e + 1;
+    }
+    if (!endsAsDirectory && w > 1)
+        --w; // the last segment named a file: drop the separator pass 2 appended
+    out.resize(w);
+    return true;
+}
+
+} // namespace Berth::Http

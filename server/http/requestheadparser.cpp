@@ -1,0 +1,643 @@
+#include "requestheadparser.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+// How the scanner works
+//
+// parse() is a resumable byte scanner over the request line and the field lines. Every check
+// is decided at one byte offset, using only bytes at or before that offset (plus, for a CR,
+// the byte after it). When the buffer ends before a decision can be made the scanner stores
+// its state (offsets only, since the engine may reallocate its buffer between calls) and
+// returns NeedMore; the next call resumes at the same byte. So feeding a request in any number
+// of pieces gives exactly the same result, error status and reason as feeding it whole, each
+// byte is examined once (no O(n^2) rescans of a slowly arriving 32 KiB head), and limits fire
+// as soon as they are crossed, before the blank line, so memory stays bounded.
+//
+// Only when the blank line arrives is the RequestHead filled in (parseComplete): its views must
+// point into the buffer of that very call. The framing checks (RFC 9112 §6) run then, because
+// they need all fields.
+
+namespace Berth::Http {
+
+namespace {
+
+// RFC 9112 §2.2 asks servers to ignore "at least one" empty line before the request line;
+// a peer that sends many is not an HTTP client.
+constexpr int kMaxLeadingEmptyLines = 8;
+// Longest method we accept (the brief's limit; the longest registered method is 17 bytes).
+constexpr qsizetype kMaxMethodBytes = 32;
+// "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3); '#' stands for a digit.
+constexpr char kVersionPattern[] = "HTTP/#.#";
+constexpr qsizetype kVersionBytes = 8;
+
+constexpr qsizetype addClamped(qsizetype a, qsizetype b)
+{
+    if (b < 0)
+        return a;
+    return b > std::numeric_limits<qsizetype>::max() - a ? std::numeric_limits<qsizetype>::max()
+                                                         : a + b;
+}
+
+bool isDigit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+bool isOws(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+QByteArrayView trimOws(QByteArrayView v)
+{
+    qsizetype start = 0;
+    qsizetype end = v.size();
+    while (start < end && isOws(v[start]))
+        ++start;
+    while (end > start && isOws(v[end - 1]))
+        --end;
+    return v.sliced(start, end - start);
+}
+
+bool startsWithIgnoreCase(QByteArrayView v, QByteArrayView prefix)
+{
+    return v.size() >= prefix.size() && equalsIgnoreCase(v.first(prefix.size()), prefix);
+}
+
+// Content-Length = 1*DIGIT (RFC 9110 §8.6). No sign, no whitespace inside, no list. 18 digits
+// always fit in a qint64, so more are rejected rather than risk an overflow.
+qint64 parseContentLength(QByteArrayView v)
+{
+    if (v.isEmpty() || v.size() > 18)
+        return -1;
+    qint64 value = 0;
+    for (char c : v) {
+        if (!isDigit(c))
+            return -1;
+        value = value * 10 + (c - '0');
+    }
+    return value;
+}
+
+} // namespace
+
+RequestHeadParser::RequestHeadParser(const HeadLimits &limits)
+    : m_limits(limits)
+{
+}
+
+void RequestHeadParser::reset()
+{
+    const HeadLimits limits = m_limits;
+    *this = RequestHeadParser(limits);
+}
+
+RequestHeadParser::Status RequestHeadParser::fail(int status, const char *reason)
+{
+    m_state = State::Error;
+    m_errorStatus = status;
+    m_errorReason = reason;
+    m_consumed = 0;
+    return Status::Error;
+}
+
+RequestHeadParser::Status RequestHeadParser::parse(QByteArrayView buffer, RequestHead &head)
+{
+    switch (m_state) {
+    case State::Done:
+        // Called again after Done: refill from this buffer, which must hold the same head.
+        if (buffer.size() < m_consumed)
+            return fail(400, "buffer shrank after the head was parsed");
+        return parseComplete(buffer, head);
+    case State::Error:
+        return Status::Error;
+    case State::EmptyClose:
+        return Status::EmptyClose;
+    default:
+        break;
+    }
+    if (buffer.size() < m_scanned) {
+        // Not the contract (the buffer only ever grows), but never read past the end: start
+        // over on what we were given.
+        reset();
+    }
+
+    const char *b = buffer.data();
+    const qsizetype n = buffer.size();
+    qsizetype p = m_scanned;
+    const auto needMore = [&] {
+        m_scanned = p;
+        return Status::NeedMore;
+    };
+    const auto tooLarge = [&] { return fail(431, "header section too large"); };
+
+    while (p < n) {
+        switch (m_state) {
+        case State::Leading: {
+            // RFC 9112 §2.2: ignore empty lines before the request line. A lone CR or LF is not
+            // an empty line (CRLF is the only line terminator Berth accepts).
+            if (b[p] == '\r') {
+                if (p + 1 == n)
+                    return needMore();
+                if (b[p + 1] != '\n')
+                    return fail(400, "bare CR before the request line");
+                p += 2;
+                if (++m_emptyLines > kMaxLeadingEmptyLines) {
+                    m_state = State::EmptyClose;
+                    m_scanned = p;
+                    return Status::EmptyClose;
+                }
+                break;
+            }
+            if (b[p] == '\n')
+                return fail(400, "bare LF before the request line");
+            m_headStart = p;
+            m_totalLimitEnd = addClamped(p, m_limits.maxHeaderBytes);
+            m_state = State::Method;
+            break;
+        }
+
+        case State::Method: {
+            // method = token (RFC 9112 §3.1), followed by exactly one SP.
+            const qsizetype stop = std::min(n, m_totalLimitEnd);
+            while (p < stop && CharClass::is(b[p], CharClass::Token)) {
+                if (p - m_headStart >= kMaxMethodBytes)
+                    return fail(400, "method too long");
+                ++p;
+            }
+            if (p == n)
+                return needMore();
+            if (p >= m_totalLimitEnd)
+                return tooLarge();
+            if (b[p] != ' ')
+                return fail(400, "invalid byte in method");
+            if (p == m_headStart)
+                return fail(400, "empty method");
+            m_methodEnd = p;
+            m_targetStart = ++p;
+            m_state = State::Target;
+            break;
+        }
+
+        case State::Target: {
+            // The limit is checked byte by byte, so a 70 KiB target is refused as soon as its
+            // maxUriBytes+1st byte arrives (HOSTILE-INPUTS 18).
+            const qsizetype stop =
+                std::min({n, m_totalLimitEnd, addClamped(m_targetStart, m_limits.maxUriBytes)});
+            while (p < stop && CharClass::is(b[p], CharClass::Target))
+                ++p;
+            if (p == n)
+                return needMore();
+            if (p >= m_totalLimitEnd)
+                return tooLarge();
+            const char c = b[p];
+            if (c == ' ') {
+                if (p == m_targetStart)
+                    return fail(400, "empty request-target");
+                m_targetEnd = p;
+                m_versionStart = ++p;
+                m_state = State::Version;
+                break;
+            }
+            if (CharClass::is(c, CharClass::Target))
+                return fail(414, "request-target too long");
+            if (c == '#')
+                return fail(400, "fragment in request-target");
+            if (c == '\r' || c == '\n')
+                return fail(400, "request line without HTTP version");
+            return fail(400, "invalid byte in request-target");
+        }
+
+        case State::Version: {
+            // Exactly "HTTP/" DIGIT "." DIGIT then CRLF; no longest-prefix matching, so
+            // "HTTP/1.10" or "HTTP/1.1x" never passes as HTTP/1.1 (HTTP Garden #5/#6).
+            if (p >= m_totalLimitEnd)
+                return tooLarge();
+            const qsizetype i = p - m_versionStart;
+            const char c = b[p];
+            if (i < kVersionBytes) {
+                const char want = kVersionPattern[i];
+                if (want == '#' ? !isDigit(c) : c != want)
+                    return fail(400, "malformed HTTP version");
+                ++p;
+                break;
+            }
+            if (c == '\n')
+                return fail(400, "bare LF after the request line");
+            if (c != '\r')
+                return fail(400, "malformed HTTP version");
+            if (p + 1 == n)
+                return needMore();
+            if (b[p + 1] != '\n')
+                return fail(400, "bare CR after the request line");
+            if (p + 1 >= m_totalLimitEnd)
+                return tooLarge();
+            if (!finishRequestLine(b))
+                return Status::Error;
+            p += 2;
+            m_fieldsStart = p;
+            m_state = State::FieldStart;
+            break;
+        }
+
+        case State::FieldStart: {
+            if (p >= m_totalLimitEnd)
+                return tooLarge();
+            const char c = b[p];
+            if (c == '\r') {
+                if (p + 1 == n)
+                    return needMore();
+                if (b[p + 1] != '\n')
+                    return fail(400, "bare CR in the header section");
+                if (p + 1 >= m_totalLimitEnd)
+                    return tooLarge();
+                m_scanned = p + 2;
+                m_consumed = p + 2;
+                m_state = State::Done;
+                return parseComplete(buffer, head);
+            }
+            if (c == '\n')
+                return fail(400, "bare LF in the header section");
+            if (c == ' ' || c == '\t') {
+                // RFC 9112 §5.2: obs-fold may be rejected with 400; unfolding instead would
+                // let "Transfer-Encoding:\r\n chunked" mean different things to different hops.
+                // RFC 9112 §2.2: whitespace before the first field must be rejected too.
+                return fail(400, m_fieldCount == 0 ? "whitespace before the first header field"
+                                                   : "obs-fold in the header section");
+            }
+            if (++m_fieldCount > m_limits.maxHeaders)
+                return fail(431, "too many header fields");
+            m_lineStart = p;
+            m_state = State::FieldName;
+            break;
+        }
+
+        case State::FieldName: {
+            const qsizetype lineLimitEnd = addClamped(m_lineStart, m_limits.maxFieldBytes);
+            const qsizetype stop = std::min({n, m_totalLimitEnd, lineLimitEnd});
+            while (p < stop && CharClass::is(b[p], CharClass::Token))
+                ++p;
+            if (p == n)
+                return needMore();
+            if (p >= m_totalLimitEnd)
+                return tooLarge();
+            const char c = b[p];
+            if (c == ':') {
+                if (p == m_lineStart)
+                    return fail(400, "empty field name");
+                if (p >= lineLimitEnd)
+                    return fail(431, "header field too large");
+                ++p;
+                m_state = State::FieldValue;
+                break;
+            }
+            if (CharClass::is(c, CharClass::Token))
+                return fail(431, "header field too large");
+            // RFC 9112 §5.1: whitespace between the name and the colon MUST be rejected.
+            if (c == ' ' || c == '\t')
+                return fail(400, "whitespace before colon");
+            if (c == '\r' || c == '\n')
+                return fail(400, "header field without colon");
+            return fail(400, "invalid byte in field name");
+        }
+
+        case State::FieldValue: {
+            // RFC 9110 §5.5: field-vchar, SP, HTAB and obs-text. CR, LF and NUL inside a value
+            // are rejected, never replaced or truncated at (HTTP Garden #2/#8/#12).
+            const qsizetype lineLimitEnd = addClamped(m_lineStart, m_limits.maxFieldBytes);
+            const qsizetype stop = std::min({n, m_totalLimitEnd, lineLimitEnd});
+            while (p < stop && CharClass::is(b[p], CharClass::FieldValue))
+                ++p;
+            if (p == n)
+                return needMore();
+            if (p >= m_totalLimitEnd)
+                return tooLarge();
+            const char c = b[p];
+            if (c == '\r') {
+                if (p + 1 == n)
+                    return needMore();
+                // RFC 9112 §2.2: a CR not followed by LF is never a line end.
+                if (b[p + 1] != '\n')
+                    return fail(400, "bare CR in field value");
+                if (p + 1 >= m_totalLimitEnd)
+                    return tooLarge();
+                p += 2;
+                m_state = State::FieldStart;
+                break;
+            }
+            if (CharClass::is(c, CharClass::FieldValue))
+                return fail(431, "header field too large");
+            if (c == '\n')
+                return fail(400, "bare LF in field value");
+            if (c == '\0')
+                return fail(400, "NUL in field value");
+            return fail(400, "control character in field value");
+        }
+
+        case State::Done:
+        case State::Error:
+        case State::EmptyClose:
+            return Status::Error; // unreachable: handled before the loop
+        }
+    }
+    return needMore();
+}
+
+// Classifies the request-target (RFC 9112 §3.2) once the request line is complete, and
+// checks the version number. Records offsets; parseComplete() turns them into views.
+bool RequestHeadParser::finishRequestLine(const char *buffer)
+{
+    const QByteArrayView method(buffer + m_headStart, m_methodEnd - m_headStart);
+    const QByteArrayView target(buffer + m_targetStart, m_targetEnd - m_targetStart);
+    m_authorityStart = m_authoritySize = 0;
+    m_queryStart = m_querySize = 0;
+
+    // Splits "path?query" starting at offset `from` (absolute offsets into the buffer).
+    const auto splitPathQuery = [&](qsizetype from) {
+        const QByteArrayView rest(buffer + from, m_targetEnd - from);
+        const char *q = static_cast<const char *>(std::memchr(rest.data(), '?', rest.size()));
+        const qsizetype pathEnd = q ? q - buffer : m_targetEnd;
+        m_pathStart = from;
+        m_pathSize = pathEnd - from;
+        if (q) {
+            m_queryStart = pathEnd + 1;
+            m_querySize = m_targetEnd - m_queryStart;
+        }
+    };
+
+    if (target == "*") {
+        // asterisk-form is only for a server-wide OPTIONS (RFC 9112 §3.2.4).
+        if (method != "OPTIONS") {
+            fail(400, "asterisk-form without OPTIONS");
+            return false;
+        }
+        m_pathStart = m_targetStart;
+        m_pathSize = 1;
+    } else if (method == "CONNECT") {
+        // authority-form = uri-host ":" port, and only for CONNECT (RFC 9112 §3.2.3). The
+        // engine answers 405: Berth does not tunnel.
+        if (!isValidHostPort(target, false, true)) {
+            fail(400, "CONNECT without authority-form target");
+            return false;
+        }
+        m_pathStart = m_targetStart;
+        m_pathSize = 0;
+    } else if (target.front() == '/') {
+        splitPathQuery(m_targetStart); // origin-form (RFC 9112 §3.2.1)
+    } else {
+        // absolute-form (RFC 9112 §3.2.2). Only http and https: Berth is not a forward proxy
+        // for other schemes. Scheme names are case-insensitive (RFC 3986 §3.1).
+        qsizetype schemeSize = 0;
+        if (startsWithIgnoreCase(target, "http://"))
+            schemeSize = 7;
+        else if (startsWithIgnoreCase(target, "https://"))
+            schemeSize = 8;
+        if (schemeSize == 0) {
+            fail(400, "invalid request-target");
+            return false;
+        }
+        const qsizetype authStart = m_targetStart + schemeSize;
+        qsizetype authEnd = authStart;
+        while (authEnd < m_targetEnd && buffer[authEnd] != '/' && buffer[authEnd] != '?')
+            ++authEnd;
+        const QByteArrayView authority(buffer + authStart, authEnd - authStart);
+        // RFC 9110 §4.2.4: userinfo in an http(s) URI is an error (it hides the real host from
+        // a quick reader, "http://trusted@evil/"). §4.2.1: an empty host is invalid.
+        if (authority.contains('@')) {
+            fail(400, "userinfo in request-target");
+            return false;
+        }
+        if (!isValidHostPort(authority, false, false)) {
+            fail(400, "invalid authority in request-target");
+            return false;
+        }
+        m_authorityStart = authStart;
+        m_authoritySize = authEnd - authStart;
+        if (authEnd < m_targetEnd && buffer[authEnd] == '/') {
+            splitPathQuery(authEnd);
+        } else {
+            m_pathStart = authEnd;
+            m_pathSize = -1; // no path: it means "/" (RFC 9110 §4.2.3)
+            if (authEnd < m_targetEnd) { // '?'
+                m_queryStart = authEnd + 1;
+                m_querySize = m_targetEnd - m_queryStart;
+            }
+        }
+    }
+
+    // The syntax was checked while scanning; "HTTP/2.0" or "HTTP/1.2" is well-formed but not a
+    // version we speak: 505 (RFC 9110 §15.6.6).
+    const int major = buffer[m_versionStart + 5] - '0';
+    const int minor = buffer[m_versionStart + 7] - '0';
+    if (major != 1 || minor > 1) {
+        fail(505, "HTTP version not supported");
+        return false;
+    }
+    m_versionMinor = minor;
+    return true;
+}
+
+// Fills `out` with views into `buffer` (the caller's buffer of this call) and derives framing.
+// Every byte was validated by the scanner, so this only splits.
+RequestHeadParser::Status RequestHeadParser::parseComplete(QByteArrayView buffer,
+                                                           RequestHead &out)
+{
+    const char *b = buffer.data();
+    out.clear();
+    if (out.fields.capacity() < 32)
+        out.fields.reserve(32);
+
+    out.method = QByteArrayView(b + m_headStart, m_methodEnd - m_headStart);
+    out.target = QByteArrayView(b + m_targetStart, m_targetEnd - m_targetStart);
+    out.path = m_pathSize < 0 ? QByteArrayView("/") : QByteArrayView(b + m_pathStart, m_pathSize);
+    out.query = QByteArrayView(b + m_queryStart, m_querySize);
+    out.authority = QByteArrayView(b + m_authorityStart, m_authoritySize);
+    out.versionMajor = 1;
+    out.versionMinor = m_versionMinor;
+
+    const qsizetype end = m_consumed - 2; // the final empty line
+    qsizetype p = m_fieldsStart;
+    while (p < end) {
+        const char *line = b + p;
+        const char *cr = static_cast<const char *>(std::memchr(line, '\r', end - p));
+        const char *colon = static_cast<const char *>(std::memchr(line, ':', cr - line));
+        out.fields.push_back({QByteArrayView(line, colon),
+                              trimOws(QByteArrayView(colon + 1, cr - colon - 1))});
+        p = cr - b + 2;
+    }
+
+    if (!deriveFraming(out))
+        return Status::Error;
+    return Status::Done;
+}
+
+// RFC 9112 §6.1, §6.3, §9.3 and RFC 9110 §7.2, §10.1.1: the facts the engine frames the
+// message by. Every ambiguity is an error: a front end that guesses differently from the
+// next hop is how requests get smuggled (HOSTILE-INPUTS 1-6, 12).
+bool RequestHeadParser::deriveFraming(RequestHead &head)
+{
+    QByteArrayView host;
+    QByteArrayView contentLength;
+    QByteArrayView transferEncoding;
+    int hostCount = 0;
+    int contentLengthCount = 0;
+    int transferEncodingCount = 0;
+    bool badExpectation = false;
+    bool expect100 = false;
+    bool hasUpgrade = false;
+    bool connectionClose = false;
+    bool connectionKeepAlive = false;
+    bool connectionUpgrade = false;
+
+    for (const HeaderField &f : head.fields) {
+        // Dispatch on the length first: most fields are none of these.
+        switch (f.name.size()) {
+        case 4:
+            if (equalsIgnoreCase(f.name, "Host")) {
+                ++hostCount;
+                host = f.value;
+            }
+            break;
+        case 6:
+            if (equalsIgnoreCase(f.name, "Expect")) {
+                if (equalsIgnoreCase(f.value, "100-continue"))
+                    expect100 = true;
+                else
+                    badExpectation = true;
+            }
+            break;
+        case 7:
+            if (equalsIgnoreCase(f.name, "Upgrade"))
+                hasUpgrade = true;
+            break;
+        case 10:
+            if (equalsIgnoreCase(f.name, "Connection")) {
+                connectionClose |= listContainsToken(f.value, "close");
+                connectionKeepAlive |= listContainsToken(f.value, "keep-alive");
+                connectionUpgrade |= listContainsToken(f.value, "upgrade");
+            }
+            break;
+        case 14:
+            if (equalsIgnoreCase(f.name, "Content-Length")) {
+                ++contentLengthCount;
+                contentLength = f.value;
+            }
+            break;
+        case 17:
+            if (equalsIgnoreCase(f.name, "Transfer-Encoding")) {
+                ++transferEncodingCount;
+                transferEncoding = f.value;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+
+    const bool http11 = head.isHttp11();
+
+    // RFC 9112 §3.2: 400 for a missing Host in HTTP/1.1, for more than one, or an invalid one.
+    // An empty Host is valid (a URI without authority).
+    if (hostCount > 1) {
+        fail(400, "duplicate Host");
+        return false;
+    }
+    if (hostCount == 0 && http11) {
+        fail(400, "missing Host");
+        return false;
+    }
+    if (hostCount == 1 && !isValidHostPort(host, true, false)) {
+        fail(400, "invalid Host");
+        return false;
+    }
+
+    // nginx rejects any repeated Content-Length, equal or not; so does Berth (RFC 9110 §8.6
+    // allows merging identical ones, but HTTP Garden #23/#33 show what picking one leads to).
+    if (contentLengthCount > 1) {
+        fail(400, "duplicate Content-Length");
+        return false;
+    }
+    if (transferEncodingCount > 1) {
+        fail(400, "duplicate Transfer-Encoding");
+        return false;
+    }
+    // RFC 9112 §6.1: a server MAY reject CL+TE as a likely smuggling attempt, and then must
+    // close. Berth always does (CL.TE and TE.CL, HOSTILE-INPUTS 1-2).
+    if (contentLengthCount && transferEncodingCount) {
+        fail(400, "both Content-Length and Transfer-Encoding");
+        return false;
+    }
+    // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means the framing is faulty.
+    if (transferEncodingCount && !http11) {
+        fail(400, "Transfer-Encoding in HTTP/1.0");
+        return false;
+    }
+    if (contentLengthCount) {
+        head.contentLength = parseContentLength(contentLength);
+        if (head.contentLength < 0) {
+            fail(400, "invalid Content-Length");
+            return false;
+        }
+    }
+    if (transferEncodingCount) {
+        // transfer-coding list (RFC 9112 §6.1, §7). Syntax and placement errors are 400;
+        // well-formed codings other than chunked are 501 (we decode none of them).
+        int chunkedCount = 0;
+        bool chunkedLast = false;
+        bool otherCoding = false;
+        qsizetype i = 0;
+        const qsizetype n = transferEncoding.size();
+        while (i <= n) {
+            const char *comma = static_cast<const char *>(
+                i < n ? std::memchr(transferEncoding.data() + i, ',', n - i) : nullptr);
+            const qsizetype end = comma ? comma - transferEncoding.data() : n;
+            const QByteArrayView coding = trimOws(transferEncoding.sliced(i, end - i));
+            // Empty elements (",chunked") and parameters ("chunked;x=y") are not tolerated.
+            if (!isToken(coding)) {
+                fail(400, "malformed Transfer-Encoding");
+                return false;
+            }
+            if (equalsIgnoreCase(coding, "chunked")) {
+                ++chunkedCount;
+                chunkedLast = true;
+            } else {
+                otherCoding = true;
+                chunkedLast = false;
+            }
+            i = end + 1;
+        }
+        if (chunkedCount > 1) {
+            fail(400, "chunked applied more than once");
+            return false;
+        }
+        // RFC 9112 §6.3 item 4: chunked must be the final coding of a request.
+        if (chunkedCount == 1 && !chunkedLast) {
+            fail(400, "chunked is not the final transfer-coding");
+            return false;
+        }
+        // RFC 9112 §6.1: a coding we do not understand gets 501.
+        if (otherCoding) {
+            fail(501, "unsupported transfer-coding");
+            return false;
+        }
+        head.chunked = true;
+    }
+    // RFC 9110 §10.1.1: an expectation other than 100-continue cannot be met: 417.
+    if (badExpectation) {
+        fail(417, "unsupported expectation");
+        return false;
+    }
+
+    // RFC 9112 §3.2.2: the authority of an absolute-form target wins over Host.
+    head.host = head.authority.isEmpty() ? host : head.authority;
+    // RFC 9112 §9.3: persistent by default in 1.1; in 1.0 only with keep-alive.
+    head.keepAlive = http11 ? !connectionClose : (connectionKeepAlive && !connectionClose);
+    // RFC 9110 §10.1.1: ignore 100-continue in HTTP/1.0; §7.8: ignore Upgrade in HTTP/1.0.
+    head.expectContinue = http11 && expect100;
+    head.upgrade = http11 && connectionUpgrade && hasUpgrade;
+    return true;
+}
+
+} // namespace Berth::Http

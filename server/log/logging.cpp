@@ -1,0 +1,138 @@
+#include "logging.h"
+
+#include "logsink.h"
+
+#include <QDateTime>
+#include <QDir>
+
+#include <memory>
+
+namespace Berth::Log {
+
+namespace {
+
+struct State
+{
+    QString dir;
+    std::unique_ptr<LogSink> server;
+    std::unique_ptr<LogSink> request;
+    std::unique_ptr<LogSink> app;
+};
+
+State &state()
+{
+    static State s;
+    return s;
+}
+
+const char *levelName(QtMsgType type)
+{
+    switch (type) {
+    case QtDebugMsg: return "debug";
+    case QtInfoMsg: return "info";
+    case QtWarningMsg: return "warning";
+    case QtCriticalMsg: return "error";
+    case QtFatalMsg: return "fatal";
+    }
+    return "info";
+}
+
+void messageHandler(QtMsgType type, const QMessageLogContext &context, const QString &message)
+{
+    State &s = state();
+    const bool isApp = context.category && qstrncmp(context.category, "berth.app", 9) == 0;
+    LogSink *sink = isApp ? s.app.get() : s.server.get();
+    QByteArray line = QDateTime::currentDateTime()
+                          .toString(QStringLiteral("yyyy.MM.dd HH:mm:ss"))
+                          .toLatin1();
+    line += " [";
+    line += levelName(type);
+    line += "] ";
+    if (context.category && qstrcmp(context.category, "default") != 0) {
+        line += context.category;
+        line += ": ";
+    }
+    line += message.toUtf8();
+    if (sink) {
+        sink->append(line);
+        // Errors reach the file at once: they are what an operator looks for after a crash.
+        if (type >= QtWarningMsg)
+            sink->flush();
+    } else {
+        line += '\n';
+        fputs(line.constData(), stderr);
+    }
+}
+
+} // namespace
+
+bool Logging::setup(const QString &logDir, QString *error)
+{
+    State &s = state();
+    s.dir = logDir;
+    auto path = [&](const char *name) {
+        return logDir.isEmpty() ? QString() : QDir(logDir).filePath(QString::fromLatin1(name));
+    };
+    if (!logDir.isEmpty() && !QDir().mkpath(logDir)) {
+        if (error)
+            *error = QStringLiteral("cannot create log_dir '%1'").arg(logDir);
+        return false;
+    }
+    s.server = std::make_unique<LogSink>(path("server.log"));
+    s.request = std::make_unique<LogSink>(path("request.log"));
+    s.app = std::make_unique<LogSink>(path("app.log"));
+    for (LogSink *sink : {s.server.get(), s.request.get(), s.app.get()}) {
+        if (!sink->open(error))
+            return false;
+    }
+    qInstallMessageHandler(messageHandler);
+    return true;
+}
+
+void Logging::shutdown()
+{
+    flushAll();
+    qInstallMessageHandler(nullptr);
+}
+
+void Logging::flushAll()
+{
+    State &s = state();
+    for (LogSink *sink : {s.server.get(), s.request.get(), s.app.get()}) {
+        if (sink)
+            sink->flush();
+    }
+}
+
+bool Logging::reopenAll(QString *error)
+{
+    State &s = state();
+    bool ok = true;
+    for (LogSink *sink : {s.server.get(), s.request.get(), s.app.get()}) {
+        if (sink && !sink->reopen(error))
+            ok = false;
+    }
+    return ok;
+}
+
+LogSink *Logging::requestLog()
+{
+    return state().request.get();
+}
+
+LogSink *Logging::serverLog()
+{
+    return state().server.get();
+}
+
+LogSink *Logging::appLog()
+{
+    return state().app.get();
+}
+
+QString Logging::logDir()
+{
+    return state().dir;
+}
+
+} // namespace Berth::Log

@@ -1,0 +1,39 @@
+#pragma once
+
+#include <QByteArray>
+#include <QByteArrayView>
+#include <QHostAddress>
+
+namespace Berth::Log {
+
+// Everything request.log records about one request (Skitai's field list, in its order).
+struct RequestLogRecord
+{
+    qint64 startedAtMsecs = 0; // wall clock, ms since the epoch
+    QHostAddress clientAddress;
+    quint16 clientPort = 0;
+    QByteArrayView serverName;
+    quint16 serverPort = 0;
+    QByteArrayView method;
+    QByteArrayView url;
+    QByteArrayView version; // "HTTP/1.1"
+    int status = 0;
+    qint64 bytesReceived = 0;
+    qint64 bytesSent = 0;
+    QByteArrayView globalTxn;
+    QByteArrayView localTxn;
+    QByteArrayView user;  // empty -> "-"
+    QByteArrayView token; // empty -> "-"
+    QByteArrayView userAgent;
+    qint64 handlingMicros = 0; // request received -> response started
+    qint64 sendingMicros = 0;  // response started -> last byte queued
+};
+
+// One request.log line (no newline):
+// 2026.11.21 20:05:06 127.0.0.1:51234 example:8080 GET /a?b HTTP/1.1 200 0 532 TXN C1-R1 - -
+// "curl/7.88.1" 1ms 0ms
+// Fields never contain spaces except the quoted user agent, in which '"' and '\' are escaped
+// and control bytes replaced, so the line can be split reliably.
+QByteArray formatRequestLogLine(const RequestLogRecord &record);
+
+} // namespace Berth::Log

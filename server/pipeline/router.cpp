@@ -1,0 +1,238 @@
+#include "router.h"
+
+#include "appregistry.h"
+#include "apps/staticfiles/staticfileapp.h"
+
+#include <config/config.h>
+
+#include <QDir>
+#include <QFileInfo>
+#include <QHash>
+
+#include <algorithm>
+
+namespace Berth::Pipeline {
+
+namespace {
+
+using Config::Diagnostic;
+
+void report(const Config::Config &config, const Config::Location &where, const QString &message)
+{
+    config.addDiagnostic({Diagnostic::Severity::Error, where, message});
+}
+
+// A mount point as written ("/echo/", "/") to its matching form ("/echo", "").
+QByteArray mountPrefix(const QString &path)
+{
+    QByteArray prefix = path.toUtf8();
+    while (prefix.endsWith('/'))
+        prefix.chop(1);
+    return prefix;
+}
+
+bool isDirectoryValue(const QString &value)
+{
+    return value.startsWith(u'/') || value.startsWith(u'~') || value.startsWith(u'.');
+}
+
+// Segment-boundary prefix match: "/echo" matches "/echo" and "/echo/x", not "/echoes".
+bool mountMatches(QByteArrayView prefix, QByteArrayView path)
+{
+    if (prefix.isEmpty())
+        return true;
+    if (!path.startsWith(prefix))
+        return false;
+    return path.size() == prefix.size() || path[prefix.size()] == '/';
+}
+
+} // namespace
+
+Router::~Router() = default;
+
+std::unique_ptr<Router> Router::build(const Config::Config &config, const AppRegistry &registry,
+                                      Core::ServerContext *server)
+{
+    auto router = std::unique_ptr<Router>(new Router);
+    const Config::Section *routes = config.section(QStringLiteral("routes:line"));
+    if (!routes)
+        return router;
+
+    // One app instance per [app:NAME] per router, shared by every route naming it.
+    QHash<QString, App *> appsByName;
+    auto appFor = [&](const QString &name, const Config::Location &where) -> App * {
+        if (App *app = appsByName.value(name))
+            return app;
+        const QString section = QStringLiteral("app:") + name;
+        if (!config.hasSection(section)) {
+            report(config, where, QStringLiteral("[routes] no [%1] section for app '%2'")
+                                      .arg(section, name));
+            return nullptr;
+        }
+        const QString call = config.getString(section, QStringLiteral("call"));
+        const AppSetup setup{config, section, name, server};
+        std::unique_ptr<App> app = registry.create(call, setup);
+        if (!app) {
+            // The schema validator names unknown calls at the [app:] section; say here which
+            // route could not be built because of it.
+            report(config, where, QStringLiteral("[routes] app '%1' cannot be built (call = '%2')")
+                                      .arg(name, call));
+            return nullptr;
+        }
+        App *raw = app.get();
+        router->m_apps.push_back(std::move(app));
+        appsByName.insert(name, raw);
+        return raw;
+    };
+
+    HostBlock *block = &router->m_default;
+    int directoryApps = 0;
+    for (const Config::RawLine &line : routes->lines) {
+        const QString text = line.text.trimmed();
+        if (text.startsWith(u'@')) {
+            const QStringList names = text.mid(1).split(u' ', Qt::SkipEmptyParts);
+            if (names.isEmpty()) {
+                report(config, line.location,
+                       QStringLiteral("[routes] '@' needs at least one host name"));
+                continue;
+            }
+            router->m_hosts.emplace_back();
+            block = &router->m_hosts.back();
+            for (const QString &name : names) {
+                const QByteArray host = name.toLower().toUtf8();
+                if (host.startsWith("*."))
+                    block->subdomainsOnly.push_back(host.mid(1));
+                else if (host.startsWith('.'))
+                    block->domains.push_back(host);
+                else
+                    block->exact.push_back(host);
+            }
+            continue;
+        }
+        const qsizetype eq = text.indexOf(u'=');
+        const QString path = text.left(eq).trimmed();
+        const QString value = eq < 0 ? QString() : text.mid(eq + 1).trimmed();
+        if (eq < 0 || !path.startsWith(u'/') || value.isEmpty()) {
+            report(config, line.location,
+                   QStringLiteral("[routes] expected '/path = app' or '@ host', got '%1'").arg(text));
+            continue;
+        }
+
+        std::vector<App *> apps;
+        qint64 maxBody = -1;
+        bool ok = true;
+        if (isDirectoryValue(value)) {
+            QString dir = Config::Values::expandUser(value);
+            if (QDir::isRelativePath(dir))
+                dir = QFileInfo(line.location.file).absoluteDir().absoluteFilePath(dir);
+            if (!QFileInfo(dir).isDir()) {
+                report(config, line.location,
+                       QStringLiteral("[routes] '%1': '%2' is not a directory").arg(path, dir));
+                continue;
+            }
+            Apps::StaticFileApp::Options options;
+            options.root = QDir::cleanPath(dir);
+            auto app = std::make_unique<Apps::StaticFileApp>(options);
+            app->setName(QStringLiteral("static%1").arg(++directoryApps));
+            apps.push_back(app.get());
+            router->m_apps.push_back(std::move(app));
+        } else {
+            for (const QString &name : value.split(u' ', Qt::SkipEmptyParts)) {
+                if (name.startsWith(u'@')) {
+                    report(config, line.location,
+                           QStringLiteral("[routes] '%1': member groups (%2) are not supported "
+                                          "by this version of berthd")
+                               .arg(path, name));
+                    ok = false;
+                    break;
+                }
+                App *app = appFor(name, line.location);
+                if (!app) {
+                    ok = false;
+                    break;
+                }
+                apps.push_back(app);
+                // Several apps on one route may cap the body; the smallest cap wins.
+                const qint64 cap = config.getSize(QStringLiteral("app:") + name,
+                                                  QStringLiteral("max_body_bytes"), -1);
+                if (cap >= 0 && (maxBody < 0 || cap < maxBody))
+                    maxBody = cap;
+            }
+        }
+        if (!ok)
+            continue;
+        const QByteArray prefix = mountPrefix(path);
+        Pipeline pipeline(std::move(apps));
+        pipeline.setMaxBodyBytes(maxBody);
+        auto existing = std::find_if(block->mounts.begin(), block->mounts.end(),
+                                     [&](const Mount &m) { return m.prefix == prefix; });
+        if (existing != block->mounts.end())
+            existing->pipeline = std::move(pipeline); // a later line for the same path wins
+        else
+            block->mounts.push_back(Mount{prefix, std::move(pipeline)});
+    }
+
+    auto byLength = [](const Mount &a, const Mount &b) { return a.prefix.size() > b.prefix.size(); };
+    std::stable_sort(router->m_default.mounts.begin(), router->m_default.mounts.end(), byLength);
+    for (HostBlock &host : router->m_hosts)
+        std::stable_sort(host.mounts.begin(), host.mounts.end(), byLength);
+    return router;
+}
+
+const Router::HostBlock *Router::findHost(QByteArrayView hostName) const
+{
+    if (hostName.isEmpty() || m_hosts.empty())
+        return &m_default;
+    for (const HostBlock &block : m_hosts) {
+        for (const QByteArray &name : block.exact) {
+            if (name == hostName)
+                return &block;
+        }
+    }
+    // Wildcards: the longest matching suffix wins, as with nginx's server_name.
+    const HostBlock *best = nullptr;
+    qsizetype bestLength = -1;
+    for (const HostBlock &block : m_hosts) {
+        for (const QByteArray &domain : block.domains) { // ".example.org"
+            const bool match = hostName.endsWith(domain) || hostName == QByteArrayView(domain).sliced(1);
+            if (match && domain.size() > bestLength) {
+                best = &block;
+                bestLength = domain.size();
+            }
+        }
+        for (const QByteArray &domain : block.subdomainsOnly) {
+            if (hostName.size() > domain.size() && hostName.endsWith(domain) &&
+                domain.size() > bestLength) {
+                best = &block;
+                bestLength = domain.size();
+            }
+        }
+    }
+    return best ? best : &m_default;
+}
+
+Router::Match Router::route(QByteArrayView hostName, QByteArrayView path) const
+{
+    Match match;
+    const HostBlock *block = findHost(hostName);
+    for (const Mount &mount : block->mounts) {
+        if (mountMatches(mount.prefix, path)) {
+            match.pipeline = &mount.pipeline;
+            match.scriptName = mount.prefix;
+            // WSGI's split: "/echo" on mount "/echo" is SCRIPT_NAME "/echo", PATH_INFO "".
+            match.pathInfo = path.sliced(mount.prefix.size()).toByteArray();
+            return match;
+        }
+    }
+    return match;
+}
+
+int Router::routeCount() const
+{
+    size_t count = m_default.mounts.size();
+    for (const HostBlock &block : m_hosts)
+        count += block.mounts.size();
+    return int(count);
+}
+
+} // namespace Berth::Pipeline

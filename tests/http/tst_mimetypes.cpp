@@ -1,0 +1,107 @@
+#include "http/mimetypes.h"
+
+#include <QTest>
+
+using namespace Berth::Http;
+
+class tst_MimeTypes : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void lookup_data();
+    void lookup();
+    void returnsStaticStorage();
+};
+
+void tst_MimeTypes::lookup_data()
+{
+    QTest::addColumn<QByteArray>("path");
+    QTest::addColumn<QByteArray>("expected");
+
+    const QByteArray html = QByteArrayLiteral("text/html; charset=utf-8");
+    const QByteArray js = QByteArrayLiteral("text/javascript; charset=utf-8");
+    const QByteArray octet = QByteArrayLiteral("application/octet-stream");
+
+    QTest::newRow("html") << QByteArrayLiteral("/index.html") << html;
+    QTest::newRow("htm") << QByteArrayLiteral("/old/page.htm") << html;
+    QTest::newRow("upper case") << QByteArrayLiteral("/INDEX.HTML") << html;
+    QTest::newRow("mixed case") << QByteArrayLiteral("photo.JpEg") << QByteArrayLiteral("image/jpeg");
+    QTest::newRow("css") << QByteArrayLiteral("/s/site.css")
+                         << QByteArrayLiteral("text/css; charset=utf-8");
+    QTest::newRow("js") << QByteArrayLiteral("/app.js") << js;
+    QTest::newRow("mjs") << QByteArrayLiteral("/module.mjs") << js;
+    QTest::newRow("json") << QByteArrayLiteral("/data.json") << QByteArrayLiteral("application/json");
+    QTest::newRow("source map") << QByteArrayLiteral("/app.js.map")
+                                << QByteArrayLiteral("application/json");
+    QTest::newRow("txt") << QByteArrayLiteral("/robots.txt")
+                         << QByteArrayLiteral("text/plain; charset=utf-8");
+    QTest::newRow("xml") << QByteArrayLiteral("/sitemap.xml") << QByteArrayLiteral("application/xml");
+    QTest::newRow("svg") << QByteArrayLiteral("/logo.svg") << QByteArrayLiteral("image/svg+xml");
+    QTest::newRow("png") << QByteArrayLiteral("/a.png") << QByteArrayLiteral("image/png");
+    QTest::newRow("jpg") << QByteArrayLiteral("/a.jpg") << QByteArrayLiteral("image/jpeg");
+    QTest::newRow("gif") << QByteArrayLiteral("/a.gif") << QByteArrayLiteral("image/gif");
+    QTest::newRow("webp") << QByteArrayLiteral("/a.webp") << QByteArrayLiteral("image/webp");
+    QTest::newRow("avif") << QByteArrayLiteral("/a.avif") << QByteArrayLiteral("image/avif");
+    QTest::newRow("ico") << QByteArrayLiteral("/favicon.ico") << QByteArrayLiteral("image/x-icon");
+    QTest::newRow("woff") << QByteArrayLiteral("/f.woff") << QByteArrayLiteral("font/woff");
+    QTest::newRow("woff2") << QByteArrayLiteral("/f.woff2") << QByteArrayLiteral("font/woff2");
+    QTest::newRow("ttf") << QByteArrayLiteral("/f.ttf") << QByteArrayLiteral("font/ttf");
+    QTest::newRow("otf") << QByteArrayLiteral("/f.otf") << QByteArrayLiteral("font/otf");
+    QTest::newRow("pdf") << QByteArrayLiteral("/doc.pdf") << QByteArrayLiteral("application/pdf");
+    QTest::newRow("zip") << QByteArrayLiteral("/a.zip") << QByteArrayLiteral("application/zip");
+    QTest::newRow("tar.gz uses last") << QByteArrayLiteral("/a.tar.gz")
+                                      << QByteArrayLiteral("application/gzip");
+    QTest::newRow("tar") << QByteArrayLiteral("/a.tar") << QByteArrayLiteral("application/x-tar");
+    QTest::newRow("mp4") << QByteArrayLiteral("/v.mp4") << QByteArrayLiteral("video/mp4");
+    QTest::newRow("webm") << QByteArrayLiteral("/v.webm") << QByteArrayLiteral("video/webm");
+    QTest::newRow("mp3") << QByteArrayLiteral("/s.mp3") << QByteArrayLiteral("audio/mpeg");
+    QTest::newRow("ogg") << QByteArrayLiteral("/s.ogg") << QByteArrayLiteral("audio/ogg");
+    QTest::newRow("wasm") << QByteArrayLiteral("/m.wasm") << QByteArrayLiteral("application/wasm");
+    QTest::newRow("md") << QByteArrayLiteral("/README.md")
+                        << QByteArrayLiteral("text/markdown; charset=utf-8");
+    QTest::newRow("csv") << QByteArrayLiteral("/t.csv")
+                         << QByteArrayLiteral("text/csv; charset=utf-8");
+    QTest::newRow("first entry") << QByteArrayLiteral("/a.7z")
+                                 << QByteArrayLiteral("application/x-7z-compressed");
+    QTest::newRow("last entry") << QByteArrayLiteral("/a.zst")
+                                << QByteArrayLiteral("application/zstd");
+    QTest::newRow("longest") << QByteArrayLiteral("/site.webmanifest")
+                             << QByteArrayLiteral("application/manifest+json");
+
+    QTest::newRow("unknown") << QByteArrayLiteral("/a.unknownext") << octet;
+    QTest::newRow("no extension") << QByteArrayLiteral("/Makefile") << octet;
+    QTest::newRow("trailing dot") << QByteArrayLiteral("/file.") << octet;
+    QTest::newRow("dotfile") << QByteArrayLiteral("/.html") << octet;
+    QTest::newRow("dot in directory only") << QByteArrayLiteral("/dir.html/readme") << octet;
+    QTest::newRow("empty") << QByteArray() << octet;
+    QTest::newRow("directory") << QByteArrayLiteral("/docs/") << octet;
+    QTest::newRow("very long extension") << QByteArrayLiteral("/a.") + QByteArray(10000, 'h')
+                                         << octet;
+    QTest::newRow("prefix of an extension") << QByteArrayLiteral("/a.ht") << octet;
+    QTest::newRow("extension plus more") << QByteArrayLiteral("/a.htmlx") << octet;
+    QTest::newRow("NUL byte") << QByteArray("/a.ht\0ml", 8) << octet;
+    QTest::newRow("high bytes") << QByteArrayLiteral("/a.\xc3\xa9") << octet;
+}
+
+void tst_MimeTypes::lookup()
+{
+    QFETCH(QByteArray, path);
+    QFETCH(QByteArray, expected);
+    QCOMPARE(mimeTypeForPath(path).toByteArray(), expected);
+}
+
+void tst_MimeTypes::returnsStaticStorage()
+{
+    // Callers may keep the view after the path is gone.
+    QByteArrayView type;
+    {
+        QByteArray path = QByteArrayLiteral("/x.css");
+        type = mimeTypeForPath(path);
+        path.fill('z');
+    }
+    QCOMPARE(type, QByteArrayView("text/css; charset=utf-8"));
+}
+
+QTEST_APPLESS_MAIN(tst_MimeTypes)
+#include "tst_mimetypes.moc"

@@ -1,0 +1,247 @@
+#include "fakeexchange.h"
+
+#include <cerrno>
+#include <unistd.h>
+
+namespace Berth::Tests {
+
+namespace {
+
+bool sameName(QByteArrayView a, QByteArrayView b)
+{
+    return a.size() == b.size() && a.compare(b, Qt::CaseInsensitive) == 0;
+}
+
+} // namespace
+
+FakeExchange::FakeExchange(const QByteArray &method, const QByteArray &target,
+                           const Headers &headers, const QList<QByteArray> &bodyChunks)
+    : m_bodyChunks(bodyChunks)
+{
+    // Lay every byte out in one buffer first, then take views: appending after taking a view
+    // could reallocate and leave the views dangling.
+    struct Span
+    {
+        qsizetype offset;
+        qsizetype size;
+    };
+    auto append = [this](const QByteArray &bytes) {
+        const Span span{m_storage.size(), bytes.size()};
+        m_storage += bytes;
+        m_storage += '\n';
+        return span;
+    };
+    const Span methodSpan = append(method);
+    const Span targetSpan = append(target);
+    std::vector<std::pair<Span, Span>> fieldSpans;
+    for (const auto &[name, value] : headers)
+        fieldSpans.emplace_back(append(name), append(value.trimmed()));
+    m_storage.squeeze(); // no more appends; views below stay valid for our lifetime
+
+    auto view = [this](Span span) {
+        return QByteArrayView(m_storage.constData() + span.offset, span.size);
+    };
+    Http::RequestHead &head = m_request.head;
+    head.method = view(methodSpan);
+    head.target = view(targetSpan);
+    const qsizetype question = head.target.indexOf('?');
+    head.path = question < 0 ? head.target : head.target.first(question);
+    head.query = question < 0 ? QByteArrayView() : head.target.sliced(question + 1);
+    for (const auto &[name, value] : fieldSpans)
+        head.fields.push_back({view(name), view(value)});
+
+    qint64 bodySize = 0;
+    for (const QByteArray &chunk : bodyChunks)
+        bodySize += chunk.size();
+    for (const auto &field : head.fields) {
+        if (sameName(field.name, "Host"))
+            head.host = field.value;
+        else if (sameName(field.name, "Content-Length"))
+            head.contentLength = field.value.toLongLong();
+        else if (sameName(field.name, "Transfer-Encoding"))
+            head.chunked = true;
+        else if (sameName(field.name, "Expect"))
+            head.expectContinue = true;
+    }
+    if (head.contentLength < 0 && !head.chunked && bodySize > 0)
+        head.contentLength = bodySize;
+
+    m_request.path = head.path.toByteArray();
+    m_request.pathInfo = m_request.path;
+    m_request.hostName = head.host.toByteArray().toLower();
+    m_request.txnId = QByteArrayLiteral("test-txn");
+}
+
+FakeExchange::~FakeExchange()
+{
+    // As the engine: an exchange that dies unfinished tells its app, which must release what it
+    // holds (an fd of a half-sent file).
+    if (!m_finished && !m_aborted && m_abortHandler) {
+        m_aborted = true;
+        auto handler = std::move(m_abortHandler);
+        handler();
+    }
+}
+
+void FakeExchange::setPaths(const QByteArray &scriptName, const QByteArray &pathInfo)
+{
+    m_request.scriptName = scriptName;
+    m_request.pathInfo = pathInfo;
+    m_request.path = scriptName + pathInfo;
+}
+
+QByteArray FakeExchange::header(QByteArrayView name) const
+{
+    for (const auto &[fieldName, value] : m_headers) {
+        if (sameName(fieldName, name))
+            return value;
+    }
+    return {};
+}
+
+int FakeExchange::headerCount(QByteArrayView name) const
+{
+    int count = 0;
+    for (const auto &[fieldName, value] : m_headers)
+        count += sameName(fieldName, name) ? 1 : 0;
+    return count;
+}
+
+void FakeExchange::drain()
+{
+    m_pending = 0;
+    if (m_writableHandler && !m_finished && !m_aborted) {
+        // A copy: the handler may replace itself while it runs.
+        auto handler = m_writableHandler;
+        handler();
+    }
+}
+
+int FakeExchange::drainUntilFinished(int maxRounds)
+{
+    int rounds = 0;
+    while (!m_finished && !m_aborted && rounds < maxRounds) {
+        drain();
+        ++rounds;
+    }
+    return rounds;
+}
+
+void FakeExchange::simulateClientAbort()
+{
+    if (m_finished || m_aborted)
+        return;
+    m_aborted = true;
+    if (m_abortHandler) {
+        auto handler = std::move(m_abortHandler);
+        handler();
+    }
+}
+
+void FakeExchange::readBody(DataHandler onData, EventHandler onEnd)
+{
+    for (const QByteArray &chunk : std::as_const(m_bodyChunks))
+        onData(chunk);
+    if (onEnd)
+        onEnd();
+}
+
+void FakeExchange::recordStart(int status, qint64 contentLength)
+{
+    if (m_started)
+        m_errors << QStringLiteral("response started twice");
+    m_started = true;
+    m_status = status;
+    m_contentLength = contentLength;
+    m_headers.clear();
+    for (const auto &[name, value] : m_response.headers())
+        m_headers.append({name, value});
+}
+
+void FakeExchange::appendBody(QByteArrayView data)
+{
+    if (!m_started)
+        m_errors << QStringLiteral("body written before the response started");
+    if (m_finished)
+        m_errors << QStringLiteral("body written after finish");
+    // As the engine: HEAD responses carry no body, whatever the app writes.
+    if (!m_request.isHead())
+        m_body.append(data);
+}
+
+void FakeExchange::respond(int status, QByteArrayView contentType, QByteArray body)
+{
+    ++m_respondCalls;
+    m_response.status = status;
+    recordStart(status, body.size());
+    if (!contentType.isEmpty()) {
+        m_headers.removeIf([](const auto &field) { return sameName(field.first, "Content-Type"); });
+        m_headers.append({QByteArrayLiteral("Content-Type"), contentType.toByteArray()});
+    }
+    if ((status == 304 || status == 204) && !body.isEmpty())
+        m_errors << QStringLiteral("%1 with a body").arg(status);
+    appendBody(body);
+    finish();
+}
+
+void FakeExchange::startResponse(qint64 contentLength)
+{
+    recordStart(m_response.status, contentLength);
+}
+
+bool FakeExchange::write(QByteArrayView data)
+{
+    appendBody(data);
+    m_pending += data.size();
+    return m_highWaterMark < 0 || m_pending < m_highWaterMark;
+}
+
+void FakeExchange::sendFile(int fd, qint64 offset, qint64 length)
+{
+    ++m_sendFileCalls;
+    if (!m_started)
+        recordStart(m_response.status, length);
+    if (!m_request.isHead()) {
+        QByteArray chunk(64 * 1024, Qt::Uninitialized);
+        qint64 done = 0;
+        while (done < length) {
+            const qint64 want = std::min<qint64>(chunk.size(), length - done);
+            const ssize_t got = ::pread(fd, chunk.data(), size_t(want), off_t(offset + done));
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got <= 0) {
+                m_errors << QStringLiteral("sendFile: short read at %1").arg(offset + done);
+                break;
+            }
+            appendBody(QByteArrayView(chunk.constData(), got));
+            done += got;
+        }
+    }
+    if (::close(fd) != 0)
+        m_errors << QStringLiteral("sendFile: bad fd %1").arg(fd);
+    finish();
+}
+
+void FakeExchange::finish()
+{
+    if (m_finished) {
+        m_errors << QStringLiteral("finished twice");
+        return;
+    }
+    if (!m_started)
+        m_errors << QStringLiteral("finished before the response started");
+    if (m_contentLength >= 0 && !m_request.isHead() && m_body.size() != m_contentLength
+        && m_status != 304 && m_status != 204) {
+        m_errors << QStringLiteral("Content-Length %1 but %2 body bytes")
+                        .arg(m_contentLength)
+                        .arg(m_body.size());
+    }
+    m_finished = true;
+}
+
+void FakeExchange::abort()
+{
+    m_aborted = true;
+}
+
+} // namespace Berth::Tests

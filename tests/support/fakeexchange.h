@@ -1,0 +1,105 @@
+#pragma once
+
+#include "http/exchange.h"
+
+#include <QByteArray>
+#include <QList>
+#include <QPair>
+#include <QStringList>
+
+#include <vector>
+
+namespace Berth::Tests {
+
+// An Http::Exchange for unit tests of apps: no sockets, no event loop. It owns the bytes the
+// request head's views point into, delivers a scripted request body synchronously, and records
+// everything the app does to the response, the way the engine would put it on the wire (no body
+// bytes for HEAD). Misuse an engine would have to guard against (writing before starting,
+// finishing twice, a body that disagrees with Content-Length) is collected in protocolErrors().
+class FakeExchange final : public Http::Exchange
+{
+public:
+    using Headers = QList<QPair<QByteArray, QByteArray>>;
+
+    // target is the request-target as sent ("/a/b?x=1"). request().path and pathInfo start as
+    // its path part, undecoded; use setPaths() for what the router would have set.
+    explicit FakeExchange(const QByteArray &method = QByteArrayLiteral("GET"),
+                          const QByteArray &target = QByteArrayLiteral("/"),
+                          const Headers &headers = {}, const QList<QByteArray> &bodyChunks = {});
+    ~FakeExchange() override;
+
+    // As the router sets them: path = scriptName + pathInfo.
+    void setPaths(const QByteArray &scriptName, const QByteArray &pathInfo);
+
+    // --- what the app did ---
+    int status() const { return m_status; }
+    bool started() const { return m_started; }
+    bool finished() const { return m_finished; }
+    bool aborted() const { return m_aborted; }
+    // The response header fields at the moment the response started, plus the Content-Type
+    // given to respond().
+    const Headers &headers() const { return m_headers; }
+    QByteArray header(QByteArrayView name) const; // first value, or a null QByteArray
+    int headerCount(QByteArrayView name) const;
+    QByteArray body() const { return m_body; }
+    // Content-Length the response declared (startResponse argument or respond body size);
+    // -1 for a chunked/streamed response.
+    qint64 contentLength() const { return m_contentLength; }
+    int sendFileCalls() const { return m_sendFileCalls; }
+    int respondCalls() const { return m_respondCalls; }
+    const QStringList &protocolErrors() const { return m_errors; }
+
+    // --- scripting the client side ---
+    // write() returns false once this many bytes are pending (-1: never); drain() empties the
+    // pending count and runs the writable handler, as the engine does when the socket drains.
+    void setHighWaterMark(qint64 bytes) { m_highWaterMark = bytes; }
+    void drain();
+    // Drains until the response finishes or `maxRounds` drains happen; returns the rounds used.
+    int drainUntilFinished(int maxRounds = 100000);
+    // Simulates the client going away: runs the abort handler.
+    void simulateClientAbort();
+    bool hasWritableHandler() const { return bool(m_writableHandler); }
+    int pauseCount() const { return m_pauseCount; }
+    int resumeCount() const { return m_resumeCount; }
+
+    // --- Http::Exchange ---
+    void readBody(DataHandler onData, EventHandler onEnd) override;
+    void pauseBody() override { ++m_pauseCount; }
+    void resumeBody() override { ++m_resumeCount; }
+    void respond(int status, QByteArrayView contentType, QByteArray body) override;
+    void startResponse(qint64 contentLength) override;
+    bool write(QByteArrayView data) override;
+    void sendFile(int fd, qint64 offset, qint64 length) override;
+    void finish() override;
+    void abort() override;
+    bool responseStarted() const override { return m_started; }
+    void setWritableHandler(EventHandler handler) override { m_writableHandler = std::move(handler); }
+    void setAbortHandler(EventHandler handler) override { m_abortHandler = std::move(handler); }
+
+private:
+    void recordStart(int status, qint64 contentLength);
+    void appendBody(QByteArrayView data);
+
+    QByteArray m_storage; // every byte the request head's views point into
+    QList<QByteArray> m_bodyChunks;
+
+    int m_status = 0;
+    bool m_started = false;
+    bool m_finished = false;
+    bool m_aborted = false;
+    Headers m_headers;
+    QByteArray m_body;
+    qint64 m_contentLength = -1;
+    int m_sendFileCalls = 0;
+    int m_respondCalls = 0;
+    QStringList m_errors;
+
+    qint64 m_highWaterMark = -1;
+    qint64 m_pending = 0;
+    int m_pauseCount = 0;
+    int m_resumeCount = 0;
+    EventHandler m_writableHandler;
+    EventHandler m_abortHandler;
+};
+
+} // namespace Berth::Tests
