@@ -76,7 +76,7 @@ void tst_Validator::designExampleIsValid()
     QCOMPARE(config.getInt(u"server"_s, u"workers"_s, 0), 2);
     QCOMPARE(config.getSize(u"limits"_s, u"max_header_bytes"_s, 0), 32 * 1024);
     QCOMPARE(config.getDuration(u"limits"_s, u"idle_timeout"_s, {}).count(), 75000);
-    QCOMPARE(config.section(u"routes:line"_s)->lines.size(), 7);
+    QCOMPARE(config.section(u"routes:line"_s)->lines.size(), 8);
     QVERIFY(config.diagnostics().isEmpty());
 }
 
