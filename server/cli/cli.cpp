@@ -73,8 +73,7 @@ Arguments parse(const QStringList &args)
     }
     if (a.configFiles.isEmpty()) {
         const QString fromEnv = qEnvironmentVariable("BERTH_CONF");
-        a.configFiles.append(fromEnv.isEmpty() ? QStringLiteral("/etc/berth/berth.conf")
-                                               : fromEnv);
+        a.configFiles.append(fromEnv.isEmpty() ? QStringLiteral("/etc/berth/berth.conf") : fromEnv);
     }
     return a;
 }
@@ -88,9 +87,8 @@ void print(FILE *stream, const QString &text)
 
 int check(const Arguments &a)
 {
-    const Config::Config config = Core::checkConfiguration(a.configFiles);
     bool failed = false;
-    for (const Config::Diagnostic &d : config.diagnostics()) {
+    for (const Config::Diagnostic &d : Core::checkConfiguration(a.configFiles)) {
         print(stdout, d.toString());
         failed = failed || d.isError();
     }
@@ -111,8 +109,8 @@ int run(const Arguments &a, QCoreApplication &app)
         print(stderr, QStringLiteral("berthd: not started"));
         return 1;
     }
-    QObject::connect(&server, &Core::Server::stopped, &app, [&app] { app.quit(); },
-                     Qt::QueuedConnection);
+    QObject::connect(
+        &server, &Core::Server::stopped, &app, [&app] { app.quit(); }, Qt::QueuedConnection);
     server.start();
     return app.exec();
 }

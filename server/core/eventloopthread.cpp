@@ -10,8 +10,7 @@ EventLoopThread::EventLoopThread(const Engine::EngineSettings &settings, Pipelin
     , m_router(router)
     , m_server(server)
     , m_listenFds(listenFds)
-{
-}
+{}
 
 void EventLoopThread::run()
 {
@@ -32,15 +31,15 @@ void EventLoopThread::beginDrain()
 {
     m_drainRequested.store(true);
     if (Engine::ConnectionManager *manager = m_manager.load())
-        QMetaObject::invokeMethod(manager, [manager] { manager->beginDrain(); },
-                                  Qt::QueuedConnection);
+        QMetaObject::invokeMethod(
+            manager, [manager] { manager->beginDrain(); }, Qt::QueuedConnection);
 }
 
 void EventLoopThread::closeAll()
 {
     if (Engine::ConnectionManager *manager = m_manager.load())
-        QMetaObject::invokeMethod(manager, [manager] { manager->closeAll(); },
-                                  Qt::QueuedConnection);
+        QMetaObject::invokeMethod(
+            manager, [manager] { manager->closeAll(); }, Qt::QueuedConnection);
 }
 
 } // namespace Berth::Core

@@ -12,12 +12,13 @@ namespace Berth::Core {
 
 int openListeningSocket(const QString &ip, quint16 port, QString *error, int backlog)
 {
-    const QString where = QStringLiteral("%1:%2").arg(ip.isEmpty() ? QStringLiteral("*") : ip)
-                              .arg(port);
+    const QString where =
+        QStringLiteral("%1:%2").arg(ip.isEmpty() ? QStringLiteral("*") : ip).arg(port);
     QHostAddress address(QHostAddress::AnyIPv4);
     if (!ip.isEmpty() && ip != QLatin1String("*") && !address.setAddress(ip)) {
         if (error)
-            *error = QStringLiteral("cannot listen on %1: '%2' is not an IP address").arg(where, ip);
+            *error =
+                QStringLiteral("cannot listen on %1: '%2' is not an IP address").arg(where, ip);
         return -1;
     }
     sockaddr_storage storage{};

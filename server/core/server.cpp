@@ -10,6 +10,7 @@
 
 #include <QCoreApplication>
 #include <QLoggingCategory>
+#include <QSet>
 #include <QSocketNotifier>
 
 #include <csignal>
@@ -34,20 +35,46 @@ void signalHandler(int signo)
 
 } // namespace
 
-Config::Config checkConfiguration(const QStringList &files)
+Config::Diagnostics uniqueDiagnostics(const Config::Diagnostics &diagnostics)
 {
-    Config::Config config = Config::Config::load(files);
+    // The validator and the getters that build the server may find the same bad value; say it
+    // once.
+    Config::Diagnostics unique;
+    QSet<QString> seen;
+    for (const Config::Diagnostic &d : diagnostics) {
+        const QString text = d.toString();
+        if (!seen.contains(text)) {
+            seen.insert(text);
+            unique.append(d);
+        }
+    }
+    return unique;
+}
+
+namespace {
+
+void addValidation(Config::Config &config)
+{
     for (const Config::Diagnostic &d : Config::validate(config))
         config.addDiagnostic(d);
+}
+
+} // namespace
+
+Config::Diagnostics checkConfiguration(const QStringList &files)
+{
+    Config::Config config = Config::Config::load(files);
+    addValidation(config);
     Engine::EngineSettings::fromConfig(config);
     ServerContext context;
     StatsRegistry stats;
     context.stats = &stats;
     Pipeline::Router::build(config, Pipeline::AppRegistry::builtin(), &context);
-    return config;
+    return uniqueDiagnostics(config.diagnostics());
 }
 
-Server::Server(QStringList configFiles) : m_files(std::move(configFiles))
+Server::Server(QStringList configFiles)
+    : m_files(std::move(configFiles))
 {
     m_context.stats = &m_stats;
 }
@@ -66,15 +93,15 @@ bool Server::prepare()
 {
     using namespace std::chrono_literals;
     m_config = Config::Config::load(m_files);
-    for (const Config::Diagnostic &d : Config::validate(m_config))
-        m_config.addDiagnostic(d);
+    addValidation(m_config);
     m_settings = Engine::EngineSettings::fromConfig(m_config);
     const QString server = QStringLiteral("server");
     m_context.serverName = QString::fromUtf8(m_settings.serverName);
     m_gracefulTimeoutMs =
         m_config.getDuration(server, QStringLiteral("graceful_timeout"), 30s).count();
     const int threads = int(m_config.getInt(server, QStringLiteral("threads"), 1));
-    const QString ip = m_config.getString(server, QStringLiteral("ip"), QStringLiteral("127.0.0.1"));
+    const QString ip =
+        m_config.getString(server, QStringLiteral("ip"), QStringLiteral("127.0.0.1"));
     const QString logDir = m_config.getPath(server, QStringLiteral("log_dir"));
     if (threads < 1 || threads > 256) {
         m_config.addDiagnostic({Config::Diagnostic::Severity::Error,
@@ -88,7 +115,8 @@ bool Server::prepare()
         if (Config::hasErrors(m_config.diagnostics()))
             break;
     }
-    for (const Config::Diagnostic &d : m_config.diagnostics()) {
+    const Config::Diagnostics diagnostics = uniqueDiagnostics(m_config.diagnostics());
+    for (const Config::Diagnostic &d : diagnostics) {
         if (d.isError())
             m_errors.append(d.toString());
     }
@@ -100,7 +128,7 @@ bool Server::prepare()
         m_errors.append(error);
         return false;
     }
-    for (const Config::Diagnostic &d : m_config.diagnostics())
+    for (const Config::Diagnostic &d : diagnostics)
         qCWarning(lcServer).noquote() << d.toString();
 
     const int fd = openListeningSocket(ip, m_settings.port, &error);
@@ -135,14 +163,15 @@ void Server::start()
     connect(&m_logFlush, &QTimer::timeout, this, [] { Log::Logging::flushAll(); });
     m_logFlush.start(100);
     for (auto &router : m_routers) {
-        auto thread = std::make_unique<EventLoopThread>(m_settings, router.get(), &m_context,
-                                                        m_listenFds);
-        connect(thread.get(), &EventLoopThread::drained, this,
-                [this] {
-                    if (++m_threadsDrained == int(m_threads.size()))
-                        finishStop();
-                },
-                Qt::QueuedConnection);
+        auto thread =
+            std::make_unique<EventLoopThread>(m_settings, router.get(), &m_context, m_listenFds);
+        connect(
+            thread.get(), &EventLoopThread::drained, this,
+            [this] {
+                if (++m_threadsDrained == int(m_threads.size()))
+                    finishStop();
+            },
+            Qt::QueuedConnection);
         thread->start();
         m_threads.push_back(std::move(thread));
     }
@@ -154,7 +183,8 @@ void Server::installSignalHandlers()
         return;
     m_signalNotifier = new QSocketNotifier(g_signalPipe[0], QSocketNotifier::Read, this);
     connect(m_signalNotifier, &QSocketNotifier::activated, this, &Server::onSignal);
-    struct sigaction action{};
+    struct sigaction action
+    {};
     action.sa_handler = signalHandler;
     sigemptyset(&action.sa_mask);
     action.sa_flags = SA_RESTART;

@@ -25,8 +25,9 @@ namespace Berth::Core {
 class EventLoopThread;
 
 // Everything `berthd check` verifies: the files parse, every key has a valid value, the
-// routes name existing apps and directories. Returns the configuration with its diagnostics.
-Config::Config checkConfiguration(const QStringList &files);
+// routes name existing apps and directories. Returns every finding once, in order.
+Config::Diagnostics checkConfiguration(const QStringList &files);
+Config::Diagnostics uniqueDiagnostics(const Config::Diagnostics &diagnostics);
 
 // The HTTP server of one process: validated configuration, listening sockets, `threads`
 // event-loop threads each with its own router and apps, signals and log flushing. Lifecycle

@@ -7,10 +7,14 @@ namespace Berth::Core {
 QString statTypeName(StatType type)
 {
     switch (type) {
-    case StatType::Worker: return QStringLiteral("worker");
-    case StatType::Sum: return QStringLiteral("sum");
-    case StatType::Min: return QStringLiteral("min");
-    case StatType::Max: return QStringLiteral("max");
+    case StatType::Worker:
+        return QStringLiteral("worker");
+    case StatType::Sum:
+        return QStringLiteral("sum");
+    case StatType::Min:
+        return QStringLiteral("min");
+    case StatType::Max:
+        return QStringLiteral("max");
     }
     return {};
 }
@@ -22,22 +26,14 @@ StatsRegistry::StatsRegistry()
         const char *name;
         StatType type;
     } builtins[BuiltinCount] = {
-        {"start_time", StatType::Min},
-        {"requests", StatType::Sum},
-        {"status_1xx", StatType::Sum},
-        {"status_2xx", StatType::Sum},
-        {"status_3xx", StatType::Sum},
-        {"status_4xx", StatType::Sum},
-        {"status_5xx", StatType::Sum},
-        {"bytes_in", StatType::Sum},
-        {"bytes_out", StatType::Sum},
-        {"active_connections", StatType::Sum},
-        {"connections", StatType::Sum},
-        {"bad_requests", StatType::Sum},
-        {"latency_lt_1ms", StatType::Sum},
-        {"latency_lt_10ms", StatType::Sum},
-        {"latency_lt_100ms", StatType::Sum},
-        {"latency_lt_1s", StatType::Sum},
+        {"start_time", StatType::Min},       {"requests", StatType::Sum},
+        {"status_1xx", StatType::Sum},       {"status_2xx", StatType::Sum},
+        {"status_3xx", StatType::Sum},       {"status_4xx", StatType::Sum},
+        {"status_5xx", StatType::Sum},       {"bytes_in", StatType::Sum},
+        {"bytes_out", StatType::Sum},        {"active_connections", StatType::Sum},
+        {"connections", StatType::Sum},      {"bad_requests", StatType::Sum},
+        {"latency_lt_1ms", StatType::Sum},   {"latency_lt_10ms", StatType::Sum},
+        {"latency_lt_100ms", StatType::Sum}, {"latency_lt_1s", StatType::Sum},
         {"latency_ge_1s", StatType::Sum},
     };
     for (const auto &b : builtins)
@@ -57,8 +53,7 @@ int StatsRegistry::declare(const QString &name, StatType type)
     return m_count++;
 }
 
-void StatsRegistry::recordRequest(int status, qint64 latencyMicros, qint64 bytesIn,
-                                  qint64 bytesOut)
+void StatsRegistry::recordRequest(int status, qint64 latencyMicros, qint64 bytesIn, qint64 bytesOut)
 {
     add(Requests);
     const int statusClass = status / 100;

@@ -100,8 +100,8 @@ void ConnectionManager::acceptReady(int listenFd)
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 // Out of descriptors: accept would fail again at once and spin the CPU.
                 // Pause accepting briefly; the pending clients wait in the backlog.
-                qCWarning(lcAccept) << "accept:" << qt_error_string(errno)
-                                    << "- pausing accepts for 100 ms";
+                qCWarning(lcAccept)
+                    << "accept:" << qt_error_string(errno) << "- pausing accepts for 100 ms";
                 for (QSocketNotifier *n : std::as_const(m_acceptNotifiers))
                     n->setEnabled(false);
                 m_acceptPause.start(100);

@@ -19,9 +19,9 @@ EngineSettings EngineSettings::fromConfig(const Config::Config &config)
     s.sendTimeoutMs = config.getDuration(limits, QStringLiteral("send_timeout"), 60s).count();
     s.idleTimeoutMs = config.getDuration(limits, QStringLiteral("idle_timeout"), 75s).count();
     s.maxConnections = int(config.getInt(limits, QStringLiteral("max_connections"), 10000));
-    s.serverName = config.getString(QStringLiteral("server"), QStringLiteral("name"),
-                                    QStringLiteral("berth"))
-                       .toUtf8();
+    s.serverName =
+        config.getString(QStringLiteral("server"), QStringLiteral("name"), QStringLiteral("berth"))
+            .toUtf8();
     s.port = quint16(config.getInt(QStringLiteral("server"), QStringLiteral("port"), 8080));
     return s;
 }

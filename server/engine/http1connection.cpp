@@ -30,9 +30,9 @@ namespace Berth::Engine {
 namespace {
 
 constexpr qsizetype ReadChunk = 16 * 1024;
-constexpr qsizetype BodyBufferCap = 64 * 1024;  // unread body bytes held before we stop reading
+constexpr qsizetype BodyBufferCap = 64 * 1024; // unread body bytes held before we stop reading
 constexpr qsizetype OutputHighWater = 256 * 1024;
-constexpr qint64 SmallFileBytes = 32 * 1024;    // read into the response buffer: one write
+constexpr qint64 SmallFileBytes = 32 * 1024; // read into the response buffer: one write
 constexpr qint64 SendfileChunk = 1024 * 1024;
 
 void rebase(QByteArrayView &view, const char *from, const char *to)
@@ -45,8 +45,8 @@ void rebase(QByteArrayView &view, const char *from, const char *to)
 // input buffer can grow and shift while the request is served.
 void rebaseHead(Http::RequestHead &head, const char *from, const char *to)
 {
-    for (QByteArrayView *v : {&head.method, &head.target, &head.path, &head.query,
-                              &head.authority, &head.host})
+    for (QByteArrayView *v :
+         {&head.method, &head.target, &head.path, &head.query, &head.authority, &head.host})
         rebase(*v, from, to);
     for (Http::HeaderField &field : head.fields) {
         rebase(field.name, from, to);
@@ -71,8 +71,8 @@ bool isFramingHeader(QByteArrayView name)
 {
     return Http::equalsIgnoreCase(name, "content-length") ||
            Http::equalsIgnoreCase(name, "transfer-encoding") ||
-           Http::equalsIgnoreCase(name, "connection") ||
-           Http::equalsIgnoreCase(name, "date") || Http::equalsIgnoreCase(name, "server");
+           Http::equalsIgnoreCase(name, "connection") || Http::equalsIgnoreCase(name, "date") ||
+           Http::equalsIgnoreCase(name, "server");
 }
 
 bool isSafeFieldText(QByteArrayView text)
@@ -107,16 +107,16 @@ Http1Connection::Http1Connection(ConnectionManager &manager, int fd, quint64 id)
     socklen_t len = sizeof(addr);
     if (::getpeername(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0) {
         m_peerAddress = QHostAddress(reinterpret_cast<sockaddr *>(&addr));
-        m_peerPort = ntohs(addr.ss_family == AF_INET6
-                               ? reinterpret_cast<sockaddr_in6 *>(&addr)->sin6_port
-                               : reinterpret_cast<sockaddr_in *>(&addr)->sin_port);
+        m_peerPort =
+            ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6 *>(&addr)->sin6_port
+                                             : reinterpret_cast<sockaddr_in *>(&addr)->sin_port);
     }
     len = sizeof(addr);
     if (::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0) {
         m_localAddress = QHostAddress(reinterpret_cast<sockaddr *>(&addr));
-        m_localPort = ntohs(addr.ss_family == AF_INET6
-                                ? reinterpret_cast<sockaddr_in6 *>(&addr)->sin6_port
-                                : reinterpret_cast<sockaddr_in *>(&addr)->sin_port);
+        m_localPort =
+            ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6 *>(&addr)->sin6_port
+                                             : reinterpret_cast<sockaddr_in *>(&addr)->sin_port);
     }
     // Responses go out whole in one write, so Nagle can only delay them.
     const int one = 1;
@@ -368,8 +368,8 @@ bool Http1Connection::startRequest()
 
     const Pipeline::Pipeline *pipeline = nullptr;
     if (!asterisk) {
-        Pipeline::Router::Match match = m_manager.router()->route(m_request.hostName,
-                                                                  m_request.path);
+        Pipeline::Router::Match match =
+            m_manager.router()->route(m_request.hostName, m_request.path);
         pipeline = match.pipeline;
         m_request.scriptName = std::move(match.scriptName);
         m_request.pathInfo = std::move(match.pathInfo);
@@ -409,8 +409,7 @@ void Http1Connection::readBody(DataHandler onData, EventHandler onEnd)
     m_endDelivered = false;
     // 100 Continue only once the app asks for the body (RFC 9110 §10.1.1): an app that
     // answers without reading spares the client sending it.
-    if (!bodyComplete() && m_request.head.expectContinue && !m_continueSent &&
-        !m_responseStarted) {
+    if (!bodyComplete() && m_request.head.expectContinue && !m_continueSent && !m_responseStarted) {
         m_continueSent = true;
         m_out.append("HTTP/1.1 100 Continue\r\n\r\n");
     }
@@ -708,8 +707,8 @@ void Http1Connection::sendFile(int fd, qint64 offset, qint64 length)
         m_out.resize(at + length);
         qint64 done = 0;
         while (done < length) {
-            const ssize_t n = ::pread(fd, m_out.data() + at + done, size_t(length - done),
-                                      offset + done);
+            const ssize_t n =
+                ::pread(fd, m_out.data() + at + done, size_t(length - done), offset + done);
             if (n < 0 && errno == EINTR)
                 continue;
             if (n <= 0)
@@ -798,8 +797,8 @@ void Http1Connection::flush()
     while (m_state != State::Closed) {
         if (m_outPos < m_out.size()) {
             const int flags = MSG_NOSIGNAL | (m_fileFd >= 0 ? MSG_MORE : 0);
-            const ssize_t n = ::send(m_fd, m_out.constData() + m_outPos,
-                                     size_t(m_out.size() - m_outPos), flags);
+            const ssize_t n =
+                ::send(m_fd, m_out.constData() + m_outPos, size_t(m_out.size() - m_outPos), flags);
             if (n > 0) {
                 m_outPos += n;
                 m_lastWriteProgress = ConnectionManager::now();
@@ -818,8 +817,8 @@ void Http1Connection::flush()
         m_outPos = 0;
         if (m_fileFd >= 0) {
             off_t offset = off_t(m_fileOffset);
-            const ssize_t n = ::sendfile(m_fd, m_fileFd, &offset,
-                                         size_t(qMin(m_fileRemaining, SendfileChunk)));
+            const ssize_t n =
+                ::sendfile(m_fd, m_fileFd, &offset, size_t(qMin(m_fileRemaining, SendfileChunk)));
             if (n > 0) {
                 m_fileOffset = offset;
                 m_fileRemaining -= n;
@@ -963,8 +962,7 @@ void Http1Connection::checkTimeouts(qint64 now)
         return;
     }
     case State::Closing:
-        if (m_lingering ? now >= m_lingerDeadline
-                        : now - m_lastWriteProgress >= s.sendTimeoutMs)
+        if (m_lingering ? now >= m_lingerDeadline : now - m_lastWriteProgress >= s.sendTimeoutMs)
             closeSocket();
         return;
     case State::Closed:
@@ -998,10 +996,9 @@ void Http1Connection::writeRequestLog()
     record.serverPort = m_localPort;
     record.method = head.method;
     record.url = head.target;
-    record.version = head.method.isEmpty()
-                         ? QByteArrayView()
-                         : (head.versionMinor == 0 ? QByteArrayView("HTTP/1.0")
-                                                   : QByteArrayView("HTTP/1.1"));
+    record.version = head.method.isEmpty() ? QByteArrayView()
+                                           : (head.versionMinor == 0 ? QByteArrayView("HTTP/1.0")
+                                                                     : QByteArrayView("HTTP/1.1"));
     record.status = m_status;
     record.bytesReceived = m_bytesInRequest;
     record.bytesSent = m_bytesOutRequest;

@@ -38,8 +38,7 @@ int hexValue(char c)
 ChunkedDecoder::ChunkedDecoder(qint64 maxBodyBytes, qsizetype maxTrailerBytes)
     : m_maxBody(maxBodyBytes)
     , m_maxTrailer(maxTrailerBytes)
-{
-}
+{}
 
 void ChunkedDecoder::reset(qint64 maxBodyBytes)
 {
@@ -144,7 +143,8 @@ ChunkedDecoder::Status ChunkedDecoder::decode(QByteArrayView input)
         case State::ExtQuoted:
         case State::ExtQuotedPair:
         case State::ExtAfterQuoted: {
-            if (++m_lineBytes > kMaxExtensionBytes)
+            // The size line's CR is not part of the extension.
+            if (c != '\r' && ++m_lineBytes > kMaxExtensionBytes)
                 return failAt("chunk extension too long");
             const bool tchar = CharClass::is(c, CharClass::Token);
             switch (m_state) {

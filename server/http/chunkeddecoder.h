@@ -33,10 +33,10 @@ public:
 
 private:
     enum class State : quint8 {
-        Size,           // chunk-size hex digits
-        ExtName,        // first byte of a chunk-ext name, after ';'
+        Size,    // chunk-size hex digits
+        ExtName, // first byte of a chunk-ext name, after ';'
         ExtNameMore,
-        ExtValueStart,  // after '='
+        ExtValueStart, // after '='
         ExtToken,
         ExtQuoted,
         ExtQuotedPair,  // after '\\' inside a quoted-string
@@ -45,11 +45,11 @@ private:
         Data,
         DataCr,
         DataLf,
-        TrailerStart,   // first byte of a trailer field line or of the final empty line
+        TrailerStart, // first byte of a trailer field line or of the final empty line
         TrailerName,
         TrailerValue,
-        TrailerLf,      // after the CR of a trailer field line
-        FinalLf,        // after the CR of the final empty line
+        TrailerLf, // after the CR of a trailer field line
+        FinalLf,   // after the CR of the final empty line
         Done,
         Error,
         TooLarge,
@@ -59,12 +59,12 @@ private:
     Status tooLarge(const char *reason);
 
     State m_state = State::Size;
-    quint64 m_chunkSize = 0;       // the size being read (up to 16 hex digits fit)
-    qint64 m_chunkRemaining = 0;   // data bytes of the current chunk not yet returned
+    quint64 m_chunkSize = 0;     // the size being read (up to 16 hex digits fit)
+    qint64 m_chunkRemaining = 0; // data bytes of the current chunk not yet returned
     qint64 m_total = 0;
     qint64 m_maxBody = -1;
     qsizetype m_maxTrailer = 8 * 1024;
-    qsizetype m_lineBytes = 0;     // chunk-ext bytes of this size line, or trailer bytes so far
+    qsizetype m_lineBytes = 0; // chunk-ext bytes of this size line, or trailer bytes so far
     int m_digits = 0;
     qsizetype m_consumed = 0;
     QByteArrayView m_data;

@@ -32,7 +32,7 @@ bool isControl(uchar c)
 
 bool normalizePath(QByteArrayView rawPath, QByteArray &out)
 {
-    out.clear();
+    out.resize(0);
     const qsizetype n = rawPath.size();
     if (n == 0 || rawPath[0] != '/')
         return false;
@@ -48,7 +48,7 @@ bool normalizePath(QByteArrayView rawPath, QByteArray &out)
             const int hi = i + 2 < n ? hexValue(rawPath[i + 1]) : -1;
             const int lo = hi >= 0 ? hexValue(rawPath[i + 2]) : -1;
             if (lo < 0) {
-                out.clear();
+                out.resize(0);
                 return false; // "%", "%2", "%zz": not a URI (RFC 3986 §2.1)
             }
             c = static_cast<uchar>(hi * 16 + lo);
@@ -57,7 +57,7 @@ bool normalizePath(QByteArrayView rawPath, QByteArray &out)
         // A control byte (NUL above all) has no business in a file name: "/a%00.html" would
         // be truncated by any C API below us.
         if (isControl(c)) {
-            out.clear();
+            out.resize(0);
             return false;
         }
         d[len++] = static_cast<char>(c);
@@ -79,7 +79,7 @@ bool normalizePath(QByteArrayView rawPath, QByteArray &out)
                 endsAsDirectory = true;
         } else if (segSize == 2 && d[r] == '.' && d[r + 1] == '.') {
             if (w == 1) {
-                out.clear();
+                out.resize(0);
                 return false; // climbs above the root
             }
             // Drop the previous segment: back up to the '/' before it.

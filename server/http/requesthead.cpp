@@ -40,8 +40,8 @@ constexpr std::array<quint8, 256> makeTable()
             v |= Digit;
         if (alpha || digit || inSet("-._~!$&'()*+,;=", c))
             v |= RegName;
-        if (c == '\t' || c == ' ' || c == 0x21 || (c >= 0x23 && c <= 0x5b)
-            || (c >= 0x5d && c <= 0x7e) || c >= 0x80)
+        if (c == '\t' || c == ' ' || c == 0x21 || (c >= 0x23 && c <= 0x5b) ||
+            (c >= 0x5d && c <= 0x7e) || c >= 0x80)
             v |= QuotedText;
         t[c] = v;
     }
@@ -195,8 +195,8 @@ bool isValidHostPort(QByteArrayView value, bool allowEmptyHost, bool requirePort
     } else {
         while (i < n && value[i] != ':') {
             if (value[i] == '%') {
-                if (i + 2 >= n || !CharClass::is(value[i + 1], CharClass::HexDigit)
-                    || !CharClass::is(value[i + 2], CharClass::HexDigit))
+                if (i + 2 >= n || !CharClass::is(value[i + 1], CharClass::HexDigit) ||
+                    !CharClass::is(value[i + 2], CharClass::HexDigit))
                     return false;
                 i += 3;
             } else if (CharClass::is(value[i], CharClass::RegName)) {

@@ -21,21 +21,21 @@ struct HeaderField
 struct RequestHead
 {
     QByteArrayView method;
-    QByteArrayView target; // as sent: "/a%20b?x=1", "*", "http://host/p"
-    QByteArrayView path;   // raw (undecoded) path of target: "/a%20b"; "*" for OPTIONS *
-    QByteArrayView query;  // after '?', without it; empty if none
+    QByteArrayView target;    // as sent: "/a%20b?x=1", "*", "http://host/p"
+    QByteArrayView path;      // raw (undecoded) path of target: "/a%20b"; "*" for OPTIONS *
+    QByteArrayView query;     // after '?', without it; empty if none
     QByteArrayView authority; // host[:port] of an absolute-form target, else empty
     int versionMajor = 1;
     int versionMinor = 1;
     std::vector<HeaderField> fields;
 
     // Derived by the parser from the fields (RFC 9112 §6, §9.3):
-    QByteArrayView host;        // absolute-form authority if present, else the Host field
-    qint64 contentLength = -1;  // -1 when there is no Content-Length
-    bool chunked = false;       // Transfer-Encoding: chunked (the only coding accepted)
-    bool keepAlive = true;      // HTTP/1.1 unless "close"; HTTP/1.0 only with "keep-alive"
+    QByteArrayView host;         // absolute-form authority if present, else the Host field
+    qint64 contentLength = -1;   // -1 when there is no Content-Length
+    bool chunked = false;        // Transfer-Encoding: chunked (the only coding accepted)
+    bool keepAlive = true;       // HTTP/1.1 unless "close"; HTTP/1.0 only with "keep-alive"
     bool expectContinue = false; // Expect: 100-continue
-    bool upgrade = false;       // Connection: upgrade with an Upgrade field
+    bool upgrade = false;        // Connection: upgrade with an Upgrade field
 
     bool hasBody() const { return chunked || contentLength > 0; }
     bool isHttp11() const { return versionMajor == 1 && versionMinor == 1; }
@@ -64,7 +64,10 @@ enum : quint8 {
     QuotedText = 0x40, // qdtext (RFC 9110 §5.6.4)
 };
 extern const std::array<quint8, 256> table;
-inline bool is(char c, quint8 cls) { return table[static_cast<uchar>(c)] & cls; }
+inline bool is(char c, quint8 cls)
+{
+    return table[static_cast<uchar>(c)] & cls;
+}
 } // namespace CharClass
 
 // RFC 9110 §5.6.2 token: one or more tchar.

@@ -85,8 +85,7 @@ qint64 parseContentLength(QByteArrayView v)
 
 RequestHeadParser::RequestHeadParser(const HeadLimits &limits)
     : m_limits(limits)
-{
-}
+{}
 
 void RequestHeadParser::reset()
 {
@@ -418,8 +417,11 @@ bool RequestHeadParser::finishRequestLine(const char *buffer)
         if (authEnd < m_targetEnd && buffer[authEnd] == '/') {
             splitPathQuery(authEnd);
         } else {
-            m_pathStart = authEnd;
-            m_pathSize = -1; // no path: it means "/" (RFC 9110 §4.2.3)
+            // No path means "/" (RFC 9110 §4.2.3). Point at the second '/' of "://" so that
+            // this view, like every other, lies inside the buffer: the engine moves a head to
+            // its own storage by rebasing the views.
+            m_pathStart = authStart - 1;
+            m_pathSize = 1;
             if (authEnd < m_targetEnd) { // '?'
                 m_queryStart = authEnd + 1;
                 m_querySize = m_targetEnd - m_queryStart;
@@ -441,8 +443,7 @@ bool RequestHeadParser::finishRequestLine(const char *buffer)
 
 // Fills `out` with views into `buffer` (the caller's buffer of this call) and derives framing.
 // Every byte was validated by the scanner, so this only splits.
-RequestHeadParser::Status RequestHeadParser::parseComplete(QByteArrayView buffer,
-                                                           RequestHead &out)
+RequestHeadParser::Status RequestHeadParser::parseComplete(QByteArrayView buffer, RequestHead &out)
 {
     const char *b = buffer.data();
     out.clear();
@@ -451,7 +452,7 @@ RequestHeadParser::Status RequestHeadParser::parseComplete(QByteArrayView buffer
 
     out.method = QByteArrayView(b + m_headStart, m_methodEnd - m_headStart);
     out.target = QByteArrayView(b + m_targetStart, m_targetEnd - m_targetStart);
-    out.path = m_pathSize < 0 ? QByteArrayView("/") : QByteArrayView(b + m_pathStart, m_pathSize);
+    out.path = QByteArrayView(b + m_pathStart, m_pathSize);
     out.query = QByteArrayView(b + m_queryStart, m_querySize);
     out.authority = QByteArrayView(b + m_authorityStart, m_authoritySize);
     out.versionMajor = 1;
@@ -463,8 +464,8 @@ RequestHeadParser::Status RequestHeadParser::parseComplete(QByteArrayView buffer
         const char *line = b + p;
         const char *cr = static_cast<const char *>(std::memchr(line, '\r', end - p));
         const char *colon = static_cast<const char *>(std::memchr(line, ':', cr - line));
-        out.fields.push_back({QByteArrayView(line, colon),
-                              trimOws(QByteArrayView(colon + 1, cr - colon - 1))});
+        out.fields.push_back(
+            {QByteArrayView(line, colon), trimOws(QByteArrayView(colon + 1, cr - colon - 1))});
         p = cr - b + 2;
     }
 

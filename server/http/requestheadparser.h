@@ -6,10 +6,10 @@ namespace Berth::Http {
 
 struct HeadLimits
 {
-    qsizetype maxUriBytes = 8 * 1024;      // request-target length -> 414
-    qsizetype maxHeaderBytes = 32 * 1024;  // whole head incl. request line -> 431
-    qsizetype maxFieldBytes = 8 * 1024;    // one header line -> 431
-    int maxHeaders = 100;                  // number of fields -> 431
+    qsizetype maxUriBytes = 8 * 1024;     // request-target length -> 414
+    qsizetype maxHeaderBytes = 32 * 1024; // whole head incl. request line -> 431
+    qsizetype maxFieldBytes = 8 * 1024;   // one header line -> 431
+    int maxHeaders = 100;                 // number of fields -> 431
 };
 
 // Parses an HTTP/1.x request head incrementally and strictly: it rejects, never guesses
@@ -34,13 +34,13 @@ public:
 
     // After Done: the bytes of the head, leading empty lines included. 0 otherwise.
     qsizetype consumed() const { return m_consumed; }
-    int errorStatus() const { return m_errorStatus; }  // 400, 414, 431, 501 or 505
+    int errorStatus() const { return m_errorStatus; }         // 400, 414, 431, 501 or 505
     const char *errorReason() const { return m_errorReason; } // short text for the log
     void reset();
 
 private:
     enum class State : quint8 {
-        Leading,    // skipping empty lines before the request line
+        Leading, // skipping empty lines before the request line
         Method,
         Target,
         Version,
@@ -58,7 +58,7 @@ private:
     bool deriveFraming(RequestHead &head);
 
     HeadLimits m_limits;
-    qsizetype m_scanned = 0;  // bytes already searched for the end of the head
+    qsizetype m_scanned = 0; // bytes already searched for the end of the head
     qsizetype m_consumed = 0;
     int m_errorStatus = 0;
     const char *m_errorReason = "";
@@ -75,10 +75,10 @@ private:
     qsizetype m_targetStart = 0;
     qsizetype m_targetEnd = 0;
     qsizetype m_versionStart = 0;
-    qsizetype m_fieldsStart = 0;   // first byte after the request line's CRLF
+    qsizetype m_fieldsStart = 0; // first byte after the request line's CRLF
     // The parts of the target, set when the request line is complete.
     qsizetype m_pathStart = 0;
-    qsizetype m_pathSize = 0;      // -1: absolute-form without a path, which means "/"
+    qsizetype m_pathSize = 0;
     qsizetype m_queryStart = 0;
     qsizetype m_querySize = 0;
     qsizetype m_authorityStart = 0;

@@ -28,11 +28,16 @@ State &state()
 const char *levelName(QtMsgType type)
 {
     switch (type) {
-    case QtDebugMsg: return "debug";
-    case QtInfoMsg: return "info";
-    case QtWarningMsg: return "warning";
-    case QtCriticalMsg: return "error";
-    case QtFatalMsg: return "fatal";
+    case QtDebugMsg:
+        return "debug";
+    case QtInfoMsg:
+        return "info";
+    case QtWarningMsg:
+        return "warning";
+    case QtCriticalMsg:
+        return "error";
+    case QtFatalMsg:
+        return "fatal";
     }
     return "info";
 }
@@ -42,9 +47,8 @@ void messageHandler(QtMsgType type, const QMessageLogContext &context, const QSt
     State &s = state();
     const bool isApp = context.category && qstrncmp(context.category, "berth.app", 9) == 0;
     LogSink *sink = isApp ? s.app.get() : s.server.get();
-    QByteArray line = QDateTime::currentDateTime()
-                          .toString(QStringLiteral("yyyy.MM.dd HH:mm:ss"))
-                          .toLatin1();
+    QByteArray line =
+        QDateTime::currentDateTime().toString(QStringLiteral("yyyy.MM.dd HH:mm:ss")).toLatin1();
     line += " [";
     line += levelName(type);
     line += "] ";

@@ -13,7 +13,8 @@ namespace {
 constexpr qsizetype FlushThreshold = 64 * 1024;
 }
 
-LogSink::LogSink(const QString &path) : m_path(path)
+LogSink::LogSink(const QString &path)
+    : m_path(path)
 {
     m_buffer.reserve(FlushThreshold * 2);
 }

@@ -25,7 +25,8 @@ struct AppSetup
     const Config::Config &config; // getters report bad values as file:line diagnostics
     QString section;              // "app:echo"
     QString name;                 // "echo"
-    Core::ServerContext *server = nullptr; // stats, start time, draining state; may be null in tests
+    Core::ServerContext *server =
+        nullptr; // stats, start time, draining state; may be null in tests
 };
 
 using AppFactory = std::function<std::unique_ptr<App>(const AppSetup &setup)>;

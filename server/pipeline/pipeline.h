@@ -15,7 +15,9 @@ namespace Berth::Pipeline {
 class Pipeline
 {
 public:
-    explicit Pipeline(std::vector<App *> apps = {}) : m_apps(std::move(apps)) {}
+    explicit Pipeline(std::vector<App *> apps = {})
+        : m_apps(std::move(apps))
+    {}
 
     // Runs the exchange from the first app.
     void run(Http::Exchange &exchange) const;

@@ -65,8 +65,8 @@ std::unique_ptr<Router> Router::build(const Config::Config &config, const AppReg
             return app;
         const QString section = QStringLiteral("app:") + name;
         if (!config.hasSection(section)) {
-            report(config, where, QStringLiteral("[routes] no [%1] section for app '%2'")
-                                      .arg(section, name));
+            report(config, where,
+                   QStringLiteral("[routes] no [%1] section for app '%2'").arg(section, name));
             return nullptr;
         }
         const QString call = config.getString(section, QStringLiteral("call"));
@@ -75,8 +75,9 @@ std::unique_ptr<Router> Router::build(const Config::Config &config, const AppReg
         if (!app) {
             // The schema validator names unknown calls at the [app:] section; say here which
             // route could not be built because of it.
-            report(config, where, QStringLiteral("[routes] app '%1' cannot be built (call = '%2')")
-                                      .arg(name, call));
+            report(
+                config, where,
+                QStringLiteral("[routes] app '%1' cannot be built (call = '%2')").arg(name, call));
             return nullptr;
         }
         App *raw = app.get();
@@ -113,8 +114,9 @@ std::unique_ptr<Router> Router::build(const Config::Config &config, const AppReg
         const QString path = text.left(eq).trimmed();
         const QString value = eq < 0 ? QString() : text.mid(eq + 1).trimmed();
         if (eq < 0 || !path.startsWith(u'/') || value.isEmpty()) {
-            report(config, line.location,
-                   QStringLiteral("[routes] expected '/path = app' or '@ host', got '%1'").arg(text));
+            report(
+                config, line.location,
+                QStringLiteral("[routes] expected '/path = app' or '@ host', got '%1'").arg(text));
             continue;
         }
 
@@ -172,7 +174,9 @@ std::unique_ptr<Router> Router::build(const Config::Config &config, const AppReg
             block->mounts.push_back(Mount{prefix, std::move(pipeline)});
     }
 
-    auto byLength = [](const Mount &a, const Mount &b) { return a.prefix.size() > b.prefix.size(); };
+    auto byLength = [](const Mount &a, const Mount &b) {
+        return a.prefix.size() > b.prefix.size();
+    };
     std::stable_sort(router->m_default.mounts.begin(), router->m_default.mounts.end(), byLength);
     for (HostBlock &host : router->m_hosts)
         std::stable_sort(host.mounts.begin(), host.mounts.end(), byLength);
@@ -194,7 +198,8 @@ const Router::HostBlock *Router::findHost(QByteArrayView hostName) const
     qsizetype bestLength = -1;
     for (const HostBlock &block : m_hosts) {
         for (const QByteArray &domain : block.domains) { // ".example.org"
-            const bool match = hostName.endsWith(domain) || hostName == QByteArrayView(domain).sliced(1);
+            const bool match =
+                hostName.endsWith(domain) || hostName == QByteArrayView(domain).sliced(1);
             if (match && domain.size() > bestLength) {
                 best = &block;
                 bestLength = domain.size();

@@ -59,10 +59,10 @@ private:
     };
     struct HostBlock
     {
-        std::vector<QByteArray> exact;   // "www.example.com"
-        std::vector<QByteArray> domains; // ".example.org": the domain and its subdomains
+        std::vector<QByteArray> exact;          // "www.example.com"
+        std::vector<QByteArray> domains;        // ".example.org": the domain and its subdomains
         std::vector<QByteArray> subdomainsOnly; // "*.example.org" stored as ".example.org"
-        std::vector<Mount> mounts;        // sorted longest prefix first
+        std::vector<Mount> mounts;              // sorted longest prefix first
     };
 
     const HostBlock *findHost(QByteArrayView hostName) const;

@@ -13,8 +13,7 @@ namespace Berth::Apps {
 EchoApp::EchoApp(qint64 maxEcho, Core::ServerContext *server)
     : m_maxEcho(maxEcho)
     , m_server(server)
-{
-}
+{}
 
 void EchoApp::declareStats()
 {

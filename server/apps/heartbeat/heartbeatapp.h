@@ -10,7 +10,9 @@ namespace Berth::Apps {
 class HeartbeatApp final : public Pipeline::App
 {
 public:
-    explicit HeartbeatApp(Core::ServerContext *server) : m_server(server) {}
+    explicit HeartbeatApp(Core::ServerContext *server)
+        : m_server(server)
+    {}
     Pipeline::Outcome handle(Http::Exchange &exchange) override;
 
 private:

@@ -14,7 +14,9 @@ namespace Berth::Apps {
 class StatsApp final : public Pipeline::App
 {
 public:
-    explicit StatsApp(Core::ServerContext *server) : m_server(server) {}
+    explicit StatsApp(Core::ServerContext *server)
+        : m_server(server)
+    {}
     Pipeline::Outcome handle(Http::Exchange &exchange) override;
 
     QByteArray statsJson() const;
