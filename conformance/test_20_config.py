@@ -261,6 +261,28 @@ def test_later_config_file_wins(berth_server):
         socket.create_connection((berth.HOST, first_port), timeout=1).close()
 
 
+def test_check_merges_several_files(tmp_path):
+    # The route in the first file names an app that only the second file defines.
+    path, _ = conf(tmp_path, body="[routes:line]\n/e = later\n")
+    second = tmp_path / "apps.conf"
+    second.write_text("[app:later]\ncall = berth.echo\n")
+    assert_failed(check(path))
+    assert_ok(check(path, second))
+
+
+def test_threads_setting(berth_server):
+    srv = berth_server("[routes:line]\n/echo = echo\n[app:echo]\ncall = berth.echo\n",
+                       server={"threads": 2})
+    conns = [srv.conn() for _ in range(4)]
+    try:
+        for i, c in enumerate(conns):
+            c.send(berth.build_request("POST", "/echo", body=b"t%d" % i))
+        assert [c.recv_response().body for c in conns] == [b"t%d" % i for i in range(4)]
+    finally:
+        for c in conns:
+            c.close()
+
+
 def test_error_in_second_file_names_it(tmp_path):
     path, _ = conf(tmp_path)
     second = tmp_path / "override.conf"

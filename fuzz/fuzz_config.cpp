@@ -12,8 +12,7 @@ using namespace Qt::StringLiterals;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    const QString text =
-        QString::fromUtf8(reinterpret_cast<const char *>(data), qsizetype(size));
+    const QString text = QString::fromUtf8(reinterpret_cast<const char *>(data), qsizetype(size));
     const Config config = Config::fromText(text, u"fuzz.conf"_s, Config::Includes::Ignore);
 
     // Every value through every getter: they must return (a value or the default) and record

@@ -105,14 +105,14 @@ const Entry *findEntry(const Config &config, const QString &section, const QStri
 void reportInvalid(const Config &config, const QString &section, const Entry &entry,
                    const char *typeName)
 {
-    const Diagnostic diagnostic{Diagnostic::Severity::Error, entry.location,
-                                QStringLiteral("[%1] %2: '%3' is not %4")
-                                    .arg(normalized(section), entry.key, entry.value,
-                                         QLatin1String(typeName))};
+    const Diagnostic diagnostic{
+        Diagnostic::Severity::Error, entry.location,
+        QStringLiteral("[%1] %2: '%3' is not %4")
+            .arg(normalized(section), entry.key, entry.value, QLatin1String(typeName))};
     // Server code may read the same key twice; one report is enough.
     for (const Diagnostic &d : config.diagnostics()) {
-        if (d.location.file == diagnostic.location.file
-            && d.location.line == diagnostic.location.line && d.message == diagnostic.message)
+        if (d.location.line == diagnostic.location.line && d.message == diagnostic.message &&
+            d.location.file == diagnostic.location.file)
             return;
     }
     config.addDiagnostic(diagnostic);

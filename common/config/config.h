@@ -30,8 +30,8 @@ struct RawLine
 
 struct Section
 {
-    QString name; // as written, lower-cased: "server", "app:echo", "routes:line", "@users"
-    Location location; // the first header line seen for it
+    QString name;         // as written, lower-cased: "server", "app:echo", "routes:line", "@users"
+    Location location;    // the first header line seen for it
     QList<Entry> entries; // in file order; a later entry for the same key overrides an earlier one
     QList<RawLine> lines; // only for raw-line sections (name ends in ":line")
 
@@ -61,7 +61,7 @@ public:
     enum class Includes { Follow, Ignore };
     static Config fromText(const QString &text, const QString &fileName, Includes includes);
 
-    QStringList files() const; // every file read, includes too, in read order
+    QStringList files() const;        // every file read, includes too, in read order
     QStringList sectionNames() const; // in first-seen order
     bool hasSection(const QString &section) const;
     const Section *section(const QString &section) const;

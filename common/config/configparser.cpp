@@ -55,8 +55,7 @@ QString readProblem(QFile &file, const QFileInfo &info, QByteArray &data)
 ConfigParser::ConfigParser(Config &config, Config::Includes includes)
     : m_config(config)
     , m_includes(includes)
-{
-}
+{}
 
 void ConfigParser::loadFile(const QString &fileName)
 {
@@ -86,7 +85,8 @@ void ConfigParser::readFile(const QString &fileName, const Location &includedFro
             for (qsizetype j = i; j < m_stack.size(); ++j)
                 chain.append(m_stack.at(j).displayName);
             chain.append(fileName);
-            error(includedFrom, QStringLiteral("include cycle: ") + chain.join(QLatin1String(" -> ")));
+            error(includedFrom,
+                  QStringLiteral("include cycle: ") + chain.join(QLatin1String(" -> ")));
             return;
         }
         // Included twice without a cycle (two files include a common one, or the same -c twice):
@@ -172,8 +172,8 @@ QList<Entry> ConfigParser::parse(const QString &text, const QString &fileName)
             }
             const QString rest = trimmed.mid(close + 1).trimmed();
             if (!rest.isEmpty() && !isCommentStart(rest.at(0)))
-                error(location, QStringLiteral("unexpected text after the section header: '%1'")
-                                    .arg(rest));
+                error(location,
+                      QStringLiteral("unexpected text after the section header: '%1'").arg(rest));
             auto it = m_config.m_sections.find(name);
             if (it == m_config.m_sections.end()) {
                 Section section;
@@ -234,9 +234,8 @@ QList<Entry> ConfigParser::parse(const QString &text, const QString &fileName)
         includes.append(*berthInclude);
     if (brimInclude)
         includes.append(*brimInclude);
-    std::sort(includes.begin(), includes.end(), [](const Entry &a, const Entry &b) {
-        return a.location.line < b.location.line;
-    });
+    std::sort(includes.begin(), includes.end(),
+              [](const Entry &a, const Entry &b) { return a.location.line < b.location.line; });
     return includes;
 }
 

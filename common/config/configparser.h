@@ -42,7 +42,7 @@ private:
 
     Config &m_config;
     Config::Includes m_includes;
-    QList<Frame> m_stack;     // the chain of files being read, for cycle detection
+    QList<Frame> m_stack;      // the chain of files being read, for cycle detection
     QSet<QString> m_readPaths; // canonical paths already read; a second include is skipped
 };
 

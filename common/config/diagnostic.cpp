@@ -3,6 +3,7 @@
 #include <QHash>
 
 #include <algorithm>
+#include <tuple>
 
 namespace Berth::Config {
 
@@ -29,6 +30,30 @@ bool hasErrors(const Diagnostics &diagnostics)
                        [](const Diagnostic &d) { return d.isError(); });
 }
 
+Diagnostics sortedByRank(const Diagnostics &diagnostics,
+                         const std::function<qsizetype(const Diagnostic &)> &fileRank)
+{
+    // Decorate, sort, undecorate: the rank is computed once per diagnostic, not per comparison.
+    struct Key
+    {
+        qsizetype file;
+        int line;
+        qsizetype index;
+    };
+    QList<Key> keys;
+    keys.reserve(diagnostics.size());
+    for (qsizetype i = 0; i < diagnostics.size(); ++i)
+        keys.append(Key{fileRank(diagnostics.at(i)), diagnostics.at(i).location.line, i});
+    std::sort(keys.begin(), keys.end(), [](const Key &a, const Key &b) {
+        return std::tie(a.file, a.line, a.index) < std::tie(b.file, b.line, b.index);
+    });
+    Diagnostics sorted;
+    sorted.reserve(diagnostics.size());
+    for (const Key &key : keys)
+        sorted.append(diagnostics.at(key.index));
+    return sorted;
+}
+
 Diagnostics sortedByFile(const Diagnostics &diagnostics)
 {
     // Rank files by first appearance so the order follows the order the files were read in
@@ -38,15 +63,9 @@ Diagnostics sortedByFile(const Diagnostics &diagnostics)
         if (!d.location.file.isEmpty() && !fileRank.contains(d.location.file))
             fileRank.insert(d.location.file, int(fileRank.size()) + 1);
     }
-    Diagnostics sorted = diagnostics;
-    std::stable_sort(sorted.begin(), sorted.end(), [&](const Diagnostic &a, const Diagnostic &b) {
-        const int rankA = fileRank.value(a.location.file, 0);
-        const int rankB = fileRank.value(b.location.file, 0);
-        if (rankA != rankB)
-            return rankA < rankB;
-        return a.location.line < b.location.line;
+    return sortedByRank(diagnostics, [&](const Diagnostic &d) {
+        return qsizetype(fileRank.value(d.location.file, 0));
     });
-    return sorted;
 }
 
 QString formatDiagnostics(const Diagnostics &diagnostics)

@@ -3,6 +3,8 @@
 #include <QList>
 #include <QString>
 
+#include <functional>
+
 namespace Berth::Config {
 
 // Where a section, key or raw line came from. An empty file means "built in / command line".
@@ -41,5 +43,8 @@ Diagnostics sortedByFile(const Diagnostics &diagnostics);
 // One Diagnostic::toString() per line, each ending in '\n', in file order (sortedByFile), as
 // `berthd check` prints them. Empty for no diagnostics.
 QString formatDiagnostics(const Diagnostics &diagnostics);
+// Stable sort by (fileRank(d), line); sortedByFile and validate() use it with their own ranks.
+Diagnostics sortedByRank(const Diagnostics &diagnostics,
+                         const std::function<qsizetype(const Diagnostic &)> &fileRank);
 
 } // namespace Berth::Config

@@ -30,8 +30,7 @@ KeySpec range(KeySpec spec, qint64 minimum, std::optional<qint64> maximum = std:
     return spec;
 }
 
-SectionSpec section(const QString &pattern, const QString &description,
-                    const QList<KeySpec> &keys)
+SectionSpec section(const QString &pattern, const QString &description, const QList<KeySpec> &keys)
 {
     SectionSpec spec;
     spec.pattern = pattern;
@@ -75,14 +74,13 @@ Schema makeBuiltin()
             key(u"ip"_s, T::String, u"127.0.0.1"_s,
                 u"Address the HTTP listener binds to: `0.0.0.0` for every IPv4 address, `::` "
                 u"for every IPv6 address."_s),
-            range(key(u"port"_s, T::Int, u"8080"_s, u"TCP port of the HTTP listener."_s), 0,
-                  65535),
+            range(key(u"port"_s, T::Int, u"8080"_s, u"TCP port of the HTTP listener."_s), 0, 65535),
             range(key(u"workers"_s, T::Int, u"1"_s,
                       u"Number of HTTP worker processes; 0 runs everything in one process "
                       u"(debugging)."_s),
                   0, 1024),
-            range(key(u"threads"_s, T::Int, u"1"_s, u"Event-loop threads per worker process."_s),
-                  1, 1024),
+            range(key(u"threads"_s, T::Int, u"1"_s, u"Event-loop threads per worker process."_s), 1,
+                  256),
             key(u"user"_s, T::String, QString(),
                 u"User to switch to once the listeners are open, when started as root."_s),
             key(u"group"_s, T::String, QString(),
@@ -180,10 +178,10 @@ Schema makeBuiltin()
                 u"max_body_bytes."_s),
         }));
 
-    schema.addApp(AppSpec{u"berth.echo"_s,
-                          u"Answers with the request body, for testing clients and proxies."_s,
-                          {key(u"max_echo"_s, T::Size, u"64K"_s,
-                               u"Most bytes of the body echoed back."_s)}});
+    schema.addApp(
+        AppSpec{u"berth.echo"_s,
+                u"Answers with the request body, for testing clients and proxies."_s,
+                {key(u"max_echo"_s, T::Size, u"64K"_s, u"Most bytes of the body echoed back."_s)}});
     schema.addApp(AppSpec{
         u"berth.static"_s,
         u"Serves files from a directory, with conditional GET and ranges."_s,
@@ -216,8 +214,7 @@ Schema makeBuiltin()
         u"@*"_s, u"A member group: upstream servers a route `@NAME` balances over (API gateway)."_s,
         {
             key(u"members"_s, T::List, QString(), u"Upstream addresses, `host:port`."_s),
-            key(u"balance"_s, T::String, u"round_robin"_s,
-                u"`round_robin` or `least_conn`."_s),
+            key(u"balance"_s, T::String, u"round_robin"_s, u"`round_robin` or `least_conn`."_s),
             key(u"health_check"_s, T::String, QString(), u"Path polled to check a member."_s),
             key(u"roles"_s, T::List, QString(), u"Roles allowed to call the group."_s),
             key(u"ips"_s, T::List, QString(), u"Networks allowed to call the group."_s),
@@ -225,15 +222,15 @@ Schema makeBuiltin()
             key(u"cache"_s, T::Duration, QString(),
                 u"How long cacheable GET responses are cached."_s),
         })));
-    schema.addSection(planned(section(
-        u"api-gateway"_s, u"Authentication for the API gateway."_s,
-        {
-            key(u"enable_gateway"_s, T::Bool, u"no"_s, u"Turn the gateway on."_s),
-            key(u"authenticate"_s, T::Bool, u"no"_s, u"Require a bearer token."_s),
-            key(u"realm"_s, T::String, QString(), u"Realm named in challenges."_s),
-            key(u"secret_key"_s, T::String, QString(), u"Key for JWT HS256 tokens."_s),
-            key(u"tokens_file"_s, T::Path, QString(), u"File of opaque bearer tokens."_s),
-        })));
+    schema.addSection(planned(
+        section(u"api-gateway"_s, u"Authentication for the API gateway."_s,
+                {
+                    key(u"enable_gateway"_s, T::Bool, u"no"_s, u"Turn the gateway on."_s),
+                    key(u"authenticate"_s, T::Bool, u"no"_s, u"Require a bearer token."_s),
+                    key(u"realm"_s, T::String, QString(), u"Realm named in challenges."_s),
+                    key(u"secret_key"_s, T::String, QString(), u"Key for JWT HS256 tokens."_s),
+                    key(u"tokens_file"_s, T::Path, QString(), u"File of opaque bearer tokens."_s),
+                })));
     schema.addSection(planned(section(
         u"sessions"_s, u"Server-side sessions."_s,
         {
@@ -249,35 +246,35 @@ Schema makeBuiltin()
     };
     schema.addSection(planned(section(u"tcp:*"_s, u"A raw TCP app."_s, socketKeys)));
     schema.addSection(planned(section(u"udp:*"_s, u"A UDP app."_s, socketKeys)));
-    schema.addSection(planned(section(
-        u"daemon:*"_s, u"A background daemon, restarted when it exits."_s,
-        {
-            key(u"call"_s, T::String, QString(), u"Which built-in daemon."_s),
-            key(u"command"_s, T::String, QString(), u"Or a command to run."_s),
-            key(u"interval"_s, T::Duration, u"60s"_s, u"Time between runs."_s),
-        })));
-    schema.addSection(planned(rawLines(section(
-        u"crontab:line"_s, u"Cron jobs, one per line in crontab(5) syntax."_s, {}))));
-    schema.addSection(planned(section(
-        u"mailer"_s, u"Delivers mail from a spool directory."_s,
-        {
-            key(u"smtpserver"_s, T::String, QString(), u"SMTP server, `host:port`."_s),
-            key(u"user"_s, T::String, QString(), u"SMTP user."_s),
-            key(u"password"_s, T::String, QString(), u"SMTP password."_s),
-            key(u"ssl"_s, T::Bool, u"no"_s, u"Use TLS."_s),
-            key(u"max_retry"_s, T::Int, u"10"_s, u"Delivery attempts per message."_s),
-            key(u"undelivers_keep_max_days"_s, T::Int, u"30"_s,
-                u"Days undeliverable mail is kept."_s),
-            key(u"spool_dir"_s, T::Path, QString(), u"Spool directory."_s),
-        })));
-    schema.addSection(planned(section(
-        u"admin"_s, u"The admin API that berth-admin connects to."_s,
-        {
-            key(u"enabled"_s, T::Bool, u"no"_s, u"Turn the admin API on."_s),
-            key(u"ip"_s, T::String, u"127.0.0.1"_s, u"Address it listens on."_s),
-            range(key(u"port"_s, T::Int, u"8099"_s, u"Port it listens on."_s), 0, 65535),
-            key(u"token_file"_s, T::Path, QString(), u"File holding the access token."_s),
-        })));
+    schema.addSection(
+        planned(section(u"daemon:*"_s, u"A background daemon, restarted when it exits."_s,
+                        {
+                            key(u"call"_s, T::String, QString(), u"Which built-in daemon."_s),
+                            key(u"command"_s, T::String, QString(), u"Or a command to run."_s),
+                            key(u"interval"_s, T::Duration, u"60s"_s, u"Time between runs."_s),
+                        })));
+    schema.addSection(planned(rawLines(
+        section(u"crontab:line"_s, u"Cron jobs, one per line in crontab(5) syntax."_s, {}))));
+    schema.addSection(planned(
+        section(u"mailer"_s, u"Delivers mail from a spool directory."_s,
+                {
+                    key(u"smtpserver"_s, T::String, QString(), u"SMTP server, `host:port`."_s),
+                    key(u"user"_s, T::String, QString(), u"SMTP user."_s),
+                    key(u"password"_s, T::String, QString(), u"SMTP password."_s),
+                    key(u"ssl"_s, T::Bool, u"no"_s, u"Use TLS."_s),
+                    key(u"max_retry"_s, T::Int, u"10"_s, u"Delivery attempts per message."_s),
+                    key(u"undelivers_keep_max_days"_s, T::Int, u"30"_s,
+                        u"Days undeliverable mail is kept."_s),
+                    key(u"spool_dir"_s, T::Path, QString(), u"Spool directory."_s),
+                })));
+    schema.addSection(planned(
+        section(u"admin"_s, u"The admin API that berth-admin connects to."_s,
+                {
+                    key(u"enabled"_s, T::Bool, u"no"_s, u"Turn the admin API on."_s),
+                    key(u"ip"_s, T::String, u"127.0.0.1"_s, u"Address it listens on."_s),
+                    range(key(u"port"_s, T::Int, u"8099"_s, u"Port it listens on."_s), 0, 65535),
+                    key(u"token_file"_s, T::Path, QString(), u"File holding the access token."_s),
+                })));
     return schema;
 }
 
@@ -294,7 +291,7 @@ void appendKeyTable(QString &out, const QList<KeySpec> &keys)
     }
     out += u"| Key | Type | Default | Description |\n| --- | --- | --- | --- |\n"_s;
     for (const KeySpec &k : keys) {
-        QString defaultText = k.required ? u"*required*"_s
+        QString defaultText = k.required                 ? u"*required*"_s
                               : k.defaultValue.isEmpty() ? u"*none*"_s
                                                          : u'`' + k.defaultValue + u'`';
         QString type = valueTypeName(k.type);
@@ -445,8 +442,7 @@ QString Schema::toMarkdown() const
                 later += u"- `%1`: %2\n"_s.arg(app.call, app.description);
         }
         if (!later.isEmpty())
-            out += u"Planned apps (naming one is an error in this version):\n\n"_s + later
-                   + u'\n';
+            out += u"Planned apps (naming one is an error in this version):\n\n"_s + later + u'\n';
     }
     out.chop(1); // one trailing newline
     return out;

@@ -45,7 +45,7 @@ struct AppSpec
 {
     QString call;
     QString description;
-    QList<KeySpec> keys; // in addition to the keys every app section accepts
+    QList<KeySpec> keys;   // in addition to the keys every app section accepts
     bool available = true; // false: planned for a later version (naming it is an error)
 };
 
@@ -67,9 +67,9 @@ public:
     // The keys an [app:*] section with this call accepts: the common keys plus the app's own.
     // Only the common keys for plugin:...; empty for an unknown or unavailable call.
     QList<KeySpec> appKeys(const QString &call) const;
-    QStringList builtinApps() const; // available in this version
-    QStringList plannedApps() const; // named in the design, not available yet
-    bool isKnownApp(const QString &call) const; // an available built-in
+    QStringList builtinApps() const;                   // available in this version
+    QStringList plannedApps() const;                   // named in the design, not available yet
+    bool isKnownApp(const QString &call) const;        // an available built-in
     const AppSpec *findApp(const QString &call) const; // available or planned
     const QList<AppSpec> &apps() const { return m_apps; }
 

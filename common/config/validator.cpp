@@ -4,6 +4,7 @@
 #include <QSet>
 
 #include <algorithm>
+#include <vector>
 
 namespace Berth::Config {
 
@@ -42,8 +43,7 @@ public:
     Validator(const Config &config, const Schema &schema)
         : m_config(config)
         , m_schema(schema)
-    {
-    }
+    {}
 
     Diagnostics run();
 
@@ -88,14 +88,12 @@ Diagnostics Validator::run()
     }
 
     // File order is read order; problems with files never read (a missing -c file) come first.
+    QHash<QString, qsizetype> fileRank;
     const QStringList files = m_config.files();
-    std::stable_sort(unique.begin(), unique.end(), [&](const Diagnostic &a, const Diagnostic &b) {
-        const qsizetype rankA = files.indexOf(a.location.file);
-        const qsizetype rankB = files.indexOf(b.location.file);
-        if (rankA != rankB)
-            return rankA < rankB;
-        return a.location.line < b.location.line;
-    });
+    for (qsizetype i = 0; i < files.size(); ++i)
+        fileRank.insert(files.at(i), i);
+    unique = sortedByRank(unique,
+                          [&](const Diagnostic &d) { return fileRank.value(d.location.file, -1); });
     return unique;
 }
 
@@ -111,9 +109,9 @@ void Validator::checkSection(const Section &section)
         return;
     }
     if (spec->planned) {
-        warning(section.location,
-                u"[%1] is not supported by this version of berthd and is ignored"_s.arg(
-                    section.name));
+        warning(
+            section.location,
+            u"[%1] is not supported by this version of berthd and is ignored"_s.arg(section.name));
         return;
     }
     if (spec->rawLines)
@@ -146,8 +144,8 @@ void Validator::checkApp(const Section &section)
         return;
     }
     if (m_schema.findApp(name)) {
-        error(call->location, u"[%1] call: app '%2' is not available in this version"_s.arg(
-                                  section.name, name));
+        error(call->location,
+              u"[%1] call: app '%2' is not available in this version"_s.arg(section.name, name));
     } else {
         QString message = u"[%1] call: unknown app '%2'"_s.arg(section.name, name);
         QString suggestion = didYouMean(name, m_schema.builtinApps());
@@ -155,6 +153,8 @@ void Validator::checkApp(const Section &section)
             suggestion = u"berth."_s + name; // `call = echo`
         if (!suggestion.isEmpty())
             message += u" (did you mean '%1'?)"_s.arg(suggestion);
+        else if (name.startsWith(u"berth."_s))
+            message += u" (built-in apps: %1)"_s.arg(m_schema.builtinApps().join(u", "_s));
         error(call->location, message);
     }
     checkKeys(section, common->keys, true);
@@ -199,25 +199,25 @@ void Validator::checkValue(const Section &section, const Entry &entry, const Key
     if (entry.value.isEmpty())
         return; // "key =" means unset, the getters return the default
     if (const std::optional<QString> expected = typeProblem(spec.type, entry.value)) {
-        error(entry.location, u"[%1] %2: '%3' is not %4"_s.arg(section.name, entry.key,
-                                                               entry.value, *expected));
+        error(entry.location,
+              u"[%1] %2: '%3' is not %4"_s.arg(section.name, entry.key, entry.value, *expected));
         return;
     }
     if (spec.type != ValueType::Int || (!spec.minimum && !spec.maximum))
         return;
     const qint64 value = *Values::parseInt(entry.value);
     if (spec.minimum && spec.maximum && (value < *spec.minimum || value > *spec.maximum)) {
-        error(entry.location, u"[%1] %2: '%3' is out of range (%4 to %5)"_s.arg(
-                                  section.name, entry.key, entry.value)
+        error(entry.location, u"[%1] %2: '%3' is out of range (%4 to %5)"_s
+                                  .arg(section.name, entry.key, entry.value)
                                   .arg(*spec.minimum)
                                   .arg(*spec.maximum));
     } else if (spec.minimum && !spec.maximum && value < *spec.minimum) {
-        error(entry.location, u"[%1] %2: '%3' is out of range (at least %4)"_s.arg(
-                                  section.name, entry.key, entry.value)
+        error(entry.location, u"[%1] %2: '%3' is out of range (at least %4)"_s
+                                  .arg(section.name, entry.key, entry.value)
                                   .arg(*spec.minimum));
     } else if (spec.maximum && !spec.minimum && value > *spec.maximum) {
-        error(entry.location, u"[%1] %2: '%3' is out of range (at most %4)"_s.arg(
-                                  section.name, entry.key, entry.value)
+        error(entry.location, u"[%1] %2: '%3' is out of range (at most %4)"_s
+                                  .arg(section.name, entry.key, entry.value)
                                   .arg(*spec.maximum));
     }
 }
@@ -253,19 +253,22 @@ Diagnostics validate(const Config &config, const Schema &schema)
 
 int editDistance(const QString &a, const QString &b)
 {
-    QList<int> previous(b.size() + 1);
-    QList<int> current(b.size() + 1);
-    for (qsizetype j = 0; j <= b.size(); ++j)
+    const size_t n = size_t(a.size());
+    const size_t m = size_t(b.size());
+    std::vector<int> previous(m + 1);
+    std::vector<int> current(m + 1);
+    for (size_t j = 0; j <= m; ++j)
         previous[j] = int(j);
-    for (qsizetype i = 1; i <= a.size(); ++i) {
+    for (size_t i = 1; i <= n; ++i) {
         current[0] = int(i);
-        for (qsizetype j = 1; j <= b.size(); ++j) {
-            const int substitution = previous[j - 1] + (a.at(i - 1) == b.at(j - 1) ? 0 : 1);
+        for (size_t j = 1; j <= m; ++j) {
+            const int substitution =
+                previous[j - 1] + (a.at(qsizetype(i - 1)) == b.at(qsizetype(j - 1)) ? 0 : 1);
             current[j] = std::min({previous[j] + 1, current[j - 1] + 1, substitution});
         }
         std::swap(previous, current);
     }
-    return previous[b.size()];
+    return previous[m];
 }
 
 QString didYouMean(const QString &word, const QStringList &candidates)

@@ -272,8 +272,8 @@ QString expandUser(const QString &path)
     QByteArray buffer(bufferSize, Qt::Uninitialized);
     passwd entry{};
     passwd *result = nullptr;
-    if (getpwnam_r(name.constData(), &entry, buffer.data(), size_t(buffer.size()), &result) == 0
-        && result && result->pw_dir)
+    if (getpwnam_r(name.constData(), &entry, buffer.data(), size_t(buffer.size()), &result) == 0 &&
+        result && result->pw_dir)
         return QString::fromLocal8Bit(result->pw_dir) + rest;
 #endif
     return path; // like Python's expanduser: an unknown user leaves the path alone

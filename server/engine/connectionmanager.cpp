@@ -108,9 +108,8 @@ void ConnectionManager::acceptReady(int listenFd)
             }
             return; // EAGAIN (another thread took it) or a transient error
         }
-        if (!makeRoomForConnection()) {
-            // Full and nobody idle: tell the client plainly and close; existing connections
-            // are never sacrificed for new ones.
+        if (!hasRoomForConnection()) {
+            // Full: tell the client plainly and close; existing connections keep working.
             static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 24\r\n"
                                        "Connection: close\r\n\r\n503 Service Unavailable\n";
             [[maybe_unused]] ssize_t n = ::send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL);
@@ -124,20 +123,11 @@ void ConnectionManager::acceptReady(int listenFd)
     }
 }
 
-bool ConnectionManager::makeRoomForConnection()
+bool ConnectionManager::hasRoomForConnection() const
 {
-    if (activeConnections().load(std::memory_order_relaxed) < m_settings.maxConnections)
-        return true;
-    // nginx's reusable connections: the idle keep-alive connection unused the longest goes.
-    Http1Connection *oldest = nullptr;
-    for (Http1Connection *c : m_connections) {
-        if (c->isIdle() && (!oldest || c->lastActivity() < oldest->lastActivity()))
-            oldest = c;
-    }
-    if (!oldest)
-        return false;
-    oldest->closeNow();
-    return true;
+    // At the limit the newcomer is refused: evicting idle keep-alive clients instead would let
+    // a flood of new connections push out every existing one (HOSTILE-INPUTS case 25).
+    return activeConnections().load(std::memory_order_relaxed) < m_settings.maxConnections;
 }
 
 void ConnectionManager::resumeAccepting()

@@ -65,7 +65,7 @@ Q_SIGNALS:
 
 private:
     void acceptReady(int listenFd);
-    bool makeRoomForConnection();
+    bool hasRoomForConnection() const;
     void tick();
     void resumeAccepting();
 

@@ -279,8 +279,13 @@ void Http1Connection::process()
     m_processing = true;
     for (;;) {
         if (m_state == State::WaitingHead) {
-            if (m_outPos < m_out.size() && m_out.size() - m_outPos > OutputHighWater)
-                break; // the client is not reading its responses; don't queue more
+            if (m_out.size() - m_outPos > OutputHighWater) {
+                // Pipelined responses piled up: write them out before serving more, and wait
+                // for the socket if the client is not reading (onWritable resumes us).
+                flush();
+                if (m_state == State::Closed || m_out.size() - m_outPos > OutputHighWater)
+                    break;
+            }
             const QByteArrayView in = pendingInput();
             if (in.isEmpty()) {
                 if (m_peerEof)

@@ -30,7 +30,6 @@ public:
     void checkTimeouts(qint64 now);
     // Between requests with nothing received: may be closed to make room or on drain.
     bool isIdle() const;
-    qint64 lastActivity() const { return m_lastActivity; }
     // Closes at once (idle on drain, making room, server stopping).
     void closeNow();
     // Draining: finish the current response with Connection: close.

@@ -123,7 +123,9 @@ void formatInto(qint64 seconds, char *out)
 class Cursor
 {
 public:
-    explicit Cursor(QByteArrayView text) : m_text(text) { }
+    explicit Cursor(QByteArrayView text)
+        : m_text(text)
+    {}
 
     bool atEnd() const { return m_pos == m_text.size(); }
 
@@ -153,8 +155,7 @@ public:
     }
 
     // One of the names (case-sensitive, as RFC 9110's %s"..." grammar says); its index or -1.
-    template<std::size_t N>
-    int oneOf(const std::array<const char *, N> &names)
+    template <std::size_t N> int oneOf(const std::array<const char *, N> &names)
     {
         for (std::size_t i = 0; i < N; ++i) {
             if (literal(QByteArrayView(names[i])))
@@ -166,8 +167,8 @@ public:
     // time-of-day = hour ":" minute ":" second
     bool timeOfDay(int &hour, int &minute, int &second)
     {
-        return digits(2, hour) && literal(":") && digits(2, minute) && literal(":")
-            && digits(2, second);
+        return digits(2, hour) && literal(":") && digits(2, minute) && literal(":") &&
+               digits(2, second);
     }
 
 private:
@@ -182,8 +183,8 @@ std::optional<qint64> toSeconds(qint64 year, int month, int day, int hour, int m
     // 60 is a leap second (RFC 5322 allows it); it simply rolls into the next minute.
     if (hour > 23 || minute > 59 || second > 60)
         return std::nullopt;
-    return daysFromCivil(year, unsigned(month), unsigned(day)) * secondsPerDay + hour * 3600
-        + minute * 60 + second;
+    return daysFromCivil(year, unsigned(month), unsigned(day)) * secondsPerDay + hour * 3600 +
+           minute * 60 + second;
 }
 
 // "Sun, 06 Nov 1994 08:49:37 GMT"
@@ -193,9 +194,8 @@ std::optional<qint64> parseImfFixdate(QByteArrayView text)
     int day, month, year, hour, minute, second;
     if (c.oneOf(shortDays) < 0 || !c.literal(", ") || !c.digits(2, day) || !c.literal(" "))
         return std::nullopt;
-    if ((month = c.oneOf(months)) < 0 || !c.literal(" ") || !c.digits(4, year)
-        || !c.literal(" ") || !c.timeOfDay(hour, minute, second) || !c.literal(" GMT")
-        || !c.atEnd())
+    if ((month = c.oneOf(months)) < 0 || !c.literal(" ") || !c.digits(4, year) || !c.literal(" ") ||
+        !c.timeOfDay(hour, minute, second) || !c.literal(" GMT") || !c.atEnd())
         return std::nullopt;
     return toSeconds(year, month + 1, day, hour, minute, second);
 }
@@ -207,8 +207,8 @@ std::optional<qint64> parseRfc850(QByteArrayView text)
     int day, month, year, hour, minute, second;
     if (c.oneOf(longDays) < 0 || !c.literal(", ") || !c.digits(2, day) || !c.literal("-"))
         return std::nullopt;
-    if ((month = c.oneOf(months)) < 0 || !c.literal("-") || !c.digits(2, year) || !c.literal(" ")
-        || !c.timeOfDay(hour, minute, second) || !c.literal(" GMT") || !c.atEnd())
+    if ((month = c.oneOf(months)) < 0 || !c.literal("-") || !c.digits(2, year) || !c.literal(" ") ||
+        !c.timeOfDay(hour, minute, second) || !c.literal(" GMT") || !c.atEnd())
         return std::nullopt;
     // RFC 9110 §5.6.7: a two-digit year more than 50 years in the future means the most recent
     // past year with the same last two digits.
@@ -224,12 +224,11 @@ std::optional<qint64> parseAsctime(QByteArrayView text)
 {
     Cursor c(text);
     int day, month, year, hour, minute, second;
-    if (c.oneOf(shortDays) < 0 || !c.literal(" ") || (month = c.oneOf(months)) < 0
-        || !c.literal(" "))
+    if (c.oneOf(shortDays) < 0 || !c.literal(" ") || (month = c.oneOf(months)) < 0 ||
+        !c.literal(" "))
         return std::nullopt;
-    if (!(c.literal(" ") ? c.digits(1, day) : c.digits(2, day)) || !c.literal(" ")
-        || !c.timeOfDay(hour, minute, second) || !c.literal(" ") || !c.digits(4, year)
-        || !c.atEnd())
+    if (!(c.literal(" ") ? c.digits(1, day) : c.digits(2, day)) || !c.literal(" ") ||
+        !c.timeOfDay(hour, minute, second) || !c.literal(" ") || !c.digits(4, year) || !c.atEnd())
         return std::nullopt;
     return toSeconds(year, month + 1, day, hour, minute, second);
 }

@@ -37,52 +37,51 @@ void tst_ByteRanges::parse_data()
     QTest::newRow("closed") << QByteArrayLiteral("bytes=10-19") << s << Kind::Ranges << L{10, 19};
     QTest::newRow("open") << QByteArrayLiteral("bytes=90-") << s << Kind::Ranges << L{90, 99};
     QTest::newRow("suffix") << QByteArrayLiteral("bytes=-10") << s << Kind::Ranges << L{90, 99};
-    QTest::newRow("suffix longer than file") << QByteArrayLiteral("bytes=-1000") << s
-                                             << Kind::Ranges << L{0, 99};
+    QTest::newRow("suffix longer than file")
+        << QByteArrayLiteral("bytes=-1000") << s << Kind::Ranges << L{0, 99};
     QTest::newRow("end clamped") << QByteArrayLiteral("bytes=50-1000") << s << Kind::Ranges
                                  << L{50, 99};
-    QTest::newRow("end overflows") << QByteArrayLiteral("bytes=50-99999999999999999999999999")
-                                   << s << Kind::Ranges << L{50, 99};
-    QTest::newRow("unit case-insensitive") << QByteArrayLiteral("Bytes=0-1") << s << Kind::Ranges
-                                           << L{0, 1};
-    QTest::newRow("whitespace in list") << QByteArrayLiteral("bytes=0-1 ,\t 5-6 ") << s
-                                        << Kind::Ranges << L{0, 1, 5, 6};
-    QTest::newRow("empty list elements") << QByteArrayLiteral("bytes=,0-1,,5-6,") << s
-                                         << Kind::Ranges << L{0, 1, 5, 6};
-    QTest::newRow("multi keeps request order") << QByteArrayLiteral("bytes=50-59,0-9") << s
-                                               << Kind::Ranges << L{50, 59, 0, 9};
-    QTest::newRow("adjacent is not overlapping") << QByteArrayLiteral("bytes=0-4,5-9") << s
-                                                 << Kind::Ranges << L{0, 4, 5, 9};
-    QTest::newRow("unsatisfiable part dropped") << QByteArrayLiteral("bytes=0-1,200-300") << s
-                                                << Kind::Ranges << L{0, 1};
+    QTest::newRow("end overflows") << QByteArrayLiteral("bytes=50-99999999999999999999999999") << s
+                                   << Kind::Ranges << L{50, 99};
+    QTest::newRow("unit case-insensitive")
+        << QByteArrayLiteral("Bytes=0-1") << s << Kind::Ranges << L{0, 1};
+    QTest::newRow("whitespace in list")
+        << QByteArrayLiteral("bytes=0-1 ,\t 5-6 ") << s << Kind::Ranges << L{0, 1, 5, 6};
+    QTest::newRow("empty list elements")
+        << QByteArrayLiteral("bytes=,0-1,,5-6,") << s << Kind::Ranges << L{0, 1, 5, 6};
+    QTest::newRow("multi keeps request order")
+        << QByteArrayLiteral("bytes=50-59,0-9") << s << Kind::Ranges << L{50, 59, 0, 9};
+    QTest::newRow("adjacent is not overlapping")
+        << QByteArrayLiteral("bytes=0-4,5-9") << s << Kind::Ranges << L{0, 4, 5, 9};
+    QTest::newRow("unsatisfiable part dropped")
+        << QByteArrayLiteral("bytes=0-1,200-300") << s << Kind::Ranges << L{0, 1};
     QTest::newRow("16 ranges allowed")
         << QByteArrayLiteral("bytes=0-0,2-2,4-4,6-6,8-8,10-10,12-12,14-14,16-16,18-18,20-20,"
                              "22-22,24-24,26-26,28-28,30-30")
-        << s << Kind::Ranges
-        << L{0, 0, 2, 2, 4, 4, 6, 6, 8, 8, 10, 10, 12, 12, 14, 14, 16, 16, 18, 18, 20, 20, 22,
-             22, 24, 24, 26, 26, 28, 28, 30, 30};
+        << s << Kind::Ranges << L{0,  0,  2,  2,  4,  4,  6,  6,  8,  8,  10, 10, 12, 12, 14, 14,
+                                  16, 16, 18, 18, 20, 20, 22, 22, 24, 24, 26, 26, 28, 28, 30, 30};
 
-    QTest::newRow("start past end") << QByteArrayLiteral("bytes=100-") << s << Kind::Unsatisfiable
-                                    << L{};
+    QTest::newRow("start past end")
+        << QByteArrayLiteral("bytes=100-") << s << Kind::Unsatisfiable << L{};
     QTest::newRow("huge start") << QByteArrayLiteral("bytes=99999999999-") << s
                                 << Kind::Unsatisfiable << L{};
-    QTest::newRow("overflowing start") << QByteArrayLiteral("bytes=999999999999999999999999-")
-                                       << s << Kind::Unsatisfiable << L{};
+    QTest::newRow("overflowing start")
+        << QByteArrayLiteral("bytes=999999999999999999999999-") << s << Kind::Unsatisfiable << L{};
     QTest::newRow("zero suffix") << QByteArrayLiteral("bytes=-0") << s << Kind::Unsatisfiable
                                  << L{};
-    QTest::newRow("all parts past end") << QByteArrayLiteral("bytes=100-200,300-") << s
-                                        << Kind::Unsatisfiable << L{};
-    QTest::newRow("empty file") << QByteArrayLiteral("bytes=0-") << qint64(0)
-                                << Kind::Unsatisfiable << L{};
-    QTest::newRow("empty file suffix") << QByteArrayLiteral("bytes=-5") << qint64(0)
-                                       << Kind::Unsatisfiable << L{};
+    QTest::newRow("all parts past end")
+        << QByteArrayLiteral("bytes=100-200,300-") << s << Kind::Unsatisfiable << L{};
+    QTest::newRow("empty file") << QByteArrayLiteral("bytes=0-") << qint64(0) << Kind::Unsatisfiable
+                                << L{};
+    QTest::newRow("empty file suffix")
+        << QByteArrayLiteral("bytes=-5") << qint64(0) << Kind::Unsatisfiable << L{};
 
     QTest::newRow("overlapping") << QByteArrayLiteral("bytes=0-50,40-60") << s << Kind::Ignore
                                  << L{};
-    QTest::newRow("same range twice") << QByteArrayLiteral("bytes=0-0,0-0") << s << Kind::Ignore
-                                      << L{};
-    QTest::newRow("suffix overlaps") << QByteArrayLiteral("bytes=0-95,-10") << s << Kind::Ignore
-                                     << L{};
+    QTest::newRow("same range twice")
+        << QByteArrayLiteral("bytes=0-0,0-0") << s << Kind::Ignore << L{};
+    QTest::newRow("suffix overlaps")
+        << QByteArrayLiteral("bytes=0-95,-10") << s << Kind::Ignore << L{};
     QTest::newRow("17 ranges") << QByteArrayLiteral("bytes=0-0,2-2,4-4,6-6,8-8,10-10,12-12,14-14,"
                                                     "16-16,18-18,20-20,22-22,24-24,26-26,28-28,"
                                                     "30-30,32-32")
@@ -93,21 +92,21 @@ void tst_ByteRanges::parse_data()
     QTest::newRow("only commas") << QByteArrayLiteral("bytes=,,") << s << Kind::Ignore << L{};
     QTest::newRow("empty") << QByteArray() << s << Kind::Ignore << L{};
     QTest::newRow("reversed") << QByteArrayLiteral("bytes=5-1") << s << Kind::Ignore << L{};
-    QTest::newRow("reversed among valid") << QByteArrayLiteral("bytes=0-1,5-1") << s << Kind::Ignore
-                                          << L{};
+    QTest::newRow("reversed among valid")
+        << QByteArrayLiteral("bytes=0-1,5-1") << s << Kind::Ignore << L{};
     QTest::newRow("lone dash") << QByteArrayLiteral("bytes=-") << s << Kind::Ignore << L{};
     QTest::newRow("negative start") << QByteArrayLiteral("bytes=--5") << s << Kind::Ignore << L{};
     QTest::newRow("letters") << QByteArrayLiteral("bytes=a-b") << s << Kind::Ignore << L{};
     QTest::newRow("no dash") << QByteArrayLiteral("bytes=5") << s << Kind::Ignore << L{};
     QTest::newRow("plus sign") << QByteArrayLiteral("bytes=+1-2") << s << Kind::Ignore << L{};
-    QTest::newRow("junk after range") << QByteArrayLiteral("bytes=0-1x") << s << Kind::Ignore
-                                      << L{};
-    QTest::newRow("space inside spec") << QByteArrayLiteral("bytes=0 -1") << s << Kind::Ignore
-                                       << L{};
-    QTest::newRow("semicolon separator") << QByteArrayLiteral("bytes=0-1;2-3") << s << Kind::Ignore
-                                         << L{};
-    QTest::newRow("garbage in later spec") << QByteArrayLiteral("bytes=0-1,zz") << s << Kind::Ignore
-                                           << L{};
+    QTest::newRow("junk after range")
+        << QByteArrayLiteral("bytes=0-1x") << s << Kind::Ignore << L{};
+    QTest::newRow("space inside spec")
+        << QByteArrayLiteral("bytes=0 -1") << s << Kind::Ignore << L{};
+    QTest::newRow("semicolon separator")
+        << QByteArrayLiteral("bytes=0-1;2-3") << s << Kind::Ignore << L{};
+    QTest::newRow("garbage in later spec")
+        << QByteArrayLiteral("bytes=0-1,zz") << s << Kind::Ignore << L{};
 }
 
 void tst_ByteRanges::parse()

@@ -118,9 +118,9 @@ private:
 
     QTemporaryDir m_dir;
     QString m_root;
-    QByteArray m_letters;  // letters.txt: 100 bytes, A..Z repeating
-    QByteArray m_big;      // big.bin: 5 MiB of noise
-    QByteArray m_etag;     // of hello.txt
+    QByteArray m_letters; // letters.txt: 100 bytes, A..Z repeating
+    QByteArray m_big;     // big.bin: 5 MiB of noise
+    QByteArray m_etag;    // of hello.txt
 };
 
 void tst_StaticFileApp::initTestCase()
@@ -135,8 +135,8 @@ void tst_StaticFileApp::initTestCase()
         QCOMPARE(file.write(content), content.size());
     };
     auto link = [](const QString &target, const QString &at) {
-        QVERIFY2(::symlink(QFile::encodeName(target).constData(), QFile::encodeName(at).constData())
-                     == 0,
+        QVERIFY2(::symlink(QFile::encodeName(target).constData(),
+                           QFile::encodeName(at).constData()) == 0,
                  qPrintable(at));
     };
 
@@ -228,13 +228,13 @@ void tst_StaticFileApp::serve_data()
                                << qint64(12) << text;
     QTest::newRow("root index") << get << QByteArrayLiteral("/") << 200
                                 << QByteArrayLiteral("<h1>home</h1>\n") << qint64(14) << html;
-    QTest::newRow("HEAD root index") << head << QByteArrayLiteral("/") << 200 << QByteArray()
-                                     << qint64(14) << html;
+    QTest::newRow("HEAD root index")
+        << head << QByteArrayLiteral("/") << 200 << QByteArray() << qint64(14) << html;
     QTest::newRow("subdir index") << get << QByteArrayLiteral("/docs/") << 200
                                   << QByteArrayLiteral("docs index") << qint64(10) << html;
-    QTest::newRow("index named like a dir") << get << QByteArrayLiteral("/indexdir/") << 404
-                                            << QByteArrayLiteral("404 Not Found\n") << qint64(14)
-                                            << text;
+    QTest::newRow("index named like a dir")
+        << get << QByteArrayLiteral("/indexdir/") << 404 << QByteArrayLiteral("404 Not Found\n")
+        << qint64(14) << text;
     QTest::newRow("no listing") << get << QByteArrayLiteral("/sub/") << 404
                                 << QByteArrayLiteral("404 Not Found\n") << qint64(14) << text;
     QTest::newRow("missing") << get << QByteArrayLiteral("/missing.txt") << 404
@@ -245,9 +245,9 @@ void tst_StaticFileApp::serve_data()
                                  << QByteArrayLiteral("404 Not Found\n") << qint64(14) << text;
     QTest::newRow("empty file") << get << QByteArrayLiteral("/empty.txt") << 200 << QByteArray()
                                 << qint64(0) << text;
-    QTest::newRow("upper-case extension") << get << QByteArrayLiteral("/style.CSS") << 200
-                                          << QByteArrayLiteral("body{}") << qint64(6)
-                                          << QByteArrayLiteral("text/css; charset=utf-8");
+    QTest::newRow("upper-case extension")
+        << get << QByteArrayLiteral("/style.CSS") << 200 << QByteArrayLiteral("body{}") << qint64(6)
+        << QByteArrayLiteral("text/css; charset=utf-8");
     QTest::newRow("javascript") << get << QByteArrayLiteral("/sub/file.js") << 200
                                 << QByteArrayLiteral("let x;") << qint64(6)
                                 << QByteArrayLiteral("text/javascript; charset=utf-8");
@@ -257,9 +257,9 @@ void tst_StaticFileApp::serve_data()
     QTest::newRow("odd characters") << get << QByteArrayLiteral("/odd #?%dir/a.txt") << 200
                                     << QByteArrayLiteral("odd") << qint64(3) << text;
     // The type follows the name the client asked for, as in nginx.
-    QTest::newRow("symlink inside root") << get << QByteArrayLiteral("/link-in") << 200
-                                         << QByteArrayLiteral("hello world\n") << qint64(12)
-                                         << QByteArrayLiteral("application/octet-stream");
+    QTest::newRow("symlink inside root")
+        << get << QByteArrayLiteral("/link-in") << 200 << QByteArrayLiteral("hello world\n")
+        << qint64(12) << QByteArrayLiteral("application/octet-stream");
     QTest::newRow("symlink loop") << get << QByteArrayLiteral("/link-loop") << 404
                                   << QByteArrayLiteral("404 Not Found\n") << qint64(14) << text;
 }
@@ -292,32 +292,48 @@ void tst_StaticFileApp::traversal_data()
 {
     QTest::addColumn<QByteArray>("path");
     QTest::addColumn<bool>("follow");
+    QTest::addColumn<bool>("dotfiles");
 
     // pathInfo values the engine's normaliser never produces; the app must hold on its own.
     const QList<QByteArray> paths = {
-        "/../outside/secret.txt", "/a/../../outside/secret.txt", "/sub/../../outside/secret.txt",
-        "/..", "/../", "/./hello.txt", "/sub/./file.js", "//outside/secret.txt",
-        "/sub//file.js", "../outside/secret.txt", "outside/secret.txt",
-        "/%2e%2e/outside/secret.txt", "/..%2f..%2foutside/secret.txt", "/..\\..\\outside\\secret.txt",
-        "/%c0%ae%c0%ae/outside/secret.txt", QByteArray("/hello.txt\0.png", 15),
-        QByteArray("/\0/../outside/secret.txt", 24), "/.", "/../www-secret/leak.txt",
+        "/../outside/secret.txt",
+        "/a/../../outside/secret.txt",
+        "/sub/../../outside/secret.txt",
+        "/..",
+        "/../",
+        "/./hello.txt",
+        "/sub/./file.js",
+        "//outside/secret.txt",
+        "/sub//file.js",
+        "../outside/secret.txt",
+        "outside/secret.txt",
+        "/%2e%2e/outside/secret.txt",
+        "/..%2f..%2foutside/secret.txt",
+        "/..\\..\\outside\\secret.txt",
+        "/%c0%ae%c0%ae/outside/secret.txt",
+        QByteArray("/hello.txt\0.png", 15),
+        QByteArray("/\0/../outside/secret.txt", 24),
+        "/.",
+        "/../www-secret/leak.txt",
     };
     for (const QByteArray &path : paths) {
-        QTest::addRow("%s", QByteArray(path).replace('\0', "\\0").constData()) << path << false;
-        QTest::addRow("%s (follow_symlinks)", QByteArray(path).replace('\0', "\\0").constData())
-            << path << true;
+        const QByteArray name = QByteArray(path).replace('\0', "\\0");
+        QTest::addRow("%s", name.constData()) << path << false << false;
+        // With both switches on, only the segment check stands between ".." and the disk.
+        QTest::addRow("%s (dotfiles, follow_symlinks)", name.constData()) << path << true << true;
     }
     // Symlinks that leave the root, without follow_symlinks.
     for (const char *path : {"/link-out", "/link-abs-out", "/linkdir-out/secret.txt",
                              "/link-prefix", "/link-etc/passwd", "/index-escape/"})
-        QTest::addRow("%s", path) << QByteArray(path) << false;
+        QTest::addRow("%s", path) << QByteArray(path) << false << true;
 }
 
 void tst_StaticFileApp::traversal()
 {
     QFETCH(QByteArray, path);
     QFETCH(bool, follow);
-    StaticFileApp app(options(false, follow));
+    QFETCH(bool, dotfiles);
+    StaticFileApp app(options(dotfiles, follow));
     for (const QByteArray &method : {QByteArrayLiteral("GET"), QByteArrayLiteral("HEAD")}) {
         const auto ex = get(app, path, {}, method);
         QVERIFY2(ex->status() == 400 || ex->status() == 404, QByteArray::number(ex->status()));
@@ -341,13 +357,13 @@ void tst_StaticFileApp::dotfiles_data()
     QTest::newRow("nested dotfile hidden") << QByteArrayLiteral("/sub/.env") << false << 404;
     QTest::newRow("nested dotfile allowed") << QByteArrayLiteral("/sub/.env") << true << 200;
     QTest::newRow("missing dotfile") << QByteArrayLiteral("/.git/config") << true << 404;
-    QTest::newRow("well-known is public") << QByteArrayLiteral("/.well-known/security.txt") << false
-                                          << 200;
+    QTest::newRow("well-known is public")
+        << QByteArrayLiteral("/.well-known/security.txt") << false << 200;
     QTest::newRow("dotfile under well-known")
         << QByteArrayLiteral("/.well-known/.htpasswd") << false << 404;
     // Still never "." or ".." themselves.
-    QTest::newRow("dotdot with dotfiles on") << QByteArrayLiteral("/../outside/secret.txt") << true
-                                             << 404;
+    QTest::newRow("dotdot with dotfiles on")
+        << QByteArrayLiteral("/../outside/secret.txt") << true << 404;
 }
 
 void tst_StaticFileApp::dotfiles()
@@ -372,24 +388,24 @@ void tst_StaticFileApp::symlinks_data()
     const QByteArray notFound = QByteArrayLiteral("404 Not Found\n");
     QTest::newRow("inside") << QByteArrayLiteral("/link-in") << false << 200
                             << QByteArrayLiteral("hello world\n");
-    QTest::newRow("inside, follow") << QByteArrayLiteral("/link-in") << true << 200
-                                    << QByteArrayLiteral("hello world\n");
+    QTest::newRow("inside, follow")
+        << QByteArrayLiteral("/link-in") << true << 200 << QByteArrayLiteral("hello world\n");
     QTest::newRow("escaping") << QByteArrayLiteral("/link-out") << false << 404 << notFound;
     QTest::newRow("escaping, follow") << QByteArrayLiteral("/link-out") << true << 200 << secret;
-    QTest::newRow("absolute escaping") << QByteArrayLiteral("/link-abs-out") << false << 404
-                                       << notFound;
-    QTest::newRow("absolute escaping, follow") << QByteArrayLiteral("/link-abs-out") << true << 200
-                                               << secret;
+    QTest::newRow("absolute escaping")
+        << QByteArrayLiteral("/link-abs-out") << false << 404 << notFound;
+    QTest::newRow("absolute escaping, follow")
+        << QByteArrayLiteral("/link-abs-out") << true << 200 << secret;
     QTest::newRow("dir escaping") << QByteArrayLiteral("/linkdir-out/secret.txt") << false << 404
                                   << notFound;
-    QTest::newRow("dir escaping, follow") << QByteArrayLiteral("/linkdir-out/secret.txt") << true
-                                          << 200 << secret;
-    QTest::newRow("sibling sharing the prefix") << QByteArrayLiteral("/link-prefix") << false << 404
-                                                << notFound;
-    QTest::newRow("index escaping") << QByteArrayLiteral("/index-escape/") << false << 404
-                                    << notFound;
-    QTest::newRow("index escaping, follow") << QByteArrayLiteral("/index-escape/") << true << 200
-                                            << secret;
+    QTest::newRow("dir escaping, follow")
+        << QByteArrayLiteral("/linkdir-out/secret.txt") << true << 200 << secret;
+    QTest::newRow("sibling sharing the prefix")
+        << QByteArrayLiteral("/link-prefix") << false << 404 << notFound;
+    QTest::newRow("index escaping")
+        << QByteArrayLiteral("/index-escape/") << false << 404 << notFound;
+    QTest::newRow("index escaping, follow")
+        << QByteArrayLiteral("/index-escape/") << true << 200 << secret;
     QTest::newRow("loop, follow") << QByteArrayLiteral("/link-loop") << true << 404 << notFound;
 }
 
@@ -414,18 +430,18 @@ void tst_StaticFileApp::directoryRedirect_data()
 
     QTest::newRow("plain") << QByteArray() << QByteArrayLiteral("/docs") << QByteArray()
                            << QByteArrayLiteral("/docs/");
-    QTest::newRow("mounted, with query") << QByteArrayLiteral("/static") << QByteArrayLiteral("/docs")
-                                         << QByteArrayLiteral("a=1&b=%20") << QByteArrayLiteral(
-                                                "/static/docs/?a=1&b=%20");
+    QTest::newRow("mounted, with query")
+        << QByteArrayLiteral("/static") << QByteArrayLiteral("/docs")
+        << QByteArrayLiteral("a=1&b=%20") << QByteArrayLiteral("/static/docs/?a=1&b=%20");
     QTest::newRow("mount point itself") << QByteArrayLiteral("/static") << QByteArray()
                                         << QByteArray() << QByteArrayLiteral("/static/");
-    QTest::newRow("escaped name") << QByteArray() << QByteArrayLiteral("/odd #?%dir") << QByteArray()
-                                  << QByteArrayLiteral("/odd%20%23%3F%25dir/");
-    QTest::newRow("escaped query") << QByteArray() << QByteArrayLiteral("/docs")
-                                   << QByteArrayLiteral("q=\"<x>\"")
-                                   << QByteArrayLiteral("/docs/?q=%22%3Cx%3E%22");
+    QTest::newRow("escaped name") << QByteArray() << QByteArrayLiteral("/odd #?%dir")
+                                  << QByteArray() << QByteArrayLiteral("/odd%20%23%3F%25dir/");
+    QTest::newRow("escaped query")
+        << QByteArray() << QByteArrayLiteral("/docs") << QByteArrayLiteral("q=\"<x>\"")
+        << QByteArrayLiteral("/docs/?q=%22%3Cx%3E%22");
     QTest::newRow("subdirectory") << QByteArray() << QByteArrayLiteral("/sub") << QByteArray()
-                                        << QByteArrayLiteral("/sub/");
+                                  << QByteArrayLiteral("/sub/");
 }
 
 void tst_StaticFileApp::directoryRedirect()
@@ -456,7 +472,8 @@ void tst_StaticFileApp::methods()
 {
     QFETCH(QByteArray, method);
     StaticFileApp app(options());
-    for (const QByteArray &path : {QByteArrayLiteral("/hello.txt"), QByteArrayLiteral("/missing")}) {
+    for (const QByteArray &path :
+         {QByteArrayLiteral("/hello.txt"), QByteArrayLiteral("/missing")}) {
         const auto ex = get(app, path, {}, method);
         QCOMPARE(ex->status(), 405);
         QCOMPARE(ex->header("Allow"), QByteArrayLiteral("GET, HEAD"));
@@ -515,9 +532,8 @@ void tst_StaticFileApp::conditional_data()
     QTest::newRow("IMS invalid") << H{h("If-Modified-Since", "yesterday")} << 200;
     QTest::newRow("IMS twice") << H{h("If-Modified-Since", date), h("If-Modified-Since", date)}
                                << 200;
-    QTest::newRow("INM beats IMS") << H{h("If-None-Match", "\"other\""),
-                                        h("If-Modified-Since", later)}
-                                   << 200;
+    QTest::newRow("INM beats IMS")
+        << H{h("If-None-Match", "\"other\""), h("If-Modified-Since", later)} << 200;
     QTest::newRow("IM match") << H{h("If-Match", etag)} << 200;
     QTest::newRow("IM star") << H{h("If-Match", "*")} << 200;
     QTest::newRow("IM list") << H{h("If-Match", "\"x\", " + etag)} << 200;
@@ -528,8 +544,8 @@ void tst_StaticFileApp::conditional_data()
     QTest::newRow("IUS invalid") << H{h("If-Unmodified-Since", "soon")} << 200;
     QTest::newRow("IM beats IUS") << H{h("If-Match", etag), h("If-Unmodified-Since", earlier)}
                                   << 200;
-    QTest::newRow("412 before 304") << H{h("If-Match", "\"other\""), h("If-None-Match", etag)}
-                                    << 412;
+    QTest::newRow("412 before 304")
+        << H{h("If-Match", "\"other\""), h("If-None-Match", etag)} << 412;
 }
 
 void tst_StaticFileApp::conditional()
@@ -548,7 +564,8 @@ void tst_StaticFileApp::conditional()
             QVERIFY(ex->body().isEmpty());
             QCOMPARE(ex->sendFileCalls(), 0);
             QCOMPARE(ex->header("ETag"), m_etag);
-            QCOMPARE(ex->header("Last-Modified"), QByteArrayLiteral("Sun, 06 Nov 1994 08:49:37 GMT"));
+            QCOMPARE(ex->header("Last-Modified"),
+                     QByteArrayLiteral("Sun, 06 Nov 1994 08:49:37 GMT"));
             QCOMPARE(ex->header("Cache-Control"), QByteArrayLiteral("max-age=60"));
         } else if (status == 200 && method == "GET") {
             QCOMPARE(ex->body(), QByteArrayLiteral("hello world\n"));
@@ -568,7 +585,9 @@ void tst_StaticFileApp::ranges_data()
     using H = FakeExchange::Headers;
     const QByteArray etag = '"' + QByteArray::number(fixedMtime, 16) + "-64\"";
     const QByteArray get = QByteArrayLiteral("GET");
-    auto range = [](const QByteArray &value) { return qMakePair(QByteArrayLiteral("Range"), value); };
+    auto range = [](const QByteArray &value) {
+        return qMakePair(QByteArrayLiteral("Range"), value);
+    };
     auto ifRange = [](const QByteArray &value) {
         return qMakePair(QByteArrayLiteral("If-Range"), value);
     };
@@ -586,8 +605,8 @@ void tst_StaticFileApp::ranges_data()
                           << QByteArrayLiteral("bytes 95-99/100");
     QTest::newRow("end clamped") << H{range("bytes=95-500")} << get << 206 << 95 << 99
                                  << QByteArrayLiteral("bytes 95-99/100");
-    QTest::newRow("whole as range") << H{range("bytes=0-")} << get << 206 << 0 << 99
-                                    << QByteArrayLiteral("bytes 0-99/100");
+    QTest::newRow("whole as range")
+        << H{range("bytes=0-")} << get << 206 << 0 << 99 << QByteArrayLiteral("bytes 0-99/100");
     QTest::newRow("overlapping") << H{range("bytes=0-50,40-60")} << get << 200 << -1 << -1
                                  << QByteArray();
     QTest::newRow("1000 ranges") << H{range(thousand)} << get << 200 << -1 << -1 << QByteArray();
@@ -600,27 +619,27 @@ void tst_StaticFileApp::ranges_data()
     QTest::newRow("malformed") << H{range("bytes=a-b")} << get << 200 << -1 << -1 << QByteArray();
     QTest::newRow("other unit") << H{range("lines=0-1")} << get << 200 << -1 << -1 << QByteArray();
     QTest::newRow("reversed") << H{range("bytes=9-1")} << get << 200 << -1 << -1 << QByteArray();
-    QTest::newRow("two Range fields") << H{range("bytes=0-1"), range("bytes=2-3")} << get << 200
-                                      << -1 << -1 << QByteArray();
+    QTest::newRow("two Range fields")
+        << H{range("bytes=0-1"), range("bytes=2-3")} << get << 200 << -1 << -1 << QByteArray();
     QTest::newRow("If-Range etag match") << H{range("bytes=0-9"), ifRange(etag)} << get << 206 << 0
                                          << 9 << QByteArrayLiteral("bytes 0-9/100");
-    QTest::newRow("If-Range etag mismatch") << H{range("bytes=0-9"), ifRange("\"old\"")} << get
-                                            << 200 << -1 << -1 << QByteArray();
-    QTest::newRow("If-Range weak etag") << H{range("bytes=0-9"), ifRange("W/" + etag)} << get << 200
-                                        << -1 << -1 << QByteArray();
+    QTest::newRow("If-Range etag mismatch")
+        << H{range("bytes=0-9"), ifRange("\"old\"")} << get << 200 << -1 << -1 << QByteArray();
+    QTest::newRow("If-Range weak etag")
+        << H{range("bytes=0-9"), ifRange("W/" + etag)} << get << 200 << -1 << -1 << QByteArray();
     QTest::newRow("If-Range date match")
         << H{range("bytes=0-9"), ifRange("Sun, 06 Nov 1994 08:49:37 GMT")} << get << 206 << 0 << 9
         << QByteArrayLiteral("bytes 0-9/100");
     QTest::newRow("If-Range date mismatch")
-        << H{range("bytes=0-9"), ifRange("Sun, 06 Nov 1994 08:49:36 GMT")} << get << 200 << -1
-        << -1 << QByteArray();
-    QTest::newRow("If-Range garbage") << H{range("bytes=0-9"), ifRange("whenever")} << get << 200
-                                      << -1 << -1 << QByteArray();
-    QTest::newRow("If-Range mismatch skips 416") << H{range("bytes=500-"), ifRange("\"old\"")} << get
-                                                 << 200 << -1 << -1 << QByteArray();
+        << H{range("bytes=0-9"), ifRange("Sun, 06 Nov 1994 08:49:36 GMT")} << get << 200 << -1 << -1
+        << QByteArray();
+    QTest::newRow("If-Range garbage")
+        << H{range("bytes=0-9"), ifRange("whenever")} << get << 200 << -1 << -1 << QByteArray();
+    QTest::newRow("If-Range mismatch skips 416")
+        << H{range("bytes=500-"), ifRange("\"old\"")} << get << 200 << -1 << -1 << QByteArray();
     // RFC 9110 §14.2: Range is defined for GET only.
-    QTest::newRow("HEAD ignores Range") << H{range("bytes=0-9")} << QByteArrayLiteral("HEAD") << 200
-                                        << -1 << -1 << QByteArray();
+    QTest::newRow("HEAD ignores Range")
+        << H{range("bytes=0-9")} << QByteArrayLiteral("HEAD") << 200 << -1 << -1 << QByteArray();
 }
 
 void tst_StaticFileApp::ranges()
@@ -671,10 +690,10 @@ void tst_StaticFileApp::multipart()
     const QList<QPair<int, int>> expected = {{0, 4}, {50, 54}, {97, 99}};
     for (int i = 0; i < 3; ++i) {
         QCOMPARE(parts[i].contentType, QByteArrayLiteral("text/plain; charset=utf-8"));
-        QCOMPARE(parts[i].contentRange, "bytes " + QByteArray::number(expected[i].first) + '-'
-                                            + QByteArray::number(expected[i].second) + "/100");
-        QCOMPARE(parts[i].data, m_letters.mid(expected[i].first,
-                                              expected[i].second - expected[i].first + 1));
+        QCOMPARE(parts[i].contentRange, "bytes " + QByteArray::number(expected[i].first) + '-' +
+                                            QByteArray::number(expected[i].second) + "/100");
+        QCOMPARE(parts[i].data,
+                 m_letters.mid(expected[i].first, expected[i].second - expected[i].first + 1));
     }
 
     // Two requests get different boundaries.
@@ -686,9 +705,8 @@ void tst_StaticFileApp::multipartBackpressure()
 {
     StaticFileApp app(options());
     const qint64 size = m_big.size();
-    auto ex = std::make_unique<FakeExchange>("GET", "/big.bin",
-                                             FakeExchange::Headers{{"Range",
-                                                                    "bytes=0-199999,1000000-1299999,-100"}});
+    auto ex = std::make_unique<FakeExchange>(
+        "GET", "/big.bin", FakeExchange::Headers{{"Range", "bytes=0-199999,1000000-1299999,-100"}});
     ex->setHighWaterMark(100 * 1024);
     ex->setPaths({}, "/big.bin");
     QCOMPARE(app.handle(*ex), Pipeline::Outcome::Answered);
@@ -708,9 +726,9 @@ void tst_StaticFileApp::multipartBackpressure()
     QCOMPARE(parts[0].data, m_big.mid(0, 200000));
     QCOMPARE(parts[1].data, m_big.mid(1000000, 300000));
     QCOMPARE(parts[2].data, m_big.mid(size - 100));
-    QCOMPARE(parts[2].contentRange, "bytes " + QByteArray::number(size - 100) + '-'
-                                        + QByteArray::number(size - 1) + '/'
-                                        + QByteArray::number(size));
+    QCOMPARE(parts[2].contentRange, "bytes " + QByteArray::number(size - 100) + '-' +
+                                        QByteArray::number(size - 1) + '/' +
+                                        QByteArray::number(size));
 }
 
 void tst_StaticFileApp::multipartAbortReleasesFile()
@@ -718,8 +736,8 @@ void tst_StaticFileApp::multipartAbortReleasesFile()
     const int before = openFdCount();
     {
         StaticFileApp app(options());
-        auto ex = std::make_unique<FakeExchange>("GET", "/big.bin",
-                                                 FakeExchange::Headers{{"Range", "bytes=0-999999,2000000-"}});
+        auto ex = std::make_unique<FakeExchange>(
+            "GET", "/big.bin", FakeExchange::Headers{{"Range", "bytes=0-999999,2000000-"}});
         ex->setHighWaterMark(1024);
         ex->setPaths({}, "/big.bin");
         app.handle(*ex);
@@ -730,8 +748,8 @@ void tst_StaticFileApp::multipartAbortReleasesFile()
         ex->drain(); // a late writable event after the abort must do nothing
         QVERIFY(!ex->finished());
         // And an exchange destroyed mid-stream (the engine's last word) also releases the file.
-        auto dropped = std::make_unique<FakeExchange>("GET", "/big.bin",
-                                                      FakeExchange::Headers{{"Range", "bytes=0-9,20-"}});
+        auto dropped = std::make_unique<FakeExchange>(
+            "GET", "/big.bin", FakeExchange::Headers{{"Range", "bytes=0-9,20-"}});
         dropped->setHighWaterMark(1024);
         dropped->setPaths({}, "/big.bin");
         app.handle(*dropped);
@@ -882,9 +900,9 @@ void tst_StaticFileApp::registry()
     QVERIFY(registry.contains(QStringLiteral("berth.static")));
     const Config::Config config = Config::Config::fromText(
         QStringLiteral("[app:site]\ncall = berth.static\nroot = ") + m_root + u'\n');
-    std::unique_ptr<Pipeline::App> app = registry.create(
-        QStringLiteral("berth.static"),
-        {config, QStringLiteral("app:site"), QStringLiteral("site"), nullptr});
+    std::unique_ptr<Pipeline::App> app =
+        registry.create(QStringLiteral("berth.static"),
+                        {config, QStringLiteral("app:site"), QStringLiteral("site"), nullptr});
     QVERIFY(app);
     QCOMPARE(app->name(), QStringLiteral("site"));
     FakeExchange ex("GET", "/hello.txt");

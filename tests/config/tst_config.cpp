@@ -1,5 +1,7 @@
-// Unit tests for the configuration parser and the typed getters (common/config).
+// Unit tests for the configuration parser, the value parsers and the typed getters
+// (common/config). Reading files and includes: tst_configfiles.cpp.
 #include "config/config.h"
+#include "confighelpers.h"
 
 #include <QDir>
 #include <QFile>
@@ -9,53 +11,7 @@
 using namespace Berth::Config;
 using namespace Qt::StringLiterals;
 using namespace std::chrono_literals;
-
-namespace {
-
-QStringList messages(const Diagnostics &diagnostics)
-{
-    QStringList lines;
-    for (const Diagnostic &d : diagnostics)
-        lines.append(d.toString());
-    return lines;
-}
-
-QString writeFile(const QString &path, const QString &text)
-{
-    QDir().mkpath(QFileInfo(path).absolutePath());
-    QFile file(path);
-    if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate))
-        qFatal("cannot write %s", qPrintable(path));
-    file.write(text.toUtf8());
-    return path;
-}
-
-// Sets an environment variable for the lifetime of the object and restores it afterwards.
-class EnvironmentOverride
-{
-public:
-    EnvironmentOverride(const char *name, const QByteArray &value)
-        : m_name(name)
-        , m_wasSet(qEnvironmentVariableIsSet(name))
-        , m_old(qgetenv(name))
-    {
-        qputenv(name, value);
-    }
-    ~EnvironmentOverride()
-    {
-        if (m_wasSet)
-            qputenv(m_name, m_old);
-        else
-            qunsetenv(m_name);
-    }
-
-private:
-    const char *m_name;
-    bool m_wasSet;
-    QByteArray m_old;
-};
-
-} // namespace
+using namespace ConfigTest;
 
 class tst_Config : public QObject
 {
@@ -95,18 +51,6 @@ private Q_SLOTS:
     void environment_data();
     void environment();
 
-    void missingTopLevelFile();
-    void multipleFilesMergeInOrder();
-    void includeRelativeAndQuoted();
-    void includeTilde();
-    void includeMissing();
-    void includeCycle();
-    void includeSelf();
-    void includeBrimSection();
-    void includeNestedDirectories();
-    void includeDiamondReadOnce();
-    void fromTextIncludes();
-
     void diagnosticFormatting();
     void formatDiagnosticsOrdersByFile();
 };
@@ -121,10 +65,8 @@ void tst_Config::parseInt_data()
     QTest::newRow("spaces") << u"  42 "_s << true << qint64(42);
     QTest::newRow("plus") << u"+7"_s << true << qint64(7);
     QTest::newRow("negative") << u"-15"_s << true << qint64(-15);
-    QTest::newRow("max") << u"9223372036854775807"_s << true
-                         << std::numeric_limits<qint64>::max();
-    QTest::newRow("min") << u"-9223372036854775808"_s << true
-                         << std::numeric_limits<qint64>::min();
+    QTest::newRow("max") << u"9223372036854775807"_s << true << std::numeric_limits<qint64>::max();
+    QTest::newRow("min") << u"-9223372036854775808"_s << true << std::numeric_limits<qint64>::min();
     QTest::newRow("overflow") << u"9223372036854775808"_s << false << qint64(0);
     QTest::newRow("huge") << u"99999999999999999999999"_s << false << qint64(0);
     QTest::newRow("empty") << QString() << false << qint64(0);
@@ -207,10 +149,10 @@ void tst_Config::parseBool()
 void tst_Config::boolLists()
 {
     // brim's lists, in brim's order.
-    QCOMPARE(Config::trueValues(), (QStringList{u"true"_s, u"1"_s, u"yes"_s, u"on"_s, u"t"_s,
-                                                u"y"_s}));
-    QCOMPARE(Config::falseValues(), (QStringList{u"false"_s, u"0"_s, u"no"_s, u"off"_s, u"f"_s,
-                                                 u"n"_s}));
+    QCOMPARE(Config::trueValues(),
+             (QStringList{u"true"_s, u"1"_s, u"yes"_s, u"on"_s, u"t"_s, u"y"_s}));
+    QCOMPARE(Config::falseValues(),
+             (QStringList{u"false"_s, u"0"_s, u"no"_s, u"off"_s, u"f"_s, u"n"_s}));
 }
 
 void tst_Config::parseSize_data()
@@ -346,8 +288,8 @@ void tst_Config::getters_data()
     QTest::addColumn<QString>("error");    // empty when the value is valid
 
     QTest::newRow("string") << u"string"_s << u"hello world"_s << u"hello world"_s << QString();
-    QTest::newRow("string keeps quotes") << u"string"_s << u"\"a ; b\""_s << u"\"a ; b\""_s
-                                         << QString();
+    QTest::newRow("string keeps quotes")
+        << u"string"_s << u"\"a ; b\""_s << u"\"a ; b\""_s << QString();
     QTest::newRow("int") << u"int"_s << u"8080"_s << u"8080"_s << QString();
     QTest::newRow("int bad") << u"int"_s << u"80x"_s << u"-1"_s
                              << u"t.conf:2: [s] k: '80x' is not an integer"_s;
@@ -361,8 +303,8 @@ void tst_Config::getters_data()
     QTest::newRow("size") << u"size"_s << u"64K"_s << u"65536"_s << QString();
     QTest::newRow("size bad") << u"size"_s << u"64Q"_s << u"-1"_s
                               << u"t.conf:2: [s] k: '64Q' is not a size"_s;
-    QTest::newRow("size negative") << u"size"_s << u"-5"_s << u"-1"_s
-                                   << u"t.conf:2: [s] k: '-5' is not a size"_s;
+    QTest::newRow("size negative")
+        << u"size"_s << u"-5"_s << u"-1"_s << u"t.conf:2: [s] k: '-5' is not a size"_s;
     QTest::newRow("duration") << u"duration"_s << u"1h30m"_s << u"5400000"_s << QString();
     QTest::newRow("duration bad") << u"duration"_s << u"3x"_s << u"-1"_s
                                   << u"t.conf:2: [s] k: '3x' is not a duration"_s;
@@ -378,7 +320,8 @@ void tst_Config::getters()
     QFETCH(QString, error);
 
     const Config config = Config::fromText(u"[s]\nk = "_s + value + u'\n', u"t.conf"_s);
-    QVERIFY2(config.diagnostics().isEmpty(), qPrintable(messages(config.diagnostics()).join(u'\n')));
+    QVERIFY2(config.diagnostics().isEmpty(),
+             qPrintable(messages(config.diagnostics()).join(u'\n')));
     QString result;
     if (type == u"string"_s)
         result = config.getString(u"s"_s, u"k"_s, u"default"_s);
@@ -469,8 +412,8 @@ void tst_Config::getPath()
     QVERIFY(dir.isValid());
     QTemporaryDir home;
     EnvironmentOverride override("HOME", QFile::encodeName(home.path()));
-    const QString file = writeFile(dir.filePath(u"conf/berth.conf"_s),
-                                   u"[app:files]\nroot = "_s + value + u'\n');
+    const QString file =
+        writeFile(dir.filePath(u"conf/berth.conf"_s), u"[app:files]\nroot = "_s + value + u'\n');
     const Config config = Config::load({file});
     QVERIFY(config.diagnostics().isEmpty());
     expected.replace(u"%D"_s, dir.filePath(u"conf"_s))
@@ -486,24 +429,23 @@ void tst_Config::syntax_data()
     QTest::addColumn<QStringList>("expected");
     QTest::newRow("basic") << u"[server]\nport = 8080\nname=example\n"_s
                            << QStringList{u"server|port=8080"_s, u"server|name=example"_s};
-    QTest::newRow("case and spaces") << u"[ SERVER ]\n  \nMax_Requests   =   5  \n"_s
-                                     << QStringList{u"server|max_requests=5"_s};
-    QTest::newRow("comment lines") << u"; top\n# top\n[s]\n; c\n  # indented\nk = v\n"_s
-                                   << QStringList{u"s|k=v"_s};
-    QTest::newRow("inline comment ;") << u"[s]\nworkers = 2   ; processes; 0 = single\n"_s
-                                      << QStringList{u"s|workers=2"_s};
+    QTest::newRow("case and spaces")
+        << u"[ SERVER ]\n  \nMax_Requests   =   5  \n"_s << QStringList{u"server|max_requests=5"_s};
+    QTest::newRow("comment lines")
+        << u"; top\n# top\n[s]\n; c\n  # indented\nk = v\n"_s << QStringList{u"s|k=v"_s};
+    QTest::newRow("inline comment ;")
+        << u"[s]\nworkers = 2   ; processes; 0 = single\n"_s << QStringList{u"s|workers=2"_s};
     QTest::newRow("inline comment #") << u"[s]\nk = v # note\n"_s << QStringList{u"s|k=v"_s};
-    QTest::newRow("comment char without space") << u"[s]\ncolor = a#b;c\n"_s
-                                                << QStringList{u"s|color=a#b;c"_s};
-    QTest::newRow("empty value with comment") << u"[s]\nport =       ; unset\n"_s
-                                              << QStringList{u"s|port="_s};
+    QTest::newRow("comment char without space")
+        << u"[s]\ncolor = a#b;c\n"_s << QStringList{u"s|color=a#b;c"_s};
+    QTest::newRow("empty value with comment")
+        << u"[s]\nport =       ; unset\n"_s << QStringList{u"s|port="_s};
     QTest::newRow("quoted comment chars") << u"[s]\nrealm = \"API ; Gateway # 1\" ; c\n"_s
                                           << QStringList{u"s|realm=\"API ; Gateway # 1\""_s};
     QTest::newRow("equals in value") << u"[s]\nk = a=b\n"_s << QStringList{u"s|k=a=b"_s};
-    QTest::newRow("colon is not a separator") << u"[s]\nk: v = w\n"_s
-                                              << QStringList{u"s|k: v=w"_s};
-    QTest::newRow("comment after header") << u"[limits]   ; safe defaults\nk = 1\n"_s
-                                          << QStringList{u"limits|k=1"_s};
+    QTest::newRow("colon is not a separator") << u"[s]\nk: v = w\n"_s << QStringList{u"s|k: v=w"_s};
+    QTest::newRow("comment after header")
+        << u"[limits]   ; safe defaults\nk = 1\n"_s << QStringList{u"limits|k=1"_s};
     QTest::newRow("crlf") << u"[s]\r\nk = v\r\n"_s << QStringList{u"s|k=v"_s};
     QTest::newRow("bom") << u"\uFEFF[s]\nk = v\n"_s << QStringList{u"s|k=v"_s};
     QTest::newRow("empty section") << u"[a]\n[b]\nk = v\n"_s << QStringList{u"b|k=v"_s};
@@ -534,7 +476,8 @@ void tst_Config::syntaxErrors_data()
     QTest::newRow("no equals") << u"[server]\nport 8080\n"_s
                                << QStringList{u"c.conf:2: expected 'key = value'"_s};
     QTest::newRow("continuation") << u"[server]\nname = a\n  b\n"_s
-                                  << QStringList{u"c.conf:3: continuation lines are not supported"_s};
+                                  << QStringList{
+                                         u"c.conf:3: continuation lines are not supported"_s};
     QTest::newRow("empty key") << u"[s]\n= v\n"_s
                                << QStringList{u"c.conf:2: expected a key before '='"_s};
     QTest::newRow("unclosed header")
@@ -628,17 +571,15 @@ void tst_Config::environment_data()
     QTest::newRow("twice") << u"${BERTH_TEST_SET}-${BERTH_TEST_SET}"_s << u"hello-hello"_s
                            << QString();
     QTest::newRow("default unused") << u"${BERTH_TEST_SET:-x}"_s << u"hello"_s << QString();
-    QTest::newRow("default when unset") << u"${BERTH_TEST_UNSET:-8080}"_s << u"8080"_s
-                                        << QString();
+    QTest::newRow("default when unset") << u"${BERTH_TEST_UNSET:-8080}"_s << u"8080"_s << QString();
     QTest::newRow("default when empty") << u"${BERTH_TEST_EMPTY:-x y}"_s << u"x y"_s << QString();
     QTest::newRow("empty default") << u"a${BERTH_TEST_UNSET:-}b"_s << u"ab"_s << QString();
     QTest::newRow("set but empty") << u"a${BERTH_TEST_EMPTY}b"_s << u"ab"_s << QString();
     QTest::newRow("dollar dollar") << u"$$HOME costs $$5"_s << u"$HOME costs $5"_s << QString();
     QTest::newRow("lone dollar") << u"a$b $"_s << u"a$b $"_s << QString();
     QTest::newRow("not a comment") << u"${BERTH_TEST_SEMI}"_s << u"a ; b"_s << QString();
-    QTest::newRow("unset")
-        << u"x${BERTH_TEST_UNSET}y"_s << u"xy"_s
-        << u"e.conf:2: environment variable 'BERTH_TEST_UNSET' is not set"_s;
+    QTest::newRow("unset") << u"x${BERTH_TEST_UNSET}y"_s << u"xy"_s
+                           << u"e.conf:2: environment variable 'BERTH_TEST_UNSET' is not set"_s;
     QTest::newRow("unterminated") << u"${BERTH_TEST_SET"_s << u"${BERTH_TEST_SET"_s
                                   << u"e.conf:2: unterminated '${' (missing '}')"_s;
     QTest::newRow("bad name") << u"${1BAD}"_s << QString()
@@ -669,203 +610,6 @@ void tst_Config::environment()
     }
 }
 
-void tst_Config::missingTopLevelFile()
-{
-    QTemporaryDir dir;
-    const QString missing = dir.filePath(u"x.conf"_s);
-    const QString present = writeFile(dir.filePath(u"y.conf"_s), u"[server]\nport = 1\n"_s);
-    const Config config = Config::load({missing, present});
-    QCOMPARE(messages(config.diagnostics()),
-             QStringList{u"%1: cannot read configuration file '%1': No such file or directory"_s
-                             .arg(missing)});
-    QCOMPARE(config.diagnostics().first().location.file, missing);
-    QCOMPARE(config.diagnostics().first().location.line, 0);
-    // The rest is still read.
-    QCOMPARE(config.files(), QStringList{present});
-    QCOMPARE(config.getInt(u"server"_s, u"port"_s, 0), 1);
-
-    const Config directory = Config::load({dir.path()});
-    QCOMPARE(messages(directory.diagnostics()),
-             QStringList{u"%1: cannot read configuration file '%1': Is a directory"_s.arg(
-                 dir.path())});
-}
-
-void tst_Config::multipleFilesMergeInOrder()
-{
-    QTemporaryDir dir;
-    const QString a = writeFile(dir.filePath(u"a.conf"_s),
-                                u"[server]\nport = 1\nname = a\n[routes:line]\n/a = x\n"_s);
-    const QString b = writeFile(dir.filePath(u"b.conf"_s),
-                                u"[server]\nport = 2\n[routes:line]\n/b = y\n[limits]\n"_s);
-    const Config config = Config::load({a, b});
-    QVERIFY(config.diagnostics().isEmpty());
-    QCOMPARE(config.files(), (QStringList{a, b}));
-    QCOMPARE(config.getInt(u"server"_s, u"port"_s, 0), 2);
-    QCOMPARE(config.getString(u"server"_s, u"name"_s), u"a"_s);
-    QCOMPARE(config.location(u"server"_s, u"port"_s).toString(), b + u":2"_s);
-    QCOMPARE(config.location(u"server"_s, u"name"_s).toString(), a + u":3"_s);
-    const Section *routes = config.section(u"routes:line"_s);
-    QCOMPARE(routes->lines.size(), 2);
-    QCOMPARE(routes->lines.at(0).location.toString(), a + u":5"_s);
-    QCOMPARE(routes->lines.at(1).location.toString(), b + u":4"_s);
-    QCOMPARE(config.sectionNames(), (QStringList{u"server"_s, u"routes:line"_s, u"limits"_s}));
-
-    const Config reversed = Config::load({b, a});
-    QCOMPARE(reversed.getInt(u"server"_s, u"port"_s, 0), 1);
-}
-
-void tst_Config::includeRelativeAndQuoted()
-{
-    QTemporaryDir dir;
-    const QString main = writeFile(dir.filePath(u"main.conf"_s),
-                                   u"[berth]\nadditional_confs = common.conf \"my site.conf\", "
-                                   u"conf.d/x.conf\n[server]\nport = 1\nname = main\n"_s);
-    writeFile(dir.filePath(u"common.conf"_s), u"[server]\nport = 2\nthreads = 4\n"_s);
-    writeFile(dir.filePath(u"my site.conf"_s), u"[server]\nport = 3\n"_s);
-    writeFile(dir.filePath(u"conf.d/x.conf"_s), u"[limits]\nmax_headers = 50\n"_s);
-    const QString later = writeFile(dir.filePath(u"later.conf"_s), u"[server]\nthreads = 8\n"_s);
-
-    const Config config = Config::load({main, later});
-    QCOMPARE(messages(config.diagnostics()), QStringList());
-    QCOMPARE(config.files(),
-             (QStringList{main, dir.filePath(u"common.conf"_s), dir.filePath(u"my site.conf"_s),
-                          dir.filePath(u"conf.d/x.conf"_s), later}));
-    // Included files are read right after the including file, so they override it, and files
-    // given after it override them.
-    QCOMPARE(config.getInt(u"server"_s, u"port"_s, 0), 3);
-    QCOMPARE(config.getString(u"server"_s, u"name"_s), u"main"_s);
-    QCOMPARE(config.getInt(u"server"_s, u"threads"_s, 0), 8);
-    QCOMPARE(config.getInt(u"limits"_s, u"max_headers"_s, 0), 50);
-}
-
-void tst_Config::includeTilde()
-{
-    QTemporaryDir dir;
-    QTemporaryDir home;
-    EnvironmentOverride override("HOME", QFile::encodeName(home.path()));
-    writeFile(home.filePath(u".berth.conf"_s), u"[server]\nport = 9\n"_s);
-    const QString main = writeFile(dir.filePath(u"main.conf"_s),
-                                   u"[berth]\nadditional_confs = ~/.berth.conf\n"_s);
-    const Config config = Config::load({main});
-    QCOMPARE(messages(config.diagnostics()), QStringList());
-    QCOMPARE(config.files(), (QStringList{main, home.filePath(u".berth.conf"_s)}));
-    QCOMPARE(config.getInt(u"server"_s, u"port"_s, 0), 9);
-}
-
-void tst_Config::includeMissing()
-{
-    QTemporaryDir dir;
-    const QString main = writeFile(dir.filePath(u"a.conf"_s),
-                                   u"[server]\n[berth]\nadditional_confs = /nonexistent-berth/y.conf "
-                                   u"here.conf\n"_s);
-    writeFile(dir.filePath(u"here.conf"_s), u"[server]\nport = 5\n"_s);
-    const Config config = Config::load({main});
-    QCOMPARE(messages(config.diagnostics()),
-             QStringList{main + u":3: cannot read included file '/nonexistent-berth/y.conf': No "
-                                u"such file or directory"_s});
-    // The other include is still read.
-    QCOMPARE(config.getInt(u"server"_s, u"port"_s, 0), 5);
-}
-
-void tst_Config::includeCycle()
-{
-    QTemporaryDir dir;
-    const QString a = writeFile(dir.filePath(u"a.conf"_s),
-                                u"[server]\nport = 1\n[berth]\nadditional_confs = b.conf\n"_s);
-    const QString b = writeFile(dir.filePath(u"b.conf"_s),
-                                u"[berth]\nadditional_confs = a.conf\n[server]\nport = 2\n"_s);
-    const Config config = Config::load({a});
-    QCOMPARE(messages(config.diagnostics()),
-             QStringList{u"%2:2: include cycle: %1 -> %2 -> %1"_s.arg(a, b)});
-    QCOMPARE(config.files(), (QStringList{a, b}));
-    QCOMPARE(config.getInt(u"server"_s, u"port"_s, 0), 2);
-
-    // The same with relative names, as a user types them on the command line.
-    const QString savedDir = QDir::currentPath();
-    QDir::setCurrent(dir.path());
-    const Config relative = Config::load({u"a.conf"_s});
-    QDir::setCurrent(savedDir);
-    QCOMPARE(messages(relative.diagnostics()),
-             QStringList{u"b.conf:2: include cycle: a.conf -> b.conf -> a.conf"_s});
-}
-
-void tst_Config::includeSelf()
-{
-    QTemporaryDir dir;
-    const QString a = writeFile(dir.filePath(u"a.conf"_s),
-                                u"[berth]\nadditional_confs = ./a.conf\n"_s);
-    const Config config = Config::load({a});
-    QCOMPARE(messages(config.diagnostics()),
-             QStringList{u"%1:2: include cycle: %1 -> %1"_s.arg(a)});
-}
-
-void tst_Config::includeBrimSection()
-{
-    QTemporaryDir dir;
-    const QString main = writeFile(dir.filePath(u"main.conf"_s),
-                                   u"[brim]\nadditional_confs = brim.conf\n[berth]\n"
-                                   u"additional_confs = berth.conf\n"_s);
-    writeFile(dir.filePath(u"brim.conf"_s), u"[server]\nport = 1\nname = brim\n"_s);
-    writeFile(dir.filePath(u"berth.conf"_s), u"[server]\nport = 2\n"_s);
-    const Config config = Config::load({main});
-    QCOMPARE(messages(config.diagnostics()), QStringList());
-    // Both sections include, in the order they appear in the file.
-    QCOMPARE(config.files(), (QStringList{main, dir.filePath(u"brim.conf"_s),
-                                          dir.filePath(u"berth.conf"_s)}));
-    QCOMPARE(config.getInt(u"server"_s, u"port"_s, 0), 2);
-    QCOMPARE(config.getString(u"server"_s, u"name"_s), u"brim"_s);
-}
-
-void tst_Config::includeNestedDirectories()
-{
-    QTemporaryDir dir;
-    const QString main = writeFile(dir.filePath(u"main.conf"_s),
-                                   u"[berth]\nadditional_confs = sub/one.conf\n"_s);
-    writeFile(dir.filePath(u"sub/one.conf"_s),
-              u"[berth]\nadditional_confs = two.conf\n[app:files]\nroot = www\n"_s);
-    writeFile(dir.filePath(u"sub/two.conf"_s), u"[server]\nport = 2\n"_s);
-    const Config config = Config::load({main});
-    QCOMPARE(messages(config.diagnostics()), QStringList());
-    // two.conf is relative to sub/one.conf, not to main.conf.
-    QCOMPARE(config.files().value(2), dir.filePath(u"sub/two.conf"_s));
-    QCOMPARE(config.getInt(u"server"_s, u"port"_s, 0), 2);
-    // A path is relative to the file it was written in.
-    QCOMPARE(config.getPath(u"app:files"_s, u"root"_s), dir.filePath(u"sub/www"_s));
-}
-
-void tst_Config::includeDiamondReadOnce()
-{
-    QTemporaryDir dir;
-    const QString main = writeFile(dir.filePath(u"main.conf"_s),
-                                   u"[berth]\nadditional_confs = b.conf c.conf\n"_s);
-    writeFile(dir.filePath(u"b.conf"_s), u"[berth]\nadditional_confs = d.conf\n"_s);
-    writeFile(dir.filePath(u"c.conf"_s), u"[berth]\nadditional_confs = d.conf\n"_s);
-    writeFile(dir.filePath(u"d.conf"_s), u"[routes:line]\n/ = echo\n"_s);
-    const Config config = Config::load({main, main});
-    QCOMPARE(messages(config.diagnostics()), QStringList());
-    QCOMPARE(config.files().size(), 4);
-    QCOMPARE(config.section(u"routes:line"_s)->lines.size(), 1);
-}
-
-void tst_Config::fromTextIncludes()
-{
-    QTemporaryDir dir;
-    writeFile(dir.filePath(u"inc.conf"_s), u"[server]\nport = 7\n"_s);
-    const QString text = u"[berth]\nadditional_confs = inc.conf\n"_s;
-    const QString name = dir.filePath(u"edited.conf"_s);
-
-    const Config followed = Config::fromText(text, name);
-    QCOMPARE(messages(followed.diagnostics()), QStringList());
-    QCOMPARE(followed.files(), (QStringList{name, dir.filePath(u"inc.conf"_s)}));
-    QCOMPARE(followed.getInt(u"server"_s, u"port"_s, 0), 7);
-
-    const Config ignored = Config::fromText(text, name, Config::Includes::Ignore);
-    QCOMPARE(messages(ignored.diagnostics()), QStringList());
-    QCOMPARE(ignored.files(), QStringList{name});
-    QVERIFY(!ignored.hasSection(u"server"_s));
-    QCOMPARE(ignored.getList(u"berth"_s, u"additional_confs"_s), QStringList{u"inc.conf"_s});
-}
-
 void tst_Config::diagnosticFormatting()
 {
     const Diagnostic error{Diagnostic::Severity::Error, {u"a.conf"_s, 3}, u"bad"_s};
@@ -890,12 +634,11 @@ void tst_Config::formatDiagnosticsOrdersByFile()
         {Diagnostic::Severity::Error, {u"b.conf"_s, 1}, u"b1 again"_s},
         {Diagnostic::Severity::Error, {}, u"global"_s},
     };
-    QCOMPARE(formatDiagnostics(diagnostics),
-             u"<config>: global\n"
-             u"a.conf:2: warning: a2\n"
-             u"a.conf:9: a9\n"
-             u"b.conf:1: warning: b1\n"
-             u"b.conf:1: b1 again\n"_s);
+    QCOMPARE(formatDiagnostics(diagnostics), u"<config>: global\n"
+                                             u"a.conf:2: warning: a2\n"
+                                             u"a.conf:9: a9\n"
+                                             u"b.conf:1: warning: b1\n"
+                                             u"b.conf:1: b1 again\n"_s);
     QCOMPARE(formatDiagnostics({}), QString());
 }
 

@@ -60,7 +60,8 @@ private Q_SLOTS:
 
 void tst_Validator::designExampleIsValid()
 {
-    const Config config = Config::load({QStringLiteral(BERTH_TEST_DATA "/config/design-example.conf")});
+    const Config config =
+        Config::load({QStringLiteral(BERTH_TEST_DATA "/config/design-example.conf")});
     const Diagnostics found = validate(config);
     QVERIFY2(!hasErrors(found), qPrintable(formatDiagnostics(found)));
     QStringList warnings;
@@ -180,15 +181,15 @@ void tst_Validator::badValue_data()
                                                u"(0 to 65535)"_s};
     QTest::newRow("threads minimum") << u"[server]\nthreads = 0\n"_s
                                      << QStringList{u"v.conf:2: [server] threads: '0' is out of "
-                                                    u"range (1 to 1024)"_s};
+                                                    u"range (1 to 256)"_s};
     QTest::newRow("negative max_requests")
         << u"[server]\nmax_requests = -1\n"_s
         << QStringList{u"v.conf:2: [server] max_requests: '-1' is out of range (at least 0)"_s};
     QTest::newRow("later value counts") << u"[server]\nport = x\nport = 80\n"_s << QStringList();
-    QTest::newRow("several")
-        << u"[server]\nport = x\n[limits]\nidle_timeout = soon\n"_s
-        << QStringList{u"v.conf:2: [server] port: 'x' is not an integer"_s,
-                       u"v.conf:4: [limits] idle_timeout: 'soon' is not a duration"_s};
+    QTest::newRow("several") << u"[server]\nport = x\n[limits]\nidle_timeout = soon\n"_s
+                             << QStringList{
+                                    u"v.conf:2: [server] port: 'x' is not an integer"_s,
+                                    u"v.conf:4: [limits] idle_timeout: 'soon' is not a duration"_s};
 }
 
 void tst_Validator::badValue()
@@ -229,9 +230,8 @@ void tst_Validator::apps_data()
                                   << QStringList{u"v.conf:2: [app:echo] call: missing"_s};
     QTest::newRow("empty call") << u"[app:echo]\ncall =\n"_s
                                 << QStringList{u"v.conf:1: [app:echo] call: missing"_s};
-    QTest::newRow("static without root")
-        << u"[app:files]\ncall = berth.static\nindex = a.html\n"_s
-        << QStringList{u"v.conf:1: [app:files] root: missing"_s};
+    QTest::newRow("static without root") << u"[app:files]\ncall = berth.static\nindex = a.html\n"_s
+                                         << QStringList{u"v.conf:1: [app:files] root: missing"_s};
     QTest::newRow("later app")
         << u"[app:s]\ncall = berth.session\ntimeout = 1\n"_s
         << QStringList{u"v.conf:2: [app:s] call: app 'berth.session' is not available in this "
@@ -240,20 +240,22 @@ void tst_Validator::apps_data()
         << u"[app:e]\ncall = berth.ecko\n"_s
         << QStringList{u"v.conf:2: [app:e] call: unknown app 'berth.ecko' (did you mean "
                        u"'berth.echo'?)"_s};
-    QTest::newRow("short name")
-        << u"[app:e]\ncall = echo\n"_s
-        << QStringList{u"v.conf:2: [app:e] call: unknown app 'echo' (did you mean "
-                       u"'berth.echo'?)"_s};
-    QTest::newRow("unknown app")
-        << u"[app:e]\ncall = myapp\n"_s
-        << QStringList{u"v.conf:2: [app:e] call: unknown app 'myapp'"_s};
+    QTest::newRow("unknown berth app, nothing close")
+        << u"[app:e]\ncall = berth.proxy\n"_s
+        << QStringList{u"v.conf:2: [app:e] call: unknown app 'berth.proxy' (built-in apps: "
+                       u"berth.echo, berth.static, berth.stats, berth.heartbeat)"_s};
+    QTest::newRow("short name") << u"[app:e]\ncall = echo\n"_s
+                                << QStringList{
+                                       u"v.conf:2: [app:e] call: unknown app 'echo' (did you mean "
+                                       u"'berth.echo'?)"_s};
+    QTest::newRow("unknown app") << u"[app:e]\ncall = myapp\n"_s
+                                 << QStringList{u"v.conf:2: [app:e] call: unknown app 'myapp'"_s};
     QTest::newRow("unknown app still checks common keys")
         << u"[app:e]\ncall = myapp\nmax_body_bytes = big\nwhatever = 1\n"_s
         << QStringList{u"v.conf:2: [app:e] call: unknown app 'myapp'"_s,
                        u"v.conf:3: [app:e] max_body_bytes: 'big' is not a size"_s};
     QTest::newRow("plugin accepts any key")
-        << u"[app:p]\ncall = plugin:hello\ngreeting = hi\nmax_body_bytes = 1M\n"_s
-        << QStringList();
+        << u"[app:p]\ncall = plugin:hello\ngreeting = hi\nmax_body_bytes = 1M\n"_s << QStringList();
     QTest::newRow("plugin common key checked")
         << u"[app:p]\ncall = plugin:/opt/libhello.so\nmax_body_bytes = 1Q\n"_s
         << QStringList{u"v.conf:3: [app:p] max_body_bytes: '1Q' is not a size"_s};
@@ -294,14 +296,14 @@ void tst_Validator::includesLoadErrorsInFileOrder()
     const QString missing = dir.filePath(u"missing.conf"_s);
     const Config config = Config::load({a, missing, c});
     QCOMPARE(formatDiagnostics(validate(config)),
-             QString(missing + u": cannot read configuration file '"_s + missing
-                     + u"': No such file or directory\n"_s + a
-                     + u":2: warning: [server] unknown key 'prot' (did you mean 'port'?)\n"_s + a
-                     + u":4: cannot read included file '"_s + dir.filePath(u"gone.conf"_s)
-                     + u"': No such file or directory\n"_s + a
-                     + u":6: [limits] idle_timeout: 'x' is not a duration\n"_s + b
-                     + u":2: [server] workers: 'many' is not an integer\n"_s + c
-                     + u":1: expected a [section] header before this line\n"_s));
+             QString(missing + u": cannot read configuration file '"_s + missing +
+                     u"': No such file or directory\n"_s + a +
+                     u":2: warning: [server] unknown key 'prot' (did you mean 'port'?)\n"_s + a +
+                     u":4: cannot read included file '"_s + dir.filePath(u"gone.conf"_s) +
+                     u"': No such file or directory\n"_s + a +
+                     u":6: [limits] idle_timeout: 'x' is not a duration\n"_s + b +
+                     u":2: [server] workers: 'many' is not an integer\n"_s + c +
+                     u":1: expected a [section] header before this line\n"_s));
 }
 
 void tst_Validator::getterErrorsAreNotRepeated()
@@ -489,8 +491,8 @@ void tst_Validator::didYouMean_data()
     QTest::newRow("too far") << u"colour"_s << keys << QString() << 5;
     QTest::newRow("exact is not a suggestion") << u"port"_s << keys << QString() << 0;
     QTest::newRow("short word") << u"x"_s << QStringList{u"ip"_s} << QString() << 2;
-    QTest::newRow("closest wins") << u"pots"_s << QStringList{u"poets"_s, u"port"_s}
-                                  << u"poets"_s << 1;
+    QTest::newRow("closest wins") << u"pots"_s << QStringList{u"poets"_s, u"port"_s} << u"poets"_s
+                                  << 1;
     QTest::newRow("empty") << QString() << keys << QString() << 4;
 }
 

@@ -35,18 +35,18 @@ void tst_HttpDate::format_data()
     QTest::newRow("epoch") << qint64(0) << QByteArrayLiteral("Thu, 01 Jan 1970 00:00:00 GMT");
     QTest::newRow("rfc example") << qint64(784111777)
                                  << QByteArrayLiteral("Sun, 06 Nov 1994 08:49:37 GMT");
-    QTest::newRow("leap day 2000") << qint64(951782400)
-                                   << QByteArrayLiteral("Tue, 29 Feb 2000 00:00:00 GMT");
-    QTest::newRow("leap day 2024") << qint64(1709164800)
-                                   << QByteArrayLiteral("Thu, 29 Feb 2024 00:00:00 GMT");
-    QTest::newRow("2100 is not leap") << qint64(4107542400)
-                                      << QByteArrayLiteral("Mon, 01 Mar 2100 00:00:00 GMT");
+    QTest::newRow("leap day 2000")
+        << qint64(951782400) << QByteArrayLiteral("Tue, 29 Feb 2000 00:00:00 GMT");
+    QTest::newRow("leap day 2024")
+        << qint64(1709164800) << QByteArrayLiteral("Thu, 29 Feb 2024 00:00:00 GMT");
+    QTest::newRow("2100 is not leap")
+        << qint64(4107542400) << QByteArrayLiteral("Mon, 01 Mar 2100 00:00:00 GMT");
     QTest::newRow("past 2^31") << qint64(2147483648)
                                << QByteArrayLiteral("Tue, 19 Jan 2038 03:14:08 GMT");
     QTest::newRow("before epoch") << qint64(-1)
                                   << QByteArrayLiteral("Wed, 31 Dec 1969 23:59:59 GMT");
-    QTest::newRow("last representable") << qint64(253402300799)
-                                        << QByteArrayLiteral("Fri, 31 Dec 9999 23:59:59 GMT");
+    QTest::newRow("last representable")
+        << qint64(253402300799) << QByteArrayLiteral("Fri, 31 Dec 9999 23:59:59 GMT");
     QTest::newRow("clamped high") << std::numeric_limits<qint64>::max()
                                   << QByteArrayLiteral("Fri, 31 Dec 9999 23:59:59 GMT");
     QTest::newRow("clamped low") << std::numeric_limits<qint64>::min()
@@ -84,10 +84,10 @@ void tst_HttpDate::parse_data()
                                  << example;
     QTest::newRow("rfc850") << QByteArrayLiteral("Sunday, 06-Nov-94 08:49:37 GMT") << true
                             << example;
-    QTest::newRow("asctime padded day") << QByteArrayLiteral("Sun Nov  6 08:49:37 1994") << true
-                                        << example;
-    QTest::newRow("asctime two-digit day") << QByteArrayLiteral("Wed Nov 16 08:49:37 1994")
-                                           << true << example + 10 * 86400;
+    QTest::newRow("asctime padded day")
+        << QByteArrayLiteral("Sun Nov  6 08:49:37 1994") << true << example;
+    QTest::newRow("asctime two-digit day")
+        << QByteArrayLiteral("Wed Nov 16 08:49:37 1994") << true << example + 10 * 86400;
     QTest::newRow("surrounding whitespace")
         << QByteArrayLiteral("  Sun, 06 Nov 1994 08:49:37 GMT\t") << true << example;
     QTest::newRow("epoch") << QByteArrayLiteral("Thu, 01 Jan 1970 00:00:00 GMT") << true
@@ -99,18 +99,18 @@ void tst_HttpDate::parse_data()
     QTest::newRow("leap second rolls over")
         << QByteArrayLiteral("Sun, 06 Nov 1994 08:49:60 GMT") << true << example + 23;
     // The weekday is not cross-checked (nginx and Apache don't either): the date decides.
-    QTest::newRow("wrong weekday") << QByteArrayLiteral("Mon, 06 Nov 1994 08:49:37 GMT") << true
-                                   << example;
+    QTest::newRow("wrong weekday")
+        << QByteArrayLiteral("Mon, 06 Nov 1994 08:49:37 GMT") << true << example;
 
     QTest::newRow("empty") << QByteArray() << false << qint64(0);
     QTest::newRow("garbage") << QByteArrayLiteral("yesterday") << false << qint64(0);
     QTest::newRow("number") << QByteArrayLiteral("784111777") << false << qint64(0);
     QTest::newRow("not GMT") << QByteArrayLiteral("Sun, 06 Nov 1994 08:49:37 UTC") << false
                              << qint64(0);
-    QTest::newRow("lower-case names") << QByteArrayLiteral("sun, 06 nov 1994 08:49:37 GMT")
-                                      << false << qint64(0);
-    QTest::newRow("one-digit day") << QByteArrayLiteral("Sun, 6 Nov 1994 08:49:37 GMT") << false
-                                   << qint64(0);
+    QTest::newRow("lower-case names")
+        << QByteArrayLiteral("sun, 06 nov 1994 08:49:37 GMT") << false << qint64(0);
+    QTest::newRow("one-digit day")
+        << QByteArrayLiteral("Sun, 6 Nov 1994 08:49:37 GMT") << false << qint64(0);
     QTest::newRow("31 February") << QByteArrayLiteral("Sun, 31 Feb 1994 08:49:37 GMT") << false
                                  << qint64(0);
     QTest::newRow("29 Feb 1900") << QByteArrayLiteral("Thu, 29 Feb 1900 00:00:00 GMT") << false
@@ -123,18 +123,18 @@ void tst_HttpDate::parse_data()
                                << qint64(0);
     QTest::newRow("bad month") << QByteArrayLiteral("Sun, 06 Noe 1994 08:49:37 GMT") << false
                                << qint64(0);
-    QTest::newRow("signs in digits") << QByteArrayLiteral("Sun, +6 Nov 1994 08:49:37 GMT")
-                                     << false << qint64(0);
-    QTest::newRow("trailing junk") << QByteArrayLiteral("Sun, 06 Nov 1994 08:49:37 GMTx") << false
-                                   << qint64(0);
+    QTest::newRow("signs in digits")
+        << QByteArrayLiteral("Sun, +6 Nov 1994 08:49:37 GMT") << false << qint64(0);
+    QTest::newRow("trailing junk")
+        << QByteArrayLiteral("Sun, 06 Nov 1994 08:49:37 GMTx") << false << qint64(0);
     QTest::newRow("rfc850 short day name")
         << QByteArrayLiteral("Sun, 06-Nov-94 08:49:37 GMT") << false << qint64(0);
     QTest::newRow("rfc850 four-digit year")
         << QByteArrayLiteral("Sunday, 06-Nov-1994 08:49:37 GMT") << false << qint64(0);
-    QTest::newRow("asctime with GMT") << QByteArrayLiteral("Sun Nov  6 08:49:37 1994 GMT")
-                                      << false << qint64(0);
-    QTest::newRow("asctime unpadded") << QByteArrayLiteral("Sun Nov 6 08:49:37 1994") << false
-                                      << qint64(0);
+    QTest::newRow("asctime with GMT")
+        << QByteArrayLiteral("Sun Nov  6 08:49:37 1994 GMT") << false << qint64(0);
+    QTest::newRow("asctime unpadded")
+        << QByteArrayLiteral("Sun Nov 6 08:49:37 1994") << false << qint64(0);
     QTest::newRow("NUL inside") << QByteArray("Sun, 06 Nov 1994 08:49:37 G\0T", 29) << false
                                 << qint64(0);
     QTest::newRow("very long") << QByteArray(4096, 'x') << false << qint64(0);
@@ -169,12 +169,11 @@ void tst_HttpDate::rfc850TwoDigitYear()
     const int soon = (year + 10) % 100;
     const int farAhead = (year + 60) % 100;
     auto parseYear = [](int twoDigits) {
-        const QByteArray text = QByteArrayLiteral("Monday, 01-Jan-")
-            + QByteArray::number(twoDigits).rightJustified(2, '0')
-            + QByteArrayLiteral(" 00:00:00 GMT");
+        const QByteArray text = QByteArrayLiteral("Monday, 01-Jan-") +
+                                QByteArray::number(twoDigits).rightJustified(2, '0') +
+                                QByteArrayLiteral(" 00:00:00 GMT");
         const auto parsed = parseHttpDate(text);
-        return parsed ? QDateTime::fromSecsSinceEpoch(*parsed, QTimeZone::utc()).date().year()
-                      : -1;
+        return parsed ? QDateTime::fromSecsSinceEpoch(*parsed, QTimeZone::utc()).date().year() : -1;
     };
     QCOMPARE(parseYear(soon), year + 10);
     QCOMPARE(parseYear(farAhead), year + 60 - 100);

@@ -26,17 +26,20 @@ void tst_MimeTypes::lookup_data()
     QTest::newRow("html") << QByteArrayLiteral("/index.html") << html;
     QTest::newRow("htm") << QByteArrayLiteral("/old/page.htm") << html;
     QTest::newRow("upper case") << QByteArrayLiteral("/INDEX.HTML") << html;
-    QTest::newRow("mixed case") << QByteArrayLiteral("photo.JpEg") << QByteArrayLiteral("image/jpeg");
+    QTest::newRow("mixed case") << QByteArrayLiteral("photo.JpEg")
+                                << QByteArrayLiteral("image/jpeg");
     QTest::newRow("css") << QByteArrayLiteral("/s/site.css")
                          << QByteArrayLiteral("text/css; charset=utf-8");
     QTest::newRow("js") << QByteArrayLiteral("/app.js") << js;
     QTest::newRow("mjs") << QByteArrayLiteral("/module.mjs") << js;
-    QTest::newRow("json") << QByteArrayLiteral("/data.json") << QByteArrayLiteral("application/json");
+    QTest::newRow("json") << QByteArrayLiteral("/data.json")
+                          << QByteArrayLiteral("application/json");
     QTest::newRow("source map") << QByteArrayLiteral("/app.js.map")
                                 << QByteArrayLiteral("application/json");
     QTest::newRow("txt") << QByteArrayLiteral("/robots.txt")
                          << QByteArrayLiteral("text/plain; charset=utf-8");
-    QTest::newRow("xml") << QByteArrayLiteral("/sitemap.xml") << QByteArrayLiteral("application/xml");
+    QTest::newRow("xml") << QByteArrayLiteral("/sitemap.xml")
+                         << QByteArrayLiteral("application/xml");
     QTest::newRow("svg") << QByteArrayLiteral("/logo.svg") << QByteArrayLiteral("image/svg+xml");
     QTest::newRow("png") << QByteArrayLiteral("/a.png") << QByteArrayLiteral("image/png");
     QTest::newRow("jpg") << QByteArrayLiteral("/a.jpg") << QByteArrayLiteral("image/jpeg");
@@ -50,8 +53,8 @@ void tst_MimeTypes::lookup_data()
     QTest::newRow("otf") << QByteArrayLiteral("/f.otf") << QByteArrayLiteral("font/otf");
     QTest::newRow("pdf") << QByteArrayLiteral("/doc.pdf") << QByteArrayLiteral("application/pdf");
     QTest::newRow("zip") << QByteArrayLiteral("/a.zip") << QByteArrayLiteral("application/zip");
-    QTest::newRow("tar.gz uses last") << QByteArrayLiteral("/a.tar.gz")
-                                      << QByteArrayLiteral("application/gzip");
+    QTest::newRow("tar.gz uses last")
+        << QByteArrayLiteral("/a.tar.gz") << QByteArrayLiteral("application/gzip");
     QTest::newRow("tar") << QByteArrayLiteral("/a.tar") << QByteArrayLiteral("application/x-tar");
     QTest::newRow("mp4") << QByteArrayLiteral("/v.mp4") << QByteArrayLiteral("video/mp4");
     QTest::newRow("webm") << QByteArrayLiteral("/v.webm") << QByteArrayLiteral("video/webm");
@@ -76,8 +79,8 @@ void tst_MimeTypes::lookup_data()
     QTest::newRow("dot in directory only") << QByteArrayLiteral("/dir.html/readme") << octet;
     QTest::newRow("empty") << QByteArray() << octet;
     QTest::newRow("directory") << QByteArrayLiteral("/docs/") << octet;
-    QTest::newRow("very long extension") << QByteArrayLiteral("/a.") + QByteArray(10000, 'h')
-                                         << octet;
+    QTest::newRow("very long extension")
+        << QByteArrayLiteral("/a.") + QByteArray(10000, 'h') << octet;
     QTest::newRow("prefix of an extension") << QByteArrayLiteral("/a.ht") << octet;
     QTest::newRow("extension plus more") << QByteArrayLiteral("/a.htmlx") << octet;
     QTest::newRow("NUL byte") << QByteArray("/a.ht\0ml", 8) << octet;

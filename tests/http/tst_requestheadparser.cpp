@@ -456,6 +456,8 @@ QList<HeadRow> headRows()
     bad("12 Host two colons", "GET / HTTP/1.1\r\nHost: a:1:2\r\n\r\n", 400, "invalid Host");
     bad("12 Host unclosed IPv6", "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400, "invalid Host");
     bad("12 Host bad IPv6", "GET / HTTP/1.1\r\nHost: [:::1]\r\n\r\n", 400, "invalid Host");
+    bad("12 Host IPv6 nine groups with ::", "GET / HTTP/1.1\r\nHost: [1:2:3:4::5:6:7:8]\r\n\r\n",
+        400, "invalid Host");
     bad("12 Host IPv6 too many groups", "GET / HTTP/1.1\r\nHost: [1:2:3:4:5:6:7:8:9]\r\n\r\n", 400,
         "invalid Host");
     bad("12 Host IPv6 zone id", "GET / HTTP/1.1\r\nHost: [fe80::1%25eth0]\r\n\r\n", 400,
@@ -650,6 +652,8 @@ private Q_SLOTS:
     void customLimits_data();
     void customLimits();
     void earlyLimitsWithoutLineEnd();
+    void everyLimitValue_data();
+    void everyLimitValue();
     void parseAgainAfterDone();
     void helpers();
 };
@@ -871,6 +875,60 @@ void TestRequestHeadParser::earlyLimitsWithoutLineEnd()
     QCOMPARE(parser.errorReason(), "method too long");
 }
 
+void TestRequestHeadParser::everyLimitValue_data()
+{
+    QTest::addColumn<int>("which");
+    QTest::newRow("maxHeaderBytes") << 0;
+    QTest::newRow("maxFieldBytes") << 1;
+    QTest::newRow("maxUriBytes") << 2;
+    QTest::newRow("maxHeaders") << 3;
+}
+
+void TestRequestHeadParser::everyLimitValue()
+{
+    // Sweeps one limit over every value around the request's own size, so the check sits at
+    // every byte position once (request line, field bytes, each CR and LF): the request must
+    // pass exactly when it fits, and fail with the limit's status otherwise, however it is fed.
+    QFETCH(int, which);
+    const QByteArray lead = "\r\n";
+    const QByteArray head = "POST /p?q HTTP/1.1\r\nHost: a\r\nX-Long: some value\r\n"
+                            "Content-Length: 0\r\n\r\n";
+    const QByteArray input = lead + head;
+    const qsizetype longestField = QByteArray("X-Long: some value").size();
+    const qsizetype target = QByteArray("/p?q").size();
+    const int fields = 3;
+    const qsizetype need[] = {head.size(), longestField, target, fields};
+    const int failStatus[] = {431, 431, 414, 431};
+    for (qsizetype limit = 0; limit <= need[which] + 2; ++limit) {
+        HeadLimits limits;
+        switch (which) {
+        case 0:
+            limits.maxHeaderBytes = limit;
+            break;
+        case 1:
+            limits.maxFieldBytes = limit;
+            break;
+        case 2:
+            limits.maxUriBytes = limit;
+            break;
+        default:
+            limits.maxHeaders = int(limit);
+            break;
+        }
+        const Outcome whole = parseWhole(input, limits);
+        const QByteArray where = "limit " + QByteArray::number(limit) + ": " + describe(whole);
+        if (limit >= need[which]) {
+            QVERIFY2(whole.status == Status::Done, where);
+            QCOMPARE(whole.consumed, input.size());
+        } else {
+            QVERIFY2(whole.status == Status::Error, where);
+            QCOMPARE(whole.httpStatus, failStatus[which]);
+        }
+        const Outcome bytes = parseByteByByte(input, limits);
+        QVERIFY2(bytes == whole, where + " != " + describe(bytes));
+    }
+}
+
 void TestRequestHeadParser::parseAgainAfterDone()
 {
     // Done is sticky: a second call with the (possibly moved) buffer refills the views.
@@ -916,6 +974,15 @@ void TestRequestHeadParser::helpers()
     QVERIFY(!isValidHostPort("[v1.x]", false, false));
     QVERIFY(!isValidHostPort("[::1]x", false, false));
     QVERIFY(!isValidHostPort("a:123456", false, false));
+    QVERIFY(!isValidHostPort("a:000080", false, false));
+    QVERIFY(isValidHostPort("a:00080", false, false));
+    QVERIFY(!isValidHostPort("[1:2:3:4::5:6:7:8]", false, false));
+    QVERIFY(isValidHostPort("[1:2:3::5:6:7:8]", false, false));
+    QVERIFY(!isValidHostPort("[1:2:3:4:5:6:7]", false, false));
+    QVERIFY(!isValidHostPort("[1:2:3:4:5:6:7:]", false, false));
+    QVERIFY(isValidHostPort("[1:2:3:4:5:6:1.2.3.4]", false, false));
+    QVERIFY(!isValidHostPort("[1:2:3:4:5:6:7:1.2.3.4]", false, false));
+    QVERIFY(!isValidHostPort("[]", false, false));
 }
 
 QTEST_APPLESS_MAIN(TestRequestHeadParser)

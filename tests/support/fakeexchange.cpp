@@ -230,8 +230,8 @@ void FakeExchange::finish()
     }
     if (!m_started)
         m_errors << QStringLiteral("finished before the response started");
-    if (m_contentLength >= 0 && !m_request.isHead() && m_body.size() != m_contentLength
-        && m_status != 304 && m_status != 204) {
+    if (m_contentLength >= 0 && !m_request.isHead() && m_body.size() != m_contentLength &&
+        m_status != 304 && m_status != 204) {
         m_errors << QStringLiteral("Content-Length %1 but %2 body bytes")
                         .arg(m_contentLength)
                         .arg(m_body.size());

@@ -73,7 +73,10 @@ public:
     void finish() override;
     void abort() override;
     bool responseStarted() const override { return m_started; }
-    void setWritableHandler(EventHandler handler) override { m_writableHandler = std::move(handler); }
+    void setWritableHandler(EventHandler handler) override
+    {
+        m_writableHandler = std::move(handler);
+    }
     void setAbortHandler(EventHandler handler) override { m_abortHandler = std::move(handler); }
 
 private:

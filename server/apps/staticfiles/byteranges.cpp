@@ -41,7 +41,8 @@ RangeRequest parseRangeHeader(QByteArrayView value, qint64 size, int maxRanges)
     value = value.trimmed();
     constexpr QByteArrayView unit = "bytes=";
     // The range unit is a case-insensitive token; anything but bytes is ignored (RFC 9110 §14.1).
-    if (value.size() <= unit.size() || value.first(unit.size()).compare(unit, Qt::CaseInsensitive) != 0)
+    if (value.size() <= unit.size() ||
+        value.first(unit.size()).compare(unit, Qt::CaseInsensitive) != 0)
         return ignore;
 
     std::vector<ByteRange> ranges;

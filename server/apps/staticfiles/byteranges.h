@@ -21,7 +21,7 @@ struct ByteRange
 struct RangeRequest
 {
     enum class Kind {
-        Ignore,        // no usable Range: malformed, not "bytes", or abusive -> 200 with the whole file
+        Ignore, // no usable Range: malformed, not "bytes", or abusive -> 200 with the whole file
         Unsatisfiable, // well-formed, but no range overlaps the file -> 416
         Ranges,        // one range (-> 206) or several (-> 206 multipart/byteranges)
     };

@@ -20,17 +20,18 @@ constexpr qint64 chunkSize = 64 * 1024;
 } // namespace
 
 MultipartSender::MultipartSender(Http::Exchange &exchange, int fd, std::vector<ByteRange> ranges)
-    : m_exchange(exchange), m_fd(fd), m_ranges(std::move(ranges))
-{
-}
+    : m_exchange(exchange)
+    , m_fd(fd)
+    , m_ranges(std::move(ranges))
+{}
 
 MultipartSender::~MultipartSender()
 {
     closeFile();
 }
 
-MultipartSender::Layout MultipartSender::layout(QByteArrayView boundary,
-                                                QByteArrayView contentType, qint64 fileSize,
+MultipartSender::Layout MultipartSender::layout(QByteArrayView boundary, QByteArrayView contentType,
+                                                qint64 fileSize,
                                                 const std::vector<ByteRange> &ranges)
 {
     Layout result;
@@ -39,10 +40,11 @@ MultipartSender::Layout MultipartSender::layout(QByteArrayView boundary,
     for (const ByteRange &range : ranges) {
         // The leading CRLF belongs to the delimiter (RFC 2046 §5.1.1); sending it before the
         // first part too is what nginx does and every parser accepts.
-        QByteArray header = QByteArrayLiteral("\r\n--") + result.boundary
-            + QByteArrayLiteral("\r\nContent-Type: ") + contentType.toByteArray()
-            + QByteArrayLiteral("\r\nContent-Range: bytes ") + QByteArray::number(range.first)
-            + '-' + QByteArray::number(range.last) + '/' + size + QByteArrayLiteral("\r\n\r\n");
+        QByteArray header = QByteArrayLiteral("\r\n--") + result.boundary +
+                            QByteArrayLiteral("\r\nContent-Type: ") + contentType.toByteArray() +
+                            QByteArrayLiteral("\r\nContent-Range: bytes ") +
+                            QByteArray::number(range.first) + '-' + QByteArray::number(range.last) +
+                            '/' + size + QByteArrayLiteral("\r\n\r\n");
         result.contentLength += header.size() + range.length();
         result.partHeaders.push_back(std::move(header));
     }

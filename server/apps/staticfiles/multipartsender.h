@@ -52,10 +52,10 @@ private:
     Layout m_layout;
     QByteArray m_buffer;
     std::size_t m_part = 0;
-    qint64 m_offset = 0;     // next file offset of the current part
+    qint64 m_offset = 0; // next file offset of the current part
     bool m_headerSent = false;
-    bool m_done = false;     // finished, failed or aborted: never touch the exchange again
-    bool m_pumping = false;  // re-entrancy guard (a writable handler run from inside write())
+    bool m_done = false;    // finished, failed or aborted: never touch the exchange again
+    bool m_pumping = false; // re-entrancy guard (a writable handler run from inside write())
     bool m_pumpAgain = false;
 };
 

@@ -13,7 +13,7 @@ namespace Berth::Apps {
 // file app applies, in the order §13.2.2 prescribes.
 struct Validators
 {
-    QByteArray entityTag;   // strong, nginx's format: "<mtime hex>-<size hex>" with the quotes
+    QByteArray entityTag;    // strong, nginx's format: "<mtime hex>-<size hex>" with the quotes
     qint64 lastModified = 0; // seconds since the epoch
 
     static Validators forFile(qint64 mtimeSeconds, qint64 size);

@@ -35,8 +35,12 @@ class UniqueFd
 {
 public:
     UniqueFd() = default;
-    explicit UniqueFd(int fd) : m_fd(fd) { }
-    UniqueFd(UniqueFd &&other) noexcept : m_fd(std::exchange(other.m_fd, -1)) { }
+    explicit UniqueFd(int fd)
+        : m_fd(fd)
+    {}
+    UniqueFd(UniqueFd &&other) noexcept
+        : m_fd(std::exchange(other.m_fd, -1))
+    {}
     UniqueFd &operator=(UniqueFd &&other) noexcept
     {
         reset(std::exchange(other.m_fd, -1));
@@ -125,8 +129,8 @@ bool isInside(QByteArrayView canonical, QByteArrayView root)
     if (root == "/")
         return true;
     // A '/' boundary: /var/www-secret is not inside /var/www.
-    return canonical.startsWith(root)
-        && (canonical.size() == root.size() || canonical[root.size()] == '/');
+    return canonical.startsWith(root) &&
+           (canonical.size() == root.size() || canonical[root.size()] == '/');
 }
 
 QByteArray joinPath(QByteArrayView directory, QByteArrayView rel)
@@ -194,7 +198,8 @@ struct StaticFileApp::Resolved
     bool isDirectory() const { return S_ISDIR(info.st_mode); }
 };
 
-StaticFileApp::StaticFileApp(Options options) : m_options(std::move(options))
+StaticFileApp::StaticFileApp(Options options)
+    : m_options(std::move(options))
 {
     if (!m_options.root.isEmpty()) {
         int error = 0;
@@ -216,8 +221,7 @@ QByteArray StaticFileApp::canonicalRoot() const
     return realPath(QFile::encodeName(m_options.root), error);
 }
 
-StaticFileApp::Resolved StaticFileApp::resolve(const QByteArray &path,
-                                               const QByteArray &root) const
+StaticFileApp::Resolved StaticFileApp::resolve(const QByteArray &path, const QByteArray &root) const
 {
     Resolved result;
     int error = 0;
@@ -357,13 +361,14 @@ void StaticFileApp::serveFile(Http::Exchange &exchange, Resolved &file,
     RangeRequest range;
     // Range is defined for GET only; RFC 9110 §14.2 says to ignore it on anything else, HEAD
     // included. A repeated Range field is not a list: ignore it rather than pick one.
-    if (request.method() == "GET" && request.head.fieldCount("Range") == 1
-        && ifRangeAllowsRange(request.head, validators)) {
+    if (request.method() == "GET" && request.head.fieldCount("Range") == 1 &&
+        ifRangeAllowsRange(request.head, validators)) {
         range = parseRangeHeader(request.header("Range"), size);
     }
 
     if (range.kind == RangeRequest::Kind::Unsatisfiable) {
-        response.setHeader("Content-Range", QByteArrayLiteral("bytes */") + QByteArray::number(size));
+        response.setHeader("Content-Range",
+                           QByteArrayLiteral("bytes */") + QByteArray::number(size));
         respondStatus(exchange, 416);
         return;
     }
@@ -385,10 +390,9 @@ void StaticFileApp::serveFile(Http::Exchange &exchange, Resolved &file,
         offset = only.first;
         length = only.length();
         response.status = 206;
-        response.setHeader("Content-Range", QByteArrayLiteral("bytes ")
-                                                + QByteArray::number(only.first) + '-'
-                                                + QByteArray::number(only.last) + '/'
-                                                + QByteArray::number(size));
+        response.setHeader("Content-Range",
+                           QByteArrayLiteral("bytes ") + QByteArray::number(only.first) + '-' +
+                               QByteArray::number(only.last) + '/' + QByteArray::number(size));
     } else {
         response.status = 200;
     }
@@ -414,9 +418,9 @@ StaticFileApp::Options StaticFileApp::optionsFromConfig(const Pipeline::AppSetup
                       const QString &message) {
         Config::Diagnostic diagnostic;
         diagnostic.severity = severity;
-        diagnostic.location = config.has(section, key) ? config.location(section, key)
-            : config.section(section)                  ? config.section(section)->location
-                                                       : Config::Location{};
+        diagnostic.location = config.has(section, key)  ? config.location(section, key)
+                              : config.section(section) ? config.section(section)->location
+                                                        : Config::Location{};
         diagnostic.message = QStringLiteral("[%1] %2: %3").arg(section, key, message);
         config.addDiagnostic(diagnostic);
     };
@@ -438,8 +442,8 @@ StaticFileApp::Options StaticFileApp::optionsFromConfig(const Pipeline::AppSetup
     for (const QString &name : index) {
         // Index names are file names inside the requested directory, never paths: a "../x"
         // here would be a way around the containment check for every directory request.
-        if (name.isEmpty() || name.contains(QLatin1Char('/')) || name.contains(QChar(0))
-            || name == QLatin1String(".") || name == QLatin1String("..")) {
+        if (name.isEmpty() || name.contains(QLatin1Char('/')) || name.contains(QChar(0)) ||
+            name == QLatin1String(".") || name == QLatin1String("..")) {
             report(Config::Diagnostic::Severity::Error, QStringLiteral("index"),
                    QStringLiteral("'%1' is not a file name").arg(name));
             continue;

@@ -18,11 +18,11 @@ class StaticFileApp final : public Pipeline::App
 public:
     struct Options
     {
-        QString root;                    // absolute directory
+        QString root; // absolute directory
         QStringList index = {QStringLiteral("index.html")};
-        bool allowDotfiles = false;      // serve names starting with '.'
-        bool followSymlinks = false;     // allow symlinks that point outside root
-        QByteArray cacheControl;         // sent as Cache-Control when set
+        bool allowDotfiles = false;  // serve names starting with '.'
+        bool followSymlinks = false; // allow symlinks that point outside root
+        QByteArray cacheControl;     // sent as Cache-Control when set
     };
 
     explicit StaticFileApp(Options options);
