@@ -201,6 +201,13 @@ Schema makeBuiltin()
     schema.addApp(AppSpec{u"berth.heartbeat"_s,
                           u"Answers health checks from load balancers while the server runs."_s,
                           {}});
+    schema.addApp(AppSpec{
+        u"berth.fault"_s,
+        u"Fails on purpose, for testing that the server survives it; only available when "
+        u"berthd runs with BERTH_TEST_APPS=1 in its environment."_s,
+        {key(u"mode"_s, T::String, u"throw"_s,
+             u"`throw` (fail before answering), `throw_after` (fail after the response started) "
+             u"or `never` (never answer)."_s)}});
     const auto later = [&](const QString &call, const QString &description) {
         schema.addApp(AppSpec{call, description, {}, false});
     };

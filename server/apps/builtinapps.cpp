@@ -1,6 +1,7 @@
 #include "builtinapps.h"
 
 #include "echo/echoapp.h"
+#include "fault/faultapp.h"
 #include "heartbeat/heartbeatapp.h"
 #include "staticfiles/staticfileapp.h"
 #include "stats/statsapp.h"
@@ -13,6 +14,7 @@ void registerBuiltinApps(Pipeline::AppRegistry &registry)
     registerHeartbeatApp(registry);
     registerStaticFileApp(registry);
     registerStatsApp(registry);
+    registerFaultApp(registry);
 }
 
 } // namespace Berth::Apps

@@ -48,7 +48,7 @@ Config::Diagnostics uniqueDiagnostics(const Config::Diagnostics &diagnostics)
             unique.append(d);
         }
     }
-    return unique;
+    return Config::sortedByFile(unique);
 }
 
 namespace {
@@ -103,13 +103,9 @@ bool Server::prepare()
     const QString ip =
         m_config.getString(server, QStringLiteral("ip"), QStringLiteral("127.0.0.1"));
     const QString logDir = m_config.getPath(server, QStringLiteral("log_dir"));
-    if (threads < 1 || threads > 256) {
-        m_config.addDiagnostic({Config::Diagnostic::Severity::Error,
-                                m_config.location(server, QStringLiteral("threads")),
-                                QStringLiteral("[server] threads: must be between 1 and 256")});
-    }
     // Each thread gets its own router and apps: apps never share mutable state across threads.
-    for (int i = 0; i < qMax(1, threads); ++i) {
+    // (The schema validator has already reported a threads value out of range.)
+    for (int i = 0; i < qBound(1, threads, 256); ++i) {
         m_routers.push_back(
             Pipeline::Router::build(m_config, Pipeline::AppRegistry::builtin(), &m_context));
         if (Config::hasErrors(m_config.diagnostics()))

@@ -774,6 +774,10 @@ void Http1Connection::abort()
     if (!m_responseStarted)
         m_status = 500;
     writeRequestLog();
+    // What was queued goes out (best effort) so the client sees a response that stops short;
+    // the close then tells it the response is incomplete.
+    m_responseFinished = true;
+    flush();
     closeSocket();
 }
 

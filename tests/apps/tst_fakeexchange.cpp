@@ -131,13 +131,22 @@ void tst_FakeExchange::sendFileReadsRange()
 
 void tst_FakeExchange::protocolErrors()
 {
+    FakeExchange implicit;
+    implicit.write("early"); // starts a streamed response, as the engine does
+    QCOMPARE(implicit.contentLength(), qint64(-1));
+    implicit.startResponse(10);
+    QCOMPARE(implicit.protocolErrors(), QStringList(QStringLiteral("response started twice")));
+
     FakeExchange ex;
-    ex.write("early");
     ex.startResponse(10);
     ex.write("short");
     ex.finish();
+    QCOMPARE(ex.protocolErrors(),
+             QStringList(QStringLiteral("Content-Length 10 but 5 body bytes")));
     ex.finish();
+    ex.write("late");
     QCOMPARE(ex.protocolErrors().size(), 3);
+    QCOMPARE(ex.body(), QByteArrayLiteral("short")); // nothing after finish reaches the wire
 }
 
 void tst_FakeExchange::abortHandlerRunsOnDestruction()

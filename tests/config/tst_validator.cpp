@@ -243,7 +243,7 @@ void tst_Validator::apps_data()
     QTest::newRow("unknown berth app, nothing close")
         << u"[app:e]\ncall = berth.proxy\n"_s
         << QStringList{u"v.conf:2: [app:e] call: unknown app 'berth.proxy' (built-in apps: "
-                       u"berth.echo, berth.static, berth.stats, berth.heartbeat)"_s};
+                       u"berth.echo, berth.static, berth.stats, berth.heartbeat, berth.fault)"_s};
     QTest::newRow("short name") << u"[app:e]\ncall = echo\n"_s
                                 << QStringList{
                                        u"v.conf:2: [app:e] call: unknown app 'echo' (did you mean "
@@ -361,7 +361,8 @@ void tst_Validator::schemaApps()
 {
     const Schema &schema = Schema::builtin();
     QCOMPARE(schema.builtinApps(), (QStringList{u"berth.echo"_s, u"berth.static"_s,
-                                                u"berth.stats"_s, u"berth.heartbeat"_s}));
+                                                u"berth.stats"_s, u"berth.heartbeat"_s,
+                                                u"berth.fault"_s}));
     QCOMPARE(schema.plannedApps(),
              (QStringList{u"berth.basic_auth"_s, u"berth.log_collector"_s, u"berth.session"_s,
                           u"berth.admin"_s, u"berth.debug"_s}));

@@ -160,10 +160,13 @@ void FakeExchange::recordStart(int status, qint64 contentLength)
 
 void FakeExchange::appendBody(QByteArrayView data)
 {
+    // As the engine: a body written before startResponse() starts a streamed response.
     if (!m_started)
-        m_errors << QStringLiteral("body written before the response started");
-    if (m_finished)
+        recordStart(m_response.status, -1);
+    if (m_finished) {
         m_errors << QStringLiteral("body written after finish");
+        return;
+    }
     // As the engine: HEAD responses carry no body, whatever the app writes.
     if (!m_request.isHead())
         m_body.append(data);
@@ -229,7 +232,7 @@ void FakeExchange::finish()
         return;
     }
     if (!m_started)
-        m_errors << QStringLiteral("finished before the response started");
+        recordStart(m_response.status, 0); // as the engine: an empty response
     if (m_contentLength >= 0 && !m_request.isHead() && m_body.size() != m_contentLength &&
         m_status != 304 && m_status != 204) {
         m_errors << QStringLiteral("Content-Length %1 but %2 body bytes")

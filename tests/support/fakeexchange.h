@@ -14,8 +14,10 @@ namespace Berth::Tests {
 // An Http::Exchange for unit tests of apps: no sockets, no event loop. It owns the bytes the
 // request head's views point into, delivers a scripted request body synchronously, and records
 // everything the app does to the response, the way the engine would put it on the wire (no body
-// bytes for HEAD). Misuse an engine would have to guard against (writing before starting,
-// finishing twice, a body that disagrees with Content-Length) is collected in protocolErrors().
+// bytes for HEAD; write() before startResponse() starts a streamed response, finish() before it
+// an empty one). Misuse an engine would have to guard against (starting twice, writing after
+// finish, finishing twice, a body that disagrees with Content-Length) is collected in
+// protocolErrors().
 class FakeExchange final : public Http::Exchange
 {
 public:

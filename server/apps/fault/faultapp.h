@@ -1,0 +1,29 @@
+#pragma once
+
+#include "pipeline/app.h"
+#include "pipeline/appregistry.h"
+
+namespace Berth::Apps {
+
+// berth.fault: misbehaves on purpose so tests can watch the server survive it (qtbase's
+// crashingServer, Qt Creator's processtestapp). Registered only when the environment has
+// BERTH_TEST_APPS=1, so it can't be enabled by a configuration file alone.
+//   mode = throw          throws std::runtime_error before responding
+//   mode = throw_after    starts a chunked response, then throws
+//   mode = never          never answers (the client's timeout or the server's stop ends it)
+class FaultApp final : public Pipeline::App
+{
+public:
+    enum class Mode { Throw, ThrowAfterStart, Never };
+    explicit FaultApp(Mode mode)
+        : m_mode(mode)
+    {}
+    Pipeline::Outcome handle(Http::Exchange &exchange) override;
+
+private:
+    Mode m_mode;
+};
+
+void registerFaultApp(Pipeline::AppRegistry &registry);
+
+} // namespace Berth::Apps
