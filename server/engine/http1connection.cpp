@@ -350,6 +350,7 @@ bool Http1Connection::startRequest()
     ++m_requestsOnConnection;
     m_request.txnId = m_manager.nextTxnId();
     m_request.user.clear();
+    m_request.session = nullptr;
     m_request.token.clear();
 
     const Http::RequestHead &head = m_request.head;

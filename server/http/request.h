@@ -6,6 +6,10 @@
 #include <QHostAddress>
 #include <QString>
 
+namespace Berth::Sessions {
+class Session;
+}
+
 namespace Berth::Http {
 
 // What an app sees of a request, whichever protocol carried it. Plain data: tests build one.
@@ -26,6 +30,7 @@ struct Request
     QByteArray txnId;  // unique per request; also sent as X-Berth-Txn
     QString user;      // set by an auth app; "-" in request.log when empty
     QString token;     // API token, when a gateway app found one
+    Sessions::Session *session = nullptr; // set by berth.session for the apps after it
 
     QByteArrayView method() const { return head.method; }
     QByteArrayView query() const { return head.query; }
