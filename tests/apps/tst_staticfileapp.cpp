@@ -138,6 +138,7 @@ void tst_StaticFileApp::traversal_data()
         "/sub/./file.js",
         "//outside/secret.txt",
         "/sub//file.js",
+        "//docs",
         "../outside/secret.txt",
         "outside/secret.txt",
         "/%2e%2e/outside/secret.txt",

@@ -113,8 +113,10 @@ PathVerdict checkRelativePath(QByteArrayView rel, bool allowDotfiles)
             end = rel.size();
         const QByteArrayView segment = rel.sliced(start, end - start);
         const bool last = end == rel.size();
+        // "//" is never normalised; and "//host" echoed into a Location would be an open
+        // redirect (a protocol-relative URL).
         if (segment.isEmpty() && !last)
-            return PathVerdict::NotFound; // "//": not a path the normaliser produces
+            return PathVerdict::NotFound;
         if (segment == "." || segment == "..")
             return PathVerdict::NotFound;
         if (segment.startsWith('.') && !allowDotfiles && segment != wellKnown)
