@@ -68,8 +68,8 @@ Result decodePieces(QByteArrayView input, const qsizetype *cuts, int cutCount, q
             if (s == Status::Data) {
                 const QByteArrayView d = decoder.data();
                 check(!d.isEmpty(), "empty Data");
-                check(d.data() >= pending.constData()
-                          && d.data() + d.size() <= pending.constData() + used,
+                check(d.data() >= pending.constData() &&
+                          d.data() + d.size() <= pending.constData() + used,
                       "Data outside the consumed input");
                 r.body += d.toByteArray();
                 check(decoder.decodedBytes() == r.body.size(), "decodedBytes() mismatch");
@@ -132,8 +132,8 @@ Result reference(QByteArrayView in, qint64 maxBody)
                 return stop(Status::Error);
             size = size * 16 + quint64(hexValue(in[p++]));
             ++digits;
-            if (size > quint64(std::numeric_limits<qint64>::max() - total)
-                || (maxBody >= 0 && qint64(size) > maxBody - total))
+            if (size > quint64(std::numeric_limits<qint64>::max() - total) ||
+                (maxBody >= 0 && qint64(size) > maxBody - total))
                 return stop(Status::TooLarge);
         }
         if (p == n)

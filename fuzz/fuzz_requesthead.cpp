@@ -44,24 +44,23 @@ bool inside(QByteArrayView v, QByteArrayView buffer)
 // A pointer-free rendering of a result, to compare runs over different buffers.
 QByteArray render(Status s, const RequestHeadParser &p, const RequestHead &h)
 {
-    QByteArray out = QByteArray::number(int(s)) + ' ' + QByteArray::number(p.errorStatus()) + ' '
-                     + p.errorReason() + ' ' + QByteArray::number(p.consumed());
+    QByteArray out = QByteArray::number(int(s)) + ' ' + QByteArray::number(p.errorStatus()) + ' ' +
+                     p.errorReason() + ' ' + QByteArray::number(p.consumed());
     if (s != Status::Done)
         return out;
-    out += '\n' + h.method.toByteArray() + '\n' + h.target.toByteArray() + '\n'
-           + h.path.toByteArray() + '\n' + h.query.toByteArray() + '\n'
-           + h.authority.toByteArray() + '\n' + h.host.toByteArray() + '\n'
-           + QByteArray::number(h.contentLength) + ' ' + QByteArray::number(h.chunked) + ' '
-           + QByteArray::number(h.keepAlive) + ' ' + QByteArray::number(h.expectContinue) + ' '
-           + QByteArray::number(h.upgrade) + ' ' + QByteArray::number(h.versionMajor) + '.'
-           + QByteArray::number(h.versionMinor);
+    out += '\n' + h.method.toByteArray() + '\n' + h.target.toByteArray() + '\n' +
+           h.path.toByteArray() + '\n' + h.query.toByteArray() + '\n' + h.authority.toByteArray() +
+           '\n' + h.host.toByteArray() + '\n' + QByteArray::number(h.contentLength) + ' ' +
+           QByteArray::number(h.chunked) + ' ' + QByteArray::number(h.keepAlive) + ' ' +
+           QByteArray::number(h.expectContinue) + ' ' + QByteArray::number(h.upgrade) + ' ' +
+           QByteArray::number(h.versionMajor) + '.' + QByteArray::number(h.versionMinor);
     for (const HeaderField &f : h.fields)
         out += '\n' + f.name.toByteArray() + ": " + f.value.toByteArray();
     return out;
 }
 
-void checkResult(Status s, const RequestHeadParser &p, const RequestHead &h,
-                 QByteArrayView buffer, const HeadLimits &limits)
+void checkResult(Status s, const RequestHeadParser &p, const RequestHead &h, QByteArrayView buffer,
+                 const HeadLimits &limits)
 {
     check(p.consumed() >= 0 && p.consumed() <= buffer.size(), "consumed() out of range");
     if (s == Status::Error) {
@@ -93,8 +92,8 @@ void checkResult(Status s, const RequestHeadParser &p, const RequestHead &h,
     check(!(h.chunked && h.contentLength >= 0), "both chunked and Content-Length");
     check(h.contentLength >= -1, "negative Content-Length");
     check(!(h.chunked && !h.isHttp11()), "chunked in HTTP/1.0");
-    check(h.fieldCount("Content-Length") <= 1 && h.fieldCount("Transfer-Encoding") <= 1
-              && h.fieldCount("Host") <= 1,
+    check(h.fieldCount("Content-Length") <= 1 && h.fieldCount("Transfer-Encoding") <= 1 &&
+              h.fieldCount("Host") <= 1,
           "duplicate framing field accepted");
     check(!h.isHttp11() || h.fieldCount("Host") == 1, "HTTP/1.1 without Host accepted");
     if (h.method == "CONNECT") {

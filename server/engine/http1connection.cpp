@@ -351,6 +351,8 @@ bool Http1Connection::startRequest()
     m_request.txnId = m_manager.nextTxnId();
     m_request.user.clear();
     m_request.session = nullptr;
+    m_request.bufferedBody.clear();
+    m_request.bodyBuffered = false;
     m_request.token.clear();
 
     const Http::RequestHead &head = m_request.head;
@@ -409,6 +411,14 @@ bool Http1Connection::startRequest()
 
 void Http1Connection::readBody(DataHandler onData, EventHandler onEnd)
 {
+    if (m_request.bodyBuffered) {
+        // An earlier app of the pipeline already read the body and kept it.
+        if (!m_request.bufferedBody.isEmpty() && onData)
+            onData(m_request.bufferedBody);
+        if (onEnd)
+            onEnd();
+        return;
+    }
     m_onData = std::move(onData);
     m_onEnd = std::move(onEnd);
     m_bodyWanted = true;

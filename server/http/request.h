@@ -32,6 +32,11 @@ struct Request
     QString token;     // API token, when a gateway app found one
     Sessions::Session *session = nullptr; // set by berth.session for the apps after it
 
+    // A middleware that had to read the body (a form field it checks) keeps it here and sets
+    // bodyBuffered; readBody() then hands the next app these bytes instead of the stream.
+    QByteArray bufferedBody;
+    bool bodyBuffered = false;
+
     QByteArrayView method() const { return head.method; }
     QByteArrayView query() const { return head.query; }
     QByteArrayView header(QByteArrayView name) const { return head.field(name); }

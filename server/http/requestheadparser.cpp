@@ -26,7 +26,8 @@ namespace {
 // RFC 9112 §2.2 asks servers to ignore "at least one" empty line before the request line;
 // a peer that sends many is not an HTTP client.
 constexpr int kMaxLeadingEmptyLines = 8;
-// Longest method we accept (the brief's limit; the longest registered method is 17 bytes).
+// Longest method accepted. The longest registered one (UPDATEREDIRECTREF) has 17 bytes; a
+// longer "method" is not HTTP, and refusing it early keeps a 10 KiB one from becoming a 414.
 constexpr qsizetype kMaxMethodBytes = 32;
 // "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3); '#' stands for a digit.
 constexpr char kVersionPattern[] = "HTTP/#.#";

@@ -11,8 +11,7 @@ using Status = ChunkedDecoder::Status;
 
 namespace {
 
-template<std::size_t N>
-QByteArray B(const char (&s)[N])
+template <std::size_t N> QByteArray B(const char (&s)[N])
 {
     return QByteArray(s, N - 1);
 }
@@ -38,9 +37,9 @@ struct ChunkRow
 {
     QByteArray name;
     QByteArray input;
-    Status status;         // how the whole input ends
-    QByteArray body;       // decoded bytes delivered before that
-    QByteArray leftover;   // Done: the bytes after the message (the next request)
+    Status status;       // how the whole input ends
+    QByteArray body;     // decoded bytes delivered before that
+    QByteArray leftover; // Done: the bytes after the message (the next request)
     qint64 maxBody = -1;
     qsizetype maxTrailer = 8 * 1024;
 };
@@ -56,17 +55,16 @@ struct Outcome
 
     bool operator==(const Outcome &o) const
     {
-        return status == o.status && body == o.body && leftover == o.leftover
-               && reason == o.reason && decodedBytes == o.decodedBytes
-               && violation == o.violation;
+        return status == o.status && body == o.body && leftover == o.leftover &&
+               reason == o.reason && decodedBytes == o.decodedBytes && violation == o.violation;
     }
 };
 
 QByteArray describe(const Outcome &o)
 {
-    return QByteArray(statusName(o.status)) + " body=" + o.body.left(40).toPercentEncoding()
-           + " leftover=" + o.leftover.left(40).toPercentEncoding() + " reason=\"" + o.reason
-           + "\" decoded=" + QByteArray::number(o.decodedBytes) + ' ' + o.violation;
+    return QByteArray(statusName(o.status)) + " body=" + o.body.left(40).toPercentEncoding() +
+           " leftover=" + o.leftover.left(40).toPercentEncoding() + " reason=\"" + o.reason +
+           "\" decoded=" + QByteArray::number(o.decodedBytes) + ' ' + o.violation;
 }
 
 // Feeds input in pieces ending at `cuts`, the way the engine does: unconsumed bytes stay at the
@@ -89,8 +87,8 @@ Outcome runPieces(const ChunkRow &row, const QList<qsizetype> &cuts)
                 o.violation += "consumed out of range;";
             if (s == Status::Data) {
                 const QByteArrayView d = decoder.data();
-                if (d.isEmpty() || d.data() < pending.constData()
-                    || d.data() + d.size() > pending.constData() + used)
+                if (d.isEmpty() || d.data() < pending.constData() ||
+                    d.data() + d.size() > pending.constData() + used)
                     o.violation += "data outside the consumed input;";
                 o.body += d.toByteArray();
                 pending.remove(0, used);
@@ -167,8 +165,8 @@ QList<ChunkRow> chunkRows()
     // end of the message; the byte is the next request's first byte, for the head parser.
     done("7 extra byte after last chunk", "0\r\n\r\nG", "", "G");
     done("extra CRLF after last chunk", "0\r\n\r\n\r\n", "", "\r\n");
-    rows.append({"max body exactly reached", "5\r\nhello\r\n0\r\n\r\n", Status::Done, "hello", {},
-                 5});
+    rows.append(
+        {"max body exactly reached", "5\r\nhello\r\n0\r\n\r\n", Status::Done, "hello", {}, 5});
     rows.append({"max body 0 with empty body", "0\r\n\r\n", Status::Done, "", {}, 0});
     {
         // Trailer section of exactly maxTrailerBytes (field lines with their CRLFs).
@@ -255,8 +253,7 @@ QList<ChunkRow> chunkRows()
     large("20 huge announcement", "ffffffff\r\n", 1024 * 1024);
     large("20 limit 0", "1\r\nx\r\n0\r\n\r\n", 0);
     large("overflow with no limit", "ffffffffffffffff\r\n", -1);
-    large("overflow across chunks",
-          "1\r\nx\r\n7fffffffffffffff\r\n", -1, "x");
+    large("overflow across chunks", "1\r\nx\r\n7fffffffffffffff\r\n", -1, "x");
     return rows;
 }
 
@@ -334,8 +331,8 @@ void TestChunkedDecoder::splitAtEveryByte()
     const qsizetype stride = row.input.size() > 2048 ? 61 : 1;
     for (qsizetype cut = 1; cut < row.input.size(); cut += stride) {
         const Outcome two = runPieces(row, {cut});
-        QVERIFY2(two == whole, "cut " + QByteArray::number(cut) + ": " + describe(two) + " != "
-                                   + describe(whole));
+        QVERIFY2(two == whole, "cut " + QByteArray::number(cut) + ": " + describe(two) +
+                                   " != " + describe(whole));
     }
     // Three pieces around the middle too: state must survive more than one boundary.
     const qsizetype n = row.input.size();

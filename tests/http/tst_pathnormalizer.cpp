@@ -10,8 +10,7 @@ using namespace Berth::Http;
 
 namespace {
 
-template<std::size_t N>
-QByteArray B(const char (&s)[N])
+template <std::size_t N> QByteArray B(const char (&s)[N])
 {
     return QByteArray(s, N - 1);
 }
@@ -74,7 +73,8 @@ QList<PathRow> pathRows()
     ok("27 double slash stays under root", "//etc/passwd", "/etc/passwd");
     ok("encoded backslash", "/a%5cb", "/a\\b");
     ok("byte 0xff", "/%ff", "/\xff");
-    ok("long path", "/" + QByteArray("abc/").repeated(1000), "/" + QByteArray("abc/").repeated(1000));
+    ok("long path", "/" + QByteArray("abc/").repeated(1000),
+       "/" + QByteArray("abc/").repeated(1000));
     ok("deep dot-dots", "/" + QByteArray("a/").repeated(50) + QByteArray("../").repeated(50) + "x",
        "/x");
 
@@ -108,7 +108,8 @@ QList<PathRow> pathRows()
     bad("encoded DEL", "/a%7Fb");
     bad("encoded 0x1f", "/%1f");
     bad("raw NUL", B("/a\0b"));
-    bad("raw control", "/a\x01" "b");
+    bad("raw control", "/a\x01"
+                       "b");
     bad("raw DEL", "/a\x7f");
     return rows;
 }

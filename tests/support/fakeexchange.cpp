@@ -140,6 +140,13 @@ void FakeExchange::simulateClientAbort()
 
 void FakeExchange::readBody(DataHandler onData, EventHandler onEnd)
 {
+    if (m_request.bodyBuffered) {
+        if (!m_request.bufferedBody.isEmpty() && onData)
+            onData(m_request.bufferedBody);
+        if (onEnd)
+            onEnd();
+        return;
+    }
     for (const QByteArray &chunk : std::as_const(m_bodyChunks))
         onData(chunk);
     if (onEnd)
