@@ -869,7 +869,9 @@ void Http1Connection::flush()
     }
     if (m_state == State::Closed)
         return;
-    m_writeNotifier->setEnabled(false);
+    // Everything went out. An app waiting to write more is told from onWritable(), which the
+    // notifier fires at once since the socket has room; nobody else needs write events.
+    m_writeNotifier->setEnabled(m_writableWanted && m_onWritable && !m_responseFinished);
     afterFlushed();
 }
 
