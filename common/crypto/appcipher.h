@@ -102,8 +102,8 @@ private:
 
     static Key deriveKey(int keynum, qint64 activeFromSecs, QByteArrayView secret);
     static QByteArray seal(const Key &key, QByteArrayView aad, QByteArrayView plaintext);
-    static std::optional<QByteArray> open(const Key &key, QByteArrayView aad,
-                                          QByteArrayView payload);
+    static std::optional<QByteArray> unseal(const Key &key, QByteArrayView aad,
+                                            QByteArrayView payload);
     const Key *activeKey() const; // caller holds m_lock
     qint64 now() const;
 

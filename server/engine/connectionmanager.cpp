@@ -2,6 +2,7 @@
 
 #include "core/servercontext.h"
 #include "http1connection.h"
+#include "transport.h"
 
 #include <QElapsedTimer>
 #include <QLoggingCategory>

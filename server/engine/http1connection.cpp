@@ -5,6 +5,7 @@
 #include "core/statsregistry.h"
 #include "http/httpdate.h"
 #include "http/pathnormalizer.h"
+#include "transport.h"
 #include "log/logging.h"
 #include "log/logsink.h"
 #include "log/requestlogline.h"
@@ -34,6 +35,7 @@ constexpr qsizetype BodyBufferCap = 64 * 1024; // unread body bytes held before 
 constexpr qsizetype OutputHighWater = 256 * 1024;
 constexpr qint64 SmallFileBytes = 32 * 1024; // read into the response buffer: one write
 constexpr qint64 SendfileChunk = 1024 * 1024;
+constexpr qsizetype FileBufferChunk = 64 * 1024; // file piece per write when sendfile can't be used
 
 void rebase(QByteArrayView &view, const char *from, const char *to)
 {
@@ -96,9 +98,11 @@ qint64 nowMicros()
 
 } // namespace
 
-Http1Connection::Http1Connection(ConnectionManager &manager, int fd, quint64 id)
+Http1Connection::Http1Connection(ConnectionManager &manager, int fd, quint64 id,
+                                 std::unique_ptr<Transport> transport)
     : QObject(&manager)
     , m_manager(manager)
+    , m_transport(transport ? std::move(transport) : std::make_unique<PlainTransport>(fd))
     , m_fd(fd)
     , m_id(id)
     , m_parser(manager.settings().head)
@@ -127,6 +131,7 @@ Http1Connection::Http1Connection(ConnectionManager &manager, int fd, quint64 id)
     m_request.peerPort = m_peerPort;
     m_request.localAddress = m_localAddress;
     m_request.localPort = m_localPort;
+    m_request.secure = m_transport->isSecure();
 }
 
 Http1Connection::~Http1Connection()
@@ -186,6 +191,13 @@ void Http1Connection::onReadable()
 {
     if (m_state == State::Closed)
         return;
+    if (m_writeNeedsReadable) {
+        // A TLS write was waiting for the peer's handshake bytes.
+        m_writeNeedsReadable = false;
+        flush();
+        if (m_state == State::Closed)
+            return;
+    }
     if (!readInput())
         return;
     if (m_state != State::Closing)
@@ -199,12 +211,10 @@ bool Http1Connection::readInput()
         // not destroyed by a reset before the client has read it.
         char sink[4096];
         for (;;) {
-            const ssize_t n = ::read(m_fd, sink, sizeof(sink));
+            const qsizetype n = m_transport->read(sink, sizeof(sink));
             if (n > 0)
                 continue;
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            if (n == Transport::WouldBlock)
                 return true;
             m_peerEof = true;
             if (m_outPos >= m_out.size() && m_fileFd < 0)
@@ -227,11 +237,11 @@ bool Http1Connection::readInput()
             m_in.reserve(old + ReadChunk);
         const qsizetype room = m_in.capacity() - old;
         m_in.resize(old + room);
-        const ssize_t n = ::read(m_fd, m_in.data() + old, size_t(room));
+        const qsizetype n = m_transport->read(m_in.data() + old, room);
         if (n > 0) {
             m_in.resize(old + n);
             m_lastActivity = ConnectionManager::now();
-            if (n < room)
+            if (n < room && !m_transport->hasBufferedInput())
                 break;
             continue;
         }
@@ -240,13 +250,14 @@ bool Http1Connection::readInput()
             m_peerEof = true;
             break;
         }
-        if (errno == EINTR) {
-            --round;
-            continue;
-        }
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
+        if (n == Transport::WouldBlock) {
+            // A TLS handshake may need to send before it can read any further.
+            m_readNeedsWritable = m_transport->wantsWrite();
+            if (m_readNeedsWritable)
+                m_writeNotifier->setEnabled(true);
             break;
-        closeSocket(); // ECONNRESET and friends: the client is gone
+        }
+        closeSocket(); // reset, or a TLS failure: the client is gone
         return false;
     }
     updateReadInterest();
@@ -799,6 +810,12 @@ void Http1Connection::onWritable()
 {
     if (m_state == State::Closed)
         return;
+    if (m_readNeedsWritable) {
+        m_readNeedsWritable = false;
+        onReadable();
+        if (m_state == State::Closed)
+            return;
+    }
     flush();
     if (m_state == State::Closed)
         return;
@@ -816,18 +833,15 @@ void Http1Connection::flush()
 {
     while (m_state != State::Closed) {
         if (m_outPos < m_out.size()) {
-            const int flags = MSG_NOSIGNAL | (m_fileFd >= 0 ? MSG_MORE : 0);
-            const ssize_t n =
-                ::send(m_fd, m_out.constData() + m_outPos, size_t(m_out.size() - m_outPos), flags);
+            const qsizetype n = m_transport->write(m_out.constData() + m_outPos,
+                                                   m_out.size() - m_outPos, m_fileFd >= 0);
             if (n > 0) {
                 m_outPos += n;
                 m_lastWriteProgress = ConnectionManager::now();
                 continue;
             }
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                m_writeNotifier->setEnabled(true);
+            if (n == Transport::WouldBlock) {
+                waitForWritable();
                 return;
             }
             closeSocket(); // EPIPE, ECONNRESET: the client is gone
@@ -836,11 +850,16 @@ void Http1Connection::flush()
         m_out.resize(0);
         m_outPos = 0;
         if (m_fileFd >= 0) {
-            off_t offset = off_t(m_fileOffset);
-            const ssize_t n =
-                ::sendfile(m_fd, m_fileFd, &offset, size_t(qMin(m_fileRemaining, SendfileChunk)));
+            const qsizetype chunk = qsizetype(qMin(m_fileRemaining, SendfileChunk));
+            qsizetype n = 0;
+            if (m_transport->canSendFile()) {
+                n = m_transport->sendFile(m_fileFd, &m_fileOffset, chunk);
+            } else {
+                // TLS: the kernel can't encrypt for us, so the file goes through the output
+                // buffer in bounded pieces.
+                n = readFileIntoOutput(qMin<qsizetype>(chunk, FileBufferChunk));
+            }
             if (n > 0) {
-                m_fileOffset = offset;
                 m_fileRemaining -= n;
                 m_lastWriteProgress = ConnectionManager::now();
                 if (m_fileRemaining == 0) {
@@ -853,14 +872,12 @@ void Http1Connection::flush()
                 }
                 continue;
             }
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                m_writeNotifier->setEnabled(true);
+            if (n == Transport::WouldBlock) {
+                waitForWritable();
                 return;
             }
-            // The file shrank under us (n == 0) or can't be read: the promised length can't
-            // be delivered, so the client must see the connection end.
+            // The file shrank under us or can't be read: the promised length can't be
+            // delivered, so the client must see the connection end.
             qCWarning(lcHttp1) << "sendfile failed on txn" << m_request.txnId;
             closeSocket();
             return;
@@ -871,8 +888,39 @@ void Http1Connection::flush()
         return;
     // Everything went out. An app waiting to write more is told from onWritable(), which the
     // notifier fires at once since the socket has room; nobody else needs write events.
-    m_writeNotifier->setEnabled(m_writableWanted && m_onWritable && !m_responseFinished);
+    m_writeNotifier->setEnabled((m_writableWanted && m_onWritable && !m_responseFinished) ||
+                                m_readNeedsWritable);
     afterFlushed();
+}
+
+void Http1Connection::waitForWritable()
+{
+    if (m_transport->wantsWrite()) {
+        m_writeNotifier->setEnabled(true);
+    } else {
+        // TLS wants the peer's bytes first; the read notifier brings us back.
+        m_writeNeedsReadable = true;
+        if (m_readNotifier && !m_readNotifier->isEnabled())
+            m_readNotifier->setEnabled(true);
+    }
+}
+
+qsizetype Http1Connection::readFileIntoOutput(qsizetype count)
+{
+    const qsizetype at = m_out.size();
+    m_out.resize(at + count);
+    for (;;) {
+        const ssize_t n = ::pread(m_fileFd, m_out.data() + at, size_t(count), m_fileOffset);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            m_out.resize(at);
+            return Transport::Failed;
+        }
+        m_out.resize(at + n);
+        m_fileOffset += n;
+        return n;
+    }
 }
 
 void Http1Connection::afterFlushed()
@@ -884,7 +932,7 @@ void Http1Connection::afterFlushed()
         return;
     }
     // Everything is sent: half-close and read whatever the client still sends for a moment.
-    ::shutdown(m_fd, SHUT_WR);
+    m_transport->shutdownWrite();
     m_lingering = true;
     m_lingerDeadline = ConnectionManager::now() + m_manager.settings().lingerTimeoutMs;
     updateReadInterest();

@@ -8,11 +8,14 @@
 #include <QHostAddress>
 #include <QObject>
 
+#include <memory>
+
 class QSocketNotifier;
 
 namespace Berth::Engine {
 
 class ConnectionManager;
+class Transport;
 
 // One HTTP/1.x client connection, and the exchange of the request it is serving (reused for
 // each request on the connection). Reads into one buffer and parses in place; requests are
@@ -23,7 +26,9 @@ class Http1Connection final : public QObject, public Http::Exchange
 {
     Q_OBJECT
 public:
-    Http1Connection(ConnectionManager &manager, int fd, quint64 id);
+    // transport: how bytes move (TLS); null means plain TCP on fd.
+    Http1Connection(ConnectionManager &manager, int fd, quint64 id,
+                    std::unique_ptr<Transport> transport = nullptr);
     ~Http1Connection() override;
 
     void start();
@@ -72,6 +77,8 @@ private:
     void sendErrorAndClose(int status);
     void flush();
     void afterFlushed();
+    void waitForWritable();
+    qsizetype readFileIntoOutput(qsizetype count);
     void beginClosing();
     void closeSocket();
     void writeRequestLog();
@@ -81,6 +88,7 @@ private:
     void consumeInput(qsizetype n) { m_inPos += n; }
 
     ConnectionManager &m_manager;
+    std::unique_ptr<Transport> m_transport;
     int m_fd;
     quint64 m_id;
     QSocketNotifier *m_readNotifier = nullptr;
@@ -97,6 +105,8 @@ private:
     Http::RequestHeadParser m_parser;
     Http::ChunkedDecoder m_chunked;
     bool m_peerEof = false;
+    bool m_readNeedsWritable = false;  // TLS: a read waits for the socket to take our bytes
+    bool m_writeNeedsReadable = false; // TLS: a write waits for the peer's bytes
     bool m_processing = false;
     bool m_draining = false;
     quint32 m_requestsOnConnection = 0;

@@ -17,6 +17,7 @@ struct State
     std::unique_ptr<LogSink> server;
     std::unique_ptr<LogSink> request;
     std::unique_ptr<LogSink> app;
+    std::unique_ptr<LogSink> cef;
 };
 
 State &state()
@@ -85,7 +86,8 @@ bool Logging::setup(const QString &logDir, QString *error)
     s.server = std::make_unique<LogSink>(path("server.log"));
     s.request = std::make_unique<LogSink>(path("request.log"));
     s.app = std::make_unique<LogSink>(path("app.log"));
-    for (LogSink *sink : {s.server.get(), s.request.get(), s.app.get()}) {
+    s.cef = std::make_unique<LogSink>(path("cef.log"));
+    for (LogSink *sink : {s.server.get(), s.request.get(), s.app.get(), s.cef.get()}) {
         if (!sink->open(error))
             return false;
     }
@@ -102,7 +104,7 @@ void Logging::shutdown()
 void Logging::flushAll()
 {
     State &s = state();
-    for (LogSink *sink : {s.server.get(), s.request.get(), s.app.get()}) {
+    for (LogSink *sink : {s.server.get(), s.request.get(), s.app.get(), s.cef.get()}) {
         if (sink)
             sink->flush();
     }
@@ -112,7 +114,7 @@ bool Logging::reopenAll(QString *error)
 {
     State &s = state();
     bool ok = true;
-    for (LogSink *sink : {s.server.get(), s.request.get(), s.app.get()}) {
+    for (LogSink *sink : {s.server.get(), s.request.get(), s.app.get(), s.cef.get()}) {
         if (sink && !sink->reopen(error))
             ok = false;
     }
@@ -132,6 +134,11 @@ LogSink *Logging::serverLog()
 LogSink *Logging::appLog()
 {
     return state().app.get();
+}
+
+LogSink *Logging::cefLog()
+{
+    return state().cef.get();
 }
 
 QString Logging::logDir()

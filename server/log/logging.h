@@ -7,8 +7,9 @@ namespace Berth::Log {
 class LogSink;
 
 // The server's log files: server.log (lifecycle, errors: Qt categories berth.*), app.log (what
-// apps log: categories berth.app.*), request.log (one line per request). With no log_dir every
-// one goes to stderr. Messages from Qt's own categories (qt.*) go to server.log as well.
+// apps log: categories berth.app.*), request.log (one line per request), cef.log (security
+// events, see cef.h). With no log_dir every one goes to stderr. Messages from Qt's own
+// categories (qt.*) go to server.log as well.
 class Logging
 {
 public:
@@ -21,7 +22,12 @@ public:
     static LogSink *requestLog();
     static LogSink *serverLog();
     static LogSink *appLog();
+    static LogSink *cefLog(); // null before setup(): logCef() then writes to stderr
     static QString logDir();
 };
+
+// Whether logCef() also sends each event to syslog (facility LOG_AUTH), from [server]
+// cef_syslog. Set once at startup, before the event-loop threads run.
+void setCefSyslog(bool enabled);
 
 } // namespace Berth::Log
