@@ -109,6 +109,8 @@ Schema makeBuiltin()
                       u"Up to this many requests, chosen at random, added to max_requests for "
                       u"each worker so that workers do not restart together."_s),
                   0),
+            key(u"cef_syslog"_s, T::Bool, u"no"_s,
+                u"Also send the security events of cef.log to syslog (facility auth)."_s),
         }));
 
     schema.addSection(section(
@@ -144,18 +146,44 @@ Schema makeBuiltin()
                   1),
         }));
 
-    schema.addSection(planned(section(
-        u"tls"_s, u"HTTPS with OpenSSL."_s,
+    schema.addSection(section(
+        u"tls"_s,
+        u"HTTPS with OpenSSL 3: TLS 1.2 and 1.3 only, forward-secret AEAD ciphers, no "
+        u"renegotiation or compression. Certificates are re-read on SIGHUP."_s,
         {
             key(u"enabled"_s, T::Bool, u"no"_s, u"Whether the [server] port speaks TLS."_s),
             range(key(u"port"_s, T::Int, QString(),
                       u"When set, a second listener on this port speaks TLS."_s),
                   0, 65535),
+            key(u"cert"_s, T::Path, QString(),
+                u"Certificate chain file (PEM: the server certificate first, then "
+                u"intermediates)."_s),
+            key(u"key"_s, T::Path, QString(), u"Private key file (PEM)."_s),
+            key(u"passphrase"_s, T::String, QString(), u"Passphrase of an encrypted key."_s),
+            key(u"client_ca"_s, T::Path, QString(),
+                u"CA certificates (PEM) that client certificates must chain to."_s),
+            key(u"verify_client"_s, T::String, u"no"_s,
+                u"Client certificates: `no`, `optional` (verified when sent) or `require`."_s),
+            key(u"ciphers"_s, T::String, QString(),
+                u"OpenSSL cipher list for TLS 1.2; empty uses Mozilla's intermediate AEAD "
+                u"list."_s),
+            key(u"min_version"_s, T::String, u"1.2"_s, u"Oldest protocol accepted: `1.2` or "
+                                                          u"`1.3`."_s),
+            key(u"http2"_s, T::Bool, u"yes"_s,
+                u"Offer HTTP/2 through ALPN once this server speaks it (today ALPN offers "
+                u"`http/1.1`)."_s),
+        }));
+    schema.addSection(section(
+        u"tls:*"_s,
+        u"A certificate chosen by SNI for other host names, e.g. `[tls:example.org]`."_s,
+        {
+            key(u"names"_s, T::List, QString(),
+                u"Host names it serves (`*.example.org` for subdomains); default: the name "
+                u"after `tls:`."_s),
             key(u"cert"_s, T::Path, QString(), u"Certificate chain file (PEM)."_s),
             key(u"key"_s, T::Path, QString(), u"Private key file (PEM)."_s),
             key(u"passphrase"_s, T::String, QString(), u"Passphrase of an encrypted key."_s),
-            key(u"http2"_s, T::Bool, u"yes"_s, u"Offer HTTP/2 through ALPN."_s),
-        })));
+        }));
 
     schema.addSection(rawLines(section(
         u"routes:line"_s,
@@ -208,11 +236,35 @@ Schema makeBuiltin()
         {key(u"mode"_s, T::String, u"throw"_s,
              u"`throw` (fail before answering), `throw_after` (fail after the response started) "
              u"or `never` (never answer)."_s)}});
+    schema.addApp(AppSpec{
+        u"berth.basic_auth"_s,
+        u"HTTP Basic authentication in front of the apps after it in a pipeline (brim's "
+        u"wsgi_basic_auth): users and bcrypt hashes from a file, 401 otherwise."_s,
+        {
+            required(key(u"auth_path"_s, T::Path, QString(),
+                         u"File of users, one per line: `user bcrypt-hash` (brim) or "
+                         u"`user:bcrypt-hash` (htpasswd -B); `#` starts a comment. Re-read when "
+                         u"it changes."_s)),
+            key(u"realm"_s, T::String, u"Berth"_s,
+                u"Realm named in the `WWW-Authenticate` challenge."_s),
+            key(u"allow_insecure"_s, T::Bool, u"no"_s,
+                u"Allow Basic authentication without TLS (passwords then cross the network in "
+                u"the clear); without it the app needs [tls] enabled."_s),
+        }});
+    schema.addApp(AppSpec{
+        u"berth.log_collector"_s,
+        u"Collects log records sent by Python's logging.handlers.HTTPHandler (POST or GET) "
+        u"into a JSON-lines file and a readable text file."_s,
+        {
+            required(key(u"file"_s, T::Path, QString(),
+                         u"File the records are appended to, one JSON object per line; the "
+                         u"readable form goes to the same name plus `.txt`."_s)),
+            key(u"max_bytes"_s, T::Size, u"64K"_s,
+                u"Largest record accepted (413 beyond it)."_s),
+        }});
     const auto later = [&](const QString &call, const QString &description) {
         schema.addApp(AppSpec{call, description, {}, false});
     };
-    later(u"berth.basic_auth"_s, u"HTTP Basic authentication in front of other apps."_s);
-    later(u"berth.log_collector"_s, u"Collects log records posted over HTTP."_s);
     later(u"berth.session"_s, u"Server-side sessions for the apps after it."_s);
     later(u"berth.admin"_s, u"The admin API used by berth-admin."_s);
     later(u"berth.debug"_s, u"Shows the request as the server received it."_s);

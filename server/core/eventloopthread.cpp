@@ -5,16 +5,16 @@
 namespace Berth::Core {
 
 EventLoopThread::EventLoopThread(const Engine::EngineSettings &settings, Pipeline::Router *router,
-                                 ServerContext *server, const QList<int> &listenFds)
+                                 ServerContext *server, const QList<Engine::Listener> &listeners)
     : m_settings(settings)
     , m_router(router)
     , m_server(server)
-    , m_listenFds(listenFds)
+    , m_listeners(listeners)
 {}
 
 void EventLoopThread::run()
 {
-    Engine::ConnectionManager manager(m_settings, m_router, m_server, m_listenFds);
+    Engine::ConnectionManager manager(m_settings, m_router, m_server, m_listeners);
     connect(&manager, &Engine::ConnectionManager::drained, this, &EventLoopThread::drained,
             Qt::DirectConnection);
     manager.start();

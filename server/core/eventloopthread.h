@@ -26,7 +26,7 @@ class EventLoopThread final : public QThread
     Q_OBJECT
 public:
     EventLoopThread(const Engine::EngineSettings &settings, Pipeline::Router *router,
-                    ServerContext *server, const QList<int> &listenFds);
+                    ServerContext *server, const QList<Engine::Listener> &listeners);
 
     // Both are safe to call from any thread.
     void beginDrain();
@@ -42,7 +42,7 @@ private:
     Engine::EngineSettings m_settings;
     Pipeline::Router *m_router;
     ServerContext *m_server;
-    QList<int> m_listenFds;
+    QList<Engine::Listener> m_listeners;
     std::atomic<Engine::ConnectionManager *> m_manager{nullptr};
     std::atomic<bool> m_drainRequested{false};
 };

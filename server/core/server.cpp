@@ -5,6 +5,7 @@
 #include "log/logging.h"
 #include "pipeline/appregistry.h"
 #include "pipeline/router.h"
+#include "tls/tlscontext.h"
 
 #include <config/validator.h>
 
@@ -59,6 +60,19 @@ void addValidation(Config::Config &config)
         config.addDiagnostic(d);
 }
 
+// The TLS context when [tls] asks for one; certificate problems become diagnostics on config.
+std::shared_ptr<Tls::TlsContext> buildTls(const Config::Config &config,
+                                          const Tls::TlsSettings &settings)
+{
+    if (!settings.any())
+        return nullptr;
+    Config::Diagnostics problems;
+    auto context = Tls::TlsContext::create(settings, &problems);
+    for (const Config::Diagnostic &d : problems)
+        config.addDiagnostic(d);
+    return context;
+}
+
 } // namespace
 
 Config::Diagnostics checkConfiguration(const QStringList &files)
@@ -66,6 +80,7 @@ Config::Diagnostics checkConfiguration(const QStringList &files)
     Config::Config config = Config::Config::load(files);
     addValidation(config);
     Engine::EngineSettings::fromConfig(config);
+    buildTls(config, Tls::TlsSettings::fromConfig(config));
     ServerContext context;
     StatsRegistry stats;
     context.stats = &stats;
@@ -85,8 +100,8 @@ Server::~Server()
         thread->quit();
         thread->wait();
     }
-    for (int fd : std::as_const(m_listenFds))
-        ::close(fd);
+    for (const Engine::Listener &listener : std::as_const(m_listeners))
+        ::close(listener.fd);
 }
 
 bool Server::prepare()
@@ -111,6 +126,8 @@ bool Server::prepare()
         if (Config::hasErrors(m_config.diagnostics()))
             break;
     }
+    const Tls::TlsSettings tlsSettings = Tls::TlsSettings::fromConfig(m_config);
+    std::shared_ptr<Tls::TlsContext> tls = buildTls(m_config, tlsSettings);
     const Config::Diagnostics diagnostics = uniqueDiagnostics(m_config.diagnostics());
     for (const Config::Diagnostic &d : diagnostics) {
         if (d.isError())
@@ -124,15 +141,30 @@ bool Server::prepare()
         m_errors.append(error);
         return false;
     }
+    Log::setCefSyslog(m_config.getBool(server, QStringLiteral("cef_syslog"), false));
     for (const Config::Diagnostic &d : diagnostics)
         qCWarning(lcServer).noquote() << d.toString();
 
+    if (tls) {
+        m_tls = std::make_shared<Tls::TlsContextSlot>();
+        m_tls->set(tls);
+    }
     const int fd = openListeningSocket(ip, m_settings.port, &error);
     if (fd < 0) {
         m_errors.append(error);
         return false;
     }
-    m_listenFds.append(fd);
+    m_listeners.append({fd, tlsSettings.enabled ? m_tls : nullptr});
+    if (tlsSettings.port > 0 && tlsSettings.port != m_settings.port) {
+        const int tlsFd = openListeningSocket(ip, quint16(tlsSettings.port), &error);
+        if (tlsFd < 0) {
+            m_errors.append(error);
+            return false;
+        }
+        m_listeners.append({tlsFd, m_tls});
+        qCInfo(lcServer).noquote()
+            << QStringLiteral("TLS listener on %1:%2").arg(ip).arg(tlsSettings.port);
+    }
     const qint64 workers = m_config.getInt(server, QStringLiteral("workers"), 0);
     if (workers > 0) {
         qCWarning(lcServer).noquote()
@@ -160,7 +192,7 @@ void Server::start()
     m_logFlush.start(100);
     for (auto &router : m_routers) {
         auto thread =
-            std::make_unique<EventLoopThread>(m_settings, router.get(), &m_context, m_listenFds);
+            std::make_unique<EventLoopThread>(m_settings, router.get(), &m_context, m_listeners);
         connect(
             thread.get(), &EventLoopThread::drained, this,
             [this] {
@@ -212,13 +244,34 @@ void Server::onSignal()
             break;
         }
         case SIGHUP:
-            qCWarning(lcServer) << "SIGHUP: reload needs worker processes (workers > 0), which "
-                                   "this version does not have; ignored";
+            reloadCertificates();
             break;
         default:
             break;
         }
     }
+}
+
+void Server::reloadCertificates()
+{
+    // Single-process mode reloads what can change under a running listener: the TLS
+    // certificates (renewed by an ACME client, say). New connections get the new ones.
+    if (!m_tls) {
+        qCInfo(lcServer) << "SIGHUP: no TLS certificates to reload; a full configuration "
+                            "reload needs worker processes (workers > 0)";
+        return;
+    }
+    Config::Config config = Config::Config::load(m_files);
+    Config::Diagnostics problems;
+    auto context = Tls::TlsContext::create(Tls::TlsSettings::fromConfig(config), &problems);
+    if (!context) {
+        for (const Config::Diagnostic &d : problems)
+            qCWarning(lcServer).noquote()
+                << "SIGHUP: keeping the old certificates:" << d.toString();
+        return;
+    }
+    m_tls->set(std::move(context));
+    qCInfo(lcServer) << "SIGHUP: TLS certificates reloaded";
 }
 
 void Server::stopGracefully()

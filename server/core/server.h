@@ -62,6 +62,7 @@ private:
     void installSignalHandlers();
     void onSignal();
     void finishStop();
+    void reloadCertificates();
 
     QStringList m_files;
     Config::Config m_config;
@@ -69,7 +70,8 @@ private:
     Engine::EngineSettings m_settings;
     StatsRegistry m_stats;
     ServerContext m_context;
-    QList<int> m_listenFds;
+    QList<Engine::Listener> m_listeners;
+    std::shared_ptr<Tls::TlsContextSlot> m_tls;
     std::vector<std::unique_ptr<Pipeline::Router>> m_routers;
     std::vector<std::unique_ptr<EventLoopThread>> m_threads;
     qint64 m_gracefulTimeoutMs = 30'000;

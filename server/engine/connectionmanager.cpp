@@ -2,6 +2,8 @@
 
 #include "core/servercontext.h"
 #include "http1connection.h"
+#include "tls/tlscontext.h"
+#include "tls/tlstransport.h"
 #include "transport.h"
 
 #include <QElapsedTimer>
@@ -55,11 +57,11 @@ qint64 ConnectionManager::now()
 }
 
 ConnectionManager::ConnectionManager(const EngineSettings &settings, Pipeline::Router *router,
-                                     Core::ServerContext *server, const QList<int> &listenFds)
+                                     Core::ServerContext *server, const QList<Listener> &listeners)
     : m_settings(settings)
     , m_router(router)
     , m_server(server)
-    , m_listenFds(listenFds)
+    , m_listeners(listeners)
 {
     m_tick.setInterval(TickMs);
     connect(&m_tick, &QTimer::timeout, this, &ConnectionManager::tick);
@@ -74,9 +76,10 @@ ConnectionManager::~ConnectionManager()
 
 void ConnectionManager::start()
 {
-    for (int fd : std::as_const(m_listenFds)) {
-        auto *notifier = new QSocketNotifier(fd, QSocketNotifier::Read, this);
-        connect(notifier, &QSocketNotifier::activated, this, [this, fd] { acceptReady(fd); });
+    for (const Listener &listener : std::as_const(m_listeners)) {
+        auto *notifier = new QSocketNotifier(listener.fd, QSocketNotifier::Read, this);
+        connect(notifier, &QSocketNotifier::activated, this,
+                [this, listener] { acceptReady(listener); });
         m_acceptNotifiers.append(notifier);
     }
     m_tick.start();
@@ -91,8 +94,9 @@ QByteArray ConnectionManager::nextTxnId()
     return id;
 }
 
-void ConnectionManager::acceptReady(int listenFd)
+void ConnectionManager::acceptReady(const Listener &listener)
 {
+    const int listenFd = listener.fd;
     for (int i = 0; i < AcceptBurst && !m_draining; ++i) {
         const int fd = ::accept4(listenFd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
@@ -118,7 +122,13 @@ void ConnectionManager::acceptReady(int listenFd)
             continue;
         }
         activeConnections().fetch_add(1, std::memory_order_relaxed);
-        auto *connection = new Http1Connection(*this, fd, m_nextConnectionId++);
+        std::unique_ptr<Transport> transport;
+        if (listener.tls) {
+            // Each connection keeps the context it started with; a reload only affects new ones.
+            transport = std::make_unique<Tls::TlsTransport>(fd, listener.tls->current());
+        }
+        auto *connection =
+            new Http1Connection(*this, fd, m_nextConnectionId++, std::move(transport));
         m_connections.push_back(connection);
         connection->start();
     }

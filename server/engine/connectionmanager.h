@@ -31,7 +31,7 @@ class ConnectionManager final : public QObject
     Q_OBJECT
 public:
     ConnectionManager(const EngineSettings &settings, Pipeline::Router *router,
-                      Core::ServerContext *server, const QList<int> &listenFds);
+                      Core::ServerContext *server, const QList<Listener> &listeners);
     ~ConnectionManager() override;
 
     void start();
@@ -64,7 +64,7 @@ Q_SIGNALS:
     void drained();
 
 private:
-    void acceptReady(int listenFd);
+    void acceptReady(const Listener &listener);
     bool hasRoomForConnection() const;
     void tick();
     void resumeAccepting();
@@ -72,7 +72,7 @@ private:
     EngineSettings m_settings;
     Pipeline::Router *m_router;
     Core::ServerContext *m_server;
-    QList<int> m_listenFds;
+    QList<Listener> m_listeners;
     QList<QSocketNotifier *> m_acceptNotifiers;
     std::vector<Http1Connection *> m_connections;
     QTimer m_tick;

@@ -4,11 +4,24 @@
 
 #include <QByteArray>
 
+#include <memory>
+
 namespace Berth::Config {
 class Config;
 }
 
+namespace Berth::Tls {
+class TlsContextSlot;
+}
+
 namespace Berth::Engine {
+
+// A listening socket shared by the event-loop threads; with tls set, it speaks TLS.
+struct Listener
+{
+    int fd = -1;
+    std::shared_ptr<Tls::TlsContextSlot> tls;
+};
 
 // The [server] and [limits] values the HTTP engine enforces, read once per configuration.
 struct EngineSettings

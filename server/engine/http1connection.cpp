@@ -5,11 +5,12 @@
 #include "core/statsregistry.h"
 #include "http/httpdate.h"
 #include "http/pathnormalizer.h"
-#include "transport.h"
+#include "log/cef.h"
 #include "log/logging.h"
 #include "log/logsink.h"
 #include "log/requestlogline.h"
 #include "pipeline/router.h"
+#include "transport.h"
 
 #include <QDateTime>
 #include <QElapsedTimer>
@@ -287,7 +288,22 @@ void Http1Connection::process()
 {
     if (m_processing || m_state == State::Closed)
         return;
-    m_processing = true;
+    do {
+        m_processing = true;
+        processInput();
+        m_processing = false;
+        if (m_state == State::Closed)
+            return;
+        flush();
+        // The flush may have sent the rest of a file and so completed the response: then the
+        // exchange can end now (no further event would announce it).
+    } while (m_state == State::Serving && m_responseFinished && m_fileFd < 0 && bodyComplete());
+    if (m_state != State::Closed)
+        updateReadInterest();
+}
+
+void Http1Connection::processInput()
+{
     for (;;) {
         if (m_state == State::WaitingHead) {
             if (m_out.size() - m_outPos > OutputHighWater) {
@@ -332,11 +348,6 @@ void Http1Connection::process()
         finishRequestIfDone();
         if (m_state != State::WaitingHead)
             break;
-    }
-    m_processing = false;
-    if (m_state != State::Closed) {
-        flush();
-        updateReadInterest();
     }
 }
 
@@ -574,11 +585,25 @@ void Http1Connection::failRequest(int status, const char *reason)
                                       .arg(status)
                                       .arg(QString::fromLatin1(reason));
     m_keepAlive = false;
+    // Security log (CEF): input that closed the connection. Logged after sendErrorAndClose so a
+    // head that failed to parse carries its own txn id; no user (an earlier request's is stale).
+    const auto logBadInput = [&] {
+        if (status == 400 || status == 408 || status == 413 || status == 414 || status == 431 ||
+            status == 501 || status == 505) {
+            Log::logCef(QStringLiteral("Bad request"), 3, &m_request, QString(),
+                        QStringLiteral("BadRequest"),
+                        {{QStringLiteral("msg"), QString::fromLatin1(reason)},
+                         {QStringLiteral("cn1Label"), QStringLiteral("status")},
+                         {QStringLiteral("cn1"), QString::number(status)}});
+        }
+    };
     if (m_responseStarted) {
+        logBadInput();
         abort();
         return;
     }
     sendErrorAndClose(status);
+    logBadInput();
 }
 
 void Http1Connection::sendErrorAndClose(int status)

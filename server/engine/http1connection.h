@@ -67,6 +67,7 @@ private:
     void onWritable();
     bool readInput();
     void process();
+    void processInput();
     bool startRequest();
     void dispatch();
     void pumpBody();

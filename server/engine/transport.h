@@ -38,7 +38,9 @@ public:
 class PlainTransport final : public Transport
 {
 public:
-    explicit PlainTransport(int fd) : m_fd(fd) {}
+    explicit PlainTransport(int fd)
+        : m_fd(fd)
+    {}
     qsizetype read(char *buffer, qsizetype size) override;
     qsizetype write(const char *data, qsizetype size, bool more) override;
     bool canSendFile() const override { return true; }

@@ -68,7 +68,7 @@ void tst_Validator::designExampleIsValid()
     for (const Diagnostic &d : found)
         warnings.append(d.message);
     const QString ignored = u" is not supported by this version of berthd and is ignored"_s;
-    QCOMPARE(warnings, (QStringList{u"[tls]"_s + ignored, u"[@users]"_s + ignored,
+    QCOMPARE(warnings, (QStringList{u"[@users]"_s + ignored,
                                     u"[api-gateway]"_s + ignored, u"[sessions]"_s + ignored,
                                     u"[tcp:echo]"_s + ignored, u"[udp:echo]"_s + ignored,
                                     u"[daemon:sample]"_s + ignored, u"[crontab:line]"_s + ignored,
@@ -208,7 +208,7 @@ void tst_Validator::emptyValueIsNotChecked()
 void tst_Validator::plannedSections_data()
 {
     QTest::addColumn<QString>("section");
-    for (const char *name : {"tls", "@users", "api-gateway", "sessions", "tcp:echo", "udp:echo",
+    for (const char *name : {"@users", "api-gateway", "sessions", "tcp:echo", "udp:echo",
                              "daemon:sample", "crontab:line", "mailer", "admin"})
         QTest::newRow(name) << QString::fromLatin1(name);
 }
@@ -334,7 +334,8 @@ void tst_Validator::schemaFindSection_data()
     QTest::newRow("tcp") << u"tcp:echo"_s << u"tcp:*"_s << true << false;
     QTest::newRow("udp") << u"udp:echo"_s << u"udp:*"_s << true << false;
     QTest::newRow("daemon") << u"daemon:x"_s << u"daemon:*"_s << true << false;
-    QTest::newRow("tls") << u"tls"_s << u"tls"_s << true << false;
+    QTest::newRow("tls") << u"tls"_s << u"tls"_s << false << false;
+    QTest::newRow("tls-sni") << u"tls:example.org"_s << u"tls:*"_s << false << false;
     QTest::newRow("app: alone") << u"app:"_s << QString() << false << false;
     QTest::newRow("@ alone") << u"@"_s << QString() << false << false;
     QTest::newRow("unknown") << u"servers"_s << QString() << false << false;

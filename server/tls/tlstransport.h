@@ -1,0 +1,38 @@
+#pragma once
+
+#include "engine/transport.h"
+
+#include <memory>
+
+using SSL = struct ssl_st;
+
+namespace Berth::Tls {
+
+class TlsContext;
+
+// TLS over a non-blocking socket with OpenSSL: the handshake happens inside the first reads;
+// the connection's state machine sees the same results as with plain TCP.
+class TlsTransport final : public Engine::Transport
+{
+public:
+    TlsTransport(int fd, std::shared_ptr<TlsContext> context);
+    ~TlsTransport() override;
+
+    qsizetype read(char *buffer, qsizetype size) override;
+    qsizetype write(const char *data, qsizetype size, bool more) override;
+    void shutdownWrite() override;
+    bool hasBufferedInput() const override;
+    bool wantsWrite() const override { return m_wantsWrite; }
+    bool isSecure() const override { return true; }
+
+private:
+    qsizetype failure(int result);
+    void answerPlainHttp();
+
+    int m_fd;
+    std::shared_ptr<TlsContext> m_context; // keeps the SSL_CTX alive across a reload
+    SSL *m_ssl = nullptr;
+    bool m_wantsWrite = false;
+};
+
+} // namespace Berth::Tls
