@@ -167,6 +167,9 @@ Schema makeBuiltin()
             key(u"ciphers"_s, T::String, QString(),
                 u"OpenSSL cipher list for TLS 1.2; empty uses Mozilla's intermediate AEAD "
                 u"list."_s),
+            key(u"hsts"_s, T::String, QString(),
+                u"Strict-Transport-Security value sent on every TLS response, e.g. "
+                u"`max-age=31536000; includeSubDomains`; empty sends none."_s),
             key(u"min_version"_s, T::String, u"1.2"_s, u"Oldest protocol accepted: `1.2` or "
                                                           u"`1.3`."_s),
             key(u"http2"_s, T::Bool, u"yes"_s,
@@ -262,10 +265,22 @@ Schema makeBuiltin()
             key(u"max_bytes"_s, T::Size, u"64K"_s,
                 u"Largest record accepted (413 beyond it)."_s),
         }});
+    schema.addApp(AppSpec{
+        u"berth.session"_s,
+        u"Server-side sessions (pyslet.wsgi's SessionApp) for the apps after it in a pipeline: "
+        u"a signed `HttpOnly; SameSite=Lax` session cookie bound to the route's path, data kept "
+        u"in the [sessions] store, and CSRF protection: any method but GET, HEAD, OPTIONS and "
+        u"TRACE needs the session's token in the `X-CSRF-Token` header or the `csrftoken` form "
+        u"field (403 otherwise). Configured by the [sessions] section."_s,
+        {}});
+    schema.addApp(AppSpec{
+        u"berth.session_demo"_s,
+        u"pyslet's \"set your name\" page, showing sessions and CSRF protection in a browser; "
+        u"route it after berth.session (`/demo = session demo`)."_s,
+        {}});
     const auto later = [&](const QString &call, const QString &description) {
         schema.addApp(AppSpec{call, description, {}, false});
     };
-    later(u"berth.session"_s, u"Server-side sessions for the apps after it."_s);
     later(u"berth.admin"_s, u"The admin API used by berth-admin."_s);
     later(u"berth.debug"_s, u"Shows the request as the server received it."_s);
 
@@ -290,15 +305,33 @@ Schema makeBuiltin()
                     key(u"secret_key"_s, T::String, QString(), u"Key for JWT HS256 tokens."_s),
                     key(u"tokens_file"_s, T::Path, QString(), u"File of opaque bearer tokens."_s),
                 })));
-    schema.addSection(planned(section(
-        u"sessions"_s, u"Server-side sessions."_s,
+    schema.addSection(section(
+        u"sessions"_s,
+        u"Server-side sessions, used by berth.session apps. Every node that shares the store "
+        u"must have the same secret."_s,
         {
-            key(u"store"_s, T::String, u"sqlite:sessions.db"_s, u"Where sessions are kept."_s),
-            key(u"timeout"_s, T::Duration, u"600s"_s, u"Idle time before a session ends."_s),
+            key(u"store"_s, T::String, u"sqlite:sessions.db"_s,
+                u"Where sessions are kept: `sqlite:FILE` (relative to this file's directory; "
+                u"created on first use, readable by the server's user only) or "
+                u"`postgresql://user:password@host:port/database` for several nodes sharing "
+                u"sessions (options `sslmode`, `connect_timeout`, `application_name`, "
+                u"`sslrootcert` may follow `?`)."_s),
+            key(u"timeout"_s, T::Duration, u"600s"_s,
+                u"Idle time after which a session ends; expired sessions are deleted."_s),
             key(u"cookie"_s, T::String, u"sid"_s, u"Name of the session cookie."_s),
-            key(u"secret"_s, T::String, QString(), u"Signs cookies and keys the cipher."_s),
-            key(u"keynum"_s, T::Int, u"0"_s, u"Which key is current, for rotation."_s),
-        })));
+            key(u"secret"_s, T::String, QString(),
+                u"Signs session cookies (HMAC-SHA256), so a forged or altered cookie is "
+                u"refused; at least 16 random characters. Required when an app uses "
+                u"berth.session."_s),
+            key(u"keynum"_s, T::Int, u"0"_s,
+                u"Which key of the AppCipher key chain is current, for key rotation."_s),
+            key(u"purge_interval"_s, T::Duration, u"60s"_s,
+                u"Least time between two deletions of expired sessions (each thread)."_s),
+            key(u"cookie_test"_s, T::Bool, u"no"_s,
+                u"Send browsers that arrive without cookies through `MOUNT/ctest` first, which "
+                u"explains when cookies are blocked (pyslet's cookie test). Leave it off for "
+                u"API clients."_s),
+        }));
     const QList<KeySpec> socketKeys{
         key(u"call"_s, T::String, QString(), u"Which app."_s),
         range(key(u"port"_s, T::Int, QString(), u"Port to listen on."_s), 0, 65535),

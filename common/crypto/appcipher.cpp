@@ -85,8 +85,8 @@ std::optional<Tagged> parseTagged(QByteArrayView data)
     }
     if (keynum > INT_MAX || (colon > 1 && data[0] == '0'))
         return std::nullopt;
-    const auto decoded = QByteArray::fromBase64Encoding(
-        data.sliced(colon + 1).toByteArray(), QByteArray::AbortOnBase64DecodingErrors);
+    const auto decoded = QByteArray::fromBase64Encoding(data.sliced(colon + 1).toByteArray(),
+                                                        QByteArray::AbortOnBase64DecodingErrors);
     if (!decoded)
         return std::nullopt;
     return Tagged{int(keynum), decoded.decoded};
@@ -104,8 +104,7 @@ AppCipher::AppCipher(int keynum, QByteArray masterSecret, KeyStore *store, Clock
     , m_secret(std::move(masterSecret))
     , m_store(store)
     , m_clock(std::move(clock))
-{
-}
+{}
 
 AppCipher::~AppCipher() = default;
 
@@ -363,8 +362,8 @@ bool AppCipher::open(QString *error)
         const KeyStore::Record &record = *it;
         const std::optional<Tagged> blob = parseTagged(record.wrapped);
         if (!blob || record.keynum < 0)
-            return fail(
-                QStringLiteral("the key store's record for key %1 is malformed").arg(record.keynum));
+            return fail(QStringLiteral("the key store's record for key %1 is malformed")
+                            .arg(record.keynum));
         const auto by = m_keys.constFind(blob->keynum);
         if (blob->keynum <= record.keynum || by == m_keys.cend())
             return fail(QStringLiteral("key %1 in the key store is not wrapped under a newer key "
@@ -410,8 +409,7 @@ QList<int> AppCipher::keynums() const
     return m_keys.keys();
 }
 
-bool AppCipher::changeKey(int newKeynum, QByteArrayView newSecret, qint64 whenSecs,
-                          QString *error)
+bool AppCipher::changeKey(int newKeynum, QByteArrayView newSecret, qint64 whenSecs, QString *error)
 {
     QWriteLocker locker(&m_lock);
     auto fail = [error](const QString &message) {

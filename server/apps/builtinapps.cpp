@@ -1,8 +1,12 @@
 #include "builtinapps.h"
 
+#include "basicauth/basicauthapp.h"
 #include "echo/echoapp.h"
 #include "fault/faultapp.h"
 #include "heartbeat/heartbeatapp.h"
+#include "logcollector/logcollectorapp.h"
+#include "session/sessionapp.h"
+#include "sessiondemo/sessiondemoapp.h"
 #include "staticfiles/staticfileapp.h"
 #include "stats/statsapp.h"
 
@@ -15,6 +19,10 @@ void registerBuiltinApps(Pipeline::AppRegistry &registry)
     registerStaticFileApp(registry);
     registerStatsApp(registry);
     registerFaultApp(registry);
+    registerSessionApp(registry);
+    registerSessionDemoApp(registry);
+    registerBasicAuthApp(registry);
+    registerLogCollectorApp(registry);
 }
 
 } // namespace Berth::Apps

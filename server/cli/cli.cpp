@@ -21,7 +21,7 @@ const char Usage[] =
     "commands:\n"
     "  run       run in the foreground\n"
     "  check     validate the configuration (every problem as file:line: message)\n"
-    "  log       print the tail of a log: [-s server|request|app] [-n BYTES]\n"
+    "  log       print the tail of a log: [-s server|request|app|cef] [-n BYTES]\n"
     "  version   print the version\n"
     "\n"
     "options:\n"
@@ -118,7 +118,7 @@ int run(const Arguments &a, QCoreApplication &app)
 int tailLog(const Arguments &a)
 {
     static const QStringList names = {QStringLiteral("server"), QStringLiteral("request"),
-                                      QStringLiteral("app")};
+                                      QStringLiteral("app"), QStringLiteral("cef")};
     if (!names.contains(a.logName)) {
         print(stderr, QStringLiteral("berthd log: -s must be one of %1")
                           .arg(names.join(QStringLiteral(", "))));

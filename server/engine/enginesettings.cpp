@@ -22,6 +22,7 @@ EngineSettings EngineSettings::fromConfig(const Config::Config &config)
     s.serverName =
         config.getString(QStringLiteral("server"), QStringLiteral("name"), QStringLiteral("berth"))
             .toUtf8();
+    s.hsts = config.getString(QStringLiteral("tls"), QStringLiteral("hsts")).toLatin1();
     s.port = quint16(config.getInt(QStringLiteral("server"), QStringLiteral("port"), 8080));
     return s;
 }

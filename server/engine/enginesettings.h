@@ -35,6 +35,7 @@ struct EngineSettings
     qint64 lingerTimeoutMs = 2'000;  // reading what a client still sends after we closed
     int maxConnections = 10'000;
     QByteArray serverName = "berth"; // [server] name: request.log's server field
+    QByteArray hsts;                 // [tls] hsts: Strict-Transport-Security on TLS responses
     quint16 port = 0;
 
     static EngineSettings fromConfig(const Config::Config &config);

@@ -373,6 +373,7 @@ bool Http1Connection::startRequest()
     m_request.txnId = m_manager.nextTxnId();
     m_request.user.clear();
     m_request.session = nullptr;
+    m_request.sessionOwner.reset();
     m_request.bufferedBody.clear();
     m_request.bodyBuffered = false;
     m_request.token.clear();
@@ -614,6 +615,11 @@ void Http1Connection::sendErrorAndClose(int status)
         m_requestStartMicros = nowMicros();
         m_requestWallMsecs = QDateTime::currentMSecsSinceEpoch();
         m_request.txnId = m_manager.nextTxnId();
+        m_request.user.clear();
+        m_request.token.clear();
+        m_request.session = nullptr;
+        m_request.sessionOwner.reset();
+        ++m_requestsOnConnection;
         m_bytesInRequest = pendingInput().size();
     }
     m_keepAlive = false;
@@ -686,6 +692,11 @@ void Http1Connection::startResponse(qint64 contentLength)
         m_out.append("Connection: close\r\n");
     else if (!http11 || m_request.head.versionMinor == 0)
         m_out.append("Connection: keep-alive\r\n");
+    if (m_request.secure && !m_manager.settings().hsts.isEmpty()) {
+        m_out.append("Strict-Transport-Security: ");
+        m_out.append(m_manager.settings().hsts);
+        m_out.append("\r\n");
+    }
     m_out.append("X-Berth-Txn: ");
     m_out.append(m_request.txnId);
     m_out.append("\r\n");

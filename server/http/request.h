@@ -6,6 +6,8 @@
 #include <QHostAddress>
 #include <QString>
 
+#include <memory>
+
 namespace Berth::Sessions {
 class Session;
 }
@@ -31,6 +33,9 @@ struct Request
     QString user;      // set by an auth app; "-" in request.log when empty
     QString token;     // API token, when a gateway app found one
     Sessions::Session *session = nullptr; // set by berth.session for the apps after it
+    // Keeps that session alive exactly as long as this request: the engine resets it when the
+    // exchange ends or carries the next request.
+    std::shared_ptr<Sessions::Session> sessionOwner;
 
     // A middleware that had to read the body (a form field it checks) keeps it here and sets
     // bodyBuffered; readBody() then hands the next app these bytes instead of the stream.

@@ -30,11 +30,13 @@ public:
 
     // buffer: every byte received for this request so far, from its first byte. Leading empty
     // lines (CRLF) before the request line are skipped (RFC 9112 §2.2) and count in consumed().
+    // Any split of the bytes over calls gives the same result. Done, Error and EmptyClose are
+    // final until reset(); calling again after Done refills head from the buffer given.
     Status parse(QByteArrayView buffer, RequestHead &head);
 
     // After Done: the bytes of the head, leading empty lines included. 0 otherwise.
     qsizetype consumed() const { return m_consumed; }
-    int errorStatus() const { return m_errorStatus; }         // 400, 414, 431, 501 or 505
+    int errorStatus() const { return m_errorStatus; }         // 400, 414, 417, 431, 501 or 505
     const char *errorReason() const { return m_errorReason; } // short text for the log
     void reset();
 

@@ -18,10 +18,10 @@ const QString SelectAll =
     QStringLiteral("SELECT keynum, active_from, wrapped FROM berth_keys ORDER BY keynum");
 // Upsert by primary key: change-key rewrites the previous key's record (its key check becomes
 // a wrapped key), and a crashed change-key must be retryable.
-const QString Upsert = QStringLiteral(
-    "INSERT INTO berth_keys (keynum, active_from, wrapped) VALUES (?, ?, ?) "
-    "ON CONFLICT (keynum) DO UPDATE SET active_from = excluded.active_from, "
-    "wrapped = excluded.wrapped");
+const QString Upsert =
+    QStringLiteral("INSERT INTO berth_keys (keynum, active_from, wrapped) VALUES (?, ?, ?) "
+                   "ON CONFLICT (keynum) DO UPDATE SET active_from = excluded.active_from, "
+                   "wrapped = excluded.wrapped");
 
 bool failWith(QString *error, const QString &what, const QSqlError &sqlError)
 {
@@ -34,17 +34,26 @@ bool failWith(QString *error, const QString &what, const QSqlError &sqlError)
 
 SqlKeyStore::SqlKeyStore(QSqlDatabase database)
     : m_database(std::move(database))
-{
-}
+{}
 
 bool SqlKeyStore::ensureTable(QString *error)
 {
+    if (!m_database.isOpen()) {
+        if (error)
+            *error = QStringLiteral("cannot use berth_keys: the database connection is not open");
+        return false;
+    }
     if (m_tableReady)
         return true;
-    QSqlQuery query(m_database);
-    if (!query.exec(CreateTable))
-        return failWith(error, QStringLiteral("cannot create table berth_keys"),
-                        query.lastError());
+    // Looking first keeps PostgreSQL from logging a "relation already exists" notice on every
+    // start; IF NOT EXISTS still covers a table on another schema of the search path, or a
+    // second node creating it at the same moment.
+    if (!m_database.tables().contains(QStringLiteral("berth_keys"))) {
+        QSqlQuery query(m_database);
+        if (!query.exec(CreateTable))
+            return failWith(error, QStringLiteral("cannot create table berth_keys"),
+                            query.lastError());
+    }
     m_tableReady = true;
     return true;
 }
@@ -83,23 +92,26 @@ QList<Crypto::KeyStore::Record> SqlKeyStore::load(QString *error)
     return records;
 }
 
-bool SqlKeyStore::upsert(const Record &record, QString *error)
+bool SqlKeyStore::upsert(QSqlQuery &query, const Record &record, QString *error)
 {
-    QSqlQuery query(m_database);
-    if (!query.prepare(Upsert))
-        return failWith(error, QStringLiteral("cannot write berth_keys"), query.lastError());
-    query.addBindValue(record.keynum);
-    query.addBindValue(qlonglong(record.activeFromSecs));
-    query.addBindValue(QString::fromLatin1(record.wrapped));
+    query.bindValue(0, record.keynum);
+    query.bindValue(1, qlonglong(record.activeFromSecs));
+    query.bindValue(2, QString::fromLatin1(record.wrapped));
     if (!query.exec())
-        return failWith(error, QStringLiteral("cannot write key %1 to berth_keys").arg(record.keynum),
+        return failWith(error,
+                        QStringLiteral("cannot write key %1 to berth_keys").arg(record.keynum),
                         query.lastError());
     return true;
 }
 
 bool SqlKeyStore::save(const Record &record, QString *error)
 {
-    return ensureTable(error) && upsert(record, error);
+    if (!ensureTable(error))
+        return false;
+    QSqlQuery query(m_database);
+    if (!query.prepare(Upsert))
+        return failWith(error, QStringLiteral("cannot write berth_keys"), query.lastError());
+    return upsert(query, record, error);
 }
 
 bool SqlKeyStore::saveAll(const QList<Record> &records, QString *error)
@@ -109,11 +121,17 @@ bool SqlKeyStore::saveAll(const QList<Record> &records, QString *error)
     if (!m_database.transaction())
         return failWith(error, QStringLiteral("cannot begin a transaction"),
                         m_database.lastError());
-    for (const Record &record : records) {
-        if (!upsert(record, error)) {
-            m_database.rollback();
-            return false;
-        }
+    // The query outlives the rollback: PostgreSQL refuses to free a prepared statement inside a
+    // failed transaction, so it must be released only once the transaction is over.
+    QSqlQuery query(m_database);
+    bool ok = query.prepare(Upsert);
+    if (!ok)
+        failWith(error, QStringLiteral("cannot write berth_keys"), query.lastError());
+    for (qsizetype i = 0; ok && i < records.size(); ++i)
+        ok = upsert(query, records[i], error);
+    if (!ok) {
+        m_database.rollback();
+        return false;
     }
     if (!m_database.commit()) {
         const QSqlError commitError = m_database.lastError();

@@ -4,6 +4,8 @@
 
 #include <QSqlDatabase>
 
+class QSqlQuery;
+
 namespace Berth::Sessions {
 
 // An AppCipher key store in a SQL table, so every node sharing the sessions database shares the
@@ -22,8 +24,8 @@ public:
     bool saveAll(const QList<Record> &records, QString *error) override;
 
 private:
-    bool ensureTable(QString *error);
-    bool upsert(const Record &record, QString *error);
+    bool ensureTable(QString *error); // also fails, with a message, on a closed connection
+    bool upsert(QSqlQuery &query, const Record &record, QString *error);
 
     QSqlDatabase m_database;
     bool m_tableReady = false;

@@ -69,7 +69,7 @@ void tst_Validator::designExampleIsValid()
         warnings.append(d.message);
     const QString ignored = u" is not supported by this version of berthd and is ignored"_s;
     QCOMPARE(warnings, (QStringList{u"[@users]"_s + ignored,
-                                    u"[api-gateway]"_s + ignored, u"[sessions]"_s + ignored,
+                                    u"[api-gateway]"_s + ignored,
                                     u"[tcp:echo]"_s + ignored, u"[udp:echo]"_s + ignored,
                                     u"[daemon:sample]"_s + ignored, u"[crontab:line]"_s + ignored,
                                     u"[mailer]"_s + ignored, u"[admin]"_s + ignored}));
@@ -208,7 +208,7 @@ void tst_Validator::emptyValueIsNotChecked()
 void tst_Validator::plannedSections_data()
 {
     QTest::addColumn<QString>("section");
-    for (const char *name : {"@users", "api-gateway", "sessions", "tcp:echo", "udp:echo",
+    for (const char *name : {"@users", "api-gateway", "tcp:echo", "udp:echo",
                              "daemon:sample", "crontab:line", "mailer", "admin"})
         QTest::newRow(name) << QString::fromLatin1(name);
 }
@@ -233,8 +233,8 @@ void tst_Validator::apps_data()
     QTest::newRow("static without root") << u"[app:files]\ncall = berth.static\nindex = a.html\n"_s
                                          << QStringList{u"v.conf:1: [app:files] root: missing"_s};
     QTest::newRow("later app")
-        << u"[app:s]\ncall = berth.session\ntimeout = 1\n"_s
-        << QStringList{u"v.conf:2: [app:s] call: app 'berth.session' is not available in this "
+        << u"[app:s]\ncall = berth.admin\ntimeout = 1\n"_s
+        << QStringList{u"v.conf:2: [app:s] call: app 'berth.admin' is not available in this "
                        u"version"_s};
     QTest::newRow("unknown berth app")
         << u"[app:e]\ncall = berth.ecko\n"_s
@@ -243,7 +243,9 @@ void tst_Validator::apps_data()
     QTest::newRow("unknown berth app, nothing close")
         << u"[app:e]\ncall = berth.proxy\n"_s
         << QStringList{u"v.conf:2: [app:e] call: unknown app 'berth.proxy' (built-in apps: "
-                       u"berth.echo, berth.static, berth.stats, berth.heartbeat, berth.fault)"_s};
+                       u"berth.echo, berth.static, berth.stats, berth.heartbeat, berth.fault, "
+                       u"berth.basic_auth, berth.log_collector, berth.session, "
+                       u"berth.session_demo)"_s};
     QTest::newRow("short name") << u"[app:e]\ncall = echo\n"_s
                                 << QStringList{
                                        u"v.conf:2: [app:e] call: unknown app 'echo' (did you mean "
@@ -361,14 +363,15 @@ void tst_Validator::schemaFindSection()
 void tst_Validator::schemaApps()
 {
     const Schema &schema = Schema::builtin();
-    QCOMPARE(schema.builtinApps(), (QStringList{u"berth.echo"_s, u"berth.static"_s,
-                                                u"berth.stats"_s, u"berth.heartbeat"_s,
-                                                u"berth.fault"_s}));
-    QCOMPARE(schema.plannedApps(),
-             (QStringList{u"berth.basic_auth"_s, u"berth.log_collector"_s, u"berth.session"_s,
-                          u"berth.admin"_s, u"berth.debug"_s}));
+    QCOMPARE(schema.builtinApps(),
+             (QStringList{u"berth.echo"_s, u"berth.static"_s, u"berth.stats"_s,
+                          u"berth.heartbeat"_s, u"berth.fault"_s, u"berth.basic_auth"_s,
+                          u"berth.log_collector"_s, u"berth.session"_s,
+                          u"berth.session_demo"_s}));
+    QCOMPARE(schema.plannedApps(), (QStringList{u"berth.admin"_s, u"berth.debug"_s}));
     QVERIFY(schema.isKnownApp(u"berth.static"_s));
-    QVERIFY(!schema.isKnownApp(u"berth.session"_s));
+    QVERIFY(schema.isKnownApp(u"berth.session"_s));
+    QVERIFY(!schema.isKnownApp(u"berth.admin"_s));
     QVERIFY(!schema.isKnownApp(u"plugin:x"_s));
 
     const auto names = [](const QList<KeySpec> &keys) {
@@ -385,7 +388,14 @@ void tst_Validator::schemaApps()
     QCOMPARE(names(schema.appKeys(u"berth.stats"_s)),
              (QStringList{u"call"_s, u"max_body_bytes"_s}));
     QCOMPARE(names(schema.appKeys(u"plugin:x"_s)), (QStringList{u"call"_s, u"max_body_bytes"_s}));
-    QVERIFY(schema.appKeys(u"berth.session"_s).isEmpty());
+    QCOMPARE(names(schema.appKeys(u"berth.basic_auth"_s)),
+             (QStringList{u"call"_s, u"max_body_bytes"_s, u"auth_path"_s, u"realm"_s,
+                          u"allow_insecure"_s}));
+    QCOMPARE(names(schema.appKeys(u"berth.log_collector"_s)),
+             (QStringList{u"call"_s, u"max_body_bytes"_s, u"file"_s, u"max_bytes"_s}));
+    QCOMPARE(names(schema.appKeys(u"berth.session"_s)),
+             (QStringList{u"call"_s, u"max_body_bytes"_s}));
+    QVERIFY(schema.appKeys(u"berth.admin"_s).isEmpty());
     QVERIFY(schema.appKeys(u"nope"_s).isEmpty());
 }
 
@@ -448,7 +458,8 @@ void tst_Validator::schemaMarkdown()
     QVERIFY(markdown.contains(u"### [app:NAME]\n"_s));
     QVERIFY(markdown.contains(u"#### call = berth.static\n"_s));
     QVERIFY(markdown.contains(u"| `root` | path | *required* |"_s));
-    QVERIFY(markdown.contains(u"- `berth.session`: "_s));
+    QVERIFY(markdown.contains(u"#### call = berth.session\n"_s));
+    QVERIFY(markdown.contains(u"- `berth.admin`: "_s));
     QVERIFY(markdown.contains(u"### [tcp:NAME]\n"_s));
     QVERIFY(markdown.contains(u"### [mailer]\n\nDelivers mail from a spool directory.\n\n"
                               u"*Planned:*"_s));

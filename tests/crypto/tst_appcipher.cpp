@@ -8,6 +8,10 @@
 #include <QRegularExpression>
 #include <QtTest>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 using namespace Berth::Crypto;
 
 namespace {
@@ -103,6 +107,7 @@ private Q_SLOTS:
     void staleProcessCannotForkTheChain();
     void rotationChainAcrossRestarts();
     void olderConfigurationKeepsWorking();
+    void concurrentUseDuringRotation();
 
     void signaturesAcrossRotation();
     void badSignaturesAreRejected_data();
@@ -124,9 +129,9 @@ void TestAppCipher::aesGcmKnownAnswers_data()
 
     const QByteArray zeroKey(32, '\0');
     const QByteArray zeroNonce(12, '\0');
-    QTest::newRow("case 13: empty") << zeroKey << zeroNonce << QByteArray() << QByteArray()
-                                    << QByteArray()
-                                    << QByteArray::fromHex("530f8afbc74536b9a963b4f1c4cb738b");
+    QTest::newRow("case 13: empty")
+        << zeroKey << zeroNonce << QByteArray() << QByteArray() << QByteArray()
+        << QByteArray::fromHex("530f8afbc74536b9a963b4f1c4cb738b");
     QTest::newRow("case 14: one zero block")
         << zeroKey << zeroNonce << QByteArray() << QByteArray(16, '\0')
         << QByteArray::fromHex("cea7403d4d606b6e074ec5d3baf39d18")
@@ -246,10 +251,12 @@ void TestAppCipher::formatVectors_data()
     QTest::addColumn<QByteArray>("ciphertext");
     QTest::addColumn<QByteArray>("signature");
     QTest::newRow("keynum 0") << 0 << QByteArray("secret")
-                              << QByteArray("0:AAECAwQFBgcICQoLR/wgHiOqT4yomwC3dj651FxUoGUDe8yv0Ruaiw==")
+                              << QByteArray(
+                                     "0:AAECAwQFBgcICQoLR/wgHiOqT4yomwC3dj651FxUoGUDe8yv0Ruaiw==")
                               << QByteArray("0:I005uHxUCQ/KwGbeBJ77dHklzoKgII0rvMcY0Cvi6lY=");
     QTest::newRow("keynum 7") << 7 << QByteArray("correct horse battery staple")
-                              << QByteArray("7:AAECAwQFBgcICQoLYxISs//0EdrM+UGVjPgIq8bZkXFNCKRGKqK1WQ==")
+                              << QByteArray(
+                                     "7:AAECAwQFBgcICQoLYxISs//0EdrM+UGVjPgIq8bZkXFNCKRGKqK1WQ==")
                               << QByteArray("7:Bv7m1bCLSftvSrBstXkZNz5h/Mxf2SflhZhEjo90vDE=");
 }
 
@@ -296,8 +303,7 @@ void TestAppCipher::roundtrip()
     const QByteArray b = cipher.encrypt(plaintext);
     static const QRegularExpression format(QStringLiteral("^0:[A-Za-z0-9+/]+=*$"));
     QVERIFY2(format.match(QString::fromLatin1(a)).hasMatch(), a.left(80).constData());
-    QCOMPARE(payloadOf(a).size(),
-             AppCipher::NonceSize + plaintext.size() + AppCipher::TagSize);
+    QCOMPARE(payloadOf(a).size(), AppCipher::NonceSize + plaintext.size() + AppCipher::TagSize);
     // A fresh random nonce each time: equal plaintexts must not be recognisable as equal.
     QVERIFY(a != b);
     QVERIFY(payloadOf(a).first(AppCipher::NonceSize) != payloadOf(b).first(AppCipher::NonceSize));
@@ -462,25 +468,25 @@ void TestAppCipher::openFailures_data()
         << 0 << QByteArray("zero") << QStringLiteral("drop0")
         << QStringLiteral("not in the key store");
     QTest::newRow("empty secret") << 1 << QByteArray() << QString() << QStringLiteral("empty");
-    QTest::newRow("negative keynum") << -1 << QByteArray("x") << QString()
-                                     << QStringLiteral("negative");
-    QTest::newRow("key check altered") << 1 << QByteArray("one") << QStringLiteral("flip1")
-                                       << QStringLiteral("does not match");
+    QTest::newRow("negative keynum")
+        << -1 << QByteArray("x") << QString() << QStringLiteral("negative");
+    QTest::newRow("key check altered")
+        << 1 << QByteArray("one") << QStringLiteral("flip1") << QStringLiteral("does not match");
     QTest::newRow("activation postponed in the store")
         << 1 << QByteArray("one") << QStringLiteral("postpone1")
         << QStringLiteral("does not match");
-    QTest::newRow("wrapped old key altered") << 1 << QByteArray("one") << QStringLiteral("flip0")
-                                             << QStringLiteral("does not unwrap");
+    QTest::newRow("wrapped old key altered")
+        << 1 << QByteArray("one") << QStringLiteral("flip0") << QStringLiteral("does not unwrap");
     QTest::newRow("old key's activation altered")
         << 1 << QByteArray("one") << QStringLiteral("move0") << QStringLiteral("does not unwrap");
     QTest::newRow("data ciphertext planted as a wrapped key")
         << 1 << QByteArray("one") << QStringLiteral("plant0") << QStringLiteral("does not unwrap");
     QTest::newRow("old key claims to wrap itself")
         << 1 << QByteArray("one") << QStringLiteral("self0") << QStringLiteral("chain");
-    QTest::newRow("malformed record") << 1 << QByteArray("one") << QStringLiteral("garble1")
-                                      << QStringLiteral("malformed");
-    QTest::newRow("store cannot be read") << 1 << QByteArray("one") << QStringLiteral("loadfail")
-                                          << QStringLiteral("disk on fire");
+    QTest::newRow("malformed record")
+        << 1 << QByteArray("one") << QStringLiteral("garble1") << QStringLiteral("malformed");
+    QTest::newRow("store cannot be read")
+        << 1 << QByteArray("one") << QStringLiteral("loadfail") << QStringLiteral("disk on fire");
 }
 
 void TestAppCipher::openFailures()
@@ -502,7 +508,11 @@ void TestAppCipher::openFailures()
         QVERIFY(dataUnderOne.startsWith("1:"));
     }
     QMap<int, KeyStore::Record> &records = store.inner.records();
-    auto flip = [](QByteArray &wrapped) { wrapped[wrapped.size() - 3] ^= 1; };
+    auto flip = [](QByteArray &wrapped) {
+        QByteArray payload = payloadOf(wrapped);
+        payload[payload.size() / 2] = char(payload[payload.size() / 2] ^ 1);
+        wrapped = wrapped.left(wrapped.indexOf(':') + 1) + payload.toBase64();
+    };
     if (tamper == QLatin1String("drop0"))
         records.remove(0);
     else if (tamper == QLatin1String("flip1"))
@@ -588,8 +598,8 @@ void TestAppCipher::changeKeyRules_data()
     QTest::newRow("same keynum") << 5 << QByteArray("new") << T0 << QStringLiteral("greater");
     QTest::newRow("older keynum") << 4 << QByteArray("new") << T0 << QStringLiteral("greater");
     QTest::newRow("empty secret") << 6 << QByteArray() << T0 << QStringLiteral("empty");
-    QTest::newRow("negative time") << 6 << QByteArray("new") << qint64(-1)
-                                   << QStringLiteral("negative");
+    QTest::newRow("negative time")
+        << 6 << QByteArray("new") << qint64(-1) << QStringLiteral("negative");
 }
 
 void TestAppCipher::changeKeyRules()
@@ -719,6 +729,37 @@ void TestAppCipher::olderConfigurationKeepsWorking()
     QVERIFY(staleWrite.startsWith("0:"));
     QCOMPARE(*tool.decrypt(staleWrite), QByteArray("stale"));
     QVERIFY(!stale.changeKey(2, "two", 0, &error));
+}
+
+void TestAppCipher::concurrentUseDuringRotation()
+{
+    // Worker threads share one cipher while a key change happens; every value any thread wrote
+    // must decrypt, whichever key was active at the time. (Most useful under TSan/ASan.)
+    MemoryKeyStore store;
+    AppCipher cipher(0, "zero", &store);
+    QVERIFY(cipher.open(nullptr));
+    std::atomic<int> failures{0};
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> workers;
+    for (int t = 0; t < 4; ++t) {
+        workers.emplace_back([&cipher, &failures, &stop, t] {
+            for (int i = 0; i < 300 || !stop; ++i) {
+                const QByteArray text = QByteArray::number(t) + '/' + QByteArray::number(i);
+                const std::optional<QByteArray> back = cipher.decrypt(cipher.encrypt(text));
+                if (!back || *back != text || !cipher.checkSignature(cipher.sign(text), text))
+                    ++failures;
+                if (i > 100000)
+                    break;
+            }
+        });
+    }
+    QVERIFY(cipher.changeKey(1, "one", 0, nullptr));
+    QVERIFY(cipher.changeKey(2, "two", 0, nullptr));
+    stop = true;
+    for (std::thread &worker : workers)
+        worker.join();
+    QCOMPARE(failures.load(), 0);
+    QCOMPARE(cipher.activeKeynum(), 2);
 }
 
 // --- signatures -------------------------------------------------------------------------------

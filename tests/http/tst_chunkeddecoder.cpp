@@ -2,6 +2,7 @@
 
 #include <QDir>
 #include <QFile>
+#include <QSet>
 #include <QTest>
 
 #include <cctype>
@@ -257,6 +258,15 @@ QList<ChunkRow> chunkRows()
     return rows;
 }
 
+// One seed file per row, named after the row.
+QByteArray corpusFileName(const QByteArray &rowName)
+{
+    QByteArray file;
+    for (char c : rowName)
+        file += (std::isalnum(uchar(c)) ? c : '_');
+    return file;
+}
+
 void writeCorpus(const char *dirName, const QList<ChunkRow> &rows)
 {
     const QByteArray root = qgetenv("BERTH_WRITE_CORPUS");
@@ -265,10 +275,8 @@ void writeCorpus(const char *dirName, const QList<ChunkRow> &rows)
     QDir dir(QFile::decodeName(root));
     dir.mkpath(QFile::decodeName(dirName));
     for (const ChunkRow &r : rows) {
-        QByteArray file;
-        for (char c : r.name)
-            file += (std::isalnum(uchar(c)) ? c : '_');
-        QFile f(dir.filePath(QFile::decodeName(dirName) + u'/' + QString::fromLatin1(file)));
+        QFile f(dir.filePath(QFile::decodeName(dirName) + u'/' +
+                             QString::fromLatin1(corpusFileName(r.name))));
         if (f.open(QIODevice::WriteOnly))
             f.write(r.input);
     }
@@ -298,6 +306,12 @@ private Q_SLOTS:
 
 void TestChunkedDecoder::initTestCase()
 {
+    QSet<QByteArray> files;
+    for (const ChunkRow &r : chunkRows()) {
+        QVERIFY2(!files.contains(corpusFileName(r.name)), "row names must differ in [A-Za-z0-9]");
+        files.insert(corpusFileName(r.name));
+    }
+    // BERTH_WRITE_CORPUS=fuzz/corpus turns the rows into the fuzzer's seed corpus.
     writeCorpus("chunked", chunkRows());
 }
 

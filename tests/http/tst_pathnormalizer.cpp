@@ -2,6 +2,7 @@
 
 #include <QDir>
 #include <QFile>
+#include <QSet>
 #include <QTest>
 
 #include <cctype>
@@ -114,6 +115,15 @@ QList<PathRow> pathRows()
     return rows;
 }
 
+// One seed file per row, named after the row.
+QByteArray corpusFileName(const QByteArray &rowName)
+{
+    QByteArray file;
+    for (char c : rowName)
+        file += (std::isalnum(uchar(c)) ? c : '_');
+    return file;
+}
+
 } // namespace
 
 class TestPathNormalizer : public QObject
@@ -131,16 +141,20 @@ private Q_SLOTS:
 
 void TestPathNormalizer::initTestCase()
 {
+    QSet<QByteArray> files;
+    for (const PathRow &r : pathRows()) {
+        QVERIFY2(!files.contains(corpusFileName(r.name)), "row names must differ in [A-Za-z0-9]");
+        files.insert(corpusFileName(r.name));
+    }
+    // BERTH_WRITE_CORPUS=fuzz/corpus turns the rows into the fuzzer's seed corpus.
     const QByteArray root = qgetenv("BERTH_WRITE_CORPUS");
     if (root.isEmpty())
         return;
     QDir dir(QFile::decodeName(root));
     dir.mkpath(QStringLiteral("pathnormalizer"));
     for (const PathRow &r : pathRows()) {
-        QByteArray file;
-        for (char c : r.name)
-            file += (std::isalnum(uchar(c)) ? c : '_');
-        QFile f(dir.filePath(QStringLiteral("pathnormalizer/") + QString::fromLatin1(file)));
+        QFile f(dir.filePath(QStringLiteral("pathnormalizer/") +
+                             QString::fromLatin1(corpusFileName(r.name))));
         if (f.open(QIODevice::WriteOnly))
             f.write(r.raw);
     }

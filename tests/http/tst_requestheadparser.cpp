@@ -2,6 +2,7 @@
 
 #include <QDir>
 #include <QFile>
+#include <QSet>
 #include <QTest>
 
 #include <cctype>
@@ -448,9 +449,9 @@ QList<HeadRow> headRows()
     bad("12 two Host lines", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "duplicate Host");
     bad("12 two equal Host lines", "GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n", 400,
         "duplicate Host");
-    bad("12 Host a b", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400, "invalid Host");
-    bad("12 Host a@b", "GET / HTTP/1.1\r\nHost: a@b\r\n\r\n", 400, "invalid Host");
-    bad("12 Host a/b", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400, "invalid Host");
+    bad("12 Host with space a b", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400, "invalid Host");
+    bad("12 Host with userinfo a@b", "GET / HTTP/1.1\r\nHost: a@b\r\n\r\n", 400, "invalid Host");
+    bad("12 Host with slash a/b", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400, "invalid Host");
     bad("12 Host port too big", "GET / HTTP/1.1\r\nHost: a:65536\r\n\r\n", 400, "invalid Host");
     bad("12 Host port not digits", "GET / HTTP/1.1\r\nHost: a:8x\r\n\r\n", 400, "invalid Host");
     bad("12 Host two colons", "GET / HTTP/1.1\r\nHost: a:1:2\r\n\r\n", 400, "invalid Host");
@@ -617,6 +618,15 @@ QList<HeadRow> headRows()
     return rows;
 }
 
+// One seed file per row, named after the row.
+QByteArray corpusFileName(const QByteArray &rowName)
+{
+    QByteArray file;
+    for (char c : rowName)
+        file += (std::isalnum(uchar(c)) ? c : '_');
+    return file;
+}
+
 void writeCorpus(const char *dirName, const QList<QPair<QByteArray, QByteArray>> &items)
 {
     const QByteArray root = qgetenv("BERTH_WRITE_CORPUS");
@@ -625,10 +635,8 @@ void writeCorpus(const char *dirName, const QList<QPair<QByteArray, QByteArray>>
     QDir dir(QFile::decodeName(root));
     dir.mkpath(QFile::decodeName(dirName));
     for (const auto &[name, data] : items) {
-        QByteArray file;
-        for (char c : name)
-            file += (std::isalnum(uchar(c)) ? c : '_');
-        QFile f(dir.filePath(QFile::decodeName(dirName) + u'/' + QString::fromLatin1(file)));
+        QFile f(dir.filePath(QFile::decodeName(dirName) + u'/' +
+                             QString::fromLatin1(corpusFileName(name))));
         if (f.open(QIODevice::WriteOnly))
             f.write(data);
     }
@@ -662,8 +670,12 @@ void TestRequestHeadParser::initTestCase()
 {
     // BERTH_WRITE_CORPUS=fuzz/corpus turns the rows into the fuzzer's seed corpus.
     QList<QPair<QByteArray, QByteArray>> items;
-    for (const HeadRow &r : headRows())
+    QSet<QByteArray> files;
+    for (const HeadRow &r : headRows()) {
         items.append({r.name, r.input});
+        QVERIFY2(!files.contains(corpusFileName(r.name)), "row names must differ in [A-Za-z0-9]");
+        files.insert(corpusFileName(r.name));
+    }
     writeCorpus("requesthead", items);
 }
 

@@ -1,0 +1,140 @@
+"""berth.session on PostgreSQL: several berthd nodes sharing sessions through one database.
+
+A throwaway PostgreSQL server (Debian's postgresql package) is started on 127.0.0.1 on a free
+port for this module, with trust authentication and its socket in a private temporary
+directory, and stopped at the end whatever happens. Skipped only when the server binaries are
+not installed.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+import requests
+
+from berth import free_port
+from test_60_sessions import demo_config, plant, set_name, sid_of, token_of
+
+DB = "berth_sessions"
+
+
+def _pg_bin() -> str | None:
+    for pattern in ("/usr/lib/postgresql/*/bin",):
+        for path in sorted(glob.glob(pattern), reverse=True):
+            if all(os.access(os.path.join(path, b), os.X_OK) for b in ("initdb", "pg_ctl", "postgres")):
+                return path
+    return None
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    # initdb and postgres refuse to run as root: run them as the postgres account.
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *cmd]
+    return cmd
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    bindir = _pg_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin "
+                    "(install the Debian package 'postgresql')")
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        pytest.skip("running as root without runuser: can't start PostgreSQL as 'postgres'")
+    tmp = tempfile.mkdtemp(prefix="berth-pg-")
+    if os.geteuid() == 0:
+        shutil.chown(tmp, "postgres", "postgres")
+    data = os.path.join(tmp, "data")
+    log = os.path.join(tmp, "postgres.log")
+    port = free_port()
+    run = lambda cmd, **kw: subprocess.run(_as_postgres(cmd), capture_output=True, text=True,
+                                           timeout=60, **kw)
+    started = False
+    try:
+        r = run([f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8",
+                 "--no-sync"])
+        assert r.returncode == 0, f"initdb failed:\n{r.stdout}\n{r.stderr}"
+        opts = f"-F -p {port} -k {tmp} -c listen_addresses=127.0.0.1"
+        r = run([f"{bindir}/pg_ctl", "-D", data, "-o", opts, "-l", log, "-w", "-t", "30", "start"])
+        started = True
+        assert r.returncode == 0, f"pg_ctl start failed:\n{r.stdout}\n{r.stderr}\n" + (
+            open(log).read() if os.path.exists(log) else "")
+        r = run([f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", DB])
+        assert r.returncode == 0, f"createdb failed:\n{r.stderr}"
+        yield {"port": port, "bindir": bindir, "url": f"postgresql://postgres@127.0.0.1:{port}/{DB}"}
+    finally:
+        if started:
+            run([f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "-w", "-t", "30", "stop"])
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def psql(postgres, sql: str) -> str:
+    r = subprocess.run(_as_postgres([f"{postgres['bindir']}/psql", "-h", "127.0.0.1", "-p",
+                                     str(postgres["port"]), "-U", "postgres", "-d", DB, "-tAc",
+                                     sql]),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def test_session_created_on_node_a_is_valid_on_node_b(berth_server, postgres):
+    a = berth_server(demo_config(store=postgres["url"]))
+    b = berth_server(demo_config(store=postgres["url"]))
+    client = requests.Session()
+    assert "Welcome: <b>Node A</b>" in set_name(client, a.url, "Node A").text
+    page = client.get(f"{b.url}/demo/", timeout=5)
+    assert page.status_code == 200
+    assert "Welcome: <b>Node A</b>" in page.text
+    # A form from B posts to A: the CSRF token lives in the shared store too.
+    resp = client.post(f"{a.url}/demo/setname",
+                       data={"name": "Changed", "csrftoken": token_of(page.text)}, timeout=5)
+    assert resp.status_code == 200
+    assert "Welcome: <b>Changed</b>" in client.get(f"{b.url}/demo/", timeout=5).text
+
+
+def test_rotation_on_one_node_invalidates_old_id_everywhere(berth_server, postgres):
+    a = berth_server(demo_config(store=postgres["url"]))
+    b = berth_server(demo_config(store=postgres["url"]))
+    client = requests.Session()
+    client.get(f"{a.url}/demo/", timeout=5)
+    before = sid_of(client)
+    assert "Welcome: <b>Rotated</b>" in set_name(client, b.url, "Rotated").text
+    assert sid_of(client) != before
+    stale = requests.Session()
+    plant(stale, before)
+    assert "Rotated" not in stale.get(f"{a.url}/demo/", timeout=5).text
+
+
+def test_database_holds_hashes_not_ids(berth_server, postgres):
+    a = berth_server(demo_config(store=postgres["url"]))
+    client = requests.Session()
+    set_name(client, a.url, "Hashed")
+    ident = sid_of(client).split(".")[0]
+    assert psql(postgres, f"SELECT count(*) FROM berth_sessions WHERE id = '{ident}'") == "0"
+    assert int(psql(postgres, "SELECT count(*) FROM berth_sessions WHERE data LIKE '%Hashed%'")) == 1
+
+
+def test_expired_sessions_are_purged(berth_server, postgres):
+    srv = berth_server(demo_config(store=postgres["url"], timeout="1s") +
+                       "\n[sessions]\npurge_interval = 1s\n")
+    client = requests.Session()
+    set_name(client, srv.url, "Purged")
+    time.sleep(2.2)
+    # Any request runs the purge once the interval has passed.
+    requests.get(f"{srv.url}/demo/", timeout=5)
+    assert psql(postgres, "SELECT count(*) FROM berth_sessions WHERE data LIKE '%Purged%'") == "0"
+
+
+def test_unreachable_database_is_503_not_a_crash(berth_server):
+    port = free_port()  # nothing listens there
+    srv = berth_server(demo_config(store=f"postgresql://postgres@127.0.0.1:{port}/{DB}"))
+    resp = requests.get(f"{srv.url}/demo/", timeout=10)
+    assert resp.status_code == 503
+    assert requests.get(f"{srv.url}/demo/", timeout=10).status_code == 503
+    srv.assert_serving()

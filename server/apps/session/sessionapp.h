@@ -1,0 +1,61 @@
+#pragma once
+
+#include "pipeline/app.h"
+#include "pipeline/appregistry.h"
+#include "sessions/sessioncookie.h"
+#include "sessions/sessionsettings.h"
+
+#include <memory>
+
+namespace Berth::Http {
+class Exchange;
+}
+
+namespace Berth::Sessions {
+class Session;
+class SessionManager;
+} // namespace Berth::Sessions
+
+namespace Berth::Apps {
+
+// berth.session: server-side sessions and CSRF protection for the apps after it in a pipeline
+// (pyslet.wsgi's SessionApp as a middleware). For every request it
+//  - finds the session from the signed `[sessions] cookie` (a cookie whose signature does not
+//    verify is ignored and logged to cef.log as tampering), or prepares a new one that is
+//    stored, and its cookie sent, only once an app uses it;
+//  - refuses a request with any method but GET, HEAD, OPTIONS and TRACE unless it belongs to a
+//    live session and carries that session's CSRF token (header X-CSRF-Token, or form field
+//    csrftoken of an application/x-www-form-urlencoded body): 403 and a cef.log event;
+//  - with `[sessions] cookie_test = yes`, sends browsers that arrive without cookies through
+//    <mount>/ctest first, and explains there when cookies are blocked;
+//  - sets request.session and passes the exchange on.
+class SessionApp final : public Pipeline::App
+{
+public:
+    SessionApp(Sessions::SessionSettings settings,
+               std::unique_ptr<Sessions::SessionManager> manager);
+    ~SessionApp() override;
+
+    Pipeline::Outcome handle(Http::Exchange &exchange) override;
+
+    Sessions::SessionManager &manager() { return *m_manager; }
+    const Sessions::CookieSigner &signer() const { return m_signer; }
+
+private:
+    Pipeline::Outcome checkToken(Http::Exchange &exchange);
+    void rejectCsrf(Http::Exchange &exchange, const QString &reason);
+    void redirectToCookieTest(Http::Exchange &exchange);
+    void handleCookieTest(Http::Exchange &exchange);
+    Sessions::Session *adopt(Http::Exchange &exchange, std::unique_ptr<Sessions::Session> session);
+    void sendSessionCookie(Http::Exchange &exchange, const Sessions::Session &session);
+    Sessions::CookieAttributes cookieAttributes(const Http::Exchange &exchange) const;
+
+    Sessions::SessionSettings m_settings;
+    std::unique_ptr<Sessions::SessionManager> m_manager;
+    Sessions::CookieSigner m_signer;
+    qint64 m_lastStoreWarning = 0;
+};
+
+void registerSessionApp(Pipeline::AppRegistry &registry);
+
+} // namespace Berth::Apps

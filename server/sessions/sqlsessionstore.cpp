@@ -1,0 +1,331 @@
+#include "sqlsessionstore.h"
+
+#include <QAtomicInteger>
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QSqlDatabase>
+#include <QSqlError>
+#include <QSqlQuery>
+#include <QUrl>
+#include <QUrlQuery>
+#include <QVariant>
+
+namespace Berth::Sessions {
+
+using namespace Qt::StringLiterals;
+
+namespace {
+
+QAtomicInteger<quint64> s_connectionCounter;
+
+QString queryError(const QSqlQuery &query)
+{
+    return query.lastError().text();
+}
+
+} // namespace
+
+QString StoreLocation::describe() const
+{
+    if (kind == Kind::Sqlite)
+        return u"sqlite:"_s + path;
+    QString text = u"postgresql://"_s;
+    if (!user.isEmpty())
+        text += user + u'@';
+    return text + host + u':' + QString::number(port) + u'/' + database;
+}
+
+std::optional<StoreLocation> parseStoreLocation(const QString &text, const QString &baseDir,
+                                                QString *error)
+{
+    StoreLocation location;
+    if (text.startsWith(u"sqlite:"_s)) {
+        QString path = text.mid(7);
+        if (path.isEmpty()) {
+            *error = u"'sqlite:' needs a file name, such as sqlite:sessions.db"_s;
+            return std::nullopt;
+        }
+        if (path == u":memory:"_s) {
+            // Each thread would get its own empty database: sessions would come and go at
+            // random between requests, which is worse than refusing.
+            *error = u"an in-memory SQLite store can't be shared between threads"_s;
+            return std::nullopt;
+        }
+        if (path.startsWith(u"~/"_s))
+            path = QDir::homePath() + path.mid(1);
+        location.path = QDir::cleanPath(QDir(baseDir).absoluteFilePath(path));
+        return location;
+    }
+    if (text.startsWith(u"postgresql://"_s) || text.startsWith(u"postgres://"_s)) {
+        const QUrl url(text, QUrl::StrictMode);
+        if (!url.isValid() || url.host().isEmpty()) {
+            *error = u"'%1' is not a postgresql://user:password@host:port/database URL"_s.arg(
+                QUrl(text).toString(QUrl::RemovePassword));
+            return std::nullopt;
+        }
+        location.kind = StoreLocation::Kind::Postgresql;
+        location.host = url.host();
+        location.port = url.port(5432);
+        location.user = url.userName();
+        location.password = url.password();
+        location.database = url.path().mid(1);
+        if (location.database.isEmpty() || location.database.contains(u'/')) {
+            *error = u"the URL must name one database: postgresql://host:port/DATABASE"_s;
+            return std::nullopt;
+        }
+        // Only libpq options that make sense here; a connect timeout by default, because the
+        // connection is made on an event-loop thread and must not hang it for minutes.
+        QStringList options;
+        bool timeoutGiven = false;
+        const QUrlQuery query(url);
+        for (const auto &[name, value] : query.queryItems(QUrl::FullyDecoded)) {
+            static const QStringList allowed{u"sslmode"_s, u"connect_timeout"_s,
+                                             u"application_name"_s, u"sslrootcert"_s};
+            if (!allowed.contains(name)) {
+                *error =
+                    u"unsupported option '%1' (use one of: %2)"_s.arg(name, allowed.join(u", "_s));
+                return std::nullopt;
+            }
+            if (value.contains(u';') || value.contains(u' ')) {
+                *error = u"option '%1' has an invalid value"_s.arg(name);
+                return std::nullopt;
+            }
+            timeoutGiven = timeoutGiven || name == u"connect_timeout"_s;
+            options << name + u'=' + value;
+        }
+        if (!timeoutGiven)
+            options << u"connect_timeout=5"_s;
+        location.connectOptions = options.join(u';');
+        return location;
+    }
+    *error = u"'%1' is not a store: use sqlite:FILE or postgresql://user@host:port/database"_s.arg(
+        text.left(80));
+    return std::nullopt;
+}
+
+SqlSessionStore::SqlSessionStore(StoreLocation location)
+    : m_location(std::move(location))
+    , m_connectionName(u"berth.session.%1"_s.arg(++s_connectionCounter))
+{}
+
+SqlSessionStore::~SqlSessionStore()
+{
+    if (QSqlDatabase::contains(m_connectionName)) {
+        {
+            QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
+            db.close();
+        }
+        QSqlDatabase::removeDatabase(m_connectionName);
+    }
+}
+
+QString SqlSessionStore::driverName(const StoreLocation &location)
+{
+    return location.kind == StoreLocation::Kind::Sqlite ? u"QSQLITE"_s : u"QPSQL"_s;
+}
+
+bool SqlSessionStore::connect(QString *error)
+{
+    if (!QSqlDatabase::contains(m_connectionName)) {
+        const QString driver = driverName(m_location);
+        if (!QSqlDatabase::isDriverAvailable(driver)) {
+            *error = u"the Qt SQL driver %1 is not installed"_s.arg(driver);
+            return false;
+        }
+        QSqlDatabase db = QSqlDatabase::addDatabase(driver, m_connectionName);
+        if (m_location.kind == StoreLocation::Kind::Sqlite) {
+            db.setDatabaseName(m_location.path);
+            // Several threads, workers and even servers may share the file: wait for a lock
+            // rather than failing at once.
+            db.setConnectOptions(u"QSQLITE_BUSY_TIMEOUT=5000"_s);
+        } else {
+            db.setHostName(m_location.host);
+            db.setPort(m_location.port);
+            db.setDatabaseName(m_location.database);
+            db.setUserName(m_location.user);
+            db.setPassword(m_location.password);
+            db.setConnectOptions(m_location.connectOptions);
+        }
+    }
+    QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
+    if (db.isOpen())
+        return true;
+    if (m_location.kind == StoreLocation::Kind::Sqlite) {
+        const QFileInfo info(m_location.path);
+        if (!QDir().mkpath(info.absolutePath())) {
+            *error = u"can't create the directory %1"_s.arg(info.absolutePath());
+            return false;
+        }
+        if (!info.exists()) {
+            // Session ids are credentials: the file is created readable by the server's user
+            // only (SQLite gives its -wal and -shm files the same mode).
+            QFile file(m_location.path);
+            if (file.open(QIODevice::WriteOnly | QIODevice::NewOnly))
+                file.close();
+            QFile::setPermissions(m_location.path, QFile::ReadOwner | QFile::WriteOwner);
+        }
+    }
+    if (!db.open()) {
+        *error = u"can't open %1: %2"_s.arg(m_location.describe(), db.lastError().text());
+        return false;
+    }
+    if (m_location.kind == StoreLocation::Kind::Sqlite) {
+        // WAL lets readers (other threads, other processes) go on while one writes.
+        QSqlQuery pragma(db);
+        pragma.exec(u"PRAGMA journal_mode=WAL"_s);
+        pragma.exec(u"PRAGMA synchronous=NORMAL"_s);
+    }
+    return true;
+}
+
+bool SqlSessionStore::createTable(QString *error)
+{
+    QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
+    QSqlQuery query(db);
+    const bool created =
+        query.exec(u"CREATE TABLE IF NOT EXISTS berth_sessions (id TEXT PRIMARY KEY, "
+                   u"data TEXT NOT NULL, csrf TEXT NOT NULL, created BIGINT NOT NULL, "
+                   u"last_seen BIGINT NOT NULL)"_s) &&
+        query.exec(u"CREATE INDEX IF NOT EXISTS berth_sessions_last_seen "
+                   u"ON berth_sessions (last_seen)"_s);
+    if (created)
+        return true;
+    // Two PostgreSQL nodes creating the table at the same moment: one of them loses the race
+    // with a unique-violation on the catalog even with IF NOT EXISTS. The table is there then.
+    const QString firstError = queryError(query);
+    QSqlQuery probe(db);
+    if (probe.exec(u"SELECT 1 FROM berth_sessions WHERE 1 = 0"_s))
+        return true;
+    *error =
+        u"can't create the berth_sessions table in %1: %2"_s.arg(m_location.describe(), firstError);
+    return false;
+}
+
+bool SqlSessionStore::open(QString *error)
+{
+    if (m_ready && QSqlDatabase::database(m_connectionName, false).isOpen())
+        return true;
+    m_ready = false;
+    if (!connect(error) || !createTable(error))
+        return false;
+    m_ready = true;
+    return true;
+}
+
+bool SqlSessionStore::exec(QSqlQuery &query, QString *error)
+{
+    if (query.exec())
+        return true;
+    *error = queryError(query);
+    const QSqlError::ErrorType type = query.lastError().type();
+    QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
+    if (type == QSqlError::ConnectionError || !db.isOpen()) {
+        db.close();
+        m_ready = false;
+    }
+    return false;
+}
+
+bool SqlSessionStore::insert(const SessionRecord &record, QString *error)
+{
+    if (!open(error))
+        return false;
+    QSqlQuery query(QSqlDatabase::database(m_connectionName, false));
+    query.prepare(u"INSERT INTO berth_sessions (id, data, csrf, created, last_seen) "
+                  u"VALUES (?, ?, ?, ?, ?)"_s);
+    query.addBindValue(QString::fromLatin1(record.key));
+    query.addBindValue(QString::fromUtf8(record.data));
+    query.addBindValue(QString::fromLatin1(record.csrf));
+    query.addBindValue(record.created);
+    query.addBindValue(record.lastSeen);
+    return exec(query, error);
+}
+
+std::optional<SessionRecord> SqlSessionStore::find(const QByteArray &key, QString *error)
+{
+    if (!open(error))
+        return std::nullopt;
+    QSqlQuery query(QSqlDatabase::database(m_connectionName, false));
+    query.setForwardOnly(true);
+    query.prepare(u"SELECT data, csrf, created, last_seen FROM berth_sessions WHERE id = ?"_s);
+    query.addBindValue(QString::fromLatin1(key));
+    if (!exec(query, error) || !query.next())
+        return std::nullopt;
+    SessionRecord record;
+    record.key = key;
+    record.data = query.value(0).toString().toUtf8();
+    record.csrf = query.value(1).toString().toLatin1();
+    record.created = query.value(2).toLongLong();
+    record.lastSeen = query.value(3).toLongLong();
+    return record;
+}
+
+bool SqlSessionStore::updateData(const QByteArray &key, const QByteArray &data, qint64 lastSeen,
+                                 QString *error)
+{
+    if (!open(error))
+        return false;
+    QSqlQuery query(QSqlDatabase::database(m_connectionName, false));
+    query.prepare(u"UPDATE berth_sessions SET data = ?, last_seen = ? WHERE id = ?"_s);
+    query.addBindValue(QString::fromUtf8(data));
+    query.addBindValue(lastSeen);
+    query.addBindValue(QString::fromLatin1(key));
+    if (!exec(query, error))
+        return false;
+    return query.numRowsAffected() > 0;
+}
+
+bool SqlSessionStore::touch(const QByteArray &key, qint64 lastSeen, QString *error)
+{
+    if (!open(error))
+        return false;
+    QSqlQuery query(QSqlDatabase::database(m_connectionName, false));
+    // Never moves last_seen backwards (another node with a slightly slower clock).
+    query.prepare(u"UPDATE berth_sessions SET last_seen = ? WHERE id = ? AND last_seen < ?"_s);
+    query.addBindValue(lastSeen);
+    query.addBindValue(QString::fromLatin1(key));
+    query.addBindValue(lastSeen);
+    return exec(query, error);
+}
+
+bool SqlSessionStore::rekey(const QByteArray &oldKey, const QByteArray &newKey,
+                            const QByteArray &newCsrf, qint64 lastSeen, QString *error)
+{
+    if (!open(error))
+        return false;
+    // One statement, so the old id stops working at the same instant the new one starts.
+    QSqlQuery query(QSqlDatabase::database(m_connectionName, false));
+    query.prepare(u"UPDATE berth_sessions SET id = ?, csrf = ?, last_seen = ? WHERE id = ?"_s);
+    query.addBindValue(QString::fromLatin1(newKey));
+    query.addBindValue(QString::fromLatin1(newCsrf));
+    query.addBindValue(lastSeen);
+    query.addBindValue(QString::fromLatin1(oldKey));
+    if (!exec(query, error))
+        return false;
+    return query.numRowsAffected() > 0;
+}
+
+bool SqlSessionStore::remove(const QByteArray &key, QString *error)
+{
+    if (!open(error))
+        return false;
+    QSqlQuery query(QSqlDatabase::database(m_connectionName, false));
+    query.prepare(u"DELETE FROM berth_sessions WHERE id = ?"_s);
+    query.addBindValue(QString::fromLatin1(key));
+    return exec(query, error);
+}
+
+int SqlSessionStore::purge(qint64 lastSeenBefore, QString *error)
+{
+    if (!open(error))
+        return -1;
+    QSqlQuery query(QSqlDatabase::database(m_connectionName, false));
+    query.prepare(u"DELETE FROM berth_sessions WHERE last_seen < ?"_s);
+    query.addBindValue(lastSeenBefore);
+    if (!exec(query, error))
+        return -1;
+    return query.numRowsAffected();
+}
+
+} // namespace Berth::Sessions
