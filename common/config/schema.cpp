@@ -282,7 +282,13 @@ Schema makeBuiltin()
         schema.addApp(AppSpec{call, description, {}, false});
     };
     later(u"berth.admin"_s, u"The admin API used by berth-admin."_s);
-    later(u"berth.debug"_s, u"Shows the request as the server received it."_s);
+    schema.addApp(AppSpec{
+        u"berth.debug"_s,
+        u"server-core's debug page: server and process facts, the configuration with secrets "
+        u"masked, event-loop threads and stats, and the request as received. Answers only "
+        u"clients in `allow`."_s,
+        {key(u"allow"_s, T::List, u"127.0.0.0/8, ::1"_s,
+             u"Client addresses or CIDR ranges that may see the page; others get 403."_s)}});
 
     schema.addSection(planned(section(
         u"@*"_s, u"A member group: upstream servers a route `@NAME` balances over (API gateway)."_s,

@@ -1,6 +1,7 @@
 #include "builtinapps.h"
 
 #include "basicauth/basicauthapp.h"
+#include "debug/debugapp.h"
 #include "echo/echoapp.h"
 #include "fault/faultapp.h"
 #include "heartbeat/heartbeatapp.h"
@@ -19,6 +20,7 @@ void registerBuiltinApps(Pipeline::AppRegistry &registry)
     registerStaticFileApp(registry);
     registerStatsApp(registry);
     registerFaultApp(registry);
+    registerDebugApp(registry);
     registerSessionApp(registry);
     registerSessionDemoApp(registry);
     registerBasicAuthApp(registry);

@@ -112,9 +112,11 @@ bool Server::prepare()
     m_settings = Engine::EngineSettings::fromConfig(m_config);
     const QString server = QStringLiteral("server");
     m_context.serverName = QString::fromUtf8(m_settings.serverName);
+    m_context.config = &m_config;
     m_gracefulTimeoutMs =
         m_config.getDuration(server, QStringLiteral("graceful_timeout"), 30s).count();
     const int threads = int(m_config.getInt(server, QStringLiteral("threads"), 1));
+    m_context.threads = qBound(1, threads, 256);
     const QString ip =
         m_config.getString(server, QStringLiteral("ip"), QStringLiteral("127.0.0.1"));
     const QString logDir = m_config.getPath(server, QStringLiteral("log_dir"));
@@ -155,6 +157,11 @@ bool Server::prepare()
         return false;
     }
     m_listeners.append({fd, tlsSettings.enabled ? m_tls : nullptr});
+    m_context.listeners.append(
+        QStringLiteral("%1:%2%3")
+            .arg(ip)
+            .arg(m_settings.port)
+            .arg(tlsSettings.enabled ? QStringLiteral(" (tls)") : QString()));
     if (tlsSettings.port > 0 && tlsSettings.port != m_settings.port) {
         const int tlsFd = openListeningSocket(ip, quint16(tlsSettings.port), &error);
         if (tlsFd < 0) {
@@ -162,6 +169,7 @@ bool Server::prepare()
             return false;
         }
         m_listeners.append({tlsFd, m_tls});
+        m_context.listeners.append(QStringLiteral("%1:%2 (tls)").arg(ip).arg(tlsSettings.port));
         qCInfo(lcServer).noquote()
             << QStringLiteral("TLS listener on %1:%2").arg(ip).arg(tlsSettings.port);
     }

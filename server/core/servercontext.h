@@ -3,8 +3,13 @@
 #include <QByteArray>
 #include <QDateTime>
 #include <QString>
+#include <QStringList>
 
 #include <atomic>
+
+namespace Berth::Config {
+class Config;
+}
 
 namespace Berth::Core {
 
@@ -18,6 +23,11 @@ public:
     QString serverName = QStringLiteral("berth");
     QDateTime startTime = QDateTime::currentDateTimeUtc();
     StatsRegistry *stats = nullptr;
+    // The configuration this process serves (immutable once the server is built), and what the
+    // debug page shows about the process.
+    const Config::Config *config = nullptr;
+    QStringList listeners; // "127.0.0.1:8080", "127.0.0.1:8443 (tls)"
+    int threads = 1;
 
     bool isDraining() const { return m_draining.load(std::memory_order_relaxed); }
     void setDraining(bool draining) { m_draining.store(draining, std::memory_order_relaxed); }
