@@ -102,12 +102,15 @@ def render_config(config: str | Mapping[str, object] | None, *, port: int, tmp: 
                   server: Mapping[str, object] | None = None) -> str:
     """The test's config merged under a base [server] section.
 
-    The base is ``ip = 127.0.0.1, port = <port>, workers = 0, log_dir = <tmp>/logs, name = test``;
+    The base is ``ip = 127.0.0.1, port = <port>, workers = 0, log_dir = <tmp>/logs, name = test``
+    (plus ``allow_root = yes`` when the suite runs as root, as CI does);
     keys the test sets in its own [server] section (or via ``server=``) win. The test's other
     sections are kept verbatim, in order. ``{port}`` and ``{tmp}`` are substituted.
     """
     base: dict[str, object] = {"name": "test", "ip": HOST, "port": port, "workers": 0,
                                "log_dir": f"{tmp}/logs"}
+    if os.geteuid() == 0:
+        base["allow_root"] = "yes"
     if config is None:
         text = ""
     elif isinstance(config, str):

@@ -1,13 +1,21 @@
 #include "cli.h"
 
+#include "core/master.h"
+#include "core/processutil.h"
 #include "core/server.h"
+#include "core/statusreport.h"
+#include "keycommand.h"
 
 #include <config/config.h>
 
 #include <QCoreApplication>
 #include <QDir>
+#include <QElapsedTimer>
 #include <QFile>
 #include <QStringList>
+#include <QThread>
+
+#include <csignal>
 
 #include <cstdio>
 
@@ -19,9 +27,15 @@ const char Usage[] =
     "usage: berthd COMMAND [-c FILE]...\n"
     "\n"
     "commands:\n"
-    "  run       run in the foreground\n"
+    "  run       run in the foreground (workers > 0: a master and its worker processes)\n"
+    "  start     run as a daemon; needs [server] pid_file\n"
+    "  stop      graceful stop of the daemon in pid_file (finishes in-flight requests)\n"
+    "  kill      immediate stop\n"
+    "  reload    re-read the configuration and replace the workers without dropping a connection\n"
+    "  status    pid, uptime and workers of the running server\n"
     "  check     validate the configuration (every problem as file:line: message)\n"
     "  log       print the tail of a log: [-s server|request|app|cef] [-n BYTES]\n"
+    "  keys      session keys: list | rotate --keynum N --secret-file PATH [--when TIME]\n"
     "  version   print the version\n"
     "\n"
     "options:\n"
@@ -65,6 +79,8 @@ Arguments parse(const QStringList &args)
             a.command = QStringLiteral("help");
         } else if (a.command.isEmpty() && !arg.startsWith(u'-')) {
             a.command = arg;
+            if (a.command == QLatin1String("keys"))
+                break; // the rest is keys' own (--keynum ...): runKeyCommand parses it
         } else {
             a.error = QStringLiteral("unexpected argument '%1'").arg(arg);
         }
@@ -100,9 +116,50 @@ int check(const Arguments &a)
     return 0;
 }
 
-int run(const Arguments &a, QCoreApplication &app)
+// workers > 0: the master; workers = 0: the whole server in this process.
+int serve(const Arguments &a, QCoreApplication &app, int starterFd)
 {
+    const Config::Config config = Config::Config::load(a.configFiles);
+    const qint64 workers = config.getInt(QStringLiteral("server"), QStringLiteral("workers"), 0);
+    if (workers > 0) {
+        Core::Master master(a.configFiles, starterFd);
+        if (!master.prepare()) {
+            for (const QString &e : master.errors())
+                print(stderr, e);
+            Core::reportToStarter(starterFd, master.errors().join(QLatin1Char('\n')));
+            print(stderr, QStringLiteral("berthd: not started"));
+            return 1;
+        }
+        int exitCode = 0;
+        QObject::connect(
+            &master, &Core::Master::stopped, &app,
+            [&app, &exitCode](int code) {
+                exitCode = code;
+                app.quit();
+            },
+            Qt::QueuedConnection);
+        master.start();
+        app.exec();
+        return exitCode;
+    }
     Core::Server server(a.configFiles);
+    if (!server.prepare()) {
+        for (const QString &e : server.errors())
+            print(stderr, e);
+        Core::reportToStarter(starterFd, server.errors().join(QLatin1Char('\n')));
+        print(stderr, QStringLiteral("berthd: not started"));
+        return 1;
+    }
+    QObject::connect(
+        &server, &Core::Server::stopped, &app, [&app] { app.quit(); }, Qt::QueuedConnection);
+    server.start();
+    Core::reportToStarter(starterFd, QStringLiteral("OK"));
+    return app.exec();
+}
+
+int runWorker(const Arguments &a, QCoreApplication &app)
+{
+    Core::Server server(a.configFiles, Core::Server::Role::Worker);
     if (!server.prepare()) {
         for (const QString &e : server.errors())
             print(stderr, e);
@@ -113,6 +170,119 @@ int run(const Arguments &a, QCoreApplication &app)
         &server, &Core::Server::stopped, &app, [&app] { app.quit(); }, Qt::QueuedConnection);
     server.start();
     return app.exec();
+}
+
+// The pid file of the configuration, or an explanation on stderr.
+QString pidFileOf(const Arguments &a)
+{
+    const Config::Config config = Config::Config::load(a.configFiles);
+    for (const Config::Diagnostic &d : config.diagnostics()) {
+        if (d.isError()) {
+            print(stderr, d.toString());
+            return {};
+        }
+    }
+    const QString pidFile = config.getPath(QStringLiteral("server"), QStringLiteral("pid_file"));
+    if (pidFile.isEmpty())
+        print(stderr, QStringLiteral("berthd %1: [server] pid_file is not set in %2")
+                          .arg(a.command, a.configFiles.join(QStringLiteral(", "))));
+    return pidFile;
+}
+
+int start(const Arguments &a, QCoreApplication &app)
+{
+    const QString pidFile = pidFileOf(a);
+    if (pidFile.isEmpty())
+        return 1;
+    const pid_t existing = Core::readPidFile(pidFile);
+    if (existing > 0 && Core::isBerthdRunning(existing)) {
+        print(stderr, QStringLiteral("berthd start: already running (pid %1, %2)")
+                          .arg(existing)
+                          .arg(pidFile));
+        return 1;
+    }
+    if (existing != 0) {
+        // A pid file left by a crash (or a recycled pid of another program): replace it.
+        print(stderr, QStringLiteral("berthd start: removing stale pid file %1").arg(pidFile));
+        QFile::remove(pidFile);
+    }
+    const Config::Config config = Config::Config::load(a.configFiles);
+    if (config.getPath(QStringLiteral("server"), QStringLiteral("log_dir")).isEmpty())
+        print(stderr, QStringLiteral("berthd start: warning: [server] log_dir is not set; a "
+                                     "daemon's logs go nowhere"));
+    // Validate before detaching, so errors reach the terminal.
+    bool failed = false;
+    for (const Config::Diagnostic &d : Core::checkConfiguration(a.configFiles)) {
+        if (d.isError()) {
+            print(stderr, d.toString());
+            failed = true;
+        }
+    }
+    if (failed) {
+        print(stderr, QStringLiteral("berthd: not started"));
+        return 1;
+    }
+    const int starterFd = Core::daemonize(); // only the daemon returns
+    return serve(a, app, starterFd);
+}
+
+int signalServer(const Arguments &a, int signo, bool waitForExit)
+{
+    const QString pidFile = pidFileOf(a);
+    if (pidFile.isEmpty())
+        return 1;
+    const pid_t pid = Core::readPidFile(pidFile);
+    if (pid <= 0 || !Core::isBerthdRunning(pid)) {
+        print(stderr,
+              QStringLiteral("berthd %1: not running (pid file %2)").arg(a.command, pidFile));
+        return 1;
+    }
+    if (::kill(pid, signo) != 0) {
+        print(stderr, QStringLiteral("berthd %1: cannot signal pid %2: %3")
+                          .arg(a.command)
+                          .arg(pid)
+                          .arg(qt_error_string(errno)));
+        return 1;
+    }
+    if (!waitForExit) {
+        print(stdout, QStringLiteral("berthd %1: signal sent to pid %2").arg(a.command).arg(pid));
+        return 0;
+    }
+    using namespace std::chrono_literals;
+    const Config::Config config = Config::Config::load(a.configFiles);
+    const qint64 grace =
+        config.getDuration(QStringLiteral("server"), QStringLiteral("graceful_timeout"), 30s)
+            .count();
+    QElapsedTimer waited;
+    waited.start();
+    while (Core::isBerthdRunning(pid)) {
+        if (waited.elapsed() > grace + 10'000) {
+            print(stderr,
+                  QStringLiteral("berthd %1: pid %2 is still running").arg(a.command).arg(pid));
+            return 1;
+        }
+        QThread::msleep(50);
+    }
+    print(stdout, QStringLiteral("berthd %1: pid %2 stopped").arg(a.command).arg(pid));
+    return 0;
+}
+
+int status(const Arguments &a)
+{
+    const QString pidFile = pidFileOf(a);
+    if (pidFile.isEmpty())
+        return 1;
+    const pid_t pid = Core::readPidFile(pidFile);
+    if (pid <= 0 || !Core::isBerthdRunning(pid)) {
+        print(stdout, QStringLiteral("berthd: not running (pid file %1)").arg(pidFile));
+        return 3; // LSB: program is not running
+    }
+    print(stdout, QStringLiteral("berthd: running, pid %1, up %2 s")
+                      .arg(pid)
+                      .arg(Core::processUptimeSeconds(pid)));
+    for (const QString &line : Core::describeWorkers(pid))
+        print(stdout, line);
+    return 0;
 }
 
 int tailLog(const Arguments &a)
@@ -176,9 +346,23 @@ int main(int argc, char **argv)
     if (a.command == QLatin1String("check"))
         return check(a);
     if (a.command == QLatin1String("run"))
-        return run(a, app);
+        return serve(a, app, -1);
+    if (a.command == QLatin1String("worker"))
+        return runWorker(a, app);
+    if (a.command == QLatin1String("start"))
+        return start(a, app);
+    if (a.command == QLatin1String("stop"))
+        return signalServer(a, SIGTERM, true);
+    if (a.command == QLatin1String("kill"))
+        return signalServer(a, SIGQUIT, true);
+    if (a.command == QLatin1String("reload"))
+        return signalServer(a, SIGHUP, false);
+    if (a.command == QLatin1String("status"))
+        return status(a);
     if (a.command == QLatin1String("log"))
         return tailLog(a);
+    if (a.command == QLatin1String("keys"))
+        return runKeyCommand(QCoreApplication::arguments());
     if (a.command == QLatin1String("help")) {
         std::fputs(Usage, stdout);
         return 0;

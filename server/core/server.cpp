@@ -1,16 +1,19 @@
 #include "server.h"
 
 #include "eventloopthread.h"
-#include "listener.h"
+#include "listeners.h"
 #include "log/logging.h"
 #include "pipeline/appregistry.h"
 #include "pipeline/router.h"
+#include "processutil.h"
 #include "tls/tlscontext.h"
 
 #include <config/validator.h>
 
 #include <QCoreApplication>
+#include <QFile>
 #include <QLoggingCategory>
+#include <QRandomGenerator>
 #include <QSet>
 #include <QSocketNotifier>
 
@@ -88,8 +91,9 @@ Config::Diagnostics checkConfiguration(const QStringList &files)
     return uniqueDiagnostics(config.diagnostics());
 }
 
-Server::Server(QStringList configFiles)
+Server::Server(QStringList configFiles, Role role)
     : m_files(std::move(configFiles))
+    , m_role(role)
 {
     m_context.stats = &m_stats;
 }
@@ -117,8 +121,6 @@ bool Server::prepare()
         m_config.getDuration(server, QStringLiteral("graceful_timeout"), 30s).count();
     const int threads = int(m_config.getInt(server, QStringLiteral("threads"), 1));
     m_context.threads = qBound(1, threads, 256);
-    const QString ip =
-        m_config.getString(server, QStringLiteral("ip"), QStringLiteral("127.0.0.1"));
     const QString logDir = m_config.getPath(server, QStringLiteral("log_dir"));
     // Each thread gets its own router and apps: apps never share mutable state across threads.
     // (The schema validator has already reported a threads value out of range.)
@@ -151,42 +153,39 @@ bool Server::prepare()
         m_tls = std::make_shared<Tls::TlsContextSlot>();
         m_tls->set(tls);
     }
-    const int fd = openListeningSocket(ip, m_settings.port, &error);
-    if (fd < 0) {
+    // Single process: open the sockets (or adopt systemd's). Worker: adopt the master's.
+    const QList<ListenSpec> specs = listenSpecs(m_config);
+    QList<int> fds;
+    if (!acquireListeners(specs, &fds, &error)) {
         m_errors.append(error);
         return false;
     }
-    m_listeners.append({fd, tlsSettings.enabled ? m_tls : nullptr});
-    m_context.listeners.append(
-        QStringLiteral("%1:%2%3")
-            .arg(ip)
-            .arg(m_settings.port)
-            .arg(tlsSettings.enabled ? QStringLiteral(" (tls)") : QString()));
-    if (tlsSettings.port > 0 && tlsSettings.port != m_settings.port) {
-        const int tlsFd = openListeningSocket(ip, quint16(tlsSettings.port), &error);
-        if (tlsFd < 0) {
+    for (int i = 0; i < specs.size(); ++i) {
+        m_listeners.append({fds[i], specs[i].tls ? m_tls : nullptr});
+        m_context.listeners.append(specs[i].toString());
+    }
+    if (m_role == Role::Single) {
+        if (!applyUmask(m_config.getString(server, QStringLiteral("umask")), &error) ||
+            !dropPrivileges(m_config.getString(server, QStringLiteral("user")),
+                            m_config.getString(server, QStringLiteral("group")),
+                            m_config.getBool(server, QStringLiteral("allow_root"), false),
+                            &error)) {
             m_errors.append(error);
             return false;
         }
-        m_listeners.append({tlsFd, m_tls});
-        m_context.listeners.append(QStringLiteral("%1:%2 (tls)").arg(ip).arg(tlsSettings.port));
-        qCInfo(lcServer).noquote()
-            << QStringLiteral("TLS listener on %1:%2").arg(ip).arg(tlsSettings.port);
+        m_pidFile = m_config.getPath(server, QStringLiteral("pid_file"));
+        if (!writePidFile(m_pidFile, &error)) {
+            m_errors.append(error);
+            return false;
+        }
     }
-    const qint64 workers = m_config.getInt(server, QStringLiteral("workers"), 0);
-    if (workers > 0) {
-        qCWarning(lcServer).noquote()
-            << QStringLiteral("workers = %1: worker processes are not available in this "
-                              "version; serving from this process with %2 thread(s)")
-                   .arg(workers)
-                   .arg(threads);
-    }
-    qCInfo(lcServer).noquote() << QStringLiteral("berthd %1 (pid %2) listening on %3:%4, "
+    qCInfo(lcServer).noquote() << QStringLiteral("berthd %1 %2 (pid %3) listening on %4, "
                                                  "%5 thread(s), %6 route(s), config %7")
                                       .arg(QStringLiteral(BERTH_VERSION))
+                                      .arg(m_role == Role::Worker ? QStringLiteral("worker")
+                                                                  : QStringLiteral("server"))
                                       .arg(QCoreApplication::applicationPid())
-                                      .arg(ip)
-                                      .arg(m_settings.port)
+                                      .arg(m_context.listeners.join(QStringLiteral(", ")))
                                       .arg(threads)
                                       .arg(m_routers.front()->routeCount())
                                       .arg(m_config.files().join(QStringLiteral(", ")));
@@ -196,6 +195,8 @@ bool Server::prepare()
 void Server::start()
 {
     installSignalHandlers();
+    if (m_role == Role::Worker)
+        startWorkerDuties();
     connect(&m_logFlush, &QTimer::timeout, this, [] { Log::Logging::flushAll(); });
     m_logFlush.start(100);
     for (auto &router : m_routers) {
@@ -252,11 +253,44 @@ void Server::onSignal()
             break;
         }
         case SIGHUP:
-            reloadCertificates();
-            break;
+            if (m_role == Role::Single)
+                reloadCertificates();
+            break; // a worker is replaced, not reloaded: the master handles HUP
         default:
             break;
         }
+    }
+}
+
+void Server::startWorkerDuties()
+{
+    using namespace std::chrono_literals;
+    // Tell the master this worker serves (it retires the previous generation only then).
+    const int readyFd = qEnvironmentVariableIntValue("BERTH_READY_FD");
+    if (readyFd > 2) {
+        [[maybe_unused]] ssize_t n = ::write(readyFd, "R", 1);
+        ::close(readyFd);
+    }
+    // gunicorn's max_requests: a worker that served its share leaves gracefully and the master
+    // starts a fresh one, containing slow leaks in plugin apps. The jitter keeps workers from
+    // all recycling at the same moment.
+    const qint64 maxRequests =
+        m_config.getInt(QStringLiteral("server"), QStringLiteral("max_requests"), 0);
+    if (maxRequests > 0) {
+        const qint64 jitter =
+            m_config.getInt(QStringLiteral("server"), QStringLiteral("max_requests_jitter"), 0);
+        m_maxRequests =
+            maxRequests + (jitter > 0 ? QRandomGenerator::global()->bounded(jitter + 1) : 0);
+        connect(&m_recycleCheck, &QTimer::timeout, this, [this] {
+            if (m_stats.value(StatsRegistry::Requests) - m_requestsAtStart >= m_maxRequests) {
+                m_recycleCheck.stop();
+                qCInfo(lcServer) << "served" << m_maxRequests
+                                 << "requests (max_requests); recycling this worker";
+                stopGracefully();
+            }
+        });
+        m_requestsAtStart = m_stats.value(StatsRegistry::Requests);
+        m_recycleCheck.start(200);
     }
 }
 
@@ -316,6 +350,8 @@ void Server::finishStop()
     }
     m_threads.clear();
     qCInfo(lcServer) << "stopped";
+    if (m_role == Role::Single && !m_pidFile.isEmpty() && readPidFile(m_pidFile) == ::getpid())
+        QFile::remove(m_pidFile);
     Log::Logging::flushAll();
     Q_EMIT stopped();
 }

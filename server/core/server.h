@@ -36,7 +36,11 @@ class Server final : public QObject
 {
     Q_OBJECT
 public:
-    explicit Server(QStringList configFiles);
+    // Single: the whole server in this process (workers = 0). Worker: one worker process of a
+    // master, which passed the listening sockets and handles reloads.
+    enum class Role { Single, Worker };
+
+    explicit Server(QStringList configFiles, Role role = Role::Single);
     ~Server() override;
 
     // Reads and validates the configuration, builds routers and apps, opens the log files and
@@ -63,8 +67,11 @@ private:
     void onSignal();
     void finishStop();
     void reloadCertificates();
+    void startWorkerDuties();
 
     QStringList m_files;
+    Role m_role;
+    QString m_pidFile;
     Config::Config m_config;
     QStringList m_errors;
     Engine::EngineSettings m_settings;
@@ -78,6 +85,9 @@ private:
     int m_threadsDrained = 0;
     bool m_stopping = false;
     bool m_finished = false;
+    qint64 m_maxRequests = 0;
+    qint64 m_requestsAtStart = 0;
+    QTimer m_recycleCheck;
     QTimer m_logFlush;
     QTimer m_gracefulDeadline;
     QSocketNotifier *m_signalNotifier = nullptr;

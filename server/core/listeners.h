@@ -1,0 +1,31 @@
+#pragma once
+
+#include <QList>
+#include <QString>
+
+namespace Berth::Config {
+class Config;
+}
+
+namespace Berth::Core {
+
+// A listening socket the configuration asks for.
+struct ListenSpec
+{
+    QString ip;
+    quint16 port = 0;
+    bool tls = false;
+
+    QString toString() const; // "127.0.0.1:8080", "127.0.0.1:8443 (tls)"
+};
+
+// [server] ip/port (TLS when [tls] enabled) and [tls] port, in that order.
+QList<ListenSpec> listenSpecs(const Config::Config &config);
+
+// One fd per spec, in the same order. Sockets passed in the systemd convention (LISTEN_FDS /
+// LISTEN_PID, fds from 3 — from systemd socket activation or from the berthd master) are
+// adopted when their local port matches a spec; the rest are opened here. The LISTEN_*
+// variables are cleared so they don't leak into children.
+bool acquireListeners(const QList<ListenSpec> &specs, QList<int> *fds, QString *error);
+
+} // namespace Berth::Core

@@ -1,0 +1,45 @@
+#pragma once
+
+#include <QString>
+#include <QStringList>
+
+#include <sys/types.h>
+
+namespace Berth::Core {
+
+// The small pieces of process life the master needs, each a thin wrapper around the system call
+// that does it, so they can be tested one by one.
+
+// pid files: "<pid>\n", written atomically (write to a temp file, rename).
+bool writePidFile(const QString &path, QString *error);
+// The pid in the file, 0 if the file is missing or unreadable, -1 if it holds garbage.
+pid_t readPidFile(const QString &path);
+// True if pid is a running berthd (not a recycled pid of another program).
+bool isBerthdRunning(pid_t pid);
+// Seconds the process has been running (from /proc), or -1.
+qint64 processUptimeSeconds(pid_t pid);
+
+// Drops root: supplementary groups, gid, uid (in that order), after the listeners are open.
+// An empty user keeps the current one. Refuses to keep running as root without a user unless
+// allowRoot is set.
+bool dropPrivileges(const QString &user, const QString &group, bool allowRoot, QString *error);
+// "022" (octal) -> umask; false for a bad value.
+bool applyUmask(const QString &text, QString *error);
+
+// systemd's notify protocol (no-ops outside systemd): READY=1, RELOADING=1, STOPPING=1.
+void notifySystemd(const char *state);
+
+// "exited with status 3", "killed by signal 9 (Killed)", "dumped core on signal 11 ...".
+QString describeWaitStatus(int status);
+
+// Turns the calling process into a daemon (fork, setsid, fork, stdin/stdout/stderr to
+// /dev/null). Returns in the daemon with a pipe fd through which it must report readiness
+// ("OK") or an error line to the original process, which waits for it and exits with 0 or 1.
+// Returns -1 in the daemon if the pipe could not be made (then nobody waits).
+int daemonize();
+void reportToStarter(int fd, const QString &message);
+
+// This executable's absolute path (/proc/self/exe), for re-executing workers.
+QString selfExecutable();
+
+} // namespace Berth::Core
