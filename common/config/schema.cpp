@@ -237,8 +237,10 @@ Schema makeBuiltin()
         u"Fails on purpose, for testing that the server survives it; only available when "
         u"berthd runs with BERTH_TEST_APPS=1 in its environment."_s,
         {key(u"mode"_s, T::String, u"throw"_s,
-             u"`throw` (fail before answering), `throw_after` (fail after the response started) "
-             u"or `never` (never answer)."_s)}});
+             u"`throw` (fail before answering), `throw_after` (fail after the response started), "
+             u"`never` (never answer), `slow` (answer after `delay`), `block` (block the thread "
+             u"for `delay`) or `crash` (abort the process)."_s),
+         key(u"delay"_s, T::Duration, u"1s"_s, u"How long `slow` and `block` take."_s)}});
     schema.addApp(AppSpec{
         u"berth.basic_auth"_s,
         u"HTTP Basic authentication in front of the apps after it in a pipeline (brim's "

@@ -992,7 +992,10 @@ void Http1Connection::closeNow()
 void Http1Connection::drain()
 {
     m_draining = true;
-    if (isIdle())
+    // An idle keep-alive connection can go now. One that was accepted but has not sent its
+    // first request yet is a client that is about to: closing it would reset that request, so
+    // it gets its answer (with Connection: close), bounded by header_timeout.
+    if (isIdle() && m_requestsOnConnection > 0)
         closeSocket();
 }
 

@@ -4,6 +4,10 @@
 
 #include <config/config.h>
 
+#include <QThread>
+#include <QTimer>
+
+#include <cstdlib>
 #include <stdexcept>
 
 namespace Berth::Apps {
@@ -20,6 +24,26 @@ Pipeline::Outcome FaultApp::handle(Http::Exchange &exchange)
         throw std::runtime_error("berth.fault: deliberate failure mid-response");
     case Mode::Never:
         break;
+    case Mode::Slow: {
+        // The timer dies with the exchange's connection: the abort handler stops it.
+        auto *timer = new QTimer;
+        timer->setSingleShot(true);
+        Http::Exchange *ex = &exchange;
+        QObject::connect(timer, &QTimer::timeout, timer, [ex, timer] {
+            ex->setAbortHandler(nullptr);
+            ex->respond(200, "text/plain", QByteArrayLiteral("slow\n"));
+            timer->deleteLater();
+        });
+        exchange.setAbortHandler([timer] { timer->deleteLater(); });
+        timer->start(int(m_delayMs));
+        break;
+    }
+    case Mode::Block:
+        QThread::msleep(quint64(m_delayMs));
+        exchange.respond(200, "text/plain", QByteArrayLiteral("unblocked\n"));
+        break;
+    case Mode::Crash:
+        std::abort();
     }
     return Pipeline::Outcome::Answered;
 }
@@ -36,7 +60,16 @@ void registerFaultApp(Pipeline::AppRegistry &registry)
             m = FaultApp::Mode::ThrowAfterStart;
         else if (mode == QLatin1String("never"))
             m = FaultApp::Mode::Never;
-        return std::unique_ptr<Pipeline::App>(std::make_unique<FaultApp>(m));
+        else if (mode == QLatin1String("slow"))
+            m = FaultApp::Mode::Slow;
+        else if (mode == QLatin1String("block"))
+            m = FaultApp::Mode::Block;
+        else if (mode == QLatin1String("crash"))
+            m = FaultApp::Mode::Crash;
+        using namespace std::chrono_literals;
+        const qint64 delay =
+            setup.config.getDuration(setup.section, QStringLiteral("delay"), 1s).count();
+        return std::unique_ptr<Pipeline::App>(std::make_unique<FaultApp>(m, delay));
     });
 }
 

@@ -11,17 +11,22 @@ namespace Berth::Apps {
 //   mode = throw          throws std::runtime_error before responding
 //   mode = throw_after    starts a chunked response, then throws
 //   mode = never          never answers (the client's timeout or the server's stop ends it)
+//   mode = slow           answers "slow\n" after `delay` without blocking the thread
+//   mode = block          blocks its event-loop thread for `delay` (a hung worker)
+//   mode = crash          aborts the process (a crashing worker)
 class FaultApp final : public Pipeline::App
 {
 public:
-    enum class Mode { Throw, ThrowAfterStart, Never };
-    explicit FaultApp(Mode mode)
+    enum class Mode { Throw, ThrowAfterStart, Never, Slow, Block, Crash };
+    FaultApp(Mode mode, qint64 delayMs)
         : m_mode(mode)
+        , m_delayMs(delayMs)
     {}
     Pipeline::Outcome handle(Http::Exchange &exchange) override;
 
 private:
     Mode m_mode;
+    qint64 m_delayMs;
 };
 
 void registerFaultApp(Pipeline::AppRegistry &registry);

@@ -1,0 +1,270 @@
+"""Layer 11: the master/worker process model — workers are restarted, reloads drop nothing,
+TERM drains, USR1 reopens logs, the CLI drives a daemon through its pid file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import berth
+from berth import build_request
+
+APPS = """
+[routes:line]
+/stats = stats
+/hb = hb
+/slow = slow
+/crash = crash
+/block = block
+
+[app:stats]
+call = berth.stats
+
+[app:hb]
+call = berth.heartbeat
+
+[app:slow]
+call = berth.fault
+mode = slow
+delay = 2s
+
+[app:crash]
+call = berth.fault
+mode = crash
+
+[app:block]
+call = berth.fault
+mode = block
+delay = 30s
+"""
+
+ENV = {"BERTH_TEST_APPS": "1"}
+
+
+def config(workers: int = 2, extra_server: str = "") -> str:
+    return f"""
+[server]
+workers = {workers}
+graceful_timeout = 4s
+{extra_server}
+{APPS}"""
+
+
+def children(pid: int) -> set[int]:
+    """Live child processes of pid (the workers of a master)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(entry.name))
+    return found
+
+
+def wait_for_workers(srv, count: int, timeout: float = 5.0, exclude: set[int] = frozenset()) -> set[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = children(srv.proc.pid) - set(exclude)
+        if len(pids) == count:
+            return pids
+        time.sleep(0.05)
+    raise AssertionError(f"expected {count} workers, have {children(srv.proc.pid)}")
+
+
+def serving_pid(conn) -> int:
+    """The pid of the worker behind a keep-alive connection (berth.stats reports it)."""
+    resp = conn.roundtrip(build_request("GET", "/stats"))
+    assert resp.status == 200
+    return json.loads(resp.body)["pid"]
+
+
+@pytest.fixture
+def srv(berth_server):
+    server = berth_server(config(), env=ENV)
+    wait_for_workers(server, 2)
+    return server
+
+
+def test_master_starts_the_configured_workers(srv):
+    pids = wait_for_workers(srv, 2)
+    seen = set()
+    for _ in range(40):  # new connections spread over both workers
+        with srv.conn() as c:
+            seen.add(serving_pid(c))
+        if seen == pids:
+            break
+    assert seen <= pids and seen, (seen, pids)
+    assert "starting 2 worker(s)" in srv.server_log()
+
+
+def test_kill9_worker_others_keep_working_and_it_is_replaced(srv):
+    conns = [srv.conn(timeout=3) for _ in range(8)]
+    try:
+        owners = {c: serving_pid(c) for c in conns}
+        victim = next(iter(owners.values()))
+        os.kill(victim, signal.SIGKILL)
+        survivors = [c for c, pid in owners.items() if pid != victim]
+        for c in survivors:  # every connection on the other worker keeps working
+            assert c.roundtrip(build_request("GET", "/hb")).status == 200
+        replaced = wait_for_workers(srv, 2)
+        assert victim not in replaced
+        assert berth.wait_until(lambda: "killed by signal 9" in srv.server_log())
+        assert srv.request("GET", "/hb").status == 200
+    finally:
+        for c in conns:
+            c.close()
+
+
+def _hammer(port: int, stop: threading.Event, results: dict) -> None:
+    while not stop.is_set():
+        try:
+            with berth.RawConn(port, timeout=3) as c:
+                # Not /hb: a draining worker's heartbeat says 503 on purpose.
+                c.send(build_request("GET", "/stats", headers=[("Connection", "close")]))
+                resp = c.recv_response()
+                if resp.status == 200:
+                    results["ok"] += 1
+                else:
+                    results["bad"] += 1
+                    results.setdefault("errors", []).append(f"status {resp.status}")
+        except Exception as e:  # noqa: BLE001 - any failure counts
+            results["bad"] += 1
+            results.setdefault("errors", []).append(repr(e))
+
+
+def test_hup_during_request_stream_drops_nothing(srv):
+    stop = threading.Event()
+    results = {"ok": 0, "bad": 0}
+    threads = [threading.Thread(target=_hammer, args=(srv.port, stop, results)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.3)
+        for _ in range(2):
+            old = children(srv.proc.pid)
+            srv.proc.send_signal(signal.SIGHUP)
+            assert berth.wait_until(lambda: srv.server_log().count("reload complete") >= 1, 5)
+            time.sleep(0.8)
+            assert berth.wait_until(lambda: not (children(srv.proc.pid) & old), 6)
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert results["bad"] == 0, results.get("errors", [])[:5]
+    assert results["ok"] > 50
+
+
+def test_reload_with_broken_config_keeps_serving(srv):
+    before = wait_for_workers(srv, 2)
+    srv.conf_path.write_text(srv.conf_path.read_text().replace("graceful_timeout = 4s",
+                                                               "graceful_timeout = 4x"))
+    srv.proc.send_signal(signal.SIGHUP)
+    assert berth.wait_until(lambda: "reload failed" in srv.server_log())
+    assert "'4x' is not a duration" in srv.server_log()
+    assert srv.request("GET", "/hb").status == 200
+    assert children(srv.proc.pid) == before
+
+
+def test_term_waits_for_a_slow_in_flight_request(srv):
+    with srv.conn(timeout=6) as c:
+        c.send(build_request("GET", "/slow"))
+        time.sleep(0.3)
+        srv.proc.send_signal(signal.SIGTERM)
+        resp = c.recv_response(timeout=6)
+        assert resp.status == 200 and resp.body == b"slow\n"
+    assert srv.proc.wait(timeout=8) == 0
+
+
+def test_usr1_reopens_log_files(srv):
+    assert srv.request("GET", "/hb").status == 200
+    log = srv.log_path("request.log")
+    assert berth.wait_until(lambda: log.exists() and log.stat().st_size > 0)
+    os.rename(log, log.with_suffix(".log.1"))
+    srv.proc.send_signal(signal.SIGUSR1)
+    assert berth.wait_until(lambda: srv.server_log().count("log files reopened") >= 1)
+    time.sleep(0.3)  # workers reopen on their own signal
+    assert srv.request("GET", "/hb?after-rotation").status == 200
+    assert berth.wait_until(lambda: log.exists() and "after-rotation" in log.read_text(), 3)
+
+
+def test_crashing_worker_is_restarted_with_the_status_logged(srv):
+    before = wait_for_workers(srv, 2)
+    with pytest.raises(berth.NoResponse):
+        with srv.conn() as c:
+            c.send(build_request("GET", "/crash"))
+            c.recv_response(timeout=3)
+    assert berth.wait_until(lambda: "killed by signal 6" in srv.server_log() or
+                            "dumped core" in srv.server_log(), 3)
+    after = wait_for_workers(srv, 2)
+    assert len(after - before) == 1
+    assert srv.request("GET", "/hb").status == 200
+
+
+def test_max_requests_recycles_workers(berth_server):
+    srv = berth_server(config(workers=1, extra_server="max_requests = 5\nmax_requests_jitter = 0"),
+                       env=ENV)
+    first = wait_for_workers(srv, 1)
+    for i in range(14):
+        assert srv.request("GET", f"/hb?{i}").status == 200
+        time.sleep(0.05)
+    assert berth.wait_until(lambda: "recycling this worker" in srv.server_log(), 3)
+    assert wait_for_workers(srv, 1) != first
+
+
+def test_cli_start_status_stop_with_pid_file(tmp_path):
+    port = berth.free_port()
+    pid_file = tmp_path / "berthd.pid"
+    conf, _ = berth.write_conf(tmp_path, config(extra_server=f"pid_file = {pid_file}"), port=port)
+    result = berth.run_cli("start", "-c", str(conf), env=ENV, timeout=15)
+    try:
+        assert result.returncode == 0, result
+        pid = int(pid_file.read_text())
+        assert berth.wait_until(lambda: len(children(pid)) == 2)
+        again = berth.run_cli("start", "-c", str(conf), env=ENV)
+        assert again.returncode == 1 and "already running" in again.output
+        status = berth.run_cli("status", "-c", str(conf))
+        assert status.returncode == 0, status
+        assert f"pid {pid}" in status.output
+        assert sum("worker slot" in l for l in status.lines) == 2, status
+        reload = berth.run_cli("reload", "-c", str(conf))
+        assert reload.returncode == 0
+    finally:
+        stop = berth.run_cli("stop", "-c", str(conf), timeout=20)
+    assert stop.returncode == 0, stop
+    assert not pid_file.exists()
+    assert berth.run_cli("status", "-c", str(conf)).returncode == 3
+
+
+def test_cli_start_replaces_a_stale_pid_file(tmp_path):
+    port = berth.free_port()
+    pid_file = tmp_path / "berthd.pid"
+    pid_file.write_text("999999\n")  # nobody
+    conf, _ = berth.write_conf(tmp_path, config(workers=1, extra_server=f"pid_file = {pid_file}"),
+                               port=port)
+    result = berth.run_cli("start", "-c", str(conf), env=ENV, timeout=15)
+    try:
+        assert result.returncode == 0, result
+        assert "stale pid file" in result.output
+        assert int(pid_file.read_text()) != 999999
+    finally:
+        berth.run_cli("stop", "-c", str(conf), timeout=20)
+
+
+def test_cli_start_reports_a_bad_config_on_the_terminal(tmp_path):
+    conf, text = berth.write_conf(tmp_path, "[limits]\nheader_timeout = 3x\n"
+                                             f"[server]\npid_file = {tmp_path}/p.pid\n")
+    result = berth.run_cli("start", "-c", str(conf))
+    assert result.returncode == 1
+    assert "'3x' is not a duration" in result.output
