@@ -121,7 +121,8 @@ def test_cookie_flags(demo):
     assert len(cookies) == 1, set_cookie_headers(resp)
     parts = [p.strip() for p in cookies[0].split(";")]
     value = parts[0][len("sid="):]
-    assert re.fullmatch(r"[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}", value), value
+    # <id>.<keynum>.<mac>: the MAC says which key of the chain made it (docs/sessions.md).
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}\.0\.[A-Za-z0-9_-]{43}", value), value
     attrs = {p.split("=")[0].lower(): (p.split("=", 1)[1] if "=" in p else True) for p in parts[1:]}
     assert attrs.get("httponly") is True
     assert attrs.get("samesite") == "Lax"
@@ -205,8 +206,8 @@ def test_tampered_cookie_is_a_new_session(demo):
     client = requests.Session()
     set_name(client, demo.url, "Tamper")
     good = sid_of(client)
-    ident, mac = good.split(".")
-    forged = ident[:-1] + ("A" if ident[-1] != "A" else "B") + "." + mac
+    ident, signature = good.split(".", 1)
+    forged = ident[:-1] + ("A" if ident[-1] != "A" else "B") + "." + signature
     other = requests.Session()
     plant(other, forged)
     page = other.get(f"{demo.url}/demo/", timeout=5)

@@ -328,11 +328,14 @@ Schema makeBuiltin()
                 u"Idle time after which a session ends; expired sessions are deleted."_s),
             key(u"cookie"_s, T::String, u"sid"_s, u"Name of the session cookie."_s),
             key(u"secret"_s, T::String, QString(),
-                u"Signs session cookies (HMAC-SHA256), so a forged or altered cookie is "
-                u"refused; at least 16 random characters. Required when an app uses "
-                u"berth.session."_s),
+                u"The current key of the AppCipher key chain: session data is stored encrypted "
+                u"with it (AES-256-GCM) and cookies are signed with it (HMAC-SHA256), so a forged "
+                u"or altered cookie is refused. At least 16 random characters. Required when an "
+                u"app uses berth.session. Change it only with `berthd keys rotate` "
+                u"(docs/cipher.md)."_s),
             key(u"keynum"_s, T::Int, u"0"_s,
-                u"Which key of the AppCipher key chain is current, for key rotation."_s),
+                u"The number of the key `secret` is; raised by `berthd keys rotate` so data "
+                u"under older keys stays readable."_s),
             key(u"purge_interval"_s, T::Duration, u"60s"_s,
                 u"Least time between two deletions of expired sessions (each thread)."_s),
             key(u"cookie_test"_s, T::Bool, u"no"_s,

@@ -1,23 +1,46 @@
 #include "statsregistry.h"
 
 #include <QDateTime>
+#include <QLoggingCategory>
+
+#include <unistd.h>
 
 namespace Berth::Core {
 
-QString statTypeName(StatType type)
+namespace {
+
+Q_LOGGING_CATEGORY(lcStats, "berth.stats")
+
+// Reads what one worker slot holds; `values` covers the first `count` stats.
+WorkerStats readSlot(const WorkerSlot &slot, int index, int count, qint64 now)
 {
-    switch (type) {
-    case StatType::Worker:
-        return QStringLiteral("worker");
-    case StatType::Sum:
-        return QStringLiteral("sum");
-    case StatType::Min:
-        return QStringLiteral("min");
-    case StatType::Max:
-        return QStringLiteral("max");
+    WorkerStats w;
+    w.slot = index;
+    w.state = slot.workerState(); // acquire: the fields below belong to this state
+    w.pid = slot.pid.load(std::memory_order_relaxed);
+    w.generation = slot.generation.load(std::memory_order_relaxed);
+    w.startedMs = slot.startedMs.load(std::memory_order_relaxed);
+    w.requestsServed = slot.requestsServed.load(std::memory_order_relaxed);
+    w.values.reserve(count);
+    for (int i = 0; i < count; ++i)
+        w.values.append(slot.values[i].load(std::memory_order_relaxed));
+    if (slot.isLive()) {
+        const int threads = slot.threadCount.load(std::memory_order_relaxed);
+        for (int t = 0; t < threads; ++t) {
+            const ThreadSlot *ts = slot.thread(t);
+            ThreadStats s;
+            s.tid = ts->tid.load(std::memory_order_relaxed);
+            const qint64 beat = ts->heartbeatMs.load(std::memory_order_relaxed);
+            s.heartbeatAgeMs = beat > 0 ? qMax<qint64>(0, now - beat) : -1;
+            const qint64 started = ts->requestStartedMs.load(std::memory_order_relaxed);
+            s.busyMs = started > 0 ? qMax<qint64>(0, now - started) : -1;
+            w.threads.append(s);
+        }
     }
-    return {};
+    return w;
 }
+
+} // namespace
 
 StatsRegistry::StatsRegistry()
 {
@@ -34,11 +57,21 @@ StatsRegistry::StatsRegistry()
         {"connections", StatType::Sum},      {"bad_requests", StatType::Sum},
         {"latency_lt_1ms", StatType::Sum},   {"latency_lt_10ms", StatType::Sum},
         {"latency_lt_100ms", StatType::Sum}, {"latency_lt_1s", StatType::Sum},
-        {"latency_ge_1s", StatType::Sum},
+        {"latency_ge_1s", StatType::Sum},    {"latency_sum_us", StatType::Sum},
     };
     for (const auto &b : builtins)
         declare(QString::fromLatin1(b.name), b.type);
-    set(StartTime, QDateTime::currentSecsSinceEpoch());
+    m_startedMs = QDateTime::currentMSecsSinceEpoch();
+    set(StartTime, m_startedMs / 1000);
+}
+
+void StatsRegistry::importNames(int upTo)
+{
+    for (int i = m_count; i < upTo; ++i) {
+        m_names.append(m_shared->statName(i));
+        m_types.append(m_shared->statType(i));
+    }
+    m_count = qMax(m_count, upTo);
 }
 
 int StatsRegistry::declare(const QString &name, StatType type)
@@ -46,8 +79,29 @@ int StatsRegistry::declare(const QString &name, StatType type)
     const qsizetype existing = m_names.indexOf(name);
     if (existing >= 0)
         return int(existing);
-    if (m_count >= Capacity)
+    // The same limit with or without shared memory, so a config that works with workers = 0
+    // also works with workers.
+    if (name.isEmpty() || name.toUtf8().size() >= SharedState::NameBytes) {
+        qCWarning(lcStats).noquote() << "stat name too long (max" << SharedState::NameBytes - 1
+                                     << "bytes), not counted:" << name;
         return -1;
+    }
+    if (m_shared) {
+        const int index = m_shared->publishStat(name, type);
+        if (index < 0) {
+            qCWarning(lcStats).noquote() << "stat table full, not counted:" << name;
+            return -1;
+        }
+        importNames(index + 1);
+        // Another process may have named entries below index after we imported them empty.
+        m_names[index] = name;
+        m_types[index] = m_shared->statType(index);
+        return index;
+    }
+    if (m_count >= Capacity) {
+        qCWarning(lcStats).noquote() << "stat table full, not counted:" << name;
+        return -1;
+    }
     m_names.append(name);
     m_types.append(type);
     return m_count++;
@@ -56,11 +110,14 @@ int StatsRegistry::declare(const QString &name, StatType type)
 void StatsRegistry::recordRequest(int status, qint64 latencyMicros, qint64 bytesIn, qint64 bytesOut)
 {
     add(Requests);
+    if (m_slot)
+        m_slot->requestsServed.fetch_add(1, std::memory_order_relaxed);
     const int statusClass = status / 100;
     if (statusClass >= 1 && statusClass <= 5)
         add(Status1xx + statusClass - 1);
     add(BytesIn, bytesIn);
     add(BytesOut, bytesOut);
+    add(LatencySumMicros, qMax<qint64>(0, latencyMicros));
     if (latencyMicros < 1000)
         add(LatencyUnder1ms);
     else if (latencyMicros < 10000)
@@ -80,6 +137,140 @@ QList<StatsRegistry::Entry> StatsRegistry::snapshot() const
     for (int i = 0; i < m_count; ++i)
         entries.append({m_names[i], m_types[i], value(i)});
     return entries;
+}
+
+bool StatsRegistry::exportNames(SharedState &shared, QString *error) const
+{
+    for (int i = 0; i < m_count; ++i) {
+        if (!shared.publishStatAt(i, m_names[i], m_types[i], error))
+            return false;
+    }
+    return true;
+}
+
+bool StatsRegistry::attach(SharedState &shared, int slotIndex, QString *error)
+{
+    WorkerSlot *slot = shared.slot(slotIndex);
+    if (!slot) {
+        if (error)
+            *error = QStringLiteral("no worker slot %1 (0..%2)")
+                         .arg(slotIndex)
+                         .arg(shared.slotCount() - 1);
+        return false;
+    }
+    if (m_shared) {
+        if (error)
+            *error = QStringLiteral("stats are already attached to shared memory");
+        return false;
+    }
+    if (!exportNames(shared, error))
+        return false;
+    m_shared = &shared;
+    m_slot = slot;
+    m_slotIndex = slotIndex;
+    importNames(shared.statCount());
+
+    // Counts made before attaching (usually none) carry over; the slot's own counts are the
+    // previous generation's, which brim-style keep counting for the slot.
+    for (int i = 0; i < Capacity; ++i) {
+        const std::int64_t local = m_ownValues[size_t(i)].load(std::memory_order_relaxed);
+        if (i == StartTime)
+            slot->values[i].store(local, std::memory_order_relaxed);
+        else if (local != 0)
+            slot->values[i].fetch_add(local, std::memory_order_relaxed);
+    }
+    m_values = slot->values;
+    if (slot->workerState() == WorkerState::Empty) {
+        // Not prepared by a master (single-process mode, tests): be generation 1 on our own.
+        slot->generation.fetch_add(1, std::memory_order_relaxed);
+        slot->startedMs.store(m_startedMs, std::memory_order_relaxed);
+    }
+    slot->pid.store(qint32(::getpid()), std::memory_order_relaxed);
+    slot->state.store(int(WorkerState::Running), std::memory_order_release);
+    return true;
+}
+
+void StatsRegistry::computeAggregate(StatsReport &report)
+{
+    const int count = int(report.names.size());
+    report.totals.fill(0, count);
+    report.aggregate.clear();
+    for (int i = 0; i < count; ++i) {
+        const StatType type = report.types[i];
+        if (type == StatType::Worker || report.names[i].isEmpty())
+            continue;
+        qint64 total = 0;
+        bool any = false;
+        for (const WorkerStats &w : std::as_const(report.workers)) {
+            const bool live = w.state == WorkerState::Starting || w.state == WorkerState::Running ||
+                              w.state == WorkerState::Draining;
+            if (w.state == WorkerState::Empty || i >= w.values.size())
+                continue;
+            const qint64 v = w.values[i];
+            if (type == StatType::Sum) {
+                total += v;
+                continue;
+            }
+            // A dead worker's minimum or maximum describes nothing that still runs.
+            if (!live)
+                continue;
+            if (!any)
+                total = v;
+            else if (type == StatType::Min)
+                total = qMin(total, v);
+            else
+                total = qMax(total, v);
+            any = true;
+        }
+        report.totals[i] = total;
+        report.aggregate.append({i, report.names[i], type, total});
+    }
+}
+
+StatsReport StatsRegistry::report(const SharedState &shared)
+{
+    StatsReport report;
+    const int count = shared.statCount();
+    for (int i = 0; i < count; ++i) {
+        report.names.append(shared.statName(i));
+        report.types.append(shared.statType(i));
+    }
+    const qint64 now = monotonicMs();
+    for (int s = 0; s < shared.slotCount(); ++s) {
+        const WorkerSlot &slot = *shared.slot(s);
+        if (slot.workerState() == WorkerState::Empty)
+            continue;
+        report.workers.append(readSlot(slot, s, count, now));
+    }
+    computeAggregate(report);
+    return report;
+}
+
+StatsReport StatsRegistry::report() const
+{
+    if (m_shared)
+        return report(*m_shared);
+    StatsReport report;
+    report.names = m_names;
+    report.types = m_types;
+    WorkerStats self;
+    self.slot = 0;
+    self.pid = ::getpid();
+    self.generation = 1;
+    self.startedMs = m_startedMs;
+    self.state = WorkerState::Running;
+    self.requestsServed = value(Requests);
+    self.values.reserve(m_count);
+    for (int i = 0; i < m_count; ++i)
+        self.values.append(value(i));
+    report.workers.append(self);
+    computeAggregate(report);
+    return report;
+}
+
+QList<AggregateEntry> StatsRegistry::aggregate(const SharedState &shared)
+{
+    return report(shared).aggregate;
 }
 
 } // namespace Berth::Core

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "sharedstate.h"
+
 #include <QByteArray>
 #include <QList>
 #include <QString>
@@ -9,25 +11,64 @@
 
 namespace Berth::Core {
 
-// brim's stat types: how a per-worker value is aggregated across workers.
-enum class StatType {
-    Worker, // per worker only, no aggregate
-    Sum,
-    Min,
-    Max,
+// One aggregated stat: brim's overall value across workers (sum, min or max). Worker-only stats
+// have none.
+struct AggregateEntry
+{
+    int index = -1;
+    QString name;
+    StatType type = StatType::Sum;
+    qint64 value = 0;
 };
 
-QString statTypeName(StatType type);
+// What one event-loop thread looked like when a report was taken (no request text: reports may
+// be public, URLs may carry secrets; the master's describeThread() shows those).
+struct ThreadStats
+{
+    qint64 tid = 0;
+    qint64 heartbeatAgeMs = -1; // -1: never beat
+    qint64 busyMs = -1;         // -1: idle
+};
+
+struct WorkerStats
+{
+    int slot = 0;
+    qint64 pid = 0;
+    quint32 generation = 0;
+    qint64 startedMs = 0; // wall clock, ms since the epoch
+    WorkerState state = WorkerState::Empty;
+    qint64 requestsServed = 0;
+    QList<qint64> values; // by stat index
+    QList<ThreadStats> threads;
+};
+
+// Every worker's values and the aggregate, read once (values may move while it is read; each one
+// is a single atomic load, so each is consistent on its own).
+struct StatsReport
+{
+    QList<QString> names; // by stat index; empty for an entry another process is still naming
+    QList<StatType> types;
+    QList<WorkerStats> workers; // every slot ever used, exited ones included
+    QList<qint64> totals;       // by stat index: the aggregate, 0 for worker-only stats
+    QList<AggregateEntry> aggregate;
+
+    qint64 total(int index) const
+    {
+        return index >= 0 && index < totals.size() ? totals[index] : 0;
+    }
+};
 
 // Named integer stats, declared once at configuration time (brim's stats_conf()) and then
-// updated lock-free from every event-loop thread. Slots are plain atomics in one fixed array so
-// the whole table can later live in shared memory, one table per worker process.
+// updated lock-free from every event-loop thread. Values are plain atomics in one fixed array:
+// the registry's own in single-process mode, the worker's WorkerSlot in shared memory once
+// attach()ed, so every process can read every worker's stats.
 class StatsRegistry
 {
 public:
-    static constexpr int Capacity = 512;
+    static constexpr int Capacity = SharedState::StatCapacity;
 
-    // Built-in stats, declared by the constructor in this order.
+    // Built-in stats, declared by the constructor in this order (the same in every process, so
+    // their indices are constants).
     enum Builtin : int {
         StartTime,
         Requests,
@@ -46,30 +87,35 @@ public:
         LatencyUnder100ms,
         LatencyUnder1s,
         LatencyOver1s,
+        LatencySumMicros, // sum of all request latencies, for averages and Prometheus' _sum
         BuiltinCount
     };
 
     StatsRegistry();
+    StatsRegistry(const StatsRegistry &) = delete;
+    StatsRegistry &operator=(const StatsRegistry &) = delete;
 
     // Returns the slot of a stat, declaring it if new (same name -> same slot). Call before the
-    // event-loop threads start; returns -1 when the table is full.
+    // event-loop threads start; returns -1 when the table is full or the name is longer than
+    // SharedState::NameBytes - 1 UTF-8 bytes. Attached, a new name is published to every process.
     int declare(const QString &name, StatType type);
 
     void add(int slot, qint64 delta = 1)
     {
-        if (slot >= 0)
-            m_values[size_t(slot)].fetch_add(delta, std::memory_order_relaxed);
+        if (slot >= 0 && slot < Capacity)
+            m_values[slot].fetch_add(delta, std::memory_order_relaxed);
     }
     void set(int slot, qint64 value)
     {
-        if (slot >= 0)
-            m_values[size_t(slot)].store(value, std::memory_order_relaxed);
+        if (slot >= 0 && slot < Capacity)
+            m_values[slot].store(value, std::memory_order_relaxed);
     }
+    // This process's value (this worker's, not the aggregate).
     qint64 value(int slot) const
     {
-        return slot >= 0 ? m_values[size_t(slot)].load(std::memory_order_relaxed) : 0;
+        return slot >= 0 && slot < Capacity ? m_values[slot].load(std::memory_order_relaxed) : 0;
     }
-    // Counts a finished request: status class and latency bucket.
+    // Counts a finished request: status class, latency bucket and sum, bytes.
     void recordRequest(int status, qint64 latencyMicros, qint64 bytesIn, qint64 bytesOut);
 
     struct Entry
@@ -78,11 +124,37 @@ public:
         StatType type;
         qint64 value;
     };
+    // This process's stats.
     QList<Entry> snapshot() const;
     int count() const { return m_count; }
 
+    // Master: publishes the names declared so far at the same indices, before workers start.
+    bool exportNames(SharedState &shared, QString *error) const;
+    // Worker, before its event-loop threads start: checks that the names declared so far have the
+    // same indices in the shared table (publishing any the master did not know), imports the
+    // rest, moves the values into the slot and marks it Running with this pid.
+    bool attach(SharedState &shared, int slotIndex, QString *error);
+    SharedState *shared() const { return m_shared; }
+    WorkerSlot *workerSlot() const { return m_slot; }
+    int slotIndex() const { return m_slotIndex; }
+
+    // Every worker when attached, else this process as worker 0.
+    StatsReport report() const;
+    static StatsReport report(const SharedState &shared);
+    // brim's overall values: sum over every used slot (counters of exited workers keep counting),
+    // min and max over live slots, nothing for worker-only stats.
+    static QList<AggregateEntry> aggregate(const SharedState &shared);
+
 private:
-    std::array<std::atomic<qint64>, Capacity> m_values{};
+    static void computeAggregate(StatsReport &report);
+    void importNames(int upTo);
+
+    std::array<std::atomic<std::int64_t>, Capacity> m_ownValues{};
+    std::atomic<std::int64_t> *m_values = m_ownValues.data();
+    qint64 m_startedMs = 0;
+    SharedState *m_shared = nullptr;
+    WorkerSlot *m_slot = nullptr;
+    int m_slotIndex = -1;
     QList<QString> m_names;
     QList<StatType> m_types;
     int m_count = 0;

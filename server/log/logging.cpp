@@ -46,7 +46,10 @@ const char *levelName(QtMsgType type)
 void messageHandler(QtMsgType type, const QMessageLogContext &context, const QString &message)
 {
     State &s = state();
-    const bool isApp = context.category && qstrncmp(context.category, "berth.app", 9) == 0;
+    // "berth.app" and "berth.app.*" are what apps log; "berth.apps.*" (built-in app code) is
+    // the server's.
+    const bool isApp = context.category && qstrncmp(context.category, "berth.app", 9) == 0 &&
+                       (context.category[9] == '\0' || context.category[9] == '.');
     LogSink *sink = isApp ? s.app.get() : s.server.get();
     QByteArray line =
         QDateTime::currentDateTime().toString(QStringLiteral("yyyy.MM.dd HH:mm:ss")).toLatin1();

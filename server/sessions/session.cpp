@@ -118,8 +118,10 @@ bool Session::establish()
     QByteArray newKey = SessionManager::storeKey(newId);
     QByteArray newCsrf = m_manager->newToken();
     const qint64 now = m_manager->now();
+    // The values move with the row (re-encrypted for the new id), pending changes included.
+    const QByteArray data = toJson(m_values);
     QString error;
-    if (!m_manager->store()->rekey(m_record.key, newKey, newCsrf, now, &error)) {
+    if (!m_manager->store()->rekey(m_record.key, newKey, newCsrf, data, now, &error)) {
         if (!error.isEmpty()) {
             qCWarning(lcSession).noquote() << u"can't rotate a session id: "_s + error;
             return false;
@@ -134,10 +136,12 @@ bool Session::establish()
     }
     m_record.key = std::move(newKey);
     m_record.csrf = std::move(newCsrf);
+    m_record.data = data;
     m_record.lastSeen = now;
     m_id = std::move(newId);
+    m_dirty = false;
     notifyCookie();
-    return !m_dirty || save();
+    return true;
 }
 
 bool Session::destroy()

@@ -2,7 +2,7 @@
 
 #include "http/requesthead.h"
 
-#include <crypto/cryptoutil.h>
+#include <crypto/appcipher.h>
 
 namespace Berth::Sessions {
 
@@ -10,31 +10,76 @@ namespace {
 
 constexpr auto Base64Url = QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals;
 
+// The cipher's signing key signs more than cookies (whatever else an app signs with it). Naming
+// the purpose in the signed message keeps a signature made for anything else, over a string
+// that happens to equal an id, from being a valid cookie, and the reverse.
+QByteArray signedMessage(QByteArrayView id)
+{
+    return QByteArrayLiteral("berth.session.cookie.v2 ") + id.toByteArray();
+}
+
+bool isDigits(QByteArrayView text)
+{
+    if (text.isEmpty() || text.size() > 10)
+        return false;
+    for (const char c : text) {
+        if (c < '0' || c > '9')
+            return false;
+    }
+    return true;
+}
+
 } // namespace
 
-CookieSigner::CookieSigner(QByteArrayView secret)
-    : m_key(Crypto::hmacSha256(secret, "berth.session.cookie.v1"))
+CookieSigner::CookieSigner(const Crypto::AppCipher *cipher)
+    : m_cipher(cipher)
 {}
 
 QByteArray CookieSigner::sign(QByteArrayView id) const
 {
+    if (!m_cipher || !m_cipher->isOpen())
+        return {};
+    // "keynum:base64" -> "keynum.base64url": '.' and the URL alphabet need no quoting in a
+    // cookie, where '+', '/' and '=' get mangled by some clients.
+    const QByteArray signature = m_cipher->sign(signedMessage(id));
+    const qsizetype colon = signature.indexOf(':');
+    if (colon <= 0)
+        return {};
+    const QByteArray mac = QByteArray::fromBase64(signature.sliced(colon + 1));
     QByteArray value = id.toByteArray();
     value += '.';
-    value += Crypto::hmacSha256(m_key, id).toBase64(Base64Url);
+    value += signature.first(colon);
+    value += '.';
+    value += mac.toBase64(Base64Url);
     return value;
 }
 
 QByteArray CookieSigner::verify(QByteArrayView value) const
 {
-    const qsizetype dot = value.lastIndexOf('.');
-    if (dot <= 0 || dot == value.size() - 1 || value.size() > 256)
+    if (!m_cipher || value.size() > 256)
         return QByteArray();
-    const QByteArrayView id = value.first(dot);
-    const QByteArrayView mac = value.sliced(dot + 1);
-    const QByteArray expected = Crypto::hmacSha256(m_key, id).toBase64(Base64Url);
-    // Constant time: an attacker timing the comparison must not learn how many leading
-    // characters of a forged MAC were right.
-    if (!Crypto::constantTimeEquals(mac, expected))
+    const qsizetype firstDot = value.indexOf('.');
+    const qsizetype lastDot = value.lastIndexOf('.');
+    if (firstDot <= 0 || lastDot <= firstDot + 1 || lastDot == value.size() - 1)
+        return QByteArray();
+    const QByteArrayView id = value.first(firstDot);
+    const QByteArrayView keynum = value.sliced(firstDot + 1, lastDot - firstDot - 1);
+    const QByteArrayView mac = value.sliced(lastDot + 1);
+    if (!isDigits(keynum))
+        return QByteArray();
+    const auto decoded = QByteArray::fromBase64Encoding(
+        mac.toByteArray(), QByteArray::Base64UrlEncoding | QByteArray::AbortOnBase64DecodingErrors);
+    // One spelling per MAC: padding or stray low bits in the last character are refused rather
+    // than accepted as another cookie value for the same id.
+    if (!decoded || decoded.decoded.toBase64(Base64Url) != mac)
+        return QByteArray();
+    // checkSignature() parses the keynum strictly (no leading zeros), finds that key among all
+    // on record (so cookies from before a rotation still verify) and compares in constant time:
+    // an attacker timing it must not learn how many leading bytes of a forged MAC were right.
+    QByteArray signature = keynum.toByteArray();
+    signature += ':';
+    signature += decoded.decoded.toBase64();
+    if (!m_cipher->checkSignature(signature, signedMessage(id)))
         return QByteArray();
     return id.toByteArray();
 }

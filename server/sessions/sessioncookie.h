@@ -8,24 +8,32 @@ namespace Berth::Http {
 struct RequestHead;
 }
 
+namespace Berth::Crypto {
+class AppCipher;
+}
+
 namespace Berth::Sessions {
 
-// Signs and checks session cookie values: "<id>.<base64url(HMAC-SHA256(key, id))>". The id is
-// random and means nothing by itself; the MAC lets the server reject a forged or altered
-// cookie before it costs a database lookup, and makes ids that were never issued unusable.
+// Signs and checks session cookie values: "<id>.<keynum>.<base64url(HMAC-SHA256)>", the MAC
+// made by the sessions' AppCipher (its sign(), under the active key). The id is random and means
+// nothing by itself; the MAC lets the server reject a forged or altered cookie before it costs a
+// database lookup, and makes ids that were never issued unusable. Because the keynum travels
+// with the MAC and checking accepts every key on record, cookies issued before a key rotation
+// stay valid after it.
 class CookieSigner
 {
 public:
-    // The MAC key is derived from the configured secret for this one purpose, so the same
-    // secret can key other things (the AppCipher) without the uses ever sharing a key.
-    explicit CookieSigner(QByteArrayView secret);
+    // The cipher is not owned; null (or not open) signs and verifies nothing.
+    explicit CookieSigner(const Crypto::AppCipher *cipher);
 
+    // Empty when the cipher can't sign.
     QByteArray sign(QByteArrayView id) const;
-    // The id when value is "<id>.<mac>" and the MAC verifies; a null QByteArray otherwise.
+    // The id when value is "<id>.<keynum>.<mac>" and the MAC verifies under key keynum; a null
+    // QByteArray otherwise.
     QByteArray verify(QByteArrayView value) const;
 
 private:
-    QByteArray m_key;
+    const Crypto::AppCipher *m_cipher;
 };
 
 struct CookieAttributes

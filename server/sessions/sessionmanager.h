@@ -27,12 +27,15 @@ public:
                    qint64 purgeIntervalMs = 60000, Clock clock = {}, TokenSource tokens = {});
     ~SessionManager();
 
-    // Connects to the store (lazily, in the calling thread). After a failure it retries at
-    // most every few seconds, so a dead database does not stall every request on a connect.
+    // Connects to the store and opens its cipher (lazily, in the calling thread). After a
+    // failure it retries at most every few seconds, so a dead database does not stall every
+    // request on a connect.
     bool open(QString *error);
 
     // The live session with this id, touched (last seen now); nullptr when the id is unknown,
-    // expired (the row is then deleted) or malformed. *storeFailed tells a store error apart.
+    // expired (the row is then deleted), malformed, or its stored data does not decrypt (altered
+    // in the database, or under a key this process does not have). *storeFailed tells a store
+    // error apart.
     std::unique_ptr<Session> load(const QByteArray &id, bool *storeFailed = nullptr);
     // A new session with a fresh id and CSRF token, not yet stored (see Session).
     std::unique_ptr<Session> create();

@@ -7,6 +7,8 @@
 #include <QFileInfo>
 #include <QSqlDatabase>
 
+#include <limits>
+
 namespace Berth::Sessions {
 
 using namespace Qt::StringLiterals;
@@ -76,10 +78,18 @@ SessionSettings SessionSettings::fromConfig(const Config::Config &config, const 
     if (settings.secret.isEmpty())
         report(u"secret"_s,
                u"required by [%1] (berth.session): a long random string that signs session "
-               u"cookies, the same on every node sharing the store (e.g. `openssl rand -base64 "
-               u"32`)"_s.arg(appSection));
+               u"cookies and encrypts session data, the same on every node sharing the store "
+               u"(e.g. `openssl rand -base64 32`)"_s.arg(appSection));
     else if (settings.secret.size() < MinSecretBytes)
         report(u"secret"_s, u"too short: use at least %1 random characters"_s.arg(MinSecretBytes));
+
+    // The cipher's keynum goes into every ciphertext and signature as "keynum:" (at most ten
+    // digits, at most INT_MAX); a negative one can't be on record.
+    const qint64 keynum = config.getInt(section, u"keynum"_s, 0);
+    if (keynum < 0 || keynum > std::numeric_limits<int>::max())
+        report(u"keynum"_s, u"must be between 0 and %1"_s.arg(std::numeric_limits<int>::max()));
+    else
+        settings.keynum = int(keynum);
 
     settings.cookieTest = config.getBool(section, u"cookie_test"_s, false);
     return settings;

@@ -17,7 +17,10 @@ struct SessionSettings
     StoreLocation store;
     qint64 timeoutMs = 600000;
     QByteArray cookieName = QByteArrayLiteral("sid");
+    // The newest key of the AppCipher key chain that encrypts session data and signs cookies
+    // (docs/cipher.md): keynum names it, secret is its master secret.
     QByteArray secret;
+    int keynum = 0;
     qint64 purgeIntervalMs = 60000;
     bool cookieTest = false;
 

@@ -1,15 +1,22 @@
 #include "sqlsessionstore.h"
 
+#include "sqlkeystore.h"
+
 #include <QAtomicInteger>
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
+#include <QLoggingCategory>
 #include <QSqlDatabase>
 #include <QSqlError>
 #include <QSqlQuery>
 #include <QUrl>
 #include <QUrlQuery>
 #include <QVariant>
+
+#include <limits>
+
+Q_DECLARE_LOGGING_CATEGORY(lcSession)
 
 namespace Berth::Sessions {
 
@@ -19,9 +26,39 @@ namespace {
 
 QAtomicInteger<quint64> s_connectionCounter;
 
+// At most one warning about undecryptable rows this often per store (per thread): a node left
+// on an old configuration after a rotation would otherwise write one per request.
+constexpr qint64 DecryptWarningIntervalMs = 10 * 1000;
+
 QString queryError(const QSqlQuery &query)
 {
     return query.lastError().text();
+}
+
+// AppCipher::encrypt() authenticates the whole plaintext (and its keynum) but takes no associated
+// data of the caller's, so the binding to the row travels inside the plaintext, where GCM's tag
+// covers it: a purpose and version, then the row's id (the SHA-256 of the session id), checked
+// after decryption. Without it, a database writer could copy a logged-in user's data into a row
+// whose cookie they hold and be that user; with it, the copy does not decrypt for that row.
+// The purpose keeps session data from being accepted as anything else the cipher encrypts.
+QByteArray bindingPrefix(const QByteArray &key)
+{
+    return QByteArrayLiteral("berth.session.v1 ") + key + '\n';
+}
+
+// The keynum an AppCipher output names, or -1 when it does not start with "digits:".
+int keynumOf(QByteArrayView stored)
+{
+    const qsizetype colon = stored.indexOf(':');
+    if (colon <= 0 || colon > 10)
+        return -1;
+    qint64 keynum = 0;
+    for (const char c : stored.first(colon)) {
+        if (c < '0' || c > '9')
+            return -1;
+        keynum = keynum * 10 + (c - '0');
+    }
+    return keynum > std::numeric_limits<int>::max() ? -1 : int(keynum);
 }
 
 } // namespace
@@ -104,20 +141,24 @@ std::optional<StoreLocation> parseStoreLocation(const QString &text, const QStri
     return std::nullopt;
 }
 
-SqlSessionStore::SqlSessionStore(StoreLocation location)
+SqlSessionStore::SqlSessionStore(StoreLocation location, int keynum, QByteArray secret,
+                                 Crypto::AppCipher::Clock cipherClock)
     : m_location(std::move(location))
     , m_connectionName(u"berth.session.%1"_s.arg(++s_connectionCounter))
+    , m_keynum(keynum)
+    , m_secret(std::move(secret))
+    , m_cipherClock(std::move(cipherClock))
 {}
 
 SqlSessionStore::~SqlSessionStore()
 {
-    if (QSqlDatabase::contains(m_connectionName)) {
-        {
-            QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
-            db.close();
-        }
-        QSqlDatabase::removeDatabase(m_connectionName);
-    }
+    // The key store holds a handle on the connection; removeDatabase() wants none left.
+    m_cipher.reset();
+    m_keyStore.reset();
+    // removeDatabase() deletes the driver, which closes the connection. Asking for a handle
+    // first (to close() it) would warn when the server is destroyed from the main thread
+    // rather than the event-loop thread that opened it.
+    QSqlDatabase::removeDatabase(m_connectionName);
 }
 
 QString SqlSessionStore::driverName(const StoreLocation &location)
@@ -202,15 +243,95 @@ bool SqlSessionStore::createTable(QString *error)
     return false;
 }
 
+QSqlDatabase SqlSessionStore::database() const
+{
+    return QSqlDatabase::database(m_connectionName, false);
+}
+
+bool SqlSessionStore::openDatabase(QString *error)
+{
+    if (!connect(error) || !createTable(error))
+        return false;
+    if (!m_keyStore)
+        m_keyStore = std::make_unique<SqlKeyStore>(database());
+    return true;
+}
+
+Crypto::KeyStore *SqlSessionStore::keyStore()
+{
+    return m_keyStore.get();
+}
+
+bool SqlSessionStore::openCipher(QString *error)
+{
+    // Once open, the cipher stays: it holds every key it needs in memory, and reconnecting to
+    // the database changes none of them.
+    if (m_cipher)
+        return true;
+    auto cipher =
+        std::make_unique<Crypto::AppCipher>(m_keynum, m_secret, m_keyStore.get(), m_cipherClock);
+    QString why;
+    if (!cipher->open(&why)) {
+        // Refusing is the point: encrypting under a key the other nodes (and the chain) don't
+        // know would strand data, and a secret that does not match may be an attacker's.
+        *error = u"the session cipher (keynum %1) can't open on %2: %3"_s.arg(
+            QString::number(m_keynum), m_location.describe(), why);
+        return false;
+    }
+    m_cipher = std::move(cipher);
+    return true;
+}
+
 bool SqlSessionStore::open(QString *error)
 {
-    if (m_ready && QSqlDatabase::database(m_connectionName, false).isOpen())
+    if (m_ready && database().isOpen())
         return true;
     m_ready = false;
-    if (!connect(error) || !createTable(error))
+    if (!openDatabase(error) || !openCipher(error))
         return false;
     m_ready = true;
     return true;
+}
+
+QByteArray SqlSessionStore::seal(const QByteArray &key, const QByteArray &data) const
+{
+    if (!m_cipher)
+        return {};
+    return m_cipher->encrypt(bindingPrefix(key) + data);
+}
+
+std::optional<QByteArray> SqlSessionStore::unseal(const QByteArray &key,
+                                                  const QByteArray &stored) const
+{
+    if (!m_cipher)
+        return std::nullopt;
+    std::optional<QByteArray> plain = m_cipher->decrypt(stored);
+    const QByteArray prefix = bindingPrefix(key);
+    // Authentic (the tag passed) but made for another row: refused like a forgery.
+    if (!plain || !plain->startsWith(prefix))
+        return std::nullopt;
+    return plain->sliced(prefix.size());
+}
+
+void SqlSessionStore::warnUndecryptable(const QByteArray &stored)
+{
+    if (m_lastDecryptWarning.isValid() && m_lastDecryptWarning.elapsed() < DecryptWarningIntervalMs)
+        return;
+    m_lastDecryptWarning.start();
+    const int keynum = keynumOf(stored);
+    if (m_cipher && keynum > m_cipher->keynum()) {
+        // The normal sign of a node that was not restarted after a key change.
+        qCWarning(lcSession).noquote()
+            << u"session data in %1 is encrypted under key %2, which this process does not "
+               u"have (it is configured with keynum %3): restart it with the newest [sessions] "
+               u"keynum and secret; until then those sessions look expired here"_s.arg(
+                   m_location.describe(), QString::number(keynum), QString::number(m_keynum));
+        return;
+    }
+    qCWarning(lcSession).noquote()
+        << u"session data in %1 does not decrypt for its row (altered or moved in the database, "
+           u"or written without encryption): the session is treated as gone"_s.arg(
+               m_location.describe());
 }
 
 bool SqlSessionStore::exec(QSqlQuery &query, QString *error)
@@ -231,11 +352,16 @@ bool SqlSessionStore::insert(const SessionRecord &record, QString *error)
 {
     if (!open(error))
         return false;
-    QSqlQuery query(QSqlDatabase::database(m_connectionName, false));
+    const QByteArray sealed = seal(record.key, record.data);
+    if (sealed.isEmpty()) {
+        *error = u"can't encrypt the session data"_s;
+        return false;
+    }
+    QSqlQuery query(database());
     query.prepare(u"INSERT INTO berth_sessions (id, data, csrf, created, last_seen) "
                   u"VALUES (?, ?, ?, ?, ?)"_s);
     query.addBindValue(QString::fromLatin1(record.key));
-    query.addBindValue(QString::fromUtf8(record.data));
+    query.addBindValue(QString::fromLatin1(sealed));
     query.addBindValue(QString::fromLatin1(record.csrf));
     query.addBindValue(record.created);
     query.addBindValue(record.lastSeen);
@@ -246,18 +372,43 @@ std::optional<SessionRecord> SqlSessionStore::find(const QByteArray &key, QStrin
 {
     if (!open(error))
         return std::nullopt;
-    QSqlQuery query(QSqlDatabase::database(m_connectionName, false));
+    QSqlQuery query(database());
     query.setForwardOnly(true);
     query.prepare(u"SELECT data, csrf, created, last_seen FROM berth_sessions WHERE id = ?"_s);
     query.addBindValue(QString::fromLatin1(key));
     if (!exec(query, error) || !query.next())
         return std::nullopt;
+    // Ciphertext is ASCII; anything else fails to decrypt below.
+    const QByteArray stored = query.value(0).toString().toLatin1();
     SessionRecord record;
     record.key = key;
-    record.data = query.value(0).toString().toUtf8();
     record.csrf = query.value(1).toString().toLatin1();
     record.created = query.value(2).toLongLong();
     record.lastSeen = query.value(3).toLongLong();
+    query.finish();
+    std::optional<QByteArray> data = unseal(key, stored);
+    if (!data) {
+        // Not a store error (no 503): the session is gone for this request, and a new one
+        // takes its place. The row is left alone: a node that is merely behind on keys must
+        // not delete sessions the others can read; it expires like any other.
+        warnUndecryptable(stored);
+        return std::nullopt;
+    }
+    record.data = std::move(*data);
+    if (keynumOf(stored) < m_cipher->activeKeynum()) {
+        // Written under an older key: re-encrypt under the active one, so that after a rotation
+        // the old key soon protects no live session. Only if the row is unchanged since it was
+        // read (another request may have saved it meanwhile); best effort.
+        const QByteArray resealed = seal(key, record.data);
+        QSqlQuery update(database());
+        update.prepare(u"UPDATE berth_sessions SET data = ? WHERE id = ? AND data = ?"_s);
+        update.addBindValue(QString::fromLatin1(resealed));
+        update.addBindValue(QString::fromLatin1(key));
+        update.addBindValue(QString::fromLatin1(stored));
+        QString ignored;
+        if (!resealed.isEmpty() && !exec(update, &ignored))
+            qCDebug(lcSession).noquote() << u"can't re-encrypt a session: "_s + ignored;
+    }
     return record;
 }
 
@@ -266,9 +417,14 @@ bool SqlSessionStore::updateData(const QByteArray &key, const QByteArray &data, 
 {
     if (!open(error))
         return false;
-    QSqlQuery query(QSqlDatabase::database(m_connectionName, false));
+    const QByteArray sealed = seal(key, data);
+    if (sealed.isEmpty()) {
+        *error = u"can't encrypt the session data"_s;
+        return false;
+    }
+    QSqlQuery query(database());
     query.prepare(u"UPDATE berth_sessions SET data = ?, last_seen = ? WHERE id = ?"_s);
-    query.addBindValue(QString::fromUtf8(data));
+    query.addBindValue(QString::fromLatin1(sealed));
     query.addBindValue(lastSeen);
     query.addBindValue(QString::fromLatin1(key));
     if (!exec(query, error))
@@ -280,7 +436,7 @@ bool SqlSessionStore::touch(const QByteArray &key, qint64 lastSeen, QString *err
 {
     if (!open(error))
         return false;
-    QSqlQuery query(QSqlDatabase::database(m_connectionName, false));
+    QSqlQuery query(database());
     // Never moves last_seen backwards (another node with a slightly slower clock).
     query.prepare(u"UPDATE berth_sessions SET last_seen = ? WHERE id = ? AND last_seen < ?"_s);
     query.addBindValue(lastSeen);
@@ -290,15 +446,24 @@ bool SqlSessionStore::touch(const QByteArray &key, qint64 lastSeen, QString *err
 }
 
 bool SqlSessionStore::rekey(const QByteArray &oldKey, const QByteArray &newKey,
-                            const QByteArray &newCsrf, qint64 lastSeen, QString *error)
+                            const QByteArray &newCsrf, const QByteArray &data, qint64 lastSeen,
+                            QString *error)
 {
     if (!open(error))
         return false;
+    // The data is bound to the row's id, so it moves re-encrypted for the new one.
+    const QByteArray sealed = seal(newKey, data);
+    if (sealed.isEmpty()) {
+        *error = u"can't encrypt the session data"_s;
+        return false;
+    }
     // One statement, so the old id stops working at the same instant the new one starts.
-    QSqlQuery query(QSqlDatabase::database(m_connectionName, false));
-    query.prepare(u"UPDATE berth_sessions SET id = ?, csrf = ?, last_seen = ? WHERE id = ?"_s);
+    QSqlQuery query(database());
+    query.prepare(
+        u"UPDATE berth_sessions SET id = ?, csrf = ?, data = ?, last_seen = ? WHERE id = ?"_s);
     query.addBindValue(QString::fromLatin1(newKey));
     query.addBindValue(QString::fromLatin1(newCsrf));
+    query.addBindValue(QString::fromLatin1(sealed));
     query.addBindValue(lastSeen);
     query.addBindValue(QString::fromLatin1(oldKey));
     if (!exec(query, error))
@@ -310,7 +475,7 @@ bool SqlSessionStore::remove(const QByteArray &key, QString *error)
 {
     if (!open(error))
         return false;
-    QSqlQuery query(QSqlDatabase::database(m_connectionName, false));
+    QSqlQuery query(database());
     query.prepare(u"DELETE FROM berth_sessions WHERE id = ?"_s);
     query.addBindValue(QString::fromLatin1(key));
     return exec(query, error);
@@ -320,7 +485,7 @@ int SqlSessionStore::purge(qint64 lastSeenBefore, QString *error)
 {
     if (!open(error))
         return -1;
-    QSqlQuery query(QSqlDatabase::database(m_connectionName, false));
+    QSqlQuery query(database());
     query.prepare(u"DELETE FROM berth_sessions WHERE last_seen < ?"_s);
     query.addBindValue(lastSeenBefore);
     if (!exec(query, error))

@@ -71,9 +71,11 @@ private Q_SLOTS:
     void cookieTestReturn_data();
     void cookieTestReturn();
     void demoFlow();
+    void cipherRefusingKeyIs503();
 
 private:
-    void build(bool cookieTest = false, bool demo = false);
+    void build(bool cookieTest = false, bool demo = false,
+               const QByteArray &secret = "test secret, long enough to be one", int keynum = 0);
     std::unique_ptr<FakeExchange> run(const QByteArray &method, const QByteArray &target,
                                       FakeExchange::Headers headers = {},
                                       const QByteArray &body = {},
@@ -101,16 +103,18 @@ void tst_SessionApp::cleanup()
     m_dir.reset();
 }
 
-void tst_SessionApp::build(bool cookieTest, bool demo)
+void tst_SessionApp::build(bool cookieTest, bool demo, const QByteArray &secret, int keynum)
 {
     m_pipeline.reset();
     m_app.reset();
     SessionSettings settings;
     settings.store.path = m_dir->filePath(u"s.db"_s);
-    settings.secret = "test secret, long enough to be one";
+    settings.secret = secret;
+    settings.keynum = keynum;
     settings.cookieTest = cookieTest;
     auto manager = std::make_unique<SessionManager>(
-        std::make_unique<SqlSessionStore>(settings.store), settings.timeoutMs);
+        std::make_unique<SqlSessionStore>(settings.store, settings.keynum, settings.secret),
+        settings.timeoutMs);
     m_app = std::make_unique<Apps::SessionApp>(settings, std::move(manager));
     m_app->setName(u"s"_s);
     if (demo) {
@@ -366,6 +370,24 @@ void tst_SessionApp::demoFlow()
             {{"Cookie", "sid=" + rotated}, {"Content-Type", "application/x-www-form-urlencoded"}},
             "name=Mallory&csrftoken=" + token, "/demo"); // the pre-login token
     QCOMPARE(forged->status(), 403);
+}
+
+void tst_SessionApp::cipherRefusingKeyIs503()
+{
+    const QByteArray cookie = newSession();
+    // Another secret for the key on record, then a keynum edited without a key change: the
+    // store is unavailable (503, never a session under a key nobody else shares), and other
+    // requests are not made to wait on it.
+    build(false, false, "a different secret, long enough too");
+    QCOMPARE(run("GET", "/", {{"Cookie", "sid=" + cookie}})->status(), 503);
+    QCOMPARE(m_recorder->calls, 0);
+    build(false, false, "a different secret, long enough too", 1);
+    QCOMPARE(run("GET", "/")->status(), 503);
+    // The right key again: the same cookie finds its session.
+    build();
+    auto back = run("GET", "/", {{"Cookie", "sid=" + cookie}});
+    QCOMPARE(back->status(), 200);
+    QVERIFY(sidFrom(*back).isNull());
 }
 
 QTEST_GUILESS_MAIN(tst_SessionApp)

@@ -1,6 +1,8 @@
-// Session cookie signing, Set-Cookie attributes, Cookie parsing, the CSRF helpers and the
-// cookie test's open-redirect check.
+// Session cookie signing (with the AppCipher, across key rotations), Set-Cookie attributes,
+// Cookie parsing, the CSRF helpers and the cookie test's open-redirect check.
 
+#include "crypto/appcipher.h"
+#include "crypto/keystore.h"
 #include "http/requesthead.h"
 #include "sessions/csrf.h"
 #include "sessions/returnpath.h"
@@ -20,6 +22,7 @@ private Q_SLOTS:
     void tampered_data();
     void tampered();
     void otherSecretRejected();
+    void validAcrossRotation();
     void setCookieAttributes();
     void cookiePathEncoding_data();
     void cookiePathEncoding();
@@ -36,21 +39,46 @@ private Q_SLOTS:
 namespace {
 const QByteArray Secret = "0123456789abcdef0123456789abcdef";
 const QByteArray Id = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-abcd";
+
+// An open cipher over its own in-memory key chain.
+struct TestCipher
+{
+    explicit TestCipher(const QByteArray &secret, int keynum = 0,
+                        Berth::Crypto::AppCipher::Clock clock = {})
+        : cipher(keynum, secret, &store, std::move(clock))
+    {
+        QString error;
+        if (!cipher.open(&error))
+            qFatal("cipher: %s", qPrintable(error));
+    }
+    Berth::Crypto::MemoryKeyStore store;
+    Berth::Crypto::AppCipher cipher;
+};
 } // namespace
 
 void tst_SessionCookie::signAndVerify()
 {
-    const CookieSigner signer(Secret);
+    const TestCipher test(Secret);
+    const CookieSigner signer(&test.cipher);
     const QByteArray value = signer.sign(Id);
-    QVERIFY(value.startsWith(Id + '.'));
-    QCOMPARE(value.size(), Id.size() + 1 + 43); // base64url of 32 bytes, unpadded
+    QVERIFY(value.startsWith(Id + ".0."));
+    QCOMPARE(value.size(), Id.size() + 3 + 43); // keynum 0, base64url of 32 bytes, unpadded
     QCOMPARE(signer.verify(value), Id);
-    QCOMPARE(CookieSigner(Secret).sign(Id), value); // deterministic
+    QCOMPARE(signer.sign(Id), value); // deterministic
+    // No cipher (or one that is not open): nothing is signed or accepted.
+    QVERIFY(CookieSigner(nullptr).sign(Id).isEmpty());
+    QVERIFY(CookieSigner(nullptr).verify(value).isNull());
+    Berth::Crypto::MemoryKeyStore store;
+    const Berth::Crypto::AppCipher closed(0, Secret, &store);
+    QVERIFY(CookieSigner(&closed).sign(Id).isEmpty());
+    QVERIFY(CookieSigner(&closed).verify(value).isNull());
 }
 
 void tst_SessionCookie::tampered_data()
 {
-    const QByteArray good = CookieSigner(Secret).sign(Id);
+    const TestCipher test(Secret);
+    const QByteArray good = CookieSigner(&test.cipher).sign(Id);
+    const QByteArray mac = good.mid(Id.size() + 3);
     QTest::addColumn<QByteArray>("value");
     QByteArray flippedId = good;
     flippedId[0] = 'B';
@@ -59,25 +87,67 @@ void tst_SessionCookie::tampered_data()
     QTest::newRow("id changed") << flippedId;
     QTest::newRow("mac changed") << flippedMac;
     QTest::newRow("mac truncated") << good.chopped(1);
-    QTest::newRow("mac missing") << Id + '.';
+    QTest::newRow("mac missing") << Id + ".0.";
+    QTest::newRow("keynum missing") << Id + ".." + mac;
+    QTest::newRow("keynum unknown") << Id + ".1." + mac;
+    QTest::newRow("keynum leading zero") << Id + ".00." + mac;
+    QTest::newRow("keynum signed") << Id + ".+0." + mac;
+    QTest::newRow("keynum colon") << Id + ".0:." + mac;
+    QTest::newRow("no keynum segment") << Id + '.' + mac;
     QTest::newRow("no dot") << Id;
     QTest::newRow("only mac") << good.mid(Id.size());
     QTest::newRow("empty") << QByteArray();
-    QTest::newRow("extra segment") << Id + ".x." + good.mid(Id.size() + 1);
+    QTest::newRow("extra segment") << Id + ".x.0." + mac;
     QTest::newRow("padding added") << good + '=';
+    QTest::newRow("standard base64")
+        << Id + ".0." + QByteArray::fromBase64(mac, QByteArray::Base64UrlEncoding).toBase64();
     QTest::newRow("huge") << QByteArray(300, 'a') + good.mid(Id.size());
 }
 
 void tst_SessionCookie::tampered()
 {
     QFETCH(QByteArray, value);
-    QVERIFY(CookieSigner(Secret).verify(value).isNull());
+    const TestCipher test(Secret);
+    QVERIFY(CookieSigner(&test.cipher).verify(value).isNull());
 }
 
 void tst_SessionCookie::otherSecretRejected()
 {
-    const QByteArray value = CookieSigner("another secret of enough length").sign(Id);
-    QVERIFY(CookieSigner(Secret).verify(value).isNull());
+    const TestCipher other("another secret of enough length");
+    const TestCipher test(Secret);
+    const QByteArray value = CookieSigner(&other.cipher).sign(Id);
+    QVERIFY(CookieSigner(&test.cipher).verify(value).isNull());
+}
+
+void tst_SessionCookie::validAcrossRotation()
+{
+    qint64 now = 1'800'000'000;
+    TestCipher test(Secret, 0, [&now] { return now; });
+    const QByteArray before = CookieSigner(&test.cipher).sign(Id);
+    QString error;
+    QVERIFY2(test.cipher.changeKey(1, "the next secret, also long enough", now + 60, &error),
+             qPrintable(error));
+    // Pending: still signed under key 0.
+    QCOMPARE(CookieSigner(&test.cipher).sign(Id), before);
+    now += 60;
+    const QByteArray after = CookieSigner(&test.cipher).sign(Id);
+    QVERIFY(after.startsWith(Id + ".1."));
+    QVERIFY(after != before);
+    // Both verify: cookies issued before the rotation survive it.
+    QCOMPARE(CookieSigner(&test.cipher).verify(before), Id);
+    QCOMPARE(CookieSigner(&test.cipher).verify(after), Id);
+
+    // A process restarted with the new configuration (key 1) opens the same chain.
+    Berth::Crypto::AppCipher restarted(1, "the next secret, also long enough", &test.store,
+                                       [&now] { return now; });
+    QVERIFY2(restarted.open(&error), qPrintable(error));
+    QCOMPARE(CookieSigner(&restarted).verify(before), Id);
+    QCOMPARE(CookieSigner(&restarted).verify(after), Id);
+    // One left on the old configuration has no key 1: the new cookies are not its to accept.
+    Berth::Crypto::AppCipher old(0, Secret, &test.store, [&now] { return now; });
+    QVERIFY2(old.open(&error), qPrintable(error));
+    QCOMPARE(CookieSigner(&old).verify(before), Id);
+    QVERIFY(CookieSigner(&old).verify(after).isNull());
 }
 
 void tst_SessionCookie::setCookieAttributes()

@@ -93,7 +93,8 @@ std::unique_ptr<SessionManager> tst_SessionStore::makeManager(qint64 timeout)
     StoreLocation location;
     location.path = m_path;
     auto manager = std::make_unique<SessionManager>(
-        std::make_unique<SqlSessionStore>(location), timeout, 10'000, [this] { return m_now; },
+        std::make_unique<SqlSessionStore>(location, 0, QByteArray("store test secret, 32 bytes..")),
+        timeout, 10'000, [this] { return m_now; },
         [this] {
             // Predictable but well-formed tokens: 43 base64url characters.
             return QByteArray::number(++m_tokenCounter).rightJustified(43, 'T');

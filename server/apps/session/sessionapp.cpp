@@ -15,6 +15,10 @@
 #include <memory>
 
 Q_LOGGING_CATEGORY(lcSessionApp, "berth.apps.session")
+// "berth.session" (session.cpp): server.log. berth.apps.* goes to app.log, but an unavailable
+// store or a cipher refusing the configured key is for the operator, next to the server's
+// other errors.
+Q_DECLARE_LOGGING_CATEGORY(lcSession)
 
 namespace Berth::Apps {
 
@@ -70,10 +74,14 @@ SessionApp::SessionApp(Sessions::SessionSettings settings,
                        std::unique_ptr<Sessions::SessionManager> manager)
     : m_settings(std::move(settings))
     , m_manager(std::move(manager))
-    , m_signer(m_settings.secret)
 {}
 
 SessionApp::~SessionApp() = default;
+
+Sessions::CookieSigner SessionApp::signer() const
+{
+    return Sessions::CookieSigner(m_manager->store()->cipher());
+}
 
 Pipeline::Outcome SessionApp::handle(Http::Exchange &exchange)
 {
@@ -83,7 +91,7 @@ Pipeline::Outcome SessionApp::handle(Http::Exchange &exchange)
         const qint64 now = m_manager->now();
         if (now - m_lastStoreWarning >= StoreWarningIntervalMs) {
             m_lastStoreWarning = now;
-            qCWarning(lcSessionApp).noquote()
+            qCWarning(lcSession).noquote()
                 << u"[app:%1] session store unavailable, answering 503: %2"_s.arg(name(), error);
         }
         Pipeline::respondWithError(exchange, 503);
@@ -95,8 +103,9 @@ Pipeline::Outcome SessionApp::handle(Http::Exchange &exchange)
     // subdomain): the first that verifies and names a live session wins.
     std::unique_ptr<Session> session;
     bool tampered = false;
+    const Sessions::CookieSigner cookieSigner = signer();
     for (const QByteArray &value : Sessions::requestCookies(request.head, m_settings.cookieName)) {
-        const QByteArray id = m_signer.verify(value);
+        const QByteArray id = cookieSigner.verify(value);
         if (id.isNull()) {
             tampered = true;
             continue;
@@ -111,8 +120,8 @@ Pipeline::Outcome SessionApp::handle(Http::Exchange &exchange)
         }
     }
     if (tampered) {
-        // Forged or altered (or signed with a secret that has since changed): never trusted,
-        // the request goes on as one without a session.
+        // Forged or altered (or signed under a key that is not on record, or that this process
+        // does not have yet): never trusted, the request goes on as one without a session.
         Log::logCef(u"Session cookie tampered"_s, 5, &request, request.user, u"SessionTamper"_s,
                     {{u"reason"_s, u"bad cookie signature"_s}});
     }
@@ -178,8 +187,14 @@ void SessionApp::sendSessionCookie(Http::Exchange &exchange, const Session &sess
         attributes.maxAge = 0;
         value = Sessions::setCookieValue(m_settings.cookieName, "", attributes);
     } else {
-        value = Sessions::setCookieValue(m_settings.cookieName, m_signer.sign(session.id()),
-                                         attributes);
+        const QByteArray signedId = signer().sign(session.id());
+        if (signedId.isEmpty()) {
+            // Only reachable if the cipher is gone, which the store never allows once open.
+            qCWarning(lcSessionApp).noquote()
+                << u"[app:%1] session cookie not sent: the session cipher can't sign"_s.arg(name());
+            return;
+        }
+        value = Sessions::setCookieValue(m_settings.cookieName, signedId, attributes);
     }
     Http::Response &response = exchange.response();
     replaceSetCookie(response, m_settings.cookieName, value);
@@ -319,8 +334,11 @@ void registerSessionApp(Pipeline::AppRegistry &registry)
         Sessions::SessionSettings settings =
             Sessions::SessionSettings::fromConfig(setup.config, setup.section);
         auto manager = std::make_unique<Sessions::SessionManager>(
-            std::make_unique<Sessions::SqlSessionStore>(settings.store), settings.timeoutMs,
-            settings.purgeIntervalMs);
+            // The cipher opens with the store, lazily, in the event-loop thread that serves
+            // this app instance: its key table is read on the store's own connection.
+            std::make_unique<Sessions::SqlSessionStore>(settings.store, settings.keynum,
+                                                        settings.secret),
+            settings.timeoutMs, settings.purgeIntervalMs);
         auto app = std::make_unique<SessionApp>(std::move(settings), std::move(manager));
         app->setName(setup.name);
         return std::unique_ptr<Pipeline::App>(std::move(app));

@@ -21,8 +21,10 @@ namespace Berth::Apps {
 // berth.session: server-side sessions and CSRF protection for the apps after it in a pipeline
 // (pyslet.wsgi's SessionApp as a middleware). For every request it
 //  - finds the session from the signed `[sessions] cookie` (a cookie whose signature does not
-//    verify is ignored and logged to cef.log as tampering), or prepares a new one that is
-//    stored, and its cookie sent, only once an app uses it;
+//    verify under any key on record is ignored and logged to cef.log as tampering), or prepares
+//    a new one that is stored, and its cookie sent, only once an app uses it;
+//  - answers 503 while the store, or the cipher that encrypts it and signs the cookies, can't
+//    be opened (server.log says why, at most every 10 s);
 //  - refuses a request with any method but GET, HEAD, OPTIONS and TRACE unless it belongs to a
 //    live session and carries that session's CSRF token (header X-CSRF-Token, or form field
 //    csrftoken of an application/x-www-form-urlencoded body): 403 and a cef.log event;
@@ -39,7 +41,8 @@ public:
     Pipeline::Outcome handle(Http::Exchange &exchange) override;
 
     Sessions::SessionManager &manager() { return *m_manager; }
-    const Sessions::CookieSigner &signer() const { return m_signer; }
+    // Signs with the store's cipher: usable once the store has opened (the first request).
+    Sessions::CookieSigner signer() const;
 
 private:
     Pipeline::Outcome checkToken(Http::Exchange &exchange);
@@ -52,7 +55,6 @@ private:
 
     Sessions::SessionSettings m_settings;
     std::unique_ptr<Sessions::SessionManager> m_manager;
-    Sessions::CookieSigner m_signer;
     qint64 m_lastStoreWarning = 0;
 };
 

@@ -1,11 +1,14 @@
 #include "statsapp.h"
 
+#include "prometheus.h"
+
 #include "core/servercontext.h"
 #include "core/statsregistry.h"
 #include "http/exchange.h"
 #include "pipeline/pipeline.h"
 
 #include <QDateTime>
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 
@@ -66,6 +69,36 @@ bool StatsApp::isValidCallback(QByteArrayView name)
     return !atStart;
 }
 
+QJsonObject StatsApp::workerJson(const Core::StatsReport &report, const Core::WorkerStats &worker)
+{
+    QJsonObject w;
+    w.insert(QStringLiteral("pid"), worker.pid);
+    w.insert(QStringLiteral("slot"), worker.slot);
+    w.insert(QStringLiteral("generation"), qint64(worker.generation));
+    w.insert(QStringLiteral("started"), worker.startedMs / 1000);
+    w.insert(QStringLiteral("state"), Core::workerStateName(worker.state));
+    w.insert(QStringLiteral("requests_served"), worker.requestsServed);
+    QJsonObject values;
+    for (qsizetype i = 0; i < worker.values.size() && i < report.names.size(); ++i) {
+        if (!report.names[i].isEmpty())
+            values.insert(report.names[i], worker.values[i]);
+    }
+    w.insert(QStringLiteral("values"), values);
+    // Liveness only: the request a thread is running stays with the master (describeThread),
+    // since this endpoint may be public and URLs can carry secrets.
+    QJsonArray threads;
+    for (const Core::ThreadStats &t : worker.threads) {
+        QJsonObject thread;
+        thread.insert(QStringLiteral("tid"), t.tid);
+        thread.insert(QStringLiteral("heartbeat_age_ms"), t.heartbeatAgeMs);
+        thread.insert(QStringLiteral("busy_ms"), t.busyMs);
+        threads.append(thread);
+    }
+    if (!threads.isEmpty())
+        w.insert(QStringLiteral("threads"), threads);
+    return w;
+}
+
 QByteArray StatsApp::statsJson() const
 {
     QJsonObject root;
@@ -74,34 +107,48 @@ QByteArray StatsApp::statsJson() const
     root.insert(QStringLiteral("now"), QDateTime::currentSecsSinceEpoch());
     if (m_server && m_server->stats) {
         using S = Core::StatsRegistry;
-        const S &stats = *m_server->stats;
-        const qint64 start = stats.value(S::StartTime);
+        // The top-level values are the aggregate over every worker (brim's overall stats).
+        const Core::StatsReport report = m_server->stats->report();
+        const qint64 start = report.total(S::StartTime);
         root.insert(QStringLiteral("start_time"), start);
         root.insert(QStringLiteral("uptime"), QDateTime::currentSecsSinceEpoch() - start);
-        root.insert(QStringLiteral("requests"), stats.value(S::Requests));
+        root.insert(QStringLiteral("requests"), report.total(S::Requests));
         QJsonObject status;
         for (int i = 0; i < 5; ++i)
-            status.insert(QStringLiteral("%1xx").arg(i + 1), stats.value(S::Status1xx + i));
+            status.insert(QStringLiteral("%1xx").arg(i + 1), report.total(S::Status1xx + i));
         root.insert(QStringLiteral("status"), status);
-        root.insert(QStringLiteral("bytes_in"), stats.value(S::BytesIn));
-        root.insert(QStringLiteral("bytes_out"), stats.value(S::BytesOut));
-        root.insert(QStringLiteral("active_connections"), stats.value(S::ActiveConnections));
-        root.insert(QStringLiteral("connections"), stats.value(S::TotalConnections));
-        root.insert(QStringLiteral("bad_requests"), stats.value(S::BadRequests));
+        root.insert(QStringLiteral("bytes_in"), report.total(S::BytesIn));
+        root.insert(QStringLiteral("bytes_out"), report.total(S::BytesOut));
+        root.insert(QStringLiteral("active_connections"), report.total(S::ActiveConnections));
+        root.insert(QStringLiteral("connections"), report.total(S::TotalConnections));
+        root.insert(QStringLiteral("bad_requests"), report.total(S::BadRequests));
         QJsonObject latency;
-        latency.insert(QStringLiteral("lt_1ms"), stats.value(S::LatencyUnder1ms));
-        latency.insert(QStringLiteral("lt_10ms"), stats.value(S::LatencyUnder10ms));
-        latency.insert(QStringLiteral("lt_100ms"), stats.value(S::LatencyUnder100ms));
-        latency.insert(QStringLiteral("lt_1s"), stats.value(S::LatencyUnder1s));
-        latency.insert(QStringLiteral("ge_1s"), stats.value(S::LatencyOver1s));
+        latency.insert(QStringLiteral("lt_1ms"), report.total(S::LatencyUnder1ms));
+        latency.insert(QStringLiteral("lt_10ms"), report.total(S::LatencyUnder10ms));
+        latency.insert(QStringLiteral("lt_100ms"), report.total(S::LatencyUnder100ms));
+        latency.insert(QStringLiteral("lt_1s"), report.total(S::LatencyUnder1s));
+        latency.insert(QStringLiteral("ge_1s"), report.total(S::LatencyOver1s));
+        latency.insert(QStringLiteral("sum_us"), report.total(S::LatencySumMicros));
         root.insert(QStringLiteral("latency"), latency);
         QJsonObject apps;
-        const QList<S::Entry> entries = stats.snapshot();
-        for (int i = S::BuiltinCount; i < entries.size(); ++i)
-            apps.insert(entries[i].name, entries[i].value);
+        for (const Core::AggregateEntry &e : report.aggregate) {
+            if (e.index >= S::BuiltinCount)
+                apps.insert(e.name, e.value);
+        }
         root.insert(QStringLiteral("apps"), apps);
+        QJsonArray workers;
+        for (const Core::WorkerStats &worker : report.workers)
+            workers.append(workerJson(report, worker));
+        root.insert(QStringLiteral("workers"), workers);
     }
     return QJsonDocument(root).toJson(QJsonDocument::Compact);
+}
+
+QByteArray StatsApp::prometheusText() const
+{
+    if (!m_server || !m_server->stats)
+        return {};
+    return Prometheus::exposition(m_server->stats->report());
 }
 
 Pipeline::Outcome StatsApp::handle(Http::Exchange &exchange)
@@ -113,10 +160,19 @@ Pipeline::Outcome StatsApp::handle(Http::Exchange &exchange)
         return Pipeline::Outcome::Answered;
     }
     const QByteArrayView query = exchange.request().query();
+    exchange.response().setHeader("Cache-Control", "no-store");
+    const QByteArray format = queryValue(query, "format");
+    if (format == "prometheus") {
+        exchange.respond(200, Prometheus::ContentType, prometheusText());
+        return Pipeline::Outcome::Answered;
+    }
+    if (!format.isNull() && format != "json") {
+        Pipeline::respondWithError(exchange, 400);
+        return Pipeline::Outcome::Answered;
+    }
     QByteArray callback = queryValue(query, "callback");
     if (callback.isNull())
         callback = queryValue(query, "jsonp");
-    exchange.response().setHeader("Cache-Control", "no-store");
     if (callback.isNull()) {
         exchange.respond(200, "application/json", statsJson());
         return Pipeline::Outcome::Answered;

@@ -1,0 +1,266 @@
+#!/usr/bin/env python3
+"""Helpers for bench/run: parse wrk output, sum a process tree's RSS, hold idle keep-alive
+connections, and turn the collected results into the markdown table.
+
+    benchlib.py parse-wrk NAME SERVER < wrk-output     -> one JSON line on stdout
+    benchlib.py rss PID...                             -> KiB of VmRSS over PIDs and descendants
+    benchlib.py cpu PID...                             -> utime+stime ticks over the same tree
+    benchlib.py idle PORT COUNT HOLD_FILE              -> opens COUNT keep-alive connections,
+                                                          writes "ready" to HOLD_FILE, waits for
+                                                          the file to be removed, then closes
+    benchlib.py report RESULTS.jsonl                   -> the markdown table on stdout
+"""
+
+import json
+import os
+import re
+import socket
+import sys
+import time
+
+
+# --------------------------------------------------------------------------------------------
+# wrk
+
+def _to_ms(value, unit):
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def parse_wrk(text):
+    out = {"rps": None, "p50_ms": None, "p99_ms": None, "requests": None, "errors": 0,
+           "non2xx": 0}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    if m:
+        out["rps"] = float(m.group(1))
+    for pct, key in (("50", "p50_ms"), ("99", "p99_ms")):
+        m = re.search(r"^\s+%s(?:\.000)?%%\s+([\d.]+)(us|ms|s|m)\s*$" % pct, text, re.M)
+        if m:
+            out[key] = _to_ms(m.group(1), m.group(2))
+    m = re.search(r"(\d+) requests in", text)
+    if m:
+        out["requests"] = int(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if m:
+        out["errors"] = sum(int(g) for g in m.groups())
+        out["socket_errors"] = m.group(0)
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    if m:
+        out["non2xx"] = int(m.group(1))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# RSS
+
+def _children(pid):
+    kids = []
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                    kids += [int(x) for x in f.read().split()]
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return kids
+
+
+def tree_rss_kib(pids):
+    seen, todo, total = set(), list(pids), 0
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            with open("/proc/%d/status" % pid) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            continue
+        todo += _children(pid)
+    return total
+
+
+# --------------------------------------------------------------------------------------------
+# idle connections
+
+def hold_idle(port, count, hold_file, path="/hello"):
+    """Open `count` connections, one request each (so the server has parsed a request and the
+    connection is a real keep-alive connection, not a fresh accept), and keep them open."""
+    request = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % path).encode()
+    socks = []
+    failed = 0
+    batch = 200  # connect a batch, then send on all, then read all: stays under the backlog
+    started = time.monotonic()
+    for first in range(0, count, batch):
+        group = []
+        for _ in range(min(batch, count - first)):
+            s = socket.socket()
+            s.settimeout(10)
+            try:
+                s.connect(("127.0.0.1", port))
+                s.sendall(request)
+                group.append(s)
+            except OSError:
+                failed += 1
+                s.close()
+        for s in group:
+            try:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        raise OSError("closed")
+                    data += chunk
+                socks.append(s)
+            except OSError:
+                failed += 1
+                s.close()
+    with open(hold_file + ".tmp", "w") as f:
+        json.dump({"open": len(socks), "failed": failed,
+                   "seconds": round(time.monotonic() - started, 2)}, f)
+    os.rename(hold_file + ".tmp", hold_file)
+    deadline = time.monotonic() + 120  # never hold forever if the runner died
+    while os.path.exists(hold_file) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for s in socks:
+        s.close()
+
+
+# --------------------------------------------------------------------------------------------
+# report
+
+def _fmt_rps(v):
+    return "—" if v is None else "{:,.0f}".format(v)
+
+
+def _fmt_ms(v):
+    if v is None:
+        return "—"
+    return "%.2f ms" % v if v < 10 else "%.1f ms" % v
+
+
+def _ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def _fmt_ratio(r):
+    return "—" if r is None else "%.2f×" % r
+
+
+def report(path):
+    rows = [json.loads(line) for line in open(path) if line.strip()]
+    wrk = {}
+    order = []
+    rss = {}
+    for r in rows:
+        if r.get("kind") == "wrk":
+            if r["name"] not in wrk:
+                order.append(r["name"])
+                wrk[r["name"]] = {"title": r["title"], "target": r.get("target")}
+            wrk[r["name"]][r["server"]] = r
+        elif r.get("kind") == "rss":
+            rss[r["server"]] = r
+    lines = []
+    lines.append("| scenario | nginx req/s | berthd req/s | ratio | nginx p99 | berthd p99 | ratio "
+                 "| target met? |")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---|")
+    for name in order:
+        row = wrk[name]
+        n, b = row.get("nginx", {}), row.get("berthd", {})
+        rr = _ratio(b.get("rps"), n.get("rps"))
+        pr = _ratio(b.get("p99_ms"), n.get("p99_ms"))
+        verdict = ""
+        if row["target"] == "rps+p99":
+            ok_r = rr is not None and rr >= 1.0
+            ok_p = pr is not None and pr <= 1.5
+            verdict = "%s req/s ≥1.0×; %s p99 ≤1.5×" % ("yes" if ok_r else "**no**",
+                                                        "yes" if ok_p else "**no**")
+        elif row["target"] == "p99":
+            verdict = "%s p99 ≤1.5×" % ("yes" if pr is not None and pr <= 1.5 else "**no**")
+        title = row["title"]
+        errs = []
+        for server, r in (("nginx", n), ("berthd", b)):
+            if r.get("errors") or r.get("non2xx"):
+                errs.append("%s: %s%s" % (server, r.get("socket_errors", ""),
+                                          (", non-2xx %d" % r["non2xx"]) if r.get("non2xx")
+                                          else ""))
+        if errs:
+            title += " ⚠ " + "; ".join(errs)
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            title, _fmt_rps(n.get("rps")), _fmt_rps(b.get("rps")), _fmt_ratio(rr),
+            _fmt_ms(n.get("p99_ms")), _fmt_ms(b.get("p99_ms")), _fmt_ratio(pr), verdict))
+    if rss:
+        n, b = rss.get("nginx", {}), rss.get("berthd", {})
+        lines.append("")
+        lines.append("| memory (VmRSS summed over every process of the server) | nginx | berthd "
+                     "| ratio | target met? |")
+        lines.append("|---|---:|---:|---:|---|")
+
+        def mib(kib):
+            return "—" if kib is None else "%.1f MiB" % (kib / 1024.0)
+
+        lines.append("| RSS before (after the load runs, no client connected) | %s | %s | %s | |"
+                     % (mib(n.get("before_kib")), mib(b.get("before_kib")),
+                        _fmt_ratio(_ratio(b.get("before_kib"), n.get("before_kib")))))
+        lines.append("| RSS holding %s idle keep-alive connections | %s | %s | %s | |" % (
+            "{:,}".format(b.get("connections") or n.get("connections") or 0),
+            mib(n.get("after_kib")), mib(b.get("after_kib")),
+            _fmt_ratio(_ratio(b.get("after_kib"), n.get("after_kib")))))
+        per_n, per_b = n.get("per_conn_bytes"), b.get("per_conn_bytes")
+        pr = _ratio(per_b, per_n)
+        lines.append("| **RSS per idle connection** | %s | %s | %s | %s |" % (
+            "—" if per_n is None else "%.0f B" % per_n,
+            "—" if per_b is None else "%.0f B" % per_b, _fmt_ratio(pr),
+            ("yes" if pr is not None and pr <= 2.0 else "**no**") + " ≤2×"))
+        for server, r in (("nginx", n), ("berthd", b)):
+            if r.get("failed"):
+                lines.append("")
+                lines.append("⚠ %s: %d of the idle connections failed to open or answer"
+                             % (server, r["failed"]))
+    return "\n".join(lines)
+
+
+def tree_cpu_ticks(pids):
+    """utime+stime clock ticks over PIDs and their descendants."""
+    seen, todo, total = set(), list(pids), 0
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+        todo += _children(pid)
+    return total
+
+
+def main(argv):
+    cmd = argv[1]
+    if cmd == "parse-wrk":
+        r = parse_wrk(sys.stdin.read())
+        r.update({"kind": "wrk", "name": argv[2], "server": argv[3]})
+        print(json.dumps(r))
+    elif cmd == "rss":
+        print(tree_rss_kib([int(p) for p in argv[2:]]))
+    elif cmd == "cpu":
+        print(tree_cpu_ticks([int(p) for p in argv[2:]]))
+    elif cmd == "idle":
+        hold_idle(int(argv[2]), int(argv[3]), argv[4])
+    elif cmd == "report":
+        print(report(argv[2]))
+    else:
+        sys.exit("unknown command " + cmd)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,269 @@
+#include "prometheus.h"
+
+#include "core/statsregistry.h"
+
+#include <QList>
+#include <QPair>
+#include <QString>
+
+#include <algorithm>
+#include <initializer_list>
+
+namespace Berth::Apps::Prometheus {
+
+namespace {
+
+using S = Core::StatsRegistry;
+using Label = QPair<QByteArray, QString>;
+
+// Writes families one at a time: the format wants every sample of a family together, right
+// after its HELP and TYPE lines.
+class Writer
+{
+public:
+    void family(const char *name, const char *type, const char *help)
+    {
+        m_name = metricName(name);
+        m_out += "# HELP " + m_name + ' ' + help + '\n';
+        m_out += "# TYPE " + m_name + ' ' + type + '\n';
+    }
+    // A sample of the current family; suffix is "_bucket", "_sum", "_count" for histograms.
+    void sample(const QList<Label> &labels, const QByteArray &value, const char *suffix = "")
+    {
+        m_out += m_name;
+        m_out += suffix;
+        if (!labels.isEmpty()) {
+            m_out += '{';
+            for (qsizetype i = 0; i < labels.size(); ++i) {
+                if (i > 0)
+                    m_out += ',';
+                m_out += labels[i].first + "=\"" + labelValue(labels[i].second) + '"';
+            }
+            m_out += '}';
+        }
+        m_out += ' ' + value + '\n';
+    }
+    void sample(const QList<Label> &labels, qint64 value)
+    {
+        sample(labels, QByteArray::number(value));
+    }
+    QByteArray take() { return std::move(m_out); }
+
+private:
+    QByteArray m_out;
+    QByteArray m_name;
+};
+
+QString classLabel(int i)
+{
+    return QStringLiteral("%1xx").arg(i + 1);
+}
+
+QByteArray seconds(qint64 micros)
+{
+    // Exact decimal, no float rounding: 1234567 us -> "1.234567".
+    const QByteArray sign = micros < 0 ? "-" : "";
+    const qint64 m = micros < 0 ? -micros : micros;
+    return sign + QByteArray::number(m / 1000000) + '.' +
+           QByteArray::number(m % 1000000).rightJustified(6, '0');
+}
+
+// The per-stat families of one worker or the aggregate: one call per stat-based family, the
+// value taken from `values` (a worker's or the totals).
+struct Source
+{
+    QList<Label> labels;
+    const QList<qint64> *values;
+    qint64 value(int index) const
+    {
+        return index >= 0 && index < values->size() ? values->at(index) : 0;
+    }
+};
+
+void simple(Writer &w, const QList<Source> &sources, const char *name, const char *type,
+            const char *help, int index)
+{
+    w.family(name, type, help);
+    for (const Source &s : sources)
+        w.sample(s.labels, s.value(index));
+}
+
+void responses(Writer &w, const QList<Source> &sources, const char *name)
+{
+    w.family(name, "counter", "Responses sent, by status class.");
+    for (const Source &s : sources) {
+        for (int i = 0; i < 5; ++i) {
+            QList<Label> labels = s.labels;
+            labels.append({"class", classLabel(i)});
+            w.sample(labels, s.value(S::Status1xx + i));
+        }
+    }
+}
+
+void histogram(Writer &w, const QList<Source> &sources, const char *name)
+{
+    w.family(name, "histogram", "Time from the request head to the end of the response.");
+    static const struct
+    {
+        int index;
+        const char *le;
+    } buckets[] = {
+        {S::LatencyUnder1ms, "0.001"}, {S::LatencyUnder10ms, "0.01"}, {S::LatencyUnder100ms, "0.1"},
+        {S::LatencyUnder1s, "1"},      {S::LatencyOver1s, "+Inf"},
+    };
+    for (const Source &s : sources) {
+        // Cumulative, and _count is the +Inf bucket by construction: one read per bucket, so
+        // the series are consistent with each other even while requests finish.
+        qint64 cumulative = 0;
+        for (const auto &b : buckets) {
+            cumulative += s.value(b.index);
+            QList<Label> labels = s.labels;
+            labels.append({"le", QString::fromLatin1(b.le)});
+            w.sample(labels, QByteArray::number(cumulative), "_bucket");
+        }
+        w.sample(s.labels, seconds(s.value(S::LatencySumMicros)), "_sum");
+        w.sample(s.labels, QByteArray::number(cumulative), "_count");
+    }
+}
+
+// App-declared stats (index >= BuiltinCount) of the given brim types, labelled name="...".
+void appStats(Writer &w, const Core::StatsReport &report, const QList<Source> &sources,
+              const char *name, const char *type, const char *help,
+              std::initializer_list<Core::StatType> types)
+{
+    w.family(name, type, help);
+    for (const Source &s : sources) {
+        for (int i = S::BuiltinCount; i < report.names.size(); ++i) {
+            if (report.names[i].isEmpty() ||
+                !std::count(types.begin(), types.end(), report.types[i]))
+                continue;
+            QList<Label> labels = s.labels;
+            labels.append({"name", report.names[i]});
+            w.sample(labels, s.value(i));
+        }
+    }
+}
+
+bool isLive(Core::WorkerState state)
+{
+    return state == Core::WorkerState::Starting || state == Core::WorkerState::Running ||
+           state == Core::WorkerState::Draining;
+}
+
+} // namespace
+
+QByteArray metricName(QByteArrayView name)
+{
+    QByteArray out = name.toByteArray();
+    for (qsizetype i = 0; i < out.size(); ++i) {
+        const char c = out[i];
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' ||
+                        (i > 0 && c >= '0' && c <= '9');
+        if (!ok)
+            out[i] = '_';
+    }
+    return out.isEmpty() ? QByteArray("_") : out;
+}
+
+QByteArray labelValue(QStringView value)
+{
+    QByteArray out;
+    const QByteArray utf8 = value.toUtf8();
+    out.reserve(utf8.size());
+    for (char c : utf8) {
+        if (c == '\\')
+            out += "\\\\";
+        else if (c == '"')
+            out += "\\\"";
+        else if (c == '\n')
+            out += "\\n";
+        else
+            out += c;
+    }
+    return out;
+}
+
+QByteArray exposition(const Core::StatsReport &report)
+{
+    Writer w;
+    const QList<Source> total{{{}, &report.totals}};
+    QList<Source> workers;
+    for (const Core::WorkerStats &worker : report.workers)
+        workers.append({{{"worker", QString::number(worker.slot)}}, &worker.values});
+
+    // The aggregate: brim's overall values (sum over workers, min/max over live ones).
+    simple(w, total, "berth_start_time_seconds", "gauge",
+           "Unix time the longest-running live worker started.", S::StartTime);
+    simple(w, total, "berth_requests_total", "counter", "Requests answered.", S::Requests);
+    responses(w, total, "berth_responses_total");
+    simple(w, total, "berth_bytes_received_total", "counter",
+           "Bytes received from clients, heads included.", S::BytesIn);
+    simple(w, total, "berth_bytes_sent_total", "counter", "Bytes sent to clients, heads included.",
+           S::BytesOut);
+    simple(w, total, "berth_active_connections", "gauge", "Client connections open now.",
+           S::ActiveConnections);
+    simple(w, total, "berth_connections_total", "counter", "Client connections accepted.",
+           S::TotalConnections);
+    simple(w, total, "berth_bad_requests_total", "counter",
+           "Connections closed because of malformed input.", S::BadRequests);
+    histogram(w, total, "berth_request_duration_seconds");
+    appStats(w, report, total, "berth_app_stat_total", "counter",
+             "App-declared stats of brim type sum, summed over workers.", {Core::StatType::Sum});
+    appStats(w, report, total, "berth_app_stat", "gauge",
+             "App-declared stats of brim type min or max, over live workers.",
+             {Core::StatType::Min, Core::StatType::Max});
+
+    w.family("berth_workers", "gauge", "Worker slots by state.");
+    for (Core::WorkerState state : {Core::WorkerState::Starting, Core::WorkerState::Running,
+                                    Core::WorkerState::Draining, Core::WorkerState::Exited}) {
+        const auto n =
+            std::count_if(report.workers.begin(), report.workers.end(),
+                          [state](const Core::WorkerStats &x) { return x.state == state; });
+        w.sample({{"state", Core::workerStateName(state)}}, qint64(n));
+    }
+
+    // Per worker slot. Counters belong to the slot and keep counting across restarts of its
+    // worker, so they never go backwards while the master runs.
+    w.family("berth_worker_info", "gauge", "Always 1; the worker's pid, generation and state.");
+    for (const Core::WorkerStats &worker : report.workers) {
+        w.sample({{"worker", QString::number(worker.slot)},
+                  {"pid", QString::number(worker.pid)},
+                  {"generation", QString::number(worker.generation)},
+                  {"state", Core::workerStateName(worker.state)}},
+                 1);
+    }
+    w.family("berth_worker_start_time_seconds", "gauge", "Unix time the worker process started.");
+    for (const Core::WorkerStats &worker : report.workers)
+        w.sample({{"worker", QString::number(worker.slot)}}, seconds(worker.startedMs * 1000));
+    simple(w, workers, "berth_worker_requests_total", "counter",
+           "Requests answered by the worker slot.", S::Requests);
+    responses(w, workers, "berth_worker_responses_total");
+    simple(w, workers, "berth_worker_bytes_received_total", "counter",
+           "Bytes received by the worker slot.", S::BytesIn);
+    simple(w, workers, "berth_worker_bytes_sent_total", "counter", "Bytes sent by the worker slot.",
+           S::BytesOut);
+    simple(w, workers, "berth_worker_active_connections", "gauge",
+           "Client connections the worker has open now.", S::ActiveConnections);
+    histogram(w, workers, "berth_worker_request_duration_seconds");
+    appStats(w, report, workers, "berth_worker_app_stat_total", "counter",
+             "App-declared stats of brim type sum, per worker slot.", {Core::StatType::Sum});
+    appStats(w, report, workers, "berth_worker_app_stat", "gauge",
+             "App-declared stats of brim type worker, min or max, per worker slot.",
+             {Core::StatType::Worker, Core::StatType::Min, Core::StatType::Max});
+
+    w.family("berth_worker_heartbeat_age_seconds", "gauge",
+             "Time since an event-loop thread of a live worker last beat.");
+    for (const Core::WorkerStats &worker : report.workers) {
+        if (!isLive(worker.state))
+            continue;
+        for (qsizetype t = 0; t < worker.threads.size(); ++t) {
+            if (worker.threads[t].heartbeatAgeMs < 0)
+                continue;
+            w.sample({{"worker", QString::number(worker.slot)}, {"thread", QString::number(t)}},
+                     seconds(worker.threads[t].heartbeatAgeMs * 1000));
+        }
+    }
+    return w.take();
+}
+
+} // namespace Berth::Apps::Prometheus
