@@ -192,7 +192,10 @@ bool readThreadRequest(const ThreadSlot &thread, ThreadRequest *request)
     // suffices unless the writer is publishing in a tight loop.
     for (int attempt = 0; attempt < 1000; ++attempt) {
         const std::uint32_t before = thread.requestSeq.load(std::memory_order_acquire);
-(void)before;
+        if (before & 1u) {
+            ::sched_yield();
+            continue;
+        }
         const std::int64_t started = thread.requestStartedMs.load(std::memory_order_relaxed);
         loadText(thread.method, method);
         loadText(thread.url, url);
@@ -200,7 +203,8 @@ bool readThreadRequest(const ThreadSlot &thread, ThreadRequest *request)
         loadText(thread.client, client);
         // Keeps the loads above before the re-read of the sequence.
         std::atomic_thread_fence(std::memory_order_acquire);
-        
+        if (thread.requestSeq.load(std::memory_order_relaxed) != before)
+            continue;
         ThreadRequest r;
         r.startedMs = started;
         r.busy = started > 0;
