@@ -268,3 +268,67 @@ def test_cli_start_reports_a_bad_config_on_the_terminal(tmp_path):
     result = berth.run_cli("start", "-c", str(conf))
     assert result.returncode == 1
     assert "'3x' is not a duration" in result.output
+
+
+def test_stats_aggregate_across_workers_adds_up(srv):
+    wait_for_workers(srv, 2)
+    sent = 40
+    for i in range(sent):
+        assert srv.request("GET", f"/hb?{i}").status == 200
+    resp = srv.request("GET", "/stats")
+    stats = json.loads(resp.body)
+    live = [w for w in stats["workers"] if w["state"] in ("running", "draining")]
+    assert {w["pid"] for w in live} == children(srv.proc.pid)
+    assert stats["requests"] == sent
+    assert sum(w["values"]["requests"] for w in stats["workers"]) == sent
+    assert stats["status"]["2xx"] == sent
+
+
+def test_prometheus_across_workers_parses_and_adds_up(srv):
+    sent = 25
+    for i in range(sent):
+        assert srv.request("GET", f"/hb?{i}").status == 200
+    resp = srv.request("GET", "/stats?format=prometheus")
+    assert resp.status == 200
+    assert resp.header("Content-Type").startswith("text/plain")
+    samples = {}
+    typed = set()
+    for line in resp.body.decode().splitlines():
+        if line.startswith("# TYPE "):
+            typed.add(line.split()[2])
+            continue
+        if not line or line.startswith("#"):
+            continue
+        name_labels, value = line.rsplit(" ", 1)
+        float(value)  # every sample value is a number
+        name = name_labels.split("{", 1)[0]
+        base = name
+        for suffix in ("_bucket", "_sum", "_count"):
+            if name.endswith(suffix) and name[: -len(suffix)] in typed:
+                base = name[: -len(suffix)]
+        assert base in typed, f"sample {name} has no # TYPE"
+        samples[name_labels] = float(value)
+    assert samples["berth_requests_total"] == sent
+    per_worker = [v for k, v in samples.items() if k.startswith("berth_worker_requests_total{")]
+    assert sum(per_worker) == sent
+
+
+def test_hung_worker_is_reported_and_replaced(berth_server):
+    srv = berth_server(config(extra_server="worker_timeout = 2s"), env=ENV)
+    before = wait_for_workers(srv, 2)
+    with srv.conn(timeout=10) as c:
+        c.send(build_request("GET", "/block?which=stuck"))
+        # The other worker keeps serving while this one hangs.
+        for _ in range(5):
+            assert srv.request("GET", "/stats").status == 200
+        assert berth.wait_until(lambda: "has not answered" in srv.server_log(), 8)
+        with pytest.raises(berth.NoResponse):
+            c.recv_response(timeout=5)
+    log = srv.server_log()
+    assert "GET /block?which=stuck" in log
+    assert berth.wait_until(lambda: "berth stack pid=" in srv.server_log(), 3), srv.server_log()
+    # The stack names the function the thread is stuck in (berthd links with -rdynamic).
+    assert berth.wait_until(lambda: "FaultApp6handle" in srv.server_log(), 3)
+    after = wait_for_workers(srv, 2, timeout=8)
+    assert len(after - before) == 1
+    assert srv.request("GET", "/hb").status == 200

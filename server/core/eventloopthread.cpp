@@ -1,19 +1,28 @@
 #include "eventloopthread.h"
 
 #include "engine/connectionmanager.h"
+#include "servercontext.h"
+#include "statsregistry.h"
+#include "workerhealth.h"
 
 namespace Berth::Core {
 
 EventLoopThread::EventLoopThread(const Engine::EngineSettings &settings, Pipeline::Router *router,
-                                 ServerContext *server, const QList<Engine::Listener> &listeners)
+                                 ServerContext *server, const QList<Engine::Listener> &listeners,
+                                 int threadIndex)
     : m_settings(settings)
     , m_router(router)
     , m_server(server)
     , m_listeners(listeners)
+    , m_threadIndex(threadIndex)
 {}
 
 void EventLoopThread::run()
 {
+    // This thread's heartbeat and current request live in the worker's shared slot, where the
+    // master's watchdog reads them.
+    if (m_server && m_server->stats)
+        ThreadHealth::attach(m_server->stats->workerSlot(), m_threadIndex);
     Engine::ConnectionManager manager(m_settings, m_router, m_server, m_listeners);
     connect(&manager, &Engine::ConnectionManager::drained, this, &EventLoopThread::drained,
             Qt::DirectConnection);
@@ -25,6 +34,7 @@ void EventLoopThread::run()
     exec();
     m_manager.store(nullptr);
     manager.closeAll();
+    ThreadHealth::detach();
 }
 
 void EventLoopThread::beginDrain()

@@ -26,7 +26,8 @@ class EventLoopThread final : public QThread
     Q_OBJECT
 public:
     EventLoopThread(const Engine::EngineSettings &settings, Pipeline::Router *router,
-                    ServerContext *server, const QList<Engine::Listener> &listeners);
+                    ServerContext *server, const QList<Engine::Listener> &listeners,
+                    int threadIndex);
 
     // Both are safe to call from any thread.
     void beginDrain();
@@ -43,6 +44,7 @@ private:
     Pipeline::Router *m_router;
     ServerContext *m_server;
     QList<Engine::Listener> m_listeners;
+    int m_threadIndex;
     std::atomic<Engine::ConnectionManager *> m_manager{nullptr};
     std::atomic<bool> m_drainRequested{false};
 };

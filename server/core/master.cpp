@@ -5,6 +5,7 @@
 #include "processutil.h"
 #include "server.h"
 #include "sharedstate.h"
+#include "workerhealth.h"
 
 #include <config/config.h>
 
@@ -532,7 +533,33 @@ void Master::checkFinished()
 
 void Master::checkHealth()
 {
-    // Filled in with worker heartbeats (worker_timeout) from shared memory.
+    // gunicorn's "WORKER TIMEOUT", but saying what hung: the request the stuck thread was
+    // running and where in the code it is, before the worker is replaced.
+    if (!m_shared || m_workerTimeoutMs <= 0)
+        return;
+    for (const StuckThread &stuck : findStuck(*m_shared, m_workerTimeoutMs)) {
+        if (m_killing.contains(stuck.pid) || !m_workers.contains(stuck.pid))
+            continue;
+        m_killing.insert(stuck.pid);
+        qCCritical(lcMaster).noquote()
+            << QStringLiteral("worker %1 (pid %2) thread %3 has not answered for %4 s "
+                              "(worker_timeout); replacing it. It was running:")
+                   .arg(m_workers.value(stuck.pid).index)
+                   .arg(stuck.pid)
+                   .arg(stuck.thread)
+                   .arg(double(stuck.silentMs) / 1000.0, 0, 'f', 1);
+        for (const QString &line : describeThread(*m_shared->slot(stuck.slot), stuck.thread))
+            qCCritical(lcMaster).noquote() << QStringLiteral("  ") + line;
+        Log::Logging::flushAll();
+        requestStackDump(stuck.pid, stuck.tid);
+        const pid_t pid = stuck.pid;
+        // Give the stuck thread a moment to write its stack into server.log, then kill.
+        QTimer::singleShot(500, this, [this, pid] {
+            m_killing.remove(pid);
+            if (m_workers.contains(pid))
+                ::kill(pid, SIGKILL);
+        });
+    }
 }
 
 } // namespace Berth::Core

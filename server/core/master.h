@@ -4,6 +4,7 @@
 #include <QHash>
 #include <QList>
 #include <QObject>
+#include <QSet>
 #include <QStringList>
 #include <QTimer>
 
@@ -84,6 +85,7 @@ private:
     std::unique_ptr<SharedState> m_shared;
     QHash<pid_t, Worker> m_workers;
     QHash<int, int> m_failures; // index -> consecutive quick failures
+    QSet<pid_t> m_killing;      // hung workers being replaced
     int m_generation = 1;
     int m_pendingGeneration = 0; // a reload whose workers are starting
     bool m_stopping = false;

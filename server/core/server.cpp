@@ -3,10 +3,13 @@
 #include "eventloopthread.h"
 #include "listeners.h"
 #include "log/logging.h"
+#include "log/logsink.h"
 #include "pipeline/appregistry.h"
 #include "pipeline/router.h"
 #include "processutil.h"
+#include "sharedstate.h"
 #include "tls/tlscontext.h"
+#include "workerhealth.h"
 
 #include <config/validator.h>
 
@@ -121,6 +124,8 @@ bool Server::prepare()
         m_config.getDuration(server, QStringLiteral("graceful_timeout"), 30s).count();
     const int threads = int(m_config.getInt(server, QStringLiteral("threads"), 1));
     m_context.threads = qBound(1, threads, 256);
+    if (!attachSharedState(m_context.threads))
+        return false;
     const QString logDir = m_config.getPath(server, QStringLiteral("log_dir"));
     // Each thread gets its own router and apps: apps never share mutable state across threads.
     // (The schema validator has already reported a threads value out of range.)
@@ -195,13 +200,16 @@ bool Server::prepare()
 void Server::start()
 {
     installSignalHandlers();
+    // A hung thread's stack, on the master's request, goes where the operator looks.
+    Log::LogSink *serverLog = Log::Logging::serverLog();
+    installStackDumpHandler(serverLog && serverLog->fd() > 2 ? serverLog->fd() : STDERR_FILENO);
     if (m_role == Role::Worker)
         startWorkerDuties();
     connect(&m_logFlush, &QTimer::timeout, this, [] { Log::Logging::flushAll(); });
     m_logFlush.start(100);
     for (auto &router : m_routers) {
-        auto thread =
-            std::make_unique<EventLoopThread>(m_settings, router.get(), &m_context, m_listeners);
+        auto thread = std::make_unique<EventLoopThread>(m_settings, router.get(), &m_context,
+                                                        m_listeners, int(m_threads.size()));
         connect(
             thread.get(), &EventLoopThread::drained, this,
             [this] {
@@ -260,6 +268,31 @@ void Server::onSignal()
             break;
         }
     }
+}
+
+bool Server::attachSharedState(int threads)
+{
+    // A worker writes its stats, heartbeats and current requests into the slot its master gave
+    // it; a single process makes a one-slot region of its own, so `berthd status` and the stats
+    // app read both the same way. Apps keep the stat indices they declare, so this comes before
+    // any router (and app) is built.
+    QString error;
+    int slot = 0;
+    if (m_role == Role::Worker) {
+        m_shared = SharedState::attachFromEnvironment(&slot, &error);
+        if (!m_shared && error.isEmpty())
+            error = QStringLiteral("berthd worker: no shared state from the master "
+                                   "(BERTH_SHARED_FD)");
+    } else {
+        m_shared = SharedState::create(1, threads, &error);
+        if (m_shared)
+            m_shared->prepareSlot(0);
+    }
+    if (!m_shared || !m_stats.attach(*m_shared, slot, &error)) {
+        m_errors.append(error);
+        return false;
+    }
+    return true;
 }
 
 void Server::startWorkerDuties()
@@ -322,6 +355,8 @@ void Server::stopGracefully()
         return;
     m_stopping = true;
     m_context.setDraining(true);
+    if (WorkerSlot *slot = m_stats.workerSlot())
+        slot->state.store(int(WorkerState::Draining), std::memory_order_release);
     m_gracefulDeadline.setSingleShot(true);
     connect(&m_gracefulDeadline, &QTimer::timeout, this, [this] {
         qCWarning(lcServer) << "graceful_timeout reached; closing the remaining connections";

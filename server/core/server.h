@@ -23,6 +23,7 @@ class Router;
 namespace Berth::Core {
 
 class EventLoopThread;
+class SharedState;
 
 // Everything `berthd check` verifies: the files parse, every key has a valid value, the
 // routes name existing apps and directories. Returns every finding once, in order.
@@ -68,6 +69,7 @@ private:
     void finishStop();
     void reloadCertificates();
     void startWorkerDuties();
+    bool attachSharedState(int threads);
 
     QStringList m_files;
     Role m_role;
@@ -75,6 +77,7 @@ private:
     Config::Config m_config;
     QStringList m_errors;
     Engine::EngineSettings m_settings;
+    std::unique_ptr<SharedState> m_shared; // before m_stats: the stats point into it
     StatsRegistry m_stats;
     ServerContext m_context;
     QList<Engine::Listener> m_listeners;

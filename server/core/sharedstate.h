@@ -114,7 +114,8 @@ public:
     // Master: a fresh, zeroed region. fd() is inheritable across exec.
     static std::unique_ptr<SharedState> create(int workerSlots, int threadsPerWorker,
                                                QString *error);
-    // Worker: maps an inherited fd after checking magic, version and sizes. Takes ownership of fd.
+    // Worker: maps an inherited fd after checking magic, version and sizes. Owns fd on success
+    // only; on failure the caller still has to close it.
     static std::unique_ptr<SharedState> attach(int fd, QString *error);
     // Worker: attach() to BERTH_SHARED_FD; *slotIndex gets BERTH_WORKER_SLOT. Returns nullptr
     // without an error when the variables are absent (single-process mode).

@@ -1,6 +1,7 @@
 #include "connectionmanager.h"
 
 #include "core/servercontext.h"
+#include "core/workerhealth.h"
 #include "http1connection.h"
 #include "tls/tlscontext.h"
 #include "tls/tlstransport.h"
@@ -164,6 +165,8 @@ void ConnectionManager::release(Http1Connection *connection)
 
 void ConnectionManager::tick()
 {
+    // Proof of life for the master's watchdog: a thread stuck in an app stops beating.
+    Core::ThreadHealth::beat();
     const qint64 t = now();
     // Copy: a timeout closes a connection, which removes it from m_connections.
     const std::vector<Http1Connection *> connections = m_connections;

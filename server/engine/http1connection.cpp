@@ -3,6 +3,7 @@
 #include "connectionmanager.h"
 #include "core/servercontext.h"
 #include "core/statsregistry.h"
+#include "core/workerhealth.h"
 #include "http/httpdate.h"
 #include "http/pathnormalizer.h"
 #include "log/cef.h"
@@ -425,7 +426,12 @@ bool Http1Connection::startRequest()
             return false;
         }
     } else if (pipeline) {
+        // What this thread is busy with, for the watchdog's report if it never comes back.
+        const QByteArray client =
+            m_peerAddress.toString().toLatin1() + ':' + QByteArray::number(m_peerPort);
+        Core::ThreadHealth::beginRequest(head.method, head.target, m_request.txnId, client);
         pipeline->run(*this);
+        Core::ThreadHealth::endRequest();
     } else {
         Pipeline::respondWithError(*this, 404);
     }

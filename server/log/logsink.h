@@ -24,6 +24,7 @@ public:
     void append(QByteArrayView line); // one line, without its newline
     void flush();
     const QString &path() const { return m_path; }
+    int fd() const { return m_fd; }
 
 private:
     void writeLocked();
