@@ -19,6 +19,7 @@
 #include <QSocketNotifier>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -37,7 +38,16 @@ constexpr qsizetype BodyBufferCap = 64 * 1024; // unread body bytes held before 
 constexpr qsizetype OutputHighWater = 256 * 1024;
 constexpr qint64 SmallFileBytes = 32 * 1024; // read into the response buffer: one write
 constexpr qint64 SendfileChunk = 1024 * 1024;
+constexpr qint64 IdleReleaseMs = 1000;           // idle this long: give the buffers back
 constexpr qsizetype FileBufferChunk = 64 * 1024; // file piece per write when sendfile can't be used
+
+// Decimal or hex without a temporary QByteArray (this runs several times per response).
+void appendNumber(QByteArray &out, qint64 value, int base = 10)
+{
+    char buffer[24];
+    const auto result = std::to_chars(buffer, buffer + sizeof(buffer), value, base);
+    out.append(buffer, result.ptr - buffer);
+}
 
 void rebase(QByteArrayView &view, const char *from, const char *to)
 {
@@ -127,8 +137,6 @@ Http1Connection::Http1Connection(ConnectionManager &manager, int fd, quint64 id,
     // Responses go out whole in one write, so Nagle can only delay them.
     const int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    m_in.reserve(ReadChunk);
-    m_request.head.fields.reserve(32);
     m_request.peerAddress = m_peerAddress;
     m_request.peerPort = m_peerPort;
     m_request.localAddress = m_localAddress;
@@ -427,9 +435,7 @@ bool Http1Connection::startRequest()
         }
     } else if (pipeline) {
         // What this thread is busy with, for the watchdog's report if it never comes back.
-        const QByteArray client =
-            m_peerAddress.toString().toLatin1() + ':' + QByteArray::number(m_peerPort);
-        Core::ThreadHealth::beginRequest(head.method, head.target, m_request.txnId, client);
+        Core::ThreadHealth::beginRequest(head.method, head.target, m_request.txnId, clientText());
         pipeline->run(*this);
         Core::ThreadHealth::endRequest();
     } else {
@@ -676,7 +682,7 @@ void Http1Connection::startResponse(qint64 contentLength)
     }
     const qsizetype mark = m_out.size();
     m_out.append("HTTP/1.1 ");
-    m_out.append(QByteArray::number(status));
+    appendNumber(m_out, status);
     m_out.append(' ');
     m_out.append(Http::reasonPhrase(status));
     m_out.append("\r\nServer: berth\r\nDate: ");
@@ -685,7 +691,7 @@ void Http1Connection::startResponse(qint64 contentLength)
     if (!noBodyStatus) {
         if (contentLength >= 0) {
             m_out.append("Content-Length: ");
-            m_out.append(QByteArray::number(contentLength));
+            appendNumber(m_out, contentLength);
             m_out.append("\r\n");
         } else if (http11) {
             m_out.append("Transfer-Encoding: chunked\r\n");
@@ -735,7 +741,7 @@ bool Http1Connection::write(QByteArrayView data)
         }
         const qsizetype mark = m_out.size();
         if (m_chunkedOut) {
-            m_out.append(QByteArray::number(data.size(), 16));
+            appendNumber(m_out, data.size(), 16);
             m_out.append("\r\n");
             m_out.append(data);
             m_out.append("\r\n");
@@ -798,7 +804,7 @@ void Http1Connection::sendFile(int fd, qint64 offset, qint64 length)
         return;
     }
     if (m_chunkedOut) {
-        m_out.append(QByteArray::number(length, 16));
+        appendNumber(m_out, length, 16);
         m_out.append("\r\n");
         m_afterFile = QByteArrayLiteral("\r\n");
     }
@@ -1044,6 +1050,21 @@ void Http1Connection::closeSocket()
 // ---------------------------------------------------------------------------------------------
 // Timeouts and logging
 
+void Http1Connection::releaseIdleBuffers()
+{
+    // A keep-alive connection waiting for its next request needs no buffers: thousands of idle
+    // clients then cost little more than their sockets (nginx frees its buffers the same way).
+    // A busy connection keeps them, so there is no allocation per request.
+    if (m_in.capacity() == 0 && m_out.capacity() == 0)
+        return;
+    m_in = QByteArray();
+    m_inPos = 0;
+    m_out = QByteArray();
+    m_outPos = 0;
+    m_headStorage = QByteArray();
+    std::vector<Http::HeaderField>().swap(m_request.head.fields);
+}
+
 void Http1Connection::checkTimeouts(qint64 now)
 {
     const EngineSettings &s = m_manager.settings();
@@ -1058,6 +1079,8 @@ void Http1Connection::checkTimeouts(qint64 now)
             }
         } else if (now - m_lastActivity >= s.idleTimeoutMs) {
             closeSocket(); // idle keep-alive connection
+        } else if (now - m_lastActivity >= IdleReleaseMs && isIdle()) {
+            releaseIdleBuffers();
         }
         return;
     case State::Serving: {
@@ -1085,30 +1108,41 @@ void Http1Connection::checkTimeouts(qint64 now)
     }
 }
 
+const QByteArray &Http1Connection::clientText()
+{
+    // Once per connection, not per request.
+    if (m_clientText.isEmpty())
+        m_clientText = m_peerAddress.toString().toLatin1() + ':' + QByteArray::number(m_peerPort);
+    return m_clientText;
+}
+
 void Http1Connection::writeRequestLog()
 {
     if (m_logged)
         return;
     m_logged = true;
-    const qint64 end = nowMicros();
-    const qint64 started = m_responseStarted ? m_responseStartMicros : end;
+    const qint64 endMicros = nowMicros();
+    const qint64 started = m_responseStarted ? m_responseStartMicros : endMicros;
     if (auto *stats = m_manager.server() ? m_manager.server()->stats : nullptr)
-        stats->recordRequest(m_status, end - m_requestStartMicros, m_bytesInRequest,
+        stats->recordRequest(m_status, endMicros - m_requestStartMicros, m_bytesInRequest,
                              m_bytesOutRequest);
     Log::LogSink *sink = Log::Logging::requestLog();
     if (!sink)
         return;
     const Http::RequestHead &head = m_request.head;
-    const QByteArray user = m_request.user.toUtf8();
-    const QByteArray token = m_request.token.toUtf8();
-    const QByteArray local = QByteArrayLiteral("C") + QByteArray::number(m_id) +
-                             QByteArrayLiteral("-R") + QByteArray::number(m_requestsOnConnection);
+    if (m_serverText.isEmpty())
+        m_serverText = m_manager.settings().serverName + ':' + QByteArray::number(m_localPort);
+    const QByteArray user = m_request.user.isEmpty() ? QByteArray() : m_request.user.toUtf8();
+    const QByteArray token = m_request.token.isEmpty() ? QByteArray() : m_request.token.toUtf8();
+    char local[48] = "C";
+    char *end = std::to_chars(local + 1, local + 24, m_id).ptr;
+    *end++ = '-';
+    *end++ = 'R';
+    end = std::to_chars(end, local + sizeof(local), m_requestsOnConnection).ptr;
     Log::RequestLogRecord record;
     record.startedAtMsecs = m_requestWallMsecs;
-    record.clientAddress = m_peerAddress;
-    record.clientPort = m_peerPort;
-    record.serverName = m_manager.settings().serverName;
-    record.serverPort = m_localPort;
+    record.client = clientText();
+    record.server = m_serverText;
     record.method = head.method;
     record.url = head.target;
     record.version = head.method.isEmpty() ? QByteArrayView()
@@ -1118,13 +1152,17 @@ void Http1Connection::writeRequestLog()
     record.bytesReceived = m_bytesInRequest;
     record.bytesSent = m_bytesOutRequest;
     record.globalTxn = m_request.txnId;
-    record.localTxn = local;
+    record.localTxn = QByteArrayView(local, end - local);
     record.user = user;
     record.token = token;
     record.userAgent = head.field("User-Agent");
     record.handlingMicros = started - m_requestStartMicros;
-    record.sendingMicros = end - started;
-    sink->append(Log::formatRequestLogLine(record));
+    record.sendingMicros = endMicros - started;
+    // One line buffer per thread, reused: no allocation per request once it has grown.
+    thread_local QByteArray line;
+    line.resize(0);
+    Log::appendRequestLogLine(line, record);
+    sink->append(line);
 }
 
 } // namespace Berth::Engine

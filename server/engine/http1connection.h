@@ -83,8 +83,10 @@ private:
     void beginClosing();
     void closeSocket();
     void writeRequestLog();
+    const QByteArray &clientText();
     void updateReadInterest();
     void compactInput();
+    void releaseIdleBuffers();
     QByteArrayView pendingInput() const;
     void consumeInput(qsizetype n) { m_inPos += n; }
 
@@ -94,6 +96,8 @@ private:
     quint64 m_id;
     QSocketNotifier *m_readNotifier = nullptr;
     QSocketNotifier *m_writeNotifier = nullptr;
+    QByteArray m_clientText; // "ip:port" and "name:port" for request.log, made on first use
+    QByteArray m_serverText;
     QHostAddress m_peerAddress;
     quint16 m_peerPort = 0;
     QHostAddress m_localAddress;

@@ -82,7 +82,7 @@ void LogSink::writeLocked()
         data += n;
         left -= n;
     }
-    m_buffer.clear();
+    m_buffer.resize(0); // keeps the capacity: the next batch doesn't regrow it
 }
 
 } // namespace Berth::Log

@@ -2,6 +2,8 @@
 
 #include <QDateTime>
 
+#include <charconv>
+
 namespace Berth::Log {
 
 namespace {
@@ -21,6 +23,19 @@ QByteArrayView timestamp(qint64 msecs)
     return cached;
 }
 
+bool isFieldByte(char c)
+{
+    const auto u = static_cast<unsigned char>(c);
+    return u > ' ' && u != 0x7f;
+}
+
+void appendNumber(QByteArray &line, qint64 value)
+{
+    char buffer[24];
+    const auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
+    line.append(buffer, result.ptr - buffer);
+}
+
 void appendField(QByteArray &line, QByteArrayView value)
 {
     line += ' ';
@@ -29,57 +44,60 @@ void appendField(QByteArray &line, QByteArrayView value)
         return;
     }
     // Keep one field one token: a space or control byte would shift every later column.
-    for (char c : value)
-        line += (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) ? '_' : c;
+    qsizetype clean = 0;
+    while (clean < value.size() && isFieldByte(value[clean]))
+        ++clean;
+    line.append(value.first(clean));
+    for (qsizetype i = clean; i < value.size(); ++i)
+        line += isFieldByte(value[i]) ? value[i] : '_';
 }
 
 void appendQuoted(QByteArray &line, QByteArrayView value)
 {
     line += " \"";
-    for (char c : value) {
+    qsizetype start = 0;
+    for (qsizetype i = 0; i < value.size(); ++i) {
+        const char c = value[i];
         const auto u = static_cast<unsigned char>(c);
-        if (c == '"' || c == '\\') {
+        const bool escape = c == '"' || c == '\\';
+        if (!escape && u >= 0x20 && u != 0x7f)
+            continue;
+        line.append(value.sliced(start, i - start));
+        if (escape) {
             line += '\\';
             line += c;
-        } else if (u < 0x20 || u == 0x7f) {
-            line += '?';
         } else {
-            line += c;
+            line += '?';
         }
+        start = i + 1;
     }
+    line.append(value.sliced(start));
     line += '"';
 }
 
 void appendMillis(QByteArray &line, qint64 micros)
 {
     line += ' ';
-    line += QByteArray::number((micros + 500) / 1000);
+    appendNumber(line, (micros + 500) / 1000);
     line += "ms";
 }
 
 } // namespace
 
-QByteArray formatRequestLogLine(const RequestLogRecord &r)
+void appendRequestLogLine(QByteArray &line, const RequestLogRecord &r)
 {
-    QByteArray line;
-    line.reserve(256);
     line += timestamp(r.startedAtMsecs);
-    line += ' ';
-    line += r.clientAddress.toString().toLatin1();
-    line += ':';
-    line += QByteArray::number(r.clientPort);
-    appendField(line, r.serverName);
-    line += ':';
-    line += QByteArray::number(r.serverPort);
+    appendField(line, r.client);
+    appendField(line, r.server);
     appendField(line, r.method);
     appendField(line, r.url);
     appendField(line, r.version);
     line += ' ';
-    line += QByteArray::number(r.status);
+    appendNumber(line, r.status);
     line += ' ';
-    line += QByteArray::number(r.bytesReceived);
+    appendNumber(line, r.bytesReceived);
     line += ' ';
-    line += QByteArray::number(r.bytesSent);
+    appendNumber(line, r.bytesSent);
     appendField(line, r.globalTxn);
     appendField(line, r.localTxn);
     appendField(line, r.user);
@@ -87,6 +105,13 @@ QByteArray formatRequestLogLine(const RequestLogRecord &r)
     appendQuoted(line, r.userAgent);
     appendMillis(line, r.handlingMicros);
     appendMillis(line, r.sendingMicros);
+}
+
+QByteArray formatRequestLogLine(const RequestLogRecord &record)
+{
+    QByteArray line;
+    line.reserve(256);
+    appendRequestLogLine(line, record);
     return line;
 }
 

@@ -2,18 +2,16 @@
 
 #include <QByteArray>
 #include <QByteArrayView>
-#include <QHostAddress>
 
 namespace Berth::Log {
 
-// Everything request.log records about one request (Skitai's field list, in its order).
+// Everything request.log records about one request (Skitai's field list, in its order). Views
+// only: the caller formats what stays the same for a connection ("ip:port") once.
 struct RequestLogRecord
 {
     qint64 startedAtMsecs = 0; // wall clock, ms since the epoch
-    QHostAddress clientAddress;
-    quint16 clientPort = 0;
-    QByteArrayView serverName;
-    quint16 serverPort = 0;
+    QByteArrayView client;     // "127.0.0.1:51234"
+    QByteArrayView server;     // "example:8080"
     QByteArrayView method;
     QByteArrayView url;
     QByteArrayView version; // "HTTP/1.1"
@@ -29,11 +27,13 @@ struct RequestLogRecord
     qint64 sendingMicros = 0;  // response started -> last byte queued
 };
 
-// One request.log line (no newline):
+// Appends one request.log line (no newline) to line:
 // 2026.11.21 20:05:06 127.0.0.1:51234 example:8080 GET /a?b HTTP/1.1 200 0 532 TXN C1-R1 - -
 // "curl/7.88.1" 1ms 0ms
 // Fields never contain spaces except the quoted user agent, in which '"' and '\' are escaped
-// and control bytes replaced, so the line can be split reliably.
+// and control bytes replaced, so the line can be split reliably. Runs once per request: it
+// copies clean fields whole and formats numbers without allocating.
+void appendRequestLogLine(QByteArray &line, const RequestLogRecord &record);
 QByteArray formatRequestLogLine(const RequestLogRecord &record);
 
 } // namespace Berth::Log

@@ -20,10 +20,8 @@ static Log::RequestLogRecord sample()
 {
     Log::RequestLogRecord r;
     r.startedAtMsecs = QDateTime(QDate(2026, 11, 21), QTime(20, 5, 6)).toMSecsSinceEpoch();
-    r.clientAddress = QHostAddress(QStringLiteral("127.0.0.1"));
-    r.clientPort = 51234;
-    r.serverName = "example";
-    r.serverPort = 8080;
+    r.client = "127.0.0.1:51234";
+    r.server = "example:8080";
     r.method = "GET";
     r.url = "/a?b=1";
     r.version = "HTTP/1.1";
