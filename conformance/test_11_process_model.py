@@ -326,9 +326,9 @@ def test_hung_worker_is_reported_and_replaced(berth_server):
             c.recv_response(timeout=5)
     log = srv.server_log()
     assert "GET /block?which=stuck" in log
-    assert berth.wait_until(lambda: "berth stack pid=" in srv.server_log(), 3), srv.server_log()
+    assert berth.wait_until(lambda: "berth stack pid=" in srv.server_log(), 6), srv.server_log()
     # The stack names the function the thread is stuck in (berthd links with -rdynamic).
-    assert berth.wait_until(lambda: "FaultApp6handle" in srv.server_log(), 3)
+    assert berth.wait_until(lambda: "FaultApp6handle" in srv.server_log(), 6)
     after = wait_for_workers(srv, 2, timeout=8)
     assert len(after - before) == 1
     assert srv.request("GET", "/hb").status == 200

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "enginesettings.h"
+#include "poller.h"
 
 #include <QByteArray>
 #include <QList>
@@ -44,6 +45,7 @@ public:
     const EngineSettings &settings() const { return m_settings; }
     Pipeline::Router *router() const { return m_router; }
     Core::ServerContext *server() const { return m_server; }
+    Poller *poller() { return &m_poller; }
     bool isDraining() const { return m_draining; }
     int connectionCount() const { return int(m_connections.size()); }
 
@@ -76,6 +78,7 @@ private:
     QList<QSocketNotifier *> m_acceptNotifiers;
     std::vector<Http1Connection *> m_connections;
     QTimer m_tick;
+    Poller m_poller;
     QTimer m_acceptPause;
     quint64 m_nextConnectionId = 1;
     bool m_draining = false;

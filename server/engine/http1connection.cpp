@@ -13,10 +13,10 @@
 #include "pipeline/router.h"
 #include "transport.h"
 
+#include "poller.h"
 #include <QDateTime>
 #include <QElapsedTimer>
 #include <QLoggingCategory>
-#include <QSocketNotifier>
 
 #include <cerrno>
 #include <charconv>
@@ -154,11 +154,9 @@ Http1Connection::~Http1Connection()
 
 void Http1Connection::start()
 {
-    m_readNotifier = new QSocketNotifier(m_fd, QSocketNotifier::Read, this);
-    m_writeNotifier = new QSocketNotifier(m_fd, QSocketNotifier::Write, this);
-    m_writeNotifier->setEnabled(false);
-    connect(m_readNotifier, &QSocketNotifier::activated, this, [this] { onReadable(); });
-    connect(m_writeNotifier, &QSocketNotifier::activated, this, [this] { onWritable(); });
+    m_wantRead = true;
+    m_wantWrite = false;
+    m_registered = m_manager.poller()->add(m_fd, this, m_wantRead, m_wantWrite);
     const qint64 now = ConnectionManager::now();
     m_lastActivity = now;
     // A client that connects and sends nothing gets header_timeout, not idle_timeout.
@@ -168,6 +166,23 @@ void Http1Connection::start()
         stats->add(Core::StatsRegistry::TotalConnections);
         m_countedActive = true;
     }
+}
+
+void Http1Connection::onPollEvents(bool readable, bool writable)
+{
+    if (readable && m_state != State::Closed)
+        onReadable();
+    if (writable && m_state != State::Closed)
+        onWritable();
+}
+
+void Http1Connection::setInterest(bool read, bool write)
+{
+    if (!m_registered || (read == m_wantRead && write == m_wantWrite))
+        return;
+    m_wantRead = read;
+    m_wantWrite = write;
+    m_manager.poller()->update(m_fd, this, read, write);
 }
 
 bool Http1Connection::isIdle() const
@@ -264,7 +279,7 @@ bool Http1Connection::readInput()
             // A TLS handshake may need to send before it can read any further.
             m_readNeedsWritable = m_transport->wantsWrite();
             if (m_readNeedsWritable)
-                m_writeNotifier->setEnabled(true);
+                setInterest(m_wantRead, true);
             break;
         }
         closeSocket(); // reset, or a TLS failure: the client is gone
@@ -276,7 +291,7 @@ bool Http1Connection::readInput()
 
 void Http1Connection::updateReadInterest()
 {
-    if (!m_readNotifier || m_state == State::Closed)
+    if (!m_registered || m_state == State::Closed)
         return;
     bool want = !m_peerEof;
     if (want && m_state != State::Closing) {
@@ -286,8 +301,8 @@ void Http1Connection::updateReadInterest()
                                   : BodyBufferCap;
         want = buffered < cap;
     }
-    if (m_readNotifier->isEnabled() != want)
-        m_readNotifier->setEnabled(want);
+    if (m_wantRead != want)
+        setInterest(want, m_wantWrite);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -936,20 +951,20 @@ void Http1Connection::flush()
         return;
     // Everything went out. An app waiting to write more is told from onWritable(), which the
     // notifier fires at once since the socket has room; nobody else needs write events.
-    m_writeNotifier->setEnabled((m_writableWanted && m_onWritable && !m_responseFinished) ||
-                                m_readNeedsWritable);
+    setInterest(m_wantRead,
+                (m_writableWanted && m_onWritable && !m_responseFinished) || m_readNeedsWritable);
     afterFlushed();
 }
 
 void Http1Connection::waitForWritable()
 {
     if (m_transport->wantsWrite()) {
-        m_writeNotifier->setEnabled(true);
+        setInterest(m_wantRead, true);
     } else {
         // TLS wants the peer's bytes first; the read notifier brings us back.
         m_writeNeedsReadable = true;
-        if (m_readNotifier && !m_readNotifier->isEnabled())
-            m_readNotifier->setEnabled(true);
+        if (!m_wantRead)
+            setInterest(true, m_wantWrite);
     }
 }
 
@@ -1030,10 +1045,10 @@ void Http1Connection::closeSocket()
     m_onEnd = nullptr;
     m_onWritable = nullptr;
     m_onAbort = nullptr;
-    if (m_readNotifier)
-        m_readNotifier->setEnabled(false);
-    if (m_writeNotifier)
-        m_writeNotifier->setEnabled(false);
+    if (m_registered) {
+        m_manager.poller()->remove(m_fd);
+        m_registered = false;
+    }
     if (m_fileFd >= 0) {
         ::close(m_fileFd);
         m_fileFd = -1;

@@ -3,14 +3,13 @@
 #include "http/chunkeddecoder.h"
 #include "http/exchange.h"
 #include "http/requestheadparser.h"
+#include "poller.h"
 
 #include <QByteArray>
 #include <QHostAddress>
 #include <QObject>
 
 #include <memory>
-
-class QSocketNotifier;
 
 namespace Berth::Engine {
 
@@ -22,7 +21,7 @@ class Transport;
 // served one at a time, in order, so pipelined responses can't overtake each other; each
 // response is written with as few system calls as possible (head and small bodies together,
 // large files with sendfile).
-class Http1Connection final : public QObject, public Http::Exchange
+class Http1Connection final : public QObject, public Http::Exchange, public Poller::Handler
 {
     Q_OBJECT
 public:
@@ -53,6 +52,9 @@ public:
     void setWritableHandler(EventHandler handler) override { m_onWritable = std::move(handler); }
     void setAbortHandler(EventHandler handler) override { m_onAbort = std::move(handler); }
     void abort() override;
+
+    // Poller::Handler
+    void onPollEvents(bool readable, bool writable) override;
 
 private:
     enum class State {
@@ -85,6 +87,7 @@ private:
     void writeRequestLog();
     const QByteArray &clientText();
     void updateReadInterest();
+    void setInterest(bool read, bool write);
     void compactInput();
     void releaseIdleBuffers();
     QByteArrayView pendingInput() const;
@@ -94,8 +97,9 @@ private:
     std::unique_ptr<Transport> m_transport;
     int m_fd;
     quint64 m_id;
-    QSocketNotifier *m_readNotifier = nullptr;
-    QSocketNotifier *m_writeNotifier = nullptr;
+    bool m_registered = false; // in the thread's epoll set
+    bool m_wantRead = false;
+    bool m_wantWrite = false;
     QByteArray m_clientText; // "ip:port" and "name:port" for request.log, made on first use
     QByteArray m_serverText;
     QHostAddress m_peerAddress;

@@ -1,0 +1,75 @@
+#include "poller.h"
+
+#include <QSocketNotifier>
+
+#include <cerrno>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+namespace Berth::Engine {
+
+namespace {
+
+constexpr int MaxEventsPerWake = 256;
+
+std::uint32_t eventMask(bool read, bool write)
+{
+    return (read ? EPOLLIN | EPOLLRDHUP : 0u) | (write ? EPOLLOUT : 0u);
+}
+
+} // namespace
+
+Poller::Poller(QObject *parent)
+    : QObject(parent)
+    , m_epoll(::epoll_create1(EPOLL_CLOEXEC))
+{
+    if (m_epoll < 0)
+        return;
+    m_notifier = new QSocketNotifier(m_epoll, QSocketNotifier::Read, this);
+    connect(m_notifier, &QSocketNotifier::activated, this, &Poller::dispatch);
+}
+
+Poller::~Poller()
+{
+    if (m_epoll >= 0)
+        ::close(m_epoll);
+}
+
+bool Poller::add(int fd, Handler *handler, bool read, bool write)
+{
+    epoll_event event{};
+    event.events = eventMask(read, write);
+    event.data.ptr = handler;
+    return ::epoll_ctl(m_epoll, EPOLL_CTL_ADD, fd, &event) == 0;
+}
+
+void Poller::update(int fd, Handler *handler, bool read, bool write)
+{
+    epoll_event event{};
+    event.events = eventMask(read, write);
+    event.data.ptr = handler;
+    ::epoll_ctl(m_epoll, EPOLL_CTL_MOD, fd, &event);
+}
+
+void Poller::remove(int fd)
+{
+    ::epoll_ctl(m_epoll, EPOLL_CTL_DEL, fd, nullptr);
+}
+
+void Poller::dispatch()
+{
+    epoll_event events[MaxEventsPerWake];
+    const int n = ::epoll_wait(m_epoll, events, MaxEventsPerWake, 0);
+    for (int i = 0; i < n; ++i) {
+        // Handlers are deleted later, never during dispatch, so a pointer from this batch stays
+        // valid even when an earlier handler of the batch closed that connection.
+        auto *handler = static_cast<Handler *>(events[i].data.ptr);
+        const std::uint32_t e = events[i].events;
+        // Errors and hang-ups surface as readable: the next read reports them.
+        const bool readable = e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+        const bool writable = e & (EPOLLOUT | EPOLLHUP | EPOLLERR);
+        handler->onPollEvents(readable, writable);
+    }
+}
+
+} // namespace Berth::Engine
