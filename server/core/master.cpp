@@ -5,6 +5,7 @@
 #include "processutil.h"
 #include "server.h"
 #include "sharedstate.h"
+#include "signalpipe.h"
 #include "workerhealth.h"
 
 #include <config/config.h>
@@ -27,16 +28,6 @@ Q_LOGGING_CATEGORY(lcMaster, "berth.master")
 namespace Berth::Core {
 
 namespace {
-
-int g_masterSignalPipe[2] = {-1, -1};
-
-void masterSignalHandler(int signo)
-{
-    const int saved = errno;
-    const unsigned char byte = static_cast<unsigned char>(signo);
-    [[maybe_unused]] ssize_t n = ::write(g_masterSignalPipe[1], &byte, 1);
-    errno = saved;
-}
 
 constexpr qint64 QuickExitMs = 5'000; // a worker dying sooner than this counts as a crash loop
 constexpr qint64 MaxBackoffMs = 30'000;
@@ -160,53 +151,40 @@ void Master::start()
 
 void Master::installSignalHandlers()
 {
-    if (::pipe2(g_masterSignalPipe, O_CLOEXEC | O_NONBLOCK) != 0)
-        return;
-    m_signalNotifier = new QSocketNotifier(g_masterSignalPipe[0], QSocketNotifier::Read, this);
-    connect(m_signalNotifier, &QSocketNotifier::activated, this, &Master::onSignal);
-    struct sigaction action
-    {};
-    action.sa_handler = masterSignalHandler;
-    sigemptyset(&action.sa_mask);
-    action.sa_flags = SA_RESTART;
-    for (int signo : {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGCHLD})
-        ::sigaction(signo, &action, nullptr);
-    ::signal(SIGPIPE, SIG_IGN);
+    auto *pipe = new SignalPipe({SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGCHLD}, this);
+    connect(pipe, &SignalPipe::received, this, &Master::onSignal);
 }
 
-void Master::onSignal()
+void Master::onSignal(int signo)
 {
-    unsigned char signo = 0;
-    while (::read(g_masterSignalPipe[0], &signo, 1) == 1) {
-        switch (signo) {
-        case SIGCHLD:
-            reapChildren();
-            break;
-        case SIGHUP:
-            reload();
-            break;
-        case SIGTERM:
-            qCInfo(lcMaster) << "SIGTERM: graceful stop";
-            stopAll(true);
-            break;
-        case SIGINT:
-        case SIGQUIT:
-            qCInfo(lcMaster) << (signo == SIGINT ? "SIGINT" : "SIGQUIT") << ": immediate stop";
-            stopAll(false);
-            break;
-        case SIGUSR1: {
-            QString error;
-            if (Log::Logging::reopenAll(&error))
-                qCInfo(lcMaster) << "SIGUSR1: log files reopened";
-            else
-                qCWarning(lcMaster).noquote() << "SIGUSR1:" << error;
-            for (const Worker &w : std::as_const(m_workers))
-                ::kill(w.pid, SIGUSR1);
-            break;
-        }
-        default:
-            break;
-        }
+    switch (signo) {
+    case SIGCHLD:
+        reapChildren();
+        break;
+    case SIGHUP:
+        reload();
+        break;
+    case SIGTERM:
+        qCInfo(lcMaster) << "SIGTERM: graceful stop";
+        stopAll(true);
+        break;
+    case SIGINT:
+    case SIGQUIT:
+        qCInfo(lcMaster) << (signo == SIGINT ? "SIGINT" : "SIGQUIT") << ": immediate stop";
+        stopAll(false);
+        break;
+    case SIGUSR1: {
+        QString error;
+        if (Log::Logging::reopenAll(&error))
+            qCInfo(lcMaster) << "SIGUSR1: log files reopened";
+        else
+            qCWarning(lcMaster).noquote() << "SIGUSR1:" << error;
+        for (const Worker &w : std::as_const(m_workers))
+            ::kill(w.pid, SIGUSR1);
+        break;
+    }
+    default:
+        break;
     }
 }
 

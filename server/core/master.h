@@ -55,7 +55,7 @@ private:
 
     bool loadSettings(const QStringList &files, QStringList *errors);
     void installSignalHandlers();
-    void onSignal();
+    void onSignal(int signo);
     void reapChildren();
     void onWorkerExit(pid_t pid, int status);
     void spawn(int index, int generation);
@@ -94,7 +94,6 @@ private:
     QTimer m_stopDeadline;
     QTimer m_healthTimer;
     QTimer m_logFlush;
-    QSocketNotifier *m_signalNotifier = nullptr;
 };
 
 } // namespace Berth::Core

@@ -8,6 +8,7 @@
 #include "pipeline/router.h"
 #include "processutil.h"
 #include "sharedstate.h"
+#include "signalpipe.h"
 #include "tls/tlscontext.h"
 #include "workerhealth.h"
 
@@ -18,7 +19,6 @@
 #include <QLoggingCategory>
 #include <QRandomGenerator>
 #include <QSet>
-#include <QSocketNotifier>
 
 #include <csignal>
 #include <fcntl.h>
@@ -28,19 +28,7 @@ Q_LOGGING_CATEGORY(lcServer, "berth.server")
 
 namespace Berth::Core {
 
-namespace {
-
-int g_signalPipe[2] = {-1, -1};
-
-void signalHandler(int signo)
-{
-    const int saved = errno;
-    const unsigned char byte = static_cast<unsigned char>(signo);
-    [[maybe_unused]] ssize_t n = ::write(g_signalPipe[1], &byte, 1);
-    errno = saved;
-}
-
-} // namespace
+namespace {} // namespace
 
 Config::Diagnostics uniqueDiagnostics(const Config::Diagnostics &diagnostics)
 {
@@ -224,49 +212,36 @@ void Server::start()
 
 void Server::installSignalHandlers()
 {
-    if (::pipe2(g_signalPipe, O_CLOEXEC | O_NONBLOCK) != 0)
-        return;
-    m_signalNotifier = new QSocketNotifier(g_signalPipe[0], QSocketNotifier::Read, this);
-    connect(m_signalNotifier, &QSocketNotifier::activated, this, &Server::onSignal);
-    struct sigaction action
-    {};
-    action.sa_handler = signalHandler;
-    sigemptyset(&action.sa_mask);
-    action.sa_flags = SA_RESTART;
-    for (int signo : {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1})
-        ::sigaction(signo, &action, nullptr);
-    ::signal(SIGPIPE, SIG_IGN);
+    auto *pipe = new SignalPipe({SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1}, this);
+    connect(pipe, &SignalPipe::received, this, &Server::onSignal);
 }
 
-void Server::onSignal()
+void Server::onSignal(int signo)
 {
-    unsigned char signo = 0;
-    while (::read(g_signalPipe[0], &signo, 1) == 1) {
-        switch (signo) {
-        case SIGTERM:
-            qCInfo(lcServer) << "SIGTERM: graceful stop";
-            stopGracefully();
-            break;
-        case SIGINT:
-        case SIGQUIT:
-            qCInfo(lcServer) << (signo == SIGINT ? "SIGINT" : "SIGQUIT") << ": immediate stop";
-            stopNow();
-            break;
-        case SIGUSR1: {
-            QString error;
-            if (Log::Logging::reopenAll(&error))
-                qCInfo(lcServer) << "SIGUSR1: log files reopened";
-            else
-                qCWarning(lcServer).noquote() << "SIGUSR1:" << error;
-            break;
-        }
-        case SIGHUP:
-            if (m_role == Role::Single)
-                reloadCertificates();
-            break; // a worker is replaced, not reloaded: the master handles HUP
-        default:
-            break;
-        }
+    switch (signo) {
+    case SIGTERM:
+        qCInfo(lcServer) << "SIGTERM: graceful stop";
+        stopGracefully();
+        break;
+    case SIGINT:
+    case SIGQUIT:
+        qCInfo(lcServer) << (signo == SIGINT ? "SIGINT" : "SIGQUIT") << ": immediate stop";
+        stopNow();
+        break;
+    case SIGUSR1: {
+        QString error;
+        if (Log::Logging::reopenAll(&error))
+            qCInfo(lcServer) << "SIGUSR1: log files reopened";
+        else
+            qCWarning(lcServer).noquote() << "SIGUSR1:" << error;
+        break;
+    }
+    case SIGHUP:
+        if (m_role == Role::Single)
+            reloadCertificates();
+        break; // a worker is replaced, not reloaded: the master handles HUP
+    default:
+        break;
     }
 }
 

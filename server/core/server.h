@@ -65,7 +65,7 @@ Q_SIGNALS:
 
 private:
     void installSignalHandlers();
-    void onSignal();
+    void onSignal(int signo);
     void finishStop();
     void reloadCertificates();
     void startWorkerDuties();
@@ -93,7 +93,6 @@ private:
     QTimer m_recycleCheck;
     QTimer m_logFlush;
     QTimer m_gracefulDeadline;
-    QSocketNotifier *m_signalNotifier = nullptr;
 };
 
 } // namespace Berth::Core

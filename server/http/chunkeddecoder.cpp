@@ -1,5 +1,7 @@
 #include "chunkeddecoder.h"
 
+#include "formencoding.h"
+
 #include "requesthead.h"
 
 #include <algorithm>
@@ -21,17 +23,6 @@ constexpr qsizetype kMaxExtensionBytes = 4 * 1024;
 // RFC 9112 §7.1: "anticipate potentially large hexadecimal numerals". 16 hex digits is 64 bits;
 // anything longer is refused before it can overflow.
 constexpr int kMaxSizeDigits = 16;
-
-int hexValue(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 } // namespace
 
@@ -101,7 +92,7 @@ ChunkedDecoder::Status ChunkedDecoder::decode(QByteArrayView input)
         const char c = b[p];
         switch (m_state) {
         case State::Size: {
-            const int digit = hexValue(c);
+            const int digit = hexDigitValue(c);
             if (digit >= 0) {
                 if (m_digits == kMaxSizeDigits)
                     return failAt("chunk size has more than 16 digits");

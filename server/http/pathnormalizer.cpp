@@ -1,5 +1,7 @@
 #include "pathnormalizer.h"
 
+#include "formencoding.h"
+
 #include <cstring>
 
 // Two passes over one buffer: percent-decode everything (so "%2e%2e" and "%2F" are seen for
@@ -11,17 +13,6 @@
 namespace Berth::Http {
 
 namespace {
-
-int hexValue(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 bool isControl(uchar c)
 {
@@ -45,8 +36,8 @@ bool normalizePath(QByteArrayView rawPath, QByteArray &out)
     for (qsizetype i = 0; i < n; ++i) {
         uchar c = static_cast<uchar>(rawPath[i]);
         if (c == '%') {
-            const int hi = i + 2 < n ? hexValue(rawPath[i + 1]) : -1;
-            const int lo = hi >= 0 ? hexValue(rawPath[i + 2]) : -1;
+            const int hi = i + 2 < n ? hexDigitValue(rawPath[i + 1]) : -1;
+            const int lo = hi >= 0 ? hexDigitValue(rawPath[i + 2]) : -1;
             if (lo < 0) {
                 out.resize(0);
                 return false; // "%", "%2", "%zz": not a URI (RFC 3986 §2.1)

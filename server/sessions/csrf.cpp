@@ -1,5 +1,7 @@
 #include "csrf.h"
 
+#include "http/formencoding.h"
+
 #include "http/requesthead.h"
 
 #include <crypto/cryptoutil.h>
@@ -21,26 +23,7 @@ bool isUrlEncodedForm(QByteArrayView contentType)
 
 QByteArray formField(QByteArrayView body, QByteArrayView name)
 {
-    auto decode = [](QByteArrayView text) {
-        QByteArray bytes = text.toByteArray();
-        bytes.replace('+', ' ');
-        return QByteArray::fromPercentEncoding(bytes);
-    };
-    QByteArrayView rest = body;
-    while (!rest.isEmpty()) {
-        const qsizetype amp = rest.indexOf('&');
-        const QByteArrayView pair = amp < 0 ? rest : rest.first(amp);
-        rest = amp < 0 ? QByteArrayView() : rest.sliced(amp + 1);
-        const qsizetype equals = pair.indexOf('=');
-        const QByteArrayView key = equals < 0 ? pair : pair.first(equals);
-        if (decode(key) != name)
-            continue;
-        QByteArray value = equals < 0 ? QByteArray("") : decode(pair.sliced(equals + 1));
-        if (value.isNull())
-            value = QByteArray("");
-        return value;
-    }
-    return QByteArray();
+    return Http::formValue(body, name);
 }
 
 bool tokenMatches(QByteArrayView expected, QByteArrayView presented)

@@ -6,42 +6,17 @@
 #include <QJsonObject>
 #include <QJsonValue>
 
+#include "http/formencoding.h"
+
 #include <cmath>
 
 namespace Berth::Apps {
 
 namespace {
 
-int hexValue(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-// Python's unquote_plus: '+' is a space, %XX a byte, and a '%' not followed by two hex digits
-// stays as it is (QByteArray::fromPercentEncoding would decode "%zz" to garbage).
 QString decodeComponent(QByteArrayView raw)
 {
-    QByteArray bytes;
-    bytes.reserve(raw.size());
-    for (qsizetype i = 0; i < raw.size(); ++i) {
-        const char c = raw[i];
-        if (c == '+') {
-            bytes += ' ';
-        } else if (c == '%' && i + 2 < raw.size() && hexValue(raw[i + 1]) >= 0 &&
-                   hexValue(raw[i + 2]) >= 0) {
-            bytes += char(hexValue(raw[i + 1]) * 16 + hexValue(raw[i + 2]));
-            i += 2;
-        } else {
-            bytes += c;
-        }
-    }
-    return QString::fromUtf8(bytes);
+    return QString::fromUtf8(Http::decodeFormComponent(raw));
 }
 
 bool isIntegerField(const QString &key)
@@ -111,20 +86,11 @@ LogRecordFields parseUrlEncoded(QByteArrayView data)
 {
     LogRecordFields fields;
     QHash<QString, qsizetype> positions;
-    qsizetype pos = 0;
-    while (pos <= data.size()) {
-        qsizetype end = data.indexOf('&', pos);
-        if (end < 0)
-            end = data.size();
-        const QByteArrayView pair = data.sliced(pos, end - pos);
-        pos = end + 1;
-        if (pair.isEmpty())
-            continue;
-        const qsizetype eq = pair.indexOf('=');
-        const QString key = decodeComponent(eq < 0 ? pair : pair.first(eq));
-        const QString value = eq < 0 ? QString() : decodeComponent(pair.sliced(eq + 1));
+    Http::forEachFormPair(data, [&](QByteArrayView rawKey, QByteArrayView rawValue) {
+        const QString key = decodeComponent(rawKey);
+        const QString value = rawValue.isNull() ? QString() : decodeComponent(rawValue);
         if (key.isEmpty())
-            continue;
+            return;
         const auto it = positions.constFind(key);
         if (it != positions.constEnd()) {
             fields[*it].second = value;
@@ -132,7 +98,7 @@ LogRecordFields parseUrlEncoded(QByteArrayView data)
             positions.insert(key, fields.size());
             fields.append({key, value});
         }
-    }
+    });
     return fields;
 }
 

@@ -5,6 +5,7 @@
 #include "core/servercontext.h"
 #include "core/statsregistry.h"
 #include "http/exchange.h"
+#include "http/formencoding.h"
 #include "pipeline/pipeline.h"
 
 #include <QDateTime>
@@ -26,26 +27,6 @@ bool isIdentStart(char c)
 bool isIdentChar(char c)
 {
     return isIdentStart(c) || (c >= '0' && c <= '9');
-}
-
-// The first value of a query parameter, percent-decoded.
-QByteArray queryValue(QByteArrayView query, QByteArrayView name)
-{
-    qsizetype start = 0;
-    while (start <= query.size()) {
-        qsizetype end = query.indexOf('&', start);
-        if (end < 0)
-            end = query.size();
-        const QByteArrayView pair = query.sliced(start, end - start);
-        const qsizetype eq = pair.indexOf('=');
-        const QByteArrayView key = eq < 0 ? pair : pair.first(eq);
-        if (key == name) {
-            QByteArray value = eq < 0 ? QByteArray("") : pair.sliced(eq + 1).toByteArray();
-            return QByteArray::fromPercentEncoding(value.replace('+', ' '));
-        }
-        start = end + 1;
-    }
-    return {};
 }
 
 } // namespace
@@ -161,7 +142,7 @@ Pipeline::Outcome StatsApp::handle(Http::Exchange &exchange)
     }
     const QByteArrayView query = exchange.request().query();
     exchange.response().setHeader("Cache-Control", "no-store");
-    const QByteArray format = queryValue(query, "format");
+    const QByteArray format = Http::formValue(query, "format");
     if (format == "prometheus") {
         exchange.respond(200, Prometheus::ContentType, prometheusText());
         return Pipeline::Outcome::Answered;
@@ -170,9 +151,9 @@ Pipeline::Outcome StatsApp::handle(Http::Exchange &exchange)
         Pipeline::respondWithError(exchange, 400);
         return Pipeline::Outcome::Answered;
     }
-    QByteArray callback = queryValue(query, "callback");
+    QByteArray callback = Http::formValue(query, "callback");
     if (callback.isNull())
-        callback = queryValue(query, "jsonp");
+        callback = Http::formValue(query, "jsonp");
     if (callback.isNull()) {
         exchange.respond(200, "application/json", statsJson());
         return Pipeline::Outcome::Answered;
