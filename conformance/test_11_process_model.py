@@ -332,3 +332,95 @@ def test_hung_worker_is_reported_and_replaced(berth_server):
     after = wait_for_workers(srv, 2, timeout=8)
     assert len(after - before) == 1
     assert srv.request("GET", "/hb").status == 200
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+def test_privileges_dropped_to_the_configured_user(tmp_path):
+    import pwd
+    import subprocess
+    import tempfile
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user 'nobody'")
+    # Workers re-read the configuration as that user, so it lives in a world-readable place
+    # (pytest's own temp dirs are root-only).
+    base = Path(tempfile.mkdtemp(prefix="berth-user-", dir="/tmp"))
+    base.chmod(0o755)
+    port = berth.free_port()
+    conf = base / "berth.conf"
+    conf.write_text(f"""
+[server]
+ip = 127.0.0.1
+port = {port}
+workers = 1
+user = nobody
+log_dir = {base}/logs
+pid_file = {base}/run/berthd.pid
+graceful_timeout = 2s
+{APPS}""")
+    conf.chmod(0o644)
+    proc = subprocess.Popen([str(berth.binary_path()), "run", "-c", str(conf)], env={**os.environ, **ENV},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        class Handle:  # enough of a BerthServer for the helpers above
+            pass
+        h = Handle()
+        h.proc = proc
+        worker = next(iter(wait_for_workers(h, 1)))
+        uids = [l for l in Path(f"/proc/{proc.pid}/status").read_text().splitlines() if l.startswith("Uid:")]
+        assert uids[0].split()[1] == str(nobody.pw_uid)  # the master dropped root too
+        wuids = [l for l in Path(f"/proc/{worker}/status").read_text().splitlines() if l.startswith("Uid:")]
+        assert wuids[0].split()[1] == str(nobody.pw_uid)
+        assert berth.wait_until(lambda: berth.raw(port, b"GET /hb HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").startswith(b"HTTP/1.1 200"))
+        log = base / "logs" / "request.log"
+        assert berth.wait_until(lambda: log.exists() and "/hb" in log.read_text(), 3)
+        assert (base / "run" / "berthd.pid").stat().st_uid == nobody.pw_uid
+        # USR1 still reopens the logs as that user.
+        os.rename(log, base / "logs" / "request.log.1")
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(0.5)
+        berth.raw(port, b"GET /hb?again HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        assert berth.wait_until(lambda: log.exists() and "again" in log.read_text(), 3)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=8)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.mark.skipif(not Path("/usr/bin/systemd-socket-activate").exists(),
+                    reason="systemd-socket-activate (package systemd) missing")
+@pytest.mark.parametrize("workers", [0, 2])
+def test_systemd_socket_activation(tmp_path, workers):
+    import subprocess
+    port = berth.free_port()
+    conf, _ = berth.write_conf(tmp_path, f"[server]\nworkers = {workers}\n[routes:line]\n"
+                                         "/hb = hb\n[app:hb]\ncall = berth.heartbeat\n", port=port)
+    # systemd-socket-activate (which passes no environment of ours) holds the port and execs berthd on the first connection with
+    # LISTEN_FDS: berthd could not bind the port itself, so an answer proves it adopted it.
+    proc = subprocess.Popen(["/usr/bin/systemd-socket-activate", "-l", f"127.0.0.1:{port}",
+                             str(berth.binary_path()), "run", "-c", str(conf)],
+                            env={**os.environ, **ENV}, stdout=subprocess.DEVNULL,
+                            stderr=open(tmp_path / "activate.err", "w"))
+    try:
+        assert berth.wait_until(lambda: _listening(port), 5)
+        resp = berth.raw(port, b"GET /hb HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", timeout=5)
+        assert resp.startswith(b"HTTP/1.1 200"), (tmp_path / "activate.err").read_text()
+        assert "Address already in use" not in (tmp_path / "logs" / "server.log").read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=8)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _listening(port: int) -> bool:
+    import socket
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.3).close()
+        return True
+    except OSError:
+        return False

@@ -297,3 +297,38 @@ def test_check_reports_certificate_problems(tmp_path, certs, case):
     named = {"mismatched_key": "stray.key", "missing_cert": "nope.pem",
              "wrong_passphrase": "localhost.enc.key"}[case]
     assert named in problem[0]
+
+
+@pytest.mark.parametrize("mode", ["require", "optional"])
+def test_client_certificate_verification(berth_server, certs, mode):
+    # A client certificate signed by the test CA.
+    if not (certs / "client.pem").exists():
+        make_cert(certs, "client", "DNS:client.test")
+    srv = berth_server(f"""
+[tls]
+enabled = yes
+cert = {certs}/localhost.pem
+key = {certs}/localhost.key
+client_ca = {certs}/ca.pem
+verify_client = {mode}
+
+[routes:line]
+/heartbeat = heartbeat
+
+[app:heartbeat]
+call = berth.heartbeat
+""")
+    request = b"GET /heartbeat HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    with_cert = client_context(certs)
+    with_cert.load_cert_chain(str(certs / "client.pem"), str(certs / "client.key"))
+    data, tls = tls_request(srv.port, certs, request, ctx=with_cert)
+    assert data.startswith(b"HTTP/1.1 200 ")
+    if mode == "require":
+        # TLS 1.3 reports a refused client certificate on the first read, not in the handshake.
+        with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+            data, tls = tls_request(srv.port, certs, request)
+            if not data:
+                raise ConnectionResetError("closed without a response")
+    else:
+        data, tls = tls_request(srv.port, certs, request)
+        assert data.startswith(b"HTTP/1.1 200 ")

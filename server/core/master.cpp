@@ -117,15 +117,9 @@ bool Master::prepare()
         m_errors.append(error);
         return false;
     }
-    if (!applyUmask(config.getString(server, QStringLiteral("umask")), &error) ||
-        !dropPrivileges(config.getString(server, QStringLiteral("user")),
-                        config.getString(server, QStringLiteral("group")),
-                        config.getBool(server, QStringLiteral("allow_root"), false), &error)) {
-        m_errors.append(error);
-        return false;
-    }
     m_pidFile = config.getPath(server, QStringLiteral("pid_file"));
-    if (!writePidFile(m_pidFile, &error)) {
+    if (!writePidFile(m_pidFile, &error) ||
+        !becomeConfiguredUser(config, ownedPaths(config, m_pidFile), &error)) {
         m_errors.append(error);
         return false;
     }

@@ -1,5 +1,7 @@
 #include "processutil.h"
 
+#include <config/config.h>
+
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
@@ -122,6 +124,56 @@ bool dropPrivileges(const QString &user, const QString &group, bool allowRoot, Q
         return false;
     }
     return true;
+}
+
+bool chownForUser(const QStringList &paths, const QString &user, const QString &group,
+                  QString *error)
+{
+    if (user.isEmpty() || ::geteuid() != 0)
+        return true;
+    const struct passwd *pw = ::getpwnam(user.toLocal8Bit().constData());
+    if (!pw)
+        return true; // dropPrivileges() reports the unknown user
+    gid_t gid = pw->pw_gid;
+    if (!group.isEmpty()) {
+        if (const struct group *gr = ::getgrnam(group.toLocal8Bit().constData()))
+            gid = gr->gr_gid;
+    }
+    for (const QString &path : paths) {
+        if (path.isEmpty() || !QFileInfo::exists(path))
+            continue;
+        if (::chown(QFile::encodeName(path).constData(), pw->pw_uid, gid) != 0) {
+            if (error)
+                *error = QStringLiteral("cannot hand '%1' to user '%2': %3")
+                             .arg(path, user, QString::fromLocal8Bit(std::strerror(errno)));
+            return false;
+        }
+    }
+    return true;
+}
+
+QStringList ownedPaths(const Config::Config &config, const QString &pidFile)
+{
+    QStringList paths{pidFile};
+    const QString logDir = config.getPath(QStringLiteral("server"), QStringLiteral("log_dir"));
+    if (!logDir.isEmpty()) {
+        paths.append(logDir);
+        for (const QString &name : QDir(logDir).entryList(QDir::Files))
+            paths.append(QDir(logDir).filePath(name));
+    }
+    return paths;
+}
+
+bool becomeConfiguredUser(const Config::Config &config, const QStringList &ownedPaths,
+                          QString *error)
+{
+    const QString server = QStringLiteral("server");
+    const QString user = config.getString(server, QStringLiteral("user"));
+    const QString group = config.getString(server, QStringLiteral("group"));
+    return applyUmask(config.getString(server, QStringLiteral("umask")), error) &&
+           chownForUser(ownedPaths, user, group, error) &&
+           dropPrivileges(user, group, config.getBool(server, QStringLiteral("allow_root"), false),
+                          error);
 }
 
 bool applyUmask(const QString &text, QString *error)

@@ -5,6 +5,10 @@
 
 #include <sys/types.h>
 
+namespace Berth::Config {
+class Config;
+}
+
 namespace Berth::Core {
 
 // The small pieces of process life the master needs, each a thin wrapper around the system call
@@ -23,6 +27,18 @@ qint64 processUptimeSeconds(pid_t pid);
 // An empty user keeps the current one. Refuses to keep running as root without a user unless
 // allowRoot is set.
 bool dropPrivileges(const QString &user, const QString &group, bool allowRoot, QString *error);
+// Hands paths (log directory and files opened as root) to the user and group privileges will
+// drop to, so workers and log reopening (USR1) can still write them. No-op when not root or no
+// user is configured.
+bool chownForUser(const QStringList &paths, const QString &user, const QString &group,
+                  QString *error);
+// The whole privilege step of [server]: umask, hand ownedPaths (log dir and files, pid file) to
+// user/group, then drop to them (refusing root without user unless allow_root).
+bool becomeConfiguredUser(const Config::Config &config, const QStringList &ownedPaths,
+                          QString *error);
+// What a server creates as root and must still write after dropping privileges: log_dir, the
+// log files in it, and the pid file.
+QStringList ownedPaths(const Config::Config &config, const QString &pidFile);
 // "022" (octal) -> umask; false for a bad value.
 bool applyUmask(const QString &text, QString *error);
 

@@ -158,16 +158,9 @@ bool Server::prepare()
         m_context.listeners.append(specs[i].toString());
     }
     if (m_role == Role::Single) {
-        if (!applyUmask(m_config.getString(server, QStringLiteral("umask")), &error) ||
-            !dropPrivileges(m_config.getString(server, QStringLiteral("user")),
-                            m_config.getString(server, QStringLiteral("group")),
-                            m_config.getBool(server, QStringLiteral("allow_root"), false),
-                            &error)) {
-            m_errors.append(error);
-            return false;
-        }
         m_pidFile = m_config.getPath(server, QStringLiteral("pid_file"));
-        if (!writePidFile(m_pidFile, &error)) {
+        if (!writePidFile(m_pidFile, &error) ||
+            !becomeConfiguredUser(m_config, ownedPaths(m_config, m_pidFile), &error)) {
             m_errors.append(error);
             return false;
         }
