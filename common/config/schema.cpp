@@ -170,8 +170,9 @@ Schema makeBuiltin()
             key(u"hsts"_s, T::String, QString(),
                 u"Strict-Transport-Security value sent on every TLS response, e.g. "
                 u"`max-age=31536000; includeSubDomains`; empty sends none."_s),
-            key(u"min_version"_s, T::String, u"1.2"_s, u"Oldest protocol accepted: `1.2` or "
-                                                          u"`1.3`."_s),
+            key(u"min_version"_s, T::String, u"1.2"_s,
+                u"Oldest protocol accepted: `1.2` or "
+                u"`1.3`."_s),
             key(u"http2"_s, T::Bool, u"yes"_s,
                 u"Offer HTTP/2 through ALPN once this server speaks it (today ALPN offers "
                 u"`http/1.1`)."_s),
@@ -264,8 +265,7 @@ Schema makeBuiltin()
             required(key(u"file"_s, T::Path, QString(),
                          u"File the records are appended to, one JSON object per line; the "
                          u"readable form goes to the same name plus `.txt`."_s)),
-            key(u"max_bytes"_s, T::Size, u"64K"_s,
-                u"Largest record accepted (413 beyond it)."_s),
+            key(u"max_bytes"_s, T::Size, u"64K"_s, u"Largest record accepted (413 beyond it)."_s),
         }});
     schema.addApp(AppSpec{
         u"berth.session"_s,

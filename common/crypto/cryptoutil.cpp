@@ -12,8 +12,7 @@ namespace Berth::Crypto {
 QByteArray randomBytes(int count)
 {
     QByteArray bytes(count, Qt::Uninitialized);
-    if (count > 0 &&
-        RAND_bytes(reinterpret_cast<unsigned char *>(bytes.data()), count) != 1) {
+    if (count > 0 && RAND_bytes(reinterpret_cast<unsigned char *>(bytes.data()), count) != 1) {
         // No randomness means no safe session ids or keys: refusing to go on is the only
         // safe answer, and it does not happen on a working Linux system.
         std::abort();

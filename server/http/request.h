@@ -29,9 +29,9 @@ struct Request
     quint16 localPort = 0;
     bool secure = false;
 
-    QByteArray txnId;  // unique per request; also sent as X-Berth-Txn
-    QString user;      // set by an auth app; "-" in request.log when empty
-    QString token;     // API token, when a gateway app found one
+    QByteArray txnId;                     // unique per request; also sent as X-Berth-Txn
+    QString user;                         // set by an auth app; "-" in request.log when empty
+    QString token;                        // API token, when a gateway app found one
     Sessions::Session *session = nullptr; // set by berth.session for the apps after it
     // Keeps that session alive exactly as long as this request: the engine resets it when the
     // exchange ends or carries the next request.

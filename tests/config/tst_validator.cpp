@@ -68,8 +68,7 @@ void tst_Validator::designExampleIsValid()
     for (const Diagnostic &d : found)
         warnings.append(d.message);
     const QString ignored = u" is not supported by this version of berthd and is ignored"_s;
-    QCOMPARE(warnings, (QStringList{u"[@users]"_s + ignored,
-                                    u"[api-gateway]"_s + ignored,
+    QCOMPARE(warnings, (QStringList{u"[@users]"_s + ignored, u"[api-gateway]"_s + ignored,
                                     u"[tcp:echo]"_s + ignored, u"[udp:echo]"_s + ignored,
                                     u"[daemon:sample]"_s + ignored, u"[crontab:line]"_s + ignored,
                                     u"[mailer]"_s + ignored, u"[admin]"_s + ignored}));
@@ -208,8 +207,8 @@ void tst_Validator::emptyValueIsNotChecked()
 void tst_Validator::plannedSections_data()
 {
     QTest::addColumn<QString>("section");
-    for (const char *name : {"@users", "api-gateway", "tcp:echo", "udp:echo",
-                             "daemon:sample", "crontab:line", "mailer", "admin"})
+    for (const char *name : {"@users", "api-gateway", "tcp:echo", "udp:echo", "daemon:sample",
+                             "crontab:line", "mailer", "admin"})
         QTest::newRow(name) << QString::fromLatin1(name);
 }
 
@@ -363,11 +362,11 @@ void tst_Validator::schemaFindSection()
 void tst_Validator::schemaApps()
 {
     const Schema &schema = Schema::builtin();
-    QCOMPARE(schema.builtinApps(),
-             (QStringList{u"berth.echo"_s, u"berth.static"_s, u"berth.stats"_s,
-                          u"berth.heartbeat"_s, u"berth.fault"_s, u"berth.basic_auth"_s,
-                          u"berth.log_collector"_s, u"berth.session"_s,
-                          u"berth.session_demo"_s, u"berth.debug"_s}));
+    QCOMPARE(
+        schema.builtinApps(),
+        (QStringList{u"berth.echo"_s, u"berth.static"_s, u"berth.stats"_s, u"berth.heartbeat"_s,
+                     u"berth.fault"_s, u"berth.basic_auth"_s, u"berth.log_collector"_s,
+                     u"berth.session"_s, u"berth.session_demo"_s, u"berth.debug"_s}));
     QCOMPARE(schema.plannedApps(), (QStringList{u"berth.admin"_s}));
     QVERIFY(schema.isKnownApp(u"berth.static"_s));
     QVERIFY(schema.isKnownApp(u"berth.session"_s));
