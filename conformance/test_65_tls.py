@@ -164,6 +164,7 @@ def test_sni_selects_the_certificate(srv, certs):
             assert "localhost" in names
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # offering old TLS is the point
 @pytest.mark.parametrize("version", ["TLSv1", "TLSv1_1"])
 def test_old_protocol_versions_are_refused(srv, certs, version):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
