@@ -1,5 +1,7 @@
 #include "builtinapps.h"
 
+#include "pipeline/appregistry.h"
+
 #include "basicauth/basicauthapp.h"
 #include "debug/debugapp.h"
 #include "echo/echoapp.h"
@@ -25,6 +27,20 @@ void registerBuiltinApps(Pipeline::AppRegistry &registry)
     registerSessionDemoApp(registry);
     registerBasicAuthApp(registry);
     registerLogCollectorApp(registry);
+}
+
+} // namespace Berth::Apps
+
+namespace Berth::Apps {
+
+const Pipeline::AppRegistry &builtinApps()
+{
+    static const Pipeline::AppRegistry registry = [] {
+        Pipeline::AppRegistry r;
+        registerBuiltinApps(r);
+        return r;
+    }();
+    return registry;
 }
 
 } // namespace Berth::Apps

@@ -1,10 +1,10 @@
 #include "cli.h"
 
 #include "core/master.h"
-#include "core/processutil.h"
 #include "core/server.h"
 #include "core/statusreport.h"
 #include "keycommand.h"
+#include "runtime/processutil.h"
 
 #include <config/config.h>
 

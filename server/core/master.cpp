@@ -1,12 +1,12 @@
 #include "master.h"
 
-#include "listeners.h"
 #include "log/logging.h"
-#include "processutil.h"
+#include "runtime/listeners.h"
+#include "runtime/processutil.h"
+#include "runtime/sharedstate.h"
+#include "runtime/signalpipe.h"
+#include "runtime/workerhealth.h"
 #include "server.h"
-#include "sharedstate.h"
-#include "signalpipe.h"
-#include "workerhealth.h"
 
 #include <config/config.h>
 

@@ -1,16 +1,18 @@
 #include "server.h"
 
-#include "eventloopthread.h"
-#include "listeners.h"
+#include "apps/builtinapps.h"
+#include "engine/eventloopthread.h"
 #include "log/logging.h"
 #include "log/logsink.h"
 #include "pipeline/appregistry.h"
 #include "pipeline/router.h"
-#include "processutil.h"
-#include "sharedstate.h"
-#include "signalpipe.h"
+#include "runtime/listeners.h"
+#include "runtime/processutil.h"
+#include "runtime/sharedstate.h"
+#include "runtime/signalpipe.h"
+#include "runtime/workerhealth.h"
 #include "tls/tlscontext.h"
-#include "workerhealth.h"
+#include "tls/tlstransport.h"
 
 #include <config/validator.h>
 
@@ -78,7 +80,7 @@ Config::Diagnostics checkConfiguration(const QStringList &files)
     ServerContext context;
     StatsRegistry stats;
     context.stats = &stats;
-    Pipeline::Router::build(config, Pipeline::AppRegistry::builtin(), &context);
+    Pipeline::Router::build(config, Apps::builtinApps(), &context);
     return uniqueDiagnostics(config.diagnostics());
 }
 
@@ -118,8 +120,7 @@ bool Server::prepare()
     // Each thread gets its own router and apps: apps never share mutable state across threads.
     // (The schema validator has already reported a threads value out of range.)
     for (int i = 0; i < qBound(1, threads, 256); ++i) {
-        m_routers.push_back(
-            Pipeline::Router::build(m_config, Pipeline::AppRegistry::builtin(), &m_context));
+        m_routers.push_back(Pipeline::Router::build(m_config, Apps::builtinApps(), &m_context));
         if (Config::hasErrors(m_config.diagnostics()))
             break;
     }
@@ -153,8 +154,11 @@ bool Server::prepare()
         m_errors.append(error);
         return false;
     }
+    std::shared_ptr<Engine::TransportFactory> tlsTransports;
+    if (m_tls)
+        tlsTransports = std::make_shared<Tls::TlsTransportFactory>(m_tls);
     for (int i = 0; i < specs.size(); ++i) {
-        m_listeners.append({fds[i], specs[i].tls ? m_tls : nullptr});
+        m_listeners.append({fds[i], specs[i].tls ? tlsTransports : nullptr});
         m_context.listeners.append(specs[i].toString());
     }
     if (m_role == Role::Single) {

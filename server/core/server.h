@@ -1,8 +1,8 @@
 #pragma once
 
 #include "engine/enginesettings.h"
-#include "servercontext.h"
-#include "statsregistry.h"
+#include "runtime/servercontext.h"
+#include "runtime/statsregistry.h"
 
 #include <config/config.h>
 
@@ -15,6 +15,10 @@
 #include <vector>
 
 class QSocketNotifier;
+
+namespace Berth::Tls {
+class TlsContextSlot;
+}
 
 namespace Berth::Pipeline {
 class Router;

@@ -1,8 +1,8 @@
 #include "statusreport.h"
 
-#include "processutil.h"
-#include "sharedstate.h"
-#include "statsregistry.h"
+#include "runtime/processutil.h"
+#include "runtime/sharedstate.h"
+#include "runtime/statsregistry.h"
 
 #include <QDir>
 #include <QFile>

@@ -1,10 +1,8 @@
 #include "connectionmanager.h"
 
-#include "core/servercontext.h"
-#include "core/workerhealth.h"
 #include "http1connection.h"
-#include "tls/tlscontext.h"
-#include "tls/tlstransport.h"
+#include "runtime/servercontext.h"
+#include "runtime/workerhealth.h"
 #include "transport.h"
 
 #include <QElapsedTimer>
@@ -124,10 +122,8 @@ void ConnectionManager::acceptReady(const Listener &listener)
         }
         activeConnections().fetch_add(1, std::memory_order_relaxed);
         std::unique_ptr<Transport> transport;
-        if (listener.tls) {
-            // Each connection keeps the context it started with; a reload only affects new ones.
-            transport = std::make_unique<Tls::TlsTransport>(fd, listener.tls->current());
-        }
+        if (listener.transport)
+            transport = listener.transport->create(fd);
         auto *connection =
             new Http1Connection(*this, fd, m_nextConnectionId++, std::move(transport));
         m_connections.push_back(connection);

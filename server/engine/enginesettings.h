@@ -10,17 +10,16 @@ namespace Berth::Config {
 class Config;
 }
 
-namespace Berth::Tls {
-class TlsContextSlot;
-}
-
 namespace Berth::Engine {
 
-// A listening socket shared by the event-loop threads; with tls set, it speaks TLS.
+class TransportFactory;
+
+// A listening socket shared by the event-loop threads; with a transport factory (TLS) its
+// connections speak through the transports it makes, else plain TCP.
 struct Listener
 {
     int fd = -1;
-    std::shared_ptr<Tls::TlsContextSlot> tls;
+    std::shared_ptr<TransportFactory> transport;
 };
 
 // The [server] and [limits] values the HTTP engine enforces, read once per configuration.

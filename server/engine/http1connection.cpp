@@ -1,9 +1,6 @@
 #include "http1connection.h"
 
 #include "connectionmanager.h"
-#include "core/servercontext.h"
-#include "core/statsregistry.h"
-#include "core/workerhealth.h"
 #include "http/httpdate.h"
 #include "http/pathnormalizer.h"
 #include "log/cef.h"
@@ -11,6 +8,9 @@
 #include "log/logsink.h"
 #include "log/requestlogline.h"
 #include "pipeline/router.h"
+#include "runtime/servercontext.h"
+#include "runtime/statsregistry.h"
+#include "runtime/workerhealth.h"
 #include "transport.h"
 
 #include "poller.h"

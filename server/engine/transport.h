@@ -1,5 +1,7 @@
 #pragma once
 
+#include <memory>
+
 #include <QtGlobal>
 
 namespace Berth::Engine {
@@ -51,6 +53,17 @@ public:
 private:
     int m_fd;
     bool m_wantsWrite = false;
+};
+
+// Makes the transport of a connection accepted on a listener that doesn't speak plain TCP
+// (TLS). The engine holds only this interface: the TLS layer sits above it and the composition
+// root hands its factory to the listener.
+class TransportFactory
+{
+public:
+    virtual ~TransportFactory() = default;
+    // Takes ownership of fd.
+    virtual std::unique_ptr<Transport> create(int fd) = 0;
 };
 
 } // namespace Berth::Engine

@@ -1,18 +1,6 @@
 #include "appregistry.h"
 
-#include "apps/builtinapps.h"
-
 namespace Berth::Pipeline {
-
-AppRegistry &AppRegistry::builtin()
-{
-    static AppRegistry registry = [] {
-        AppRegistry r;
-        Apps::registerBuiltinApps(r);
-        return r;
-    }();
-    return registry;
-}
 
 void AppRegistry::add(const QString &call, AppFactory factory)
 {
@@ -35,6 +23,11 @@ std::unique_ptr<App> AppRegistry::create(const QString &call, const AppSetup &se
     if (app)
         app->setName(setup.name);
     return app;
+}
+
+std::unique_ptr<App> AppRegistry::createDirectoryApp(const QString &root) const
+{
+    return m_directoryApp ? m_directoryApp(root) : nullptr;
 }
 
 } // namespace Berth::Pipeline

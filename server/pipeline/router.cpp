@@ -1,7 +1,6 @@
 #include "router.h"
 
 #include "appregistry.h"
-#include "apps/staticfiles/staticfileapp.h"
 
 #include <config/config.h>
 
@@ -132,9 +131,12 @@ std::unique_ptr<Router> Router::build(const Config::Config &config, const AppReg
                        QStringLiteral("[routes] '%1': '%2' is not a directory").arg(path, dir));
                 continue;
             }
-            Apps::StaticFileApp::Options options;
-            options.root = QDir::cleanPath(dir);
-            auto app = std::make_unique<Apps::StaticFileApp>(options);
+            std::unique_ptr<App> app = registry.createDirectoryApp(QDir::cleanPath(dir));
+            if (!app) {
+                report(config, line.location,
+                       QStringLiteral("[routes] '%1': no app serves directories").arg(path));
+                continue;
+            }
             app->setName(QStringLiteral("static%1").arg(++directoryApps));
             apps.push_back(app.get());
             router->m_apps.push_back(std::move(app));

@@ -100,4 +100,9 @@ bool TlsTransport::hasBufferedInput() const
     return m_ssl && SSL_pending(m_ssl) > 0;
 }
 
+std::unique_ptr<Engine::Transport> TlsTransportFactory::create(int fd)
+{
+    return std::make_unique<TlsTransport>(fd, m_slot->current());
+}
+
 } // namespace Berth::Tls

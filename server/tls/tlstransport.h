@@ -9,6 +9,7 @@ using SSL = struct ssl_st;
 namespace Berth::Tls {
 
 class TlsContext;
+class TlsContextSlot;
 
 // TLS over a non-blocking socket with OpenSSL: the handshake happens inside the first reads;
 // the connection's state machine sees the same results as with plain TCP.
@@ -33,6 +34,20 @@ private:
     std::shared_ptr<TlsContext> m_context; // keeps the SSL_CTX alive across a reload
     SSL *m_ssl = nullptr;
     bool m_wantsWrite = false;
+};
+
+// The transports of a TLS listener. Each connection keeps the context it started with; a
+// reload swaps the slot's context and affects new connections only.
+class TlsTransportFactory final : public Engine::TransportFactory
+{
+public:
+    explicit TlsTransportFactory(std::shared_ptr<TlsContextSlot> slot)
+        : m_slot(std::move(slot))
+    {}
+    std::unique_ptr<Engine::Transport> create(int fd) override;
+
+private:
+    std::shared_ptr<TlsContextSlot> m_slot;
 };
 
 } // namespace Berth::Tls

@@ -3,11 +3,11 @@
 #include "apps/heartbeat/heartbeatapp.h"
 #include "apps/stats/prometheus.h"
 #include "apps/stats/statsapp.h"
-#include "core/servercontext.h"
-#include "core/sharedstate.h"
-#include "core/statsregistry.h"
-#include "core/workerhealth.h"
 #include "fakeexchange.h"
+#include "runtime/servercontext.h"
+#include "runtime/sharedstate.h"
+#include "runtime/statsregistry.h"
+#include "runtime/workerhealth.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>

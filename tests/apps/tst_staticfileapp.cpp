@@ -1,3 +1,4 @@
+#include "apps/builtinapps.h"
 #include "staticfixture.h"
 
 #include "config/config.h"
@@ -445,7 +446,7 @@ void tst_StaticFileApp::registry()
     FakeExchange ex("GET", "/hello.txt");
     QCOMPARE(app->handle(ex), Pipeline::Outcome::Answered);
     QCOMPARE(ex.body(), QByteArrayLiteral("hello world\n"));
-    QVERIFY(Pipeline::AppRegistry::builtin().contains(QStringLiteral("berth.static")));
+    QVERIFY(Apps::builtinApps().contains(QStringLiteral("berth.static")));
 }
 
 void tst_StaticFileApp::noFdLeaks()

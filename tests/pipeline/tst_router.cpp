@@ -1,4 +1,5 @@
 // Router: mount points, virtual hosts, pipelines, and the diagnostics of bad route lines.
+#include "apps/builtinapps.h"
 #include "fakeexchange.h"
 #include "pipeline/appregistry.h"
 #include "pipeline/router.h"
@@ -56,10 +57,10 @@ Pipeline::AppRegistry testRegistry()
     return registry;
 }
 
-const char *Apps = "[app:a]\ncall = test.answer\n[app:b]\ncall = test.answer\n"
-                   "[app:c]\ncall = test.answer\n[app:auth]\ncall = test.pass\n"
-                   "[app:bad]\ncall = test.fail\n[app:limited]\ncall = test.answer\n"
-                   "max_body_bytes = 1K\n";
+const char *AppSections = "[app:a]\ncall = test.answer\n[app:b]\ncall = test.answer\n"
+                          "[app:c]\ncall = test.answer\n[app:auth]\ncall = test.pass\n"
+                          "[app:bad]\ncall = test.fail\n[app:limited]\ncall = test.answer\n"
+                          "max_body_bytes = 1K\n";
 
 // Routes `host path` through the router and returns the body the matched pipeline answered,
 // or "404" when nothing matched.
@@ -141,7 +142,7 @@ void TestRouter::routes()
     QFETCH(QByteArray, expected);
 
     const QString text =
-        QString::fromLatin1(Apps) +
+        QString::fromLatin1(AppSections) +
         QStringLiteral("[routes:line]\n"
                        "/ = a\n/echo = b\n/echo/deep = c\n/slash/ = c\n/private = auth c\n"
                        "@ www.example.com example.com\n/ = b\n"
@@ -158,7 +159,7 @@ void TestRouter::routes()
 void TestRouter::pipelinePassesAndEndsIn404()
 {
     const QString text =
-        QString::fromLatin1(Apps) + QStringLiteral("[routes:line]\n/only = auth auth\n");
+        QString::fromLatin1(AppSections) + QStringLiteral("[routes:line]\n/only = auth auth\n");
     const Config::Config config = Config::Config::fromText(text, QStringLiteral("t.conf"));
     const Pipeline::AppRegistry registry = testRegistry();
     const auto router = Pipeline::Router::build(config, registry, nullptr);
@@ -168,7 +169,8 @@ void TestRouter::pipelinePassesAndEndsIn404()
 
 void TestRouter::appExceptionBecomes500WithTxn()
 {
-    const QString text = QString::fromLatin1(Apps) + QStringLiteral("[routes:line]\n/ = bad\n");
+    const QString text =
+        QString::fromLatin1(AppSections) + QStringLiteral("[routes:line]\n/ = bad\n");
     const Config::Config config = Config::Config::fromText(text, QStringLiteral("t.conf"));
     const Pipeline::AppRegistry registry = testRegistry();
     const auto router = Pipeline::Router::build(config, registry, nullptr);
@@ -186,7 +188,7 @@ void TestRouter::appExceptionBecomes500WithTxn()
 void TestRouter::routeBodyLimit()
 {
     const QString text =
-        QString::fromLatin1(Apps) +
+        QString::fromLatin1(AppSections) +
         QStringLiteral("[routes:line]\n/up = limited\n/free = a\n/both = auth limited\n");
     const Config::Config config = Config::Config::fromText(text, QStringLiteral("t.conf"));
     const Pipeline::AppRegistry registry = testRegistry();
@@ -219,7 +221,7 @@ void TestRouter::badLines()
 {
     QFETCH(QString, line);
     QFETCH(QString, message);
-    const QString apps = QString::fromLatin1(Apps);
+    const QString apps = QString::fromLatin1(AppSections);
     const int routeLine = int(apps.count(u'\n')) + 2;
     const Config::Config config = Config::Config::fromText(
         apps + QStringLiteral("[routes:line]\n") + line + u'\n', QStringLiteral("t.conf"));
@@ -243,7 +245,7 @@ void TestRouter::directoryRouteRelativeToConfigFile()
     conf.write("[routes:line]\n/ = ./site\n");
     conf.close();
     const Config::Config config = Config::Config::load({conf.fileName()});
-    const auto router = Pipeline::Router::build(config, Pipeline::AppRegistry::builtin(), nullptr);
+    const auto router = Pipeline::Router::build(config, Berth::Apps::builtinApps(), nullptr);
     QVERIFY2(!Config::hasErrors(config.diagnostics()),
              qPrintable(config.diagnostics().value(0).toString()));
     QCOMPARE(router->routeCount(), 1);

@@ -1,10 +1,10 @@
 #include "basicauthapp.h"
 
-#include "core/servercontext.h"
-#include "core/statsregistry.h"
 #include "http/exchange.h"
 #include "log/cef.h"
 #include "pipeline/pipeline.h"
+#include "runtime/servercontext.h"
+#include "runtime/statsregistry.h"
 
 #include <config/config.h>
 #include <crypto/cryptoutil.h>

@@ -1,9 +1,9 @@
 #include "debugapp.h"
 
-#include "core/servercontext.h"
-#include "core/statsregistry.h"
 #include "http/exchange.h"
 #include "pipeline/pipeline.h"
+#include "runtime/servercontext.h"
+#include "runtime/statsregistry.h"
 
 #include <config/config.h>
 

@@ -1,8 +1,8 @@
 #include "echoapp.h"
 
-#include "core/servercontext.h"
-#include "core/statsregistry.h"
 #include "http/exchange.h"
+#include "runtime/servercontext.h"
+#include "runtime/statsregistry.h"
 
 #include <config/config.h>
 

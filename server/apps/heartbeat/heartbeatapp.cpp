@@ -1,7 +1,7 @@
 #include "heartbeatapp.h"
 
-#include "core/servercontext.h"
 #include "http/exchange.h"
+#include "runtime/servercontext.h"
 
 namespace Berth::Apps {
 

@@ -1,11 +1,11 @@
 #include "logcollectorapp.h"
 
-#include "core/servercontext.h"
-#include "core/statsregistry.h"
 #include "http/exchange.h"
 #include "log/logsink.h"
 #include "logrecord.h"
 #include "pipeline/pipeline.h"
+#include "runtime/servercontext.h"
+#include "runtime/statsregistry.h"
 
 #include <config/config.h>
 

@@ -476,6 +476,11 @@ void registerStaticFileApp(Pipeline::AppRegistry &registry)
     registry.add(QStringLiteral("berth.static"), [](const Pipeline::AppSetup &setup) {
         return std::make_unique<StaticFileApp>(StaticFileApp::optionsFromConfig(setup));
     });
+    registry.setDirectoryApp([](const QString &root) -> std::unique_ptr<Pipeline::App> {
+        StaticFileApp::Options options;
+        options.root = root;
+        return std::make_unique<StaticFileApp>(options);
+    });
 }
 
 } // namespace Berth::Apps

@@ -41,7 +41,7 @@ private:
     QByteArray m_canonicalRoot; // realpath of root, or empty if it did not exist at startup
 };
 
-// Adds `call = berth.static` to the registry (AppRegistry::builtin() calls it).
+// Adds `call = berth.static` to the registry, and makes it the app of directory routes.
 void registerStaticFileApp(Pipeline::AppRegistry &registry);
 
 } // namespace Berth::Apps

@@ -1,6 +1,6 @@
 #include "prometheus.h"
 
-#include "core/statsregistry.h"
+#include "runtime/statsregistry.h"
 
 #include <QList>
 #include <QPair>

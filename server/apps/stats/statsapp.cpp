@@ -2,11 +2,11 @@
 
 #include "prometheus.h"
 
-#include "core/servercontext.h"
-#include "core/statsregistry.h"
 #include "http/exchange.h"
 #include "http/formencoding.h"
 #include "pipeline/pipeline.h"
+#include "runtime/servercontext.h"
+#include "runtime/statsregistry.h"
 
 #include <QDateTime>
 #include <QJsonArray>

@@ -3,7 +3,7 @@
 #include "pipeline/app.h"
 #include "pipeline/appregistry.h"
 
-#include "core/statsregistry.h"
+#include "runtime/statsregistry.h"
 
 #include <QByteArray>
 #include <QJsonObject>

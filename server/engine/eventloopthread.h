@@ -1,6 +1,6 @@
 #pragma once
 
-#include "engine/enginesettings.h"
+#include "enginesettings.h"
 
 #include <QList>
 #include <QThread>

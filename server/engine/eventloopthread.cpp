@@ -1,9 +1,9 @@
 #include "eventloopthread.h"
 
-#include "engine/connectionmanager.h"
-#include "servercontext.h"
-#include "statsregistry.h"
-#include "workerhealth.h"
+#include "connectionmanager.h"
+#include "runtime/servercontext.h"
+#include "runtime/statsregistry.h"
+#include "runtime/workerhealth.h"
 
 namespace Berth::Core {
 

@@ -1,8 +1,8 @@
 // SharedState, StatsRegistry in shared memory, aggregation and worker health: across a real
 // fork(), under a concurrent seqlock writer, and a real SIGUSR2 stack dump.
-#include "core/sharedstate.h"
-#include "core/statsregistry.h"
-#include "core/workerhealth.h"
+#include "runtime/sharedstate.h"
+#include "runtime/statsregistry.h"
+#include "runtime/workerhealth.h"
 
 #include <QRegularExpression>
 #include <QtTest>
