@@ -23,11 +23,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             __builtin_trap(); // sectionNames() and section() disagree
         for (const Entry &entry : section->entries) {
             config.getString(name, entry.key);
-            config.getInt(name, entry.key, 0);
-            config.getFloat(name, entry.key, 0);
-            config.getBool(name, entry.key, false);
-            config.getSize(name, entry.key, 0);
-            config.getDuration(name, entry.key, std::chrono::milliseconds(0));
+            config.getInt(name, entry.key);
+            config.getFloat(name, entry.key);
+            config.getBool(name, entry.key);
+            config.getSize(name, entry.key);
+            config.getDuration(name, entry.key);
             config.getList(name, entry.key);
             config.getPath(name, entry.key);
         }
