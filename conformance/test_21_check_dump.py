@@ -193,3 +193,17 @@ def test_umask_applies_to_created_files(berth_server):
     for path in (srv.tmp / "records.jsonl", srv.log_dir / "server.log"):
         mode = stat.S_IMODE(os.stat(path).st_mode)
         assert mode & 0o077 == 0, (path, oct(mode))
+
+
+def test_debug_page_masks_what_check_dump_masks(berth_server):
+    # berth.debug uses the same masking: schema secrets and passwords inside URLs.
+    srv = berth_server({"routes:line": ["/__debug__ = debug"],
+                        "app:debug": {"call": "berth.debug"},
+                        "sessions": {"store": f"postgresql://berth:{DB_PASSWORD}@db/berth",
+                                     "secret": SECRET}})
+    r = requests.get(f"{srv.url}/__debug__?format=json", timeout=5)
+    assert r.status_code == 200
+    assert DB_PASSWORD not in r.text and SECRET not in r.text
+    sessions = r.json()["config"]["sessions"]
+    assert sessions["store"] == "postgresql://berth:********@db/berth"
+    assert sessions["secret"] == "********"
