@@ -92,14 +92,56 @@ Location Config::location(const QString &section, const QString &key) const
     return entry ? entry->location : Location();
 }
 
+const Schema &Config::schema() const
+{
+    return m_schema ? *m_schema : Schema::builtin();
+}
+
+const KeySpec *Config::keySpec(const QString &section, const QString &key) const
+{
+    const QString sectionName = normalized(section);
+    const QString keyName = normalized(key);
+    const SectionSpec *spec = schema().findSection(sectionName);
+    if (!spec)
+        return nullptr;
+    if (spec->pattern == QLatin1String("app:*")) {
+        // An app's keys depend on what it calls; the call itself is a common key.
+        const Section *s = this->section(sectionName);
+        const Entry *call = s ? s->find(QStringLiteral("call")) : nullptr;
+        if (const KeySpec *k = schema().findAppKey(call ? call->value : QString(), keyName))
+            return k;
+    }
+    return spec->findKey(keyName);
+}
+
+bool Config::isSet(const QString &section, const QString &key) const
+{
+    const Section *s = this->section(section);
+    const Entry *entry = s ? s->find(normalized(key)) : nullptr;
+    return entry && !entry->value.isEmpty();
+}
+
 // Typed getters: a missing key or an empty value ("port =") means "not set" and yields the
-// default; a value that does not convert is reported once and also yields the default.
+// schema's default; a value that does not convert is reported once and also yields it.
 namespace {
 
 const Entry *findEntry(const Config &config, const QString &section, const QString &key)
 {
     const Section *s = config.section(section);
     return s ? s->find(normalized(key)) : nullptr;
+}
+
+// The schema's default as text; empty when it has none. Code that reads a key the schema does
+// not know is a bug the reference would hide, so it is logged.
+QString schemaDefault(const Config &config, const QString &section, const QString &key)
+{
+    const KeySpec *spec = config.keySpec(section, key);
+    if (!spec) {
+        qWarning("berth config: [%s] %s is read but the schema does not know it",
+                 qPrintable(normalized(section)), qPrintable(normalized(key)));
+        return QString();
+    }
+    return spec->defaultValue;
 }
 
 void reportInvalid(const Config &config, const QString &section, const Entry &entry,
@@ -119,70 +161,27 @@ void reportInvalid(const Config &config, const QString &section, const Entry &en
 }
 
 template <typename T, typename Parse>
-T getTyped(const Config &config, const QString &section, const QString &key, T defaultValue,
-           Parse parse, const char *typeName)
+T getTyped(const Config &config, const QString &section, const QString &key, Parse parse,
+           const char *typeName)
 {
+    auto fallback = [&]() -> T {
+        const QString text = schemaDefault(config, section, key);
+        const auto value = text.isEmpty() ? std::nullopt : parse(text);
+        return value ? T(*value) : T{}; // tst_validator checks every default converts
+    };
     const Entry *entry = findEntry(config, section, key);
     if (!entry || entry->value.isEmpty())
-        return defaultValue;
+        return fallback();
     const auto value = parse(entry->value);
     if (!value) {
         reportInvalid(config, section, *entry, typeName);
-        return defaultValue;
+        return fallback();
     }
     return *value;
 }
 
-} // namespace
-
-QString Config::getString(const QString &section, const QString &key,
-                          const QString &defaultValue) const
+QString resolvePath(QString path, const QString &baseFile)
 {
-    const Entry *entry = findEntry(*this, section, key);
-    return entry ? entry->value : defaultValue;
-}
-
-qint64 Config::getInt(const QString &section, const QString &key, qint64 defaultValue) const
-{
-    return getTyped(*this, section, key, defaultValue, Values::parseInt, "an integer");
-}
-
-double Config::getFloat(const QString &section, const QString &key, double defaultValue) const
-{
-    return getTyped(*this, section, key, defaultValue, Values::parseFloat, "a number");
-}
-
-bool Config::getBool(const QString &section, const QString &key, bool defaultValue) const
-{
-    return getTyped(*this, section, key, defaultValue, Values::parseBool, "a boolean");
-}
-
-qint64 Config::getSize(const QString &section, const QString &key, qint64 defaultValue) const
-{
-    return getTyped(*this, section, key, defaultValue, Values::parseSize, "a size");
-}
-
-std::chrono::milliseconds Config::getDuration(const QString &section, const QString &key,
-                                              std::chrono::milliseconds defaultValue) const
-{
-    return getTyped(*this, section, key, defaultValue, Values::parseDuration, "a duration");
-}
-
-QStringList Config::getList(const QString &section, const QString &key,
-                            const QStringList &defaultValue) const
-{
-    // An empty value is an explicitly empty list ("index =" turns index files off).
-    const Entry *entry = findEntry(*this, section, key);
-    return entry ? Values::parseList(entry->value) : defaultValue;
-}
-
-QString Config::getPath(const QString &section, const QString &key,
-                        const QString &defaultValue) const
-{
-    const Entry *entry = findEntry(*this, section, key);
-    if (!entry)
-        return defaultValue;
-    QString path = entry->value;
     // A path wholly in quotes ("/srv/my site") is the path inside them.
     if (path.size() >= 2 && path.startsWith(u'"') && path.endsWith(u'"'))
         path = path.mid(1, path.size() - 2);
@@ -190,10 +189,61 @@ QString Config::getPath(const QString &section, const QString &key,
         return QString(); // explicitly empty: the feature is off (log_dir = -> stderr)
     path = Values::expandUser(path);
     if (QDir::isRelativePath(path)) {
-        const QString baseDir = QFileInfo(entry->location.file).absolutePath();
+        const QString baseDir =
+            baseFile.isEmpty() ? QDir::currentPath() : QFileInfo(baseFile).absolutePath();
         path = QDir(baseDir).absoluteFilePath(path);
     }
     return QDir::cleanPath(path);
+}
+
+} // namespace
+
+QString Config::getString(const QString &section, const QString &key) const
+{
+    const Entry *entry = findEntry(*this, section, key);
+    return entry ? entry->value : schemaDefault(*this, section, key);
+}
+
+qint64 Config::getInt(const QString &section, const QString &key) const
+{
+    return getTyped<qint64>(*this, section, key, Values::parseInt, "an integer");
+}
+
+double Config::getFloat(const QString &section, const QString &key) const
+{
+    return getTyped<double>(*this, section, key, Values::parseFloat, "a number");
+}
+
+bool Config::getBool(const QString &section, const QString &key) const
+{
+    return getTyped<bool>(*this, section, key, Values::parseBool, "a boolean");
+}
+
+qint64 Config::getSize(const QString &section, const QString &key) const
+{
+    return getTyped<qint64>(*this, section, key, Values::parseSize, "a size");
+}
+
+std::chrono::milliseconds Config::getDuration(const QString &section, const QString &key) const
+{
+    return getTyped<std::chrono::milliseconds>(*this, section, key, Values::parseDuration,
+                                               "a duration");
+}
+
+QStringList Config::getList(const QString &section, const QString &key) const
+{
+    // An empty value is an explicitly empty list ("index =" turns index files off).
+    const Entry *entry = findEntry(*this, section, key);
+    return Values::parseList(entry ? entry->value : schemaDefault(*this, section, key));
+}
+
+QString Config::getPath(const QString &section, const QString &key) const
+{
+    const Entry *entry = findEntry(*this, section, key);
+    if (entry)
+        return resolvePath(entry->value, entry->location.file);
+    return resolvePath(schemaDefault(*this, section, key),
+                       m_files.isEmpty() ? QString() : m_files.first());
 }
 
 const QStringList &Config::trueValues()

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "diagnostic.h"
+#include "schema.h"
 
 #include <QHash>
 #include <QList>
@@ -43,9 +44,12 @@ struct Section
 // The parsed configuration: every file given with -c, merged in order, plus the files they
 // include through `[berth] additional_confs` (or brim's `[brim] additional_confs`).
 //
-// Typed getters never throw: a value that does not convert records an error diagnostic naming
-// file:line, section, key and value (brim's Conf.error hook, collected instead of exiting) and the
-// default is returned, so one run reports every bad value at once.
+// Typed getters take their defaults from the schema, the one place defaults live (the generated
+// reference, docs/configuration.md, shows the same ones): a missing key yields the key's
+// KeySpec::defaultValue converted like a written value, or the type's empty value (0, false, "")
+// when the schema names no default. They never throw: a value that does not convert records an
+// error diagnostic naming file:line, section, key and value (brim's Conf.error hook, collected
+// instead of exiting) and the default is returned, so one run reports every bad value at once.
 class Config
 {
 public:
@@ -71,23 +75,51 @@ public:
     bool has(const QString &section, const QString &key) const;
     Location location(const QString &section, const QString &key) const;
 
-    QString getString(const QString &section, const QString &key,
-                      const QString &defaultValue = QString()) const;
-    qint64 getInt(const QString &section, const QString &key, qint64 defaultValue) const;
-    double getFloat(const QString &section, const QString &key, double defaultValue) const;
-    bool getBool(const QString &section, const QString &key, bool defaultValue) const;
+    // The schema the getters take defaults from: Schema::builtin() unless set (tests). The
+    // schema must outlive the Config and its copies.
+    void setSchema(const Schema *schema) { m_schema = schema; }
+    const Schema &schema() const;
+    // The schema's description of a key: for [app:NAME] the keys of its `call` (and those every
+    // app has). nullptr for a key the schema does not know.
+    const KeySpec *keySpec(const QString &section, const QString &key) const;
+    // Present with a non-empty value. For every type but string, list and path an empty value
+    // ("port =") means "not set", so has() alone does not say whether the default applies.
+    bool isSet(const QString &section, const QString &key) const;
+
+    QString getString(const QString &section, const QString &key) const;
+    qint64 getInt(const QString &section, const QString &key) const;
+    double getFloat(const QString &section, const QString &key) const;
+    bool getBool(const QString &section, const QString &key) const;
     // "64K", "10M", "1G", "512" (bytes; K/M/G/T are powers of 1024; optional trailing B).
-    qint64 getSize(const QString &section, const QString &key, qint64 defaultValue) const;
+    qint64 getSize(const QString &section, const QString &key) const;
     // "30s", "5m", "250ms", "1h", "2d", "1h30m"; a bare number is seconds.
-    std::chrono::milliseconds getDuration(const QString &section, const QString &key,
-                                          std::chrono::milliseconds defaultValue) const;
+    std::chrono::milliseconds getDuration(const QString &section, const QString &key) const;
     // Comma and/or whitespace separated; double quotes keep spaces ("b c.conf").
-    QStringList getList(const QString &section, const QString &key,
-                        const QStringList &defaultValue = {}) const;
+    QStringList getList(const QString &section, const QString &key) const;
     // ~ and ~user expanded; a relative path is resolved against the directory of the file the
-    // key was read from.
-    QString getPath(const QString &section, const QString &key,
-                    const QString &defaultValue = QString()) const;
+    // key was read from (a relative default against the first file's directory).
+    QString getPath(const QString &section, const QString &key) const;
+
+    // A default written at the call site would drift from the schema and from the reference
+    // users read (it did: `workers` was 0 in code and 1 in the docs). Those forms are deleted,
+    // so such a read does not compile; tst_config checks they stay deleted.
+    template <typename Default>
+    QString getString(const QString &, const QString &, const Default &) const = delete;
+    template <typename Default>
+    qint64 getInt(const QString &, const QString &, const Default &) const = delete;
+    template <typename Default>
+    double getFloat(const QString &, const QString &, const Default &) const = delete;
+    template <typename Default>
+    bool getBool(const QString &, const QString &, const Default &) const = delete;
+    template <typename Default>
+    qint64 getSize(const QString &, const QString &, const Default &) const = delete;
+    template <typename Default>
+    std::chrono::milliseconds getDuration(const QString &, const QString &,
+                                          const Default &) const = delete;
+    template <typename Default>
+    QStringList getList(const QString &, const QString &, const Default &) const = delete;
+    template <typename Default>
+    QString getPath(const QString &, const QString &, const Default &) const = delete;
 
     // Everything found so far: load problems plus conversion errors from getters.
     const Diagnostics &diagnostics() const { return m_diagnostics; }
@@ -104,6 +136,7 @@ private:
     QStringList m_order;
     QHash<QString, Section> m_sections;
     mutable Diagnostics m_diagnostics;
+    const Schema *m_schema = nullptr; // nullptr: Schema::builtin()
 };
 
 // Stand-alone value parsers, shared by the getters, the schema validator and the admin console.
@@ -113,6 +146,8 @@ std::optional<double> parseFloat(const QString &text);
 std::optional<bool> parseBool(const QString &text);
 std::optional<qint64> parseSize(const QString &text);
 std::optional<std::chrono::milliseconds> parseDuration(const QString &text);
+// "022", "0027", "7": an octal file mode of at most 0777.
+std::optional<int> parseMode(const QString &text);
 QStringList parseList(const QString &text);
 QString expandUser(const QString &path);
 } // namespace Values

@@ -30,6 +30,12 @@ KeySpec range(KeySpec spec, qint64 minimum, std::optional<qint64> maximum = std:
     return spec;
 }
 
+KeySpec secret(KeySpec spec)
+{
+    spec.secret = true;
+    return spec;
+}
+
 SectionSpec section(const QString &pattern, const QString &description, const QList<KeySpec> &keys)
 {
     SectionSpec spec;
@@ -86,8 +92,10 @@ Schema makeBuiltin()
             key(u"group"_s, T::String, QString(),
                 u"Group to switch to once the listeners are open; empty uses the user's primary "
                 u"group."_s),
-            key(u"umask"_s, T::String, u"022"_s,
-                u"File-creation mask of the server processes, in octal."_s),
+            key(u"umask"_s, T::Mode, u"022"_s,
+                u"File-creation mask of the server processes, in octal, set before any file "
+                u"is created (log files, pid file, sessions database, collected logs); empty "
+                u"keeps the mask berthd was started with."_s),
             key(u"allow_root"_s, T::Bool, u"no"_s,
                 u"Allow the server to keep running as root when no `user` is set."_s),
             key(u"pid_file"_s, T::Path, QString(),
@@ -139,7 +147,9 @@ Schema makeBuiltin()
             key(u"idle_timeout"_s, T::Duration, u"75s"_s,
                 u"How long an idle keep-alive connection stays open."_s),
             key(u"response_timeout"_s, T::Duration, u"10s"_s,
-                u"Longest stall while a response is transferred from an upstream or an app."_s),
+                u"Reserved for the API gateway (planned): the longest stall while a response "
+                u"is transferred from an upstream. This version has no upstreams, so it is "
+                u"checked but has no effect."_s),
             range(key(u"max_connections"_s, T::Int, u"10000"_s,
                       u"Most client connections open at once; further connections are refused "
                       u"(503)."_s),
@@ -159,7 +169,8 @@ Schema makeBuiltin()
                 u"Certificate chain file (PEM: the server certificate first, then "
                 u"intermediates)."_s),
             key(u"key"_s, T::Path, QString(), u"Private key file (PEM)."_s),
-            key(u"passphrase"_s, T::String, QString(), u"Passphrase of an encrypted key."_s),
+            secret(
+                key(u"passphrase"_s, T::String, QString(), u"Passphrase of an encrypted key."_s)),
             key(u"client_ca"_s, T::Path, QString(),
                 u"CA certificates (PEM) that client certificates must chain to."_s),
             key(u"verify_client"_s, T::String, u"no"_s,
@@ -177,17 +188,18 @@ Schema makeBuiltin()
                 u"Offer HTTP/2 through ALPN once this server speaks it (today ALPN offers "
                 u"`http/1.1`)."_s),
         }));
-    schema.addSection(section(
-        u"tls:*"_s,
-        u"A certificate chosen by SNI for other host names, e.g. `[tls:example.org]`."_s,
-        {
-            key(u"names"_s, T::List, QString(),
-                u"Host names it serves (`*.example.org` for subdomains); default: the name "
-                u"after `tls:`."_s),
-            key(u"cert"_s, T::Path, QString(), u"Certificate chain file (PEM)."_s),
-            key(u"key"_s, T::Path, QString(), u"Private key file (PEM)."_s),
-            key(u"passphrase"_s, T::String, QString(), u"Passphrase of an encrypted key."_s),
-        }));
+    schema.addSection(
+        section(u"tls:*"_s,
+                u"A certificate chosen by SNI for other host names, e.g. `[tls:example.org]`."_s,
+                {
+                    key(u"names"_s, T::List, QString(),
+                        u"Host names it serves (`*.example.org` for subdomains); default: the name "
+                        u"after `tls:`."_s),
+                    key(u"cert"_s, T::Path, QString(), u"Certificate chain file (PEM)."_s),
+                    key(u"key"_s, T::Path, QString(), u"Private key file (PEM)."_s),
+                    secret(key(u"passphrase"_s, T::String, QString(),
+                               u"Passphrase of an encrypted key."_s)),
+                }));
 
     schema.addSection(rawLines(section(
         u"routes:line"_s,
@@ -304,15 +316,15 @@ Schema makeBuiltin()
             key(u"cache"_s, T::Duration, QString(),
                 u"How long cacheable GET responses are cached."_s),
         })));
-    schema.addSection(planned(
-        section(u"api-gateway"_s, u"Authentication for the API gateway."_s,
-                {
-                    key(u"enable_gateway"_s, T::Bool, u"no"_s, u"Turn the gateway on."_s),
-                    key(u"authenticate"_s, T::Bool, u"no"_s, u"Require a bearer token."_s),
-                    key(u"realm"_s, T::String, QString(), u"Realm named in challenges."_s),
-                    key(u"secret_key"_s, T::String, QString(), u"Key for JWT HS256 tokens."_s),
-                    key(u"tokens_file"_s, T::Path, QString(), u"File of opaque bearer tokens."_s),
-                })));
+    schema.addSection(planned(section(
+        u"api-gateway"_s, u"Authentication for the API gateway."_s,
+        {
+            key(u"enable_gateway"_s, T::Bool, u"no"_s, u"Turn the gateway on."_s),
+            key(u"authenticate"_s, T::Bool, u"no"_s, u"Require a bearer token."_s),
+            key(u"realm"_s, T::String, QString(), u"Realm named in challenges."_s),
+            secret(key(u"secret_key"_s, T::String, QString(), u"Key for JWT HS256 tokens."_s)),
+            key(u"tokens_file"_s, T::Path, QString(), u"File of opaque bearer tokens."_s),
+        })));
     schema.addSection(section(
         u"sessions"_s,
         u"Server-side sessions, used by berth.session apps. Every node that shares the store "
@@ -327,12 +339,13 @@ Schema makeBuiltin()
             key(u"timeout"_s, T::Duration, u"600s"_s,
                 u"Idle time after which a session ends; expired sessions are deleted."_s),
             key(u"cookie"_s, T::String, u"sid"_s, u"Name of the session cookie."_s),
-            key(u"secret"_s, T::String, QString(),
+            secret(key(
+                u"secret"_s, T::String, QString(),
                 u"The current key of the AppCipher key chain: session data is stored encrypted "
                 u"with it (AES-256-GCM) and cookies are signed with it (HMAC-SHA256), so a forged "
                 u"or altered cookie is refused. At least 16 random characters. Required when an "
                 u"app uses berth.session. Change it only with `berthd keys rotate` "
-                u"(docs/cipher.md)."_s),
+                u"(docs/cipher.md)."_s)),
             key(u"keynum"_s, T::Int, u"0"_s,
                 u"The number of the key `secret` is; raised by `berthd keys rotate` so data "
                 u"under older keys stays readable."_s),
@@ -363,7 +376,7 @@ Schema makeBuiltin()
                 {
                     key(u"smtpserver"_s, T::String, QString(), u"SMTP server, `host:port`."_s),
                     key(u"user"_s, T::String, QString(), u"SMTP user."_s),
-                    key(u"password"_s, T::String, QString(), u"SMTP password."_s),
+                    secret(key(u"password"_s, T::String, QString(), u"SMTP password."_s)),
                     key(u"ssl"_s, T::Bool, u"no"_s, u"Use TLS."_s),
                     key(u"max_retry"_s, T::Int, u"10"_s, u"Delivery attempts per message."_s),
                     key(u"undelivers_keep_max_days"_s, T::Int, u"30"_s,
@@ -398,6 +411,8 @@ void appendKeyTable(QString &out, const QList<KeySpec> &keys)
                               : k.defaultValue.isEmpty() ? u"*none*"_s
                                                          : u'`' + k.defaultValue + u'`';
         QString type = valueTypeName(k.type);
+        if (k.secret)
+            type += u", secret"_s;
         if (k.minimum && k.maximum)
             type += u" (%1 to %2)"_s.arg(*k.minimum).arg(*k.maximum);
         else if (k.minimum)
@@ -429,6 +444,8 @@ QString valueTypeName(ValueType type)
         return u"list"_s;
     case ValueType::Path:
         return u"path"_s;
+    case ValueType::Mode:
+        return u"octal mode"_s;
     }
     return u"string"_s;
 }
@@ -479,6 +496,18 @@ QList<KeySpec> Schema::appKeys(const QString &call) const
     if (!app || !app->available)
         return {};
     return common + app->keys;
+}
+
+const KeySpec *Schema::findAppKey(const QString &call, const QString &key) const
+{
+    const AppSpec *app = findApp(call);
+    if (!app || !app->available)
+        return nullptr;
+    for (const KeySpec &k : app->keys) {
+        if (k.name == key)
+            return &k;
+    }
+    return nullptr;
 }
 
 QStringList Schema::builtinApps() const

@@ -8,9 +8,9 @@
 
 namespace Berth::Config {
 
-enum class ValueType { String, Int, Float, Bool, Size, Duration, List, Path };
+enum class ValueType { String, Int, Float, Bool, Size, Duration, List, Path, Mode };
 
-// "string", "integer", "number", "boolean", "size", "duration", "list", "path".
+// "string", "integer", "number", "boolean", "size", "duration", "list", "path", "octal mode".
 QString valueTypeName(ValueType type);
 
 // One key a section accepts. The description is user documentation: the configuration reference
@@ -22,6 +22,7 @@ struct KeySpec
     QString defaultValue; // as the user would write it; empty = no default (unset)
     QString description;  // one sentence, user-facing
     bool required = false;
+    bool secret = false; // masked wherever the configuration is shown (check -T, berth.debug)
     std::optional<qint64> minimum; // Int only
     std::optional<qint64> maximum; // Int only
 };
@@ -67,6 +68,8 @@ public:
     // The keys an [app:*] section with this call accepts: the common keys plus the app's own.
     // Only the common keys for plugin:...; empty for an unknown or unavailable call.
     QList<KeySpec> appKeys(const QString &call) const;
+    // An app's own key (not one every app has); nullptr for an unknown call or key.
+    const KeySpec *findAppKey(const QString &call, const QString &key) const;
     QStringList builtinApps() const;                   // available in this version
     QStringList plannedApps() const;                   // named in the design, not available yet
     bool isKnownApp(const QString &call) const;        // an available built-in

@@ -29,6 +29,8 @@ std::optional<QString> typeProblem(ValueType type, const QString &value)
         return Values::parseSize(value) ? std::nullopt : std::optional(u"a size"_s);
     case ValueType::Duration:
         return Values::parseDuration(value) ? std::nullopt : std::optional(u"a duration"_s);
+    case ValueType::Mode:
+        return Values::parseMode(value) ? std::nullopt : std::optional(u"an octal mode"_s);
     case ValueType::String:
     case ValueType::List:
     case ValueType::Path:

@@ -85,6 +85,22 @@ std::optional<qint64> parseInt(const QString &text)
     return qint64(magnitude);
 }
 
+std::optional<int> parseMode(const QString &text)
+{
+    const QString t = text.trimmed();
+    if (t.isEmpty() || t.size() > 4)
+        return std::nullopt;
+    int mode = 0;
+    for (const QChar c : t) {
+        if (c < u'0' || c > u'7')
+            return std::nullopt;
+        mode = mode * 8 + (c.unicode() - u'0');
+    }
+    if (mode > 0777)
+        return std::nullopt;
+    return mode;
+}
+
 std::optional<double> parseFloat(const QString &text)
 {
     // Plain decimal notation with an optional exponent: no "inf", "nan", hex or group separators.

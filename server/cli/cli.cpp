@@ -7,6 +7,7 @@
 #include "runtime/processutil.h"
 
 #include <config/config.h>
+#include <config/dump.h>
 
 #include <QCoreApplication>
 #include <QDir>
@@ -33,7 +34,8 @@ const char Usage[] =
     "  kill      immediate stop\n"
     "  reload    re-read the configuration and replace the workers without dropping a connection\n"
     "  status    pid, uptime and workers of the running server\n"
-    "  check     validate the configuration (every problem as file:line: message)\n"
+    "  check     validate the configuration (every problem as file:line: message);\n"
+    "            -T also prints the merged configuration with origins, secrets masked\n"
     "  log       print the tail of a log: [-s server|request|app|cef] [-n BYTES]\n"
     "  keys      session keys: list | rotate --keynum N --secret-file PATH [--when TIME]\n"
     "  version   print the version\n"
@@ -46,6 +48,7 @@ struct Arguments
 {
     QString command;
     QStringList configFiles;
+    bool dumpConfig = false; // check -T
     QString logName = QStringLiteral("server");
     qint64 logBytes = 16 * 1024;
     QString error;
@@ -67,6 +70,8 @@ Arguments parse(const QStringList &args)
             a.configFiles.append(value());
         } else if (arg.startsWith(QLatin1String("--config="))) {
             a.configFiles.append(arg.mid(9));
+        } else if (arg == QLatin1String("-T")) {
+            a.dumpConfig = true;
         } else if (arg == QLatin1String("-s")) {
             a.logName = value();
         } else if (arg == QLatin1String("-n")) {
@@ -103,24 +108,32 @@ void print(FILE *stream, const QString &text)
 
 int check(const Arguments &a)
 {
+    // With -T (nginx -T) the configuration goes to stdout, so it can be saved as a file, and the
+    // verdict to stderr.
+    FILE *verdict = a.dumpConfig ? stderr : stdout;
     bool failed = false;
     for (const Config::Diagnostic &d : Core::checkConfiguration(a.configFiles)) {
-        print(stdout, d.toString());
+        print(verdict, d.toString());
         failed = failed || d.isError();
     }
-    if (failed) {
-        print(stdout, QStringLiteral("configuration has errors"));
-        return 1;
+    print(verdict,
+          failed ? QStringLiteral("configuration has errors") : QStringLiteral("configuration OK"));
+    if (a.dumpConfig) {
+        const QString text = Config::dumpConfig(Config::Config::load(a.configFiles));
+        const QByteArray bytes = text.toLocal8Bit();
+        std::fwrite(bytes.constData(), 1, size_t(bytes.size()), stdout);
     }
-    print(stdout, QStringLiteral("configuration OK"));
-    return 0;
+    return failed ? 1 : 0;
 }
 
 // workers > 0: the master; workers = 0: the whole server in this process.
 int serve(const Arguments &a, QCoreApplication &app, int starterFd)
 {
     const Config::Config config = Config::Config::load(a.configFiles);
-    const qint64 workers = config.getInt(QStringLiteral("server"), QStringLiteral("workers"), 0);
+    const qint64 workers = config.getInt(QStringLiteral("server"), QStringLiteral("workers"));
+    // [server] umask before the first file is created (logs, pid file); children inherit it. A
+    // bad value is reported by the validation that follows.
+    Core::applyUmask(config.getString(QStringLiteral("server"), QStringLiteral("umask")), nullptr);
     if (workers > 0) {
         Core::Master master(a.configFiles, starterFd);
         if (!master.prepare()) {
@@ -251,8 +264,7 @@ int signalServer(const Arguments &a, int signo, bool waitForExit)
     using namespace std::chrono_literals;
     const Config::Config config = Config::Config::load(a.configFiles);
     const qint64 grace =
-        config.getDuration(QStringLiteral("server"), QStringLiteral("graceful_timeout"), 30s)
-            .count();
+        config.getDuration(QStringLiteral("server"), QStringLiteral("graceful_timeout")).count();
     QElapsedTimer waited;
     waited.start();
     while (Core::isBerthdRunning(pid)) {

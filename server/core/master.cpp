@@ -80,10 +80,9 @@ bool Master::loadSettings(const QStringList &files, QStringList *errors)
     const Config::Config config = Config::Config::load(files);
     const QString server = QStringLiteral("server");
     m_workerCount =
-        int(qBound(qint64(1), config.getInt(server, QStringLiteral("workers"), 1), qint64(1024)));
-    m_gracefulTimeoutMs =
-        config.getDuration(server, QStringLiteral("graceful_timeout"), 30s).count();
-    m_workerTimeoutMs = config.getDuration(server, QStringLiteral("worker_timeout"), 30s).count();
+        int(qBound(qint64(1), config.getInt(server, QStringLiteral("workers")), qint64(1024)));
+    m_gracefulTimeoutMs = config.getDuration(server, QStringLiteral("graceful_timeout")).count();
+    m_workerTimeoutMs = config.getDuration(server, QStringLiteral("worker_timeout")).count();
     return true;
 }
 
@@ -111,7 +110,7 @@ bool Master::prepare()
     m_listenerSummary = names.join(QStringLiteral(", "));
     // Two generations overlap during a reload; keep room for both plus recycled workers.
     const int threads =
-        int(qBound(qint64(1), config.getInt(server, QStringLiteral("threads"), 1), qint64(256)));
+        int(qBound(qint64(1), config.getInt(server, QStringLiteral("threads")), qint64(256)));
     m_shared = SharedState::create(m_workerCount * 2 + 2, threads, &error);
     if (!m_shared) {
         m_errors.append(error);

@@ -110,9 +110,8 @@ bool Server::prepare()
     const QString server = QStringLiteral("server");
     m_context.serverName = QString::fromUtf8(m_settings.serverName);
     m_context.config = &m_config;
-    m_gracefulTimeoutMs =
-        m_config.getDuration(server, QStringLiteral("graceful_timeout"), 30s).count();
-    const int threads = int(m_config.getInt(server, QStringLiteral("threads"), 1));
+    m_gracefulTimeoutMs = m_config.getDuration(server, QStringLiteral("graceful_timeout")).count();
+    const int threads = int(m_config.getInt(server, QStringLiteral("threads")));
     m_context.threads = qBound(1, threads, 256);
     if (!attachSharedState(m_context.threads))
         return false;
@@ -139,7 +138,7 @@ bool Server::prepare()
         m_errors.append(error);
         return false;
     }
-    Log::setCefSyslog(m_config.getBool(server, QStringLiteral("cef_syslog"), false));
+    Log::setCefSyslog(m_config.getBool(server, QStringLiteral("cef_syslog")));
     for (const Config::Diagnostic &d : diagnostics)
         qCWarning(lcServer).noquote() << d.toString();
 
@@ -165,6 +164,13 @@ bool Server::prepare()
         m_pidFile = m_config.getPath(server, QStringLiteral("pid_file"));
         if (!writePidFile(m_pidFile, &error) ||
             !becomeConfiguredUser(m_config, ownedPaths(m_config, m_pidFile), &error)) {
+            m_errors.append(error);
+            return false;
+        }
+    }
+    // Apps open their files only now, as the configured user: building them created nothing.
+    for (auto &router : m_routers) {
+        if (!router->start(&error)) {
             m_errors.append(error);
             return false;
         }
@@ -280,10 +286,10 @@ void Server::startWorkerDuties()
     // starts a fresh one, containing slow leaks in plugin apps. The jitter keeps workers from
     // all recycling at the same moment.
     const qint64 maxRequests =
-        m_config.getInt(QStringLiteral("server"), QStringLiteral("max_requests"), 0);
+        m_config.getInt(QStringLiteral("server"), QStringLiteral("max_requests"));
     if (maxRequests > 0) {
         const qint64 jitter =
-            m_config.getInt(QStringLiteral("server"), QStringLiteral("max_requests_jitter"), 0);
+            m_config.getInt(QStringLiteral("server"), QStringLiteral("max_requests_jitter"));
         m_maxRequests =
             maxRequests + (jitter > 0 ? QRandomGenerator::global()->bounded(jitter + 1) : 0);
         connect(&m_recycleCheck, &QTimer::timeout, this, [this] {

@@ -23,6 +23,15 @@ class App
 public:
     virtual ~App() = default;
     virtual Outcome handle(Http::Exchange &exchange) = 0;
+    // Opens or creates what the app writes (files, sockets). Called once the process runs as
+    // the configured user, before the first exchange. Building an app must have no such side
+    // effect: `berthd check` and the master's pre-flight build apps only to validate them.
+    // False and *error (saying which app and file) when the app can't serve.
+    virtual bool start(QString *error)
+    {
+        (void)error;
+        return true;
+    }
 
     // The [app:NAME] name ("echo"), or a generated one for a directory route.
     const QString &name() const { return m_name; }

@@ -157,8 +157,12 @@ std::unique_ptr<Router> Router::build(const Config::Config &config, const AppReg
                 }
                 apps.push_back(app);
                 // Several apps on one route may cap the body; the smallest cap wins.
-                const qint64 cap = config.getSize(QStringLiteral("app:") + name,
-                                                  QStringLiteral("max_body_bytes"), -1);
+                // No default: without it the [limits] max_body_bytes applies.
+                const QString appSection = QStringLiteral("app:") + name;
+                const QString maxBodyKey = QStringLiteral("max_body_bytes");
+                const qint64 cap = config.isSet(appSection, maxBodyKey)
+                                       ? config.getSize(appSection, maxBodyKey)
+                                       : -1;
                 if (cap >= 0 && (maxBody < 0 || cap < maxBody))
                     maxBody = cap;
             }
@@ -183,6 +187,15 @@ std::unique_ptr<Router> Router::build(const Config::Config &config, const AppReg
     for (HostBlock &host : router->m_hosts)
         std::stable_sort(host.mounts.begin(), host.mounts.end(), byLength);
     return router;
+}
+
+bool Router::start(QString *error)
+{
+    for (const std::unique_ptr<App> &app : m_apps) {
+        if (!app->start(error))
+            return false;
+    }
+    return true;
 }
 
 const Router::HostBlock *Router::findHost(QByteArrayView hostName) const

@@ -41,9 +41,13 @@ public:
 
     // Builds the routes and their apps. Problems (unknown app, missing directory, bad line) are
     // reported as diagnostics on config naming the routes file:line; the router is still
-    // returned, without the broken routes.
+    // returned, without the broken routes. Building has no side effect (no file is created),
+    // so `berthd check` and the master's pre-flight can build routers to validate them.
     static std::unique_ptr<Router> build(const Config::Config &config, const AppRegistry &registry,
                                          Core::ServerContext *server);
+    // Starts every app (App::start), once the process runs as the configured user; stops at
+    // the first that fails, with *error.
+    bool start(QString *error);
 
     // hostName: lower-case, no port. path: decoded and normalised.
     Match route(QByteArrayView hostName, QByteArrayView path) const;

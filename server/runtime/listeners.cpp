@@ -63,11 +63,11 @@ QList<ListenSpec> listenSpecs(const Config::Config &config)
     const QString server = QStringLiteral("server");
     const QString tls = QStringLiteral("tls");
     ListenSpec main;
-    main.ip = config.getString(server, QStringLiteral("ip"), QStringLiteral("127.0.0.1"));
-    main.port = quint16(config.getInt(server, QStringLiteral("port"), 8080));
-    main.tls = config.getBool(tls, QStringLiteral("enabled"), false);
+    main.ip = config.getString(server, QStringLiteral("ip"));
+    main.port = quint16(config.getInt(server, QStringLiteral("port")));
+    main.tls = config.getBool(tls, QStringLiteral("enabled"));
     QList<ListenSpec> specs{main};
-    const int tlsPort = int(config.getInt(tls, QStringLiteral("port"), 0));
+    const int tlsPort = int(config.getInt(tls, QStringLiteral("port")));
     if (tlsPort > 0 && tlsPort != main.port)
         specs.append({main.ip, quint16(tlsPort), true});
     return specs;

@@ -172,8 +172,7 @@ bool becomeConfiguredUser(const Config::Config &config, const QStringList &owned
     const QString group = config.getString(server, QStringLiteral("group"));
     return applyUmask(config.getString(server, QStringLiteral("umask")), error) &&
            chownForUser(ownedPaths, user, group, error) &&
-           dropPrivileges(user, group, config.getBool(server, QStringLiteral("allow_root"), false),
-                          error);
+           dropPrivileges(user, group, config.getBool(server, QStringLiteral("allow_root")), error);
 }
 
 bool applyUmask(const QString &text, QString *error)

@@ -34,8 +34,7 @@ SessionSettings SessionSettings::fromConfig(const Config::Config &config, const 
     };
 
     SessionSettings settings;
-    const QString storeText =
-        config.getString(section, u"store"_s, u"sqlite:sessions.db"_s).trimmed();
+    const QString storeText = config.getString(section, u"store"_s).trimmed();
     // A relative SQLite file lives next to the file that names it (or the first config file
     // when the default applies).
     QString baseDir;
@@ -55,17 +54,15 @@ SessionSettings SessionSettings::fromConfig(const Config::Config &config, const 
         report(u"store"_s, error);
     }
 
-    settings.timeoutMs =
-        config.getDuration(section, u"timeout"_s, std::chrono::milliseconds(600000)).count();
+    settings.timeoutMs = config.getDuration(section, u"timeout"_s).count();
     if (settings.timeoutMs < 1000)
         report(u"timeout"_s, u"must be at least 1s"_s);
 
-    settings.purgeIntervalMs =
-        config.getDuration(section, u"purge_interval"_s, std::chrono::milliseconds(60000)).count();
+    settings.purgeIntervalMs = config.getDuration(section, u"purge_interval"_s).count();
     if (settings.purgeIntervalMs < 1000)
         report(u"purge_interval"_s, u"must be at least 1s"_s);
 
-    const QString cookie = config.getString(section, u"cookie"_s, u"sid"_s);
+    const QString cookie = config.getString(section, u"cookie"_s);
     settings.cookieName = cookie.toLatin1();
     if (cookie.isEmpty() || cookie.toLatin1() != cookie.toUtf8() ||
         !Http::isToken(settings.cookieName))
@@ -85,13 +82,13 @@ SessionSettings SessionSettings::fromConfig(const Config::Config &config, const 
 
     // The cipher's keynum goes into every ciphertext and signature as "keynum:" (at most ten
     // digits, at most INT_MAX); a negative one can't be on record.
-    const qint64 keynum = config.getInt(section, u"keynum"_s, 0);
+    const qint64 keynum = config.getInt(section, u"keynum"_s);
     if (keynum < 0 || keynum > std::numeric_limits<int>::max())
         report(u"keynum"_s, u"must be between 0 and %1"_s.arg(std::numeric_limits<int>::max()));
     else
         settings.keynum = int(keynum);
 
-    settings.cookieTest = config.getBool(section, u"cookie_test"_s, false);
+    settings.cookieTest = config.getBool(section, u"cookie_test"_s);
     return settings;
 }
 

@@ -77,21 +77,24 @@ TlsSettings TlsSettings::fromConfig(const Config::Config &config)
 {
     const QString tls = QStringLiteral("tls");
     TlsSettings s;
-    s.enabled = config.getBool(tls, QStringLiteral("enabled"), false);
-    s.port = int(config.getInt(tls, QStringLiteral("port"), 0));
+    s.enabled = config.getBool(tls, QStringLiteral("enabled"));
+    s.port = int(config.getInt(tls, QStringLiteral("port")));
     s.defaultCertificate.certFile = config.getPath(tls, QStringLiteral("cert"));
     s.defaultCertificate.keyFile = config.getPath(tls, QStringLiteral("key"));
     s.defaultCertificate.passphrase = config.getString(tls, QStringLiteral("passphrase"));
     if (const Config::Section *section = config.section(tls))
         s.defaultCertificate.location = section->location;
     s.clientCaFile = config.getPath(tls, QStringLiteral("client_ca"));
-    s.verifyClient = config.getString(tls, QStringLiteral("verify_client"), QStringLiteral("no"));
+    s.verifyClient = config.getString(tls, QStringLiteral("verify_client"));
     s.ciphers = config.getString(tls, QStringLiteral("ciphers"));
-    s.minVersion = config.getString(tls, QStringLiteral("min_version"), QStringLiteral("1.2"));
-    s.http2 = config.getBool(tls, QStringLiteral("http2"), true);
+    s.minVersion = config.getString(tls, QStringLiteral("min_version"));
+    s.http2 = config.getBool(tls, QStringLiteral("http2"));
     for (const Config::Section *section : config.sectionsWithPrefix(QStringLiteral("tls:"))) {
         Certificate c;
-        c.names = config.getList(section->name, QStringLiteral("names"), {section->name.mid(4)});
+        // The default names the section: [tls:example.org] serves example.org.
+        c.names = config.has(section->name, QStringLiteral("names"))
+                      ? config.getList(section->name, QStringLiteral("names"))
+                      : QStringList{section->name.mid(4)};
         c.certFile = config.getPath(section->name, QStringLiteral("cert"));
         c.keyFile = config.getPath(section->name, QStringLiteral("key"));
         c.passphrase = config.getString(section->name, QStringLiteral("passphrase"));

@@ -4,6 +4,9 @@
 #include "apps/logcollector/logrecord.h"
 #include "fakeexchange.h"
 #include "log/logsink.h"
+#include "pipeline/appregistry.h"
+
+#include <config/config.h>
 
 #include <QDateTime>
 #include <QFile>
@@ -64,6 +67,8 @@ private Q_SLOTS:
     void requests();
     void recordsAppendToBothFiles();
     void sinkSharedPerFile();
+    void buildingCreatesNothingStartOpens();
+    void missingDirectoryIsReportedWithoutCreatingIt();
 
 private:
     std::unique_ptr<Apps::LogCollectorApp> makeApp(const QString &name,
@@ -327,6 +332,54 @@ void TestLogCollector::sinkSharedPerFile()
     QCOMPARE(a.get(), b.get());
     QVERIFY(!Apps::LogCollectorApp::sharedSink(m_dir.filePath(u"no/such/dir/f"_s), &error));
     QVERIFY(error.contains(u"cannot open"_s));
+}
+
+namespace {
+
+std::unique_ptr<Pipeline::App> buildCollector(const Config::Config &config)
+{
+    Pipeline::AppRegistry registry;
+    Apps::registerLogCollectorApp(registry);
+    const Pipeline::AppSetup setup{config, u"app:logs"_s, u"logs"_s, nullptr};
+    return registry.create(u"berth.log_collector"_s, setup);
+}
+
+} // namespace
+
+void TestLogCollector::buildingCreatesNothingStartOpens()
+{
+    // `berthd check` and the master's pre-flight build apps to validate them: that must not
+    // create the files (as root, before the privilege drop). start() does, later.
+    QVERIFY(QDir().mkpath(m_dir.filePath(u"built"_s)));
+    const QString path = m_dir.filePath(u"built/records"_s);
+    const Config::Config config = Config::Config::fromText(
+        u"[app:logs]\ncall = berth.log_collector\nfile = "_s + path + u'\n', u"l.conf"_s);
+    std::unique_ptr<Pipeline::App> app = buildCollector(config);
+    QVERIFY(app);
+    QVERIFY(config.diagnostics().isEmpty());
+    QVERIFY(!QFile::exists(path));
+    QVERIFY(!QFile::exists(path + u".txt"_s));
+    QString error;
+    QVERIFY2(app->start(&error), qPrintable(error));
+    QVERIFY(QFile::exists(path));
+    QVERIFY(QFile::exists(path + u".txt"_s));
+}
+
+void TestLogCollector::missingDirectoryIsReportedWithoutCreatingIt()
+{
+    const QString dir = m_dir.filePath(u"absent"_s);
+    const Config::Config config = Config::Config::fromText(
+        u"[app:logs]\ncall = berth.log_collector\nfile = "_s + dir + u"/records\n"_s, u"l.conf"_s);
+    std::unique_ptr<Pipeline::App> app = buildCollector(config);
+    QVERIFY(app);
+    QCOMPARE(config.diagnostics().size(), 1);
+    QCOMPARE(config.diagnostics().first().toString(),
+             u"l.conf:3: [app:logs] file: directory "_s + dir + u" does not exist"_s);
+    QVERIFY(!QFileInfo::exists(dir));
+    QString error;
+    QVERIFY(!app->start(&error));
+    QVERIFY2(error.startsWith(u"[app:logs] file: "_s), qPrintable(error));
+    QVERIFY(!QFileInfo::exists(dir));
 }
 
 QTEST_GUILESS_MAIN(TestLogCollector)

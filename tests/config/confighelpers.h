@@ -3,6 +3,7 @@
 // Helpers shared by the tests/config tests (header-only: each test is one executable).
 
 #include "config/config.h"
+#include "config/schema.h"
 
 #include <QByteArray>
 #include <QDir>
@@ -17,6 +18,27 @@ inline QStringList messages(const Berth::Config::Diagnostics &diagnostics)
     for (const Berth::Config::Diagnostic &d : diagnostics)
         lines.append(d.toString());
     return lines;
+}
+
+inline Berth::Config::KeySpec keySpec(const QString &name, Berth::Config::ValueType type,
+                                      const QString &defaultValue)
+{
+    Berth::Config::KeySpec k;
+    k.name = name;
+    k.type = type;
+    k.defaultValue = defaultValue;
+    return k;
+}
+
+// A schema whose section [s] has these keys (the getter tests read [s]).
+inline Berth::Config::Schema testSchema(const QList<Berth::Config::KeySpec> &keys)
+{
+    Berth::Config::SectionSpec section;
+    section.pattern = QStringLiteral("s");
+    section.keys = keys;
+    Berth::Config::Schema schema;
+    schema.addSection(section);
+    return schema;
 }
 
 inline QString writeFile(const QString &path, const QString &text)

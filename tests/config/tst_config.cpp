@@ -5,6 +5,7 @@
 
 #include <QDir>
 #include <QFile>
+#include <QHash>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -12,6 +13,30 @@ using namespace Berth::Config;
 using namespace Qt::StringLiterals;
 using namespace std::chrono_literals;
 using namespace ConfigTest;
+
+namespace {
+
+ValueType typeNamed(const QString &name)
+{
+    static const QHash<QString, ValueType> types{
+        {u"string"_s, ValueType::String}, {u"int"_s, ValueType::Int},
+        {u"float"_s, ValueType::Float},   {u"bool"_s, ValueType::Bool},
+        {u"size"_s, ValueType::Size},     {u"duration"_s, ValueType::Duration},
+        {u"list"_s, ValueType::List}};
+    return types.value(name);
+}
+
+// The default of [s] k in the getters test, per type.
+QString testDefault(const QString &type)
+{
+    static const QHash<QString, QString> defaults{
+        {u"string"_s, u"default"_s}, {u"int"_s, u"-1"_s},  {u"float"_s, u"-1"_s},
+        {u"bool"_s, u"yes"_s},       {u"size"_s, u"1K"_s}, {u"duration"_s, u"5ms"_s},
+        {u"list"_s, u"default"_s}};
+    return defaults.value(type);
+}
+
+} // namespace
 
 class tst_Config : public QObject
 {
@@ -35,7 +60,6 @@ private Q_SLOTS:
 
     void getters_data();
     void getters();
-    void missingOrEmptyValueGivesDefault();
     void getterReportsBadValueOnce();
     void getterNamesAreCaseInsensitive();
     void getPath_data();
@@ -301,12 +325,12 @@ void tst_Config::getters_data()
     QTest::newRow("bool bad") << u"bool"_s << u"maybe"_s << u"true"_s
                               << u"t.conf:2: [s] k: 'maybe' is not a boolean"_s;
     QTest::newRow("size") << u"size"_s << u"64K"_s << u"65536"_s << QString();
-    QTest::newRow("size bad") << u"size"_s << u"64Q"_s << u"-1"_s
+    QTest::newRow("size bad") << u"size"_s << u"64Q"_s << u"1024"_s
                               << u"t.conf:2: [s] k: '64Q' is not a size"_s;
     QTest::newRow("size negative")
-        << u"size"_s << u"-5"_s << u"-1"_s << u"t.conf:2: [s] k: '-5' is not a size"_s;
+        << u"size"_s << u"-5"_s << u"1024"_s << u"t.conf:2: [s] k: '-5' is not a size"_s;
     QTest::newRow("duration") << u"duration"_s << u"1h30m"_s << u"5400000"_s << QString();
-    QTest::newRow("duration bad") << u"duration"_s << u"3x"_s << u"-1"_s
+    QTest::newRow("duration bad") << u"duration"_s << u"3x"_s << u"5"_s
                                   << u"t.conf:2: [s] k: '3x' is not a duration"_s;
     QTest::newRow("list") << u"list"_s << u"a, \"b c\" d"_s << u"a|b c|d"_s << QString();
     QTest::newRow("list empty") << u"list"_s << u""_s << u""_s << QString();
@@ -319,24 +343,27 @@ void tst_Config::getters()
     QFETCH(QString, expected);
     QFETCH(QString, error);
 
-    const Config config = Config::fromText(u"[s]\nk = "_s + value + u'\n', u"t.conf"_s);
+    // A bad value yields the schema's default.
+    const Schema schema = testSchema({keySpec(u"k"_s, typeNamed(type), testDefault(type))});
+    Config config = Config::fromText(u"[s]\nk = "_s + value + u'\n', u"t.conf"_s);
+    config.setSchema(&schema);
     QVERIFY2(config.diagnostics().isEmpty(),
              qPrintable(messages(config.diagnostics()).join(u'\n')));
     QString result;
     if (type == u"string"_s)
-        result = config.getString(u"s"_s, u"k"_s, u"default"_s);
+        result = config.getString(u"s"_s, u"k"_s);
     else if (type == u"int"_s)
-        result = QString::number(config.getInt(u"s"_s, u"k"_s, -1));
+        result = QString::number(config.getInt(u"s"_s, u"k"_s));
     else if (type == u"float"_s)
-        result = QString::number(config.getFloat(u"s"_s, u"k"_s, -1));
+        result = QString::number(config.getFloat(u"s"_s, u"k"_s));
     else if (type == u"bool"_s)
-        result = config.getBool(u"s"_s, u"k"_s, true) ? u"true"_s : u"false"_s;
+        result = config.getBool(u"s"_s, u"k"_s) ? u"true"_s : u"false"_s;
     else if (type == u"size"_s)
-        result = QString::number(config.getSize(u"s"_s, u"k"_s, -1));
+        result = QString::number(config.getSize(u"s"_s, u"k"_s));
     else if (type == u"duration"_s)
-        result = QString::number(config.getDuration(u"s"_s, u"k"_s, -1ms).count());
+        result = QString::number(config.getDuration(u"s"_s, u"k"_s).count());
     else if (type == u"list"_s)
-        result = config.getList(u"s"_s, u"k"_s, {u"default"_s}).join(u'|');
+        result = config.getList(u"s"_s, u"k"_s).join(u'|');
     QCOMPARE(result, expected);
 
     if (error.isEmpty()) {
@@ -347,34 +374,12 @@ void tst_Config::getters()
     }
 }
 
-void tst_Config::missingOrEmptyValueGivesDefault()
-{
-    const Config config = Config::fromText(u"[s]\nempty =\nport = ; nothing\n"_s);
-    QCOMPARE(config.getInt(u"s"_s, u"empty"_s, 7), 7);
-    QCOMPARE(config.getInt(u"s"_s, u"port"_s, 7), 7);
-    QCOMPARE(config.getInt(u"s"_s, u"absent"_s, 7), 7);
-    QCOMPARE(config.getInt(u"nosection"_s, u"k"_s, 7), 7);
-    QCOMPARE(config.getFloat(u"s"_s, u"empty"_s, 1.5), 1.5);
-    QCOMPARE(config.getBool(u"s"_s, u"empty"_s, true), true);
-    QCOMPARE(config.getSize(u"s"_s, u"empty"_s, 4096), 4096);
-    QCOMPARE(config.getDuration(u"s"_s, u"empty"_s, 30s), std::chrono::milliseconds(30s));
-    // For strings, lists and paths an empty value is a value: "turned off".
-    QCOMPARE(config.getString(u"s"_s, u"empty"_s, u"x"_s), QString());
-    QCOMPARE(config.getString(u"s"_s, u"absent"_s, u"x"_s), u"x"_s);
-    QCOMPARE(config.getList(u"s"_s, u"empty"_s, {u"x"_s}), QStringList());
-    QCOMPARE(config.getList(u"s"_s, u"absent"_s, {u"x"_s}), QStringList{u"x"_s});
-    QCOMPARE(config.getPath(u"s"_s, u"empty"_s, u"/x"_s), QString());
-    QCOMPARE(config.getPath(u"s"_s, u"absent"_s, u"/x"_s), u"/x"_s);
-    QVERIFY(config.diagnostics().isEmpty());
-}
-
 void tst_Config::getterReportsBadValueOnce()
 {
     const Config config = Config::fromText(u"[limits]\nheader_timeout = 3x\n"_s, u"a.conf"_s);
-    QCOMPARE(config.getDuration(u"limits"_s, u"header_timeout"_s, 10s),
-             std::chrono::milliseconds(10s));
-    QCOMPARE(config.getDuration(u"limits"_s, u"header_timeout"_s, 10s),
-             std::chrono::milliseconds(10s));
+    // Both reads get the schema's default (10s) and one diagnostic is recorded.
+    QCOMPARE(config.getDuration(u"limits"_s, u"header_timeout"_s), std::chrono::milliseconds(10s));
+    QCOMPARE(config.getDuration(u"limits"_s, u"header_timeout"_s), std::chrono::milliseconds(10s));
     QCOMPARE(messages(config.diagnostics()),
              QStringList{u"a.conf:2: [limits] header_timeout: '3x' is not a duration"_s});
 }
@@ -382,8 +387,8 @@ void tst_Config::getterReportsBadValueOnce()
 void tst_Config::getterNamesAreCaseInsensitive()
 {
     const Config config = Config::fromText(u"[Server]\nPort = 81\n"_s);
-    QCOMPARE(config.getInt(u"server"_s, u"port"_s, 0), 81);
-    QCOMPARE(config.getInt(u"SERVER"_s, u"PORT"_s, 0), 81);
+    QCOMPARE(config.getInt(u"server"_s, u"port"_s), 81);
+    QCOMPARE(config.getInt(u"SERVER"_s, u"PORT"_s), 81);
     QVERIFY(config.has(u"Server"_s, u"PoRt"_s));
     QVERIFY(!config.has(u"server"_s, u"ip"_s));
     QVERIFY(config.hasSection(u"server"_s));
@@ -504,7 +509,7 @@ void tst_Config::duplicateKeyLaterWins()
 {
     const Config config = Config::fromText(u"[server]\nport = 1\nport = 2\n"_s, u"d.conf"_s);
     QVERIFY(config.diagnostics().isEmpty());
-    QCOMPARE(config.getInt(u"server"_s, u"port"_s, 0), 2);
+    QCOMPARE(config.getInt(u"server"_s, u"port"_s), 2);
     QCOMPARE(config.location(u"server"_s, u"port"_s).toString(), u"d.conf:3"_s);
     QCOMPARE(config.section(u"server"_s)->entries.size(), 2);
 }
@@ -516,7 +521,7 @@ void tst_Config::sectionsMergeAndKeepOrder()
         u"call = berth.stats\n[limits]\n"_s);
     QCOMPARE(config.sectionNames(),
              (QStringList{u"server"_s, u"app:echo"_s, u"app:stats"_s, u"limits"_s}));
-    QCOMPARE(config.getInt(u"server"_s, u"port"_s, 0), 1);
+    QCOMPARE(config.getInt(u"server"_s, u"port"_s), 1);
     QCOMPARE(config.getString(u"server"_s, u"name"_s), u"x"_s);
     QCOMPARE(config.section(u"server"_s)->location.line, 1);
     QStringList apps;

@@ -42,7 +42,7 @@ void tst_ConfigFiles::missingTopLevelFile()
     QCOMPARE(config.diagnostics().first().location.line, 0);
     // The rest is still read.
     QCOMPARE(config.files(), QStringList{present});
-    QCOMPARE(config.getInt(u"server"_s, u"port"_s, 0), 1);
+    QCOMPARE(config.getInt(u"server"_s, u"port"_s), 1);
 
     const Config directory = Config::load({dir.path()});
     QCOMPARE(
@@ -60,7 +60,7 @@ void tst_ConfigFiles::multipleFilesMergeInOrder()
     const Config config = Config::load({a, b});
     QVERIFY(config.diagnostics().isEmpty());
     QCOMPARE(config.files(), (QStringList{a, b}));
-    QCOMPARE(config.getInt(u"server"_s, u"port"_s, 0), 2);
+    QCOMPARE(config.getInt(u"server"_s, u"port"_s), 2);
     QCOMPARE(config.getString(u"server"_s, u"name"_s), u"a"_s);
     QCOMPARE(config.location(u"server"_s, u"port"_s).toString(), b + u":2"_s);
     QCOMPARE(config.location(u"server"_s, u"name"_s).toString(), a + u":3"_s);
@@ -71,7 +71,7 @@ void tst_ConfigFiles::multipleFilesMergeInOrder()
     QCOMPARE(config.sectionNames(), (QStringList{u"server"_s, u"routes:line"_s, u"limits"_s}));
 
     const Config reversed = Config::load({b, a});
-    QCOMPARE(reversed.getInt(u"server"_s, u"port"_s, 0), 1);
+    QCOMPARE(reversed.getInt(u"server"_s, u"port"_s), 1);
 }
 
 void tst_ConfigFiles::includeRelativeAndQuoted()
@@ -92,10 +92,10 @@ void tst_ConfigFiles::includeRelativeAndQuoted()
                           dir.filePath(u"conf.d/x.conf"_s), later}));
     // Included files are read right after the including file, so they override it, and files
     // given after it override them.
-    QCOMPARE(config.getInt(u"server"_s, u"port"_s, 0), 3);
+    QCOMPARE(config.getInt(u"server"_s, u"port"_s), 3);
     QCOMPARE(config.getString(u"server"_s, u"name"_s), u"main"_s);
-    QCOMPARE(config.getInt(u"server"_s, u"threads"_s, 0), 8);
-    QCOMPARE(config.getInt(u"limits"_s, u"max_headers"_s, 0), 50);
+    QCOMPARE(config.getInt(u"server"_s, u"threads"_s), 8);
+    QCOMPARE(config.getInt(u"limits"_s, u"max_headers"_s), 50);
 }
 
 void tst_ConfigFiles::includeTilde()
@@ -109,7 +109,7 @@ void tst_ConfigFiles::includeTilde()
     const Config config = Config::load({main});
     QCOMPARE(messages(config.diagnostics()), QStringList());
     QCOMPARE(config.files(), (QStringList{main, home.filePath(u".berth.conf"_s)}));
-    QCOMPARE(config.getInt(u"server"_s, u"port"_s, 0), 9);
+    QCOMPARE(config.getInt(u"server"_s, u"port"_s), 9);
 }
 
 void tst_ConfigFiles::includeMissing()
@@ -125,7 +125,7 @@ void tst_ConfigFiles::includeMissing()
              QStringList{main + u":3: cannot read included file '/nonexistent-berth/y.conf': No "
                                 u"such file or directory"_s});
     // The other include is still read.
-    QCOMPARE(config.getInt(u"server"_s, u"port"_s, 0), 5);
+    QCOMPARE(config.getInt(u"server"_s, u"port"_s), 5);
 }
 
 void tst_ConfigFiles::includeCycle()
@@ -139,7 +139,7 @@ void tst_ConfigFiles::includeCycle()
     QCOMPARE(messages(config.diagnostics()),
              QStringList{u"%2:2: include cycle: %1 -> %2 -> %1"_s.arg(a, b)});
     QCOMPARE(config.files(), (QStringList{a, b}));
-    QCOMPARE(config.getInt(u"server"_s, u"port"_s, 0), 2);
+    QCOMPARE(config.getInt(u"server"_s, u"port"_s), 2);
 
     // The same with relative names, as a user types them on the command line.
     const QString savedDir = QDir::currentPath();
@@ -173,7 +173,7 @@ void tst_ConfigFiles::includeBrimSection()
     // Both sections include, in the order they appear in the file.
     QCOMPARE(config.files(),
              (QStringList{main, dir.filePath(u"brim.conf"_s), dir.filePath(u"berth.conf"_s)}));
-    QCOMPARE(config.getInt(u"server"_s, u"port"_s, 0), 2);
+    QCOMPARE(config.getInt(u"server"_s, u"port"_s), 2);
     QCOMPARE(config.getString(u"server"_s, u"name"_s), u"brim"_s);
 }
 
@@ -189,7 +189,7 @@ void tst_ConfigFiles::includeNestedDirectories()
     QCOMPARE(messages(config.diagnostics()), QStringList());
     // two.conf is relative to sub/one.conf, not to main.conf.
     QCOMPARE(config.files().value(2), dir.filePath(u"sub/two.conf"_s));
-    QCOMPARE(config.getInt(u"server"_s, u"port"_s, 0), 2);
+    QCOMPARE(config.getInt(u"server"_s, u"port"_s), 2);
     // A path is relative to the file it was written in.
     QCOMPARE(config.getPath(u"app:files"_s, u"root"_s), dir.filePath(u"sub/www"_s));
 }
@@ -218,7 +218,7 @@ void tst_ConfigFiles::fromTextIncludes()
     const Config followed = Config::fromText(text, name);
     QCOMPARE(messages(followed.diagnostics()), QStringList());
     QCOMPARE(followed.files(), (QStringList{name, dir.filePath(u"inc.conf"_s)}));
-    QCOMPARE(followed.getInt(u"server"_s, u"port"_s, 0), 7);
+    QCOMPARE(followed.getInt(u"server"_s, u"port"_s), 7);
 
     const Config ignored = Config::fromText(text, name, Config::Includes::Ignore);
     QCOMPARE(messages(ignored.diagnostics()), QStringList());

@@ -73,9 +73,9 @@ void tst_Validator::designExampleIsValid()
                                     u"[daemon:sample]"_s + ignored, u"[crontab:line]"_s + ignored,
                                     u"[mailer]"_s + ignored, u"[admin]"_s + ignored}));
     // The values the example sets come through the getters unchanged.
-    QCOMPARE(config.getInt(u"server"_s, u"workers"_s, 0), 2);
-    QCOMPARE(config.getSize(u"limits"_s, u"max_header_bytes"_s, 0), 32 * 1024);
-    QCOMPARE(config.getDuration(u"limits"_s, u"idle_timeout"_s, {}).count(), 75000);
+    QCOMPARE(config.getInt(u"server"_s, u"workers"_s), 2);
+    QCOMPARE(config.getSize(u"limits"_s, u"max_header_bytes"_s), 32 * 1024);
+    QCOMPARE(config.getDuration(u"limits"_s, u"idle_timeout"_s).count(), 75000);
     QCOMPARE(config.section(u"routes:line"_s)->lines.size(), 8);
     QVERIFY(config.diagnostics().isEmpty());
 }
@@ -184,6 +184,9 @@ void tst_Validator::badValue_data()
     QTest::newRow("negative max_requests")
         << u"[server]\nmax_requests = -1\n"_s
         << QStringList{u"v.conf:2: [server] max_requests: '-1' is out of range (at least 0)"_s};
+    QTest::newRow("umask") << u"[server]\numask = 0999\n"_s
+                           << QStringList{u"v.conf:2: [server] umask: '0999' is not an octal "
+                                          u"mode"_s};
     QTest::newRow("later value counts") << u"[server]\nport = x\nport = 80\n"_s << QStringList();
     QTest::newRow("several") << u"[server]\nport = x\n[limits]\nidle_timeout = soon\n"_s
                              << QStringList{
@@ -310,7 +313,7 @@ void tst_Validator::includesLoadErrorsInFileOrder()
 void tst_Validator::getterErrorsAreNotRepeated()
 {
     const Config config = Config::fromText(u"[limits]\nheader_timeout = 3x\n"_s, u"g.conf"_s);
-    config.getDuration(u"limits"_s, u"header_timeout"_s, {});
+    config.getDuration(u"limits"_s, u"header_timeout"_s);
     QCOMPARE(config.diagnostics().size(), 1);
     const Diagnostics found = validate(config);
     QCOMPARE(found.size(), 1);
@@ -440,6 +443,9 @@ void tst_Validator::schemaDefaultsMatchTheirTypes()
             break;
         case ValueType::Duration:
             ok = Values::parseDuration(v).has_value();
+            break;
+        case ValueType::Mode:
+            ok = Values::parseMode(v).has_value();
             break;
         default:
             break;

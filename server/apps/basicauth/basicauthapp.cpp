@@ -279,14 +279,14 @@ void registerBasicAuthApp(Pipeline::AppRegistry &registry)
         const QString authPathKey = QStringLiteral("auth_path");
         BasicAuthApp::Options options;
         options.authPath = config.getPath(section, authPathKey);
-        options.realm = config.getString(section, QStringLiteral("realm"), QStringLiteral("Berth"));
-        options.allowInsecure = config.getBool(section, QStringLiteral("allow_insecure"), false);
+        options.realm = config.getString(section, QStringLiteral("realm"));
+        options.allowInsecure = config.getBool(section, QStringLiteral("allow_insecure"));
 
         const Config::Section *own = config.section(section);
         const Config::Location where = own ? own->location : Config::Location();
         const QString tls = QStringLiteral("tls");
         const bool tlsConfigured =
-            config.getBool(tls, QStringLiteral("enabled"), false) ||
+            config.getBool(tls, QStringLiteral("enabled")) ||
             !config.getString(tls, QStringLiteral("port")).trimmed().isEmpty();
         if (!tlsConfigured && !options.allowInsecure) {
             config.addDiagnostic({Diagnostic::Severity::Error, where,

@@ -6,6 +6,7 @@
 #include "runtime/statsregistry.h"
 
 #include <config/config.h>
+#include <config/dump.h>
 
 #include <QCoreApplication>
 #include <QJsonArray>
@@ -114,7 +115,7 @@ QJsonObject DebugApp::report(const Http::Exchange &exchange) const
             for (const Config::Entry &entry : section->entries)
                 keys.insert(entry.key, isSecretKey(entry.key) && !entry.value.isEmpty()
                                            ? QStringLiteral("********")
-                                           : entry.value);
+                                           : Config::maskedValue(c, name, entry.key, entry.value));
             config.insert(name, keys);
         }
     }
@@ -183,9 +184,7 @@ void registerDebugApp(Pipeline::AppRegistry &registry)
 {
     registry.add(QStringLiteral("berth.debug"), [](const Pipeline::AppSetup &setup) {
         QList<DebugApp::Subnet> allowed;
-        const QStringList entries =
-            setup.config.getList(setup.section, QStringLiteral("allow"),
-                                 {QStringLiteral("127.0.0.0/8"), QStringLiteral("::1")});
+        const QStringList entries = setup.config.getList(setup.section, QStringLiteral("allow"));
         for (const QString &entry : entries) {
             DebugApp::Subnet subnet = QHostAddress::parseSubnet(entry);
             if (subnet.first.isNull()) {

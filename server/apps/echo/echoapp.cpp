@@ -49,8 +49,7 @@ Pipeline::Outcome EchoApp::handle(Http::Exchange &exchange)
 void registerEchoApp(Pipeline::AppRegistry &registry)
 {
     registry.add(QStringLiteral("berth.echo"), [](const Pipeline::AppSetup &setup) {
-        const qint64 maxEcho =
-            setup.config.getSize(setup.section, QStringLiteral("max_echo"), 64 * 1024);
+        const qint64 maxEcho = setup.config.getSize(setup.section, QStringLiteral("max_echo"));
         auto app = std::make_unique<EchoApp>(maxEcho, setup.server);
         app->setName(setup.name);
         app->declareStats();

@@ -53,8 +53,7 @@ void registerFaultApp(Pipeline::AppRegistry &registry)
     if (qEnvironmentVariable("BERTH_TEST_APPS") != QLatin1String("1"))
         return;
     registry.add(QStringLiteral("berth.fault"), [](const Pipeline::AppSetup &setup) {
-        const QString mode =
-            setup.config.getString(setup.section, QStringLiteral("mode"), QStringLiteral("throw"));
+        const QString mode = setup.config.getString(setup.section, QStringLiteral("mode"));
         FaultApp::Mode m = FaultApp::Mode::Throw;
         if (mode == QLatin1String("throw_after"))
             m = FaultApp::Mode::ThrowAfterStart;
@@ -68,7 +67,7 @@ void registerFaultApp(Pipeline::AppRegistry &registry)
             m = FaultApp::Mode::Crash;
         using namespace std::chrono_literals;
         const qint64 delay =
-            setup.config.getDuration(setup.section, QStringLiteral("delay"), 1s).count();
+            setup.config.getDuration(setup.section, QStringLiteral("delay")).count();
         return std::unique_ptr<Pipeline::App>(std::make_unique<FaultApp>(m, delay));
     });
 }

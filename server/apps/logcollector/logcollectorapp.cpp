@@ -59,11 +59,23 @@ std::shared_ptr<Log::LogSink> LogCollectorApp::sharedSink(const QString &path, Q
 
 bool LogCollectorApp::open(const Options &options, QString *error)
 {
-    m_options = options;
-    m_json = sharedSink(options.file, error);
+    configure(options);
+    return start(error);
+}
+
+bool LogCollectorApp::start(QString *error)
+{
+    if (m_options.file.isEmpty())
+        return true; // reported by the validator (a required key); the app answers 400
+    QString why;
+    m_json = sharedSink(m_options.file, &why);
     if (m_json)
-        m_text = sharedSink(options.file + QStringLiteral(".txt"), error);
-    return m_json && m_text;
+        m_text = sharedSink(m_options.file + QStringLiteral(".txt"), &why);
+    if (m_json && m_text)
+        return true;
+    if (error)
+        *error = QStringLiteral("[app:%1] file: %2").arg(name(), why);
+    return false;
 }
 
 void LogCollectorApp::declareStats(Core::ServerContext *server)
@@ -166,19 +178,27 @@ void registerLogCollectorApp(Pipeline::AppRegistry &registry)
         const Config::Config &config = setup.config;
         LogCollectorApp::Options options;
         options.file = config.getPath(setup.section, QStringLiteral("file"));
-        options.maxBytes =
-            config.getSize(setup.section, QStringLiteral("max_bytes"), options.maxBytes);
+        options.maxBytes = config.getSize(setup.section, QStringLiteral("max_bytes"));
         auto app = std::make_unique<LogCollectorApp>();
         app->setName(setup.name);
         app->declareStats(setup.server);
-        // A missing `file` is reported by the schema validator (a required key); the app then
-        // answers 400 to everything.
-        QString error;
-        if (!options.file.isEmpty() && !app->open(options, &error)) {
+        // The files are opened by start(), after the privilege drop: `berthd check` builds
+        // this app too and must create nothing. What can be checked without creating the file
+        // is checked here. A missing `file` is reported by the schema validator (a required
+        // key); the app then answers 400 to everything.
+        const QFileInfo file(options.file);
+        if (!options.file.isEmpty() && !file.exists() && !file.absoluteDir().exists()) {
             config.addDiagnostic({Config::Diagnostic::Severity::Error,
                                   config.location(setup.section, QStringLiteral("file")),
-                                  QStringLiteral("[%1] file: %2").arg(setup.section, error)});
+                                  QStringLiteral("[%1] file: directory %2 does not exist")
+                                      .arg(setup.section, file.absolutePath())});
+        } else if (file.isDir()) {
+            config.addDiagnostic(
+                {Config::Diagnostic::Severity::Error,
+                 config.location(setup.section, QStringLiteral("file")),
+                 QStringLiteral("[%1] file: %2 is a directory").arg(setup.section, options.file)});
         }
+        app->configure(options);
         return std::unique_ptr<Pipeline::App>(std::move(app));
     });
 }

@@ -28,7 +28,12 @@ public:
         qint64 maxBytes = 64 * 1024;
     };
 
-    // Opens (creates, appends to) both files. False and *error when one can't be opened.
+    // Takes the options without touching the files (building an app has no side effect).
+    void configure(const Options &options) { m_options = options; }
+    // Opens (creates, appends to) both files, after the privilege drop. False and *error when
+    // one can't be opened.
+    bool start(QString *error) override;
+    // configure() then start(): for tests.
     bool open(const Options &options, QString *error);
     void declareStats(Core::ServerContext *server);
 

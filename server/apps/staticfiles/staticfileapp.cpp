@@ -439,7 +439,7 @@ StaticFileApp::Options StaticFileApp::optionsFromConfig(const Pipeline::AppSetup
                    .arg(options.root));
     }
 
-    const QStringList index = config.getList(section, QStringLiteral("index"), options.index);
+    const QStringList index = config.getList(section, QStringLiteral("index"));
     options.index.clear();
     for (const QString &name : index) {
         // Index names are file names inside the requested directory, never paths: a "../x"
@@ -453,8 +453,8 @@ StaticFileApp::Options StaticFileApp::optionsFromConfig(const Pipeline::AppSetup
         options.index.append(name);
     }
 
-    options.allowDotfiles = config.getBool(section, QStringLiteral("allow_dotfiles"), false);
-    options.followSymlinks = config.getBool(section, QStringLiteral("follow_symlinks"), false);
+    options.allowDotfiles = config.getBool(section, QStringLiteral("allow_dotfiles"));
+    options.followSymlinks = config.getBool(section, QStringLiteral("follow_symlinks"));
 
     const QString cacheControl = config.getString(section, QStringLiteral("cache_control"));
     // Sent verbatim as a header value: visible ASCII and spaces only, so a config value can
