@@ -3,6 +3,7 @@
 #include "processutil.h"
 #include "sharedstate.h"
 #include "statsregistry.h"
+#include "workerhealth.h"
 
 #include <QDir>
 #include <QFile>
@@ -37,32 +38,53 @@ int openSharedState(pid_t masterPid)
 
 QStringList describeWorkers(pid_t masterPid)
 {
-    QStringList lines;
     const int fd = openSharedState(masterPid);
-    if (fd < 0) {
-        lines.append(QStringLiteral("  single process (workers = 0)"));
-        return lines;
-    }
+    if (fd < 0)
+        return {QStringLiteral("  single process (workers = 0)")};
     QString error;
     const std::unique_ptr<SharedState> shared = SharedState::attach(fd, &error);
     if (!shared) {
-        lines.append(QStringLiteral("  workers: cannot read shared state: %1").arg(error));
-        return lines;
+        ::close(fd);
+        return {QStringLiteral("  workers: cannot read shared state: %1").arg(error)};
     }
-    const int requestsIndex = shared->findStat(QStringLiteral("requests"));
-    for (int i = 0; i < shared->slotCount(); ++i) {
-        const WorkerSlot *slot = shared->slot(i);
-        if (!slot->isLive())
+    return describeSlots(*shared);
+}
+
+QStringList describeSlots(const SharedState &shared)
+{
+    QStringList lines;
+    const qint64 now = monotonicMs();
+    const int requestsIndex = shared.findStat(QStringLiteral("requests"));
+    for (int i = 0; i < shared.slotCount(); ++i) {
+        const WorkerSlot *slot = shared.slot(i);
+        const bool failed = slot->workerState() == WorkerState::Failed;
+        if (!slot->isLive() && !failed)
             continue;
         const pid_t pid = slot->pid.load();
-        lines.append(QStringLiteral("  worker slot %1: pid %2, %3, up %4 s, %5 requests "
-                                    "(slot total %6)")
+        const int lastExit = slot->lastExitStatus.load();
+        lines.append(QStringLiteral("  worker slot %1: pid %2, %3:%4, %5, up %6 s, %7 requests "
+                                    "(slot total %8), restarts %9, last exit %10")
                          .arg(i)
-                         .arg(pid)
-                         .arg(workerStateName(slot->workerState()))
-                         .arg(processUptimeSeconds(pid))
+                         .arg(failed ? 0 : pid)
+                         .arg(slot->kind(), slot->name(), workerStateName(slot->workerState()))
+                         .arg(failed ? 0 : processUptimeSeconds(pid))
                          .arg(slot->requestsServed.load())
-                         .arg(requestsIndex >= 0 ? slot->values[requestsIndex].load() : 0));
+                         .arg(requestsIndex >= 0 ? slot->values[requestsIndex].load() : 0)
+                         .arg(slot->restarts.load())
+                         .arg(lastExit < 0 ? QStringLiteral("-") : describeWaitStatus(lastExit)));
+        if (failed)
+            continue;
+        const int threads = slot->threadCount.load(std::memory_order_relaxed);
+        for (int t = 0; t < threads; ++t) {
+            ThreadRequest request;
+            if (!readThreadRequest(*slot->thread(t), &request) || !request.busy)
+                continue;
+            lines.append(QStringLiteral("    thread %1: %2 %3 running %4 ms (txn %5, client %6)")
+                             .arg(t)
+                             .arg(request.method, request.url)
+                             .arg(qMax<qint64>(0, now - request.startedMs))
+                             .arg(request.txn, request.client));
+        }
     }
     if (lines.isEmpty())
         lines.append(QStringLiteral("  no live workers"));
