@@ -10,6 +10,7 @@
 #include "core/statusreport.h"
 #include "core/workerhealth.h"
 #include "log/logging.h"
+#include "restartpolicy.h"
 #include "serviceregistry.h"
 #include "snapshottransport.h"
 
@@ -398,7 +399,9 @@ void Supervisor::onChildExit(pid_t pid, int status)
     }
     if (!current)
         return;
-    if (clean && group->spec.restart == ChildSpec::Restart::OnFailure) {
+    const RestartDecision decision =
+        decideRestart(group->spec, &group->quickFailures, lived, clean);
+    if (decision.action == RestartDecision::Action::Leave) {
         qCInfo(lcMaster).noquote()
             << QStringLiteral("%1 (pid %2) exited with status 0; not restarted (on-failure)")
                    .arg(childLabel(child))
@@ -418,30 +421,22 @@ void Supervisor::onChildExit(pid_t pid, int status)
                                              .arg(Core::describeWaitStatus(status))
                                              .arg(double(lived) / 1000.0, 0, 'f', 1);
     }
-    scheduleRespawn(child, lived, clean);
-}
-
-void Supervisor::scheduleRespawn(const Child &child, qint64 livedMs, bool clean)
-{
-    // Exponential back-off for a crash loop, so a child that dies at start-up doesn't spin the
-    // CPU and flood the log; a child that ran a while restarts at once. After crashLoopLimit
-    // quick failures in a row the service is given up on; the others keep running.
-    Group &group = m_groups[child.key];
-    const ChildSpec &spec = group.spec;
-    int &failures = group.quickFailures;
-    failures = (!clean && livedMs < spec.quickExitMs) ? failures + 1 : 0;
-    if (spec.crashLoopLimit > 0 && failures >= spec.crashLoopLimit) {
-        markFailed(group, child, group.lastExitStatus);
+    if (decision.action == RestartDecision::Action::GiveUp) {
+        markFailed(*group, child, status);
         return;
     }
+    scheduleRespawn(child, decision.delayMs);
+}
+
+void Supervisor::scheduleRespawn(const Child &child, qint64 delay)
+{
+    Group &group = m_groups[child.key];
     ++group.restarts;
-    const qint64 delay =
-        failures == 0 ? 0 : qMin(spec.backoffCapMs, spec.backoffStartMs << qMin(failures - 1, 16));
     if (delay > 0)
         qCWarning(lcMaster).noquote() << QStringLiteral("%1 keeps failing (%2 in a row); "
                                                         "restarting in %3 s")
                                              .arg(childLabel(child))
-                                             .arg(failures)
+                                             .arg(group.quickFailures)
                                              .arg(double(delay) / 1000.0, 0, 'f', 1);
     const QString key = child.key;
     const int index = child.index;

@@ -94,7 +94,7 @@ private:
     void reapChildren();
     void onChildExit(pid_t pid, int status);
     void spawn(const QString &key, int index, int generation);
-    void scheduleRespawn(const Child &child, qint64 livedMs, bool clean);
+    void scheduleRespawn(const Child &child, qint64 delayMs);
     void markFailed(Group &group, const Child &child, int status);
     void onChildReady(pid_t pid);
     void reload(ControlReply *reply);

@@ -5,6 +5,7 @@
 #include "core/statusreport.h"
 #include "core/workerhealth.h"
 #include "supervisor/controlchannel.h"
+#include "supervisor/restartpolicy.h"
 #include "supervisor/service.h"
 #include "supervisor/serviceregistry.h"
 #include "supervisor/snapshottransport.h"
@@ -47,6 +48,8 @@ class tst_Supervisor : public QObject
     Q_OBJECT
 private Q_SLOTS:
     void registryKnowsKindsOnlyThroughEntries();
+    void restartBacksOffAndGivesUpOnACrashLoop();
+    void restartPolicyOnFailureLeavesACleanExit();
     void httpSpecFollowsTheServerSection();
     void tickerSpecsNeedTheTestEnvironment();
     void snapshotTravelsThroughASealedMemfd();
@@ -86,6 +89,53 @@ void tst_Supervisor::registryKnowsKindsOnlyThroughEntries()
     service->start();
     QCOMPARE(ready.size(), 1);
     QVERIFY(service->isReady());
+}
+
+void tst_Supervisor::restartBacksOffAndGivesUpOnACrashLoop()
+{
+    using Action = Supervisor::RestartDecision::Action;
+    ChildSpec spec;
+    spec.backoffStartMs = 100;
+    spec.backoffCapMs = 350;
+    spec.quickExitMs = 5000;
+    spec.crashLoopLimit = 4;
+    int quick = 0;
+    // Quick crashes: 100, 200, then the cap; the fourth in a row gives up.
+    auto d = Supervisor::decideRestart(spec, &quick, 10, false);
+    QCOMPARE(d.action, Action::Restart);
+    QCOMPARE(d.delayMs, 100);
+    QCOMPARE(Supervisor::decideRestart(spec, &quick, 10, false).delayMs, 200);
+    QCOMPARE(Supervisor::decideRestart(spec, &quick, 10, false).delayMs, 350);
+    QCOMPARE(Supervisor::decideRestart(spec, &quick, 10, false).action, Action::GiveUp);
+    QCOMPARE(quick, 4);
+    // A child that ran a while restarts at once and resets the count.
+    d = Supervisor::decideRestart(spec, &quick, 60'000, false);
+    QCOMPARE(d.action, Action::Restart);
+    QCOMPARE(d.delayMs, 0);
+    QCOMPARE(quick, 0);
+    // A clean exit (max_requests) of an "always" service: replaced at once.
+    quick = 2;
+    d = Supervisor::decideRestart(spec, &quick, 10, true);
+    QCOMPARE(d.action, Action::Restart);
+    QCOMPARE(d.delayMs, 0);
+    QCOMPARE(quick, 0);
+    // No limit: never gives up, the delay stays at the cap.
+    spec.crashLoopLimit = 0;
+    for (int i = 0; i < 100; ++i)
+        d = Supervisor::decideRestart(spec, &quick, 10, false);
+    QCOMPARE(d.action, Action::Restart);
+    QCOMPARE(d.delayMs, 350);
+}
+
+void tst_Supervisor::restartPolicyOnFailureLeavesACleanExit()
+{
+    ChildSpec spec;
+    spec.restart = ChildSpec::Restart::OnFailure;
+    int quick = 0;
+    QCOMPARE(Supervisor::decideRestart(spec, &quick, 10, true).action,
+             Supervisor::RestartDecision::Action::Leave);
+    QCOMPARE(Supervisor::decideRestart(spec, &quick, 10, false).action,
+             Supervisor::RestartDecision::Action::Restart);
 }
 
 void tst_Supervisor::httpSpecFollowsTheServerSection()
