@@ -334,8 +334,8 @@ def test_hung_worker_is_reported_and_replaced(berth_server, tmp_path):
     assert berth.wait_until(lambda: "berth stack pid=" in srv.server_log(), 6), srv.server_log()
     # The stack names the function the thread is stuck in (berthd links with -rdynamic).
     assert berth.wait_until(lambda: "FaultApp6handle" in srv.server_log(), 6)
-    after = wait_for_workers(srv, 2, timeout=8)
-    assert len(after - before) == 1
+    # The killed worker closes its sockets before /proc stops listing it: wait for its successor.
+    assert berth.wait_until(lambda: len(wait_for_workers(srv, 2, timeout=8) - before) == 1, 8)
     assert srv.request("GET", "/hb").status == 200
 
 
