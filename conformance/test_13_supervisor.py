@@ -88,8 +88,8 @@ def test_a_killed_ticker_is_restarted_and_counted(berth_server, tmp_path):
     assert berth.wait_until(lambda: len(ticker_pids(tmp_path)) == 2, 5)
     assert berth.wait_until(lambda: "berth.ticker:t1 child 0 (pid %d) killed by signal 9" % first
                             in srv.server_log())
-    out = status(srv)
-    assert re.search(r"service berth\.ticker:t1: running, 1/1 ready, restarts 1, last exit killed by signal 9", out), out
+    expected = r"service berth\.ticker:t1: running, 1/1 ready, restarts 1, last exit killed by signal 9"
+    assert berth.wait_until(lambda: re.search(expected, status(srv))), status(srv)
     assert srv.request("GET", "/hb").status == 200
 
 
