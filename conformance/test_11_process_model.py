@@ -313,11 +313,16 @@ def test_prometheus_across_workers_parses_and_adds_up(srv):
     assert sum(per_worker) == sent
 
 
-def test_hung_worker_is_reported_and_replaced(berth_server):
-    srv = berth_server(config(extra_server="worker_timeout = 2s"), env=ENV)
+def test_hung_worker_is_reported_and_replaced(berth_server, tmp_path):
+    srv = berth_server(config(extra_server=f"worker_timeout = 2s\npid_file = {tmp_path}/berthd.pid"),
+                       env=ENV)
     before = wait_for_workers(srv, 2)
     with srv.conn(timeout=10) as c:
         c.send(build_request("GET", "/block?which=stuck"))
+        # Wait until the hang has begun (`berthd status` shows the request running), so the
+        # requests below can only reach the other worker.
+        assert berth.wait_until(lambda: "GET /block?which=stuck running" in berth.run_cli(
+            "status", "-c", str(srv.conf_path)).output, 5)
         # The other worker keeps serving while this one hangs.
         for _ in range(5):
             assert srv.request("GET", "/stats").status == 200
@@ -329,8 +334,8 @@ def test_hung_worker_is_reported_and_replaced(berth_server):
     assert berth.wait_until(lambda: "berth stack pid=" in srv.server_log(), 6), srv.server_log()
     # The stack names the function the thread is stuck in (berthd links with -rdynamic).
     assert berth.wait_until(lambda: "FaultApp6handle" in srv.server_log(), 6)
-    after = wait_for_workers(srv, 2, timeout=8)
-    assert len(after - before) == 1
+    # The killed worker closes its sockets before /proc stops listing it: wait for its successor.
+    assert berth.wait_until(lambda: len(wait_for_workers(srv, 2, timeout=8) - before) == 1, 8)
     assert srv.request("GET", "/hb").status == 200
 
 

@@ -132,6 +132,7 @@ public:
 
 private:
     friend class ConfigParser;
+    friend class Snapshot; // snapshot.h: rebuilds a Config from its serialized form
     QStringList m_files;
     QStringList m_order;
     QHash<QString, Section> m_sections;

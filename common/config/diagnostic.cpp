@@ -1,5 +1,7 @@
 #include "diagnostic.h"
 
+#include <QSet>
+
 #include <QHash>
 
 #include <algorithm>
@@ -76,6 +78,22 @@ QString formatDiagnostics(const Diagnostics &diagnostics)
         text += u'\n';
     }
     return text;
+}
+
+Diagnostics uniqueDiagnostics(const Diagnostics &diagnostics)
+{
+    // The validator and the getters that build the server may find the same bad value; say it
+    // once.
+    Diagnostics unique;
+    QSet<QString> seen;
+    for (const Diagnostic &d : diagnostics) {
+        const QString text = d.toString();
+        if (!seen.contains(text)) {
+            seen.insert(text);
+            unique.append(d);
+        }
+    }
+    return sortedByFile(unique);
 }
 
 } // namespace Berth::Config

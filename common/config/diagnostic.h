@@ -40,6 +40,9 @@ bool hasErrors(const Diagnostics &diagnostics);
 // by line within a file; diagnostics without a location come first. Stable: equal positions
 // keep their order.
 Diagnostics sortedByFile(const Diagnostics &diagnostics);
+// sortedByFile without repeats: the validator and the getters that build a service may find the
+// same bad value; it is said once.
+Diagnostics uniqueDiagnostics(const Diagnostics &diagnostics);
 // One Diagnostic::toString() per line, each ending in '\n', in file order (sortedByFile), as
 // `berthd check` prints them. Empty for no diagnostics.
 QString formatDiagnostics(const Diagnostics &diagnostics);

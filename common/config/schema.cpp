@@ -369,6 +369,26 @@ Schema makeBuiltin()
                             key(u"command"_s, T::String, QString(), u"Or a command to run."_s),
                             key(u"interval"_s, T::Duration, u"60s"_s, u"Time between runs."_s),
                         })));
+    schema.addSection(section(
+        u"ticker:*"_s,
+        u"A toy service for testing the supervisor: one process that ticks every `interval`, "
+        u"counting ticks in its `ticks` stat and appending a line to `file`. Only available "
+        u"when berthd runs with BERTH_TEST_APPS=1 in its environment."_s,
+        {
+            key(u"interval"_s, T::Duration, u"1s"_s, u"Time between ticks."_s),
+            key(u"mode"_s, T::String, u"tick"_s,
+                u"`tick` (run until stopped) or `crash` (abort the process on its first tick)."_s),
+            key(u"file"_s, T::Path, QString(),
+                u"File the ticker appends a line to on start, each tick and stop (`NAME tick N pid "
+                u"P`); "
+                u"empty writes none."_s),
+            key(u"restart"_s, T::String, u"always"_s,
+                u"`always` or `on-failure`: whether an exit with status 0 is restarted too."_s),
+            range(key(u"crash_loop_limit"_s, T::Int, u"5"_s,
+                      u"Quick failures in a row after which the supervisor marks the ticker "
+                      u"failed and stops restarting it until the next reload (0: never)."_s),
+                  0),
+        }));
     schema.addSection(planned(rawLines(
         section(u"crontab:line"_s, u"Cron jobs, one per line in crontab(5) syntax."_s, {}))));
     schema.addSection(planned(

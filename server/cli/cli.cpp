@@ -1,10 +1,14 @@
 #include "cli.h"
 
-#include "core/master.h"
-#include "core/server.h"
-#include "core/statusreport.h"
 #include "keycommand.h"
 #include "runtime/processutil.h"
+#include "service/serviceregistry.h"
+#include "services/builtinservices.h"
+#include "supervisor/configcheck.h"
+#include "supervisor/controlchannel.h"
+#include "supervisor/servicehost.h"
+#include "supervisor/statusreport.h"
+#include "supervisor/supervisor.h"
 
 #include <config/config.h>
 #include <config/dump.h>
@@ -13,6 +17,7 @@
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFile>
+#include <QFileInfo>
 #include <QStringList>
 #include <QThread>
 
@@ -32,8 +37,10 @@ const char Usage[] =
     "  start     run as a daemon; needs [server] pid_file\n"
     "  stop      graceful stop of the daemon in pid_file (finishes in-flight requests)\n"
     "  kill      immediate stop\n"
-    "  reload    re-read the configuration and replace the workers without dropping a connection\n"
-    "  status    pid, uptime and workers of the running server\n"
+    "  reload    re-read the configuration and replace the workers without dropping a connection;\n"
+    "            exits 0 once the new generation serves, 1 with the errors when it can't\n"
+    "  restart   restart the children of one service: restart KIND:NAME (or NAME)\n"
+    "  status    pid, uptime, services, children and the requests they are running\n"
     "  check     validate the configuration (every problem as file:line: message);\n"
     "            -T also prints the merged configuration with origins, secrets masked\n"
     "  log       print the tail of a log: [-s server|request|app|cef] [-n BYTES]\n"
@@ -51,6 +58,9 @@ struct Arguments
     bool dumpConfig = false; // check -T
     QString logName = QStringLiteral("server");
     qint64 logBytes = 16 * 1024;
+    QString service; // child: --service KIND --name NAME
+    QString name;
+    QStringList operands; // restart KIND:NAME
     QString error;
 };
 
@@ -72,6 +82,12 @@ Arguments parse(const QStringList &args)
             a.configFiles.append(arg.mid(9));
         } else if (arg == QLatin1String("-T")) {
             a.dumpConfig = true;
+        } else if (arg == QLatin1String("--service")) {
+            a.service = value();
+        } else if (arg == QLatin1String("--name")) {
+            a.name = value();
+        } else if (a.command == QLatin1String("restart") && !arg.startsWith(u'-')) {
+            a.operands.append(arg);
         } else if (arg == QLatin1String("-s")) {
             a.logName = value();
         } else if (arg == QLatin1String("-n")) {
@@ -112,7 +128,7 @@ int check(const Arguments &a)
     // verdict to stderr.
     FILE *verdict = a.dumpConfig ? stderr : stdout;
     bool failed = false;
-    for (const Config::Diagnostic &d : Core::checkConfiguration(a.configFiles)) {
+    for (const Config::Diagnostic &d : Supervisor::checkConfiguration(a.configFiles)) {
         print(verdict, d.toString());
         failed = failed || d.isError();
     }
@@ -126,7 +142,7 @@ int check(const Arguments &a)
     return failed ? 1 : 0;
 }
 
-// workers > 0: the master; workers = 0: the whole server in this process.
+// workers > 0: the master (supervisor); workers = 0: every service in this process.
 int serve(const Arguments &a, QCoreApplication &app, int starterFd)
 {
     const Config::Config config = Config::Config::load(a.configFiles);
@@ -134,68 +150,44 @@ int serve(const Arguments &a, QCoreApplication &app, int starterFd)
     // [server] umask before the first file is created (logs, pid file); children inherit it. A
     // bad value is reported by the validation that follows.
     Core::applyUmask(config.getString(QStringLiteral("server"), QStringLiteral("umask")), nullptr);
-    if (workers > 0) {
-        Core::Master master(a.configFiles, starterFd);
-        if (!master.prepare()) {
-            for (const QString &e : master.errors())
-                print(stderr, e);
-            Core::reportToStarter(starterFd, master.errors().join(QLatin1Char('\n')));
-            print(stderr, QStringLiteral("berthd: not started"));
-            return 1;
-        }
-        int exitCode = 0;
-        QObject::connect(
-            &master, &Core::Master::stopped, &app,
-            [&app, &exitCode](int code) {
-                exitCode = code;
-                app.quit();
-            },
-            Qt::QueuedConnection);
-        master.start();
-        app.exec();
-        return exitCode;
-    }
-    Core::Server server(a.configFiles);
-    if (!server.prepare()) {
-        for (const QString &e : server.errors())
+    if (workers <= 0)
+        return Supervisor::ServiceHost::runInProcess(a.configFiles, app, starterFd);
+    Supervisor::Supervisor master(a.configFiles, starterFd);
+    if (!master.prepare()) {
+        for (const QString &e : master.errors())
             print(stderr, e);
-        Core::reportToStarter(starterFd, server.errors().join(QLatin1Char('\n')));
+        Core::reportToStarter(starterFd, master.errors().join(QLatin1Char('\n')));
         print(stderr, QStringLiteral("berthd: not started"));
         return 1;
     }
+    int exitCode = 0;
     QObject::connect(
-        &server, &Core::Server::stopped, &app, [&app] { app.quit(); }, Qt::QueuedConnection);
-    server.start();
-    Core::reportToStarter(starterFd, QStringLiteral("OK"));
-    return app.exec();
-}
-
-int runWorker(const Arguments &a, QCoreApplication &app)
-{
-    Core::Server server(a.configFiles, Core::Server::Role::Worker);
-    if (!server.prepare()) {
-        for (const QString &e : server.errors())
-            print(stderr, e);
-        print(stderr, QStringLiteral("berthd: not started"));
-        return 1;
-    }
-    QObject::connect(
-        &server, &Core::Server::stopped, &app, [&app] { app.quit(); }, Qt::QueuedConnection);
-    server.start();
-    return app.exec();
+        &master, &Supervisor::Supervisor::stopped, &app,
+        [&app, &exitCode](int code) {
+            exitCode = code;
+            app.quit();
+        },
+        Qt::QueuedConnection);
+    master.start();
+    app.exec();
+    return exitCode;
 }
 
 // The pid file of the configuration, or an explanation on stderr.
 QString pidFileOf(const Arguments &a)
 {
+    // A file broken elsewhere must not hide the pid file of the server that runs: `reload` then
+    // reports the errors through the master.
     const Config::Config config = Config::Config::load(a.configFiles);
-    for (const Config::Diagnostic &d : config.diagnostics()) {
-        if (d.isError()) {
-            print(stderr, d.toString());
-            return {};
+    const QString pidFile = config.getPath(QStringLiteral("server"), QStringLiteral("pid_file"));
+    if (pidFile.isEmpty()) {
+        for (const Config::Diagnostic &d : config.diagnostics()) {
+            if (d.isError()) {
+                print(stderr, d.toString());
+                return {};
+            }
         }
     }
-    const QString pidFile = config.getPath(QStringLiteral("server"), QStringLiteral("pid_file"));
     if (pidFile.isEmpty())
         print(stderr, QStringLiteral("berthd %1: [server] pid_file is not set in %2")
                           .arg(a.command, a.configFiles.join(QStringLiteral(", "))));
@@ -225,7 +217,7 @@ int start(const Arguments &a, QCoreApplication &app)
                                      "daemon's logs go nowhere"));
     // Validate before detaching, so errors reach the terminal.
     bool failed = false;
-    for (const Config::Diagnostic &d : Core::checkConfiguration(a.configFiles)) {
+    for (const Config::Diagnostic &d : Supervisor::checkConfiguration(a.configFiles)) {
         if (d.isError()) {
             print(stderr, d.toString());
             failed = true;
@@ -292,9 +284,59 @@ int status(const Arguments &a)
     print(stdout, QStringLiteral("berthd: running, pid %1, up %2 s")
                       .arg(pid)
                       .arg(Core::processUptimeSeconds(pid)));
-    for (const QString &line : Core::describeWorkers(pid))
+    // The master answers on its control socket; a single process (workers = 0) has none and
+    // is read from its shared memory.
+    QStringList lines;
+    bool ok = false;
+    QString error;
+    const QString socket = Supervisor::controlSocketPath(pidFile);
+    if (!QFileInfo::exists(socket) ||
+        !Supervisor::controlRequest(socket, QStringLiteral("status"), 5000, &lines, &ok, &error))
+        lines = Core::describeWorkers(pid);
+    for (const QString &line : std::as_const(lines))
         print(stdout, line);
     return 0;
+}
+
+// reload and restart through the control socket: the master's answer decides the exit code.
+// reload falls back to SIGHUP when the server has no control socket (workers = 0).
+int control(const Arguments &a, const QString &request)
+{
+    const QString pidFile = pidFileOf(a);
+    if (pidFile.isEmpty())
+        return 1;
+    const pid_t pid = Core::readPidFile(pidFile);
+    if (pid <= 0 || !Core::isBerthdRunning(pid)) {
+        print(stderr,
+              QStringLiteral("berthd %1: not running (pid file %2)").arg(a.command, pidFile));
+        return 1;
+    }
+    const QString socket = Supervisor::controlSocketPath(pidFile);
+    if (!QFileInfo::exists(socket)) {
+        if (a.command != QLatin1String("reload")) {
+            print(stderr, QStringLiteral("berthd %1: no control socket %2 (workers = 0?)")
+                              .arg(a.command, socket));
+            return 1;
+        }
+        return signalServer(a, SIGHUP, false);
+    }
+    // A reload waits for the new generation to be ready: allow for slow starts.
+    const Config::Config config = Config::Config::load(a.configFiles);
+    const qint64 grace =
+        config.getDuration(QStringLiteral("server"), QStringLiteral("graceful_timeout")).count();
+    QStringList lines;
+    bool ok = false;
+    QString error;
+    if (!Supervisor::controlRequest(socket, request, int(qMin<qint64>(grace + 60'000, INT_MAX)),
+                                    &lines, &ok, &error)) {
+        for (const QString &line : std::as_const(lines))
+            print(stderr, line);
+        print(stderr, QStringLiteral("berthd %1: %2").arg(a.command, error));
+        return 1;
+    }
+    for (const QString &line : std::as_const(lines))
+        print(ok ? stdout : stderr, line);
+    return ok ? 0 : 1;
 }
 
 int tailLog(const Arguments &a)
@@ -343,6 +385,8 @@ int tailLog(const Arguments &a)
 int main(int argc, char **argv)
 {
     QCoreApplication app(argc, argv);
+    // The composition root: the service kinds and apps this berthd ships.
+    Services::registerBuiltinServices(Supervisor::ServiceRegistry::builtin());
     QCoreApplication::setApplicationName(QStringLiteral("berthd"));
     QCoreApplication::setApplicationVersion(QStringLiteral(BERTH_VERSION));
     const Arguments a = parse(QCoreApplication::arguments());
@@ -359,8 +403,8 @@ int main(int argc, char **argv)
         return check(a);
     if (a.command == QLatin1String("run"))
         return serve(a, app, -1);
-    if (a.command == QLatin1String("worker"))
-        return runWorker(a, app);
+    if (a.command == QLatin1String("child"))
+        return Supervisor::ServiceHost::runChild(a.service, a.name, app);
     if (a.command == QLatin1String("start"))
         return start(a, app);
     if (a.command == QLatin1String("stop"))
@@ -368,7 +412,14 @@ int main(int argc, char **argv)
     if (a.command == QLatin1String("kill"))
         return signalServer(a, SIGQUIT, true);
     if (a.command == QLatin1String("reload"))
-        return signalServer(a, SIGHUP, false);
+        return control(a, QStringLiteral("reload"));
+    if (a.command == QLatin1String("restart")) {
+        if (a.operands.size() != 1) {
+            print(stderr, QStringLiteral("berthd restart: name one service (KIND:NAME or NAME)"));
+            return 2;
+        }
+        return control(a, QStringLiteral("restart ") + a.operands.front());
+    }
     if (a.command == QLatin1String("status"))
         return status(a);
     if (a.command == QLatin1String("log"))

@@ -113,6 +113,8 @@ QString workerStateName(WorkerState state)
         return QStringLiteral("draining");
     case WorkerState::Exited:
         return QStringLiteral("exited");
+    case WorkerState::Failed:
+        return QStringLiteral("failed");
     }
     return QStringLiteral("unknown");
 }
@@ -121,6 +123,42 @@ bool WorkerSlot::isLive() const
 {
     const WorkerState s = workerState();
     return s == WorkerState::Starting || s == WorkerState::Running || s == WorkerState::Draining;
+}
+
+namespace {
+
+template <std::size_t N> void storeText(std::atomic<std::uint64_t> (&words)[N], const QString &text)
+{
+    char bytes[N * 8] = {};
+    const QByteArray utf8 = text.toUtf8().left(qsizetype(N * 8 - 1));
+    std::memcpy(bytes, utf8.constData(), std::size_t(utf8.size()));
+    for (std::size_t i = 0; i < N; ++i) {
+        std::uint64_t word = 0;
+        std::memcpy(&word, bytes + i * 8, 8);
+        words[i].store(word, std::memory_order_relaxed);
+    }
+}
+
+template <std::size_t N> QString loadText(const std::atomic<std::uint64_t> (&words)[N])
+{
+    char bytes[N * 8 + 1] = {};
+    for (std::size_t i = 0; i < N; ++i) {
+        const std::uint64_t word = words[i].load(std::memory_order_relaxed);
+        std::memcpy(bytes + i * 8, &word, 8);
+    }
+    return QString::fromUtf8(bytes, qsizetype(::strnlen(bytes, N * 8)));
+}
+
+} // namespace
+
+QString WorkerSlot::kind() const
+{
+    return loadText(serviceKind);
+}
+
+QString WorkerSlot::name() const
+{
+    return loadText(serviceName);
 }
 
 ThreadSlot *WorkerSlot::thread(int index)
@@ -209,6 +247,7 @@ std::unique_ptr<SharedState> SharedState::create(int workerSlots, int threadsPer
         auto *slot =
             new (static_cast<char *>(state->m_base) + head + stride * std::size_t(i)) WorkerSlot();
         slot->threadCount.store(threadsPerWorker, std::memory_order_relaxed);
+        slot->lastExitStatus.store(-1, std::memory_order_relaxed);
         for (int t = 0; t < threadsPerWorker; ++t)
             new (slot->thread(t)) ThreadSlot();
     }
@@ -491,6 +530,28 @@ void SharedState::markExited(int index)
         ts->heartbeatMs.store(0, std::memory_order_relaxed);
         ts->requestStartedMs.store(0, std::memory_order_relaxed);
     }
+}
+
+void SharedState::setService(int index, const QString &kind, const QString &name, int restarts,
+                             int lastExitStatus)
+{
+    WorkerSlot *s = slot(index);
+    if (!s)
+        return;
+    storeText(s->serviceKind, kind);
+    storeText(s->serviceName, name);
+    s->restarts.store(restarts, std::memory_order_relaxed);
+    s->lastExitStatus.store(lastExitStatus, std::memory_order_relaxed);
+}
+
+void SharedState::recordExit(int index, int waitStatus, bool failed)
+{
+    WorkerSlot *s = slot(index);
+    if (!s)
+        return;
+    s->lastExitStatus.store(waitStatus, std::memory_order_relaxed);
+    if (failed)
+        s->state.store(int(WorkerState::Failed), std::memory_order_release);
 }
 
 } // namespace Berth::Core

@@ -32,6 +32,7 @@ enum class WorkerState : std::int32_t {
     Running = 2,
     Draining = 3,
     Exited = 4,
+    Failed = 5, // the master gave up restarting it (crash loop); kept until a reload
 };
 
 QString workerStateName(WorkerState state);
@@ -65,6 +66,8 @@ struct alignas(64) ThreadSlot
 struct alignas(64) WorkerSlot
 {
     static constexpr int StatCapacity = 512;
+    static constexpr int KindBytes = 16;
+    static constexpr int NameBytes = 48;
 
     std::atomic<std::int32_t> pid;
     std::atomic<std::uint32_t> generation; // +1 each time the master (re)uses the slot
@@ -72,9 +75,18 @@ struct alignas(64) WorkerSlot
     std::atomic<std::int32_t> state;       // WorkerState
     std::atomic<std::int32_t> threadCount; // fixed by SharedState::create()
     std::atomic<std::int64_t> requestsServed;
+    // Written by the master only, before it starts a child in the slot and when the child
+    // exits: which service the child runs, how often the master restarted that child, and the
+    // wait status of the last exit (-1: none yet).
+    std::atomic<std::uint64_t> serviceKind[KindBytes / 8]; // NUL-padded text
+    std::atomic<std::uint64_t> serviceName[NameBytes / 8];
+    std::atomic<std::int32_t> restarts;
+    std::atomic<std::int32_t> lastExitStatus;
     std::atomic<std::int64_t> values[StatCapacity];
 
     WorkerState workerState() const { return WorkerState(state.load(std::memory_order_acquire)); }
+    QString kind() const;
+    QString name() const;
     // Starting, Running or Draining: a process that may still write the slot.
     bool isLive() const;
     ThreadSlot *thread(int index);
@@ -97,7 +109,7 @@ class SharedState
 {
 public:
     static constexpr std::uint64_t Magic = 0x4d48535f48545245ull; // "ERTH_SHM" little-endian
-    static constexpr std::uint32_t Version = 1;
+    static constexpr std::uint32_t Version = 2;
     static constexpr int StatCapacity = WorkerSlot::StatCapacity;
     static constexpr int NameBytes = 64; // a stat name is at most NameBytes - 1 UTF-8 bytes
     static constexpr int MaxSlots = 1024;
@@ -147,6 +159,11 @@ public:
     // Master, after the worker exited: marks it Exited and clears what died with the process
     // (active connections, per-thread state). Its counters stay and keep counting in sums.
     void markExited(int index);
+    // Master: names the service whose child runs in the slot (before prepareSlot()).
+    void setService(int index, const QString &kind, const QString &name, int restarts,
+                    int lastExitStatus);
+    // Master: records a child's exit (wait status); failed: the master gave up on the service.
+    void recordExit(int index, int waitStatus, bool failed);
 
 private:
     SharedState() = default;

@@ -21,6 +21,10 @@ WorkerStats readSlot(const WorkerSlot &slot, int index, int count, qint64 now)
     w.generation = slot.generation.load(std::memory_order_relaxed);
     w.startedMs = slot.startedMs.load(std::memory_order_relaxed);
     w.requestsServed = slot.requestsServed.load(std::memory_order_relaxed);
+    w.kind = slot.kind();
+    w.name = slot.name();
+    w.restarts = slot.restarts.load(std::memory_order_relaxed);
+    w.lastExitStatus = slot.lastExitStatus.load(std::memory_order_relaxed);
     w.values.reserve(count);
     for (int i = 0; i < count; ++i)
         w.values.append(slot.values[i].load(std::memory_order_relaxed));
@@ -259,6 +263,8 @@ StatsReport StatsRegistry::report() const
     self.generation = 1;
     self.startedMs = m_startedMs;
     self.state = WorkerState::Running;
+    self.kind = QStringLiteral("http");
+    self.name = QStringLiteral("http");
     self.requestsServed = value(Requests);
     self.values.reserve(m_count);
     for (int i = 0; i < m_count; ++i)

@@ -37,6 +37,10 @@ struct WorkerStats
     quint32 generation = 0;
     qint64 startedMs = 0; // wall clock, ms since the epoch
     WorkerState state = WorkerState::Empty;
+    QString kind; // service kind and name of the child in the slot ("http", "http")
+    QString name;
+    int restarts = 0;
+    int lastExitStatus = -1; // wait status of the previous child in the slot's service, -1: none
     qint64 requestsServed = 0;
     QList<qint64> values; // by stat index
     QList<ThreadStats> threads;

@@ -232,6 +232,17 @@ QByteArray exposition(const Core::StatsReport &report)
                   {"state", Core::workerStateName(worker.state)}},
                  1);
     }
+    w.family("berth_worker_service_info", "gauge",
+             "Always 1; the service kind and name of the slot's child.");
+    for (const Core::WorkerStats &worker : report.workers)
+        w.sample({{"worker", QString::number(worker.slot)},
+                  {"service", worker.kind},
+                  {"name", worker.name}},
+                 1);
+    w.family("berth_worker_restarts", "gauge",
+             "How often the supervisor restarted the service of the slot's child.");
+    for (const Core::WorkerStats &worker : report.workers)
+        w.sample({{"worker", QString::number(worker.slot)}}, qint64(worker.restarts));
     w.family("berth_worker_start_time_seconds", "gauge", "Unix time the worker process started.");
     for (const Core::WorkerStats &worker : report.workers)
         w.sample({{"worker", QString::number(worker.slot)}}, seconds(worker.startedMs * 1000));

@@ -13,6 +13,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace Berth::Apps {
@@ -59,6 +60,17 @@ QJsonObject StatsApp::workerJson(const Core::StatsReport &report, const Core::Wo
     w.insert(QStringLiteral("started"), worker.startedMs / 1000);
     w.insert(QStringLiteral("state"), Core::workerStateName(worker.state));
     w.insert(QStringLiteral("requests_served"), worker.requestsServed);
+    w.insert(QStringLiteral("service"), worker.kind);
+    w.insert(QStringLiteral("name"), worker.name);
+    w.insert(QStringLiteral("restarts"), worker.restarts);
+    // The previous child of the service in this slot: {"status": N} or {"signal": N}.
+    QJsonValue lastExit;
+    if (worker.lastExitStatus >= 0) {
+        const int st = worker.lastExitStatus;
+        lastExit = WIFSIGNALED(st) ? QJsonObject{{QStringLiteral("signal"), WTERMSIG(st)}}
+                                   : QJsonObject{{QStringLiteral("status"), WEXITSTATUS(st)}};
+    }
+    w.insert(QStringLiteral("last_exit"), lastExit);
     QJsonObject values;
     for (qsizetype i = 0; i < worker.values.size() && i < report.names.size(); ++i) {
         if (!report.names[i].isEmpty())

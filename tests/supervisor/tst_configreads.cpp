@@ -1,9 +1,9 @@
 // What the server reads of a configuration: every key it reads is one the schema knows (so its
 // default is the documented one), and validating a configuration (checkConfiguration, what
 // `berthd check` and the master's pre-flight run) creates no file.
-#include "core/server.h"
 #include "runtime/listeners.h"
 #include "runtime/processutil.h"
+#include "services/http/server.h"
 
 #include <QDir>
 #include <QDirIterator>

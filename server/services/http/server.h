@@ -29,14 +29,17 @@ namespace Berth::Core {
 class EventLoopThread;
 class SharedState;
 
-// Everything `berthd check` verifies: the files parse, every key has a valid value, the
-// routes name existing apps and directories. Returns every finding once, in order.
+// Everything `berthd check` verifies about the HTTP server: the files parse, every key has a
+// valid value, the routes name existing apps and directories. Returns every finding once, in
+// order. (Supervisor::checkConfiguration() adds every other service kind.)
 Config::Diagnostics checkConfiguration(const QStringList &files);
-Config::Diagnostics uniqueDiagnostics(const Config::Diagnostics &diagnostics);
+// The HTTP server's own checks on a loaded configuration (engine settings, TLS, routes), as
+// diagnostics on config. Builds nothing that outlives the call.
+void checkHttpConfiguration(const Config::Config &config);
 
 // The HTTP server of one process: validated configuration, listening sockets, `threads`
-// event-loop threads each with its own router and apps, signals and log flushing. Lifecycle
-// only; requests are the engine's business.
+// event-loop threads each with its own router and apps. Lifecycle only; requests are the
+// engine's business, signals, log files and readiness the host's (Supervisor::ServiceHost).
 class Server final : public QObject
 {
     Q_OBJECT
@@ -45,21 +48,26 @@ public:
     // master, which passed the listening sockets and handles reloads.
     enum class Role { Single, Worker };
 
-    explicit Server(QStringList configFiles, Role role = Role::Single);
+    // config: the snapshot this process runs (outlives the server). shared/slot: where its stats,
+    // heartbeats and current requests go (owned by the host).
+    Server(const Config::Config &config, Role role, SharedState *shared, int slot);
     ~Server() override;
 
-    // Reads and validates the configuration, builds routers and apps, opens the log files and
-    // the listeners. On failure returns false; errors() says why (file:line where possible).
+    // Validates the configuration, builds routers and apps and adopts (or opens) the listeners.
+    // On failure returns false; errors() says why (file:line where possible).
     bool prepare();
     const QStringList &errors() const { return m_errors; }
 
     // Starts the event-loop threads and serves until a stop signal; returns the exit code.
     // Needs a running QCoreApplication event loop in the calling thread.
-    void start();
+    // Opens the apps' files (as the configured user) and starts the event-loop threads.
+    bool start(QString *error);
     // TERM: stop accepting, finish in-flight requests within graceful_timeout, then exit.
     void stopGracefully();
     // INT/QUIT: close everything now.
     void stopNow();
+    // Single-process SIGHUP: new connections get the certificates config names.
+    void reloadCertificates(const Config::Config &config);
 
     quint16 port() const { return m_settings.port; }
     ServerContext &context() { return m_context; }
@@ -68,20 +76,15 @@ Q_SIGNALS:
     void stopped();
 
 private:
-    void installSignalHandlers();
-    void onSignal(int signo);
     void finishStop();
-    void reloadCertificates();
     void startWorkerDuties();
-    bool attachSharedState(int threads);
 
-    QStringList m_files;
-    Role m_role;
-    QString m_pidFile;
     Config::Config m_config;
+    Role m_role;
+    SharedState *m_shared;
+    int m_slot;
     QStringList m_errors;
     Engine::EngineSettings m_settings;
-    std::unique_ptr<SharedState> m_shared; // before m_stats: the stats point into it
     StatsRegistry m_stats;
     ServerContext m_context;
     QList<Engine::Listener> m_listeners;
@@ -95,7 +98,6 @@ private:
     qint64 m_maxRequests = 0;
     qint64 m_requestsAtStart = 0;
     QTimer m_recycleCheck;
-    QTimer m_logFlush;
     QTimer m_gracefulDeadline;
 };
 

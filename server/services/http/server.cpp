@@ -32,22 +32,6 @@ namespace Berth::Core {
 
 namespace {} // namespace
 
-Config::Diagnostics uniqueDiagnostics(const Config::Diagnostics &diagnostics)
-{
-    // The validator and the getters that build the server may find the same bad value; say it
-    // once.
-    Config::Diagnostics unique;
-    QSet<QString> seen;
-    for (const Config::Diagnostic &d : diagnostics) {
-        const QString text = d.toString();
-        if (!seen.contains(text)) {
-            seen.insert(text);
-            unique.append(d);
-        }
-    }
-    return Config::sortedByFile(unique);
-}
-
 namespace {
 
 void addValidation(Config::Config &config)
@@ -71,22 +55,29 @@ std::shared_ptr<Tls::TlsContext> buildTls(const Config::Config &config,
 
 } // namespace
 
-Config::Diagnostics checkConfiguration(const QStringList &files)
+void checkHttpConfiguration(const Config::Config &config)
 {
-    Config::Config config = Config::Config::load(files);
-    addValidation(config);
     Engine::EngineSettings::fromConfig(config);
     buildTls(config, Tls::TlsSettings::fromConfig(config));
     ServerContext context;
     StatsRegistry stats;
     context.stats = &stats;
     Pipeline::Router::build(config, Apps::builtinApps(), &context);
-    return uniqueDiagnostics(config.diagnostics());
 }
 
-Server::Server(QStringList configFiles, Role role)
-    : m_files(std::move(configFiles))
+Config::Diagnostics checkConfiguration(const QStringList &files)
+{
+    Config::Config config = Config::Config::load(files);
+    addValidation(config);
+    checkHttpConfiguration(config);
+    return Config::uniqueDiagnostics(config.diagnostics());
+}
+
+Server::Server(const Config::Config &config, Role role, SharedState *shared, int slot)
+    : m_config(config)
     , m_role(role)
+    , m_shared(shared)
+    , m_slot(slot)
 {
     m_context.stats = &m_stats;
 }
@@ -104,7 +95,6 @@ Server::~Server()
 bool Server::prepare()
 {
     using namespace std::chrono_literals;
-    m_config = Config::Config::load(m_files);
     addValidation(m_config);
     m_settings = Engine::EngineSettings::fromConfig(m_config);
     const QString server = QStringLiteral("server");
@@ -113,9 +103,13 @@ bool Server::prepare()
     m_gracefulTimeoutMs = m_config.getDuration(server, QStringLiteral("graceful_timeout")).count();
     const int threads = int(m_config.getInt(server, QStringLiteral("threads")));
     m_context.threads = qBound(1, threads, 256);
-    if (!attachSharedState(m_context.threads))
+    // Apps keep the stat indices they declare, so the stats attach to the shared slot before
+    // any router (and app) is built.
+    QString error;
+    if (!m_shared || !m_stats.attach(*m_shared, m_slot, &error)) {
+        m_errors.append(error.isEmpty() ? QStringLiteral("no shared state") : error);
         return false;
-    const QString logDir = m_config.getPath(server, QStringLiteral("log_dir"));
+    }
     // Each thread gets its own router and apps: apps never share mutable state across threads.
     // (The schema validator has already reported a threads value out of range.)
     for (int i = 0; i < qBound(1, threads, 256); ++i) {
@@ -125,7 +119,7 @@ bool Server::prepare()
     }
     const Tls::TlsSettings tlsSettings = Tls::TlsSettings::fromConfig(m_config);
     std::shared_ptr<Tls::TlsContext> tls = buildTls(m_config, tlsSettings);
-    const Config::Diagnostics diagnostics = uniqueDiagnostics(m_config.diagnostics());
+    const Config::Diagnostics diagnostics = Config::uniqueDiagnostics(m_config.diagnostics());
     for (const Config::Diagnostic &d : diagnostics) {
         if (d.isError())
             m_errors.append(d.toString());
@@ -133,11 +127,6 @@ bool Server::prepare()
     if (!m_errors.isEmpty())
         return false;
 
-    QString error;
-    if (!Log::Logging::setup(logDir, &error)) {
-        m_errors.append(error);
-        return false;
-    }
     Log::setCefSyslog(m_config.getBool(server, QStringLiteral("cef_syslog")));
     for (const Config::Diagnostic &d : diagnostics)
         qCWarning(lcServer).noquote() << d.toString();
@@ -160,21 +149,6 @@ bool Server::prepare()
         m_listeners.append({fds[i], specs[i].tls ? tlsTransports : nullptr});
         m_context.listeners.append(specs[i].toString());
     }
-    if (m_role == Role::Single) {
-        m_pidFile = m_config.getPath(server, QStringLiteral("pid_file"));
-        if (!writePidFile(m_pidFile, &error) ||
-            !becomeConfiguredUser(m_config, ownedPaths(m_config, m_pidFile), &error)) {
-            m_errors.append(error);
-            return false;
-        }
-    }
-    // Apps open their files only now, as the configured user: building them created nothing.
-    for (auto &router : m_routers) {
-        if (!router->start(&error)) {
-            m_errors.append(error);
-            return false;
-        }
-    }
     qCInfo(lcServer).noquote() << QStringLiteral("berthd %1 %2 (pid %3) listening on %4, "
                                                  "%5 thread(s), %6 route(s), config %7")
                                       .arg(QStringLiteral(BERTH_VERSION))
@@ -188,16 +162,19 @@ bool Server::prepare()
     return true;
 }
 
-void Server::start()
+bool Server::start(QString *error)
 {
-    installSignalHandlers();
+    // Apps open their files only now, as the configured user (the host dropped privileges
+    // after prepare()): building them created nothing.
+    for (auto &router : m_routers) {
+        if (!router->start(error))
+            return false;
+    }
     // A hung thread's stack, on the master's request, goes where the operator looks.
     Log::LogSink *serverLog = Log::Logging::serverLog();
     installStackDumpHandler(serverLog && serverLog->fd() > 2 ? serverLog->fd() : STDERR_FILENO);
     if (m_role == Role::Worker)
         startWorkerDuties();
-    connect(&m_logFlush, &QTimer::timeout, this, [] { Log::Logging::flushAll(); });
-    m_logFlush.start(100);
     for (auto &router : m_routers) {
         auto thread = std::make_unique<EventLoopThread>(m_settings, router.get(), &m_context,
                                                         m_listeners, int(m_threads.size()));
@@ -211,77 +188,11 @@ void Server::start()
         thread->start();
         m_threads.push_back(std::move(thread));
     }
-}
-
-void Server::installSignalHandlers()
-{
-    auto *pipe = new SignalPipe({SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1}, this);
-    connect(pipe, &SignalPipe::received, this, &Server::onSignal);
-}
-
-void Server::onSignal(int signo)
-{
-    switch (signo) {
-    case SIGTERM:
-        qCInfo(lcServer) << "SIGTERM: graceful stop";
-        stopGracefully();
-        break;
-    case SIGINT:
-    case SIGQUIT:
-        qCInfo(lcServer) << (signo == SIGINT ? "SIGINT" : "SIGQUIT") << ": immediate stop";
-        stopNow();
-        break;
-    case SIGUSR1: {
-        QString error;
-        if (Log::Logging::reopenAll(&error))
-            qCInfo(lcServer) << "SIGUSR1: log files reopened";
-        else
-            qCWarning(lcServer).noquote() << "SIGUSR1:" << error;
-        break;
-    }
-    case SIGHUP:
-        if (m_role == Role::Single)
-            reloadCertificates();
-        break; // a worker is replaced, not reloaded: the master handles HUP
-    default:
-        break;
-    }
-}
-
-bool Server::attachSharedState(int threads)
-{
-    // A worker writes its stats, heartbeats and current requests into the slot its master gave
-    // it; a single process makes a one-slot region of its own, so `berthd status` and the stats
-    // app read both the same way. Apps keep the stat indices they declare, so this comes before
-    // any router (and app) is built.
-    QString error;
-    int slot = 0;
-    if (m_role == Role::Worker) {
-        m_shared = SharedState::attachFromEnvironment(&slot, &error);
-        if (!m_shared && error.isEmpty())
-            error = QStringLiteral("berthd worker: no shared state from the master "
-                                   "(BERTH_SHARED_FD)");
-    } else {
-        m_shared = SharedState::create(1, threads, &error);
-        if (m_shared)
-            m_shared->prepareSlot(0);
-    }
-    if (!m_shared || !m_stats.attach(*m_shared, slot, &error)) {
-        m_errors.append(error);
-        return false;
-    }
     return true;
 }
 
 void Server::startWorkerDuties()
 {
-    using namespace std::chrono_literals;
-    // Tell the master this worker serves (it retires the previous generation only then).
-    const int readyFd = qEnvironmentVariableIntValue("BERTH_READY_FD");
-    if (readyFd > 2) {
-        [[maybe_unused]] ssize_t n = ::write(readyFd, "R", 1);
-        ::close(readyFd);
-    }
     // gunicorn's max_requests: a worker that served its share leaves gracefully and the master
     // starts a fresh one, containing slow leaks in plugin apps. The jitter keeps workers from
     // all recycling at the same moment.
@@ -305,7 +216,7 @@ void Server::startWorkerDuties()
     }
 }
 
-void Server::reloadCertificates()
+void Server::reloadCertificates(const Config::Config &config)
 {
     // Single-process mode reloads what can change under a running listener: the TLS
     // certificates (renewed by an ACME client, say). New connections get the new ones.
@@ -314,7 +225,6 @@ void Server::reloadCertificates()
                             "reload needs worker processes (workers > 0)";
         return;
     }
-    Config::Config config = Config::Config::load(m_files);
     Config::Diagnostics problems;
     auto context = Tls::TlsContext::create(Tls::TlsSettings::fromConfig(config), &problems);
     if (!context) {
@@ -363,8 +273,6 @@ void Server::finishStop()
     }
     m_threads.clear();
     qCInfo(lcServer) << "stopped";
-    if (m_role == Role::Single && !m_pidFile.isEmpty() && readPidFile(m_pidFile) == ::getpid())
-        QFile::remove(m_pidFile);
     Log::Logging::flushAll();
     Q_EMIT stopped();
 }

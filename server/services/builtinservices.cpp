@@ -1,0 +1,20 @@
+// The composition root of service kinds: the one place that names them. A new kind is a folder
+// under services/ plus one line here; the supervisor, the child host and `berthd check` only
+// see the registry.
+#include "builtinservices.h"
+
+#include "http/httpservice.h"
+#include "service/serviceregistry.h"
+#include "ticker/tickerservice.h"
+
+namespace Berth::Services {
+
+void registerBuiltinServices(Supervisor::ServiceRegistry &registry)
+{
+    if (registry.find(QStringLiteral("http")))
+        return;
+    registerHttpService(registry);
+    registerTickerService(registry);
+}
+
+} // namespace Berth::Services

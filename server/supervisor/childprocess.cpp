@@ -1,0 +1,112 @@
+#include "childprocess.h"
+
+#include "runtime/processutil.h"
+#include "runtime/sharedstate.h"
+#include "snapshottransport.h"
+
+#include <QFile>
+#include <QProcessEnvironment>
+
+#include <cerrno>
+#include <csignal>
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+#include <vector>
+
+namespace Berth::Supervisor {
+
+namespace {
+
+constexpr int FirstPassedFd = 3;
+
+// Writes n as decimal digits into buffer (async-signal-safe; for the forked child).
+void formatPid(char *buffer, pid_t n)
+{
+    char digits[24];
+    int length = 0;
+    do {
+        digits[length++] = char('0' + n % 10);
+        n /= 10;
+    } while (n > 0);
+    for (int i = 0; i < length; ++i)
+        buffer[i] = digits[length - 1 - i];
+    buffer[length] = '\0';
+}
+
+} // namespace
+
+std::optional<LaunchedChild> launchChild(const ChildLaunch &launch, QString *error)
+{
+    int readyPipe[2];
+    if (::pipe2(readyPipe, O_CLOEXEC) != 0) {
+        *error = QStringLiteral("cannot create a pipe: %1").arg(qt_error_string(errno));
+        return std::nullopt;
+    }
+    const QByteArray exe = QFile::encodeName(Core::selfExecutable());
+    QList<QByteArray> args{
+        exe, "child", "--service", launch.kind.toUtf8(), "--name", launch.name.toUtf8()};
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    for (const char *name : {"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET"})
+        env.remove(QString::fromLatin1(name));
+    const int count = int(launch.listenFds.size());
+    const int sharedFd = FirstPassedFd + count;
+    const int readyFd = sharedFd + 1;
+    const int snapshotFd = readyFd + 1;
+    const bool passListeners = count > 0;
+    if (passListeners)
+        env.insert(QStringLiteral("LISTEN_FDS"), QString::number(count));
+    env.insert(QLatin1StringView(Core::SharedState::FdVariable), QString::number(sharedFd));
+    env.insert(QLatin1StringView(Core::SharedState::SlotVariable), QString::number(launch.slot));
+    env.insert(QLatin1StringView(ReadyFdVariable), QString::number(readyFd));
+    env.insert(QLatin1StringView(SnapshotFdVariable), QString::number(snapshotFd));
+    QList<QByteArray> envStrings;
+    for (const QString &entry : env.toStringList())
+        envStrings.append(entry.toLocal8Bit());
+    QByteArray listenPid = "LISTEN_PID=" + QByteArray(24, '\0');
+    std::vector<char *> argv;
+    for (QByteArray &a : args)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<char *> envp;
+    for (QByteArray &e : envStrings)
+        envp.push_back(e.data());
+    if (passListeners)
+        envp.push_back(listenPid.data());
+    envp.push_back(nullptr);
+    std::vector<int> passFds(launch.listenFds.begin(), launch.listenFds.end());
+    passFds.push_back(launch.sharedFd);
+    passFds.push_back(readyPipe[1]);
+    passFds.push_back(launch.snapshotFd);
+
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+        *error = QStringLiteral("fork failed: %1").arg(qt_error_string(errno));
+        ::close(readyPipe[0]);
+        ::close(readyPipe[1]);
+        return std::nullopt;
+    }
+    if (pid == 0) {
+        // Child. It must not outlive the master unnoticed.
+        ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        for (int signo : {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGCHLD})
+            ::signal(signo, SIG_DFL);
+        // Move the passed fds out of the way first, then into place from fd 3 (dup2 leaves the
+        // copies without close-on-exec, exactly what exec should keep).
+        std::vector<int> high;
+        for (int fd : passFds)
+            high.push_back(::fcntl(fd, F_DUPFD_CLOEXEC, 1000));
+        for (size_t i = 0; i < high.size(); ++i)
+            ::dup2(high[i], FirstPassedFd + int(i));
+        formatPid(listenPid.data() + 11, ::getpid());
+        ::execve(argv[0], argv.data(), envp.data());
+        ::_exit(127);
+    }
+    ::close(readyPipe[1]);
+    return LaunchedChild{pid, readyPipe[0]};
+}
+
+} // namespace Berth::Supervisor

@@ -1,0 +1,190 @@
+// Supervisor: reloads. A reload reads and validates the files once, makes them the snapshot of a
+// new generation, and then, group by group, starts new children (Replace, Restart) or keeps the
+// running ones (Keep, when the group's sections did not change). It completes when every new
+// child is ready, and fails, keeping the generation in force, when the configuration is invalid
+// or a new child dies before it is ready.
+#include "controlchannel.h"
+#include "log/logging.h"
+#include "runtime/listeners.h"
+#include "runtime/processutil.h"
+#include "runtime/sharedstate.h"
+#include "service/serviceregistry.h"
+#include "supervisor.h"
+
+#include <QLoggingCategory>
+
+#include <csignal>
+
+Q_DECLARE_LOGGING_CATEGORY(lcMaster)
+
+namespace Berth::Supervisor {
+
+void Supervisor::reload(ControlReply *reply)
+{
+    auto refuse = [&](const QString &why) {
+        qCWarning(lcMaster).noquote() << "reload refused:" << why;
+        if (reply)
+            reply->finish({why}, false);
+    };
+    if (m_stopping)
+        return refuse(QStringLiteral("the server is stopping"));
+    if (m_pending)
+        return refuse(QStringLiteral("a reload is already in progress"));
+    Core::notifySystemd("RELOADING=1");
+    Config::Config config;
+    QStringList errors;
+    if (!loadGeneration(m_files, &config, &errors)) {
+        for (const QString &e : std::as_const(errors))
+            qCCritical(lcMaster).noquote()
+                << "reload failed, keeping the current configuration:" << e;
+        Core::notifySystemd("READY=1");
+        if (reply)
+            reply->finish(errors + QStringList{QStringLiteral("reload failed: the configuration "
+                                                              "has errors; generation %1 keeps "
+                                                              "running")
+                                                   .arg(m_generation)},
+                          false);
+        return;
+    }
+    QStringList names;
+    for (const Core::ListenSpec &spec : Core::listenSpecs(config))
+        names.append(spec.toString());
+    if (names.join(QStringLiteral(", ")) != m_listenerSummary)
+        qCWarning(lcMaster).noquote()
+            << "reload: listener changes take a restart; keeping" << m_listenerSummary;
+
+    m_pending = std::make_unique<PendingReload>();
+    m_pending->generation = ++m_lastGeneration;
+    m_snapshots.insert(m_pending->generation,
+                       Config::Snapshot::capture(config, quint64(m_pending->generation)));
+    int toStart = 0;
+    for (const ChildSpec &spec : ServiceRegistry::builtin().childSpecs(config)) {
+        const QString key = spec.key();
+        m_pending->specs.insert(key, spec);
+        m_pending->order.append(key);
+        const auto group = m_groups.constFind(key);
+        const bool keep = group != m_groups.cend() && !group->failed &&
+                          spec.reload == ChildSpec::Reload::Keep &&
+                          group->spec.digest == spec.digest && group->spec.count == spec.count;
+        if (!keep) {
+            m_pending->started.insert(key);
+            toStart += spec.count;
+        }
+    }
+    if (reply)
+        m_pending->waiters.append(*reply);
+    qCInfo(lcMaster).noquote() << QStringLiteral("reload: configuration valid; starting "
+                                                 "generation %1 with %2 new worker(s)")
+                                      .arg(m_pending->generation)
+                                      .arg(toStart);
+    const int generation = m_pending->generation;
+    const QStringList order = m_pending->order;
+    for (const QString &key : order) {
+        if (!m_pending || !m_pending->started.contains(key))
+            continue;
+        const ChildSpec spec = m_pending->specs.value(key);
+        if (spec.reload == ChildSpec::Reload::Restart) {
+            for (Child &c : m_children) {
+                if (c.key == key && !c.stopping)
+                    stopChild(c);
+            }
+        }
+        for (int i = 0; i < spec.count && m_pending; ++i)
+            spawn(key, i, generation);
+    }
+    if (m_pending && m_pending->generation == generation)
+        checkReloadComplete();
+}
+
+void Supervisor::checkReloadComplete()
+{
+    if (!m_pending)
+        return;
+    for (const QString &key : std::as_const(m_pending->started)) {
+        int ready = 0;
+        for (const Child &c : std::as_const(m_children))
+            ready += (c.key == key && c.generation == m_pending->generation && c.ready) ? 1 : 0;
+        if (ready < m_pending->specs.value(key).count)
+            return;
+    }
+    commitReload();
+}
+
+void Supervisor::commitReload()
+{
+    std::unique_ptr<PendingReload> pending = std::move(m_pending);
+    const int generation = pending->generation;
+    QHash<QString, Group> groups;
+    for (const QString &key : std::as_const(pending->order)) {
+        Group group = m_groups.value(key);
+        group.spec = pending->specs.value(key);
+        if (pending->started.contains(key)) {
+            group.failed = false;
+            group.quickFailures = 0;
+        } else {
+            // Kept: its children run on, now counted as the new generation's.
+            for (Child &c : m_children) {
+                if (c.key == key && c.generation == group.generation)
+                    c.generation = generation;
+            }
+        }
+        group.generation = generation;
+        groups.insert(key, group);
+    }
+    // Failed groups' slots that no group holds any more show "exited" again.
+    for (auto it = m_groups.cbegin(); it != m_groups.cend(); ++it) {
+        if (it->failedSlot >= 0 && (!groups.contains(it.key()) || !groups[it.key()].failed))
+            m_shared->markExited(it->failedSlot);
+    }
+    for (Group &g : groups) {
+        if (!g.failed)
+            g.failedSlot = -1;
+    }
+    m_groups = groups;
+    m_groupOrder = pending->order;
+    m_generation = generation;
+    // The old generation's children (and those of services the new one no longer has) go now.
+    for (Child &c : m_children) {
+        const auto group = m_groups.constFind(c.key);
+        if (!c.stopping && (group == m_groups.cend() || c.generation != group->generation))
+            stopChild(c);
+    }
+    for (auto it = m_snapshots.begin(); it != m_snapshots.end();) {
+        if (it.key() < generation)
+            it = m_snapshots.erase(it);
+        else
+            ++it;
+    }
+    qCInfo(lcMaster) << "reload complete: generation" << generation << "serving";
+    Core::notifySystemd("READY=1");
+    const QString hash = QString::fromLatin1(m_snapshots.value(generation).hash());
+    for (ControlReply &reply : pending->waiters)
+        reply.finish({QStringLiteral("reload complete: generation %1 serving (sha256 %2)")
+                          .arg(generation)
+                          .arg(hash)},
+                     true);
+}
+
+void Supervisor::failReload(const QString &why)
+{
+    std::unique_ptr<PendingReload> pending = std::move(m_pending);
+    if (!pending)
+        return;
+    qCCritical(lcMaster).noquote()
+        << QStringLiteral("reload failed: %1; keeping generation %2").arg(why).arg(m_generation);
+    for (Child &c : m_children) {
+        if (c.generation == pending->generation && !c.stopping) {
+            c.stopping = true;
+            ::kill(c.pid, SIGTERM);
+        }
+    }
+    m_snapshots.remove(pending->generation);
+    Core::notifySystemd("READY=1");
+    for (ControlReply &reply : pending->waiters)
+        reply.finish({QStringLiteral("reload failed: %1; generation %2 keeps running")
+                          .arg(why)
+                          .arg(m_generation)},
+                     false);
+}
+
+} // namespace Berth::Supervisor

@@ -1,0 +1,94 @@
+#include "statusreport.h"
+
+#include "runtime/processutil.h"
+#include "runtime/sharedstate.h"
+#include "runtime/statsregistry.h"
+#include "runtime/workerhealth.h"
+
+#include <QDir>
+#include <QFile>
+
+#include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace Berth::Core {
+
+namespace {
+
+// The master's shared-memory fd, opened through /proc (same user or root only).
+int openSharedState(pid_t masterPid)
+{
+    const QDir fdDir(QStringLiteral("/proc/%1/fd").arg(masterPid));
+    for (const QString &entry :
+         fdDir.entryList(QDir::AllEntries | QDir::System | QDir::NoDotAndDotDot)) {
+        const QByteArray path = QFile::encodeName(fdDir.filePath(entry));
+        char target[256];
+        const ssize_t n = ::readlink(path.constData(), target, sizeof(target) - 1);
+        if (n <= 0)
+            continue;
+        target[n] = '\0';
+        if (std::strstr(target, "memfd:berth-shared-state"))
+            return ::open(QFile::encodeName(fdDir.filePath(entry)).constData(), O_RDWR | O_CLOEXEC);
+    }
+    return -1;
+}
+
+} // namespace
+
+QStringList describeWorkers(pid_t masterPid)
+{
+    const int fd = openSharedState(masterPid);
+    if (fd < 0)
+        return {QStringLiteral("  single process (workers = 0)")};
+    QString error;
+    const std::unique_ptr<SharedState> shared = SharedState::attach(fd, &error);
+    if (!shared) {
+        ::close(fd);
+        return {QStringLiteral("  workers: cannot read shared state: %1").arg(error)};
+    }
+    return describeSlots(*shared);
+}
+
+QStringList describeSlots(const SharedState &shared)
+{
+    QStringList lines;
+    const qint64 now = monotonicMs();
+    const int requestsIndex = shared.findStat(QStringLiteral("requests"));
+    for (int i = 0; i < shared.slotCount(); ++i) {
+        const WorkerSlot *slot = shared.slot(i);
+        const bool failed = slot->workerState() == WorkerState::Failed;
+        if (!slot->isLive() && !failed)
+            continue;
+        const pid_t pid = slot->pid.load();
+        const int lastExit = slot->lastExitStatus.load();
+        lines.append(QStringLiteral("  worker slot %1: pid %2, %3:%4, %5, up %6 s, %7 requests "
+                                    "(slot total %8), restarts %9, last exit %10")
+                         .arg(i)
+                         .arg(failed ? 0 : pid)
+                         .arg(slot->kind(), slot->name(), workerStateName(slot->workerState()))
+                         .arg(failed ? 0 : processUptimeSeconds(pid))
+                         .arg(slot->requestsServed.load())
+                         .arg(requestsIndex >= 0 ? slot->values[requestsIndex].load() : 0)
+                         .arg(slot->restarts.load())
+                         .arg(lastExit < 0 ? QStringLiteral("-") : describeWaitStatus(lastExit)));
+        if (failed)
+            continue;
+        const int threads = slot->threadCount.load(std::memory_order_relaxed);
+        for (int t = 0; t < threads; ++t) {
+            ThreadRequest request;
+            if (!readThreadRequest(*slot->thread(t), &request) || !request.busy)
+                continue;
+            lines.append(QStringLiteral("    thread %1: %2 %3 running %4 ms (txn %5, client %6)")
+                             .arg(t)
+                             .arg(request.method, request.url)
+                             .arg(qMax<qint64>(0, now - request.startedMs))
+                             .arg(request.txn, request.client));
+        }
+    }
+    if (lines.isEmpty())
+        lines.append(QStringLiteral("  no live workers"));
+    return lines;
+}
+
+} // namespace Berth::Core

@@ -1,0 +1,143 @@
+#pragma once
+
+#include "service/childspec.h"
+
+#include <config/snapshot.h>
+
+#include <QElapsedTimer>
+#include <QHash>
+#include <QList>
+#include <QMap>
+#include <QObject>
+#include <QSet>
+#include <QStringList>
+#include <QTimer>
+
+#include <memory>
+#include <sys/types.h>
+
+class QSocketNotifier;
+
+namespace Berth::Core {
+class SharedState;
+}
+
+namespace Berth::Supervisor {
+
+class ControlChannel;
+class ControlReply;
+
+// The master process (gunicorn's arbiter, nginx's master, supervisord): reads and validates the
+// configuration once per generation, opens every listener, drops privileges, then starts and
+// sustains the child processes the service kinds ask for (ChildSpec), each running the
+// generation's snapshot (`berthd child --service KIND --name NAME`). It never serves a request
+// itself, so a child crash can't take it down; it knows services only through the registry.
+//
+// Signals: HUP reloads (a new generation; each group replaced, restarted or kept as its
+// ChildSpec says; an invalid configuration keeps the old one running), TERM stops gracefully
+// (TERM to every child, KILL after its stop grace), INT/QUIT stop at once, USR1 reopens log
+// files (children too). The control socket beside the pid file answers status, reload (with
+// its outcome) and restart.
+class Supervisor final : public QObject
+{
+    Q_OBJECT
+public:
+    // starterFd: the pipe of `berthd start` waiting for "OK" or an error (-1 for `run`).
+    Supervisor(QStringList configFiles, int starterFd = -1);
+    ~Supervisor() override;
+
+    bool prepare();
+    const QStringList &errors() const { return m_errors; }
+    void start();
+
+Q_SIGNALS:
+    void stopped(int exitCode);
+
+private:
+    // One ChildSpec in force, with what the supervisor learnt running it.
+    struct Group
+    {
+        ChildSpec spec;
+        int generation = 0;  // the configuration generation its children run
+        bool failed = false; // crash loop: no longer restarted until a reload or restart
+        int failedSlot = -1; // the slot that shows the failure meanwhile
+        int restarts = 0;
+        int quickFailures = 0;
+        int lastExitStatus = -1;
+    };
+    struct Child
+    {
+        pid_t pid = 0;
+        QString key; // Group
+        int index = 0;
+        int slot = 0;
+        int generation = 0;
+        qint64 startedMs = 0;
+        bool ready = false;
+        bool stopping = false;
+        int readyFd = -1;
+        QSocketNotifier *readyNotifier = nullptr;
+    };
+    struct PendingReload
+    {
+        int generation = 0;
+        QHash<QString, ChildSpec> specs; // every group of the new generation
+        QStringList order;               // their keys, in contribution order
+        QSet<QString> started;           // the groups that got new children
+        QList<ControlReply> waiters;
+    };
+
+    bool loadGeneration(const QStringList &files, Config::Config *config, QStringList *errors);
+    void installSignalHandlers();
+    void onSignal(int signo);
+    void onControl(const QString &command, const QStringList &arguments, ControlReply reply);
+    void reapChildren();
+    void onChildExit(pid_t pid, int status);
+    void spawn(const QString &key, int index, int generation);
+    void scheduleRespawn(const Child &child, qint64 delayMs);
+    void markFailed(Group &group, const Child &child, int status);
+    void onChildReady(pid_t pid);
+    void reload(ControlReply *reply);
+    void checkReloadComplete();
+    void commitReload();
+    void failReload(const QString &why);
+    void restartGroup(const QString &key);
+    void stopChild(Child &child);
+    void stopAll(bool graceful);
+    void checkFinished();
+    void checkHealth();
+    int freeSlot() const;
+    void reportReady();
+    QStringList statusLines() const;
+    QString childLabel(const Child &child) const;
+    const ChildSpec *specFor(const Child &child) const;
+
+    QStringList m_files;
+    int m_starterFd;
+    QStringList m_errors;
+
+    // From the configuration in force.
+    qint64 m_workerTimeoutMs = 30'000;
+    QString m_pidFile;
+    QString m_listenerSummary;
+
+    QMap<int, Config::Snapshot> m_snapshots; // generation in force and the pending one
+    QList<int> m_listenFds;
+    std::unique_ptr<Core::SharedState> m_shared;
+    QHash<QString, Group> m_groups;
+    QStringList m_groupOrder; // keys, in the order services contributed them
+    QHash<pid_t, Child> m_children;
+    QSet<pid_t> m_killing; // hung children being replaced
+    int m_generation = 1;
+    int m_lastGeneration = 1;
+    std::unique_ptr<PendingReload> m_pending;
+    bool m_stopping = false;
+    bool m_reportedReady = false;
+    QElapsedTimer m_clock;
+    QTimer m_stopDeadline;
+    QTimer m_healthTimer;
+    QTimer m_logFlush;
+    ControlChannel *m_control = nullptr;
+};
+
+} // namespace Berth::Supervisor
