@@ -8,10 +8,8 @@
 #include <QObject>
 #include <QTimer>
 
-#include <atomic>
+#include <memory>
 #include <vector>
-
-class QSocketNotifier;
 
 namespace Berth::Pipeline {
 class Router;
@@ -59,15 +57,21 @@ public:
     // Monotonic milliseconds, read once per event (cheap, shared by all connections).
     static qint64 now();
 
-    // Process-wide count of open client connections, for max_connections.
-    static std::atomic<int> &activeConnections();
+    // max_connections across the whole server: shared memory when workers share it, this
+    // process's own count otherwise (workers = 0). Takes a unit for a new connection; false
+    // when the server is full.
+    bool acquireConnectionSlot();
+    void releaseConnectionSlot();
 
 Q_SIGNALS:
     void drained();
 
 private:
-    void acceptReady(const Listener &listener);
-    bool hasRoomForConnection() const;
+    class ListenerHandler;
+
+    void acceptOne(const Listener &listener);
+    void refuseOverLimit(int fd, const Listener &listener);
+    void setAccepting(bool on);
     void tick();
     void resumeAccepting();
 
@@ -75,7 +79,8 @@ private:
     Pipeline::Router *m_router;
     Core::ServerContext *m_server;
     QList<Listener> m_listeners;
-    QList<QSocketNotifier *> m_acceptNotifiers;
+    std::vector<std::unique_ptr<ListenerHandler>> m_listenerHandlers;
+    bool m_accepting = false;
     std::vector<Http1Connection *> m_connections;
     QTimer m_tick;
     Poller m_poller;

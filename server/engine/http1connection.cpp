@@ -17,12 +17,17 @@
 #include <QDateTime>
 #include <QElapsedTimer>
 #include <QLoggingCategory>
+#include <QTimer>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <exception>
+#include <limits>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <string>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -369,6 +374,13 @@ void Http1Connection::processInput()
         pumpBody();
         if (m_state != State::Serving)
             break;
+        if (m_peerEof && !bodyComplete() && bodyCanNeverComplete()) {
+            // The client closed in the middle of its body: it can't be completed, nobody is
+            // left to answer, and waiting for body_timeout would hold the connection (and its
+            // max_connections slot) in CLOSE-WAIT for nothing.
+            closeSocket();
+            break;
+        }
         finishRequestIfDone();
         if (m_state != State::WaitingHead)
             break;
@@ -395,12 +407,7 @@ bool Http1Connection::startRequest()
     m_lastBodyProgress = now;
     ++m_requestsOnConnection;
     m_request.txnId = m_manager.nextTxnId();
-    m_request.user.clear();
-    m_request.session = nullptr;
-    m_request.sessionOwner.reset();
-    m_request.bufferedBody.clear();
-    m_request.bodyBuffered = false;
-    m_request.token.clear();
+    m_request.clearPerExchange();
 
     const Http::RequestHead &head = m_request.head;
     m_keepAlive = head.keepAlive && !m_draining && !m_manager.isDraining();
@@ -537,8 +544,11 @@ void Http1Connection::pumpBody()
         }
         m_lastBodyProgress = ConnectionManager::now();
         if (deliver && !chunk.isEmpty() && m_onData) {
-            m_onData(chunk);
-            if (m_bodyPaused || m_responseFinished)
+            // A copy: the app may replace or drop its handler (readBody, abort) while it runs.
+            const DataHandler onData = m_onData;
+            if (!callApp("body data", [&] { onData(chunk); }))
+                return;
+            if (m_state != State::Serving || m_bodyPaused || m_responseFinished)
                 break;
         }
     }
@@ -546,8 +556,17 @@ void Http1Connection::pumpBody()
         !m_responseFinished) {
         m_endDelivered = true;
         if (EventHandler onEnd = m_onEnd)
-            onEnd();
+            callApp("body end", onEnd);
     }
+}
+
+bool Http1Connection::bodyCanNeverComplete() const
+{
+    const qsizetype buffered = m_in.size() - m_inPos;
+    // A known length tells at once; a chunked body only once what is buffered is decoded.
+    if (m_bodyMode == BodyMode::Length)
+        return m_bodyRemaining > buffered;
+    return buffered == 0;
 }
 
 void Http1Connection::finishRequestIfDone()
@@ -571,6 +590,7 @@ void Http1Connection::finishRequestIfDone()
 
 void Http1Connection::resetForNextRequest()
 {
+    endExchange();
     m_state = State::WaitingHead;
     m_request.head.clear();
     m_response.clear();
@@ -613,6 +633,10 @@ void Http1Connection::failRequest(int status, const char *reason)
                                       .arg(status)
                                       .arg(QString::fromLatin1(reason));
     m_keepAlive = false;
+    // The engine answers in the middle of an exchange an app holds (a 413 or 400 in the body it
+    // is reading, a 408): for the app the exchange dies, so its abort handler runs.
+    if (m_state == State::Serving && !m_responseFinished)
+        runAbortHandler();
     // Security log (CEF): input that closed the connection. Logged after sendErrorAndClose so a
     // head that failed to parse carries its own txn id; no user (an earlier request's is stale).
     const auto logBadInput = [&] {
@@ -642,10 +666,7 @@ void Http1Connection::sendErrorAndClose(int status)
         m_requestStartMicros = nowMicros();
         m_requestWallMsecs = QDateTime::currentMSecsSinceEpoch();
         m_request.txnId = m_manager.nextTxnId();
-        m_request.user.clear();
-        m_request.token.clear();
-        m_request.session = nullptr;
-        m_request.sessionOwner.reset();
+        m_request.clearPerExchange();
         ++m_requestsOnConnection;
         m_bytesInRequest = pendingInput().size();
     }
@@ -856,6 +877,10 @@ void Http1Connection::abort()
     if (m_state == State::Closed)
         return;
     m_onAbort = nullptr; // the app aborted itself; don't call it back
+    m_onData = nullptr;
+    m_onEnd = nullptr;
+    m_onWritable = nullptr;
+    cancelAppTimers();
     if (!m_responseStarted)
         m_status = 500;
     writeRequestLog();
@@ -886,7 +911,7 @@ void Http1Connection::onWritable()
         m_out.size() - m_outPos < OutputHighWater) {
         m_writableWanted = false;
         EventHandler handler = m_onWritable;
-        handler();
+        callApp("writable", handler);
     }
     if (m_state != State::Closed && !m_processing)
         process();
@@ -1038,13 +1063,13 @@ void Http1Connection::closeSocket()
                 m_status = 499; // nginx's "client closed request"
             writeRequestLog();
         }
-        if (EventHandler onAbort = std::move(m_onAbort))
-            onAbort();
+        runAbortHandler();
     }
     m_onData = nullptr;
     m_onEnd = nullptr;
     m_onWritable = nullptr;
     m_onAbort = nullptr;
+    endExchange();
     if (m_registered) {
         m_manager.poller()->remove(m_fd);
         m_registered = false;
@@ -1178,6 +1203,125 @@ void Http1Connection::writeRequestLog()
     line.resize(0);
     Log::appendRequestLogLine(line, record);
     sink->append(line);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The app boundary
+
+bool Http1Connection::callApp(const char *what, const std::function<void()> &callback)
+{
+    // Callbacks after the first one of an exchange run outside the pipeline's own try/catch
+    // (Pipeline::runFrom), so the engine is the boundary: nothing an app throws may unwind
+    // through the event loop and take the worker's other connections with it.
+    const bool outermost = !m_inAppCallback;
+    if (outermost) {
+        m_inAppCallback = true;
+        const Http::RequestHead &head = m_request.head;
+        Core::ThreadHealth::beginRequest(head.method, head.target, m_request.txnId, clientText());
+    }
+    const char *failure = nullptr;
+    std::string message;
+    try {
+        callback();
+    } catch (const std::exception &e) {
+        message = e.what();
+        failure = message.c_str();
+    } catch (...) {
+        failure = "unknown exception";
+    }
+    if (outermost) {
+        Core::ThreadHealth::endRequest();
+        m_inAppCallback = false;
+    }
+    if (!failure)
+        return true;
+    appFailed(what, failure);
+    return false;
+}
+
+void Http1Connection::appFailed(const char *what, const char *failure)
+{
+    qCCritical(lcHttp1).noquote() << QStringLiteral(
+                                         "app callback (%1) failed on %2 %3 (txn %4): %5")
+                                         .arg(QLatin1StringView(what),
+                                              QString::fromLatin1(m_request.method()),
+                                              QString::fromLatin1(m_request.head.target),
+                                              QString::fromLatin1(m_request.txnId),
+                                              QString::fromUtf8(failure));
+    if (m_state != State::Serving || m_responseFinished)
+        return; // the exchange is over already; nothing left to answer
+    runAbortHandler();
+    if (m_state != State::Serving)
+        return;
+    if (m_responseStarted) {
+        abort(); // a truncated response must not look complete
+        return;
+    }
+    // The operator finds the log line by the txn id; the client never sees the exception text.
+    m_response.clear();
+    m_keepAlive = false;
+    QByteArray body = QByteArrayLiteral("500 Internal Server Error\ntxn: ");
+    body += m_request.txnId;
+    body += '\n';
+    respond(500, "text/plain; charset=utf-8", body);
+}
+
+void Http1Connection::runAbortHandler()
+{
+    // The exchange dies before the app finished it: nothing else of the app's runs afterwards.
+    m_onData = nullptr;
+    m_onEnd = nullptr;
+    m_onWritable = nullptr;
+    cancelAppTimers();
+    EventHandler onAbort = std::move(m_onAbort);
+    m_onAbort = nullptr;
+    if (!onAbort)
+        return;
+    try {
+        onAbort();
+    } catch (const std::exception &e) {
+        qCCritical(lcHttp1) << "abort handler failed on txn" << m_request.txnId << ":" << e.what();
+    } catch (...) {
+        qCCritical(lcHttp1) << "abort handler failed on txn" << m_request.txnId;
+    }
+}
+
+void Http1Connection::runAfter(qint64 msecs, EventHandler handler)
+{
+    if (m_state == State::Closed || !handler)
+        return;
+    auto *timer = new QTimer(this);
+    timer->setSingleShot(true);
+    m_appTimers.push_back(timer);
+    connect(timer, &QTimer::timeout, this, [this, timer, handler = std::move(handler)] {
+        m_appTimers.erase(std::remove(m_appTimers.begin(), m_appTimers.end(), timer),
+                          m_appTimers.end());
+        timer->deleteLater();
+        if (m_state == State::Closed)
+            return;
+        callApp("timer", handler);
+        if (m_state != State::Closed && !m_processing)
+            process();
+    });
+    timer->start(int(std::clamp<qint64>(msecs, 0, std::numeric_limits<int>::max())));
+}
+
+void Http1Connection::cancelAppTimers()
+{
+    for (QTimer *timer : m_appTimers) {
+        timer->stop();
+        timer->deleteLater();
+    }
+    m_appTimers.clear();
+}
+
+void Http1Connection::endExchange()
+{
+    // Whatever apps attached to the exchange goes with it (the session owner too, rather than
+    // when the next request starts), and handles given out turn null.
+    cancelAppTimers();
+    m_request.clearPerExchange();
+    endLife();
 }
 
 } // namespace Berth::Engine

@@ -9,7 +9,11 @@
 #include <QHostAddress>
 #include <QObject>
 
+#include <functional>
 #include <memory>
+#include <vector>
+
+class QTimer;
 
 namespace Berth::Engine {
 
@@ -52,6 +56,7 @@ public:
     void setWritableHandler(EventHandler handler) override { m_onWritable = std::move(handler); }
     void setAbortHandler(EventHandler handler) override { m_onAbort = std::move(handler); }
     void abort() override;
+    void runAfter(qint64 msecs, EventHandler handler) override;
 
     // Poller::Handler
     void onPollEvents(bool readable, bool writable) override;
@@ -74,6 +79,8 @@ private:
     void dispatch();
     void pumpBody();
     bool bodyComplete() const { return m_bodyMode == BodyMode::None; }
+    // After the peer's end of stream: the rest of the body can't arrive any more.
+    bool bodyCanNeverComplete() const;
     void finishRequestIfDone();
     void resetForNextRequest();
     void failRequest(int status, const char *reason);
@@ -86,6 +93,16 @@ private:
     void closeSocket();
     void writeRequestLog();
     const QByteArray &clientText();
+    // Runs an app's callback; an exception stops at this boundary (appFailed). False when it
+    // threw.
+    bool callApp(const char *what, const std::function<void()> &callback);
+    void appFailed(const char *what, const char *failure);
+    // The exchange dies before the app finished it: drops its callbacks and runs its abort
+    // handler (once).
+    void runAbortHandler();
+    void cancelAppTimers();
+    // The exchange is over (finished and done, or closed): per-exchange state is released.
+    void endExchange();
     void updateReadInterest();
     void setInterest(bool read, bool write);
     void compactInput();
@@ -132,6 +149,8 @@ private:
     EventHandler m_onEnd;
     EventHandler m_onWritable;
     EventHandler m_onAbort;
+    std::vector<QTimer *> m_appTimers; // runAfter(); they die with the exchange
+    bool m_inAppCallback = false;
 
     // response
     bool m_responseStarted = false;

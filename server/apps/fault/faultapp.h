@@ -14,10 +14,26 @@ namespace Berth::Apps {
 //   mode = slow           answers "slow\n" after `delay` without blocking the thread
 //   mode = block          blocks its event-loop thread for `delay` (a hung worker)
 //   mode = crash          aborts the process (a crashing worker)
+//   mode = throw_async    throws from a timer it runs through the exchange after `delay`
+//   mode = throw_in_body  reads the body and throws from its body-data callback
+//   mode = read_body      reads the body slowly (pausing `delay` after each piece) and counts
+//                         its abort handler runs (logged to app.log too)
+//   mode = aborts         answers the abort count of this process: "aborts N\n"
 class FaultApp final : public Pipeline::App
 {
 public:
-    enum class Mode { Throw, ThrowAfterStart, Never, Slow, Block, Crash };
+    enum class Mode {
+        Throw,
+        ThrowAfterStart,
+        Never,
+        Slow,
+        Block,
+        Crash,
+        ThrowAsync,
+        ThrowInBody,
+        ReadBody,
+        Aborts,
+    };
     FaultApp(Mode mode, qint64 delayMs)
         : m_mode(mode)
         , m_delayMs(delayMs)
