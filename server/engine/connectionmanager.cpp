@@ -91,7 +91,7 @@ private:
     Listener m_listener;
 };
 
-qint64 ConnectionManager::now()
+qint64 ConnectionManager::monotonicNow()
 {
     static const QElapsedTimer clock = [] {
         QElapsedTimer t;
@@ -256,7 +256,23 @@ void ConnectionManager::resumeAccepting()
         setAccepting(true);
 }
 
-void ConnectionManager::release(Http1Connection *connection)
+void ConnectionManager::adopt(Connection *connection)
+{
+    acquireConnectionSlot(); // released with the connection, like an accepted one
+    m_connections.push_back(connection);
+    connection->start();
+}
+
+void ConnectionManager::replace(Connection *old, Connection *next)
+{
+    const auto it = std::find(m_connections.begin(), m_connections.end(), old);
+    if (it != m_connections.end())
+        *it = next;
+    old->deleteLater();
+    next->start();
+}
+
+void ConnectionManager::release(Connection *connection)
 {
     const auto it = std::find(m_connections.begin(), m_connections.end(), connection);
     if (it != m_connections.end()) {
@@ -275,8 +291,8 @@ void ConnectionManager::tick()
     Core::ThreadHealth::beat();
     const qint64 t = now();
     // Copy: a timeout closes a connection, which removes it from m_connections.
-    const std::vector<Http1Connection *> connections = m_connections;
-    for (Http1Connection *c : connections)
+    const std::vector<Connection *> connections = m_connections;
+    for (Connection *c : connections)
         c->checkTimeouts(t);
 }
 
@@ -286,8 +302,8 @@ void ConnectionManager::beginDrain()
         return;
     m_draining = true;
     setAccepting(false);
-    const std::vector<Http1Connection *> connections = m_connections;
-    for (Http1Connection *c : connections)
+    const std::vector<Connection *> connections = m_connections;
+    for (Connection *c : connections)
         c->drain();
     if (m_connections.empty())
         Q_EMIT drained();
@@ -295,8 +311,8 @@ void ConnectionManager::beginDrain()
 
 void ConnectionManager::closeAll()
 {
-    const std::vector<Http1Connection *> connections = m_connections;
-    for (Http1Connection *c : connections)
+    const std::vector<Connection *> connections = m_connections;
+    for (Connection *c : connections)
         c->closeNow();
 }
 

@@ -8,6 +8,7 @@
 #include <QObject>
 #include <QTimer>
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -20,7 +21,7 @@ class ServerContext;
 
 namespace Berth::Engine {
 
-class Http1Connection;
+class Connection;
 
 // One event-loop thread's share of the server: accepts on the shared listening sockets, owns
 // the connections it accepted, and runs their timeouts from one coarse tick (a timer per
@@ -52,10 +53,17 @@ public:
     QByteArray nextTxnId();
 
     // Called by a connection that has closed its socket; it is deleted later.
-    void release(Http1Connection *connection);
+    void release(Connection *connection);
+    // A connection that handed its socket to another codec's connection (protocol selector).
+    void replace(Connection *old, Connection *next);
+    // Takes a connection made elsewhere (tests, a fake transport) and starts it.
+    void adopt(Connection *connection);
 
-    // Monotonic milliseconds, read once per event (cheap, shared by all connections).
-    static qint64 now();
+    // Monotonic milliseconds for every timeout of this thread's connections. Tests inject a
+    // clock so timeouts run without sleeping.
+    qint64 now() const { return m_clock ? m_clock() : monotonicNow(); }
+    void setClock(std::function<qint64()> clock) { m_clock = std::move(clock); }
+    static qint64 monotonicNow();
 
     // max_connections across the whole server: shared memory when workers share it, this
     // process's own count otherwise (workers = 0). Takes a unit for a new connection; false
@@ -81,7 +89,8 @@ private:
     QList<Listener> m_listeners;
     std::vector<std::unique_ptr<ListenerHandler>> m_listenerHandlers;
     bool m_accepting = false;
-    std::vector<Http1Connection *> m_connections;
+    std::vector<Connection *> m_connections;
+    std::function<qint64()> m_clock;
     QTimer m_tick;
     Poller m_poller;
     QTimer m_acceptPause;
