@@ -63,14 +63,16 @@ RequestDecoder::Event RequestDecoder::decodeHead(QByteArrayView input, Http::Req
     case Http::RequestHeadParser::Status::Done:
         break;
     }
+    m_framing = m_parser.framing(); // reset() forgets it
     m_parser.reset();
     return Event::Head;
 }
 
 void RequestDecoder::startBody(const Http::RequestHead &head, qint64 maxBody)
 {
-    m_mode = head.chunked ? Mode::Chunked : (head.contentLength > 0 ? Mode::Length : Mode::None);
-    m_remaining = head.chunked ? 0 : qMax<qint64>(0, head.contentLength);
+    const bool chunked = m_framing.chunked;
+    m_mode = chunked ? Mode::Chunked : (head.contentLength > 0 ? Mode::Length : Mode::None);
+    m_remaining = chunked ? 0 : qMax<qint64>(0, head.contentLength);
     if (m_mode == Mode::Chunked)
         m_chunked.reset(maxBody);
 }
@@ -126,6 +128,7 @@ bool RequestDecoder::bodyCanNeverComplete(qsizetype buffered) const
 void RequestDecoder::reset()
 {
     m_parser.reset();
+    m_framing = Http::Http1Framing();
     m_mode = Mode::None;
     m_remaining = 0;
     m_consumed = 0;
@@ -212,11 +215,11 @@ void appendChunk(QByteArray &out, QByteArrayView data)
     out.append("\r\n");
 }
 
-QByteArrayView versionText(const Http::RequestHead &head)
+QByteArrayView versionText(const Http::RequestHead &head, const Http::Http1Framing &framing)
 {
     if (head.method.isEmpty())
         return {};
-    return head.versionMinor == 0 ? QByteArrayView("HTTP/1.0") : QByteArrayView("HTTP/1.1");
+    return framing.versionMinor == 0 ? QByteArrayView("HTTP/1.0") : QByteArrayView("HTTP/1.1");
 }
 
 } // namespace Berth::Engine::Http1

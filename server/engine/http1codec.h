@@ -34,6 +34,8 @@ public:
 
     // --- head ---
     Event decodeHead(QByteArrayView input, Http::RequestHead &head);
+    // After Head: what only HTTP/1 knows of it (chunked, keep-alive, 100-continue, version).
+    const Http::Http1Framing &framing() const { return m_framing; }
     // --- body (after startBody) ---
     // Framing from the head: Content-Length, chunked or none. maxBody caps a chunked body as
     // it is decoded (an announced Content-Length over it is the caller's 413 before reading).
@@ -56,6 +58,7 @@ private:
     enum class Mode { None, Length, Chunked };
 
     Http::RequestHeadParser m_parser;
+    Http::Http1Framing m_framing;
     Http::ChunkedDecoder m_chunked;
     Mode m_mode = Mode::None;
     qint64 m_remaining = 0;
@@ -102,6 +105,6 @@ inline constexpr QByteArrayView LastChunk = "0\r\n\r\n";
 inline constexpr QByteArrayView ContinueResponse = "HTTP/1.1 100 Continue\r\n\r\n";
 
 // The "HTTP/1.x" request.log shows for a parsed head, empty for one that failed to parse.
-QByteArrayView versionText(const Http::RequestHead &head);
+QByteArrayView versionText(const Http::RequestHead &head, const Http::Http1Framing &framing);
 
 } // namespace Berth::Engine::Http1

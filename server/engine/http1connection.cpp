@@ -163,7 +163,7 @@ bool Http1Connection::startRequest()
     m_driver.begin(m_request, consumed);
 
     const Http::RequestHead &head = m_request.head;
-    m_keepAlive = head.keepAlive && !m_draining && !m_manager.isDraining();
+    m_keepAlive = m_decoder.framing().keepAlive && !m_draining && !m_manager.isDraining();
 
     if (head.method == "CONNECT") {
         failRequest(405, "CONNECT is not supported");
@@ -178,7 +178,7 @@ bool Http1Connection::startRequest()
     m_maxBody = m_driver.maxBodyBytes(pipeline);
     m_decoder.startBody(head, m_maxBody);
     // Refuse an announced oversized body before reading any of it (and without 100 Continue).
-    if (!head.chunked && head.contentLength > m_maxBody) {
+    if (!m_decoder.framing().chunked && head.contentLength > m_maxBody) {
         failRequest(413, "request body over max_body_bytes");
         return false;
     }
@@ -216,7 +216,8 @@ void Http1Connection::readBody(DataHandler onData, EventHandler onEnd)
     m_endDelivered = false;
     // 100 Continue only once the app asks for the body (RFC 9110 §10.1.1): an app that
     // answers without reading spares the client sending it.
-    if (!bodyComplete() && m_request.head.expectContinue && !m_continueSent && !m_responseStarted) {
+    if (!bodyComplete() && m_decoder.framing().expectContinue && !m_continueSent &&
+        !m_responseStarted) {
         m_continueSent = true;
         output().append(Http1::ContinueResponse);
     }
@@ -281,7 +282,7 @@ void Http1Connection::finishRequestIfDone()
     if (m_state != State::Active || !m_responseFinished || fileInFlight())
         return;
     if (!bodyComplete()) {
-        if (m_request.head.expectContinue && !m_continueSent) {
+        if (m_decoder.framing().expectContinue && !m_continueSent) {
             // The client is waiting for 100 Continue that will never come: the unread body
             // can't be skipped reliably, so the connection ends with this response.
             closeAfterResponse();
@@ -403,7 +404,7 @@ void Http1Connection::startResponse(qint64 contentLength)
     m_responseStarted = true;
     m_status = m_response.status;
     m_driver.responseStarted();
-    if (!bodyComplete() && m_request.head.expectContinue && !m_continueSent)
+    if (!bodyComplete() && m_decoder.framing().expectContinue && !m_continueSent)
         m_keepAlive = false;
     if (m_draining || m_manager.isDraining())
         m_keepAlive = false;
@@ -412,7 +413,7 @@ void Http1Connection::startResponse(qint64 contentLength)
     input.contentLength = contentLength;
     input.headRequest = m_request.isHead();
     input.parsedRequest = !m_request.head.method.isEmpty();
-    input.versionMinor = m_request.head.versionMinor;
+    input.versionMinor = m_decoder.framing().versionMinor;
     input.keepAlive = m_keepAlive;
     input.txnId = m_request.txnId;
     if (m_request.secure)
@@ -653,7 +654,7 @@ void Http1Connection::writeRequestLog()
 {
     ExchangeDriver::LogFacts facts;
     facts.status = m_status;
-    facts.version = Http1::versionText(m_request.head);
+    facts.version = Http1::versionText(m_request.head, m_decoder.framing());
     facts.client = clientText();
     facts.server = serverText();
     facts.connectionId = id();

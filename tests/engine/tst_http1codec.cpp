@@ -106,8 +106,8 @@ void TestHttp1Codec::headNeedsMoreUntilBlankLine()
     Http::RequestHead h;
     QCOMPARE(decoder.decodeHead("GET / HTTP/1.1\r\nHost: x\r\n", h), Event::NeedMore);
     QCOMPARE(decoder.decodeHead("GET / HTTP/1.1\r\nHost: x\r\n\r\n", h), Event::Head);
-    QVERIFY(h.keepAlive);
-    QCOMPARE(h.versionMinor, 1);
+    QVERIFY(decoder.framing().keepAlive);
+    QCOMPARE(decoder.framing().versionMinor, 1);
 }
 
 void TestHttp1Codec::headErrorCarriesStatus()

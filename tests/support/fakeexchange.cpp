@@ -61,11 +61,9 @@ FakeExchange::FakeExchange(const QByteArray &method, const QByteArray &target,
         else if (sameName(field.name, "Content-Length"))
             head.contentLength = field.value.toLongLong();
         else if (sameName(field.name, "Transfer-Encoding"))
-            head.chunked = true;
-        else if (sameName(field.name, "Expect"))
-            head.expectContinue = true;
+            head.bodyFollows = true;
     }
-    if (head.contentLength < 0 && !head.chunked && bodySize > 0)
+    if (head.contentLength < 0 && !head.bodyFollows && bodySize > 0)
         head.contentLength = bodySize;
 
     m_request.path = head.path.toByteArray();
