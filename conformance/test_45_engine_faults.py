@@ -27,6 +27,7 @@ APPS = """
 /aborts = aborts
 /throw-async = throw_async
 /throw-in-body = throw_in_body
+/throw = throw
 
 [app:echo]
 call = berth.echo
@@ -54,6 +55,10 @@ delay = 50ms
 [app:throw_in_body]
 call = berth.fault
 mode = throw_in_body
+
+[app:throw]
+call = berth.fault
+mode = throw
 """
 
 
@@ -222,3 +227,11 @@ def test_exception_in_body_callback_is_a_500_and_the_worker_survives(fault_srv):
     assert resp.status == 500, resp
     assert fault_srv.request("GET", "/hb").status == 200
     assert fault_srv.alive()
+
+
+def test_abort_handler_runs_when_handle_throws(fault_srv):
+    before = _aborts(fault_srv)
+    resp = fault_srv.request("GET", "/throw")
+    assert resp.status == 500, resp
+    assert berth.wait_until(lambda: _aborts(fault_srv) == before + 1, timeout=2)
+    assert fault_srv.request("GET", "/hb").status == 200

@@ -545,6 +545,19 @@ void Http1Connection::runAfter(qint64 msecs, EventHandler handler)
         m_driver.runAfter(*this, msecs, std::move(handler), clientText());
 }
 
+void Http1Connection::appFailed(const QString &appName, const char *what)
+{
+    // handle() threw: the exchange dies before the app finished it.
+    if (m_state == State::Active && !m_responseFinished) {
+        m_onData = nullptr;
+        m_onEnd = nullptr;
+        m_onWritable = nullptr;
+        m_driver.runAbortHandler(m_request);
+    }
+    if (m_state != State::Closed)
+        Http::Exchange::appFailed(appName, what);
+}
+
 bool Http1Connection::callApp(const char *what, const std::function<void()> &callback)
 {
     return m_driver.callApp(*this, what, callback, clientText());

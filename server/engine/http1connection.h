@@ -49,6 +49,7 @@ public:
     }
     void abort() override;
     void runAfter(qint64 msecs, EventHandler handler) override;
+    void appFailed(const QString &appName, const char *what) override;
 
 protected:
     // Connection

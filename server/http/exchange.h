@@ -111,6 +111,10 @@ public:
     }
 
     // --- pipeline ---
+    // An app threw from handle() (Pipeline::runFrom caught it). The default logs it with the
+    // txn id and answers 500 (or aborts a response that started); the engine first runs the
+    // app's abort handler, since the exchange dies before the app finished it.
+    virtual void appFailed(const QString &appName, const char *what);
     // For an app that returned Outcome::Answered but later decides to pass (an async auth
     // check): hands the exchange to the next app of its pipeline.
     void passToNext();

@@ -112,6 +112,8 @@ public:
                 pump();
             });
             pump();
+        } else if (m_mode == QLatin1String("throw_now")) {
+            throw std::runtime_error("failure in handle()");
         } else if (m_mode == QLatin1String("throw_later")) {
             exchange.runAfter(0, [] { throw std::runtime_error("late failure"); });
         }
@@ -123,12 +125,13 @@ private:
 };
 
 const char *Routes = "[routes:line]\n/answer = answer\n/read = read\n/stream = stream\n"
-                     "/throw = throw_later\n/hold = hold\n"
+                     "/throw = throw_later\n/hold = hold\n/throw-now = throw_now\n"
                      "[app:answer]\ncall = test.app\nmode = answer\n"
                      "[app:read]\ncall = test.app\nmode = read\n"
                      "[app:stream]\ncall = test.app\nmode = stream\n"
                      "[app:throw_later]\ncall = test.app\nmode = throw_later\n"
-                     "[app:hold]\ncall = test.app\nmode = hold\n";
+                     "[app:hold]\ncall = test.app\nmode = hold\n"
+                     "[app:throw_now]\ncall = test.app\nmode = throw_now\n";
 
 } // namespace
 
@@ -147,6 +150,7 @@ private Q_SLOTS:
     void clientLeavingMidBodyIsNoticedAtOnce();
     void engine413MidBodyRunsAbortHandler();
     void exceptionInTimerIs500();
+    void exceptionInHandleRunsAbortHandler();
     void handleTurnsNullWhenExchangeEnds();
 
 private:
@@ -321,6 +325,14 @@ void TestHttp1Connection::exceptionInTimerIs500()
     m_wire->fromServer.clear();
     feed("GET /answer HTTP/1.1\r\nHost: a\r\n\r\n");
     QVERIFY(m_wire->fromServer.startsWith("HTTP/1.1 200 "));
+}
+
+void TestHttp1Connection::exceptionInHandleRunsAbortHandler()
+{
+    feed("GET /throw-now HTTP/1.1\r\nHost: a\r\n\r\n");
+    QVERIFY(m_wire->fromServer.startsWith("HTTP/1.1 500 "));
+    QCOMPARE(m_observed.aborts, 1);
+    QVERIFY(!m_observed.handle);
 }
 
 void TestHttp1Connection::handleTurnsNullWhenExchangeEnds()

@@ -30,6 +30,8 @@ Pipeline::Outcome FaultApp::handle(Http::Exchange &exchange)
 {
     switch (m_mode) {
     case Mode::Throw:
+        // The exchange dies before this app finished it: the engine runs its abort handler.
+        exchange.setAbortHandler([] { abortCount().fetch_add(1, std::memory_order_relaxed); });
         throw std::runtime_error("berth.fault: deliberate failure");
     case Mode::ThrowAfterStart:
         exchange.response().setHeader("Content-Type", "text/plain");
