@@ -150,3 +150,26 @@ def test_berthd_log_server(srv):
     assert r.returncode == 0, r
     last = [l for l in text.splitlines() if l.strip()][-1]
     assert last in r.stdout, r
+
+
+def test_request_log_escapes_non_ascii_like_nginx(srv):
+    """NEL, U+2028, invalid UTF-8, quotes and backslashes in client values are written as
+    \\xHH: no viewer can see a line break or a forged line, and the line splits on spaces."""
+    mark = marker()
+    ua = b'evil\xc2\x85forged\xe2\x80\xa8line\xff "q" \\ end'
+    target = f"/heartbeat?{mark}".encode()
+    payload = b"GET " + target + b" HTTP/1.1\r\nHost: a\r\nUser-Agent: " + ua + b"\r\n\r\n"
+    with srv.conn() as c:
+        c.send(payload)
+        resp = c.recv_response()
+    assert resp.status == 200, resp
+    assert srv.request_log_lines(contains=mark)
+    raw_lines = [l for l in (srv.log_dir / "request.log").read_bytes().split(b"\n")
+                 if mark.encode() in l]
+    assert len(raw_lines) == 1, raw_lines
+    line = raw_lines[0]
+    assert all(0x20 <= b < 0x7F for b in line), line
+    text = line.decode("ascii")
+    assert ('"evil\\xC2\\x85forged\\xE2\\x80\\xA8line\\xFF \\x22q\\x22 \\x5C end"'
+            in text), text
+    assert parse_request_log_line(text), text

@@ -333,3 +333,65 @@ call = berth.heartbeat
     else:
         data, tls = tls_request(srv.port, certs, request)
         assert data.startswith(b"HTTP/1.1 200 ")
+
+
+def test_over_max_connections_a_tls_client_gets_no_plaintext(berth_server, certs):
+    """Over max_connections a TLS listener closes the connection without a byte: a plaintext
+    503 inside the TLS stream would be garbage. The refusal is still logged and counted."""
+    srv = berth_server(tls_config(certs, "\n[limits]\nmax_connections = 2\n"))
+    ctx = client_context(certs)
+    holders = []
+
+    def one_more_holder() -> bool:
+        # The readiness probe closes asynchronously and may hold a place for a moment.
+        try:
+            sock = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+            tls = ctx.wrap_socket(sock, server_hostname="localhost")
+            tls.sendall(b"GET /heartbeat HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            if tls.recv(65536).startswith(b"HTTP/1.1 200 "):
+                holders.append(tls)
+                return True
+            tls.close()
+        except (OSError, ssl.SSLError):
+            pass
+        return False
+
+    try:
+        for _ in range(2):
+            assert berth.wait_until(one_more_holder, timeout=3)
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as raw:
+            raw.sendall(b"\x16\x03\x01\x00\x05hello")  # the start of a ClientHello
+            received = b""
+            try:
+                while True:
+                    data = raw.recv(4096)
+                    if not data:
+                        break
+                    received += data
+            except ConnectionResetError:
+                pass
+        assert b"HTTP/" not in received and b"503" not in received, received
+        with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+            sock = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+            with ctx.wrap_socket(sock, server_hostname="localhost") as tls:
+                tls.sendall(b"GET /heartbeat HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                if not tls.recv(65536):
+                    raise ConnectionError("closed")
+        lines = srv.request_log_lines(contains=" 503 ", count=2)
+        assert len(lines) >= 2 and all(l.split(" ")[4:8] == ["-", "-", "-", "503"]
+                                       for l in lines), lines
+    finally:
+        for tls in holders:
+            tls.close()
+    # Once they leave there is room again.
+    assert berth.wait_until(lambda: _tls_ok(srv.port, certs), timeout=3)
+
+
+def _tls_ok(port: int, certs: Path) -> bool:
+    try:
+        data, tls = tls_request(port, certs, b"GET /heartbeat HTTP/1.1\r\nHost: localhost\r\n"
+                                              b"Connection: close\r\n\r\n")
+        tls.close()
+        return data.startswith(b"HTTP/1.1 200 ")
+    except (OSError, ssl.SSLError):
+        return False

@@ -51,9 +51,12 @@ QByteArray render(Status s, const RequestHeadParser &p, const RequestHead &h)
     out += '\n' + h.method.toByteArray() + '\n' + h.target.toByteArray() + '\n' +
            h.path.toByteArray() + '\n' + h.query.toByteArray() + '\n' + h.authority.toByteArray() +
            '\n' + h.host.toByteArray() + '\n' + QByteArray::number(h.contentLength) + ' ' +
-           QByteArray::number(h.chunked) + ' ' + QByteArray::number(h.keepAlive) + ' ' +
-           QByteArray::number(h.expectContinue) + ' ' + QByteArray::number(h.upgrade) + ' ' +
-           QByteArray::number(h.versionMajor) + '.' + QByteArray::number(h.versionMinor);
+           QByteArray::number(p.framing().chunked) + ' ' +
+           QByteArray::number(p.framing().keepAlive) + ' ' +
+           QByteArray::number(p.framing().expectContinue) + ' ' +
+           QByteArray::number(p.framing().upgrade) + ' ' +
+           QByteArray::number(p.framing().versionMajor) + '.' +
+           QByteArray::number(p.framing().versionMinor) + ' ' + QByteArray::number(h.bodyFollows);
     for (const HeaderField &f : h.fields)
         out += '\n' + f.name.toByteArray() + ": " + f.value.toByteArray();
     return out;
@@ -88,14 +91,16 @@ void checkResult(Status s, const RequestHeadParser &p, const RequestHead &h, QBy
     }
     check(!h.method.isEmpty() && h.method.size() <= 32, "bad method size");
     check(h.target.size() <= limits.maxUriBytes, "target longer than maxUriBytes");
-    check(h.versionMajor == 1 && (h.versionMinor == 0 || h.versionMinor == 1), "bad version");
-    check(!(h.chunked && h.contentLength >= 0), "both chunked and Content-Length");
+    const Http1Framing &fr = p.framing();
+    check(fr.versionMajor == 1 && (fr.versionMinor == 0 || fr.versionMinor == 1), "bad version");
+    check(!(fr.chunked && h.contentLength >= 0), "both chunked and Content-Length");
+    check(fr.chunked == h.bodyFollows, "bodyFollows disagrees with chunked");
     check(h.contentLength >= -1, "negative Content-Length");
-    check(!(h.chunked && !h.isHttp11()), "chunked in HTTP/1.0");
+    check(!(fr.chunked && !fr.isHttp11()), "chunked in HTTP/1.0");
     check(h.fieldCount("Content-Length") <= 1 && h.fieldCount("Transfer-Encoding") <= 1 &&
               h.fieldCount("Host") <= 1,
           "duplicate framing field accepted");
-    check(!h.isHttp11() || h.fieldCount("Host") == 1, "HTTP/1.1 without Host accepted");
+    check(!fr.isHttp11() || h.fieldCount("Host") == 1, "HTTP/1.1 without Host accepted");
     if (h.method == "CONNECT") {
         check(h.path.isEmpty(), "CONNECT with a path");
     } else {

@@ -1,17 +1,26 @@
 #include "connectionmanager.h"
 
+#include "http/httpdate.h"
 #include "http1connection.h"
+#include "log/logging.h"
+#include "log/logsink.h"
+#include "log/requestlogline.h"
 #include "runtime/servercontext.h"
+#include "runtime/sharedstate.h"
+#include "runtime/statsregistry.h"
 #include "runtime/workerhealth.h"
 #include "transport.h"
 
+#include <QDateTime>
 #include <QElapsedTimer>
+#include <QHostAddress>
 #include <QLoggingCategory>
 #include <QRandomGenerator>
-#include <QSocketNotifier>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,7 +31,6 @@ namespace Berth::Engine {
 namespace {
 
 constexpr int TickMs = 100;
-constexpr int AcceptBurst = 64;
 
 QByteArray processTxnPrefix()
 {
@@ -37,15 +45,51 @@ std::atomic<quint64> &txnCounter()
     return counter;
 }
 
-} // namespace
-
-std::atomic<int> &ConnectionManager::activeConnections()
+// Open connections of this process, for max_connections when no shared memory is attached.
+std::atomic<int> &processConnections()
 {
     static std::atomic<int> count{0};
     return count;
 }
 
-qint64 ConnectionManager::now()
+QByteArray addressText(int fd, bool peer)
+{
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    auto *sa = reinterpret_cast<sockaddr *>(&addr);
+    if ((peer ? ::getpeername(fd, sa, &len) : ::getsockname(fd, sa, &len)) != 0)
+        return QByteArrayLiteral("-:0");
+    const quint16 port =
+        ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6 *>(&addr)->sin6_port
+                                         : reinterpret_cast<sockaddr_in *>(&addr)->sin_port);
+    return QHostAddress(sa).toString().toLatin1() + ':' + QByteArray::number(port);
+}
+
+} // namespace
+
+// A listening socket in this thread's epoll set. One accept per readiness event (nginx's
+// multi_accept off): a thread that is about to run a slow app takes one connection, not every
+// one that is waiting, and leaves the rest to threads and workers that are free.
+class ConnectionManager::ListenerHandler final : public Poller::Handler
+{
+public:
+    ListenerHandler(ConnectionManager &manager, Listener listener)
+        : m_manager(manager)
+        , m_listener(std::move(listener))
+    {}
+    void onPollEvents(bool readable, bool) override
+    {
+        if (readable)
+            m_manager.acceptOne(m_listener);
+    }
+    const Listener &listener() const { return m_listener; }
+
+private:
+    ConnectionManager &m_manager;
+    Listener m_listener;
+};
+
+qint64 ConnectionManager::monotonicNow()
 {
     static const QElapsedTimer clock = [] {
         QElapsedTimer t;
@@ -75,13 +119,24 @@ ConnectionManager::~ConnectionManager()
 
 void ConnectionManager::start()
 {
-    for (const Listener &listener : std::as_const(m_listeners)) {
-        auto *notifier = new QSocketNotifier(listener.fd, QSocketNotifier::Read, this);
-        connect(notifier, &QSocketNotifier::activated, this,
-                [this, listener] { acceptReady(listener); });
-        m_acceptNotifiers.append(notifier);
-    }
+    for (const Listener &listener : std::as_const(m_listeners))
+        m_listenerHandlers.push_back(std::make_unique<ListenerHandler>(*this, listener));
+    setAccepting(true);
     m_tick.start();
+}
+
+void ConnectionManager::setAccepting(bool on)
+{
+    if (m_accepting == on)
+        return;
+    m_accepting = on;
+    // EPOLLEXCLUSIVE registrations can't be modified: pausing removes them, resuming adds them.
+    for (const auto &handler : m_listenerHandlers) {
+        if (on)
+            m_poller.addExclusive(handler->listener().fd, handler.get());
+        else
+            m_poller.remove(handler->listener().fd);
+    }
 }
 
 QByteArray ConnectionManager::nextTxnId()
@@ -93,66 +148,133 @@ QByteArray ConnectionManager::nextTxnId()
     return id;
 }
 
-void ConnectionManager::acceptReady(const Listener &listener)
+void ConnectionManager::acceptOne(const Listener &listener)
 {
-    const int listenFd = listener.fd;
-    for (int i = 0; i < AcceptBurst && !m_draining; ++i) {
-        const int fd = ::accept4(listenFd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                // Out of descriptors: accept would fail again at once and spin the CPU.
-                // Pause accepting briefly; the pending clients wait in the backlog.
-                qCWarning(lcAccept)
-                    << "accept:" << qt_error_string(errno) << "- pausing accepts for 100 ms";
-                for (QSocketNotifier *n : std::as_const(m_acceptNotifiers))
-                    n->setEnabled(false);
-                m_acceptPause.start(100);
-            }
-            return; // EAGAIN (another thread took it) or a transient error
+    if (m_draining)
+        return;
+    int fd = -1;
+    do {
+        fd = ::accept4(listener.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            // Out of descriptors: accept would fail again at once and spin the CPU.
+            // Pause accepting briefly; the pending clients wait in the backlog.
+            qCWarning(lcAccept) << "accept:" << qt_error_string(errno)
+                                << "- pausing accepts for 100 ms";
+            setAccepting(false);
+            m_acceptPause.start(100);
         }
-        if (!hasRoomForConnection()) {
-            // Full: tell the client plainly and close; existing connections keep working.
-            static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 24\r\n"
-                                       "Connection: close\r\n\r\n503 Service Unavailable\n";
-            [[maybe_unused]] ssize_t n = ::send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL);
-            ::close(fd);
-            continue;
-        }
-        activeConnections().fetch_add(1, std::memory_order_relaxed);
-        std::unique_ptr<Transport> transport;
-        if (listener.transport)
-            transport = listener.transport->create(fd);
-        auto *connection =
-            new Http1Connection(*this, fd, m_nextConnectionId++, std::move(transport));
-        m_connections.push_back(connection);
-        connection->start();
+        return; // EAGAIN (another thread or worker took it) or a transient error
     }
+    if (!acquireConnectionSlot()) {
+        refuseOverLimit(fd, listener);
+        return;
+    }
+    std::unique_ptr<Transport> transport;
+    if (listener.transport)
+        transport = listener.transport->create(fd);
+    auto *connection = new Http1Connection(*this, fd, m_nextConnectionId++, std::move(transport));
+    m_connections.push_back(connection);
+    connection->start();
 }
 
-bool ConnectionManager::hasRoomForConnection() const
+bool ConnectionManager::acquireConnectionSlot()
 {
     // At the limit the newcomer is refused: evicting idle keep-alive clients instead would let
     // a flood of new connections push out every existing one (HOSTILE-INPUTS case 25).
-    return activeConnections().load(std::memory_order_relaxed) < m_settings.maxConnections;
+    Core::StatsRegistry *stats = m_server ? m_server->stats : nullptr;
+    if (stats && stats->shared())
+        return stats->shared()->acquireConnection(stats->slotIndex(), m_settings.maxConnections);
+    if (processConnections().fetch_add(1, std::memory_order_relaxed) >= m_settings.maxConnections) {
+        processConnections().fetch_sub(1, std::memory_order_relaxed);
+        return false;
+    }
+    return true;
+}
+
+void ConnectionManager::releaseConnectionSlot()
+{
+    Core::StatsRegistry *stats = m_server ? m_server->stats : nullptr;
+    if (stats && stats->shared())
+        stats->shared()->releaseConnection(stats->slotIndex());
+    else
+        processConnections().fetch_sub(1, std::memory_order_relaxed);
+}
+
+void ConnectionManager::refuseOverLimit(int fd, const Listener &listener)
+{
+    // Full: answer at once without reading the request and close; existing connections keep
+    // working. The refusal is a response like any other: Date, Server, a transaction id, a
+    // request.log line and the stats. On a TLS listener plaintext would be garbage inside the
+    // TLS stream, and a handshake is the most expensive thing to spend on a client we can't
+    // serve while overloaded, so the connection is closed without a byte (docs/http.md).
+    const QByteArray txn = nextTxnId();
+    const quint64 id = m_nextConnectionId++;
+    qint64 sent = 0;
+    if (!listener.transport) {
+        QByteArray out = QByteArrayLiteral("HTTP/1.1 503 Service Unavailable\r\nServer: berth\r\n"
+                                           "Date: ");
+        out += Http::DateCache::now();
+        out += "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 24\r\n"
+               "Connection: close\r\nX-Berth-Txn: ";
+        out += txn;
+        out += "\r\n\r\n503 Service Unavailable\n";
+        const ssize_t n = ::send(fd, out.constData(), size_t(out.size()), MSG_NOSIGNAL);
+        sent = n > 0 ? n : 0;
+    }
+    if (Core::StatsRegistry *stats = m_server ? m_server->stats : nullptr)
+        stats->recordRequest(503, 0, 0, sent);
+    if (Log::LogSink *sink = Log::Logging::requestLog()) {
+        const QByteArray client = addressText(fd, true);
+        const QByteArray local = addressText(fd, false);
+        const QByteArray server =
+            m_settings.serverName + local.mid(local.lastIndexOf(':')); // "name:port"
+        const QByteArray localTxn = "C" + QByteArray::number(id) + "-R1";
+        Log::RequestLogRecord record;
+        record.startedAtMsecs = QDateTime::currentMSecsSinceEpoch();
+        record.client = client;
+        record.server = server;
+        record.status = 503;
+        record.bytesSent = sent;
+        record.globalTxn = txn;
+        record.localTxn = localTxn;
+        QByteArray line;
+        Log::appendRequestLogLine(line, record);
+        sink->append(line);
+    }
+    ::close(fd);
 }
 
 void ConnectionManager::resumeAccepting()
 {
-    if (m_draining)
-        return;
-    for (QSocketNotifier *n : std::as_const(m_acceptNotifiers))
-        n->setEnabled(true);
+    if (!m_draining)
+        setAccepting(true);
 }
 
-void ConnectionManager::release(Http1Connection *connection)
+void ConnectionManager::adopt(Connection *connection)
+{
+    acquireConnectionSlot(); // released with the connection, like an accepted one
+    m_connections.push_back(connection);
+    connection->start();
+}
+
+void ConnectionManager::replace(Connection *old, Connection *next)
+{
+    const auto it = std::find(m_connections.begin(), m_connections.end(), old);
+    if (it != m_connections.end())
+        *it = next;
+    old->deleteLater();
+    next->start();
+}
+
+void ConnectionManager::release(Connection *connection)
 {
     const auto it = std::find(m_connections.begin(), m_connections.end(), connection);
     if (it != m_connections.end()) {
         *it = m_connections.back();
         m_connections.pop_back();
-        activeConnections().fetch_sub(1, std::memory_order_relaxed);
+        releaseConnectionSlot();
     }
     connection->deleteLater();
     if (m_draining && m_connections.empty())
@@ -165,8 +287,8 @@ void ConnectionManager::tick()
     Core::ThreadHealth::beat();
     const qint64 t = now();
     // Copy: a timeout closes a connection, which removes it from m_connections.
-    const std::vector<Http1Connection *> connections = m_connections;
-    for (Http1Connection *c : connections)
+    const std::vector<Connection *> connections = m_connections;
+    for (Connection *c : connections)
         c->checkTimeouts(t);
 }
 
@@ -175,10 +297,9 @@ void ConnectionManager::beginDrain()
     if (m_draining)
         return;
     m_draining = true;
-    for (QSocketNotifier *n : std::as_const(m_acceptNotifiers))
-        n->setEnabled(false);
-    const std::vector<Http1Connection *> connections = m_connections;
-    for (Http1Connection *c : connections)
+    setAccepting(false);
+    const std::vector<Connection *> connections = m_connections;
+    for (Connection *c : connections)
         c->drain();
     if (m_connections.empty())
         Q_EMIT drained();
@@ -186,8 +307,8 @@ void ConnectionManager::beginDrain()
 
 void ConnectionManager::closeAll()
 {
-    const std::vector<Http1Connection *> connections = m_connections;
-    for (Http1Connection *c : connections)
+    const std::vector<Connection *> connections = m_connections;
+    for (Connection *c : connections)
         c->closeNow();
 }
 

@@ -8,10 +8,9 @@
 #include <QObject>
 #include <QTimer>
 
-#include <atomic>
+#include <functional>
+#include <memory>
 #include <vector>
-
-class QSocketNotifier;
 
 namespace Berth::Pipeline {
 class Router;
@@ -22,7 +21,7 @@ class ServerContext;
 
 namespace Berth::Engine {
 
-class Http1Connection;
+class Connection;
 
 // One event-loop thread's share of the server: accepts on the shared listening sockets, owns
 // the connections it accepted, and runs their timeouts from one coarse tick (a timer per
@@ -54,20 +53,33 @@ public:
     QByteArray nextTxnId();
 
     // Called by a connection that has closed its socket; it is deleted later.
-    void release(Http1Connection *connection);
+    void release(Connection *connection);
+    // A connection that handed its socket to another codec's connection (protocol selector).
+    void replace(Connection *old, Connection *next);
+    // Takes a connection made elsewhere (tests, a fake transport) and starts it.
+    void adopt(Connection *connection);
 
-    // Monotonic milliseconds, read once per event (cheap, shared by all connections).
-    static qint64 now();
+    // Monotonic milliseconds for every timeout of this thread's connections. Tests inject a
+    // clock so timeouts run without sleeping.
+    qint64 now() const { return m_clock ? m_clock() : monotonicNow(); }
+    void setClock(std::function<qint64()> clock) { m_clock = std::move(clock); }
+    static qint64 monotonicNow();
 
-    // Process-wide count of open client connections, for max_connections.
-    static std::atomic<int> &activeConnections();
+    // max_connections across the whole server: shared memory when workers share it, this
+    // process's own count otherwise (workers = 0). Takes a unit for a new connection; false
+    // when the server is full.
+    bool acquireConnectionSlot();
+    void releaseConnectionSlot();
 
 Q_SIGNALS:
     void drained();
 
 private:
-    void acceptReady(const Listener &listener);
-    bool hasRoomForConnection() const;
+    class ListenerHandler;
+
+    void acceptOne(const Listener &listener);
+    void refuseOverLimit(int fd, const Listener &listener);
+    void setAccepting(bool on);
     void tick();
     void resumeAccepting();
 
@@ -75,8 +87,10 @@ private:
     Pipeline::Router *m_router;
     Core::ServerContext *m_server;
     QList<Listener> m_listeners;
-    QList<QSocketNotifier *> m_acceptNotifiers;
-    std::vector<Http1Connection *> m_connections;
+    std::vector<std::unique_ptr<ListenerHandler>> m_listenerHandlers;
+    bool m_accepting = false;
+    std::vector<Connection *> m_connections;
+    std::function<qint64()> m_clock;
     QTimer m_tick;
     Poller m_poller;
     QTimer m_acceptPause;

@@ -1,27 +1,24 @@
 #pragma once
 
-#include "http/chunkeddecoder.h"
+#include "connection.h"
+#include "exchangedriver.h"
 #include "http/exchange.h"
-#include "http/requestheadparser.h"
-#include "poller.h"
+#include "http1codec.h"
 
 #include <QByteArray>
-#include <QHostAddress>
-#include <QObject>
 
 #include <memory>
 
 namespace Berth::Engine {
 
-class ConnectionManager;
-class Transport;
-
-// One HTTP/1.x client connection, and the exchange of the request it is serving (reused for
-// each request on the connection). Reads into one buffer and parses in place; requests are
-// served one at a time, in order, so pipelined responses can't overtake each other; each
-// response is written with as few system calls as possible (head and small bodies together,
-// large files with sendfile).
-class Http1Connection final : public QObject, public Http::Exchange, public Poller::Handler
+// An HTTP/1.x client connection and the exchange of the request it is serving (reused for
+// each request on the connection). The codec (Http1::RequestDecoder, appendResponseHead) does
+// the framing, Connection the I/O and ExchangeDriver what every protocol's exchange needs
+// (txn ids, routing, request.log, stats, the app boundary); this class is the HTTP/1 flow
+// between them: requests are served one at a time, in order, so pipelined responses can't
+// overtake each other, and each response is written with as few system calls as possible
+// (head and small bodies together, large files with sendfile).
+class Http1Connection final : public Connection, public Http::Exchange
 {
     Q_OBJECT
 public:
@@ -30,14 +27,10 @@ public:
                     std::unique_ptr<Transport> transport = nullptr);
     ~Http1Connection() override;
 
-    void start();
-    void checkTimeouts(qint64 now);
-    // Between requests with nothing received: may be closed to make room or on drain.
-    bool isIdle() const;
-    // Closes at once (idle on drain, making room, server stopping).
-    void closeNow();
-    // Draining: finish the current response with Connection: close.
-    void drain();
+    // Connection
+    void checkTimeouts(qint64 now) override;
+    bool isIdle() const override;
+    void drain() override;
 
     // Http::Exchange
     void readBody(DataHandler onData, EventHandler onEnd) override;
@@ -50,79 +43,48 @@ public:
     void finish() override;
     bool responseStarted() const override { return m_responseStarted; }
     void setWritableHandler(EventHandler handler) override { m_onWritable = std::move(handler); }
-    void setAbortHandler(EventHandler handler) override { m_onAbort = std::move(handler); }
+    void setAbortHandler(EventHandler handler) override
+    {
+        m_driver.setAbortHandler(std::move(handler));
+    }
     void abort() override;
+    void runAfter(qint64 msecs, EventHandler handler) override;
+    void appFailed(const QString &appName, const char *what) override;
 
-    // Poller::Handler
-    void onPollEvents(bool readable, bool writable) override;
+protected:
+    // Connection
+    void process() override;
+    qsizetype inputCap() const override;
+    void onStarted() override;
+    void onFileSent() override;
+    void onWritableRoom() override;
+    bool wantsWritable() const override;
+    void onClosing(State previous) override;
+    void onReleaseIdleBuffers() override;
 
 private:
-    enum class State {
-        WaitingHead, // reading the next request head (or idle between requests)
-        Serving,     // an app has the exchange
-        Closing,     // the last response is being written / we linger before close
-        Closed,
-    };
-    enum class BodyMode { None, Length, Chunked };
-
-    void onReadable();
-    void onWritable();
-    bool readInput();
-    void process();
     void processInput();
     bool startRequest();
-    void dispatch();
     void pumpBody();
-    bool bodyComplete() const { return m_bodyMode == BodyMode::None; }
+    bool bodyComplete() const { return m_decoder.bodyComplete(); }
     void finishRequestIfDone();
     void resetForNextRequest();
     void failRequest(int status, const char *reason);
     void sendErrorAndClose(int status);
-    void flush();
-    void afterFlushed();
-    void waitForWritable();
-    qsizetype readFileIntoOutput(qsizetype count);
-    void beginClosing();
-    void closeSocket();
+    void closeAfterResponse();
     void writeRequestLog();
-    const QByteArray &clientText();
-    void updateReadInterest();
-    void setInterest(bool read, bool write);
-    void compactInput();
-    void releaseIdleBuffers();
-    QByteArrayView pendingInput() const;
-    void consumeInput(qsizetype n) { m_inPos += n; }
+    bool callApp(const char *what, const std::function<void()> &callback);
+    // The exchange is over: per-exchange state released, handles turn null.
+    void endExchange();
 
-    ConnectionManager &m_manager;
-    std::unique_ptr<Transport> m_transport;
-    int m_fd;
-    quint64 m_id;
-    bool m_registered = false; // in the thread's epoll set
-    bool m_wantRead = false;
-    bool m_wantWrite = false;
-    QByteArray m_clientText; // "ip:port" and "name:port" for request.log, made on first use
-    QByteArray m_serverText;
-    QHostAddress m_peerAddress;
-    quint16 m_peerPort = 0;
-    QHostAddress m_localAddress;
-    quint16 m_localPort = 0;
-
-    State m_state = State::WaitingHead;
-    QByteArray m_in;
-    qsizetype m_inPos = 0;
+    Http1::RequestDecoder m_decoder;
+    ExchangeDriver m_driver;
     QByteArray m_headStorage; // the current request's head; Request views point here
-    Http::RequestHeadParser m_parser;
-    Http::ChunkedDecoder m_chunked;
-    bool m_peerEof = false;
-    bool m_readNeedsWritable = false;  // TLS: a read waits for the socket to take our bytes
-    bool m_writeNeedsReadable = false; // TLS: a write waits for the peer's bytes
     bool m_processing = false;
     bool m_draining = false;
     quint32 m_requestsOnConnection = 0;
 
     // request body
-    BodyMode m_bodyMode = BodyMode::None;
-    qint64 m_bodyRemaining = 0;
     qint64 m_maxBody = 0;
     bool m_bodyWanted = false; // the app called readBody()
     bool m_bodyPaused = false;
@@ -131,7 +93,6 @@ private:
     DataHandler m_onData;
     EventHandler m_onEnd;
     EventHandler m_onWritable;
-    EventHandler m_onAbort;
 
     // response
     bool m_responseStarted = false;
@@ -141,28 +102,10 @@ private:
     bool m_keepAlive = true;
     bool m_writableWanted = false;
     int m_status = 0;
-    qint64 m_bodyBytesOut = 0;
-    QByteArray m_out;
-    qsizetype m_outPos = 0;
-    int m_fileFd = -1;
-    qint64 m_fileOffset = 0;
-    qint64 m_fileRemaining = 0;
-    QByteArray m_afterFile; // chunk framing that follows a file being sent
 
-    // accounting and timeouts
-    qint64 m_bytesInRequest = 0;
-    qint64 m_bytesOutRequest = 0;
-    qint64 m_requestStartMicros = 0;
-    qint64 m_responseStartMicros = 0;
-    qint64 m_requestWallMsecs = 0;
-    qint64 m_lastActivity = 0;
+    // timeouts
     qint64 m_headDeadline = 0; // 0: none
     qint64 m_lastBodyProgress = 0;
-    qint64 m_lastWriteProgress = 0;
-    qint64 m_lingerDeadline = 0;
-    bool m_lingering = false;
-    bool m_logged = false;
-    bool m_countedActive = false;
 };
 
 } // namespace Berth::Engine

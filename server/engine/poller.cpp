@@ -43,6 +43,14 @@ bool Poller::add(int fd, Handler *handler, bool read, bool write)
     return ::epoll_ctl(m_epoll, EPOLL_CTL_ADD, fd, &event) == 0;
 }
 
+bool Poller::addExclusive(int fd, Handler *handler)
+{
+    epoll_event event{};
+    event.events = EPOLLIN | EPOLLEXCLUSIVE;
+    event.data.ptr = handler;
+    return ::epoll_ctl(m_epoll, EPOLL_CTL_ADD, fd, &event) == 0;
+}
+
 void Poller::update(int fd, Handler *handler, bool read, bool write)
 {
     epoll_event event{};

@@ -31,6 +31,10 @@ public:
     // Registers fd with its interest; call update() when the interest changes and remove()
     // before closing fd.
     bool add(int fd, Handler *handler, bool read, bool write);
+    // A listening socket shared with other threads and processes: EPOLLEXCLUSIVE, so a new
+    // connection does not wake every epoll set that watches it (nginx's default). Read interest
+    // only; it can't be updated, only removed and added again.
+    bool addExclusive(int fd, Handler *handler);
     void update(int fd, Handler *handler, bool read, bool write);
     void remove(int fd);
 

@@ -1,8 +1,9 @@
 #pragma once
 
-#include <memory>
-
+#include <QByteArray>
 #include <QtGlobal>
+
+#include <memory>
 
 namespace Berth::Engine {
 
@@ -34,6 +35,9 @@ public:
     // while we wanted to read), false if readable.
     virtual bool wantsWrite() const = 0;
     virtual bool isSecure() const { return false; }
+    // The application protocol TLS agreed on through ALPN ("http/1.1", "h2"), empty on
+    // cleartext or when none was agreed. Valid once the handshake is done (the first read).
+    virtual QByteArray negotiatedProtocol() const { return {}; }
 };
 
 // A plain TCP socket.

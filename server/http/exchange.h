@@ -6,12 +6,41 @@
 #include <QByteArray>
 
 #include <functional>
+#include <memory>
 
 namespace Berth::Pipeline {
 class Pipeline;
 }
 
 namespace Berth::Http {
+
+class Exchange;
+
+// A weak reference to an exchange for code that runs later: a timer, a result posted back from
+// the offload pool, an upstream's reply. get() is null once the exchange has ended (finished
+// and its connection moved on to the next request, or aborted, or closed), so a late callback
+// can't touch an exchange that is gone or already carries someone else's request. Copying is
+// one reference count; use it only on the exchange's own event-loop thread (post results back
+// there first).
+class ExchangeHandle
+{
+public:
+    ExchangeHandle() = default;
+    Exchange *get() const { return m_anchor ? m_anchor->exchange : nullptr; }
+    explicit operator bool() const { return get() != nullptr; }
+    Exchange *operator->() const { return get(); }
+
+private:
+    friend class Exchange;
+    struct Anchor
+    {
+        Exchange *exchange;
+    };
+    explicit ExchangeHandle(std::shared_ptr<Anchor> anchor)
+        : m_anchor(std::move(anchor))
+    {}
+    std::shared_ptr<Anchor> m_anchor;
+};
 
 // One request/response exchange, as an app sees it. The engine (HTTP/1.1 today, HTTP/2 later)
 // implements it; apps never know which protocol carries them. An app either answers at once,
@@ -26,7 +55,7 @@ public:
     using DataHandler = std::function<void(QByteArrayView chunk)>;
     using EventHandler = std::function<void()>;
 
-    virtual ~Exchange() = default;
+    virtual ~Exchange() { endLife(); }
 
     Request &request() { return m_request; }
     const Request &request() const { return m_request; }
@@ -57,15 +86,35 @@ public:
     virtual void finish() = 0;
     virtual bool responseStarted() const = 0;
     // Ends the exchange abnormally (an app that failed mid-response): the connection is closed
-    // without completing the response, so the client can't mistake it for a complete one.
-    virtual void abort() { finish(); }
+    // without completing the response, so the client can't mistake it for a complete one (500
+    // when nothing was sent yet). Pure: no implementation may turn a truncated response into a
+    // complete one by finishing it. The app's own abort handler is not called back.
+    virtual void abort() = 0;
 
     virtual void setWritableHandler(EventHandler handler) = 0;
-    // Called when the exchange dies before finish(): client gone, timeout, protocol error.
-    // After it runs the app must not touch the exchange again.
+    // Called when the exchange dies before the app finished it: client gone, timeout, or the
+    // engine answering a protocol error itself (400, 408, 413 in the middle of the body the app
+    // is reading). After it runs the app must not touch the exchange again.
     virtual void setAbortHandler(EventHandler handler) = 0;
+    // Runs handler once after `msecs` on the exchange's thread, unless the exchange has ended by
+    // then (the timer dies with it). Like every callback an app registers, an exception thrown
+    // from it is caught by the engine: logged with the txn id, the exchange aborted (500 when
+    // nothing was sent), and the worker keeps serving.
+    virtual void runAfter(qint64 msecs, EventHandler handler) = 0;
+
+    // A weak reference for callbacks that may outlive the exchange (see ExchangeHandle).
+    ExchangeHandle handle()
+    {
+        if (!m_anchor)
+            m_anchor = std::make_shared<ExchangeHandle::Anchor>(ExchangeHandle::Anchor{this});
+        return ExchangeHandle(m_anchor);
+    }
 
     // --- pipeline ---
+    // An app threw from handle() (Pipeline::runFrom caught it). The default logs it with the
+    // txn id and answers 500 (or aborts a response that started); the engine first runs the
+    // app's abort handler, since the exchange dies before the app finished it.
+    virtual void appFailed(const QString &appName, const char *what);
     // For an app that returned Outcome::Answered but later decides to pass (an async auth
     // check): hands the exchange to the next app of its pipeline.
     void passToNext();
@@ -80,10 +129,23 @@ public:
     }
 
 protected:
+    // The implementation calls this when the exchange ends: every handle() given out so far
+    // turns null. A reused exchange object (the next request on a connection) hands out new ones.
+    void endLife()
+    {
+        if (m_anchor) {
+            m_anchor->exchange = nullptr;
+            m_anchor.reset();
+        }
+    }
+
     Request m_request;
     Response m_response;
     const Pipeline::Pipeline *m_pipeline = nullptr;
     int m_pipelineIndex = 0;
+
+private:
+    std::shared_ptr<ExchangeHandle::Anchor> m_anchor;
 };
 
 } // namespace Berth::Http

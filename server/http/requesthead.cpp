@@ -252,15 +252,10 @@ void RequestHead::clear()
     path = {};
     query = {};
     authority = {};
-    versionMajor = 1;
-    versionMinor = 1;
     fields.clear(); // keeps the capacity for the next request on this connection
     host = {};
     contentLength = -1;
-    chunked = false;
-    keepAlive = true;
-    expectContinue = false;
-    upgrade = false;
+    bodyFollows = false;
 }
 
 } // namespace Berth::Http

@@ -16,8 +16,8 @@ struct HeaderField
     QByteArrayView value; // leading and trailing whitespace removed
 };
 
-// The parsed request line and header section of one HTTP/1.x request, plus the framing
-// facts derived from it. Plain data so tests can build one by hand.
+// The parsed request line and header section of one request, as every protocol has them.
+// Plain data so tests can build one by hand.
 struct RequestHead
 {
     QByteArrayView method;
@@ -25,21 +25,15 @@ struct RequestHead
     QByteArrayView path;      // raw (undecoded) path of target: "/a%20b"; "*" for OPTIONS *
     QByteArrayView query;     // after '?', without it; empty if none
     QByteArrayView authority; // host[:port] of an absolute-form target, else empty
-    int versionMajor = 1;
-    int versionMinor = 1;
     std::vector<HeaderField> fields;
 
-    // Derived by the parser from the fields (RFC 9112 §6, §9.3):
-    QByteArrayView host;         // absolute-form authority if present, else the Host field
-    qint64 contentLength = -1;   // -1 when there is no Content-Length
-    bool chunked = false;        // Transfer-Encoding: chunked (the only coding accepted)
-    bool keepAlive = true;       // HTTP/1.1 unless "close"; HTTP/1.0 only with "keep-alive"
-    bool expectContinue = false; // Expect: 100-continue
-    bool upgrade = false;        // Connection: upgrade with an Upgrade field
+    // Derived by the parser from the fields, the same for every protocol (HTTP/1 framing —
+    // chunked coding, keep-alive, 100-continue, the version — stays with the HTTP/1 codec):
+    QByteArrayView host;       // absolute-form authority if present, else the Host field
+    qint64 contentLength = -1; // -1 when there is no Content-Length
+    bool bodyFollows = false;  // a body of unannounced length follows (HTTP/1: chunked)
 
-    bool hasBody() const { return chunked || contentLength > 0; }
-    bool isHttp11() const { return versionMajor == 1 && versionMinor == 1; }
-
+    bool hasBody() const { return bodyFollows || contentLength > 0; }
     // First field with this name (case-insensitive), or a null view.
     QByteArrayView field(QByteArrayView name) const;
     // How many fields have this name.

@@ -456,8 +456,8 @@ RequestHeadParser::Status RequestHeadParser::parseComplete(QByteArrayView buffer
     out.path = QByteArrayView(b + m_pathStart, m_pathSize);
     out.query = QByteArrayView(b + m_queryStart, m_querySize);
     out.authority = QByteArrayView(b + m_authorityStart, m_authoritySize);
-    out.versionMajor = 1;
-    out.versionMinor = m_versionMinor;
+    m_framing = Http1Framing();
+    m_framing.versionMinor = m_versionMinor;
 
     const qsizetype end = m_consumed - 2; // the final empty line
     qsizetype p = m_fieldsStart;
@@ -538,7 +538,7 @@ bool RequestHeadParser::deriveFraming(RequestHead &head)
         }
     }
 
-    const bool http11 = head.isHttp11();
+    const bool http11 = m_framing.isHttp11();
 
     // RFC 9112 §3.2: 400 for a missing Host in HTTP/1.1, for more than one, or an invalid one.
     // An empty Host is valid (a URI without authority).
@@ -624,7 +624,8 @@ bool RequestHeadParser::deriveFraming(RequestHead &head)
             fail(501, "unsupported transfer-coding");
             return false;
         }
-        head.chunked = true;
+        m_framing.chunked = true;
+        head.bodyFollows = true;
     }
     // RFC 9110 §10.1.1: an expectation other than 100-continue cannot be met: 417.
     if (badExpectation) {
@@ -635,10 +636,10 @@ bool RequestHeadParser::deriveFraming(RequestHead &head)
     // RFC 9112 §3.2.2: the authority of an absolute-form target wins over Host.
     head.host = head.authority.isEmpty() ? host : head.authority;
     // RFC 9112 §9.3: persistent by default in 1.1; in 1.0 only with keep-alive.
-    head.keepAlive = http11 ? !connectionClose : (connectionKeepAlive && !connectionClose);
+    m_framing.keepAlive = http11 ? !connectionClose : (connectionKeepAlive && !connectionClose);
     // RFC 9110 §10.1.1: ignore 100-continue in HTTP/1.0; §7.8: ignore Upgrade in HTTP/1.0.
-    head.expectContinue = http11 && expect100;
-    head.upgrade = http11 && connectionUpgrade && hasUpgrade;
+    m_framing.expectContinue = http11 && expect100;
+    m_framing.upgrade = http11 && connectionUpgrade && hasUpgrade;
     return true;
 }
 

@@ -12,6 +12,20 @@ struct HeadLimits
     int maxHeaders = 100;                 // number of fields -> 431
 };
 
+// What the HTTP/1 parser derives from a head for the HTTP/1 codec alone (RFC 9112 §6, §9.3):
+// apps never see it, their exchange is protocol-neutral.
+struct Http1Framing
+{
+    int versionMajor = 1;
+    int versionMinor = 1;
+    bool chunked = false;        // Transfer-Encoding: chunked (the only coding accepted)
+    bool keepAlive = true;       // HTTP/1.1 unless "close"; HTTP/1.0 only with "keep-alive"
+    bool expectContinue = false; // Expect: 100-continue
+    bool upgrade = false;        // Connection: upgrade with an Upgrade field
+
+    bool isHttp11() const { return versionMajor == 1 && versionMinor == 1; }
+};
+
 // Parses an HTTP/1.x request head incrementally and strictly: it rejects, never guesses
 // (HOSTILE-INPUTS.md cases 1-15). It does not copy: the RequestHead it fills holds views into
 // the buffer passed to parse(), which must stay unchanged while the head is in use.
@@ -34,6 +48,8 @@ public:
     // final until reset(); calling again after Done refills head from the buffer given.
     Status parse(QByteArrayView buffer, RequestHead &head);
 
+    // After Done: the HTTP/1 framing of the head (until the next parse() or reset()).
+    const Http1Framing &framing() const { return m_framing; }
     // After Done: the bytes of the head, leading empty lines included. 0 otherwise.
     qsizetype consumed() const { return m_consumed; }
     int errorStatus() const { return m_errorStatus; }         // 400, 414, 417, 431, 501 or 505
@@ -86,6 +102,7 @@ private:
     qsizetype m_authorityStart = 0;
     qsizetype m_authoritySize = 0;
     int m_versionMinor = 1;
+    Http1Framing m_framing;
 };
 
 } // namespace Berth::Http

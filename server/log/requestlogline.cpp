@@ -23,10 +23,33 @@ QByteArrayView timestamp(qint64 msecs)
     return cached;
 }
 
-bool isFieldByte(char c)
+// Printable ASCII that may stand for itself in a field. Everything else becomes \xHH, as in
+// nginx's access log: a space would shift every later column, a control byte (or NEL, U+2028,
+// an invalid UTF-8 sequence) could break or forge a line in a viewer, and a backslash must be
+// escaped for \xHH to stay unambiguous.
+bool isPlainByte(char c, bool spaceAllowed)
 {
     const auto u = static_cast<unsigned char>(c);
-    return u > ' ' && u != 0x7f;
+    if (u == ' ')
+        return spaceAllowed;
+    return u > ' ' && u < 0x7f && c != '"' && c != '\\';
+}
+
+void appendEscaped(QByteArray &line, QByteArrayView value, bool spaceAllowed)
+{
+    static constexpr char Hex[] = "0123456789ABCDEF";
+    qsizetype start = 0;
+    for (qsizetype i = 0; i < value.size(); ++i) {
+        if (isPlainByte(value[i], spaceAllowed))
+            continue;
+        // Clean runs are copied whole: most values have nothing to escape.
+        line.append(value.sliced(start, i - start));
+        const auto u = static_cast<unsigned char>(value[i]);
+        const char escaped[4] = {'\\', 'x', Hex[u >> 4], Hex[u & 0xf]};
+        line.append(escaped, 4);
+        start = i + 1;
+    }
+    line.append(value.sliced(start));
 }
 
 void appendNumber(QByteArray &line, qint64 value)
@@ -43,35 +66,13 @@ void appendField(QByteArray &line, QByteArrayView value)
         line += '-';
         return;
     }
-    // Keep one field one token: a space or control byte would shift every later column.
-    qsizetype clean = 0;
-    while (clean < value.size() && isFieldByte(value[clean]))
-        ++clean;
-    line.append(value.first(clean));
-    for (qsizetype i = clean; i < value.size(); ++i)
-        line += isFieldByte(value[i]) ? value[i] : '_';
+    appendEscaped(line, value, false); // one field, one token
 }
 
 void appendQuoted(QByteArray &line, QByteArrayView value)
 {
     line += " \"";
-    qsizetype start = 0;
-    for (qsizetype i = 0; i < value.size(); ++i) {
-        const char c = value[i];
-        const auto u = static_cast<unsigned char>(c);
-        const bool escape = c == '"' || c == '\\';
-        if (!escape && u >= 0x20 && u != 0x7f)
-            continue;
-        line.append(value.sliced(start, i - start));
-        if (escape) {
-            line += '\\';
-            line += c;
-        } else {
-            line += '?';
-        }
-        start = i + 1;
-    }
-    line.append(value.sliced(start));
+    appendEscaped(line, value, true);
     line += '"';
 }
 

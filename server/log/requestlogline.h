@@ -30,9 +30,10 @@ struct RequestLogRecord
 // Appends one request.log line (no newline) to line:
 // 2026.11.21 20:05:06 127.0.0.1:51234 example:8080 GET /a?b HTTP/1.1 200 0 532 TXN C1-R1 - -
 // "curl/7.88.1" 1ms 0ms
-// Fields never contain spaces except the quoted user agent, in which '"' and '\' are escaped
-// and control bytes replaced, so the line can be split reliably. Runs once per request: it
-// copies clean fields whole and formats numbers without allocating.
+// Every byte outside printable ASCII, and '"' and '\', is written as \xHH (as nginx does), and
+// so is a space except inside the quoted user agent: the line splits reliably on spaces and no
+// client value can break or forge a line (CR, LF, NEL, U+2028, invalid UTF-8). Runs once per
+// request: it copies clean fields whole and formats numbers without allocating.
 void appendRequestLogLine(QByteArray &line, const RequestLogRecord &record);
 QByteArray formatRequestLogLine(const RequestLogRecord &record);
 

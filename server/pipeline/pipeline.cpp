@@ -12,26 +12,9 @@ namespace Berth::Pipeline {
 
 namespace {
 
-// An app that throws must not take the connection, the worker or other requests with it
-// (server-core's error catcher): log what happened with the transaction id, answer 500 with
-// only the id so the operator can find the log line, never the exception text.
 void handleAppFailure(Http::Exchange &exchange, const App *app, const char *what)
 {
-    const Http::Request &request = exchange.request();
-    qCCritical(lcPipeline).noquote()
-        << QStringLiteral("app '%1' failed on %2 %3 (txn %4): %5")
-               .arg(app->name(), QString::fromLatin1(request.method()),
-                    QString::fromLatin1(request.head.target), QString::fromLatin1(request.txnId),
-                    QString::fromUtf8(what));
-    if (exchange.responseStarted()) {
-        exchange.abort();
-        return;
-    }
-    exchange.response().clear();
-    QByteArray body = QByteArrayLiteral("500 Internal Server Error\ntxn: ");
-    body += request.txnId;
-    body += '\n';
-    exchange.respond(500, "text/plain; charset=utf-8", body);
+    exchange.appFailed(app->name(), what);
 }
 
 } // namespace
@@ -74,6 +57,28 @@ void respondWithError(Http::Exchange &exchange, int status)
 } // namespace Berth::Pipeline
 
 namespace Berth::Http {
+
+// An app that throws must not take the connection, the worker or other requests with it
+// (server-core's error catcher): log what happened with the transaction id, answer 500 with
+// only the id so the operator can find the log line, never the exception text.
+void Exchange::appFailed(const QString &appName, const char *what)
+{
+    const Http::Request &req = request();
+    qCCritical(lcPipeline).noquote()
+        << QStringLiteral("app '%1' failed on %2 %3 (txn %4): %5")
+               .arg(appName, QString::fromLatin1(req.method()),
+                    QString::fromLatin1(req.head.target), QString::fromLatin1(req.txnId),
+                    QString::fromUtf8(what));
+    if (responseStarted()) {
+        abort();
+        return;
+    }
+    response().clear();
+    QByteArray body = QByteArrayLiteral("500 Internal Server Error\ntxn: ");
+    body += req.txnId;
+    body += '\n';
+    respond(500, "text/plain; charset=utf-8", body);
+}
 
 void Exchange::passToNext()
 {

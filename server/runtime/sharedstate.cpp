@@ -72,7 +72,8 @@ struct alignas(64) SharedState::Header
     std::uint32_t slotStride;
     std::uint32_t statCapacity;
     std::int64_t createdMs;
-    std::atomic<std::int32_t> statCount; // entries claimed (some may still be being named)
+    std::atomic<std::int32_t> statCount;   // entries claimed (some may still be being named)
+    std::atomic<std::int32_t> connections; // open client connections, every worker together
     StatNameEntry names[StatCapacity];
 };
 
@@ -494,6 +495,43 @@ bool SharedState::publishStatAt(int index, const QString &name, StatType type, Q
     }
 }
 
+bool SharedState::acquireConnection(int slotIndex, int limit)
+{
+    WorkerSlot *s = slot(slotIndex);
+    std::atomic<std::int32_t> &total = header()->connections;
+    if (total.fetch_add(1, std::memory_order_relaxed) >= limit) {
+        total.fetch_sub(1, std::memory_order_relaxed);
+        return false;
+    }
+    if (s)
+        s->connections.fetch_add(1, std::memory_order_relaxed);
+    return true;
+}
+
+void SharedState::releaseConnection(int slotIndex)
+{
+    if (WorkerSlot *s = slot(slotIndex))
+        s->connections.fetch_sub(1, std::memory_order_relaxed);
+    header()->connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+int SharedState::connectionCount() const
+{
+    return header()->connections.load(std::memory_order_relaxed);
+}
+
+namespace {
+
+// A worker that died (or a slot about to be reused) can't close its connections any more: the
+// kernel did, so its share of the server-wide count goes back.
+void returnConnections(std::atomic<std::int32_t> &total, WorkerSlot *s)
+{
+    if (const std::int32_t held = s->connections.exchange(0, std::memory_order_relaxed))
+        total.fetch_sub(held, std::memory_order_relaxed);
+}
+
+} // namespace
+
 std::uint32_t SharedState::prepareSlot(int index)
 {
     WorkerSlot *s = slot(index);
@@ -503,6 +541,7 @@ std::uint32_t SharedState::prepareSlot(int index)
     s->pid.store(0, std::memory_order_relaxed);
     s->startedMs.store(QDateTime::currentMSecsSinceEpoch(), std::memory_order_relaxed);
     s->requestsServed.store(0, std::memory_order_relaxed);
+    returnConnections(header()->connections, s);
     s->values[StatsRegistry::ActiveConnections].store(0, std::memory_order_relaxed);
     for (int t = 0; t < s->threadCount.load(std::memory_order_relaxed); ++t) {
         ThreadSlot *ts = s->thread(t);
@@ -524,6 +563,7 @@ void SharedState::markExited(int index)
     if (!s)
         return;
     s->state.store(int(WorkerState::Exited), std::memory_order_release);
+    returnConnections(header()->connections, s);
     s->values[StatsRegistry::ActiveConnections].store(0, std::memory_order_relaxed);
     for (int t = 0; t < s->threadCount.load(std::memory_order_relaxed); ++t) {
         ThreadSlot *ts = s->thread(t);

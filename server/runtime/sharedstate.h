@@ -82,6 +82,9 @@ struct alignas(64) WorkerSlot
     std::atomic<std::uint64_t> serviceName[NameBytes / 8];
     std::atomic<std::int32_t> restarts;
     std::atomic<std::int32_t> lastExitStatus;
+    // This worker's share of the server-wide connection count (see acquireConnection()), so the
+    // master can give it back when the worker dies with connections open.
+    std::atomic<std::int32_t> connections;
     std::atomic<std::int64_t> values[StatCapacity];
 
     WorkerState workerState() const { return WorkerState(state.load(std::memory_order_acquire)); }
@@ -152,6 +155,15 @@ public:
     bool publishStatAt(int index, const QString &name, StatType type, QString *error);
     // Returns the entry for name, appending it if new; -1 when full or the name is too long.
     int publishStat(const QString &name, StatType type);
+
+    // max_connections is one limit for the whole server: a worker takes a unit here before it
+    // serves an accepted connection and gives it back when the connection closes. One atomic
+    // read-modify-write on one counter, so the limit is exact however many workers race (a
+    // unit taken over the limit is given back at once). Relaxed ordering: the counter guards no
+    // other memory, and RMWs on one atomic are totally ordered whatever the ordering argument.
+    bool acquireConnection(int slotIndex, int limit);
+    void releaseConnection(int slotIndex);
+    int connectionCount() const;
 
     // Master, before starting a worker in the slot: bumps the generation, marks it Starting and
     // clears the per-process fields. Returns the new generation.

@@ -31,6 +31,16 @@ TlsTransport::~TlsTransport()
         SSL_free(m_ssl);
 }
 
+QByteArray TlsTransport::negotiatedProtocol() const
+{
+    const unsigned char *data = nullptr;
+    unsigned int length = 0;
+    if (m_ssl)
+        SSL_get0_alpn_selected(m_ssl, &data, &length);
+    return data ? QByteArray(reinterpret_cast<const char *>(data), qsizetype(length))
+                : QByteArray();
+}
+
 qsizetype TlsTransport::read(char *buffer, qsizetype size)
 {
     if (!m_ssl)

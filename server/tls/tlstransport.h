@@ -25,6 +25,7 @@ public:
     bool hasBufferedInput() const override;
     bool wantsWrite() const override { return m_wantsWrite; }
     bool isSecure() const override { return true; }
+    QByteArray negotiatedProtocol() const override;
 
 private:
     qsizetype failure(int result);

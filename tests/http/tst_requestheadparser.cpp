@@ -67,21 +67,21 @@ QByteArray post11(const QByteArray &fields)
 
 // One line that states what the parser derived: method|path|query|authority|host|
 // contentLength|flags|version|field count, flags from C(hunked) K(eep-alive) E(xpect) U(pgrade).
-QByteArray summary(const RequestHead &h)
+QByteArray summary(const RequestHead &h, const Http1Framing &f)
 {
     QByteArray flags;
-    if (h.chunked)
+    if (f.chunked)
         flags += 'C';
-    if (h.keepAlive)
+    if (f.keepAlive)
         flags += 'K';
-    if (h.expectContinue)
+    if (f.expectContinue)
         flags += 'E';
-    if (h.upgrade)
+    if (f.upgrade)
         flags += 'U';
     return h.method.toByteArray() + '|' + h.path.toByteArray() + '|' + h.query.toByteArray() + '|' +
            h.authority.toByteArray() + '|' + h.host.toByteArray() + '|' +
            QByteArray::number(h.contentLength) + '|' + flags + '|' +
-           QByteArray::number(h.versionMajor) + '.' + QByteArray::number(h.versionMinor) + '|' +
+           QByteArray::number(f.versionMajor) + '.' + QByteArray::number(f.versionMinor) + '|' +
            QByteArray::number(qsizetype(h.fields.size()));
 }
 
@@ -162,7 +162,7 @@ Outcome finish(const RequestHeadParser &parser, Status status, const RequestHead
         o.reason = parser.errorReason();
     }
     if (status == Status::Done) {
-        o.summary = summary(head);
+        o.summary = summary(head, parser.framing());
         if (!viewsInside(head, buffer))
             o.summary += " VIEWS-OUTSIDE-BUFFER";
     }
@@ -752,7 +752,7 @@ void TestRequestHeadParser::fieldViews()
     QCOMPARE(head.target, "/up");
     QCOMPARE(head.contentLength, 4);
     QVERIFY(head.hasBody());
-    QVERIFY(head.isHttp11());
+    QVERIFY(parser.framing().isHttp11());
     // Views point into the caller's buffer: no copies.
     QCOMPARE(head.method.data(), input.constData());
     QCOMPARE(head.fields[0].value.data(), input.constData() + input.indexOf("a.example"));
@@ -766,12 +766,12 @@ void TestRequestHeadParser::reuseAcrossRequests()
     RequestHeadParser parser;
     RequestHead head;
     QCOMPARE(parser.parse(first, head), Status::Done);
-    QCOMPARE(summary(head), "GET|/|||a|-1|K|1.1|3");
+    QCOMPARE(summary(head, parser.framing()), "GET|/|||a|-1|K|1.1|3");
     const auto capacity = head.fields.capacity();
     QVERIFY(capacity >= 32);
     parser.reset();
     QCOMPARE(parser.parse(second, head), Status::Done);
-    QCOMPARE(summary(head), "POST|/x||||2||1.0|1");
+    QCOMPARE(summary(head, parser.framing()), "POST|/x||||2||1.0|1");
     QCOMPARE(head.fields.capacity(), capacity);
     // An error is sticky until reset().
     parser.reset();

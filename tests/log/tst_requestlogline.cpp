@@ -14,6 +14,7 @@ private Q_SLOTS:
     void fields();
     void emptyFieldsAreDashes();
     void hostileValuesStayInTheirColumn();
+    void nonAsciiIsEscapedLikeNginx();
 };
 
 static Log::RequestLogRecord sample()
@@ -70,8 +71,29 @@ void TestRequestLogLine::hostileValuesStayInTheirColumn()
     const QByteArray line = Log::formatRequestLogLine(r);
     QVERIFY(!line.contains('\n'));
     QVERIFY(!line.contains('\r'));
-    QVERIFY(line.contains(" bob_smith "));
-    QVERIFY(line.contains("\"evil\\\" 500 \\\\??x\""));
+    QVERIFY(line.contains(" bob\\x20smith "));
+    QVERIFY(line.contains("\"evil\\x22 500 \\x5C\\x0D\\x0Ax\""));
+}
+
+void TestRequestLogLine::nonAsciiIsEscapedLikeNginx()
+{
+    Log::RequestLogRecord r = sample();
+    // NEL (C2 85), U+2028 (E2 80 A8), an invalid UTF-8 byte, DEL and a NUL.
+    r.userAgent = QByteArrayView("a\xC2\x85"
+                                 "b\xE2\x80\xA8"
+                                 "c\xFF\x7F\0d",
+                                 12);
+    r.url = "/caf\xC3\xA9?q=\"x\"";
+    r.user = "\xE2\x80\xA8";
+    const QByteArray line = Log::formatRequestLogLine(r);
+    for (char c : line) {
+        const auto u = static_cast<unsigned char>(c);
+        QVERIFY2(u >= 0x20 && u < 0x7f, line.constData());
+    }
+    QVERIFY(line.contains(" /caf\\xC3\\xA9?q=\\x22x\\x22 "));
+    QVERIFY(line.contains(" \\xE2\\x80\\xA8 tok "));
+    QVERIFY(line.contains("\"a\\xC2\\x85b\\xE2\\x80\\xA8c\\xFF\\x7F\\x00d\""));
+    QCOMPARE(line.split(' ').size(), 17);
 }
 
 QTEST_GUILESS_MAIN(TestRequestLogLine)

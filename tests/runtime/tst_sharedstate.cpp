@@ -67,6 +67,7 @@ private Q_SLOTS:
     void attachRejectsMismatchedNames();
     void declareAfterAttachPublishes();
     void prepareAndExitSlot();
+    void connectionLimitIsServerWide();
     void forkedChildWritesStats();
     void aggregate_data();
     void aggregate();
@@ -649,6 +650,32 @@ void TestSharedState::stackDump()
     QVERIFY2(frames >= 3, text.constData());
     QVERIFY2(found, text.constData());
     QVERIFY(!Core::requestStackDump(0, 0));
+}
+
+void TestSharedState::connectionLimitIsServerWide()
+{
+    QString error;
+    auto shared = SharedState::create(2, 1, &error);
+    QVERIFY2(shared, qPrintable(error));
+    // Two workers share one limit of 3.
+    QVERIFY(shared->acquireConnection(0, 3));
+    QVERIFY(shared->acquireConnection(1, 3));
+    QVERIFY(shared->acquireConnection(1, 3));
+    QVERIFY(!shared->acquireConnection(0, 3));
+    QVERIFY(!shared->acquireConnection(1, 3));
+    QCOMPARE(shared->connectionCount(), 3); // a refused unit is given back
+    shared->releaseConnection(0);
+    QCOMPARE(shared->connectionCount(), 2);
+    QVERIFY(shared->acquireConnection(0, 3));
+    // Worker 1 dies with its two connections: the master gives them back.
+    shared->markExited(1);
+    QCOMPARE(shared->connectionCount(), 1);
+    QVERIFY(shared->acquireConnection(0, 3));
+    QVERIFY(shared->acquireConnection(0, 3));
+    QVERIFY(!shared->acquireConnection(0, 3));
+    // Reusing a slot starts from nothing as well.
+    shared->prepareSlot(0);
+    QCOMPARE(shared->connectionCount(), 0);
 }
 
 QTEST_GUILESS_MAIN(TestSharedState)

@@ -1,5 +1,7 @@
 #include "fakeexchange.h"
 
+#include <algorithm>
+
 #include <cerrno>
 #include <unistd.h>
 
@@ -59,11 +61,9 @@ FakeExchange::FakeExchange(const QByteArray &method, const QByteArray &target,
         else if (sameName(field.name, "Content-Length"))
             head.contentLength = field.value.toLongLong();
         else if (sameName(field.name, "Transfer-Encoding"))
-            head.chunked = true;
-        else if (sameName(field.name, "Expect"))
-            head.expectContinue = true;
+            head.bodyFollows = true;
     }
-    if (head.contentLength < 0 && !head.chunked && bodySize > 0)
+    if (head.contentLength < 0 && !head.bodyFollows && bodySize > 0)
         head.contentLength = bodySize;
 
     m_request.path = head.path.toByteArray();
@@ -132,10 +132,12 @@ void FakeExchange::simulateClientAbort()
     if (m_finished || m_aborted)
         return;
     m_aborted = true;
+    m_timers.clear();
     if (m_abortHandler) {
         auto handler = std::move(m_abortHandler);
         handler();
     }
+    endLife();
 }
 
 void FakeExchange::readBody(DataHandler onData, EventHandler onEnd)
@@ -252,6 +254,27 @@ void FakeExchange::finish()
 void FakeExchange::abort()
 {
     m_aborted = true;
+    m_timers.clear(); // they die with the exchange
+    endLife();
+}
+
+void FakeExchange::runAfter(qint64 msecs, EventHandler handler)
+{
+    if (!m_aborted)
+        m_timers.emplace_back(msecs, std::move(handler));
+}
+
+void FakeExchange::runTimers()
+{
+    auto timers = std::move(m_timers);
+    m_timers.clear();
+    std::stable_sort(timers.begin(), timers.end(),
+                     [](const auto &a, const auto &b) { return a.first < b.first; });
+    for (auto &timer : timers) {
+        if (m_aborted)
+            return;
+        timer.second();
+    }
 }
 
 } // namespace Berth::Tests

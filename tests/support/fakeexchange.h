@@ -80,6 +80,11 @@ public:
         m_writableHandler = std::move(handler);
     }
     void setAbortHandler(EventHandler handler) override { m_abortHandler = std::move(handler); }
+    // Timers are not run by a clock: runTimers() fires every pending one (shortest first), as
+    // if their time had come; an exception from one propagates to the test.
+    void runAfter(qint64 msecs, EventHandler handler) override;
+    int pendingTimers() const { return int(m_timers.size()); }
+    void runTimers();
 
 private:
     void recordStart(int status, qint64 contentLength);
@@ -105,6 +110,7 @@ private:
     int m_resumeCount = 0;
     EventHandler m_writableHandler;
     EventHandler m_abortHandler;
+    std::vector<std::pair<qint64, EventHandler>> m_timers;
 };
 
 } // namespace Berth::Tests

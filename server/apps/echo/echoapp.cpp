@@ -30,7 +30,8 @@ Pipeline::Outcome EchoApp::handle(Http::Exchange &exchange)
     // The body arrives in pieces; keep at most max_echo bytes of it.
     auto body = std::make_shared<QByteArray>();
     const qint64 limit = m_maxEcho;
-    Http::Exchange *ex = &exchange;
+    // A handle, not a pointer: it is null if the exchange ended before the body did.
+    Http::ExchangeHandle ex = exchange.handle();
     exchange.readBody(
         [body, limit](QByteArrayView chunk) {
             const qint64 room = limit - body->size();
@@ -38,6 +39,8 @@ Pipeline::Outcome EchoApp::handle(Http::Exchange &exchange)
                 body->append(chunk.first(qMin<qint64>(room, chunk.size())));
         },
         [body, ex] {
+            if (!ex)
+                return;
             QByteArrayView type = ex->request().header("Content-Type");
             if (type.isEmpty())
                 type = "application/octet-stream";

@@ -4,18 +4,34 @@
 
 #include <config/config.h>
 
+#include <QLoggingCategory>
 #include <QThread>
-#include <QTimer>
 
+#include <atomic>
 #include <cstdlib>
 #include <stdexcept>
 
+Q_LOGGING_CATEGORY(lcFault, "berth.app.fault")
+
 namespace Berth::Apps {
+
+namespace {
+
+// Abort handler runs of read_body in this process, for the `aborts` mode to report.
+std::atomic<int> &abortCount()
+{
+    static std::atomic<int> count{0};
+    return count;
+}
+
+} // namespace
 
 Pipeline::Outcome FaultApp::handle(Http::Exchange &exchange)
 {
     switch (m_mode) {
     case Mode::Throw:
+        // The exchange dies before this app finished it: the engine runs its abort handler.
+        exchange.setAbortHandler([] { abortCount().fetch_add(1, std::memory_order_relaxed); });
         throw std::runtime_error("berth.fault: deliberate failure");
     case Mode::ThrowAfterStart:
         exchange.response().setHeader("Content-Type", "text/plain");
@@ -25,19 +41,57 @@ Pipeline::Outcome FaultApp::handle(Http::Exchange &exchange)
     case Mode::Never:
         break;
     case Mode::Slow: {
-        // The timer dies with the exchange's connection: the abort handler stops it.
-        auto *timer = new QTimer;
-        timer->setSingleShot(true);
-        Http::Exchange *ex = &exchange;
-        QObject::connect(timer, &QTimer::timeout, timer, [ex, timer] {
-            ex->setAbortHandler(nullptr);
-            ex->respond(200, "text/plain", QByteArrayLiteral("slow\n"));
-            timer->deleteLater();
+        // The exchange runs the timer, so it dies with the exchange; the handle is null by then
+        // anyway if the client went away.
+        Http::ExchangeHandle handle = exchange.handle();
+        exchange.runAfter(m_delayMs, [handle] {
+            if (Http::Exchange *ex = handle.get())
+                ex->respond(200, "text/plain", QByteArrayLiteral("slow\n"));
         });
-        exchange.setAbortHandler([timer] { timer->deleteLater(); });
-        timer->start(int(m_delayMs));
         break;
     }
+    case Mode::ThrowAsync:
+        exchange.runAfter(m_delayMs, [] {
+            throw std::runtime_error("berth.fault: deliberate failure in a timer");
+        });
+        break;
+    case Mode::ThrowInBody:
+        exchange.readBody(
+            [](QByteArrayView) {
+                throw std::runtime_error("berth.fault: deliberate failure in body data");
+            },
+            [] {});
+        break;
+    case Mode::ReadBody: {
+        Http::ExchangeHandle handle = exchange.handle();
+        const qint64 delay = m_delayMs;
+        exchange.setAbortHandler([handle] {
+            const int n = abortCount().fetch_add(1, std::memory_order_relaxed) + 1;
+            qCInfo(lcFault) << "abort handler ran for txn"
+                            << (handle ? handle->request().txnId : QByteArray("?")) << "count" << n;
+        });
+        exchange.readBody(
+            [handle, delay](QByteArrayView) {
+                // Pause after each piece, as a slow consumer would, and resume later.
+                if (Http::Exchange *ex = handle.get()) {
+                    ex->pauseBody();
+                    ex->runAfter(delay, [handle] {
+                        if (Http::Exchange *ex = handle.get())
+                            ex->resumeBody();
+                    });
+                }
+            },
+            [handle] {
+                if (Http::Exchange *ex = handle.get())
+                    ex->respond(200, "text/plain", QByteArrayLiteral("read\n"));
+            });
+        break;
+    }
+    case Mode::Aborts:
+        exchange.respond(
+            200, "text/plain",
+            "aborts " + QByteArray::number(abortCount().load(std::memory_order_relaxed)) + '\n');
+        break;
     case Mode::Block:
         QThread::msleep(quint64(m_delayMs));
         exchange.respond(200, "text/plain", QByteArrayLiteral("unblocked\n"));
@@ -65,6 +119,14 @@ void registerFaultApp(Pipeline::AppRegistry &registry)
             m = FaultApp::Mode::Block;
         else if (mode == QLatin1String("crash"))
             m = FaultApp::Mode::Crash;
+        else if (mode == QLatin1String("throw_async"))
+            m = FaultApp::Mode::ThrowAsync;
+        else if (mode == QLatin1String("throw_in_body"))
+            m = FaultApp::Mode::ThrowInBody;
+        else if (mode == QLatin1String("read_body"))
+            m = FaultApp::Mode::ReadBody;
+        else if (mode == QLatin1String("aborts"))
+            m = FaultApp::Mode::Aborts;
         using namespace std::chrono_literals;
         const qint64 delay =
             setup.config.getDuration(setup.section, QStringLiteral("delay")).count();

@@ -1,0 +1,451 @@
+#include "connection.h"
+
+#include "connectionmanager.h"
+#include "runtime/servercontext.h"
+#include "runtime/statsregistry.h"
+#include "transport.h"
+
+#include <QLoggingCategory>
+
+#include <cerrno>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+Q_LOGGING_CATEGORY(lcConnection, "berth.connection")
+
+namespace Berth::Engine {
+
+namespace {
+
+constexpr qsizetype ReadChunk = 16 * 1024;
+constexpr qint64 SendfileChunk = 1024 * 1024;
+constexpr qsizetype FileBufferChunk = 64 * 1024; // file piece per write when sendfile can't be used
+
+quint16 portOf(const sockaddr_storage &addr)
+{
+    return ntohs(addr.ss_family == AF_INET6
+                     ? reinterpret_cast<const sockaddr_in6 *>(&addr)->sin6_port
+                     : reinterpret_cast<const sockaddr_in *>(&addr)->sin_port);
+}
+
+} // namespace
+
+Connection::Connection(ConnectionManager &manager, int fd, quint64 id,
+                       std::unique_ptr<Transport> transport)
+    : QObject(&manager)
+    , m_manager(manager)
+    , m_transport(transport ? std::move(transport) : std::make_unique<PlainTransport>(fd))
+    , m_fd(fd)
+    , m_id(id)
+{
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    if (::getpeername(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0) {
+        m_peerAddress = QHostAddress(reinterpret_cast<sockaddr *>(&addr));
+        m_peerPort = portOf(addr);
+    }
+    len = sizeof(addr);
+    if (::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0) {
+        m_localAddress = QHostAddress(reinterpret_cast<sockaddr *>(&addr));
+        m_localPort = portOf(addr);
+    }
+    // Responses go out whole in one write, so Nagle can only delay them.
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+Connection::~Connection()
+{
+    if (m_fileFd >= 0)
+        ::close(m_fileFd);
+    if (m_fd >= 0)
+        ::close(m_fd);
+}
+
+qint64 Connection::now() const
+{
+    return m_manager.now();
+}
+
+void Connection::start()
+{
+    m_wantRead = true;
+    m_wantWrite = false;
+    m_registered = m_manager.poller()->add(m_fd, this, m_wantRead, m_wantWrite);
+    m_lastActivity = now();
+    if (auto *stats = m_manager.server() ? m_manager.server()->stats : nullptr) {
+        stats->add(Core::StatsRegistry::ActiveConnections);
+        stats->add(Core::StatsRegistry::TotalConnections);
+        m_countedActive = true;
+    }
+    onStarted();
+}
+
+void Connection::onPollEvents(bool readable, bool writable)
+{
+    if (readable && m_state != State::Closed)
+        onReadable();
+    if (writable && m_state != State::Closed)
+        onWritable();
+}
+
+void Connection::setInterest(bool read, bool write)
+{
+    if (!m_registered || (read == m_wantRead && write == m_wantWrite))
+        return;
+    m_wantRead = read;
+    m_wantWrite = write;
+    m_manager.poller()->update(m_fd, this, read, write);
+}
+
+void Connection::compactInput()
+{
+    if (m_inPos == 0)
+        return;
+    if (m_inPos >= m_in.size()) {
+        m_in.resize(0);
+        m_inPos = 0;
+    } else if (m_inPos > m_in.size() / 2 || m_in.capacity() - m_in.size() < 1024) {
+        m_in.remove(0, m_inPos);
+        m_inPos = 0;
+    }
+}
+
+QByteArray &Connection::output()
+{
+    if (m_outPos >= m_out.size()) {
+        m_out.resize(0);
+        m_outPos = 0;
+        m_lastWriteProgress = now();
+    }
+    return m_out;
+}
+
+void Connection::queueFile(int fd, qint64 offset, qint64 length, QByteArray after)
+{
+    m_fileFd = fd;
+    m_fileOffset = offset;
+    m_fileRemaining = length;
+    m_afterFile = std::move(after);
+}
+
+void Connection::appendAfterQueued(QByteArrayView bytes)
+{
+    if (m_fileFd >= 0)
+        m_afterFile.append(bytes);
+    else
+        m_out.append(bytes);
+}
+
+bool Connection::handOver(const CodecFactory &factory)
+{
+    if (!factory || m_state == State::Closed)
+        return false;
+    if (m_registered) {
+        m_manager.poller()->remove(m_fd);
+        m_registered = false;
+    }
+    const int fd = m_fd;
+    m_fd = -1;
+    QByteArray unread = pendingInput().toByteArray();
+    m_state = State::Closed;
+    if (m_countedActive) {
+        m_manager.server()->stats->add(Core::StatsRegistry::ActiveConnections, -1);
+        m_countedActive = false;
+    }
+    Connection *next = factory(m_manager, fd, m_id, std::move(m_transport), std::move(unread));
+    m_manager.replace(this, next);
+    return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+void Connection::onReadable()
+{
+    if (m_state == State::Closed)
+        return;
+    if (m_writeNeedsReadable) {
+        // A TLS write was waiting for the peer's handshake bytes.
+        m_writeNeedsReadable = false;
+        flush();
+        if (m_state == State::Closed)
+            return;
+    }
+    if (!readInput())
+        return;
+    if (m_state != State::Closing)
+        process();
+}
+
+bool Connection::readInput()
+{
+    if (m_state == State::Closing) {
+        // Lingering close: swallow what the client still sends so that our last response is
+        // not destroyed by a reset before the client has read it.
+        char sink[4096];
+        for (;;) {
+            const qsizetype n = m_transport->read(sink, sizeof(sink));
+            if (n > 0)
+                continue;
+            if (n == Transport::WouldBlock)
+                return true;
+            m_peerEof = true;
+            if (!outputPending())
+                closeSocket();
+            else
+                updateReadInterest();
+            return false;
+        }
+    }
+    for (int round = 0; round < 4; ++round) {
+        compactInput();
+        if (m_in.size() - m_inPos >= inputCap())
+            break;
+        const qsizetype old = m_in.size();
+        if (m_in.capacity() - old < ReadChunk)
+            m_in.reserve(old + ReadChunk);
+        const qsizetype room = m_in.capacity() - old;
+        m_in.resize(old + room);
+        const qsizetype n = m_transport->read(m_in.data() + old, room);
+        if (n > 0) {
+            m_in.resize(old + n);
+            m_lastActivity = now();
+            if (n < room && !m_transport->hasBufferedInput())
+                break;
+            continue;
+        }
+        m_in.resize(old);
+        if (n == 0) {
+            m_peerEof = true;
+            break;
+        }
+        if (n == Transport::WouldBlock) {
+            // A TLS handshake may need to send before it can read any further.
+            m_readNeedsWritable = m_transport->wantsWrite();
+            if (m_readNeedsWritable)
+                setInterest(m_wantRead, true);
+            break;
+        }
+        closeSocket(); // reset, or a TLS failure: the client is gone
+        return false;
+    }
+    updateReadInterest();
+    return true;
+}
+
+void Connection::updateReadInterest()
+{
+    if (!m_registered || m_state == State::Closed)
+        return;
+    bool want = !m_peerEof;
+    if (want && m_state != State::Closing)
+        want = m_in.size() - m_inPos < inputCap();
+    if (m_wantRead != want)
+        setInterest(want, m_wantWrite);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+void Connection::onWritable()
+{
+    if (m_state == State::Closed)
+        return;
+    if (m_readNeedsWritable) {
+        m_readNeedsWritable = false;
+        onReadable();
+        if (m_state == State::Closed)
+            return;
+    }
+    flush();
+    if (m_state == State::Closed)
+        return;
+    onWritableRoom();
+    if (m_state != State::Closed)
+        process();
+}
+
+void Connection::flush()
+{
+    while (m_state != State::Closed) {
+        if (m_outPos < m_out.size()) {
+            const qsizetype n = m_transport->write(m_out.constData() + m_outPos,
+                                                   m_out.size() - m_outPos, m_fileFd >= 0);
+            if (n > 0) {
+                m_outPos += n;
+                m_lastWriteProgress = now();
+                continue;
+            }
+            if (n == Transport::WouldBlock) {
+                waitForWritable();
+                return;
+            }
+            closeSocket(); // EPIPE, ECONNRESET: the client is gone
+            return;
+        }
+        m_out.resize(0);
+        m_outPos = 0;
+        if (m_fileFd >= 0) {
+            const qsizetype chunk = qsizetype(qMin(m_fileRemaining, SendfileChunk));
+            qsizetype n = 0;
+            if (m_transport->canSendFile()) {
+                n = m_transport->sendFile(m_fileFd, &m_fileOffset, chunk);
+            } else {
+                // TLS: the kernel can't encrypt for us, so the file goes through the output
+                // buffer in bounded pieces.
+                n = readFileIntoOutput(qMin<qsizetype>(chunk, FileBufferChunk));
+            }
+            if (n > 0) {
+                m_fileRemaining -= n;
+                m_lastWriteProgress = now();
+                if (m_fileRemaining == 0) {
+                    ::close(m_fileFd);
+                    m_fileFd = -1;
+                    m_out.append(m_afterFile);
+                    m_afterFile.clear();
+                    onFileSent();
+                }
+                continue;
+            }
+            if (n == Transport::WouldBlock) {
+                waitForWritable();
+                return;
+            }
+            // The file shrank under us or can't be read: the promised length can't be
+            // delivered, so the client must see the connection end.
+            qCWarning(lcConnection) << "sendfile failed on connection" << m_id;
+            closeSocket();
+            return;
+        }
+        break;
+    }
+    if (m_state == State::Closed)
+        return;
+    // Everything went out. An app waiting to write more is told from onWritable(), which the
+    // poller fires at once since the socket has room; nobody else needs write events.
+    setInterest(m_wantRead, wantsWritable() || m_readNeedsWritable);
+    afterFlushed();
+}
+
+void Connection::waitForWritable()
+{
+    if (m_transport->wantsWrite()) {
+        setInterest(m_wantRead, true);
+    } else {
+        // TLS wants the peer's bytes first; the read event brings us back.
+        m_writeNeedsReadable = true;
+        if (!m_wantRead)
+            setInterest(true, m_wantWrite);
+    }
+}
+
+qsizetype Connection::readFileIntoOutput(qsizetype count)
+{
+    const qsizetype at = m_out.size();
+    m_out.resize(at + count);
+    for (;;) {
+        const ssize_t n = ::pread(m_fileFd, m_out.data() + at, size_t(count), m_fileOffset);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            m_out.resize(at);
+            return Transport::Failed;
+        }
+        m_out.resize(at + n);
+        m_fileOffset += n;
+        return n;
+    }
+}
+
+void Connection::afterFlushed()
+{
+    if (m_state != State::Closing || m_lingering)
+        return;
+    if (m_peerEof) {
+        closeSocket();
+        return;
+    }
+    // Everything is sent: half-close and read whatever the client still sends for a moment.
+    m_transport->shutdownWrite();
+    m_lingering = true;
+    m_lingerDeadline = now() + m_manager.settings().lingerTimeoutMs;
+    updateReadInterest();
+}
+
+void Connection::beginClosing(bool flushNow)
+{
+    if (m_state == State::Closed || m_state == State::Closing)
+        return;
+    m_state = State::Closing;
+    if (flushNow)
+        flush();
+}
+
+bool Connection::checkClosingTimeout(qint64 t)
+{
+    const qint64 sendTimeout = m_manager.settings().sendTimeoutMs;
+    if (m_lingering ? t >= m_lingerDeadline : t - m_lastWriteProgress >= sendTimeout) {
+        closeSocket();
+        return true;
+    }
+    return false;
+}
+
+void Connection::closeSocket()
+{
+    if (m_state == State::Closed)
+        return;
+    const State previous = m_state;
+    m_state = State::Closed;
+    onClosing(previous);
+    if (m_registered) {
+        m_manager.poller()->remove(m_fd);
+        m_registered = false;
+    }
+    if (m_fileFd >= 0) {
+        ::close(m_fileFd);
+        m_fileFd = -1;
+    }
+    if (m_fd >= 0)
+        ::close(m_fd);
+    m_fd = -1;
+    if (m_countedActive) {
+        m_manager.server()->stats->add(Core::StatsRegistry::ActiveConnections, -1);
+        m_countedActive = false;
+    }
+    m_manager.release(this);
+}
+
+void Connection::releaseIdleBuffers()
+{
+    // A keep-alive connection waiting for its next request needs no buffers: thousands of idle
+    // clients then cost little more than their sockets (nginx frees its buffers the same way).
+    // A busy connection keeps them, so there is no allocation per request.
+    if (m_in.capacity() == 0 && m_out.capacity() == 0)
+        return;
+    m_in = QByteArray();
+    m_inPos = 0;
+    m_out = QByteArray();
+    m_outPos = 0;
+    onReleaseIdleBuffers();
+}
+
+const QByteArray &Connection::clientText()
+{
+    // Once per connection, not per request.
+    if (m_clientText.isEmpty())
+        m_clientText = m_peerAddress.toString().toLatin1() + ':' + QByteArray::number(m_peerPort);
+    return m_clientText;
+}
+
+const QByteArray &Connection::serverText()
+{
+    if (m_serverText.isEmpty())
+        m_serverText = m_manager.settings().serverName + ':' + QByteArray::number(m_localPort);
+    return m_serverText;
+}
+
+} // namespace Berth::Engine

@@ -1,0 +1,148 @@
+#pragma once
+
+#include "poller.h"
+
+#include <QByteArray>
+#include <QHostAddress>
+#include <QObject>
+
+#include <functional>
+#include <memory>
+
+namespace Berth::Engine {
+
+class Connection;
+class ConnectionManager;
+class Transport;
+
+// Builds the connection of another codec on an open socket (see protocolselector.h).
+using CodecFactory =
+    std::function<Connection *(ConnectionManager &manager, int fd, quint64 id,
+                               std::unique_ptr<Transport> transport, QByteArray unreadInput)>;
+
+// One client connection's I/O, whatever protocol it speaks: the socket and its Transport
+// (plain or TLS), the input and output buffers, poll interest, files sent with sendfile, the
+// lingering close and the timeouts about bytes moving. A codec subclass turns the bytes into
+// exchanges (Http1Connection; an HTTP/2 connection later); ConnectionManager holds them all
+// through this class and never knows the protocol.
+class Connection : public QObject, public Poller::Handler
+{
+    Q_OBJECT
+public:
+    // transport: how bytes move (TLS); null means plain TCP on fd.
+    Connection(ConnectionManager &manager, int fd, quint64 id,
+               std::unique_ptr<Transport> transport);
+    ~Connection() override;
+
+    void start();
+    virtual void checkTimeouts(qint64 now) = 0;
+    // Between exchanges with nothing received: may be closed to make room or on drain.
+    virtual bool isIdle() const = 0;
+    // Draining: finish what is in flight, then close.
+    virtual void drain() = 0;
+    // Closes at once (idle on drain, making room, server stopping).
+    void closeNow() { closeSocket(); }
+    quint64 id() const { return m_id; }
+
+    // Poller::Handler
+    void onPollEvents(bool readable, bool writable) override;
+
+protected:
+    enum class State {
+        Idle,    // between exchanges (HTTP/1: reading the next request head)
+        Active,  // an exchange is in progress
+        Closing, // the last response is being written / we linger before close
+        Closed,
+    };
+
+    // --- what the codec provides ---
+    // New input (or the peer's end of stream) is buffered: act on it.
+    virtual void process() = 0;
+    // Bytes of unconsumed input held before reading stops (back-pressure).
+    virtual qsizetype inputCap() const = 0;
+    // A file handed to sendFile() went out completely.
+    virtual void onFileSent() {}
+    // The socket has room again after a write event: an app waiting to write may go on.
+    virtual void onWritableRoom() {}
+    // Whether the codec wants write events although its output is empty.
+    virtual bool wantsWritable() const { return false; }
+    // Registered and counted: the codec starts its own clocks.
+    virtual void onStarted() {}
+    // The connection is closing for good (state is Closed already; previous is what it was):
+    // end what the app still holds.
+    virtual void onClosing(State previous) { Q_UNUSED(previous); }
+    // Idle long enough: the codec drops what it holds per request too.
+    virtual void onReleaseIdleBuffers() {}
+
+    // --- I/O for the codec ---
+    QByteArrayView pendingInput() const { return QByteArrayView(m_in).sliced(m_inPos); }
+    void consumeInput(qsizetype n) { m_inPos += n; }
+    bool outputPending() const { return m_outPos < m_out.size() || m_fileFd >= 0; }
+    bool fileInFlight() const { return m_fileFd >= 0; }
+    // The output buffer, emptied first when everything queued has gone out.
+    QByteArray &output();
+    qsizetype outputQueued() const { return m_out.size() - m_outPos; }
+    // Streams the file after what is queued; takes ownership of fd.
+    void queueFile(int fd, qint64 offset, qint64 length, QByteArray after);
+    // Queues bytes after everything queued, a file in flight included.
+    void appendAfterQueued(QByteArrayView bytes);
+    // Gives the socket, its transport and the unread input to another codec's connection
+    // (chosen by the protocol selector), which takes this one's place in the manager. False
+    // when there is no such codec: this connection goes on.
+    bool handOver(const CodecFactory &factory);
+    void flush();
+    void updateReadInterest();
+    // After the last response: flush (now, or by the caller), then half-close and linger.
+    void beginClosing(bool flushNow);
+    // Closing: the lingering or the last write took too long. True when it closed.
+    bool checkClosingTimeout(qint64 now);
+    void closeSocket();
+    void releaseIdleBuffers();
+    const QByteArray &clientText();
+    const QByteArray &serverText();
+    qint64 now() const;
+
+    ConnectionManager &m_manager;
+    std::unique_ptr<Transport> m_transport;
+    State m_state = State::Idle;
+    bool m_peerEof = false;
+    qint64 m_lastActivity = 0;
+    qint64 m_lastWriteProgress = 0;
+    qint64 m_lingerDeadline = 0;
+    bool m_lingering = false;
+    QHostAddress m_peerAddress;
+    quint16 m_peerPort = 0;
+    QHostAddress m_localAddress;
+    quint16 m_localPort = 0;
+
+private:
+    void onReadable();
+    void onWritable();
+    bool readInput();
+    void setInterest(bool read, bool write);
+    void waitForWritable();
+    qsizetype readFileIntoOutput(qsizetype count);
+    void afterFlushed();
+    void compactInput();
+
+    int m_fd;
+    quint64 m_id;
+    bool m_registered = false; // in the thread's epoll set
+    bool m_wantRead = false;
+    bool m_wantWrite = false;
+    bool m_readNeedsWritable = false;  // TLS: a read waits for the socket to take our bytes
+    bool m_writeNeedsReadable = false; // TLS: a write waits for the peer's bytes
+    bool m_countedActive = false;
+    QByteArray m_clientText; // "ip:port" and "name:port" for request.log, made on first use
+    QByteArray m_serverText;
+    QByteArray m_in;
+    qsizetype m_inPos = 0;
+    QByteArray m_out;
+    qsizetype m_outPos = 0;
+    int m_fileFd = -1;
+    qint64 m_fileOffset = 0;
+    qint64 m_fileRemaining = 0;
+    QByteArray m_afterFile; // framing that follows a file being sent
+};
+
+} // namespace Berth::Engine

@@ -1,0 +1,225 @@
+#include "http1codec.h"
+
+#include "http/httpdate.h"
+#include "http/response.h"
+
+#include <charconv>
+
+namespace Berth::Engine::Http1 {
+
+namespace {
+
+// Decimal or hex without a temporary QByteArray (this runs several times per response).
+void appendNumber(QByteArray &out, qint64 value, int base = 10)
+{
+    char buffer[24];
+    const auto result = std::to_chars(buffer, buffer + sizeof(buffer), value, base);
+    out.append(buffer, result.ptr - buffer);
+}
+
+void rebase(QByteArrayView &view, const char *from, const char *to)
+{
+    if (!view.isNull())
+        view = QByteArrayView(to + (view.data() - from), view.size());
+}
+
+bool isFramingHeader(QByteArrayView name)
+{
+    return Http::equalsIgnoreCase(name, "content-length") ||
+           Http::equalsIgnoreCase(name, "transfer-encoding") ||
+           Http::equalsIgnoreCase(name, "connection") || Http::equalsIgnoreCase(name, "date") ||
+           Http::equalsIgnoreCase(name, "server");
+}
+
+bool isSafeFieldText(QByteArrayView text)
+{
+    for (char c : text) {
+        if (c == '\r' || c == '\n' || c == '\0')
+            return false;
+    }
+    return true;
+}
+
+} // namespace
+
+RequestDecoder::RequestDecoder(const Http::HeadLimits &limits)
+    : m_parser(limits)
+{}
+
+RequestDecoder::Event RequestDecoder::decodeHead(QByteArrayView input, Http::RequestHead &head)
+{
+    m_data = {};
+    const auto status = m_parser.parse(input, head);
+    m_consumed = m_parser.consumed();
+    switch (status) {
+    case Http::RequestHeadParser::Status::NeedMore:
+        return Event::NeedMore;
+    case Http::RequestHeadParser::Status::EmptyClose:
+        return Event::EmptyClose;
+    case Http::RequestHeadParser::Status::Error:
+        m_errorStatus = m_parser.errorStatus();
+        m_errorReason = m_parser.errorReason();
+        return Event::Error;
+    case Http::RequestHeadParser::Status::Done:
+        break;
+    }
+    m_framing = m_parser.framing(); // reset() forgets it
+    m_parser.reset();
+    return Event::Head;
+}
+
+void RequestDecoder::startBody(const Http::RequestHead &head, qint64 maxBody)
+{
+    const bool chunked = m_framing.chunked;
+    m_mode = chunked ? Mode::Chunked : (head.contentLength > 0 ? Mode::Length : Mode::None);
+    m_remaining = chunked ? 0 : qMax<qint64>(0, head.contentLength);
+    if (m_mode == Mode::Chunked)
+        m_chunked.reset(maxBody);
+}
+
+RequestDecoder::Event RequestDecoder::decodeBody(QByteArrayView input)
+{
+    m_consumed = 0;
+    m_data = {};
+    if (m_mode == Mode::None)
+        return Event::End;
+    if (m_mode == Mode::Length) {
+        const qsizetype n = qsizetype(qMin<qint64>(m_remaining, input.size()));
+        if (n == 0)
+            return Event::NeedMore;
+        m_data = input.first(n);
+        m_consumed = n;
+        m_remaining -= n;
+        if (m_remaining == 0)
+            m_mode = Mode::None;
+        return Event::Data;
+    }
+    const auto status = m_chunked.decode(input);
+    m_consumed = m_chunked.consumed();
+    switch (status) {
+    case Http::ChunkedDecoder::Status::Error:
+        m_errorStatus = 400;
+        m_errorReason = m_chunked.errorReason();
+        return Event::Error;
+    case Http::ChunkedDecoder::Status::TooLarge:
+        m_errorStatus = 413;
+        m_errorReason = "chunked body over max_body_bytes";
+        return Event::Error;
+    case Http::ChunkedDecoder::Status::Done:
+        m_mode = Mode::None;
+        return Event::End;
+    case Http::ChunkedDecoder::Status::Data:
+        m_data = m_chunked.data();
+        return Event::Data;
+    case Http::ChunkedDecoder::Status::NeedMore:
+        break;
+    }
+    return Event::NeedMore;
+}
+
+bool RequestDecoder::bodyCanNeverComplete(qsizetype buffered) const
+{
+    // A known length tells at once; a chunked body only once what is buffered is decoded.
+    if (m_mode == Mode::Length)
+        return m_remaining > buffered;
+    return m_mode == Mode::Chunked && buffered == 0;
+}
+
+void RequestDecoder::reset()
+{
+    m_parser.reset();
+    m_framing = Http::Http1Framing();
+    m_mode = Mode::None;
+    m_remaining = 0;
+    m_consumed = 0;
+    m_data = {};
+    m_errorStatus = 0;
+    m_errorReason = "";
+}
+
+void rebaseHead(Http::RequestHead &head, const char *from, const char *to)
+{
+    for (QByteArrayView *v :
+         {&head.method, &head.target, &head.path, &head.query, &head.authority, &head.host})
+        rebase(*v, from, to);
+    for (Http::HeaderField &field : head.fields) {
+        rebase(field.name, from, to);
+        rebase(field.value, from, to);
+    }
+}
+
+ResponseFraming appendResponseHead(QByteArray &out, const ResponseHeadInput &input,
+                                   const Http::Response &response)
+{
+    ResponseFraming framing;
+    framing.keepAlive = input.keepAlive;
+    const int status = input.status;
+    const bool noBodyStatus = status < 200 || status == 204 || status == 304;
+    framing.headOnly = noBodyStatus || input.headRequest;
+    const bool http11 = input.versionMinor >= 1 || !input.parsedRequest;
+
+    out.append("HTTP/1.1 ");
+    appendNumber(out, status);
+    out.append(' ');
+    out.append(Http::reasonPhrase(status));
+    out.append("\r\nServer: berth\r\nDate: ");
+    out.append(Http::DateCache::now());
+    out.append("\r\n");
+    if (!noBodyStatus) {
+        if (input.contentLength >= 0) {
+            out.append("Content-Length: ");
+            appendNumber(out, input.contentLength);
+            out.append("\r\n");
+        } else if (http11) {
+            out.append("Transfer-Encoding: chunked\r\n");
+            framing.chunked = !framing.headOnly;
+        } else {
+            framing.keepAlive = false; // HTTP/1.0: the body ends with the connection
+        }
+    }
+    if (!framing.keepAlive)
+        out.append("Connection: close\r\n");
+    else if (!http11 || input.versionMinor == 0)
+        out.append("Connection: keep-alive\r\n");
+    if (!input.hsts.isEmpty()) {
+        out.append("Strict-Transport-Security: ");
+        out.append(input.hsts);
+        out.append("\r\n");
+    }
+    out.append("X-Berth-Txn: ");
+    out.append(input.txnId);
+    out.append("\r\n");
+    for (const auto &[name, value] : response.headers()) {
+        // The codec owns framing; and a CR or LF from an app would split the response.
+        if (isFramingHeader(name) || !isSafeFieldText(name) || !isSafeFieldText(value))
+            continue;
+        out.append(name);
+        out.append(": ");
+        out.append(value);
+        out.append("\r\n");
+    }
+    out.append("\r\n");
+    return framing;
+}
+
+void appendChunkSize(QByteArray &out, qint64 size)
+{
+    appendNumber(out, size, 16);
+    out.append("\r\n");
+}
+
+void appendChunk(QByteArray &out, QByteArrayView data)
+{
+    appendChunkSize(out, data.size());
+    out.append(data);
+    out.append("\r\n");
+}
+
+QByteArrayView versionText(const Http::RequestHead &head, const Http::Http1Framing &framing)
+{
+    if (head.method.isEmpty())
+        return {};
+    return framing.versionMinor == 0 ? QByteArrayView("HTTP/1.0") : QByteArrayView("HTTP/1.1");
+}
+
+} // namespace Berth::Engine::Http1

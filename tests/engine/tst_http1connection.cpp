@@ -1,0 +1,352 @@
+// The HTTP/1 connection driven through a fake transport and an injected clock: pipelining,
+// timeouts, back-pressure, lingering close, clients leaving mid-body, and the app boundary
+// (abort handler on engine answers, exceptions from async callbacks) — without sockets or
+// sleeps.
+#include "engine/connectionmanager.h"
+#include "engine/http1connection.h"
+#include "engine/transport.h"
+#include "http/exchange.h"
+#include "pipeline/appregistry.h"
+#include "pipeline/router.h"
+
+#include <config/config.h>
+
+#include <QtTest>
+
+#include <memory>
+#include <stdexcept>
+
+using namespace Berth;
+
+namespace {
+
+// Both directions of a pretend socket, shared by the test and the transport.
+struct Wire
+{
+    QByteArray toServer;
+    bool clientClosed = false;
+    QByteArray fromServer;
+    qsizetype writeRoom = 1 << 30; // bytes the "socket" accepts before it would block
+    bool serverShutdown = false;
+};
+
+class FakeTransport final : public Engine::Transport
+{
+public:
+    explicit FakeTransport(std::shared_ptr<Wire> wire)
+        : m_wire(std::move(wire))
+    {}
+    qsizetype read(char *buffer, qsizetype size) override
+    {
+        if (m_wire->toServer.isEmpty())
+            return m_wire->clientClosed ? 0 : WouldBlock;
+        const qsizetype n = qMin(size, m_wire->toServer.size());
+        std::memcpy(buffer, m_wire->toServer.constData(), size_t(n));
+        m_wire->toServer.remove(0, n);
+        return n;
+    }
+    qsizetype write(const char *data, qsizetype size, bool) override
+    {
+        if (m_wire->writeRoom == 0) {
+            m_wantsWrite = true;
+            return WouldBlock;
+        }
+        const qsizetype n = qMin(size, m_wire->writeRoom);
+        m_wire->fromServer.append(data, n);
+        m_wire->writeRoom -= n;
+        return n;
+    }
+    void shutdownWrite() override { m_wire->serverShutdown = true; }
+    bool wantsWrite() const override { return m_wantsWrite; }
+
+private:
+    std::shared_ptr<Wire> m_wire;
+    bool m_wantsWrite = false;
+};
+
+// What the test apps saw.
+struct Observed
+{
+    int aborts = 0;
+    QByteArray body;
+    int writableCalls = 0;
+    Http::ExchangeHandle handle;
+};
+Observed *g_observed = nullptr;
+
+// Apps by mode: answer (200 with the path), read (reads the body, answers at its end),
+// stream (writes 1 MiB through back-pressure), throw_later (throws from a timer),
+// hold (keeps the exchange: answers only when the test says so).
+class TestApp final : public Pipeline::App
+{
+public:
+    explicit TestApp(QString mode)
+        : m_mode(std::move(mode))
+    {}
+    Pipeline::Outcome handle(Http::Exchange &exchange) override
+    {
+        Observed &o = *g_observed;
+        exchange.setAbortHandler([&o] { ++o.aborts; });
+        o.handle = exchange.handle();
+        if (m_mode == QLatin1String("answer")) {
+            exchange.respond(200, "text/plain", exchange.request().path);
+        } else if (m_mode == QLatin1String("read")) {
+            Http::ExchangeHandle h = exchange.handle();
+            exchange.readBody([&o](QByteArrayView chunk) { o.body.append(chunk); },
+                              [h] { h->respond(200, "text/plain", "read"); });
+        } else if (m_mode == QLatin1String("stream")) {
+            exchange.startResponse(1 << 20);
+            auto sent = std::make_shared<qint64>(0);
+            Http::ExchangeHandle h = exchange.handle();
+            auto pump = [h, sent] {
+                const QByteArray piece(64 * 1024, 'x');
+                while (*sent < (1 << 20)) {
+                    *sent += piece.size();
+                    if (!h->write(piece))
+                        return;
+                }
+                h->finish();
+            };
+            exchange.setWritableHandler([&o, pump] {
+                ++o.writableCalls;
+                pump();
+            });
+            pump();
+        } else if (m_mode == QLatin1String("throw_now")) {
+            throw std::runtime_error("failure in handle()");
+        } else if (m_mode == QLatin1String("throw_later")) {
+            exchange.runAfter(0, [] { throw std::runtime_error("late failure"); });
+        }
+        return Pipeline::Outcome::Answered;
+    }
+
+private:
+    QString m_mode;
+};
+
+const char *Routes = "[routes:line]\n/answer = answer\n/read = read\n/stream = stream\n"
+                     "/throw = throw_later\n/hold = hold\n/throw-now = throw_now\n"
+                     "[app:answer]\ncall = test.app\nmode = answer\n"
+                     "[app:read]\ncall = test.app\nmode = read\n"
+                     "[app:stream]\ncall = test.app\nmode = stream\n"
+                     "[app:throw_later]\ncall = test.app\nmode = throw_later\n"
+                     "[app:hold]\ncall = test.app\nmode = hold\n"
+                     "[app:throw_now]\ncall = test.app\nmode = throw_now\n";
+
+} // namespace
+
+class TestHttp1Connection : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void init();
+    void cleanup();
+    void pipelinedRequestsAnswerInOrder();
+    void headerTimeoutIs408WithoutSleeping();
+    void idleTimeoutClosesKeepAlive();
+    void backPressureWaitsForWritable();
+    void lingeringCloseSwallowsThenCloses();
+    void clientLeavingMidBodyIsNoticedAtOnce();
+    void engine413MidBodyRunsAbortHandler();
+    void exceptionInTimerIs500();
+    void exceptionInHandleRunsAbortHandler();
+    void handleTurnsNullWhenExchangeEnds();
+
+private:
+    Engine::Http1Connection *connect();
+    void feed(const QByteArray &bytes);
+    void clientCloses();
+    void advance(qint64 ms);
+
+    std::unique_ptr<Config::Config> m_config;
+    std::unique_ptr<Pipeline::Router> m_router;
+    std::unique_ptr<Engine::ConnectionManager> m_manager;
+    std::shared_ptr<Wire> m_wire;
+    Engine::Http1Connection *m_connection = nullptr;
+    qint64 m_now = 1'000'000;
+    Observed m_observed;
+};
+
+void TestHttp1Connection::init()
+{
+    m_observed = Observed();
+    g_observed = &m_observed;
+    Pipeline::AppRegistry registry;
+    registry.add(QStringLiteral("test.app"), [](const Pipeline::AppSetup &setup) {
+        return std::unique_ptr<Pipeline::App>(std::make_unique<TestApp>(
+            setup.config.getString(setup.section, QStringLiteral("mode"))));
+    });
+    m_config = std::make_unique<Config::Config>(
+        Config::Config::fromText(QString::fromLatin1(Routes), QStringLiteral("t.conf")));
+    m_router = Pipeline::Router::build(*m_config, registry, nullptr);
+    Engine::EngineSettings settings;
+    settings.headerTimeoutMs = 10'000;
+    settings.idleTimeoutMs = 75'000;
+    settings.lingerTimeoutMs = 2'000;
+    settings.maxBodyBytes = 1024;
+    m_manager = std::make_unique<Engine::ConnectionManager>(settings, m_router.get(), nullptr,
+                                                            QList<Engine::Listener>());
+    m_manager->setClock([this] { return m_now; });
+    m_wire = std::make_shared<Wire>();
+    m_connection = connect();
+}
+
+void TestHttp1Connection::cleanup()
+{
+    m_manager.reset();
+    QCoreApplication::sendPostedEvents(nullptr, QEvent::DeferredDelete);
+    m_router.reset();
+    g_observed = nullptr;
+}
+
+Engine::Http1Connection *TestHttp1Connection::connect()
+{
+    auto *c =
+        new Engine::Http1Connection(*m_manager, -1, 1, std::make_unique<FakeTransport>(m_wire));
+    m_manager->adopt(c);
+    return c;
+}
+
+void TestHttp1Connection::feed(const QByteArray &bytes)
+{
+    m_wire->toServer.append(bytes);
+    m_connection->onPollEvents(true, false);
+}
+
+void TestHttp1Connection::clientCloses()
+{
+    m_wire->clientClosed = true;
+    m_connection->onPollEvents(true, false);
+}
+
+void TestHttp1Connection::advance(qint64 ms)
+{
+    m_now += ms;
+    if (m_manager->connectionCount() > 0)
+        m_connection->checkTimeouts(m_now);
+}
+
+void TestHttp1Connection::pipelinedRequestsAnswerInOrder()
+{
+    feed("GET /answer/1 HTTP/1.1\r\nHost: a\r\n\r\nGET /answer/2 HTTP/1.1\r\nHost: a\r\n\r\n"
+         "GET /answer/3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    const QByteArray out = m_wire->fromServer;
+    QCOMPARE(out.count("HTTP/1.1 200 OK"), 3);
+    const qsizetype a = out.indexOf("/answer/1"), b = out.indexOf("/answer/2"),
+                    c = out.indexOf("/answer/3");
+    QVERIFY(a > 0 && a < b && b < c);
+    QVERIFY(out.contains("Connection: close"));
+    QVERIFY(m_wire->serverShutdown); // the last one closes: half-close, then linger
+}
+
+void TestHttp1Connection::headerTimeoutIs408WithoutSleeping()
+{
+    feed("GET /answer HTTP/1.1\r\nHost: a\r\n");
+    advance(9'999);
+    QVERIFY(m_wire->fromServer.isEmpty());
+    advance(1);
+    QVERIFY(m_wire->fromServer.startsWith("HTTP/1.1 408 "));
+    QVERIFY(m_wire->fromServer.contains("Connection: close"));
+}
+
+void TestHttp1Connection::idleTimeoutClosesKeepAlive()
+{
+    feed("GET /answer HTTP/1.1\r\nHost: a\r\n\r\n");
+    QVERIFY(m_wire->fromServer.startsWith("HTTP/1.1 200 "));
+    QCOMPARE(m_manager->connectionCount(), 1);
+    advance(74'999);
+    QCOMPARE(m_manager->connectionCount(), 1);
+    advance(1);
+    QCOMPARE(m_manager->connectionCount(), 0);
+}
+
+void TestHttp1Connection::backPressureWaitsForWritable()
+{
+    m_wire->writeRoom = 100 * 1024;
+    feed("GET /stream HTTP/1.1\r\nHost: a\r\n\r\n");
+    QVERIFY(m_wire->fromServer.size() <= 100 * 1024);
+    QCOMPARE(m_observed.writableCalls, 0);
+    // The client reads: room again, and the app is told it may write on.
+    for (int i = 0; i < 100 && m_wire->fromServer.size() < (1 << 20); ++i) {
+        m_wire->writeRoom = 128 * 1024;
+        m_connection->onPollEvents(false, true);
+    }
+    QVERIFY(m_observed.writableCalls > 0);
+    const qsizetype headEnd = m_wire->fromServer.indexOf("\r\n\r\n") + 4;
+    QCOMPARE(m_wire->fromServer.size() - headEnd, qsizetype(1 << 20));
+    QCOMPARE(m_observed.aborts, 0);
+}
+
+void TestHttp1Connection::lingeringCloseSwallowsThenCloses()
+{
+    feed("GET /answer HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    QVERIFY(m_wire->serverShutdown);
+    QCOMPARE(m_manager->connectionCount(), 1);
+    feed("more bytes the client still sends");
+    QVERIFY(m_wire->toServer.isEmpty()); // swallowed, not left to cause a reset
+    QCOMPARE(m_manager->connectionCount(), 1);
+    advance(2'000);
+    QCOMPARE(m_manager->connectionCount(), 0);
+}
+
+void TestHttp1Connection::clientLeavingMidBodyIsNoticedAtOnce()
+{
+    feed("POST /read HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n" + QByteArray(40, 'b'));
+    QCOMPARE(m_observed.body.size(), 40);
+    clientCloses();
+    // No body_timeout needed: the connection is gone and the app was told.
+    QCOMPARE(m_manager->connectionCount(), 0);
+    QCOMPARE(m_observed.aborts, 1);
+    QVERIFY(!m_observed.handle);
+}
+
+void TestHttp1Connection::engine413MidBodyRunsAbortHandler()
+{
+    feed("POST /read HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "200\r\n" +
+         QByteArray(512, 'c') + "\r\n");
+    QCOMPARE(m_observed.aborts, 0);
+    feed("300\r\n" + QByteArray(768, 'c') + "\r\n"); // past max_body_bytes = 1024
+    QVERIFY(m_wire->fromServer.startsWith("HTTP/1.1 413 "));
+    QCOMPARE(m_observed.aborts, 1);
+    QVERIFY(!m_observed.handle);
+}
+
+void TestHttp1Connection::exceptionInTimerIs500()
+{
+    feed("GET /throw HTTP/1.1\r\nHost: a\r\n\r\n");
+    QVERIFY(m_wire->fromServer.isEmpty());
+    QTRY_VERIFY(!m_wire->fromServer.isEmpty()); // the timer fires from the event loop
+    QVERIFY(m_wire->fromServer.startsWith("HTTP/1.1 500 "));
+    QVERIFY(m_wire->fromServer.contains("txn: "));
+    QCOMPARE(m_observed.aborts, 1); // the app's exchange died before it finished it
+    // The connection goes on serving.
+    m_wire->fromServer.clear();
+    feed("GET /answer HTTP/1.1\r\nHost: a\r\n\r\n");
+    QVERIFY(m_wire->fromServer.startsWith("HTTP/1.1 200 "));
+}
+
+void TestHttp1Connection::exceptionInHandleRunsAbortHandler()
+{
+    feed("GET /throw-now HTTP/1.1\r\nHost: a\r\n\r\n");
+    QVERIFY(m_wire->fromServer.startsWith("HTTP/1.1 500 "));
+    QCOMPARE(m_observed.aborts, 1);
+    QVERIFY(!m_observed.handle);
+}
+
+void TestHttp1Connection::handleTurnsNullWhenExchangeEnds()
+{
+    feed("GET /hold HTTP/1.1\r\nHost: a\r\n\r\n");
+    QVERIFY(m_observed.handle);
+    Http::ExchangeHandle held = m_observed.handle;
+    held->respond(204, {}, {});
+    QVERIFY(m_wire->fromServer.startsWith("HTTP/1.1 204 "));
+    QVERIFY(!held); // the connection moved on: a late callback can't touch the next request
+    feed("GET /hold HTTP/1.1\r\nHost: a\r\n\r\n");
+    QVERIFY(m_observed.handle);
+    QVERIFY(!held);
+}
+
+QTEST_GUILESS_MAIN(TestHttp1Connection)
+#include "tst_http1connection.moc"
