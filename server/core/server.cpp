@@ -114,6 +114,8 @@ bool Server::prepare()
     m_context.threads = qBound(1, threads, 256);
     if (!attachSharedState(m_context.threads))
         return false;
+    m_offload = std::make_unique<OffloadPool>(OffloadSettings::fromConfig(m_config), &m_stats);
+    m_context.offload = m_offload.get();
     const QString logDir = m_config.getPath(server, QStringLiteral("log_dir"));
     // Each thread gets its own router and apps: apps never share mutable state across threads.
     // (The schema validator has already reported a threads value out of range.)

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "engine/enginesettings.h"
+#include "offloadpool.h"
 #include "servercontext.h"
 #include "statsregistry.h"
 
@@ -79,6 +80,7 @@ private:
     Engine::EngineSettings m_settings;
     std::unique_ptr<SharedState> m_shared; // before m_stats: the stats point into it
     StatsRegistry m_stats;
+    std::unique_ptr<OffloadPool> m_offload; // after m_stats: it counts into them
     ServerContext m_context;
     QList<Engine::Listener> m_listeners;
     std::shared_ptr<Tls::TlsContextSlot> m_tls;
