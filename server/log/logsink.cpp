@@ -169,6 +169,11 @@ LogSink::LogSink(const QString &path)
 LogSink::~LogSink()
 {
     {
+        // The reporter may name this sink, or log through it: not from here on.
+        std::lock_guard lock(m_state->reporterMutex);
+        m_state->reporter = nullptr;
+    }
+    {
         std::lock_guard lock(m_state->mutex);
         m_state->stopping = true;
     }
@@ -183,10 +188,6 @@ LogSink::~LogSink()
                                      [&] { return state->written >= state->appended.load(); }) &&
             state->writeStartedNs.load() == 0)
             break;
-    }
-    {
-        std::lock_guard lock(state->reporterMutex);
-        state->reporter = nullptr; // it may name this sink, which is going away
     }
     if (state->writeStartedNs.load() == 0) {
         state->writer.join();
