@@ -122,13 +122,16 @@ int OffloadPool::currentThreadIndex()
     return t_poolThreadIndex;
 }
 
-bool OffloadPool::enqueue(Job job)
+bool OffloadPool::enqueue(Admission admission, Job job)
 {
     std::shared_ptr<ThreadMailbox> mailbox = ThreadMailbox::current();
     State &state = *m_state;
+    const bool background = admission == Admission::Background;
+    const qsizetype limit =
+        background ? qMax(1, m_settings.queueCapacity / 2) : m_settings.queueCapacity;
     {
         QMutexLocker lock(&state.mutex);
-        if (!state.stopping && qsizetype(state.queue.size()) < m_settings.queueCapacity) {
+        if (!state.stopping && qsizetype(state.queue.size()) < limit) {
             if (m_threads.empty())
                 startThreads();
             state.queue.push_back({std::move(job), std::move(mailbox)});
@@ -139,7 +142,7 @@ bool OffloadPool::enqueue(Job job)
             return true;
         }
     }
-    if (state.stats)
+    if (state.stats && !background)
         state.stats->add(StatsRegistry::OffloadRejected);
     return false; // the job (and what it captured) is destroyed here, in the caller's thread
 }

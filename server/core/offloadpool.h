@@ -74,12 +74,20 @@ public:
     OffloadPool(const OffloadPool &) = delete;
     OffloadPool &operator=(const OffloadPool &) = delete;
 
+    // Who waits for a job: a request (refused only when the queue is full, and counted in
+    // offload_rejected then), or nobody (best-effort housekeeping, such as touching or purging
+    // sessions: refused once the queue is half full, so that it never takes the places
+    // requests need, and not counted).
+    enum class Admission { Request, Background };
+
     // Runs work() in a pool thread, then done(result) in the calling thread (done() when work
     // returns void). False, with nothing run, when the queue is full or the pool is stopping.
-    template <typename Work, typename Done> bool submit(Work work, Done done)
+    template <typename Work, typename Done>
+    bool submit(Work work, Done done, Admission admission = Admission::Request)
     {
         using Result = std::invoke_result_t<Work &>;
         return enqueue(
+            admission,
             [work = std::move(work), done = std::move(done)]() mutable -> std::function<void()> {
                 if constexpr (std::is_void_v<Result>) {
                     work();
@@ -122,7 +130,7 @@ private:
         std::atomic<bool> stopping{false};
     };
 
-    bool enqueue(Job job);
+    bool enqueue(Admission admission, Job job);
     void startThreads(); // m_state->mutex held
     static void runThread(const std::shared_ptr<State> &state, int index);
 

@@ -29,9 +29,11 @@ struct SessionRecord
 // Where sessions persist, asynchronously: a call starts the operation and returns at once; its
 // callback runs later in the calling thread, from its event loop (never inside the call). A call
 // that returns false did not start (the offload queue is full) and its callback never runs: the
-// caller answers 503. Callbacks may be empty (fire and forget). Failures come as a non-empty
-// error, never as exceptions. A store is used from one event-loop thread (the thread of the app
-// that owns it); what runs behind it may be other threads.
+// caller answers 503. Callbacks may be empty (fire and forget): such a call is housekeeping
+// (a touch, the delete of an expired row) and is refused earlier, once the offload queue is
+// half full, so that it never takes the places requests need. So is purge(), always. Failures come
+// as a non-empty error, never as exceptions. A store is used from one event-loop thread (the thread
+// of the app that owns it); what runs behind it may be other threads.
 class SessionStore
 {
 public:

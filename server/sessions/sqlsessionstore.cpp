@@ -552,6 +552,10 @@ Core::OffloadPool &SqlSessionStore::pool()
 
 template <typename Call> bool SqlSessionStore::run(Call call, Done done)
 {
+    // Nobody waits for a call without a callback (a touch, the delete of an expired row):
+    // housekeeping, which must not take the queue places requests need.
+    const auto admission =
+        done ? Core::OffloadPool::Admission::Request : Core::OffloadPool::Admission::Background;
     return pool().submit(
         [backend = m_backend, call = std::move(call)] {
             QString error;
@@ -561,7 +565,8 @@ template <typename Call> bool SqlSessionStore::run(Call call, Done done)
         [done = std::move(done)](std::pair<bool, QString> result) {
             if (done)
                 done(result.first, result.second);
-        });
+        },
+        admission);
 }
 
 bool SqlSessionStore::open(Done done)
@@ -630,6 +635,7 @@ bool SqlSessionStore::remove(const QByteArray &key, Done done)
 
 bool SqlSessionStore::purge(qint64 lastSeenBefore, Purged done)
 {
+    // Housekeeping, whether or not someone wants the count: never in the places requests need.
     return pool().submit(
         [backend = m_backend, lastSeenBefore] {
             QString error;
@@ -639,7 +645,8 @@ bool SqlSessionStore::purge(qint64 lastSeenBefore, Purged done)
         [done = std::move(done)](std::pair<int, QString> result) {
             if (done)
                 done(result.first, result.second);
-        });
+        },
+        Core::OffloadPool::Admission::Background);
 }
 
 } // namespace Berth::Sessions

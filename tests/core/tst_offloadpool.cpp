@@ -22,6 +22,7 @@ private Q_SLOTS:
     void resultComesBackToTheSubmittingThread();
     void voidWorkRunsItsContinuation();
     void fullQueueRefusesAndCounts();
+    void backgroundJobsKeepRoomForRequests();
     void resultsFollowEachSubmittingEventLoopThread();
     void mailboxOfAFinishedThreadRefuses();
     void stoppingDropsQueuedJobs();
@@ -85,6 +86,31 @@ void tst_OffloadPool::fullQueueRefusesAndCounts()
     QTRY_COMPARE(finished, 3);
     QCOMPARE(stats.value(StatsRegistry::OffloadQueued), 0);
     QCOMPARE(stats.value(StatsRegistry::OffloadJobs), 3);
+}
+
+void tst_OffloadPool::backgroundJobsKeepRoomForRequests()
+{
+    StatsRegistry stats;
+    OffloadPool pool({1, 4}, &stats);
+    QSemaphore gate;
+    int finished = 0;
+    auto blocker = [&gate] { gate.acquire(); };
+    auto count = [&finished] { ++finished; };
+    const auto background = OffloadPool::Admission::Background;
+    QVERIFY(pool.submit(blocker, count));
+    QTRY_COMPARE(pool.running(), 1);
+    // Housekeeping takes at most half the queue, and a refusal of it is no rejected request.
+    QVERIFY(pool.submit(blocker, count, background));
+    QVERIFY(pool.submit(blocker, count, background));
+    QVERIFY(!pool.submit(blocker, count, background));
+    QCOMPARE(stats.value(StatsRegistry::OffloadRejected), 0);
+    // Requests still find the other half.
+    QVERIFY(pool.submit(blocker, count));
+    QVERIFY(pool.submit(blocker, count));
+    QVERIFY(!pool.submit(blocker, count));
+    QCOMPARE(stats.value(StatsRegistry::OffloadRejected), 1);
+    gate.release(5);
+    QTRY_COMPARE(finished, 5);
 }
 
 void tst_OffloadPool::resultsFollowEachSubmittingEventLoopThread()
