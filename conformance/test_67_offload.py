@@ -25,7 +25,7 @@ import requests
 
 import berth
 from berth import HOST, BerthServer, free_port, render_config
-from test_61_sessions_postgresql import postgres  # noqa: F401 - the module's PostgreSQL
+from test_61_sessions_postgresql import postgres, psql  # noqa: F401 - the module's PostgreSQL
 from test_60_sessions import SECRET
 from test_62_basic_auth import basic, bcrypt_hash
 
@@ -34,12 +34,12 @@ from test_62_basic_auth import basic, bcrypt_hash
 # Helpers
 # --------------------------------------------------------------------------------------------
 
-def session_config(store: str, threads: int = 4, queue: int = 256) -> str:
+def session_config(store: str, threads: int = 4, queue: int = 256, loops: int = 1) -> str:
     # One process, one event-loop thread: everything below shares the loop a stall would block.
     return f"""
 [server]
 workers = 0
-threads = 1
+threads = {loops}
 offload_threads = {threads}
 offload_queue = {queue}
 
@@ -195,6 +195,30 @@ def test_full_offload_queue_is_503_at_once(berth_server, postgres):  # noqa: F81
     assert results[0] == 200 and results[1] == 200, results
     prometheus = requests.get(f"{srv.url}/stats?format=prometheus", timeout=5).text
     assert f"berth_offload_rejected_total {stats['rejected'] + 2}" in prometheus
+
+
+def test_a_worker_holds_one_store_connection_per_offload_thread(berth_server, postgres):  # noqa: F811
+    # Four event-loop threads, each with its own berth.session instance, share the two offload
+    # threads' connections.
+    store = postgres["url"] + "?application_name=berth_test_67"
+    srv = berth_server(session_config(store, threads=2, loops=4))
+    errors = []
+
+    def visitor():
+        try:
+            warm_client(srv)
+        except Exception as e:  # noqa: BLE001
+            errors.append(repr(e))
+
+    visitors = [threading.Thread(target=visitor) for _ in range(16)]
+    for t in visitors:
+        t.start()
+    for t in visitors:
+        t.join(timeout=30)
+    assert not errors, errors
+    connections = int(psql(postgres, "SELECT count(*) FROM pg_stat_activity "
+                                     "WHERE application_name = 'berth_test_67'"))
+    assert 1 <= connections <= 2, connections
 
 
 # --------------------------------------------------------------------------------------------

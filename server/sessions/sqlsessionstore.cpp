@@ -3,11 +3,13 @@
 #include "sqlkeystore.h"
 
 #include "core/offloadpool.h"
+#include "crypto/cryptoutil.h"
 
 #include <QAtomicInteger>
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
+#include <QHash>
 #include <QLoggingCategory>
 #include <QSqlDatabase>
 #include <QSqlError>
@@ -539,7 +541,33 @@ SqlSessionStore::SqlSessionStore(StoreLocation location, int keynum, QByteArray 
     , m_pool(pool)
 {}
 
+SqlSessionStore::SqlSessionStore(std::shared_ptr<SqlSessionBackend> backend,
+                                 Core::OffloadPool *pool)
+    : m_backend(std::move(backend))
+    , m_pool(pool)
+{}
+
 SqlSessionStore::~SqlSessionStore() = default;
+
+std::shared_ptr<SqlSessionBackend> SqlSessionBackend::shared(const StoreLocation &location,
+                                                             int keynum, const QByteArray &secret)
+{
+    static QMutex mutex;
+    static QHash<QByteArray, std::weak_ptr<SqlSessionBackend>> backends;
+    // Everything that makes two backends differ; hashed, so no secret is kept as a key.
+    QByteArray what = location.describe().toUtf8();
+    for (const QString &part : {location.password, location.connectOptions})
+        what += '\n' + part.toUtf8();
+    what += '\n' + QByteArray::number(keynum) + '\n' + secret;
+    const QByteArray key = Crypto::sha256(what);
+    QMutexLocker lock(&mutex);
+    if (std::shared_ptr<SqlSessionBackend> backend = backends.value(key).lock())
+        return backend;
+    auto backend = std::make_shared<SqlSessionBackend>(location, keynum, secret);
+    backends.removeIf([](const auto &it) { return it.value().expired(); });
+    backends.insert(key, backend);
+    return backend;
+}
 
 Core::OffloadPool &SqlSessionStore::pool()
 {

@@ -74,6 +74,13 @@ public:
     SqlSessionBackend(const SqlSessionBackend &) = delete;
     SqlSessionBackend &operator=(const SqlSessionBackend &) = delete;
 
+    // The backend for this location, keynum and secret the process already has, or a new one:
+    // every berth.session instance (one per event-loop thread, and the next configuration's
+    // after a reload) shares one, so a process holds one connection per offload thread, and
+    // opens the cipher once.
+    static std::shared_ptr<SqlSessionBackend> shared(const StoreLocation &location, int keynum,
+                                                     const QByteArray &secret);
+
     const StoreLocation &location() const { return m_location; }
     // The Qt driver the location needs ("QSQLITE", "QPSQL").
     static QString driverName(const StoreLocation &location);
@@ -150,6 +157,8 @@ public:
     // pool: where the SQL runs (not owned); null gives the store a pool of its own.
     SqlSessionStore(StoreLocation location, int keynum, QByteArray secret,
                     Crypto::AppCipher::Clock cipherClock = {}, Core::OffloadPool *pool = nullptr);
+    // Over a backend that may be shared (SqlSessionBackend::shared()).
+    SqlSessionStore(std::shared_ptr<SqlSessionBackend> backend, Core::OffloadPool *pool);
     ~SqlSessionStore() override;
 
     const StoreLocation &location() const { return m_backend->location(); }

@@ -408,7 +408,8 @@ void registerSessionApp(Pipeline::AppRegistry &registry)
             // The cipher opens with the store, on the first request, in an offload thread: its
             // key table is read on the store's own connection.
             std::make_unique<Sessions::SqlSessionStore>(
-                settings.store, settings.keynum, settings.secret, Crypto::AppCipher::Clock(),
+                Sessions::SqlSessionBackend::shared(settings.store, settings.keynum,
+                                                    settings.secret),
                 setup.server ? setup.server->offload : nullptr),
             settings.timeoutMs, settings.purgeIntervalMs);
         auto app = std::make_unique<SessionApp>(std::move(settings), std::move(manager));
