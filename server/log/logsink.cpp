@@ -77,6 +77,8 @@ struct LogSink::State
     bool wakeRequested = false;
     bool stopping = false;
     quint64 written = 0; // lines the writer has handed to write(), ever
+    // whenWritten() callbacks, by the appended count they wait for; run by the writer.
+    std::vector<std::pair<quint64, std::function<void()>>> waiters;
 
     std::atomic<quint64> appended{0};
     std::atomic<qint64> dropped{0};
@@ -141,11 +143,20 @@ void LogSink::State::run(const LogSink *sink)
         const int retired = retiredFd.exchange(-1);
         if (retired > STDERR_FILENO)
             ::close(retired);
+        std::vector<std::function<void()>> ready;
         {
             std::lock_guard lock(mutex);
             written = qMax(written, upTo);
+            std::erase_if(waiters, [&](auto &waiter) {
+                if (waiter.first > written)
+                    return false;
+                ready.push_back(std::move(waiter.second));
+                return true;
+            });
         }
         progress.notify_all();
+        for (auto &callback : ready)
+            callback();
         const qint64 lost = dropped.load() - reported;
         if (lost > 0) {
             // The sink took a batch again: say what it cost, where the operator looks.
@@ -284,6 +295,24 @@ void LogSink::flush()
     {
         std::lock_guard lock(m_state->mutex);
         m_state->wakeRequested = true;
+    }
+    m_state->wake.notify_one();
+}
+
+void LogSink::whenWritten(std::function<void()> done)
+{
+    const quint64 target = m_state->appended.load(std::memory_order_acquire);
+    {
+        std::lock_guard lock(m_state->mutex);
+        if (m_state->written < target) {
+            m_state->waiters.emplace_back(target, std::move(done));
+            m_state->wakeRequested = true;
+            done = nullptr;
+        }
+    }
+    if (done) {
+        done(); // already written
+        return;
     }
     m_state->wake.notify_one();
 }

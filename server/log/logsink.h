@@ -35,6 +35,11 @@ public:
     void append(QByteArrayView line); // one line, without its newline; never blocks on I/O
     // Asks the writer to write what is pending now, without waiting for it.
     void flush();
+    // Calls done once every line appended before the call is written: at once
+    // (in the calling thread) when it already is, else later in the writer thread. Never, if
+    // the sink stays stalled or goes away first. For an answer that promises "it is on disk"
+    // without waiting for it (post the rest back to your own thread).
+    void whenWritten(std::function<void()> done);
     // Waits until every line appended before the call is written, at most timeoutMs, and not
     // at all while the writer is stuck in a write (a stalled sink). True when all was written.
     bool sync(int timeoutMs = 2000);

@@ -280,7 +280,8 @@ void TestLogCollector::requests()
     auto app = makeApp(name, maxBytes);
     Tests::FakeExchange exchange(method, target, headers, chunks);
     QCOMPARE(app->handle(exchange), Pipeline::Outcome::Answered);
-    QCOMPARE(exchange.status(), status);
+    // A record is answered once the files' writers have it: later, from the event loop.
+    QTRY_COMPARE(exchange.status(), status);
     QVERIFY(exchange.finished());
     QCOMPARE(exchange.respondCalls(), 1);
     QVERIFY2(exchange.protocolErrors().isEmpty(),
@@ -288,9 +289,9 @@ void TestLogCollector::requests()
     if (status == 405)
         QCOMPARE(exchange.header("Allow"), QByteArray("GET, POST"));
     const QString path = m_dir.filePath(name);
-    // Each file's writer thread writes the record moments after the answer.
-    QTRY_COMPARE(lines(path).size(), records);
-    QTRY_COMPARE(lines(path + u".txt"_s).size(), records);
+    // Answered: both files have the record.
+    QCOMPARE(lines(path).size(), records);
+    QCOMPARE(lines(path + u".txt"_s).size(), records);
 }
 
 void TestLogCollector::recordsAppendToBothFiles()
@@ -301,11 +302,9 @@ void TestLogCollector::recordsAppendToBothFiles()
         Tests::FakeExchange exchange(
             "POST", "/log", {{"Content-Type", "application/x-www-form-urlencoded"}}, {record});
         app->handle(exchange);
-        QCOMPARE(exchange.status(), 200);
+        QTRY_COMPARE(exchange.status(), 200);
         QCOMPARE(exchange.body(), QByteArray("OK\n"));
     }
-    QTRY_COMPARE(lines(path).size(), 2); // written by the file's writer thread moments later
-    QTRY_COMPARE(lines(path + u".txt"_s).size(), 1 + 5);
     const QList<QByteArray> json = lines(path);
     QCOMPARE(json.size(), 2);
     QCOMPARE(QJsonDocument::fromJson(json[0]).object().value(u"levelname"_s).toString(),

@@ -24,6 +24,7 @@ private Q_SLOTS:
     void linesFromManyThreadsArriveWhole();
     void stalledPipeNeverBlocksTheCaller();
     void reopenSwitchesFiles();
+    void whenWrittenCallsBackOnceOnDisk();
 };
 
 void tst_LogSink::linesFromManyThreadsArriveWhole()
@@ -124,6 +125,29 @@ void tst_LogSink::reopenSwitchesFiles()
     QFile fresh(path);
     QVERIFY(fresh.open(QIODevice::ReadOnly));
     QCOMPARE(fresh.readAll(), QByteArray("after\n"));
+}
+
+void tst_LogSink::whenWrittenCallsBackOnceOnDisk()
+{
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("w.log"));
+    LogSink sink(path);
+    QVERIFY(sink.open());
+    sink.append("record");
+    std::atomic<bool> called{false};
+    QByteArray seen;
+    sink.whenWritten([&] {
+        QFile file(path);
+        if (file.open(QIODevice::ReadOnly))
+            seen = file.readAll();
+        called = true;
+    });
+    QTRY_VERIFY(called.load());
+    QCOMPARE(seen, QByteArray("record\n")); // on disk when the callback ran
+    // Nothing pending: at once.
+    bool now = false;
+    sink.whenWritten([&now] { now = true; });
+    QVERIFY(now);
 }
 
 QTEST_GUILESS_MAIN(tst_LogSink)
