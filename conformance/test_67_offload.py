@@ -191,8 +191,8 @@ def test_full_offload_queue_is_503_at_once(berth_server, postgres):  # noqa: F81
         assert time.monotonic() - start < 2.0
         assert 0 not in results and 1 not in results
         assert offload_stats(srv)["rejected"] == stats["rejected"] + 2
-    prometheus = requests.get(f"{srv.url}/stats?format=prometheus", timeout=5).text
-    assert f"berth_offload_rejected_total {stats['rejected'] + 2}" in prometheus
+        prometheus = requests.get(f"{srv.url}/stats?format=prometheus", timeout=5).text
+        assert f"berth_offload_rejected_total {stats['rejected'] + 2}" in prometheus
     for t in threads[:2]:
         t.join(timeout=20)
     # The two that waited get their answer once the database is back. Each still has its
