@@ -67,7 +67,8 @@ def postgres():
             open(log).read() if os.path.exists(log) else "")
         r = run([f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", DB])
         assert r.returncode == 0, f"createdb failed:\n{r.stderr}"
-        yield {"port": port, "bindir": bindir, "url": f"postgresql://postgres@127.0.0.1:{port}/{DB}"}
+        yield {"port": port, "bindir": bindir, "data": data,
+               "url": f"postgresql://postgres@127.0.0.1:{port}/{DB}"}
     finally:
         if started:
             run([f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "-w", "-t", "30", "stop"])

@@ -87,6 +87,14 @@ Schema makeBuiltin()
                   0, 1024),
             range(key(u"threads"_s, T::Int, u"1"_s, u"Event-loop threads per worker process."_s), 1,
                   256),
+            range(key(u"offload_threads"_s, T::Int, u"4"_s,
+                      u"Threads per worker process that run blocking work off the event loop: "
+                      u"bcrypt checks of berth.basic_auth and the session store's SQL."_s),
+                  1, 256),
+            range(key(u"offload_queue"_s, T::Int, u"256"_s,
+                      u"Blocking jobs that may wait for an offload thread, per worker process; "
+                      u"a request whose job finds the queue full is answered 503."_s),
+                  1, 1000000),
             key(u"user"_s, T::String, QString(),
                 u"User to switch to once the listeners are open, when started as root."_s),
             key(u"group"_s, T::String, QString(),

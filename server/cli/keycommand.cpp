@@ -271,7 +271,7 @@ int list(const KeyArguments &a)
                       u"creates it with key %1)"_s.arg(settings.keynum));
         return 0;
     }
-    Sessions::SqlSessionStore store(settings.store, settings.keynum, settings.secret);
+    Sessions::SqlSessionBackend store(settings.store, settings.keynum, settings.secret);
     QString error;
     if (!store.openDatabase(&error))
         return fail(error);
@@ -358,7 +358,7 @@ int rotate(const KeyArguments &a)
 
     // Opening with the configured key proves this configuration holds the newest key on record
     // (the cipher refuses otherwise), so the chain can't fork.
-    Sessions::SqlSessionStore store(settings.store, settings.keynum, settings.secret);
+    Sessions::SqlSessionBackend store(settings.store, settings.keynum, settings.secret);
     if (!store.open(&error))
         return fail(error);
     Crypto::AppCipher *cipher = store.cipher();

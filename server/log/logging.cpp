@@ -4,6 +4,8 @@
 
 #include <QDateTime>
 #include <QDir>
+#include <QFileInfo>
+#include <QLoggingCategory>
 
 #include <memory>
 
@@ -63,13 +65,25 @@ void messageHandler(QtMsgType type, const QMessageLogContext &context, const QSt
     line += message.toUtf8();
     if (sink) {
         sink->append(line);
-        // Errors reach the file at once: they are what an operator looks for after a crash.
+        // Errors reach the file at once (the writer is woken; nobody waits for it): they are
+        // what an operator looks for after a crash.
         if (type >= QtWarningMsg)
             sink->flush();
     } else {
         line += '\n';
         fputs(line.constData(), stderr);
     }
+}
+
+Q_LOGGING_CATEGORY(lcLog, "berth.log")
+
+// From a sink's writer thread, once the sink takes data again after lines were dropped.
+void reportDrops(const LogSink &sink, qint64 dropped)
+{
+    const QString name =
+        sink.path().isEmpty() ? QStringLiteral("stderr") : QFileInfo(sink.path()).fileName();
+    qCWarning(lcLog).noquote()
+        << QStringLiteral("dropped %1 log lines: sink stalled (%2)").arg(dropped).arg(name);
 }
 
 } // namespace
@@ -93,6 +107,7 @@ bool Logging::setup(const QString &logDir, QString *error)
     for (LogSink *sink : {s.server.get(), s.request.get(), s.app.get(), s.cef.get()}) {
         if (!sink->open(error))
             return false;
+        sink->setDropReporter(reportDrops);
     }
     qInstallMessageHandler(messageHandler);
     return true;
@@ -109,7 +124,7 @@ void Logging::flushAll()
     State &s = state();
     for (LogSink *sink : {s.server.get(), s.request.get(), s.app.get(), s.cef.get()}) {
         if (sink)
-            sink->flush();
+            sink->sync();
     }
 }
 

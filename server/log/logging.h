@@ -9,13 +9,16 @@ class LogSink;
 // The server's log files: server.log (lifecycle, errors: Qt categories berth.*), app.log (what
 // apps log: categories berth.app.*), request.log (one line per request), cef.log (security
 // events, see cef.h). With no log_dir every one goes to stderr. Messages from Qt's own
-// categories (qt.*) go to server.log as well.
+// categories (qt.*) go to server.log as well. Logging never blocks the calling thread on I/O
+// (see LogSink): a sink that stalls costs lines, counted in server.log, not serving.
 class Logging
 {
 public:
     // Opens the files under logDir (created if missing) and installs the Qt message handler.
     static bool setup(const QString &logDir, QString *error);
     static void shutdown();
+    // Waits until what was logged so far is written (bounded, and not at all for a sink that is
+    // stalled: see LogSink::sync()).
     static void flushAll();
     static bool reopenAll(QString *error);
 

@@ -2,35 +2,234 @@
 
 #include <QFile>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <fcntl.h>
+#include <mutex>
+#include <thread>
 #include <unistd.h>
+#include <unordered_map>
+#include <vector>
 
 namespace Berth::Log {
 
 namespace {
-constexpr qsizetype FlushThreshold = 64 * 1024;
+
+using Clock = std::chrono::steady_clock;
+
+// The writer writes at least this often, and at once when a thread has this much pending.
+constexpr auto WriteInterval = std::chrono::milliseconds(100);
+constexpr qsizetype EagerBytes = 64 * 1024;
+// A write that has not returned for this long means the sink is stalled: sync() stops waiting.
+constexpr auto StallAfter = std::chrono::milliseconds(200);
+// How long the destructor gives the writer to finish before leaving it behind.
+constexpr auto StopWait = std::chrono::seconds(2);
+
+std::atomic<quint64> s_sinkSerial{0};
+
+qint64 nowNs()
+{
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+        .count();
+}
+
+// Writes all of data, retrying on EINTR and short writes; gives up on an error (disk full,
+// closed pipe): a log must not take the server down.
+void writeAll(int fd, const QByteArray &data)
+{
+    const char *p = data.constData();
+    qsizetype left = data.size();
+    while (left > 0) {
+        const ssize_t n = ::write(fd, p, size_t(left));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        p += n;
+        left -= n;
+    }
+}
+
+} // namespace
+
+// One thread's pending lines for one sink. Its lock is taken by that thread for each line and
+// by the writer for a swap: never contended for longer than a copy.
+struct LogSink::ThreadBuffer
+{
+    std::mutex mutex;
+    QByteArray data;
+    quint64 lines = 0; // appended by this thread, ever
+};
+
+struct LogSink::State
+{
+    quint64 serial = ++s_sinkSerial;
+    std::atomic<int> fd{-1};
+    std::atomic<int> retiredFd{-1}; // replaced by reopen(); the writer closes it
+
+    std::mutex mutex; // buffers, wake, stopping, written/appended counters
+    std::condition_variable wake;
+    std::condition_variable progress;
+    std::vector<std::shared_ptr<ThreadBuffer>> buffers;
+    bool wakeRequested = false;
+    bool stopping = false;
+    quint64 written = 0; // lines the writer has handed to write(), ever
+    // whenWritten() callbacks, by the appended count they wait for; run by the writer.
+    std::vector<std::pair<quint64, std::function<void()>>> waiters;
+
+    std::atomic<quint64> appended{0};
+    std::atomic<qint64> dropped{0};
+    qint64 reported = 0;                   // writer only
+    std::atomic<qint64> writeStartedNs{0}; // 0: not in a write
+
+    std::mutex reporterMutex;
+    DropReporter reporter;
+
+    std::thread writer;
+
+    void run(const LogSink *sink);
+    // Takes every thread's pending lines; the count of lines taken into *lines.
+    QByteArray collect(quint64 *lines);
+};
+
+QByteArray LogSink::State::collect(quint64 *lines)
+{
+    // Read first: a line is counted under its buffer's lock after it is in the buffer, so every
+    // line counted here is in a buffer below (upTo is a lower bound for what batch holds).
+    *lines = appended.load(std::memory_order_acquire);
+    std::vector<std::shared_ptr<ThreadBuffer>> all;
+    {
+        std::lock_guard lock(mutex);
+        // Buffers of threads that have ended and have nothing left go.
+        std::erase_if(buffers, [](const std::shared_ptr<ThreadBuffer> &b) {
+            std::lock_guard bufferLock(b->mutex);
+            return b.use_count() == 1 && b->data.isEmpty();
+        });
+        all = buffers;
+    }
+    QByteArray batch;
+    for (const auto &buffer : all) {
+        QByteArray taken;
+        {
+            std::lock_guard lock(buffer->mutex);
+            taken.swap(buffer->data);
+        }
+        batch += taken;
+    }
+    return batch;
+}
+
+void LogSink::State::run(const LogSink *sink)
+{
+    for (;;) {
+        bool stop = false;
+        {
+            std::unique_lock lock(mutex);
+            wake.wait_for(lock, WriteInterval, [this] { return wakeRequested || stopping; });
+            wakeRequested = false;
+            stop = stopping;
+        }
+        quint64 upTo = 0;
+        const QByteArray batch = collect(&upTo);
+        const int out = fd.load() >= 0 ? fd.load() : STDERR_FILENO;
+        if (!batch.isEmpty()) {
+            writeStartedNs.store(nowNs());
+            writeAll(out, batch);
+            writeStartedNs.store(0);
+        }
+        const int retired = retiredFd.exchange(-1);
+        if (retired > STDERR_FILENO)
+            ::close(retired);
+        std::vector<std::function<void()>> ready;
+        {
+            std::lock_guard lock(mutex);
+            written = qMax(written, upTo);
+            std::erase_if(waiters, [&](auto &waiter) {
+                if (waiter.first > written)
+                    return false;
+                ready.push_back(std::move(waiter.second));
+                return true;
+            });
+        }
+        progress.notify_all();
+        for (auto &callback : ready)
+            callback();
+        const qint64 lost = dropped.load() - reported;
+        if (lost > 0) {
+            // The sink took a batch again: say what it cost, where the operator looks.
+            reported += lost;
+            std::lock_guard lock(reporterMutex);
+            if (reporter)
+                reporter(*sink, lost);
+        }
+        if (stop)
+            return;
+    }
 }
 
 LogSink::LogSink(const QString &path)
     : m_path(path)
+    , m_state(std::make_shared<State>())
 {
-    m_buffer.reserve(FlushThreshold * 2);
+    m_state->writer = std::thread([state = m_state, this] { state->run(this); });
 }
 
 LogSink::~LogSink()
 {
-    flush();
-    if (m_fd > STDERR_FILENO)
-        ::close(m_fd);
+    {
+        // The reporter may name this sink, or log through it: not from here on.
+        std::lock_guard lock(m_state->reporterMutex);
+        m_state->reporter = nullptr;
+    }
+    {
+        std::lock_guard lock(m_state->mutex);
+        m_state->stopping = true;
+    }
+    m_state->wake.notify_all();
+    // The writer writes what is pending and ends; one stuck in a write to a stalled sink is
+    // left behind (it holds the state it uses), so that the process can still exit.
+    const auto deadline = Clock::now() + StopWait;
+    std::shared_ptr<State> state = m_state;
+    while (Clock::now() < deadline) {
+        std::unique_lock lock(state->mutex);
+        if (state->progress.wait_for(lock, std::chrono::milliseconds(20),
+                                     [&] { return state->written >= state->appended.load(); }) &&
+            state->writeStartedNs.load() == 0)
+            break;
+    }
+    if (state->writeStartedNs.load() == 0) {
+        state->writer.join();
+        const int fd = state->fd.load();
+        if (fd > STDERR_FILENO)
+            ::close(fd);
+    } else {
+        state->writer.detach();
+    }
+}
+
+int LogSink::fd() const
+{
+    return m_state->fd.load();
+}
+
+qint64 LogSink::droppedLines() const
+{
+    return m_state->dropped.load();
+}
+
+void LogSink::setDropReporter(DropReporter reporter)
+{
+    std::lock_guard lock(m_state->reporterMutex);
+    m_state->reporter = std::move(reporter);
 }
 
 bool LogSink::open(QString *error)
 {
-    QMutexLocker lock(&m_mutex);
     if (m_path.isEmpty()) {
-        m_fd = STDERR_FILENO;
+        m_state->fd.store(STDERR_FILENO);
         return true;
     }
     const QByteArray native = QFile::encodeName(m_path);
@@ -41,48 +240,99 @@ bool LogSink::open(QString *error)
                          .arg(m_path, QString::fromLocal8Bit(std::strerror(errno)));
         return false;
     }
-    if (m_fd > STDERR_FILENO)
-        ::close(m_fd);
-    m_fd = fd;
+    const int old = m_state->fd.exchange(fd);
+    if (old > STDERR_FILENO) {
+        // The writer may be writing to it: it closes it after that batch.
+        const int previous = m_state->retiredFd.exchange(old);
+        if (previous > STDERR_FILENO)
+            ::close(previous);
+        flush();
+    }
     return true;
 }
 
 bool LogSink::reopen(QString *error)
 {
-    flush();
     return open(error);
+}
+
+LogSink::ThreadBuffer &LogSink::threadBuffer()
+{
+    // Keyed by the sink's serial, not its address: a new sink at a freed one's address must
+    // not inherit its buffers.
+    thread_local std::unordered_map<quint64, std::shared_ptr<ThreadBuffer>> buffers;
+    std::shared_ptr<ThreadBuffer> &buffer = buffers[m_state->serial];
+    if (!buffer) {
+        buffer = std::make_shared<ThreadBuffer>();
+        std::lock_guard lock(m_state->mutex);
+        m_state->buffers.push_back(buffer);
+    }
+    return *buffer;
 }
 
 void LogSink::append(QByteArrayView line)
 {
-    QMutexLocker lock(&m_mutex);
-    m_buffer.append(line);
-    m_buffer.append('\n');
-    if (m_buffer.size() >= FlushThreshold)
-        writeLocked();
+    ThreadBuffer &buffer = threadBuffer();
+    bool eager = false;
+    {
+        std::lock_guard lock(buffer.mutex);
+        if (buffer.data.size() + line.size() + 1 > MaxPendingBytes) {
+            m_state->dropped.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
+        buffer.data.append(line);
+        buffer.data.append('\n');
+        // Counted under the buffer's lock: a collection that saw this count also saw the line.
+        m_state->appended.fetch_add(1, std::memory_order_release);
+        eager = buffer.data.size() >= EagerBytes;
+    }
+    if (eager)
+        flush();
 }
 
 void LogSink::flush()
 {
-    QMutexLocker lock(&m_mutex);
-    writeLocked();
+    {
+        std::lock_guard lock(m_state->mutex);
+        m_state->wakeRequested = true;
+    }
+    m_state->wake.notify_one();
 }
 
-void LogSink::writeLocked()
+void LogSink::whenWritten(std::function<void()> done)
 {
-    const int fd = m_fd >= 0 ? m_fd : STDERR_FILENO;
-    const char *data = m_buffer.constData();
-    qsizetype left = m_buffer.size();
-    while (left > 0) {
-        const ssize_t n = ::write(fd, data, size_t(left));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break; // disk full or closed: drop the batch rather than block the server
-        data += n;
-        left -= n;
+    const quint64 target = m_state->appended.load(std::memory_order_acquire);
+    {
+        std::lock_guard lock(m_state->mutex);
+        if (m_state->written < target) {
+            m_state->waiters.emplace_back(target, std::move(done));
+            m_state->wakeRequested = true;
+            done = nullptr;
+        }
     }
-    m_buffer.resize(0); // keeps the capacity: the next batch doesn't regrow it
+    if (done) {
+        done(); // already written
+        return;
+    }
+    m_state->wake.notify_one();
+}
+
+bool LogSink::sync(int timeoutMs)
+{
+    const quint64 target = m_state->appended.load(std::memory_order_acquire);
+    flush();
+    const auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
+    std::unique_lock lock(m_state->mutex);
+    for (;;) {
+        if (m_state->written >= target)
+            return true;
+        const qint64 started = m_state->writeStartedNs.load();
+        if (started && nowNs() - started > std::chrono::nanoseconds(StallAfter).count())
+            return false; // stalled: waiting would only stall the caller too
+        if (Clock::now() >= deadline)
+            return false;
+        m_state->progress.wait_for(lock, std::chrono::milliseconds(10));
+    }
 }
 
 } // namespace Berth::Log

@@ -1,38 +1,63 @@
 #pragma once
 
 #include <QByteArray>
-#include <QMutex>
 #include <QString>
+
+#include <functional>
+#include <memory>
 
 namespace Berth::Log {
 
 // An append-only log destination shared by every thread: a file opened with O_APPEND, or
-// stderr. Lines are buffered and written in batches (at 64 KiB, or by flush(), which the server
-// calls every 100 ms), so logging costs no system call per request.
+// stderr. Serving threads never wait on it: append() copies the line into a buffer of the
+// calling thread's own, and a writer thread of the sink's own collects the buffers and writes
+// them (every 100 ms, or sooner when much is pending). A sink that stops taking data (a full
+// disk on a blocking device, a pipe nobody reads) stalls only its writer: lines beyond a bound
+// held in memory are dropped and counted, and once the sink moves again the drop reporter says
+// how many were lost (server.log: "dropped N log lines: sink stalled").
 class LogSink
 {
 public:
+    // Told, from the writer thread, how many lines were dropped since the last report.
+    using DropReporter = std::function<void(const LogSink &sink, qint64 dropped)>;
+
     // Empty path: stderr.
     explicit LogSink(const QString &path = QString());
+    // Writes what is pending (bounded: a stalled sink is given up on) and stops the writer.
     ~LogSink();
     LogSink(const LogSink &) = delete;
     LogSink &operator=(const LogSink &) = delete;
 
     bool open(QString *error = nullptr);
-    // Closes and opens the path again (logrotate moved the file: USR1).
+    // Opens the path again (logrotate moved the file: USR1); the writer switches to the new
+    // file after the batch it is writing.
     bool reopen(QString *error = nullptr);
-    void append(QByteArrayView line); // one line, without its newline
+    void append(QByteArrayView line); // one line, without its newline; never blocks on I/O
+    // Asks the writer to write what is pending now, without waiting for it.
     void flush();
+    // Calls done once every line appended before the call is written: at once
+    // (in the calling thread) when it already is, else later in the writer thread. Never, if
+    // the sink stays stalled or goes away first. For an answer that promises "it is on disk"
+    // without waiting for it (post the rest back to your own thread).
+    void whenWritten(std::function<void()> done);
+    // Waits until every line appended before the call is written, at most timeoutMs, and not
+    // at all while the writer is stuck in a write (a stalled sink). True when all was written.
+    bool sync(int timeoutMs = 2000);
     const QString &path() const { return m_path; }
-    int fd() const { return m_fd; }
+    int fd() const;
+    qint64 droppedLines() const;
+    void setDropReporter(DropReporter reporter);
+
+    // A thread's buffer for one sink holds at most this many bytes; lines beyond are dropped.
+    static constexpr qsizetype MaxPendingBytes = 1024 * 1024;
 
 private:
-    void writeLocked();
+    struct State;
+    struct ThreadBuffer;
+    ThreadBuffer &threadBuffer();
 
     QString m_path;
-    int m_fd = -1;
-    QMutex m_mutex;
-    QByteArray m_buffer;
+    std::shared_ptr<State> m_state; // shared with the writer thread
 };
 
 } // namespace Berth::Log

@@ -13,6 +13,7 @@ class Config;
 
 namespace Berth::Core {
 
+class OffloadPool;
 class StatsRegistry;
 
 // Process-wide state apps may read: identity, start time, stats, whether the server drains.
@@ -23,6 +24,9 @@ public:
     QString serverName = QStringLiteral("berth");
     QDateTime startTime = QDateTime::currentDateTimeUtc();
     StatsRegistry *stats = nullptr;
+    // Where apps run blocking work (bcrypt, SQL) off their event loop; shared by every
+    // event-loop thread of the process. Null when nothing serves (berthd check, tests).
+    OffloadPool *offload = nullptr;
     // The configuration this process serves (immutable once the server is built), and what the
     // debug page shows about the process.
     const Config::Config *config = nullptr;

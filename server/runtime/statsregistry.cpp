@@ -62,6 +62,8 @@ StatsRegistry::StatsRegistry()
         {"latency_lt_1ms", StatType::Sum},   {"latency_lt_10ms", StatType::Sum},
         {"latency_lt_100ms", StatType::Sum}, {"latency_lt_1s", StatType::Sum},
         {"latency_ge_1s", StatType::Sum},    {"latency_sum_us", StatType::Sum},
+        {"offload_jobs", StatType::Sum},     {"offload_queued", StatType::Sum},
+        {"offload_rejected", StatType::Sum},
     };
     for (const auto &b : builtins)
         declare(QString::fromLatin1(b.name), b.type);

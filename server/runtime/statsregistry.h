@@ -92,6 +92,9 @@ public:
         LatencyUnder1s,
         LatencyOver1s,
         LatencySumMicros, // sum of all request latencies, for averages and Prometheus' _sum
+        OffloadJobs,      // jobs the offload pool ran
+        OffloadQueued,    // jobs waiting in the offload queue now
+        OffloadRejected,  // jobs refused because the offload queue was full (answered 503)
         BuiltinCount
     };
 

@@ -2,6 +2,8 @@
 
 #include "sessionmanager.h"
 
+#include "runtime/offloadpool.h"
+
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLoggingCategory>
@@ -31,6 +33,8 @@ Session::Session(SessionManager *manager, SessionRecord record, QByteArray id, Q
     , m_isNew(isNew)
 {}
 
+Session::~Session() = default;
+
 QVariant Session::value(const QString &key, const QVariant &defaultValue) const
 {
     return m_values.value(key, defaultValue);
@@ -42,7 +46,7 @@ bool Session::setValue(const QString &key, const QVariant &value)
         return false;
     m_values.insert(key, value);
     m_dirty = true;
-    return save();
+    return true;
 }
 
 bool Session::remove(const QString &key)
@@ -51,57 +55,120 @@ bool Session::remove(const QString &key)
         return false;
     if (m_values.remove(key) > 0)
         m_dirty = true;
-    return save();
+    return true;
 }
 
-bool Session::save()
+bool Session::isDirty() const
 {
     if (m_destroyed)
-        return false;
-    if (!m_persisted)
-        return persist();
-    if (!m_dirty)
-        return true;
-    QString error;
-    const QByteArray data = toJson(m_values);
-    const qint64 now = m_manager->now();
-    if (!m_manager->store()->updateData(m_record.key, data, now, &error)) {
-        if (error.isEmpty()) {
-            // The row is gone: expired and purged, or destroyed by another request. Start
-            // over as a new session rather than writing into nothing.
-            qCInfo(lcSession) << "session expired while in use; storing it as a new one";
-            m_persisted = false;
-            return persist();
-        }
-        qCWarning(lcSession).noquote() << u"can't save a session: "_s + error;
-        return false;
-    }
-    m_record.data = data;
-    m_record.lastSeen = now;
-    m_dirty = false;
-    return true;
+        return m_persisted;
+    return m_dirty || !m_rekeyFrom.isEmpty() || (!m_persisted && m_mustPersist);
 }
 
-bool Session::persist()
+bool Session::later(Saved done, bool ok)
 {
-    QString error;
-    m_record.data = toJson(m_values);
-    m_record.lastSeen = m_manager->now();
-    if (!m_manager->store()->insert(m_record, &error)) {
-        qCWarning(lcSession).noquote() << u"can't store a new session: "_s + error;
-        return false;
+    return Core::ThreadMailbox::current()->post([done = std::move(done), ok] {
+        if (done)
+            done(ok);
+    });
+}
+
+bool Session::save(Saved done)
+{
+    const std::weak_ptr<int> lifetime = m_lifetime;
+    SessionStore *store = m_manager->store();
+    if (m_destroyed) {
+        if (!m_persisted)
+            return later(std::move(done), true);
+        return store->remove(
+            m_record.key, [this, lifetime, done = std::move(done)](bool ok, const QString &error) {
+                if (lifetime.expired())
+                    return;
+                if (ok)
+                    m_persisted = false;
+                else
+                    qCWarning(lcSession).noquote() << u"can't delete a session: "_s + error;
+                if (done)
+                    done(ok);
+            });
     }
-    m_persisted = true;
-    m_dirty = false;
-    notifyCookie();
-    return true;
+    if (!m_persisted)
+        return insertNew(std::move(done)); // asked to save: a new session is stored
+    if (m_rekeyFrom.isEmpty() && !m_dirty)
+        return later(std::move(done), true);
+
+    const QByteArray data = toJson(m_values);
+    const qint64 now = m_manager->now();
+    // The row (or, after establish(), the one to move) went away meanwhile: expired and
+    // purged, or destroyed by another request. Start over as a new session rather than
+    // writing into nothing.
+    auto onWritten = [this, lifetime, data, now, done](bool ok, const QString &error) {
+        if (lifetime.expired())
+            return;
+        const bool rekeyed = !m_rekeyFrom.isEmpty();
+        m_rekeyFrom.clear();
+        if (!ok && error.isEmpty()) {
+            qCInfo(lcSession) << "session expired while in use; storing it as a new one";
+            m_persisted = false;
+            if (!insertNew(done) && done)
+                done(false);
+            return;
+        }
+        if (!ok) {
+            qCWarning(lcSession).noquote()
+                << (rekeyed ? u"can't rotate a session id: "_s : u"can't save a session: "_s) +
+                       error;
+            if (done)
+                done(false);
+            return;
+        }
+        m_record.data = data;
+        m_record.lastSeen = now;
+        m_dirty = false;
+        if (rekeyed)
+            notifyCookie();
+        if (done)
+            done(true);
+    };
+    // The values move with the row (re-encrypted for the new id), pending changes included.
+    if (!m_rekeyFrom.isEmpty())
+        return store->rekey(m_rekeyFrom, m_record.key, m_record.csrf, data, now,
+                            std::move(onWritten));
+    return store->updateData(m_record.key, data, now, std::move(onWritten));
+}
+
+bool Session::insertNew(Saved done)
+{
+    const std::weak_ptr<int> lifetime = m_lifetime;
+    SessionRecord record = m_record;
+    record.data = toJson(m_values);
+    record.lastSeen = m_manager->now();
+    return m_manager->store()->insert(
+        record, [this, lifetime, record, done = std::move(done)](bool ok, const QString &error) {
+            if (lifetime.expired())
+                return;
+            if (!ok) {
+                qCWarning(lcSession).noquote() << u"can't store a new session: "_s + error;
+                if (done)
+                    done(false);
+                return;
+            }
+            m_record.data = record.data;
+            m_record.lastSeen = record.lastSeen;
+            m_persisted = true;
+            m_mustPersist = false;
+            m_dirty = false;
+            notifyCookie();
+            if (done)
+                done(true);
+        });
 }
 
 QByteArray Session::csrfToken()
 {
     // A form showing this token must find the session again when it is posted.
     if (!m_persisted && !m_destroyed)
-        persist();
+        m_mustPersist = true;
     return m_record.csrf;
 }
 
@@ -112,35 +179,16 @@ bool Session::establish()
     if (!m_persisted) {
         // Created by this request: the id was never sent to anyone, so it can't have been
         // planted; storing it is enough.
-        return persist();
+        m_mustPersist = true;
+        return true;
     }
-    QByteArray newId = m_manager->newToken();
-    QByteArray newKey = SessionManager::storeKey(newId);
-    QByteArray newCsrf = m_manager->newToken();
-    const qint64 now = m_manager->now();
-    // The values move with the row (re-encrypted for the new id), pending changes included.
-    const QByteArray data = toJson(m_values);
-    QString error;
-    if (!m_manager->store()->rekey(m_record.key, newKey, newCsrf, data, now, &error)) {
-        if (!error.isEmpty()) {
-            qCWarning(lcSession).noquote() << u"can't rotate a session id: "_s + error;
-            return false;
-        }
-        // The old row vanished (expired): what the browser has is worthless either way, so
-        // the session continues under a new id as a new row.
-        m_record.key = newKey;
-        m_record.csrf = newCsrf;
-        m_id = newId;
-        m_persisted = false;
-        return persist();
-    }
-    m_record.key = std::move(newKey);
-    m_record.csrf = std::move(newCsrf);
-    m_record.data = data;
-    m_record.lastSeen = now;
-    m_id = std::move(newId);
-    m_dirty = false;
-    notifyCookie();
+    // The row moves on save(): from the key the browser knew (the first one, if establish()
+    // runs twice before a save) to a fresh id and CSRF token.
+    if (m_rekeyFrom.isEmpty())
+        m_rekeyFrom = m_record.key;
+    m_id = m_manager->newToken();
+    m_record.key = SessionManager::storeKey(m_id);
+    m_record.csrf = m_manager->newToken();
     return true;
 }
 
@@ -148,17 +196,15 @@ bool Session::destroy()
 {
     if (m_destroyed)
         return true;
-    bool ok = true;
-    if (m_persisted) {
-        QString error;
-        ok = m_manager->store()->remove(m_record.key, &error);
-        if (!ok)
-            qCWarning(lcSession).noquote() << u"can't delete a session: "_s + error;
+    if (!m_rekeyFrom.isEmpty()) {
+        // Established but never saved: the row is still under the old key.
+        m_record.key = m_rekeyFrom;
+        m_rekeyFrom.clear();
     }
     m_destroyed = true;
     m_values.clear();
     notifyCookie();
-    return ok;
+    return true;
 }
 
 void Session::notifyCookie()

@@ -2,6 +2,8 @@
 
 #include "session.h"
 
+#include "runtime/offloadpool.h"
+
 #include <crypto/cryptoutil.h>
 
 #include <QDateTime>
@@ -34,20 +36,33 @@ SessionManager::SessionManager(std::unique_ptr<SessionStore> store, qint64 timeo
 
 SessionManager::~SessionManager() = default;
 
-bool SessionManager::open(QString *error)
+bool SessionManager::open(SessionStore::Done done)
 {
-    const qint64 now = m_clock();
-    if (m_lastOpenFailure && now - m_lastOpenFailure < ReconnectDelayMs) {
-        *error = m_lastOpenError;
+    const std::weak_ptr<int> lifetime = m_lifetime;
+    return m_store->open([this, lifetime, done = std::move(done)](bool ok, const QString &error) {
+        if (lifetime.expired())
+            return;
+        if (ok)
+            m_lastFailure = 0;
+        else
+            noteFailure(error);
+        if (done)
+            done(ok, error);
+    });
+}
+
+bool SessionManager::failedRecently(QString *error) const
+{
+    if (!m_lastFailure || m_clock() - m_lastFailure >= ReconnectDelayMs)
         return false;
-    }
-    if (m_store->open(error)) {
-        m_lastOpenFailure = 0;
-        return true;
-    }
-    m_lastOpenFailure = now;
-    m_lastOpenError = *error;
-    return false;
+    *error = m_lastError;
+    return true;
+}
+
+void SessionManager::noteFailure(const QString &error)
+{
+    m_lastFailure = qMax<qint64>(1, m_clock());
+    m_lastError = error;
 }
 
 QByteArray SessionManager::storeKey(QByteArrayView id)
@@ -69,45 +84,53 @@ bool SessionManager::isWellFormedId(QByteArrayView id)
     return true;
 }
 
-std::unique_ptr<Session> SessionManager::load(const QByteArray &id, bool *storeFailed)
+bool SessionManager::load(const QByteArray &id, Loaded done)
 {
-    if (storeFailed)
-        *storeFailed = false;
-    if (!isWellFormedId(id))
-        return nullptr;
+    if (!isWellFormedId(id)) {
+        // Never reaches the database; answered like any other unknown id, from the event loop.
+        return Core::ThreadMailbox::current()->post(
+            [done = std::move(done)] { done(nullptr, false); });
+    }
     const QByteArray key = storeKey(id);
-    QString error;
-    std::optional<SessionRecord> record = m_store->find(key, &error);
-    if (!record) {
-        if (!error.isEmpty()) {
-            qCWarning(lcSession).noquote() << u"can't load a session: "_s + error;
-            if (storeFailed)
-                *storeFailed = true;
+    const std::weak_ptr<int> lifetime = m_lifetime;
+    return m_store->find(key, [this, lifetime, id, key, done = std::move(done)](
+                                  std::optional<SessionRecord> record, const QString &error) {
+        if (lifetime.expired())
+            return;
+        if (!record) {
+            if (!error.isEmpty()) {
+                qCWarning(lcSession).noquote() << u"can't load a session: "_s + error;
+                noteFailure(error);
+            }
+            done(nullptr, !error.isEmpty());
+            return;
         }
-        return nullptr;
-    }
-    const qint64 now = m_clock();
-    if (record->lastSeen + m_timeout <= now) {
-        // Idle too long. Delete it now rather than waiting for the purge, so that nothing can
-        // bring it back.
-        m_store->remove(key, &error);
-        return nullptr;
-    }
-    // Touch at most every 1/20 of the timeout (at most 30 s): a session loses at most 5% of its
-    // idle time, and a busy session is not one write per request.
-    const qint64 granularity = qMin<qint64>(m_timeout / 20, 30000);
-    if (now - record->lastSeen >= granularity) {
-        if (m_store->touch(key, now, &error))
+        m_lastFailure = 0;
+        const qint64 now = m_clock();
+        if (record->lastSeen + m_timeout <= now) {
+            // Idle too long. Delete it now rather than waiting for the purge, so that nothing
+            // can bring it back (in the background: this request has no session either way).
+            m_store->remove(key, {});
+            done(nullptr, false);
+            return;
+        }
+        // Touch at most every 1/20 of the timeout (at most 30 s): a session loses at most 5% of
+        // its idle time, and a busy session is not one write per request. In the background:
+        // a touch that fails costs the session a little idle time, not this request.
+        const qint64 granularity = qMin<qint64>(m_timeout / 20, 30000);
+        if (now - record->lastSeen >= granularity && m_store->touch(key, now, {}))
             record->lastSeen = now;
-    }
-    QVariantMap values;
-    QJsonParseError parseError;
-    const QJsonDocument document = QJsonDocument::fromJson(record->data, &parseError);
-    if (document.isObject())
-        values = document.object().toVariantMap();
-    else
-        qCWarning(lcSession) << "a session's data is not a JSON object; starting it empty";
-    return std::make_unique<Session>(this, std::move(*record), id, std::move(values), true, false);
+        QVariantMap values;
+        QJsonParseError parseError;
+        const QJsonDocument document = QJsonDocument::fromJson(record->data, &parseError);
+        if (document.isObject())
+            values = document.object().toVariantMap();
+        else
+            qCWarning(lcSession) << "a session's data is not a JSON object; starting it empty";
+        done(
+            std::make_unique<Session>(this, std::move(*record), id, std::move(values), true, false),
+            false);
+    });
 }
 
 std::unique_ptr<Session> SessionManager::create()
@@ -122,17 +145,19 @@ std::unique_ptr<Session> SessionManager::create()
                                      true);
 }
 
-int SessionManager::purgeIfDue()
+bool SessionManager::purgeIfDue(SessionStore::Purged done)
 {
     const qint64 now = m_clock();
     if (m_lastPurge && now - m_lastPurge < m_purgeInterval)
-        return -1;
+        return false;
     m_lastPurge = now;
-    QString error;
-    const int purged = m_store->purge(now - m_timeout, &error);
-    if (purged < 0)
-        qCWarning(lcSession).noquote() << u"can't purge expired sessions: "_s + error;
-    return purged;
+    return m_store->purge(
+        now - m_timeout, [done = std::move(done)](int purged, const QString &error) {
+            if (purged < 0)
+                qCWarning(lcSession).noquote() << u"can't purge expired sessions: "_s + error;
+            if (done)
+                done(purged, error);
+        });
 }
 
 } // namespace Berth::Sessions

@@ -45,7 +45,7 @@ SessionSettings SessionSettings::fromConfig(const Config::Config &config, const 
     QString error;
     if (std::optional<StoreLocation> store = parseStoreLocation(storeText, baseDir, &error)) {
         settings.store = *store;
-        const QString driver = SqlSessionStore::driverName(settings.store);
+        const QString driver = SqlSessionBackend::driverName(settings.store);
         if (!QSqlDatabase::isDriverAvailable(driver))
             report(u"store"_s, u"the Qt SQL driver %1 is not installed (Debian: %2)"_s.arg(
                                    driver, driver == u"QPSQL"_s ? u"libqt6sql6-psql"_s

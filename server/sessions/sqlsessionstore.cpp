@@ -2,10 +2,14 @@
 
 #include "sqlkeystore.h"
 
+#include "runtime/offloadpool.h"
+#include "crypto/cryptoutil.h"
+
 #include <QAtomicInteger>
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
+#include <QHash>
 #include <QLoggingCategory>
 #include <QSqlDatabase>
 #include <QSqlError>
@@ -25,6 +29,16 @@ using namespace Qt::StringLiterals;
 namespace {
 
 QAtomicInteger<quint64> s_connectionCounter;
+QAtomicInteger<quint64> s_threadCounter;
+// Which thread this is, for its QtSql connections: unlike a QThread pointer, never reused.
+thread_local quint64 t_threadId = 0;
+
+quint64 currentThreadId()
+{
+    if (!t_threadId)
+        t_threadId = ++s_threadCounter;
+    return t_threadId;
+}
 
 // At most one warning about undecryptable rows this often per store (per thread): a node left
 // on an old configuration after a rotation would otherwise write one per request.
@@ -111,8 +125,8 @@ std::optional<StoreLocation> parseStoreLocation(const QString &text, const QStri
             *error = u"the URL must name one database: postgresql://host:port/DATABASE"_s;
             return std::nullopt;
         }
-        // Only libpq options that make sense here; a connect timeout by default, because the
-        // connection is made on an event-loop thread and must not hang it for minutes.
+        // Only libpq options that make sense here; a connect timeout by default, because a
+        // connect attempt holds an offload thread (and the requests waiting on it).
         QStringList options;
         bool timeoutGiven = false;
         const QUrlQuery query(url);
@@ -141,40 +155,55 @@ std::optional<StoreLocation> parseStoreLocation(const QString &text, const QStri
     return std::nullopt;
 }
 
-SqlSessionStore::SqlSessionStore(StoreLocation location, int keynum, QByteArray secret,
-                                 Crypto::AppCipher::Clock cipherClock)
+SqlSessionBackend::SqlSessionBackend(StoreLocation location, int keynum, QByteArray secret,
+                                     Crypto::AppCipher::Clock cipherClock)
     : m_location(std::move(location))
-    , m_connectionName(u"berth.session.%1"_s.arg(++s_connectionCounter))
+    , m_connectionPrefix(u"berth.session.%1"_s.arg(++s_connectionCounter))
     , m_keynum(keynum)
     , m_secret(std::move(secret))
     , m_cipherClock(std::move(cipherClock))
 {}
 
-SqlSessionStore::~SqlSessionStore()
+SqlSessionBackend::~SqlSessionBackend()
 {
-    // The key store holds a handle on the connection; removeDatabase() wants none left.
+    // The key stores hold handles on their connections; removeDatabase() wants none left.
     m_cipher.reset();
-    m_keyStore.reset();
+    for (auto &[id, connection] : m_connections)
+        connection->keyStore.reset();
     // removeDatabase() deletes the driver, which closes the connection. Asking for a handle
-    // first (to close() it) would warn when the server is destroyed from the main thread
-    // rather than the event-loop thread that opened it.
-    QSqlDatabase::removeDatabase(m_connectionName);
+    // first (to close() it) would warn: the backend is destroyed by whichever thread lets it
+    // go last, not the offload threads that opened the connections.
+    for (auto &[id, connection] : m_connections)
+        QSqlDatabase::removeDatabase(connection->name);
 }
 
-QString SqlSessionStore::driverName(const StoreLocation &location)
+SqlSessionBackend::Connection &SqlSessionBackend::connection()
+{
+    const quint64 id = currentThreadId();
+    QMutexLocker lock(&m_mutex);
+    std::unique_ptr<Connection> &slot = m_connections[id];
+    if (!slot) {
+        slot = std::make_unique<Connection>();
+        slot->name = m_connectionPrefix + u'.' + QString::number(id);
+    }
+    return *slot;
+}
+
+QString SqlSessionBackend::driverName(const StoreLocation &location)
 {
     return location.kind == StoreLocation::Kind::Sqlite ? u"QSQLITE"_s : u"QPSQL"_s;
 }
 
-bool SqlSessionStore::connect(QString *error)
+bool SqlSessionBackend::connect(QString *error)
 {
-    if (!QSqlDatabase::contains(m_connectionName)) {
+    const QString &connectionName = connection().name;
+    if (!QSqlDatabase::contains(connectionName)) {
         const QString driver = driverName(m_location);
         if (!QSqlDatabase::isDriverAvailable(driver)) {
             *error = u"the Qt SQL driver %1 is not installed"_s.arg(driver);
             return false;
         }
-        QSqlDatabase db = QSqlDatabase::addDatabase(driver, m_connectionName);
+        QSqlDatabase db = QSqlDatabase::addDatabase(driver, connectionName);
         if (m_location.kind == StoreLocation::Kind::Sqlite) {
             db.setDatabaseName(m_location.path);
             // Several threads, workers and even servers may share the file: wait for a lock
@@ -189,7 +218,7 @@ bool SqlSessionStore::connect(QString *error)
             db.setConnectOptions(m_location.connectOptions);
         }
     }
-    QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
+    QSqlDatabase db = QSqlDatabase::database(connectionName, false);
     if (db.isOpen())
         return true;
     if (m_location.kind == StoreLocation::Kind::Sqlite) {
@@ -220,9 +249,9 @@ bool SqlSessionStore::connect(QString *error)
     return true;
 }
 
-bool SqlSessionStore::createTable(QString *error)
+bool SqlSessionBackend::createTable(QString *error)
 {
-    QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
+    QSqlDatabase db = database();
     QSqlQuery query(db);
     const bool created =
         query.exec(u"CREATE TABLE IF NOT EXISTS berth_sessions (id TEXT PRIMARY KEY, "
@@ -243,33 +272,36 @@ bool SqlSessionStore::createTable(QString *error)
     return false;
 }
 
-QSqlDatabase SqlSessionStore::database() const
+QSqlDatabase SqlSessionBackend::database()
 {
-    return QSqlDatabase::database(m_connectionName, false);
+    return QSqlDatabase::database(connection().name, false);
 }
 
-bool SqlSessionStore::openDatabase(QString *error)
+bool SqlSessionBackend::openDatabase(QString *error)
 {
     if (!connect(error) || !createTable(error))
         return false;
-    if (!m_keyStore)
-        m_keyStore = std::make_unique<SqlKeyStore>(database());
+    Connection &own = connection();
+    if (!own.keyStore)
+        own.keyStore = std::make_unique<SqlKeyStore>(database());
     return true;
 }
 
-Crypto::KeyStore *SqlSessionStore::keyStore()
+Crypto::KeyStore *SqlSessionBackend::keyStore()
 {
-    return m_keyStore.get();
+    return connection().keyStore.get();
 }
 
-bool SqlSessionStore::openCipher(QString *error)
+bool SqlSessionBackend::openCipher(QString *error)
 {
     // Once open, the cipher stays: it holds every key it needs in memory, and reconnecting to
-    // the database changes none of them.
+    // the database changes none of them. One for every thread (AppCipher is thread-safe), read
+    // from the key table on the connection of the thread that opens it first.
+    QMutexLocker lock(&m_cipherMutex);
     if (m_cipher)
         return true;
     auto cipher =
-        std::make_unique<Crypto::AppCipher>(m_keynum, m_secret, m_keyStore.get(), m_cipherClock);
+        std::make_unique<Crypto::AppCipher>(m_keynum, m_secret, keyStore(), m_cipherClock);
     QString why;
     if (!cipher->open(&why)) {
         // Refusing is the point: encrypting under a key the other nodes (and the chain) don't
@@ -279,33 +311,37 @@ bool SqlSessionStore::openCipher(QString *error)
         return false;
     }
     m_cipher = std::move(cipher);
+    m_cipherReady.store(m_cipher.get(), std::memory_order_release);
     return true;
 }
 
-bool SqlSessionStore::open(QString *error)
+bool SqlSessionBackend::open(QString *error)
 {
-    if (m_ready && database().isOpen())
+    Connection &own = connection();
+    if (own.ready && database().isOpen())
         return true;
-    m_ready = false;
+    own.ready = false;
     if (!openDatabase(error) || !openCipher(error))
         return false;
-    m_ready = true;
+    own.ready = true;
     return true;
 }
 
-QByteArray SqlSessionStore::seal(const QByteArray &key, const QByteArray &data) const
+QByteArray SqlSessionBackend::seal(const QByteArray &key, const QByteArray &data) const
 {
-    if (!m_cipher)
+    const Crypto::AppCipher *cipher = this->cipher();
+    if (!cipher)
         return {};
-    return m_cipher->encrypt(bindingPrefix(key) + data);
+    return cipher->encrypt(bindingPrefix(key) + data);
 }
 
-std::optional<QByteArray> SqlSessionStore::unseal(const QByteArray &key,
-                                                  const QByteArray &stored) const
+std::optional<QByteArray> SqlSessionBackend::unseal(const QByteArray &key,
+                                                    const QByteArray &stored) const
 {
-    if (!m_cipher)
+    const Crypto::AppCipher *cipher = this->cipher();
+    if (!cipher)
         return std::nullopt;
-    std::optional<QByteArray> plain = m_cipher->decrypt(stored);
+    std::optional<QByteArray> plain = cipher->decrypt(stored);
     const QByteArray prefix = bindingPrefix(key);
     // Authentic (the tag passed) but made for another row: refused like a forgery.
     if (!plain || !plain->startsWith(prefix))
@@ -313,13 +349,18 @@ std::optional<QByteArray> SqlSessionStore::unseal(const QByteArray &key,
     return plain->sliced(prefix.size());
 }
 
-void SqlSessionStore::warnUndecryptable(const QByteArray &stored)
+void SqlSessionBackend::warnUndecryptable(const QByteArray &stored)
 {
-    if (m_lastDecryptWarning.isValid() && m_lastDecryptWarning.elapsed() < DecryptWarningIntervalMs)
-        return;
-    m_lastDecryptWarning.start();
+    {
+        QMutexLocker lock(&m_mutex);
+        if (m_lastDecryptWarning.isValid() &&
+            m_lastDecryptWarning.elapsed() < DecryptWarningIntervalMs)
+            return;
+        m_lastDecryptWarning.start();
+    }
     const int keynum = keynumOf(stored);
-    if (m_cipher && keynum > m_cipher->keynum()) {
+    const Crypto::AppCipher *cipher = this->cipher();
+    if (cipher && keynum > cipher->keynum()) {
         // The normal sign of a node that was not restarted after a key change.
         qCWarning(lcSession).noquote()
             << u"session data in %1 is encrypted under key %2, which this process does not "
@@ -334,21 +375,21 @@ void SqlSessionStore::warnUndecryptable(const QByteArray &stored)
                m_location.describe());
 }
 
-bool SqlSessionStore::exec(QSqlQuery &query, QString *error)
+bool SqlSessionBackend::exec(QSqlQuery &query, QString *error)
 {
     if (query.exec())
         return true;
     *error = queryError(query);
     const QSqlError::ErrorType type = query.lastError().type();
-    QSqlDatabase db = QSqlDatabase::database(m_connectionName, false);
+    QSqlDatabase db = database();
     if (type == QSqlError::ConnectionError || !db.isOpen()) {
         db.close();
-        m_ready = false;
+        connection().ready = false;
     }
     return false;
 }
 
-bool SqlSessionStore::insert(const SessionRecord &record, QString *error)
+bool SqlSessionBackend::insert(const SessionRecord &record, QString *error)
 {
     if (!open(error))
         return false;
@@ -368,7 +409,7 @@ bool SqlSessionStore::insert(const SessionRecord &record, QString *error)
     return exec(query, error);
 }
 
-std::optional<SessionRecord> SqlSessionStore::find(const QByteArray &key, QString *error)
+std::optional<SessionRecord> SqlSessionBackend::find(const QByteArray &key, QString *error)
 {
     if (!open(error))
         return std::nullopt;
@@ -395,7 +436,7 @@ std::optional<SessionRecord> SqlSessionStore::find(const QByteArray &key, QStrin
         return std::nullopt;
     }
     record.data = std::move(*data);
-    if (keynumOf(stored) < m_cipher->activeKeynum()) {
+    if (keynumOf(stored) < cipher()->activeKeynum()) {
         // Written under an older key: re-encrypt under the active one, so that after a rotation
         // the old key soon protects no live session. Only if the row is unchanged since it was
         // read (another request may have saved it meanwhile); best effort.
@@ -412,8 +453,8 @@ std::optional<SessionRecord> SqlSessionStore::find(const QByteArray &key, QStrin
     return record;
 }
 
-bool SqlSessionStore::updateData(const QByteArray &key, const QByteArray &data, qint64 lastSeen,
-                                 QString *error)
+bool SqlSessionBackend::updateData(const QByteArray &key, const QByteArray &data, qint64 lastSeen,
+                                   QString *error)
 {
     if (!open(error))
         return false;
@@ -432,7 +473,7 @@ bool SqlSessionStore::updateData(const QByteArray &key, const QByteArray &data, 
     return query.numRowsAffected() > 0;
 }
 
-bool SqlSessionStore::touch(const QByteArray &key, qint64 lastSeen, QString *error)
+bool SqlSessionBackend::touch(const QByteArray &key, qint64 lastSeen, QString *error)
 {
     if (!open(error))
         return false;
@@ -445,9 +486,9 @@ bool SqlSessionStore::touch(const QByteArray &key, qint64 lastSeen, QString *err
     return exec(query, error);
 }
 
-bool SqlSessionStore::rekey(const QByteArray &oldKey, const QByteArray &newKey,
-                            const QByteArray &newCsrf, const QByteArray &data, qint64 lastSeen,
-                            QString *error)
+bool SqlSessionBackend::rekey(const QByteArray &oldKey, const QByteArray &newKey,
+                              const QByteArray &newCsrf, const QByteArray &data, qint64 lastSeen,
+                              QString *error)
 {
     if (!open(error))
         return false;
@@ -471,7 +512,7 @@ bool SqlSessionStore::rekey(const QByteArray &oldKey, const QByteArray &newKey,
     return query.numRowsAffected() > 0;
 }
 
-bool SqlSessionStore::remove(const QByteArray &key, QString *error)
+bool SqlSessionBackend::remove(const QByteArray &key, QString *error)
 {
     if (!open(error))
         return false;
@@ -481,7 +522,7 @@ bool SqlSessionStore::remove(const QByteArray &key, QString *error)
     return exec(query, error);
 }
 
-int SqlSessionStore::purge(qint64 lastSeenBefore, QString *error)
+int SqlSessionBackend::purge(qint64 lastSeenBefore, QString *error)
 {
     if (!open(error))
         return -1;
@@ -491,6 +532,149 @@ int SqlSessionStore::purge(qint64 lastSeenBefore, QString *error)
     if (!exec(query, error))
         return -1;
     return query.numRowsAffected();
+}
+
+SqlSessionStore::SqlSessionStore(StoreLocation location, int keynum, QByteArray secret,
+                                 Crypto::AppCipher::Clock cipherClock, Core::OffloadPool *pool)
+    : m_backend(std::make_shared<SqlSessionBackend>(std::move(location), keynum, std::move(secret),
+                                                    std::move(cipherClock)))
+    , m_pool(pool)
+{}
+
+SqlSessionStore::SqlSessionStore(std::shared_ptr<SqlSessionBackend> backend,
+                                 Core::OffloadPool *pool)
+    : m_backend(std::move(backend))
+    , m_pool(pool)
+{}
+
+SqlSessionStore::~SqlSessionStore() = default;
+
+std::shared_ptr<SqlSessionBackend> SqlSessionBackend::shared(const StoreLocation &location,
+                                                             int keynum, const QByteArray &secret)
+{
+    static QMutex mutex;
+    static QHash<QByteArray, std::weak_ptr<SqlSessionBackend>> backends;
+    // Everything that makes two backends differ; hashed, so no secret is kept as a key.
+    QByteArray what = location.describe().toUtf8();
+    for (const QString &part : {location.password, location.connectOptions})
+        what += '\n' + part.toUtf8();
+    what += '\n' + QByteArray::number(keynum) + '\n' + secret;
+    const QByteArray key = Crypto::sha256(what);
+    QMutexLocker lock(&mutex);
+    if (std::shared_ptr<SqlSessionBackend> backend = backends.value(key).lock())
+        return backend;
+    auto backend = std::make_shared<SqlSessionBackend>(location, keynum, secret);
+    backends.removeIf([](const auto &it) { return it.value().expired(); });
+    backends.insert(key, backend);
+    return backend;
+}
+
+Core::OffloadPool &SqlSessionStore::pool()
+{
+    if (m_pool)
+        return *m_pool;
+    if (!m_ownPool)
+        m_ownPool = std::make_unique<Core::OffloadPool>();
+    return *m_ownPool;
+}
+
+template <typename Call> bool SqlSessionStore::run(Call call, Done done)
+{
+    // Nobody waits for a call without a callback (a touch, the delete of an expired row):
+    // housekeeping, which must not take the queue places requests need.
+    const auto admission =
+        done ? Core::OffloadPool::Admission::Request : Core::OffloadPool::Admission::Background;
+    return pool().submit(
+        [backend = m_backend, call = std::move(call)] {
+            QString error;
+            const bool ok = call(*backend, &error);
+            return std::pair<bool, QString>(ok, error);
+        },
+        [done = std::move(done)](std::pair<bool, QString> result) {
+            if (done)
+                done(result.first, result.second);
+        },
+        admission);
+}
+
+bool SqlSessionStore::open(Done done)
+{
+    return run([](SqlSessionBackend &b, QString *error) { return b.open(error); }, std::move(done));
+}
+
+bool SqlSessionStore::insert(const SessionRecord &record, Done done)
+{
+    return run([record](SqlSessionBackend &b, QString *error) { return b.insert(record, error); },
+               std::move(done));
+}
+
+bool SqlSessionStore::find(const QByteArray &key, Found done)
+{
+    struct Result
+    {
+        std::optional<SessionRecord> record;
+        QString error;
+    };
+    return pool().submit(
+        [backend = m_backend, key] {
+            Result result;
+            result.record = backend->find(key, &result.error);
+            return result;
+        },
+        [done = std::move(done)](Result result) {
+            if (done)
+                done(std::move(result.record), result.error);
+        });
+}
+
+bool SqlSessionStore::updateData(const QByteArray &key, const QByteArray &data, qint64 lastSeen,
+                                 Done done)
+{
+    return run(
+        [key, data, lastSeen](SqlSessionBackend &b, QString *error) {
+            return b.updateData(key, data, lastSeen, error);
+        },
+        std::move(done));
+}
+
+bool SqlSessionStore::touch(const QByteArray &key, qint64 lastSeen, Done done)
+{
+    return run([key, lastSeen](SqlSessionBackend &b,
+                               QString *error) { return b.touch(key, lastSeen, error); },
+               std::move(done));
+}
+
+bool SqlSessionStore::rekey(const QByteArray &oldKey, const QByteArray &newKey,
+                            const QByteArray &newCsrf, const QByteArray &data, qint64 lastSeen,
+                            Done done)
+{
+    return run(
+        [oldKey, newKey, newCsrf, data, lastSeen](SqlSessionBackend &b, QString *error) {
+            return b.rekey(oldKey, newKey, newCsrf, data, lastSeen, error);
+        },
+        std::move(done));
+}
+
+bool SqlSessionStore::remove(const QByteArray &key, Done done)
+{
+    return run([key](SqlSessionBackend &b, QString *error) { return b.remove(key, error); },
+               std::move(done));
+}
+
+bool SqlSessionStore::purge(qint64 lastSeenBefore, Purged done)
+{
+    // Housekeeping, whether or not someone wants the count: never in the places requests need.
+    return pool().submit(
+        [backend = m_backend, lastSeenBefore] {
+            QString error;
+            const int count = backend->purge(lastSeenBefore, &error);
+            return std::pair<int, QString>(count, error);
+        },
+        [done = std::move(done)](std::pair<int, QString> result) {
+            if (done)
+                done(result.first, result.second);
+        },
+        Core::OffloadPool::Admission::Background);
 }
 
 } // namespace Berth::Sessions

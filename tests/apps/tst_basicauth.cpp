@@ -2,13 +2,18 @@
 // verification, reload, the success cache, CEF events and the TLS rule.
 #include "apps/basicauth/basicauthapp.h"
 #include "apps/basicauth/userfile.h"
+#include "runtime/offloadpool.h"
+#include "runtime/servercontext.h"
+#include "runtime/statsregistry.h"
 #include "fakeexchange.h"
 #include "log/logging.h"
 #include "pipeline/appregistry.h"
+#include "pipeline/pipeline.h"
 
 #include <config/config.h>
 
 #include <QFile>
+#include <QSemaphore>
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -42,6 +47,19 @@ QByteArray basic(const QByteArray &userColonPassword)
     return "Basic " + userColonPassword.toBase64();
 }
 
+// The app after berth.basic_auth in the pipeline: notes the exchanges that reach it and keeps
+// them (no response), so a test can tell "passed on" from "answered".
+class NextApp final : public Pipeline::App
+{
+public:
+    Pipeline::Outcome handle(Http::Exchange &exchange) override
+    {
+        reached.insert(&exchange);
+        return Pipeline::Outcome::Answered;
+    }
+    QSet<const Http::Exchange *> reached;
+};
+
 } // namespace
 
 class TestBasicAuth : public QObject
@@ -71,6 +89,9 @@ private Q_SLOTS:
     void realmIsQuoted();
     void factoryDiagnostics_data();
     void factoryDiagnostics();
+    void bcryptRunsOffTheEventLoop();
+    void verdictForAGoneClientIsDropped();
+    void fullOffloadQueueAnswers503();
 
 private:
     QString writeAuthFile(const QByteArray &content, const QString &name = QStringLiteral("users"));
@@ -85,6 +106,8 @@ private:
     QByteArray m_aliceHash;
     QByteArray m_bobHash;
     std::vector<std::unique_ptr<Tests::FakeExchange>> m_exchanges;
+    std::vector<std::unique_ptr<Pipeline::Pipeline>> m_pipelines;
+    NextApp m_next;
 };
 
 void TestBasicAuth::initTestCase()
@@ -152,7 +175,19 @@ Pipeline::Outcome TestBasicAuth::run(BasicAuthApp &app, const QByteArray &author
     exchange->request().peerPort = 40000;
     if (out)
         *out = exchange;
-    return app.handle(*exchange);
+    m_pipelines.push_back(
+        std::make_unique<Pipeline::Pipeline>(std::vector<Pipeline::App *>{&app, &m_next}));
+    exchange->setPipelinePosition(m_pipelines.back().get(), 0);
+    const Pipeline::Outcome outcome = app.handle(*exchange);
+    if (outcome == Pipeline::Outcome::Pass)
+        return outcome; // at once: a cache hit, or no bcrypt needed
+    // A verdict that needs bcrypt comes back from the offload pool through the event loop: the
+    // exchange is then either answered or passed on to the next app.
+    if (!QTest::qWaitFor([&] { return exchange->started() || m_next.reached.contains(exchange); },
+                         10000))
+        qWarning("no verdict within 10 s");
+    return m_next.reached.contains(exchange) ? Pipeline::Outcome::Pass
+                                             : Pipeline::Outcome::Answered;
 }
 
 void TestBasicAuth::parseCredentials_data()
@@ -513,4 +548,66 @@ void TestBasicAuth::factoryDiagnostics()
 }
 
 QTEST_GUILESS_MAIN(TestBasicAuth)
+void TestBasicAuth::bcryptRunsOffTheEventLoop()
+{
+    // While bcrypt runs, handle() has returned and the exchange waits: the event loop is free.
+    auto app = makeApp(writeAuthFile("alice " + m_aliceHash + "\n"));
+    Tests::FakeExchange exchange("GET", "/private", {{"Authorization", basic("alice:secret")}});
+    Pipeline::Pipeline pipeline({app.get(), &m_next});
+    exchange.setPipelinePosition(&pipeline, 0);
+    QCOMPARE(app->handle(exchange), Pipeline::Outcome::Answered);
+    QVERIFY(!exchange.started());
+    QVERIFY(!m_next.reached.contains(&exchange));
+    QVERIFY(exchange.request().user.isEmpty());
+    QTRY_VERIFY(m_next.reached.contains(&exchange));
+    QCOMPARE(exchange.request().user, u"alice"_s);
+    QVERIFY(!exchange.started());
+}
+
+void TestBasicAuth::verdictForAGoneClientIsDropped()
+{
+    Core::StatsRegistry stats;
+    Core::OffloadPool pool({1, 4}, &stats);
+    auto app = makeApp(writeAuthFile("alice " + m_aliceHash + "\n"));
+    app->setOffloadPool(&pool);
+    auto exchange = std::make_unique<Tests::FakeExchange>(
+        "GET", "/private", Tests::FakeExchange::Headers{{"Authorization", basic("alice:wrong")}});
+    QCOMPARE(app->handle(*exchange), Pipeline::Outcome::Answered);
+    exchange->simulateClientAbort();
+    exchange.reset(); // the connection is gone with it
+    QTRY_COMPARE(stats.value(Core::StatsRegistry::OffloadJobs), 1);
+    QTRY_COMPARE(pool.running(), 0);
+    // The verdict arrives for nobody and is dropped; the app goes on serving.
+    QCoreApplication::processEvents();
+    QCOMPARE(run(*app, basic("alice:secret")), Pipeline::Outcome::Pass);
+}
+
+void TestBasicAuth::fullOffloadQueueAnswers503()
+{
+    Core::StatsRegistry stats;
+    Core::OffloadPool pool({1, 1}, &stats);
+    // The only offload thread is held by a job that waits for the test to let it go.
+    QSemaphore gate;
+    bool released = false;
+    QVERIFY(pool.submit([&gate] { gate.acquire(); }, [&released] { released = true; }));
+    auto app = makeApp(writeAuthFile("alice " + m_aliceHash + "\n"));
+    app->setOffloadPool(&pool);
+    Tests::FakeExchange queued("GET", "/p", {{"Authorization", basic("alice:secret")}});
+    Tests::FakeExchange refused("GET", "/p", {{"Authorization", basic("alice:secret")}});
+    Pipeline::Pipeline pipeline({app.get(), &m_next});
+    queued.setPipelinePosition(&pipeline, 0);
+    refused.setPipelinePosition(&pipeline, 0);
+    QTRY_COMPARE(pool.running(), 1); // the blocker has the thread, the queue is empty
+    QCOMPARE(app->handle(queued), Pipeline::Outcome::Answered);
+    QCOMPARE(pool.queued(), 1);
+    QCOMPARE(app->handle(refused), Pipeline::Outcome::Answered);
+    QCOMPARE(refused.status(), 503);
+    QCOMPARE(stats.value(Core::StatsRegistry::OffloadRejected), 1);
+    QVERIFY(!queued.started());
+    gate.release();
+    QTRY_VERIFY(released);
+    QTRY_VERIFY(m_next.reached.contains(&queued));
+    QCOMPARE(stats.value(Core::StatsRegistry::OffloadQueued), 0);
+}
+
 #include "tst_basicauth.moc"

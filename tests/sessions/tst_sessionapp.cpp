@@ -3,11 +3,14 @@
 
 #include "apps/session/sessionapp.h"
 #include "apps/sessiondemo/sessiondemoapp.h"
+#include "runtime/offloadpool.h"
 #include "fakeexchange.h"
 #include "pipeline/pipeline.h"
 #include "sessions/session.h"
 #include "sessions/sessionmanager.h"
+#include "sessionsync.h"
 
+#include <QSemaphore>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -29,10 +32,19 @@ public:
         body.clear();
         exchange.readBody([this](QByteArrayView chunk) { body += chunk; },
                           [this, &exchange, session] {
-                              if (session && touch)
-                                  session->setValue(u"seen"_s, true);
-                              exchange.respond(200, "text/plain",
-                                               session ? session->id() : QByteArray("none"));
+                              auto answer = [&exchange, session](bool ok) {
+                                  if (!ok)
+                                      exchange.respond(503, "text/plain", "store failed");
+                                  else
+                                      exchange.respond(200, "text/plain",
+                                                       session ? session->id()
+                                                               : QByteArray("none"));
+                              };
+                              if (!session || !touch)
+                                  return answer(true);
+                              session->setValue(u"seen"_s, true);
+                              if (!session->save(answer))
+                                  answer(false);
                           });
         return Pipeline::Outcome::Answered;
     }
@@ -72,6 +84,8 @@ private Q_SLOTS:
     void cookieTestReturn();
     void demoFlow();
     void cipherRefusingKeyIs503();
+    void fullOffloadQueueIs503();
+    void eventLoopServesWhileTheStoreWaits();
 
 private:
     void build(bool cookieTest = false, bool demo = false,
@@ -83,6 +97,8 @@ private:
     QByteArray newSession(QByteArray *token = nullptr); // signed cookie value of a stored session
 
     std::unique_ptr<QTemporaryDir> m_dir;
+    // One offload thread, FIFO: background writes land before the next request's queries.
+    std::unique_ptr<Core::OffloadPool> m_pool;
     std::unique_ptr<Apps::SessionApp> m_app;
     std::unique_ptr<Pipeline::App> m_last;
     Recorder *m_recorder = nullptr;
@@ -92,6 +108,7 @@ private:
 void tst_SessionApp::init()
 {
     m_dir = std::make_unique<QTemporaryDir>();
+    m_pool = std::make_unique<Core::OffloadPool>(Core::OffloadSettings{1, 8});
     build();
 }
 
@@ -100,6 +117,7 @@ void tst_SessionApp::cleanup()
     m_pipeline.reset();
     m_app.reset();
     m_last.reset();
+    m_pool.reset();
     m_dir.reset();
 }
 
@@ -113,7 +131,8 @@ void tst_SessionApp::build(bool cookieTest, bool demo, const QByteArray &secret,
     settings.keynum = keynum;
     settings.cookieTest = cookieTest;
     auto manager = std::make_unique<SessionManager>(
-        std::make_unique<SqlSessionStore>(settings.store, settings.keynum, settings.secret),
+        std::make_unique<SqlSessionStore>(settings.store, settings.keynum, settings.secret,
+                                          Crypto::AppCipher::Clock(), m_pool.get()),
         settings.timeoutMs);
     m_app = std::make_unique<Apps::SessionApp>(settings, std::move(manager));
     m_app->setName(u"s"_s);
@@ -144,15 +163,20 @@ std::unique_ptr<FakeExchange> tst_SessionApp::run(const QByteArray &method,
         exchange->setPaths(scriptName, path.mid(scriptName.size()));
     }
     m_pipeline->run(*exchange);
+    // The store answers from the offload pool through the event loop.
+    if (!QTest::qWaitFor([&] { return exchange->finished() || exchange->aborted(); }, 10000))
+        qWarning("no response within 10 s");
     return exchange;
 }
 
 QByteArray tst_SessionApp::newSession(QByteArray *token)
 {
     std::unique_ptr<Session> session = m_app->manager().create();
-    session->save();
+    const QByteArray csrf = session->csrfToken(); // the next save stores it
+    if (!Tests::saveSync(*session))
+        qWarning("can't store a session");
     if (token)
-        *token = session->csrfToken();
+        *token = csrf;
     return m_app->signer().sign(session->id());
 }
 
@@ -388,6 +412,51 @@ void tst_SessionApp::cipherRefusingKeyIs503()
     auto back = run("GET", "/", {{"Cookie", "sid=" + cookie}});
     QCOMPARE(back->status(), 200);
     QVERIFY(sidFrom(*back).isNull());
+}
+
+void tst_SessionApp::fullOffloadQueueIs503()
+{
+    const QByteArray cookie = newSession();
+    // The one offload thread is held and the queue (8) filled, as by a stalled database.
+    QSemaphore gate;
+    QVERIFY(m_pool->submit([&gate] { gate.acquire(); }, [] {}));
+    QTRY_COMPARE(m_pool->running(), 1);
+    for (int i = 0; i < 8; ++i)
+        QVERIFY(m_pool->submit([&gate] { gate.acquire(); }, [] {}));
+    QCOMPARE(m_pool->queued(), 8);
+    auto refused = std::make_unique<FakeExchange>(
+        "GET", "/", FakeExchange::Headers{{"Cookie", "sid=" + cookie}});
+    m_pipeline->run(*refused);
+    QCOMPARE(refused->status(), 503); // at once: nothing more can wait
+    QCOMPARE(m_recorder->calls, 0);
+    gate.release(9);
+    QTRY_COMPARE(m_pool->queued(), 0);
+    QCOMPARE(run("GET", "/", {{"Cookie", "sid=" + cookie}})->status(), 200);
+}
+
+void tst_SessionApp::eventLoopServesWhileTheStoreWaits()
+{
+    const QByteArray cookie = newSession();
+    QSemaphore gate;
+    QVERIFY(m_pool->submit([&gate] { gate.acquire(); }, [] {}));
+    QTRY_COMPARE(m_pool->running(), 1);
+    // The request's session load waits behind the held thread; the pipeline returned at once.
+    auto waiting = std::make_unique<FakeExchange>(
+        "GET", "/", FakeExchange::Headers{{"Cookie", "sid=" + cookie}});
+    m_pipeline->run(*waiting);
+    QVERIFY(!waiting->started());
+    // The client gives up meanwhile: when the load comes back, it is dropped.
+    auto gone = std::make_unique<FakeExchange>("GET", "/",
+                                               FakeExchange::Headers{{"Cookie", "sid=" + cookie}});
+    m_pipeline->run(*gone);
+    gone->simulateClientAbort();
+    gate.release();
+    QTRY_VERIFY(waiting->finished());
+    QCOMPARE(waiting->status(), 200);
+    QVERIFY(Tests::waitIdle(*m_pool));
+    QCoreApplication::processEvents();
+    QVERIFY(!gone->started());
+    QCOMPARE(m_recorder->calls, 1);
 }
 
 QTEST_GUILESS_MAIN(tst_SessionApp)

@@ -9,6 +9,9 @@
 #include "sessions/sessioncookie.h"
 #include "sessions/sessionmanager.h"
 #include "sessions/sqlsessionstore.h"
+#include "sessionsync.h"
+
+#include "runtime/offloadpool.h"
 
 #include <QFile>
 #include <QSqlDatabase>
@@ -16,7 +19,11 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+using namespace Berth;
 using namespace Berth::Sessions;
+using Berth::Tests::loadSync;
+using Berth::Tests::openSync;
+using Berth::Tests::saveSync;
 using namespace Qt::StringLiterals;
 
 namespace {
@@ -95,6 +102,7 @@ private:
     bool rotate(int fromKeynum, const QByteArray &fromSecret, int toKeynum,
                 const QByteArray &toSecret, qint64 whenSecs);
 
+    std::unique_ptr<Core::OffloadPool> m_pool; // one thread: background writes land in order
     std::unique_ptr<QTemporaryDir> m_dir;
     QString m_path;
     StoreLocation m_location;
@@ -111,18 +119,20 @@ void tst_SessionCipher::init()
     m_location.path = m_path;
     m_now = Start;
     m_tokenCounter = 0;
+    m_pool = std::make_unique<Core::OffloadPool>(Core::OffloadSettings{1, 64});
 }
 
 void tst_SessionCipher::cleanup()
 {
+    m_pool.reset();
     m_dir.reset();
 }
 
 std::unique_ptr<SessionManager> tst_SessionCipher::makeManager(int keynum, const QByteArray &secret)
 {
     // One clock for sessions (ms) and the cipher (s), so a test can step over an activation.
-    auto store = std::make_unique<SqlSessionStore>(m_location, keynum, secret,
-                                                   [this] { return m_now / 1000; });
+    auto store = std::make_unique<SqlSessionStore>(
+        m_location, keynum, secret, [this] { return m_now / 1000; }, m_pool.get());
     return std::make_unique<SessionManager>(
         std::move(store), Timeout, 10'000, [this] { return m_now; },
         [this] { return QByteArray::number(++m_tokenCounter).rightJustified(43, 'T'); });
@@ -131,7 +141,7 @@ std::unique_ptr<SessionManager> tst_SessionCipher::makeManager(int keynum, const
 QByteArray tst_SessionCipher::newSession(SessionManager &manager, const QString &name)
 {
     std::unique_ptr<Session> session = manager.create();
-    if (!session->setValue(u"name"_s, name))
+    if (!session->setValue(u"name"_s, name) || !saveSync(*session))
         return {};
     return session->id();
 }
@@ -140,7 +150,7 @@ QByteArray tst_SessionCipher::newSession(SessionManager &manager, const QString 
 bool tst_SessionCipher::rotate(int fromKeynum, const QByteArray &fromSecret, int toKeynum,
                                const QByteArray &toSecret, qint64 whenSecs)
 {
-    SqlSessionStore store(m_location, fromKeynum, fromSecret, [this] { return m_now / 1000; });
+    SqlSessionBackend store(m_location, fromKeynum, fromSecret, [this] { return m_now / 1000; });
     QString error;
     if (!store.open(&error) || !store.cipher()->changeKey(toKeynum, toSecret, whenSecs, &error)) {
         qWarning() << error;
@@ -175,7 +185,7 @@ void tst_SessionCipher::storedDataIsNotPlaintext()
     const QByteArray other = newSession(*manager, marker);
     QVERIFY(raw.data(SessionManager::storeKey(other)) != stored);
 
-    std::unique_ptr<Session> loaded = manager->load(id);
+    std::unique_ptr<Session> loaded = loadSync(*manager, id);
     QVERIFY(loaded);
     QCOMPARE(loaded->value(u"name"_s).toString(), marker);
 }
@@ -220,12 +230,12 @@ void tst_SessionCipher::tamperedDataIsNoSession()
     QVERIFY(raw.setData(key, data));
 
     bool storeFailed = true;
-    QVERIFY(!manager->load(attacker, &storeFailed));
+    QVERIFY(!loadSync(*manager, attacker, &storeFailed));
     QVERIFY(!storeFailed); // no session, not a store error (so no 503)
     // The row stays (a node behind on keys must not delete what others can read) and expires.
     QCOMPARE(raw.rows(), 2);
     // The victim's own session is untouched, and the store keeps working.
-    std::unique_ptr<Session> intact = manager->load(victim);
+    std::unique_ptr<Session> intact = loadSync(*manager, victim);
     QVERIFY(intact);
     QCOMPARE(intact->value(u"name"_s).toString(), u"admin"_s);
     QVERIFY(!newSession(*manager, u"next"_s).isEmpty());
@@ -237,17 +247,18 @@ void tst_SessionCipher::establishReencryptsForTheNewId()
     const QByteArray oldId = newSession(*manager, u"Grace"_s);
     const RawDb raw(m_path);
     const QByteArray before = raw.data(SessionManager::storeKey(oldId));
-    std::unique_ptr<Session> session = manager->load(oldId);
+    std::unique_ptr<Session> session = loadSync(*manager, oldId);
     QVERIFY(session->establish());
+    QVERIFY(saveSync(*session));
     const QByteArray after = raw.data(SessionManager::storeKey(session->id()));
     QVERIFY(after.startsWith("0:"));
     QVERIFY(after != before);
-    std::unique_ptr<Session> loaded = manager->load(session->id());
+    std::unique_ptr<Session> loaded = loadSync(*manager, session->id());
     QVERIFY(loaded);
     QCOMPARE(loaded->value(u"name"_s).toString(), u"Grace"_s);
     // The data as it was under the old id is not valid under the new one.
     QVERIFY(raw.setData(SessionManager::storeKey(session->id()), before));
-    QVERIFY(!manager->load(session->id()));
+    QVERIFY(!loadSync(*manager, session->id()));
 }
 
 void tst_SessionCipher::rotationKeepsSessionsAndMovesThemToTheNewKey()
@@ -269,22 +280,24 @@ void tst_SessionCipher::rotationKeepsSessionsAndMovesThemToTheNewKey()
     // writing under key 0, so nodes not yet restarted can still read it.
     auto manager = makeManager(1, Secret1);
     QString error;
-    QVERIFY2(manager->open(&error), qPrintable(error));
-    std::unique_ptr<Session> session = manager->load(id);
+    QVERIFY2(openSync(*manager, &error), qPrintable(error));
+    std::unique_ptr<Session> session = loadSync(*manager, id);
     QVERIFY(session);
     QCOMPARE(session->value(u"name"_s).toString(), u"Written under key 0"_s);
     QVERIFY(session->setValue(u"step"_s, 1));
+    QVERIFY(saveSync(*session));
     QVERIFY(raw.data(key).startsWith("0:"));
 
     // After the activation: a load moves the row to key 1, and saves use key 1.
     m_now += 600 * 1000;
-    session = manager->load(id);
+    session = loadSync(*manager, id);
     QVERIFY(session);
     QCOMPARE(session->value(u"step"_s).toInt(), 1);
     QVERIFY(raw.data(key).startsWith("1:"));
     QVERIFY(session->setValue(u"step"_s, 2));
+    QVERIFY(saveSync(*session));
     QVERIFY(raw.data(key).startsWith("1:"));
-    QCOMPARE(manager->load(id)->value(u"step"_s).toInt(), 2);
+    QCOMPARE(loadSync(*manager, id)->value(u"step"_s).toInt(), 2);
     const QByteArray fresh = newSession(*manager, u"new"_s);
     QVERIFY(raw.data(SessionManager::storeKey(fresh)).startsWith("1:"));
 }
@@ -303,10 +316,10 @@ void tst_SessionCipher::cookiesSurviveRotation()
 
     auto manager = makeManager(1, Secret1);
     QString error;
-    QVERIFY2(manager->open(&error), qPrintable(error));
+    QVERIFY2(openSync(*manager, &error), qPrintable(error));
     const CookieSigner signer(manager->store()->cipher());
     QCOMPARE(signer.verify(cookie), id);
-    QVERIFY(manager->load(signer.verify(cookie)));
+    QVERIFY(loadSync(*manager, signer.verify(cookie)));
     QVERIFY(signer.sign(id).startsWith(id + ".1."));
 }
 
@@ -316,20 +329,23 @@ void tst_SessionCipher::nodeOnOldConfigurationAfterRotation()
     // finds data under the newer key not readable: no session, no crash, no deletion.
     auto old = makeManager(0, Secret0);
     QString error;
-    QVERIFY2(old->open(&error), qPrintable(error));
+    QVERIFY2(openSync(*old, &error), qPrintable(error));
     const QByteArray id = newSession(*old, u"shared"_s);
     QVERIFY(rotate(0, Secret0, 1, Secret1, m_now / 1000));
     auto current = makeManager(1, Secret1);
-    QVERIFY(current->load(id)->setValue(u"name"_s, u"under key 1"_s));
+    std::unique_ptr<Session> seen = loadSync(*current, id);
+    QVERIFY(seen);
+    QVERIFY(seen->setValue(u"name"_s, u"under key 1"_s));
+    QVERIFY(saveSync(*seen));
     QVERIFY(RawDb(m_path).data(SessionManager::storeKey(id)).startsWith("1:"));
 
     bool storeFailed = true;
-    QVERIFY(!old->load(id, &storeFailed));
+    QVERIFY(!loadSync(*old, id, &storeFailed));
     QVERIFY(!storeFailed);
-    QCOMPARE(current->load(id)->value(u"name"_s).toString(), u"under key 1"_s);
+    QCOMPARE(loadSync(*current, id)->value(u"name"_s).toString(), u"under key 1"_s);
     // A fresh start with the old configuration still opens (superseded, not refused).
     auto restartedOld = makeManager(0, Secret0);
-    QVERIFY2(restartedOld->open(&error), qPrintable(error));
+    QVERIFY2(openSync(*restartedOld, &error), qPrintable(error));
 }
 
 void tst_SessionCipher::wrongSecretMakesStoreUnavailable()
@@ -340,14 +356,15 @@ void tst_SessionCipher::wrongSecretMakesStoreUnavailable()
     }
     auto manager = makeManager(0, "not the secret on record, long enough");
     QString error;
-    QVERIFY(!manager->open(&error));
+    QVERIFY(!openSync(*manager, &error));
     QVERIFY2(error.contains(u"does not match"_s), qPrintable(error));
     QVERIFY(error.contains(u"keynum 0"_s));
     QVERIFY(!error.contains(QString::fromLatin1(Secret0)));
     QVERIFY(!manager->store()->cipher());
     // Every use of the store fails the same way (not a session under an unshared key).
     std::unique_ptr<Session> session = manager->create();
-    QVERIFY(!session->setValue(u"y"_s, 1));
+    QVERIFY(session->setValue(u"y"_s, 1));
+    QVERIFY(!saveSync(*session));
     QCOMPARE(RawDb(m_path).rows(), 1);
 }
 
@@ -359,7 +376,7 @@ void tst_SessionCipher::keynumEditedWithoutRotationIsRefused()
     }
     auto manager = makeManager(1, Secret1);
     QString error;
-    QVERIFY(!manager->open(&error));
+    QVERIFY(!openSync(*manager, &error));
     QVERIFY2(error.contains(u"keynum 1"_s) && error.contains(u"rotate"_s), qPrintable(error));
 }
 

@@ -4,14 +4,23 @@
 #include "sessions/session.h"
 #include "sessions/sessionmanager.h"
 #include "sessions/sqlsessionstore.h"
+#include "sessionsync.h"
+
+#include "runtime/offloadpool.h"
 
 #include <QFile>
+#include <QSemaphore>
 #include <QSqlDatabase>
 #include <QSqlQuery>
 #include <QTemporaryDir>
 #include <QTest>
 
+using namespace Berth;
 using namespace Berth::Sessions;
+using Berth::Tests::loadSync;
+using Berth::Tests::openSync;
+using Berth::Tests::purgeSync;
+using Berth::Tests::saveSync;
 using namespace Qt::StringLiterals;
 
 namespace {
@@ -64,10 +73,12 @@ private Q_SLOTS:
     void fileIsPrivate();
     void parseLocation_data();
     void parseLocation();
+    void loadWaitsOffTheCallingThread();
 
 private:
     std::unique_ptr<SessionManager> makeManager(qint64 timeout = Timeout);
 
+    std::unique_ptr<Core::OffloadPool> m_pool;
     std::unique_ptr<QTemporaryDir> m_dir;
     QString m_path;
     qint64 m_now = Start;
@@ -81,10 +92,12 @@ void tst_SessionStore::init()
     m_path = m_dir->filePath(u"sub/sessions.db"_s);
     m_now = Start;
     m_tokenCounter = 0;
+    m_pool = std::make_unique<Core::OffloadPool>(Core::OffloadSettings{1, 64});
 }
 
 void tst_SessionStore::cleanup()
 {
+    m_pool.reset();
     m_dir.reset();
 }
 
@@ -93,14 +106,17 @@ std::unique_ptr<SessionManager> tst_SessionStore::makeManager(qint64 timeout)
     StoreLocation location;
     location.path = m_path;
     auto manager = std::make_unique<SessionManager>(
-        std::make_unique<SqlSessionStore>(location, 0, QByteArray("store test secret, 32 bytes..")),
+        // One offload thread: background writes (touch, delete) land in the order they were
+        // made, before the next call's query, so the tests see them deterministically.
+        std::make_unique<SqlSessionStore>(location, 0, QByteArray("store test secret, 32 bytes.."),
+                                          Crypto::AppCipher::Clock(), m_pool.get()),
         timeout, 10'000, [this] { return m_now; },
         [this] {
             // Predictable but well-formed tokens: 43 base64url characters.
             return QByteArray::number(++m_tokenCounter).rightJustified(43, 'T');
         });
     QString error;
-    if (!manager->open(&error))
+    if (!openSync(*manager, &error))
         qWarning() << error;
     return manager;
 }
@@ -118,11 +134,17 @@ void tst_SessionStore::newSessionIsStoredOnlyWhenUsed()
     const QByteArray token = session->csrfToken();
     QVERIFY(!token.isEmpty());
     QVERIFY(token != session->id());
+    // The token went out: the next save stores the session, and only then is the cookie sent.
+    QVERIFY(!session->isPersisted());
+    QCOMPARE(cookies, 0);
+    QVERIFY(session->isDirty());
+    QVERIFY(saveSync(*session));
     QVERIFY(session->isPersisted());
     QCOMPARE(cookies, 1);
     QCOMPARE(rowCount(m_path), 1);
     // Further use does not announce the cookie again.
     QVERIFY(session->setValue(u"a"_s, 1));
+    QVERIFY(saveSync(*session));
     QCOMPARE(cookies, 1);
 }
 
@@ -133,16 +155,17 @@ void tst_SessionStore::loadFindsValuesAndToken()
     QVERIFY(first->setValue(u"name"_s, u"Ada"_s));
     const QByteArray id = first->id();
     const QByteArray token = first->csrfToken();
+    QVERIFY(saveSync(*first));
     first.reset();
 
     m_now += 1000;
-    std::unique_ptr<Session> again = manager->load(id);
+    std::unique_ptr<Session> again = loadSync(*manager, id);
     QVERIFY(again);
     QVERIFY(!again->isNew());
     QCOMPARE(again->value(u"name"_s).toString(), u"Ada"_s);
     QCOMPARE(again->csrfToken(), token);
     QCOMPARE(again->created(), Start);
-    QVERIFY(!manager->load(QByteArray(43, 'x')));
+    QVERIFY(!loadSync(*manager, QByteArray(43, 'x')));
 }
 
 void tst_SessionStore::valuesRoundTripAsJson()
@@ -157,8 +180,10 @@ void tst_SessionStore::valuesRoundTripAsJson()
     QVERIFY(session->setValue(u"m"_s, nested));
     QVERIFY(session->setValue(u"gone"_s, 1));
     QVERIFY(session->remove(u"gone"_s));
+    QVERIFY(session->isDirty()); // in memory until saved
+    QVERIFY(saveSync(*session));
     QVERIFY(!session->isDirty());
-    std::unique_ptr<Session> again = manager->load(session->id());
+    std::unique_ptr<Session> again = loadSync(*manager, session->id());
     QVERIFY(again);
     QCOMPARE(again->value(u"s"_s).toString(), u"<b>\"é\"</b>"_s);
     QCOMPARE(again->value(u"n"_s).toInt(), 42);
@@ -173,60 +198,62 @@ void tst_SessionStore::idleSessionExpires()
 {
     auto manager = makeManager();
     std::unique_ptr<Session> session = manager->create();
-    QVERIFY(session->save());
+    QVERIFY(saveSync(*session));
     const QByteArray id = session->id();
     m_now += Timeout - 1;
-    QVERIFY(manager->load(id)); // touched now
+    QVERIFY(loadSync(*manager, id)); // touched now
     m_now += Timeout;
-    QVERIFY(!manager->load(id));
-    // The expired row was deleted on sight, so it can't come back.
+    QVERIFY(!loadSync(*manager, id));
+    // The expired row was deleted on sight (in the background), so it can't come back.
+    QVERIFY(Tests::waitIdle(*m_pool));
     QCOMPARE(rowCount(m_path), 0);
     m_now -= Timeout;
-    QVERIFY(!manager->load(id));
+    QVERIFY(!loadSync(*manager, id));
 }
 
 void tst_SessionStore::touchKeepsSessionAlive()
 {
     auto manager = makeManager();
     std::unique_ptr<Session> session = manager->create();
-    QVERIFY(session->save());
+    QVERIFY(saveSync(*session));
     const QByteArray id = session->id();
     // Requests every half timeout keep it alive indefinitely.
     for (int i = 0; i < 10; ++i) {
         m_now += Timeout / 2;
-        QVERIFY2(manager->load(id), qPrintable(QString::number(i)));
+        QVERIFY2(loadSync(*manager, id), qPrintable(QString::number(i)));
     }
     // Within the touch granularity (1/20 of the timeout) no write happens.
-    std::unique_ptr<Session> loaded = manager->load(id);
+    std::unique_ptr<Session> loaded = loadSync(*manager, id);
     QCOMPARE(loaded->lastSeen(), m_now);
     m_now += Timeout / 40;
-    QCOMPARE(manager->load(id)->lastSeen(), m_now - Timeout / 40);
+    QCOMPARE(loadSync(*manager, id)->lastSeen(), m_now - Timeout / 40);
 }
 
 void tst_SessionStore::purgeDeletesExpiredOnly()
 {
     auto manager = makeManager();
     std::unique_ptr<Session> old = manager->create();
-    QVERIFY(old->save());
+    QVERIFY(saveSync(*old));
     m_now += Timeout / 2;
     std::unique_ptr<Session> young = manager->create();
-    QVERIFY(young->save());
+    QVERIFY(saveSync(*young));
     QCOMPARE(rowCount(m_path), 2);
     m_now += Timeout / 2 + 1;
-    QCOMPARE(manager->purgeIfDue(), 1);
+    QCOMPARE(purgeSync(*manager), 1);
     QCOMPARE(rowCount(m_path), 1);
-    QVERIFY(!manager->load(old->id()));
-    QVERIFY(manager->load(young->id()));
+    QVERIFY(!loadSync(*manager, old->id()));
+    QVERIFY(loadSync(*manager, young->id()));
 }
 
 void tst_SessionStore::purgeRunsAtMostOncePerInterval()
 {
     auto manager = makeManager(); // purge interval 10 s
-    QCOMPARE(manager->purgeIfDue(), 0);
+    QCOMPARE(purgeSync(*manager), 0);
     m_now += 5000;
-    QCOMPARE(manager->purgeIfDue(), -1); // not due
+    QVERIFY(!manager->purgeIfDue()); // not due
+    QCOMPARE(purgeSync(*manager), -1);
     m_now += 5000;
-    QCOMPARE(manager->purgeIfDue(), 0);
+    QCOMPARE(purgeSync(*manager), 0);
 }
 
 void tst_SessionStore::establishRotatesIdAndToken()
@@ -236,22 +263,25 @@ void tst_SessionStore::establishRotatesIdAndToken()
     QVERIFY(session->setValue(u"cart"_s, 3));
     const QByteArray oldId = session->id();
     const QByteArray oldToken = session->csrfToken();
+    QVERIFY(saveSync(*session));
     session.reset();
 
     // A later request (the login) with the old cookie.
-    std::unique_ptr<Session> login = manager->load(oldId);
+    std::unique_ptr<Session> login = loadSync(*manager, oldId);
     QVERIFY(login);
     QByteArray announced;
     login->setCookieHandler([&](const Session &s) { announced = s.id(); });
     QVERIFY(login->establish());
     QVERIFY(login->id() != oldId);
-    QCOMPARE(announced, login->id());
+    QVERIFY(announced.isEmpty()); // not before the store has the new id
     QVERIFY(login->csrfToken() != oldToken);
     QVERIFY(login->setValue(u"user"_s, u"ada"_s));
+    QVERIFY(saveSync(*login));
+    QCOMPARE(announced, login->id());
 
     // The id known before login is worthless now (no fixation); the data moved with it.
-    QVERIFY(!manager->load(oldId));
-    std::unique_ptr<Session> after = manager->load(login->id());
+    QVERIFY(!loadSync(*manager, oldId));
+    std::unique_ptr<Session> after = loadSync(*manager, login->id());
     QVERIFY(after);
     QCOMPARE(after->value(u"cart"_s).toInt(), 3);
     QCOMPARE(after->value(u"user"_s).toString(), u"ada"_s);
@@ -267,8 +297,9 @@ void tst_SessionStore::establishOnNewSessionStoresIt()
     session->setCookieHandler([&](const Session &) { ++cookies; });
     QVERIFY(session->establish());
     QCOMPARE(session->id(), id); // never sent, so nothing to rotate away from
+    QVERIFY(saveSync(*session));
     QCOMPARE(cookies, 1);
-    QVERIFY(manager->load(id));
+    QVERIFY(loadSync(*manager, id));
 }
 
 void tst_SessionStore::destroyDeletesRow()
@@ -276,13 +307,16 @@ void tst_SessionStore::destroyDeletesRow()
     auto manager = makeManager();
     std::unique_ptr<Session> session = manager->create();
     QVERIFY(session->setValue(u"x"_s, 1));
+    QVERIFY(saveSync(*session));
+    QCOMPARE(rowCount(m_path), 1);
     bool cleared = false;
     session->setCookieHandler([&](const Session &s) { cleared = s.isDestroyed(); });
     QVERIFY(session->destroy());
     QVERIFY(cleared);
     QVERIFY(session->isDestroyed());
     QVERIFY(!session->setValue(u"x"_s, 2));
-    QVERIFY(!manager->load(session->id()));
+    QVERIFY(saveSync(*session));
+    QVERIFY(!loadSync(*manager, session->id()));
     QCOMPARE(rowCount(m_path), 0);
 }
 
@@ -303,7 +337,7 @@ void tst_SessionStore::malformedIdsAreRefused()
     QVERIFY(!SessionManager::isWellFormedId(id));
     auto manager = makeManager();
     bool failed = true;
-    QVERIFY(!manager->load(id, &failed));
+    QVERIFY(!loadSync(*manager, id, &failed));
     QVERIFY(!failed);
 }
 
@@ -311,7 +345,7 @@ void tst_SessionStore::storeKeyIsHashNotId()
 {
     auto manager = makeManager();
     std::unique_ptr<Session> session = manager->create();
-    QVERIFY(session->save());
+    QVERIFY(saveSync(*session));
     QFile file(m_path);
     QVERIFY(file.open(QIODevice::ReadOnly));
     // The database (and its WAL) never holds the cookie's id, only its hash.
@@ -330,12 +364,14 @@ void tst_SessionStore::sharedFileSeenByTwoManagers()
     auto b = makeManager();
     std::unique_ptr<Session> session = a->create();
     QVERIFY(session->setValue(u"name"_s, u"Grace"_s));
-    std::unique_ptr<Session> seen = b->load(session->id());
+    QVERIFY(saveSync(*session));
+    std::unique_ptr<Session> seen = loadSync(*b, session->id());
     QVERIFY(seen);
     QCOMPARE(seen->value(u"name"_s).toString(), u"Grace"_s);
     QVERIFY(seen->establish());
-    QVERIFY(!a->load(session->id()));
-    QVERIFY(a->load(seen->id()));
+    QVERIFY(saveSync(*seen));
+    QVERIFY(!loadSync(*a, session->id()));
+    QVERIFY(loadSync(*a, seen->id()));
 }
 
 void tst_SessionStore::fileIsPrivate()
@@ -389,4 +425,29 @@ void tst_SessionStore::parseLocation()
 }
 
 QTEST_GUILESS_MAIN(tst_SessionStore)
+void tst_SessionStore::loadWaitsOffTheCallingThread()
+{
+    auto manager = makeManager();
+    std::unique_ptr<Session> session = manager->create();
+    QVERIFY(saveSync(*session));
+    // The store's only offload thread is held, as by a query on a stalled database.
+    QSemaphore gate;
+    QVERIFY(m_pool->submit([&gate] { gate.acquire(); }, [] {}));
+    QTRY_COMPARE(m_pool->running(), 1);
+    bool called = false;
+    std::unique_ptr<Session> loaded;
+    QVERIFY(manager->load(session->id(), [&](std::unique_ptr<Session> s, bool) {
+        called = true;
+        loaded = std::move(s);
+    }));
+    // load() returned at once; the thread goes on with its event loop while the store waits.
+    QVERIFY(!called);
+    QTest::qWait(20);
+    QVERIFY(!called);
+    gate.release();
+    QTRY_VERIFY(called);
+    QVERIFY(loaded);
+    QCOMPARE(loaded->id(), session->id());
+}
+
 #include "tst_sessionstore.moc"

@@ -1,5 +1,9 @@
 #include "basicauthapp.h"
 
+#include "runtime/exchangewatch.h"
+#include "runtime/offloadpool.h"
+#include "runtime/servercontext.h"
+#include "runtime/statsregistry.h"
 #include "http/exchange.h"
 #include "log/cef.h"
 #include "pipeline/pipeline.h"
@@ -122,7 +126,6 @@ BasicAuthApp::BasicAuthApp(Options options, Clock clock)
     : m_options(std::move(options))
     , m_clock(clock ? std::move(clock) : Clock(steadyNowMs))
     , m_users(m_options.authPath)
-    , m_crypt(std::make_unique<crypt_data>())
     , m_cacheKey(Crypto::randomBytes(32))
 {
     m_users.setCheckInterval(m_options.reloadCheckMs);
@@ -139,6 +142,8 @@ bool BasicAuthApp::load(QString *error, QList<UserFileWarning> *warnings)
 void BasicAuthApp::declareStats(Core::ServerContext *server)
 {
     m_server = server;
+    if (server && server->offload)
+        m_pool = server->offload;
     if (!server || !server->stats)
         return;
     m_allowedStat =
@@ -174,77 +179,114 @@ Pipeline::Outcome BasicAuthApp::handle(Http::Exchange &exchange)
     case CredentialsStatus::Ok:
         break;
     }
-    switch (verify(credentials)) {
-    case Verdict::Allowed:
-        if (m_server && m_server->stats)
-            m_server->stats->add(m_allowedStat);
-        request.user = credentials.user;
-        return Pipeline::Outcome::Pass;
-    case Verdict::WrongPassword:
-        fail(exchange, credentials.user, QStringLiteral("wrong password"));
-        break;
-    case Verdict::UnknownUser:
-        fail(exchange, credentials.user, QStringLiteral("unknown user"));
-        break;
-    }
-    return Pipeline::Outcome::Answered;
-}
-
-BasicAuthApp::Verdict BasicAuthApp::verify(const BasicCredentials &credentials)
-{
-    const qint64 now = m_clock();
+    const QString &user = credentials.user;
     // The cache holds an HMAC of the password under a key that never leaves this process, not
     // the password or a bare hash of it: a memory dump gives nothing to brute-force offline
     // faster than the bcrypt entries themselves.
     const QByteArray digest = Crypto::hmacSha256(m_cacheKey, credentials.password);
-    const QByteArray *stored = m_users.hashFor(credentials.user);
-    if (!stored) {
-        // An unknown user still costs a full bcrypt computation at the file's cost, so the
-        // response time does not tell an attacker which user names exist (the same reasoning
-        // as Caddy's basic-auth handler, which hashes against a fake password).
-        if (m_dummySetting.isEmpty() || m_dummyCost != m_users.maxCost()) {
-            m_dummyCost = m_users.maxCost();
-            const int cost = m_dummyCost > 0 ? m_dummyCost : DefaultDummyCost;
-            const QByteArray entropy = Crypto::randomBytes(16);
-            char setting[CRYPT_GENSALT_OUTPUT_SIZE];
-            if (crypt_gensalt_rn("$2b$", cost, entropy.constData(), int(entropy.size()), setting,
-                                 sizeof(setting)))
-                m_dummySetting = setting;
-        }
-        bcryptMatches(credentials.password, m_dummySetting);
-        return Verdict::UnknownUser;
+    const QByteArray *stored = m_users.hashFor(user);
+    if (stored && cachedMatch(user, *stored, digest, m_clock())) {
+        allow(exchange, user);
+        return Pipeline::Outcome::Pass;
     }
-
-    const auto cached = m_cache.constFind(credentials.user);
-    if (cached != m_cache.constEnd() && cached->generation == m_users.generation() &&
-        cached->hash == *stored && cached->expiresMs > now &&
-        Crypto::constantTimeEquals(cached->digest, digest)) {
-        return Verdict::Allowed;
+    // An unknown user still costs a full bcrypt computation at the file's cost, so the response
+    // time does not tell an attacker which user names exist (the same reasoning as Caddy's
+    // basic-auth handler, which hashes against a fake password).
+    const bool known = stored != nullptr;
+    const QByteArray against = known ? *stored : dummySetting();
+    ++m_hashComputations;
+    const Core::ExchangeWatch watch(exchange);
+    const std::weak_ptr<int> lifetime = m_lifetime;
+    const bool queued = pool().submit(
+        [password = credentials.password, against] { return bcryptMatches(password, against); },
+        [this, lifetime, watch, user, digest, against, known](bool matches) {
+            if (lifetime.expired())
+                return; // the app was replaced meanwhile; its exchanges went with it
+            Http::Exchange *ex = watch.release();
+            if (!ex)
+                return; // the client left while bcrypt ran
+            if (!known) {
+                fail(*ex, user, QStringLiteral("unknown user"));
+            } else if (!matches) {
+                fail(*ex, user, QStringLiteral("wrong password")); // failures are never cached
+            } else {
+                remember(user, digest, against);
+                allow(*ex, user);
+                ex->passToNext();
+            }
+        });
+    if (!queued) {
+        watch.release();
+        Pipeline::respondWithError(exchange, 503);
     }
-    if (!bcryptMatches(credentials.password, *stored))
-        return Verdict::WrongPassword; // failures are never cached: each one costs a bcrypt
+    return Pipeline::Outcome::Answered;
+}
 
+bool BasicAuthApp::cachedMatch(const QString &user, const QByteArray &stored,
+                               const QByteArray &digest, qint64 now) const
+{
+    const auto cached = m_cache.constFind(user);
+    return cached != m_cache.constEnd() && cached->generation == m_users.generation() &&
+           cached->hash == stored && cached->expiresMs > now &&
+           Crypto::constantTimeEquals(cached->digest, digest);
+}
+
+void BasicAuthApp::remember(const QString &user, const QByteArray &digest, const QByteArray &stored)
+{
+    // The entry verified may have been replaced while bcrypt ran: cache only what is current.
+    const QByteArray *current = m_users.hashFor(user);
+    if (!current || *current != stored)
+        return;
+    const qint64 now = m_clock();
     if (m_cache.size() >= MaxCacheEntries) {
         m_cache.removeIf([now](const auto &it) { return it.value().expiresMs <= now; });
         if (m_cache.size() >= MaxCacheEntries)
             m_cache.clear();
     }
-    m_cache.insert(credentials.user, CacheEntry{digest, *stored, m_users.generation(),
-                                                now + qint64(m_options.cacheTtl.count())});
-    return Verdict::Allowed;
+    m_cache.insert(user, CacheEntry{digest, stored, m_users.generation(),
+                                    now + qint64(m_options.cacheTtl.count())});
 }
 
-bool BasicAuthApp::bcryptMatches(QByteArrayView password, const QByteArray &stored)
+const QByteArray &BasicAuthApp::dummySetting()
+{
+    if (m_dummySetting.isEmpty() || m_dummyCost != m_users.maxCost()) {
+        m_dummyCost = m_users.maxCost();
+        const int cost = m_dummyCost > 0 ? m_dummyCost : DefaultDummyCost;
+        const QByteArray entropy = Crypto::randomBytes(16);
+        char setting[CRYPT_GENSALT_OUTPUT_SIZE];
+        if (crypt_gensalt_rn("$2b$", cost, entropy.constData(), int(entropy.size()), setting,
+                             sizeof(setting)))
+            m_dummySetting = setting;
+    }
+    return m_dummySetting;
+}
+
+Core::OffloadPool &BasicAuthApp::pool()
+{
+    if (m_pool)
+        return *m_pool;
+    if (!m_ownPool)
+        m_ownPool = std::make_unique<Core::OffloadPool>();
+    return *m_ownPool;
+}
+
+void BasicAuthApp::allow(Http::Exchange &exchange, const QString &user)
+{
+    if (m_server && m_server->stats)
+        m_server->stats->add(m_allowedStat);
+    exchange.request().user = user;
+}
+
+bool BasicAuthApp::bcryptMatches(const QByteArray &password, const QByteArray &stored)
 {
     if (stored.isEmpty())
         return false;
-    ++m_hashComputations;
-    // bcrypt is slow on purpose (tens of milliseconds at cost 10) and runs on the event loop;
-    // the cache above keeps that to one computation per user per cacheTtl for honest clients.
-    // Only the first 72 bytes of a password count (bcrypt's limit).
-    const QByteArray phrase = password.toByteArray(); // NUL-terminated for crypt
+    // crypt_data is large (tens of KiB): one per pool thread, reused.
+    thread_local std::unique_ptr<crypt_data> data = std::make_unique<crypt_data>();
+    // Only the first 72 bytes of a password count (bcrypt's limit). QByteArray data is
+    // NUL-terminated, as crypt reads it.
     const char *result =
-        crypt_rn(phrase.constData(), stored.constData(), m_crypt.get(), int(sizeof(crypt_data)));
+        crypt_rn(password.constData(), stored.constData(), data.get(), int(sizeof(crypt_data)));
     if (!result || result[0] == '*')
         return false;
     // Compare the recomputed entry in constant time: a byte-by-byte early exit would let a
@@ -302,7 +344,7 @@ void registerBasicAuthApp(Pipeline::AppRegistry &registry)
 
         auto app = std::make_unique<BasicAuthApp>(options);
         app->setName(setup.name);
-        app->declareStats(setup.server);
+        app->declareStats(setup.server); // also takes the server's offload pool
         if (!options.authPath.isEmpty()) {
             QString error;
             QList<UserFileWarning> warnings;

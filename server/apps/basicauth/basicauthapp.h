@@ -12,7 +12,9 @@
 #include <functional>
 #include <memory>
 
-struct crypt_data;
+namespace Berth::Core {
+class OffloadPool;
+}
 
 namespace Berth::Apps {
 
@@ -38,6 +40,12 @@ CredentialsStatus parseBasicCredentials(QByteArrayView fieldValue, BasicCredenti
 // 401 with a Basic challenge otherwise, sets request.user (request.log's user field) on success
 // and logs every failed attempt as a CEF "AuthFail" event. Refuses plain HTTP (403) unless
 // allow_insecure: Basic auth sends the password in the clear.
+//
+// bcrypt is slow on purpose (tens of milliseconds at cost 10), so it runs in the offload pool:
+// the exchange waits, the event loop serves others meanwhile, and the verdict comes back to the
+// exchange's thread. A full offload queue is answered 503. A password that verified is cached
+// (an HMAC of it, for cacheTtl) so an honest client costs one bcrypt per user per cacheTtl,
+// answered without leaving the event loop.
 class BasicAuthApp final : public Pipeline::App
 {
 public:
@@ -58,17 +66,25 @@ public:
     // *warnings.
     bool load(QString *error, QList<UserFileWarning> *warnings = nullptr);
     void declareStats(Core::ServerContext *server);
+    // Where bcrypt runs; null (the default) gives the app a pool of its own, started on first
+    // use. Not owned.
+    void setOffloadPool(Core::OffloadPool *pool) { m_pool = pool; }
 
     Pipeline::Outcome handle(Http::Exchange &exchange) override;
 
-    // For tests: how many bcrypt computations ran (cache hits don't count).
+    // For tests: how many bcrypt computations were started (cache hits don't count).
     int hashComputations() const { return m_hashComputations; }
     const UserFile &userFile() const { return m_users; }
 
 private:
-    enum class Verdict { Allowed, WrongPassword, UnknownUser };
-    Verdict verify(const BasicCredentials &credentials);
-    bool bcryptMatches(QByteArrayView password, const QByteArray &stored);
+    // In a pool thread: whether password hashes to stored (a bcrypt entry or setting).
+    static bool bcryptMatches(const QByteArray &password, const QByteArray &stored);
+    bool cachedMatch(const QString &user, const QByteArray &stored, const QByteArray &digest,
+                     qint64 now) const;
+    void remember(const QString &user, const QByteArray &digest, const QByteArray &stored);
+    const QByteArray &dummySetting();
+    Core::OffloadPool &pool();
+    void allow(Http::Exchange &exchange, const QString &user);
     void challenge(Http::Exchange &exchange);
     void fail(Http::Exchange &exchange, const QString &user, const QString &reason);
 
@@ -83,7 +99,6 @@ private:
     Options m_options;
     Clock m_clock;
     UserFile m_users;
-    std::unique_ptr<crypt_data> m_crypt;
     QByteArray m_cacheKey;
     QHash<QString, CacheEntry> m_cache;
     QByteArray m_dummySetting;
@@ -93,6 +108,10 @@ private:
     Core::ServerContext *m_server = nullptr;
     int m_allowedStat = -1;
     int m_deniedStat = -1;
+    Core::OffloadPool *m_pool = nullptr;
+    std::unique_ptr<Core::OffloadPool> m_ownPool;
+    // Verdicts that come back after the app is gone (a reload replaced it) are dropped.
+    std::shared_ptr<int> m_lifetime = std::make_shared<int>(0);
 };
 
 void registerBasicAuthApp(Pipeline::AppRegistry &registry);

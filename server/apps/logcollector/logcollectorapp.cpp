@@ -1,5 +1,9 @@
 #include "logcollectorapp.h"
 
+#include "runtime/exchangewatch.h"
+#include "runtime/offloadpool.h"
+#include "runtime/servercontext.h"
+#include "runtime/statsregistry.h"
 #include "http/exchange.h"
 #include "log/logsink.h"
 #include "logrecord.h"
@@ -14,6 +18,7 @@
 #include <QHash>
 #include <QMutex>
 
+#include <atomic>
 #include <memory>
 
 namespace Berth::Apps {
@@ -116,12 +121,24 @@ Pipeline::Outcome LogCollectorApp::handle(Http::Exchange &exchange)
         // the lines of a multi-line record never interleave with another thread's.
         json->append(logRecordJson(fields));
         text->append(logRecordText(fields));
-        // Collected records are what someone is waiting to read: no batching.
-        json->flush();
-        text->flush();
         if (stats)
             stats->add(recordsStat);
-        respondOk(ex);
+        // Collected records are what someone is waiting to read: no batching, and the answer
+        // says they are in both files. The files' writers say when; the event loop never
+        // waits for them (a stalled disk holds this request only).
+        const Core::ExchangeWatch watch(ex);
+        const std::shared_ptr<Core::ThreadMailbox> mailbox = Core::ThreadMailbox::current();
+        auto remaining = std::make_shared<std::atomic<int>>(2);
+        auto written = [watch, mailbox, remaining] {
+            if (remaining->fetch_sub(1) != 1)
+                return;
+            mailbox->post([watch] {
+                if (Http::Exchange *e = watch.release())
+                    respondOk(*e);
+            });
+        };
+        json->whenWritten(written);
+        text->whenWritten(written);
     };
 
     if (method == "GET") {

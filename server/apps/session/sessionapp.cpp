@@ -1,5 +1,7 @@
 #include "sessionapp.h"
 
+#include "runtime/exchangewatch.h"
+#include "runtime/servercontext.h"
 #include "http/exchange.h"
 #include "log/cef.h"
 #include "pipeline/pipeline.h"
@@ -85,39 +87,75 @@ Sessions::CookieSigner SessionApp::signer() const
 
 Pipeline::Outcome SessionApp::handle(Http::Exchange &exchange)
 {
-    Http::Request &request = exchange.request();
     QString error;
-    if (!m_manager->open(&error)) {
-        const qint64 now = m_manager->now();
-        if (now - m_lastStoreWarning >= StoreWarningIntervalMs) {
-            m_lastStoreWarning = now;
-            qCWarning(lcSession).noquote()
-                << u"[app:%1] session store unavailable, answering 503: %2"_s.arg(name(), error);
-        }
-        Pipeline::respondWithError(exchange, 503);
+    if (m_manager->failedRecently(&error)) {
+        storeUnavailable(exchange, error);
         return Pipeline::Outcome::Answered;
     }
+    if (m_manager->isOpen())
+        return withStore(exchange);
+    // The first request (or the first since the store failed to open): connect, create the
+    // table and open the cipher, off the event loop.
+    const Core::ExchangeWatch watch(exchange);
+    const std::weak_ptr<int> lifetime = m_lifetime;
+    const bool started =
+        m_manager->open([this, lifetime, watch](bool ok, const QString &openError) {
+            if (lifetime.expired())
+                return;
+            Http::Exchange *ex = watch.release();
+            if (!ex)
+                return;
+            if (!ok)
+                storeUnavailable(*ex, openError);
+            else
+                resume(*ex, withStore(*ex));
+        });
+    if (!started)
+        busy(exchange, watch);
+    return Pipeline::Outcome::Answered;
+}
+
+void SessionApp::storeUnavailable(Http::Exchange &exchange, const QString &error)
+{
+    const qint64 now = m_manager->now();
+    if (now - m_lastStoreWarning >= StoreWarningIntervalMs) {
+        m_lastStoreWarning = now;
+        qCWarning(lcSession).noquote()
+            << u"[app:%1] session store unavailable, answering 503: %2"_s.arg(name(), error);
+    }
+    Pipeline::respondWithError(exchange, 503);
+}
+
+void SessionApp::busy(Http::Exchange &exchange, const Core::ExchangeWatch &watch)
+{
+    // The offload queue is full (offload_rejected counts it): the store is slow, and more
+    // requests waiting on it would only wait longer.
+    watch.release();
+    Pipeline::respondWithError(exchange, 503);
+}
+
+void SessionApp::resume(Http::Exchange &exchange, Pipeline::Outcome outcome)
+{
+    if (outcome == Pipeline::Outcome::Pass)
+        exchange.passToNext();
+}
+
+Pipeline::Outcome SessionApp::withStore(Http::Exchange &exchange)
+{
+    Http::Request &request = exchange.request();
     m_manager->purgeIfDue();
 
     // Several cookies of our name can come (one for a narrower path, one planted by a sibling
     // subdomain): the first that verifies and names a live session wins.
-    std::unique_ptr<Session> session;
+    QList<QByteArray> ids;
     bool tampered = false;
     const Sessions::CookieSigner cookieSigner = signer();
     for (const QByteArray &value : Sessions::requestCookies(request.head, m_settings.cookieName)) {
         const QByteArray id = cookieSigner.verify(value);
-        if (id.isNull()) {
+        if (id.isNull())
             tampered = true;
-            continue;
-        }
-        if (session)
-            continue;
-        bool storeFailed = false;
-        session = m_manager->load(id, &storeFailed);
-        if (storeFailed) {
-            Pipeline::respondWithError(exchange, 503);
-            return Pipeline::Outcome::Answered;
-        }
+        else if (Sessions::SessionManager::isWellFormedId(id) && !ids.contains(id))
+            ids.append(id);
     }
     if (tampered) {
         // Forged or altered (or signed under a key that is not on record, or that this process
@@ -125,12 +163,45 @@ Pipeline::Outcome SessionApp::handle(Http::Exchange &exchange)
         Log::logCef(u"Session cookie tampered"_s, 5, &request, request.user, u"SessionTamper"_s,
                     {{u"reason"_s, u"bad cookie signature"_s}});
     }
-
-    const bool safe = Sessions::Csrf::isSafeMethod(request.method());
     if (m_settings.cookieTest && request.pathInfo == "/ctest") {
         handleCookieTest(exchange);
         return Pipeline::Outcome::Answered;
     }
+    if (ids.isEmpty())
+        return withSession(exchange, nullptr);
+    load(exchange, ids);
+    return Pipeline::Outcome::Answered;
+}
+
+void SessionApp::load(Http::Exchange &exchange, QList<QByteArray> ids)
+{
+    const QByteArray id = ids.takeFirst();
+    const Core::ExchangeWatch watch(exchange);
+    const std::weak_ptr<int> lifetime = m_lifetime;
+    const bool started = m_manager->load(
+        id, [this, lifetime, watch, ids](std::unique_ptr<Session> session, bool storeFailed) {
+            if (lifetime.expired())
+                return;
+            Http::Exchange *ex = watch.release();
+            if (!ex)
+                return;
+            if (storeFailed) {
+                Pipeline::respondWithError(*ex, 503);
+            } else if (!session && !ids.isEmpty()) {
+                load(*ex, ids);
+            } else {
+                resume(*ex, withSession(*ex, std::move(session)));
+            }
+        });
+    if (!started)
+        busy(exchange, watch);
+}
+
+Pipeline::Outcome SessionApp::withSession(Http::Exchange &exchange,
+                                          std::unique_ptr<Session> session)
+{
+    Http::Request &request = exchange.request();
+    const bool safe = Sessions::Csrf::isSafeMethod(request.method());
     if (!safe) {
         if (!session) {
             rejectCsrf(exchange, u"no session"_s);
@@ -334,10 +405,12 @@ void registerSessionApp(Pipeline::AppRegistry &registry)
         Sessions::SessionSettings settings =
             Sessions::SessionSettings::fromConfig(setup.config, setup.section);
         auto manager = std::make_unique<Sessions::SessionManager>(
-            // The cipher opens with the store, lazily, in the event-loop thread that serves
-            // this app instance: its key table is read on the store's own connection.
-            std::make_unique<Sessions::SqlSessionStore>(settings.store, settings.keynum,
-                                                        settings.secret),
+            // The cipher opens with the store, on the first request, in an offload thread: its
+            // key table is read on the store's own connection.
+            std::make_unique<Sessions::SqlSessionStore>(
+                Sessions::SqlSessionBackend::shared(settings.store, settings.keynum,
+                                                    settings.secret),
+                setup.server ? setup.server->offload : nullptr),
             settings.timeoutMs, settings.purgeIntervalMs);
         auto app = std::make_unique<SessionApp>(std::move(settings), std::move(manager));
         app->setName(setup.name);

@@ -5,7 +5,13 @@
 #include "sessions/sessioncookie.h"
 #include "sessions/sessionsettings.h"
 
+#include <QList>
+
 #include <memory>
+
+namespace Berth::Core {
+class ExchangeWatch;
+}
 
 namespace Berth::Http {
 class Exchange;
@@ -31,6 +37,8 @@ namespace Berth::Apps {
 //  - with `[sessions] cookie_test = yes`, sends browsers that arrive without cookies through
 //    <mount>/ctest first, and explains there when cookies are blocked;
 //  - sets request.session and passes the exchange on.
+// The store works in the offload pool: while it answers, the exchange waits and the event loop
+// serves others; a full offload queue is answered 503.
 class SessionApp final : public Pipeline::App
 {
 public:
@@ -45,6 +53,13 @@ public:
     Sessions::CookieSigner signer() const;
 
 private:
+    Pipeline::Outcome withStore(Http::Exchange &exchange);
+    void load(Http::Exchange &exchange, QList<QByteArray> ids);
+    Pipeline::Outcome withSession(Http::Exchange &exchange,
+                                  std::unique_ptr<Sessions::Session> session);
+    void resume(Http::Exchange &exchange, Pipeline::Outcome outcome);
+    void storeUnavailable(Http::Exchange &exchange, const QString &error);
+    void busy(Http::Exchange &exchange, const Core::ExchangeWatch &watch);
     Pipeline::Outcome checkToken(Http::Exchange &exchange);
     void rejectCsrf(Http::Exchange &exchange, const QString &reason);
     void redirectToCookieTest(Http::Exchange &exchange);
@@ -56,6 +71,8 @@ private:
     Sessions::SessionSettings m_settings;
     std::unique_ptr<Sessions::SessionManager> m_manager;
     qint64 m_lastStoreWarning = 0;
+    // Store answers that come back after the app is gone (a reload replaced it) are dropped.
+    std::shared_ptr<int> m_lifetime = std::make_shared<int>(0);
 };
 
 void registerSessionApp(Pipeline::AppRegistry &registry);

@@ -1,5 +1,6 @@
 #include "sessiondemoapp.h"
 
+#include "runtime/exchangewatch.h"
 #include "http/exchange.h"
 #include "pipeline/pipeline.h"
 #include "sessions/csrf.h"
@@ -24,6 +25,27 @@ constexpr qsizetype MaxFormBytes = 16 * 1024;
 QByteArray mountRoot(const Http::Request &request)
 {
     return request.scriptName.isEmpty() ? QByteArrayLiteral("/") : request.scriptName + '/';
+}
+
+// Answers once the session's changes are stored (503 if the store failed): the next request may
+// land on another worker or node, which must see them. The exchange may die while the store
+// works: the watch tells.
+void saveThen(Http::Exchange &exchange, const std::function<void(Http::Exchange &)> &answer)
+{
+    const Core::ExchangeWatch watch(exchange);
+    const bool started = exchange.request().session->save([watch, answer](bool ok) {
+        Http::Exchange *ex = watch.release();
+        if (!ex)
+            return;
+        if (ok)
+            answer(*ex);
+        else
+            Pipeline::respondWithError(*ex, 503);
+    });
+    if (!started) {
+        watch.release();
+        Pipeline::respondWithError(exchange, 503); // the offload queue is full
+    }
 }
 
 void redirectHome(Http::Exchange &exchange)
@@ -73,7 +95,8 @@ void SessionDemoApp::showPage(Http::Exchange &exchange)
 {
     Sessions::Session *session = exchange.request().session;
     const QString root = QString::fromUtf8(mountRoot(exchange.request())).toHtmlEscaped();
-    // csrfToken() stores a new session, so the cookie goes out with this page.
+    // csrfToken() makes the save below store a new session, so the cookie goes out with this
+    // page.
     const QString token = QString::fromLatin1(session->csrfToken()).toHtmlEscaped();
     const int visits = session->value(u"visits"_s, 0).toInt() + 1;
     session->setValue(u"visits"_s, visits);
@@ -108,14 +131,16 @@ void SessionDemoApp::showPage(Http::Exchange &exchange)
 </body></html>
 )"_s.arg(body, QString::number(visits), created);
 
-    Http::Response &response = exchange.response();
-    // The page holds a CSRF token: no cache may keep it. No framing (clickjacking on the forms),
-    // no scripts at all.
-    response.setHeader("Cache-Control", "no-store");
-    response.setHeader("Content-Security-Policy",
-                       "default-src 'none'; form-action 'self'; frame-ancestors 'none'");
-    response.setHeader("X-Content-Type-Options", "nosniff");
-    exchange.respond(200, "text/html; charset=utf-8", page.toUtf8());
+    saveThen(exchange, [page = page.toUtf8()](Http::Exchange &ex) {
+        Http::Response &response = ex.response();
+        // The page holds a CSRF token: no cache may keep it. No framing (clickjacking on the
+        // forms), no scripts at all.
+        response.setHeader("Cache-Control", "no-store");
+        response.setHeader("Content-Security-Policy",
+                           "default-src 'none'; form-action 'self'; frame-ancestors 'none'");
+        response.setHeader("X-Content-Type-Options", "nosniff");
+        ex.respond(200, "text/html; charset=utf-8", page);
+    });
 }
 
 void SessionDemoApp::storeName(Http::Exchange &exchange)
@@ -150,14 +175,14 @@ void SessionDemoApp::storeName(Http::Exchange &exchange)
                     session->establish();
                 session->setValue(u"name"_s, name);
             }
-            redirectHome(*ex);
+            saveThen(*ex, redirectHome);
         });
 }
 
 void SessionDemoApp::logout(Http::Exchange &exchange)
 {
     exchange.request().session->destroy();
-    redirectHome(exchange);
+    saveThen(exchange, redirectHome);
 }
 
 void registerSessionDemoApp(Pipeline::AppRegistry &registry)

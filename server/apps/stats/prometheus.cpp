@@ -207,6 +207,13 @@ QByteArray exposition(const Core::StatsReport &report)
     simple(w, total, "berth_bad_requests_total", "counter",
            "Connections closed because of malformed input.", S::BadRequests);
     histogram(w, total, "berth_request_duration_seconds");
+    simple(w, total, "berth_offload_jobs_total", "counter",
+           "Blocking jobs (bcrypt, SQL) the offload pools ran.", S::OffloadJobs);
+    simple(w, total, "berth_offload_queued", "gauge",
+           "Blocking jobs waiting in the offload queues now.", S::OffloadQueued);
+    simple(w, total, "berth_offload_rejected_total", "counter",
+           "Blocking jobs refused (answered 503) because an offload queue was full.",
+           S::OffloadRejected);
     appStats(w, report, total, "berth_app_stat_total", "counter",
              "App-declared stats of brim type sum, summed over workers.", {Core::StatType::Sum});
     appStats(w, report, total, "berth_app_stat", "gauge",

@@ -123,6 +123,11 @@ QByteArray StatsApp::statsJson() const
         latency.insert(QStringLiteral("ge_1s"), report.total(S::LatencyOver1s));
         latency.insert(QStringLiteral("sum_us"), report.total(S::LatencySumMicros));
         root.insert(QStringLiteral("latency"), latency);
+        QJsonObject offload;
+        offload.insert(QStringLiteral("jobs"), report.total(S::OffloadJobs));
+        offload.insert(QStringLiteral("queued"), report.total(S::OffloadQueued));
+        offload.insert(QStringLiteral("rejected"), report.total(S::OffloadRejected));
+        root.insert(QStringLiteral("offload"), offload);
         QJsonObject apps;
         for (const Core::AggregateEntry &e : report.aggregate) {
             if (e.index >= S::BuiltinCount)

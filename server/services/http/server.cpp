@@ -110,6 +110,8 @@ bool Server::prepare()
         m_errors.append(error.isEmpty() ? QStringLiteral("no shared state") : error);
         return false;
     }
+    m_offload = std::make_unique<OffloadPool>(OffloadSettings::fromConfig(m_config), &m_stats);
+    m_context.offload = m_offload.get();
     // Each thread gets its own router and apps: apps never share mutable state across threads.
     // (The schema validator has already reported a threads value out of range.)
     for (int i = 0; i < qBound(1, threads, 256); ++i) {

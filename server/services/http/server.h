@@ -1,6 +1,7 @@
 #pragma once
 
 #include "engine/enginesettings.h"
+#include "runtime/offloadpool.h"
 #include "runtime/servercontext.h"
 #include "runtime/statsregistry.h"
 
@@ -86,6 +87,7 @@ private:
     QStringList m_errors;
     Engine::EngineSettings m_settings;
     StatsRegistry m_stats;
+    std::unique_ptr<OffloadPool> m_offload; // after m_stats: it counts into them
     ServerContext m_context;
     QList<Engine::Listener> m_listeners;
     std::shared_ptr<Tls::TlsContextSlot> m_tls;

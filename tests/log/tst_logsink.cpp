@@ -1,0 +1,154 @@
+// LogSink: lines from many threads reach the file whole, a sink that stops taking data (a pipe
+// nobody reads) never blocks the threads that log, drops and counts what does not fit, reports
+// the loss once it moves again, and reopen() switches files (logrotate).
+#include "log/logsink.h"
+
+#include <QElapsedTimer>
+#include <QFile>
+#include <QTemporaryDir>
+#include <QThread>
+#include <QtTest>
+
+#include <atomic>
+#include <fcntl.h>
+#include <unistd.h>
+
+using namespace Berth;
+using Log::LogSink;
+
+class tst_LogSink : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void linesFromManyThreadsArriveWhole();
+    void stalledPipeNeverBlocksTheCaller();
+    void reopenSwitchesFiles();
+    void whenWrittenCallsBackOnceOnDisk();
+};
+
+void tst_LogSink::linesFromManyThreadsArriveWhole()
+{
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("x.log"));
+    QSet<QByteArray> expected;
+    {
+        LogSink sink(path);
+        QVERIFY(sink.open());
+        std::vector<std::unique_ptr<QThread>> threads;
+        for (int t = 0; t < 4; ++t) {
+            for (int i = 0; i < 500; ++i)
+                expected.insert("thread " + QByteArray::number(t) + " line " +
+                                QByteArray::number(i) + ' ' + QByteArray(100, 'a' + t));
+            threads.emplace_back(QThread::create([&sink, t] {
+                for (int i = 0; i < 500; ++i)
+                    sink.append("thread " + QByteArray::number(t) + " line " +
+                                QByteArray::number(i) + ' ' + QByteArray(100, 'a' + t));
+            }));
+            threads.back()->start();
+        }
+        for (auto &thread : threads)
+            QVERIFY(thread->wait());
+        QVERIFY(sink.sync());
+        QCOMPARE(sink.droppedLines(), 0);
+        QFile file(path);
+        QVERIFY(file.open(QIODevice::ReadOnly));
+        const QList<QByteArray> lines = file.readAll().split('\n');
+        QCOMPARE(lines.size(), 2001); // the last newline leaves an empty tail
+        QCOMPARE(QSet<QByteArray>(lines.begin(), lines.end() - 1), expected);
+    }
+}
+
+void tst_LogSink::stalledPipeNeverBlocksTheCaller()
+{
+    int fds[2];
+    QCOMPARE(::pipe2(fds, O_CLOEXEC), 0);
+    std::atomic<qint64> reported{0};
+    {
+        // The path of the pipe's write end: what stderr is when a supervisor stops reading it.
+        LogSink sink(QStringLiteral("/proc/self/fd/%1").arg(fds[1]));
+        QVERIFY(sink.open());
+        sink.setDropReporter([&reported](const LogSink &, qint64 n) { reported += n; });
+        const QByteArray line(1000, 'x');
+        QElapsedTimer timer;
+        timer.start();
+        // Far more than the pipe (64 KiB) and the sink's buffer (1 MiB) hold.
+        for (int i = 0; i < 3000; ++i)
+            sink.append(line);
+        QVERIFY2(timer.elapsed() < 1000, qPrintable(QString::number(timer.elapsed())));
+        QTRY_VERIFY(sink.droppedLines() > 0);
+        // sync() gives up at once on a writer stuck in a write, rather than stalling too.
+        timer.restart();
+        QVERIFY(!sink.sync(5000));
+        QVERIFY2(timer.elapsed() < 1000, qPrintable(QString::number(timer.elapsed())));
+        QCOMPARE(reported.load(), 0);
+
+        // Someone reads again: the writer moves, and says how many lines were lost.
+        std::atomic<bool> reading{true};
+        std::unique_ptr<QThread> reader(QThread::create([&] {
+            char buffer[65536];
+            ::fcntl(fds[0], F_SETFL, O_NONBLOCK);
+            while (reading) {
+                if (::read(fds[0], buffer, sizeof(buffer)) <= 0)
+                    QThread::msleep(5);
+            }
+        }));
+        reader->start();
+        QTRY_COMPARE(reported.load(), sink.droppedLines());
+        QVERIFY(sink.sync());
+        sink.append("after");
+        QVERIFY(sink.sync());
+        reading = false;
+        reader->wait();
+    }
+    ::close(fds[0]);
+    ::close(fds[1]);
+}
+
+void tst_LogSink::reopenSwitchesFiles()
+{
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("r.log"));
+    LogSink sink(path);
+    QVERIFY(sink.open());
+    sink.append("before");
+    QVERIFY(sink.sync());
+    QVERIFY(QFile::rename(path, path + QStringLiteral(".1"))); // logrotate
+    sink.append("still old");
+    QVERIFY(sink.sync());
+    QVERIFY(sink.reopen());
+    sink.append("after");
+    QVERIFY(sink.sync());
+    QFile old(path + QStringLiteral(".1"));
+    QVERIFY(old.open(QIODevice::ReadOnly));
+    QCOMPARE(old.readAll(), QByteArray("before\nstill old\n"));
+    QFile fresh(path);
+    QVERIFY(fresh.open(QIODevice::ReadOnly));
+    QCOMPARE(fresh.readAll(), QByteArray("after\n"));
+}
+
+void tst_LogSink::whenWrittenCallsBackOnceOnDisk()
+{
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("w.log"));
+    LogSink sink(path);
+    QVERIFY(sink.open());
+    sink.append("record");
+    std::atomic<bool> called{false};
+    QByteArray seen;
+    sink.whenWritten([&] {
+        QFile file(path);
+        if (file.open(QIODevice::ReadOnly))
+            seen = file.readAll();
+        called = true;
+    });
+    QTRY_VERIFY(called.load());
+    QCOMPARE(seen, QByteArray("record\n")); // on disk when the callback ran
+    // Nothing pending: at once.
+    bool now = false;
+    sink.whenWritten([&now] { now = true; });
+    QVERIFY(now);
+}
+
+QTEST_GUILESS_MAIN(tst_LogSink)
+#include "tst_logsink.moc"
