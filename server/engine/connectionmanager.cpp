@@ -99,8 +99,9 @@ qint64 ConnectionManager::monotonicNow()
     return clock.elapsed();
 }
 
-ConnectionManager::ConnectionManager(const EngineSettings &settings, Pipeline::Router *router,
-                                     Core::ServerContext *server, const QList<Listener> &listeners)
+ConnectionManager::ConnectionManager(const EngineSettings &settings,
+                                     const Http::RequestRouter *router, Core::ServerContext *server,
+                                     const QList<Listener> &listeners)
     : m_settings(settings)
     , m_router(router)
     , m_server(server)

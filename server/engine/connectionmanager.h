@@ -12,8 +12,8 @@
 #include <memory>
 #include <vector>
 
-namespace Berth::Pipeline {
-class Router;
+namespace Berth::Http {
+class RequestRouter;
 }
 namespace Berth::Core {
 class ServerContext;
@@ -30,7 +30,7 @@ class ConnectionManager final : public QObject
 {
     Q_OBJECT
 public:
-    ConnectionManager(const EngineSettings &settings, Pipeline::Router *router,
+    ConnectionManager(const EngineSettings &settings, const Http::RequestRouter *router,
                       Core::ServerContext *server, const QList<Listener> &listeners);
     ~ConnectionManager() override;
 
@@ -42,7 +42,7 @@ public:
     void closeAll();
 
     const EngineSettings &settings() const { return m_settings; }
-    Pipeline::Router *router() const { return m_router; }
+    const Http::RequestRouter *router() const { return m_router; }
     Core::ServerContext *server() const { return m_server; }
     Poller *poller() { return &m_poller; }
     bool isDraining() const { return m_draining; }
@@ -84,7 +84,7 @@ private:
     void resumeAccepting();
 
     EngineSettings m_settings;
-    Pipeline::Router *m_router;
+    const Http::RequestRouter *m_router;
     Core::ServerContext *m_server;
     QList<Listener> m_listeners;
     std::vector<std::unique_ptr<ListenerHandler>> m_listenerHandlers;

@@ -7,9 +7,9 @@
 
 namespace Berth::Core {
 
-EventLoopThread::EventLoopThread(const Engine::EngineSettings &settings, Pipeline::Router *router,
-                                 ServerContext *server, const QList<Engine::Listener> &listeners,
-                                 int threadIndex)
+EventLoopThread::EventLoopThread(const Engine::EngineSettings &settings,
+                                 const Http::RequestRouter *router, ServerContext *server,
+                                 const QList<Engine::Listener> &listeners, int threadIndex)
     : m_settings(settings)
     , m_router(router)
     , m_server(server)

@@ -7,8 +7,8 @@
 
 #include <atomic>
 
-namespace Berth::Pipeline {
-class Router;
+namespace Berth::Http {
+class RequestRouter;
 }
 
 namespace Berth::Engine {
@@ -25,7 +25,7 @@ class EventLoopThread final : public QThread
 {
     Q_OBJECT
 public:
-    EventLoopThread(const Engine::EngineSettings &settings, Pipeline::Router *router,
+    EventLoopThread(const Engine::EngineSettings &settings, const Http::RequestRouter *router,
                     ServerContext *server, const QList<Engine::Listener> &listeners,
                     int threadIndex);
 
@@ -41,7 +41,7 @@ protected:
 
 private:
     Engine::EngineSettings m_settings;
-    Pipeline::Router *m_router;
+    const Http::RequestRouter *m_router;
     ServerContext *m_server;
     QList<Engine::Listener> m_listeners;
     int m_threadIndex;

@@ -6,7 +6,6 @@
 #include "log/logging.h"
 #include "log/logsink.h"
 #include "log/requestlogline.h"
-#include "pipeline/router.h"
 #include "runtime/servercontext.h"
 #include "runtime/statsregistry.h"
 #include "runtime/workerhealth.h"
@@ -85,7 +84,7 @@ void ExchangeDriver::begin(Http::Request &request, qint64 bytesIn)
     m_wallMsecs = QDateTime::currentMSecsSinceEpoch();
 }
 
-const Pipeline::Pipeline *ExchangeDriver::route(Http::Request &request, bool *badPath)
+const Http::AppChain *ExchangeDriver::route(Http::Request &request, bool *badPath)
 {
     *badPath = false;
     const Http::RequestHead &head = request.head;
@@ -100,19 +99,19 @@ const Pipeline::Pipeline *ExchangeDriver::route(Http::Request &request, bool *ba
     }
     if (!m_manager.router())
         return nullptr;
-    Pipeline::Router::Match match = m_manager.router()->route(request.hostName, request.path);
+    Http::RequestRouter::Match match = m_manager.router()->resolve(request.hostName, request.path);
     request.scriptName = std::move(match.scriptName);
     request.pathInfo = std::move(match.pathInfo);
-    return match.pipeline;
+    return match.chain;
 }
 
-qint64 ExchangeDriver::maxBodyBytes(const Pipeline::Pipeline *pipeline) const
+qint64 ExchangeDriver::maxBodyBytes(const Http::AppChain *pipeline) const
 {
     return pipeline && pipeline->maxBodyBytes() >= 0 ? pipeline->maxBodyBytes()
                                                      : m_manager.settings().maxBodyBytes;
 }
 
-void ExchangeDriver::run(Http::Exchange &exchange, const Pipeline::Pipeline *pipeline,
+void ExchangeDriver::run(Http::Exchange &exchange, const Http::AppChain *pipeline,
                          QByteArrayView client)
 {
     // What this thread is busy with, for the watchdog's report if it never comes back.
@@ -123,7 +122,7 @@ void ExchangeDriver::run(Http::Exchange &exchange, const Pipeline::Pipeline *pip
         Core::ThreadHealth::beginRequest(request.head.method, request.head.target, request.txnId,
                                          client);
     }
-    pipeline->run(exchange); // catches what handle() throws (Pipeline::runFrom)
+    pipeline->runFrom(exchange, 0); // catches what handle() throws (Pipeline::runFrom)
     if (outermost) {
         Core::ThreadHealth::endRequest();
         m_inCallback = false;

@@ -10,10 +10,6 @@
 class QObject;
 class QTimer;
 
-namespace Berth::Pipeline {
-class Pipeline;
-}
-
 namespace Berth::Engine {
 
 class ConnectionManager;
@@ -38,11 +34,11 @@ public:
     void begin(Http::Request &request, qint64 bytesIn);
     // Normalises the path and the host and finds the pipeline. Null with *badPath when the
     // path can't be normalised; null otherwise when no route matches ("*" included).
-    const Pipeline::Pipeline *route(Http::Request &request, bool *badPath);
+    const Http::AppChain *route(Http::Request &request, bool *badPath);
     // The body cap for this route: its own max_body_bytes or [limits].
-    qint64 maxBodyBytes(const Pipeline::Pipeline *pipeline) const;
+    qint64 maxBodyBytes(const Http::AppChain *pipeline) const;
     // Runs the pipeline for the exchange with the request published as this thread's work.
-    void run(Http::Exchange &exchange, const Pipeline::Pipeline *pipeline, QByteArrayView client);
+    void run(Http::Exchange &exchange, const Http::AppChain *pipeline, QByteArrayView client);
     // The exchange is over: abort handler and timers dropped, per-exchange attributes released
     // (the session owner among them), handles turn null.
     void end(Http::Exchange &exchange);

@@ -2,7 +2,6 @@
 
 #include "connectionmanager.h"
 #include "http/response.h"
-#include "pipeline/pipeline.h"
 #include "protocolselector.h"
 #include "transport.h"
 
@@ -170,7 +169,7 @@ bool Http1Connection::startRequest()
         return false;
     }
     bool badPath = false;
-    const Pipeline::Pipeline *pipeline = m_driver.route(m_request, &badPath);
+    const Http::AppChain *pipeline = m_driver.route(m_request, &badPath);
     if (badPath) {
         failRequest(400, "invalid request path");
         return false;
@@ -195,7 +194,7 @@ bool Http1Connection::startRequest()
     } else if (pipeline) {
         m_driver.run(*this, pipeline, clientText());
     } else {
-        Pipeline::respondWithError(*this, 404);
+        Http::respondWithError(*this, 404);
     }
     return m_state != State::Closed;
 }

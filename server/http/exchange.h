@@ -8,13 +8,41 @@
 #include <functional>
 #include <memory>
 
-namespace Berth::Pipeline {
-class Pipeline;
-}
-
 namespace Berth::Http {
 
 class Exchange;
+
+// What serves a routed exchange: an ordered chain of apps (the pipeline layer's Pipeline). The
+// engine and the exchange know it only through this interface, so the layers below the
+// pipeline never name it.
+class AppChain
+{
+public:
+    virtual ~AppChain() = default;
+    // Runs the exchange from app number index (0: the first); past the last app, 404.
+    virtual void runFrom(Exchange &exchange, int index) const = 0;
+    // The route's own request-body cap, or -1 for [limits] max_body_bytes.
+    virtual qint64 maxBodyBytes() const = 0;
+};
+
+// Finds the chain that serves a request (the pipeline layer's Router): what the engine's exchange
+// driver asks once the head is parsed.
+class RequestRouter
+{
+public:
+    struct Match
+    {
+        const AppChain *chain = nullptr; // null: no route (404)
+        QByteArray scriptName;           // the mount point ("" for "/")
+        QByteArray pathInfo;             // the rest of the path, starting with '/'
+    };
+    virtual ~RequestRouter() = default;
+    // hostName: lower-case, no port. path: decoded and normalised.
+    virtual Match resolve(QByteArrayView hostName, QByteArrayView path) const = 0;
+};
+
+// The short text answer the engine and the pipeline give for errors: "404 Not Found\n".
+void respondWithError(Exchange &exchange, int status);
 
 // A weak reference to an exchange for code that runs later: a timer, a result posted back from
 // the offload pool, an upstream's reply. get() is null once the exchange has ended (finished
@@ -119,10 +147,10 @@ public:
     // check): hands the exchange to the next app of its pipeline.
     void passToNext();
 
-    // Pipeline bookkeeping (used by Berth::Pipeline::Pipeline).
-    const Pipeline::Pipeline *pipeline() const { return m_pipeline; }
+    // Pipeline bookkeeping (used by the AppChain that runs the exchange).
+    const AppChain *pipeline() const { return m_pipeline; }
     int pipelineIndex() const { return m_pipelineIndex; }
-    void setPipelinePosition(const Pipeline::Pipeline *pipeline, int index)
+    void setPipelinePosition(const AppChain *pipeline, int index)
     {
         m_pipeline = pipeline;
         m_pipelineIndex = index;
@@ -141,7 +169,7 @@ protected:
 
     Request m_request;
     Response m_response;
-    const Pipeline::Pipeline *m_pipeline = nullptr;
+    const AppChain *m_pipeline = nullptr;
     int m_pipelineIndex = 0;
 
 private:

@@ -1,18 +1,15 @@
 #pragma once
 
 #include "app.h"
+#include "http/exchange.h"
 
 #include <vector>
-
-namespace Berth::Http {
-class Exchange;
-}
 
 namespace Berth::Pipeline {
 
 // An ordered chain of apps for one route (brim's `apps =`): each app answers or passes, and the
 // end of the chain answers 404. Apps are owned elsewhere (the Router); a Pipeline only points.
-class Pipeline
+class Pipeline final : public Http::AppChain
 {
 public:
     explicit Pipeline(std::vector<App *> apps = {})
@@ -22,20 +19,17 @@ public:
     // Runs the exchange from the first app.
     void run(Http::Exchange &exchange) const;
     // Runs the exchange from app number `index` (used by Exchange::passToNext).
-    void runFrom(Http::Exchange &exchange, int index) const;
+    void runFrom(Http::Exchange &exchange, int index) const override;
 
     const std::vector<App *> &apps() const { return m_apps; }
 
     // The route's own request-body cap (an app's max_body_bytes), or -1 for [limits].
-    qint64 maxBodyBytes() const { return m_maxBodyBytes; }
+    qint64 maxBodyBytes() const override { return m_maxBodyBytes; }
     void setMaxBodyBytes(qint64 bytes) { m_maxBodyBytes = bytes; }
 
 private:
     std::vector<App *> m_apps;
     qint64 m_maxBodyBytes = -1;
 };
-
-// The short text answer the engine and the pipeline give for errors: "404 Not Found\n".
-void respondWithError(Http::Exchange &exchange, int status);
 
 } // namespace Berth::Pipeline

@@ -255,4 +255,10 @@ int Router::routeCount() const
     return int(count);
 }
 
+Http::RequestRouter::Match Router::resolve(QByteArrayView hostName, QByteArrayView path) const
+{
+    Match match = route(hostName, path);
+    return {match.pipeline, std::move(match.scriptName), std::move(match.pathInfo)};
+}
+
 } // namespace Berth::Pipeline

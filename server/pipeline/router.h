@@ -1,5 +1,6 @@
 #pragma once
 
+#include "http/exchange.h"
 #include "pipeline.h"
 
 #include <QByteArray>
@@ -29,7 +30,7 @@ class AppRegistry;
 // Mount points match on whole path segments, longest first. Routes before the first `@` line
 // serve requests whose host matches no block. A Router owns its apps; each event-loop thread
 // has its own Router, so apps never need locks.
-class Router
+class Router final : public Http::RequestRouter
 {
 public:
     struct Match
@@ -51,6 +52,8 @@ public:
 
     // hostName: lower-case, no port. path: decoded and normalised.
     Match route(QByteArrayView hostName, QByteArrayView path) const;
+    // The same, as the engine sees it.
+    Http::RequestRouter::Match resolve(QByteArrayView hostName, QByteArrayView path) const override;
 
     int routeCount() const;
     ~Router();

@@ -9,6 +9,9 @@
 #include <QLoggingCategory>
 #include <QThread>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 namespace Berth::Core {
 
 namespace {
@@ -17,6 +20,9 @@ Q_LOGGING_CATEGORY(lcOffload, "berth.offload")
 
 // How long the destructor waits for jobs that are running before it leaves their threads.
 constexpr int StopWaitMs = 3000;
+// Niceness of the pool threads relative to the process: weight 110 against 1024 for a thread at
+// 0, so an event loop competing for a core gets about nine tenths of it.
+constexpr int PoolThreadNice = 10;
 
 thread_local int t_poolThreadIndex = -1;
 thread_local std::shared_ptr<ThreadMailbox> t_mailbox;
@@ -159,6 +165,11 @@ void OffloadPool::startThreads()
 void OffloadPool::runThread(const std::shared_ptr<State> &shared, int index)
 {
     t_poolThreadIndex = index;
+    // Serving comes first: a pool thread runs at a lower CPU priority than the event loops, so
+    // twenty bcrypt checks at once can't take the cores from the thread answering a static file
+    // (Linux nice values are per thread). The bounded queue keeps the backlog honest when the
+    // cores are saturated: it fills and answers 503 rather than growing.
+    ::setpriority(PRIO_PROCESS, pid_t(::gettid()), PoolThreadNice);
     State &state = *shared;
     for (;;) {
         Entry entry;

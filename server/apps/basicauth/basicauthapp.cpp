@@ -1,12 +1,10 @@
 #include "basicauthapp.h"
 
-#include "runtime/exchangewatch.h"
-#include "runtime/offloadpool.h"
-#include "runtime/servercontext.h"
-#include "runtime/statsregistry.h"
 #include "http/exchange.h"
 #include "log/cef.h"
 #include "pipeline/pipeline.h"
+#include "runtime/exchangewatch.h"
+#include "runtime/offloadpool.h"
 #include "runtime/servercontext.h"
 #include "runtime/statsregistry.h"
 
@@ -159,7 +157,7 @@ Pipeline::Outcome BasicAuthApp::handle(Http::Exchange &exchange)
         // invited to send a password in the clear.
         Log::logCef(QStringLiteral("Basic auth over plain HTTP refused"), 4, &request, QString(),
                     QStringLiteral("AuthInsecure"));
-        Pipeline::respondWithError(exchange, 403);
+        Http::respondWithError(exchange, 403);
         return Pipeline::Outcome::Answered;
     }
     m_users.refreshIfChanged(m_clock());
@@ -217,7 +215,7 @@ Pipeline::Outcome BasicAuthApp::handle(Http::Exchange &exchange)
         });
     if (!queued) {
         watch.release();
-        Pipeline::respondWithError(exchange, 503);
+        Http::respondWithError(exchange, 503);
     }
     return Pipeline::Outcome::Answered;
 }
@@ -297,7 +295,7 @@ bool BasicAuthApp::bcryptMatches(const QByteArray &password, const QByteArray &s
 void BasicAuthApp::challenge(Http::Exchange &exchange)
 {
     exchange.response().setHeader("WWW-Authenticate", m_challenge);
-    Pipeline::respondWithError(exchange, 401);
+    Http::respondWithError(exchange, 401);
 }
 
 void BasicAuthApp::fail(Http::Exchange &exchange, const QString &user, const QString &reason)

@@ -153,7 +153,7 @@ QJsonObject DebugApp::report(const Http::Exchange &exchange) const
 Pipeline::Outcome DebugApp::handle(Http::Exchange &exchange)
 {
     if (!isAllowed(exchange.request().peerAddress)) {
-        Pipeline::respondWithError(exchange, 403);
+        Http::respondWithError(exchange, 403);
         return Pipeline::Outcome::Answered;
     }
     exchange.response().setHeader("Cache-Control", "no-store");

@@ -1,13 +1,11 @@
 #include "logcollectorapp.h"
 
-#include "runtime/exchangewatch.h"
-#include "runtime/offloadpool.h"
-#include "runtime/servercontext.h"
-#include "runtime/statsregistry.h"
 #include "http/exchange.h"
 #include "log/logsink.h"
 #include "logrecord.h"
 #include "pipeline/pipeline.h"
+#include "runtime/exchangewatch.h"
+#include "runtime/offloadpool.h"
 #include "runtime/servercontext.h"
 #include "runtime/statsregistry.h"
 
@@ -109,7 +107,7 @@ Pipeline::Outcome LogCollectorApp::handle(Http::Exchange &exchange)
     auto reject = [stats, rejectedStat](Http::Exchange &ex, int status) {
         if (stats)
             stats->add(rejectedStat);
-        Pipeline::respondWithError(ex, status);
+        Http::respondWithError(ex, status);
     };
     auto record = [=](Http::Exchange &ex, QByteArrayView data) {
         const LogRecordFields fields = parseUrlEncoded(data);

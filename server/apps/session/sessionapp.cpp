@@ -1,10 +1,10 @@
 #include "sessionapp.h"
 
-#include "runtime/exchangewatch.h"
-#include "runtime/servercontext.h"
 #include "http/exchange.h"
 #include "log/cef.h"
 #include "pipeline/pipeline.h"
+#include "runtime/exchangewatch.h"
+#include "runtime/servercontext.h"
 #include "sessions/csrf.h"
 #include "sessions/returnpath.h"
 #include "sessions/session.h"
@@ -123,7 +123,7 @@ void SessionApp::storeUnavailable(Http::Exchange &exchange, const QString &error
         qCWarning(lcSession).noquote()
             << u"[app:%1] session store unavailable, answering 503: %2"_s.arg(name(), error);
     }
-    Pipeline::respondWithError(exchange, 503);
+    Http::respondWithError(exchange, 503);
 }
 
 void SessionApp::busy(Http::Exchange &exchange, const Core::ExchangeWatch &watch)
@@ -131,7 +131,7 @@ void SessionApp::busy(Http::Exchange &exchange, const Core::ExchangeWatch &watch
     // The offload queue is full (offload_rejected counts it): the store is slow, and more
     // requests waiting on it would only wait longer.
     watch.release();
-    Pipeline::respondWithError(exchange, 503);
+    Http::respondWithError(exchange, 503);
 }
 
 void SessionApp::resume(Http::Exchange &exchange, Pipeline::Outcome outcome)
@@ -186,7 +186,7 @@ void SessionApp::load(Http::Exchange &exchange, QList<QByteArray> ids)
             if (!ex)
                 return;
             if (storeFailed) {
-                Pipeline::respondWithError(*ex, 503);
+                Http::respondWithError(*ex, 503);
             } else if (!session && !ids.isEmpty()) {
                 load(*ex, ids);
             } else {
@@ -293,7 +293,7 @@ Pipeline::Outcome SessionApp::checkToken(Http::Exchange &exchange)
         return Pipeline::Outcome::Answered;
     }
     if (request.head.contentLength > Sessions::Csrf::MaxFormBytes) {
-        Pipeline::respondWithError(exchange, 413);
+        Http::respondWithError(exchange, 413);
         return Pipeline::Outcome::Answered;
     }
     // Read the (bounded) form, find the field, and keep the body for the next app.
@@ -310,7 +310,7 @@ Pipeline::Outcome SessionApp::checkToken(Http::Exchange &exchange)
                 return;
             if (state->body.size() + chunk.size() > Sessions::Csrf::MaxFormBytes) {
                 state->done = true;
-                Pipeline::respondWithError(*ex, 413);
+                Http::respondWithError(*ex, 413);
                 return;
             }
             state->body.append(chunk);
@@ -342,7 +342,7 @@ void SessionApp::rejectCsrf(Http::Exchange &exchange, const QString &reason)
     qCInfo(lcSessionApp).noquote() << u"[app:%1] CSRF failure (%2) for %3 %4 (txn %5)"_s.arg(
         name(), reason, QString::fromLatin1(request.method()),
         QString::fromLatin1(request.head.path), QString::fromLatin1(request.txnId));
-    Pipeline::respondWithError(exchange, 403);
+    Http::respondWithError(exchange, 403);
 }
 
 void SessionApp::redirectToCookieTest(Http::Exchange &exchange)
@@ -366,7 +366,7 @@ void SessionApp::handleCookieTest(Http::Exchange &exchange)
     const Http::Request &request = exchange.request();
     if (request.method() != "GET" && request.method() != "HEAD") {
         exchange.response().setHeader("Allow", "GET, HEAD");
-        Pipeline::respondWithError(exchange, 405);
+        Http::respondWithError(exchange, 405);
         return;
     }
     QByteArray back = Sessions::Csrf::formField(request.query(), "return");

@@ -1,8 +1,8 @@
 #include "sessiondemoapp.h"
 
-#include "runtime/exchangewatch.h"
 #include "http/exchange.h"
 #include "pipeline/pipeline.h"
+#include "runtime/exchangewatch.h"
 #include "sessions/csrf.h"
 #include "sessions/session.h"
 
@@ -40,11 +40,11 @@ void saveThen(Http::Exchange &exchange, const std::function<void(Http::Exchange 
         if (ok)
             answer(*ex);
         else
-            Pipeline::respondWithError(*ex, 503);
+            Http::respondWithError(*ex, 503);
     });
     if (!started) {
         watch.release();
-        Pipeline::respondWithError(exchange, 503); // the offload queue is full
+        Http::respondWithError(exchange, 503); // the offload queue is full
     }
 }
 
@@ -64,7 +64,7 @@ Pipeline::Outcome SessionDemoApp::handle(Http::Exchange &exchange)
     if (!request.session) {
         qCWarning(lcSessionDemo).noquote()
             << u"[app:%1] no session: put berth.session before it in the route"_s.arg(name());
-        Pipeline::respondWithError(exchange, 500);
+        Http::respondWithError(exchange, 500);
         return Pipeline::Outcome::Answered;
     }
     const QByteArray &path = request.pathInfo;
@@ -72,21 +72,21 @@ Pipeline::Outcome SessionDemoApp::handle(Http::Exchange &exchange)
     if (path == "/" || path.isEmpty()) {
         if (!read) {
             exchange.response().setHeader("Allow", "GET, HEAD");
-            Pipeline::respondWithError(exchange, 405);
+            Http::respondWithError(exchange, 405);
         } else {
             showPage(exchange);
         }
     } else if (path == "/setname" || path == "/logout") {
         if (request.method() != "POST") {
             exchange.response().setHeader("Allow", "POST");
-            Pipeline::respondWithError(exchange, 405);
+            Http::respondWithError(exchange, 405);
         } else if (path == "/setname") {
             storeName(exchange);
         } else {
             logout(exchange);
         }
     } else {
-        Pipeline::respondWithError(exchange, 404);
+        Http::respondWithError(exchange, 404);
     }
     return Pipeline::Outcome::Answered;
 }
@@ -156,7 +156,7 @@ void SessionDemoApp::storeName(Http::Exchange &exchange)
                 return;
             if (body->size() + chunk.size() > MaxFormBytes) {
                 *tooLarge = true;
-                Pipeline::respondWithError(*ex, 413);
+                Http::respondWithError(*ex, 413);
                 return;
             }
             body->append(chunk);

@@ -154,7 +154,7 @@ Pipeline::Outcome StatsApp::handle(Http::Exchange &exchange)
     const QByteArrayView method = exchange.request().method();
     if (method != "GET" && method != "HEAD") {
         exchange.response().setHeader("Allow", "GET, HEAD");
-        Pipeline::respondWithError(exchange, 405);
+        Http::respondWithError(exchange, 405);
         return Pipeline::Outcome::Answered;
     }
     const QByteArrayView query = exchange.request().query();
@@ -165,7 +165,7 @@ Pipeline::Outcome StatsApp::handle(Http::Exchange &exchange)
         return Pipeline::Outcome::Answered;
     }
     if (!format.isNull() && format != "json") {
-        Pipeline::respondWithError(exchange, 400);
+        Http::respondWithError(exchange, 400);
         return Pipeline::Outcome::Answered;
     }
     QByteArray callback = Http::formValue(query, "callback");
@@ -176,7 +176,7 @@ Pipeline::Outcome StatsApp::handle(Http::Exchange &exchange)
         return Pipeline::Outcome::Answered;
     }
     if (!isValidCallback(callback)) {
-        Pipeline::respondWithError(exchange, 400);
+        Http::respondWithError(exchange, 400);
         return Pipeline::Outcome::Answered;
     }
     exchange.response().setHeader("X-Content-Type-Options", "nosniff");
