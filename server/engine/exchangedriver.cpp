@@ -1,6 +1,7 @@
 #include "exchangedriver.h"
 
 #include "connectionmanager.h"
+#include "http/identity.h"
 #include "http/pathnormalizer.h"
 #include "log/cef.h"
 #include "log/logging.h"
@@ -282,8 +283,12 @@ bool ExchangeDriver::log(const Http::Request &request, const LogFacts &facts)
     if (!sink)
         return true;
     const Http::RequestHead &head = request.head;
-    const QByteArray user = request.user.isEmpty() ? QByteArray() : request.user.toUtf8();
-    const QByteArray token = request.token.isEmpty() ? QByteArray() : request.token.toUtf8();
+    // Who the request was for, when an auth app found out: "-" otherwise.
+    const Http::Identity *identity = request.attributes.get<Http::Identity>();
+    const QByteArray user =
+        identity && !identity->user.isEmpty() ? identity->user.toUtf8() : QByteArray();
+    const QByteArray token =
+        identity && !identity->token.isEmpty() ? identity->token.toUtf8() : QByteArray();
     char local[48] = "C";
     char *end = std::to_chars(local + 1, local + 24, facts.connectionId).ptr;
     *end++ = '-';

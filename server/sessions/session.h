@@ -14,7 +14,7 @@ namespace Berth::Sessions {
 
 class SessionManager;
 
-// A server-side session, as apps after berth.session see it through request.session (pyslet's
+// A server-side session, as apps after berth.session see it through sessionOf(request) (pyslet's
 // CookieSession with its data kept on the server). The browser holds only a signed, opaque id.
 //
 // Values are a QVariantMap persisted as a JSON object, so keep them to what JSON can carry

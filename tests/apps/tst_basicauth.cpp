@@ -2,13 +2,14 @@
 // verification, reload, the success cache, CEF events and the TLS rule.
 #include "apps/basicauth/basicauthapp.h"
 #include "apps/basicauth/userfile.h"
-#include "runtime/offloadpool.h"
-#include "runtime/servercontext.h"
-#include "runtime/statsregistry.h"
 #include "fakeexchange.h"
+#include "http/identity.h"
 #include "log/logging.h"
 #include "pipeline/appregistry.h"
 #include "pipeline/pipeline.h"
+#include "runtime/offloadpool.h"
+#include "runtime/servercontext.h"
+#include "runtime/statsregistry.h"
 
 #include <config/config.h>
 
@@ -324,13 +325,13 @@ void TestBasicAuth::handle()
     if (status == 0) {
         QCOMPARE(outcome, Pipeline::Outcome::Pass);
         QVERIFY(!exchange->started());
-        QCOMPARE(exchange->request().user, user);
+        QCOMPARE(Http::userOf(exchange->request()), user);
     } else {
         QCOMPARE(outcome, Pipeline::Outcome::Answered);
         QCOMPARE(exchange->status(), status);
         QCOMPARE(exchange->header("WWW-Authenticate"),
                  QByteArray("Basic realm=\"Berth\", charset=\"UTF-8\""));
-        QVERIFY(exchange->request().user.isEmpty());
+        QVERIFY(Http::userOf(exchange->request()).isEmpty());
         QVERIFY(exchange->body().startsWith("401 Unauthorized"));
     }
     QVERIFY2(exchange->protocolErrors().isEmpty(),
@@ -395,7 +396,7 @@ void TestBasicAuth::plainHttpRefusedWithoutAllowInsecure()
     QCOMPARE(exchange->status(), 403);
     QVERIFY(exchange->header("WWW-Authenticate").isNull());
     QCOMPARE(run(*app, basic("alice:secret"), &exchange, true), Pipeline::Outcome::Pass);
-    QCOMPARE(exchange->request().user, QStringLiteral("alice"));
+    QCOMPARE(Http::userOf(exchange->request()), QStringLiteral("alice"));
 }
 
 void TestBasicAuth::reloadAfterFileChange()
@@ -558,9 +559,9 @@ void TestBasicAuth::bcryptRunsOffTheEventLoop()
     QCOMPARE(app->handle(exchange), Pipeline::Outcome::Answered);
     QVERIFY(!exchange.started());
     QVERIFY(!m_next.reached.contains(&exchange));
-    QVERIFY(exchange.request().user.isEmpty());
+    QVERIFY(Http::userOf(exchange.request()).isEmpty());
     QTRY_VERIFY(m_next.reached.contains(&exchange));
-    QCOMPARE(exchange.request().user, u"alice"_s);
+    QCOMPARE(Http::userOf(exchange.request()), u"alice"_s);
     QVERIFY(!exchange.started());
 }
 

@@ -15,6 +15,7 @@
 
 #include <memory>
 #include <stdexcept>
+#include <utility>
 
 using namespace Berth;
 
@@ -71,8 +72,29 @@ struct Observed
     QByteArray body;
     int writableCalls = 0;
     Http::ExchangeHandle handle;
+    int liveAttributes = 0; // request attributes the apps set that are not released yet
 };
 Observed *g_observed = nullptr;
+
+// A request attribute that counts itself, standing for what a feature owns for one exchange
+// (berth.session's session): the engine must release it when the exchange ends.
+struct CountedAttribute
+{
+    explicit CountedAttribute(int *counter)
+        : live(counter)
+    {
+        ++*live;
+    }
+    CountedAttribute(CountedAttribute &&other) noexcept
+        : live(std::exchange(other.live, nullptr))
+    {}
+    ~CountedAttribute()
+    {
+        if (live)
+            --*live;
+    }
+    int *live;
+};
 
 // Apps by mode: answer (200 with the path), read (reads the body, answers at its end),
 // stream (writes 1 MiB through back-pressure), throw_later (throws from a timer),
@@ -88,6 +110,7 @@ public:
         Observed &o = *g_observed;
         exchange.setAbortHandler([&o] { ++o.aborts; });
         o.handle = exchange.handle();
+        exchange.request().attributes.set(CountedAttribute(&o.liveAttributes));
         if (m_mode == QLatin1String("answer")) {
             exchange.respond(200, "text/plain", exchange.request().path);
         } else if (m_mode == QLatin1String("read")) {
@@ -152,6 +175,7 @@ private Q_SLOTS:
     void exceptionInTimerIs500();
     void exceptionInHandleRunsAbortHandler();
     void handleTurnsNullWhenExchangeEnds();
+    void attributesReleasedWhenExchangeEnds();
 
 private:
     Engine::Http1Connection *connect();
@@ -299,6 +323,7 @@ void TestHttp1Connection::clientLeavingMidBodyIsNoticedAtOnce()
     QCOMPARE(m_manager->connectionCount(), 0);
     QCOMPARE(m_observed.aborts, 1);
     QVERIFY(!m_observed.handle);
+    QCOMPARE(m_observed.liveAttributes, 0);
 }
 
 void TestHttp1Connection::engine413MidBodyRunsAbortHandler()
@@ -346,6 +371,29 @@ void TestHttp1Connection::handleTurnsNullWhenExchangeEnds()
     feed("GET /hold HTTP/1.1\r\nHost: a\r\n\r\n");
     QVERIFY(m_observed.handle);
     QVERIFY(!held);
+}
+
+void TestHttp1Connection::attributesReleasedWhenExchangeEnds()
+{
+    // What apps attached (the session among them) goes when the exchange ends, not when the
+    // next request on the connection starts.
+    feed("GET /hold HTTP/1.1\r\nHost: a\r\n\r\n");
+    QCOMPARE(m_observed.liveAttributes, 1);
+    Http::ExchangeHandle held = m_observed.handle;
+    QVERIFY(held);
+    QVERIFY(held->request().attributes.get<CountedAttribute>());
+    held->respond(204, {}, {});
+    QCOMPARE(m_observed.liveAttributes, 0);
+    QCOMPARE(m_manager->connectionCount(), 1); // kept alive, no next request yet
+
+    // Aborted by the engine (413 mid-body): released too.
+    feed("POST /read HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "200\r\n" +
+         QByteArray(512, 'c') + "\r\n");
+    QCOMPARE(m_observed.liveAttributes, 1);
+    feed("300\r\n" + QByteArray(768, 'c') + "\r\n"); // past max_body_bytes = 1024
+    QVERIFY(m_wire->fromServer.contains("HTTP/1.1 413 "));
+    QCOMPARE(m_observed.liveAttributes, 0);
 }
 
 QTEST_GUILESS_MAIN(TestHttp1Connection)

@@ -1,6 +1,7 @@
 // Router: mount points, virtual hosts, pipelines, and the diagnostics of bad route lines.
 #include "apps/builtinapps.h"
 #include "fakeexchange.h"
+#include "http/identity.h"
 #include "pipeline/appregistry.h"
 #include "pipeline/router.h"
 
@@ -28,11 +29,12 @@ public:
         if (m_fail)
             throw std::runtime_error("boom");
         if (m_pass) {
-            exchange.request().user = name();
+            exchange.request().attributes.getOrSet<Http::Identity>().user = name();
             return Pipeline::Outcome::Pass;
         }
         QByteArray body = name().toUtf8() + ' ' + exchange.request().scriptName + '|' +
-                          exchange.request().pathInfo + '|' + exchange.request().user.toUtf8();
+                          exchange.request().pathInfo + '|' +
+                          Http::userOf(exchange.request()).toUtf8();
         exchange.respond(200, "text/plain", body);
         return Pipeline::Outcome::Answered;
     }

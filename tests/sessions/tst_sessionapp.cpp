@@ -3,11 +3,12 @@
 
 #include "apps/session/sessionapp.h"
 #include "apps/sessiondemo/sessiondemoapp.h"
-#include "runtime/offloadpool.h"
 #include "fakeexchange.h"
 #include "pipeline/pipeline.h"
+#include "runtime/offloadpool.h"
 #include "sessions/session.h"
 #include "sessions/sessionmanager.h"
+#include "sessions/sessionref.h"
 #include "sessionsync.h"
 
 #include <QSemaphore>
@@ -28,7 +29,7 @@ public:
     Pipeline::Outcome handle(Http::Exchange &exchange) override
     {
         ++calls;
-        Session *session = exchange.request().session;
+        Session *session = Sessions::sessionOf(exchange.request());
         body.clear();
         exchange.readBody([this](QByteArrayView chunk) { body += chunk; },
                           [this, &exchange, session] {

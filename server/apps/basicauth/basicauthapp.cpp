@@ -1,9 +1,9 @@
 #include "basicauthapp.h"
 
 #include "http/exchange.h"
+#include "http/identity.h"
 #include "log/cef.h"
 #include "pipeline/pipeline.h"
-#include "runtime/exchangewatch.h"
 #include "runtime/offloadpool.h"
 #include "runtime/servercontext.h"
 #include "runtime/statsregistry.h"
@@ -193,14 +193,14 @@ Pipeline::Outcome BasicAuthApp::handle(Http::Exchange &exchange)
     const bool known = stored != nullptr;
     const QByteArray against = known ? *stored : dummySetting();
     ++m_hashComputations;
-    const Core::ExchangeWatch watch(exchange);
+    const Http::ExchangeHandle handle = exchange.handle();
     const std::weak_ptr<int> lifetime = m_lifetime;
     const bool queued = pool().submit(
         [password = credentials.password, against] { return bcryptMatches(password, against); },
-        [this, lifetime, watch, user, digest, against, known](bool matches) {
+        [this, lifetime, handle, user, digest, against, known](bool matches) {
             if (lifetime.expired())
                 return; // the app was replaced meanwhile; its exchanges went with it
-            Http::Exchange *ex = watch.release();
+            Http::Exchange *ex = handle.get();
             if (!ex)
                 return; // the client left while bcrypt ran
             if (!known) {
@@ -213,10 +213,8 @@ Pipeline::Outcome BasicAuthApp::handle(Http::Exchange &exchange)
                 ex->passToNext();
             }
         });
-    if (!queued) {
-        watch.release();
+    if (!queued)
         Http::respondWithError(exchange, 503);
-    }
     return Pipeline::Outcome::Answered;
 }
 
@@ -272,7 +270,7 @@ void BasicAuthApp::allow(Http::Exchange &exchange, const QString &user)
 {
     if (m_server && m_server->stats)
         m_server->stats->add(m_allowedStat);
-    exchange.request().user = user;
+    exchange.request().attributes.getOrSet<Http::Identity>().user = user;
 }
 
 bool BasicAuthApp::bcryptMatches(const QByteArray &password, const QByteArray &stored)

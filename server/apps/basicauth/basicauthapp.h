@@ -37,9 +37,10 @@ CredentialsStatus parseBasicCredentials(QByteArrayView fieldValue, BasicCredenti
 
 // berth.basic_auth (brim's wsgi_basic_auth): middleware that lets a request through to the next
 // app of the pipeline only with a user name and password from the auth_path file. It answers
-// 401 with a Basic challenge otherwise, sets request.user (request.log's user field) on success
-// and logs every failed attempt as a CEF "AuthFail" event. Refuses plain HTTP (403) unless
-// allow_insecure: Basic auth sends the password in the clear.
+// 401 with a Basic challenge otherwise, sets the user of the request's Http::Identity attribute
+// (request.log's user field) on success and logs every failed attempt as a CEF "AuthFail"
+// event. Refuses plain HTTP (403) unless allow_insecure: Basic auth sends the password in the
+// clear.
 //
 // bcrypt is slow on purpose (tens of milliseconds at cost 10), so it runs in the offload pool:
 // the exchange waits, the event loop serves others meanwhile, and the verdict comes back to the

@@ -4,7 +4,6 @@
 #include "log/logsink.h"
 #include "logrecord.h"
 #include "pipeline/pipeline.h"
-#include "runtime/exchangewatch.h"
 #include "runtime/offloadpool.h"
 #include "runtime/servercontext.h"
 #include "runtime/statsregistry.h"
@@ -124,14 +123,16 @@ Pipeline::Outcome LogCollectorApp::handle(Http::Exchange &exchange)
         // Collected records are what someone is waiting to read: no batching, and the answer
         // says they are in both files. The files' writers say when; the event loop never
         // waits for them (a stalled disk holds this request only).
-        const Core::ExchangeWatch watch(ex);
+        // The writers call back from their own threads: there the handle is only copied (one
+        // reference count), and looked at only back on this loop thread through the mailbox.
+        const Http::ExchangeHandle handle = ex.handle();
         const std::shared_ptr<Core::ThreadMailbox> mailbox = Core::ThreadMailbox::current();
         auto remaining = std::make_shared<std::atomic<int>>(2);
-        auto written = [watch, mailbox, remaining] {
+        auto written = [handle, mailbox, remaining] {
             if (remaining->fetch_sub(1) != 1)
                 return;
-            mailbox->post([watch] {
-                if (Http::Exchange *e = watch.release())
+            mailbox->post([handle] {
+                if (Http::Exchange *e = handle.get())
                     respondOk(*e);
             });
         };

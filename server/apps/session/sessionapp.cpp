@@ -1,14 +1,15 @@
 #include "sessionapp.h"
 
 #include "http/exchange.h"
+#include "http/identity.h"
 #include "log/cef.h"
 #include "pipeline/pipeline.h"
-#include "runtime/exchangewatch.h"
 #include "runtime/servercontext.h"
 #include "sessions/csrf.h"
 #include "sessions/returnpath.h"
 #include "sessions/session.h"
 #include "sessions/sessionmanager.h"
+#include "sessions/sessionref.h"
 #include "sessions/sqlsessionstore.h"
 
 #include <QLoggingCategory>
@@ -96,22 +97,22 @@ Pipeline::Outcome SessionApp::handle(Http::Exchange &exchange)
         return withStore(exchange);
     // The first request (or the first since the store failed to open): connect, create the
     // table and open the cipher, off the event loop.
-    const Core::ExchangeWatch watch(exchange);
+    const Http::ExchangeHandle handle = exchange.handle();
     const std::weak_ptr<int> lifetime = m_lifetime;
     const bool started =
-        m_manager->open([this, lifetime, watch](bool ok, const QString &openError) {
+        m_manager->open([this, lifetime, handle](bool ok, const QString &openError) {
             if (lifetime.expired())
                 return;
-            Http::Exchange *ex = watch.release();
+            Http::Exchange *ex = handle.get();
             if (!ex)
-                return;
+                return; // the exchange ended (client gone, timeout) while the store opened
             if (!ok)
                 storeUnavailable(*ex, openError);
             else
                 resume(*ex, withStore(*ex));
         });
     if (!started)
-        busy(exchange, watch);
+        busy(exchange);
     return Pipeline::Outcome::Answered;
 }
 
@@ -126,11 +127,10 @@ void SessionApp::storeUnavailable(Http::Exchange &exchange, const QString &error
     Http::respondWithError(exchange, 503);
 }
 
-void SessionApp::busy(Http::Exchange &exchange, const Core::ExchangeWatch &watch)
+void SessionApp::busy(Http::Exchange &exchange)
 {
     // The offload queue is full (offload_rejected counts it): the store is slow, and more
     // requests waiting on it would only wait longer.
-    watch.release();
     Http::respondWithError(exchange, 503);
 }
 
@@ -160,8 +160,8 @@ Pipeline::Outcome SessionApp::withStore(Http::Exchange &exchange)
     if (tampered) {
         // Forged or altered (or signed under a key that is not on record, or that this process
         // does not have yet): never trusted, the request goes on as one without a session.
-        Log::logCef(u"Session cookie tampered"_s, 5, &request, request.user, u"SessionTamper"_s,
-                    {{u"reason"_s, u"bad cookie signature"_s}});
+        Log::logCef(u"Session cookie tampered"_s, 5, &request, Http::userOf(request),
+                    u"SessionTamper"_s, {{u"reason"_s, u"bad cookie signature"_s}});
     }
     if (m_settings.cookieTest && request.pathInfo == "/ctest") {
         handleCookieTest(exchange);
@@ -176,15 +176,15 @@ Pipeline::Outcome SessionApp::withStore(Http::Exchange &exchange)
 void SessionApp::load(Http::Exchange &exchange, QList<QByteArray> ids)
 {
     const QByteArray id = ids.takeFirst();
-    const Core::ExchangeWatch watch(exchange);
+    const Http::ExchangeHandle handle = exchange.handle();
     const std::weak_ptr<int> lifetime = m_lifetime;
     const bool started = m_manager->load(
-        id, [this, lifetime, watch, ids](std::unique_ptr<Session> session, bool storeFailed) {
+        id, [this, lifetime, handle, ids](std::unique_ptr<Session> session, bool storeFailed) {
             if (lifetime.expired())
                 return;
-            Http::Exchange *ex = watch.release();
+            Http::Exchange *ex = handle.get();
             if (!ex)
-                return;
+                return; // the exchange ended while the store answered
             if (storeFailed) {
                 Http::respondWithError(*ex, 503);
             } else if (!session && !ids.isEmpty()) {
@@ -194,7 +194,7 @@ void SessionApp::load(Http::Exchange &exchange, QList<QByteArray> ids)
             }
         });
     if (!started)
-        busy(exchange, watch);
+        busy(exchange);
 }
 
 Pipeline::Outcome SessionApp::withSession(Http::Exchange &exchange,
@@ -218,20 +218,17 @@ Pipeline::Outcome SessionApp::withSession(Http::Exchange &exchange,
         }
         session = m_manager->create();
     }
-    request.session = adopt(exchange, std::move(session));
+    adopt(exchange, std::move(session));
     return Pipeline::Outcome::Pass;
 }
 
-Session *SessionApp::adopt(Http::Exchange &exchange, std::unique_ptr<Session> session)
+void SessionApp::adopt(Http::Exchange &exchange, std::unique_ptr<Session> session)
 {
-    Session *raw = session.get();
     Http::Exchange *ex = &exchange;
-    raw->setCookieHandler([this, ex](const Session &s) { sendSessionCookie(*ex, s); });
-    // The request owns its session object: it lives while the exchange does, also for apps that
-    // complete it later, and ends with it.
-    exchange.request().sessionOwner = std::move(session);
-    exchange.request().session = raw;
-    return raw;
+    session->setCookieHandler([this, ex](const Session &s) { sendSessionCookie(*ex, s); });
+    // The exchange owns its session object: it lives while the exchange does, also for apps
+    // that complete it later, and ends with it (the engine clears the request's attributes).
+    exchange.request().attributes.set(Sessions::SessionRef{std::move(session)});
 }
 
 Sessions::CookieAttributes SessionApp::cookieAttributes(const Http::Exchange &exchange) const
@@ -277,7 +274,7 @@ void SessionApp::sendSessionCookie(Http::Exchange &exchange, const Session &sess
 Pipeline::Outcome SessionApp::checkToken(Http::Exchange &exchange)
 {
     Http::Request &request = exchange.request();
-    Session *session = request.session;
+    Session *session = Sessions::sessionOf(request);
     const QByteArray expected = session->csrfToken();
     const QByteArrayView header = request.header(Sessions::Csrf::Header);
     if (!header.isNull()) {
@@ -285,7 +282,6 @@ Pipeline::Outcome SessionApp::checkToken(Http::Exchange &exchange)
             rejectCsrf(exchange, u"wrong token in X-CSRF-Token"_s);
             return Pipeline::Outcome::Answered;
         }
-        request.session = session;
         return Pipeline::Outcome::Pass;
     }
     if (!Sessions::Csrf::isUrlEncodedForm(request.header("Content-Type"))) {
@@ -328,7 +324,6 @@ Pipeline::Outcome SessionApp::checkToken(Http::Exchange &exchange)
             Http::Request &r = ex->request();
             r.bufferedBody = std::move(state->body);
             r.bodyBuffered = true;
-            r.session = session;
             ex->passToNext();
         });
     return Pipeline::Outcome::Answered;
@@ -337,7 +332,7 @@ Pipeline::Outcome SessionApp::checkToken(Http::Exchange &exchange)
 void SessionApp::rejectCsrf(Http::Exchange &exchange, const QString &reason)
 {
     const Http::Request &request = exchange.request();
-    Log::logCef(u"CSRF failure"_s, 5, &request, request.user, u"CSRFFail"_s,
+    Log::logCef(u"CSRF failure"_s, 5, &request, Http::userOf(request), u"CSRFFail"_s,
                 {{u"reason"_s, reason}});
     qCInfo(lcSessionApp).noquote() << u"[app:%1] CSRF failure (%2) for %3 %4 (txn %5)"_s.arg(
         name(), reason, QString::fromLatin1(request.method()),
@@ -376,7 +371,8 @@ void SessionApp::handleCookieTest(Http::Exchange &exchange)
     if (location.isNull()) {
         // pyslet's check_redirect: the cookie test only ever sends the browser back into this
         // app; anything else would make it an open redirector for phishing links.
-        Log::logCef(u"Unsafe redirect target"_s, 3, &request, request.user, u"OpenRedirect"_s,
+        Log::logCef(u"Unsafe redirect target"_s, 3, &request, Http::userOf(request),
+                    u"OpenRedirect"_s,
                     {{u"reason"_s, u"cookie test return URL outside the app"_s}});
         respondText(exchange, 400, "400 Bad Request\nreturn must be a path of this app\n");
         return;

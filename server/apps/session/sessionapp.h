@@ -9,10 +9,6 @@
 
 #include <memory>
 
-namespace Berth::Core {
-class ExchangeWatch;
-}
-
 namespace Berth::Http {
 class Exchange;
 }
@@ -36,7 +32,8 @@ namespace Berth::Apps {
 //    csrftoken of an application/x-www-form-urlencoded body): 403 and a cef.log event;
 //  - with `[sessions] cookie_test = yes`, sends browsers that arrive without cookies through
 //    <mount>/ctest first, and explains there when cookies are blocked;
-//  - sets request.session and passes the exchange on.
+//  - leaves the session in the request's Sessions::SessionRef slot (see sessions/sessionref.h)
+//    and passes the exchange on.
 // The store works in the offload pool: while it answers, the exchange waits and the event loop
 // serves others; a full offload queue is answered 503.
 class SessionApp final : public Pipeline::App
@@ -59,12 +56,12 @@ private:
                                   std::unique_ptr<Sessions::Session> session);
     void resume(Http::Exchange &exchange, Pipeline::Outcome outcome);
     void storeUnavailable(Http::Exchange &exchange, const QString &error);
-    void busy(Http::Exchange &exchange, const Core::ExchangeWatch &watch);
+    void busy(Http::Exchange &exchange);
     Pipeline::Outcome checkToken(Http::Exchange &exchange);
     void rejectCsrf(Http::Exchange &exchange, const QString &reason);
     void redirectToCookieTest(Http::Exchange &exchange);
     void handleCookieTest(Http::Exchange &exchange);
-    Sessions::Session *adopt(Http::Exchange &exchange, std::unique_ptr<Sessions::Session> session);
+    void adopt(Http::Exchange &exchange, std::unique_ptr<Sessions::Session> session);
     void sendSessionCookie(Http::Exchange &exchange, const Sessions::Session &session);
     Sessions::CookieAttributes cookieAttributes(const Http::Exchange &exchange) const;
 

@@ -2,9 +2,9 @@
 
 #include "http/exchange.h"
 #include "pipeline/pipeline.h"
-#include "runtime/exchangewatch.h"
 #include "sessions/csrf.h"
 #include "sessions/session.h"
+#include "sessions/sessionref.h"
 
 #include <QDateTime>
 #include <QLoggingCategory>
@@ -29,12 +29,12 @@ QByteArray mountRoot(const Http::Request &request)
 
 // Answers once the session's changes are stored (503 if the store failed): the next request may
 // land on another worker or node, which must see them. The exchange may die while the store
-// works: the watch tells.
+// works: the handle tells.
 void saveThen(Http::Exchange &exchange, const std::function<void(Http::Exchange &)> &answer)
 {
-    const Core::ExchangeWatch watch(exchange);
-    const bool started = exchange.request().session->save([watch, answer](bool ok) {
-        Http::Exchange *ex = watch.release();
+    const Http::ExchangeHandle handle = exchange.handle();
+    const bool started = Sessions::sessionOf(exchange.request())->save([handle, answer](bool ok) {
+        Http::Exchange *ex = handle.get();
         if (!ex)
             return;
         if (ok)
@@ -42,10 +42,8 @@ void saveThen(Http::Exchange &exchange, const std::function<void(Http::Exchange 
         else
             Http::respondWithError(*ex, 503);
     });
-    if (!started) {
-        watch.release();
+    if (!started)
         Http::respondWithError(exchange, 503); // the offload queue is full
-    }
 }
 
 void redirectHome(Http::Exchange &exchange)
@@ -61,7 +59,7 @@ void redirectHome(Http::Exchange &exchange)
 Pipeline::Outcome SessionDemoApp::handle(Http::Exchange &exchange)
 {
     const Http::Request &request = exchange.request();
-    if (!request.session) {
+    if (!Sessions::sessionOf(request)) {
         qCWarning(lcSessionDemo).noquote()
             << u"[app:%1] no session: put berth.session before it in the route"_s.arg(name());
         Http::respondWithError(exchange, 500);
@@ -93,7 +91,7 @@ Pipeline::Outcome SessionDemoApp::handle(Http::Exchange &exchange)
 
 void SessionDemoApp::showPage(Http::Exchange &exchange)
 {
-    Sessions::Session *session = exchange.request().session;
+    Sessions::Session *session = Sessions::sessionOf(exchange.request());
     const QString root = QString::fromUtf8(mountRoot(exchange.request())).toHtmlEscaped();
     // csrfToken() makes the save below store a new session, so the cookie goes out with this
     // page.
@@ -164,7 +162,7 @@ void SessionDemoApp::storeName(Http::Exchange &exchange)
         [body, tooLarge, ex] {
             if (*tooLarge)
                 return;
-            Sessions::Session *session = ex->request().session;
+            Sessions::Session *session = Sessions::sessionOf(ex->request());
             const QString name = QString::fromUtf8(Sessions::Csrf::formField(*body, "name"))
                                      .simplified()
                                      .left(MaxNameChars);
@@ -181,7 +179,7 @@ void SessionDemoApp::storeName(Http::Exchange &exchange)
 
 void SessionDemoApp::logout(Http::Exchange &exchange)
 {
-    exchange.request().session->destroy();
+    Sessions::sessionOf(exchange.request())->destroy();
     saveThen(exchange, redirectHome);
 }
 
