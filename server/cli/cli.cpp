@@ -231,17 +231,27 @@ int start(const Arguments &a, QCoreApplication &app)
     return serve(a, app, starterFd);
 }
 
-int signalServer(const Arguments &a, int signo, bool waitForExit)
+// The pid of the server the configuration names, or 0 after saying on stderr why there is none.
+pid_t runningServer(const Arguments &a, QString *pidFile)
 {
-    const QString pidFile = pidFileOf(a);
-    if (pidFile.isEmpty())
-        return 1;
-    const pid_t pid = Core::readPidFile(pidFile);
+    *pidFile = pidFileOf(a);
+    if (pidFile->isEmpty())
+        return 0;
+    const pid_t pid = Core::readPidFile(*pidFile);
     if (pid <= 0 || !Core::isBerthdRunning(pid)) {
         print(stderr,
-              QStringLiteral("berthd %1: not running (pid file %2)").arg(a.command, pidFile));
-        return 1;
+              QStringLiteral("berthd %1: not running (pid file %2)").arg(a.command, *pidFile));
+        return 0;
     }
+    return pid;
+}
+
+int signalServer(const Arguments &a, int signo, bool waitForExit)
+{
+    QString pidFile;
+    const pid_t pid = runningServer(a, &pidFile);
+    if (pid <= 0)
+        return 1;
     if (::kill(pid, signo) != 0) {
         print(stderr, QStringLiteral("berthd %1: cannot signal pid %2: %3")
                           .arg(a.command)
@@ -302,15 +312,10 @@ int status(const Arguments &a)
 // reload falls back to SIGHUP when the server has no control socket (workers = 0).
 int control(const Arguments &a, const QString &request)
 {
-    const QString pidFile = pidFileOf(a);
-    if (pidFile.isEmpty())
+    QString pidFile;
+    const pid_t pid = runningServer(a, &pidFile);
+    if (pid <= 0)
         return 1;
-    const pid_t pid = Core::readPidFile(pidFile);
-    if (pid <= 0 || !Core::isBerthdRunning(pid)) {
-        print(stderr,
-              QStringLiteral("berthd %1: not running (pid file %2)").arg(a.command, pidFile));
-        return 1;
-    }
     const QString socket = Supervisor::controlSocketPath(pidFile);
     if (!QFileInfo::exists(socket)) {
         if (a.command != QLatin1String("reload")) {
