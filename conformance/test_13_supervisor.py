@@ -64,7 +64,9 @@ def status(srv) -> str:
 def test_status_shows_each_service_and_child(berth_server, tmp_path):
     srv = berth_server(config(tmp_path, ticker(tmp_path)), env=ENV)
     assert berth.wait_until(lambda: len(ticker_pids(tmp_path)) == 1)
-    assert berth.wait_until(lambda: "service http:http: running, 2/2 ready" in status(srv))
+    # The ticker writes its start line before the master hears it is ready: wait for both.
+    assert berth.wait_until(lambda: all(s in status(srv) for s in (
+        "service http:http: running, 2/2 ready", "service berth.ticker:t1: running, 1/1 ready")))
     out = status(srv)
     assert re.search(r"service http:http: running, 2/2 ready, restarts 0, last exit -", out), out
     assert re.search(r"service berth\.ticker:t1: running, 1/1 ready, restarts 0", out), out
