@@ -84,10 +84,9 @@ def wait_for_workers(srv, count: int, timeout: float = 5.0, exclude: set[int] = 
 
 
 def status(srv) -> str:
-    """`berthd status` of a server started with a pid_file (through its control socket)."""
-    result = berth.run_cli("status", "-c", str(srv.conf_path), env=ENV)
-    assert result.returncode == 0, result
-    return result.output
+    """`berthd status` of a server started with a pid_file (through its control socket). The
+    master listens before it writes its pid file: until then this says "not running"."""
+    return berth.run_cli("status", "-c", str(srv.conf_path), env=ENV).output
 
 
 def wait_ready(srv, count: int = 2, restarts: int = 0, timeout: float = 8.0) -> None:
