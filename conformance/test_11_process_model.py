@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -82,6 +83,32 @@ def wait_for_workers(srv, count: int, timeout: float = 5.0, exclude: set[int] = 
     raise AssertionError(f"expected {count} workers, have {children(srv.proc.pid)}")
 
 
+def status(srv) -> str:
+    """`berthd status` of a server started with a pid_file (through its control socket). The
+    master listens before it writes its pid file: until then this says "not running"."""
+    return berth.run_cli("status", "-c", str(srv.conf_path), env=ENV).output
+
+
+def wait_ready(srv, count: int = 2, restarts: int = 0, timeout: float = 8.0) -> None:
+    """Until the master has heard "ready" from `count` HTTP children (they serve, not merely
+    exist) and has counted `restarts` restarts: a replacement is started only after the master
+    reaped the child it replaces, so the count says that one is gone too."""
+    expected = re.compile(rf"service http:http: running, {count}/{count} ready, restarts {restarts},")
+    assert berth.wait_until(lambda: expected.search(status(srv)), timeout), status(srv)
+
+
+def accepted_by_a_worker(srv, conn) -> bool:
+    """Whether a worker has accepted conn: /proc/net/tcp gives the server's end of a connection
+    an inode only once accept() made it a socket of a process."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].rsplit(":", 1)[1], 16)
+        remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+        if local_port == srv.port and remote_port == conn.local_port and fields[9] != "0":
+            return True
+    return False
+
+
 def serving_pid(conn) -> int:
     """The pid of the worker behind a keep-alive connection (berth.stats reports it)."""
     resp = conn.roundtrip(build_request("GET", "/stats"))
@@ -91,7 +118,10 @@ def serving_pid(conn) -> int:
 
 @pytest.fixture
 def srv(berth_server):
-    server = berth_server(config(), env=ENV)
+    # A pid file gives the server a control socket, so the tests can ask `berthd status`.
+    server = berth_server(config(), env=ENV, server={"pid_file": "{tmp}/berthd.pid"})
+    # The children exist before they serve: wait until both reported ready.
+    wait_ready(server)
     wait_for_workers(server, 2)
     return server
 
@@ -117,6 +147,9 @@ def test_kill9_worker_others_keep_working_and_it_is_replaced(srv):
         survivors = [c for c, pid in owners.items() if pid != victim]
         for c in survivors:  # every connection on the other worker keeps working
             assert c.roundtrip(build_request("GET", "/hb")).status == 200
+        # /proc lists the victim until it has died; its replacement comes after the master
+        # reaped it, and serves once it reported ready.
+        wait_ready(srv, restarts=1)
         replaced = wait_for_workers(srv, 2)
         assert victim not in replaced
         assert berth.wait_until(lambda: "killed by signal 9" in srv.server_log())
@@ -151,10 +184,10 @@ def test_hup_during_request_stream_drops_nothing(srv):
         t.start()
     try:
         time.sleep(0.3)
-        for _ in range(2):
+        for reloads in (1, 2):
             old = children(srv.proc.pid)
             srv.proc.send_signal(signal.SIGHUP)
-            assert berth.wait_until(lambda: srv.server_log().count("reload complete") >= 1, 5)
+            assert berth.wait_until(lambda: srv.server_log().count("reload complete") >= reloads, 5)
             time.sleep(0.8)
             assert berth.wait_until(lambda: not (children(srv.proc.pid) & old), 6)
         time.sleep(0.3)
@@ -180,7 +213,9 @@ def test_reload_with_broken_config_keeps_serving(srv):
 def test_term_waits_for_a_slow_in_flight_request(srv):
     with srv.conn(timeout=6) as c:
         c.send(build_request("GET", "/slow"))
-        time.sleep(0.3)
+        # TERM once a worker holds the request (the app answers from a timer, so `berthd status`
+        # shows no thread busy with it).
+        assert berth.wait_until(lambda: accepted_by_a_worker(srv, c), 5)
         srv.proc.send_signal(signal.SIGTERM)
         resp = c.recv_response(timeout=6)
         assert resp.status == 200 and resp.body == b"slow\n"
@@ -193,8 +228,8 @@ def test_usr1_reopens_log_files(srv):
     assert berth.wait_until(lambda: log.exists() and log.stat().st_size > 0)
     os.rename(log, log.with_suffix(".log.1"))
     srv.proc.send_signal(signal.SIGUSR1)
-    assert berth.wait_until(lambda: srv.server_log().count("log files reopened") >= 1)
-    time.sleep(0.3)  # workers reopen on their own signal
+    # The master and each of the 2 workers reopen on their own signal, and say so.
+    assert berth.wait_until(lambda: srv.server_log().count("log files reopened") >= 3)
     assert srv.request("GET", "/hb?after-rotation").status == 200
     assert berth.wait_until(lambda: log.exists() and "after-rotation" in log.read_text(), 3)
 
@@ -220,7 +255,9 @@ def test_max_requests_recycles_workers(berth_server):
         assert srv.request("GET", f"/hb?{i}").status == 200
         time.sleep(0.05)
     assert berth.wait_until(lambda: "recycling this worker" in srv.server_log(), 3)
-    assert wait_for_workers(srv, 1) != first
+    # The recycled worker drains before it exits; its successor starts after that.
+    assert berth.wait_until(lambda: len(children(srv.proc.pid)) == 1 and
+                            not (children(srv.proc.pid) & first), 5), children(srv.proc.pid)
 
 
 def test_cli_start_status_stop_with_pid_file(tmp_path):
@@ -316,6 +353,7 @@ def test_prometheus_across_workers_parses_and_adds_up(srv):
 def test_hung_worker_is_reported_and_replaced(berth_server, tmp_path):
     srv = berth_server(config(extra_server=f"worker_timeout = 2s\npid_file = {tmp_path}/berthd.pid"),
                        env=ENV)
+    wait_ready(srv)
     before = wait_for_workers(srv, 2)
     with srv.conn(timeout=10) as c:
         c.send(build_request("GET", "/block?which=stuck"))
@@ -334,8 +372,11 @@ def test_hung_worker_is_reported_and_replaced(berth_server, tmp_path):
     assert berth.wait_until(lambda: "berth stack pid=" in srv.server_log(), 6), srv.server_log()
     # The stack names the function the thread is stuck in (berthd links with -rdynamic).
     assert berth.wait_until(lambda: "FaultApp6handle" in srv.server_log(), 6)
-    # The killed worker closes its sockets before /proc stops listing it: wait for its successor.
-    assert berth.wait_until(lambda: len(wait_for_workers(srv, 2, timeout=8) - before) == 1, 8)
+    # The killed worker closes its sockets before /proc stops listing it: wait until the master
+    # reaped it and its successor is ready.
+    wait_ready(srv, restarts=1)
+    after = wait_for_workers(srv, 2)
+    assert len(after - before) == 1, (before, after)
     assert srv.request("GET", "/hb").status == 200
 
 

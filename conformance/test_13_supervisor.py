@@ -64,7 +64,9 @@ def status(srv) -> str:
 def test_status_shows_each_service_and_child(berth_server, tmp_path):
     srv = berth_server(config(tmp_path, ticker(tmp_path)), env=ENV)
     assert berth.wait_until(lambda: len(ticker_pids(tmp_path)) == 1)
-    assert berth.wait_until(lambda: "service http:http: running, 2/2 ready" in status(srv))
+    # The ticker writes its start line before the master hears it is ready: wait for both.
+    assert berth.wait_until(lambda: all(s in status(srv) for s in (
+        "service http:http: running, 2/2 ready", "service berth.ticker:t1: running, 1/1 ready")))
     out = status(srv)
     assert re.search(r"service http:http: running, 2/2 ready, restarts 0, last exit -", out), out
     assert re.search(r"service berth\.ticker:t1: running, 1/1 ready, restarts 0", out), out
@@ -124,6 +126,24 @@ def test_reload_keeps_an_unchanged_ticker_and_restarts_a_changed_one(berth_serve
     assert ok.returncode == 0, ok
     assert berth.wait_until(lambda: len(ticker_pids(tmp_path)) == 2)
     assert berth.wait_until(lambda: f"t1 stop pid {first}" in ticks(tmp_path))
+
+
+def test_a_respawn_waiting_out_its_back_off_survives_a_reload_that_keeps_the_service(
+        berth_server, tmp_path):
+    srv = berth_server(config(tmp_path, ticker(tmp_path, "boom", "50ms",
+                                                  "mode = crash\ncrash_loop_limit = 0"), workers=1),
+                       env=ENV)
+    # From the 5th quick crash in a row on, the back-off is 1.6 s and more: reload meanwhile.
+    assert berth.wait_until(lambda: "(5 in a row); restarting in" in srv.server_log(), 10), \
+        srv.server_log()
+    ok = berth.run_cli("reload", "-c", str(srv.conf_path), env=ENV, timeout=20)
+    assert ok.returncode == 0, ok
+    started = len(ticker_pids(tmp_path, "boom"))
+    # The ticker's section did not change, so the reload kept the service and its pending
+    # restart: it comes, under the new generation (a reload that kept it must not lose it).
+    assert berth.wait_until(lambda: len(ticker_pids(tmp_path, "boom")) > started, 5), \
+        srv.server_log()
+    assert srv.request("GET", "/hb").status == 200
 
 
 def test_reload_without_its_section_stops_the_ticker(berth_server, tmp_path):

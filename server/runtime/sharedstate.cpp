@@ -477,8 +477,12 @@ bool SharedState::publishStatAt(int index, const QString &name, StatType type, Q
                             .arg(statName(index)));
         }
         // Nothing is published unless it lands exactly at index: a mismatch must not leave
-        // stray names behind.
+        // stray names behind. findStat reads the count afresh: another process (the first
+        // children attach together) may have published this very name at index since we read
+        // it, which is agreement, not a mismatch.
         const int elsewhere = findStat(name);
+        if (elsewhere == index)
+            return true;
         if (elsewhere >= 0)
             return fail(QStringLiteral("stat '%1' is entry %2 in the shared table but %3 here")
                             .arg(name)

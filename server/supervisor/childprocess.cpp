@@ -79,9 +79,20 @@ std::optional<LaunchedChild> launchChild(const ChildLaunch &launch, QString *err
     passFds.push_back(readyPipe[1]);
     passFds.push_back(launch.snapshotFd);
 
+    // Signals stay blocked from before fork() until the child has dropped the master's
+    // handlers. Otherwise a signal meant for the new child (the TERM of a reload or restart
+    // that retires it at once) could run the master's handler in the child, which writes into
+    // the signal pipe it shares with the master: the master would take the child's TERM for
+    // its own and stop the whole server.
+    sigset_t all;
+    sigset_t previous;
+    sigfillset(&all);
+    ::pthread_sigmask(SIG_SETMASK, &all, &previous);
     const pid_t pid = ::fork();
     if (pid < 0) {
-        *error = QStringLiteral("fork failed: %1").arg(qt_error_string(errno));
+        const int forkErrno = errno;
+        ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+        *error = QStringLiteral("fork failed: %1").arg(qt_error_string(forkErrno));
         ::close(readyPipe[0]);
         ::close(readyPipe[1]);
         return std::nullopt;
@@ -89,11 +100,12 @@ std::optional<LaunchedChild> launchChild(const ChildLaunch &launch, QString *err
     if (pid == 0) {
         // Child. It must not outlive the master unnoticed.
         ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+        for (int signo : {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGCHLD})
+            ::signal(signo, SIG_DFL);
+        // Now a pending TERM simply ends the child, as it would once exec'd.
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        for (int signo : {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGCHLD})
-            ::signal(signo, SIG_DFL);
         // Move the passed fds out of the way first, then into place from fd 3 (dup2 leaves the
         // copies without close-on-exec, exactly what exec should keep).
         std::vector<int> high;
@@ -105,6 +117,7 @@ std::optional<LaunchedChild> launchChild(const ChildLaunch &launch, QString *err
         ::execve(argv[0], argv.data(), envp.data());
         ::_exit(127);
     }
+    ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     ::close(readyPipe[1]);
     return LaunchedChild{pid, readyPipe[0]};
 }

@@ -121,6 +121,7 @@ void Supervisor::commitReload()
         if (pending->started.contains(key)) {
             group.failed = false;
             group.quickFailures = 0;
+            ++group.epoch;
         } else {
             // Kept: its children run on, now counted as the new generation's.
             for (Child &c : m_children) {

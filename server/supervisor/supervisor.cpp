@@ -440,11 +440,19 @@ void Supervisor::scheduleRespawn(const Child &child, qint64 delay)
                                              .arg(double(delay) / 1000.0, 0, 'f', 1);
     const QString key = child.key;
     const int index = child.index;
-    const int generation = child.generation;
-    QTimer::singleShot(int(delay), this, [this, key, index, generation] {
+    const int epoch = group.epoch;
+    QTimer::singleShot(int(delay), this, [this, key, index, epoch] {
+        // Meanwhile a restart or a reload may have started the group anew (its own children
+        // replace this one: a respawn now would run two), or a reload may have kept it under a
+        // new generation number (this child is still missing and runs the generation in force).
         const auto it = m_groups.constFind(key);
-        if (!m_stopping && it != m_groups.cend() && it->generation == generation && !it->failed)
-            spawn(key, index, generation);
+        if (m_stopping || it == m_groups.cend() || it->failed || it->epoch != epoch)
+            return;
+        for (const Child &c : std::as_const(m_children)) {
+            if (c.key == key && c.index == index && c.generation == it->generation && !c.stopping)
+                return;
+        }
+        spawn(key, index, it->generation);
     });
 }
 
@@ -495,6 +503,7 @@ void Supervisor::restartGroup(const QString &key)
             m_shared->markExited(group.failedSlot);
         group.failedSlot = -1;
     }
+    ++group.epoch;
     for (Child &c : m_children) {
         if (c.key == key && !c.stopping)
             stopChild(c);

@@ -64,6 +64,9 @@ private:
         int restarts = 0;
         int quickFailures = 0;
         int lastExitStatus = -1;
+        // Bumped whenever every child of the group is started anew (`berthd restart`, a reload
+        // that replaces or restarts it): a respawn still waiting out its back-off is then void.
+        int epoch = 0;
     };
     struct Child
     {

@@ -66,6 +66,7 @@ private Q_SLOTS:
     void registryAttachKeepsApi();
     void attachRejectsMismatchedNames();
     void declareAfterAttachPublishes();
+    void concurrentAttachesAgreeOnNames();
     void prepareAndExitSlot();
     void connectionLimitIsServerWide();
     void forkedChildWritesStats();
@@ -251,6 +252,35 @@ void TestSharedState::declareAfterAttachPublishes()
     QCOMPARE(local.declare(QString(SharedState::NameBytes, QLatin1Char('x')), StatType::Sum), -1);
     QCOMPARE(local.declare(QString(SharedState::NameBytes - 1, QLatin1Char('x')), StatType::Sum),
              int(StatsRegistry::BuiltinCount));
+}
+
+void TestSharedState::concurrentAttachesAgreeOnNames()
+{
+    // The supervisor publishes no names: the first children publish the built-in ones together.
+    // One that finds its name published by the other exactly where it wanted it must attach
+    // (it once failed with "is entry 0 in the shared table but 0 here" and exited at start).
+    for (int round = 0; round < 300; ++round) {
+        auto shared = makeShared(2, 1);
+        QVERIFY(shared);
+        std::atomic<int> waiting{2};
+        QString errors[2];
+        bool attached[2] = {false, false};
+        auto attach = [&](int slot) {
+            StatsRegistry registry;
+            waiting.fetch_sub(1);
+            while (waiting.load() > 0) {
+            }
+            attached[slot] = registry.attach(*shared, slot, &errors[slot]);
+        };
+        std::thread first(attach, 0);
+        std::thread second(attach, 1);
+        first.join();
+        second.join();
+        QVERIFY2(
+            attached[0] && attached[1],
+            qPrintable(QStringLiteral("round %1: %2 %3").arg(round).arg(errors[0], errors[1])));
+        QCOMPARE(shared->statCount(), StatsRegistry::BuiltinCount);
+    }
 }
 
 void TestSharedState::prepareAndExitSlot()
