@@ -2,8 +2,8 @@
 
 #include "sqlkeystore.h"
 
-#include "runtime/offloadpool.h"
 #include "crypto/cryptoutil.h"
+#include "runtime/offloadpool.h"
 
 #include <QAtomicInteger>
 #include <QDir>
