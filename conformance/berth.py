@@ -783,6 +783,22 @@ def assert_error_body(resp: Response) -> None:
     assert len(resp.body) < 4096, f"error body is not short: {len(resp.body)} bytes"
 
 
+def child_pids(pid: int) -> set[int]:
+    """Live (not zombie) child processes of pid: the children of a berthd master."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(entry.name))
+    return found
+
+
 def wait_until(predicate: Callable[[], bool], timeout: float = 3.0, interval: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while True:

@@ -59,18 +59,7 @@ graceful_timeout = 4s
 
 def children(pid: int) -> set[int]:
     """Live child processes of pid (the workers of a master)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.add(int(entry.name))
-    return found
+    return berth.child_pids(pid)
 
 
 def wait_for_workers(srv, count: int, timeout: float = 5.0, exclude: set[int] = frozenset()) -> set[int]:

@@ -38,18 +38,8 @@ call = berth.stats
 
 
 def children(pid: int) -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            text = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = text[text.rindex(")") + 2:].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.add(int(entry.name))
-    return found
+    """Live child processes of pid (the workers of a master)."""
+    return berth.child_pids(pid)
 
 
 def wait_for_children(srv, count: int, exclude: set[int] = frozenset(), timeout: float = 8.0) -> set[int]:
