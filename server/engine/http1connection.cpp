@@ -160,6 +160,7 @@ bool Http1Connection::startRequest()
     m_lastBodyProgress = now();
     ++m_requestsOnConnection;
     m_driver.begin(m_request, consumed);
+    m_request.version = Http1::versionText(m_request.head, m_decoder.framing());
 
     const Http::RequestHead &head = m_request.head;
     m_keepAlive = m_decoder.framing().keepAlive && !m_draining && !m_manager.isDraining();
@@ -517,6 +518,11 @@ void Http1Connection::finish()
         writeRequestLog();
     if (!m_processing)
         process();
+}
+
+bool Http1Connection::startTunnel()
+{
+    return false; // WebSocket over HTTP/1.1 (RFC 6455) comes with the websocket codec
 }
 
 void Http1Connection::abort()

@@ -48,6 +48,8 @@ public:
         m_driver.setAbortHandler(std::move(handler));
     }
     void abort() override;
+    bool startTunnel() override;
+    bool isTunnel() const override { return false; }
     void runAfter(qint64 msecs, EventHandler handler) override;
     void appFailed(const QString &appName, const char *what) override;
 

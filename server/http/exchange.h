@@ -130,6 +130,23 @@ public:
     // nothing was sent), and the worker keeps serving.
     virtual void runAfter(qint64 msecs, EventHandler handler) = 0;
 
+    // --- tunnels (WebSocket: RFC 6455 over HTTP/1.1, RFC 8441 over HTTP/2) ---
+    // Accepts the switch the request asked for (see Request::tunnelProtocol()): HTTP/1.1 answers
+    // 101 Switching Protocols ("Connection: upgrade" and "Upgrade: <protocol>" are added to
+    // response() headers), HTTP/2 answers 200 on the stream. From then on the exchange is a
+    // byte tunnel: readBody() delivers the peer's bytes as they arrive until its end of stream
+    // (onEnd), write() sends raw bytes with the usual back-pressure (writable handler),
+    // pauseBody()/resumeBody() stop and restart reading, finish() ends our direction (HTTP/1:
+    // close_notify/FIN, then the connection closes; HTTP/2: END_STREAM) and abort() drops the
+    // tunnel (HTTP/2: RST_STREAM). [limits] body_timeout, idle_timeout and max_body_bytes stop
+    // applying (the tunnel's owner keeps its own clocks with runAfter); send_timeout still
+    // applies, and a drain gives the tunnel graceful_timeout before it is closed. False, with
+    // nothing sent, when the request asked for no tunnel, the protocol can't carry one, or the
+    // response started.
+    virtual bool startTunnel() = 0;
+    // After startTunnel(): true while the tunnel is open.
+    virtual bool isTunnel() const = 0;
+
     // A weak reference for callbacks that may outlive the exchange (see ExchangeHandle).
     ExchangeHandle handle()
     {

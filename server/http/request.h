@@ -23,6 +23,9 @@ struct Request
     QHostAddress localAddress;
     quint16 localPort = 0;
     bool secure = false;
+    // "HTTP/1.0", "HTTP/1.1" or "HTTP/2.0": for request.log, CGI/WSGI SERVER_PROTOCOL and the
+    // debug page; apps must not branch on it (every protocol carries every app). Static text.
+    QByteArrayView version;
 
     QByteArray txnId; // unique per request; also sent as X-Berth-Txn
     // What apps attach for the apps after them (the user, the session, route data), one typed
@@ -38,6 +41,10 @@ struct Request
     QByteArrayView query() const { return head.query; }
     QByteArrayView header(QByteArrayView name) const { return head.field(name); }
     bool isHead() const { return head.method == "HEAD"; }
+    // The protocol this request asks to switch to, lower-cased as sent ("websocket"), or empty:
+    // HTTP/1.1 GET with "Connection: upgrade" and an "Upgrade" field (its first token), or
+    // HTTP/2 extended CONNECT with ":protocol". Exchange::startTunnel() accepts it.
+    QByteArrayView tunnelProtocol() const;
 
     // What apps attached to this exchange (the attribute slots, a buffered body): the engine
     // clears it when the exchange ends, which releases what the slots own (the session).

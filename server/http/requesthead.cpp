@@ -252,6 +252,7 @@ void RequestHead::clear()
     path = {};
     query = {};
     authority = {};
+    protocol = {};
     fields.clear(); // keeps the capacity for the next request on this connection
     host = {};
     contentLength = -1;

@@ -25,6 +25,7 @@ struct RequestHead
     QByteArrayView path;      // raw (undecoded) path of target: "/a%20b"; "*" for OPTIONS *
     QByteArrayView query;     // after '?', without it; empty if none
     QByteArrayView authority; // host[:port] of an absolute-form target, else empty
+    QByteArrayView protocol;  // HTTP/2 extended CONNECT's ":protocol" (RFC 8441), else empty
     std::vector<HeaderField> fields;
 
     // Derived by the parser from the fields, the same for every protocol (HTTP/1 framing —

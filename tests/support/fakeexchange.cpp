@@ -201,6 +201,18 @@ void FakeExchange::startResponse(qint64 contentLength)
     recordStart(m_response.status, contentLength);
 }
 
+bool FakeExchange::startTunnel()
+{
+    const QByteArray protocol = m_request.tunnelProtocol().toByteArray();
+    if (protocol.isEmpty() || m_started || m_aborted)
+        return false;
+    m_response.setHeader("Connection", "upgrade");
+    m_response.setHeader("Upgrade", protocol);
+    recordStart(101, -1);
+    m_tunnel = true;
+    return true;
+}
+
 bool FakeExchange::write(QByteArrayView data)
 {
     appendBody(data);

@@ -74,6 +74,10 @@ public:
     void sendFile(int fd, qint64 offset, qint64 length) override;
     void finish() override;
     void abort() override;
+    // A tunnel is accepted when the request asks for one (Request::tunnelProtocol()) and the
+    // response has not started; it records status 101 like HTTP/1.1.
+    bool startTunnel() override;
+    bool isTunnel() const override { return m_tunnel; }
     bool responseStarted() const override { return m_started; }
     void setWritableHandler(EventHandler handler) override
     {
@@ -111,6 +115,7 @@ private:
     EventHandler m_writableHandler;
     EventHandler m_abortHandler;
     std::vector<std::pair<qint64, EventHandler>> m_timers;
+    bool m_tunnel = false;
 };
 
 } // namespace Berth::Tests
