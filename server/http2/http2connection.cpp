@@ -261,6 +261,7 @@ Http2Connection::Http2Connection(Engine::ConnectionManager &manager, int fd, qui
 
 Http2Connection::~Http2Connection()
 {
+    addStat(m_manager, Stat::StreamsOpen, -qint64(m_streams.size()));
     m_streams.clear();
     m_retired.clear();
     nghttp2_session_del(m_session);
@@ -601,8 +602,11 @@ void Http2Connection::checkTimeouts(qint64 t)
         return;
     }
     std::vector<std::int32_t> ids;
-    for (const auto &[id, stream] : m_streams)
+    bool sending = false;
+    for (const auto &[id, stream] : m_streams) {
         ids.push_back(id);
+        sending = sending || stream->isSending();
+    }
     for (const std::int32_t id : ids) {
         Http2Stream *st = stream(id);
         if (!st)
@@ -618,7 +622,7 @@ void Http2Connection::checkTimeouts(qint64 t)
             return;
     }
     // A client that never opens the connection window stalls every stream: send_timeout.
-    if (nghttp2_session_get_remote_window_size(m_session) <= 0 &&
+    if (sending && nghttp2_session_get_remote_window_size(m_session) <= 0 &&
         t - m_lastWriteProgress >= s.sendTimeoutMs)
         terminate(NGHTTP2_ENHANCE_YOUR_CALM, "HTTP/2 zero-window stall");
     schedule();

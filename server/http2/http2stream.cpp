@@ -635,9 +635,7 @@ void Http2Stream::checkTimeouts(qint64 t)
     if (m_closed || !m_started)
         return;
     const Engine::EngineSettings &s = m_connection.settings();
-    const bool sending =
-        m_responseStarted && !m_responseSent && (outputWaiting() > 0 || m_fileFd >= 0);
-    if (sending && !m_reset && t - m_lastSendProgress >= s.sendTimeoutMs) {
+    if (isSending() && t - m_lastSendProgress >= s.sendTimeoutMs) {
         // The client keeps this stream's window shut (or reads nothing): send_timeout.
         m_driver.recordBadInput(m_request, 408, "HTTP/2 stream window stalled past send_timeout");
         dropAppHandlers();

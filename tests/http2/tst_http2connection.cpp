@@ -145,7 +145,8 @@ public:
         quint32 resetCode = 0;
     };
 
-    Client()
+    // windowUpdates: false for a client that never opens its windows again.
+    explicit Client(bool windowUpdates = true)
     {
         nghttp2_session_callbacks *cb = nullptr;
         nghttp2_session_callbacks_new(&cb);
@@ -186,7 +187,11 @@ public:
                 self(ud)->streams[id].resetCode = code;
                 return 0;
             });
-        nghttp2_session_client_new(&session, cb, this);
+        nghttp2_option *option = nullptr;
+        nghttp2_option_new(&option);
+        nghttp2_option_set_no_auto_window_update(option, windowUpdates ? 0 : 1);
+        nghttp2_session_client_new2(&session, cb, this, option);
+        nghttp2_option_del(option);
         nghttp2_session_callbacks_del(cb);
         nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, nullptr, 0);
     }
@@ -296,6 +301,7 @@ private Q_SLOTS:
     void idleTimeoutSendsGoaway();
     void drainSendsTwoGoaways();
     void h2cUpgradeServesStreamOne();
+    void zeroWindowStallIsResetAtSendTimeout();
 
 private:
     void connect(std::unique_ptr<Engine::CodecUpgrade> upgrade = nullptr);
@@ -575,6 +581,23 @@ void TestHttp2Connection::h2cUpgradeServesStreamOne()
     exchange();
     QCOMPARE(m_client->streams[1].status, 200);
     QCOMPARE(m_client->streams[1].body, QByteArray("/answer/upgraded"));
+}
+
+void TestHttp2Connection::zeroWindowStallIsResetAtSendTimeout()
+{
+    m_client = std::make_unique<Client>(false);
+    connect();
+    const int32_t id = m_client->request("GET", "/stream");
+    exchange();
+    QCOMPARE(m_client->streams[id].status, 200);
+    QCOMPARE(m_client->streams[id].body.size(), 65535); // the default windows, then a stall
+    advance(m_manager->settings().sendTimeoutMs - 1);
+    QVERIFY(!m_client->streams[id].closed);
+    advance(1);
+    QVERIFY(m_client->streams[id].closed);
+    QCOMPARE(m_client->streams[id].resetCode, quint32(NGHTTP2_CANCEL));
+    QCOMPARE(m_observed.aborts, 1);
+    QCOMPARE(m_manager->connectionCount(), 1); // other streams may go on
 }
 
 QTEST_GUILESS_MAIN(TestHttp2Connection)
