@@ -81,7 +81,9 @@ public:
         exchange.setAbortHandler([&o] { ++o.aborts; });
         Http::ExchangeHandle h = exchange.handle();
         if (m_mode == QLatin1String("answer")) {
-            exchange.respond(200, "text/plain", exchange.request().path);
+            const QByteArrayView cookie = exchange.request().header("Cookie");
+            exchange.respond(200, "text/plain",
+                             cookie.isEmpty() ? exchange.request().path : cookie.toByteArray());
         } else if (m_mode == QLatin1String("read")) {
             exchange.readBody([&o](QByteArrayView chunk) { o.body.append(chunk); },
                               [h] { h->respond(200, "text/plain", "read"); });
@@ -302,6 +304,7 @@ private Q_SLOTS:
     void drainSendsTwoGoaways();
     void h2cUpgradeServesStreamOne();
     void zeroWindowStallIsResetAtSendTimeout();
+    void splitCookiesAreJoined();
 
 private:
     void connect(std::unique_ptr<Engine::CodecUpgrade> upgrade = nullptr);
@@ -598,6 +601,14 @@ void TestHttp2Connection::zeroWindowStallIsResetAtSendTimeout()
     QCOMPARE(m_client->streams[id].resetCode, quint32(NGHTTP2_CANCEL));
     QCOMPARE(m_observed.aborts, 1);
     QCOMPARE(m_manager->connectionCount(), 1); // other streams may go on
+}
+
+void TestHttp2Connection::splitCookiesAreJoined()
+{
+    connect();
+    const int32_t id = m_client->request("GET", "/answer", {{"cookie", "a=1"}, {"cookie", "b=2"}});
+    exchange();
+    QCOMPARE(m_client->streams[id].body, QByteArray("a=1; b=2"));
 }
 
 QTEST_GUILESS_MAIN(TestHttp2Connection)
