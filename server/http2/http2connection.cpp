@@ -187,6 +187,15 @@ struct Http2Connection::Callbacks
             break;
         case NGHTTP2_GOAWAY:
             addStat(c->m_manager, Stat::GoawaysSent, 1);
+            if (frame->goaway.error_code != NGHTTP2_NO_ERROR && !c->m_terminating) {
+                // A connection error nghttp2 found itself (a window over 2^31-1, a bad frame,
+                // an HPACK error): counted and logged like the ones we find.
+                Http::Request request;
+                c->fillAddresses(request);
+                const QByteArray reason = QByteArrayLiteral("HTTP/2 connection error: ") +
+                                          nghttp2_http2_strerror(frame->goaway.error_code);
+                c->recordBadInput(request, 400, reason.constData());
+            }
             break;
         case NGHTTP2_HEADERS:
         case NGHTTP2_DATA:
