@@ -305,6 +305,9 @@ private Q_SLOTS:
     void h2cUpgradeServesStreamOne();
     void zeroWindowStallIsResetAtSendTimeout();
     void splitCookiesAreJoined();
+    void malformedRequestIsAStreamError();
+    void pingFloodIsEnhanceYourCalm();
+    void rapidResetIsEnhanceYourCalm();
 
 private:
     void connect(std::unique_ptr<Engine::CodecUpgrade> upgrade = nullptr);
@@ -609,6 +612,59 @@ void TestHttp2Connection::splitCookiesAreJoined()
     const int32_t id = m_client->request("GET", "/answer", {{"cookie", "a=1"}, {"cookie", "b=2"}});
     exchange();
     QCOMPARE(m_client->streams[id].body, QByteArray("a=1; b=2"));
+}
+
+void TestHttp2Connection::malformedRequestIsAStreamError()
+{
+    connect();
+    exchange();
+    // A connection-specific field (RFC 9113 §8.2.2): nghttp2's client sends it as asked.
+    const int32_t bad = m_client->request("GET", "/answer", {{"connection", "keep-alive"}});
+    exchange();
+    QVERIFY(m_client->streams[bad].closed);
+    QCOMPARE(m_client->streams[bad].status, 0);
+    QCOMPARE(m_client->streams[bad].resetCode, quint32(NGHTTP2_PROTOCOL_ERROR));
+    const int32_t good = m_client->request("GET", "/answer/good");
+    exchange();
+    QCOMPARE(m_client->streams[good].status, 200);
+    QCOMPARE(m_client->goaways, 0);
+}
+
+void TestHttp2Connection::pingFloodIsEnhanceYourCalm()
+{
+    connect();
+    exchange();
+    for (int i = 0; i < 150; ++i)
+        nghttp2_submit_ping(m_client->session, NGHTTP2_FLAG_NONE, nullptr);
+    exchange();
+    QCOMPARE(m_client->goaways, 1);
+    QCOMPARE(m_client->goawayCode, quint32(NGHTTP2_ENHANCE_YOUR_CALM));
+    // A steady client is not a flood: the window starts again each second.
+    cleanup();
+    init();
+    connect();
+    exchange();
+    for (int second = 0; second < 3; ++second) {
+        for (int i = 0; i < 50; ++i)
+            nghttp2_submit_ping(m_client->session, NGHTTP2_FLAG_NONE, nullptr);
+        exchange();
+        advance(1000);
+    }
+    QCOMPARE(m_client->goaways, 0);
+}
+
+void TestHttp2Connection::rapidResetIsEnhanceYourCalm()
+{
+    connect();
+    exchange();
+    for (int i = 0; i < 300 && m_client->goaways == 0; ++i) {
+        const int32_t id = m_client->request("GET", "/hold");
+        exchange(); // opened (and served) first, then reset: the CVE-2023-44487 loop
+        nghttp2_submit_rst_stream(m_client->session, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+        exchange();
+    }
+    QCOMPARE(m_client->goaways, 1);
+    QCOMPARE(m_client->goawayCode, quint32(NGHTTP2_ENHANCE_YOUR_CALM));
 }
 
 QTEST_GUILESS_MAIN(TestHttp2Connection)
