@@ -15,6 +15,8 @@ namespace Berth::Core {
 namespace {
 
 constexpr qsizetype ReadChunk = 64 * 1024;
+// Per wake-up, so a busy room can't starve the main thread's other work (signals, log flush).
+constexpr int MaxReadsPerWakeup = 16;
 
 } // namespace
 
@@ -137,7 +139,7 @@ void BroadcastBus::deliverLocally(const QByteArray &topic, const QByteArray &pay
 void BroadcastBus::onReadable()
 {
     char buffer[ReadChunk];
-    for (;;) {
+    for (int reads = 0; reads < MaxReadsPerWakeup; ++reads) {
         int fd;
         {
             QMutexLocker lock(&m_mutex);

@@ -14,9 +14,10 @@ namespace Berth::Core::BusWire {
 // The master relays frames verbatim, so it only needs N; the children decode the topic.
 constexpr qsizetype LengthBytes = 4;
 constexpr qsizetype MaxTopicBytes = 255;
-// The largest payload a bus carries: berth.ws_chat's default max_message_bytes. A bigger one is
-// refused at publish, and a peer announcing a bigger frame is a broken peer.
-constexpr qsizetype MaxPayloadBytes = qsizetype(1) << 20;
+// The largest payload a bus carries: berth.ws_chat's largest message (1 MiB) and a small header
+// of the app's. A bigger one is refused at publish, and a peer announcing a bigger frame is a
+// broken peer.
+constexpr qsizetype MaxPayloadBytes = (qsizetype(1) << 20) + 64;
 constexpr qsizetype MaxFrameBytes = LengthBytes + 1 + MaxTopicBytes + MaxPayloadBytes;
 
 // An empty array when the topic or payload is over its limit.
