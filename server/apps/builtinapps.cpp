@@ -12,6 +12,7 @@
 #include "sessiondemo/sessiondemoapp.h"
 #include "staticfiles/staticfileapp.h"
 #include "stats/statsapp.h"
+#include "websocket/wsechoapp.h"
 
 namespace Berth::Apps {
 
@@ -27,6 +28,7 @@ void registerBuiltinApps(Pipeline::AppRegistry &registry)
     registerSessionDemoApp(registry);
     registerBasicAuthApp(registry);
     registerLogCollectorApp(registry);
+    registerWsEchoApp(registry);
 }
 
 } // namespace Berth::Apps
