@@ -336,6 +336,13 @@ Schema makeBuiltin()
         u"A WebSocket endpoint (RFC 6455 over HTTP/1.1, RFC 8441 over HTTP/2) that sends every "
         u"text and binary message back to its sender."_s,
         webSocketAppKeys});
+    schema.addApp(AppSpec{
+        u"berth.ws_chat"_s,
+        u"A WebSocket chat room: every text and binary message a client sends goes to every "
+        u"client of the app on every worker, the sender included (docs/websocket-chat.md). "
+        u"`max_message_bytes` is at most 1M here; a client that falls `send_buffer_bytes` "
+        u"behind is closed (1008)."_s,
+        webSocketAppKeys});
     const auto later = [&](const QString &call, const QString &description) {
         schema.addApp(AppSpec{call, description, {}, false});
     };

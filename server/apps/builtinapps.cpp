@@ -12,6 +12,7 @@
 #include "sessiondemo/sessiondemoapp.h"
 #include "staticfiles/staticfileapp.h"
 #include "stats/statsapp.h"
+#include "websocket/wschatapp.h"
 #include "websocket/wsechoapp.h"
 
 namespace Berth::Apps {
@@ -29,6 +30,7 @@ void registerBuiltinApps(Pipeline::AppRegistry &registry)
     registerBasicAuthApp(registry);
     registerLogCollectorApp(registry);
     registerWsEchoApp(registry);
+    registerWsChatApp(registry);
 }
 
 } // namespace Berth::Apps
