@@ -9,6 +9,7 @@ the client's TCP connection), so "different workers" is proven, not assumed."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -31,6 +32,10 @@ pid_file = {tmp}/berthd.pid
 [routes:line]
 /chat = chat
 /other = other
+/stats = stats
+
+[app:stats]
+call = berth.stats
 
 [app:chat]
 call = berth.ws_chat
@@ -161,6 +166,12 @@ def test_broadcast_reaches_clients_on_other_workers(berth_server):
             await a.send(f"m{i}")
         assert [await recv(b) for _ in range(50)] == [f"m{i}" for i in range(50)]
         assert [await recv(a) for _ in range(50)] == [f"m{i}" for i in range(50)]
+        # The stats add up over the workers.
+        apps = json.loads(srv.request("GET", "/stats").body)["apps"]
+        assert apps["chat.open"] == 2, apps
+        assert apps["chat.messages_in"] == 52, apps
+        assert apps["chat.messages_out"] == 104, apps
+        assert apps["other.open"] == 1, apps
         for ws in (a, b, other):
             await ws.close()
 

@@ -51,7 +51,7 @@ void WsChatApp::declareStats()
     if (!m_server || !m_server->stats)
         return;
     Core::StatsRegistry &stats = *m_server->stats;
-    m_openStat = stats.declare(name() + QStringLiteral(".connections"), Core::StatType::Sum);
+    m_openStat = stats.declare(name() + QStringLiteral(".open"), Core::StatType::Sum);
     m_inStat = stats.declare(name() + QStringLiteral(".messages_in"), Core::StatType::Sum);
     m_outStat = stats.declare(name() + QStringLiteral(".messages_out"), Core::StatType::Sum);
     m_slowStat = stats.declare(name() + QStringLiteral(".slow_closed"), Core::StatType::Sum);
