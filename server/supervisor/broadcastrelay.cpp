@@ -118,7 +118,10 @@ void BroadcastRelay::onReadable(int id)
 
 void BroadcastRelay::relay(int from, const QByteArray &frame)
 {
-    const QString group = m_peers.value(from).group;
+    const auto sender = m_peers.constFind(from);
+    if (sender == m_peers.cend())
+        return;
+    const QString group = sender->group; // a copy: closing peers below may rehash
     QList<int> gone;
     for (auto it = m_peers.begin(); it != m_peers.end(); ++it) {
         if (it.key() == from || it->group != group)
@@ -182,7 +185,8 @@ bool BroadcastRelay::flush(Peer &peer)
 
 void BroadcastRelay::fail(int id, const char *why)
 {
-    qCWarning(lcRelay).noquote() << m_peers.value(id).label << why
+    const auto it = m_peers.constFind(id);
+    qCWarning(lcRelay).noquote() << (it == m_peers.cend() ? QString() : it->label) << why
                                  << "; its broadcast channel is closed";
     close(id);
 }
