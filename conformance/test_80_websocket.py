@@ -855,3 +855,29 @@ def test_good_options_check_ok(tmp_path):
     path, _ = berth.write_conf(tmp_path, text)
     r = berth.run_cli("check", "-c", str(path))
     assert r.returncode == 0 and "configuration OK" in r.output, r
+
+
+# ---------------------------------------------------------------------------------------------
+# Graceful stop
+# ---------------------------------------------------------------------------------------------
+
+def test_graceful_stop_gives_open_websockets_graceful_timeout(berth_server):
+    import signal
+    s = berth_server("""
+[server]
+graceful_timeout = 1s
+[routes:line]
+/ws = ws
+[app:ws]
+call = berth.ws_echo
+""")
+    with WsRaw(s, "/ws") as ws:
+        s.stopped = True  # the exit below is intended
+        s.proc.send_signal(signal.SIGTERM)
+        # Still served while draining: the tunnel is in flight, not idle.
+        ws.send_frame(0x1, b"during drain")
+        assert ws.recv_message() == (0x1, b"during drain")
+        started = time.monotonic()
+        assert ws.conn.is_closed(timeout=6), "open WebSocket kept past graceful_timeout"
+        assert time.monotonic() - started < 5
+    assert s.proc.wait(timeout=10) is not None
