@@ -825,3 +825,59 @@ call = berth.ws_echo
             second = await asyncio.wait_for(ws.recv(), TIMEOUT)
         return first, second, ws.close_code
     assert run(go()) == ("over tls", big, 1000)
+
+
+# ---------------------------------------------------------------------------------------------
+# Options are checked with file:line
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("line,words,rc", [
+    ("max_connections = -1", "max_connections", 1),
+    ("ping_interval = soon", "ping_interval", 1),
+    ("max_message_bytes = lots", "max_message_bytes", 1),
+    ("deflate = perhaps", "deflate", 1),
+    ("max_frame_byte = 1K", "did you mean 'max_frame_bytes'", 0),  # a warning
+], ids=["negative_cap", "bad_duration", "bad_size", "bad_bool", "unknown_key"])
+def test_bad_options_reported_with_file_and_line(tmp_path, line, words, rc):
+    text = f"[routes:line]\n/ws = ws\n\n[app:ws]\ncall = berth.ws_echo\n{line}\n"
+    path, full = berth.write_conf(tmp_path, text)
+    r = berth.run_cli("check", "-c", str(path))
+    assert r.returncode == rc, r
+    wanted = f"{path.name}:{berth.line_of(full, line)}:"
+    assert any(wanted in l and words in l for l in r.output.splitlines()), r.output
+
+
+def test_good_options_check_ok(tmp_path):
+    text = ("[routes:line]\n/ws = ws\n\n[app:ws]\ncall = berth.ws_echo\nmax_message_bytes = 64K\n"
+            "max_frame_bytes = 16K\nping_interval = 0\npong_timeout = 2s\nclose_timeout = 1s\n"
+            "send_buffer_bytes = 256K\nallowed_origins = https://a.example, https://b.example\n"
+            "max_connections = 0\ndeflate = no\n")
+    path, _ = berth.write_conf(tmp_path, text)
+    r = berth.run_cli("check", "-c", str(path))
+    assert r.returncode == 0 and "configuration OK" in r.output, r
+
+
+# ---------------------------------------------------------------------------------------------
+# Graceful stop
+# ---------------------------------------------------------------------------------------------
+
+def test_graceful_stop_gives_open_websockets_graceful_timeout(berth_server):
+    import signal
+    s = berth_server("""
+[server]
+graceful_timeout = 1s
+[routes:line]
+/ws = ws
+[app:ws]
+call = berth.ws_echo
+""")
+    with WsRaw(s, "/ws") as ws:
+        s.stopped = True  # the exit below is intended
+        s.proc.send_signal(signal.SIGTERM)
+        # Still served while draining: the tunnel is in flight, not idle.
+        ws.send_frame(0x1, b"during drain")
+        assert ws.recv_message() == (0x1, b"during drain")
+        started = time.monotonic()
+        assert ws.conn.is_closed(timeout=6), "open WebSocket kept past graceful_timeout"
+        assert time.monotonic() - started < 5
+    assert s.proc.wait(timeout=10) is not None

@@ -4,28 +4,7 @@
 #include "runtime/servercontext.h"
 #include "runtime/statsregistry.h"
 
-#include <QHash>
-#include <QMutex>
-
 namespace Berth::Apps {
-
-namespace {
-
-// One open-session count per app name and worker process, shared by the app instances the
-// event-loop threads build (and by the next configuration's after a reload, since the sessions
-// of the old one are still open and still count).
-std::shared_ptr<std::atomic<qint64>> openCounter(const QString &name)
-{
-    static QMutex mutex;
-    static QHash<QString, std::shared_ptr<std::atomic<qint64>>> counters;
-    QMutexLocker lock(&mutex);
-    auto &counter = counters[name];
-    if (!counter)
-        counter = std::make_shared<std::atomic<qint64>>(0);
-    return counter;
-}
-
-} // namespace
 
 WsEchoApp::WsEchoApp(const WebSocketAppOptions &options,
                      std::shared_ptr<std::atomic<qint64>> openCount, Core::ServerContext *server)
@@ -90,7 +69,8 @@ void registerWsEchoApp(Pipeline::AppRegistry &registry)
 {
     registry.add(QStringLiteral("berth.ws_echo"), [](const Pipeline::AppSetup &setup) {
         const WebSocketAppOptions options = readWebSocketAppOptions(setup.config, setup.section);
-        auto app = std::make_unique<WsEchoApp>(options, openCounter(setup.name), setup.server);
+        auto app =
+            std::make_unique<WsEchoApp>(options, webSocketOpenCounter(setup.name), setup.server);
         app->setName(setup.name);
         app->declareStats();
         return std::unique_ptr<Pipeline::App>(std::move(app));

@@ -2,6 +2,9 @@
 
 #include <config/config.h>
 
+#include <QHash>
+#include <QMutex>
+
 namespace Berth::Apps {
 
 WebSocketAppOptions readWebSocketAppOptions(const Config::Config &config, const QString &section)
@@ -29,6 +32,17 @@ WebSocketAppOptions readWebSocketAppOptions(const Config::Config &config, const 
     s.sendBufferBytes = qMax<qint64>(1024, s.sendBufferBytes);
     o.maxConnections = config.getInt(section, QStringLiteral("max_connections"));
     return o;
+}
+
+std::shared_ptr<std::atomic<qint64>> webSocketOpenCounter(const QString &appName)
+{
+    static QMutex mutex;
+    static QHash<QString, std::shared_ptr<std::atomic<qint64>>> counters;
+    QMutexLocker lock(&mutex);
+    auto &counter = counters[appName];
+    if (!counter)
+        counter = std::make_shared<std::atomic<qint64>>(0);
+    return counter;
 }
 
 } // namespace Berth::Apps
