@@ -261,14 +261,19 @@ void tst_WsChatApp::maxConnectionsAnswers503()
     context.bus = &bus;
     Apps::WebSocketAppOptions o = options();
     o.maxConnections = 1;
-    WsChatApp app(o, &context);
+    // The cap is per worker: two event-loop threads' instances share the count.
+    auto count = std::make_shared<std::atomic<qint64>>(0);
+    WsChatApp app(o, &context, count);
+    WsChatApp otherThread(o, &context, count);
     app.setName(QStringLiteral("chat"));
+    otherThread.setName(QStringLiteral("chat"));
     FakeExchange first("GET", "/chat", upgradeHeaders());
     FakeExchange second("GET", "/chat", upgradeHeaders());
     app.handle(first);
-    app.handle(second);
+    otherThread.handle(second);
     QCOMPARE(first.status(), 101);
     QCOMPARE(second.status(), 503);
+    QCOMPARE(count->load(), 1);
 }
 
 QTEST_GUILESS_MAIN(tst_WsChatApp)

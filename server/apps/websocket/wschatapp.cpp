@@ -19,9 +19,11 @@ constexpr qint64 MaxChatMessageBytes = qint64(1) << 20;
 
 } // namespace
 
-WsChatApp::WsChatApp(const WebSocketAppOptions &options, Core::ServerContext *server)
+WsChatApp::WsChatApp(const WebSocketAppOptions &options, Core::ServerContext *server,
+                     std::shared_ptr<std::atomic<qint64>> openCount)
     : m_options(options)
     , m_server(server)
+    , m_openCount(openCount ? std::move(openCount) : std::make_shared<std::atomic<qint64>>(0))
 {
     m_bus = server ? server->bus : nullptr;
     if (!m_bus) {
@@ -77,7 +79,8 @@ void WsChatApp::subscribe()
 
 Pipeline::Outcome WsChatApp::handle(Http::Exchange &exchange)
 {
-    if (m_options.maxConnections > 0 && m_sessions.size() >= m_options.maxConnections) {
+    if (m_options.maxConnections > 0 &&
+        m_openCount->load(std::memory_order_relaxed) >= m_options.maxConnections) {
         addStat(m_refusedStat, 1);
         exchange.respond(503, "text/plain; charset=utf-8", "too many chat connections\n");
         return Pipeline::Outcome::Answered;
@@ -87,13 +90,16 @@ Pipeline::Outcome WsChatApp::handle(Http::Exchange &exchange)
         return Pipeline::Outcome::Answered; // the session answered 400/403/426 itself
     subscribe();
     m_sessions.insert(session);
+    m_openCount->fetch_add(1, std::memory_order_relaxed);
     addStat(m_openStat, 1);
     session->onMessage([this, session](WebSocket::MessageType type, QByteArrayView payload) {
         onClientMessage(session, type, payload);
     });
     session->onClose([this, session](int, QByteArrayView) {
-        if (m_sessions.remove(session))
+        if (m_sessions.remove(session)) {
+            m_openCount->fetch_sub(1, std::memory_order_relaxed);
             addStat(m_openStat, -1);
+        }
     });
     return Pipeline::Outcome::Answered;
 }
@@ -156,7 +162,8 @@ void registerWsChatApp(Pipeline::AppRegistry &registry)
                      .arg(setup.section, key)});
             options.session.maxMessageBytes = MaxChatMessageBytes;
         }
-        auto app = std::make_unique<WsChatApp>(options, setup.server);
+        auto app =
+            std::make_unique<WsChatApp>(options, setup.server, webSocketOpenCounter(setup.name));
         app->setName(setup.name);
         app->declareStats();
         return std::unique_ptr<Pipeline::App>(std::move(app));

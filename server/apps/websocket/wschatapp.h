@@ -9,6 +9,7 @@
 #include <QObject>
 #include <QSet>
 
+#include <atomic>
 #include <memory>
 
 namespace Berth::WebSocket {
@@ -28,7 +29,10 @@ namespace Berth::Apps {
 class WsChatApp final : public Pipeline::App
 {
 public:
-    WsChatApp(const WebSocketAppOptions &options, Core::ServerContext *server);
+    // openCount: the worker's count of this app's open sessions (webSocketOpenCounter), which
+    // max_connections caps; null: the instance counts its own.
+    WsChatApp(const WebSocketAppOptions &options, Core::ServerContext *server,
+              std::shared_ptr<std::atomic<qint64>> openCount = nullptr);
     ~WsChatApp() override;
     Pipeline::Outcome handle(Http::Exchange &exchange) override;
     void declareStats();
@@ -53,7 +57,8 @@ private:
     // delivered to it, so they run on the thread that owns the sessions.
     std::unique_ptr<QObject> m_receiver;
     Core::BroadcastBus::SubscriptionId m_subscription = 0;
-    QSet<WebSocket::Session *> m_sessions;
+    QSet<WebSocket::Session *> m_sessions; // this instance's (this thread's)
+    std::shared_ptr<std::atomic<qint64>> m_openCount;
     int m_openStat = -1;
     int m_inStat = -1;
     int m_outStat = -1;
