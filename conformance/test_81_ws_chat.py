@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
+import ssl
+import subprocess
 import time
 from pathlib import Path
 
@@ -89,19 +92,22 @@ def owner_pid(srv, client_port: int, timeout: float = 3.0) -> int:
     raise AssertionError(f"no worker holds the connection from port {client_port}")
 
 
-async def connect(srv, path: str = "/chat", compression: str | None = "deflate"):
-    return await websockets.connect(f"ws://127.0.0.1:{srv.port}{path}", open_timeout=5,
-                                    close_timeout=2, max_size=4 << 20, compression=compression)
+async def connect(srv, path: str = "/chat", compression: str | None = "deflate", ssl_context=None):
+    scheme = "wss" if ssl_context else "ws"
+    return await websockets.connect(f"{scheme}://127.0.0.1:{srv.port}{path}", open_timeout=5,
+                                    close_timeout=2, max_size=4 << 20, compression=compression,
+                                    ssl=ssl_context)
 
 
 async def clients_on_distinct_workers(srv, count: int = 2, path: str = "/chat",
-                                      avoid: set[int] = frozenset(), attempts: int = 40):
+                                      avoid: set[int] = frozenset(), attempts: int = 40,
+                                      ssl_context=None):
     """Opens clients until `count` of them sit on different workers (none in `avoid`); closes
     the others. Returns [(ws, pid)]."""
     chosen: dict[int, object] = {}
     spare = []
     for _ in range(attempts):
-        ws = await connect(srv, path)
+        ws = await connect(srv, path, ssl_context=ssl_context)
         pid = owner_pid(srv, ws.local_address[1])
         if pid in chosen or pid in avoid:
             spare.append(ws)
@@ -132,10 +138,6 @@ def workers_of(srv, count: int, timeout: float = 8.0, exclude: set[int] = frozen
             return pids
         time.sleep(0.05)
     raise AssertionError(f"expected {count} workers, have {berth.child_pids(srv.proc.pid)}")
-
-
-def ready_count(srv) -> str:
-    return berth.run_cli("status", "-c", str(srv.conf_path)).output
 
 
 # ------------------------------------------------------------------------------------------
@@ -172,6 +174,9 @@ def test_broadcast_reaches_clients_on_other_workers(berth_server):
         assert apps["chat.messages_in"] == 52, apps
         assert apps["chat.messages_out"] == 104, apps
         assert apps["other.open"] == 1, apps
+        # The master relayed each of the 53 messages to the one other worker.
+        status = berth.run_cli("status", "-c", str(srv.conf_path)).output
+        assert "broadcast relay: 2 channel(s), 53 message(s) relayed, 0 dropped" in status, status
         for ws in (a, b, other):
             await ws.close()
 
@@ -323,5 +328,32 @@ def test_reload_new_workers_chat_with_draining_ones(berth_server):
         assert old_pid in berth.child_pids(srv.proc.pid)
         await a.close()
         await n.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI missing")
+def test_chat_over_tls_across_workers(berth_server, tmp_path):
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "k.pem", "-out",
+                    "c.pem", "-days", "2", "-subj", "/CN=localhost", "-addext",
+                    "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   cwd=tmp_path, check=True, capture_output=True, timeout=60)
+    srv = berth_server(chat_config() + f"""
+[tls]
+enabled = yes
+cert = {tmp_path}/c.pem
+key = {tmp_path}/k.pem
+""")
+    workers_of(srv, 2)
+    ctx = ssl.create_default_context(cafile=str(tmp_path / "c.pem"))
+
+    async def scenario():
+        (a, _), (b, _) = await clients_on_distinct_workers(srv, ssl_context=ctx)
+        await b.send("over tls")
+        assert await recv(a) == "over tls"
+        assert await recv(b) == "over tls"
+        await a.close()
+        await b.close()
 
     asyncio.run(scenario())

@@ -630,6 +630,12 @@ QStringList Supervisor::statusLines() const
                 .arg(g.lastExitStatus < 0 ? QStringLiteral("-")
                                           : Core::describeWaitStatus(g.lastExitStatus)));
     }
+    lines.append(
+        QStringLiteral("  broadcast relay: %1 channel(s), %2 message(s) relayed, %3 dropped "
+                       "at a full queue")
+            .arg(m_relay->peerCount())
+            .arg(m_relay->relayed())
+            .arg(m_relay->dropped()));
     lines.append(Core::describeSlots(*m_shared));
     return lines;
 }
