@@ -1,8 +1,10 @@
 """Layer 12: the shipped default configuration (README's first command) validates and serves
-the demo site, echo, heartbeat, stats and the sessions demo with SQLite as the embedded store."""
+the demo site, echo, heartbeat, stats, the sessions demo with SQLite as the embedded store, and
+the chat page with its WebSocket."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import signal
 import subprocess
@@ -45,12 +47,23 @@ def test_default_config_serves_everything(tmp_path):
         assert done.status_code == 200 and "Ada" in done.text
         assert requests.post(base + "/demo/setname", data={"name": "x"}, timeout=5).status_code == 403
         assert (tmp_path / "sessions.db").exists()
+        chat = requests.get(base + "/chat/", timeout=5)
+        assert chat.status_code == 200 and "/chat/ws" in chat.text
+        assert asyncio.run(_chat_round_trip(f"ws://127.0.0.1:{port}/chat/ws")) == '{"from":"t12","text":"hi"}'
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=8)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+async def _chat_round_trip(url: str) -> str:
+    import websockets
+    async with websockets.connect(url, open_timeout=5, close_timeout=2) as ws:
+        await ws.send('{"from":"t12","text":"hi"}')
+        # The chat broadcasts to everyone, the sender included.
+        return await asyncio.wait_for(ws.recv(), 5)
 
 
 def _up(base: str) -> bool:

@@ -330,6 +330,49 @@ Schema makeBuiltin()
         u"pyslet's \"set your name\" page, showing sessions and CSRF protection in a browser; "
         u"route it after berth.session (`/demo = session demo`)."_s,
         {}});
+    // The keys every WebSocket app shares (server/apps/websocket/wssettings.h reads them).
+    const QList<KeySpec> webSocketAppKeys{
+        key(u"max_message_bytes"_s, T::Size, u"1M"_s,
+            u"Largest message a client may send, after decompression; a bigger one closes "
+            u"the connection with code 1009."_s),
+        key(u"max_frame_bytes"_s, T::Size, u"1M"_s,
+            u"Largest frame payload a client may send (a message may span several "
+            u"frames); a bigger one closes the connection with code 1009."_s),
+        key(u"ping_interval"_s, T::Duration, u"30s"_s,
+            u"Send a ping when a client has sent nothing for this long (between one and two "
+            u"intervals); `0` sends none."_s),
+        key(u"pong_timeout"_s, T::Duration, u"10s"_s,
+            u"After a ping, close the connection if the client sends nothing (not even the "
+            u"pong) within this time."_s),
+        key(u"close_timeout"_s, T::Duration, u"5s"_s,
+            u"After the server's close frame, how long to wait for the client's before "
+            u"dropping the connection."_s),
+        key(u"send_buffer_bytes"_s, T::Size, u"4M"_s,
+            u"Bytes queued for a slow client before the server stops reading from it; at "
+            u"four times this the connection is closed (code 1008)."_s),
+        key(u"allowed_origins"_s, T::List, QString(),
+            u"Origins whose pages may connect (`https://example.org`, `*` for any), separated "
+            u"by commas; others get 403. Empty allows any. A request without `Origin` (not "
+            u"from a browser) is always allowed."_s),
+        range(key(u"max_connections"_s, T::Int, u"10000"_s,
+                  u"Open WebSocket connections of this app per worker process; beyond it the "
+                  u"upgrade is answered 503. `0`: no limit."_s),
+              0),
+        key(u"deflate"_s, T::Bool, u"yes"_s,
+            u"Accept permessage-deflate compression (RFC 7692) when the client offers it."_s),
+    };
+    schema.addApp(AppSpec{
+        u"berth.ws_echo"_s,
+        u"A WebSocket endpoint (RFC 6455 over HTTP/1.1, RFC 8441 over HTTP/2) that sends every "
+        u"text and binary message back to its sender."_s,
+        webSocketAppKeys});
+    schema.addApp(AppSpec{
+        u"berth.ws_chat"_s,
+        u"A WebSocket chat room: every text and binary message a client sends goes to every "
+        u"client of the app on every worker, the sender included (docs/websocket-chat.md). "
+        u"`max_message_bytes` is at most 1M here; a client that falls `send_buffer_bytes` "
+        u"behind is closed (1008)."_s,
+        webSocketAppKeys});
     const auto later = [&](const QString &call, const QString &description) {
         schema.addApp(AppSpec{call, description, {}, false});
     };

@@ -12,6 +12,8 @@
 #include "sessiondemo/sessiondemoapp.h"
 #include "staticfiles/staticfileapp.h"
 #include "stats/statsapp.h"
+#include "websocket/wschatapp.h"
+#include "websocket/wsechoapp.h"
 
 namespace Berth::Apps {
 
@@ -27,6 +29,8 @@ void registerBuiltinApps(Pipeline::AppRegistry &registry)
     registerSessionDemoApp(registry);
     registerBasicAuthApp(registry);
     registerLogCollectorApp(registry);
+    registerWsEchoApp(registry);
+    registerWsChatApp(registry);
 }
 
 } // namespace Berth::Apps

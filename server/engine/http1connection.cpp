@@ -136,6 +136,10 @@ void Http1Connection::processInput()
         }
         if (m_state != State::Active)
             break;
+        if (m_tunnel) {
+            pumpTunnel();
+            break;
+        }
         pumpBody();
         if (m_state != State::Active)
             break;
@@ -336,6 +340,30 @@ void Http1Connection::pumpBody()
     }
 }
 
+void Http1Connection::pumpTunnel()
+{
+    if (!m_bodyWanted || m_bodyPaused || m_responseFinished)
+        return;
+    const QByteArrayView in = pendingInput();
+    if (!in.isEmpty()) {
+        // The view stays valid after consumeInput: only the next read compacts the buffer.
+        consumeInput(in.size());
+        m_driver.addBytesIn(in.size());
+        if (m_onData) {
+            const DataHandler onData = m_onData;
+            if (!callApp("tunnel data", [&] { onData(in); }))
+                return;
+        }
+        if (m_state != State::Active || m_bodyPaused || m_responseFinished)
+            return;
+    }
+    if (m_peerEof && pendingInput().isEmpty() && !m_endDelivered) {
+        m_endDelivered = true;
+        if (EventHandler onEnd = m_onEnd)
+            callApp("tunnel end", onEnd);
+    }
+}
+
 void Http1Connection::finishRequestIfDone()
 {
     if (m_state != State::Active || !m_responseFinished || fileInFlight())
@@ -379,6 +407,7 @@ void Http1Connection::resetForNextRequest()
     m_headOnly = false;
     m_chunkedOut = false;
     m_writableWanted = false;
+    m_tunnel = false;
     m_status = 0;
     m_headDeadline = 0; // idle_timeout until the next request's first byte
     m_lastActivity = now();
@@ -494,7 +523,10 @@ bool Http1Connection::write(QByteArrayView data)
         startResponse(-1);
     if (m_responseFinished)
         return false;
-    if (!m_headOnly && !data.isEmpty()) {
+    if (m_tunnel && !data.isEmpty()) {
+        output().append(data);
+        m_driver.addBytesOut(data.size());
+    } else if (!m_headOnly && !data.isEmpty()) {
         QByteArray &out = output();
         const qsizetype mark = out.size();
         if (m_chunkedOut)
@@ -565,6 +597,15 @@ void Http1Connection::finish()
 {
     if (m_state == State::Closed || m_responseFinished)
         return;
+    if (m_tunnel) {
+        // Our direction ends: what is queued goes out, then the half-close and the lingering
+        // close (TLS: close_notify first) end the connection.
+        m_responseFinished = true;
+        m_driver.responseFinished();
+        writeRequestLog();
+        closeAfterResponse();
+        return;
+    }
     if (!m_responseStarted)
         startResponse(0);
     if (m_chunkedOut) {
@@ -581,7 +622,28 @@ void Http1Connection::finish()
 
 bool Http1Connection::startTunnel()
 {
-    return false; // WebSocket over HTTP/1.1 (RFC 6455) comes with the websocket codec
+    // Only an HTTP/1.1 request that asked to switch (Connection: upgrade + Upgrade) and carries
+    // no body: after the head, every byte is the new protocol's.
+    const QByteArrayView protocol = m_request.tunnelProtocol();
+    if (m_state != State::Active || m_tunnel || m_responseStarted || protocol.isEmpty() ||
+        !m_decoder.framing().upgrade || !bodyComplete() || m_draining || m_manager.isDraining())
+        return false;
+    m_keepAlive = true; // "Connection: close" must not precede "upgrade"
+    m_response.status = 101;
+    m_response.setHeader("Upgrade", protocol);
+    startResponse(0);
+    // The codec owns the Connection field (it never sends "upgrade" for a normal response):
+    // add it to the head just written, before its blank line.
+    QByteArray &out = output();
+    out.chop(2);
+    out.append("Connection: upgrade\r\n\r\n");
+    m_driver.addBytesOut(QByteArrayView("Connection: upgrade\r\n").size());
+    m_tunnel = true;
+    m_bodyWanted = false;
+    m_endDelivered = false;
+    if (!m_processing)
+        flush();
+    return true;
 }
 
 void Http1Connection::abort()
@@ -709,6 +771,8 @@ void Http1Connection::checkTimeouts(qint64 t)
             closeSocket();
             return;
         }
+        if (m_tunnel)
+            return; // the tunnel's owner keeps its own clocks (runAfter)
         const bool waitingForBody =
             !bodyComplete() && ((m_bodyWanted && !m_bodyPaused) || m_responseFinished);
         if (waitingForBody && t - m_lastBodyProgress >= s.bodyTimeoutMs) {

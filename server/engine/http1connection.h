@@ -49,7 +49,10 @@ public:
     }
     void abort() override;
     bool startTunnel() override;
-    bool isTunnel() const override { return false; }
+    bool isTunnel() const override
+    {
+        return m_tunnel && !m_responseFinished && m_state == State::Active;
+    }
     void runAfter(qint64 msecs, EventHandler handler) override;
     void appFailed(const QString &appName, const char *what) override;
 
@@ -70,6 +73,8 @@ private:
     // Upgrade: h2c: hands the socket and this request (as stream 1) to the HTTP/2 codec.
     bool upgradeToHttp2();
     void pumpBody();
+    // The tunnel after a 101: raw input to the owner's data handler, the peer's end to onEnd.
+    void pumpTunnel();
     bool bodyComplete() const { return m_decoder.bodyComplete(); }
     void finishRequestIfDone();
     void resetForNextRequest();
@@ -105,6 +110,7 @@ private:
     bool m_chunkedOut = false;
     bool m_keepAlive = true;
     bool m_writableWanted = false;
+    bool m_tunnel = false; // after startTunnel(): the exchange is a byte tunnel until it ends
     int m_status = 0;
 
     // timeouts

@@ -13,6 +13,7 @@ class Config;
 
 namespace Berth::Core {
 
+class BroadcastBus;
 class OffloadPool;
 class StatsRegistry;
 
@@ -27,6 +28,9 @@ public:
     // Where apps run blocking work (bcrypt, SQL) off their event loop; shared by every
     // event-loop thread of the process. Null when nothing serves (berthd check, tests).
     OffloadPool *offload = nullptr;
+    // Publish/subscribe with every event-loop thread of every worker of this server
+    // (berth.ws_chat). Null when nothing serves (berthd check, tests).
+    BroadcastBus *bus = nullptr;
     // The configuration this process serves (immutable once the server is built), and what the
     // debug page shows about the process.
     const Config::Config *config = nullptr;

@@ -9,8 +9,9 @@ class Config;
 }
 
 namespace Berth::Core {
+class BroadcastBus;
 class SharedState;
-}
+} // namespace Berth::Core
 
 namespace Berth::Supervisor {
 
@@ -22,6 +23,9 @@ struct ServiceSetup
     QString name;                           // the instance, as in its ChildSpec
     Core::SharedState *shared = nullptr;    // owned by the host
     int slot = 0;                           // this process's slot in shared
+    // Publish/subscribe with the other processes of the service (owned by the host; reaches
+    // the service's other children through the master, or stays in-process with workers = 0).
+    Core::BroadcastBus *bus = nullptr;
     // Single process (workers = 0): the service opens its own sockets. Otherwise it adopts the
     // ones its ChildSpec named, passed in LISTEN_FDS.
     bool inProcess = false;

@@ -1,5 +1,6 @@
 #include "childprocess.h"
 
+#include "runtime/broadcastbus.h"
 #include "runtime/processutil.h"
 #include "runtime/sharedstate.h"
 #include "snapshottransport.h"
@@ -53,6 +54,7 @@ std::optional<LaunchedChild> launchChild(const ChildLaunch &launch, QString *err
     const int sharedFd = FirstPassedFd + count;
     const int readyFd = sharedFd + 1;
     const int snapshotFd = readyFd + 1;
+    const int busFd = snapshotFd + 1;
     const bool passListeners = count > 0;
     if (passListeners)
         env.insert(QStringLiteral("LISTEN_FDS"), QString::number(count));
@@ -60,6 +62,9 @@ std::optional<LaunchedChild> launchChild(const ChildLaunch &launch, QString *err
     env.insert(QLatin1StringView(Core::SharedState::SlotVariable), QString::number(launch.slot));
     env.insert(QLatin1StringView(ReadyFdVariable), QString::number(readyFd));
     env.insert(QLatin1StringView(SnapshotFdVariable), QString::number(snapshotFd));
+    env.remove(QLatin1StringView(Core::BroadcastBus::FdVariable));
+    if (launch.busFd >= 0)
+        env.insert(QLatin1StringView(Core::BroadcastBus::FdVariable), QString::number(busFd));
     QList<QByteArray> envStrings;
     for (const QString &entry : env.toStringList())
         envStrings.append(entry.toLocal8Bit());
@@ -78,6 +83,8 @@ std::optional<LaunchedChild> launchChild(const ChildLaunch &launch, QString *err
     passFds.push_back(launch.sharedFd);
     passFds.push_back(readyPipe[1]);
     passFds.push_back(launch.snapshotFd);
+    if (launch.busFd >= 0)
+        passFds.push_back(launch.busFd);
 
     // Signals stay blocked from before fork() until the child has dropped the master's
     // handlers. Otherwise a signal meant for the new child (the TERM of a reload or restart

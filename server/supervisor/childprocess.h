@@ -14,7 +14,8 @@ namespace Berth::Supervisor {
 // - its listeners from fd 3 (LISTEN_FDS, LISTEN_PID: the systemd convention),
 // - the shared state (BERTH_SHARED_FD, BERTH_WORKER_SLOT),
 // - a readiness pipe the child writes one byte to when it serves (BERTH_READY_FD),
-// - the configuration snapshot (BERTH_SNAPSHOT_FD).
+// - the configuration snapshot (BERTH_SNAPSHOT_FD),
+// - its end of the broadcast channel to the master, when it has one (BERTH_BUS_FD).
 struct ChildLaunch
 {
     QString kind;
@@ -23,6 +24,7 @@ struct ChildLaunch
     int sharedFd = -1;
     int slot = 0;
     int snapshotFd = -1;
+    int busFd = -1;
 };
 
 struct LaunchedChild

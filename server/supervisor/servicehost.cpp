@@ -3,6 +3,7 @@
 #include "childprocess.h"
 #include "configcheck.h"
 #include "log/logging.h"
+#include "runtime/broadcastbus.h"
 #include "runtime/processutil.h"
 #include "runtime/sharedstate.h"
 #include "runtime/signalpipe.h"
@@ -83,11 +84,13 @@ int ServiceHost::runChild(const QString &kind, const QString &name, QCoreApplica
     qunsetenv(ReadyFdVariable);
     if (host.m_readyFd > 2)
         ::fcntl(host.m_readyFd, F_SETFD, FD_CLOEXEC);
+    host.m_bus = Core::BroadcastBus::fromEnvironment();
     ServiceSetup setup;
     setup.config = &host.m_config;
     setup.name = name;
     setup.shared = host.m_shared.get();
     setup.slot = slot;
+    setup.bus = host.m_bus.get();
     host.m_services.push_back(serviceKind->create(setup));
     QStringList errors;
     if (!host.m_services.front()->prepare(&errors))
@@ -127,6 +130,8 @@ int ServiceHost::runInProcess(const QStringList &files, QCoreApplication &app, i
         Core::SharedState::create(int(qMax<qsizetype>(1, specs.size())), threads, &error);
     if (!host.m_shared)
         return fail({error}, starterFd);
+    // One process: every service's "other children" are itself.
+    host.m_bus = std::make_unique<Core::BroadcastBus>();
     for (int i = 0; i < specs.size(); ++i) {
         const ChildSpec &spec = specs[i];
         const ServiceKind *kind = ServiceRegistry::builtin().find(spec.kind);
@@ -138,6 +143,7 @@ int ServiceHost::runInProcess(const QStringList &files, QCoreApplication &app, i
         setup.shared = host.m_shared.get();
         setup.slot = i;
         setup.inProcess = true;
+        setup.bus = host.m_bus.get();
         setup.configFiles = files;
         host.m_services.push_back(kind->create(setup));
         if (!host.m_services.back()->prepare(&errors))

@@ -14,8 +14,9 @@
 class QCoreApplication;
 
 namespace Berth::Core {
+class BroadcastBus;
 class SharedState;
-}
+} // namespace Berth::Core
 
 namespace Berth::Supervisor {
 
@@ -48,6 +49,7 @@ private:
     QStringList m_files;
     Config::Config m_config;
     std::unique_ptr<Core::SharedState> m_shared; // before the services: they point into it
+    std::unique_ptr<Core::BroadcastBus> m_bus;   // likewise
     std::vector<std::unique_ptr<Service>> m_services;
     QString m_pidFile;
     int m_readyFd = -1;

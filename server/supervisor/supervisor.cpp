@@ -1,5 +1,6 @@
 #include "supervisor.h"
 
+#include "broadcastrelay.h"
 #include "childprocess.h"
 #include "configcheck.h"
 #include "controlchannel.h"
@@ -32,6 +33,7 @@ Supervisor::Supervisor(QStringList configFiles, int starterFd)
     , m_starterFd(starterFd)
 {
     m_clock.start();
+    m_relay = new BroadcastRelay(BroadcastRelay::DefaultQueueCapBytes, this);
     m_stopDeadline.setSingleShot(true);
     connect(&m_stopDeadline, &QTimer::timeout, this, [this] {
         qCWarning(lcMaster) << "stop grace reached; killing the remaining children";
@@ -282,10 +284,23 @@ void Supervisor::spawn(const QString &key, int index, int generation)
     launch.sharedFd = m_shared->fd();
     launch.slot = slot;
     launch.snapshotFd = snapshotMemfd(snapshot, &error);
+    // A fresh broadcast channel per child: the relay joins it to the other children of the
+    // same group (key), whatever their generation. Without one the child still serves; its
+    // broadcasts just stay within it.
+    QString busError;
+    const std::optional<BroadcastRelay::Channel> bus = m_relay->open(key, &busError);
+    if (bus)
+        launch.busFd = bus->childFd;
+    else
+        qCWarning(lcMaster).noquote() << childLabel(child) << busError;
     const std::optional<LaunchedChild> launched =
         launch.snapshotFd < 0 ? std::nullopt : launchChild(launch, &error);
     if (launch.snapshotFd >= 0)
         ::close(launch.snapshotFd);
+    if (bus)
+        ::close(bus->childFd);
+    if (!launched && bus)
+        m_relay->close(bus->id);
     if (!launched) {
         m_shared->markExited(slot);
         qCCritical(lcMaster).noquote() << "cannot start" << childLabel(child) << ":" << error;
@@ -295,6 +310,11 @@ void Supervisor::spawn(const QString &key, int index, int generation)
     child.slot = slot;
     child.startedMs = m_clock.elapsed();
     child.readyFd = launched->readyFd;
+    if (bus) {
+        child.busChannel = bus->id;
+        m_relay->setLabel(bus->id,
+                          QStringLiteral("%1 (pid %2)").arg(childLabel(child)).arg(child.pid));
+    }
     child.readyNotifier = new QSocketNotifier(child.readyFd, QSocketNotifier::Read, this);
     const pid_t pid = child.pid;
     connect(child.readyNotifier, &QSocketNotifier::activated, this,
@@ -373,6 +393,7 @@ void Supervisor::onChildExit(pid_t pid, int status)
     }
     if (child.readyFd >= 0)
         ::close(child.readyFd);
+    m_relay->close(child.busChannel);
     m_shared->markExited(child.slot);
     m_shared->recordExit(child.slot, status, false);
     const qint64 lived = m_clock.elapsed() - child.startedMs;
@@ -609,6 +630,12 @@ QStringList Supervisor::statusLines() const
                 .arg(g.lastExitStatus < 0 ? QStringLiteral("-")
                                           : Core::describeWaitStatus(g.lastExitStatus)));
     }
+    lines.append(
+        QStringLiteral("  broadcast relay: %1 channel(s), %2 message(s) relayed, %3 dropped "
+                       "at a full queue")
+            .arg(m_relay->peerCount())
+            .arg(m_relay->relayed())
+            .arg(m_relay->dropped()));
     lines.append(Core::describeSlots(*m_shared));
     return lines;
 }

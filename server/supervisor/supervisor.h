@@ -24,6 +24,7 @@ class SharedState;
 
 namespace Berth::Supervisor {
 
+class BroadcastRelay;
 class ControlChannel;
 class ControlReply;
 
@@ -80,6 +81,7 @@ private:
         bool stopping = false;
         int readyFd = -1;
         QSocketNotifier *readyNotifier = nullptr;
+        int busChannel = 0; // BroadcastRelay channel id, 0: none
     };
     struct PendingReload
     {
@@ -141,6 +143,7 @@ private:
     QTimer m_healthTimer;
     QTimer m_logFlush;
     ControlChannel *m_control = nullptr;
+    BroadcastRelay *m_relay = nullptr;
 };
 
 } // namespace Berth::Supervisor

@@ -73,6 +73,7 @@ struct Observed
     int writableCalls = 0;
     Http::ExchangeHandle handle;
     int liveAttributes = 0; // request attributes the apps set that are not released yet
+    int tunnelEnds = 0;     // the peer's end of a tunnel, seen by the tunnel's owner
 };
 Observed *g_observed = nullptr;
 
@@ -135,6 +136,28 @@ public:
                 pump();
             });
             pump();
+        } else if (m_mode == QLatin1String("tunnel")) {
+            // Echoes the tunnel's bytes; "bye" ends our direction, "big" writes 1 MiB.
+            if (!exchange.startTunnel()) {
+                exchange.respond(400, "text/plain", "no tunnel");
+                return Pipeline::Outcome::Answered;
+            }
+            Http::ExchangeHandle h = exchange.handle();
+            exchange.readBody(
+                [&o, h](QByteArrayView chunk) {
+                    o.body.append(chunk);
+                    if (chunk.contains("bye"))
+                        h->finish();
+                    else if (chunk.contains("big"))
+                        h->write(QByteArray(1 << 20, 'x'));
+                    else
+                        h->write(chunk);
+                },
+                [&o, h] {
+                    ++o.tunnelEnds;
+                    if (h)
+                        h->finish();
+                });
         } else if (m_mode == QLatin1String("throw_now")) {
             throw std::runtime_error("failure in handle()");
         } else if (m_mode == QLatin1String("throw_later")) {
@@ -149,6 +172,8 @@ private:
 
 const char *Routes = "[routes:line]\n/answer = answer\n/read = read\n/stream = stream\n"
                      "/throw = throw_later\n/hold = hold\n/throw-now = throw_now\n"
+                     "/tunnel = tunnel\n"
+                     "[app:tunnel]\ncall = test.app\nmode = tunnel\n"
                      "[app:answer]\ncall = test.app\nmode = answer\n"
                      "[app:read]\ncall = test.app\nmode = read\n"
                      "[app:stream]\ncall = test.app\nmode = stream\n"
@@ -176,6 +201,12 @@ private Q_SLOTS:
     void exceptionInHandleRunsAbortHandler();
     void handleTurnsNullWhenExchangeEnds();
     void attributesReleasedWhenExchangeEnds();
+    void tunnelSwitchesWith101AndCarriesRawBytes();
+    void tunnelOutlivesIdleAndBodyTimeouts();
+    void tunnelPeerEndReachesOwner();
+    void tunnelSendTimeoutStillApplies();
+    void tunnelRefusedWithoutUpgrade_data();
+    void tunnelRefusedWithoutUpgrade();
 
 private:
     Engine::Http1Connection *connect();
@@ -394,6 +425,90 @@ void TestHttp1Connection::attributesReleasedWhenExchangeEnds()
     feed("300\r\n" + QByteArray(768, 'c') + "\r\n"); // past max_body_bytes = 1024
     QVERIFY(m_wire->fromServer.contains("HTTP/1.1 413 "));
     QCOMPARE(m_observed.liveAttributes, 0);
+}
+
+namespace {
+const QByteArray UpgradeHead = "GET /tunnel HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n"
+                               "Upgrade: echo-proto\r\n\r\n";
+}
+
+void TestHttp1Connection::tunnelSwitchesWith101AndCarriesRawBytes()
+{
+    // Bytes right behind the head belong to the tunnel already.
+    feed(UpgradeHead + "hello");
+    const QByteArray out = m_wire->fromServer;
+    QVERIFY(out.startsWith("HTTP/1.1 101 Switching Protocols\r\n"));
+    const qsizetype headEnd = out.indexOf("\r\n\r\n") + 4;
+    const QByteArray head = out.first(headEnd);
+    QVERIFY(head.contains("\r\nUpgrade: echo-proto\r\n"));
+    QVERIFY(head.contains("\r\nConnection: upgrade\r\n"));
+    QVERIFY(!head.contains("Content-Length"));
+    QVERIFY(!head.contains("Transfer-Encoding"));
+    QCOMPARE(out.sliced(headEnd), QByteArray("hello"));
+    // Raw bytes, not a request: "GET" here is not parsed as HTTP.
+    m_wire->fromServer.clear();
+    feed("GET / HTTP/1.1\r\n\r\n");
+    QCOMPARE(m_wire->fromServer, QByteArray("GET / HTTP/1.1\r\n\r\n"));
+    QVERIFY(m_observed.handle && m_observed.handle->isTunnel());
+    // finish(): our direction ends, the connection half-closes and lingers.
+    feed("bye");
+    QVERIFY(m_wire->serverShutdown);
+    QVERIFY(!m_observed.handle);
+    QCOMPARE(m_observed.aborts, 0);
+}
+
+void TestHttp1Connection::tunnelOutlivesIdleAndBodyTimeouts()
+{
+    feed(UpgradeHead);
+    QVERIFY(m_wire->fromServer.startsWith("HTTP/1.1 101 "));
+    advance(10 * 60'000); // far past idle_timeout and body_timeout
+    QCOMPARE(m_manager->connectionCount(), 1);
+    m_wire->fromServer.clear();
+    feed("still there");
+    QCOMPARE(m_wire->fromServer, QByteArray("still there"));
+    QCOMPARE(m_observed.aborts, 0);
+}
+
+void TestHttp1Connection::tunnelPeerEndReachesOwner()
+{
+    feed(UpgradeHead + "x");
+    clientCloses();
+    QCOMPARE(m_observed.tunnelEnds, 1);
+    QCOMPARE(m_observed.aborts, 0); // the owner finished it itself
+    QCOMPARE(m_manager->connectionCount(), 0);
+}
+
+void TestHttp1Connection::tunnelSendTimeoutStillApplies()
+{
+    feed(UpgradeHead);
+    m_wire->writeRoom = 0; // the peer stops reading
+    feed("big");
+    advance(59'999);
+    QCOMPARE(m_manager->connectionCount(), 1);
+    advance(1);
+    QCOMPARE(m_manager->connectionCount(), 0);
+    QCOMPARE(m_observed.aborts, 1); // the owner learns the tunnel died
+}
+
+void TestHttp1Connection::tunnelRefusedWithoutUpgrade_data()
+{
+    QTest::addColumn<QByteArray>("request");
+    QTest::newRow("no upgrade") << QByteArray("GET /tunnel HTTP/1.1\r\nHost: a\r\n\r\n");
+    QTest::newRow("no connection upgrade")
+        << QByteArray("GET /tunnel HTTP/1.1\r\nHost: a\r\nUpgrade: echo-proto\r\n\r\n");
+    QTest::newRow("HTTP/1.0") << QByteArray("GET /tunnel HTTP/1.0\r\nHost: a\r\nConnection: "
+                                            "Upgrade\r\nUpgrade: echo-proto\r\n\r\n");
+    QTest::newRow("POST") << QByteArray("POST /tunnel HTTP/1.1\r\nHost: a\r\nConnection: "
+                                        "Upgrade\r\nUpgrade: echo-proto\r\n"
+                                        "Content-Length: 0\r\n\r\n");
+}
+
+void TestHttp1Connection::tunnelRefusedWithoutUpgrade()
+{
+    QFETCH(QByteArray, request);
+    feed(request);
+    QVERIFY2(m_wire->fromServer.startsWith("HTTP/1.1 400 "), m_wire->fromServer.constData());
+    QVERIFY(!m_wire->fromServer.contains("Upgrade:"));
 }
 
 QTEST_GUILESS_MAIN(TestHttp1Connection)

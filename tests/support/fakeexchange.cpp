@@ -1,6 +1,7 @@
 #include "fakeexchange.h"
 
 #include <algorithm>
+#include <utility>
 
 #include <cerrno>
 #include <unistd.h>
@@ -140,8 +141,69 @@ void FakeExchange::simulateClientAbort()
     endLife();
 }
 
+void FakeExchange::pauseBody()
+{
+    ++m_pauseCount;
+    m_tunnelPaused = true;
+}
+
+void FakeExchange::resumeBody()
+{
+    ++m_resumeCount;
+    m_tunnelPaused = false;
+    if (m_tunnel && !m_tunnelHeld.isEmpty()) {
+        const QByteArray held = std::exchange(m_tunnelHeld, QByteArray());
+        feedTunnel(held);
+    }
+    if (m_tunnel && m_tunnelEnded && m_tunnelHeld.isEmpty() && m_tunnelOnEnd && !m_finished &&
+        !m_aborted) {
+        auto onEnd = std::exchange(m_tunnelOnEnd, nullptr);
+        onEnd();
+    }
+}
+
+void FakeExchange::feedTunnel(QByteArrayView bytes)
+{
+    if (!m_tunnel || m_finished || m_aborted) {
+        m_errors << QStringLiteral("tunnel input after the tunnel ended");
+        return;
+    }
+    if (m_tunnelPaused || !m_tunnelOnData) {
+        m_tunnelHeld.append(bytes);
+        return;
+    }
+    auto onData = m_tunnelOnData; // a copy: the handler may replace itself
+    onData(bytes);
+}
+
+void FakeExchange::endTunnelInput()
+{
+    m_tunnelEnded = true;
+    if (m_tunnelPaused || !m_tunnelHeld.isEmpty() || !m_tunnelOnEnd || m_finished || m_aborted)
+        return;
+    auto onEnd = std::exchange(m_tunnelOnEnd, nullptr);
+    onEnd();
+}
+
+QByteArray FakeExchange::takeTunnelOutput()
+{
+    const QByteArray out = m_body.sliced(m_tunnelTaken);
+    m_tunnelTaken = m_body.size();
+    return out;
+}
+
 void FakeExchange::readBody(DataHandler onData, EventHandler onEnd)
 {
+    if (m_tunnel) {
+        // The tunnel's bytes come from feedTunnel(), as the peer sends them.
+        m_tunnelOnData = std::move(onData);
+        m_tunnelOnEnd = std::move(onEnd);
+        if (!m_tunnelHeld.isEmpty() && !m_tunnelPaused) {
+            const QByteArray held = std::exchange(m_tunnelHeld, QByteArray());
+            feedTunnel(held);
+        }
+        return;
+    }
     if (m_request.bodyBuffered) {
         if (!m_request.bufferedBody.isEmpty() && onData)
             onData(m_request.bufferedBody);
@@ -261,6 +323,11 @@ void FakeExchange::finish()
                         .arg(m_body.size());
     }
     m_finished = true;
+    if (m_tunnel) {
+        // As the engine: a finished tunnel is an ended exchange (its timers die with it).
+        m_timers.clear();
+        endLife();
+    }
 }
 
 void FakeExchange::abort()

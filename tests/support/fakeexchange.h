@@ -64,10 +64,20 @@ public:
     int pauseCount() const { return m_pauseCount; }
     int resumeCount() const { return m_resumeCount; }
 
+    // --- the peer's side of a tunnel (after startTunnel) ---
+    // Bytes from the peer: delivered to the readBody() handler at once, or when resumeBody()
+    // is called if the owner paused. endTunnelInput() is the peer's end of stream.
+    void feedTunnel(QByteArrayView bytes);
+    void endTunnelInput();
+    bool tunnelPaused() const { return m_tunnelPaused; }
+    qsizetype tunnelInputHeld() const { return m_tunnelHeld.size(); }
+    // What the owner wrote to the tunnel since the last call.
+    QByteArray takeTunnelOutput();
+
     // --- Http::Exchange ---
     void readBody(DataHandler onData, EventHandler onEnd) override;
-    void pauseBody() override { ++m_pauseCount; }
-    void resumeBody() override { ++m_resumeCount; }
+    void pauseBody() override;
+    void resumeBody() override;
     void respond(int status, QByteArrayView contentType, QByteArray body) override;
     void startResponse(qint64 contentLength) override;
     bool write(QByteArrayView data) override;
@@ -116,6 +126,12 @@ private:
     EventHandler m_abortHandler;
     std::vector<std::pair<qint64, EventHandler>> m_timers;
     bool m_tunnel = false;
+    bool m_tunnelPaused = false;
+    bool m_tunnelEnded = false;
+    QByteArray m_tunnelHeld; // fed while paused
+    qsizetype m_tunnelTaken = 0;
+    DataHandler m_tunnelOnData;
+    EventHandler m_tunnelOnEnd;
 };
 
 } // namespace Berth::Tests

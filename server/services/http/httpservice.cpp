@@ -50,6 +50,8 @@ bool HttpService::prepare(QStringList *errors)
                                               m_setup.inProcess ? Core::Server::Role::Single
                                                                 : Core::Server::Role::Worker,
                                               m_setup.shared, m_setup.slot);
+    // Before prepare(): the apps it builds find the bus in the context.
+    m_server->context().bus = m_setup.bus;
     if (!m_server->prepare()) {
         errors->append(m_server->errors());
         return false;
