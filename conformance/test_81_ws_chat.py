@@ -1,7 +1,7 @@
 """Layer 81: berth.ws_chat — every message of a client goes to every client of the app on every
 worker (through the master's broadcast relay), the sender included; a client that never reads
 is closed while the others keep receiving; a killed worker is replaced and its replacement joins
-the chat; a reload's new workers chat with the clients still on the draining old ones.
+the chat; a reload tells the old workers' clients 1001 and the new workers chat.
 
 Which worker holds a connection is read from /proc (the worker whose fd is the server's end of
 the client's TCP connection), so "different workers" is proven, not assumed."""
@@ -302,32 +302,34 @@ def test_killed_worker_is_replaced_and_joins_the_chat(berth_server):
     asyncio.run(scenario())
 
 
-def test_reload_new_workers_chat_with_draining_ones(berth_server):
+def test_reload_says_going_away_and_the_new_workers_chat(berth_server):
     srv = berth_server(chat_config())
     old = workers_of(srv, 2)
 
     async def scenario():
         a = await connect(srv)
-        old_pid = owner_pid(srv, a.local_address[1])
         os.kill(srv.proc.pid, signal.SIGHUP)
-        # The new generation is up (two more children) while a's worker drains.
+        # The old generation drains: its WebSockets are told 1001 at once, so clients reconnect
+        # to the new workers instead of being cut at graceful_timeout (6 s here).
+        started = time.monotonic()
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(a.recv(), 5)
+        assert closed.value.code == 1001, closed.value
+        assert time.monotonic() - started < 4
         new = set()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and len(new) < 2:
             new = berth.child_pids(srv.proc.pid) - old
             await asyncio.sleep(0.05)
         assert len(new) == 2, berth.child_pids(srv.proc.pid)
-        (n, pn), = await clients_on_distinct_workers(srv, 1, avoid=old)
-        assert pn in new
+        (n, pn), (m, pm) = await clients_on_distinct_workers(srv, 2, avoid=old)
+        assert {pn, pm} == new
         await n.send("new generation")
-        assert await recv(a) == "new generation"
+        assert await recv(m) == "new generation"
         assert await recv(n) == "new generation"
-        await a.send("old generation")
-        assert await recv(n) == "old generation"
-        assert await recv(a) == "old generation"
-        assert old_pid in berth.child_pids(srv.proc.pid)
-        await a.close()
         await n.close()
+        await m.close()
 
     asyncio.run(scenario())
 

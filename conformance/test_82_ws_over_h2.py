@@ -122,6 +122,17 @@ def parse_frames(buf: bytearray) -> list[tuple[int, bytes]]:
     return out
 
 
+class NoticeAwareConnection(h2.connection.H2Connection):
+    """python-h2 takes every GOAWAY as final; the drain's first one (last stream 2^31-1) is only
+    a notice (RFC 9113 §6.8) and streams go on after it."""
+
+    def _receive_goaway_frame(self, frame):
+        result = super()._receive_goaway_frame(frame)
+        if frame.last_stream_id == 2**31 - 1:
+            self.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
+        return result
+
+
 class H2:
     def __init__(self, srv):
         raw = socket.create_connection(("127.0.0.1", srv.port), timeout=TIMEOUT)
@@ -135,7 +146,7 @@ class H2:
         self.sock = raw
         self.scheme = "https" if srv.h2_tls else "http"
         self.authority = f"127.0.0.1:{srv.port}"
-        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(
+        self.conn = NoticeAwareConnection(h2.config.H2Configuration(
             client_side=True, validate_outbound_headers=False))
         self.conn.initiate_connection()
         self.flush()
@@ -378,3 +389,23 @@ def test_chat_between_h2_and_http1_clients(srv):
         asyncio.run(asyncio.wait_for(h1_side(), TIMEOUT * 3))
     finally:
         c.close()
+
+
+def test_drain_says_going_away_on_the_stream(berth_server, certs):
+    import signal
+    s = berth_server(config(None).replace("graceful_timeout = 1s", "graceful_timeout = 5s"))
+    s.h2_tls = False
+    c = H2(s)
+    try:
+        sid = c.connect()
+        s.stopped = True  # the exit below is intended
+        started = time.monotonic()
+        s.proc.send_signal(signal.SIGTERM)
+        frames = c.frames(sid)
+        assert frames[0][0] == 0x8 and struct.unpack("!H", frames[0][1][:2])[0] == 1001
+        c.send(sid, ws_frame(0x8, struct.pack("!H", 1001)))
+        c.pump(lambda: sid in c.ended or sid in c.reset)
+        assert time.monotonic() - started < 4
+    finally:
+        c.close()
+    assert s.proc.wait(timeout=10) is not None

@@ -136,7 +136,16 @@ void ExchangeDriver::end(Http::Exchange &exchange)
     // the next request starts), and handles given out turn null.
     cancelTimers();
     m_onAbort = nullptr;
+    m_onDrain = nullptr;
     exchange.request().clearPerExchange();
+}
+
+void ExchangeDriver::runDrainHandler(Http::Exchange &exchange, QByteArrayView client)
+{
+    Http::Exchange::EventHandler onDrain = std::move(m_onDrain);
+    m_onDrain = nullptr;
+    if (onDrain)
+        callApp(exchange, "drain", onDrain, client);
 }
 
 bool ExchangeDriver::callApp(Http::Exchange &exchange, const char *what,
@@ -214,6 +223,7 @@ void ExchangeDriver::runAbortHandler(const Http::Request &request)
 void ExchangeDriver::dropAppCallbacks()
 {
     m_onAbort = nullptr;
+    m_onDrain = nullptr;
     cancelTimers();
 }
 

@@ -49,6 +49,9 @@ public:
     bool callApp(Http::Exchange &exchange, const char *what, const std::function<void()> &callback,
                  QByteArrayView client);
     void setAbortHandler(Http::Exchange::EventHandler handler) { m_onAbort = std::move(handler); }
+    void setDrainHandler(Http::Exchange::EventHandler handler) { m_onDrain = std::move(handler); }
+    // The server drains: the exchange's drain handler runs (once) through callApp.
+    void runDrainHandler(Http::Exchange &exchange, QByteArrayView client);
     // The exchange dies before the app finished it: its timers stop and its abort handler runs
     // (once; an exception from it is logged and dropped).
     void runAbortHandler(const Http::Request &request);
@@ -90,6 +93,7 @@ private:
     QObject *m_context;
     std::function<void()> m_afterCallback;
     Http::Exchange::EventHandler m_onAbort;
+    Http::Exchange::EventHandler m_onDrain;
     std::vector<QTimer *> m_timers;
     bool m_inCallback = false;
     bool m_logged = false;

@@ -738,6 +738,12 @@ void Http1Connection::onReleaseIdleBuffers()
 void Http1Connection::drain()
 {
     m_draining = true;
+    if (m_state == State::Active && !m_responseFinished) {
+        // A long-lived exchange (a WebSocket tunnel) may end itself now rather than at
+        // graceful_timeout.
+        m_driver.runDrainHandler(*this, clientText());
+        return;
+    }
     // An idle keep-alive connection can go now. One that was accepted but has not sent its
     // first request yet is a client that is about to: closing it would reset that request, so
     // it gets its answer (with Connection: close), bounded by header_timeout.

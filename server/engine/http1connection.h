@@ -47,6 +47,10 @@ public:
     {
         m_driver.setAbortHandler(std::move(handler));
     }
+    void setDrainHandler(EventHandler handler) override
+    {
+        m_driver.setDrainHandler(std::move(handler));
+    }
     void abort() override;
     bool startTunnel() override;
     bool isTunnel() const override

@@ -146,6 +146,10 @@ public:
     virtual bool startTunnel() = 0;
     // After startTunnel(): true while the tunnel is open.
     virtual bool isTunnel() const = 0;
+    // Runs handler once when the server starts draining (stop or reload) while this exchange is
+    // still open, so that a long-lived exchange can end itself politely (a WebSocket sends
+    // close 1001) instead of being cut at graceful_timeout. Dropped when the exchange ends.
+    virtual void setDrainHandler(EventHandler handler) = 0;
 
     // A weak reference for callbacks that may outlive the exchange (see ExchangeHandle).
     ExchangeHandle handle()

@@ -562,6 +562,19 @@ void Http2Connection::drain()
         // seen it, then the real GOAWAY with the last stream we took.
         nghttp2_submit_shutdown_notice(m_session);
         nghttp2_submit_ping(m_session, NGHTTP2_FLAG_NONE, nullptr);
+        // Long-lived streams (WebSockets) are told, so they can end before graceful_timeout.
+        // By id: a handler may close its stream, and with it erase it from m_streams.
+        std::vector<std::int32_t> ids;
+        ids.reserve(m_streams.size());
+        for (const auto &entry : m_streams)
+            ids.push_back(entry.first);
+        for (const std::int32_t id : ids) {
+            const auto it = m_streams.find(id);
+            if (it != m_streams.end())
+                it->second->notifyDrain();
+            if (m_state == State::Closed)
+                return;
+        }
     }
     schedule();
 }

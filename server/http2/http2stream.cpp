@@ -617,6 +617,11 @@ void Http2Stream::appFailed(const QString &appName, const char *what)
         Http::Exchange::appFailed(appName, what);
 }
 
+void Http2Stream::notifyDrain()
+{
+    m_driver.runDrainHandler(*this, m_connection.client());
+}
+
 bool Http2Stream::callApp(const char *what, const std::function<void()> &callback)
 {
     return m_driver.callApp(*this, what, callback, m_connection.client());

@@ -78,11 +78,18 @@ public:
     {
         m_driver.setAbortHandler(std::move(handler));
     }
+    void setDrainHandler(EventHandler handler) override
+    {
+        m_driver.setDrainHandler(std::move(handler));
+    }
     void abort() override;
     bool startTunnel() override;
     bool isTunnel() const override { return m_tunnel && !m_closed; }
     void runAfter(qint64 msecs, EventHandler handler) override;
     void appFailed(const QString &appName, const char *what) override;
+
+    // The connection drains: the app's drain handler runs (a WebSocket closes with 1001).
+    void notifyDrain();
 
 private:
     struct Span

@@ -161,6 +161,15 @@ void SessionPrivate::start()
         if (!alive.expired())
             onExchangeWritable();
     });
+    // A stop or reload: say goodbye (1001) so the client reconnects to the new workers at once,
+    // rather than holding the old worker until graceful_timeout cuts the connection.
+    ex->setDrainHandler([this, alive] {
+        if (alive.expired())
+            return;
+        Guard guard(this);
+        if (!m_dead && !m_closeSent)
+            startClose(CloseCode::GoingAway, "server shutting down");
+    });
     ex->readBody(
         [this, alive](QByteArrayView chunk) {
             if (!alive.expired())

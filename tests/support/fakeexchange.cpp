@@ -332,9 +332,18 @@ void FakeExchange::finish()
 
 void FakeExchange::abort()
 {
+    m_drainHandler = nullptr;
     m_aborted = true;
     m_timers.clear(); // they die with the exchange
     endLife();
+}
+
+void FakeExchange::simulateDrain()
+{
+    if (EventHandler handler = std::move(m_drainHandler)) {
+        m_drainHandler = nullptr;
+        handler();
+    }
 }
 
 void FakeExchange::runAfter(qint64 msecs, EventHandler handler)

@@ -88,6 +88,9 @@ public:
     // response has not started; it records status 101 like HTTP/1.1.
     bool startTunnel() override;
     bool isTunnel() const override { return m_tunnel; }
+    void setDrainHandler(EventHandler handler) override { m_drainHandler = std::move(handler); }
+    // Simulates the server starting to drain: runs the drain handler once.
+    void simulateDrain();
     bool responseStarted() const override { return m_started; }
     void setWritableHandler(EventHandler handler) override
     {
@@ -126,6 +129,7 @@ private:
     EventHandler m_abortHandler;
     std::vector<std::pair<qint64, EventHandler>> m_timers;
     bool m_tunnel = false;
+    EventHandler m_drainHandler;
     bool m_tunnelPaused = false;
     bool m_tunnelEnded = false;
     QByteArray m_tunnelHeld; // fed while paused

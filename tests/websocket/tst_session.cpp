@@ -119,6 +119,7 @@ private Q_SLOTS:
     void protocolErrors();
     void serverCloseWaitsThenTimesOut();
     void peerEndWithoutCloseIs1006();
+    void drainSaysGoingAway();
     void exceptionFromHandlerCloses1011();
     void backPressurePausesInputAndCallsWritable();
     void slowPeerIsGivenUp();
@@ -264,6 +265,29 @@ void TestSession::serverCloseWaitsThenTimesOut()
     QCOMPARE(h2.closeCodeSeen, 1000);
     QVERIFY(h2.ex.finished());
     QCOMPARE(h2.output().size(), 1); // our close frame only: not echoed twice
+}
+
+void TestSession::drainSaysGoingAway()
+{
+    Settings s;
+    s.pingIntervalMs = 0;
+    Harness h(s);
+    h.ex.simulateDrain(); // a stop or reload
+    const auto out = h.output();
+    QCOMPARE(out.size(), 1);
+    QCOMPARE(closeCode(out[0]), 1001);
+    QCOMPARE(h.closes, 0); // the client's answer ends it
+    h.ex.feedTunnel(clientFrame(Opcode::Close, closePayload(1001, {})));
+    QCOMPARE(h.closes, 1);
+    QCOMPARE(h.closeCodeSeen, 1001);
+    QVERIFY(h.ex.finished());
+
+    // A session already closing sends no second close frame.
+    Harness h2(s);
+    h2.session->close(4000, {});
+    QCOMPARE(h2.output().size(), 1);
+    h2.ex.simulateDrain();
+    QCOMPARE(h2.output().size(), 0);
 }
 
 void TestSession::peerEndWithoutCloseIs1006()
