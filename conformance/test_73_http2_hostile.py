@@ -1,0 +1,562 @@
+"""Layer 73: HTTP/2 hostile inputs (HOSTILE-INPUTS items 30-34) and connection management:
+malformed requests never reach an app, h2c and Upgrade edge cases, floods and bombs bounded
+(each with a cef.log event), a zero-window client closed at send_timeout, graceful stop with a
+stream in flight, a slow reader that stalls only its stream, max_concurrent_streams, ALPN and
+the per-protocol stats.
+
+Every read has a deadline; floods are a few thousand frames on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import signal
+import struct
+import time
+import uuid
+
+import pytest
+
+import berth
+import h2
+from h2 import (CONTINUATION, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PRIORITY, RST_STREAM,
+                frame, request_headers)
+
+CONFIG = """
+[server]
+graceful_timeout = 3s
+
+[limits]
+send_timeout = 2s
+max_header_bytes = 32K
+
+[http2]
+max_concurrent_streams = 8
+
+[routes:line]
+/ = {tmp}/site
+/echo = echo
+/heartbeat = heartbeat
+/stats = stats
+
+[app:echo]
+call = berth.echo
+max_echo = 4M
+
+[app:heartbeat]
+call = berth.heartbeat
+
+[app:stats]
+call = berth.stats
+"""
+
+BIG = bytes(range(256)) * 4096 * 3  # 3 MiB
+FILES = {"site/text.txt": b"0123456789" * 10, "site/big.bin": BIG}
+
+
+@pytest.fixture(scope="module")
+def srv(module_berth_server):
+    return module_berth_server(CONFIG, files=FILES, tls=True)
+
+
+def rss_kib(srv) -> int:
+    for line in open(f"/proc/{srv.proc.pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def cef_size(srv) -> int:
+    try:
+        return srv.log_path("cef.log").stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def new_cef_lines(srv, since: int, timeout: float = berth.LOG_POLL_TIMEOUT) -> list[str]:
+    lines: list[str] = []
+
+    def check() -> bool:
+        nonlocal lines
+        try:
+            text = srv.log_path("cef.log").read_bytes()[since:].decode(errors="replace")
+        except FileNotFoundError:
+            text = ""
+        lines = [l for l in text.splitlines() if l.startswith("CEF:")]
+        return bool(lines)
+
+    berth.wait_until(check, timeout=timeout)
+    return lines
+
+
+def others_unaffected(srv) -> None:
+    assert srv.alive()
+    assert h2.fetch(srv.port, "GET", "/heartbeat").status == 200
+    srv.assert_serving()
+
+
+def app_never_saw(srv, mark: str) -> None:
+    """No request with this marker reached berth.echo (no 2xx line in request.log)."""
+    time.sleep(0.3)  # request.log is flushed about every 100 ms; nothing must arrive
+    lines = srv.request_log_lines(contains=mark, timeout=0.5)
+    served = [l for l in lines if (berth.parse_request_log_line(l) or {}).get("status", "")
+              .startswith("2")]
+    assert not served, f"the app saw a malformed request: {served}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Item 33: malformed requests -> RST_STREAM PROTOCOL_ERROR or 400, never the app
+# ---------------------------------------------------------------------------------------------
+
+MALFORMED = {
+    "uppercase_name": [("X-Upper", "1")],
+    "connection": [("connection", "keep-alive")],
+    "transfer_encoding": [("transfer-encoding", "chunked")],
+    "keep_alive": [("keep-alive", "timeout=5")],
+    "upgrade": [("upgrade", "websocket")],
+    "te_gzip": [("te", "gzip")],
+    "cr_in_value": [("x-a", "a\rb")],
+    "lf_in_value": [("x-a", "a\nb")],
+    "nul_in_value": [("x-a", "a\0b")],
+    "space_in_name": [("x a", "1")],
+    "colon_in_name": [("x:a", "1")],
+    "empty_name": [("", "1")],
+    "pseudo_after_regular": [("x-a", "1"), (":scheme", "http")],
+    "unknown_pseudo": [(":foo", "1")],
+    "status_in_request": [(":status", "200")],
+    "duplicate_path": [(":path", "/echo")],
+    "duplicate_method": [(":method", "GET")],
+}
+
+
+def send_malformed(c: h2.RawH2, sid: int, pseudo, extra, body: bytes | None = None) -> None:
+    c.headers(sid, list(pseudo) + list(extra), end_stream=body is None)
+    if body is not None:
+        c.send(frame(DATA, END_STREAM, sid, body))
+
+
+def refused(c: h2.RawH2, sid: int) -> None:
+    f = c.read_until(lambda f: (f.stream_id == sid and f.type in (HEADERS, RST_STREAM))
+                     or f.type == GOAWAY, 3.0)
+    if f is None:
+        assert c.closed, f"no answer on stream {sid}; frames {c.frames!r}"
+        return
+    if f.type == RST_STREAM or f.type == GOAWAY:
+        assert f.error_code == h2.PROTOCOL_ERROR, f
+        return
+    assert c.response_status(f) == 400, f"malformed request answered {c.response_status(f)}"
+
+
+@pytest.mark.parametrize("name", list(MALFORMED))
+def test_malformed_request_is_refused(srv, name):
+    mark = uuid.uuid4().hex
+    with h2.RawH2(srv.port) as c:
+        c.handshake()
+        pseudo = request_headers(f"/echo?m={mark}")
+        if name.startswith("duplicate"):
+            pseudo = pseudo + MALFORMED[name]
+            extra = []
+        elif name == "pseudo_after_regular":
+            pseudo = [p for p in pseudo if p[0] != ":scheme"]
+            extra = MALFORMED[name]
+        else:
+            extra = MALFORMED[name]
+        send_malformed(c, 1, pseudo, extra)
+        refused(c, 1)
+    app_never_saw(srv, mark)
+    others_unaffected(srv)
+
+
+@pytest.mark.parametrize("path", ["", "echo", "*"], ids=["empty", "no_slash", "asterisk"])
+def test_bad_path_is_refused(srv, path):
+    with h2.RawH2(srv.port) as c:
+        c.handshake()
+        c.headers(1, [(":method", "GET"), (":scheme", "http"), (":authority", "a"),
+                      (":path", path)])
+        refused(c, 1)
+
+
+@pytest.mark.parametrize("missing", [":method", ":scheme", ":path"])
+def test_missing_pseudo_header_is_refused(srv, missing):
+    mark = uuid.uuid4().hex
+    with h2.RawH2(srv.port) as c:
+        c.handshake()
+        c.headers(1, [h for h in request_headers(f"/echo?m={mark}") if h[0] != missing])
+        refused(c, 1)
+    app_never_saw(srv, mark)
+
+
+@pytest.mark.parametrize("declared,body", [(10, b"abc"), (2, b"abcdef")], ids=["short", "long"])
+def test_content_length_mismatch_is_refused(srv, declared, body):
+    mark = uuid.uuid4().hex
+    with h2.RawH2(srv.port) as c:
+        c.handshake()
+        send_malformed(c, 1, request_headers(f"/echo?m={mark}", method="POST"),
+                       [("content-length", str(declared))], body)
+        refused(c, 1)
+        assert c.closed or c.is_open(), "the connection must survive a bad stream"
+    app_never_saw(srv, mark)
+
+
+def test_connection_survives_a_bad_stream(srv):
+    with h2.RawH2(srv.port) as c:
+        c.handshake()
+        send_malformed(c, 1, request_headers("/echo"), [("connection", "close")])
+        refused(c, 1)
+        c.get(3, "/heartbeat")
+        f = c.stream_outcome(3)
+        assert f is not None and f.type == HEADERS and c.response_status(f) == 200, c.frames
+
+
+def test_te_trailers_is_allowed(srv):
+    with h2.H2Client(srv.port) as c:
+        assert c.fetch("GET", "/heartbeat", [("te", "trailers")]).status == 200
+
+
+# ---------------------------------------------------------------------------------------------
+# Item 34: h2c and Upgrade edge cases; ALPN
+# ---------------------------------------------------------------------------------------------
+
+def test_prior_knowledge_on_the_tls_port_is_closed_cleanly(srv):
+    with berth.RawConn(srv.tls_port, timeout=3) as c:
+        c.send(h2.PREFACE + h2.settings_frame())
+        data = c.read_until_close(3.0)
+        assert c.eof, "TLS port kept a cleartext h2 connection open"
+    assert data == b"" or data.startswith(b"HTTP/1.1 400") or data[:1] == b"\x15", data[:100]
+    others_unaffected(srv)
+
+
+def test_upgrade_h2c(srv):
+    with h2.H2Client(srv.port, upgrade=True, upgrade_target="/heartbeat") as c:
+        assert c.upgrade_response.status == 101
+        st = c.response(1)
+        assert st.status == 200 and bytes(st.body).strip() == b"OK", st
+        assert c.fetch("GET", "/text.txt").body == FILES["site/text.txt"]
+
+
+def test_upgrade_h2c_with_a_body(srv):
+    """Upgrade: h2c on a request with a body: served (over HTTP/1.1, or over h2 after 101 with
+    the body intact), or a clean 400 — never a lost or mangled body."""
+    body = b"payload-" * 100
+    settings = h2.upgrade_settings_header()
+    head = (f"POST /echo HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+            f"Upgrade: h2c\r\nHTTP2-Settings: {settings}\r\nContent-Length: {len(body)}\r\n\r\n")
+    with berth.RawConn(srv.port, timeout=3) as c:
+        c.send(head.encode() + body)
+        resp = c.recv_response()
+        if resp.status == 101:
+            c.send(h2.PREFACE + h2.settings_frame())
+            rd = _reader_on(c)
+            got = b""
+            while True:
+                f = rd.read_until(lambda f: f.stream_id == 1 and f.type in (DATA, RST_STREAM))
+                assert f is not None and f.type == DATA, rd.frames
+                got += f.payload
+                if f.end_stream:
+                    break
+            assert got == body
+        else:
+            assert resp.status in (200, 400), resp
+            if resp.status == 200:
+                assert resp.body == body
+
+
+def _reader_on(c: berth.RawConn) -> h2.RawH2:
+    """A RawH2 frame reader on an upgraded HTTP/1.1 connection (bytes already read included)."""
+    rd = h2.RawH2.__new__(h2.RawH2)
+    rd.sock, rd.timeout, rd.buf, rd.closed, rd.frames = c.sock, 3.0, c.buf, False, []
+    rd.auto_ack, rd.send_failed = True, False
+    rd.encoder, rd.decoder = h2.hpack.Encoder(), h2.hpack.Decoder()
+    c.buf = b""
+    return rd
+
+
+def test_alpn_prefers_h2(srv):
+    for offer in (["h2", "http/1.1"], ["http/1.1", "h2"]):
+        sock = h2.connect(srv.tls_port, tls=True, alpn=offer)
+        try:
+            assert sock.selected_alpn_protocol() == "h2", offer
+        finally:
+            sock.close()
+
+
+def test_alpn_http11_only_client_gets_http11(srv):
+    resp = srv.fetch("GET", "/heartbeat", transport="h1-tls")
+    assert resp.status == 200 and resp.version == "HTTP/1.1"
+
+
+HTTP1_ONLY = """
+[http2]
+enabled = no
+h2c = no
+
+[routes:line]
+/heartbeat = heartbeat
+
+[app:heartbeat]
+call = berth.heartbeat
+"""
+
+
+@pytest.fixture(scope="module")
+def h1srv(module_berth_server):
+    return module_berth_server(HTTP1_ONLY, tls=True)
+
+
+def test_preface_to_http1_only_listener_is_400_or_close(h1srv):
+    with berth.RawConn(h1srv.port, timeout=3) as c:
+        c.send(h2.PREFACE + h2.settings_frame())
+        data = c.read_until_close(3.0)
+        assert c.eof, "an h2 preface kept an HTTP/1-only connection open"
+    assert data == b"" or data.startswith(b"HTTP/1.1 400") or data.startswith(b"HTTP/1.1 505"), \
+        data[:200]
+
+
+def test_upgrade_h2c_ignored_when_h2c_is_off(h1srv):
+    resp = h1srv.request("GET", "/heartbeat", headers=[
+        ("Connection", "Upgrade, HTTP2-Settings"), ("Upgrade", "h2c"),
+        ("HTTP2-Settings", h2.upgrade_settings_header())])
+    assert resp.status == 200 and resp.body.strip() == b"OK", resp
+
+
+def test_alpn_without_h2_when_disabled(h1srv):
+    sock = h2.connect(h1srv.tls_port, tls=True, alpn=["h2", "http/1.1"])
+    try:
+        assert sock.selected_alpn_protocol() in (None, "http/1.1")
+    finally:
+        sock.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Items 30-32: floods and bombs -> bounded, GOAWAY or close, a CEF event, others unaffected
+# ---------------------------------------------------------------------------------------------
+
+def flood_outcome(c: h2.RawH2, timeout: float = 6.0) -> int:
+    ga, closed = c.wait_goaway_or_close(timeout)
+    assert ga is not None or closed, f"flood not stopped within {timeout}s; last frames " \
+                                     f"{c.frames[-5:]!r}"
+    return ga.error_code if ga is not None else -1
+
+
+def test_rapid_reset_is_stopped(srv):
+    """CVE-2023-44487: HEADERS then RST_STREAM for a few thousand streams."""
+    since = cef_size(srv)
+    with h2.RawH2(srv.port, timeout=3.0) as c:
+        c.handshake()
+        sid = 1
+        for _ in range(40):
+            batch = b""
+            for _ in range(100):
+                batch += frame(HEADERS, END_STREAM | END_HEADERS, sid,
+                               c.encode(request_headers("/heartbeat"))) + h2.rst_stream(sid)
+                sid += 2
+            if not c.send(batch):
+                break
+        code = flood_outcome(c)
+        assert code in (-1, h2.ENHANCE_YOUR_CALM, h2.PROTOCOL_ERROR), h2.ERROR_NAMES.get(code)
+    assert new_cef_lines(srv, since), "no cef.log event for the rapid-reset flood"
+    others_unaffected(srv)
+
+
+def test_continuation_flood_is_closed_with_memory_bounded(srv):
+    """CVE-2024-27316 style: HEADERS without END_HEADERS, then endless CONTINUATION."""
+    since = cef_size(srv)
+    before = rss_kib(srv)
+    field = b"\x00\x03x-c\x64" + b"v" * 100  # literal, not indexed: 106 bytes, 100+ decoded
+    payload = field * (16384 // len(field))
+    with h2.RawH2(srv.port, timeout=3.0) as c:
+        c.handshake()
+        c.send(frame(HEADERS, END_STREAM, 1, c.encode(request_headers("/heartbeat"))))
+        for _ in range(512):  # up to 8 MiB of header block, 256x max_header_bytes
+            if not c.send(frame(CONTINUATION, 0, 1, payload)):
+                break
+        flood_outcome(c)
+    grown = rss_kib(srv) - before
+    assert grown < 48 * 1024, f"server RSS grew by {grown} KiB during the CONTINUATION flood"
+    assert new_cef_lines(srv, since), "no cef.log event for the CONTINUATION flood"
+    others_unaffected(srv)
+
+
+def test_hpack_bomb_is_bounded(srv):
+    """A 4 KB dynamic-table entry referenced 10,000 times: a 10 KB block that decodes to 40 MB."""
+    since = cef_size(srv)
+    before = rss_kib(srv)
+    with h2.RawH2(srv.port, timeout=3.0) as c:
+        c.handshake()
+        enc = h2.hpack.Encoder()
+        first = enc.encode(request_headers("/heartbeat") + [("x-bomb", "a" * 4000)],
+                           huffman=False)
+        again = enc.encode([("x-bomb", "a" * 4000)], huffman=False)
+        assert len(again) == 1, again  # an index into the dynamic table
+        block = first + again * 10000
+        c.send(frame(HEADERS, END_STREAM, 1, block[:16384]))
+        rest = block[16384:]
+        while rest:
+            c.send(frame(CONTINUATION, END_HEADERS if len(rest) <= 16384 else 0, 1, rest[:16384]))
+            rest = rest[16384:]
+        f = c.read_until(lambda f: (f.stream_id == 1 and f.type in (HEADERS, RST_STREAM))
+                         or f.type == GOAWAY, 5.0)
+        if f is not None and f.type == HEADERS:
+            assert c.response_status(f) == 431, f"HPACK bomb answered {c.response_status(f)}"
+        else:
+            assert f is not None or c.closed, c.frames
+    grown = rss_kib(srv) - before
+    assert grown < 48 * 1024, f"server RSS grew by {grown} KiB decoding the HPACK bomb"
+    assert new_cef_lines(srv, since), "no cef.log event for the HPACK bomb"
+    others_unaffected(srv)
+
+
+@pytest.mark.parametrize("kind", ["settings", "ping"])
+def test_control_frame_flood_while_not_reading(srv, kind):
+    """CVE-2019-9512/9515: frames that each need an answer, from a client that never reads:
+    the server's outbound queue stays bounded and it ends the connection."""
+    since = cef_size(srv)
+    before = rss_kib(srv)
+    one = h2.settings_frame([(h2.HEADER_TABLE_SIZE, 4096)]) if kind == "settings" else h2.ping()
+    with h2.RawH2(srv.port, timeout=2.0, rcvbuf=4096) as c:
+        c.handshake()
+        batch = one * 1000
+        for _ in range(200):  # up to 200,000 frames
+            if not c.send(batch):
+                break
+        flood_outcome(c, 8.0)
+    grown = rss_kib(srv) - before
+    assert grown < 48 * 1024, f"server RSS grew by {grown} KiB during the {kind} flood"
+    assert new_cef_lines(srv, since), f"no cef.log event for the {kind} flood"
+    others_unaffected(srv)
+
+
+@pytest.mark.parametrize("kind", ["empty_data", "priority"])
+def test_cheap_frame_flood_is_stopped(srv, kind):
+    """Frames that cost the client nothing and carry nothing: empty DATA (CVE-2019-9518) on an
+    open request stream, or PRIORITY frames (CVE-2019-9513 family)."""
+    since = cef_size(srv)
+    with h2.RawH2(srv.port, timeout=2.0) as c:
+        c.handshake()
+        c.headers(1, request_headers("/echo", method="POST"), end_stream=False)
+        if kind == "empty_data":
+            one = frame(DATA, 0, 1, b"")
+        else:
+            one = frame(PRIORITY, 0, 3, struct.pack(">IB", 0, 16))
+        batch = one * 2000
+        for _ in range(100):  # up to 200,000 frames
+            if not c.send(batch):
+                break
+        flood_outcome(c, 8.0)
+    assert new_cef_lines(srv, since), f"no cef.log event for the {kind} flood"
+    others_unaffected(srv)
+
+
+def test_zero_window_client_is_closed_at_send_timeout(srv):
+    """A client that never opens its window is closed at send_timeout (2 s here)."""
+    with h2.RawH2(srv.port, timeout=8.0) as c:
+        c.handshake([(h2.INITIAL_WINDOW_SIZE, 0)])
+        c.get(1, "/big.bin")
+        t0 = time.monotonic()
+        ga, closed = c.wait_goaway_or_close(8.0)
+        elapsed = time.monotonic() - t0
+        assert closed or ga is not None, "a zero-window client was kept for 8 s"
+        assert 1.5 <= elapsed <= 6.0, f"closed after {elapsed:.1f}s, send_timeout is 2s"
+    others_unaffected(srv)
+
+
+# ---------------------------------------------------------------------------------------------
+# Streams: concurrency limit, slow reader isolation
+# ---------------------------------------------------------------------------------------------
+
+def test_max_concurrent_streams_is_advertised_and_enforced(srv):
+    with h2.RawH2(srv.port) as c:
+        c.handshake()
+        server_settings = next(f for f in c.frames if f.type == h2.SETTINGS and not f.ack)
+        pairs = dict(struct.unpack(">HI", server_settings.payload[i:i + 6])
+                     for i in range(0, len(server_settings.payload), 6))
+        assert pairs.get(h2.MAX_CONCURRENT_STREAMS) == 8, pairs
+        for sid in range(1, 17, 2):  # 8 open streams (POST bodies still to come)
+            c.headers(sid, request_headers("/echo", method="POST"), end_stream=False)
+        c.headers(17, request_headers("/echo", method="POST"), end_stream=False)
+        f = c.read_until(lambda f: (f.stream_id == 17 and f.type in (RST_STREAM, HEADERS))
+                         or f.type == GOAWAY, 3.0)
+        assert f is not None and f.type == RST_STREAM, c.frames
+        assert f.error_code in (h2.REFUSED_STREAM, h2.PROTOCOL_ERROR), f
+        # Finishing a stream makes room for a new one.
+        c.send(frame(DATA, END_STREAM, 1, b"done"))
+        assert c.read_until(lambda f: f.stream_id == 1 and f.end_stream) is not None, c.frames
+        c.get(19, "/heartbeat")
+        f = c.stream_outcome(19)
+        assert f is not None and f.type == HEADERS and c.response_status(f) == 200, c.frames
+
+
+def test_slow_reader_on_one_stream_does_not_stall_another(srv):
+    with h2.H2Client(srv.port, connection_window=64 << 20) as c:
+        slow = c.send_headers("GET", "/big.bin")
+        c.hold.add(slow)  # never acknowledge: this stream's window stays closed
+        deadline = time.monotonic() + 2.0
+        while len(c.streams[slow].body) < 65535 and c.pump(deadline):
+            pass
+        assert len(c.streams[slow].body) <= 65535 + 16384
+        fast = c.fetch("GET", "/text.txt", timeout=3.0)
+        assert fast.status == 200 and fast.body == FILES["site/text.txt"]
+        assert c.fetch("POST", "/echo", body=b"e" * 200000, timeout=5.0).body == b"e" * 200000
+        assert not c.streams[slow].done
+        c.release(slow)
+        st = c.response(slow, timeout=10.0)
+        assert bytes(st.body) == BIG
+
+
+# ---------------------------------------------------------------------------------------------
+# Graceful stop and stats
+# ---------------------------------------------------------------------------------------------
+
+def test_graceful_stop_finishes_streams_in_flight(berth_server):
+    srv = berth_server(CONFIG, files=FILES)
+    body = bytes(range(256)) * 1024  # 256 KiB
+    with h2.H2Client(srv.port, timeout=5.0, connection_window=16 << 20) as c:
+        sid = c.send_headers("POST", "/echo", end_stream=False)
+        c.send_body(sid, body[:30000], end_stream=False)
+        srv.stopped = True  # the exit that follows is intended
+        srv.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 3.0
+        while c.goaway is None and c.pump(deadline):
+            pass
+        assert c.goaway is not None, "no GOAWAY on graceful stop"
+        assert int(c.goaway.error_code) == h2.NO_ERROR, c.goaway
+        assert c.goaway.last_stream_id >= sid, c.goaway
+        c.send_body(sid, body[30000:])  # the stream in flight still completes
+        st = c.response(sid, timeout=5.0)
+        assert st.status == 200 and bytes(st.body) == body
+        deadline = time.monotonic() + 5.0
+        while c.pump(deadline):
+            pass
+        assert c.closed, "connection not closed after the last stream of a graceful stop"
+    assert srv.proc.wait(timeout=5) == 0
+
+
+def _h2_counters(obj, prefix: str = "") -> dict[str, int]:
+    out: dict[str, int] = {}
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            name = f"{prefix}.{k}" if prefix else str(k)
+            if isinstance(v, (dict, list)):
+                out.update(_h2_counters(v, name))
+            elif isinstance(v, int) and not isinstance(v, bool) and (
+                    "h2" in name.lower() or "http2" in name.lower()
+                    or "http/2" in name.lower()):
+                out[name] = v
+    return out
+
+
+def test_stats_count_http2_requests(srv):
+    def counters() -> dict[str, int]:
+        resp = srv.fetch("GET", "/stats", transport="h1")
+        return _h2_counters(json.loads(resp.body))
+
+    before = counters()
+    assert before, "berth.stats has no HTTP/2 counters"
+    with h2.H2Client(srv.port) as c:
+        for _ in range(3):
+            assert c.fetch("GET", "/heartbeat").status == 200
+
+    def grew() -> bool:
+        after = counters()
+        return any(after.get(k, 0) - v >= 3 for k, v in before.items())
+
+    assert berth.wait_until(grew, timeout=3.0, interval=0.2), (before, counters())
