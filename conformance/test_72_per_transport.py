@@ -15,6 +15,7 @@ import json
 import os
 import re
 import time
+import urllib.parse
 import uuid
 
 import pytest
@@ -277,8 +278,7 @@ def test_session_cookie_round_trip(srv, transport):
     cookie = _sid_cookie(page)
     token = re.search(rb'name="csrftoken" value="([^"]+)"', page.body)
     assert token, page.body[:500]
-    form = f"name=Ada&csrftoken={html.unescape(token.group(1).decode())}"
-    form = form.replace("+", "%2B")
+    form = urllib.parse.urlencode({"name": "Ada", "csrftoken": html.unescape(token.group(1).decode())})
     posted = srv.fetch("POST", "/demo/setname", transport=transport, body=form.encode(),
                        headers=[("Cookie", cookie),
                                 ("Content-Type", "application/x-www-form-urlencoded")])
@@ -292,7 +292,7 @@ def test_session_cookie_round_trip(srv, transport):
 def test_basic_auth_401_then_200(srv, transport):
     resp = srv.fetch("GET", "/private", transport=transport)
     assert resp.status == 401, resp
-    assert resp.header("www-authenticate", ) == 'Basic realm="Staff Area", charset="UTF-8"'
+    assert resp.header("www-authenticate") == 'Basic realm="Staff Area", charset="UTF-8"'
     mark = uuid.uuid4().hex
     resp = srv.fetch("POST", f"/private?m={mark}", body=b"payload", transport=transport,
                      headers=[basic("alice", "secret")])
