@@ -165,6 +165,36 @@ Schema makeBuiltin()
         }));
 
     schema.addSection(section(
+        u"http2"_s,
+        u"HTTP/2 (RFC 9113): over TLS by ALPN, and on cleartext listeners by prior knowledge or "
+        u"`Upgrade: h2c`. Every [limits] key applies per stream. See docs/http2.md."_s,
+        {
+            key(u"enabled"_s, T::Bool, u"yes"_s,
+                u"Serve HTTP/2: `h2` is offered first through ALPN. `no` serves HTTP/1.1 only."_s),
+            key(u"h2c"_s, T::Bool, u"yes"_s,
+                u"Cleartext HTTP/2 (prior knowledge and `Upgrade: h2c`) on the plain "
+                u"listeners."_s),
+            range(key(u"max_concurrent_streams"_s, T::Int, u"100"_s,
+                      u"Streams a client may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS); "
+                      u"more are refused with RST_STREAM REFUSED_STREAM."_s),
+                  1, 10000),
+            range(key(u"initial_window"_s, T::Size, u"64K"_s,
+                      u"Request body bytes a stream may have in flight before the app reads them "
+                      u"(SETTINGS_INITIAL_WINDOW_SIZE)."_s),
+                  1024, 2147483647),
+            range(key(u"connection_window"_s, T::Size, u"1M"_s,
+                      u"Request body bytes all streams of a connection may have in flight "
+                      u"(the connection flow-control window)."_s),
+                  65535, 2147483647),
+            range(key(u"max_frame_bytes"_s, T::Size, u"16K"_s,
+                      u"Largest frame payload the client may send (SETTINGS_MAX_FRAME_SIZE)."_s),
+                  16384, 16777215),
+            key(u"max_header_list_bytes"_s, T::Size, QString(),
+                u"Largest decoded header list of a request (SETTINGS_MAX_HEADER_LIST_SIZE, "
+                u"431); default: [limits] max_header_bytes."_s),
+        }));
+
+    schema.addSection(section(
         u"tls"_s,
         u"HTTPS with OpenSSL 3: TLS 1.2 and 1.3 only, forward-secret AEAD ciphers, no "
         u"renegotiation or compression. Certificates are re-read on SIGHUP."_s,
@@ -193,8 +223,8 @@ Schema makeBuiltin()
                 u"Oldest protocol accepted: `1.2` or "
                 u"`1.3`."_s),
             key(u"http2"_s, T::Bool, u"yes"_s,
-                u"Offer HTTP/2 through ALPN once this server speaks it (today ALPN offers "
-                u"`http/1.1`)."_s),
+                u"Offer `h2` through ALPN on this listener (with [http2] enabled); `no` keeps TLS "
+                u"clients on HTTP/1.1."_s),
         }));
     schema.addSection(
         section(u"tls:*"_s,

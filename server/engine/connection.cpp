@@ -77,7 +77,8 @@ void Connection::start()
     m_lastActivity = now();
     if (auto *stats = m_manager.server() ? m_manager.server()->stats : nullptr) {
         stats->add(Core::StatsRegistry::ActiveConnections);
-        stats->add(Core::StatsRegistry::TotalConnections);
+        if (!m_handedOver)
+            stats->add(Core::StatsRegistry::TotalConnections);
         m_countedActive = true;
     }
     onStarted();
@@ -139,7 +140,7 @@ void Connection::appendAfterQueued(QByteArrayView bytes)
         m_out.append(bytes);
 }
 
-bool Connection::handOver(const CodecFactory &factory)
+bool Connection::handOver(const CodecFactory &factory, std::unique_ptr<CodecUpgrade> upgrade)
 {
     if (!factory || m_state == State::Closed)
         return false;
@@ -155,7 +156,9 @@ bool Connection::handOver(const CodecFactory &factory)
         m_manager.server()->stats->add(Core::StatsRegistry::ActiveConnections, -1);
         m_countedActive = false;
     }
-    Connection *next = factory(m_manager, fd, m_id, std::move(m_transport), std::move(unread));
+    Connection *next =
+        factory(m_manager, fd, m_id, std::move(m_transport), std::move(unread), std::move(upgrade));
+    next->m_handedOver = true;
     m_manager.replace(this, next);
     return true;
 }

@@ -8,6 +8,8 @@
 
 #include <functional>
 #include <memory>
+#include <utility>
+#include <vector>
 
 namespace Berth::Engine {
 
@@ -15,10 +17,24 @@ class Connection;
 class ConnectionManager;
 class Transport;
 
-// Builds the connection of another codec on an open socket (see protocolselector.h).
-using CodecFactory =
-    std::function<Connection *(ConnectionManager &manager, int fd, quint64 id,
-                               std::unique_ptr<Transport> transport, QByteArray unreadInput)>;
+// An HTTP/1.1 request that asked to go on in another protocol (RFC 9113 §3.2 is gone from
+// RFC 9113 but clients still send `Upgrade: h2c`): the new codec serves it as its first
+// exchange (HTTP/2: stream 1). Owned copies, so nothing points into the old connection.
+struct CodecUpgrade
+{
+    QByteArray switchingResponse; // "HTTP/1.1 101 ..." the new codec writes before anything
+    QByteArray settings;          // the decoded HTTP2-Settings payload
+    QByteArray method;
+    QByteArray target;
+    QByteArray host;
+    std::vector<std::pair<QByteArray, QByteArray>> fields; // the rest of the header section
+};
+
+// Builds the connection of another codec on an open socket (see protocolselector.h). upgrade:
+// null, or the request the old codec handed on with the socket.
+using CodecFactory = std::function<Connection *(
+    ConnectionManager &manager, int fd, quint64 id, std::unique_ptr<Transport> transport,
+    QByteArray unreadInput, std::unique_ptr<CodecUpgrade> upgrade)>;
 
 // One client connection's I/O, whatever protocol it speaks: the socket and its Transport
 // (plain or TLS), the input and output buffers, poll interest, files sent with sendfile, the
@@ -89,7 +105,14 @@ protected:
     // Gives the socket, its transport and the unread input to another codec's connection
     // (chosen by the protocol selector), which takes this one's place in the manager. False
     // when there is no such codec: this connection goes on.
-    bool handOver(const CodecFactory &factory);
+    bool handOver(const CodecFactory &factory, std::unique_ptr<CodecUpgrade> upgrade = nullptr);
+    // A connection built by handOver(): starts with the bytes the old codec read but did not
+    // use, and is not counted as a new accepted connection.
+    void adoptHandedOverInput(QByteArray input)
+    {
+        m_in = std::move(input);
+        m_inPos = 0;
+    }
     void flush();
     void updateReadInterest();
     // After the last response: flush (now, or by the caller), then half-close and linger.
@@ -133,7 +156,8 @@ private:
     bool m_readNeedsWritable = false;  // TLS: a read waits for the socket to take our bytes
     bool m_writeNeedsReadable = false; // TLS: a write waits for the peer's bytes
     bool m_countedActive = false;
-    QByteArray m_clientText; // "ip:port" and "name:port" for request.log, made on first use
+    bool m_handedOver = false; // built by handOver(): TotalConnections counted it already
+    QByteArray m_clientText;   // "ip:port" and "name:port" for request.log, made on first use
     QByteArray m_serverText;
     QByteArray m_in;
     qsizetype m_inPos = 0;

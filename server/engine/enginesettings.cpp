@@ -21,6 +21,20 @@ EngineSettings EngineSettings::fromConfig(const Config::Config &config)
     s.serverName = config.getString(QStringLiteral("server"), QStringLiteral("name")).toUtf8();
     s.hsts = config.getString(QStringLiteral("tls"), QStringLiteral("hsts")).toLatin1();
     s.port = quint16(config.getInt(QStringLiteral("server"), QStringLiteral("port")));
+    s.gracefulTimeoutMs =
+        config.getDuration(QStringLiteral("server"), QStringLiteral("graceful_timeout")).count();
+    const QString http2 = QStringLiteral("http2");
+    s.http2.enabled = config.getBool(http2, QStringLiteral("enabled"));
+    s.http2.h2c = config.getBool(http2, QStringLiteral("h2c"));
+    s.http2.maxConcurrentStreams =
+        int(config.getInt(http2, QStringLiteral("max_concurrent_streams")));
+    s.http2.initialWindow = config.getSize(http2, QStringLiteral("initial_window"));
+    s.http2.connectionWindow = config.getSize(http2, QStringLiteral("connection_window"));
+    s.http2.maxFrameBytes = config.getSize(http2, QStringLiteral("max_frame_bytes"));
+    s.http2.maxHeaderListBytes =
+        config.has(http2, QStringLiteral("max_header_list_bytes"))
+            ? config.getSize(http2, QStringLiteral("max_header_list_bytes"))
+            : s.head.maxHeaderBytes;
     return s;
 }
 

@@ -22,7 +22,19 @@ struct Listener
     std::shared_ptr<TransportFactory> transport;
 };
 
-// The [server] and [limits] values the HTTP engine enforces, read once per configuration.
+// The [http2] values: mapped to the SETTINGS the server sends and enforced per stream.
+struct Http2Settings
+{
+    bool enabled = true;                   // h2 by ALPN (and the codec registered at all)
+    bool h2c = true;                       // cleartext: prior knowledge and Upgrade: h2c
+    int maxConcurrentStreams = 100;        // SETTINGS_MAX_CONCURRENT_STREAMS
+    qint64 initialWindow = 64 * 1024;      // SETTINGS_INITIAL_WINDOW_SIZE (per stream)
+    qint64 connectionWindow = 1 << 20;     // the connection's receive window
+    qint64 maxFrameBytes = 16 * 1024;      // SETTINGS_MAX_FRAME_SIZE
+    qint64 maxHeaderListBytes = 32 * 1024; // SETTINGS_MAX_HEADER_LIST_SIZE, enforced (431)
+};
+
+// The [server], [limits] and [http2] values the HTTP engine enforces, read once per configuration.
 struct EngineSettings
 {
     Http::HeadLimits head;
@@ -36,6 +48,8 @@ struct EngineSettings
     QByteArray serverName = "berth"; // [server] name: request.log's server field
     QByteArray hsts;                 // [tls] hsts: Strict-Transport-Security on TLS responses
     quint16 port = 0;
+    qint64 gracefulTimeoutMs = 30'000; // [server] graceful_timeout: a drain's last word
+    Http2Settings http2;
 
     static EngineSettings fromConfig(const Config::Config &config);
 };

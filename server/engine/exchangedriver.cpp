@@ -277,8 +277,11 @@ bool ExchangeDriver::log(const Http::Request &request, const LogFacts &facts)
     m_finished = true;
     const qint64 endMicros = nowMicros();
     const qint64 started = m_responseStartMicros ? m_responseStartMicros : endMicros;
-    if (auto *stats = m_manager.server() ? m_manager.server()->stats : nullptr)
+    if (auto *stats = m_manager.server() ? m_manager.server()->stats : nullptr) {
         stats->recordRequest(facts.status, endMicros - m_startMicros, m_bytesIn, m_bytesOut);
+        stats->add(facts.version == "HTTP/2.0" ? Core::StatsRegistry::Http2Requests
+                                               : Core::StatsRegistry::Http1Requests);
+    }
     Log::LogSink *sink = Log::Logging::requestLog();
     if (!sink)
         return true;

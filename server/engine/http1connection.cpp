@@ -3,10 +3,13 @@
 #include "connectionmanager.h"
 #include "http/response.h"
 #include "protocolselector.h"
+#include "runtime/servercontext.h"
+#include "runtime/statsregistry.h"
 #include "transport.h"
 
 #include <QLoggingCategory>
 
+#include <algorithm>
 #include <cstring>
 #include <unistd.h>
 
@@ -104,7 +107,10 @@ void Http1Connection::processInput()
                 const Protocol protocol = selectProtocol(m_transport->negotiatedProtocol(), in);
                 if (protocol == Protocol::Undecided && !m_peerEof)
                     break;
-                if (protocol == Protocol::Http2 && handOver(codecFactory(Protocol::Http2)))
+                // Prior knowledge on cleartext only with [http2] h2c; "h2" by ALPN always.
+                const bool allowed = m_transport->isSecure() || m_manager.settings().http2.h2c;
+                if (protocol == Protocol::Http2 && allowed &&
+                    handOver(codecFactory(Protocol::Http2)))
                     return;
             }
             if (m_headDeadline == 0)
@@ -169,6 +175,12 @@ bool Http1Connection::startRequest()
         failRequest(405, "CONNECT is not supported");
         return false;
     }
+    if (upgradeToHttp2())
+        return false; // the socket is an HTTP/2 connection's now
+    if (m_requestsOnConnection == 1) {
+        if (auto *stats = m_manager.server() ? m_manager.server()->stats : nullptr)
+            stats->add(Core::StatsRegistry::Http1Connections);
+    }
     bool badPath = false;
     const Http::AppChain *pipeline = m_driver.route(m_request, &badPath);
     if (badPath) {
@@ -198,6 +210,53 @@ bool Http1Connection::startRequest()
         Http::respondWithError(*this, 404);
     }
     return m_state != State::Closed;
+}
+
+bool Http1Connection::upgradeToHttp2()
+{
+    // Upgrade: h2c (RFC 7540 §3.2): only on cleartext, only for a request without a body (its
+    // body would have to be read as HTTP/1 first), only with exactly one HTTP2-Settings.
+    // Otherwise the header is ignored and the request is served over HTTP/1.1.
+    const Http::RequestHead &head = m_request.head;
+    const Http2Settings &h2 = m_manager.settings().http2;
+    if (m_transport->isSecure() || !h2.enabled || !h2.h2c || m_decoder.framing().versionMinor < 1 ||
+        head.hasBody() || m_decoder.framing().chunked ||
+        !Http::listContainsToken(head.field("Upgrade"), "h2c") ||
+        head.fieldCount("HTTP2-Settings") != 1)
+        return false;
+    const CodecFactory factory = codecFactory(Protocol::Http2);
+    if (!factory)
+        return false;
+    const auto decoded = QByteArray::fromBase64Encoding(
+        head.field("HTTP2-Settings").toByteArray(),
+        QByteArray::Base64UrlEncoding | QByteArray::AbortOnBase64DecodingErrors);
+    if (!decoded || decoded.decoded.size() % 6 != 0)
+        return false;
+    auto upgrade = std::make_unique<CodecUpgrade>();
+    upgrade->switchingResponse =
+        QByteArrayLiteral("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                          "Upgrade: h2c\r\n\r\n");
+    upgrade->settings = decoded.decoded;
+    upgrade->method = head.method.toByteArray();
+    upgrade->target = head.target.toByteArray();
+    upgrade->host = head.host.toByteArray();
+    for (const Http::HeaderField &f : head.fields) {
+        // Connection-specific fields stay behind (RFC 9113 §8.2.2); Host is :authority now.
+        static constexpr QByteArrayView dropped[] = {"connection",
+                                                     "upgrade",
+                                                     "http2-settings",
+                                                     "keep-alive",
+                                                     "proxy-connection",
+                                                     "transfer-encoding",
+                                                     "te",
+                                                     "host"};
+        if (std::none_of(std::begin(dropped), std::end(dropped),
+                         [&](QByteArrayView d) { return Http::equalsIgnoreCase(f.name, d); }))
+            upgrade->fields.emplace_back(f.name.toByteArray(), f.value.toByteArray());
+    }
+    m_driver.end(*this);
+    endLife();
+    return handOver(factory, std::move(upgrade));
 }
 
 void Http1Connection::readBody(DataHandler onData, EventHandler onEnd)

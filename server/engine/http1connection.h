@@ -67,6 +67,8 @@ protected:
 private:
     void processInput();
     bool startRequest();
+    // Upgrade: h2c: hands the socket and this request (as stream 1) to the HTTP/2 codec.
+    bool upgradeToHttp2();
     void pumpBody();
     bool bodyComplete() const { return m_decoder.bodyComplete(); }
     void finishRequestIfDone();

@@ -53,17 +53,20 @@ StatsRegistry::StatsRegistry()
         const char *name;
         StatType type;
     } builtins[BuiltinCount] = {
-        {"start_time", StatType::Min},       {"requests", StatType::Sum},
-        {"status_1xx", StatType::Sum},       {"status_2xx", StatType::Sum},
-        {"status_3xx", StatType::Sum},       {"status_4xx", StatType::Sum},
-        {"status_5xx", StatType::Sum},       {"bytes_in", StatType::Sum},
-        {"bytes_out", StatType::Sum},        {"active_connections", StatType::Sum},
-        {"connections", StatType::Sum},      {"bad_requests", StatType::Sum},
-        {"latency_lt_1ms", StatType::Sum},   {"latency_lt_10ms", StatType::Sum},
-        {"latency_lt_100ms", StatType::Sum}, {"latency_lt_1s", StatType::Sum},
-        {"latency_ge_1s", StatType::Sum},    {"latency_sum_us", StatType::Sum},
-        {"offload_jobs", StatType::Sum},     {"offload_queued", StatType::Sum},
-        {"offload_rejected", StatType::Sum},
+        {"start_time", StatType::Min},         {"requests", StatType::Sum},
+        {"status_1xx", StatType::Sum},         {"status_2xx", StatType::Sum},
+        {"status_3xx", StatType::Sum},         {"status_4xx", StatType::Sum},
+        {"status_5xx", StatType::Sum},         {"bytes_in", StatType::Sum},
+        {"bytes_out", StatType::Sum},          {"active_connections", StatType::Sum},
+        {"connections", StatType::Sum},        {"bad_requests", StatType::Sum},
+        {"latency_lt_1ms", StatType::Sum},     {"latency_lt_10ms", StatType::Sum},
+        {"latency_lt_100ms", StatType::Sum},   {"latency_lt_1s", StatType::Sum},
+        {"latency_ge_1s", StatType::Sum},      {"latency_sum_us", StatType::Sum},
+        {"offload_jobs", StatType::Sum},       {"offload_queued", StatType::Sum},
+        {"offload_rejected", StatType::Sum},   {"http1_requests", StatType::Sum},
+        {"http2_requests", StatType::Sum},     {"http1_connections", StatType::Sum},
+        {"http2_connections", StatType::Sum},  {"http2_streams_open", StatType::Sum},
+        {"http2_goaways_sent", StatType::Sum}, {"http2_resets_sent", StatType::Sum},
     };
     for (const auto &b : builtins)
         declare(QString::fromLatin1(b.name), b.type);

@@ -95,6 +95,13 @@ public:
         OffloadJobs,      // jobs the offload pool ran
         OffloadQueued,    // jobs waiting in the offload queue now
         OffloadRejected,  // jobs refused because the offload queue was full (answered 503)
+        Http1Requests,    // requests answered over HTTP/1.x
+        Http2Requests,    // requests (streams) answered over HTTP/2
+        Http1Connections, // connections that served HTTP/1.x requests
+        Http2Connections, // connections that spoke HTTP/2
+        Http2StreamsOpen, // HTTP/2 streams open now
+        Http2GoawaysSent, // GOAWAY frames sent (drain, errors, floods)
+        Http2ResetsSent,  // RST_STREAM frames sent
         BuiltinCount
     };
 

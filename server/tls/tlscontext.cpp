@@ -45,15 +45,19 @@ int passphraseCallback(char *buffer, int size, int, void *userdata)
     return n;
 }
 
-// ALPN: HTTP/1.1 is what this engine serves; a client offering only h2 gets no agreement and
-// falls back (RFC 7301 allows the server to ignore the extension).
+// ALPN: "h2" first when HTTP/2 is served ([http2] enabled and [tls] http2), then "http/1.1";
+// a client offering neither gets no agreement and falls back (RFC 7301 allows the server to
+// ignore the extension). arg is non-null when h2 is offered.
 int selectAlpn(SSL *, const unsigned char **out, unsigned char *outLength, const unsigned char *in,
-               unsigned int inLength, void *)
+               unsigned int inLength, void *arg)
 {
+    static const unsigned char both[] = "\x02h2\x08http/1.1";
     static const unsigned char http11[] = "\x08http/1.1";
+    const bool h2 = arg != nullptr;
     unsigned char *selected = nullptr;
-    if (SSL_select_next_proto(&selected, outLength, http11, sizeof(http11) - 1, in, inLength) !=
-        OPENSSL_NPN_NEGOTIATED)
+    if (SSL_select_next_proto(&selected, outLength, h2 ? both : http11,
+                              h2 ? sizeof(both) - 1 : sizeof(http11) - 1, in,
+                              inLength) != OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_NOACK;
     *out = selected;
     return SSL_TLSEXT_ERR_OK;
@@ -88,7 +92,8 @@ TlsSettings TlsSettings::fromConfig(const Config::Config &config)
     s.verifyClient = config.getString(tls, QStringLiteral("verify_client"));
     s.ciphers = config.getString(tls, QStringLiteral("ciphers"));
     s.minVersion = config.getString(tls, QStringLiteral("min_version"));
-    s.http2 = config.getBool(tls, QStringLiteral("http2"));
+    s.http2 = config.getBool(tls, QStringLiteral("http2")) &&
+              config.getBool(QStringLiteral("http2"), QStringLiteral("enabled"));
     for (const Config::Section *section : config.sectionsWithPrefix(QStringLiteral("tls:"))) {
         Certificate c;
         // The default names the section: [tls:example.org] serves example.org.
@@ -169,7 +174,9 @@ std::shared_ptr<TlsContext> TlsContext::create(const TlsSettings &settings,
         }
         if (!loaded)
             return nullptr;
-        SSL_CTX_set_alpn_select_cb(ctx, selectAlpn, nullptr);
+        // Any non-null pointer means "offer h2"; the callback never dereferences it.
+        static char offerH2;
+        SSL_CTX_set_alpn_select_cb(ctx, selectAlpn, settings.http2 ? &offerH2 : nullptr);
         if (settings.verifyClient != QLatin1String("no")) {
             const QByteArray ca = QFile::encodeName(settings.clientCaFile);
             if (settings.clientCaFile.isEmpty() ||

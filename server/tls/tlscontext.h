@@ -38,7 +38,7 @@ struct TlsSettings
     QString verifyClient = QStringLiteral("no"); // no | optional | require
     QString ciphers; // TLS 1.2 cipher list (TLS 1.3 suites are OpenSSL's AEAD set)
     QString minVersion = QStringLiteral("1.2");
-    bool http2 = true; // advertised through ALPN once HTTP/2 is served
+    bool http2 = true; // "h2" offered through ALPN ([tls] http2 and [http2] enabled)
 
     bool any() const { return enabled || port > 0; }
     static TlsSettings fromConfig(const Config::Config &config);

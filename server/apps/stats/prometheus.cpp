@@ -214,6 +214,18 @@ QByteArray exposition(const Core::StatsReport &report)
     simple(w, total, "berth_offload_rejected_total", "counter",
            "Blocking jobs refused (answered 503) because an offload queue was full.",
            S::OffloadRejected);
+    w.family("berth_protocol_requests_total", "counter", "Requests answered, by protocol.");
+    w.sample({{"protocol", QStringLiteral("h1")}}, report.total(S::Http1Requests));
+    w.sample({{"protocol", QStringLiteral("h2")}}, report.total(S::Http2Requests));
+    w.family("berth_protocol_connections_total", "counter", "Client connections, by protocol.");
+    w.sample({{"protocol", QStringLiteral("h1")}}, report.total(S::Http1Connections));
+    w.sample({{"protocol", QStringLiteral("h2")}}, report.total(S::Http2Connections));
+    simple(w, total, "berth_http2_streams_open", "gauge", "HTTP/2 streams open now.",
+           S::Http2StreamsOpen);
+    simple(w, total, "berth_http2_goaways_sent_total", "counter", "HTTP/2 GOAWAY frames sent.",
+           S::Http2GoawaysSent);
+    simple(w, total, "berth_http2_resets_sent_total", "counter", "HTTP/2 RST_STREAM frames sent.",
+           S::Http2ResetsSent);
     appStats(w, report, total, "berth_app_stat_total", "counter",
              "App-declared stats of brim type sum, summed over workers.", {Core::StatType::Sum});
     appStats(w, report, total, "berth_app_stat", "gauge",

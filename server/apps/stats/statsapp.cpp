@@ -128,6 +128,15 @@ QByteArray StatsApp::statsJson() const
         offload.insert(QStringLiteral("queued"), report.total(S::OffloadQueued));
         offload.insert(QStringLiteral("rejected"), report.total(S::OffloadRejected));
         root.insert(QStringLiteral("offload"), offload);
+        QJsonObject protocols;
+        protocols.insert(QStringLiteral("http1_requests"), report.total(S::Http1Requests));
+        protocols.insert(QStringLiteral("http2_requests"), report.total(S::Http2Requests));
+        protocols.insert(QStringLiteral("http1_connections"), report.total(S::Http1Connections));
+        protocols.insert(QStringLiteral("http2_connections"), report.total(S::Http2Connections));
+        protocols.insert(QStringLiteral("http2_streams_open"), report.total(S::Http2StreamsOpen));
+        protocols.insert(QStringLiteral("http2_goaways_sent"), report.total(S::Http2GoawaysSent));
+        protocols.insert(QStringLiteral("http2_resets_sent"), report.total(S::Http2ResetsSent));
+        root.insert(QStringLiteral("protocols"), protocols);
         QJsonObject apps;
         for (const Core::AggregateEntry &e : report.aggregate) {
             if (e.index >= S::BuiltinCount)

@@ -2,6 +2,7 @@
 
 #include "apps/builtinapps.h"
 #include "engine/eventloopthread.h"
+#include "http2/http2connection.h"
 #include "log/logging.h"
 #include "log/logsink.h"
 #include "pipeline/appregistry.h"
@@ -97,6 +98,7 @@ bool Server::prepare()
     using namespace std::chrono_literals;
     addValidation(m_config);
     m_settings = Engine::EngineSettings::fromConfig(m_config);
+    Http2::registerHttp2Codec(m_settings.http2.enabled);
     const QString server = QStringLiteral("server");
     m_context.serverName = QString::fromUtf8(m_settings.serverName);
     m_context.config = &m_config;
