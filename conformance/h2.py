@@ -33,7 +33,9 @@ import berth
 
 def _load_python_h2() -> dict:
     """The python3-h2 library's modules. This file is itself importable as ``h2`` (the suite's
-    directory is on sys.path), so hide it while the real package loads, then put it back."""
+    directory is on sys.path), so hide it while the real package loads, then put it back. The
+    library's submodules stay in sys.modules and are attributes of this module too, so a test
+    that does ``import h2.connection`` gets python3-h2's as usual."""
     here = os.path.dirname(os.path.abspath(__file__))
     me = sys.modules.get(__name__)
     saved = sys.path[:]
@@ -42,7 +44,8 @@ def _load_python_h2() -> dict:
         del sys.modules["h2"]
     try:
         return {n: importlib.import_module(f"h2.{n}")
-                for n in ("config", "connection", "events", "exceptions", "settings")}
+                for n in ("config", "connection", "errors", "events", "exceptions", "settings",
+                          "stream", "windows", "frame_buffer", "utilities")}
     finally:
         sys.path[:] = saved
         if __name__ == "h2" and me is not None:
@@ -52,6 +55,7 @@ def _load_python_h2() -> dict:
 _lib = _load_python_h2()
 _config, _connection, _events, _exceptions, _settings = (
     _lib["config"], _lib["connection"], _lib["events"], _lib["exceptions"], _lib["settings"])
+globals().update(_lib)  # h2.config, h2.connection, ... for `import h2.xxx` users
 
 HOST = berth.HOST
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
