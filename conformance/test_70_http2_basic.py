@@ -287,6 +287,18 @@ def test_stats_count_protocols(h2c):
 # Frame level (python3-h2)
 
 
+def cef_contains(srv, text: str, timeout: float = berth.LOG_POLL_TIMEOUT) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if text in srv.log_path("cef.log").read_text(errors="replace"):
+                return True
+        except FileNotFoundError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
 def test_many_streams_on_one_connection(h2c):
     c = H2Client(h2c.port)
     sids = [c.request("/index.html") for _ in range(20)]
@@ -337,6 +349,7 @@ def test_ping_flood_gets_enhance_your_calm(h2c):
     ev = c.goaway()
     assert ev is not None and ev.error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
     c.close()
+    assert cef_contains(h2c, "msg=HTTP/2 PING flood")
     h2c.assert_serving()
 
 
@@ -352,6 +365,7 @@ def test_rapid_reset_gets_enhance_your_calm(h2c):
     ev = c.goaway()
     assert ev is not None and ev.error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
     c.close()
+    assert cef_contains(h2c, "msg=HTTP/2 rapid reset")
     h2c.assert_serving()
 
 

@@ -187,6 +187,15 @@ struct Http2Connection::Callbacks
             break;
         case NGHTTP2_GOAWAY:
             addStat(c->m_manager, Stat::GoawaysSent, 1);
+            if (frame->goaway.error_code != NGHTTP2_NO_ERROR && !c->m_terminating) {
+                // A connection error nghttp2 found itself (a window over 2^31-1, a bad frame,
+                // an HPACK error): counted and logged like the ones we find.
+                Http::Request request;
+                c->fillAddresses(request);
+                const QByteArray reason = QByteArrayLiteral("HTTP/2 connection error: ") +
+                                          nghttp2_http2_strerror(frame->goaway.error_code);
+                c->recordBadInput(request, 400, reason.constData());
+            }
             break;
         case NGHTTP2_HEADERS:
         case NGHTTP2_DATA:
@@ -261,6 +270,7 @@ Http2Connection::Http2Connection(Engine::ConnectionManager &manager, int fd, qui
 
 Http2Connection::~Http2Connection()
 {
+    addStat(m_manager, Stat::StreamsOpen, -qint64(m_streams.size()));
     m_streams.clear();
     m_retired.clear();
     nghttp2_session_del(m_session);
@@ -601,8 +611,11 @@ void Http2Connection::checkTimeouts(qint64 t)
         return;
     }
     std::vector<std::int32_t> ids;
-    for (const auto &[id, stream] : m_streams)
+    bool sending = false;
+    for (const auto &[id, stream] : m_streams) {
         ids.push_back(id);
+        sending = sending || stream->isSending();
+    }
     for (const std::int32_t id : ids) {
         Http2Stream *st = stream(id);
         if (!st)
@@ -618,7 +631,7 @@ void Http2Connection::checkTimeouts(qint64 t)
             return;
     }
     // A client that never opens the connection window stalls every stream: send_timeout.
-    if (nghttp2_session_get_remote_window_size(m_session) <= 0 &&
+    if (sending && nghttp2_session_get_remote_window_size(m_session) <= 0 &&
         t - m_lastWriteProgress >= s.sendTimeoutMs)
         terminate(NGHTTP2_ENHANCE_YOUR_CALM, "HTTP/2 zero-window stall");
     schedule();

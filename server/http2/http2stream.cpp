@@ -113,22 +113,41 @@ bool Http2Stream::buildHead()
     Http::RequestHead &head = m_request.head;
     head.clear();
     QByteArrayView authority;
+    // Fields derived for apps written against HTTP/1 (added to the storage before any view is
+    // taken, since it may grow): Host from :authority (CGI's HTTP_HOST), and the crumbs of a
+    // split Cookie joined into one field (RFC 9113 §8.2.3), so `field("Cookie")` sees them all.
+    QByteArray host;
     bool hasHost = false;
-    // Host for apps that read the field (CGI's HTTP_HOST): HTTP/2 clients send :authority.
+    QByteArray cookie;
+    int cookies = 0;
     for (const Span &span : m_spans) {
-        if (QByteArrayView(m_headStorage).sliced(span.nameAt, span.nameLength) == "host")
+        const QByteArrayView name =
+            QByteArrayView(m_headStorage).sliced(span.nameAt, span.nameLength);
+        const QByteArrayView value =
+            QByteArrayView(m_headStorage).sliced(span.valueAt, span.valueLength);
+        if (name == "host") {
             hasHost = true;
-    }
-    for (const Span &span : m_spans) {
-        if (QByteArrayView(m_headStorage).sliced(span.nameAt, span.nameLength) == ":authority" &&
-            !hasHost) {
-            const QByteArray value =
-                m_headStorage.sliced(span.valueAt, span.valueLength); // copy: storage grows
-            m_spans.push_back({m_headStorage.size(), 4, m_headStorage.size() + 4, value.size()});
-            m_headStorage.append("host");
-            m_headStorage.append(value);
-            break;
+        } else if (name == ":authority") {
+            host = value.toByteArray();
+        } else if (name == "cookie") {
+            if (cookies++ > 0)
+                cookie += "; ";
+            cookie += value;
         }
+    }
+    const auto addField = [this](QByteArrayView name, const QByteArray &value) {
+        m_spans.push_back(
+            {m_headStorage.size(), name.size(), m_headStorage.size() + name.size(), value.size()});
+        m_headStorage.append(name);
+        m_headStorage.append(value);
+    };
+    if (!hasHost && !host.isEmpty())
+        addField("host", host);
+    if (cookies > 1) {
+        std::erase_if(m_spans, [this](const Span &span) {
+            return QByteArrayView(m_headStorage).sliced(span.nameAt, span.nameLength) == "cookie";
+        });
+        addField("cookie", cookie);
     }
     const QByteArrayView storage(m_headStorage);
     for (const Span &span : m_spans) {
@@ -635,10 +654,9 @@ void Http2Stream::checkTimeouts(qint64 t)
     if (m_closed || !m_started)
         return;
     const Engine::EngineSettings &s = m_connection.settings();
-    const bool sending =
-        m_responseStarted && !m_responseSent && (outputWaiting() > 0 || m_fileFd >= 0);
-    if (sending && !m_reset && t - m_lastSendProgress >= s.sendTimeoutMs) {
+    if (isSending() && t - m_lastSendProgress >= s.sendTimeoutMs) {
         // The client keeps this stream's window shut (or reads nothing): send_timeout.
+        m_driver.recordBadInput(m_request, 408, "HTTP/2 stream window stalled past send_timeout");
         dropAppHandlers();
         m_driver.runAbortHandler(m_request);
         m_responseFinished = true;

@@ -55,6 +55,12 @@ public:
     void connectionClosing();
     bool isClosed() const { return m_closed; }
     bool headersDone() const { return m_headersDone; }
+    // Response bytes wait for the client's window.
+    bool isSending() const
+    {
+        return m_responseStarted && !m_responseSent && !m_reset &&
+               (outputWaiting() > 0 || m_fileFd >= 0);
+    }
     qint64 openedAt() const { return m_openedAt; }
 
     // Http::Exchange
