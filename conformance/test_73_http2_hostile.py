@@ -542,33 +542,50 @@ def test_graceful_stop_finishes_streams_in_flight(berth_server):
     assert srv.proc.wait(timeout=5) == 0
 
 
-def _h2_counters(obj, prefix: str = "") -> dict[str, int]:
-    out: dict[str, int] = {}
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            name = f"{prefix}.{k}" if prefix else str(k)
-            if isinstance(v, (dict, list)):
-                out.update(_h2_counters(v, name))
-            elif isinstance(v, int) and not isinstance(v, bool) and (
-                    "h2" in name.lower() or "http2" in name.lower()
-                    or "http/2" in name.lower()):
-                out[name] = v
+def protocols(srv) -> dict[str, int]:
+    resp = srv.fetch("GET", "/stats", transport="h1")
+    assert resp.status == 200, resp
+    return json.loads(resp.body)["protocols"]
+
+
+def prometheus(srv) -> dict[str, float]:
+    resp = srv.fetch("GET", "/stats?format=prometheus", transport="h1")
+    assert resp.status == 200, resp
+    out = {}
+    for line in resp.body.decode().splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
     return out
 
 
-def test_stats_count_http2_requests(srv):
-    def counters() -> dict[str, int]:
-        resp = srv.fetch("GET", "/stats", transport="h1")
-        return _h2_counters(json.loads(resp.body))
-
-    before = counters()
-    assert before, "berth.stats has no HTTP/2 counters"
+def test_stats_count_http2_requests_connections_resets_and_goaways(srv):
+    before = protocols(srv)
+    prom_before = prometheus(srv)
     with h2.H2Client(srv.port) as c:
         for _ in range(3):
             assert c.fetch("GET", "/heartbeat").status == 200
+    with h2.RawH2(srv.port) as c:  # a stream error: RST_STREAM
+        c.handshake()
+        send_malformed(c, 1, request_headers("/echo"), [("connection", "close")])
+        refused(c, 1)
+    with h2.RawH2(srv.port) as c:  # a connection error: GOAWAY
+        c.handshake()
+        c.send(h2.ping(stream_id=1))
+        assert c.connection_error(3.0) is not None
 
     def grew() -> bool:
-        after = counters()
-        return any(after.get(k, 0) - v >= 3 for k, v in before.items())
+        after = protocols(srv)
+        return (after["http2_requests"] - before["http2_requests"] >= 3
+                and after["http2_connections"] - before["http2_connections"] >= 3
+                and after["http2_resets_sent"] > before["http2_resets_sent"]
+                and after["http2_goaways_sent"] > before["http2_goaways_sent"]
+                and after["http2_streams_open"] == 0)
 
-    assert berth.wait_until(grew, timeout=3.0, interval=0.2), (before, counters())
+    assert berth.wait_until(grew, timeout=3.0, interval=0.2), (before, protocols(srv))
+    prom = prometheus(srv)
+    key = 'berth_protocol_requests_total{protocol="h2"}'
+    assert prom.get(key, 0) - prom_before.get(key, 0) >= 3, {k: v for k, v in prom.items()
+                                                              if "protocol" in k}
+    assert prom.get("berth_http2_goaways_sent_total", 0) > prom_before.get(
+        "berth_http2_goaways_sent_total", 0)
