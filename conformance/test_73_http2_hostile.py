@@ -95,9 +95,12 @@ def others_unaffected(srv) -> None:
 
 
 def app_never_saw(srv, mark: str) -> None:
-    """No request with this marker reached berth.echo (no 2xx line in request.log)."""
-    time.sleep(0.3)  # request.log is flushed about every 100 ms; nothing must arrive
-    lines = srv.request_log_lines(contains=mark, timeout=0.5)
+    """No request with this marker reached berth.echo (no 2xx line in request.log). A probe
+    request afterwards is the clock: once its line is in the log, an earlier one would be too."""
+    probe = uuid.uuid4().hex
+    assert srv.fetch("GET", f"/heartbeat?probe={probe}").status == 200
+    assert srv.request_log_lines(contains=probe), "the probe request was not logged"
+    lines = srv.request_log_lines(contains=mark, timeout=0)
     served = [l for l in lines if (berth.parse_request_log_line(l) or {}).get("status", "")
               .startswith("2")]
     assert not served, f"the app saw a malformed request: {served}"
