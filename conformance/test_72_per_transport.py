@@ -215,6 +215,29 @@ def test_echo_bodies_both_ways(srv, transport, size):
     assert len(resp.body) == size and resp.body == body
 
 
+@pytest.mark.parametrize("trailers", [False, True], ids=["pieces", "pieces_and_trailers"])
+def test_echo_body_in_small_pieces(srv, transport, trailers):
+    """A body sent in 200 small pieces (h1: chunks; h2: DATA frames), optionally followed by
+    trailers (h1: a chunked trailer; h2: a trailing HEADERS frame)."""
+    pieces = [bytes([65 + i % 26]) * 1000 for i in range(200)]
+    body = b"".join(pieces)
+    tls = transport.endswith("tls")
+    port = srv.tls_port if tls else srv.port
+    if transport.startswith("h1"):
+        with berth.RawConn(port, timeout=5, tls=tls) as c:
+            c.send(berth.build_request("POST", "/echo", headers=[
+                ("Transfer-Encoding", "chunked"), ("Connection", "close")])
+                + berth.chunked(*pieces, trailers=b"X-Trailer: 1\r\n" if trailers else b""))
+            resp = c.recv_final()
+    else:
+        with h2.H2Client(port, tls=tls) as c:
+            sid = c.request("POST", "/echo", body=body, chunk=1000,
+                            trailers=[("x-trailer", "1")] if trailers else ())
+            resp = h2.to_response(c.response(sid))
+    assert resp.status == 200, resp
+    assert resp.body == body
+
+
 def test_echo_get_without_body(srv, transport):
     resp = srv.fetch("GET", "/echo", transport=transport)
     assert resp.status == 200 and resp.body == b"", resp
