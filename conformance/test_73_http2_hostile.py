@@ -37,6 +37,8 @@ max_concurrent_streams = 8
 /echo = echo
 /heartbeat = heartbeat
 /stats = stats
+@ other.test
+/ = {tmp}/other
 
 [app:echo]
 call = berth.echo
@@ -50,7 +52,7 @@ call = berth.stats
 """
 
 BIG = bytes(range(256)) * 4096 * 3  # 3 MiB
-FILES = {"site/text.txt": b"0123456789" * 10, "site/big.bin": BIG}
+FILES = {"site/text.txt": b"0123456789" * 10, "site/big.bin": BIG, "other/text.txt": b"other"}
 
 
 @pytest.fixture(scope="module")
@@ -198,6 +200,21 @@ def test_content_length_mismatch_is_refused(srv, declared, body):
         refused(c, 1)
         assert c.closed or c.is_open(), "the connection must survive a bad stream"
     app_never_saw(srv, mark)
+
+
+def test_host_different_from_authority_is_never_routed_by_host(srv):
+    """:authority names one host and Host another: refused, or routed by :authority (RFC 9113
+    8.3.1) — never by the Host header (the h2->h1 desync of item 33)."""
+    with h2.RawH2(srv.port) as c:
+        c.handshake()
+        c.headers(1, request_headers("/text.txt", authority="a") + [("host", "other.test")])
+        f = c.stream_outcome(1)
+        assert f is not None, c.frames
+        if f.type == HEADERS and c.response_status(f) == 200:
+            d = c.read_until(lambda f: f.stream_id == 1 and f.type == DATA)
+            assert d is not None and d.payload == FILES["site/text.txt"], d
+        else:
+            assert f.type == RST_STREAM or c.response_status(f) == 400, f
 
 
 def test_connection_survives_a_bad_stream(srv):
