@@ -241,8 +241,8 @@ class Frame:
 class RawH2:
     """A hand-driven HTTP/2 connection: send exact frames, read frames back with deadlines.
 
-    ``start()`` sends the preface and a SETTINGS frame and (by default) acknowledges the server's
-    SETTINGS when reading. Every frame read is kept in ``frames``."""
+    ``start()`` sends the preface and a SETTINGS frame and (``auto_ack``, the default)
+    acknowledges the server's SETTINGS and PINGs when reading. Every frame read is kept in ``frames``."""
 
     def __init__(self, port: int, *, tls: bool = False, timeout: float = 5.0,
                  rcvbuf: int | None = None):
@@ -325,6 +325,8 @@ class RawH2:
                     self._decode_headers(f)
                     if self.auto_ack and f.type == SETTINGS and not f.ack:
                         self.send(settings_frame(ack=True))
+                    elif self.auto_ack and f.type == PING and not f.ack and f.stream_id == 0:
+                        self.send(ping(f.payload, ack=True))  # e.g. the drain's PING
                     return f
             if self.closed:
                 return None

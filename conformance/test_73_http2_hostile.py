@@ -543,7 +543,7 @@ def test_graceful_stop_finishes_streams_in_flight(berth_server):
         assert ga is not None, f"no GOAWAY on graceful stop; frames {c.frames!r}"
         assert ga.error_code == h2.NO_ERROR, ga
         c.send(frame(DATA, 0, 1, body[30000:45000]) + frame(DATA, END_STREAM, 1, body[45000:]))
-        f = c.stream_outcome(1, 4.0)
+        f = c.read_until(lambda f: f.stream_id == 1 and f.type in (HEADERS, RST_STREAM), 4.0)
         assert f is not None and f.type == HEADERS, c.frames
         assert c.response_status(f) == 200
         got = b""
@@ -560,6 +560,29 @@ def test_graceful_stop_finishes_streams_in_flight(berth_server):
         _, closed = c.wait_goaway_or_close(5.0)
         assert closed, "connection not closed after the last stream of a graceful stop"
     assert srv.proc.wait(timeout=5) == 0
+
+
+def test_reload_drains_h2_connections_with_two_goaways(berth_server):
+    """SIGHUP: an open h2 connection of an old worker gets the notice GOAWAY (last stream
+    2^31-1), then the real one with the last stream accepted, and closes; new connections are
+    served by the new workers."""
+    srv = berth_server(CONFIG, files=FILES, server={"workers": 2})
+    with h2.RawH2(srv.port, timeout=6.0) as c:
+        c.handshake()
+        c.get(1, "/heartbeat")
+        f = c.stream_outcome(1)
+        assert f is not None and f.type == HEADERS and c.response_status(f) == 200, c.frames
+        srv.proc.send_signal(signal.SIGHUP)
+        first = c.read_until(lambda f: f.type == GOAWAY, 6.0)
+        assert first is not None, f"no GOAWAY on reload; frames {c.frames!r}"
+        assert first.error_code == h2.NO_ERROR and first.last_stream_id == 2 ** 31 - 1, first
+        second = c.read_until(lambda f: f.type == GOAWAY, 4.0)
+        assert second is not None, f"no second GOAWAY; frames {c.frames!r}"
+        assert second.error_code == h2.NO_ERROR and second.last_stream_id == 1, second
+        _, closed = c.wait_goaway_or_close(5.0)
+        assert closed, "drained connection not closed"
+    assert berth.wait_until(lambda: "reload complete" in srv.server_log(), 5)
+    assert h2.fetch(srv.port, "GET", "/heartbeat").status == 200
 
 
 def protocols(srv) -> dict[str, int]:
