@@ -314,6 +314,28 @@ def test_priority_on_idle_stream_is_allowed(conn):
     still_serving(conn, 5)
 
 
+def test_headers_depending_on_itself_is_protocol_error(conn):
+    conn.handshake()
+    block = conn.encode(request_headers("/heartbeat"))
+    conn.send(frame(HEADERS, END_STREAM | END_HEADERS | h2.PRIORITY_FLAG, 1,
+                    struct.pack(">IB", 1, 16) + block))
+    stream_error(conn, 1, h2.PROTOCOL_ERROR)
+
+
+def test_priority_depending_on_itself_is_protocol_error(conn):
+    conn.handshake()
+    conn.send(frame(PRIORITY, 0, 1, struct.pack(">IB", 1, 16)))
+    stream_error(conn, 1, h2.PROTOCOL_ERROR)
+
+
+def test_unknown_frame_inside_a_header_block_is_protocol_error(conn):
+    conn.handshake()
+    block = conn.encode(request_headers("/heartbeat"))
+    conn.send(frame(HEADERS, END_STREAM, 1, block[:5]) + frame(0xFE, 0, 0, b"x")
+              + frame(CONTINUATION, END_HEADERS, 1, block[5:]))
+    connection_error(conn, h2.PROTOCOL_ERROR)
+
+
 def test_push_promise_from_client_is_protocol_error(conn):
     conn.handshake()
     conn.send(frame(h2.PUSH_PROMISE, END_HEADERS, 1, struct.pack(">I", 2)
@@ -568,6 +590,14 @@ def test_request_with_trailers(conn):
     assert status_of(conn, 1) == 200
     f = conn.read_until(lambda f: f.type == DATA and f.stream_id == 1 and f.payload)
     assert f is not None and f.payload == b"body"
+
+
+def test_trailers_without_end_stream_is_protocol_error(conn):
+    conn.handshake()
+    conn.headers(1, request_headers("/echo", method="POST"), end_stream=False)
+    conn.send(frame(DATA, 0, 1, b"body"))
+    conn.headers(1, [("x-trailer", "1")], end_stream=False)
+    stream_error(conn, 1, h2.PROTOCOL_ERROR)
 
 
 def test_many_streams_on_one_connection(conn):
