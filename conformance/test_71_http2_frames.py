@@ -186,6 +186,17 @@ def test_invalid_header_block_is_compression_error(conn, block):
     connection_error(conn, h2.COMPRESSION_ERROR)
 
 
+@pytest.mark.parametrize("tail", [b"\x00\x01x\x82\x1f\xff", b"\x00\x01x\x81\x18",
+                                  b"\x00\x01x\x84\xff\xff\xff\xff", b"\x20"],
+                         ids=["huffman_padding_over_7_bits", "huffman_padded_with_zeros",
+                              "huffman_eos", "table_size_update_at_the_end"])
+def test_bad_hpack_after_good_fields_is_compression_error(conn, tail):
+    conn.handshake()
+    block = conn.encode(request_headers("/heartbeat")) + tail
+    conn.send(frame(HEADERS, END_STREAM | END_HEADERS, 1, block))
+    connection_error(conn, h2.COMPRESSION_ERROR)
+
+
 def test_dynamic_table_is_shared_across_streams(conn):
     conn.handshake()
     hdrs = request_headers("/heartbeat", extra=[("x-custom", "value-kept-in-the-table")])
