@@ -626,12 +626,18 @@ class H2Client:
                         raise AssertionError(f"flow-control window stayed closed on stream "
                                              f"{stream_id} ({len(view)} bytes left)")
                 continue
-            self.conn.send_data(stream_id, bytes(view[:window]))
+            try:
+                self.conn.send_data(stream_id, bytes(view[:window]))
+            except _exceptions.StreamClosedError:
+                return  # reset by the server between two chunks
             view = view[window:]
             self.flush()
             self._poll()
         if end_stream:
-            self.conn.end_stream(stream_id)
+            try:
+                self.conn.end_stream(stream_id)
+            except _exceptions.StreamClosedError:
+                return
             self.flush()
 
     def send_trailers(self, stream_id: int, trailers: Sequence[tuple[str, str]]) -> None:
