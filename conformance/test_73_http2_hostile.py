@@ -471,6 +471,33 @@ def test_cheap_frame_flood_is_stopped(srv, kind):
     others_unaffected(srv)
 
 
+def test_busy_legitimate_client_is_not_a_flood(srv):
+    """200 requests on one connection, 8 at a time (max_concurrent_streams), one per batch in 21
+    of the 25 batches cancelled as a browser does, and a few PINGs: every other request
+    answered, no GOAWAY."""
+    with h2.H2Client(srv.port, timeout=5.0) as c:
+        done = 0
+        for batch in range(25):
+            sids = [c.send_headers("GET", "/text.txt") for _ in range(8)]
+            if batch % 5 == 0:
+                assert c.ping(f"ping{batch:04d}".encode())
+            cancelled = sids[batch % 8] if batch % 10 < 8 else None
+            if cancelled is not None:
+                try:
+                    c.conn.reset_stream(cancelled)
+                    c.flush()
+                except h2.exceptions.StreamClosedError:
+                    pass  # already answered (a PING above read it)
+            for sid in sids:
+                if sid == cancelled:
+                    continue
+                st = c.response(sid)
+                assert st.status == 200 and bytes(st.body) == FILES["site/text.txt"], st
+                done += 1
+        assert c.goaway is None, c.goaway
+        assert done == 179  # 200 less the 21 cancelled
+
+
 def test_zero_window_client_is_cut_off_at_send_timeout(srv):
     """A client that never opens its window: the stalled stream is reset (or the connection
     closed) at send_timeout (2 s here), with a cef.log event; idle_timeout is the default 75 s,
