@@ -22,6 +22,7 @@ import pytest
 
 import berth
 import h2
+from test_51_static import TRAVERSALS
 from test_62_basic_auth import basic, bcrypt_hash
 
 KIB = 1024
@@ -77,6 +78,8 @@ FILES = {
     "site/style.css": "body { color: red }\n",
     "site/big.bin": BIG,
     "vhost/id.txt": "vhost",
+    "site/dir/index.html": "<p>dir</p>\n",
+    "outside/secret.txt": "SECRET=outside",
     "users": f"alice {bcrypt_hash('secret')}\n",
 }
 
@@ -201,6 +204,18 @@ def test_static_20mb_file_streamed_intact(srv, transport):
     assert resp.status == 200, (resp.status, resp.headers)
     assert len(resp.body) == len(BIG)
     assert sha(resp.body) == sha(BIG)
+
+
+@pytest.mark.parametrize("target", TRAVERSALS + ["/../outside/secret.txt",
+                                                 "/%2e%2e/outside/secret.txt"])
+def test_traversal_never_escapes_root(srv, transport, target):
+    """HOSTILE case 27 per transport: an h2 :path goes through the same normalisation."""
+    try:
+        resp = srv.fetch("GET", target, transport=transport)
+    except h2.StreamReset:
+        return  # refused as malformed: fine
+    assert resp.status in (400, 403, 404), (target, resp)
+    assert b"root:" not in resp.body and b"SECRET" not in resp.body, (target, resp.body[:100])
 
 
 # ---------------------------------------------------------------------------------------------
