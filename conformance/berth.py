@@ -22,7 +22,9 @@ import re
 import select
 import signal
 import socket
+import ssl
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -378,6 +380,36 @@ class BerthServer:
                                  version=version))
             return c.recv_response(method=method)
 
+    tls_port: int | None = None
+
+    def fetch(self, method: str = "GET", target: str = "/", *, transport: str = "h1",
+              host: str = "a", headers: Sequence[tuple[str, str]] | Mapping[str, str] = (),
+              body: bytes = b"", timeout: float = 5.0) -> "Response":
+        """One request on a fresh connection over ``transport`` (one of TRANSPORTS): h1 and
+        h1-tls through RawConn, h2c and h2-tls through conformance/h2.py. The Response is the
+        same shape for all (``version`` says which protocol answered: HTTP/1.1 or HTTP/2.0).
+        Connection-specific headers (Connection, Host, Transfer-Encoding) are HTTP/1 only: over
+        h2 the host becomes :authority and the others are dropped."""
+        hdrs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+        if transport not in TRANSPORTS:
+            raise ValueError(f"unknown transport {transport!r}")
+        tls = transport.endswith("tls")
+        port = self.tls_port if tls else self.port
+        if tls and port is None:
+            raise AssertionError("this server has no TLS listener: start it with tls=True")
+        if transport.startswith("h1"):
+            if not any(k.lower() == "connection" for k, _ in hdrs):
+                hdrs.append(("Connection", "close"))
+            with RawConn(port, timeout=timeout, tls=tls) as c:
+                c.send(build_request(method, target, host=host, headers=hdrs, body=body))
+                return c.recv_final(method=method)
+        import h2 as h2client  # conformance/h2.py (python3-h2 underneath)
+        h2hdrs = [(k, v) for k, v in hdrs
+                  if k.lower() not in ("connection", "host", "transfer-encoding", "keep-alive",
+                                       "upgrade", "proxy-connection")]
+        return h2client.fetch(port, method, target, tls=tls, headers=h2hdrs, body=body,
+                              authority=host, timeout=timeout)
+
     def assert_serving(self, target: str = "/__berth_probe__") -> "Response":
         """A fresh connection still gets a well-formed response (any status)."""
         assert self.alive(), f"berthd is not running any more\n{self.describe()}"
@@ -426,15 +458,28 @@ class ServerFactory:
                  server: Mapping[str, object] | None = None,
                  extra_confs: Sequence[str] = (), env: Mapping[str, str] | None = None,
                  port: int | None = None, wait: bool = True,
-                 args: Sequence[str] = ()) -> BerthServer:
+                 args: Sequence[str] = (), tls: bool = False) -> BerthServer:
+        """``tls=True`` adds a second listener speaking TLS (``srv.tls_port``, throwaway
+        certificates from throwaway_certs()) beside the cleartext port, so one server serves every
+        transport of the per-transport tests (h1, h1-tls, h2-tls, h2c)."""
         tmp = self.base / f"srv{len(self.servers)}"
         tmp.mkdir(parents=True, exist_ok=True)
         write_files(tmp, files)
         port = port or free_port()
         text = render_config(config, port=port, tmp=tmp, server=server)
+        tls_port = None
+        if tls:
+            certs = throwaway_certs()
+            tls_port = free_port()
+            text += (f"\n[tls]\nport = {tls_port}\ncert = {certs}/localhost.pem\n"
+                     f"key = {certs}/localhost.key\n")
         srv = BerthServer(tmp, text, port=port, extra_confs=extra_confs, env=env, args=args)
+        srv.tls_port = tls_port
         self.servers.append(srv)
-        return srv.start(wait=wait)
+        srv.start(wait=wait)
+        if wait and tls_port and not wait_until(lambda: _can_connect(tls_port), READY_TIMEOUT):
+            raise ServerStartError(f"TLS port {tls_port} not accepting\n{srv.describe()}")
+        return srv
 
     def close(self) -> list[str]:
         """Stop everything; return problems (crash signals, sanitizer reports) to report."""
@@ -450,6 +495,53 @@ class ServerFactory:
                     problems.append(f"{srv!r}: sanitizer report\n{report}")
                 srv.crash_reported = True
         return problems
+
+
+def _can_connect(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+# --------------------------------------------------------------------------------------------
+# Transports and test certificates
+# --------------------------------------------------------------------------------------------
+
+# The per-transport parameter (conftest.py's ``transport`` fixture): HTTP/1.1, HTTPS/1.1,
+# h2 over TLS (ALPN), h2c by prior knowledge.
+TRANSPORTS = ("h1", "h1-tls", "h2-tls", "h2c")
+
+_CERTS: Path | None = None
+_CERTS_LOCK = threading.Lock()
+
+
+def throwaway_certs() -> Path:
+    """A directory with a throwaway CA (ca.pem) and localhost.pem/.key signed by it (SAN
+    localhost and 127.0.0.1), made once per process with the openssl command."""
+    global _CERTS
+    with _CERTS_LOCK:
+        if _CERTS is None:
+            d = Path(tempfile.mkdtemp(prefix="berth-certs-"))
+
+            def run(*args: str) -> None:
+                subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True,
+                               timeout=60)
+
+            run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj",
+                "/CN=Berth Test CA")
+            run("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                "-nodes", "-keyout", "localhost.key", "-out", "localhost.csr", "-subj",
+                "/CN=localhost")
+            (d / "localhost.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+            run("x509", "-req", "-in", "localhost.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-CAcreateserial", "-days", "2", "-out", "localhost.pem", "-extfile",
+                "localhost.ext")
+            _CERTS = d
+            atexit.register(lambda: subprocess.run(["rm", "-rf", str(d)], check=False))
+        return _CERTS
 
 
 # --------------------------------------------------------------------------------------------
@@ -630,13 +722,20 @@ class RawConn:
     """A client socket with a receive buffer. All waits are bounded by ``timeout``."""
 
     def __init__(self, port: int, timeout: float = 3.0, host: str = HOST,
-                 rcvbuf: int | None = None):
+                 rcvbuf: int | None = None, tls: bool = False,
+                 alpn: Sequence[str] = ("http/1.1",)):
         self.timeout = timeout
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(timeout)
         self.sock.connect((host, port))
+        if tls:  # HTTPS/1.1 for the per-transport tests: certificate checks off
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            ctx.set_alpn_protocols(list(alpn))
+            self.sock = ctx.wrap_socket(self.sock, server_hostname="localhost")
         self.buf = b""
         self.eof = False
         self.reset = False
@@ -682,11 +781,13 @@ class RawConn:
         if remaining <= 0:
             return False
         try:
-            r, _, _ = select.select([self.sock], [], [], remaining)
-            if not r:
-                return False
+            pending = isinstance(self.sock, ssl.SSLSocket) and self.sock.pending() > 0
+            if not pending:
+                r, _, _ = select.select([self.sock], [], [], remaining)
+                if not r:
+                    return False
             data = self.sock.recv(65536)
-        except ConnectionResetError:
+        except (ConnectionResetError, ssl.SSLError):
             self.eof = self.reset = True
             return False
         except socket.timeout:

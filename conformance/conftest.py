@@ -85,3 +85,10 @@ def pytest_sessionfinish(session, exitstatus):
 def pytest_report_header(config):
     problem = berth.binary_problem()
     return f"berthd: {berth.binary_path()}" + (f" (MISSING: {problem})" if problem else "")
+
+
+@pytest.fixture(params=berth.TRANSPORTS)
+def transport(request):
+    """The per-transport parameter: h1, h1-tls, h2-tls, h2c. Use with a server started with
+    ``tls=True`` and ``srv.fetch(..., transport=transport)``."""
+    return request.param

@@ -9,6 +9,8 @@ connections, and turn the collected results into the markdown table.
                                                           writes "ready" to HOLD_FILE, waits for
                                                           the file to be removed, then closes
     benchlib.py report RESULTS.jsonl                   -> the markdown table on stdout
+    benchlib.py parse-h2load NAME SERVER TITLE CPU_TICKS HZ < h2load-output -> one JSON line
+    benchlib.py report-h2 RESULTS.jsonl                -> the HTTP/2 table (bench/run-h2)
 """
 
 import json
@@ -46,6 +48,36 @@ def parse_wrk(text):
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     if m:
         out["non2xx"] = int(m.group(1))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# h2load
+
+def _h2load_ms(text):
+    m = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    return _to_ms(m.group(1), m.group(2)) if m else None
+
+
+def parse_h2load(text):
+    out = {"rps": None, "requests": None, "succeeded": None, "failed": None, "errored": None,
+           "mean_ms": None, "non2xx": 0}
+    m = re.search(r"^finished in [\d.]+s, ([\d.]+) req/s", text, re.M)
+    if m:
+        out["rps"] = float(m.group(1))
+    m = re.search(r"^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                  r"(\d+) failed, (\d+) errored, (\d+) timeout", text, re.M)
+    if m:
+        out["requests"] = int(m.group(3))
+        out["succeeded"] = int(m.group(4))
+        out["failed"] = int(m.group(5))
+        out["errored"] = int(m.group(6))
+    m = re.search(r"^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text, re.M)
+    if m:
+        out["non2xx"] = sum(int(g) for g in m.groups()[1:])
+    m = re.search(r"^time for request:\s+(\S+)\s+(\S+)\s+(\S+)", text, re.M)
+    if m:
+        out["mean_ms"] = _h2load_ms(m.group(3))
     return out
 
 
@@ -226,6 +258,50 @@ def report(path):
     return "\n".join(lines)
 
 
+def report_h2(path):
+    """bench/run-h2's table: one row per scenario, req/s and CPU per request for nginx, h2o and
+    berthd, ratios berthd/nginx and berthd/h2o."""
+    rows = [json.loads(line) for line in open(path) if line.strip()]
+    by, order = {}, []
+    for r in rows:
+        if r["name"] not in by:
+            order.append(r["name"])
+            by[r["name"]] = {"title": r["title"]}
+        by[r["name"]][r["server"]] = r
+
+    def cpu_us(r):
+        if not r.get("succeeded") or r.get("cpu_ticks") is None:
+            return None
+        return r["cpu_ticks"] * 1e6 / r["hz"] / r["succeeded"]
+
+    def fmt_us(v):
+        return "—" if v is None else "%.1f µs" % v
+
+    lines = ["| scenario | nginx req/s | h2o req/s | berthd req/s | ÷ nginx | ÷ h2o "
+             "| nginx CPU/req | h2o CPU/req | berthd CPU/req | ÷ nginx | ÷ h2o | target met? |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for name in order:
+        row = by[name]
+        n, o, b = row.get("nginx", {}), row.get("h2o", {}), row.get("berthd", {})
+        rr, cr = _ratio(b.get("rps"), n.get("rps")), _ratio(cpu_us(b), cpu_us(n))
+        verdict = "%s req/s ≥1.0×; %s CPU ≤1.0×" % (
+            "yes" if rr is not None and rr >= 1.0 else "**no**",
+            "yes" if cr is not None and cr <= 1.0 else "**no**")
+        title = row["title"]
+        errs = ["%s: %s failed, %s errored, %s non-2xx" % (s, r.get("failed"), r.get("errored"),
+                                                          r.get("non2xx"))
+                for s, r in (("nginx", n), ("h2o", o), ("berthd", b))
+                if r.get("failed") or r.get("errored") or r.get("non2xx")]
+        if errs:
+            title += " ⚠ " + "; ".join(errs)
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            title, _fmt_rps(n.get("rps")), _fmt_rps(o.get("rps")), _fmt_rps(b.get("rps")),
+            _fmt_ratio(rr), _fmt_ratio(_ratio(b.get("rps"), o.get("rps"))),
+            fmt_us(cpu_us(n)), fmt_us(cpu_us(o)), fmt_us(cpu_us(b)), _fmt_ratio(cr),
+            _fmt_ratio(_ratio(cpu_us(b), cpu_us(o))), verdict))
+    return "\n".join(lines)
+
+
 def tree_cpu_ticks(pids):
     """utime+stime clock ticks over PIDs and their descendants."""
     seen, todo, total = set(), list(pids), 0
@@ -258,6 +334,13 @@ def main(argv):
         hold_idle(int(argv[2]), int(argv[3]), argv[4])
     elif cmd == "report":
         print(report(argv[2]))
+    elif cmd == "parse-h2load":
+        r = parse_h2load(sys.stdin.read())
+        r.update({"kind": "h2load", "name": argv[2], "server": argv[3], "title": argv[4],
+                  "cpu_ticks": int(argv[5]), "hz": int(argv[6])})
+        print(json.dumps(r))
+    elif cmd == "report-h2":
+        print(report_h2(argv[2]))
     else:
         sys.exit("unknown command " + cmd)
 
