@@ -386,7 +386,7 @@ class BerthServer:
               host: str = "a", headers: Sequence[tuple[str, str]] | Mapping[str, str] = (),
               body: bytes = b"", timeout: float = 5.0) -> "Response":
         """One request on a fresh connection over ``transport`` (one of TRANSPORTS): h1 and
-        h1-tls through RawConn, h2c and h2-tls through conformance/h2.py. The Response is the
+        h1-tls through RawConn, h2c and h2-tls through conformance/h2client.py. The Response is the
         same shape for all (``version`` says which protocol answered: HTTP/1.1 or HTTP/2.0).
         Connection-specific headers (Connection, Host, Transfer-Encoding) are HTTP/1 only: over
         h2 the host becomes :authority and the others are dropped."""
@@ -403,7 +403,7 @@ class BerthServer:
             with RawConn(port, timeout=timeout, tls=tls) as c:
                 c.send(build_request(method, target, host=host, headers=hdrs, body=body))
                 return c.recv_final(method=method)
-        import h2 as h2client  # conformance/h2.py (python3-h2 underneath)
+        import h2client  # conformance/h2client.py (python3-h2 underneath)
         h2hdrs = [(k, v) for k, v in hdrs
                   if k.lower() not in ("connection", "host", "transfer-encoding", "keep-alive",
                                        "upgrade", "proxy-connection")]

@@ -3,7 +3,7 @@ package): connection preface, frame size, header compression, stream states, flo
 error codes, SETTINGS, PING, GOAWAY, RST_STREAM, CONTINUATION, and DATA/HEADERS/PRIORITY rules.
 Every case runs over h2c (prior knowledge) and h2 over TLS.
 
-Frames are built by hand (conformance/h2.py: RawH2). As in h2spec, a connection error is a
+Frames are built by hand (conformance/h2client.py: RawH2). As in h2spec, a connection error is a
 GOAWAY with the expected code or (accepted) a plain close; a stream error is an RST_STREAM with
 the expected code on that stream, or a connection error with it."""
 
@@ -13,8 +13,8 @@ import struct
 
 import pytest
 
-import h2
-from h2 import (CONTINUATION, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PADDED, PING,
+import h2client as h2
+from h2client import (CONTINUATION, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PADDED, PING,
                 PRIORITY, RST_STREAM, SETTINGS, WINDOW_UPDATE, frame, request_headers)
 
 CONFIG = """

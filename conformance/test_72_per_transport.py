@@ -21,7 +21,7 @@ import uuid
 import pytest
 
 import berth
-import h2
+import h2client as h2
 from test_51_static import TRAVERSALS
 from test_62_basic_auth import basic, bcrypt_hash
 

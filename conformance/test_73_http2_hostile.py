@@ -17,8 +17,8 @@ import uuid
 import pytest
 
 import berth
-import h2
-from h2 import (CONTINUATION, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PRIORITY, RST_STREAM,
+import h2client as h2
+from h2client import (CONTINUATION, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PRIORITY, RST_STREAM,
                 frame, request_headers)
 
 CONFIG = """
@@ -486,7 +486,7 @@ def test_busy_legitimate_client_is_not_a_flood(srv):
                 try:
                     c.conn.reset_stream(cancelled)
                     c.flush()
-                except h2.exceptions.StreamClosedError:
+                except h2._exceptions.StreamClosedError:
                     pass  # already answered (a PING above read it)
             for sid in sids:
                 if sid == cancelled:

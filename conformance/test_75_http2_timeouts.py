@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-import h2
-from h2 import DATA, END_STREAM, HEADERS, RST_STREAM, frame, request_headers
+import h2client as h2
+from h2client import DATA, END_STREAM, HEADERS, RST_STREAM, frame, request_headers
 
 CONFIG = """
 [limits]

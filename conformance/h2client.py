@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import errno
-import importlib
 import os
 import select
 import socket
@@ -31,31 +30,11 @@ import hpack
 import berth
 
 
-def _load_python_h2() -> dict:
-    """The python3-h2 library's modules. This file is itself importable as ``h2`` (the suite's
-    directory is on sys.path), so hide it while the real package loads, then put it back. The
-    library's submodules stay in sys.modules and are attributes of this module too, so a test
-    that does ``import h2.connection`` gets python3-h2's as usual."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    me = sys.modules.get(__name__)
-    saved = sys.path[:]
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
-    if __name__ == "h2":
-        del sys.modules["h2"]
-    try:
-        return {n: importlib.import_module(f"h2.{n}")
-                for n in ("config", "connection", "errors", "events", "exceptions", "settings",
-                          "stream", "windows", "frame_buffer", "utilities")}
-    finally:
-        sys.path[:] = saved
-        if __name__ == "h2" and me is not None:
-            sys.modules["h2"] = me
-
-
-_lib = _load_python_h2()
-_config, _connection, _events, _exceptions, _settings = (
-    _lib["config"], _lib["connection"], _lib["events"], _lib["exceptions"], _lib["settings"])
-globals().update(_lib)  # h2.config, h2.connection, ... for `import h2.xxx` users
+import h2.config as _config  # noqa: E402  (python3-h2)
+import h2.connection as _connection  # noqa: E402
+import h2.events as _events  # noqa: E402
+import h2.exceptions as _exceptions  # noqa: E402
+import h2.settings as _settings  # noqa: E402
 
 HOST = berth.HOST
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
