@@ -116,6 +116,10 @@ ConnectionManager::ConnectionManager(const EngineSettings &settings,
 ConnectionManager::~ConnectionManager()
 {
     closeAll();
+    // Closed connections wait for deleteLater as children of this object. Delete them now,
+    // while this is still a ConnectionManager: their destructors use it (stats), and QObject's
+    // destructor would only reach them once this part of the object is gone.
+    qDeleteAll(findChildren<Connection *>(Qt::FindDirectChildrenOnly));
 }
 
 void ConnectionManager::start()
