@@ -139,6 +139,7 @@ inline void StaticFixture::setUpFixture()
     link(QStringLiteral("../www-secret/leak.txt"), m_root + QStringLiteral("/link-prefix"));
     link(QStringLiteral("link-loop"), m_root + QStringLiteral("/link-loop"));
     link(QStringLiteral("/etc"), m_root + QStringLiteral("/link-etc"));
+    link(m_root + QStringLiteral("/hello.txt"), m_root + QStringLiteral("/link-abs-in"));
     link(QStringLiteral("../../outside/secret.txt"),
          m_root + QStringLiteral("/index-escape/index.html"));
     QVERIFY(::mkfifo(QFile::encodeName(m_root + QStringLiteral("/fifo")).constData(), 0644) == 0);

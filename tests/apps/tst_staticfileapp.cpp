@@ -36,6 +36,7 @@ private Q_SLOTS:
     void configOptions();
     void registry();
     void noFdLeaks();
+    void replacedRootIsFollowed();
 };
 
 void tst_StaticFileApp::initTestCase()
@@ -227,6 +228,10 @@ void tst_StaticFileApp::symlinks_data()
         << QByteArrayLiteral("/link-in") << true << 200 << QByteArrayLiteral("hello world\n");
     QTest::newRow("escaping") << QByteArrayLiteral("/link-out") << false << 404 << notFound;
     QTest::newRow("escaping, follow") << QByteArrayLiteral("/link-out") << true << 200 << secret;
+    // Absolute, but landing inside the root: allowed like a relative one (openat2 refuses it
+    // below the root, realpath then decides).
+    QTest::newRow("absolute inside")
+        << QByteArrayLiteral("/link-abs-in") << false << 200 << QByteArrayLiteral("hello world\n");
     QTest::newRow("absolute escaping")
         << QByteArrayLiteral("/link-abs-out") << false << 404 << notFound;
     QTest::newRow("absolute escaping, follow")
@@ -475,6 +480,36 @@ void tst_StaticFileApp::noFdLeaks()
         }
     }
     QCOMPARE(openFdCount(), before);
+}
+
+void tst_StaticFileApp::replacedRootIsFollowed()
+{
+    // A deploy that renames a new directory into the root's place: the app opened the old one
+    // at startup, and must serve the new one as a path-based server would.
+    QTemporaryDir base;
+    QVERIFY(base.isValid());
+    const QString root = base.path() + QStringLiteral("/site");
+    auto write = [](const QString &path, const QByteArray &bytes) {
+        QFile f(path);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write(bytes);
+    };
+    QVERIFY(QDir().mkpath(root));
+    write(root + QStringLiteral("/v.txt"), "old\n");
+    StaticFileApp::Options o;
+    o.root = root;
+    StaticFileApp app(o);
+    QCOMPARE(get(app, "/v.txt")->body(), QByteArray("old\n"));
+
+    QVERIFY(QDir().mkpath(base.path() + QStringLiteral("/next")));
+    write(base.path() + QStringLiteral("/next/v.txt"), "new\n");
+    QVERIFY(::rename(QFile::encodeName(root).constData(),
+                     QFile::encodeName(base.path() + QStringLiteral("/previous")).constData()) ==
+            0);
+    QVERIFY(::rename(QFile::encodeName(base.path() + QStringLiteral("/next")).constData(),
+                     QFile::encodeName(root).constData()) == 0);
+    QCOMPARE(get(app, "/v.txt")->body(), QByteArray("new\n"));
+    QCOMPARE(get(app, "/missing")->status(), 404);
 }
 
 QTEST_GUILESS_MAIN(tst_StaticFileApp)

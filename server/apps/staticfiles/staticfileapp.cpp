@@ -14,11 +14,14 @@
 #include <QLoggingCategory>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace Berth::Apps {
@@ -144,6 +147,24 @@ QByteArray joinPath(QByteArrayView directory, QByteArrayView rel)
     return path;
 }
 
+// openat2(2) (Linux 5.6); glibc 2.36 has no wrapper. Cleared on ENOSYS so an old kernel pays
+// for the failed call once per process.
+std::atomic<bool> g_haveOpenat2{true};
+
+int openBeneath(int dirFd, const char *relative)
+{
+    open_how how = {};
+    how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+    // Symlinks are followed only while they stay below the root; an absolute one or one that
+    // climbs out fails with EXDEV, and realpath decides (follow_symlinks may allow it).
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    int fd;
+    do {
+        fd = int(::syscall(SYS_openat2, dirFd, relative, &how, sizeof how));
+    } while (fd < 0 && errno == EINTR);
+    return fd;
+}
+
 QByteArray realPath(const QByteArray &path, int &error)
 {
     char *resolved = ::realpath(path.constData(), nullptr);
@@ -209,8 +230,24 @@ StaticFileApp::StaticFileApp(Options options)
         if (m_canonicalRoot.isEmpty()) {
             qCWarning(lcStatic, "root %s: %s (serving 404 until it exists)",
                       qPrintable(m_options.root), strerror(error));
+        } else {
+            m_rootFd = ::open(m_canonicalRoot.constData(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+            struct stat info = {};
+            if (m_rootFd >= 0 && ::fstat(m_rootFd, &info) == 0) {
+                m_rootDev = info.st_dev;
+                m_rootIno = info.st_ino;
+            } else if (m_rootFd >= 0) {
+                ::close(m_rootFd);
+                m_rootFd = -1;
+            }
         }
     }
+}
+
+StaticFileApp::~StaticFileApp()
+{
+    if (m_rootFd >= 0)
+        ::close(m_rootFd);
 }
 
 QByteArray StaticFileApp::canonicalRoot() const
@@ -223,9 +260,58 @@ QByteArray StaticFileApp::canonicalRoot() const
     return realPath(QFile::encodeName(m_options.root), error);
 }
 
+bool StaticFileApp::resolveBeneath(const QByteArray &path, const QByteArray &root,
+                                   Resolved &result) const
+{
+    if (m_rootFd < 0 || root != m_canonicalRoot || !g_haveOpenat2.load(std::memory_order_relaxed))
+        return false;
+    if (!path.startsWith(root) || (path.size() > root.size() && path[root.size()] != '/'))
+        return false;
+    // The name must still be the directory we opened (one stat, no per-component readlink):
+    // a root replaced by a rename is served from the new one, as the path-based way did.
+    struct stat now = {};
+    if (::stat(root.constData(), &now) != 0 || now.st_dev != m_rootDev || now.st_ino != m_rootIno)
+        return false;
+    qsizetype from = root.size();
+    while (from < path.size() && path[from] == '/')
+        ++from;
+    const char *relative = from < path.size() ? path.constData() + from : ".";
+    const int fd = openBeneath(m_rootFd, relative);
+    if (fd < 0) {
+        const int error = errno;
+        if (error == ENOSYS) {
+            g_haveOpenat2.store(false, std::memory_order_relaxed);
+            return false;
+        }
+        if (error == EXDEV || error == EAGAIN)
+            return false; // a symlink leaving the root, or a rename race: realpath decides
+        result.status = statusForErrno(error);
+        return true;
+    }
+    // Beneath the root with every symlink inside it: path names the file as well as the
+    // canonical one would (it is only used to find index files below a directory).
+    result.canonical = path;
+    openFinal(fd, result);
+    return true;
+}
+
+void StaticFileApp::openFinal(int fd, Resolved &result) const
+{
+    result.fd = UniqueFd(fd);
+    // Decide on what was opened, not on what a path check saw: no window between check and use.
+    if (::fstat(fd, &result.info) != 0) {
+        result.status = statusForErrno(errno);
+        return;
+    }
+    if (!S_ISREG(result.info.st_mode) && !S_ISDIR(result.info.st_mode))
+        result.status = 404; // devices, sockets, FIFOs
+}
+
 StaticFileApp::Resolved StaticFileApp::resolve(const QByteArray &path, const QByteArray &root) const
 {
     Resolved result;
+    if (resolveBeneath(path, root, result))
+        return result;
     int error = 0;
     result.canonical = realPath(path, error);
     if (result.canonical.isEmpty()) {
@@ -246,14 +332,7 @@ StaticFileApp::Resolved StaticFileApp::resolve(const QByteArray &path, const QBy
         result.status = statusForErrno(errno);
         return result;
     }
-    result.fd = UniqueFd(fd);
-    // Decide on what was opened, not on what realpath saw: no window between check and use.
-    if (::fstat(fd, &result.info) != 0) {
-        result.status = statusForErrno(errno);
-        return result;
-    }
-    if (!S_ISREG(result.info.st_mode) && !S_ISDIR(result.info.st_mode))
-        result.status = 404; // devices, sockets, FIFOs
+    openFinal(fd, result);
     return result;
 }
 

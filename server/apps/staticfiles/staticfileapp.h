@@ -7,6 +7,8 @@
 #include <QString>
 #include <QStringList>
 
+#include <sys/types.h>
+
 namespace Berth::Apps {
 
 // berth.static: serves files under a root directory (a directory route `/ = /var/www` or an
@@ -26,6 +28,7 @@ public:
     };
 
     explicit StaticFileApp(Options options);
+    ~StaticFileApp() override;
     // Reads root, index, allow_dotfiles, follow_symlinks, cache_control from the section.
     static Options optionsFromConfig(const Pipeline::AppSetup &setup);
 
@@ -35,10 +38,20 @@ private:
     struct Resolved;
     QByteArray canonicalRoot() const;
     Resolved resolve(const QByteArray &path, const QByteArray &root) const;
+    // The fast path of resolve(): openat2(RESOLVE_BENEATH) below the root opened at startup.
+    // False when it can't decide (an escaping or absolute symlink, a replaced root, no openat2):
+    // realpath then does, as before.
+    bool resolveBeneath(const QByteArray &path, const QByteArray &root, Resolved &result) const;
+    void openFinal(int fd, Resolved &result) const;
     void serveFile(Http::Exchange &exchange, Resolved &file, QByteArrayView nameForType) const;
 
     Options m_options;
     QByteArray m_canonicalRoot; // realpath of root, or empty if it did not exist at startup
+    // The root directory (O_PATH), and which inode it was, to notice a root replaced under the
+    // same name (a directory renamed into place): then the path decides, not the old fd.
+    int m_rootFd = -1;
+    dev_t m_rootDev = 0;
+    ino_t m_rootIno = 0;
 };
 
 // Adds `call = berth.static` to the registry, and makes it the app of directory routes.
