@@ -140,6 +140,19 @@ void ExchangeDriver::end(Http::Exchange &exchange)
     exchange.request().clearPerExchange();
 }
 
+bool ExchangeDriver::deliverBufferedBody(const Http::Request &request,
+                                         const Http::Exchange::DataHandler &onData,
+                                         const Http::Exchange::EventHandler &onEnd)
+{
+    if (!request.bodyBuffered)
+        return false;
+    if (!request.bufferedBody.isEmpty() && onData)
+        onData(request.bufferedBody);
+    if (onEnd)
+        onEnd();
+    return true;
+}
+
 void ExchangeDriver::runDrainHandler(Http::Exchange &exchange, QByteArrayView client)
 {
     Http::Exchange::EventHandler onDrain = std::move(m_onDrain);

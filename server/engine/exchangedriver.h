@@ -39,6 +39,11 @@ public:
     qint64 maxBodyBytes(const Http::AppChain *pipeline) const;
     // Runs the pipeline for the exchange with the request published as this thread's work.
     void run(Http::Exchange &exchange, const Http::AppChain *pipeline, QByteArrayView client);
+    // A body an earlier app of the pipeline read and kept (Request::bodyBuffered) goes to the
+    // reader at once, whatever the protocol. False when there is none: the codec streams it.
+    static bool deliverBufferedBody(const Http::Request &request,
+                                    const Http::Exchange::DataHandler &onData,
+                                    const Http::Exchange::EventHandler &onEnd);
     // The exchange is over: abort handler and timers dropped, per-exchange attributes released
     // (the session owner among them), handles turn null.
     void end(Http::Exchange &exchange);

@@ -265,14 +265,8 @@ bool Http1Connection::upgradeToHttp2()
 
 void Http1Connection::readBody(DataHandler onData, EventHandler onEnd)
 {
-    if (m_request.bodyBuffered) {
-        // An earlier app of the pipeline already read the body and kept it.
-        if (!m_request.bufferedBody.isEmpty() && onData)
-            onData(m_request.bufferedBody);
-        if (onEnd)
-            onEnd();
+    if (ExchangeDriver::deliverBufferedBody(m_request, onData, onEnd))
         return;
-    }
     m_onData = std::move(onData);
     m_onEnd = std::move(onEnd);
     m_bodyWanted = true;

@@ -304,13 +304,8 @@ void Http2Stream::pumpBody()
 
 void Http2Stream::readBody(DataHandler onData, EventHandler onEnd)
 {
-    if (m_request.bodyBuffered) {
-        if (!m_request.bufferedBody.isEmpty() && onData)
-            onData(m_request.bufferedBody);
-        if (onEnd)
-            onEnd();
+    if (Engine::ExchangeDriver::deliverBufferedBody(m_request, onData, onEnd))
         return;
-    }
     m_onData = std::move(onData);
     m_onEnd = std::move(onEnd);
     m_bodyWanted = true;
