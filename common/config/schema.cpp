@@ -1,4 +1,5 @@
 #include "schema.h"
+#include "schemabuilder.h"
 
 namespace Berth::Config {
 
@@ -6,57 +7,7 @@ using namespace Qt::StringLiterals;
 
 namespace {
 
-KeySpec key(const QString &name, ValueType type, const QString &defaultValue,
-            const QString &description)
-{
-    KeySpec spec;
-    spec.name = name;
-    spec.type = type;
-    spec.defaultValue = defaultValue;
-    spec.description = description;
-    return spec;
-}
-
-KeySpec required(KeySpec spec)
-{
-    spec.required = true;
-    return spec;
-}
-
-KeySpec range(KeySpec spec, qint64 minimum, std::optional<qint64> maximum = std::nullopt)
-{
-    spec.minimum = minimum;
-    spec.maximum = maximum;
-    return spec;
-}
-
-KeySpec secret(KeySpec spec)
-{
-    spec.secret = true;
-    return spec;
-}
-
-SectionSpec section(const QString &pattern, const QString &description, const QList<KeySpec> &keys)
-{
-    SectionSpec spec;
-    spec.pattern = pattern;
-    spec.description = description;
-    spec.keys = keys;
-    return spec;
-}
-
-SectionSpec planned(SectionSpec spec)
-{
-    spec.planned = true;
-    return spec;
-}
-
-SectionSpec rawLines(SectionSpec spec)
-{
-    spec.rawLines = true;
-    return spec;
-}
-
+using namespace SchemaBuilder;
 using T = ValueType;
 
 Schema makeBuiltin()
@@ -437,19 +388,6 @@ Schema makeBuiltin()
                 u"explains when cookies are blocked (pyslet's cookie test). Leave it off for "
                 u"API clients."_s),
         }));
-    const QList<KeySpec> socketKeys{
-        key(u"call"_s, T::String, QString(), u"Which app."_s),
-        range(key(u"port"_s, T::Int, QString(), u"Port to listen on."_s), 0, 65535),
-    };
-    schema.addSection(planned(section(u"tcp:*"_s, u"A raw TCP app."_s, socketKeys)));
-    schema.addSection(planned(section(u"udp:*"_s, u"A UDP app."_s, socketKeys)));
-    schema.addSection(
-        planned(section(u"daemon:*"_s, u"A background daemon, restarted when it exits."_s,
-                        {
-                            key(u"call"_s, T::String, QString(), u"Which built-in daemon."_s),
-                            key(u"command"_s, T::String, QString(), u"Or a command to run."_s),
-                            key(u"interval"_s, T::Duration, u"60s"_s, u"Time between runs."_s),
-                        })));
     schema.addSection(section(
         u"ticker:*"_s,
         u"A toy service for testing the supervisor: one process that ticks every `interval`, "
@@ -470,20 +408,10 @@ Schema makeBuiltin()
                       u"failed and stops restarting it until the next reload (0: never)."_s),
                   0),
         }));
-    schema.addSection(planned(rawLines(
-        section(u"crontab:line"_s, u"Cron jobs, one per line in crontab(5) syntax."_s, {}))));
-    schema.addSection(planned(
-        section(u"mailer"_s, u"Delivers mail from a spool directory."_s,
-                {
-                    key(u"smtpserver"_s, T::String, QString(), u"SMTP server, `host:port`."_s),
-                    key(u"user"_s, T::String, QString(), u"SMTP user."_s),
-                    secret(key(u"password"_s, T::String, QString(), u"SMTP password."_s)),
-                    key(u"ssl"_s, T::Bool, u"no"_s, u"Use TLS."_s),
-                    key(u"max_retry"_s, T::Int, u"10"_s, u"Delivery attempts per message."_s),
-                    key(u"undelivers_keep_max_days"_s, T::Int, u"30"_s,
-                        u"Days undeliverable mail is kept."_s),
-                    key(u"spool_dir"_s, T::Path, QString(), u"Spool directory."_s),
-                })));
+    addSocketAppSchema(schema);
+    addDaemonSchema(schema);
+    addCronSchema(schema);
+    addMailSchema(schema);
     schema.addSection(planned(
         section(u"admin"_s, u"The admin API that berth-admin connects to."_s,
                 {

@@ -51,6 +51,25 @@ const char Usage[] =
     "  -c FILE   configuration file; repeat to merge several, later ones win\n"
     "            (default: $BERTH_CONF or /etc/berth/berth.conf)\n";
 
+// Commands that parse their own arguments: the generic parser stops at their word and hands the
+// whole command line to them (each documents its syntax in its header). Returns the exit code.
+struct OwnCommand
+{
+    QLatin1StringView name;
+    int (*run)(const QStringList &arguments);
+};
+const OwnCommand OwnCommands[] = {
+    {QLatin1StringView("keys"), runKeyCommand},
+};
+
+const OwnCommand *findOwnCommand(const QString &name)
+{
+    for (const OwnCommand &command : OwnCommands)
+        if (name == command.name)
+            return &command;
+    return nullptr;
+}
+
 struct Arguments
 {
     QString command;
@@ -100,8 +119,8 @@ Arguments parse(const QStringList &args)
             a.command = QStringLiteral("help");
         } else if (a.command.isEmpty() && !arg.startsWith(u'-')) {
             a.command = arg;
-            if (a.command == QLatin1String("keys"))
-                break; // the rest is keys' own (--keynum ...): runKeyCommand parses it
+            if (findOwnCommand(a.command))
+                break; // the rest is the command's own (keys --keynum ...): it parses it
         } else {
             a.error = QStringLiteral("unexpected argument '%1'").arg(arg);
         }
@@ -429,8 +448,8 @@ int main(int argc, char **argv)
         return status(a);
     if (a.command == QLatin1String("log"))
         return tailLog(a);
-    if (a.command == QLatin1String("keys"))
-        return runKeyCommand(QCoreApplication::arguments());
+    if (const OwnCommand *own = findOwnCommand(a.command))
+        return own->run(QCoreApplication::arguments());
     if (a.command == QLatin1String("help")) {
         std::fputs(Usage, stdout);
         return 0;
