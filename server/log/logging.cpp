@@ -20,6 +20,8 @@ struct State
     std::unique_ptr<LogSink> request;
     std::unique_ptr<LogSink> app;
     std::unique_ptr<LogSink> cef;
+    // Sinks of services (cron.log, ...) reopened with the others; touched from the main thread.
+    QList<std::weak_ptr<LogSink>> extra;
 };
 
 State &state()
@@ -136,7 +138,17 @@ bool Logging::reopenAll(QString *error)
         if (sink && !sink->reopen(error))
             ok = false;
     }
+    s.extra.removeIf([](const std::weak_ptr<LogSink> &weak) { return weak.expired(); });
+    for (const std::weak_ptr<LogSink> &weak : std::as_const(s.extra)) {
+        if (const std::shared_ptr<LogSink> sink = weak.lock(); sink && !sink->reopen(error))
+            ok = false;
+    }
     return ok;
+}
+
+void Logging::reopenWithOthers(const std::shared_ptr<LogSink> &sink)
+{
+    state().extra.append(sink);
 }
 
 LogSink *Logging::requestLog()

@@ -2,6 +2,8 @@
 
 #include <QString>
 
+#include <memory>
+
 namespace Berth::Log {
 
 class LogSink;
@@ -21,6 +23,9 @@ public:
     // stalled: see LogSink::sync()).
     static void flushAll();
     static bool reopenAll(QString *error);
+    // A log file of a service's own (cron.log) that reopenAll() reopens too (USR1), for as long
+    // as the sink lives. Call from the main thread.
+    static void reopenWithOthers(const std::shared_ptr<LogSink> &sink);
 
     static LogSink *requestLog();
     static LogSink *serverLog();
