@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include "croncommand.h"
 #include "keycommand.h"
 #include "runtime/processutil.h"
 #include "service/serviceregistry.h"
@@ -45,6 +46,7 @@ const char Usage[] =
     "            -T also prints the merged configuration with origins, secrets masked\n"
     "  log       print the tail of a log: [-s server|request|app|cef] [-n BYTES]\n"
     "  keys      session keys: list | rotate --keynum N --secret-file PATH [--when TIME]\n"
+    "  cron      cron jobs: list [--json] | run FILE:LINE\n"
     "  version   print the version\n"
     "\n"
     "options:\n"
@@ -60,6 +62,7 @@ struct OwnCommand
 };
 const OwnCommand OwnCommands[] = {
     {QLatin1StringView("keys"), runKeyCommand},
+    {QLatin1StringView("cron"), runCronCommand},
 };
 
 const OwnCommand *findOwnCommand(const QString &name)
@@ -322,6 +325,7 @@ int status(const Arguments &a)
     if (!QFileInfo::exists(socket) ||
         !Supervisor::controlRequest(socket, QStringLiteral("status"), 5000, &lines, &ok, &error))
         lines = Core::describeWorkers(pid);
+    lines += cronStatusLines(a.configFiles);
     for (const QString &line : std::as_const(lines))
         print(stdout, line);
     return 0;
