@@ -1,87 +1,33 @@
 """berth.session on PostgreSQL: several berthd nodes sharing sessions through one database.
 
-A throwaway PostgreSQL server (Debian's postgresql package) is started on 127.0.0.1 on a free
-port for this module, with trust authentication and its socket in a private temporary
-directory, and stopped at the end whatever happens. Skipped only when the server binaries are
-not installed.
+A throwaway PostgreSQL server (pgserver.py, on Debian's postgresql package) is started on
+127.0.0.1 on a free port for this module and stopped at the end whatever happens. Skipped only
+when the server binaries are not installed.
 """
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
 import subprocess
-import tempfile
 import time
 
 import pytest
 import requests
 
+import pgserver
 from berth import free_port, run_cli
 from test_60_sessions import SECRET, demo_config, plant, set_name, sid_of, token_of
 
 DB = "berth_sessions"
 
 
-def _pg_bin() -> str | None:
-    for pattern in ("/usr/lib/postgresql/*/bin",):
-        for path in sorted(glob.glob(pattern), reverse=True):
-            if all(os.access(os.path.join(path, b), os.X_OK) for b in ("initdb", "pg_ctl", "postgres")):
-                return path
-    return None
-
-
-def _as_postgres(cmd: list[str]) -> list[str]:
-    # initdb and postgres refuse to run as root: run them as the postgres account.
-    if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--", *cmd]
-    return cmd
-
-
 @pytest.fixture(scope="module")
 def postgres():
-    bindir = _pg_bin()
-    if bindir is None:
-        pytest.skip("PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin "
-                    "(install the Debian package 'postgresql')")
-    if os.geteuid() == 0 and shutil.which("runuser") is None:
-        pytest.skip("running as root without runuser: can't start PostgreSQL as 'postgres'")
-    tmp = tempfile.mkdtemp(prefix="berth-pg-")
-    if os.geteuid() == 0:
-        shutil.chown(tmp, "postgres", "postgres")
-    data = os.path.join(tmp, "data")
-    log = os.path.join(tmp, "postgres.log")
-    port = free_port()
-    run = lambda cmd, **kw: subprocess.run(_as_postgres(cmd), capture_output=True, text=True,
-                                           timeout=60, **kw)
-    started = False
-    try:
-        r = run([f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8",
-                 "--no-sync"])
-        assert r.returncode == 0, f"initdb failed:\n{r.stdout}\n{r.stderr}"
-        opts = f"-F -p {port} -k {tmp} -c listen_addresses=127.0.0.1"
-        r = run([f"{bindir}/pg_ctl", "-D", data, "-o", opts, "-l", log, "-w", "-t", "30", "start"])
-        started = True
-        assert r.returncode == 0, f"pg_ctl start failed:\n{r.stdout}\n{r.stderr}\n" + (
-            open(log).read() if os.path.exists(log) else "")
-        r = run([f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", DB])
-        assert r.returncode == 0, f"createdb failed:\n{r.stderr}"
-        yield {"port": port, "bindir": bindir, "data": data,
-               "url": f"postgresql://postgres@127.0.0.1:{port}/{DB}"}
-    finally:
-        if started:
-            run([f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "-w", "-t", "30", "stop"])
-        shutil.rmtree(tmp, ignore_errors=True)
+    with pgserver.postgres_server(DB) as pg:
+        yield pg
 
 
 def psql(postgres, sql: str) -> str:
-    r = subprocess.run(_as_postgres([f"{postgres['bindir']}/psql", "-h", "127.0.0.1", "-p",
-                                     str(postgres["port"]), "-U", "postgres", "-d", DB, "-tAc",
-                                     sql]),
-                       capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0, r.stderr
-    return r.stdout.strip()
+    return pgserver.psql(postgres, sql, DB)
 
 
 def test_session_created_on_node_a_is_valid_on_node_b(berth_server, postgres):
@@ -149,7 +95,7 @@ def test_expired_sessions_are_purged(berth_server, postgres):
 def test_rotation_shared_by_two_nodes(berth_server, postgres, tmp_path):
     # A database of its own: after the rotation the other tests' key 0 is no longer the newest.
     db = "berth_rotation"
-    r = subprocess.run(_as_postgres([f"{postgres['bindir']}/createdb", "-h", "127.0.0.1", "-p",
+    r = subprocess.run(pgserver.as_postgres([f"{postgres['bindir']}/createdb", "-h", "127.0.0.1", "-p",
                                      str(postgres["port"]), "-U", "postgres", db]),
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
@@ -176,7 +122,7 @@ def test_rotation_shared_by_two_nodes(berth_server, postgres, tmp_path):
     assert "Welcome: <b>Rotating</b>" in client.get(f"{b2.url}/demo/", timeout=5).text
     assert "Welcome: <b>Rotating</b>" in client.get(f"{a2.url}/demo/", timeout=5).text
     assert sid_of(client) == cookie
-    keys = subprocess.run(_as_postgres([f"{postgres['bindir']}/psql", "-h", "127.0.0.1", "-p",
+    keys = subprocess.run(pgserver.as_postgres([f"{postgres['bindir']}/psql", "-h", "127.0.0.1", "-p",
                                         str(postgres["port"]), "-U", "postgres", "-d", db, "-tAc",
                                         "SELECT keynum FROM berth_keys ORDER BY keynum"]),
                           capture_output=True, text=True, timeout=30)
