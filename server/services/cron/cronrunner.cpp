@@ -68,16 +68,18 @@ CronRunner::CronRunner(QList<Cron::Job> jobs, CronOptions options, LogWriter log
 {
     m_timer.setSingleShot(true);
     m_timer.setTimerType(Qt::PreciseTimer);
-    connect(&m_timer, &QTimer::timeout, this, &CronRunner::tick);
+    connect(&m_timer, &QTimer::timeout, this, &CronRunner::runDue);
 }
 
 CronRunner::~CronRunner()
 {
     for (JobState &state : m_state) {
         for (Run *run : std::as_const(state.runs)) {
-            if (run->pid > 0)
-                ::kill(-pid_t(run->pid), SIGKILL);
             run->process->disconnect(this);
+            if (run->pid > 0) {
+                ::kill(-pid_t(run->pid), SIGKILL);
+                run->process->waitForFinished(1000); // reaps it: SIGKILL is not refused
+            }
             delete run->process;
             delete run;
         }
@@ -119,7 +121,7 @@ void CronRunner::scheduleTimer()
     m_timer.start(int(ms));
 }
 
-void CronRunner::tick()
+void CronRunner::runDue()
 {
     const QDateTime at = now();
     for (qsizetype i = 0; i < m_jobs.size(); ++i) {

@@ -64,6 +64,9 @@ public:
     // Stops scheduling; TERM to every running job's process group, KILL after graceMs. idle()
     // is emitted once nothing runs (at once when nothing does).
     void stop(qint64 graceMs);
+    // Runs every job whose time has come by the clock and schedules the next wake-up (the timer
+    // calls it; tests with a fake clock call it after moving the clock).
+    void runDue();
     int runningCount() const;
     const QList<Cron::Job> &jobs() const { return m_jobs; }
     // When a job runs next (invalid for @reboot).
@@ -87,7 +90,6 @@ private:
 
     QDateTime now() const;
     void scheduleTimer();
-    void tick();
     void due(int job, const QDateTime &slot);
     void claimAndLaunch(int job, const QDateTime &slot);
     void launch(int job, const QDateTime &slot);
