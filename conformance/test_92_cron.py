@@ -10,7 +10,9 @@ test starts a throwaway PostgreSQL (pgserver.py) and two berthd nodes sharing it
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import uuid
 
@@ -109,6 +111,23 @@ def test_stats_count_runs_failures_and_skips(berth_server):
         return body["apps"].get(name, 0)
     assert berth.wait_until(lambda: stat("cron.runs") >= 3 and stat("cron.failures") >= 1
                             and stat("cron.skipped") >= 1, 5), srv.request("GET", "/stats").body
+
+
+def test_status_shows_each_job_and_usr1_reopens_cron_log(berth_server):
+    srv = berth_server(cron_config(["@seconds * * * * * * echo status-job"]),
+                       server={"pid_file": "{tmp}/berthd.pid"}, env=ENV)
+    job = job_id(srv, "status-job")
+    wait_log(srv, lambda l: events(l, "exit", job))
+    r = berth.run_cli("status", "-c", str(srv.conf_path))
+    assert r.returncode == 0, r.output
+    assert re.search(rf"^cron {re.escape(job)} \(@seconds \* \* \* \* \* \*\): last run "
+                     r"\d{4}-\S+ (ok|running), next \d{4}-\S+$", r.stdout, re.M), r.stdout
+    # logrotate moves the file and sends USR1: the agent writes a new cron.log.
+    log = srv.log_dir / "cron.log"
+    log.rename(srv.log_dir / "cron.log.1")
+    os.kill(srv.proc.pid, signal.SIGUSR1)
+    assert berth.wait_until(lambda: log.exists() and events(cron_log(srv), "exit", job), 5), \
+        srv.describe(2000)
 
 
 def test_check_reports_invalid_lines_with_file_line_and_field(tmp_path):
