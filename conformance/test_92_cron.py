@@ -55,6 +55,7 @@ def test_jobs_run_logged_output_captured_and_redirection_honoured(berth_server):
         "@seconds * * * * * * echo out-line; echo err-line >&2; echo FOO=$FOO HOME=$HOME",
         "@seconds * * * * * * echo redirected-line > {tmp}/redirected.txt 2>&1",
         "@seconds * * * * * * exit 3",
+        "@reboot echo booted >> {tmp}/boot.txt",
     ], cron={"environment": "FOO=bar"}), env=ENV)
     out = job_id(srv, "out-line")
     red = job_id(srv, "redirected-line")
@@ -73,6 +74,8 @@ def test_jobs_run_logged_output_captured_and_redirection_honoured(berth_server):
     # A redirected job's output is not captured; it went where the line said.
     assert not events(lines, "output", red)
     assert (srv.tmp / "redirected.txt").read_text().strip() == "redirected-line"
+    # @reboot ran once, at the start.
+    assert (srv.tmp / "boot.txt").read_text() == "booted\n"
     # Each line's timestamp carries the UTC offset.
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d([+-]\d\d:\d\d|Z) ", lines[0])
 
@@ -128,6 +131,27 @@ def test_status_shows_each_job_and_usr1_reopens_cron_log(berth_server):
     os.kill(srv.proc.pid, signal.SIGUSR1)
     assert berth.wait_until(lambda: log.exists() and events(cron_log(srv), "exit", job), 5), \
         srv.describe(2000)
+
+
+def test_restarted_agent_does_not_rerun_reboot_jobs(berth_server):
+    srv = berth_server(cron_config(["@reboot echo booted >> {tmp}/boot.txt",
+                                    "@seconds * * * * * * true"]), env=ENV)
+    state = srv.log_dir / "cron.state"
+    reboot = job_id(srv, "@reboot")
+    # cron.log is written in batches: see the first agent's lines on disk before killing it.
+    wait_log(srv, lambda l: events(l, "exit", reboot) and state.exists())
+    agent = json.loads(state.read_text())["pid"]
+    os.kill(agent, signal.SIGKILL)
+    # The supervisor starts a new agent (its pid in cron.state), which skips @reboot.
+    assert berth.wait_until(lambda: state.exists() and json.loads(state.read_text())["pid"] != agent,
+                            10, 0.1), srv.describe(2000)
+    # A new agent logs its @reboot starts before anything else: once it ran a scheduled job,
+    # a wrongly repeated @reboot would show.
+    tick = job_id(srv, "* true")
+    done = len(events(cron_log(srv), "exit", tick))
+    wait_log(srv, lambda l: len(events(l, "exit", tick)) > done + 1)
+    assert len(events(cron_log(srv), "start", reboot)) == 1
+    assert (srv.tmp / "boot.txt").read_text() == "booted\n"
 
 
 def test_check_reports_invalid_lines_with_file_line_and_field(tmp_path):

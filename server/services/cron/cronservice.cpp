@@ -11,12 +11,15 @@
 
 #include <QCoreApplication>
 #include <QDir>
+#include <QFile>
 #include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLoggingCategory>
 #include <QSaveFile>
+
+#include <unistd.h>
 
 Q_LOGGING_CATEGORY(lcCron, "berth.cron")
 
@@ -170,7 +173,15 @@ bool CronService::start(QStringList *errors)
             [this](int) { m_stats.add(m_skippedStat); });
     qCInfo(lcCron).noquote() << u"cron agent: %1 jobs, time zone %2"_s.arg(m_jobs.size())
                                     .arg(QString::fromUtf8(m_options.zone.id()));
-    m_runner->start(true);
+    // @reboot means "when the server starts": an agent restarted after a crash, or for a reload
+    // that changed [cron], finds its server's pid in cron.state and does not run them again.
+    m_serverPid = m_setup.inProcess ? qint64(::getpid()) : qint64(::getppid());
+    QFile previous(m_statePath);
+    const bool sameServer =
+        !m_statePath.isEmpty() && previous.open(QIODevice::ReadOnly) &&
+        QJsonDocument::fromJson(previous.readAll()).object().value(u"server_pid"_s).toInteger() ==
+            m_serverPid;
+    m_runner->start(!sameServer);
     writeState();
     markReady();
     return true;
@@ -196,6 +207,7 @@ void CronService::writeState()
     if (!file.open(QIODevice::WriteOnly))
         return;
     file.write(QJsonDocument(QJsonObject{{u"pid"_s, qint64(QCoreApplication::applicationPid())},
+                                         {u"server_pid"_s, m_serverPid},
                                          {u"jobs"_s, jobs}})
                    .toJson(QJsonDocument::Compact));
     file.commit();

@@ -22,7 +22,8 @@ class CronLock;
 // The cron agent (service kind "cron"): one child per server instance when [crontab:line] has a
 // line. Runs the jobs through a CronRunner, writes cron.log in log_dir (reopened on USR1) and
 // counts cron.runs, cron.failures and cron.skipped. After each start and exit it rewrites
-// cron.state beside the log (last run and exit per job, next run) for `berthd status`.
+// cron.state in log_dir (last run and exit per job, next run) for `berthd status`; the server's
+// pid in it keeps a restarted agent from running the @reboot jobs twice.
 class CronService final : public Supervisor::Service
 {
     Q_OBJECT
@@ -54,6 +55,7 @@ private:
     QString m_statePath;
     QString m_lockUrl;
     QList<JobStatus> m_status;
+    qint64 m_serverPid = 0;
     std::shared_ptr<Log::LogSink> m_log;
     std::unique_ptr<CronRunner> m_runner;
     std::unique_ptr<CronLock> m_lock;
