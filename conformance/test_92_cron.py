@@ -124,7 +124,7 @@ def test_status_shows_each_job_and_usr1_reopens_cron_log(berth_server):
     r = berth.run_cli("status", "-c", str(srv.conf_path))
     assert r.returncode == 0, r.output
     assert re.search(rf"^cron {re.escape(job)} \(@seconds \* \* \* \* \* \*\): last run "
-                     r"\d{4}-\S+ (ok|running), next \d{4}-\S+$", r.stdout, re.M), r.stdout
+                     r"\d{4}-\S+ \((ok, status 0|running)\), next \d{4}-\S+$", r.stdout, re.M), r.stdout
     # logrotate moves the file and sends USR1: the agent writes a new cron.log.
     log = srv.log_dir / "cron.log"
     log.rename(srv.log_dir / "cron.log.1")

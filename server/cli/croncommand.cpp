@@ -212,7 +212,7 @@ QStringList cronStatusLines(const QStringList &configFiles)
         lines.append(u"cron %1 (%2): %3, next %4"_s.arg(
             job.value(u"job"_s).toString(), job.value(u"schedule"_s).toString(),
             last.isEmpty() ? u"not run yet"_s
-                           : u"last run %1 %2"_s.arg(last, job.value(u"last_exit"_s).toString()),
+                           : u"last run %1 (%2)"_s.arg(last, job.value(u"last_exit"_s).toString()),
             next.isEmpty() ? u"-"_s : next));
     }
     return lines;

@@ -20,7 +20,7 @@ namespace Berth::Cli {
 int runCronCommand(const QStringList &arguments);
 
 // For `berthd status`: one line per job from the agent's cron.state ("cron FILE:LINE
-// (SCHEDULE): last run TIME ok|failed|running, next TIME"); empty without cron jobs.
+// (SCHEDULE): last run TIME (ok, status 0), next TIME"); empty without cron jobs.
 QStringList cronStatusLines(const QStringList &configFiles);
 
 } // namespace Berth::Cli

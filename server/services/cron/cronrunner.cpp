@@ -271,18 +271,21 @@ void CronRunner::finished(Run *run, int exitCode, bool crashed)
             u"pid %1: %2 more bytes over output_limit dropped"_s.arg(run->pid).arg(run->dropped));
     const QString duration = QString::number(double(run->elapsed.elapsed()) / 1000.0, 'f', 3);
     bool failed = true;
+    QString how = u"not started"_s;
     if (run->pid <= 0) {
         // Never started: logged by errorOccurred.
     } else if (crashed) {
+        how = u"signal %1"_s.arg(exitCode);
         // QProcess reports the signal as the exit code of a crash exit.
         writeLog(u"exit"_s, job,
                  u"pid %1 signal %2 duration %3s"_s.arg(run->pid).arg(exitCode).arg(duration));
     } else {
         failed = exitCode != 0;
+        how = u"status %1"_s.arg(exitCode);
         writeLog(u"exit"_s, job,
                  u"pid %1 status %2 duration %3s"_s.arg(run->pid).arg(exitCode).arg(duration));
     }
-    Q_EMIT jobFinished(job, failed);
+    Q_EMIT jobFinished(job, failed, how);
     run->process->disconnect(this);
     run->process->deleteLater();
     delete run;

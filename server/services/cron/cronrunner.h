@@ -74,7 +74,8 @@ public:
 
 Q_SIGNALS:
     void jobStarted(int job);
-    void jobFinished(int job, bool failed);
+    // how: "status N", "signal N" or "not started".
+    void jobFinished(int job, bool failed, const QString &how);
     void jobSkipped(int job);
     void idle();
 

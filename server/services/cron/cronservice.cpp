@@ -163,12 +163,13 @@ bool CronService::start(QStringList *errors)
         m_status[job].lastExit = u"running"_s;
         writeState();
     });
-    connect(m_runner.get(), &CronRunner::jobFinished, this, [this](int job, bool failed) {
-        if (failed)
-            m_stats.add(m_failuresStat);
-        m_status[job].lastExit = failed ? u"failed"_s : u"ok"_s;
-        writeState();
-    });
+    connect(m_runner.get(), &CronRunner::jobFinished, this,
+            [this](int job, bool failed, const QString &how) {
+                if (failed)
+                    m_stats.add(m_failuresStat);
+                m_status[job].lastExit = (failed ? u"failed, "_s : u"ok, "_s) + how;
+                writeState();
+            });
     connect(m_runner.get(), &CronRunner::jobSkipped, this,
             [this](int) { m_stats.add(m_skippedStat); });
     qCInfo(lcCron).noquote() << u"cron agent: %1 jobs, time zone %2"_s.arg(m_jobs.size())
