@@ -84,6 +84,7 @@ private Q_SLOTS:
     void outputIsBounded();
     void environmentIsClean();
     void claimerDecides();
+    void jitterDelaysTheStart();
     void stopTerminatesRunningJobs();
 };
 
@@ -242,6 +243,23 @@ void TstCronRunner::claimerDecides()
     QCOMPARE(slots,
              (QList<QDateTime>{QDateTime::fromString(u"2026-01-01T12:01:00Z"_s, Qt::ISODate),
                                QDateTime::fromString(u"2026-01-01T12:02:00Z"_s, Qt::ISODate)}));
+}
+
+void TstCronRunner::jitterDelaysTheStart()
+{
+    CronOptions options;
+    options.jitterMs = 150;
+    Harness h(u"* * * * * true"_s, options);
+    QSignalSpy started(h.runner.get(), &CronRunner::jobStarted);
+    h.runner->start(false);
+    // The delay is random in [0, 150] ms and always goes through the event loop: never
+    // started inside runDue().
+    for (int i = 1; i <= 3; ++i) {
+        QTRY_COMPARE(h.runner->runningCount(), 0); // no overlap skip
+        h.nextMinute();
+        QCOMPARE(started.size(), i - 1);
+        QTRY_COMPARE_WITH_TIMEOUT(started.size(), i, 2000);
+    }
 }
 
 void TstCronRunner::stopTerminatesRunningJobs()

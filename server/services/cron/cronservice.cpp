@@ -17,8 +17,8 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLoggingCategory>
-#include <QSaveFile>
 
+#include <cstdio>
 #include <unistd.h>
 
 Q_LOGGING_CATEGORY(lcCron, "berth.cron")
@@ -203,15 +203,20 @@ void CronService::writeState()
             {u"next"_s, next.isValid() ? next.toString(Qt::ISODate) : QString()},
         });
     }
-    // A small file rewritten whole (atomically) on the event loop: a few hundred bytes per job.
-    QSaveFile file(m_statePath);
-    if (!file.open(QIODevice::WriteOnly))
+    // A small file rewritten whole on the event loop: written beside and renamed over, so a
+    // reader never sees half of it; not fsynced (a status report, not data to keep).
+    const QString temporary = m_statePath + u".tmp"_s;
+    QFile file(temporary);
+    if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate))
         return;
     file.write(QJsonDocument(QJsonObject{{u"pid"_s, qint64(QCoreApplication::applicationPid())},
                                          {u"server_pid"_s, m_serverPid},
                                          {u"jobs"_s, jobs}})
                    .toJson(QJsonDocument::Compact));
-    file.commit();
+    file.close();
+    if (::rename(QFile::encodeName(temporary).constData(),
+                 QFile::encodeName(m_statePath).constData()) != 0)
+        QFile::remove(temporary);
 }
 
 void CronService::drain()
