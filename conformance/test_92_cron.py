@@ -163,7 +163,7 @@ def test_check_reports_invalid_lines_with_file_line_and_field(tmp_path):
             "@fortnightly /bin/true\n"
             "0 3 * * 8 /bin/true\n"
             "0 3 * * * /bin/true\n"
-            "\n[cron]\noverlap = sometimes\ntimezone = Mars/Olympus\n")
+            "\n[cron]\noverlap = sometimes\ntimezone = Mars/Olympus\nlock = redis://db\n")
     conf.write_text(text)
     r = berth.run_cli("check", "-c", str(conf))
     assert r.returncode == 1, r.output
@@ -173,11 +173,15 @@ def test_check_reports_invalid_lines_with_file_line_and_field(tmp_path):
                           ("@fortnightly", "schedule: unknown '@fortnightly'"),
                           ("* * 8", "day of week: 8 is out of range 0-7 (column 9)"),
                           ("overlap", "[cron] overlap: 'sometimes' is not skip, queue or allow"),
-                          ("timezone", "[cron] timezone: 'Mars/Olympus' is not a known time zone")):
+                          ("timezone", "[cron] timezone: 'Mars/Olympus' is not a known time zone"),
+                          ("lock", "[cron] lock: 'redis://db' is not a postgresql://")):
         want = f"{conf}:{berth.line_of(text, needle)}: "
         assert any(l.startswith(want) and field in l for l in r.output.splitlines()), \
             (want, field, r.output)
     assert f"{conf}:{berth.line_of(text, '0 3 * * * ')}:" not in r.output
+    # cron list refuses the same lines.
+    r = berth.run_cli("cron", "list", "-c", str(conf))
+    assert r.returncode == 1 and f"{conf}:5: [crontab:line] minute: 61" in r.stderr, r.output
 
 
 def test_cron_list_text_and_json(tmp_path):
@@ -232,33 +236,75 @@ def test_seconds_schedule_needs_test_apps(tmp_path):
     assert r.returncode == 1 and f"{conf}:5: [crontab:line] schedule: unknown '@seconds'" in r.output
 
 
-def test_postgresql_lock_runs_each_slot_once_per_cluster(berth_server, tmp_path):
+@pytest.fixture(scope="module")
+def postgres():
     with pgserver.postgres_server("berth_cron") as pg:
-        out = tmp_path / "runs.txt"
-        # Every 2 s; both nodes append to one file, so the file counts the cluster's runs.
-        lines = [f"@seconds */2 * * * * * echo run-$(date +%s) >> {out}"]
-        conf = cron_config(lines, cron={"lock": pg["url"]})
-        a = berth_server(conf, env=ENV)
-        b = berth_server(conf, env=ENV)
-        job_a, job_b = job_id(a, "echo run-"), job_id(b, "echo run-")
+        yield pg
 
-        def starts():
-            return events(cron_log(a), "start", job_a) + events(cron_log(b), "start", job_b)
 
-        def elsewhere():
-            return events(cron_log(a), "elsewhere") + events(cron_log(b), "elsewhere")
-        # Three slots both nodes competed for: three runs, and the loser said so each time.
-        assert berth.wait_until(lambda: len(starts()) >= 3 and len(elsewhere()) >= 3, 20, 0.1), \
-            "\n".join(cron_log(a) + ["--"] + cron_log(b))
-        a.stop()
-        b.stop()
+def slot_rows(pg) -> int:
+    exists = pgserver.psql(pg, "SELECT to_regclass('berth_cron_slots') IS NOT NULL", "berth_cron")
+    if exists != "t":
+        return 0
+    return int(pgserver.psql(pg, "SELECT count(*) FROM berth_cron_slots", "berth_cron"))
+
+
+def test_postgresql_lock_runs_each_slot_once_per_cluster(berth_server, postgres, tmp_path):
+    before = slot_rows(postgres)
+    out = tmp_path / "runs.txt"
+    # Every 2 s; both nodes append to one file, so the file counts the cluster's runs.
+    lines = [f"@seconds */2 * * * * * echo run-$(date +%s) >> {out}"]
+    conf = cron_config(lines, cron={"lock": postgres["url"]})
+    a = berth_server(conf, env=ENV)
+    b = berth_server(conf, env=ENV)
+    job_a, job_b = job_id(a, "echo run-"), job_id(b, "echo run-")
+
+    def starts():
+        return events(cron_log(a), "start", job_a) + events(cron_log(b), "start", job_b)
+
+    def elsewhere():
+        return events(cron_log(a), "elsewhere") + events(cron_log(b), "elsewhere")
+    # Three slots both nodes competed for: three runs, and the loser said so each time.
+    assert berth.wait_until(lambda: len(starts()) >= 3 and len(elsewhere()) >= 3, 20, 0.1), \
+        "\n".join(cron_log(a) + ["--"] + cron_log(b))
+    a.stop()
+    b.stop()
+    runs = out.read_text().splitlines()
+    rows = slot_rows(postgres) - before
+    # Exactly one run per slot in the whole cluster: no slot ran twice, every run started.
+    assert len(runs) == len(starts()) >= 3, (runs, starts())
+    assert len(set(runs)) == len(runs), runs
+    # A slot whose claim answered while its node was stopping is recorded but not run.
+    assert rows - len(runs) in (0, 1), (rows, runs)
+
+
+def test_postgresql_lock_node_dying_mid_job_does_not_block_the_next_slot(berth_server, postgres,
+                                                                          tmp_path):
+    marker = str(50000 + uuid.uuid4().int % 9999)
+    out = tmp_path / "runs.txt"
+    lines = [f"@seconds */2 * * * * * echo $(date +%s) >> {out}; sleep {marker}"]
+    conf = cron_config(lines, cron={"lock": postgres["url"], "overlap": "allow"})
+    nodes = [berth_server(conf, env=ENV), berth_server(conf, env=ENV)]
+    try:
+        def runner():
+            for srv in nodes:
+                if events(cron_log(srv), "start"):
+                    return srv
+        assert berth.wait_until(lambda: runner() is not None, 10, 0.1)
+        dead = runner()
+        survivor = nodes[1 - nodes.index(dead)]
+        # The node that runs the job dies mid-job: master and agent at once (its job, in a
+        # session of its own, goes on sleeping).
+        dead.stopped = True
+        os.killpg(dead.proc.pid, signal.SIGKILL)
+        dead.proc.wait(5)
+        seen = len(events(cron_log(survivor), "start"))
+        # The next slots are new rows: the survivor takes them.
+        wait_log(survivor, lambda l: len(events(l, "start")) >= seen + 2, timeout=8)
         runs = out.read_text().splitlines()
-        rows = int(pgserver.psql(pg, "SELECT count(*) FROM berth_cron_slots", "berth_cron"))
-        # Exactly one run per slot in the whole cluster: no slot ran twice, every run started.
-        assert len(runs) == len(starts()) >= 3, (runs, starts())
         assert len(set(runs)) == len(runs), runs
-        # A slot whose claim answered while its node was stopping is recorded but not run.
-        assert rows - len(runs) in (0, 1), (rows, runs)
+    finally:
+        subprocess.run(["pkill", "-f", f"sleep {marker}"], capture_output=True)
 
 
 @pytest.mark.berth_timeout(80)
