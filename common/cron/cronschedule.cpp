@@ -19,7 +19,7 @@ struct FieldSpec
     QString name;
     int minimum;
     int maximum;
-    QList<QString> names; // names[i] is the value minimum + i... or, for days, i
+    QList<QString> names; // names[i] names the value firstNamed + i
     int firstNamed;       // the value of names[0]
 };
 

@@ -235,6 +235,7 @@ void CronService::drain()
 
 void CronService::stopNow()
 {
+    m_lock.reset();   // joins its thread: no claim answers a runner being destroyed
     m_runner.reset(); // kills every running job's process group
     if (m_log)
         m_log->sync();
