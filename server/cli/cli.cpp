@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include "keycommand.h"
+#include "mailcommand.h"
 #include "runtime/processutil.h"
 #include "service/serviceregistry.h"
 #include "services/builtinservices.h"
@@ -45,6 +46,7 @@ const char Usage[] =
     "            -T also prints the merged configuration with origins, secrets masked\n"
     "  log       print the tail of a log: [-s server|request|app|cef] [-n BYTES]\n"
     "  keys      session keys: list | rotate --keynum N --secret-file PATH [--when TIME]\n"
+    "  mail      the mail spool: queue [--json] | retry [ID] | purge ID\n"
     "  version   print the version\n"
     "\n"
     "options:\n"
@@ -60,6 +62,7 @@ struct OwnCommand
 };
 const OwnCommand OwnCommands[] = {
     {QLatin1StringView("keys"), runKeyCommand},
+    {QLatin1StringView("mail"), runMailCommand},
 };
 
 const OwnCommand *findOwnCommand(const QString &name)

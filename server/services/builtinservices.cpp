@@ -4,6 +4,7 @@
 #include "builtinservices.h"
 
 #include "http/httpservice.h"
+#include "mailer/mailerservice.h"
 #include "service/serviceregistry.h"
 #include "ticker/tickerservice.h"
 
@@ -15,6 +16,7 @@ void registerBuiltinServices(Supervisor::ServiceRegistry &registry)
         return;
     registerHttpService(registry);
     registerTickerService(registry);
+    registerMailerService(registry);
 }
 
 } // namespace Berth::Services

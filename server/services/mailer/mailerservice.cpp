@@ -1,0 +1,232 @@
+#include "mailerservice.h"
+
+#include "log/logging.h"
+#include "runtime/offloadpool.h"
+#include "service/serviceregistry.h"
+
+#include <config/config.h>
+#include <config/snapshot.h>
+
+#include <QDir>
+#include <QFile>
+#include <QLoggingCategory>
+
+Q_LOGGING_CATEGORY(lcMailer, "berth.mailer")
+
+namespace Berth::Services {
+
+using namespace Qt::StringLiterals;
+
+namespace {
+
+const QString Kind = u"mailer"_s;
+const QString Section = u"mailer"_s;
+
+bool testKnobs()
+{
+    return qEnvironmentVariable("BERTH_TEST_APPS") == "1"_L1;
+}
+
+QList<Supervisor::ChildSpec> mailerChildSpecs(const Config::Config &config)
+{
+    if (config.getString(Section, u"smtpserver"_s).trimmed().isEmpty())
+        return {};
+    Supervisor::ChildSpec spec;
+    spec.kind = Kind;
+    spec.name = Kind;
+    spec.count = 1;
+    spec.restart = Supervisor::ChildSpec::Restart::Always;
+    spec.backoffStartMs = 500;
+    spec.backoffCapMs = 30'000;
+    spec.reload = Supervisor::ChildSpec::Reload::Keep;
+    // A delivery cut short by KILL is sent again by the next agent (at-least-once).
+    spec.stopGraceMs = 10'000;
+    spec.digest = Config::Snapshot::sectionsDigest(config, {Section, u"server"_s});
+    return {spec};
+}
+
+void validateMailer(const Config::Config &config)
+{
+    const auto error = [&](const QString &key, const QString &text) {
+        config.addDiagnostic({Config::Diagnostic::Severity::Error, config.location(Section, key),
+                              u"[mailer] %1: %2"_s.arg(key, text)});
+    };
+    const QString server = config.getString(Section, u"smtpserver"_s).trimmed();
+    SmtpSettings::Ssl ssl;
+    if (!SmtpSettings::parseSsl(config.getString(Section, u"ssl"_s), &ssl))
+        error(u"ssl"_s,
+              u"'%1' is not no, starttls or tls"_s.arg(config.getString(Section, u"ssl"_s)));
+    using namespace std::chrono_literals;
+    if (config.getDuration(Section, u"retry_interval"_s) < 1s && !testKnobs())
+        error(u"retry_interval"_s, u"must be at least 1s"_s);
+    if (server.isEmpty())
+        return;
+    QString host;
+    int port = 0;
+    QString why;
+    if (!SmtpSettings::parseServer(server, &host, &port, &why))
+        error(u"smtpserver"_s, why);
+    if (config.getPath(Section, u"spool_dir"_s).isEmpty())
+        error(u"spool_dir"_s, u"must be set when smtpserver is"_s);
+    if (!config.getString(Section, u"password"_s).isEmpty() &&
+        !config.getPath(Section, u"password_file"_s).isEmpty())
+        error(u"password_file"_s, u"set password or password_file, not both"_s);
+}
+
+} // namespace
+
+MailerService::MailerService(const Supervisor::ServiceSetup &setup)
+    : m_setup(setup)
+    , m_spool(Mail::Spool::fromConfig(*setup.config))
+{}
+
+MailerService::~MailerService() = default;
+
+bool MailerService::prepare(QStringList *errors)
+{
+    const Config::Config &config = *m_setup.config;
+    initCurl();
+    m_settings.smtp = SmtpSettings::fromConfig(config);
+    const QString passwordFile = config.getPath(Section, u"password_file"_s);
+    if (!passwordFile.isEmpty()) {
+        QFile file(passwordFile);
+        if (!file.open(QIODevice::ReadOnly)) {
+            errors->append(u"[mailer] password_file: cannot read %1: %2"_s.arg(passwordFile,
+                                                                               file.errorString()));
+            return false;
+        }
+        m_settings.smtp.password = file.readLine(4096).trimmed();
+    }
+    m_settings.maxRetry = int(config.getInt(Section, u"max_retry"_s));
+    m_settings.retryIntervalMs = config.getDuration(Section, u"retry_interval"_s).count();
+    m_settings.keepUndeliveredDays = config.getInt(Section, u"undelivers_keep_max_days"_s);
+    const QString logDir = Log::Logging::logDir();
+    const QString log = config.getString(Section, u"log"_s);
+    if (!logDir.isEmpty() && !log.isEmpty())
+        m_settings.logPath = QDir(logDir).filePath(log);
+    // Poll the spool for new mail once a second; tests with short retry intervals poll faster.
+    m_pollMs = qBound(qint64(50), m_settings.retryIntervalMs / 2, qint64(1000));
+    QString error;
+    if (!m_setup.shared || !m_stats.attach(*m_setup.shared, m_setup.slot, &error)) {
+        errors->append(u"[mailer]: "_s + error);
+        return false;
+    }
+    using Core::StatType;
+    m_queuedStat = m_stats.declare(u"queued"_s, StatType::Sum);
+    m_sentStat = m_stats.declare(u"sent"_s, StatType::Sum);
+    m_deferredStat = m_stats.declare(u"deferred"_s, StatType::Sum);
+    m_failedStat = m_stats.declare(u"failed"_s, StatType::Sum);
+    m_lengthStat = m_stats.declare(u"queue_length"_s, StatType::Max);
+    m_oldestStat = m_stats.declare(u"oldest_age"_s, StatType::Max);
+    return true;
+}
+
+bool MailerService::start(QStringList *errors)
+{
+    QString error;
+    if (!m_spool.prepare(&error)) {
+        errors->append(u"[mailer] spool_dir: "_s + error);
+        return false;
+    }
+    const int recovered = m_spool.recover();
+    if (recovered > 0)
+        qCWarning(lcMailer) << recovered
+                            << "message(s) were in flight when the last agent stopped; sending "
+                               "them again";
+    const int purged = m_spool.purgeUndeliveredBefore(
+        QDateTime::currentDateTime().addDays(-m_settings.keepUndeliveredDays));
+    if (purged > 0)
+        qCInfo(lcMailer) << "purged" << purged << "undelivered message(s)";
+    Core::OffloadSettings offload;
+    offload.threads = 1;
+    offload.queueCapacity = 4;
+    m_pool = std::make_unique<Core::OffloadPool>(offload);
+    m_timer.setSingleShot(true);
+    connect(&m_timer, &QTimer::timeout, this, &MailerService::runCycle);
+    schedule(0);
+    markReady();
+    return true;
+}
+
+void MailerService::schedule(qint64 delayMs)
+{
+    if (m_draining)
+        return;
+    m_timer.start(int(qBound(qint64(0), delayMs, m_pollMs)));
+}
+
+void MailerService::runCycle()
+{
+    if (m_busy || m_draining)
+        return;
+    m_busy = true;
+    const std::weak_ptr<int> lifetime = m_lifetime;
+    const bool submitted = m_pool->submit(
+        [spool = m_spool, settings = m_settings] {
+            return runMailerCycle(spool, settings, QDateTime::currentDateTime());
+        },
+        [this, lifetime](MailerCycle cycle) {
+            if (!lifetime.expired())
+                cycleDone(cycle);
+        });
+    if (!submitted) {
+        m_busy = false;
+        schedule(m_pollMs);
+    }
+}
+
+void MailerService::cycleDone(const MailerCycle &cycle)
+{
+    m_busy = false;
+    QSet<QString> now;
+    for (const QString &id : cycle.ids) {
+        now.insert(id);
+        if (!m_known.contains(id))
+            m_stats.add(m_queuedStat);
+    }
+    m_known = now;
+    m_stats.add(m_sentStat, cycle.sent);
+    m_stats.add(m_deferredStat, cycle.deferred);
+    m_stats.add(m_failedStat, cycle.failed);
+    m_stats.set(m_lengthStat, cycle.ids.size() - cycle.sent - cycle.failed);
+    m_stats.set(m_oldestStat, cycle.oldestAgeSeconds);
+    if (m_draining) {
+        markDrained();
+        return;
+    }
+    if (cycle.moreDue)
+        schedule(0);
+    else
+        schedule(cycle.nextDueMs < 0 ? m_pollMs : cycle.nextDueMs);
+}
+
+void MailerService::drain()
+{
+    m_draining = true;
+    m_timer.stop();
+    if (!m_busy)
+        markDrained(); // else when the delivery in flight ends (or KILL after the grace)
+}
+
+void MailerService::stopNow()
+{
+    m_draining = true;
+    m_timer.stop();
+    markDrained();
+}
+
+QStringList MailerService::statNames() const
+{
+    return {u"queued"_s, u"sent"_s, u"deferred"_s, u"failed"_s, u"queue_length"_s, u"oldest_age"_s};
+}
+
+void registerMailerService(Supervisor::ServiceRegistry &registry)
+{
+    registry.add(Supervisor::ServiceKind{
+        Kind, mailerChildSpecs, validateMailer,
+        [](const Supervisor::ServiceSetup &setup) -> std::unique_ptr<Supervisor::Service> {
+            return std::make_unique<MailerService>(setup);
+        }});
+}
+
+} // namespace Berth::Services

@@ -1,0 +1,95 @@
+#pragma once
+
+#include "mail/spool.h"
+#include "runtime/statsregistry.h"
+#include "service/service.h"
+#include "smtpclient.h"
+
+#include <QDateTime>
+#include <QSet>
+#include <QTimer>
+
+#include <memory>
+
+namespace Berth::Core {
+class OffloadPool;
+}
+
+namespace Berth::Supervisor {
+class ServiceRegistry;
+}
+
+namespace Berth::Services {
+
+// What one delivery cycle needs; copied into the agent's delivery thread.
+struct MailerSettings
+{
+    SmtpSettings smtp;
+    int maxRetry = 10;
+    qint64 retryIntervalMs = 60'000;
+    qint64 keepUndeliveredDays = 30;
+    QString logPath; // smtpda.log; empty: stderr
+};
+
+// What a cycle reports back to the event loop.
+struct MailerCycle
+{
+    QStringList ids; // the queue as the cycle found it
+    qint64 oldestAgeSeconds = 0;
+    int sent = 0;
+    int deferred = 0;
+    int failed = 0;
+    bool moreDue = false;  // another message is due now: run again at once
+    qint64 nextDueMs = -1; // otherwise the earliest next attempt from now, -1: none
+};
+
+// One cycle, blocking (disk and SMTP): scans the spool, delivers the first message that is due
+// (claims it in its state file first, so that a crash mid-delivery is seen at restart), records
+// the outcome (delivered: removed; transient: next attempt after the back-off; permanent or
+// out of attempts: undelivered/) and writes one smtpda.log line. now is injectable for tests.
+MailerCycle runMailerCycle(const Mail::Spool &spool, const MailerSettings &settings,
+                           const QDateTime &now);
+
+// The `mailer` service kind: one child when [mailer] smtpserver is set. Its event loop only
+// keeps time and stats; each cycle runs on a delivery thread of its own (an OffloadPool of one
+// thread), so the loop never waits on the disk or the SMTP server.
+class MailerService final : public Supervisor::Service
+{
+    Q_OBJECT
+public:
+    explicit MailerService(const Supervisor::ServiceSetup &setup);
+    ~MailerService() override;
+
+    bool prepare(QStringList *errors) override;
+    bool start(QStringList *errors) override;
+    void drain() override;
+    void stopNow() override;
+    QStringList statNames() const override;
+
+private:
+    void schedule(qint64 delayMs);
+    void runCycle();
+    void cycleDone(const MailerCycle &cycle);
+
+    Supervisor::ServiceSetup m_setup;
+    Mail::Spool m_spool;
+    MailerSettings m_settings;
+    qint64 m_pollMs = 1000;
+    std::unique_ptr<Core::OffloadPool> m_pool;
+    std::shared_ptr<int> m_lifetime = std::make_shared<int>(0);
+    bool m_busy = false;
+    bool m_draining = false;
+    QSet<QString> m_known;
+    QTimer m_timer;
+    Core::StatsRegistry m_stats;
+    int m_queuedStat = -1;
+    int m_sentStat = -1;
+    int m_deferredStat = -1;
+    int m_failedStat = -1;
+    int m_lengthStat = -1;
+    int m_oldestStat = -1;
+};
+
+void registerMailerService(Supervisor::ServiceRegistry &registry);
+
+} // namespace Berth::Services
