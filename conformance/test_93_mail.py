@@ -425,3 +425,52 @@ def test_kill_agent_mid_delivery(berth_server, smtp):
     ids = {email.message_from_bytes(m[2], policy=email.policy.default)["Message-ID"]
            for m in smtp.messages}
     assert len(ids) == 1 and ids.pop().startswith(f"<{mail_id}@")
+
+
+def test_kill_whole_berthd_mid_delivery(berth_server, smtp):
+    smtp.hold.set()
+    srv = berth_server(config(smtp.port), env=ENV)  # workers = 0: one process does it all
+    r = post(srv, simple())
+    mail_id = json.loads(r.body)["id"]
+    assert smtp.in_data.wait(10), smtpda_log(srv)
+    srv.proc.kill()
+    srv.proc.wait(5)
+    [entry] = queue_json(srv)
+    assert entry["id"] == mail_id and entry["status"] == "delivering"
+    smtp.hold.clear()
+    smtp.release.set()
+    srv.start()
+    wait_for(lambda: queue_json(srv) == [], timeout=15, what="redelivery", srv=srv)
+    assert "in flight" in srv.server_log()
+    ids = {email.message_from_bytes(m[2], policy=email.policy.default)["Message-ID"]
+           for m in smtp.messages}
+    assert len(ids) == 1 and ids.pop().startswith(f"<{mail_id}@")
+
+
+def test_check_reports_mailer_errors_at_file_line(tmp_path):
+    conf = tmp_path / "b.conf"
+    conf.write_text("[server]\nport = 8089\n\n[mailer]\nsmtpserver = host:99999\nssl = maybe\n"
+                    "retry_interval = 100ms\n")
+    r = berth.run_cli("check", "-c", str(conf))
+    assert r.returncode == 1, r
+    assert f"{conf}:4: [mailer] spool_dir: must be set when smtpserver is" in r.output, r
+    assert f"{conf}:5: [mailer] smtpserver: 'host:99999' is not host:port" in r.output, r
+    assert f"{conf}:6: [mailer] ssl: 'maybe' is not no, starttls or tls" in r.output, r
+    assert f"{conf}:7: [mailer] retry_interval: must be at least 1s" in r.output, r
+
+
+def test_stats(berth_server, smtp):
+    smtp.data_replies = ["451 later"]
+    srv = berth_server(config(smtp.port, "").replace(
+        "[app:mail]", "[app:stats]\ncall = berth.stats\n\n[app:mail]").replace(
+        "/mail = mail", "/mail = mail\n/stats = stats"), env=ENV, server={"workers": 1})
+    assert post(srv, simple()).status == 202
+    wait_for(lambda: smtp.messages, what="delivery", srv=srv)
+
+    def stats():
+        return json.loads(srv.request("GET", "/stats").body)["apps"]
+
+    wait_for(lambda: stats().get("mailer.sent") == 1, what="mailer.sent", srv=srv)
+    s = stats()
+    assert s["mailer.queued"] == 1 and s["mailer.deferred"] == 1 and s["mailer.failed"] == 0, s
+    assert s["mailer.queue_length"] == 0 and "mailer.oldest_age" in s, s

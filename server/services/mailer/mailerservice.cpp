@@ -48,7 +48,11 @@ QList<Supervisor::ChildSpec> mailerChildSpecs(const Config::Config &config)
 void validateMailer(const Config::Config &config)
 {
     const auto error = [&](const QString &key, const QString &text) {
-        config.addDiagnostic({Config::Diagnostic::Severity::Error, config.location(Section, key),
+        // A key that is missing is reported at its section.
+        const Config::Section *section = config.section(Section);
+        const bool set = config.has(Section, key);
+        config.addDiagnostic({Config::Diagnostic::Severity::Error,
+                              set || !section ? config.location(Section, key) : section->location,
                               u"[mailer] %1: %2"_s.arg(key, text)});
     };
     const QString server = config.getString(Section, u"smtpserver"_s).trimmed();
@@ -112,12 +116,12 @@ bool MailerService::prepare(QStringList *errors)
         return false;
     }
     using Core::StatType;
-    m_queuedStat = m_stats.declare(u"queued"_s, StatType::Sum);
-    m_sentStat = m_stats.declare(u"sent"_s, StatType::Sum);
-    m_deferredStat = m_stats.declare(u"deferred"_s, StatType::Sum);
-    m_failedStat = m_stats.declare(u"failed"_s, StatType::Sum);
-    m_lengthStat = m_stats.declare(u"queue_length"_s, StatType::Max);
-    m_oldestStat = m_stats.declare(u"oldest_age"_s, StatType::Max);
+    m_queuedStat = m_stats.declare(u"mailer.queued"_s, StatType::Sum);
+    m_sentStat = m_stats.declare(u"mailer.sent"_s, StatType::Sum);
+    m_deferredStat = m_stats.declare(u"mailer.deferred"_s, StatType::Sum);
+    m_failedStat = m_stats.declare(u"mailer.failed"_s, StatType::Sum);
+    m_lengthStat = m_stats.declare(u"mailer.queue_length"_s, StatType::Max);
+    m_oldestStat = m_stats.declare(u"mailer.oldest_age"_s, StatType::Max);
     return true;
 }
 
@@ -217,7 +221,8 @@ void MailerService::stopNow()
 
 QStringList MailerService::statNames() const
 {
-    return {u"queued"_s, u"sent"_s, u"deferred"_s, u"failed"_s, u"queue_length"_s, u"oldest_age"_s};
+    return {u"mailer.queued"_s, u"mailer.sent"_s,         u"mailer.deferred"_s,
+            u"mailer.failed"_s, u"mailer.queue_length"_s, u"mailer.oldest_age"_s};
 }
 
 void registerMailerService(Supervisor::ServiceRegistry &registry)
