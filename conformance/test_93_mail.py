@@ -42,6 +42,7 @@ class Handler:
         self.messages: list[tuple[str, list[str], bytes]] = []
         self.data_replies: list[str] = []
         self.refuse: set[str] = set()
+        self.busy: dict[str, int] = {}  # recipient -> how many times to answer 450 first
         self.hold = threading.Event()  # set: DATA waits until release is set
         self.release = threading.Event()
         self.in_data = threading.Event()
@@ -50,6 +51,9 @@ class Handler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
             return "550 5.1.1 no such user"
+        if self.busy.get(address, 0) > 0:
+            self.busy[address] -= 1
+            return "450 4.2.1 mailbox busy"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -264,6 +268,17 @@ def test_some_recipients_refused(berth_server, smtp):
     [entry] = queue_json(srv)
     assert entry["delivered"] == ["bob@example.org"]
     assert entry["failed"][0].startswith("nobody@example.org: 550"), entry
+
+
+def test_recipient_busy_is_retried_alone(berth_server, smtp):
+    smtp.busy = {"busy@example.org": 1}
+    srv = berth_server(config(smtp.port), env=ENV)
+    assert post(srv, simple(to="bob@example.org, busy@example.org")).status == 202
+    wait_for(lambda: len(smtp.messages) == 2, what="two deliveries", srv=srv)
+    assert [m[1] for m in smtp.messages] == [["bob@example.org"], ["busy@example.org"]]
+    wait_for(lambda: queue_json(srv) == [], what="empty spool", srv=srv)
+    log = smtpda_log(srv)
+    assert "status=deferred" in log and "accepted=bob@example.org" in log and "450" in log, log
 
 
 def test_exhausted_retries(berth_server, smtp):

@@ -168,8 +168,36 @@ QByteArray encodeBase64Lines(const QByteArray &bytes)
 
 QByteArray encodeHeaderText(const QString &text, int nameLength)
 {
-    if (isPrintableAscii(text))
-        return text.toLatin1();
+    if (isPrintableAscii(text)) {
+        const QByteArray ascii = text.toLatin1();
+        if (nameLength + ascii.size() <= 78)
+            return ascii;
+        // Fold at spaces (RFC 5322 2.2.3) so that no line passes 78 characters when the words
+        // allow it; a word too long for a line of 998 goes out as encoded-words instead.
+        QByteArray out;
+        int lineLength = nameLength;
+        bool fits = true;
+        const QList<QByteArray> words = ascii.split(' ');
+        for (qsizetype i = 0; i < words.size(); ++i) {
+            const QByteArray &word = words[i];
+            if (word.size() > 900) {
+                fits = false;
+                break;
+            }
+            if (i > 0) {
+                if (lineLength + 1 + word.size() > 78 && lineLength > 1) {
+                    out += "\r\n";
+                    lineLength = 0;
+                }
+                out += ' ';
+                ++lineLength;
+            }
+            out += word;
+            lineLength += int(word.size());
+        }
+        if (fits)
+            return out;
+    }
     const QByteArray utf8 = text.toUtf8();
     // Each word at most 75 characters: "=?UTF-8?B?" + base64 + "?=" leaves 63 for base64,
     // that is 45 bytes of text (a multiple of 3); cut at character boundaries only.

@@ -240,6 +240,11 @@ QueueResult Spool::queue(Message message) const
     return result;
 }
 
+QueueResult queue(const Config::Config &config, Message message)
+{
+    return Spool::fromConfig(config).queue(std::move(message));
+}
+
 QStringList Spool::ids(bool undelivered) const
 {
     QDir dir(m_dir + (undelivered ? u"/undelivered"_s : u"/queue"_s));

@@ -137,6 +137,10 @@ private:
     qint64 m_maxBytes;
 };
 
+// Mail::queue(message) for apps: Spool::fromConfig(config).queue(message). Blocks on disk
+// I/O (fsync): call it on an offload pool.
+QueueResult queue(const Config::Config &config, Message message);
+
 // Backoff before attempt attempts+1 after attempts failures: interval doubled each time,
 // capped at one hour (and never below interval).
 qint64 retryDelayMs(int attempts, qint64 intervalMs);

@@ -153,6 +153,25 @@ private Q_SLOTS:
             QVERIFY(line.size() <= 78);
     }
 
+    void longAsciiHeaderIsFolded()
+    {
+        QString subject;
+        for (int i = 0; i < 60; ++i)
+            subject += u"word%1 "_s.arg(i);
+        subject = subject.trimmed();
+        const QByteArray folded = encodeHeaderText(subject, 9);
+        QVERIFY(folded.contains("\r\n "));
+        for (const QString &line : lines(folded))
+            QVERIFY(line.size() <= 79);
+        // Unfolding (removing CRLF before whitespace) gives the text back.
+        QCOMPARE(QString::fromLatin1(QByteArray(folded).replace("\r\n", "")), subject);
+        // One word too long to fold becomes encoded-words.
+        const QByteArray word = encodeHeaderText(QString(1200, u'x'), 9);
+        QVERIFY(word.startsWith("=?UTF-8?B?"));
+        for (const QString &line : lines(word))
+            QVERIFY(line.size() <= 79);
+    }
+
     void base64Lines()
     {
         const QByteArray data(1000, 'z');

@@ -149,38 +149,40 @@ Pipeline::Outcome MailApp::handle(Http::Exchange &exchange)
     return Pipeline::Outcome::Answered;
 }
 
-void MailApp::queue(Http::Exchange &exchange, const QByteArray &body)
+Mail::QueueResult MailApp::parseAndQueue(const Mail::Spool &spool, const QByteArray &contentType,
+                                         const QByteArray &body)
 {
     QString error;
-    std::optional<Mail::Message> message =
-        parseBody(exchange.request().header("Content-Type"), body, &error);
+    std::optional<Mail::Message> message = parseBody(contentType, body, &error);
     if (!message) {
-        respondError(exchange, 400, error);
-        return;
+        Mail::QueueResult result;
+        result.error = Mail::QueueError::Invalid;
+        result.reason = error;
+        return result;
     }
-    // Validate on the event loop (cheap, and a 400 needs no disk); the spool checks again.
-    const QString invalid = Mail::validate(*message, m_spool.maxMessageBytes());
-    if (!invalid.isEmpty()) {
-        respondError(exchange, 400, invalid);
-        return;
-    }
+    return spool.queue(std::move(*message)); // validates first: nothing written when invalid
+}
+
+void MailApp::queue(Http::Exchange &exchange, const QByteArray &body)
+{
     const auto answer = [](Http::Exchange &ex, const Mail::QueueResult &result) {
         if (result.ok())
             respondJson(ex, 202, QJsonObject{{u"id"_s, result.id}});
         else
             respondError(ex, result.httpStatus(), result.reason);
     };
-    if (!m_pool) { // tests without a server: write inline
-        answer(exchange, m_spool.queue(std::move(*message)));
+    const QByteArray contentType = exchange.request().header("Content-Type").toByteArray();
+    if (!m_pool) { // tests without a server: inline
+        answer(exchange, parseAndQueue(m_spool, contentType, body));
         return;
     }
     const Http::ExchangeHandle handle = exchange.handle();
     const std::weak_ptr<int> lifetime = m_lifetime;
-    // The spool is copied into the job: the app may be replaced (reload) while it runs.
+    // Parsing (up to tens of MB of JSON and base64) and the fsync both run on the pool: the
+    // event loop only collects the body and answers. The spool is copied into the job: the app
+    // may be replaced (reload) while it runs.
     const bool submitted = m_pool->submit(
-        [spool = m_spool, message = std::move(*message)]() mutable {
-            return spool.queue(std::move(message));
-        },
+        [spool = m_spool, contentType, body] { return parseAndQueue(spool, contentType, body); },
         [lifetime, handle, answer](Mail::QueueResult result) {
             if (lifetime.expired())
                 return;

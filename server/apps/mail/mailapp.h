@@ -18,8 +18,8 @@ namespace Berth::Apps {
 
 // berth.mail: queues mail for the [mailer] agent over HTTP. POST a JSON message (the contract
 // in docs/mail.md) or an application/x-www-form-urlencoded form with the same fields
-// (`to`/`cc`/`bcc` comma-separated; no attachments); the message is validated here and written
-// to the spool on the offload pool (fsync is blocking I/O), then the answer is 202
+// (`to`/`cc`/`bcc` comma-separated; no attachments); the body is parsed, validated and written
+// to the spool on the offload pool (big bodies, fsync), then the answer is 202
 // {"id": "..."}, 400 with the reason, 507 (spool full) or 503 (spool unavailable, pool busy).
 // Answers only `allow`ed clients (loopback by default), others get 403.
 class MailApp final : public Pipeline::App
@@ -37,6 +37,9 @@ public:
     // The message a request body describes, or why it can't be read (400).
     static std::optional<Mail::Message> parseBody(QByteArrayView contentType,
                                                   const QByteArray &body, QString *error);
+    // parseBody() then Spool::queue(): blocking, run on the offload pool.
+    static Mail::QueueResult parseAndQueue(const Mail::Spool &spool, const QByteArray &contentType,
+                                           const QByteArray &body);
 
 private:
     bool isAllowed(const QHostAddress &address) const;
