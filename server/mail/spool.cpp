@@ -9,6 +9,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QRandomGenerator>
+#include <QTimeZone>
 
 #include <algorithm>
 #include <cerrno>
@@ -243,6 +244,13 @@ QueueResult Spool::queue(Message message) const
 QueueResult queue(const Config::Config &config, Message message)
 {
     return Spool::fromConfig(config).queue(std::move(message));
+}
+
+QDateTime Spool::queuedAt(const QString &id)
+{
+    QDateTime t = QDateTime::fromString(id.left(17), u"yyyyMMddHHmmsszzz"_s);
+    t.setTimeZone(QTimeZone::utc());
+    return t;
 }
 
 QStringList Spool::ids(bool undelivered) const

@@ -91,6 +91,8 @@ public:
     // Mail::queue: validates, gives the message its id, Message-ID and Date, and writes it.
     QueueResult queue(Message message) const;
 
+    // When a message was queued, read from its id (no file access); invalid for a foreign name.
+    static QDateTime queuedAt(const QString &id);
     // Ids in queue/ (or undelivered/), oldest first.
     QStringList ids(bool undelivered = false) const;
     std::optional<Message> readMessage(const QString &id, bool undelivered = false,

@@ -48,9 +48,13 @@ QString addressOf(const QString &line)
 } // namespace
 
 MailerCycle runMailerCycle(const Mail::Spool &spool, const MailerSettings &settings,
-                           const QDateTime &now)
+                           const QDateTime &now, const MailerChores &chores)
 {
     MailerCycle cycle;
+    if (chores.recover)
+        cycle.recovered = spool.recover();
+    if (chores.purgeBefore.isValid())
+        cycle.purged = spool.purgeUndeliveredBefore(chores.purgeBefore);
     cycle.ids = spool.ids();
     QString dueId;
     Mail::DeliveryState dueState;
@@ -72,9 +76,9 @@ MailerCycle runMailerCycle(const Mail::Spool &spool, const MailerSettings &setti
         }
     }
     if (!cycle.ids.isEmpty()) {
-        const std::optional<Mail::Message> oldest = spool.readMessage(cycle.ids.first());
-        if (oldest && oldest->date.isValid())
-            cycle.oldestAgeSeconds = qMax<qint64>(0, oldest->date.secsTo(now));
+        const QDateTime oldest = Mail::Spool::queuedAt(cycle.ids.first());
+        if (oldest.isValid())
+            cycle.oldestAgeSeconds = qMax<qint64>(0, oldest.secsTo(now));
     }
     if (dueId.isEmpty())
         return cycle;

@@ -11,6 +11,12 @@
 #include <QFile>
 #include <QLoggingCategory>
 
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 Q_LOGGING_CATEGORY(lcMailer, "berth.mailer")
 
 namespace Berth::Services {
@@ -84,7 +90,12 @@ MailerService::MailerService(const Supervisor::ServiceSetup &setup)
     , m_spool(Mail::Spool::fromConfig(*setup.config))
 {}
 
-MailerService::~MailerService() = default;
+MailerService::~MailerService()
+{
+    m_pool.reset(); // the delivery thread first: it uses nothing of ours, but say so
+    if (m_agentLock >= 0)
+        ::close(m_agentLock); // releases the flock
+}
 
 bool MailerService::prepare(QStringList *errors)
 {
@@ -132,15 +143,13 @@ bool MailerService::start(QStringList *errors)
         errors->append(u"[mailer] spool_dir: "_s + error);
         return false;
     }
-    const int recovered = m_spool.recover();
-    if (recovered > 0)
-        qCWarning(lcMailer) << recovered
-                            << "message(s) were in flight when the last agent stopped; sending "
-                               "them again";
-    const int purged = m_spool.purgeUndeliveredBefore(
-        QDateTime::currentDateTime().addDays(-m_settings.keepUndeliveredDays));
-    if (purged > 0)
-        qCInfo(lcMailer) << "purged" << purged << "undelivered message(s)";
+    m_agentLock = ::open(QFile::encodeName(m_spool.dir() + u"/agent.lock"_s).constData(),
+                         O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (m_agentLock < 0) {
+        errors->append(u"[mailer] spool_dir: cannot open %1/agent.lock: %2"_s.arg(
+            m_spool.dir(), QString::fromLocal8Bit(std::strerror(errno))));
+        return false;
+    }
     Core::OffloadSettings offload;
     offload.threads = 1;
     offload.queueCapacity = 4;
@@ -163,11 +172,28 @@ void MailerService::runCycle()
 {
     if (m_busy || m_draining)
         return;
+    if (!m_haveLock) {
+        // Another agent works this spool (the one this one replaces, still finishing a
+        // delivery, or a second berthd on the same spool_dir): wait for it.
+        if (::flock(m_agentLock, LOCK_EX | LOCK_NB) != 0) {
+            schedule(m_pollMs);
+            return;
+        }
+        m_haveLock = true;
+    }
+    MailerChores chores;
+    chores.recover = !m_recovered;
+    const QDateTime now = QDateTime::currentDateTime();
+    if (!m_nextPurge.isValid() || now >= m_nextPurge) {
+        chores.purgeBefore = now.addDays(-m_settings.keepUndeliveredDays);
+        m_nextPurge = now.addSecs(3600);
+    }
+    m_recovered = true;
     m_busy = true;
     const std::weak_ptr<int> lifetime = m_lifetime;
     const bool submitted = m_pool->submit(
-        [spool = m_spool, settings = m_settings] {
-            return runMailerCycle(spool, settings, QDateTime::currentDateTime());
+        [spool = m_spool, settings = m_settings, chores] {
+            return runMailerCycle(spool, settings, QDateTime::currentDateTime(), chores);
         },
         [this, lifetime](MailerCycle cycle) {
             if (!lifetime.expired())
@@ -182,6 +208,12 @@ void MailerService::runCycle()
 void MailerService::cycleDone(const MailerCycle &cycle)
 {
     m_busy = false;
+    if (cycle.recovered > 0)
+        qCWarning(lcMailer) << cycle.recovered
+                            << "message(s) were in flight when the last agent stopped; sending "
+                               "them again";
+    if (cycle.purged > 0)
+        qCInfo(lcMailer) << "purged" << cycle.purged << "undelivered message(s)";
     QSet<QString> now;
     for (const QString &id : cycle.ids) {
         now.insert(id);

@@ -31,6 +31,13 @@ struct MailerSettings
     QString logPath; // smtpda.log; empty: stderr
 };
 
+// Housekeeping a cycle does before it delivers.
+struct MailerChores
+{
+    bool recover = false;  // first cycle of this agent: messages left in flight are due now
+    QDateTime purgeBefore; // valid: purge undelivered messages finished before it
+};
+
 // What a cycle reports back to the event loop.
 struct MailerCycle
 {
@@ -41,6 +48,8 @@ struct MailerCycle
     int failed = 0;
     bool moreDue = false;  // another message is due now: run again at once
     qint64 nextDueMs = -1; // otherwise the earliest next attempt from now, -1: none
+    int recovered = 0;     // messages a killed agent left in flight
+    int purged = 0;        // undelivered messages past undelivers_keep_max_days
 };
 
 // One cycle, blocking (disk and SMTP): scans the spool, delivers the first message that is due
@@ -48,11 +57,13 @@ struct MailerCycle
 // the outcome (delivered: removed; transient: next attempt after the back-off; permanent or
 // out of attempts: undelivered/) and writes one smtpda.log line. now is injectable for tests.
 MailerCycle runMailerCycle(const Mail::Spool &spool, const MailerSettings &settings,
-                           const QDateTime &now);
+                           const QDateTime &now, const MailerChores &chores = {});
 
 // The `mailer` service kind: one child when [mailer] smtpserver is set. Its event loop only
 // keeps time and stats; each cycle runs on a delivery thread of its own (an OffloadPool of one
-// thread), so the loop never waits on the disk or the SMTP server.
+// thread), so the loop never waits on the disk or the SMTP server. It delivers only while it
+// holds spool_dir/agent.lock (flock; the kernel drops it when the process dies), so two agents
+// never work one spool, even while a reload overlaps an old agent with its successor.
 class MailerService final : public Supervisor::Service
 {
     Q_OBJECT
@@ -77,6 +88,10 @@ private:
     qint64 m_pollMs = 1000;
     std::unique_ptr<Core::OffloadPool> m_pool;
     std::shared_ptr<int> m_lifetime = std::make_shared<int>(0);
+    int m_agentLock = -1; // fd of spool_dir/agent.lock, flocked once we deliver
+    bool m_haveLock = false;
+    bool m_recovered = false;
+    QDateTime m_nextPurge;
     bool m_busy = false;
     bool m_draining = false;
     QSet<QString> m_known;
