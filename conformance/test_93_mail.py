@@ -373,6 +373,12 @@ def test_implicit_tls_and_verification(berth_server, certs):
         assert post(srv, simple(subject="verified")).status == 202
         wait_for(lambda: handler.messages, what="delivery over implicit TLS", srv=srv)
         assert all(b"unverified" not in m[2] for m in handler.messages)
+        srv.stop()
+        # ssl_verify = no: the same untrusted certificate is accepted.
+        lax = berth_server(config(controller.port, "ssl = tls\nssl_verify = no"), env=ENV)
+        assert post(lax, simple(subject="lax")).status == 202
+        wait_for(lambda: any(b"Subject: lax" in m[2] for m in handler.messages),
+                 what="delivery without verification", srv=lax)
     finally:
         controller.stop()
 
