@@ -73,6 +73,13 @@ QString errnoText(int error)
     return QString::fromLocal8Bit(std::strerror(error));
 }
 
+bool lockFailed(const QString &dir, QString *error)
+{
+    if (error)
+        *error = u"cannot lock %1/lock: %2"_s.arg(dir, errnoText(errno));
+    return false;
+}
+
 } // namespace
 
 int QueueResult::httpStatus() const
@@ -204,6 +211,16 @@ bool Spool::prepare(QString *error) const
             return false;
         }
     }
+    // Made now, by the server's user: a lock file first made by root (`berthd mail` run as
+    // root) could not be opened by the agent.
+    const int fd = ::open(QFile::encodeName(m_dir + u"/lock"_s).constData(),
+                          O_RDWR | O_CREAT | O_CLOEXEC, 0660);
+    if (fd < 0) {
+        if (error)
+            *error = u"cannot create %1/lock: %2"_s.arg(m_dir, errnoText(errno));
+        return false;
+    }
+    ::close(fd);
     return true;
 }
 
@@ -231,6 +248,9 @@ QueueResult Spool::queue(Message message) const
     const QByteArray json = QJsonDocument(message.toJson()).toJson(QJsonDocument::Compact);
     int error = 0;
     if (!writeFileAtomically(m_dir + u"/tmp"_s, path(message.id, false, ".json"), json, &error)) {
+        // The caller is told it failed, so it must not be delivered either (the rename may
+        // have happened before the directory's fsync failed).
+        QFile::remove(path(message.id, false, ".json"));
         const bool full = error == ENOSPC || error == EDQUOT;
         result.error = full ? QueueError::DiskFull : QueueError::Unavailable;
         result.reason = (full ? u"mail spool is full: %1"_s : u"mail spool unavailable: %1"_s)
@@ -329,6 +349,8 @@ bool Spool::writeStateLocked(const QString &id, bool undelivered, const Delivery
 bool Spool::writeState(const QString &id, const DeliveryState &state, QString *error) const
 {
     Lock lock(m_dir);
+    if (!lock.isLocked())
+        return lockFailed(m_dir, error);
     if (!QFileInfo::exists(path(id, false, ".json"))) {
         if (error)
             *error = u"no message %1 in the queue"_s.arg(id);
@@ -341,6 +363,8 @@ bool Spool::updateState(const QString &id, const std::function<void(DeliveryStat
                         QString *error) const
 {
     Lock lock(m_dir);
+    if (!lock.isLocked())
+        return lockFailed(m_dir, error);
     if (!QFileInfo::exists(path(id, false, ".json"))) {
         if (error)
             *error = u"no message %1 in the queue"_s.arg(id);
@@ -354,6 +378,8 @@ bool Spool::updateState(const QString &id, const std::function<void(DeliveryStat
 bool Spool::moveToUndelivered(const QString &id, const DeliveryState &state, QString *error) const
 {
     Lock lock(m_dir);
+    if (!lock.isLocked())
+        return lockFailed(m_dir, error);
     if (!QFileInfo::exists(path(id, false, ".json"))) {
         if (error)
             *error = u"no message %1 in the queue"_s.arg(id);
@@ -383,6 +409,8 @@ bool Spool::retry(const QString &id, QString *error) const
         return false;
     }
     Lock lock(m_dir);
+    if (!lock.isLocked())
+        return lockFailed(m_dir, error);
     if (QFileInfo::exists(path(id, false, ".json"))) {
         DeliveryState state = readState(id);
         state.nextAttempt = QDateTime();
@@ -435,6 +463,8 @@ bool Spool::purge(const QString &id, QString *error) const
         return false;
     }
     Lock lock(m_dir);
+    if (!lock.isLocked())
+        return lockFailed(m_dir, error);
     bool found = false;
     for (bool undelivered : {false, true}) {
         // The message first: without it the id is gone from every listing at once.
@@ -464,6 +494,8 @@ int Spool::purgeUndeliveredBefore(const QDateTime &cutoff) const
 int Spool::recover() const
 {
     Lock lock(m_dir);
+    if (!lock.isLocked())
+        return 0;
     int count = 0;
     for (const QString &id : ids()) {
         DeliveryState state = readState(id);
