@@ -222,6 +222,18 @@ def test_invalid_input_is_400_and_nothing_spooled(berth_server, smtp):
     assert list((srv.tmp / "spool" / "queue").iterdir()) == []
 
 
+def test_smtpda_log_follows_logrotate(berth_server, smtp):
+    srv = berth_server(config(smtp.port), env=ENV)
+    assert post(srv, simple(subject="one")).status == 202
+    wait_for(lambda: " status=sent" in smtpda_log(srv), what="first line", srv=srv)
+    srv.log_path("smtpda.log").rename(srv.log_path("smtpda.log.1"))  # as logrotate does
+    os.kill(srv.proc.pid, signal.SIGUSR1)
+    assert post(srv, simple(subject="two")).status == 202
+    wait_for(lambda: " status=sent" in smtpda_log(srv), what="a line in the new file", srv=srv)
+    assert smtpda_log(srv).count("\n") == 1
+    assert srv.log_path("smtpda.log.1").read_text().count("\n") == 1
+
+
 def test_size_limit(berth_server, smtp):
     srv = berth_server(config(smtp.port, "max_message_bytes = 10K"), env=ENV)
     r = post(srv, simple(text="x" * 20000))

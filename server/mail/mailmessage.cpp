@@ -294,6 +294,8 @@ QString validate(const Message &m, qint64 maxBytes)
         return u"no recipient (to, cc or bcc)"_s;
     if (m.from.isEmpty())
         return u"from: missing"_s;
+    if (hasLineBreakOrNul(m.from) || hasLineBreakOrNul(m.replyTo))
+        return u"from/reply_to: line break in an address (header injection)"_s;
     if (!isValidAddress(m.from))
         return u"from: '%1' is not a valid address"_s.arg(m.from.simplified());
     if (!m.replyTo.isEmpty() && !isValidAddress(m.replyTo))

@@ -74,6 +74,8 @@ private Q_SLOTS:
             << u"header injection"_s;
         QTest::newRow("address injection")
             << json("{'from':'a@x.org','to':['b@y.org\\nBcc: v@z.org']}") << u"header injection"_s;
+        QTest::newRow("from injection")
+            << json("{'from':'a@x.org\\r\\nBcc: v@z.org','to':'b@y.org'}") << u"header injection"_s;
         QTest::newRow("header injection")
             << json("{'from':'a@x.org','to':'b@y.org','headers':{'X-A':'1\\r\\nBcc: v@z'}}")
             << u"header injection"_s;
