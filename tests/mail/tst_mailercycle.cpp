@@ -118,6 +118,32 @@ private Q_SLOTS:
         QCOMPARE(spool.readState(id).attempts, 2);
     }
 
+    void oneScanServesEveryDueMessage()
+    {
+        QTemporaryDir dir;
+        Mail::Spool spool(dir.path());
+        QVERIFY(spool.prepare(nullptr));
+        for (int i = 0; i < 3; ++i)
+            QVERIFY(spool.queue(sample()).ok());
+        Services::MailerSettings settings;
+        settings.smtp.host = u"127.0.0.1"_s;
+        settings.smtp.port = closedPort();
+        settings.logPath = dir.filePath(u"smtpda.log"_s);
+        // Draining: nothing is started, and the cycle says more is due.
+        std::atomic<bool> stop{true};
+        Services::MailerChores chores;
+        chores.stop = &stop;
+        Services::MailerCycle c =
+            Services::runMailerCycle(spool, settings, QDateTime::currentDateTime(), chores);
+        QCOMPARE(c.deferred, 0);
+        QVERIFY(c.moreDue);
+        stop = false;
+        c = Services::runMailerCycle(spool, settings, QDateTime::currentDateTime(), chores);
+        QCOMPARE(c.deferred, 3);
+        QVERIFY(!c.moreDue);
+        QCOMPARE(c.ids.size(), 3);
+    }
+
     void queueTimeFromId()
     {
         QTemporaryDir dir;

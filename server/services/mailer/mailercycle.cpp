@@ -45,44 +45,16 @@ QString addressOf(const QString &line)
     return line.section(u':', 0, 0);
 }
 
+constexpr int MaxPerCycle = 100;
+
 } // namespace
 
-MailerCycle runMailerCycle(const Mail::Spool &spool, const MailerSettings &settings,
-                           const QDateTime &now, const MailerChores &chores)
-{
-    MailerCycle cycle;
-    if (chores.recover)
-        cycle.recovered = spool.recover();
-    if (chores.purgeBefore.isValid())
-        cycle.purged = spool.purgeUndeliveredBefore(chores.purgeBefore);
-    cycle.ids = spool.ids();
-    QString dueId;
-    Mail::DeliveryState dueState;
-    for (const QString &id : std::as_const(cycle.ids)) {
-        const Mail::DeliveryState state = spool.readState(id);
-        if (state.deliveringPid != 0)
-            continue; // claimed: by us a moment ago, or by an agent that died (recover())
-        if (!state.nextAttempt.isValid() || state.nextAttempt <= now) {
-            if (dueId.isEmpty()) {
-                dueId = id;
-                dueState = state;
-            } else {
-                cycle.moreDue = true;
-            }
-        } else {
-            const qint64 in = now.msecsTo(state.nextAttempt);
-            if (cycle.nextDueMs < 0 || in < cycle.nextDueMs)
-                cycle.nextDueMs = in;
-        }
-    }
-    if (!cycle.ids.isEmpty()) {
-        const QDateTime oldest = Mail::Spool::queuedAt(cycle.ids.first());
-        if (oldest.isValid())
-            cycle.oldestAgeSeconds = qMax<qint64>(0, oldest.secsTo(now));
-    }
-    if (dueId.isEmpty())
-        return cycle;
+namespace {
 
+// One attempt at one message that is due; counts the outcome in cycle.
+void deliverOne(const Mail::Spool &spool, const MailerSettings &settings, const QDateTime &now,
+                const QString &dueId, Mail::DeliveryState dueState, MailerCycle &cycle)
+{
     QString error;
     const std::optional<Mail::Message> message = spool.readMessage(dueId, false, &error);
     if (!message) {
@@ -97,8 +69,7 @@ MailerCycle runMailerCycle(const Mail::Spool &spool, const MailerSettings &setti
                     now.toUTC().toString(Qt::ISODateWithMs).toUtf8() + ' ' + dueId.toUtf8() +
                         " status=undelivered error=" + quoted(dueState.lastError));
         }
-        cycle.moreDue = true;
-        return cycle;
+        return;
     }
     // Claim it on disk before talking to the server: if this process dies mid-delivery, the
     // next agent sees deliveringPid and sends it again (at-least-once; the Message-ID stays).
@@ -109,10 +80,8 @@ MailerCycle runMailerCycle(const Mail::Spool &spool, const MailerSettings &setti
             if (s.pending.isEmpty() && s.delivered.isEmpty() && s.failed.isEmpty())
                 s.pending = message->recipients();
             dueState = s;
-        })) {
-        cycle.moreDue = true;
-        return cycle;
-    }
+        }))
+        return; // purged meanwhile
     const QString from = Mail::envelopeAddress(message->from);
     const QByteArray data = Mail::composeMime(*message);
     const QStringList recipients = dueState.pending;
@@ -182,6 +151,48 @@ MailerCycle runMailerCycle(const Mail::Spool &spool, const MailerSettings &setti
     if (!state.lastError.isEmpty() && status != "sent")
         line += " error=" + quoted(state.lastError);
     logLine(settings.logPath, line);
+}
+
+} // namespace
+
+MailerCycle runMailerCycle(const Mail::Spool &spool, const MailerSettings &settings,
+                           const QDateTime &now, const MailerChores &chores)
+{
+    MailerCycle cycle;
+    if (chores.recover)
+        cycle.recovered = spool.recover();
+    if (chores.purgeBefore.isValid())
+        cycle.purged = spool.purgeUndeliveredBefore(chores.purgeBefore);
+    cycle.ids = spool.ids();
+    // One scan, then every message due in it (oldest first), a bounded number per cycle so
+    // that the event loop hears back (stats, drain) now and then.
+    QList<QPair<QString, Mail::DeliveryState>> due;
+    for (const QString &id : std::as_const(cycle.ids)) {
+        const Mail::DeliveryState state = spool.readState(id);
+        if (state.deliveringPid != 0)
+            continue; // claimed by an agent that died: recover() makes it due
+        if (!state.nextAttempt.isValid() || state.nextAttempt <= now) {
+            due.append({id, state});
+        } else {
+            const qint64 in = now.msecsTo(state.nextAttempt);
+            if (cycle.nextDueMs < 0 || in < cycle.nextDueMs)
+                cycle.nextDueMs = in;
+        }
+    }
+    if (!cycle.ids.isEmpty()) {
+        const QDateTime oldest = Mail::Spool::queuedAt(cycle.ids.first());
+        if (oldest.isValid())
+            cycle.oldestAgeSeconds = qMax<qint64>(0, oldest.secsTo(now));
+    }
+    int done = 0;
+    for (const auto &[id, state] : std::as_const(due)) {
+        if (done == MaxPerCycle || (chores.stop && chores.stop->load(std::memory_order_relaxed))) {
+            cycle.moreDue = true;
+            break;
+        }
+        deliverOne(spool, settings, now, id, state, cycle);
+        ++done;
+    }
     return cycle;
 }
 

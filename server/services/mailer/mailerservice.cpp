@@ -192,7 +192,8 @@ void MailerService::runCycle()
     m_busy = true;
     const std::weak_ptr<int> lifetime = m_lifetime;
     const bool submitted = m_pool->submit(
-        [spool = m_spool, settings = m_settings, chores] {
+        [spool = m_spool, settings = m_settings, chores, stop = m_stop]() mutable {
+            chores.stop = stop.get();
             return runMailerCycle(spool, settings, QDateTime::currentDateTime(), chores);
         },
         [this, lifetime](MailerCycle cycle) {
@@ -239,6 +240,7 @@ void MailerService::cycleDone(const MailerCycle &cycle)
 void MailerService::drain()
 {
     m_draining = true;
+    m_stop->store(true, std::memory_order_relaxed);
     m_timer.stop();
     if (!m_busy)
         markDrained(); // else when the delivery in flight ends (or KILL after the grace)
@@ -247,6 +249,7 @@ void MailerService::drain()
 void MailerService::stopNow()
 {
     m_draining = true;
+    m_stop->store(true, std::memory_order_relaxed);
     m_timer.stop();
     markDrained();
 }

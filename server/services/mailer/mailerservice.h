@@ -9,6 +9,7 @@
 #include <QSet>
 #include <QTimer>
 
+#include <atomic>
 #include <memory>
 
 namespace Berth::Core {
@@ -36,6 +37,8 @@ struct MailerChores
 {
     bool recover = false;  // first cycle of this agent: messages left in flight are due now
     QDateTime purgeBefore; // valid: purge undelivered messages finished before it
+    // Set by the event loop when the agent drains: no further message is started.
+    const std::atomic<bool> *stop = nullptr;
 };
 
 // What a cycle reports back to the event loop.
@@ -52,10 +55,11 @@ struct MailerCycle
     int purged = 0;        // undelivered messages past undelivers_keep_max_days
 };
 
-// One cycle, blocking (disk and SMTP): scans the spool, delivers the first message that is due
-// (claims it in its state file first, so that a crash mid-delivery is seen at restart), records
-// the outcome (delivered: removed; transient: next attempt after the back-off; permanent or
-// out of attempts: undelivered/) and writes one smtpda.log line. now is injectable for tests.
+// One cycle, blocking (disk and SMTP): scans the spool, delivers the messages that are due, up
+// to 100 (claiming each in its state file first, so that a crash mid-delivery is seen at
+// restart), records each outcome (delivered: removed; transient: next attempt after the back-off;
+// permanent or out of attempts: undelivered/) and writes one smtpda.log line. now is injectable for
+// tests.
 MailerCycle runMailerCycle(const Mail::Spool &spool, const MailerSettings &settings,
                            const QDateTime &now, const MailerChores &chores = {});
 
@@ -93,6 +97,8 @@ private:
     bool m_recovered = false;
     QDateTime m_nextPurge;
     bool m_busy = false;
+    // Read by the delivery thread between messages (relaxed: it only ends a cycle early).
+    std::shared_ptr<std::atomic<bool>> m_stop = std::make_shared<std::atomic<bool>>(false);
     bool m_draining = false;
     QSet<QString> m_known;
     QTimer m_timer;
