@@ -474,7 +474,7 @@ def test_kill_whole_berthd_mid_delivery(berth_server, smtp):
     smtp.release.set()
     srv.start()
     wait_for(lambda: queue_json(srv) == [], timeout=15, what="redelivery", srv=srv)
-    assert "in flight" in srv.server_log()
+    wait_for(lambda: "in flight" in srv.server_log(), what="the recovery in server.log", srv=srv)
     ids = {email.message_from_bytes(m[2], policy=email.policy.default)["Message-ID"]
            for m in smtp.messages}
     assert len(ids) == 1 and ids.pop().startswith(f"<{mail_id}@")

@@ -51,8 +51,10 @@ constexpr int MaxPerCycle = 100;
 
 namespace {
 
-// One attempt at one message that is due; counts the outcome in cycle.
-void deliverOne(const Mail::Spool &spool, const MailerSettings &settings, const QDateTime &now,
+// One attempt at one message that is due; counts the outcome in cycle. False when the server
+// could not be reached at all (no SMTP reply: refused, timed out, TLS): the other messages
+// due wait for the next cycle instead of each waiting out the same failure.
+bool deliverOne(const Mail::Spool &spool, const MailerSettings &settings, const QDateTime &now,
                 const QString &dueId, Mail::DeliveryState dueState, MailerCycle &cycle)
 {
     QString error;
@@ -69,7 +71,7 @@ void deliverOne(const Mail::Spool &spool, const MailerSettings &settings, const 
                     now.toUTC().toString(Qt::ISODateWithMs).toUtf8() + ' ' + dueId.toUtf8() +
                         " status=undelivered error=" + quoted(dueState.lastError));
         }
-        return;
+        return true;
     }
     // Claim it on disk before talking to the server: if this process dies mid-delivery, the
     // next agent sees deliveringPid and sends it again (at-least-once; the Message-ID stays).
@@ -81,7 +83,7 @@ void deliverOne(const Mail::Spool &spool, const MailerSettings &settings, const 
                 s.pending = message->recipients();
             dueState = s;
         }))
-        return; // purged meanwhile
+        return true; // purged meanwhile
     const QString from = Mail::envelopeAddress(message->from);
     const QByteArray data = Mail::composeMime(*message);
     const QStringList recipients = dueState.pending;
@@ -151,6 +153,7 @@ void deliverOne(const Mail::Spool &spool, const MailerSettings &settings, const 
     if (!state.lastError.isEmpty() && status != "sent")
         line += " error=" + quoted(state.lastError);
     logLine(settings.logPath, line);
+    return !(result.failed && result.code == 0);
 }
 
 } // namespace
@@ -190,8 +193,9 @@ MailerCycle runMailerCycle(const Mail::Spool &spool, const MailerSettings &setti
             cycle.moreDue = true;
             break;
         }
-        deliverOne(spool, settings, now, id, state, cycle);
         ++done;
+        if (!deliverOne(spool, settings, now, id, state, cycle))
+            break; // the rest stay due: the next poll (within a second) tries the next one
     }
     return cycle;
 }
