@@ -234,6 +234,18 @@ def test_smtpda_log_follows_logrotate(berth_server, smtp):
     assert srv.log_path("smtpda.log.1").read_text().count("\n") == 1
 
 
+def test_unusable_spool_is_503_and_the_server_serves(berth_server, smtp):
+    # A spool under a regular file can't be made, not even by root.
+    srv = berth_server(config(smtp.port).replace("{tmp}/spool", "{tmp}/afile/spool"),
+                       files={"afile": "not a directory"}, env=ENV)
+    r = post(srv, simple())
+    assert r.status == 503, r
+    assert "mail spool unavailable" in json.loads(r.body)["error"]
+    wait_for(lambda: "[mailer] spool_dir:" in srv.server_log(), what="the agent's complaint",
+             srv=srv)
+    srv.assert_serving()
+
+
 def test_size_limit(berth_server, smtp):
     srv = berth_server(config(smtp.port, "max_message_bytes = 10K"), env=ENV)
     r = post(srv, simple(text="x" * 20000))

@@ -47,10 +47,6 @@ QString addressOf(const QString &line)
 
 constexpr int MaxPerCycle = 100;
 
-} // namespace
-
-namespace {
-
 // One attempt at one message that is due; counts the outcome in cycle. False when the server
 // could not be reached at all (no SMTP reply: refused, timed out, TLS): the other messages
 // due wait for the next cycle instead of each waiting out the same failure.

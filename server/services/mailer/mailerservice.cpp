@@ -136,20 +136,12 @@ bool MailerService::prepare(QStringList *errors)
     return true;
 }
 
-bool MailerService::start(QStringList *errors)
+bool MailerService::start(QStringList *)
 {
-    QString error;
-    if (!m_spool.prepare(&error)) {
-        errors->append(u"[mailer] spool_dir: "_s + error);
-        return false;
-    }
-    m_agentLock = ::open(QFile::encodeName(m_spool.dir() + u"/agent.lock"_s).constData(),
-                         O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    if (m_agentLock < 0) {
-        errors->append(u"[mailer] spool_dir: cannot open %1/agent.lock: %2"_s.arg(
-            m_spool.dir(), QString::fromLocal8Bit(std::strerror(errno))));
-        return false;
-    }
+    // A spool that can't be used yet (a mount not there, permissions being fixed) is not fatal:
+    // with workers = 0 it would take the HTTP server down with it. The agent says why in
+    // server.log and tries again every poll.
+    openSpool();
     Core::OffloadSettings offload;
     offload.threads = 1;
     offload.queueCapacity = 4;
@@ -159,6 +151,29 @@ bool MailerService::start(QStringList *errors)
     schedule(0);
     markReady();
     return true;
+}
+
+bool MailerService::openSpool()
+{
+    if (m_agentLock >= 0)
+        return true;
+    QString error;
+    if (m_spool.prepare(&error)) {
+        m_agentLock = ::open(QFile::encodeName(m_spool.dir() + u"/agent.lock"_s).constData(),
+                             O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+        if (m_agentLock >= 0) {
+            if (m_spoolError)
+                qCInfo(lcMailer).noquote() << "spool" << m_spool.dir() << "usable again";
+            m_spoolError = false;
+            return true;
+        }
+        error = u"cannot open %1/agent.lock: %2"_s.arg(
+            m_spool.dir(), QString::fromLocal8Bit(std::strerror(errno)));
+    }
+    if (!m_spoolError) // once, not every second
+        qCCritical(lcMailer).noquote() << "[mailer] spool_dir:" << error << "- mail waits";
+    m_spoolError = true;
+    return false;
 }
 
 void MailerService::schedule(qint64 delayMs)
@@ -172,6 +187,10 @@ void MailerService::runCycle()
 {
     if (m_busy || m_draining)
         return;
+    if (!openSpool()) {
+        schedule(m_pollMs);
+        return;
+    }
     if (!m_haveLock) {
         // Another agent works this spool (the one this one replaces, still finishing a
         // delivery, or a second berthd on the same spool_dir): wait for it.

@@ -82,6 +82,7 @@ public:
     QStringList statNames() const override;
 
 private:
+    bool openSpool(); // the spool's directories and agent.lock; false (logged once) if not yet
     void schedule(qint64 delayMs);
     void runCycle();
     void cycleDone(const MailerCycle &cycle);
@@ -94,6 +95,7 @@ private:
     std::shared_ptr<int> m_lifetime = std::make_shared<int>(0);
     int m_agentLock = -1; // fd of spool_dir/agent.lock, flocked once we deliver
     bool m_haveLock = false;
+    bool m_spoolError = false;
     bool m_recovered = false;
     QDateTime m_nextPurge;
     bool m_busy = false;
