@@ -519,3 +519,23 @@ def test_stats(berth_server, smtp):
     s = stats()
     assert s["mailer.queued"] == 1 and s["mailer.deferred"] == 1 and s["mailer.failed"] == 0, s
     assert s["mailer.queue_length"] == 0 and "mailer.oldest_age" in s, s
+
+
+def test_reload_hands_the_spool_to_a_new_agent(berth_server, smtp):
+    srv = berth_server(config(smtp.port), env=ENV,
+                       server={"workers": 1, "pid_file": "{tmp}/berthd.pid"})
+
+    def agents():
+        return sorted(pid for pid, cmd in child_pids(srv.proc.pid) if "--service mailer" in cmd)
+
+    wait_for(lambda: len(agents()) == 1, what="the agent", srv=srv)
+    first = agents()
+    ok = berth.run_cli("reload", "-c", str(srv.conf_path), env=ENV, timeout=20)
+    assert ok.returncode == 0, ok
+    assert agents() == first  # [mailer] unchanged: the agent is kept
+    srv.conf_path.write_text(srv.conf_path.read_text().replace("max_retry = 3", "max_retry = 4"))
+    ok = berth.run_cli("reload", "-c", str(srv.conf_path), env=ENV, timeout=20)
+    assert ok.returncode == 0, ok
+    wait_for(lambda: len(agents()) == 1 and agents() != first, what="a new agent", srv=srv)
+    assert post(srv, simple()).status == 202
+    wait_for(lambda: smtp.messages, what="delivery by the new agent", srv=srv)
