@@ -8,6 +8,7 @@
 #include "fault/faultapp.h"
 #include "heartbeat/heartbeatapp.h"
 #include "logcollector/logcollectorapp.h"
+#include "mail/mailapp.h"
 #include "session/sessionapp.h"
 #include "sessiondemo/sessiondemoapp.h"
 #include "staticfiles/staticfileapp.h"
@@ -29,6 +30,7 @@ void registerBuiltinApps(Pipeline::AppRegistry &registry)
     registerSessionDemoApp(registry);
     registerBasicAuthApp(registry);
     registerLogCollectorApp(registry);
+    registerMailApp(registry);
     registerWsEchoApp(registry);
     registerWsChatApp(registry);
 }

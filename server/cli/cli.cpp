@@ -2,6 +2,7 @@
 
 #include "croncommand.h"
 #include "keycommand.h"
+#include "mailcommand.h"
 #include "runtime/processutil.h"
 #include "service/serviceregistry.h"
 #include "services/builtinservices.h"
@@ -47,6 +48,7 @@ const char Usage[] =
     "  log       print the tail of a log: [-s server|request|app|cef] [-n BYTES]\n"
     "  keys      session keys: list | rotate --keynum N --secret-file PATH [--when TIME]\n"
     "  cron      cron jobs: list [--json] | run FILE:LINE\n"
+    "  mail      the mail spool: queue [--json] | retry [ID] | purge ID\n"
     "  version   print the version\n"
     "\n"
     "options:\n"
@@ -63,6 +65,7 @@ struct OwnCommand
 const OwnCommand OwnCommands[] = {
     {QLatin1StringView("keys"), runKeyCommand},
     {QLatin1StringView("cron"), runCronCommand},
+    {QLatin1StringView("mail"), runMailCommand},
 };
 
 const OwnCommand *findOwnCommand(const QString &name)

@@ -5,6 +5,7 @@
 
 #include "cron/cronservice.h"
 #include "http/httpservice.h"
+#include "mailer/mailerservice.h"
 #include "service/serviceregistry.h"
 #include "ticker/tickerservice.h"
 
@@ -17,6 +18,7 @@ void registerBuiltinServices(Supervisor::ServiceRegistry &registry)
     registerHttpService(registry);
     registerTickerService(registry);
     registerCronService(registry);
+    registerMailerService(registry);
 }
 
 } // namespace Berth::Services

@@ -70,8 +70,7 @@ void tst_Validator::designExampleIsValid()
     const QString ignored = u" is not supported by this version of berthd and is ignored"_s;
     QCOMPARE(warnings, (QStringList{u"[@users]"_s + ignored, u"[api-gateway]"_s + ignored,
                                     u"[tcp:echo]"_s + ignored, u"[udp:echo]"_s + ignored,
-                                    u"[daemon:sample]"_s + ignored, u"[mailer]"_s + ignored,
-                                    u"[admin]"_s + ignored}));
+                                    u"[daemon:sample]"_s + ignored, u"[admin]"_s + ignored}));
     // The values the example sets come through the getters unchanged.
     QCOMPARE(config.getInt(u"server"_s, u"workers"_s), 2);
     QCOMPARE(config.getSize(u"limits"_s, u"max_header_bytes"_s), 32 * 1024);
@@ -211,7 +210,7 @@ void tst_Validator::plannedSections_data()
 {
     QTest::addColumn<QString>("section");
     for (const char *name :
-         {"@users", "api-gateway", "tcp:echo", "udp:echo", "daemon:sample", "mailer", "admin"})
+         {"@users", "api-gateway", "tcp:echo", "udp:echo", "daemon:sample", "admin"})
         QTest::newRow(name) << QString::fromLatin1(name);
 }
 
@@ -247,7 +246,8 @@ void tst_Validator::apps_data()
         << QStringList{u"v.conf:2: [app:e] call: unknown app 'berth.proxy' (built-in apps: "
                        u"berth.echo, berth.static, berth.stats, berth.heartbeat, berth.fault, "
                        u"berth.basic_auth, berth.log_collector, berth.session, "
-                       u"berth.session_demo, berth.ws_echo, berth.ws_chat, berth.debug)"_s};
+                       u"berth.session_demo, berth.ws_echo, berth.ws_chat, berth.debug, "
+                       u"berth.mail)"_s};
     QTest::newRow("short name") << u"[app:e]\ncall = echo\n"_s
                                 << QStringList{
                                        u"v.conf:2: [app:e] call: unknown app 'echo' (did you mean "
@@ -365,11 +365,12 @@ void tst_Validator::schemaFindSection()
 void tst_Validator::schemaApps()
 {
     const Schema &schema = Schema::builtin();
-    QCOMPARE(schema.builtinApps(),
-             (QStringList{u"berth.echo"_s, u"berth.static"_s, u"berth.stats"_s,
-                          u"berth.heartbeat"_s, u"berth.fault"_s, u"berth.basic_auth"_s,
-                          u"berth.log_collector"_s, u"berth.session"_s, u"berth.session_demo"_s,
-                          u"berth.ws_echo"_s, u"berth.ws_chat"_s, u"berth.debug"_s}));
+    QCOMPARE(
+        schema.builtinApps(),
+        (QStringList{u"berth.echo"_s, u"berth.static"_s, u"berth.stats"_s, u"berth.heartbeat"_s,
+                     u"berth.fault"_s, u"berth.basic_auth"_s, u"berth.log_collector"_s,
+                     u"berth.session"_s, u"berth.session_demo"_s, u"berth.ws_echo"_s,
+                     u"berth.ws_chat"_s, u"berth.debug"_s, u"berth.mail"_s}));
     QCOMPARE(schema.plannedApps(), (QStringList{u"berth.admin"_s}));
     QVERIFY(schema.isKnownApp(u"berth.static"_s));
     QVERIFY(schema.isKnownApp(u"berth.session"_s));
@@ -466,8 +467,7 @@ void tst_Validator::schemaMarkdown()
     QVERIFY(markdown.contains(u"#### call = berth.session\n"_s));
     QVERIFY(markdown.contains(u"- `berth.admin`: "_s));
     QVERIFY(markdown.contains(u"### [tcp:NAME]\n"_s));
-    QVERIFY(markdown.contains(u"### [mailer]\n\nDelivers mail from a spool directory.\n\n"
-                              u"*Planned:*"_s));
+    QVERIFY(markdown.contains(u"### [mailer]\n\nThe mail delivery agent"_s));
     QVERIFY(markdown.endsWith(u'\n'));
     QVERIFY(!markdown.endsWith(u"\n\n"_s));
 }
