@@ -5,6 +5,7 @@
 
 #include "http/httpservice.h"
 #include "service/serviceregistry.h"
+#include "socketapps/socketappservice.h"
 #include "ticker/tickerservice.h"
 
 namespace Berth::Services {
@@ -15,6 +16,7 @@ void registerBuiltinServices(Supervisor::ServiceRegistry &registry)
         return;
     registerHttpService(registry);
     registerTickerService(registry);
+    registerSocketAppServices(registry);
 }
 
 } // namespace Berth::Services
