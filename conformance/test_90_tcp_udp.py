@@ -321,3 +321,26 @@ def test_reload_keeps_connected_clients_and_accepts_new_ones(berth_server, tmp_p
     assert echo_once(tcp) == b"hello"
     status = berth.run_cli("status", "-c", str(srv.conf_path), env=ENV)
     assert "tcp:echo" in status.output and "tcp:echo.connection_count=" in status.output
+
+
+def test_a_client_that_does_not_read_is_closed_at_send_timeout(berth_server):
+    tcp, udp = berth.free_port(), berth.free_port()
+    srv = berth_server(config(tcp, udp, "send_timeout = 1s\noutput_buffer = 64K"), env=ENV)
+    assert berth.wait_until(lambda: echo_once(tcp) == b"hello", 5), srv.describe()
+    with connect(tcp) as s:
+        s.setblocking(False)
+        sent = 0
+        deadline = time.monotonic() + 5
+        # Send until every buffer on the way is full: the echo has nowhere to go.
+        while time.monotonic() < deadline:
+            try:
+                sent += s.send(b"z" * 65536)
+            except BlockingIOError:
+                time.sleep(0.05)
+                try:
+                    sent += s.send(b"z" * 65536)
+                except BlockingIOError:
+                    break
+        assert sent > 64 * 1024
+        assert berth.wait_until(lambda: app_stat(srv, "tcp:echo.send_timeout_count") == 1, 5)
+    assert echo_once(tcp) == b"hello"
