@@ -97,7 +97,7 @@ void SocketLoop::start()
 {
     m_poller = new Engine::Poller(this);
     m_sweep = new QTimer(this);
-    connect(m_sweep, &QTimer::timeout, this, &SocketLoop::sweep);
+    connect(m_sweep, &QTimer::timeout, this, &SocketLoop::checkTimeouts);
     if (!m_shared.settings.datagram)
         m_sweep->start(SweepIntervalMs);
     if (m_shared.settings.datagram) {
@@ -227,7 +227,7 @@ void SocketLoop::reap()
     checkDrained();
 }
 
-void SocketLoop::sweep()
+void SocketLoop::checkTimeouts()
 {
     const qint64 now = nowMs();
     const std::vector<StreamConnection *> all(m_connections.begin(), m_connections.end());

@@ -10,6 +10,7 @@
 #include <QTimer>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <unordered_set>
 
@@ -72,7 +73,11 @@ public:
     // For connections.
     Engine::Poller &poller() { return *m_poller; }
     const SocketAppShared &shared() const { return m_shared; }
-    qint64 nowMs() const { return m_clock.elapsed(); }
+    // Monotonic milliseconds: the loop's own clock unless a test injected one.
+    qint64 nowMs() const { return m_now ? m_now() : m_clock.elapsed(); }
+    void setClock(std::function<qint64()> now) { m_now = std::move(now); }
+    // Applies idle_timeout and send_timeout (every 250 ms on the loop's timer; tests call it).
+    void checkTimeouts();
     std::shared_ptr<SocketApps::StreamApp> streamApp() const { return m_streamApp; }
     // Runs an app callback; an exception is logged, counted, and the app replaced by a fresh
     // instance (the caller closes the connection it came from). false when it threw.
@@ -102,13 +107,13 @@ private:
     void acceptOne();
     void readDatagrams();
     void appFailed(const char *what);
-    void sweep();
     void reap();
     void checkDrained();
 
     SocketAppShared &m_shared;
     int m_threadIndex;
     QElapsedTimer m_clock;
+    std::function<qint64()> m_now;
     Engine::Poller *m_poller = nullptr;
     QTimer *m_sweep = nullptr;
     std::unique_ptr<SocketApps::SocketAppSetup> m_setup;
