@@ -219,6 +219,56 @@ private Q_SLOTS:
         ::close(next);
         qunsetenv("BERTH_TEST_APPS");
     }
+
+    void udpEchoRepliesAndDropsOversizeDatagrams()
+    {
+        const Config::Config config = Config::Config::fromText(
+            QStringLiteral("[udp:u]\ncall = berth.udp_echo\nport = 7001\n"));
+        Services::SocketAppShared shared;
+        shared.settings = Services::SocketAppSettings::fromConfig(config, QStringLiteral("udp:u"));
+        shared.settings.maxDatagramBytes = 100;
+        shared.config = &config;
+        shared.stats = &m_stats;
+        shared.datagramFactory =
+            SocketApps::SocketAppRegistry::builtin().datagram(QStringLiteral("berth.udp_echo"));
+        QString error;
+        shared.socketFd = Core::openDatagramSocket(QStringLiteral("127.0.0.1"), 0, &error);
+        QVERIFY2(shared.socketFd >= 0, qPrintable(error));
+        shared.droppedStat =
+            m_stats.declare(QStringLiteral("udp:u.dropped_count"), Core::StatType::Sum);
+        Services::SocketLoop loop(shared, 0);
+        QVERIFY2(loop.buildApp(&error), qPrintable(error));
+        loop.start();
+
+        const int client = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        sockaddr_in to{};
+        to.sin_family = AF_INET;
+        to.sin_port = htons(boundPort(shared.socketFd));
+        to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        const auto sendTo = [&](const QByteArray &d) {
+            return ::sendto(client, d.constData(), size_t(d.size()), 0,
+                            reinterpret_cast<const sockaddr *>(&to), sizeof(to));
+        };
+        QCOMPARE(sendTo(QByteArray(101, 'x')), 101);
+        QCOMPARE(sendTo("fits"), 4);
+        char buffer[512];
+        ssize_t n = -1;
+        QVERIFY(QTest::qWaitFor([&] {
+            n = ::recv(client, buffer, sizeof(buffer), MSG_DONTWAIT);
+            return n >= 0;
+        }));
+        // The oversize one never came back; the next one did.
+        QCOMPARE(QByteArray(buffer, int(n)), QByteArray("fits"));
+        qint64 dropped = -1;
+        for (const Core::StatsRegistry::Entry &e : m_stats.snapshot()) {
+            if (e.name == QLatin1String("udp:u.dropped_count"))
+                dropped = e.value;
+        }
+        QCOMPARE(dropped, 1);
+        loop.shutdown();
+        ::close(client);
+        ::close(shared.socketFd);
+    }
 };
 
 QTEST_GUILESS_MAIN(TestSocketLoop)

@@ -92,9 +92,14 @@ bool StreamConnection::canWrite() const
 
 void StreamConnection::onPollEvents(bool, bool)
 {
+    if (m_closed)
+        return;
+    // Asked for nothing (input ended, no output pending), yet an event: only a hang-up or an
+    // error is reported then, and it would be reported again at once.
+    if (!m_wantRead && !m_wantWrite)
+        return finish();
     // Read on every event: a TLS handshake waiting for writability continues in read().
-    if (!m_closed)
-        process(true);
+    process(true);
 }
 
 void StreamConnection::process(bool canRead)
