@@ -14,7 +14,7 @@
 
 #include <unistd.h>
 
-Q_LOGGING_CATEGORY(lcSocketService, "berth.socketapps")
+Q_LOGGING_CATEGORY(lcSocketService, "berth.socketapps.service")
 
 namespace Berth::Services {
 
