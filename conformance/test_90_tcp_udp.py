@@ -230,7 +230,7 @@ def test_an_app_that_throws_is_replaced_and_the_worker_keeps_serving(srv, ports)
         assert sock.recvfrom(100)[0] == b"after"
     finally:
         sock.close()
-    assert "replaced by a fresh instance" in srv.server_log()
+    assert berth.wait_until(lambda: "replaced by a fresh instance" in srv.server_log())
 
 
 def test_idle_timeout_and_max_connections(berth_server):
@@ -247,7 +247,7 @@ def test_idle_timeout_and_max_connections(berth_server):
         with connect(tcp) as third:
             assert closed_by_server(third, 3)
         assert app_stat(srv, "tcp:echo.refused_count") >= 1
-        assert "max_connections (2) reached" in srv.server_log()
+        assert berth.wait_until(lambda: "max_connections (2) reached" in srv.server_log())
         # Idle: both are closed after about a second without traffic.
         started = time.monotonic()
         assert closed_by_server(a, 4)
@@ -344,3 +344,27 @@ def test_a_client_that_does_not_read_is_closed_at_send_timeout(berth_server):
         assert sent > 64 * 1024
         assert berth.wait_until(lambda: app_stat(srv, "tcp:echo.send_timeout_count") == 1, 5)
     assert echo_once(tcp) == b"hello"
+
+
+def test_a_reload_that_adds_an_app_serves_it(berth_server, tmp_path):
+    tcp, udp, added = berth.free_port(), berth.free_port(), berth.free_port()
+    srv = berth_server(config(tcp, udp, server=f"workers = 1\npid_file = {tmp_path}/b.pid"),
+                       env=ENV)
+    assert berth.wait_until(lambda: echo_once(tcp) == b"hello", 5), srv.describe()
+    srv.conf_path.write_text(srv.conf_path.read_text() +
+                             f"\n[tcp:added]\ncall = berth.tcp_echo\nport = {added}\n")
+    result = berth.run_cli("reload", "-c", str(srv.conf_path), env=ENV, timeout=20)
+    assert result.returncode == 0, result
+    assert echo_once(added, b"new app") == b"new app"
+    assert echo_once(tcp) == b"hello"
+    assert berth.wait_until(lambda: "listener changes take a restart" in srv.server_log())
+
+
+def test_check_reports_socket_app_problems_at_file_line(tmp_path):
+    conf = tmp_path / "berth.conf"
+    conf.write_text("[tcp:e]\ncall = berth.tcp_echo\nport = 7000\nchunk_reed = 5\n"
+                    "\n[udp:u]\ncall = berth.udp_eco\nport = 7001\n")
+    result = berth.run_cli("check", "-c", str(conf))
+    assert result.returncode == 1, result
+    assert f"{conf}:4:" in result.output and "did you mean 'chunk_read'" in result.output
+    assert f"{conf}:7:" in result.output and "did you mean 'berth.udp_echo'" in result.output
