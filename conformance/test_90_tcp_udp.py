@@ -201,9 +201,16 @@ def test_udp_oversize_datagram_is_dropped_and_counted(srv, ports):
 
 
 def test_stats_count_bytes_and_connections(srv, ports):
-    tcp, _ = ports
+    tcp, udp = ports
     before = stats(srv)["apps"]
     echo_once(tcp, b"x" * 1000)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(2)
+    try:
+        sock.sendto(b"counted", (HOST, udp))
+        assert sock.recvfrom(100)[0] == b"counted"
+    finally:
+        sock.close()
     after = stats(srv)["apps"]
     assert after["tcp:echo.byte_count"] >= before.get("tcp:echo.byte_count", 0) + 1000
     assert after["tcp:echo.connection_count"] >= before.get("tcp:echo.connection_count", 0) + 1
