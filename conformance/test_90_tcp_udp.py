@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import ssl
 import threading
@@ -283,6 +284,11 @@ def test_tls_tcp_echo(berth_server):
     assert berth.wait_until(lambda: tls_echo(b"secure") == b"secure", 5), srv.describe()
     big = os.urandom(1 << 20)
     assert tls_echo(big) == big
+    # Single process: SIGHUP re-reads the certificate; new connections keep working.
+    srv.proc.send_signal(signal.SIGHUP)
+    assert berth.wait_until(
+        lambda: "[tcp:echo] SIGHUP: TLS certificates reloaded" in srv.server_log(), 5)
+    assert tls_echo(b"after hup") == b"after hup"
 
 
 def test_reload_keeps_connected_clients_and_accepts_new_ones(berth_server, tmp_path):

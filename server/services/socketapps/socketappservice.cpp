@@ -232,6 +232,25 @@ void SocketAppService::stopNow()
         QMetaObject::invokeMethod(loop.get(), &SocketLoop::closeAll, Qt::QueuedConnection);
 }
 
+void SocketAppService::hangup()
+{
+    if (!m_setup.inProcess || !m_tls)
+        return;
+    const Config::Config config = Config::Config::load(m_setup.configFiles);
+    std::shared_ptr<Tls::TlsContext> context = buildTls(config);
+    if (!context) {
+        for (const Config::Diagnostic &d : config.diagnostics())
+            qCWarning(lcSocketService).noquote()
+                << QStringLiteral("[%1] SIGHUP: keeping the old certificates: %2")
+                       .arg(m_shared.settings.section, d.toString());
+        return;
+    }
+    // Connections already open keep the context they started with.
+    m_tls->set(std::move(context));
+    qCInfo(lcSocketService).noquote()
+        << QStringLiteral("[%1] SIGHUP: TLS certificates reloaded").arg(m_shared.settings.section);
+}
+
 void SocketAppService::loopDrained()
 {
     if (++m_drainedLoops < int(m_loops.size()))

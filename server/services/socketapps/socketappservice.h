@@ -35,6 +35,8 @@ public:
     bool start(QStringList *errors) override;
     void drain() override;
     void stopNow() override;
+    // Single process (workers = 0): re-reads the [tls] certificate and key for new connections.
+    void hangup() override;
     QStringList statNames() const override;
 
 private:
