@@ -111,6 +111,18 @@ const KeySpec *Config::keySpec(const QString &section, const QString &key) const
         if (const KeySpec *k = schema().findAppKey(call ? call->value : QString(), keyName))
             return k;
     }
+    if (!spec->apps.isEmpty()) { // [tcp:*], [udp:*]: the called app's own keys
+        const Section *s = this->section(sectionName);
+        const Entry *call = s ? s->find(QStringLiteral("call")) : nullptr;
+        for (const AppSpec &app : spec->apps) {
+            if (!call || app.call != call->value)
+                continue;
+            for (const KeySpec &k : app.keys) {
+                if (k.name == keyName)
+                    return &k;
+            }
+        }
+    }
     return spec->findKey(keyName);
 }
 

@@ -589,6 +589,11 @@ QString Schema::toMarkdown() const
         if (s.rawLines)
             continue;
         appendKeyTable(out, s.keys);
+        for (const AppSpec &app : s.apps) {
+            out += u"#### call = %1\n\n%2\n\n"_s.arg(app.call, app.description);
+            if (!app.keys.isEmpty())
+                appendKeyTable(out, app.keys);
+        }
         if (s.pattern != u"app:*"_s)
             continue;
         for (const AppSpec &app : m_apps) {

@@ -27,6 +27,15 @@ struct KeySpec
     std::optional<qint64> maximum; // Int only
 };
 
+// A built-in app, selected in an [app:NAME] section with `call = berth.echo`.
+struct AppSpec
+{
+    QString call;
+    QString description;
+    QList<KeySpec> keys;   // in addition to the keys every app section accepts
+    bool available = true; // false: planned for a later version (naming it is an error)
+};
+
 // A section: an exact name ("server") or a prefix pattern ending in '*' ("app:*", "@*").
 struct SectionSpec
 {
@@ -35,19 +44,13 @@ struct SectionSpec
     QList<KeySpec> keys;
     bool rawLines = false; // [name:line] sections hold lines, not keys
     bool planned = false;  // documented but not implemented: a warning, then ignored
+    // Sections that select an app with `call` besides [app:*] ([tcp:*], [udp:*]): the apps it
+    // may call, whose keys it accepts in addition to `keys` (`plugin:NAME` accepts any key).
+    QList<AppSpec> apps;
 
     bool isPattern() const { return pattern.endsWith(u'*'); }
     bool matches(const QString &sectionName) const;
     const KeySpec *findKey(const QString &key) const;
-};
-
-// A built-in app, selected in an [app:NAME] section with `call = berth.echo`.
-struct AppSpec
-{
-    QString call;
-    QString description;
-    QList<KeySpec> keys;   // in addition to the keys every app section accepts
-    bool available = true; // false: planned for a later version (naming it is an error)
 };
 
 // Every section, key and built-in app berthd knows, with defaults and descriptions.

@@ -52,6 +52,7 @@ public:
 private:
     void checkSection(const Section &section);
     void checkApp(const Section &section);
+    void checkCalledSection(const Section &section, const SectionSpec &spec);
     void checkKeys(const Section &section, const QList<KeySpec> &keys, bool acceptUnknown);
     void checkValue(const Section &section, const Entry &entry, const KeySpec &spec);
     QString suggestSection(const QString &name) const;
@@ -122,7 +123,41 @@ void Validator::checkSection(const Section &section)
         checkApp(section);
         return;
     }
+    if (!spec->apps.isEmpty()) {
+        checkCalledSection(section, *spec);
+        return;
+    }
     checkKeys(section, spec->keys, false);
+}
+
+void Validator::checkCalledSection(const Section &section, const SectionSpec &spec)
+{
+    const Entry *call = section.find(u"call"_s);
+    if (!call || call->value.isEmpty()) {
+        checkKeys(section, spec.keys, true); // reports "call: missing"
+        return;
+    }
+    const QString &name = call->value;
+    if (name.startsWith(PluginPrefix)) {
+        if (name.size() == PluginPrefix.size())
+            error(call->location, u"[%1] call: 'plugin:' names no plugin"_s.arg(section.name));
+        checkKeys(section, spec.keys, true);
+        return;
+    }
+    QStringList calls;
+    for (const AppSpec &app : spec.apps) {
+        if (app.call == name) {
+            checkKeys(section, spec.keys + app.keys, false);
+            return;
+        }
+        calls.append(app.call);
+    }
+    QString message = u"[%1] call: unknown app '%2'"_s.arg(section.name, name);
+    const QString suggestion = didYouMean(name, calls);
+    message += suggestion.isEmpty() ? u" (apps for this section: %1)"_s.arg(calls.join(u", "_s))
+                                    : u" (did you mean '%1'?)"_s.arg(suggestion);
+    error(call->location, message);
+    checkKeys(section, spec.keys, true);
 }
 
 void Validator::checkApp(const Section &section)

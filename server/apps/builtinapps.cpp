@@ -11,8 +11,11 @@
 #include "mail/mailapp.h"
 #include "session/sessionapp.h"
 #include "sessiondemo/sessiondemoapp.h"
+#include "socketapps/socketappregistry.h"
 #include "staticfiles/staticfileapp.h"
 #include "stats/statsapp.h"
+#include "tcpecho/tcpechoapp.h"
+#include "udpecho/udpechoapp.h"
 #include "websocket/wschatapp.h"
 #include "websocket/wsechoapp.h"
 
@@ -47,6 +50,16 @@ const Pipeline::AppRegistry &builtinApps()
         return r;
     }();
     return registry;
+}
+
+} // namespace Berth::Apps
+
+namespace Berth::Apps {
+
+void registerBuiltinSocketApps(SocketApps::SocketAppRegistry &registry)
+{
+    registerTcpEchoApp(registry);
+    registerUdpEchoApp(registry);
 }
 
 } // namespace Berth::Apps

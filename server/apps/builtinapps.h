@@ -3,6 +3,9 @@
 namespace Berth::Pipeline {
 class AppRegistry;
 }
+namespace Berth::SocketApps {
+class SocketAppRegistry;
+}
 
 namespace Berth::Apps {
 
@@ -10,5 +13,7 @@ namespace Berth::Apps {
 void registerBuiltinApps(Pipeline::AppRegistry &registry);
 // A registry holding every built-in app, built once (the composition root's default).
 const Pipeline::AppRegistry &builtinApps();
+// Registers every built-in TCP and UDP app (berth.tcp_echo, berth.udp_echo).
+void registerBuiltinSocketApps(SocketApps::SocketAppRegistry &registry);
 
 } // namespace Berth::Apps

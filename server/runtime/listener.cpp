@@ -10,7 +10,10 @@
 
 namespace Berth::Core {
 
-int openListeningSocket(const QString &ip, quint16 port, QString *error, int backlog)
+namespace {
+
+// Binds a new non-blocking, close-on-exec socket of the given type to ip:port; -1 with *error.
+int bindSocket(const QString &ip, quint16 port, int type, QString *error)
 {
     const QString where =
         QStringLiteral("%1:%2").arg(ip.isEmpty() ? QStringLiteral("*") : ip).arg(port);
@@ -37,7 +40,7 @@ int openListeningSocket(const QString &ip, quint16 port, QString *error, int bac
         sa->sin_addr.s_addr = htonl(address.toIPv4Address());
         length = sizeof(*sa);
     }
-    const int fd = ::socket(storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const int fd = ::socket(storage.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         if (error)
             *error = QStringLiteral("cannot listen on %1: %2").arg(where, qt_error_string(errno));
@@ -48,8 +51,7 @@ int openListeningSocket(const QString &ip, quint16 port, QString *error, int bac
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (storage.ss_family == AF_INET6)
         ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    if (::bind(fd, reinterpret_cast<sockaddr *>(&storage), length) < 0 ||
-        ::listen(fd, backlog) < 0) {
+    if (::bind(fd, reinterpret_cast<sockaddr *>(&storage), length) < 0) {
         const int err = errno;
         ::close(fd);
         if (error)
@@ -57,6 +59,29 @@ int openListeningSocket(const QString &ip, quint16 port, QString *error, int bac
         return -1;
     }
     return fd;
+}
+
+} // namespace
+
+int openListeningSocket(const QString &ip, quint16 port, QString *error, int backlog)
+{
+    const int fd = bindSocket(ip, port, SOCK_STREAM, error);
+    if (fd >= 0 && ::listen(fd, backlog) < 0) {
+        const int err = errno;
+        ::close(fd);
+        if (error)
+            *error = QStringLiteral("cannot listen on %1:%2: %3")
+                         .arg(ip.isEmpty() ? QStringLiteral("*") : ip)
+                         .arg(port)
+                         .arg(qt_error_string(err));
+        return -1;
+    }
+    return fd;
+}
+
+int openDatagramSocket(const QString &ip, quint16 port, QString *error)
+{
+    return bindSocket(ip, port, SOCK_DGRAM, error);
 }
 
 } // namespace Berth::Core

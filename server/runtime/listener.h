@@ -8,4 +8,8 @@ namespace Berth::Core {
 // "*" or empty for every IPv4 address). Returns the fd, or -1 with *error set.
 int openListeningSocket(const QString &ip, quint16 port, QString *error, int backlog = 1024);
 
+// Opens a non-blocking, close-on-exec UDP socket bound to ip:port (same address rules). Returns
+// the fd, or -1 with *error set.
+int openDatagramSocket(const QString &ip, quint16 port, QString *error);
+
 } // namespace Berth::Core

@@ -30,18 +30,32 @@ quint16 localPort(int fd)
     return 0;
 }
 
-// The listening sockets handed to this process, by local port.
-QHash<quint16, int> passedListeners()
+// A passed socket's key: its type and local port.
+quint32 socketKey(bool datagram, quint16 port)
 {
-    QHash<quint16, int> byPort;
+    return (datagram ? 0x10000u : 0u) | port;
+}
+
+// The listening (TCP) and bound (UDP) sockets handed to this process, by socketKey().
+QHash<quint32, int> passedListeners()
+{
+    QHash<quint32, int> byPort;
     const QByteArray pid = qgetenv("LISTEN_PID");
     const int count = qEnvironmentVariableIntValue("LISTEN_FDS");
     if (count > 0 && pid.toLongLong() == qint64(::getpid())) {
         for (int fd = FirstPassedFd; fd < FirstPassedFd + count; ++fd) {
+            int type = 0;
+            socklen_t length = sizeof(type);
+            if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) != 0)
+                continue;
+            if (type == SOCK_DGRAM) {
+                byPort.insert(socketKey(true, localPort(fd)), fd);
+                continue;
+            }
             int listening = 0;
-            socklen_t length = sizeof(listening);
+            length = sizeof(listening);
             if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) == 0 && listening)
-                byPort.insert(localPort(fd), fd);
+                byPort.insert(socketKey(false, localPort(fd)), fd);
         }
     }
     qunsetenv("LISTEN_PID");
@@ -54,8 +68,10 @@ QHash<quint16, int> passedListeners()
 
 QString ListenSpec::toString() const
 {
-    return QStringLiteral("%1:%2%3").arg(ip).arg(port).arg(tls ? QStringLiteral(" (tls)")
-                                                               : QString());
+    const QString suffix = socket == Socket::Datagram ? QStringLiteral(" (udp)")
+                           : tls                      ? QStringLiteral(" (tls)")
+                                                      : QString();
+    return QStringLiteral("%1:%2%3").arg(ip).arg(port).arg(suffix);
 }
 
 QList<ListenSpec> listenSpecs(const Config::Config &config)
@@ -75,12 +91,14 @@ QList<ListenSpec> listenSpecs(const Config::Config &config)
 
 bool acquireListeners(const QList<ListenSpec> &specs, QList<int> *fds, QString *error)
 {
-    QHash<quint16, int> passed = passedListeners();
+    QHash<quint32, int> passed = passedListeners();
     for (const ListenSpec &spec : specs) {
+        const bool datagram = spec.socket == ListenSpec::Socket::Datagram;
         // take() gives 0 for a missing port; fd 0 is never a passed listener.
-        int fd = passed.take(spec.port);
+        int fd = passed.take(socketKey(datagram, spec.port));
         if (fd <= 0) {
-            fd = openListeningSocket(spec.ip, spec.port, error);
+            fd = datagram ? openDatagramSocket(spec.ip, spec.port, error)
+                          : openListeningSocket(spec.ip, spec.port, error);
             if (fd < 0)
                 return false;
         } else {

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "runtime/listeners.h"
+
 #include <QByteArray>
 #include <QList>
 #include <QString>
@@ -22,9 +24,14 @@ struct ChildSpec
     QString kind;  // the service kind ("http", "berth.ticker")
     QString name;  // the instance ("http", the NAME of [ticker:NAME])
     int count = 1; // processes
-    // Indices into the master's listener list (listenSpecs() order); only these are passed to the
-    // child, from fd 3 in the systemd LISTEN_FDS convention. Empty: the child gets no socket.
+    // Indices into the kind's own listener list (ServiceKind::listeners); only these are passed
+    // to the child, from fd 3 in the systemd LISTEN_FDS convention. Empty: the child gets no
+    // socket.
     QList<int> listeners;
+    // The sockets those indices name, filled by ServiceRegistry::childSpecs(): the supervisor
+    // finds each among the sockets it opened (ListenSpec::sameSocket), so it never needs to know
+    // which kind asked for which socket.
+    QList<Core::ListenSpec> listenSpecs;
     Restart restart = Restart::Always;
     qint64 backoffStartMs = 100; // first delay after a quick failure, doubled each time
     qint64 backoffCapMs = 30'000;

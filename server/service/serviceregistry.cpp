@@ -2,6 +2,8 @@
 
 #include <config/config.h>
 
+#include <algorithm>
+
 namespace Berth::Supervisor {
 
 void ServiceRegistry::add(ServiceKind kind)
@@ -22,8 +24,35 @@ QList<ChildSpec> ServiceRegistry::childSpecs(const Config::Config &config) const
 {
     QList<ChildSpec> specs;
     for (const ServiceKind &k : m_kinds) {
-        if (k.childSpecs)
-            specs.append(k.childSpecs(config));
+        if (!k.childSpecs)
+            continue;
+        const QList<Core::ListenSpec> sockets =
+            k.listeners ? k.listeners(config) : QList<Core::ListenSpec>();
+        for (ChildSpec spec : k.childSpecs(config)) {
+            spec.listenSpecs.clear();
+            for (int index : std::as_const(spec.listeners)) {
+                if (index >= 0 && index < sockets.size())
+                    spec.listenSpecs.append(sockets[index]);
+            }
+            specs.append(spec);
+        }
+    }
+    return specs;
+}
+
+QList<Core::ListenSpec> ServiceRegistry::listenSpecs(const Config::Config &config) const
+{
+    QList<Core::ListenSpec> specs;
+    for (const ServiceKind &k : m_kinds) {
+        if (!k.listeners)
+            continue;
+        for (const Core::ListenSpec &spec : k.listeners(config)) {
+            // Two kinds never share a socket; the validator reports the clash.
+            const bool known = std::any_of(specs.cbegin(), specs.cend(),
+                                           [&](const auto &s) { return s.sameSocket(spec); });
+            if (!known)
+                specs.append(spec);
+        }
     }
     return specs;
 }

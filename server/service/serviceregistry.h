@@ -32,6 +32,10 @@ struct ServiceKind
     std::function<void(const Config::Config &)> validate;
     // One instance for one process.
     std::function<std::unique_ptr<Service>(const ServiceSetup &)> create;
+    // Optional: the sockets the kind's children serve (TCP listeners, UDP sockets), opened by the
+    // master before it drops privileges. ChildSpec::listeners index into this list.
+    // Defaults to none, so kinds without sockets leave it out of their initializer.
+    std::function<QList<Core::ListenSpec>(const Config::Config &)> listeners = {};
 };
 
 class ServiceRegistry
@@ -41,8 +45,10 @@ public:
     const ServiceKind *find(const QString &kind) const;
     const QList<ServiceKind> &kinds() const { return m_kinds; }
 
-    // Every kind's child specs for config, in registration order.
+    // Every kind's child specs for config, in registration order, with listenSpecs filled.
     QList<ChildSpec> childSpecs(const Config::Config &config) const;
+    // Every kind's sockets, in registration order (HTTP's first): what the master opens.
+    QList<Core::ListenSpec> listenSpecs(const Config::Config &config) const;
     // Every kind's validation; the diagnostics end up on config.
     void validate(const Config::Config &config) const;
 

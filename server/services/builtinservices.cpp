@@ -7,6 +7,7 @@
 #include "http/httpservice.h"
 #include "mailer/mailerservice.h"
 #include "service/serviceregistry.h"
+#include "socketapps/socketappservice.h"
 #include "ticker/tickerservice.h"
 
 namespace Berth::Services {
@@ -19,6 +20,7 @@ void registerBuiltinServices(Supervisor::ServiceRegistry &registry)
     registerTickerService(registry);
     registerCronService(registry);
     registerMailerService(registry);
+    registerSocketAppServices(registry);
 }
 
 } // namespace Berth::Services

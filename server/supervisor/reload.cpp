@@ -47,7 +47,7 @@ void Supervisor::reload(ControlReply *reply)
         return;
     }
     QStringList names;
-    for (const Core::ListenSpec &spec : Core::listenSpecs(config))
+    for (const Core::ListenSpec &spec : ServiceRegistry::builtin().listenSpecs(config))
         names.append(spec.toString());
     if (names.join(QStringLiteral(", ")) != m_listenerSummary)
         qCWarning(lcMaster).noquote()

@@ -74,6 +74,15 @@ QStringList describeSlots(const SharedState &shared)
                          .arg(lastExit < 0 ? QStringLiteral("-") : describeWaitStatus(lastExit)));
         if (failed)
             continue;
+        // The stats the slot's apps declared (TCP/UDP apps: "tcp:echo.byte_count"), when set.
+        QStringList values;
+        for (int s = StatsRegistry::BuiltinCount; s < shared.statCount(); ++s) {
+            const qint64 value = slot->values[s].load(std::memory_order_relaxed);
+            if (value != 0)
+                values.append(QStringLiteral("%1=%2").arg(shared.statName(s)).arg(value));
+        }
+        if (!values.isEmpty())
+            lines.append(QStringLiteral("    stats: ") + values.join(QLatin1Char(' ')));
         const int threads = slot->threadCount.load(std::memory_order_relaxed);
         for (int t = 0; t < threads; ++t) {
             ThreadRequest request;

@@ -70,7 +70,9 @@ bool Supervisor::prepare()
         m_errors.append(error);
         return false;
     }
-    const QList<Core::ListenSpec> listenSpecs = Core::listenSpecs(config);
+    // Every kind's sockets, opened here before the privilege drop (ports < 1024).
+    m_listenSpecs = ServiceRegistry::builtin().listenSpecs(config);
+    const QList<Core::ListenSpec> &listenSpecs = m_listenSpecs;
     if (!Core::acquireListeners(listenSpecs, &m_listenFds, &error)) {
         m_errors.append(error);
         return false;
@@ -277,9 +279,13 @@ void Supervisor::spawn(const QString &key, int index, int generation)
     ChildLaunch launch;
     launch.kind = spec->kind;
     launch.name = spec->name;
-    for (int listener : spec->listeners) {
-        if (listener >= 0 && listener < m_listenFds.size())
-            launch.listenFds.append(m_listenFds[listener]);
+    // The child's sockets among those this master opened. One a reload added is not open here
+    // (listener changes take a restart): the child opens it itself, unprivileged.
+    for (const Core::ListenSpec &wanted : spec->listenSpecs) {
+        for (qsizetype i = 0; i < m_listenSpecs.size() && i < m_listenFds.size(); ++i) {
+            if (m_listenSpecs[i].sameSocket(wanted))
+                launch.listenFds.append(m_listenFds[i]);
+        }
     }
     launch.sharedFd = m_shared->fd();
     launch.slot = slot;

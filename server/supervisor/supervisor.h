@@ -128,6 +128,7 @@ private:
 
     QMap<int, Config::Snapshot> m_snapshots; // generation in force and the pending one
     QList<int> m_listenFds;
+    QList<Core::ListenSpec> m_listenSpecs; // what m_listenFds are, in the same order
     std::unique_ptr<Core::SharedState> m_shared;
     QHash<QString, Group> m_groups;
     QStringList m_groupOrder; // keys, in the order services contributed them

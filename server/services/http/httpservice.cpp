@@ -102,7 +102,8 @@ void registerHttpService(Supervisor::ServiceRegistry &registry)
         [](const Config::Config &config) { Core::checkHttpConfiguration(config); },
         [](const Supervisor::ServiceSetup &setup) -> std::unique_ptr<Supervisor::Service> {
             return std::make_unique<HttpService>(setup);
-        }});
+        },
+        [](const Config::Config &config) { return Core::listenSpecs(config); }});
 }
 
 } // namespace Berth::Services
