@@ -3,6 +3,7 @@
 // see the registry.
 #include "builtinservices.h"
 
+#include "daemon/daemonservice.h"
 #include "http/httpservice.h"
 #include "service/serviceregistry.h"
 #include "ticker/tickerservice.h"
@@ -15,6 +16,7 @@ void registerBuiltinServices(Supervisor::ServiceRegistry &registry)
         return;
     registerHttpService(registry);
     registerTickerService(registry);
+    Daemons::registerDaemonService(registry);
 }
 
 } // namespace Berth::Services

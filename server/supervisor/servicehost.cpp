@@ -82,6 +82,8 @@ int ServiceHost::runChild(const QString &kind, const QString &name, QCoreApplica
     if (!ok)
         host.m_readyFd = -1;
     qunsetenv(ReadyFdVariable);
+    const int index = qEnvironmentVariableIntValue(ChildIndexVariable, &ok);
+    qunsetenv(ChildIndexVariable);
     if (host.m_readyFd > 2)
         ::fcntl(host.m_readyFd, F_SETFD, FD_CLOEXEC);
     host.m_bus = Core::BroadcastBus::fromEnvironment();
@@ -90,6 +92,7 @@ int ServiceHost::runChild(const QString &kind, const QString &name, QCoreApplica
     setup.name = name;
     setup.shared = host.m_shared.get();
     setup.slot = slot;
+    setup.index = ok ? index : 0;
     setup.bus = host.m_bus.get();
     host.m_services.push_back(serviceKind->create(setup));
     QStringList errors;

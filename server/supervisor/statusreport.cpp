@@ -74,6 +74,9 @@ QStringList describeSlots(const SharedState &shared)
                          .arg(lastExit < 0 ? QStringLiteral("-") : describeWaitStatus(lastExit)));
         if (failed)
             continue;
+        const QString status = slot->status();
+        if (!status.isEmpty())
+            lines.append(QStringLiteral("    %1").arg(status));
         const int threads = slot->threadCount.load(std::memory_order_relaxed);
         for (int t = 0; t < threads; ++t) {
             ThreadRequest request;

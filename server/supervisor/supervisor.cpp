@@ -283,6 +283,7 @@ void Supervisor::spawn(const QString &key, int index, int generation)
     }
     launch.sharedFd = m_shared->fd();
     launch.slot = slot;
+    launch.index = index;
     launch.snapshotFd = snapshotMemfd(snapshot, &error);
     // A fresh broadcast channel per child: the relay joins it to the other children of the
     // same group (key), whatever their generation. Without one the child still serves; its
