@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include "daemoncommand.h"
 #include "keycommand.h"
 #include "runtime/processutil.h"
 #include "service/serviceregistry.h"
@@ -44,6 +45,7 @@ const char Usage[] =
     "  check     validate the configuration (every problem as file:line: message);\n"
     "            -T also prints the merged configuration with origins, secrets masked\n"
     "  log       print the tail of a log: [-s server|request|app|cef] [-n BYTES]\n"
+    "  daemon    a daemon of the running server: start|stop|restart|status NAME\n"
     "  keys      session keys: list | rotate --keynum N --secret-file PATH [--when TIME]\n"
     "  version   print the version\n"
     "\n"
@@ -60,6 +62,7 @@ struct OwnCommand
 };
 const OwnCommand OwnCommands[] = {
     {QLatin1StringView("keys"), runKeyCommand},
+    {QLatin1StringView("daemon"), runDaemonCommand},
 };
 
 const OwnCommand *findOwnCommand(const QString &name)
