@@ -352,9 +352,10 @@ void DaemonService::settleWaiters()
         const ProgramState want = m_waiters[i].first;
         const ProgramState state = m_machine.state();
         const bool reached = state == want ||
+                             // A start is settled once it ran start_seconds or gave up (FATAL);
+                             // BACKOFF is still trying.
                              (want == ProgramState::Running &&
-                              (state == ProgramState::Fatal || state == ProgramState::Backoff ||
-                               state == ProgramState::Exited)) ||
+                              (state == ProgramState::Fatal || state == ProgramState::Exited)) ||
                              (want == ProgramState::Stopped && state == ProgramState::Fatal);
         if (!reached) {
             ++i;
