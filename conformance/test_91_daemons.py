@@ -101,6 +101,30 @@ start_seconds = 200ms
     assert berth.wait_until(lambda: "daemon greeter: RUNNING" in status(srv), 5), status(srv)
     program = pids(tmp_path / "greeter.pids")[0]
     assert f"daemon greeter: RUNNING, pid {program}" in status(srv)
+    # Nothing of berthd's reaches the program: no shared memory, snapshot, channel or log file.
+    inherited = [os.readlink(f"/proc/{program}/fd/{fd}") for fd in os.listdir(f"/proc/{program}/fd")]
+    assert not [t for t in inherited if "memfd" in t or "socket" in t or t.endswith(".log")], \
+        inherited
+
+
+def test_output_to_files_and_user(berth_server, tmp_path):
+    # Inline (no script file): as root the program runs as nobody, who can't enter tmp_path.
+    as_root = os.geteuid() == 0
+    srv = berth_server(config(tmp_path, f"""
+[daemon:writer]
+command = /bin/sh -c 'echo "uid $(id -u) umask $(umask) dir $(pwd)" && echo oops >&2 && exec sleep 1000'
+directory = /
+umask = 027
+stdout = {tmp_path}/writer.out
+stderr = {tmp_path}/writer.err
+{"user = nobody" if as_root else ""}
+"""))
+    out, err = tmp_path / "writer.out", tmp_path / "writer.err"
+    assert berth.wait_until(lambda: out.exists() and "uid" in out.read_text(), 5)
+    uid = 65534 if as_root else os.geteuid()
+    assert out.read_text().splitlines()[0] == f"uid {uid} umask 0027 dir /"
+    assert berth.wait_until(lambda: err.exists() and err.read_text() == "oops\n", 5)
+    assert "writer: oops" not in app_log(srv)
 
 
 def test_killed_program_restarts_with_backoff(berth_server, tmp_path):

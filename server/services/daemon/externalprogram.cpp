@@ -15,6 +15,7 @@
 #include <csignal>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/close_range.h>
 #include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -190,6 +191,13 @@ bool ExternalProgram::spawn(QString *error)
         if (devNull < 0 || ::dup2(devNull, 0) < 0 || ::dup2(outPipe[1], 1) < 0 ||
             ::dup2(errPipe[1], 2) < 0)
             childFail(errorPipe[1], 1);
+        // Nothing of berthd's passes to the program (the shared memory, the snapshot, the
+        // broadcast channel, the log files): every other descriptor closes on exec.
+        if (::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) != 0) {
+            const long maxFd = qMin(::sysconf(_SC_OPEN_MAX), 65536L);
+            for (int fd = 3; fd < maxFd; ++fd)
+                ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+        }
         if (m_spec.umask >= 0)
             ::umask(mode_t(m_spec.umask));
         if (!directory.isEmpty() && ::chdir(directory.constData()) != 0)
