@@ -292,3 +292,29 @@ instances = 0
         assert re.search(rf"{re.escape(str(conf))}:{line}: .*{re.escape(message)}", out), \
             (needle, out)
     assert "instances" in out, out
+
+
+def test_reload_keeps_unchanged_and_replaces_changed_one_after_the_other(berth_server, tmp_path):
+    keep, change = looper(tmp_path, "keep"), looper(tmp_path, "change")
+    body = """
+[daemon:keep]
+command = {keep}
+start_seconds = 200ms
+
+[daemon:change]
+command = {change} {arg}
+start_seconds = 200ms
+"""
+    srv = berth_server(config(tmp_path, body.format(keep=keep, change=change, arg="one")))
+    assert berth.wait_until(lambda: status(srv).count("RUNNING") == 2, 5), status(srv)
+    srv.conf_path.write_text(srv.conf_path.read_text().replace(f"{change} one", f"{change} two"))
+    result = berth.run_cli("reload", "-c", str(srv.conf_path), timeout=30)
+    assert result.returncode == 0, result
+    assert berth.wait_until(lambda: "change: hello two" in app_log(srv), 5), app_log(srv)
+    assert len(pids(tmp_path / "keep.pids")) == 1
+    first, second = pids(tmp_path / "change.pids")
+    assert not alive(first)
+    # The new child started its program only once the old one had stopped: never both at once.
+    log = srv.server_log()
+    assert "change waits for its previous generation to stop" in log, log
+    assert log.index("change stopped:") < log.rindex("change started"), log

@@ -58,6 +58,7 @@ bool DaemonService::prepare(QStringList *errors)
 {
     const Config::Config &config = *m_setup.config;
     const int instances = int(config.getInt(m_section, QStringLiteral("instances")));
+    m_instances = instances;
     m_label =
         instances > 1 ? QStringLiteral("%1.%2").arg(m_setup.name).arg(m_setup.index) : m_setup.name;
     m_machine = ProgramStateMachine(readPolicy(config, m_section));
@@ -133,10 +134,14 @@ void DaemonService::requestStart()
     if (m_draining)
         return;
     QString waitingFor;
-    if (!dependenciesRunning(&waitingFor)) {
+    if (predecessorRunning())
+        waitingFor = QStringLiteral("its previous generation");
+    if (!waitingFor.isEmpty() || !dependenciesRunning(&waitingFor)) {
         if (m_waitingFor != waitingFor)
-            qCInfo(lcDaemon).noquote()
-                << m_label << "waits for" << waitingFor << "to be RUNNING (depends_on)";
+            qCInfo(lcDaemon).noquote() << m_label << "waits for" << waitingFor
+                                       << (waitingFor == QLatin1String("its previous generation")
+                                               ? "to stop"
+                                               : "to be RUNNING (depends_on)");
         m_waitingFor = waitingFor;
         publish();
         return;
@@ -300,10 +305,32 @@ bool DaemonService::dependenciesRunning(QString *waitingFor) const
     return true;
 }
 
+bool DaemonService::beingReplaced() const
+{
+    const Core::SharedState *shared = m_setup.shared;
+    if (!shared)
+        return false;
+    int live = 0;
+    for (int i = 0; i < shared->slotCount(); ++i) {
+        const Core::WorkerSlot *slot = shared->slot(i);
+        live +=
+            slot->isLive() && slot->kind() == QLatin1String(Kind) && slot->name() == m_setup.name;
+    }
+    return live > m_instances;
+}
+
+bool DaemonService::predecessorRunning() const
+{
+    // The master starts the new generation's children first and then stops the old ones (a
+    // reload, `berthd restart`): while both are live there are more slots than instances.
+    return beingReplaced();
+}
+
 bool DaemonService::dependentsStopped() const
 {
     const Core::SharedState *shared = m_setup.shared;
-    if (m_dependents.isEmpty() || !shared)
+    // A reload replacing this daemon leaves its dependents running: nothing to wait for.
+    if (m_dependents.isEmpty() || !shared || beingReplaced())
         return true;
     const int stat = shared->findStat(QStringLiteral("daemon_state"));
     for (int i = 0; i < shared->slotCount(); ++i) {
@@ -412,6 +439,8 @@ void DaemonService::drain()
         return;
     m_draining = true;
     m_startAfterStop = false;
+    if (Core::WorkerSlot *slot = m_stats.workerSlot())
+        slot->state.store(int(Core::WorkerState::Draining), std::memory_order_release);
     // A pending restart or a wait for a dependency ends here.
     if (!programUp(m_machine.state())) {
         m_machine.stop(now());

@@ -53,6 +53,11 @@ private:
     void requestStop();
     bool dependenciesRunning(QString *waitingFor) const;
     bool dependentsStopped() const;
+    // Live slots of this daemon (every generation) beyond `instances`: a reload replaces it.
+    bool beingReplaced() const;
+    // A child of this daemon from an older generation is still live (a reload, a restart): the
+    // new one starts its program after it ended, so the program never runs twice.
+    bool predecessorRunning() const;
     void publish();
     void settleWaiters();
     qint64 now() const { return m_clock.elapsed(); }
@@ -63,6 +68,7 @@ private:
     QString m_call;
     QStringList m_dependsOn;
     QStringList m_dependents; // daemons whose depends_on names this one
+    int m_instances = 1;
     int m_stopSignal = 15;
     ProgramStateMachine m_machine;
     std::unique_ptr<ExternalProgram> m_program;
