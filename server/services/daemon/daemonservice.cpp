@@ -15,6 +15,7 @@
 #include <QLoggingCategory>
 
 #include <csignal>
+#include <unistd.h>
 
 Q_LOGGING_CATEGORY(lcDaemon, "berth.daemon")
 
@@ -110,6 +111,12 @@ bool DaemonService::prepare(QStringList *errors)
             }
         });
     } else {
+        if (::geteuid() != 0 && (config.isSet(m_section, QStringLiteral("user")) ||
+                                 config.isSet(m_section, QStringLiteral("group"))))
+            qCWarning(lcDaemon).noquote()
+                << QStringLiteral("[%1] user/group ignored: berthd does not run as root, so the "
+                                  "program runs as the server's user")
+                       .arg(m_section);
         m_program = std::make_unique<ExternalProgram>(readProgram(config, m_section, m_setup.index),
                                                       m_label);
         connect(m_program.get(), &ExternalProgram::exited, this, &DaemonService::onExited);
