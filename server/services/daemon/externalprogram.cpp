@@ -258,11 +258,23 @@ void ExternalProgram::checkExit()
 {
     if (m_pid <= 0)
         return;
+    // Peek first (WNOWAIT): while the program is an unreaped zombie its pid, and so its process
+    // group id, can't be reused, so what is left of the group (a shell script's background job)
+    // is killed with no risk of hitting another process: a daemon's tree is never orphaned.
+    siginfo_t info{};
+    if (::waitid(P_PID, id_t(m_pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
+        if (errno == EINTR)
+            return;
+    } else if (info.si_pid == 0) {
+        return; // still running
+    } else {
+        ::kill(-m_pid, SIGKILL);
+    }
     int status = 0;
-    const pid_t done = ::waitpid(m_pid, &status, WNOHANG);
-    if (done == 0 || (done < 0 && errno == EINTR))
-        return;
-    const pid_t pid = m_pid;
+    pid_t done;
+    do {
+        done = ::waitpid(m_pid, &status, 0);
+    } while (done < 0 && errno == EINTR);
     m_pid = 0;
     m_exitPoll.stop();
     if (m_exitNotifier) {
@@ -274,9 +286,6 @@ void ExternalProgram::checkExit()
         ::close(m_pidfd);
         m_pidfd = -1;
     }
-    // What is left of its process group (a background job of a shell script) goes with it: a
-    // daemon's tree is never orphaned.
-    ::kill(-pid, SIGKILL);
     // The last lines it wrote come before its exit in the log.
     onReadable(m_out);
     onReadable(m_err);
