@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include "croncommand.h"
+#include "daemoncommand.h"
 #include "keycommand.h"
 #include "mailcommand.h"
 #include "runtime/processutil.h"
@@ -46,6 +47,7 @@ const char Usage[] =
     "  check     validate the configuration (every problem as file:line: message);\n"
     "            -T also prints the merged configuration with origins, secrets masked\n"
     "  log       print the tail of a log: [-s server|request|app|cef] [-n BYTES]\n"
+    "  daemon    a daemon of the running server: start|stop|restart|status NAME\n"
     "  keys      session keys: list | rotate --keynum N --secret-file PATH [--when TIME]\n"
     "  cron      cron jobs: list [--json] | run FILE:LINE\n"
     "  mail      the mail spool: queue [--json] | retry [ID] | purge ID\n"
@@ -66,6 +68,7 @@ const OwnCommand OwnCommands[] = {
     {QLatin1StringView("keys"), runKeyCommand},
     {QLatin1StringView("cron"), runCronCommand},
     {QLatin1StringView("mail"), runMailCommand},
+    {QLatin1StringView("daemon"), runDaemonCommand},
 };
 
 const OwnCommand *findOwnCommand(const QString &name)

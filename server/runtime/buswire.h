@@ -20,6 +20,14 @@ constexpr qsizetype MaxTopicBytes = 255;
 constexpr qsizetype MaxPayloadBytes = (qsizetype(1) << 20) + 64;
 constexpr qsizetype MaxFrameBytes = LengthBytes + 1 + MaxTopicBytes + MaxPayloadBytes;
 
+// Reserved topics: control requests between the master and one child travel on the child's
+// broadcast channel but are never relayed to the other children. The master sends a request
+// (payload "ID\nVERB\nARG\n...") on ControlRequestTopic to one child; the child answers
+// on ControlAnswerTopic ("ID\nOK|FAILED\nLINE\n..."), which the master's relay keeps.
+// Apps never publish on them (the "berth.control." prefix is the server's).
+constexpr const char ControlRequestTopic[] = "berth.control.request";
+constexpr const char ControlAnswerTopic[] = "berth.control.answer";
+
 // An empty array when the topic or payload is over its limit.
 QByteArray encode(QByteArrayView topic, QByteArrayView payload);
 

@@ -162,6 +162,31 @@ QString WorkerSlot::name() const
     return loadText(serviceName);
 }
 
+void WorkerSlot::setStatus(const QString &text)
+{
+    // Seqlock writer (one writer: the child). Odd while writing; the release store publishes
+    // the words before the even sequence a reader compares against.
+    const std::uint32_t seq = statusSeq.load(std::memory_order_relaxed);
+    statusSeq.store(seq + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    storeText(statusText, text);
+    statusSeq.store(seq + 2, std::memory_order_release);
+}
+
+QString WorkerSlot::status() const
+{
+    for (int attempt = 0; attempt < 4; ++attempt) {
+        const std::uint32_t before = statusSeq.load(std::memory_order_acquire);
+        if (before & 1u)
+            continue;
+        const QString text = loadText(statusText);
+        std::atomic_thread_fence(std::memory_order_acquire);
+        if (statusSeq.load(std::memory_order_relaxed) == before)
+            return text;
+    }
+    return {};
+}
+
 ThreadSlot *WorkerSlot::thread(int index)
 {
     if (index < 0 || index >= threadCount.load(std::memory_order_relaxed))
@@ -545,6 +570,10 @@ std::uint32_t SharedState::prepareSlot(int index)
     s->pid.store(0, std::memory_order_relaxed);
     s->startedMs.store(QDateTime::currentMSecsSinceEpoch(), std::memory_order_relaxed);
     s->requestsServed.store(0, std::memory_order_relaxed);
+    // A child killed mid-update leaves the sequence odd; make it even, then clear the text.
+    const std::uint32_t statusSeq = s->statusSeq.load(std::memory_order_relaxed);
+    s->statusSeq.store(statusSeq + (statusSeq & 1u), std::memory_order_relaxed);
+    s->setStatus(QString());
     returnConnections(header()->connections, s);
     s->values[StatsRegistry::ActiveConnections].store(0, std::memory_order_relaxed);
     for (int t = 0; t < s->threadCount.load(std::memory_order_relaxed); ++t) {

@@ -68,6 +68,7 @@ struct alignas(64) WorkerSlot
     static constexpr int StatCapacity = 512;
     static constexpr int KindBytes = 16;
     static constexpr int NameBytes = 48;
+    static constexpr int StatusBytes = 160;
 
     std::atomic<std::int32_t> pid;
     std::atomic<std::uint32_t> generation; // +1 each time the master (re)uses the slot
@@ -85,11 +86,20 @@ struct alignas(64) WorkerSlot
     // This worker's share of the server-wide connection count (see acquireConnection()), so the
     // master can give it back when the worker dies with connections open.
     std::atomic<std::int32_t> connections;
+    // One line the service of the child says about itself (a daemon: "RUNNING pid 123, up
+    // 40 s"), shown by `berthd status`. Written by the child only, under a seqlock (statusSeq
+    // odd while it writes), in atomic words like ThreadSlot's request text.
+    std::atomic<std::uint32_t> statusSeq;
+    std::atomic<std::uint64_t> statusText[StatusBytes / 8];
     std::atomic<std::int64_t> values[StatCapacity];
 
     WorkerState workerState() const { return WorkerState(state.load(std::memory_order_acquire)); }
     QString kind() const;
     QString name() const;
+    // The child's own status line (see statusText): set by the child, read by anyone; an
+    // empty string when none was set or the writer is mid-update after a few retries.
+    void setStatus(const QString &text);
+    QString status() const;
     // Starting, Running or Draining: a process that may still write the slot.
     bool isLive() const;
     ThreadSlot *thread(int index);
@@ -112,7 +122,7 @@ class SharedState
 {
 public:
     static constexpr std::uint64_t Magic = 0x4d48535f48545245ull; // "ERTH_SHM" little-endian
-    static constexpr std::uint32_t Version = 2;
+    static constexpr std::uint32_t Version = 3;
     static constexpr int StatCapacity = WorkerSlot::StatCapacity;
     static constexpr int NameBytes = 64; // a stat name is at most NameBytes - 1 UTF-8 bytes
     static constexpr int MaxSlots = 1024;

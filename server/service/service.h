@@ -4,6 +4,8 @@
 #include <QObject>
 #include <QStringList>
 
+#include <functional>
+
 namespace Berth::Config {
 class Config;
 }
@@ -23,6 +25,7 @@ struct ServiceSetup
     QString name;                           // the instance, as in its ChildSpec
     Core::SharedState *shared = nullptr;    // owned by the host
     int slot = 0;                           // this process's slot in shared
+    int index = 0; // which of its ChildSpec's `count` processes this is (0 .. count - 1)
     // Publish/subscribe with the other processes of the service (owned by the host; reaches
     // the service's other children through the master, or stays in-process with workers = 0).
     Core::BroadcastBus *bus = nullptr;
@@ -66,6 +69,17 @@ public:
     // The stats the service declares, in declaration order (the list `berthd status` and the
     // stats app show for it).
     virtual QStringList statNames() const = 0;
+
+    // A control request for this service (`berthd daemon stop NAME`, later the admin API): the
+    // control socket's `service KIND:NAME VERB ARGS...`, relayed by the master to every child
+    // of the group. The service calls answer exactly once, at once or later (after a stop), with
+    // the outcome and lines for the operator. By default a service takes no requests.
+    using ControlAnswer = std::function<void(bool ok, const QStringList &lines)>;
+    virtual void control(const QString &verb, const QStringList &arguments, ControlAnswer answer)
+    {
+        Q_UNUSED(arguments);
+        answer(false, {QStringLiteral("%1: not a request this service takes").arg(verb)});
+    }
 
     bool isReady() const { return m_ready; }
     bool isDrained() const { return m_drained; }

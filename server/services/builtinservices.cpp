@@ -4,6 +4,7 @@
 #include "builtinservices.h"
 
 #include "cron/cronservice.h"
+#include "daemon/daemonservice.h"
 #include "http/httpservice.h"
 #include "mailer/mailerservice.h"
 #include "service/serviceregistry.h"
@@ -21,6 +22,7 @@ void registerBuiltinServices(Supervisor::ServiceRegistry &registry)
     registerCronService(registry);
     registerMailerService(registry);
     registerSocketAppServices(registry);
+    Daemons::registerDaemonService(registry);
 }
 
 } // namespace Berth::Services

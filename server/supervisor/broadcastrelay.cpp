@@ -103,14 +103,24 @@ void BroadcastRelay::onReadable(int id)
         }
         it->in.append(QByteArrayView(buffer, n));
         QByteArray frame;
+        QByteArray topic;
+        QByteArray payload;
         for (;;) {
-            const auto result = m_peers[id].in.next(&frame);
+            const auto result = m_peers[id].in.next(&frame, &topic, &payload);
             if (result == Core::BusWire::Decoder::Result::NeedMore)
                 break;
             if (result == Core::BusWire::Decoder::Result::Error) {
                 fail(id, "sent a malformed or oversized broadcast frame");
                 return;
             }
+            if (topic == Core::BusWire::ControlAnswerTopic) {
+                Q_EMIT controlAnswer(id, payload);
+                if (!m_peers.contains(id))
+                    return;
+                continue;
+            }
+            if (topic == Core::BusWire::ControlRequestTopic)
+                continue; // only the master asks
             relay(id, frame);
         }
     }
@@ -146,6 +156,23 @@ void BroadcastRelay::relay(int from, const QByteArray &frame)
     }
     for (int id : gone)
         close(id);
+}
+
+bool BroadcastRelay::sendTo(int id, const QByteArray &frame)
+{
+    const auto it = m_peers.find(id);
+    if (it == m_peers.end() || frame.isEmpty() || it->outBytes + frame.size() > m_queueCap)
+        return false;
+    const bool wasIdle = it->out.empty();
+    it->out.push_back(frame);
+    it->outBytes += frame.size();
+    if (wasIdle && !flush(*it)) {
+        close(id);
+        return false;
+    }
+    if (!it->out.empty())
+        it->writeNotifier->setEnabled(true);
+    return true;
 }
 
 void BroadcastRelay::onWritable(int id)

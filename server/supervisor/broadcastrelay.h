@@ -43,11 +43,18 @@ public:
     std::optional<Channel> open(const QString &group, QString *error);
     void setLabel(int id, const QString &label); // for the log: "http:http child 1 (pid 123)"
     void close(int id);
+    // Queues frame for peer id alone (a control request); false when there is no such peer or
+    // its queue is full.
+    bool sendTo(int id, const QByteArray &frame);
 
     int peerCount() const { return int(m_peers.size()); }
     quint64 relayed() const { return m_relayed; } // frame deliveries queued to a peer
     quint64 dropped() const { return m_dropped; } // deliveries dropped at a full queue
     qsizetype queuedBytes(int id) const;
+
+Q_SIGNALS:
+    // A child answered a control request (BusWire::ControlAnswerTopic); not relayed.
+    void controlAnswer(int id, const QByteArray &payload);
 
 private:
     struct Peer

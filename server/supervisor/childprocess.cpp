@@ -61,6 +61,7 @@ std::optional<LaunchedChild> launchChild(const ChildLaunch &launch, QString *err
     env.insert(QLatin1StringView(Core::SharedState::FdVariable), QString::number(sharedFd));
     env.insert(QLatin1StringView(Core::SharedState::SlotVariable), QString::number(launch.slot));
     env.insert(QLatin1StringView(ReadyFdVariable), QString::number(readyFd));
+    env.insert(QLatin1StringView(ChildIndexVariable), QString::number(launch.index));
     env.insert(QLatin1StringView(SnapshotFdVariable), QString::number(snapshotFd));
     env.remove(QLatin1StringView(Core::BroadcastBus::FdVariable));
     if (launch.busFd >= 0)

@@ -25,6 +25,7 @@ struct ChildLaunch
     int slot = 0;
     int snapshotFd = -1;
     int busFd = -1;
+    int index = 0; // which of the group's children (0 .. count - 1), in BERTH_CHILD_INDEX
 };
 
 struct LaunchedChild
@@ -39,5 +40,7 @@ std::optional<LaunchedChild> launchChild(const ChildLaunch &launch, QString *err
 
 // The environment variable that carries the readiness pipe to a child.
 constexpr const char *ReadyFdVariable = "BERTH_READY_FD";
+// The environment variable that carries the child's index in its group (ServiceSetup::index).
+constexpr const char *ChildIndexVariable = "BERTH_CHILD_INDEX";
 
 } // namespace Berth::Supervisor

@@ -29,7 +29,8 @@ private:
 };
 
 // The master's control channel (see docs/operations.md, "Control socket"). Line protocol: the
-// client sends one request line (`status`, `reload`, `restart KIND:NAME`); the master answers
+// client sends one request line (`status`, `reload`, `restart KIND:NAME`, `service KIND:NAME
+// VERB ARGS...`); the master answers
 // with text lines, the last one `OK` or `FAILED`, and closes the connection. The socket is
 // owner-only (0600): whoever may signal the master may talk to it, nobody else.
 class ControlChannel final : public QObject

@@ -13,6 +13,7 @@
 #include <QCoreApplication>
 #include <QFile>
 #include <QLoggingCategory>
+#include <QPointer>
 
 #include <csignal>
 #include <cstdio>
@@ -82,6 +83,8 @@ int ServiceHost::runChild(const QString &kind, const QString &name, QCoreApplica
     if (!ok)
         host.m_readyFd = -1;
     qunsetenv(ReadyFdVariable);
+    const int index = qEnvironmentVariableIntValue(ChildIndexVariable, &ok);
+    qunsetenv(ChildIndexVariable);
     if (host.m_readyFd > 2)
         ::fcntl(host.m_readyFd, F_SETFD, FD_CLOEXEC);
     host.m_bus = Core::BroadcastBus::fromEnvironment();
@@ -90,8 +93,11 @@ int ServiceHost::runChild(const QString &kind, const QString &name, QCoreApplica
     setup.name = name;
     setup.shared = host.m_shared.get();
     setup.slot = slot;
+    setup.index = ok ? index : 0;
     setup.bus = host.m_bus.get();
     host.m_services.push_back(serviceKind->create(setup));
+    host.m_bus->subscribe(QByteArray(Core::BusWire::ControlRequestTopic), &host,
+                          [h = &host](const QByteArray &payload) { h->onControlRequest(payload); });
     QStringList errors;
     if (!host.m_services.front()->prepare(&errors))
         return fail(errors);
@@ -191,6 +197,24 @@ void ServiceHost::onReady()
     }
     Core::reportToStarter(m_starterFd, QStringLiteral("OK"));
     m_starterFd = -1;
+}
+
+void ServiceHost::onControlRequest(const QByteArray &payload)
+{
+    QStringList parts = QString::fromUtf8(payload).split(QLatin1Char('\n'));
+    if (parts.size() < 2 || m_services.empty())
+        return;
+    const QString id = parts.takeFirst();
+    const QString verb = parts.takeFirst();
+    QPointer<ServiceHost> self(this);
+    m_services.front()->control(verb, parts, [self, id](bool ok, const QStringList &lines) {
+        if (!self || !self->m_bus)
+            return;
+        QStringList answer{id, ok ? QStringLiteral("OK") : QStringLiteral("FAILED")};
+        answer += lines;
+        self->m_bus->publish(Core::BusWire::ControlAnswerTopic,
+                             answer.join(QLatin1Char('\n')).toUtf8());
+    });
 }
 
 void ServiceHost::onSignal(int signo)

@@ -44,6 +44,8 @@ private:
     void onSignal(int signo);
     void onDrained();
     void onReady();
+    // A control request the master relayed on the broadcast channel (BusWire).
+    void onControlRequest(const QByteArray &payload);
 
     bool m_inProcess;
     QStringList m_files;

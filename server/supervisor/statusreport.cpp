@@ -83,6 +83,9 @@ QStringList describeSlots(const SharedState &shared)
         }
         if (!values.isEmpty())
             lines.append(QStringLiteral("    stats: ") + values.join(QLatin1Char(' ')));
+        const QString status = slot->status();
+        if (!status.isEmpty())
+            lines.append(QStringLiteral("    %1").arg(status));
         const int threads = slot->threadCount.load(std::memory_order_relaxed);
         for (int t = 0; t < threads; ++t) {
             ThreadRequest request;

@@ -34,6 +34,7 @@ Supervisor::Supervisor(QStringList configFiles, int starterFd)
 {
     m_clock.start();
     m_relay = new BroadcastRelay(BroadcastRelay::DefaultQueueCapBytes, this);
+    connect(m_relay, &BroadcastRelay::controlAnswer, this, &Supervisor::onControlAnswer);
     m_stopDeadline.setSingleShot(true);
     connect(&m_stopDeadline, &QTimer::timeout, this, [this] {
         qCWarning(lcMaster) << "stop grace reached; killing the remaining children";
@@ -213,8 +214,11 @@ void Supervisor::onControl(const QString &command, const QStringList &arguments,
         }
         restartGroup(matches.front());
         reply.finish({QStringLiteral("restarting %1").arg(matches.front())}, true);
+    } else if (command == QLatin1String("service") && arguments.size() >= 2) {
+        forwardControl(arguments, reply);
     } else {
-        reply.finish({QStringLiteral("unknown request '%1' (status, reload, restart KIND:NAME)")
+        reply.finish({QStringLiteral("unknown request '%1' (status, reload, restart KIND:NAME, "
+                                     "service KIND:NAME VERB [ARGS])")
                           .arg((QStringList{command} + arguments).join(QLatin1Char(' ')))},
                      false);
     }
@@ -289,6 +293,7 @@ void Supervisor::spawn(const QString &key, int index, int generation)
     }
     launch.sharedFd = m_shared->fd();
     launch.slot = slot;
+    launch.index = index;
     launch.snapshotFd = snapshotMemfd(snapshot, &error);
     // A fresh broadcast channel per child: the relay joins it to the other children of the
     // same group (key), whatever their generation. Without one the child still serves; its
@@ -399,6 +404,8 @@ void Supervisor::onChildExit(pid_t pid, int status)
     }
     if (child.readyFd >= 0)
         ::close(child.readyFd);
+    forwardGone(child.busChannel,
+                QStringLiteral("%1 (pid %2) exited").arg(childLabel(child)).arg(pid));
     m_relay->close(child.busChannel);
     m_shared->markExited(child.slot);
     m_shared->recordExit(child.slot, status, false);

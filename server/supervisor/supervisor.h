@@ -92,6 +92,16 @@ private:
         QList<ControlReply> waiters;
     };
 
+    // A control request forwarded to the children of one group (`service KIND:NAME VERB ...`),
+    // answered once every child answered, left or timed out.
+    struct Forward
+    {
+        QList<ControlReply> reply; // one; a list because ControlReply has no default
+        QSet<int> waiting;         // bus channels still to answer
+        QStringList lines;
+        bool ok = true;
+    };
+
     bool loadGeneration(const QStringList &files, Config::Config *config, QStringList *errors);
     void installSignalHandlers();
     void onSignal(int signo);
@@ -107,6 +117,11 @@ private:
     void commitReload();
     void failReload(const QString &why);
     void restartGroup(const QString &key);
+    // servicecontrol.cpp
+    void forwardControl(const QStringList &arguments, ControlReply reply);
+    void onControlAnswer(int channel, const QByteArray &payload);
+    void forwardGone(int channel, const QString &why);
+    void finishForward(quint64 id);
     void stopChild(Child &child);
     void stopAll(bool graceful);
     void checkFinished();
@@ -145,6 +160,8 @@ private:
     QTimer m_logFlush;
     ControlChannel *m_control = nullptr;
     BroadcastRelay *m_relay = nullptr;
+    QHash<quint64, Forward> m_forwards;
+    quint64 m_nextForward = 1;
 };
 
 } // namespace Berth::Supervisor

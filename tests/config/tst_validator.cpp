@@ -69,7 +69,7 @@ void tst_Validator::designExampleIsValid()
         warnings.append(d.message);
     const QString ignored = u" is not supported by this version of berthd and is ignored"_s;
     QCOMPARE(warnings, (QStringList{u"[@users]"_s + ignored, u"[api-gateway]"_s + ignored,
-                                    u"[daemon:sample]"_s + ignored, u"[admin]"_s + ignored}));
+                                    u"[admin]"_s + ignored}));
     // The values the example sets come through the getters unchanged.
     QCOMPARE(config.getInt(u"server"_s, u"workers"_s), 2);
     QCOMPARE(config.getSize(u"limits"_s, u"max_header_bytes"_s), 32 * 1024);
@@ -208,7 +208,7 @@ void tst_Validator::emptyValueIsNotChecked()
 void tst_Validator::plannedSections_data()
 {
     QTest::addColumn<QString>("section");
-    for (const char *name : {"@users", "api-gateway", "daemon:sample", "admin"})
+    for (const char *name : {"@users", "api-gateway", "admin"})
         QTest::newRow(name) << QString::fromLatin1(name);
 }
 
@@ -335,7 +335,7 @@ void tst_Validator::schemaFindSection_data()
     QTest::newRow("group") << u"@users"_s << u"@*"_s << true << false;
     QTest::newRow("tcp") << u"tcp:echo"_s << u"tcp:*"_s << false << false;
     QTest::newRow("udp") << u"udp:echo"_s << u"udp:*"_s << false << false;
-    QTest::newRow("daemon") << u"daemon:x"_s << u"daemon:*"_s << true << false;
+    QTest::newRow("daemon") << u"daemon:x"_s << u"daemon:*"_s << false << false;
     QTest::newRow("tls") << u"tls"_s << u"tls"_s << false << false;
     QTest::newRow("tls-sni") << u"tls:example.org"_s << u"tls:*"_s << false << false;
     QTest::newRow("app: alone") << u"app:"_s << QString() << false << false;

@@ -1,10 +1,12 @@
 // BroadcastRelay, the master's half of the broadcast bus, driven through the children's ends of
 // its socketpairs: a frame reaches every other child of the same group and no one else, a child
 // that never reads has its queue capped (dropped and counted) while the others keep receiving,
-// a malformed frame costs the sender its channel, a closed channel leaves the rest working.
+// a malformed frame costs the sender its channel, a closed channel leaves the rest working;
+// control requests reach one child and their answers stay with the master.
 #include "runtime/buswire.h"
 #include "supervisor/broadcastrelay.h"
 
+#include <QSignalSpy>
 #include <QtTest>
 
 #include <sys/socket.h>
@@ -23,6 +25,7 @@ private Q_SLOTS:
     void slowChildIsCappedAndTheOthersKeepReceiving();
     void malformedFrameClosesTheSender();
     void closedChildLeavesTheOthersWorking();
+    void controlFramesGoToOneChildAndAnswersToTheMaster();
 
 private:
     static void writeAll(int fd, const QByteArray &bytes);
@@ -145,6 +148,39 @@ void tst_BroadcastRelay::closedChildLeavesTheOthersWorking()
     QCOMPARE(readFor(b->childFd, frame.size()), frame);
     QCOMPARE(readFor(fresh->childFd, frame.size()), frame);
     for (const auto &ch : {a, b, fresh})
+        ::close(ch->childFd);
+}
+
+void tst_BroadcastRelay::controlFramesGoToOneChildAndAnswersToTheMaster()
+{
+    BroadcastRelay relay;
+    QString error;
+    const auto a = relay.open(QStringLiteral("daemon:q"), &error);
+    const auto b = relay.open(QStringLiteral("daemon:q"), &error);
+    QVERIFY(a && b);
+    QSignalSpy answers(&relay, &BroadcastRelay::controlAnswer);
+
+    // The master asks b alone.
+    const QByteArray request = BusWire::encode(BusWire::ControlRequestTopic, "7\nstop");
+    QVERIFY(relay.sendTo(b->id, request));
+    QCOMPARE(readFor(b->childFd, request.size()), request);
+    QCOMPARE(readFor(a->childFd, 1, 100), QByteArray());
+
+    // b's answer is the master's, not relayed to a.
+    writeAll(b->childFd, BusWire::encode(BusWire::ControlAnswerTopic, "7\nOK\nq.1: STOPPED"));
+    QVERIFY(answers.wait(2000) || answers.size() == 1);
+    QCOMPARE(answers.size(), 1);
+    QCOMPARE(answers[0][0].toInt(), b->id);
+    QCOMPARE(answers[0][1].toByteArray(), QByteArray("7\nOK\nq.1: STOPPED"));
+    QCOMPARE(readFor(a->childFd, 1, 100), QByteArray());
+
+    // Only the master asks: a child "request" goes nowhere.
+    writeAll(a->childFd, request);
+    QCOMPARE(readFor(b->childFd, 1, 100), QByteArray());
+    QCOMPARE(relay.relayed(), 0u);
+    QVERIFY(!relay.sendTo(12345, request));
+
+    for (const auto &ch : {a, b})
         ::close(ch->childFd);
 }
 
