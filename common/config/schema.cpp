@@ -78,6 +78,25 @@ Schema makeBuiltin()
                   0),
             key(u"cef_syslog"_s, T::Bool, u"no"_s,
                 u"Also send the security events of cef.log to syslog (facility auth)."_s),
+            key(u"request_log"_s, T::Bool, u"yes"_s,
+                u"Write request.log, one line per request; `off` writes none."_s),
+            key(u"request_log_format"_s, T::String, u"skitai"_s,
+                u"Format of request.log: `skitai` (Skitai's fields), `combined` (the "
+                u"Apache/nginx combined format that goaccess, awstats and fail2ban read) or "
+                u"`json` (one JSON object per line with every skitai field, typed)."_s),
+            key(u"log_time"_s, T::String, u"local"_s,
+                u"Zone of log timestamps: `local`, or `utc` (ISO 8601 with milliseconds, such as "
+                u"`2026-11-21 19:05:06.123Z`)."_s),
+            key(u"log_level"_s, T::String, u"debug"_s,
+                u"Least severe message server.log and app.log keep: `debug`, `info`, `warning` "
+                u"or `error`."_s),
+            key(u"syslog"_s, T::Bool, u"no"_s,
+                u"Also send server.log and request.log lines to syslog (facility daemon)."_s),
+            key(u"latency_buckets"_s, T::List,
+                u"0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10"_s,
+                u"Upper bounds in seconds, ascending (at most 20), of the request latency "
+                u"histogram that /metrics and /stats?format=prometheus report; the default is "
+                u"Prometheus' default set."_s),
         }));
 
     schema.addSection(section(
@@ -231,6 +250,11 @@ Schema makeBuiltin()
                 u"none."_s),
         }});
     schema.addApp(AppSpec{u"berth.stats"_s, u"Reports the server's stats as JSON."_s, {}});
+    schema.addApp(AppSpec{u"berth.metrics"_s,
+                          u"Reports the server's stats in the Prometheus text format, or "
+                          u"OpenMetrics when the Accept header prefers it (route it at "
+                          u"/metrics)."_s,
+                          {}});
     schema.addApp(AppSpec{u"berth.heartbeat"_s,
                           u"Answers health checks from load balancers while the server runs."_s,
                           {}});

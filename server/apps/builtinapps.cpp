@@ -9,6 +9,7 @@
 #include "heartbeat/heartbeatapp.h"
 #include "logcollector/logcollectorapp.h"
 #include "mail/mailapp.h"
+#include "metrics/metricsapp.h"
 #include "session/sessionapp.h"
 #include "sessiondemo/sessiondemoapp.h"
 #include "socketapps/socketappregistry.h"
@@ -27,6 +28,7 @@ void registerBuiltinApps(Pipeline::AppRegistry &registry)
     registerHeartbeatApp(registry);
     registerStaticFileApp(registry);
     registerStatsApp(registry);
+    registerMetricsApp(registry);
     registerFaultApp(registry);
     registerDebugApp(registry);
     registerSessionApp(registry);

@@ -245,7 +245,8 @@ void ConnectionManager::refuseOverLimit(int fd, const Listener &listener)
         record.globalTxn = txn;
         record.localTxn = localTxn;
         QByteArray line;
-        Log::appendRequestLogLine(line, record);
+        const Log::LogOptions &options = Log::Logging::options();
+        Log::appendRequestLogLine(line, record, options.requestFormat, options.time);
         sink->append(line);
     }
     ::close(fd);

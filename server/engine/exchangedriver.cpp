@@ -335,12 +335,14 @@ bool ExchangeDriver::log(const Http::Request &request, const LogFacts &facts)
     record.user = user;
     record.token = token;
     record.userAgent = head.field("User-Agent");
+    record.referer = head.field("Referer");
     record.handlingMicros = started - m_startMicros;
     record.sendingMicros = endMicros - started;
     // One line buffer per thread, reused: no allocation per request once it has grown.
     thread_local QByteArray line;
     line.resize(0);
-    Log::appendRequestLogLine(line, record);
+    const Log::LogOptions &options = Log::Logging::options();
+    Log::appendRequestLogLine(line, record, options.requestFormat, options.time);
     sink->append(line);
     return true;
 }

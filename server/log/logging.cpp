@@ -8,6 +8,8 @@
 #include <QLoggingCategory>
 
 #include <memory>
+#include <mutex>
+#include <syslog.h>
 
 namespace Berth::Log {
 
@@ -22,6 +24,8 @@ struct State
     std::unique_ptr<LogSink> cef;
     // Sinks of services (cron.log, ...) reopened with the others; touched from the main thread.
     QList<std::weak_ptr<LogSink>> extra;
+    LogOptions options;
+    bool journal = false; // stderr is journald's stream: "<N>" priority prefixes
 };
 
 State &state()
@@ -50,13 +54,29 @@ const char *levelName(QtMsgType type)
 void messageHandler(QtMsgType type, const QMessageLogContext &context, const QString &message)
 {
     State &s = state();
+    // QtFatalMsg has the highest value, QtInfoMsg (added later) the lowest: compare by rank.
+    auto rank = [](QtMsgType t) {
+        return t == QtDebugMsg      ? 0
+               : t == QtInfoMsg     ? 1
+               : t == QtWarningMsg  ? 2
+               : t == QtCriticalMsg ? 3
+                                    : 4;
+    };
+    if (rank(type) < rank(s.options.minLevel))
+        return;
     // "berth.app" and "berth.app.*" are what apps log; "berth.apps.*" (built-in app code) is
     // the server's.
     const bool isApp = context.category && qstrncmp(context.category, "berth.app", 9) == 0 &&
                        (context.category[9] == '\0' || context.category[9] == '.');
     LogSink *sink = isApp ? s.app.get() : s.server.get();
-    QByteArray line =
-        QDateTime::currentDateTime().toString(QStringLiteral("yyyy.MM.dd HH:mm:ss")).toLatin1();
+    QByteArray line;
+    if (s.journal && (!sink || sink->path().isEmpty())) {
+        line += '<';
+        line += char('0' + journalPriority(type));
+        line += '>';
+    }
+    line += formatLogTimestamp(QDateTime::currentMSecsSinceEpoch(), s.options.time);
+    const qsizetype body = line.size() + 1; // syslog stamps lines itself
     line += " [";
     line += levelName(type);
     line += "] ";
@@ -65,6 +85,10 @@ void messageHandler(QtMsgType type, const QMessageLogContext &context, const QSt
         line += ": ";
     }
     line += message.toUtf8();
+    if (s.options.syslog && !isApp) {
+        static constexpr int Priorities[] = {LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR, LOG_CRIT};
+        ::syslog(LOG_DAEMON | Priorities[rank(type)], "%s", line.constData() + body);
+    }
     if (sink) {
         sink->append(line);
         // Errors reach the file at once (the writer is woken; nobody waits for it): they are
@@ -90,6 +114,22 @@ void reportDrops(const LogSink &sink, qint64 dropped)
 
 } // namespace
 
+void Logging::configure(const LogOptions &options)
+{
+    state().options = options;
+    if (options.syslog) {
+        static std::once_flag opened;
+        // LOG_NDELAY: connect now, before a privilege drop or chroot could make /dev/log
+        // unreachable.
+        std::call_once(opened, [] { ::openlog("berthd", LOG_PID | LOG_NDELAY, LOG_DAEMON); });
+    }
+}
+
+const LogOptions &Logging::options()
+{
+    return state().options;
+}
+
 bool Logging::setup(const QString &logDir, QString *error)
 {
     State &s = state();
@@ -103,10 +143,15 @@ bool Logging::setup(const QString &logDir, QString *error)
         return false;
     }
     s.server = std::make_unique<LogSink>(path("server.log"));
-    s.request = std::make_unique<LogSink>(path("request.log"));
+    s.request = s.options.requestLog ? std::make_unique<LogSink>(path("request.log")) : nullptr;
     s.app = std::make_unique<LogSink>(path("app.log"));
     s.cef = std::make_unique<LogSink>(path("cef.log"));
+    s.journal = logDir.isEmpty() && stderrIsJournal();
+    if (s.request && s.options.syslog)
+        s.request->setSyslogPriority(LOG_DAEMON | LOG_INFO);
     for (LogSink *sink : {s.server.get(), s.request.get(), s.app.get(), s.cef.get()}) {
+        if (!sink)
+            continue;
         if (!sink->open(error))
             return false;
         sink->setDropReporter(reportDrops);

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "logoptions.h"
+
 #include <QString>
 
 #include <memory>
@@ -16,6 +18,10 @@ class LogSink;
 class Logging
 {
 public:
+    // [server] request_log, request_log_format, log_time, log_level, syslog: call before
+    // setup() (which reads them) and before other threads log.
+    static void configure(const LogOptions &options);
+    static const LogOptions &options();
     // Opens the files under logDir (created if missing) and installs the Qt message handler.
     static bool setup(const QString &logDir, QString *error);
     static void shutdown();
@@ -27,7 +33,7 @@ public:
     // as the sink lives. Call from the main thread.
     static void reopenWithOthers(const std::shared_ptr<LogSink> &sink);
 
-    static LogSink *requestLog();
+    static LogSink *requestLog(); // null with request_log = off
     static LogSink *serverLog();
     static LogSink *appLog();
     static LogSink *cefLog(); // null before setup(): logCef() then writes to stderr

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <mutex>
+#include <syslog.h>
 #include <thread>
 #include <unistd.h>
 #include <unordered_map>
@@ -84,6 +85,7 @@ struct LogSink::State
     std::atomic<qint64> dropped{0};
     qint64 reported = 0;                   // writer only
     std::atomic<qint64> writeStartedNs{0}; // 0: not in a write
+    std::atomic<int> syslogPriority{-1};
 
     std::mutex reporterMutex;
     DropReporter reporter;
@@ -139,6 +141,16 @@ void LogSink::State::run(const LogSink *sink)
             writeStartedNs.store(nowNs());
             writeAll(out, batch);
             writeStartedNs.store(0);
+            if (const int priority = syslogPriority.load(std::memory_order_relaxed);
+                priority >= 0) {
+                for (qsizetype start = 0; start < batch.size();) {
+                    qsizetype end = batch.indexOf('\n', start);
+                    if (end < 0)
+                        end = batch.size();
+                    ::syslog(priority, "%.*s", int(end - start), batch.constData() + start);
+                    start = end + 1;
+                }
+            }
         }
         const int retired = retiredFd.exchange(-1);
         if (retired > STDERR_FILENO)
@@ -224,6 +236,11 @@ void LogSink::setDropReporter(DropReporter reporter)
 {
     std::lock_guard lock(m_state->reporterMutex);
     m_state->reporter = std::move(reporter);
+}
+
+void LogSink::setSyslogPriority(int priority)
+{
+    m_state->syslogPriority.store(priority, std::memory_order_relaxed);
 }
 
 bool LogSink::open(QString *error)

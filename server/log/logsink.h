@@ -47,6 +47,10 @@ public:
     int fd() const;
     qint64 droppedLines() const;
     void setDropReporter(DropReporter reporter);
+    // Also send every line to syslog(3) with this priority (facility included), from the writer
+    // thread: the threads that append never wait for syslog. Negative: off. Call before lines
+    // are appended (openlog() is the caller's).
+    void setSyslogPriority(int priority);
 
     // A thread's buffer for one sink holds at most this many bytes; lines beyond are dropped.
     static constexpr qsizetype MaxPendingBytes = 1024 * 1024;

@@ -8,19 +8,69 @@ namespace Berth::Log {
 
 namespace {
 
-// The local date and time, formatted once per second per thread.
-QByteArrayView timestamp(qint64 msecs)
+// Timestamps are formatted once per second per thread and style; only milliseconds are added
+// per line.
+enum class Stamp { Skitai, Combined, Iso };
+
+QByteArray offsetText(const QDateTime &when, bool colon)
 {
-    thread_local qint64 cachedSecond = -1;
-    thread_local QByteArray cached;
-    const qint64 second = msecs / 1000;
-    if (second != cachedSecond) {
-        cachedSecond = second;
-        cached = QDateTime::fromSecsSinceEpoch(second)
-                     .toString(QStringLiteral("yyyy.MM.dd HH:mm:ss"))
-                     .toLatin1();
+    const int offset = when.offsetFromUtc() / 60;
+    const int minutes = offset < 0 ? -offset : offset;
+    QByteArray text(offset < 0 ? "-" : "+");
+    text += QByteArray::number(minutes / 60).rightJustified(2, '0');
+    if (colon)
+        text += ':';
+    text += QByteArray::number(minutes % 60).rightJustified(2, '0');
+    return text;
+}
+
+QByteArray makeStamp(qint64 second, Stamp stamp, LogTime time)
+{
+    const QDateTime when = time == LogTime::Utc ? QDateTime::fromSecsSinceEpoch(second, Qt::UTC)
+                                                : QDateTime::fromSecsSinceEpoch(second);
+    switch (stamp) {
+    case Stamp::Skitai:
+        return when
+            .toString(time == LogTime::Utc ? QStringLiteral("yyyy-MM-dd HH:mm:ss")
+                                           : QStringLiteral("yyyy.MM.dd HH:mm:ss"))
+            .toLatin1();
+    case Stamp::Combined:
+        // QDateTime::toString() uses the C locale: English month names, as Apache writes them.
+        return '[' + when.toString(QStringLiteral("dd/MMM/yyyy:HH:mm:ss ")).toLatin1() +
+               offsetText(when, false) + ']';
+    case Stamp::Iso:
+        return when.toString(QStringLiteral("yyyy-MM-ddTHH:mm:ss")).toLatin1();
     }
-    return cached;
+    return {};
+}
+
+void appendStamp(QByteArray &line, qint64 msecs, Stamp stamp, LogTime time)
+{
+    struct Cache
+    {
+        qint64 second = -1;
+        LogTime time = LogTime::Local;
+        QByteArray text;
+        QByteArray offset; // Iso, local: "+01:00"
+    };
+    thread_local Cache caches[3];
+    Cache &c = caches[int(stamp)];
+    const qint64 second = msecs >= 0 ? msecs / 1000 : (msecs - 999) / 1000;
+    if (second != c.second || time != c.time) {
+        c.second = second;
+        c.time = time;
+        c.text = makeStamp(second, stamp, time);
+        c.offset = time == LogTime::Utc ? QByteArray("Z")
+                                        : offsetText(QDateTime::fromSecsSinceEpoch(second), true);
+    }
+    line += c.text;
+    if (stamp == Stamp::Combined || (stamp == Stamp::Skitai && time == LogTime::Local))
+        return;
+    const int millis = int(msecs - second * 1000);
+    const char fraction[4] = {'.', char('0' + millis / 100), char('0' + millis / 10 % 10),
+                              char('0' + millis % 10)};
+    line.append(fraction, 4);
+    line += c.offset;
 }
 
 // Printable ASCII that may stand for itself in a field. Everything else becomes \xHH, as in
@@ -83,11 +133,170 @@ void appendMillis(QByteArray &line, qint64 micros)
     line += "ms";
 }
 
-} // namespace
-
-void appendRequestLogLine(QByteArray &line, const RequestLogRecord &r)
+// Combined: "%h %l %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-Agent}i\"".
+void appendCombined(QByteArray &line, const RequestLogRecord &r, LogTime time)
 {
-    line += timestamp(r.startedAtMsecs);
+    // %h is the address alone: "10.0.0.1:5000" -> "10.0.0.1", "::1:5000" or "[::1]:5000" ->
+    // "::1" (the client field always ends in ":port").
+    QByteArrayView host = r.client;
+    if (host.startsWith('[')) {
+        const qsizetype close = host.indexOf(']');
+        host = close > 0 ? host.sliced(1, close - 1) : host;
+    } else if (const qsizetype colon = host.lastIndexOf(':'); colon > 0) {
+        host = host.first(colon);
+    }
+    if (host.isEmpty())
+        line += '-';
+    else
+        appendEscaped(line, host, false);
+    line += " -";
+    appendField(line, r.user);
+    line += ' ';
+    appendStamp(line, r.startedAtMsecs, Stamp::Combined, time);
+    if (r.method.isEmpty()) {
+        line += " \"-\"";
+    } else {
+        line += " \"";
+        appendEscaped(line, r.method, false);
+        line += ' ';
+        appendEscaped(line, r.url, false);
+        line += ' ';
+        appendEscaped(line, r.version, false);
+        line += '"';
+    }
+    line += ' ';
+    appendNumber(line, r.status);
+    line += ' ';
+    if (r.bytesSent > 0)
+        appendNumber(line, r.bytesSent);
+    else
+        line += '-';
+    if (r.referer.isEmpty())
+        line += " \"-\"";
+    else
+        appendQuoted(line, r.referer);
+    if (r.userAgent.isEmpty())
+        line += " \"-\"";
+    else
+        appendQuoted(line, r.userAgent);
+}
+
+// The length of the valid UTF-8 sequence starting at value[i] (2-4), or 0 if there is none;
+// its code point in *codePoint.
+int utf8Sequence(QByteArrayView value, qsizetype i, char32_t *codePoint)
+{
+    const auto u = static_cast<unsigned char>(value[i]);
+    int length = 0;
+    char32_t cp = 0;
+    char32_t minimum = 0;
+    if (u >= 0xc2 && u <= 0xdf) {
+        length = 2, cp = u & 0x1f, minimum = 0x80;
+    } else if (u >= 0xe0 && u <= 0xef) {
+        length = 3, cp = u & 0x0f, minimum = 0x800;
+    } else if (u >= 0xf0 && u <= 0xf4) {
+        length = 4, cp = u & 0x07, minimum = 0x10000;
+    } else {
+        return 0;
+    }
+    if (i + length > value.size())
+        return 0;
+    for (int k = 1; k < length; ++k) {
+        const auto c = static_cast<unsigned char>(value[i + k]);
+        if ((c & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (c & 0x3f);
+    }
+    if (cp < minimum || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    *codePoint = cp;
+    return length;
+}
+
+void appendUnicodeEscape(QByteArray &line, char32_t unit)
+{
+    static constexpr char Hex[] = "0123456789abcdef";
+    const char escaped[6] = {'\\',
+                             'u',
+                             Hex[(unit >> 12) & 0xf],
+                             Hex[(unit >> 8) & 0xf],
+                             Hex[(unit >> 4) & 0xf],
+                             Hex[unit & 0xf]};
+    line.append(escaped, 6);
+}
+
+// A JSON string. Only printable ASCII stands for itself: a line stays one line for every
+// reader (Python's splitlines() breaks at U+2028 and NEL too) and valid UTF-8 whatever the client
+// sent.
+void appendJsonString(QByteArray &line, QByteArrayView value)
+{
+    line += '"';
+    qsizetype start = 0;
+    for (qsizetype i = 0; i < value.size(); ++i) {
+        const auto u = static_cast<unsigned char>(value[i]);
+        if (u >= ' ' && u < 0x7f && u != '"' && u != '\\')
+            continue;
+        line.append(value.sliced(start, i - start));
+        char32_t cp = 0;
+        const int length = u >= 0x80 ? utf8Sequence(value, i, &cp) : 0;
+        if (length == 0) {
+            cp = u >= 0x80 ? 0xfffd : u;
+        } else {
+            i += length - 1;
+        }
+        if (cp >= 0x10000) {
+            appendUnicodeEscape(line, 0xd800 + ((cp - 0x10000) >> 10));
+            appendUnicodeEscape(line, 0xdc00 + ((cp - 0x10000) & 0x3ff));
+        } else {
+            appendUnicodeEscape(line, cp);
+        }
+        start = i + 1;
+    }
+    line.append(value.sliced(start));
+    line += '"';
+}
+
+void appendJsonField(QByteArray &line, const char *name, QByteArrayView value)
+{
+    line += name;
+    if (value.isEmpty())
+        line += "null";
+    else
+        appendJsonString(line, value);
+}
+
+void appendJsonNumber(QByteArray &line, const char *name, qint64 value)
+{
+    line += name;
+    appendNumber(line, value);
+}
+
+void appendJson(QByteArray &line, const RequestLogRecord &r, LogTime time)
+{
+    line += "{\"time\":\"";
+    appendStamp(line, r.startedAtMsecs, Stamp::Iso, time);
+    line += '"';
+    appendJsonField(line, ",\"client\":", r.client);
+    appendJsonField(line, ",\"server\":", r.server);
+    appendJsonField(line, ",\"method\":", r.method);
+    appendJsonField(line, ",\"url\":", r.url);
+    appendJsonField(line, ",\"version\":", r.version);
+    appendJsonNumber(line, ",\"status\":", r.status);
+    appendJsonNumber(line, ",\"bytes_received\":", r.bytesReceived);
+    appendJsonNumber(line, ",\"bytes_sent\":", r.bytesSent);
+    appendJsonField(line, ",\"txn\":", r.globalTxn);
+    appendJsonField(line, ",\"local_txn\":", r.localTxn);
+    appendJsonField(line, ",\"user\":", r.user);
+    appendJsonField(line, ",\"token\":", r.token);
+    appendJsonField(line, ",\"user_agent\":", r.userAgent);
+    appendJsonField(line, ",\"referer\":", r.referer);
+    appendJsonNumber(line, ",\"handling_us\":", r.handlingMicros);
+    appendJsonNumber(line, ",\"sending_us\":", r.sendingMicros);
+    line += '}';
+}
+
+void appendSkitai(QByteArray &line, const RequestLogRecord &r, LogTime time)
+{
+    appendStamp(line, r.startedAtMsecs, Stamp::Skitai, time);
     appendField(line, r.client);
     appendField(line, r.server);
     appendField(line, r.method);
@@ -108,11 +317,37 @@ void appendRequestLogLine(QByteArray &line, const RequestLogRecord &r)
     appendMillis(line, r.sendingMicros);
 }
 
-QByteArray formatRequestLogLine(const RequestLogRecord &record)
+} // namespace
+
+void appendRequestLogLine(QByteArray &line, const RequestLogRecord &record, RequestLogFormat format,
+                          LogTime time)
+{
+    switch (format) {
+    case RequestLogFormat::Skitai:
+        appendSkitai(line, record, time);
+        return;
+    case RequestLogFormat::Combined:
+        appendCombined(line, record, time);
+        return;
+    case RequestLogFormat::Json:
+        appendJson(line, record, time);
+        return;
+    }
+}
+
+QByteArray formatRequestLogLine(const RequestLogRecord &record, RequestLogFormat format,
+                                LogTime time)
 {
     QByteArray line;
     line.reserve(256);
-    appendRequestLogLine(line, record);
+    appendRequestLogLine(line, record, format, time);
+    return line;
+}
+
+QByteArray formatLogTimestamp(qint64 msecs, LogTime time)
+{
+    QByteArray line;
+    appendStamp(line, msecs, Stamp::Skitai, time);
     return line;
 }
 

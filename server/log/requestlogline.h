@@ -23,18 +23,41 @@ struct RequestLogRecord
     QByteArrayView user;  // empty -> "-"
     QByteArrayView token; // empty -> "-"
     QByteArrayView userAgent;
+    QByteArrayView referer;    // combined and json only
     qint64 handlingMicros = 0; // request received -> response started
     qint64 sendingMicros = 0;  // response started -> last byte queued
 };
 
-// Appends one request.log line (no newline) to line:
+// request_log_format: Skitai's fields (the default), Apache/nginx "combined", or one JSON object.
+enum class RequestLogFormat { Skitai, Combined, Json };
+// log_time: the zone timestamps are written in.
+enum class LogTime { Local, Utc };
+
+// Appends one request.log line (no newline) to line, in Skitai's format:
 // 2026.11.21 20:05:06 127.0.0.1:51234 example:8080 GET /a?b HTTP/1.1 200 0 532 TXN C1-R1 - -
 // "curl/7.88.1" 1ms 0ms
 // Every byte outside printable ASCII, and '"' and '\', is written as \xHH (as nginx does), and
 // so is a space except inside the quoted user agent: the line splits reliably on spaces and no
 // client value can break or forge a line (CR, LF, NEL, U+2028, invalid UTF-8). Runs once per
 // request: it copies clean fields whole and formats numbers without allocating.
-void appendRequestLogLine(QByteArray &line, const RequestLogRecord &record);
-QByteArray formatRequestLogLine(const RequestLogRecord &record);
+// With LogTime::Utc the date and time are ISO 8601 with milliseconds, still two fields:
+// "2026-11-21 19:05:06.123Z".
+//
+// Combined (what goaccess, awstats and fail2ban read; %b is every byte sent, head included):
+// 127.0.0.1 - alice [21/Nov/2026:20:05:06 +0100] "GET /a?b HTTP/1.1" 200 532 "-" "curl/7.88.1"
+// escaped as above, so a quoted field never contains '"'.
+//
+// Json: one object with every Skitai field, typed (numbers as numbers, absent values as null),
+// "time" in ISO 8601 with milliseconds and offset; every byte outside printable ASCII is a
+// \uXXXX escape (invalid UTF-8 becomes U+FFFD), so a line is always one valid JSON text.
+void appendRequestLogLine(QByteArray &line, const RequestLogRecord &record,
+                          RequestLogFormat format = RequestLogFormat::Skitai,
+                          LogTime time = LogTime::Local);
+QByteArray formatRequestLogLine(const RequestLogRecord &record,
+                                RequestLogFormat format = RequestLogFormat::Skitai,
+                                LogTime time = LogTime::Local);
+
+// A server.log timestamp: "2026.11.21 20:05:06" (local) or "2026-11-21 19:05:06.123Z" (utc).
+QByteArray formatLogTimestamp(qint64 msecs, LogTime time);
 
 } // namespace Berth::Log

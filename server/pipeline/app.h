@@ -6,6 +6,10 @@ namespace Berth::Http {
 class Exchange;
 }
 
+namespace Berth::Core {
+class StatsRegistry;
+}
+
 namespace Berth::Pipeline {
 
 // What an app did with an exchange.
@@ -37,8 +41,20 @@ public:
     const QString &name() const { return m_name; }
     void setName(const QString &name) { m_name = name; }
 
+    // The stat that counts the requests this app answered (berth_app_requests_total{app=...}):
+    // "app_requests:NAME", one per app of the configuration, so the label set is bounded.
+    // Declared by the Router; the Pipeline counts.
+    void setRequestCounter(Core::StatsRegistry *stats, int index)
+    {
+        m_stats = stats;
+        m_requestStat = index;
+    }
+    void countRequest() const;
+
 private:
     QString m_name;
+    Core::StatsRegistry *m_stats = nullptr;
+    int m_requestStat = -1;
 };
 
 } // namespace Berth::Pipeline

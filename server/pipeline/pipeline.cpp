@@ -1,5 +1,7 @@
 #include "pipeline.h"
 
+#include "runtime/statsregistry.h"
+
 #include "http/exchange.h"
 
 #include <QLoggingCategory>
@@ -19,6 +21,12 @@ void handleAppFailure(Http::Exchange &exchange, const App *app, const char *what
 
 } // namespace
 
+void App::countRequest() const
+{
+    if (m_stats)
+        m_stats->add(m_requestStat);
+}
+
 void Pipeline::run(Http::Exchange &exchange) const
 {
     runFrom(exchange, 0);
@@ -32,6 +40,8 @@ void Pipeline::runFrom(Http::Exchange &exchange, int index) const
         Outcome outcome = Outcome::Answered;
         try {
             outcome = app->handle(exchange);
+            if (outcome == Outcome::Answered)
+                app->countRequest();
         } catch (const std::exception &e) {
             handleAppFailure(exchange, app, e.what());
             return;

@@ -2,6 +2,9 @@
 
 #include "appregistry.h"
 
+#include "runtime/servercontext.h"
+#include "runtime/statsregistry.h"
+
 #include <config/config.h>
 
 #include <QDir>
@@ -49,6 +52,18 @@ bool mountMatches(QByteArrayView prefix, QByteArrayView path)
 
 Router::~Router() = default;
 
+namespace {
+
+void countRequestsOf(App *app, const QString &name, Core::ServerContext *server)
+{
+    if (server && server->stats)
+        app->setRequestCounter(
+            server->stats,
+            server->stats->declare(QStringLiteral("app_requests:") + name, Core::StatType::Sum));
+}
+
+} // namespace
+
 std::unique_ptr<Router> Router::build(const Config::Config &config, const AppRegistry &registry,
                                       Core::ServerContext *server)
 {
@@ -80,6 +95,7 @@ std::unique_ptr<Router> Router::build(const Config::Config &config, const AppReg
             return nullptr;
         }
         App *raw = app.get();
+        countRequestsOf(raw, name, server);
         router->m_apps.push_back(std::move(app));
         appsByName.insert(name, raw);
         return raw;
@@ -138,6 +154,7 @@ std::unique_ptr<Router> Router::build(const Config::Config &config, const AppReg
                 continue;
             }
             app->setName(QStringLiteral("static%1").arg(++directoryApps));
+            countRequestsOf(app.get(), app->name(), server);
             apps.push_back(app.get());
             router->m_apps.push_back(std::move(app));
         } else {

@@ -122,7 +122,8 @@ class SharedState
 {
 public:
     static constexpr std::uint64_t Magic = 0x4d48535f48545245ull; // "ERTH_SHM" little-endian
-    static constexpr std::uint32_t Version = 3;
+    // 4: the built-in stats gained the latency histogram (StatsRegistry::LatencyBucket0...).
+    static constexpr std::uint32_t Version = 4;
     static constexpr int StatCapacity = WorkerSlot::StatCapacity;
     static constexpr int NameBytes = 64; // a stat name is at most NameBytes - 1 UTF-8 bytes
     static constexpr int MaxSlots = 1024;

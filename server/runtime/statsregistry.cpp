@@ -3,6 +3,8 @@
 #include <QDateTime>
 #include <QLoggingCategory>
 
+#include <array>
+
 #include <unistd.h>
 
 namespace Berth::Core {
@@ -44,7 +46,76 @@ WorkerStats readSlot(const WorkerSlot &slot, int index, int count, qint64 now)
     return w;
 }
 
+struct LatencyBounds
+{
+    std::array<qint64, StatsRegistry::MaxLatencyBuckets> micros{};
+    int count = 0;
+};
+
+LatencyBounds makeBounds(const QList<qint64> &list)
+{
+    LatencyBounds bounds;
+    for (qint64 bound : list) {
+        if (bounds.count == StatsRegistry::MaxLatencyBuckets)
+            break;
+        bounds.micros[size_t(bounds.count++)] = bound;
+    }
+    return bounds;
+}
+
+// Written before the event-loop threads start, read by them afterwards: thread creation orders
+// the write before every read, so plain memory does.
+LatencyBounds &latencyBounds()
+{
+    static LatencyBounds bounds = makeBounds(StatsRegistry::defaultLatencyBuckets());
+    return bounds;
+}
+
 } // namespace
+
+QList<qint64> StatsRegistry::defaultLatencyBuckets()
+{
+    return {5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
+}
+
+void StatsRegistry::setLatencyBuckets(const QList<qint64> &boundsMicros)
+{
+    latencyBounds() = makeBounds(boundsMicros);
+}
+
+QList<qint64> StatsRegistry::latencyBuckets()
+{
+    const LatencyBounds &bounds = latencyBounds();
+    return QList<qint64>(bounds.micros.begin(), bounds.micros.begin() + bounds.count);
+}
+
+QList<qint64> StatsRegistry::parseLatencyBuckets(const QStringList &values, QString *error)
+{
+    QList<qint64> bounds;
+    for (const QString &value : values) {
+        bool ok = false;
+        const double seconds = value.trimmed().toDouble(&ok);
+        // Microsecond resolution: the exposition writes bounds as exact decimals.
+        const qint64 micros = ok ? qint64(seconds * 1e6 + 0.5) : 0;
+        if (!ok || !(seconds > 0) || micros <= 0 || seconds > 1e6) {
+            if (error)
+                *error = QStringLiteral("'%1' is not a positive number of seconds").arg(value);
+            return {};
+        }
+        if (!bounds.isEmpty() && micros <= bounds.last()) {
+            if (error)
+                *error = QStringLiteral("bounds must be ascending ('%1')").arg(value);
+            return {};
+        }
+        bounds.append(micros);
+    }
+    if (bounds.isEmpty() || bounds.size() > MaxLatencyBuckets) {
+        if (error)
+            *error = QStringLiteral("between 1 and %1 bounds").arg(MaxLatencyBuckets);
+        return {};
+    }
+    return bounds;
+}
 
 StatsRegistry::StatsRegistry()
 {
@@ -52,7 +123,7 @@ StatsRegistry::StatsRegistry()
     {
         const char *name;
         StatType type;
-    } builtins[BuiltinCount] = {
+    } builtins[LatencyBucket0] = {
         {"start_time", StatType::Min},         {"requests", StatType::Sum},
         {"status_1xx", StatType::Sum},         {"status_2xx", StatType::Sum},
         {"status_3xx", StatType::Sum},         {"status_4xx", StatType::Sum},
@@ -70,6 +141,9 @@ StatsRegistry::StatsRegistry()
     };
     for (const auto &b : builtins)
         declare(QString::fromLatin1(b.name), b.type);
+    for (int i = 0; i < MaxLatencyBuckets; ++i)
+        declare(QStringLiteral("latency_bucket_%1").arg(i), StatType::Sum);
+    declare(QStringLiteral("latency_over_buckets"), StatType::Sum);
     m_startedMs = QDateTime::currentMSecsSinceEpoch();
     set(StartTime, m_startedMs / 1000);
 }
@@ -137,6 +211,11 @@ void StatsRegistry::recordRequest(int status, qint64 latencyMicros, qint64 bytes
         add(LatencyUnder1s);
     else
         add(LatencyOver1s);
+    const LatencyBounds &bounds = latencyBounds();
+    int bucket = 0;
+    while (bucket < bounds.count && latencyMicros > bounds.micros[size_t(bucket)])
+        ++bucket;
+    add(bucket < bounds.count ? LatencyBucket0 + bucket : LatencyOverBuckets);
 }
 
 QList<StatsRegistry::Entry> StatsRegistry::snapshot() const

@@ -102,8 +102,23 @@ public:
         Http2StreamsOpen, // HTTP/2 streams open now
         Http2GoawaysSent, // GOAWAY frames sent (drain, errors, floods)
         Http2ResetsSent,  // RST_STREAM frames sent
+        // The latency histogram (latency_buckets): requests whose latency is at most bucket i's
+        // bound and above bucket i-1's, not cumulative; LatencyOverBuckets above the last.
+        LatencyBucket0,
+        LatencyOverBuckets = LatencyBucket0 + 20,
         BuiltinCount
     };
+    static constexpr int MaxLatencyBuckets = LatencyOverBuckets - LatencyBucket0;
+    // Prometheus' default buckets (client libraries' DefBuckets), 5 ms to 10 s, in microseconds.
+    static QList<qint64> defaultLatencyBuckets();
+    // The bounds recordRequest() counts into and the exposition labels, ascending, in
+    // microseconds, at most MaxLatencyBuckets (more are ignored). Process-wide: set it from
+    // [server] latency_buckets before the event-loop threads start.
+    static void setLatencyBuckets(const QList<qint64> &boundsMicros);
+    static QList<qint64> latencyBuckets();
+    // Parses latency_buckets ("0.005, 0.01, 1" seconds): ascending positive bounds, or an empty
+    // list and *error.
+    static QList<qint64> parseLatencyBuckets(const QStringList &values, QString *error);
 
     StatsRegistry();
     StatsRegistry(const StatsRegistry &) = delete;

@@ -67,6 +67,7 @@ int ServiceHost::runChild(const QString &kind, const QString &name, QCoreApplica
     host.m_config = snapshot->config();
     const QString logDir =
         host.m_config.getPath(QStringLiteral("server"), QStringLiteral("log_dir"));
+    Log::Logging::configure(Log::LogOptions::fromConfig(host.m_config)); // checked by the master
     if (!Log::Logging::setup(logDir, &error))
         return fail({error});
     const ServiceKind *serviceKind = ServiceRegistry::builtin().find(kind);
@@ -127,6 +128,7 @@ int ServiceHost::runInProcess(const QStringList &files, QCoreApplication &app, i
         return fail(errors, starterFd);
     const QString server = QStringLiteral("server");
     QString error;
+    Log::Logging::configure(Log::LogOptions::fromConfig(host.m_config)); // checked above
     if (!Log::Logging::setup(host.m_config.getPath(server, QStringLiteral("log_dir")), &error))
         return fail({error}, starterFd);
     const QList<ChildSpec> specs = ServiceRegistry::builtin().childSpecs(host.m_config);

@@ -67,6 +67,7 @@ bool Supervisor::prepare()
         return false;
     const QString server = QStringLiteral("server");
     QString error;
+    Log::Logging::configure(Log::LogOptions::fromConfig(config)); // checked by loadGeneration()
     if (!Log::Logging::setup(config.getPath(server, QStringLiteral("log_dir")), &error)) {
         m_errors.append(error);
         return false;

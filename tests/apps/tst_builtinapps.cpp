@@ -552,11 +552,14 @@ void TestBuiltinApps::prometheusExposition()
     QCOMPARE(e.value(QStringLiteral("berth_bytes_sent_total")), 60.0);
     QCOMPARE(e.value(QStringLiteral("berth_active_connections")), 2.0);
     QVERIFY(e.value(QStringLiteral("berth_start_time_seconds")) > 1.6e9);
-    const Labels le1ms{{QStringLiteral("le"), QStringLiteral("0.001")}};
+    // Prometheus' default buckets: 5 ms (bounds are inclusive) ... 10 s.
+    const Labels le5ms{{QStringLiteral("le"), QStringLiteral("0.005")}};
     const Labels le1s{{QStringLiteral("le"), QStringLiteral("1")}};
+    const Labels le5s{{QStringLiteral("le"), QStringLiteral("5")}};
     const Labels inf{{QStringLiteral("le"), QStringLiteral("+Inf")}};
-    QCOMPARE(e.value(QStringLiteral("berth_request_duration_seconds_bucket"), le1ms), 1.0);
+    QCOMPARE(e.value(QStringLiteral("berth_request_duration_seconds_bucket"), le5ms), 2.0);
     QCOMPARE(e.value(QStringLiteral("berth_request_duration_seconds_bucket"), le1s), 2.0);
+    QCOMPARE(e.value(QStringLiteral("berth_request_duration_seconds_bucket"), le5s), 3.0);
     QCOMPARE(e.value(QStringLiteral("berth_request_duration_seconds_bucket"), inf), 3.0);
     QCOMPARE(e.value(QStringLiteral("berth_request_duration_seconds_count")), 3.0);
     QCOMPARE(e.value(QStringLiteral("berth_request_duration_seconds_sum")), 3.0055);
@@ -609,7 +612,7 @@ void TestBuiltinApps::prometheusAggregatesSharedWorkers()
     shared->prepareSlot(1);
     shared->slot(1)->state.store(int(Core::WorkerState::Running));
     shared->slot(1)->values[Core::StatsRegistry::Requests].store(4);
-    shared->slot(1)->values[Core::StatsRegistry::LatencyUnder1s].store(4);
+    shared->slot(1)->values[Core::StatsRegistry::LatencyBucket0 + 5].store(4); // le 0.25
     shared->slot(1)->values[Core::StatsRegistry::LatencySumMicros].store(2'000'000);
     Core::ServerContext context;
     context.stats = &stats;

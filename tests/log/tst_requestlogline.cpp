@@ -2,6 +2,9 @@
 #include "log/requestlogline.h"
 
 #include <QDateTime>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QRegularExpression>
 #include <QtTest>
 
 using namespace Berth;
@@ -15,6 +18,11 @@ private Q_SLOTS:
     void emptyFieldsAreDashes();
     void hostileValuesStayInTheirColumn();
     void nonAsciiIsEscapedLikeNginx();
+    void utcTimeIsIsoWithMilliseconds();
+    void combinedIsApacheFormat();
+    void combinedIpv6AndMissingValues();
+    void jsonIsTypedAndOneLine();
+    void jsonEscapesUnicodeAndInvalidUtf8();
 };
 
 static Log::RequestLogRecord sample()
@@ -94,6 +102,100 @@ void TestRequestLogLine::nonAsciiIsEscapedLikeNginx()
     QVERIFY(line.contains(" \\xE2\\x80\\xA8 tok "));
     QVERIFY(line.contains("\"a\\xC2\\x85b\\xE2\\x80\\xA8c\\xFF\\x7F\\x00d\""));
     QCOMPARE(line.split(' ').size(), 17);
+}
+
+void TestRequestLogLine::utcTimeIsIsoWithMilliseconds()
+{
+    Log::RequestLogRecord r = sample();
+    r.startedAtMsecs =
+        QDateTime(QDate(2026, 11, 21), QTime(20, 5, 6, 42), Qt::UTC).toMSecsSinceEpoch();
+    const QByteArray line =
+        Log::formatRequestLogLine(r, Log::RequestLogFormat::Skitai, Log::LogTime::Utc);
+    QVERIFY2(line.startsWith("2026-11-21 20:05:06.042Z 127.0.0.1:51234 "), line.constData());
+    QCOMPARE(line.split(' ').size(), 17);
+    QCOMPARE(Log::formatLogTimestamp(r.startedAtMsecs + 1, Log::LogTime::Utc),
+             QByteArray("2026-11-21 20:05:06.043Z"));
+}
+
+void TestRequestLogLine::combinedIsApacheFormat()
+{
+    Log::RequestLogRecord r = sample();
+    r.startedAtMsecs = QDateTime(QDate(2026, 11, 21), QTime(20, 5, 6), Qt::UTC).toMSecsSinceEpoch();
+    r.referer = "https://example.org/from";
+    QCOMPARE(Log::formatRequestLogLine(r, Log::RequestLogFormat::Combined, Log::LogTime::Utc),
+             QByteArray("127.0.0.1 - alice [21/Nov/2026:20:05:06 +0000] \"GET /a?b=1 HTTP/1.1\" "
+                        "200 532 \"https://example.org/from\" \"curl/7.88.1\""));
+    // Local time carries the local offset, as Apache writes it.
+    const QByteArray local = Log::formatRequestLogLine(r, Log::RequestLogFormat::Combined);
+    QVERIFY2(QRegularExpression(QStringLiteral(R"(\[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\])"))
+                 .match(QString::fromLatin1(local))
+                 .hasMatch(),
+             local.constData());
+}
+
+void TestRequestLogLine::combinedIpv6AndMissingValues()
+{
+    Log::RequestLogRecord r = sample();
+    r.client = "::1:40000";
+    r.user = {};
+    r.method = {};
+    r.url = {};
+    r.version = {};
+    r.bytesSent = 0;
+    r.userAgent = "a\"b";
+    const QByteArray line =
+        Log::formatRequestLogLine(r, Log::RequestLogFormat::Combined, Log::LogTime::Utc);
+    QVERIFY2(line.startsWith("::1 - - ["), line.constData());
+    QVERIFY2(line.endsWith("] \"-\" 200 - \"-\" \"a\\x22b\""), line.constData());
+}
+
+void TestRequestLogLine::jsonIsTypedAndOneLine()
+{
+    Log::RequestLogRecord r = sample();
+    r.token = {};
+    r.startedAtMsecs =
+        QDateTime(QDate(2026, 11, 21), QTime(20, 5, 6, 7), Qt::UTC).toMSecsSinceEpoch();
+    const QByteArray line =
+        Log::formatRequestLogLine(r, Log::RequestLogFormat::Json, Log::LogTime::Utc);
+    QJsonParseError error;
+    const QJsonObject o = QJsonDocument::fromJson(line, &error).object();
+    QCOMPARE(error.error, QJsonParseError::NoError);
+    QCOMPARE(o.value(QLatin1String("time")).toString(), QStringLiteral("2026-11-21T20:05:06.007Z"));
+    QCOMPARE(o.value(QLatin1String("client")).toString(), QStringLiteral("127.0.0.1:51234"));
+    QCOMPARE(o.value(QLatin1String("server")).toString(), QStringLiteral("example:8080"));
+    QCOMPARE(o.value(QLatin1String("method")).toString(), QStringLiteral("GET"));
+    QCOMPARE(o.value(QLatin1String("url")).toString(), QStringLiteral("/a?b=1"));
+    QCOMPARE(o.value(QLatin1String("version")).toString(), QStringLiteral("HTTP/1.1"));
+    QCOMPARE(o.value(QLatin1String("status")).toInt(), 200);
+    QCOMPARE(o.value(QLatin1String("bytes_received")).toInt(), 78);
+    QCOMPARE(o.value(QLatin1String("bytes_sent")).toInt(), 532);
+    QCOMPARE(o.value(QLatin1String("txn")).toString(), QStringLiteral("abcd-1"));
+    QCOMPARE(o.value(QLatin1String("local_txn")).toString(), QStringLiteral("C1-R1"));
+    QCOMPARE(o.value(QLatin1String("user")).toString(), QStringLiteral("alice"));
+    QVERIFY(o.value(QLatin1String("token")).isNull());
+    QVERIFY(o.value(QLatin1String("referer")).isNull());
+    QCOMPARE(o.value(QLatin1String("user_agent")).toString(), QStringLiteral("curl/7.88.1"));
+    QCOMPARE(o.value(QLatin1String("handling_us")).toInt(), 1400);
+    QCOMPARE(o.value(QLatin1String("sending_us")).toInt(), 200);
+    QCOMPARE(o.size(), 17);
+}
+
+void TestRequestLogLine::jsonEscapesUnicodeAndInvalidUtf8()
+{
+    Log::RequestLogRecord r = sample();
+    // é, U+2028, an emoji (surrogate pair), an invalid byte, a truncated sequence, CR LF, quote.
+    r.userAgent = "\xC3\xA9\xE2\x80\xA8\xF0\x9F\x98\x80\xFF\xE2\x80\r\n\"\\";
+    const QByteArray line = Log::formatRequestLogLine(r, Log::RequestLogFormat::Json);
+    for (char c : line) {
+        const auto u = static_cast<unsigned char>(c);
+        QVERIFY2(u >= 0x20 && u < 0x7f, line.constData());
+    }
+    QJsonParseError error;
+    const QJsonObject o = QJsonDocument::fromJson(line, &error).object();
+    QCOMPARE(error.error, QJsonParseError::NoError);
+    QCOMPARE(o.value(QLatin1String("user_agent")).toString(),
+             QString::fromUtf8("\xC3\xA9\xE2\x80\xA8\xF0\x9F\x98\x80") + QChar(0xfffd) +
+                 QChar(0xfffd) + QChar(0xfffd) + QStringLiteral("\r\n\"\\"));
 }
 
 QTEST_GUILESS_MAIN(TestRequestLogLine)

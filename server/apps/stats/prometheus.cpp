@@ -21,11 +21,25 @@ using Label = QPair<QByteArray, QString>;
 class Writer
 {
 public:
+    explicit Writer(Format format)
+        : m_format(format)
+    {}
+
     void family(const char *name, const char *type, const char *help)
     {
         m_name = metricName(name);
-        m_out += "# HELP " + m_name + ' ' + help + '\n';
-        m_out += "# TYPE " + m_name + ' ' + type + '\n';
+        QByteArray familyName = m_name;
+        QByteArray familyType = type;
+        if (m_format == Format::OpenMetrics) {
+            // OpenMetrics names a counter family without its "_total" (the sample keeps it) and
+            // has a type of its own for "_info" gauges.
+            if (familyType == "counter" && familyName.endsWith("_total"))
+                familyName.chop(6);
+            else if (familyType == "gauge" && familyName.endsWith("_info"))
+                familyName.chop(5), familyType = "info";
+        }
+        m_out += "# HELP " + familyName + ' ' + help + '\n';
+        m_out += "# TYPE " + familyName + ' ' + familyType + '\n';
     }
     // A sample of the current family; suffix is "_bucket", "_sum", "_count" for histograms.
     void sample(const QList<Label> &labels, const QByteArray &value, const char *suffix = "")
@@ -47,9 +61,15 @@ public:
     {
         sample(labels, QByteArray::number(value));
     }
-    QByteArray take() { return std::move(m_out); }
+    QByteArray take()
+    {
+        if (m_format == Format::OpenMetrics)
+            m_out += "# EOF\n";
+        return std::move(m_out);
+    }
 
 private:
+    Format m_format;
     QByteArray m_out;
     QByteArray m_name;
 };
@@ -66,6 +86,17 @@ QByteArray seconds(qint64 micros)
     const qint64 m = micros < 0 ? -micros : micros;
     return sign + QByteArray::number(m / 1000000) + '.' +
            QByteArray::number(m % 1000000).rightJustified(6, '0');
+}
+
+// A bucket bound as client libraries write it: 5000 us -> "0.005", 1 s -> "1".
+QString boundText(qint64 micros)
+{
+    QByteArray text = seconds(micros);
+    while (text.endsWith('0'))
+        text.chop(1);
+    if (text.endsWith('.'))
+        text.chop(1);
+    return QString::fromLatin1(text);
 }
 
 // The per-stat families of one worker or the aggregate: one call per stat-based family, the
@@ -100,30 +131,67 @@ void responses(Writer &w, const QList<Source> &sources, const char *name)
     }
 }
 
-void histogram(Writer &w, const QList<Source> &sources, const char *name)
+void histogram(Writer &w, const QList<Source> &sources, const char *name,
+               const QList<qint64> &bounds)
 {
     w.family(name, "histogram", "Time from the request head to the end of the response.");
-    static const struct
-    {
-        int index;
-        const char *le;
-    } buckets[] = {
-        {S::LatencyUnder1ms, "0.001"}, {S::LatencyUnder10ms, "0.01"}, {S::LatencyUnder100ms, "0.1"},
-        {S::LatencyUnder1s, "1"},      {S::LatencyOver1s, "+Inf"},
-    };
     for (const Source &s : sources) {
         // Cumulative, and _count is the +Inf bucket by construction: one read per bucket, so
         // the series are consistent with each other even while requests finish.
         qint64 cumulative = 0;
-        for (const auto &b : buckets) {
-            cumulative += s.value(b.index);
+        for (qsizetype i = 0; i < bounds.size() && i < S::MaxLatencyBuckets; ++i) {
+            cumulative += s.value(S::LatencyBucket0 + int(i));
             QList<Label> labels = s.labels;
-            labels.append({"le", QString::fromLatin1(b.le)});
+            labels.append({"le", boundText(bounds[i])});
             w.sample(labels, QByteArray::number(cumulative), "_bucket");
         }
+        // Counts made with more buckets configured before (a reload) stay in +Inf.
+        for (qsizetype i = bounds.size(); i < S::MaxLatencyBuckets; ++i)
+            cumulative += s.value(S::LatencyBucket0 + int(i));
+        cumulative += s.value(S::LatencyOverBuckets);
+        QList<Label> labels = s.labels;
+        labels.append({"le", QStringLiteral("+Inf")});
+        w.sample(labels, QByteArray::number(cumulative), "_bucket");
         w.sample(s.labels, seconds(s.value(S::LatencySumMicros)), "_sum");
         w.sample(s.labels, QByteArray::number(cumulative), "_count");
     }
+}
+
+constexpr QStringView AppRequestsPrefix = u"app_requests:";
+
+// berth_app_requests_total{app="..."}: one series per app of the configuration.
+void appRequests(Writer &w, const Core::StatsReport &report)
+{
+    w.family("berth_app_requests_total", "counter", "Requests each app answered.");
+    for (int i = S::BuiltinCount; i < report.names.size(); ++i) {
+        if (report.names[i].startsWith(AppRequestsPrefix))
+            w.sample({{"app", report.names[i].mid(AppRequestsPrefix.size())}}, report.total(i));
+    }
+}
+
+void processFamilies(Writer &w, const ProcessTotals &p)
+{
+    if (!p.valid)
+        return;
+    w.family("process_cpu_seconds_total", "counter",
+             "User and system CPU time of the master and every live child, summed.");
+    w.sample({}, seconds(p.cpuMicros));
+    w.family("process_resident_memory_bytes", "gauge",
+             "Resident memory of the master and every live child, summed.");
+    w.sample({}, p.residentBytes);
+    w.family("process_virtual_memory_bytes", "gauge",
+             "Virtual memory of the master and every live child, summed.");
+    w.sample({}, p.virtualBytes);
+    w.family("process_open_fds", "gauge",
+             "Open file descriptors of the master and every live child, summed.");
+    w.sample({}, p.openFds);
+    w.family("process_max_fds", "gauge", "File descriptor limit of the answering process.");
+    w.sample({}, p.maxFds);
+    w.family("process_start_time_seconds", "gauge",
+             "Unix time the master (or the single process) started.");
+    w.sample({}, seconds(p.startTimeMs * 1000));
+    w.family("berth_processes", "gauge", "Processes the process_* families sum over.");
+    w.sample({}, qint64(p.processes));
 }
 
 // App-declared stats (index >= BuiltinCount) of the given brim types, labelled name="...".
@@ -134,7 +202,7 @@ void appStats(Writer &w, const Core::StatsReport &report, const QList<Source> &s
     w.family(name, type, help);
     for (const Source &s : sources) {
         for (int i = S::BuiltinCount; i < report.names.size(); ++i) {
-            if (report.names[i].isEmpty() ||
+            if (report.names[i].isEmpty() || report.names[i].startsWith(AppRequestsPrefix) ||
                 !std::count(types.begin(), types.end(), report.types[i]))
                 continue;
             QList<Label> labels = s.labels;
@@ -165,6 +233,30 @@ QByteArray metricName(QByteArrayView name)
     return out.isEmpty() ? QByteArray("_") : out;
 }
 
+bool prefersOpenMetrics(QByteArrayView accept)
+{
+    // Prometheus sends "application/openmetrics-text;version=1.0.0,...,text/plain;
+    // version=0.0.4;q=0.5,*/*;q=0.1": the best q of each format decides; wildcards stand for
+    // the text format, which every scraper reads.
+    double openMetrics = 0;
+    double text = 0;
+    for (QByteArrayView item : QByteArray(accept.toByteArray()).split(',')) {
+        const QList<QByteArray> parts = item.toByteArray().split(';');
+        const QByteArray type = parts.value(0).trimmed().toLower();
+        double q = 1;
+        for (qsizetype i = 1; i < parts.size(); ++i) {
+            const QByteArray param = parts[i].trimmed().toLower();
+            if (param.startsWith("q="))
+                q = param.mid(2).toDouble();
+        }
+        if (type == "application/openmetrics-text")
+            openMetrics = qMax(openMetrics, q);
+        else if (type == "text/plain" || type == "text/*" || type == "*/*")
+            text = qMax(text, q);
+    }
+    return openMetrics > 0 && openMetrics >= text;
+}
+
 QByteArray labelValue(QStringView value)
 {
     QByteArray out;
@@ -183,13 +275,17 @@ QByteArray labelValue(QStringView value)
     return out;
 }
 
-QByteArray exposition(const Core::StatsReport &report)
+QByteArray exposition(const Core::StatsReport &report, const Extras &extras, Format format)
 {
-    Writer w;
+    Writer w(format);
     const QList<Source> total{{{}, &report.totals}};
     QList<Source> workers;
     for (const Core::WorkerStats &worker : report.workers)
         workers.append({{{"worker", QString::number(worker.slot)}}, &worker.values});
+
+    w.family("berth_build_info", "gauge", "Always 1; the version of berthd.");
+    w.sample({{"version", QString::fromUtf8(extras.version)}}, 1);
+    processFamilies(w, extras.process);
 
     // The aggregate: brim's overall values (sum over workers, min/max over live ones).
     simple(w, total, "berth_start_time_seconds", "gauge",
@@ -206,7 +302,8 @@ QByteArray exposition(const Core::StatsReport &report)
            S::TotalConnections);
     simple(w, total, "berth_bad_requests_total", "counter",
            "Connections closed because of malformed input.", S::BadRequests);
-    histogram(w, total, "berth_request_duration_seconds");
+    histogram(w, total, "berth_request_duration_seconds", extras.latencyBucketsMicros);
+    appRequests(w, report);
     simple(w, total, "berth_offload_jobs_total", "counter",
            "Blocking jobs (bcrypt, SQL) the offload pools ran.", S::OffloadJobs);
     simple(w, total, "berth_offload_queued", "gauge",
@@ -274,7 +371,7 @@ QByteArray exposition(const Core::StatsReport &report)
            S::BytesOut);
     simple(w, workers, "berth_worker_active_connections", "gauge",
            "Client connections the worker has open now.", S::ActiveConnections);
-    histogram(w, workers, "berth_worker_request_duration_seconds");
+    histogram(w, workers, "berth_worker_request_duration_seconds", extras.latencyBucketsMicros);
     appStats(w, report, workers, "berth_worker_app_stat_total", "counter",
              "App-declared stats of brim type sum, per worker slot.", {Core::StatType::Sum});
     appStats(w, report, workers, "berth_worker_app_stat", "gauge",

@@ -155,7 +155,8 @@ QByteArray StatsApp::prometheusText() const
 {
     if (!m_server || !m_server->stats)
         return {};
-    return Prometheus::exposition(m_server->stats->report());
+    const Core::StatsReport report = m_server->stats->report();
+    return Prometheus::exposition(report, Prometheus::currentExtras(report));
 }
 
 Pipeline::Outcome StatsApp::handle(Http::Exchange &exchange)

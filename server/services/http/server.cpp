@@ -4,6 +4,7 @@
 #include "engine/eventloopthread.h"
 #include "http2/http2connection.h"
 #include "log/logging.h"
+#include "log/logoptions.h"
 #include "log/logsink.h"
 #include "pipeline/appregistry.h"
 #include "pipeline/router.h"
@@ -54,11 +55,28 @@ std::shared_ptr<Tls::TlsContext> buildTls(const Config::Config &config,
     return context;
 }
 
+// [server] latency_buckets; a bad list is an error diagnostic (and the default is used).
+QList<qint64> latencyBuckets(const Config::Config &config)
+{
+    const QString server = QStringLiteral("server");
+    const QString key = QStringLiteral("latency_buckets");
+    QString error;
+    const QList<qint64> bounds =
+        StatsRegistry::parseLatencyBuckets(config.getList(server, key), &error);
+    if (!bounds.isEmpty())
+        return bounds;
+    config.addDiagnostic({Config::Diagnostic::Severity::Error, config.location(server, key),
+                          QStringLiteral("[server] latency_buckets: %1").arg(error)});
+    return StatsRegistry::defaultLatencyBuckets();
+}
+
 } // namespace
 
 void checkHttpConfiguration(const Config::Config &config)
 {
     Engine::EngineSettings::fromConfig(config);
+    Log::LogOptions::fromConfig(config); // its diagnostics: bad log_* values
+    latencyBuckets(config);
     buildTls(config, Tls::TlsSettings::fromConfig(config));
     ServerContext context;
     StatsRegistry stats;
@@ -81,6 +99,8 @@ Server::Server(const Config::Config &config, Role role, SharedState *shared, int
     , m_slot(slot)
 {
     m_context.stats = &m_stats;
+    // Before the event-loop threads start (recordRequest() reads it without synchronisation).
+    StatsRegistry::setLatencyBuckets(latencyBuckets(m_config));
 }
 
 Server::~Server()
