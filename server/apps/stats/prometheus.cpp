@@ -325,7 +325,10 @@ QByteArray exposition(const Core::StatsReport &report, const Extras &extras, For
            S::Http2ResetsSent);
     appStats(w, report, total, "berth_app_stat_total", "counter",
              "App-declared stats of brim type sum, summed over workers.", {Core::StatType::Sum});
-    appStats(w, report, total, "berth_app_stat", "gauge",
+    // OpenMetrics names the counter family above berth_app_stat: the gauges need a name of
+    // their own there.
+    const bool om = format == Format::OpenMetrics;
+    appStats(w, report, total, om ? "berth_app_stat_gauge" : "berth_app_stat", "gauge",
              "App-declared stats of brim type min or max, over live workers.",
              {Core::StatType::Min, Core::StatType::Max});
 
@@ -374,8 +377,8 @@ QByteArray exposition(const Core::StatsReport &report, const Extras &extras, For
     histogram(w, workers, "berth_worker_request_duration_seconds", extras.latencyBucketsMicros);
     appStats(w, report, workers, "berth_worker_app_stat_total", "counter",
              "App-declared stats of brim type sum, per worker slot.", {Core::StatType::Sum});
-    appStats(w, report, workers, "berth_worker_app_stat", "gauge",
-             "App-declared stats of brim type worker, min or max, per worker slot.",
+    appStats(w, report, workers, om ? "berth_worker_app_stat_gauge" : "berth_worker_app_stat",
+             "gauge", "App-declared stats of brim type worker, min or max, per worker slot.",
              {Core::StatType::Worker, Core::StatType::Min, Core::StatType::Max});
 
     w.family("berth_worker_heartbeat_age_seconds", "gauge",
