@@ -496,6 +496,27 @@ const KeySpec *SectionSpec::findKey(const QString &key) const
     return nullptr;
 }
 
+void Schema::addSection(const SectionSpec &section)
+{
+    SectionSpec spec = section;
+    spec.keys.clear();
+    for (const KeySpec &k : section.keys) {
+        spec.keys.append(k);
+        const QString fileKey = k.name + u"_file"_s;
+        if (!k.secret || k.type != ValueType::String || section.findKey(fileKey))
+            continue;
+        KeySpec file;
+        file.name = fileKey;
+        file.type = ValueType::Path;
+        file.description =
+            u"File holding `%1` (a trailing line break is dropped), read when the configuration is "
+            u"loaded; instead of `%1`. A relative name is looked up in `$CREDENTIALS_DIRECTORY` "
+            u"when that is set (systemd `LoadCredential=`)."_s.arg(k.name);
+        spec.keys.append(file);
+    }
+    m_sections.append(spec);
+}
+
 const Schema &Schema::builtin()
 {
     static const Schema schema = makeBuiltin();
