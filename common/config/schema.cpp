@@ -17,7 +17,9 @@ Schema makeBuiltin()
         key(u"additional_confs"_s, T::List, QString(),
             u"More configuration files to read right after this one, separated by spaces or "
             u"commas (double quotes around names with spaces); `~` is expanded and relative "
-            u"names are relative to this file's directory."_s)};
+            u"names are relative to this file's directory. A name with `*`, `?` or `[...]` is a "
+            u"pattern (`servers-enabled/*.conf`, as nginx `include`): the files it matches are "
+            u"read in sorted order, and no match is not an error."_s)};
     schema.addSection(section(u"berth"_s, u"About the configuration itself."_s, includeKeys));
     schema.addSection(section(
         u"brim"_s, u"The same as [berth], so brimd configurations can be included unchanged."_s,
