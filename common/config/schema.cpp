@@ -57,6 +57,10 @@ Schema makeBuiltin()
                 u"File-creation mask of the server processes, in octal, set before any file "
                 u"is created (log files, pid file, sessions database, collected logs); empty "
                 u"keeps the mask berthd was started with."_s),
+            key(u"mime_types"_s, T::Path, QString(),
+                u"A file in the mime.types format (`/etc/mime.types`: `type/subtype ext ext...` "
+                u"per line) whose entries extend the built-in Content-Type table and win over "
+                u"it."_s),
             key(u"allow_root"_s, T::Bool, u"no"_s,
                 u"Allow the server to keep running as root when no `user` is set."_s),
             key(u"pid_file"_s, T::Path, QString(),
