@@ -1,5 +1,6 @@
 #include "logging.h"
 
+#include "logfiles.h"
 #include "logsink.h"
 
 #include <QDateTime>
@@ -102,10 +103,10 @@ bool Logging::setup(const QString &logDir, QString *error)
             *error = QStringLiteral("cannot create log_dir '%1'").arg(logDir);
         return false;
     }
-    s.server = std::make_unique<LogSink>(path("server.log"));
-    s.request = std::make_unique<LogSink>(path("request.log"));
-    s.app = std::make_unique<LogSink>(path("app.log"));
-    s.cef = std::make_unique<LogSink>(path("cef.log"));
+    s.server = std::make_unique<LogSink>(path(ServerLogFile));
+    s.request = std::make_unique<LogSink>(path(RequestLogFile));
+    s.app = std::make_unique<LogSink>(path(AppLogFile));
+    s.cef = std::make_unique<LogSink>(path(CefLogFile));
     for (LogSink *sink : {s.server.get(), s.request.get(), s.app.get(), s.cef.get()}) {
         if (!sink->open(error))
             return false;
