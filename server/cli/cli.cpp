@@ -64,11 +64,14 @@ const CommandHelp Commands[] = {
      "            -T also prints the merged configuration with origins, secrets masked"},
     {"log", "[-c FILE]... [-s NAME] [-n BYTES] [-f]",
      "print the tail of a log (-s server|request|app|cef|cron|smtpda); -f follows it"},
-    {"daemon", "[-c FILE]... start|stop|restart|status NAME", "a daemon of the running server"},
+    {"daemon", "[-c FILE]... start|stop|restart|status NAME",
+     "a daemon of the running server: start|stop|restart|status NAME"},
     {"keys", "[-c FILE]... list | rotate --keynum N --secret-file PATH [--when TIME]",
-     "session keys"},
-    {"cron", "[-c FILE]... list [--json] | run FILE:LINE", "cron jobs"},
-    {"mail", "[-c FILE]... queue [--json] | retry [ID] | purge ID", "the mail spool"},
+     "session keys: list | rotate --keynum N --secret-file PATH [--when TIME]"},
+    {"cron", "[-c FILE]... list [--json] | run FILE:LINE",
+     "cron jobs: list [--json] | run FILE:LINE"},
+    {"mail", "[-c FILE]... queue [--json] | retry [ID] | purge ID",
+     "the mail spool: queue [--json] | retry [ID] | purge ID"},
     {"version", "", "print the version (also -v, --version)"},
 };
 
