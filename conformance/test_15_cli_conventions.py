@@ -163,6 +163,24 @@ def test_log_follow_survives_a_usr1_reopen(berth_server):
         f.close()
 
 
+def test_log_follow_rereads_a_file_truncated_in_place(tmp_path):
+    # logrotate's copytruncate: the same file starts again from nothing.
+    path, _ = write_conf(tmp_path, ECHO)
+    log = tmp_path / "logs" / "app.log"
+    log.write_text("old line one\nold line two\n")
+    f = Follower("-s", "app", "-c", str(path))
+    try:
+        assert wait_until(lambda: "old line two" in f.text(), 5), f.text()
+        with log.open("a") as out:
+            out.write("appended\n")
+        assert wait_until(lambda: "appended" in f.text(), 5), f.text()
+        with log.open("w") as out:
+            out.write("after truncate\n")
+        assert wait_until(lambda: "after truncate" in f.text(), 5), f.text()
+    finally:
+        f.close()
+
+
 # -- status --json -------------------------------------------------------------------------------
 
 def master_config(tmp: Path) -> str:
@@ -204,6 +222,17 @@ def test_status_json_of_a_master(berth_server, tmp_path):
         assert c["current_requests"] == [] and isinstance(c["stats"], dict), c
     assert sum(c["requests"] for c in children) >= 1, s
     assert s["cron"] == []
+
+
+def test_status_json_of_a_single_process(berth_server, tmp_path):
+    srv = berth_server(ECHO, server={"pid_file": f"{tmp_path}/single.pid"})
+    assert wait_until(lambda: (tmp_path / "single.pid").exists(), 5)
+    r = run_cli("status", "--json", "-c", str(srv.conf_path))
+    assert r.returncode == 0, r
+    s = json.loads(r.stdout)
+    assert s["running"] is True and s["mode"] == "single", s
+    assert s["master_pid"] == srv.proc.pid and s["generation"] is None, s
+    assert s["services"] == [] and isinstance(s["children"], list), s
 
 
 def test_status_json_when_not_running(tmp_path):
