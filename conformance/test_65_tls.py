@@ -236,6 +236,31 @@ call = berth.heartbeat
     assert data.startswith(b"HTTP/1.1 200 ")
 
 
+def test_passphrase_file_from_credentials_directory(berth_server, certs, tmp_path):
+    # systemd LoadCredential=: a relative passphrase_file is looked up in $CREDENTIALS_DIRECTORY.
+    creds = tmp_path / "credentials"
+    creds.mkdir()
+    (creds / "tls-passphrase").write_text("s3cret\n")
+    tls_port = berth.free_port()
+    srv = berth_server(f"""
+[tls]
+port = {tls_port}
+cert = {certs}/localhost.pem
+key = {certs}/localhost.enc.key
+passphrase_file = tls-passphrase
+
+[routes:line]
+/heartbeat = heartbeat
+
+[app:heartbeat]
+call = berth.heartbeat
+""", env={"CREDENTIALS_DIRECTORY": str(creds)})
+    berth.wait_until(lambda: _can_connect(tls_port))
+    data, _ = tls_request(tls_port, certs,
+                          b"GET /heartbeat HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 200 ")
+
+
 def _can_connect(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=0.5).close()

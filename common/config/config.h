@@ -100,6 +100,15 @@ public:
     // key was read from (a relative default against the first file's directory).
     QString getPath(const QString &section, const QString &key) const;
 
+    // A secret (session secret, TLS passphrase, SMTP password): the value of `key`, or what the
+    // file named by `key_file` holds (one trailing line break dropped), so the secret can stay
+    // out of the configuration. A relative `key_file` is looked up in $CREDENTIALS_DIRECTORY
+    // when that is set (systemd LoadCredential=), else resolved as getPath does. Both keys set,
+    // or a file that can't be read, record an error at the `key_file` line and return "".
+    QString getSecret(const QString &section, const QString &key) const;
+    // "secret" -> "secret_file": the key getSecret reads a secret's file name from.
+    static QString secretFileKey(const QString &key);
+
     // A default written at the call site would drift from the schema and from the reference
     // users read (it did: `workers` was 0 in code and 1 in the docs). Those forms are deleted,
     // so such a read does not compile; tst_config checks they stay deleted.

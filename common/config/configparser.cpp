@@ -6,6 +6,8 @@
 
 #include <algorithm>
 
+#include <glob.h>
+
 namespace Berth::Config {
 
 namespace {
@@ -13,6 +15,29 @@ namespace {
 const QString BerthSection = QStringLiteral("berth");
 const QString BrimSection = QStringLiteral("brim");
 const QString AdditionalConfs = QStringLiteral("additional_confs");
+
+// Whether an include names several files by a pattern (nginx include, supervisord [include]).
+bool isGlob(const QString &path)
+{
+    return path.contains(u'*') || path.contains(u'?') || path.contains(u'[');
+}
+
+// The files a pattern matches, in byte order of their names (not the locale's, so the order is
+// the same on every machine). No match is not an error: an empty conf.d/ is a normal state.
+QStringList expandGlob(const QString &pattern)
+{
+    glob_t found{};
+    QStringList paths;
+    if (::glob(QFile::encodeName(pattern).constData(), GLOB_NOSORT, nullptr, &found) == 0) {
+        for (size_t i = 0; i < found.gl_pathc; ++i)
+            paths.append(QFile::decodeName(found.gl_pathv[i]));
+    }
+    ::globfree(&found);
+    std::sort(paths.begin(), paths.end(), [](const QString &a, const QString &b) {
+        return QFile::encodeName(a) < QFile::encodeName(b);
+    });
+    return paths;
+}
 
 bool isCommentStart(QChar c)
 {
@@ -128,7 +153,15 @@ void ConfigParser::followIncludes(const QList<Entry> &includes, const QString &f
             QString path = Values::expandUser(name);
             if (QDir::isRelativePath(path))
                 path = baseDir + u'/' + path;
-            readFile(QDir::cleanPath(path), entry.location);
+            path = QDir::cleanPath(path);
+            if (!isGlob(path)) {
+                readFile(path, entry.location);
+                continue;
+            }
+            for (const QString &match : expandGlob(path)) {
+                if (!QFileInfo(match).isDir()) // conf.d/* next to a subdirectory
+                    readFile(match, entry.location);
+            }
         }
     }
     m_stack.removeLast();

@@ -17,7 +17,9 @@ Schema makeBuiltin()
         key(u"additional_confs"_s, T::List, QString(),
             u"More configuration files to read right after this one, separated by spaces or "
             u"commas (double quotes around names with spaces); `~` is expanded and relative "
-            u"names are relative to this file's directory."_s)};
+            u"names are relative to this file's directory. A name with `*`, `?` or `[...]` is a "
+            u"pattern (`servers-enabled/*.conf`, as nginx `include`): the files it matches are "
+            u"read in sorted order, and no match is not an error."_s)};
     schema.addSection(section(u"berth"_s, u"About the configuration itself."_s, includeKeys));
     schema.addSection(section(
         u"brim"_s, u"The same as [berth], so brimd configurations can be included unchanged."_s,
@@ -55,6 +57,10 @@ Schema makeBuiltin()
                 u"File-creation mask of the server processes, in octal, set before any file "
                 u"is created (log files, pid file, sessions database, collected logs); empty "
                 u"keeps the mask berthd was started with."_s),
+            key(u"mime_types"_s, T::Path, QString(),
+                u"A file in the mime.types format (`/etc/mime.types`: `type/subtype ext ext...` "
+                u"per line) whose entries extend the built-in Content-Type table and win over "
+                u"it."_s),
             key(u"allow_root"_s, T::Bool, u"no"_s,
                 u"Allow the server to keep running as root when no `user` is set."_s),
             key(u"pid_file"_s, T::Path, QString(),
@@ -518,6 +524,27 @@ const KeySpec *SectionSpec::findKey(const QString &key) const
             return &k;
     }
     return nullptr;
+}
+
+void Schema::addSection(const SectionSpec &section)
+{
+    SectionSpec spec = section;
+    spec.keys.clear();
+    for (const KeySpec &k : section.keys) {
+        spec.keys.append(k);
+        const QString fileKey = k.name + u"_file"_s;
+        if (!k.secret || k.type != ValueType::String || section.findKey(fileKey))
+            continue;
+        KeySpec file;
+        file.name = fileKey;
+        file.type = ValueType::Path;
+        file.description =
+            u"File holding `%1` (a trailing line break is dropped), read when the configuration is "
+            u"loaded; instead of `%1`. A relative name is looked up in `$CREDENTIALS_DIRECTORY` "
+            u"when that is set (systemd `LoadCredential=`)."_s.arg(k.name);
+        spec.keys.append(file);
+    }
+    m_sections.append(spec);
 }
 
 const Schema &Schema::builtin()

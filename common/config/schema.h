@@ -61,7 +61,9 @@ public:
     // The schema of this version of berthd.
     static const Schema &builtin();
 
-    void addSection(const SectionSpec &section) { m_sections.append(section); }
+    // A secret String key (`secret`, `password`, `passphrase`) gets a Path key `KEY_file` beside
+    // it, unless the section declares one: Config::getSecret reads either.
+    void addSection(const SectionSpec &section);
     void addApp(const AppSpec &app) { m_apps.append(app); }
 
     // An exact match wins over a pattern; nullptr for an unknown section.

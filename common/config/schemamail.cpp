@@ -27,9 +27,6 @@ void addMailSchema(Schema &schema)
             key(u"user"_s, T::String, QString(),
                 u"SMTP user for AUTH (PLAIN or LOGIN, as the server offers); empty: no AUTH."_s),
             secret(key(u"password"_s, T::String, QString(), u"SMTP password."_s)),
-            key(u"password_file"_s, T::Path, QString(),
-                u"File holding the SMTP password (first line), read at start; instead of "
-                u"`password`."_s),
             range(key(u"max_retry"_s, T::Int, u"10"_s,
                       u"Delivery attempts per message before it goes to `undelivered/`."_s),
                   1, 1000),

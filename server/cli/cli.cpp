@@ -3,6 +3,7 @@
 #include "croncommand.h"
 #include "daemoncommand.h"
 #include "keycommand.h"
+#include "logcommand.h"
 #include "mailcommand.h"
 #include "runtime/processutil.h"
 #include "service/serviceregistry.h"
@@ -21,6 +22,9 @@
 #include <QElapsedTimer>
 #include <QFile>
 #include <QFileInfo>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QStringList>
 #include <QThread>
 
@@ -32,30 +36,79 @@ namespace Berth::Cli {
 
 namespace {
 
-const char Usage[] =
-    "usage: berthd COMMAND [-c FILE]...\n"
-    "\n"
-    "commands:\n"
-    "  run       run in the foreground (workers > 0: a master and its worker processes)\n"
-    "  start     run as a daemon; needs [server] pid_file\n"
-    "  stop      graceful stop of the daemon in pid_file (finishes in-flight requests)\n"
-    "  kill      immediate stop\n"
-    "  reload    re-read the configuration and replace the workers without dropping a connection;\n"
-    "            exits 0 once the new generation serves, 1 with the errors when it can't\n"
-    "  restart   restart the children of one service: restart KIND:NAME (or NAME)\n"
-    "  status    pid, uptime, services, children and the requests they are running\n"
-    "  check     validate the configuration (every problem as file:line: message);\n"
-    "            -T also prints the merged configuration with origins, secrets masked\n"
-    "  log       print the tail of a log: [-s server|request|app|cef] [-n BYTES]\n"
-    "  daemon    a daemon of the running server: start|stop|restart|status NAME\n"
-    "  keys      session keys: list | rotate --keynum N --secret-file PATH [--when TIME]\n"
-    "  cron      cron jobs: list [--json] | run FILE:LINE\n"
-    "  mail      the mail spool: queue [--json] | retry [ID] | purge ID\n"
-    "  version   print the version\n"
-    "\n"
-    "options:\n"
-    "  -c FILE   configuration file; repeat to merge several, later ones win\n"
-    "            (default: $BERTH_CONF or /etc/berth/berth.conf)\n";
+// Every command, for the usage text and `berthd COMMAND -h`. Commands that parse their own
+// arguments (OwnCommands) print their own help.
+struct CommandHelp
+{
+    const char *name;
+    const char *synopsis; // after "berthd NAME"
+    const char *summary;  // may span lines (each indented by 12 spaces)
+};
+const CommandHelp Commands[] = {
+    {"run", "[-c FILE]...",
+     "run in the foreground (workers > 0: a master and its worker processes)"},
+    {"start", "[-c FILE]...", "run as a daemon; needs [server] pid_file"},
+    {"stop", "[-c FILE]...",
+     "graceful stop of the daemon in pid_file (finishes in-flight requests)"},
+    {"kill", "[-c FILE]...", "immediate stop"},
+    {"reload", "[-c FILE]...",
+     "re-read the configuration and replace the workers without dropping a connection;\n"
+     "            exits 0 once the new generation serves, 1 with the errors when it can't"},
+    {"restart", "[-c FILE]... KIND:NAME",
+     "restart the children of one service (KIND:NAME or NAME)"},
+    {"status", "[-c FILE]... [--json]",
+     "pid, uptime, services, children and the requests they are running;\n"
+     "            --json: one JSON object (docs/operations.md)"},
+    {"check", "[-c FILE]... [-T]",
+     "validate the configuration (every problem as file:line: message);\n"
+     "            -T also prints the merged configuration with origins, secrets masked"},
+    {"log", "[-c FILE]... [-s NAME] [-n BYTES] [-f]",
+     "print the tail of a log (-s server|request|app|cef|cron|smtpda); -f follows it"},
+    {"daemon", "[-c FILE]... start|stop|restart|status NAME",
+     "a daemon of the running server: start|stop|restart|status NAME"},
+    {"keys", "[-c FILE]... list | rotate --keynum N --secret-file PATH [--when TIME]",
+     "session keys: list | rotate --keynum N --secret-file PATH [--when TIME]"},
+    {"cron", "[-c FILE]... list [--json] | run FILE:LINE",
+     "cron jobs: list [--json] | run FILE:LINE"},
+    {"mail", "[-c FILE]... queue [--json] | retry [ID] | purge ID",
+     "the mail spool: queue [--json] | retry [ID] | purge ID"},
+    {"version", "", "print the version (also -v, --version)"},
+};
+
+const char UsageLine[] = "usage: berthd COMMAND [-c FILE]... [OPTIONS]  (berthd -h lists them)";
+
+const char Options[] = "\n"
+                       "options:\n"
+                       "  -c FILE   configuration file; repeat to merge several, later ones win\n"
+                       "            (default: $BERTH_CONF or /etc/berth/berth.conf)\n"
+                       "  -t        the same as check; -T the same as check -T (nginx -t, -T)\n"
+                       "  -v        the same as version (also --version)\n"
+                       "  -h        this text (also --help); COMMAND -h: that command's\n";
+
+const CommandHelp *findCommand(const QString &name)
+{
+    for (const CommandHelp &command : Commands)
+        if (name == QLatin1String(command.name))
+            return &command;
+    return nullptr;
+}
+
+QString usageOf(const CommandHelp &command)
+{
+    return QStringLiteral("usage: berthd %1 %2")
+        .arg(QLatin1String(command.name), QLatin1String(command.synopsis))
+        .trimmed();
+}
+
+QString fullUsage()
+{
+    QString text = QStringLiteral("usage: berthd COMMAND [-c FILE]...\n\ncommands:\n");
+    for (const CommandHelp &command : Commands)
+        text += QStringLiteral("  %1%2\n")
+                    .arg(QString::fromLatin1(command.name).leftJustified(10),
+                         QLatin1String(command.summary));
+    return text + QLatin1String(Options);
+}
 
 // Commands that parse their own arguments: the generic parser stops at their word and hands the
 // whole command line to them (each documents its syntax in its header). Returns the exit code.
@@ -65,10 +118,9 @@ struct OwnCommand
     int (*run)(const QStringList &arguments);
 };
 const OwnCommand OwnCommands[] = {
-    {QLatin1StringView("keys"), runKeyCommand},
-    {QLatin1StringView("cron"), runCronCommand},
-    {QLatin1StringView("mail"), runMailCommand},
-    {QLatin1StringView("daemon"), runDaemonCommand},
+    {QLatin1StringView("keys"), runKeyCommand},  {QLatin1StringView("cron"), runCronCommand},
+    {QLatin1StringView("mail"), runMailCommand}, {QLatin1StringView("daemon"), runDaemonCommand},
+    {QLatin1StringView("log"), runLogCommand},
 };
 
 const OwnCommand *findOwnCommand(const QString &name)
@@ -84,9 +136,9 @@ struct Arguments
     QString command;
     QStringList configFiles;
     bool dumpConfig = false; // check -T
-    QString logName = QStringLiteral("server");
-    qint64 logBytes = 16 * 1024;
-    QString service; // child: --service KIND --name NAME
+    bool json = false;       // status --json
+    bool help = false;       // -h, --help
+    QString service;         // child: --service KIND --name NAME
     QString name;
     QStringList operands; // restart KIND:NAME
     QString error;
@@ -95,6 +147,13 @@ struct Arguments
 Arguments parse(const QStringList &args)
 {
     Arguments a;
+    // -t, -T and -v name a command: they may not contradict one given as a word.
+    auto setCommand = [&a](const QString &command, const QString &arg) {
+        if (!a.command.isEmpty() && a.command != command)
+            a.error = QStringLiteral("option %1 does not go with %2").arg(arg, a.command);
+        else
+            a.command = command;
+    };
     for (int i = 1; i < args.size(); ++i) {
         const QString &arg = args[i];
         auto value = [&]() -> QString {
@@ -108,25 +167,25 @@ Arguments parse(const QStringList &args)
             a.configFiles.append(value());
         } else if (arg.startsWith(QLatin1String("--config="))) {
             a.configFiles.append(arg.mid(9));
+        } else if (arg == QLatin1String("-t")) {
+            setCommand(QStringLiteral("check"), arg);
         } else if (arg == QLatin1String("-T")) {
             a.dumpConfig = true;
-        } else if (arg == QLatin1String("--service")) {
-            a.service = value();
-        } else if (arg == QLatin1String("--name")) {
-            a.name = value();
-        } else if (a.command == QLatin1String("restart") && !arg.startsWith(u'-')) {
-            a.operands.append(arg);
-        } else if (arg == QLatin1String("-s")) {
-            a.logName = value();
-        } else if (arg == QLatin1String("-n")) {
-            const auto bytes = Config::Values::parseSize(value());
-            if (!bytes)
-                a.error = QStringLiteral("-n: not a size");
-            else
-                a.logBytes = *bytes;
+        } else if (arg == QLatin1String("-v") || arg == QLatin1String("--version")) {
+            setCommand(QStringLiteral("version"), arg);
         } else if (arg == QLatin1String("-h") || arg == QLatin1String("--help")) {
-            a.command = QStringLiteral("help");
-        } else if (a.command.isEmpty() && !arg.startsWith(u'-')) {
+            a.help = true;
+        } else if (arg == QLatin1String("--json") && a.command == QLatin1String("status")) {
+            a.json = true;
+        } else if (arg == QLatin1String("--service") && a.command == QLatin1String("child")) {
+            a.service = value();
+        } else if (arg == QLatin1String("--name") && a.command == QLatin1String("child")) {
+            a.name = value();
+        } else if (arg.startsWith(u'-') && arg.size() > 1) {
+            a.error = QStringLiteral("unknown option '%1'").arg(arg);
+        } else if (a.command == QLatin1String("restart")) {
+            a.operands.append(arg);
+        } else if (a.command.isEmpty()) {
             a.command = arg;
             if (findOwnCommand(a.command))
                 break; // the rest is the command's own (keys --keynum ...): it parses it
@@ -135,6 +194,12 @@ Arguments parse(const QStringList &args)
         }
         if (!a.error.isEmpty())
             break;
+    }
+    if (a.error.isEmpty() && a.dumpConfig) {
+        if (a.command.isEmpty())
+            a.command = QStringLiteral("check"); // berthd -T
+        else if (a.command != QLatin1String("check"))
+            a.error = QStringLiteral("option -T goes with check only");
     }
     if (a.configFiles.isEmpty()) {
         const QString fromEnv = qEnvironmentVariable("BERTH_CONF");
@@ -337,6 +402,49 @@ int status(const Arguments &a)
     return 0;
 }
 
+// status --json: one object (docs/operations.md). Exit codes as status: 3 when not running.
+int statusJson(const Arguments &a)
+{
+    const QString pidFile = pidFileOf(a);
+    if (pidFile.isEmpty())
+        return 1;
+    const pid_t pid = Core::readPidFile(pidFile);
+    const bool running = pid > 0 && Core::isBerthdRunning(pid);
+    QJsonObject status{{QStringLiteral("running"), running}, {QStringLiteral("pid_file"), pidFile}};
+    if (running) {
+        status.insert(QStringLiteral("master_pid"), qint64(pid));
+        status.insert(QStringLiteral("uptime_seconds"), Core::processUptimeSeconds(pid));
+        QStringList lines;
+        bool ok = false;
+        QString error;
+        const QString socket = Supervisor::controlSocketPath(pidFile);
+        QJsonObject master;
+        if (QFileInfo::exists(socket) &&
+            Supervisor::controlRequest(socket, QStringLiteral("status json"), 5000, &lines, &ok,
+                                       &error) &&
+            ok && lines.size() == 1)
+            master = QJsonDocument::fromJson(lines.front().toUtf8()).object();
+        if (master.isEmpty()) {
+            // A single process (workers = 0) has no master to ask: its own slots, if any.
+            status.insert(QStringLiteral("mode"), QStringLiteral("single"));
+            status.insert(QStringLiteral("generation"), QJsonValue(QJsonValue::Null));
+            status.insert(QStringLiteral("services"), QJsonArray());
+            status.insert(QStringLiteral("children"), Core::workersJson(pid));
+        } else {
+            status.insert(QStringLiteral("mode"), QStringLiteral("master"));
+            for (auto it = master.constBegin(); it != master.constEnd(); ++it)
+                status.insert(it.key(), it.value());
+        }
+        QJsonArray cron;
+        for (const QString &line : cronStatusLines(a.configFiles))
+            cron.append(line);
+        status.insert(QStringLiteral("cron"), cron);
+    }
+    print(stdout,
+          QString::fromUtf8(QJsonDocument(status).toJson(QJsonDocument::Indented)).trimmed());
+    return running ? 0 : 3;
+}
+
 // reload and restart through the control socket: the master's answer decides the exit code.
 // reload falls back to SIGHUP when the server has no control socket (workers = 0).
 int control(const Arguments &a, const QString &request)
@@ -373,47 +481,6 @@ int control(const Arguments &a, const QString &request)
     return ok ? 0 : 1;
 }
 
-int tailLog(const Arguments &a)
-{
-    static const QStringList names = {QStringLiteral("server"), QStringLiteral("request"),
-                                      QStringLiteral("app"), QStringLiteral("cef")};
-    if (!names.contains(a.logName)) {
-        print(stderr, QStringLiteral("berthd log: -s must be one of %1")
-                          .arg(names.join(QStringLiteral(", "))));
-        return 2;
-    }
-    const Config::Config config = Config::Config::load(a.configFiles);
-    for (const Config::Diagnostic &d : config.diagnostics()) {
-        if (d.isError()) {
-            print(stderr, d.toString());
-            return 1;
-        }
-    }
-    const QString dir = config.getPath(QStringLiteral("server"), QStringLiteral("log_dir"));
-    if (dir.isEmpty()) {
-        print(stderr, QStringLiteral("berthd log: [server] log_dir is not set: logs go to "
-                                     "stderr"));
-        return 1;
-    }
-    QFile file(QDir(dir).filePath(a.logName + QStringLiteral(".log")));
-    if (!file.open(QIODevice::ReadOnly)) {
-        print(stderr, QStringLiteral("berthd log: cannot open %1: %2")
-                          .arg(file.fileName(), file.errorString()));
-        return 1;
-    }
-    const qint64 size = file.size();
-    qint64 from = qMax<qint64>(0, size - a.logBytes);
-    file.seek(from);
-    QByteArray tail = file.readAll();
-    if (from > 0) {
-        // Start at a whole line.
-        const qsizetype nl = tail.indexOf('\n');
-        tail = nl < 0 ? QByteArray() : tail.mid(nl + 1);
-    }
-    std::fwrite(tail.constData(), 1, size_t(tail.size()), stdout);
-    return 0;
-}
-
 } // namespace
 
 int main(int argc, char **argv)
@@ -424,10 +491,24 @@ int main(int argc, char **argv)
     QCoreApplication::setApplicationName(QStringLiteral("berthd"));
     QCoreApplication::setApplicationVersion(QStringLiteral(BERTH_VERSION));
     const Arguments a = parse(QCoreApplication::arguments());
+    const CommandHelp *help = findCommand(a.command);
     if (!a.error.isEmpty()) {
+        // One usage line, not the whole text: the mistake stays on screen (nginx, gunicorn).
         print(stderr, QStringLiteral("berthd: ") + a.error);
-        std::fputs(Usage, stderr);
+        print(stderr, help ? usageOf(*help) : QString::fromLatin1(UsageLine));
         return 2;
+    }
+    if (const OwnCommand *own = findOwnCommand(a.command))
+        return own->run(QCoreApplication::arguments()); // its own -h too
+    if (a.help) {
+        if (help)
+            print(stdout,
+                  usageOf(*help) + QStringLiteral("\n  ") +
+                      QString::fromLatin1(help->summary)
+                          .replace(QStringLiteral("\n            "), QStringLiteral("\n  ")));
+        else
+            std::fputs(qPrintable(fullUsage()), stdout);
+        return 0;
     }
     if (a.command == QLatin1String("version")) {
         print(stdout, QStringLiteral("berthd " BERTH_VERSION));
@@ -450,26 +531,19 @@ int main(int argc, char **argv)
     if (a.command == QLatin1String("restart")) {
         if (a.operands.size() != 1) {
             print(stderr, QStringLiteral("berthd restart: name one service (KIND:NAME or NAME)"));
+            print(stderr, usageOf(*help));
             return 2;
         }
         return control(a, QStringLiteral("restart ") + a.operands.front());
     }
     if (a.command == QLatin1String("status"))
-        return status(a);
-    if (a.command == QLatin1String("log"))
-        return tailLog(a);
-    if (const OwnCommand *own = findOwnCommand(a.command))
-        return own->run(QCoreApplication::arguments());
-    if (a.command == QLatin1String("help")) {
-        std::fputs(Usage, stdout);
-        return 0;
-    }
+        return a.json ? statusJson(a) : status(a);
     if (a.command.isEmpty()) {
-        std::fputs(Usage, stderr);
+        std::fputs(qPrintable(fullUsage()), stderr);
         return 2;
     }
     print(stderr, QStringLiteral("berthd: unknown command '%1'").arg(a.command));
-    std::fputs(Usage, stderr);
+    print(stderr, QString::fromLatin1(UsageLine));
     return 2;
 }
 

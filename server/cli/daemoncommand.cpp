@@ -39,9 +39,16 @@ int runDaemonCommand(const QStringList &arguments)
             files.append(arguments[++i]);
         } else if (arg.startsWith(QLatin1String("--config="))) {
             files.append(arg.mid(9));
+        } else if (arg == QLatin1String("-h") || arg == QLatin1String("--help")) {
+            std::fputs(Usage, stdout);
+            return 0;
         } else if (i > start && !arg.startsWith(u'-')) {
             words.append(arg);
         } else if (i != start) {
+            print(stderr, QStringLiteral("berthd daemon: %1 '%2'")
+                              .arg(arg.startsWith(u'-') ? QStringLiteral("unknown option")
+                                                        : QStringLiteral("unexpected argument"),
+                                   arg));
             std::fputs(Usage, stderr);
             return 2;
         }

@@ -226,7 +226,8 @@ std::optional<Loaded> loadSettings(const QStringList &files)
     }
     if (failed)
         return std::nullopt;
-    if (!loaded.config.has(u"sessions"_s, u"secret"_s)) {
+    if (!loaded.config.has(u"sessions"_s, u"secret"_s) &&
+        !loaded.config.has(u"sessions"_s, u"secret_file"_s)) {
         print(stderr, u"berthd keys: the configuration has no [sessions] secret: there is no key "
                       u"chain to manage"_s);
         return std::nullopt;

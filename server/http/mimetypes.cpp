@@ -1,7 +1,12 @@
 #include "mimetypes.h"
 
+#include <config/config.h>
+
+#include <QFile>
+
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <string_view>
 
 namespace Berth::Http {
@@ -96,8 +101,12 @@ constexpr bool extensionLess(const MimeEntry &a, const MimeEntry &b)
 static_assert(std::is_sorted(mimeTable.begin(), mimeTable.end(), extensionLess),
               "mimeTable must stay sorted by extension for the binary search");
 
-constexpr std::size_t maxExtensionLength = 16; // longer than any in the table
+// Longer than any in the table and in /etc/mime.types; installed longer ones are not found.
+constexpr std::size_t maxExtensionLength = 32;
 constexpr QByteArrayView defaultType = "application/octet-stream";
+
+// The installed entries (installMimeTypes); nullptr: none.
+std::atomic<const MimeTypeMap *> installed{nullptr};
 
 QByteArrayView toView(std::string_view s)
 {
@@ -125,12 +134,90 @@ QByteArrayView mimeTypeForPath(QByteArrayView path)
         lower[i] = (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c;
     }
     const std::string_view key(lower, std::size_t(extension.size()));
+    // Acquire: pairs with the release in installMimeTypes, so the map's contents are visible.
+    if (const MimeTypeMap *extra = installed.load(std::memory_order_acquire)) {
+        const auto found = extra->constFind(QByteArray::fromRawData(lower, extension.size()));
+        if (found != extra->cend())
+            return QByteArrayView(*found);
+    }
     const auto it = std::lower_bound(
         mimeTable.begin(), mimeTable.end(), key,
         [](const MimeEntry &entry, std::string_view k) { return entry.extension < k; });
     if (it == mimeTable.end() || it->extension != key)
         return defaultType;
     return toView(it->type);
+}
+
+MimeTypeMap parseMimeTypes(QByteArrayView text, int *badLine)
+{
+    MimeTypeMap map;
+    if (badLine)
+        *badLine = 0;
+    int number = 0;
+    for (QByteArray line : text.toByteArray().split('\n')) {
+        ++number;
+        const qsizetype hash = line.indexOf('#');
+        if (hash >= 0)
+            line.truncate(hash);
+        const QList<QByteArray> words = line.simplified().split(' ');
+        if (words.isEmpty() || words.front().isEmpty())
+            continue;
+        QByteArray type = words.front().toLower();
+        const qsizetype slash = type.indexOf('/');
+        if (slash <= 0 || slash == type.size() - 1 || type.indexOf('/', slash + 1) >= 0) {
+            if (badLine && *badLine == 0)
+                *badLine = number;
+            continue;
+        }
+        if (type.startsWith("text/") && !type.contains(';'))
+            type += "; charset=utf-8";
+        for (qsizetype i = 1; i < words.size(); ++i) {
+            const QByteArray extension = words[i].toLower();
+            if (extension.startsWith('.'))
+                map.insert(extension.mid(1), type);
+            else
+                map.insert(extension, type);
+        }
+    }
+    return map;
+}
+
+void installMimeTypes(const MimeTypeMap &entries)
+{
+    // Never deleted: a thread may still hold a view into the table it replaced.
+    const MimeTypeMap *table = entries.isEmpty() ? nullptr : new MimeTypeMap(entries);
+    installed.store(table, std::memory_order_release);
+}
+
+bool loadMimeTypes(const Config::Config &config, bool install)
+{
+    using namespace Qt::StringLiterals;
+    const QString section = u"server"_s;
+    const QString key = u"mime_types"_s;
+    const QString path = config.getPath(section, key);
+    if (path.isEmpty()) {
+        if (install)
+            installMimeTypes({});
+        return true;
+    }
+    const Config::Location at = config.location(section, key);
+    QFile file(path);
+    if (!file.open(QIODevice::ReadOnly)) {
+        config.addDiagnostic(
+            {Config::Diagnostic::Severity::Error, at,
+             u"[server] mime_types: cannot read '%1': %2"_s.arg(path, file.errorString())});
+        return false;
+    }
+    int badLine = 0;
+    const MimeTypeMap map = parseMimeTypes(file.read(4 * 1024 * 1024), &badLine);
+    if (badLine > 0) {
+        config.addDiagnostic({Config::Diagnostic::Severity::Error, Config::Location{path, badLine},
+                              u"expected 'type/subtype extension...' (mime.types format)"_s});
+        return false;
+    }
+    if (install)
+        installMimeTypes(map);
+    return true;
 }
 
 } // namespace Berth::Http

@@ -1,5 +1,6 @@
 #include "logging.h"
 
+#include "logfiles.h"
 #include "logsink.h"
 
 #include <QDateTime>
@@ -142,10 +143,10 @@ bool Logging::setup(const QString &logDir, QString *error)
             *error = QStringLiteral("cannot create log_dir '%1'").arg(logDir);
         return false;
     }
-    s.server = std::make_unique<LogSink>(path("server.log"));
-    s.request = s.options.requestLog ? std::make_unique<LogSink>(path("request.log")) : nullptr;
-    s.app = std::make_unique<LogSink>(path("app.log"));
-    s.cef = std::make_unique<LogSink>(path("cef.log"));
+    s.server = std::make_unique<LogSink>(path(ServerLogFile));
+    s.request = s.options.requestLog ? std::make_unique<LogSink>(path(RequestLogFile)) : nullptr;
+    s.app = std::make_unique<LogSink>(path(AppLogFile));
+    s.cef = std::make_unique<LogSink>(path(CefLogFile));
     s.journal = logDir.isEmpty() && stderrIsJournal();
     if (s.request && s.options.syslog)
         s.request->setSyslogPriority(LOG_DAEMON | LOG_INFO);

@@ -71,8 +71,9 @@ SessionSettings SessionSettings::fromConfig(const Config::Config &config, const 
     else if (settings.cookieName == TestCookieName)
         report(u"cookie"_s, u"'%1' is the name of the cookie test's cookie"_s.arg(cookie));
 
-    settings.secret = config.getString(section, u"secret"_s).toUtf8();
-    if (settings.secret.isEmpty())
+    settings.secret = config.getSecret(section, u"secret"_s).toUtf8();
+    // An unreadable or empty secret_file has been reported by getSecret.
+    if (settings.secret.isEmpty() && !config.isSet(section, u"secret_file"_s))
         report(u"secret"_s,
                u"required by [%1] (berth.session): a long random string that signs session "
                u"cookies and encrypts session data, the same on every node sharing the store "

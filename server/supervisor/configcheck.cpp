@@ -2,6 +2,7 @@
 
 #include "service/serviceregistry.h"
 
+#include <config/secrets.h>
 #include <config/validator.h>
 
 namespace Berth::Supervisor {
@@ -9,6 +10,8 @@ namespace Berth::Supervisor {
 Config::Diagnostics checkLoaded(const Config::Config &config)
 {
     for (const Config::Diagnostic &d : Config::validate(config))
+        config.addDiagnostic(d);
+    for (const Config::Diagnostic &d : Config::checkSecrets(config))
         config.addDiagnostic(d);
     ServiceRegistry::builtin().validate(config);
     return Config::uniqueDiagnostics(config.diagnostics());

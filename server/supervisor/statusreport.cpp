@@ -7,12 +7,15 @@
 
 #include <QDir>
 #include <QFile>
+#include <QJsonObject>
 
 #include <cstring>
 #include <fcntl.h>
 #include <unistd.h>
 
 namespace Berth::Core {
+
+using namespace Qt::StringLiterals;
 
 namespace {
 
@@ -101,6 +104,76 @@ QStringList describeSlots(const SharedState &shared)
     if (lines.isEmpty())
         lines.append(QStringLiteral("  no live workers"));
     return lines;
+}
+
+QJsonArray slotsJson(const SharedState &shared)
+{
+    QJsonArray children;
+    const qint64 now = monotonicMs();
+    for (int i = 0; i < shared.slotCount(); ++i) {
+        const WorkerSlot *slot = shared.slot(i);
+        const bool failed = slot->workerState() == WorkerState::Failed;
+        if (!slot->isLive() && !failed)
+            continue;
+        const pid_t pid = failed ? 0 : slot->pid.load();
+        const int lastExit = slot->lastExitStatus.load();
+        QJsonObject child{
+            {u"slot"_s, i},
+            {u"kind"_s, slot->kind()},
+            {u"name"_s, slot->name()},
+            {u"pid"_s, qint64(pid)},
+            {u"state"_s, workerStateName(slot->workerState())},
+            {u"uptime_seconds"_s, failed ? qint64(0) : processUptimeSeconds(pid)},
+            {u"requests"_s, qint64(slot->requestsServed.load())},
+            {u"restarts"_s, int(slot->restarts.load())},
+            {u"last_exit"_s, lastExit < 0 ? QJsonValue(QJsonValue::Null)
+                                          : QJsonValue(describeWaitStatus(lastExit))},
+        };
+        const QString status = failed ? QString() : slot->status();
+        child.insert(u"status"_s,
+                     status.isEmpty() ? QJsonValue(QJsonValue::Null) : QJsonValue(status));
+        QJsonObject stats;
+        QJsonArray current;
+        if (!failed) {
+            for (int s = StatsRegistry::BuiltinCount; s < shared.statCount(); ++s) {
+                const qint64 value = qint64(slot->values[s].load(std::memory_order_relaxed));
+                if (value != 0)
+                    stats.insert(shared.statName(s), value);
+            }
+            const int threads = slot->threadCount.load(std::memory_order_relaxed);
+            for (int t = 0; t < threads; ++t) {
+                ThreadRequest request;
+                if (!readThreadRequest(*slot->thread(t), &request) || !request.busy)
+                    continue;
+                current.append(QJsonObject{
+                    {u"thread"_s, t},
+                    {u"method"_s, request.method},
+                    {u"url"_s, request.url},
+                    {u"running_ms"_s, qMax<qint64>(0, now - request.startedMs)},
+                    {u"txn"_s, request.txn},
+                    {u"client"_s, request.client},
+                });
+            }
+        }
+        child.insert(u"stats"_s, stats);
+        child.insert(u"current_requests"_s, current);
+        children.append(child);
+    }
+    return children;
+}
+
+QJsonArray workersJson(pid_t masterPid)
+{
+    const int fd = openSharedState(masterPid);
+    if (fd < 0)
+        return {};
+    QString error;
+    const std::unique_ptr<SharedState> shared = SharedState::attach(fd, &error);
+    if (!shared) {
+        ::close(fd);
+        return {};
+    }
+    return slotsJson(*shared);
 }
 
 } // namespace Berth::Core

@@ -193,7 +193,10 @@ void Supervisor::onSignal(int signo)
 void Supervisor::onControl(const QString &command, const QStringList &arguments, ControlReply reply)
 {
     if (command == QLatin1String("status")) {
-        reply.finish(statusLines(), true);
+        // `status json`: one line, the object `berthd status --json` completes.
+        reply.finish(arguments == QStringList{QStringLiteral("json")} ? QStringList{statusJson()}
+                                                                      : statusLines(),
+                     true);
     } else if (command == QLatin1String("reload")) {
         qCInfo(lcMaster) << "control: reload requested";
         reload(&reply);

@@ -129,6 +129,7 @@ private:
     int freeSlot() const;
     void reportReady();
     QStringList statusLines() const;
+    QString statusJson() const; // supervisorstatus.cpp: the `status json` control answer
     QString childLabel(const Child &child) const;
     const ChildSpec *specFor(const Child &child) const;
 

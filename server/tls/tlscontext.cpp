@@ -85,7 +85,7 @@ TlsSettings TlsSettings::fromConfig(const Config::Config &config)
     s.port = int(config.getInt(tls, QStringLiteral("port")));
     s.defaultCertificate.certFile = config.getPath(tls, QStringLiteral("cert"));
     s.defaultCertificate.keyFile = config.getPath(tls, QStringLiteral("key"));
-    s.defaultCertificate.passphrase = config.getString(tls, QStringLiteral("passphrase"));
+    s.defaultCertificate.passphrase = config.getSecret(tls, QStringLiteral("passphrase"));
     if (const Config::Section *section = config.section(tls))
         s.defaultCertificate.location = section->location;
     s.clientCaFile = config.getPath(tls, QStringLiteral("client_ca"));
@@ -102,7 +102,7 @@ TlsSettings TlsSettings::fromConfig(const Config::Config &config)
                       : QStringList{section->name.mid(4)};
         c.certFile = config.getPath(section->name, QStringLiteral("cert"));
         c.keyFile = config.getPath(section->name, QStringLiteral("key"));
-        c.passphrase = config.getString(section->name, QStringLiteral("passphrase"));
+        c.passphrase = config.getSecret(section->name, QStringLiteral("passphrase"));
         c.location = section->location;
         s.sniCertificates.append(c);
     }

@@ -26,6 +26,8 @@ private Q_SLOTS:
     void includeNestedDirectories();
     void includeDiamondReadOnce();
     void fromTextIncludes();
+    void includeGlobSortedOrder();
+    void includeGlobWithoutMatch();
 };
 
 void tst_ConfigFiles::missingTopLevelFile()
@@ -225,6 +227,43 @@ void tst_ConfigFiles::fromTextIncludes()
     QCOMPARE(ignored.files(), QStringList{name});
     QVERIFY(!ignored.hasSection(u"server"_s));
     QCOMPARE(ignored.getList(u"berth"_s, u"additional_confs"_s), QStringList{u"inc.conf"_s});
+}
+
+void tst_ConfigFiles::includeGlobSortedOrder()
+{
+    QTemporaryDir dir;
+    const QString main =
+        writeFile(dir.filePath(u"main.conf"_s),
+                  u"[berth]\nadditional_confs = conf.d/*.conf\n[server]\nport = 1\n"_s);
+    // Written out of order; read in byte order of the names (B < a), a later file winning.
+    writeFile(dir.filePath(u"conf.d/b.conf"_s), u"[server]\nport = 3\nname = b\n"_s);
+    writeFile(dir.filePath(u"conf.d/a.conf"_s), u"[server]\nport = 2\nname = a\n"_s);
+    writeFile(dir.filePath(u"conf.d/B.conf"_s), u"[server]\nworkers = 4\nname = B\n"_s);
+    writeFile(dir.filePath(u"conf.d/skip.txt"_s), u"not [ a config\n"_s);
+    QDir(dir.path()).mkpath(u"conf.d/dir.conf"_s); // a directory that matches: skipped
+    const Config config = Config::load({main});
+    QCOMPARE(messages(config.diagnostics()), QStringList());
+    QCOMPARE(config.files(),
+             (QStringList{main, dir.filePath(u"conf.d/B.conf"_s), dir.filePath(u"conf.d/a.conf"_s),
+                          dir.filePath(u"conf.d/b.conf"_s)}));
+    QCOMPARE(config.getInt(u"server"_s, u"port"_s), 3);
+    QCOMPARE(config.getString(u"server"_s, u"name"_s), u"b"_s);
+    QCOMPARE(config.getInt(u"server"_s, u"workers"_s), 4);
+}
+
+void tst_ConfigFiles::includeGlobWithoutMatch()
+{
+    QTemporaryDir dir;
+    const QString main =
+        writeFile(dir.filePath(u"main.conf"_s),
+                  u"[berth]\nadditional_confs = empty.d/*.conf, missing/?.conf, one.conf\n"_s);
+    QDir(dir.path()).mkpath(u"empty.d"_s);
+    writeFile(dir.filePath(u"one.conf"_s), u"[server]\nport = 5\n"_s);
+    const Config config = Config::load({main});
+    // No match is not an error (nginx include, supervisord [include]); a plain name still is.
+    QCOMPARE(messages(config.diagnostics()), QStringList());
+    QCOMPARE(config.files(), (QStringList{main, dir.filePath(u"one.conf"_s)}));
+    QCOMPARE(config.getInt(u"server"_s, u"port"_s), 5);
 }
 
 QTEST_GUILESS_MAIN(tst_ConfigFiles)

@@ -12,6 +12,9 @@ private Q_SLOTS:
     void lookup_data();
     void lookup();
     void returnsStaticStorage();
+    void parseMimeTypesFormat();
+    void parseMimeTypesReportsBadLine();
+    void installedEntriesWin();
 };
 
 void tst_MimeTypes::lookup_data()
@@ -104,6 +107,59 @@ void tst_MimeTypes::returnsStaticStorage()
         path.fill('z');
     }
     QCOMPARE(type, QByteArrayView("text/css; charset=utf-8"));
+}
+
+void tst_MimeTypes::parseMimeTypesFormat()
+{
+    int bad = -1;
+    const MimeTypeMap map = parseMimeTypes("# MIME type\tExtensions\n"
+                                           "\n"
+                                           "image/jxl\t\t\t\t\tjxl\n"
+                                           "Model/GLTF-Binary glb  # trailing comment\n"
+                                           "application/vnd.debian.binary-package deb udeb\n"
+                                           "text/x-special SPC .dotted\n"
+                                           "application/x-nothing\n"
+                                           "image/jxl jxl2\n"
+                                           "audio/first dup\n"
+                                           "audio/second dup\r\n",
+                                           &bad);
+    QCOMPARE(bad, 0);
+    QCOMPARE(map.value("jxl"), QByteArray("image/jxl"));
+    QCOMPARE(map.value("jxl2"), QByteArray("image/jxl"));
+    QCOMPARE(map.value("glb"), QByteArray("model/gltf-binary"));
+    QCOMPARE(map.value("deb"), QByteArray("application/vnd.debian.binary-package"));
+    QCOMPARE(map.value("udeb"), QByteArray("application/vnd.debian.binary-package"));
+    // text/* gets the charset the built-in text types have.
+    QCOMPARE(map.value("spc"), QByteArray("text/x-special; charset=utf-8"));
+    QCOMPARE(map.value("dotted"), QByteArray("text/x-special; charset=utf-8"));
+    QCOMPARE(map.value("dup"), QByteArray("audio/second")); // a later line wins
+    QVERIFY(!map.contains("application/x-nothing"));
+    QCOMPARE(map.size(), 8);
+}
+
+void tst_MimeTypes::parseMimeTypesReportsBadLine()
+{
+    int bad = -1;
+    parseMimeTypes("image/png png\nnot-a-type foo\n/x y\n", &bad);
+    QCOMPARE(bad, 2);
+    parseMimeTypes("a/b/c d\n", &bad);
+    QCOMPARE(bad, 1);
+}
+
+void tst_MimeTypes::installedEntriesWin()
+{
+    installMimeTypes(parseMimeTypes("text/x-mine css\nimage/jxl jxl\n"));
+    QCOMPARE(mimeTypeForPath("/a.CSS").toByteArray(), QByteArray("text/x-mine; charset=utf-8"));
+    QCOMPARE(mimeTypeForPath("/a.jxl").toByteArray(), QByteArray("image/jxl"));
+    QCOMPARE(mimeTypeForPath("/a.png").toByteArray(), QByteArray("image/png")); // built-in
+    // A view taken before a replacement stays valid.
+    const QByteArrayView before = mimeTypeForPath("/a.jxl");
+    installMimeTypes(parseMimeTypes("image/x-other jxl\n"));
+    QCOMPARE(before, QByteArrayView("image/jxl"));
+    QCOMPARE(mimeTypeForPath("/a.jxl").toByteArray(), QByteArray("image/x-other"));
+    installMimeTypes({});
+    QCOMPARE(mimeTypeForPath("/a.jxl").toByteArray(), QByteArray("application/octet-stream"));
+    QCOMPARE(mimeTypeForPath("/a.css").toByteArray(), QByteArray("text/css; charset=utf-8"));
 }
 
 QTEST_APPLESS_MAIN(tst_MimeTypes)

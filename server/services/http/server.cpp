@@ -2,6 +2,7 @@
 
 #include "apps/builtinapps.h"
 #include "engine/eventloopthread.h"
+#include "http/mimetypes.h"
 #include "http2/http2connection.h"
 #include "log/logging.h"
 #include "log/logoptions.h"
@@ -77,6 +78,7 @@ void checkHttpConfiguration(const Config::Config &config)
     Engine::EngineSettings::fromConfig(config);
     Log::LogOptions::fromConfig(config); // its diagnostics: bad log_* values
     latencyBuckets(config);
+    Http::loadMimeTypes(config, false);
     buildTls(config, Tls::TlsSettings::fromConfig(config));
     ServerContext context;
     StatsRegistry stats;
@@ -125,6 +127,7 @@ bool Server::prepare()
     m_gracefulTimeoutMs = m_config.getDuration(server, QStringLiteral("graceful_timeout")).count();
     const int threads = int(m_config.getInt(server, QStringLiteral("threads")));
     m_context.threads = qBound(1, threads, 256);
+    Http::loadMimeTypes(m_config, true); // [server] mime_types, before the apps that use it
     // Apps keep the stat indices they declare, so the stats attach to the shared slot before
     // any router (and app) is built.
     QString error;

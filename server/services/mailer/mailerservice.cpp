@@ -78,9 +78,6 @@ void validateMailer(const Config::Config &config)
         error(u"smtpserver"_s, why);
     if (config.getPath(Section, u"spool_dir"_s).isEmpty())
         error(u"spool_dir"_s, u"must be set when smtpserver is"_s);
-    if (!config.getString(Section, u"password"_s).isEmpty() &&
-        !config.getPath(Section, u"password_file"_s).isEmpty())
-        error(u"password_file"_s, u"set password or password_file, not both"_s);
 }
 
 } // namespace
@@ -102,16 +99,8 @@ bool MailerService::prepare(QStringList *errors)
     const Config::Config &config = *m_setup.config;
     initCurl();
     m_settings.smtp = SmtpSettings::fromConfig(config);
-    const QString passwordFile = config.getPath(Section, u"password_file"_s);
-    if (!passwordFile.isEmpty()) {
-        QFile file(passwordFile);
-        if (!file.open(QIODevice::ReadOnly)) {
-            errors->append(u"[mailer] password_file: cannot read %1: %2"_s.arg(passwordFile,
-                                                                               file.errorString()));
-            return false;
-        }
-        m_settings.smtp.password = file.readLine(4096).trimmed();
-    }
+    // SmtpSettings read the password with getSecret: password_file, unreadable, stopped the
+    // start at the configuration check.
     m_settings.maxRetry = int(config.getInt(Section, u"max_retry"_s));
     m_settings.retryIntervalMs = config.getDuration(Section, u"retry_interval"_s).count();
     m_settings.keepUndeliveredDays = config.getInt(Section, u"undelivers_keep_max_days"_s);

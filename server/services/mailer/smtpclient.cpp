@@ -150,7 +150,7 @@ SmtpSettings SmtpSettings::fromConfig(const Config::Config &config)
     settings.verify = config.getBool(s, u"ssl_verify"_s);
     settings.caFile = config.getPath(s, u"ssl_ca"_s);
     settings.user = config.getString(s, u"user"_s);
-    settings.password = config.getString(s, u"password"_s).toUtf8();
+    settings.password = config.getSecret(s, u"password"_s).toUtf8();
     settings.connectTimeoutMs = config.getDuration(s, u"connect_timeout"_s).count();
     settings.timeoutMs = config.getDuration(s, u"timeout"_s).count();
     return settings;
