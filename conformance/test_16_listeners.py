@@ -123,6 +123,18 @@ def test_several_listeners_ipv4_and_ipv6_on_one_port(berth_server, workers):
     assert any(f"test:{second} " in l for l in lines), lines
 
 
+def test_http2_only_on_listen_entries_that_say_so(berth_server):
+    second = berth.free_port()
+    srv = berth_server(ROUTES, server={"listen": f"127.0.0.1:{{port}}, 127.0.0.1:{second} http2"})
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+    with socket.create_connection(("127.0.0.1", second), timeout=3) as s:
+        s.sendall(preface)
+        first = s.recv(9)
+    assert len(first) == 9 and first[3] == 0x04, first  # the server's SETTINGS frame
+    # Without `http2` the entry serves HTTP/1.1 only: the preface is no HTTP/1 request.
+    assert _get(srv.port, request=preface).startswith(b"HTTP/1.1 4")
+
+
 @pytest.mark.skipif(not _ipv6(), reason="no IPv6 in this environment")
 def test_ipv6_wildcard_alone_takes_ipv4_clients(berth_server):
     second = berth.free_port()
