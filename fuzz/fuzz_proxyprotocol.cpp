@@ -51,7 +51,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(h.length > 0 && h.length <= input.size(), "length outside the input");
         check(h.version != 1 || h.length <= ProxyHeader::MaxV1Bytes, "v1 over 107 bytes");
         check(same(parseProxyHeader(input.first(h.length)), h), "header alone parses differently");
-        check(same(parseProxyHeader(QByteArray(input.first(h.length)) + "GET / HTTP/1.1\r\n"), h),
+        check(same(parseProxyHeader(input.first(h.length).toByteArray() + "GET / HTTP/1.1\r\n"), h),
               "trailing bytes changed the result");
         break;
     case Status::Invalid:
