@@ -161,6 +161,7 @@ def test_bad_listen_entries_are_config_errors(tmp_path):
 def test_unix_socket_listener(berth_server, tmp_path, workers):
     sock = tmp_path / f"b{workers}.sock"
     srv = berth_server(ROUTES, server={"workers": workers, "unix_mode": "660",
+                                       "trusted_proxies": "unix",
                                        "listen": f"127.0.0.1:{{port}}, unix:{sock}"})
     assert stat.S_ISSOCK(sock.stat().st_mode)
     assert stat.S_IMODE(sock.stat().st_mode) == 0o660
@@ -170,7 +171,17 @@ def test_unix_socket_listener(berth_server, tmp_path, workers):
     assert b"OK" in out.stdout or out.stdout, out
     line = srv.request_log_lines(contains=" unix: ")[0]
     assert "GET /hb" in line and " test:unix " in line, line
-    # A trusted unix peer may name its client (nginx in front through the socket).
+    # A trusted unix peer names its client (nginx in front through the socket) ...
+    out = subprocess.run(["curl", "-sS", "--unix-socket", str(sock), "-H",
+                          "X-Forwarded-For: 203.0.113.50", "http://a/hb"],
+                         capture_output=True, timeout=10)
+    assert out.returncode == 0, out.stderr
+    assert srv.request_log_lines(contains=" 203.0.113.50:0 test:unix ")
+    # ... and a TCP peer outside trusted_proxies does not.
+    _get(srv.port, request=b"GET /hb HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 203.0.113.51\r\n"
+                           b"Connection: close\r\n\r\n")
+    assert srv.request_log_lines(contains="GET /hb", count=3)
+    assert not srv.request_log_lines(contains="203.0.113.51", timeout=0.3)
 
 
 def test_stale_unix_socket_file_is_replaced(berth_server, tmp_path):
