@@ -30,7 +30,8 @@ Schema makeBuiltin()
                 u"Server name, used in logs and reported by the stats app."_s),
             key(u"ip"_s, T::String, u"127.0.0.1"_s,
                 u"Address the HTTP listener binds to: `0.0.0.0` for every IPv4 address, `::` "
-                u"for every IPv6 address."_s),
+                u"for every IPv6 address (and IPv4 ones too, unless an IPv4 listener has the "
+                u"same port); `listen` replaces it."_s),
             range(key(u"port"_s, T::Int, u"8080"_s, u"TCP port of the HTTP listener."_s), 0, 65535),
             key(u"listen"_s, T::String, QString(),
                 u"The HTTP listeners, comma-separated, replacing ip, port and [tls] port when "
