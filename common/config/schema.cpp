@@ -32,8 +32,24 @@ Schema makeBuiltin()
                 u"Server name, used in logs and reported by the stats app."_s),
             key(u"ip"_s, T::String, u"127.0.0.1"_s,
                 u"Address the HTTP listener binds to: `0.0.0.0` for every IPv4 address, `::` "
-                u"for every IPv6 address."_s),
+                u"for every IPv6 address (and IPv4 ones too, unless an IPv4 listener has the "
+                u"same port); `listen` replaces it."_s),
             range(key(u"port"_s, T::Int, u"8080"_s, u"TCP port of the HTTP listener."_s), 0, 65535),
+            key(u"listen"_s, T::String, QString(),
+                u"The HTTP listeners, comma-separated, replacing ip, port and [tls] port when "
+                u"set: `ADDRESS [tls] [http2] [proxy_protocol] [name=NAME]` with ADDRESS "
+                u"`IPv4:PORT`, `[IPv6]:PORT`, `*:PORT` or `unix:/absolute/path` (see "
+                u"docs/operations.md)."_s),
+            key(u"unix_mode"_s, T::Mode, QString(),
+                u"Permissions of the unix-socket listeners' files, in octal (660); empty keeps "
+                u"what the umask gives."_s),
+            key(u"unix_group"_s, T::String, QString(),
+                u"Group the unix-socket listeners' files are given to (the proxy's group, so "
+                u"it can connect); empty keeps berthd's."_s),
+            key(u"trusted_proxies"_s, T::List, QString(),
+                u"Peers (addresses, CIDR subnets, `unix` for unix-socket peers) whose "
+                u"X-Forwarded-For / Forwarded and X-Forwarded-Proto headers name the real "
+                u"client and scheme; from every other peer those headers are ignored."_s),
             range(key(u"workers"_s, T::Int, u"1"_s,
                       u"Number of HTTP worker processes; 0 runs everything in one process "
                       u"(debugging)."_s),

@@ -1,6 +1,7 @@
 #include "connection.h"
 
 #include "connectionmanager.h"
+#include "http/request.h"
 #include "runtime/servercontext.h"
 #include "runtime/statsregistry.h"
 #include "transport.h"
@@ -30,6 +31,14 @@ quint16 portOf(const sockaddr_storage &addr)
                      : reinterpret_cast<const sockaddr_in *>(&addr)->sin_port);
 }
 
+// A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d: logs and rules want a.b.c.d.
+QHostAddress unmapped(const QHostAddress &address)
+{
+    bool ok = false;
+    const quint32 v4 = address.toIPv4Address(&ok);
+    return ok && address.protocol() == QAbstractSocket::IPv6Protocol ? QHostAddress(v4) : address;
+}
+
 } // namespace
 
 Connection::Connection(ConnectionManager &manager, int fd, quint64 id,
@@ -43,13 +52,30 @@ Connection::Connection(ConnectionManager &manager, int fd, quint64 id,
     sockaddr_storage addr{};
     socklen_t len = sizeof(addr);
     if (::getpeername(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0) {
-        m_peerAddress = QHostAddress(reinterpret_cast<sockaddr *>(&addr));
-        m_peerPort = portOf(addr);
+        m_unixPeer = addr.ss_family == AF_UNIX;
+        if (!m_unixPeer) {
+            m_peerAddress = unmapped(QHostAddress(reinterpret_cast<sockaddr *>(&addr)));
+            m_peerPort = portOf(addr);
+        }
     }
     len = sizeof(addr);
-    if (::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0) {
-        m_localAddress = QHostAddress(reinterpret_cast<sockaddr *>(&addr));
+    if (::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0 &&
+        addr.ss_family != AF_UNIX) {
+        m_localAddress = unmapped(QHostAddress(reinterpret_cast<sockaddr *>(&addr)));
         m_localPort = portOf(addr);
+    }
+    // What the accept learned beyond the socket (the listener's options, a PROXY header);
+    // the same fd keeps it across a hand-over to another codec.
+    if (const ConnectionOrigin *origin = manager.origin(fd)) {
+        m_http2Allowed = origin->http2;
+        if (origin->proxied) {
+            m_unixPeer = false;
+            m_peerAddress = origin->peerAddress;
+            m_peerPort = origin->peerPort;
+            m_localAddress = origin->localAddress;
+            m_localPort = origin->localPort;
+            m_proxySsl = origin->ssl;
+        }
     }
     // Responses go out whole in one write, so Nagle can only delay them.
     const int one = 1;
@@ -60,8 +86,10 @@ Connection::~Connection()
 {
     if (m_fileFd >= 0)
         ::close(m_fileFd);
-    if (m_fd >= 0)
+    if (m_fd >= 0) {
+        m_manager.forgetOrigin(m_fd);
         ::close(m_fd);
+    }
 }
 
 qint64 Connection::now() const
@@ -412,8 +440,10 @@ void Connection::closeSocket()
         ::close(m_fileFd);
         m_fileFd = -1;
     }
-    if (m_fd >= 0)
+    if (m_fd >= 0) {
+        m_manager.forgetOrigin(m_fd);
         ::close(m_fd);
+    }
     m_fd = -1;
     if (m_countedActive) {
         m_manager.server()->stats->add(Core::StatsRegistry::ActiveConnections, -1);
@@ -439,15 +469,29 @@ void Connection::releaseIdleBuffers()
 const QByteArray &Connection::clientText()
 {
     // Once per connection, not per request.
-    if (m_clientText.isEmpty())
+    if (m_clientText.isEmpty() && m_unixPeer)
+        m_clientText = QByteArrayLiteral("unix:");
+    else if (m_clientText.isEmpty())
         m_clientText = m_peerAddress.toString().toLatin1() + ':' + QByteArray::number(m_peerPort);
     return m_clientText;
+}
+
+void Connection::fillConnectionAddresses(Http::Request &request) const
+{
+    request.peerAddress = m_peerAddress;
+    request.peerPort = m_peerPort;
+    request.localAddress = m_localAddress;
+    request.localPort = m_localPort;
+    request.secure = m_transport->isSecure() || m_proxySsl;
+    request.unixPeer = m_unixPeer;
+    request.forwardedFor = false;
 }
 
 const QByteArray &Connection::serverText()
 {
     if (m_serverText.isEmpty())
-        m_serverText = m_manager.settings().serverName + ':' + QByteArray::number(m_localPort);
+        m_serverText = m_manager.settings().serverName + ':' +
+                       (m_unixPeer ? QByteArrayLiteral("unix") : QByteArray::number(m_localPort));
     return m_serverText;
 }
 

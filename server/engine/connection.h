@@ -11,6 +11,10 @@
 #include <utility>
 #include <vector>
 
+namespace Berth::Http {
+struct Request;
+}
+
 namespace Berth::Engine {
 
 class Connection;
@@ -121,8 +125,12 @@ protected:
     bool checkClosingTimeout(qint64 now);
     void closeSocket();
     void releaseIdleBuffers();
+    // "ip:port" (or "unix:") and "name:port" of the connection, for request.log.
     const QByteArray &clientText();
     const QByteArray &serverText();
+    // The connection's addresses and security into a request (a trusted proxy's headers may
+    // change them per request afterwards: ExchangeDriver::route).
+    void fillConnectionAddresses(Http::Request &request) const;
     qint64 now() const;
 
     ConnectionManager &m_manager;
@@ -137,6 +145,9 @@ protected:
     quint16 m_peerPort = 0;
     QHostAddress m_localAddress;
     quint16 m_localPort = 0;
+    bool m_unixPeer = false;    // accepted on a unix-socket listener
+    bool m_proxySsl = false;    // the PROXY header said the client spoke TLS to the proxy
+    bool m_http2Allowed = true; // the listener serves HTTP/2 (prior knowledge, h2c)
 
 private:
     void onReadable();

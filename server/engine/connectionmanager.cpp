@@ -1,10 +1,13 @@
 #include "connectionmanager.h"
 
 #include "http/httpdate.h"
+#include "http/request.h"
 #include "http1connection.h"
+#include "log/cef.h"
 #include "log/logging.h"
 #include "log/logsink.h"
 #include "log/requestlogline.h"
+#include "proxyprotocol.h"
 #include "runtime/servercontext.h"
 #include "runtime/sharedstate.h"
 #include "runtime/statsregistry.h"
@@ -59,6 +62,8 @@ QByteArray addressText(int fd, bool peer)
     auto *sa = reinterpret_cast<sockaddr *>(&addr);
     if ((peer ? ::getpeername(fd, sa, &len) : ::getsockname(fd, sa, &len)) != 0)
         return QByteArrayLiteral("-:0");
+    if (addr.ss_family == AF_UNIX)
+        return peer ? QByteArrayLiteral("unix:") : QByteArrayLiteral(":unix");
     const quint16 port =
         ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6 *>(&addr)->sin6_port
                                          : reinterpret_cast<sockaddr_in *>(&addr)->sin_port);
@@ -87,6 +92,70 @@ public:
 private:
     ConnectionManager &m_manager;
     Listener m_listener;
+};
+
+// A connection on a proxy_protocol listener until its PROXY header is in. It takes exactly the
+// header's bytes off the socket: it peeks, and consumes only bytes that belong to the header
+// (all of them while it is incomplete, else its length), so the client's own first bytes (a
+// TLS ClientHello) stay in the socket for the transport. Polling is level-triggered: bytes
+// peeked and left would wake it again at once, hence nothing of an incomplete header is left.
+class ConnectionManager::ProxyHeaderReader final : public Poller::Handler
+{
+public:
+    ProxyHeaderReader(ConnectionManager &manager, int fd, Listener listener, qint64 deadline)
+        : fd(fd)
+        , listener(std::move(listener))
+        , deadline(deadline)
+        , m_manager(manager)
+    {}
+    void onPollEvents(bool readable, bool) override
+    {
+        if (readable)
+            m_manager.finishProxyHeader(this, read());
+    }
+
+    // nullptr: complete (header holds it) or waiting (done false); else why it failed.
+    const char *read()
+    {
+        ProxyHeader sofar = parseProxyHeader(m_bytes);
+        const qsizetype target = sofar.version == 2 && sofar.length > 0
+                                     ? sofar.length
+                                     : qMax(ProxyHeader::MaxV1Bytes, ProxyHeader::V2FixedBytes);
+        QByteArray peeked(qMax<qsizetype>(1, target - m_bytes.size()), Qt::Uninitialized);
+        ssize_t n = -1;
+        do {
+            n = ::recv(fd, peeked.data(), size_t(peeked.size()), MSG_PEEK);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK ? nullptr : "connection reset";
+        if (n == 0)
+            return "connection closed before the PROXY protocol header";
+        peeked.truncate(n);
+        const ProxyHeader h = parseProxyHeader(m_bytes + peeked);
+        if (h.status == ProxyHeader::Status::Invalid)
+            return h.error;
+        const qsizetype take =
+            h.status == ProxyHeader::Status::Complete ? h.length - m_bytes.size() : n;
+        QByteArray taken(take, Qt::Uninitialized);
+        if (take > 0 && ::recv(fd, taken.data(), size_t(take), 0) != take)
+            return "connection reset";
+        m_bytes += taken;
+        if (h.status == ProxyHeader::Status::Complete) {
+            header = h;
+            done = true;
+        }
+        return nullptr;
+    }
+
+    int fd;
+    Listener listener;
+    qint64 deadline;
+    bool done = false;
+    ProxyHeader header;
+
+private:
+    ConnectionManager &m_manager;
+    QByteArray m_bytes; // the header's bytes so far
 };
 
 qint64 ConnectionManager::monotonicNow()
@@ -176,12 +245,91 @@ void ConnectionManager::acceptOne(const Listener &listener)
         refuseOverLimit(fd, listener);
         return;
     }
+    ConnectionOrigin origin;
+    origin.http2 = listener.http2;
+    if (listener.proxyProtocol) {
+        // The header must be complete within header_timeout, like a request head.
+        auto reader = std::make_unique<ProxyHeaderReader>(*this, fd, listener,
+                                                          now() + m_settings.headerTimeoutMs);
+        if (!m_poller.add(fd, reader.get(), true, false)) {
+            ::close(fd);
+            releaseConnectionSlot();
+            return;
+        }
+        m_proxyReaders.push_back(std::move(reader));
+        return;
+    }
+    startConnection(fd, listener, origin);
+}
+
+void ConnectionManager::startConnection(int fd, const Listener &listener,
+                                        const ConnectionOrigin &origin)
+{
+    // Only what differs from the socket's own story is kept (no hash entry per plain accept).
+    if (origin.proxied || !origin.http2)
+        m_origins.insert(fd, origin);
     std::unique_ptr<Transport> transport;
     if (listener.transport)
         transport = listener.transport->create(fd);
     auto *connection = new Http1Connection(*this, fd, m_nextConnectionId++, std::move(transport));
     m_connections.push_back(connection);
     connection->start();
+}
+
+void ConnectionManager::finishProxyHeader(ProxyHeaderReader *reader, const char *error)
+{
+    if (!error && !reader->done)
+        return; // more to come
+    const auto it = std::find_if(m_proxyReaders.begin(), m_proxyReaders.end(),
+                                 [reader](const auto &r) { return r.get() == reader; });
+    if (it == m_proxyReaders.end())
+        return;
+    // Deleted on the next tick: this may run inside the reader's own poll callback.
+    m_finishedReaders.push_back(std::move(*it));
+    m_proxyReaders.erase(it);
+    m_poller.remove(reader->fd);
+    if (error) {
+        // A listener marked proxy_protocol is only for the proxy: anything else (a client that
+        // reached it directly, a misconfigured proxy) is refused, and the operator hears of it.
+        Http::Request request;
+        sockaddr_storage addr{};
+        socklen_t len = sizeof(addr);
+        if (::getpeername(reader->fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0 &&
+            addr.ss_family != AF_UNIX)
+            request.peerAddress = QHostAddress(reinterpret_cast<sockaddr *>(&addr));
+        Log::logCef(QStringLiteral("PROXY protocol failure"), 5, &request, QString(),
+                    QStringLiteral("ProxyProtocol"),
+                    {{QStringLiteral("msg"), QString::fromLatin1(error)}});
+        qCDebug(lcAccept) << "closing a connection on a proxy_protocol listener:" << error;
+        ::close(reader->fd);
+        releaseConnectionSlot();
+        return;
+    }
+    ConnectionOrigin origin;
+    origin.http2 = reader->listener.http2;
+    const ProxyHeader &h = reader->header;
+    if (h.hasAddresses) {
+        origin.proxied = true;
+        origin.peerAddress = h.source;
+        origin.peerPort = h.sourcePort;
+        origin.localAddress = h.destination;
+        origin.localPort = h.destinationPort;
+    }
+    origin.ssl = h.ssl;
+    origin.proxied = origin.proxied || h.ssl;
+    if (origin.proxied && !h.hasAddresses) {
+        // SSL TLV without addresses (LOCAL): the socket's own addresses stay.
+        sockaddr_storage addr{};
+        socklen_t len = sizeof(addr);
+        if (::getpeername(reader->fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0 &&
+            addr.ss_family != AF_UNIX) {
+            origin.peerAddress = QHostAddress(reinterpret_cast<sockaddr *>(&addr));
+            origin.peerPort = ntohs(addr.ss_family == AF_INET6
+                                        ? reinterpret_cast<sockaddr_in6 *>(&addr)->sin6_port
+                                        : reinterpret_cast<sockaddr_in *>(&addr)->sin_port);
+        }
+    }
+    startConnection(reader->fd, reader->listener, origin);
 }
 
 bool ConnectionManager::acquireConnectionSlot()
@@ -292,6 +440,14 @@ void ConnectionManager::tick()
     // Proof of life for the master's watchdog: a thread stuck in an app stops beating.
     Core::ThreadHealth::beat();
     const qint64 t = now();
+    m_finishedReaders.clear();
+    std::vector<ProxyHeaderReader *> late;
+    for (const auto &reader : m_proxyReaders) {
+        if (t >= reader->deadline)
+            late.push_back(reader.get());
+    }
+    for (ProxyHeaderReader *reader : late)
+        finishProxyHeader(reader, "no complete PROXY protocol header within header_timeout");
     // Copy: a timeout closes a connection, which removes it from m_connections.
     const std::vector<Connection *> connections = m_connections;
     for (Connection *c : connections)
@@ -304,6 +460,7 @@ void ConnectionManager::beginDrain()
         return;
     m_draining = true;
     setAccepting(false);
+    closeProxyReaders(); // no request in flight yet: like idle connections
     const std::vector<Connection *> connections = m_connections;
     for (Connection *c : connections)
         c->drain();
@@ -311,8 +468,19 @@ void ConnectionManager::beginDrain()
         Q_EMIT drained();
 }
 
+void ConnectionManager::closeProxyReaders()
+{
+    for (const auto &reader : m_proxyReaders) {
+        m_poller.remove(reader->fd);
+        ::close(reader->fd);
+        releaseConnectionSlot();
+    }
+    m_proxyReaders.clear();
+}
+
 void ConnectionManager::closeAll()
 {
+    closeProxyReaders();
     const std::vector<Connection *> connections = m_connections;
     for (Connection *c : connections)
         c->closeNow();

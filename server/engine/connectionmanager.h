@@ -4,6 +4,8 @@
 #include "poller.h"
 
 #include <QByteArray>
+#include <QHash>
+#include <QHostAddress>
 #include <QList>
 #include <QObject>
 #include <QTimer>
@@ -22,6 +24,19 @@ class ServerContext;
 namespace Berth::Engine {
 
 class Connection;
+
+// What an accepted socket brought beyond itself, kept by fd until the connection closes (a
+// hand-over to another codec keeps the fd, so the new connection finds it too).
+struct ConnectionOrigin
+{
+    bool http2 = true;    // the listener serves HTTP/2
+    bool proxied = false; // a PROXY header named the addresses below
+    QHostAddress peerAddress;
+    quint16 peerPort = 0;
+    QHostAddress localAddress;
+    quint16 localPort = 0;
+    bool ssl = false; // PROXY v2 SSL TLV: the client spoke TLS to the proxy
+};
 
 // One event-loop thread's share of the server: accepts on the shared listening sockets, owns
 // the connections it accepted, and runs their timeouts from one coarse tick (a timer per
@@ -71,13 +86,28 @@ public:
     bool acquireConnectionSlot();
     void releaseConnectionSlot();
 
+    // The origin recorded when fd was accepted; null when none was (adopted connections).
+    const ConnectionOrigin *origin(int fd) const
+    {
+        const auto it = m_origins.constFind(fd);
+        return it == m_origins.cend() ? nullptr : &*it;
+    }
+    void forgetOrigin(int fd) { m_origins.remove(fd); }
+
 Q_SIGNALS:
     void drained();
 
 private:
     class ListenerHandler;
+    class ProxyHeaderReader;
 
     void acceptOne(const Listener &listener);
+    // The connection's codec and transport, once its socket is ready to carry HTTP (after the
+    // PROXY header, on a listener that wants one).
+    void startConnection(int fd, const Listener &listener, const ConnectionOrigin &origin);
+    // A PROXY header arrived (or failed): the connection starts, or is closed with a CEF event.
+    void finishProxyHeader(ProxyHeaderReader *reader, const char *error);
+    void closeProxyReaders();
     void refuseOverLimit(int fd, const Listener &listener);
     void setAccepting(bool on);
     void tick();
@@ -90,6 +120,9 @@ private:
     std::vector<std::unique_ptr<ListenerHandler>> m_listenerHandlers;
     bool m_accepting = false;
     std::vector<Connection *> m_connections;
+    std::vector<std::unique_ptr<ProxyHeaderReader>> m_proxyReaders;    // waiting for their header
+    std::vector<std::unique_ptr<ProxyHeaderReader>> m_finishedReaders; // deleted next tick
+    QHash<int, ConnectionOrigin> m_origins;
     std::function<qint64()> m_clock;
     QTimer m_tick;
     Poller m_poller;

@@ -23,6 +23,12 @@ EngineSettings EngineSettings::fromConfig(const Config::Config &config)
     s.port = quint16(config.getInt(QStringLiteral("server"), QStringLiteral("port")));
     s.gracefulTimeoutMs =
         config.getDuration(QStringLiteral("server"), QStringLiteral("graceful_timeout")).count();
+    QString error;
+    const QString server = QStringLiteral("server");
+    if (!s.trustedProxies.parse(config.getList(server, QStringLiteral("trusted_proxies")), &error))
+        config.addDiagnostic({Config::Diagnostic::Severity::Error,
+                              config.location(server, QStringLiteral("trusted_proxies")),
+                              QStringLiteral("[server] trusted_proxies: %1").arg(error)});
     const QString http2 = QStringLiteral("http2");
     s.http2.enabled = config.getBool(http2, QStringLiteral("enabled"));
     s.http2.h2c = config.getBool(http2, QStringLiteral("h2c"));

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "http/forwarded.h"
 #include "http/requestheadparser.h"
 
 #include <QByteArray>
@@ -15,11 +16,13 @@ namespace Berth::Engine {
 class TransportFactory;
 
 // A listening socket shared by the event-loop threads; with a transport factory (TLS) its
-// connections speak through the transports it makes, else plain TCP.
+// connections speak through the transports it makes, else plain TCP (or a unix socket).
 struct Listener
 {
     int fd = -1;
     std::shared_ptr<TransportFactory> transport;
+    bool http2 = true;          // HTTP/2 by prior knowledge and h2c (ALPN: the factory's)
+    bool proxyProtocol = false; // a PROXY protocol header comes first (proxyprotocol.h)
 };
 
 // The [http2] values: mapped to the SETTINGS the server sends and enforced per stream.
@@ -50,6 +53,7 @@ struct EngineSettings
     quint16 port = 0;
     qint64 gracefulTimeoutMs = 30'000; // [server] graceful_timeout: a drain's last word
     Http2Settings http2;
+    Http::TrustedProxies trustedProxies; // [server] trusted_proxies
 
     static EngineSettings fromConfig(const Config::Config &config);
 };

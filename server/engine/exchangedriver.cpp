@@ -28,6 +28,25 @@ namespace Berth::Engine {
 
 namespace {
 
+// Once per exchange, before anything looks at the client: a request from a trusted proxy
+// names its client and scheme in its headers (docs/operations.md, "Real client addresses").
+void applyTrustedProxy(Http::Request &request, const Http::TrustedProxies &trusted)
+{
+    if (trusted.isEmpty())
+        return;
+    if (request.unixPeer ? !trusted.trustsUnixPeers() : !trusted.contains(request.peerAddress))
+        return;
+    const Http::ForwardedClient client = Http::forwardedClient(request.head, trusted);
+    if (client.found) {
+        request.peerAddress = client.address;
+        request.peerPort = client.port;
+        request.unixPeer = false;
+        request.forwardedFor = true;
+    }
+    if (client.secure)
+        request.secure = *client.secure;
+}
+
 qint64 nowMicros()
 {
     static const QElapsedTimer clock = [] {
@@ -89,6 +108,7 @@ const Http::AppChain *ExchangeDriver::route(Http::Request &request, bool *badPat
 {
     *badPath = false;
     const Http::RequestHead &head = request.head;
+    applyTrustedProxy(request, m_manager.settings().trustedProxies);
     request.hostName = hostWithoutPort(head.host);
     if (head.path == "*") {
         request.path = QByteArrayLiteral("*");
@@ -322,7 +342,13 @@ bool ExchangeDriver::log(const Http::Request &request, const LogFacts &facts)
     end = std::to_chars(end, local + sizeof(local), facts.requestOnConnection).ptr;
     Log::RequestLogRecord record;
     record.startedAtMsecs = m_wallMsecs;
-    record.client = facts.client;
+    // A trusted proxy's client: the connection's "ip:port" is the proxy's.
+    QByteArray forwardedClient;
+    if (request.forwardedFor) {
+        forwardedClient =
+            request.peerAddress.toString().toLatin1() + ':' + QByteArray::number(request.peerPort);
+    }
+    record.client = request.forwardedFor ? QByteArrayView(forwardedClient) : facts.client;
     record.server = facts.server;
     record.method = head.method;
     record.url = head.target;

@@ -36,11 +36,7 @@ Http1Connection::Http1Connection(ConnectionManager &manager, int fd, quint64 id,
             process();
     })
 {
-    m_request.peerAddress = m_peerAddress;
-    m_request.peerPort = m_peerPort;
-    m_request.localAddress = m_localAddress;
-    m_request.localPort = m_localPort;
-    m_request.secure = m_transport->isSecure();
+    fillConnectionAddresses(m_request);
 }
 
 Http1Connection::~Http1Connection() = default;
@@ -108,7 +104,8 @@ void Http1Connection::processInput()
                 if (protocol == Protocol::Undecided && !m_peerEof)
                     break;
                 // Prior knowledge on cleartext only with [http2] h2c; "h2" by ALPN always.
-                const bool allowed = m_transport->isSecure() || m_manager.settings().http2.h2c;
+                const bool allowed =
+                    m_transport->isSecure() || (m_http2Allowed && m_manager.settings().http2.h2c);
                 if (protocol == Protocol::Http2 && allowed &&
                     handOver(codecFactory(Protocol::Http2)))
                     return;
@@ -169,6 +166,7 @@ bool Http1Connection::startRequest()
     m_headDeadline = 0;
     m_lastBodyProgress = now();
     ++m_requestsOnConnection;
+    fillConnectionAddresses(m_request); // the last request's forwarded client is not this one's
     m_driver.begin(m_request, consumed);
     m_request.version = Http1::versionText(m_request.head, m_decoder.framing());
 
@@ -223,8 +221,8 @@ bool Http1Connection::upgradeToHttp2()
     // Otherwise the header is ignored and the request is served over HTTP/1.1.
     const Http::RequestHead &head = m_request.head;
     const Http2Settings &h2 = m_manager.settings().http2;
-    if (m_transport->isSecure() || !h2.enabled || !h2.h2c || m_decoder.framing().versionMinor < 1 ||
-        head.hasBody() || m_decoder.framing().chunked ||
+    if (m_transport->isSecure() || !m_http2Allowed || !h2.enabled || !h2.h2c ||
+        m_decoder.framing().versionMinor < 1 || head.hasBody() || m_decoder.framing().chunked ||
         !Http::listContainsToken(head.field("Upgrade"), "h2c") ||
         head.fieldCount("HTTP2-Settings") != 1)
         return false;
@@ -451,6 +449,7 @@ void Http1Connection::sendErrorAndClose(int status)
         // A head that failed to parse: log it as a request of its own.
         m_state = State::Active;
         ++m_requestsOnConnection;
+        fillConnectionAddresses(m_request);
         m_driver.begin(m_request, pendingInput().size());
     }
     m_keepAlive = false;

@@ -23,6 +23,10 @@ struct Request
     QHostAddress localAddress;
     quint16 localPort = 0;
     bool secure = false;
+    // The peer is on a unix-socket listener (peerAddress is null, request.log says "unix:").
+    bool unixPeer = false;
+    // peerAddress/peerPort came from a trusted proxy's X-Forwarded-For or Forwarded header.
+    bool forwardedFor = false;
     // "HTTP/1.0", "HTTP/1.1" or "HTTP/2.0": for request.log, CGI/WSGI SERVER_PROTOCOL and the
     // debug page; apps must not branch on it (every protocol carries every app). Static text.
     QByteArrayView version;

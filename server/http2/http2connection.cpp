@@ -294,11 +294,7 @@ Engine::CodecFactory Http2Connection::factory()
 
 void Http2Connection::fillAddresses(Http::Request &request) const
 {
-    request.peerAddress = m_peerAddress;
-    request.peerPort = m_peerPort;
-    request.localAddress = m_localAddress;
-    request.localPort = m_localPort;
-    request.secure = m_transport->isSecure();
+    fillConnectionAddresses(request);
 }
 
 bool Http2Connection::isSecure() const

@@ -13,7 +13,7 @@ namespace Berth::Core {
 namespace {
 
 // Binds a new non-blocking, close-on-exec socket of the given type to ip:port; -1 with *error.
-int bindSocket(const QString &ip, quint16 port, int type, QString *error)
+int bindSocket(const QString &ip, quint16 port, int type, QString *error, bool v6Only)
 {
     const QString where =
         QStringLiteral("%1:%2").arg(ip.isEmpty() ? QStringLiteral("*") : ip).arg(port);
@@ -49,8 +49,10 @@ int bindSocket(const QString &ip, quint16 port, int type, QString *error)
     // Restarts must not wait for TIME_WAIT sockets of the previous run (reference 003).
     const int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (storage.ss_family == AF_INET6)
-        ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (storage.ss_family == AF_INET6) {
+        const int only = v6Only ? 1 : 0;
+        ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &only, sizeof(only));
+    }
     if (::bind(fd, reinterpret_cast<sockaddr *>(&storage), length) < 0) {
         const int err = errno;
         ::close(fd);
@@ -63,9 +65,9 @@ int bindSocket(const QString &ip, quint16 port, int type, QString *error)
 
 } // namespace
 
-int openListeningSocket(const QString &ip, quint16 port, QString *error, int backlog)
+int openListeningSocket(const QString &ip, quint16 port, QString *error, int backlog, bool v6Only)
 {
-    const int fd = bindSocket(ip, port, SOCK_STREAM, error);
+    const int fd = bindSocket(ip, port, SOCK_STREAM, error, v6Only);
     if (fd >= 0 && ::listen(fd, backlog) < 0) {
         const int err = errno;
         ::close(fd);
@@ -81,7 +83,7 @@ int openListeningSocket(const QString &ip, quint16 port, QString *error, int bac
 
 int openDatagramSocket(const QString &ip, quint16 port, QString *error)
 {
-    return bindSocket(ip, port, SOCK_DGRAM, error);
+    return bindSocket(ip, port, SOCK_DGRAM, error, true);
 }
 
 } // namespace Berth::Core

@@ -11,6 +11,12 @@
 namespace Berth::Tls {
 
 namespace {
+char noHttp2Marker;
+} // namespace
+
+void *const TlsContext::NoHttp2Marker = &noHttp2Marker;
+
+namespace {
 
 using Config::Diagnostic;
 
@@ -48,12 +54,12 @@ int passphraseCallback(char *buffer, int size, int, void *userdata)
 // ALPN: "h2" first when HTTP/2 is served ([http2] enabled and [tls] http2), then "http/1.1";
 // a client offering neither gets no agreement and falls back (RFC 7301 allows the server to
 // ignore the extension). arg is non-null when h2 is offered.
-int selectAlpn(SSL *, const unsigned char **out, unsigned char *outLength, const unsigned char *in,
-               unsigned int inLength, void *arg)
+int selectAlpn(SSL *ssl, const unsigned char **out, unsigned char *outLength,
+               const unsigned char *in, unsigned int inLength, void *arg)
 {
     static const unsigned char both[] = "\x02h2\x08http/1.1";
     static const unsigned char http11[] = "\x08http/1.1";
-    const bool h2 = arg != nullptr;
+    const bool h2 = arg != nullptr && SSL_get_app_data(ssl) != TlsContext::NoHttp2Marker;
     unsigned char *selected = nullptr;
     if (SSL_select_next_proto(&selected, outLength, h2 ? both : http11,
                               h2 ? sizeof(both) - 1 : sizeof(http11) - 1, in,

@@ -50,6 +50,8 @@ struct TlsSettings
 class TlsContext
 {
 public:
+    // SSL app data of a connection whose listener does not offer h2 (TlsTransport sets it).
+    static void *const NoHttp2Marker;
     // Problems name the file and the configuring section (file:line), as `berthd check` prints.
     static std::shared_ptr<TlsContext> create(const TlsSettings &settings,
                                               Config::Diagnostics *diagnostics);

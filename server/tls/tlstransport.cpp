@@ -14,13 +14,16 @@ Q_LOGGING_CATEGORY(lcTls, "berth.tls")
 
 namespace Berth::Tls {
 
-TlsTransport::TlsTransport(int fd, std::shared_ptr<TlsContext> context)
+TlsTransport::TlsTransport(int fd, std::shared_ptr<TlsContext> context, bool http2)
     : m_fd(fd)
     , m_context(std::move(context))
 {
     m_ssl = SSL_new(m_context->defaultContext());
     if (m_ssl) {
         SSL_set_fd(m_ssl, fd);
+        // Read by the ALPN callback (tlscontext.cpp): this listener doesn't serve h2.
+        if (!http2)
+            SSL_set_app_data(m_ssl, TlsContext::NoHttp2Marker);
         SSL_set_accept_state(m_ssl);
     }
 }
@@ -112,7 +115,7 @@ bool TlsTransport::hasBufferedInput() const
 
 std::unique_ptr<Engine::Transport> TlsTransportFactory::create(int fd)
 {
-    return std::make_unique<TlsTransport>(fd, m_slot->current());
+    return std::make_unique<TlsTransport>(fd, m_slot->current(), m_http2);
 }
 
 } // namespace Berth::Tls

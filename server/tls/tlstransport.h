@@ -16,7 +16,8 @@ class TlsContextSlot;
 class TlsTransport final : public Engine::Transport
 {
 public:
-    TlsTransport(int fd, std::shared_ptr<TlsContext> context);
+    // http2: h2 may be agreed through ALPN (when the context offers it at all).
+    TlsTransport(int fd, std::shared_ptr<TlsContext> context, bool http2 = true);
     ~TlsTransport() override;
 
     qsizetype read(char *buffer, qsizetype size) override;
@@ -42,13 +43,16 @@ private:
 class TlsTransportFactory final : public Engine::TransportFactory
 {
 public:
-    explicit TlsTransportFactory(std::shared_ptr<TlsContextSlot> slot)
+    // http2: the listener offers h2 through ALPN ([server] listen ... http2).
+    explicit TlsTransportFactory(std::shared_ptr<TlsContextSlot> slot, bool http2 = true)
         : m_slot(std::move(slot))
+        , m_http2(http2)
     {}
     std::unique_ptr<Engine::Transport> create(int fd) override;
 
 private:
     std::shared_ptr<TlsContextSlot> m_slot;
+    bool m_http2;
 };
 
 } // namespace Berth::Tls

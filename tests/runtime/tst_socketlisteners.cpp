@@ -1,5 +1,5 @@
 // Core::acquireListeners with UDP sockets beside TCP listeners: opened by type, adopted from
-// LISTEN_FDS by type and port.
+// LISTEN_FDS by type and address.
 #include "runtime/listener.h"
 #include "runtime/listeners.h"
 
@@ -59,7 +59,7 @@ private Q_SLOTS:
             ::close(fd);
     }
 
-    void adoptsPassedSocketsByTypeAndPort()
+    void adoptsPassedSocketsByTypeAndAddress()
     {
         QString error;
         const int udpFd = openDatagramSocket(QStringLiteral("127.0.0.1"), 0, &error);

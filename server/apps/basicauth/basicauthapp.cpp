@@ -11,6 +11,7 @@
 #include <config/config.h>
 #include <crypto/cryptoutil.h>
 
+#include <QRegularExpression>
 #include <QStringDecoder>
 
 #include <chrono>
@@ -323,9 +324,14 @@ void registerBasicAuthApp(Pipeline::AppRegistry &registry)
         const Config::Section *own = config.section(section);
         const Config::Location where = own ? own->location : Config::Location();
         const QString tls = QStringLiteral("tls");
+        // TLS here, or ended at a trusted proxy that says so (X-Forwarded-Proto, PROXY v2).
         const bool tlsConfigured =
             config.getBool(tls, QStringLiteral("enabled")) ||
-            !config.getString(tls, QStringLiteral("port")).trimmed().isEmpty();
+            !config.getString(tls, QStringLiteral("port")).trimmed().isEmpty() ||
+            !config.getList(QStringLiteral("server"), QStringLiteral("trusted_proxies"))
+                 .isEmpty() ||
+            config.getString(QStringLiteral("server"), QStringLiteral("listen"))
+                .contains(QRegularExpression(QStringLiteral("\\b(tls|proxy_protocol)\\b")));
         if (!tlsConfigured && !options.allowInsecure) {
             config.addDiagnostic({Diagnostic::Severity::Error, where,
                                   QStringLiteral("berth.basic_auth needs TLS ([tls] enabled = yes) "

@@ -71,6 +71,15 @@ QList<qint64> latencyBuckets(const Config::Config &config)
     return StatsRegistry::defaultLatencyBuckets();
 }
 
+// [tls] as the listeners need it: a `listen` entry marked tls turns TLS on by itself.
+Tls::TlsSettings tlsSettingsFor(const Config::Config &config, const QList<ListenSpec> &specs)
+{
+    Tls::TlsSettings settings = Tls::TlsSettings::fromConfig(config);
+    for (const ListenSpec &spec : specs)
+        settings.enabled = settings.enabled || spec.tls;
+    return settings;
+}
+
 } // namespace
 
 void checkHttpConfiguration(const Config::Config &config)
@@ -79,7 +88,7 @@ void checkHttpConfiguration(const Config::Config &config)
     Log::LogOptions::fromConfig(config); // its diagnostics: bad log_* values
     latencyBuckets(config);
     Http::loadMimeTypes(config, false);
-    buildTls(config, Tls::TlsSettings::fromConfig(config));
+    buildTls(config, tlsSettingsFor(config, listenSpecs(config)));
     ServerContext context;
     StatsRegistry stats;
     context.stats = &stats;
@@ -144,7 +153,9 @@ bool Server::prepare()
         if (Config::hasErrors(m_config.diagnostics()))
             break;
     }
-    const Tls::TlsSettings tlsSettings = Tls::TlsSettings::fromConfig(m_config);
+    // Listeners first: one marked tls needs the [tls] certificates even without [tls] enabled.
+    const QList<ListenSpec> specs = listenSpecs(m_config);
+    const Tls::TlsSettings tlsSettings = tlsSettingsFor(m_config, specs);
     std::shared_ptr<Tls::TlsContext> tls = buildTls(m_config, tlsSettings);
     const Config::Diagnostics diagnostics = Config::uniqueDiagnostics(m_config.diagnostics());
     for (const Config::Diagnostic &d : diagnostics) {
@@ -163,17 +174,16 @@ bool Server::prepare()
         m_tls->set(tls);
     }
     // Single process: open the sockets (or adopt systemd's). Worker: adopt the master's.
-    const QList<ListenSpec> specs = listenSpecs(m_config);
     QList<int> fds;
     if (!acquireListeners(specs, &fds, &error)) {
         m_errors.append(error);
         return false;
     }
-    std::shared_ptr<Engine::TransportFactory> tlsTransports;
-    if (m_tls)
-        tlsTransports = std::make_shared<Tls::TlsTransportFactory>(m_tls);
     for (int i = 0; i < specs.size(); ++i) {
-        m_listeners.append({fds[i], specs[i].tls ? tlsTransports : nullptr});
+        std::shared_ptr<Engine::TransportFactory> transports;
+        if (specs[i].tls && m_tls)
+            transports = std::make_shared<Tls::TlsTransportFactory>(m_tls, specs[i].http2);
+        m_listeners.append({fds[i], transports, specs[i].http2, specs[i].proxyProtocol});
         m_context.listeners.append(specs[i].toString());
     }
     qCInfo(lcServer).noquote() << QStringLiteral("berthd %1 %2 (pid %3) listening on %4, "
@@ -253,7 +263,7 @@ void Server::reloadCertificates(const Config::Config &config)
         return;
     }
     Config::Diagnostics problems;
-    auto context = Tls::TlsContext::create(Tls::TlsSettings::fromConfig(config), &problems);
+    auto context = Tls::TlsContext::create(tlsSettingsFor(config, listenSpecs(config)), &problems);
     if (!context) {
         for (const Config::Diagnostic &d : problems)
             qCWarning(lcServer).noquote()
