@@ -3,7 +3,9 @@
 #include "childprocess.h"
 #include "configcheck.h"
 #include "log/logging.h"
+#include "log/logsink.h"
 #include "runtime/broadcastbus.h"
+#include "runtime/crashreport.h"
 #include "runtime/processutil.h"
 #include "runtime/sharedstate.h"
 #include "runtime/signalpipe.h"
@@ -69,6 +71,9 @@ int ServiceHost::runChild(const QString &kind, const QString &name, QCoreApplica
         host.m_config.getPath(QStringLiteral("server"), QStringLiteral("log_dir"));
     if (!Log::Logging::setup(logDir, &error))
         return fail({error});
+    // A crash leaves its stack and request in server.log; the master symbolises it.
+    Log::LogSink *serverLog = Log::Logging::serverLog();
+    Core::installCrashHandler(serverLog && serverLog->fd() > 2 ? serverLog->fd() : STDERR_FILENO);
     const ServiceKind *serviceKind = ServiceRegistry::builtin().find(kind);
     if (!serviceKind)
         return fail({QStringLiteral("berthd child: unknown service kind '%1'").arg(kind)});

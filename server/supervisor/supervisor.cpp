@@ -5,6 +5,7 @@
 #include "configcheck.h"
 #include "controlchannel.h"
 #include "log/logging.h"
+#include "log/logsink.h"
 #include "restartpolicy.h"
 #include "runtime/listeners.h"
 #include "runtime/processutil.h"
@@ -14,6 +15,7 @@
 #include "service/serviceregistry.h"
 #include "snapshottransport.h"
 #include "statusreport.h"
+#include "symbolizer.h"
 
 #include <QFile>
 #include <QLoggingCategory>
@@ -62,6 +64,8 @@ bool Supervisor::loadGeneration(const QStringList &files, Config::Config *config
 bool Supervisor::prepare()
 {
     using namespace std::chrono_literals;
+    // Hold on to our own binary before anything can replace it (see selfExecutableFd()).
+    Core::selfExecutableFd();
     Config::Config config;
     if (!loadGeneration(m_files, &config, &m_errors))
         return false;
@@ -151,7 +155,8 @@ void Supervisor::start()
 
 void Supervisor::installSignalHandlers()
 {
-    auto *pipe = new Core::SignalPipe({SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGCHLD}, this);
+    auto *pipe =
+        new Core::SignalPipe({SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGCHLD}, this);
     connect(pipe, &Core::SignalPipe::received, this, &Supervisor::onSignal);
 }
 
@@ -409,6 +414,12 @@ void Supervisor::onChildExit(pid_t pid, int status)
     m_relay->close(child.busChannel);
     m_shared->markExited(child.slot);
     m_shared->recordExit(child.slot, status, false);
+    if (WIFSIGNALED(status)) {
+        const int signo = WTERMSIG(status);
+        if (signo == SIGSEGV || signo == SIGBUS || signo == SIGFPE || signo == SIGILL ||
+            signo == SIGABRT)
+            logStackReport(child, true);
+    }
     const qint64 lived = m_clock.elapsed() - child.startedMs;
     const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     auto group = m_groups.find(child.key);
@@ -612,10 +623,28 @@ void Supervisor::checkHealth()
         // Give the stuck thread a moment to write its stack into server.log, then kill.
         QTimer::singleShot(500, this, [this, pid] {
             m_killing.remove(pid);
-            if (m_children.contains(pid))
+            if (m_children.contains(pid)) {
+                logStackReport(m_children.value(pid), false);
                 ::kill(pid, SIGKILL);
+            }
         });
     }
+}
+
+void Supervisor::logStackReport(const Child &child, bool crash)
+{
+    Log::LogSink *serverLog = Log::Logging::serverLog();
+    const QStringList lines =
+        symbolisedReport(serverLog ? serverLog->path() : QString(), child.pid, crash);
+    if (lines.isEmpty())
+        return;
+    qCCritical(lcMaster).noquote() << QStringLiteral("%1 (pid %2) %3:")
+                                          .arg(childLabel(child))
+                                          .arg(child.pid)
+                                          .arg(crash ? QStringLiteral("crashed; its stack")
+                                                     : QStringLiteral("hung; its stack"));
+    for (const QString &line : lines)
+        qCCritical(lcMaster).noquote() << QStringLiteral("  ") + line;
 }
 
 QStringList Supervisor::statusLines() const

@@ -123,6 +123,8 @@ private:
     void forwardGone(int channel, const QString &why);
     void finishForward(quint64 id);
     void stopChild(Child &child);
+    // Symbolises the raw stack the child wrote into server.log (crash handler or SIGUSR2 dump).
+    void logStackReport(const Child &child, bool crash);
     void stopAll(bool graceful);
     void checkFinished();
     void checkHealth();

@@ -1,0 +1,113 @@
+"""Layer 19: crashes and binary upgrades (issue #17). A crashing worker leaves its symbolised
+stack and its request in server.log and is replaced; reloads and respawns keep working after a
+package upgrade replaced the binary on disk."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+
+import pytest
+
+import berth
+from berth import build_request
+
+APPS = """
+[routes:line]
+/hb = hb
+/abort = abort
+/segv = segv
+
+[app:hb]
+call = berth.heartbeat
+
+[app:abort]
+call = berth.fault
+mode = crash
+
+[app:segv]
+call = berth.fault
+mode = segv
+"""
+
+ENV = {"BERTH_TEST_APPS": "1"}
+
+
+def config(workers: int = 1) -> str:
+    return f"""
+[server]
+workers = {workers}
+graceful_timeout = 4s
+{APPS}"""
+
+
+def server_from(exe, tmp, conf: str, **server) -> berth.BerthServer:
+    """A server (not started) that runs the binary at exe instead of $BERTHD."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    port = berth.free_port()
+    text = berth.render_config(conf, port=port, tmp=tmp, server=server or None)
+    srv = berth.BerthServer(tmp, text, port=port, env=ENV)
+    srv.command = lambda: [str(exe), "run", "-c", str(srv.conf_path)]
+    return srv
+
+
+def crash(srv, target: str) -> None:
+    with pytest.raises(berth.NoResponse):
+        with srv.conn() as c:
+            c.send(build_request("GET", target))
+            c.recv_response(timeout=5)
+
+
+@pytest.mark.parametrize("target,signo", [("/segv?who=me", 11), ("/abort?x=1", 6)])
+def test_a_crash_leaves_a_symbolised_stack_and_the_request(berth_server, target, signo):
+    srv = berth_server(config(), env=ENV)
+    before = berth.child_pids(srv.proc.pid)
+    crash(srv, target)
+    # The worker's own raw report, written from its signal handler ...
+    assert berth.wait_until(lambda: "berth crash end" in srv.server_log(), 5), srv.server_log()
+    log = srv.server_log()
+    assert re.search(rf"berth crash pid=\d+ tid=\d+ signal={signo} ", log), log
+    assert f"berth request GET {target}" in log, log
+    # ... which the master, having reaped it (killed by the signal: the status stays a
+    # signal), symbolises: demangled names with file:line.
+    assert berth.wait_until(lambda: "crashed; its stack" in srv.server_log(), 5), srv.server_log()
+    log = srv.server_log()
+    assert f"killed by signal {signo}" in log or "dumped core" in log, log
+    assert f"request GET {target}" in log
+    assert re.search(r"#\d+ Berth::Apps::FaultApp::handle\(Berth::Http::Exchange&\)[^\n]* at "
+                     r"\S*faultapp\.cpp:\d+", log), log
+    # The worker was replaced and serves.
+    assert berth.wait_until(lambda: len(berth.child_pids(srv.proc.pid) - before) == 1, 5)
+    assert berth.wait_until(lambda: srv.request("GET", "/hb").status == 200, 5)
+
+
+def test_reload_and_respawn_after_the_binary_was_replaced(berth_server, tmp_path):
+    # Run from a copy, as a package would install it, then replace the file the way dpkg
+    # does (a new file renamed over the old one). The replacement is broken on purpose: a
+    # worker started from the path would fail, one started from the master's binary works.
+    exe = tmp_path / "bin" / "berthd"
+    exe.parent.mkdir()
+    shutil.copy2(berth.binary_path(), exe)
+    srv = server_from(exe, tmp_path / "srv", config())
+    try:
+        srv.start()
+        new = exe.parent / "berthd.dpkg-new"
+        new.write_text("#!/bin/sh\nexit 1\n")
+        new.chmod(0o755)
+        os.replace(new, exe)
+        srv.proc.send_signal(signal.SIGHUP)
+        assert berth.wait_until(lambda: "reload complete: generation 2" in srv.server_log(), 10), \
+            srv.server_log()
+        assert srv.request("GET", "/hb?after-reload").status == 200
+        # A crash after the replacement: the respawned worker runs too, and the master still
+        # names the crashed frames (it reads its own binary through the fd it kept).
+        crash(srv, "/segv?after-upgrade")
+        assert berth.wait_until(lambda: "crashed; its stack" in srv.server_log(), 5)
+        assert re.search(r"#\d+ Berth::Apps::FaultApp::handle", srv.server_log()), \
+            srv.server_log()
+        assert berth.wait_until(lambda: srv.request("GET", "/hb").status == 200, 5)
+    finally:
+        srv.stop()
+
