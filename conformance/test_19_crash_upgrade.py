@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import threading
 
 import pytest
 
@@ -111,3 +112,84 @@ def test_reload_and_respawn_after_the_binary_was_replaced(berth_server, tmp_path
     finally:
         srv.stop()
 
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_usr2_upgrade_hands_over_without_a_failed_request(tmp_path):
+    exe = tmp_path / "bin" / "berthd"
+    exe.parent.mkdir()
+    shutil.copy2(berth.binary_path(), exe)
+    pid_file = tmp_path / "srv" / "berthd.pid"
+    srv = server_from(exe, tmp_path / "srv", config(workers=2), pid_file=pid_file)
+    new_pid = 0
+    failures: list[str] = []
+    done = threading.Event()
+
+    def loop() -> None:
+        while not done.is_set():
+            try:
+                if srv.request("GET", "/hb").status != 200:
+                    failures.append("status")
+            except Exception as e:  # a refused or dropped connection is what must not happen
+                failures.append(repr(e))
+
+    try:
+        srv.start()
+        old_pid = srv.proc.pid
+        # The "new version", installed over the running one as a package would.
+        new = exe.parent / "berthd.dpkg-new"
+        shutil.copy2(berth.binary_path(), new)
+        os.replace(new, exe)
+        worker = threading.Thread(target=loop)
+        worker.start()
+        srv.stopped = True  # the old master exits on its own now
+        srv.proc.send_signal(signal.SIGUSR2)
+        assert srv.proc.wait(timeout=20) == 0, srv.server_log()
+        assert berth.wait_until(lambda: srv.request("GET", "/hb").status == 200, 5)
+        done.set()
+        worker.join()
+        new_pid = int(pid_file.read_text())
+        assert new_pid != old_pid and pid_alive(new_pid)
+        log = srv.server_log()
+        assert f"new master (pid {new_pid}) ready; this master (pid {old_pid}) drains" in log, log
+        assert not (tmp_path / "srv" / "berthd.pid.oldbin").exists()
+        assert failures == [], failures[:5]
+        # The new master answers the control socket.
+        result = berth.run_cli("status", "-c", str(srv.conf_path), env=ENV)
+        assert result.returncode == 0, result
+    finally:
+        done.set()
+        srv.stop()
+        if new_pid and pid_alive(new_pid):
+            os.kill(new_pid, signal.SIGTERM)
+            assert berth.wait_until(lambda: not pid_alive(new_pid), 10)
+
+
+def test_usr2_to_a_broken_binary_keeps_the_old_master(tmp_path):
+    exe = tmp_path / "bin" / "berthd"
+    exe.parent.mkdir()
+    shutil.copy2(berth.binary_path(), exe)
+    pid_file = tmp_path / "srv" / "berthd.pid"
+    srv = server_from(exe, tmp_path / "srv", config(), pid_file=pid_file)
+    try:
+        srv.start()
+        new = exe.parent / "berthd.dpkg-new"
+        new.write_text("#!/bin/sh\necho 'broken build' >&2\nexit 1\n")
+        new.chmod(0o755)
+        os.replace(new, exe)
+        srv.proc.send_signal(signal.SIGUSR2)
+        assert berth.wait_until(lambda: "upgrade failed" in srv.server_log(), 10), srv.server_log()
+        assert "keeps serving" in srv.server_log()
+        assert srv.alive()
+        assert int(pid_file.read_text()) == srv.proc.pid
+        assert srv.request("GET", "/hb").status == 200
+        result = berth.run_cli("status", "-c", str(srv.conf_path), env=ENV)
+        assert result.returncode == 0, result
+    finally:
+        srv.stop()

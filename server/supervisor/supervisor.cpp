@@ -34,6 +34,9 @@ Supervisor::Supervisor(QStringList configFiles, int starterFd)
     : m_files(std::move(configFiles))
     , m_starterFd(starterFd)
 {
+    // Started by an old master's USR2: say "ready" to it as to `berthd start`.
+    if (const int upgradeFd = takeUpgradeFd(); upgradeFd >= 0 && m_starterFd < 0)
+        m_starterFd = upgradeFd;
     m_clock.start();
     m_relay = new BroadcastRelay(BroadcastRelay::DefaultQueueCapBytes, this);
     connect(m_relay, &BroadcastRelay::controlAnswer, this, &Supervisor::onControlAnswer);
@@ -156,7 +159,7 @@ void Supervisor::start()
 void Supervisor::installSignalHandlers()
 {
     auto *pipe =
-        new Core::SignalPipe({SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGCHLD}, this);
+        new Core::SignalPipe({SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD}, this);
     connect(pipe, &Core::SignalPipe::received, this, &Supervisor::onSignal);
 }
 
@@ -165,6 +168,9 @@ void Supervisor::onSignal(int signo)
     switch (signo) {
     case SIGCHLD:
         reapChildren();
+        break;
+    case SIGUSR2:
+        startUpgrade();
         break;
     case SIGHUP:
         qCInfo(lcMaster) << "SIGHUP: reloading";
@@ -391,7 +397,10 @@ void Supervisor::reapChildren()
         const pid_t pid = ::waitpid(-1, &status, WNOHANG);
         if (pid <= 0)
             break;
-        onChildExit(pid, status);
+        if (pid == m_upgradePid)
+            upgradeExited(status);
+        else
+            onChildExit(pid, status);
     }
     checkFinished();
 }
@@ -587,8 +596,10 @@ void Supervisor::checkFinished()
     if (!m_stopping || !m_children.isEmpty())
         return;
     m_stopDeadline.stop();
+    if (m_upgradePid > 0)
+        failUpgrade(QStringLiteral("this master stopped"));
     if (m_control)
-        m_control->close();
+        m_control->close(!m_upgraded);
     if (!m_pidFile.isEmpty() && Core::readPidFile(m_pidFile) == ::getpid())
         QFile::remove(m_pidFile);
     qCInfo(lcMaster) << "stopped";
