@@ -84,6 +84,17 @@ def test_a_crash_leaves_a_symbolised_stack_and_the_request(berth_server, target,
     assert berth.wait_until(lambda: srv.request("GET", "/hb").status == 200, 5)
 
 
+
+def test_a_single_process_server_leaves_the_raw_report(berth_server):
+    srv = berth_server(config(workers=0), env=ENV)
+    srv.stopped = srv.crash_reported = True  # it is meant to die here
+    crash(srv, "/segv?single")
+    assert srv.proc.wait(timeout=5) == -signal.SIGSEGV
+    log = srv.server_log()
+    assert "berth request GET /segv?single" in log, log
+    assert re.search(r"berth frame 0 0x[0-9a-f]+ 0x[0-9a-f]+ [0-9a-f]+ \S*berthd", log), log
+    assert "berth crash end" in log
+
 def test_reload_and_respawn_after_the_binary_was_replaced(berth_server, tmp_path):
     # Run from a copy, as a package would install it, then replace the file the way dpkg
     # does (a new file renamed over the old one). The replacement is broken on purpose: a

@@ -134,6 +134,9 @@ int ServiceHost::runInProcess(const QStringList &files, QCoreApplication &app, i
     QString error;
     if (!Log::Logging::setup(host.m_config.getPath(server, QStringLiteral("log_dir")), &error))
         return fail({error}, starterFd);
+    // No master to symbolise it: the raw block stays in server.log (eu-addr2line reads it).
+    Log::LogSink *serverLog = Log::Logging::serverLog();
+    Core::installCrashHandler(serverLog && serverLog->fd() > 2 ? serverLog->fd() : STDERR_FILENO);
     const QList<ChildSpec> specs = ServiceRegistry::builtin().childSpecs(host.m_config);
     const int threads = int(
         qBound(qint64(1), host.m_config.getInt(server, QStringLiteral("threads")), qint64(256)));
