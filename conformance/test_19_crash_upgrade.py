@@ -85,6 +85,19 @@ def test_a_crash_leaves_a_symbolised_stack_and_the_request(berth_server, target,
 
 
 
+
+def test_crash_reports_follow_a_log_reopen(berth_server):
+    srv = berth_server(config(), env=ENV)
+    log = srv.log_path("server.log")
+    log.rename(log.with_name("server.log.1"))
+    srv.proc.send_signal(signal.SIGUSR1)  # the master reopens, and forwards it to its worker
+    assert berth.wait_until(lambda: log.exists() and
+                            log.read_text().count("log files reopened") >= 2, 5)
+    crash(srv, "/segv?rotated")
+    assert berth.wait_until(lambda: "crashed; its stack" in log.read_text(), 5), log.read_text()
+    text = log.read_text()
+    assert "berth request GET /segv?rotated" in text and "berth crash end" in text, text
+
 def test_a_single_process_server_leaves_the_raw_report(berth_server):
     srv = berth_server(config(workers=0), env=ENV)
     srv.stopped = srv.crash_reported = True  # it is meant to die here

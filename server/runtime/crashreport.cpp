@@ -8,6 +8,7 @@
 
 #include <elf.h>
 #include <execinfo.h>
+#include <fcntl.h>
 #include <link.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -303,7 +304,10 @@ bool installCrashHandler(int fd)
     ::backtrace(warmup, 4);
     recordLoadedModules();
     prepareThreadForCrash();
-    g_crashFd.store(fd, std::memory_order_relaxed);
+    if (g_crashFd.load(std::memory_order_relaxed) < 0)
+        g_crashFd.store(fd >= 0 ? ::fcntl(fd, F_DUPFD_CLOEXEC, 3) : -1, std::memory_order_relaxed);
+    else
+        retargetCrashReports(fd);
     struct sigaction action
     {};
     action.sa_sigaction = crashHandler;
@@ -313,6 +317,18 @@ bool installCrashHandler(int fd)
     for (int signo : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT})
         ok = ::sigaction(signo, &action, nullptr) == 0 && ok;
     return ok;
+}
+
+void retargetCrashReports(int fd)
+{
+    const int own = g_crashFd.load(std::memory_order_relaxed);
+    if (own >= 0 && fd >= 0 && fd != own)
+        ::dup3(fd, own, O_CLOEXEC);
+}
+
+int crashReportFd()
+{
+    return g_crashFd.load(std::memory_order_relaxed);
 }
 
 void prepareStackDumps()

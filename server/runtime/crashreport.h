@@ -23,7 +23,13 @@ namespace Berth::Core {
 // slot) and calls write(2). Names and file:line come after the fact: the master reads the block
 // back from server.log and symbolises it (see Supervisor's Symbolizer), because DWARF parsing
 // allocates and can't run in a handler of a process whose heap may be the thing that broke.
+// The handlers write to a descriptor of their own, a dup of fd: after a log reopen (USR1), call
+// retargetCrashReports() with the new log fd and it is replaced atomically (dup3), so a report
+// never goes to a closed or reused descriptor.
 bool installCrashHandler(int fd);
+void retargetCrashReports(int fd);
+// The descriptor the handlers write to, -1 before installCrashHandler (for the SIGUSR2 dump).
+int crashReportFd();
 
 // Gives the calling thread an alternate signal stack (a stack overflow then still reports).
 // installCrashHandler does it for its own thread; EventLoopThread threads call it at start.

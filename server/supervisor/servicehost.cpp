@@ -241,9 +241,13 @@ void ServiceHost::onSignal(int signo)
         break;
     case SIGUSR1: {
         QString error;
-        if (Log::Logging::reopenAll(&error))
+        if (Log::Logging::reopenAll(&error)) {
+            // Crash reports and stack dumps go to the new server.log too.
+            if (Log::LogSink *serverLog = Log::Logging::serverLog();
+                serverLog && serverLog->fd() > 2)
+                Core::retargetCrashReports(serverLog->fd());
             qCInfo(lcHost) << "SIGUSR1: log files reopened";
-        else
+        } else
             qCWarning(lcHost).noquote() << "SIGUSR1:" << error;
         break;
     }
