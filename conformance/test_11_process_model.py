@@ -359,8 +359,11 @@ def test_hung_worker_is_reported_and_replaced(berth_server, tmp_path):
     log = srv.server_log()
     assert "GET /block?which=stuck" in log
     assert berth.wait_until(lambda: "berth stack pid=" in srv.server_log(), 6), srv.server_log()
-    # The stack names the function the thread is stuck in (berthd links with -rdynamic).
-    assert berth.wait_until(lambda: "FaultApp6handle" in srv.server_log(), 6)
+    # The master symbolises the stack: it names the function the thread is stuck in, demangled,
+    # with its file:line.
+    assert berth.wait_until(lambda: "hung; its stack" in srv.server_log(), 6), srv.server_log()
+    assert re.search(r"#\d+ Berth::Apps::FaultApp::handle\(Berth::Http::Exchange&\)[^\n]* at "
+                     r"\S*faultapp\.cpp:\d+", srv.server_log()), srv.server_log()
     # The killed worker closes its sockets before /proc stops listing it: wait until the master
     # reaped it and its successor is ready.
     wait_ready(srv, restarts=1)

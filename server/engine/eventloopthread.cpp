@@ -1,5 +1,7 @@
 #include "eventloopthread.h"
 
+#include "runtime/crashreport.h"
+
 #include "connectionmanager.h"
 #include "runtime/servercontext.h"
 #include "runtime/statsregistry.h"
@@ -23,6 +25,7 @@ void EventLoopThread::run()
     // master's watchdog reads them.
     if (m_server && m_server->stats)
         ThreadHealth::attach(m_server->stats->workerSlot(), m_threadIndex);
+    prepareThreadForCrash();
     Engine::ConnectionManager manager(m_settings, m_router, m_server, m_listeners);
     connect(&manager, &Engine::ConnectionManager::drained, this, &EventLoopThread::drained,
             Qt::DirectConnection);

@@ -263,9 +263,38 @@ void reportToStarter(int fd, const QString &message)
     ::close(fd);
 }
 
+namespace {
+
+struct Executable
+{
+    QString path;
+    int fd = -1;
+};
+
+// Taken once, at the first call (the master makes it in prepare()), while the file is still the
+// one this process runs: a package upgrade may replace it later.
+const Executable &executable()
+{
+    static const Executable self = [] {
+        Executable e;
+        e.path = QFileInfo(QStringLiteral("/proc/self/exe")).canonicalFilePath();
+        // Close-on-exec: fexecve() of an ELF file does not need the fd in the new image.
+        e.fd = ::open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+        return e;
+    }();
+    return self;
+}
+
+} // namespace
+
 QString selfExecutable()
 {
-    return QFileInfo(QStringLiteral("/proc/self/exe")).canonicalFilePath();
+    return executable().path;
+}
+
+int selfExecutableFd()
+{
+    return executable().fd;
 }
 
 } // namespace Berth::Core

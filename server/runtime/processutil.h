@@ -55,7 +55,11 @@ QString describeWaitStatus(int status);
 int daemonize();
 void reportToStarter(int fd, const QString &message);
 
-// This executable's absolute path (/proc/self/exe), for re-executing workers.
+// This executable's absolute path and an open fd to it, both taken at the first call of either:
+// workers are started from the fd (fexecve), so respawns and reloads keep running the binary
+// the master runs even after a package upgrade replaced or removed the file (USR2 moves to the
+// new one). The path is what the file was called then (argv[0] of children, USR2's target).
 QString selfExecutable();
+int selfExecutableFd();
 
 } // namespace Berth::Core

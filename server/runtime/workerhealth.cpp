@@ -1,5 +1,7 @@
 #include "workerhealth.h"
 
+#include "crashreport.h"
+
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -118,7 +120,7 @@ void stackDumpHandler(int, siginfo_t *, void *)
         p = appendNumber(p, count);
         *p++ = '\n';
         writeAll(fd, line, std::size_t(p - line));
-        ::backtrace_symbols_fd(frames, count, fd);
+        writeRawFrames(fd, frames, count);
         static const char end[] = "berth stack end\n";
         writeAll(fd, end, sizeof end - 1);
     }
@@ -282,6 +284,7 @@ bool installStackDumpHandler(int fd)
     // backtrace() loads libgcc_s on first use (dlopen, malloc): do that now, not in the handler.
     void *warmup[4];
     ::backtrace(warmup, 4);
+    prepareStackDumps();
     g_dumpFd.store(fd, std::memory_order_relaxed);
     struct sigaction action
     {};

@@ -64,7 +64,8 @@ struct StuckThread
 QList<StuckThread> findStuck(const SharedState &state, qint64 timeoutMs,
                              qint64 nowMs = monotonicMs());
 
-// Worker: on SIGUSR2, the interrupted thread writes its backtrace (backtrace_symbols_fd) to fd,
+// Worker: on SIGUSR2, the interrupted thread writes its backtrace ("berth frame" lines, see
+// crashreport.h: the master symbolises them) to fd,
 // framed by "berth stack pid=P tid=T" and "berth stack end" lines. The handler is
 // async-signal-safe: no malloc, no Qt, no locks. Dumps of two threads at once may interleave;
 // ask one thread at a time.

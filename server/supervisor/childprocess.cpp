@@ -45,6 +45,7 @@ std::optional<LaunchedChild> launchChild(const ChildLaunch &launch, QString *err
         return std::nullopt;
     }
     const QByteArray exe = QFile::encodeName(Core::selfExecutable());
+    const int exeFd = Core::selfExecutableFd();
     QList<QByteArray> args{
         exe, "child", "--service", launch.kind.toUtf8(), "--name", launch.name.toUtf8()};
     QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
@@ -117,11 +118,16 @@ std::optional<LaunchedChild> launchChild(const ChildLaunch &launch, QString *err
         // Move the passed fds out of the way first, then into place from fd 3 (dup2 leaves the
         // copies without close-on-exec, exactly what exec should keep).
         std::vector<int> high;
+        const int exeHigh = exeFd >= 0 ? ::fcntl(exeFd, F_DUPFD_CLOEXEC, 1000) : -1;
         for (int fd : passFds)
             high.push_back(::fcntl(fd, F_DUPFD_CLOEXEC, 1000));
         for (size_t i = 0; i < high.size(); ++i)
             ::dup2(high[i], FirstPassedFd + int(i));
         formatPid(listenPid.data() + 11, ::getpid());
+        // The master's own binary, even when the file at its path was replaced meanwhile.
+        // (Moved high above, with the passed fds: dup2 may have reused its number.)
+        if (exeHigh >= 0)
+            ::fexecve(exeHigh, argv.data(), envp.data());
         ::execve(argv[0], argv.data(), envp.data());
         ::_exit(127);
     }

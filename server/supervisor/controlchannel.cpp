@@ -5,6 +5,7 @@
 #include <QFileInfo>
 #include <QLocalServer>
 #include <QLocalSocket>
+#include <QSocketNotifier>
 
 #include <cerrno>
 #include <cstring>
@@ -98,10 +99,21 @@ bool ControlChannel::listen(const QString &path, QString *error)
     return true;
 }
 
-void ControlChannel::close()
+void ControlChannel::close(bool unlinkPath)
 {
     if (!m_server)
         return;
+    if (!unlinkPath) {
+        // QLocalServer::close() and its destructor remove the file at its path, which is the
+        // other master's socket now. Leave the server be, deaf (its notifier off) and unowned:
+        // this master is exiting or rebinding after a failed upgrade (one fd each time).
+        for (QSocketNotifier *notifier : m_server->findChildren<QSocketNotifier *>())
+            notifier->setEnabled(false);
+        m_server->disconnect(this);
+        m_server->setParent(nullptr);
+        m_server = nullptr;
+        return;
+    }
     m_server->close();
     ::unlink(QFile::encodeName(m_path).constData());
     m_server = nullptr;

@@ -46,7 +46,8 @@ public:
     // Binds path (replacing a stale socket there) with mode 0600.
     bool listen(const QString &path, QString *error);
     // Closes and unlinks the socket.
-    void close();
+    // unlinkPath false: another master (USR2) bound the path meanwhile; leave it its socket.
+    void close(bool unlinkPath = true);
     QString path() const { return m_path; }
 
 private:

@@ -3,7 +3,9 @@
 #include "childprocess.h"
 #include "configcheck.h"
 #include "log/logging.h"
+#include "log/logsink.h"
 #include "runtime/broadcastbus.h"
+#include "runtime/crashreport.h"
 #include "runtime/processutil.h"
 #include "runtime/sharedstate.h"
 #include "runtime/signalpipe.h"
@@ -70,6 +72,9 @@ int ServiceHost::runChild(const QString &kind, const QString &name, QCoreApplica
     Log::Logging::configure(Log::LogOptions::fromConfig(host.m_config)); // checked by the master
     if (!Log::Logging::setup(logDir, &error))
         return fail({error});
+    // A crash leaves its stack and request in server.log; the master symbolises it.
+    Log::LogSink *serverLog = Log::Logging::serverLog();
+    Core::installCrashHandler(serverLog && serverLog->fd() > 2 ? serverLog->fd() : STDERR_FILENO);
     const ServiceKind *serviceKind = ServiceRegistry::builtin().find(kind);
     if (!serviceKind)
         return fail({QStringLiteral("berthd child: unknown service kind '%1'").arg(kind)});
@@ -131,6 +136,9 @@ int ServiceHost::runInProcess(const QStringList &files, QCoreApplication &app, i
     Log::Logging::configure(Log::LogOptions::fromConfig(host.m_config)); // checked above
     if (!Log::Logging::setup(host.m_config.getPath(server, QStringLiteral("log_dir")), &error))
         return fail({error}, starterFd);
+    // No master to symbolise it: the raw block stays in server.log (eu-addr2line reads it).
+    Log::LogSink *serverLog = Log::Logging::serverLog();
+    Core::installCrashHandler(serverLog && serverLog->fd() > 2 ? serverLog->fd() : STDERR_FILENO);
     const QList<ChildSpec> specs = ServiceRegistry::builtin().childSpecs(host.m_config);
     const int threads = int(
         qBound(qint64(1), host.m_config.getInt(server, QStringLiteral("threads")), qint64(256)));
@@ -235,9 +243,13 @@ void ServiceHost::onSignal(int signo)
         break;
     case SIGUSR1: {
         QString error;
-        if (Log::Logging::reopenAll(&error))
+        if (Log::Logging::reopenAll(&error)) {
+            // Crash reports and stack dumps go to the new server.log too.
+            if (Log::LogSink *serverLog = Log::Logging::serverLog();
+                serverLog && serverLog->fd() > 2)
+                Core::retargetCrashReports(serverLog->fd());
             qCInfo(lcHost) << "SIGUSR1: log files reopened";
-        else
+        } else
             qCWarning(lcHost).noquote() << "SIGUSR1:" << error;
         break;
     }

@@ -5,6 +5,7 @@
 #include "configcheck.h"
 #include "controlchannel.h"
 #include "log/logging.h"
+#include "log/logsink.h"
 #include "restartpolicy.h"
 #include "runtime/listeners.h"
 #include "runtime/processutil.h"
@@ -14,6 +15,7 @@
 #include "service/serviceregistry.h"
 #include "snapshottransport.h"
 #include "statusreport.h"
+#include "symbolizer.h"
 
 #include <QFile>
 #include <QLoggingCategory>
@@ -32,6 +34,9 @@ Supervisor::Supervisor(QStringList configFiles, int starterFd)
     : m_files(std::move(configFiles))
     , m_starterFd(starterFd)
 {
+    // Started by an old master's USR2: say "ready" to it as to `berthd start`.
+    if (const int upgradeFd = takeUpgradeFd(); upgradeFd >= 0 && m_starterFd < 0)
+        m_starterFd = upgradeFd;
     m_clock.start();
     m_relay = new BroadcastRelay(BroadcastRelay::DefaultQueueCapBytes, this);
     connect(m_relay, &BroadcastRelay::controlAnswer, this, &Supervisor::onControlAnswer);
@@ -62,6 +67,8 @@ bool Supervisor::loadGeneration(const QStringList &files, Config::Config *config
 bool Supervisor::prepare()
 {
     using namespace std::chrono_literals;
+    // Hold on to our own binary before anything can replace it (see selfExecutableFd()).
+    Core::selfExecutableFd();
     Config::Config config;
     if (!loadGeneration(m_files, &config, &m_errors))
         return false;
@@ -152,7 +159,8 @@ void Supervisor::start()
 
 void Supervisor::installSignalHandlers()
 {
-    auto *pipe = new Core::SignalPipe({SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGCHLD}, this);
+    auto *pipe =
+        new Core::SignalPipe({SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD}, this);
     connect(pipe, &Core::SignalPipe::received, this, &Supervisor::onSignal);
 }
 
@@ -161,6 +169,9 @@ void Supervisor::onSignal(int signo)
     switch (signo) {
     case SIGCHLD:
         reapChildren();
+        break;
+    case SIGUSR2:
+        startUpgrade();
         break;
     case SIGHUP:
         qCInfo(lcMaster) << "SIGHUP: reloading";
@@ -390,7 +401,10 @@ void Supervisor::reapChildren()
         const pid_t pid = ::waitpid(-1, &status, WNOHANG);
         if (pid <= 0)
             break;
-        onChildExit(pid, status);
+        if (pid == m_upgradePid)
+            upgradeExited(status);
+        else
+            onChildExit(pid, status);
     }
     checkFinished();
 }
@@ -413,6 +427,12 @@ void Supervisor::onChildExit(pid_t pid, int status)
     m_relay->close(child.busChannel);
     m_shared->markExited(child.slot);
     m_shared->recordExit(child.slot, status, false);
+    if (WIFSIGNALED(status)) {
+        const int signo = WTERMSIG(status);
+        if (signo == SIGSEGV || signo == SIGBUS || signo == SIGFPE || signo == SIGILL ||
+            signo == SIGABRT)
+            logStackReport(child, true);
+    }
     const qint64 lived = m_clock.elapsed() - child.startedMs;
     const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     auto group = m_groups.find(child.key);
@@ -580,8 +600,10 @@ void Supervisor::checkFinished()
     if (!m_stopping || !m_children.isEmpty())
         return;
     m_stopDeadline.stop();
+    if (m_upgradePid > 0)
+        failUpgrade(QStringLiteral("this master stopped"));
     if (m_control)
-        m_control->close();
+        m_control->close(!m_upgraded);
     if (!m_pidFile.isEmpty() && Core::readPidFile(m_pidFile) == ::getpid())
         QFile::remove(m_pidFile);
     qCInfo(lcMaster) << "stopped";
@@ -616,10 +638,28 @@ void Supervisor::checkHealth()
         // Give the stuck thread a moment to write its stack into server.log, then kill.
         QTimer::singleShot(500, this, [this, pid] {
             m_killing.remove(pid);
-            if (m_children.contains(pid))
+            if (m_children.contains(pid)) {
+                logStackReport(m_children.value(pid), false);
                 ::kill(pid, SIGKILL);
+            }
         });
     }
+}
+
+void Supervisor::logStackReport(const Child &child, bool crash)
+{
+    Log::LogSink *serverLog = Log::Logging::serverLog();
+    const QStringList lines =
+        symbolisedReport(serverLog ? serverLog->path() : QString(), child.pid, crash);
+    if (lines.isEmpty())
+        return;
+    qCCritical(lcMaster).noquote() << QStringLiteral("%1 (pid %2) %3:")
+                                          .arg(childLabel(child))
+                                          .arg(child.pid)
+                                          .arg(crash ? QStringLiteral("crashed; its stack")
+                                                     : QStringLiteral("hung; its stack"));
+    for (const QString &line : lines)
+        qCCritical(lcMaster).noquote() << QStringLiteral("  ") + line;
 }
 
 QStringList Supervisor::statusLines() const

@@ -102,6 +102,15 @@ private:
         bool ok = true;
     };
 
+    // upgrade.cpp (USR2)
+    static constexpr const char *UpgradeFdVariable = "BERTH_UPGRADE_FD";
+    static int takeUpgradeFd();
+    void startUpgrade();
+    void onUpgradeAnswer();
+    void upgradeExited(int status);
+    void endUpgrade();
+    void failUpgrade(const QString &why, bool reaped = false);
+
     bool loadGeneration(const QStringList &files, Config::Config *config, QStringList *errors);
     void installSignalHandlers();
     void onSignal(int signo);
@@ -123,6 +132,8 @@ private:
     void forwardGone(int channel, const QString &why);
     void finishForward(quint64 id);
     void stopChild(Child &child);
+    // Symbolises the raw stack the child wrote into server.log (crash handler or SIGUSR2 dump).
+    void logStackReport(const Child &child, bool crash);
     void stopAll(bool graceful);
     void checkFinished();
     void checkHealth();
@@ -154,6 +165,12 @@ private:
     int m_lastGeneration = 1;
     std::unique_ptr<PendingReload> m_pending;
     bool m_stopping = false;
+    // USR2: the new master being started, the pipe it answers through.
+    pid_t m_upgradePid = 0;
+    int m_upgradeFd = -1;
+    QByteArray m_upgradeAnswer;
+    QSocketNotifier *m_upgradeNotifier = nullptr;
+    bool m_upgraded = false; // a new master took over: leave it the control socket
     bool m_reportedReady = false;
     QElapsedTimer m_clock;
     QTimer m_stopDeadline;

@@ -1,5 +1,6 @@
 // SharedState, StatsRegistry in shared memory, aggregation and worker health: across a real
 // fork(), under a concurrent seqlock writer, and a real SIGUSR2 stack dump.
+#include "runtime/crashreport.h"
 #include "runtime/sharedstate.h"
 #include "runtime/statsregistry.h"
 #include "runtime/workerhealth.h"
@@ -664,20 +665,23 @@ void TestSharedState::stackDump()
                              " tid=" + QByteArray::number(child)),
              text.constData());
     QVERIFY2(text.contains("berth stack end\n"), text.constData());
-    // Without -rdynamic the executable's own symbols have no names in the dump, so also accept
-    // a frame whose address lies inside the spinning function (fork kept the same addresses).
-    bool found = text.contains("berthTestSpinForever");
+    // The frames are raw ("berth frame" lines, symbolised later by the master): one lies inside
+    // the spinning function (fork kept the same addresses), in this executable, with its
+    // offset from the load bias and the build-id of the file.
     const auto start = reinterpret_cast<quintptr>(&berthTestSpinForever);
-    static const QRegularExpression address(QStringLiteral("\\[0x([0-9a-f]+)\\]"));
-    auto it = address.globalMatch(QString::fromLatin1(text));
-    int frames = 0;
-    while (it.hasNext()) {
-        const quintptr pc = it.next().captured(1).toULongLong(nullptr, 16);
-        ++frames;
-        if (pc >= start && pc < start + 256)
-            found = true;
+    const QList<Core::RawFrame> frames = Core::parseFrames(text.split('\n'));
+    const Core::LoadedModule self = Core::loadedModules().value(0);
+    bool found = false;
+    for (const Core::RawFrame &frame : frames) {
+        if (frame.address < start || frame.address >= start + 256)
+            continue;
+        found = true;
+        QVERIFY2(frame.resolved, text.constData());
+        QCOMPARE(frame.offset, quint64(frame.address - self.bias));
+        QCOMPARE(frame.module, QString::fromLocal8Bit(self.path));
+        QCOMPARE(frame.buildId, QByteArray(self.buildId));
     }
-    QVERIFY2(frames >= 3, text.constData());
+    QVERIFY2(frames.size() >= 3, text.constData());
     QVERIFY2(found, text.constData());
     QVERIFY(!Core::requestStackDump(0, 0));
 }

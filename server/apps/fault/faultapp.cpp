@@ -98,6 +98,12 @@ Pipeline::Outcome FaultApp::handle(Http::Exchange &exchange)
         break;
     case Mode::Crash:
         std::abort();
+    case Mode::Segv: {
+        // A wild write, as a use-after-free would do; volatile so it is not optimised away.
+        volatile int *nowhere = nullptr;
+        *nowhere = 1;
+        break;
+    }
     }
     return Pipeline::Outcome::Answered;
 }
@@ -119,6 +125,8 @@ void registerFaultApp(Pipeline::AppRegistry &registry)
             m = FaultApp::Mode::Block;
         else if (mode == QLatin1String("crash"))
             m = FaultApp::Mode::Crash;
+        else if (mode == QLatin1String("segv"))
+            m = FaultApp::Mode::Segv;
         else if (mode == QLatin1String("throw_async"))
             m = FaultApp::Mode::ThrowAsync;
         else if (mode == QLatin1String("throw_in_body"))

@@ -14,7 +14,8 @@ namespace Berth::Apps {
 //   mode = never          never answers (the client's timeout or the server's stop ends it)
 //   mode = slow           answers "slow\n" after `delay` without blocking the thread
 //   mode = block          blocks its event-loop thread for `delay` (a hung worker)
-//   mode = crash          aborts the process (a crashing worker)
+//   mode = crash          aborts the process (a crashing worker: SIGABRT)
+//   mode = segv           writes through a null pointer (SIGSEGV)
 //   mode = throw_async    throws from a timer it runs through the exchange after `delay`
 //   mode = throw_in_body  reads the body and throws from its body-data callback
 //   mode = read_body      reads the body slowly (pausing `delay` after each piece) and counts
@@ -31,6 +32,7 @@ public:
         Slow,
         Block,
         Crash,
+        Segv,
         ThrowAsync,
         ThrowInBody,
         ReadBody,

@@ -9,6 +9,7 @@
 #include "log/logsink.h"
 #include "pipeline/appregistry.h"
 #include "pipeline/router.h"
+#include "runtime/crashreport.h"
 #include "runtime/listeners.h"
 #include "runtime/processutil.h"
 #include "runtime/sharedstate.h"
@@ -209,7 +210,10 @@ bool Server::start(QString *error)
     }
     // A hung thread's stack, on the master's request, goes where the operator looks.
     Log::LogSink *serverLog = Log::Logging::serverLog();
-    installStackDumpHandler(serverLog && serverLog->fd() > 2 ? serverLog->fd() : STDERR_FILENO);
+    // The crash handler's own descriptor when there is one: it follows log reopens (USR1).
+    installStackDumpHandler(crashReportFd() >= 0               ? crashReportFd()
+                            : serverLog && serverLog->fd() > 2 ? serverLog->fd()
+                                                               : STDERR_FILENO);
     if (m_role == Role::Worker)
         startWorkerDuties();
     for (auto &router : m_routers) {
