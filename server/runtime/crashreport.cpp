@@ -168,8 +168,8 @@ const char *signalName(int signo)
 
 void writeHeader(int fd, const char *what, int signo)
 {
-    char line[160];
-    const char *end = line + sizeof line - 1;
+    char line[160] = {}; // zeroed: GCC 12 with ASan otherwise warns (maybe-uninitialized)
+    const char *const end = line + sizeof line - 1;
     char *p = appendText(line, end, what);
     p = appendText(p, end, " pid=");
     p = appendNumber(p, end, static_cast<unsigned long>(::getpid()), 10);
