@@ -7,7 +7,10 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <memory>
+#include <mutex>
 #include <string_view>
+#include <vector>
 
 namespace Berth::Http {
 
@@ -107,6 +110,15 @@ constexpr QByteArrayView defaultType = "application/octet-stream";
 
 // The installed entries (installMimeTypes); nullptr: none.
 std::atomic<const MimeTypeMap *> installed{nullptr};
+// Every table ever installed, kept for the life of the process: a thread may still hold a view
+// into the table a later install replaced (installs happen once per process start, and in tests).
+std::mutex tablesMutex;
+std::vector<std::unique_ptr<const MimeTypeMap>> &tables()
+{
+    // Never destroyed either: threads may look up types while the process exits.
+    static auto *all = new std::vector<std::unique_ptr<const MimeTypeMap>>;
+    return *all;
+}
 
 QByteArrayView toView(std::string_view s)
 {
@@ -184,8 +196,12 @@ MimeTypeMap parseMimeTypes(QByteArrayView text, int *badLine)
 
 void installMimeTypes(const MimeTypeMap &entries)
 {
-    // Never deleted: a thread may still hold a view into the table it replaced.
-    const MimeTypeMap *table = entries.isEmpty() ? nullptr : new MimeTypeMap(entries);
+    const MimeTypeMap *table = nullptr;
+    if (!entries.isEmpty()) {
+        const std::lock_guard lock(tablesMutex);
+        tables().push_back(std::make_unique<const MimeTypeMap>(entries));
+        table = tables().back().get();
+    }
     installed.store(table, std::memory_order_release);
 }
 
