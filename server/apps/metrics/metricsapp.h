@@ -4,7 +4,7 @@
 #include "pipeline/appregistry.h"
 
 namespace Berth::Core {
-struct ServerContext;
+class ServerContext;
 }
 
 namespace Berth::Apps {
