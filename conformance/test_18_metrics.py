@@ -264,6 +264,9 @@ def test_bad_latency_buckets(tmp_path):
 def test_workers_are_summed(berth_server):
     srv = berth_server(CONFIG, server={"workers": 2}, env={"BERTH_TEST_APPS": "1"})
     assert berth.wait_until(lambda: srv.request("GET", "/echo").status == 200, 5)
+    # The master and both workers (the second worker may still be starting on a loaded machine).
+    assert berth.wait_until(
+        lambda: parse(srv.request("GET", "/metrics").body.decode()).value("berth_processes") >= 3,
+        10)
     exp = parse(srv.request("GET", "/metrics").body.decode())
-    assert exp.value("berth_processes") >= 3  # the master and both workers
     assert exp.value("process_resident_memory_bytes") > 3_000_000

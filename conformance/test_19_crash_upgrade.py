@@ -77,7 +77,8 @@ def test_a_crash_leaves_a_symbolised_stack_and_the_request(berth_server, target,
     assert f"berth request GET {target}" in log, log
     # ... which the master, having reaped it (killed by the signal: the status stays a
     # signal), symbolises: demangled names with file:line.
-    assert berth.wait_until(lambda: "crashed; its stack" in srv.server_log(), 5), srv.server_log()
+    # (libdw reads the binary's debug information first: allow for a loaded machine)
+    assert berth.wait_until(lambda: "crashed; its stack" in srv.server_log(), 20), srv.server_log()
     log = srv.server_log()
     assert f"killed by signal {signo}" in log or "dumped core" in log, log
     assert f"request GET {target}" in log
