@@ -79,6 +79,8 @@ ProxyHeader parseV1(QByteArrayView data)
     for (qsizetype i = 0; i < window; ++i) {
         const char c = data[i];
         if (c == '\r') {
+            if (i + 2 > ProxyHeader::MaxV1Bytes) // the CRLF itself must fit in the 107 bytes
+                return invalid(1, "v1 header: no CRLF within 107 bytes");
             if (i + 1 >= data.size())
                 break; // the LF may follow
             if (data[i + 1] != '\n')

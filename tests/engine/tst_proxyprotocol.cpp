@@ -99,6 +99,9 @@ private Q_SLOTS:
         QTest::newRow("CR then junk") << QByteArray("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\rX");
         QTest::newRow("UDP4") << QByteArray("PROXY UDP4 1.2.3.4 5.6.7.8 1 2\r\n");
         QTest::newRow("no CRLF in 107") << QByteArray("PROXY UNKNOWN ") + QByteArray(100, 'a');
+        // The CR as the 107th byte: its LF would be the 108th (found by fuzz_proxyprotocol).
+        QTest::newRow("CRLF past 107")
+            << QByteArray("PROXY UNKNOWN ") + QByteArray(92, 'a') + QByteArray("\r\n");
         QTest::newRow("control byte") << QByteArray("PROXY TCP4 1.2.3.4\t5.6.7.8 1 2\r\n");
     }
     void refusesMalformedV1()
