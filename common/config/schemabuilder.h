@@ -73,5 +73,8 @@ void addSocketAppSchema(Schema &schema); // [tcp:*], [udp:*]     (schemasocketap
 void addDaemonSchema(Schema &schema);    // [daemon:*]           (schemadaemons.cpp)
 void addCronSchema(Schema &schema);      // [crontab:line], [cron] (schemacron.cpp)
 void addMailSchema(Schema &schema);      // [mailer], berth.mail (schemamail.cpp)
+void addGatewaySchema(Schema &schema);   // [@*], [api-gateway]  (schemagateway.cpp)
+void addWsgiSchema(Schema &schema);      // berth.wsgi           (schemawsgi.cpp)
+void addAdminSchema(Schema &schema);     // [admin]              (schemaadmin.cpp)
 
 } // namespace Berth::Config

@@ -7,6 +7,43 @@ void AppRegistry::add(const QString &call, AppFactory factory)
     m_factories.insert(call, std::move(factory));
 }
 
+void AppRegistry::addCallPrefix(const QString &prefix, PrefixAppFactory factory)
+{
+    m_callPrefixes.append({prefix, std::move(factory)});
+}
+
+void AppRegistry::addRouteScheme(const QString &prefix, PrefixAppFactory factory)
+{
+    m_routeSchemes.append({prefix, std::move(factory)});
+}
+
+const PrefixAppFactory *
+AppRegistry::findPrefix(const QList<std::pair<QString, PrefixAppFactory>> &table,
+                        const QString &name) const
+{
+    for (const auto &[prefix, factory] : table) {
+        if (name.startsWith(prefix))
+            return &factory;
+    }
+    return nullptr;
+}
+
+bool AppRegistry::isRouteScheme(const QString &token) const
+{
+    return findPrefix(m_routeSchemes, token) != nullptr;
+}
+
+std::unique_ptr<App> AppRegistry::createForRoute(const QString &token, const AppSetup &setup) const
+{
+    const PrefixAppFactory *factory = findPrefix(m_routeSchemes, token);
+    if (!factory)
+        return nullptr;
+    std::unique_ptr<App> app = (*factory)(token, setup);
+    if (app)
+        app->setName(setup.name);
+    return app;
+}
+
 QStringList AppRegistry::calls() const
 {
     QStringList names = m_factories.keys();
@@ -16,10 +53,15 @@ QStringList AppRegistry::calls() const
 
 std::unique_ptr<App> AppRegistry::create(const QString &call, const AppSetup &setup) const
 {
+    std::unique_ptr<App> app;
     const auto it = m_factories.constFind(call);
-    if (it == m_factories.constEnd())
+    if (it != m_factories.constEnd()) {
+        app = (*it)(setup);
+    } else if (const PrefixAppFactory *factory = findPrefix(m_callPrefixes, call)) {
+        app = (*factory)(call, setup);
+    } else {
         return nullptr;
-    std::unique_ptr<App> app = (*it)(setup);
+    }
     if (app)
         app->setName(setup.name);
     return app;

@@ -3,6 +3,7 @@
 #include "app.h"
 
 #include <QHash>
+#include <QList>
 #include <QString>
 #include <QStringList>
 
@@ -30,17 +31,31 @@ struct AppSetup
 };
 
 using AppFactory = std::function<std::unique_ptr<App>(const AppSetup &setup)>;
+// Builds an app named by a prefix: `call` is the whole name ("plugin:shop", "@users",
+// "wsgi:/srv/site/app.py:app").
+using PrefixAppFactory =
+    std::function<std::unique_ptr<App>(const QString &call, const AppSetup &setup)>;
 // Builds the app that serves a directory route (`/ = /var/www`): the static-file app, which
 // registers itself here so the router never names an app.
 using DirectoryAppFactory = std::function<std::unique_ptr<App>(const QString &root)>;
 
 // Maps `call = berth.echo` to the code that builds the app. The composition root fills it
-// (Apps::builtinApps() registers the built-in apps); Qt plugins (plugin:NAME) will register
-// through the same table. The pipeline layer never names an app.
+// (Apps::builtinApps() registers the built-in apps); plugins register through the same table.
+// The pipeline layer never names an app.
 class AppRegistry
 {
 public:
     void add(const QString &call, AppFactory factory);
+    // Calls resolved by prefix rather than by exact name: `plugin:` (the plugin loader gets
+    // "plugin:shop" or "plugin:/path/libshop.so"). An exact name wins.
+    void addCallPrefix(const QString &prefix, PrefixAppFactory factory);
+    // Route values that name their app inline, without an [app:NAME] section: `@users` (a
+    // gateway member group, configured by [@users]), `wsgi:/srv/site/app.py:app`. The factory
+    // gets the whole token as call and as setup.name, and "routes:line" as setup.section.
+    void addRouteScheme(const QString &prefix, PrefixAppFactory factory);
+    // True when a route token ("@users", "wsgi:...") is built by a route scheme.
+    bool isRouteScheme(const QString &token) const;
+    std::unique_ptr<App> createForRoute(const QString &token, const AppSetup &setup) const;
     void setDirectoryApp(DirectoryAppFactory factory) { m_directoryApp = std::move(factory); }
     bool contains(const QString &call) const { return m_factories.contains(call); }
     QStringList calls() const;
@@ -50,7 +65,12 @@ public:
     std::unique_ptr<App> createDirectoryApp(const QString &root) const;
 
 private:
+    const PrefixAppFactory *findPrefix(const QList<std::pair<QString, PrefixAppFactory>> &table,
+                                       const QString &name) const;
+
     QHash<QString, AppFactory> m_factories;
+    QList<std::pair<QString, PrefixAppFactory>> m_callPrefixes;
+    QList<std::pair<QString, PrefixAppFactory>> m_routeSchemes;
     DirectoryAppFactory m_directoryApp;
 };
 

@@ -100,6 +100,24 @@ std::unique_ptr<Router> Router::build(const Config::Config &config, const AppReg
         appsByName.insert(name, raw);
         return raw;
     };
+    // A token that names its app inline (`@users`, `wsgi:app.py:app`): one instance per token
+    // per router, shared by every route naming it (so a member group keeps one pool).
+    auto inlineAppFor = [&](const QString &token, const Config::Location &where) -> App * {
+        const QString key = QStringLiteral("\x01") + token; // never an [app:NAME] name
+        if (App *app = appsByName.value(key))
+            return app;
+        const AppSetup setup{config, QStringLiteral("routes:line"), token, server};
+        std::unique_ptr<App> app = registry.createForRoute(token, setup);
+        if (!app) {
+            report(config, where, QStringLiteral("[routes] '%1' cannot be built").arg(token));
+            return nullptr;
+        }
+        App *raw = app.get();
+        countRequestsOf(raw, token, server);
+        router->m_apps.push_back(std::move(app));
+        appsByName.insert(key, raw);
+        return raw;
+    };
 
     HostBlock *block = &router->m_default;
     int directoryApps = 0;
@@ -159,6 +177,15 @@ std::unique_ptr<Router> Router::build(const Config::Config &config, const AppReg
             router->m_apps.push_back(std::move(app));
         } else {
             for (const QString &name : value.split(u' ', Qt::SkipEmptyParts)) {
+                if (registry.isRouteScheme(name)) {
+                    App *app = inlineAppFor(name, line.location);
+                    if (!app) {
+                        ok = false;
+                        break;
+                    }
+                    apps.push_back(app);
+                    continue;
+                }
                 if (name.startsWith(u'@')) {
                     report(config, line.location,
                            QStringLiteral("[routes] '%1': member groups (%2) are not supported "
