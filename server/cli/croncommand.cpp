@@ -1,5 +1,7 @@
 #include "croncommand.h"
 
+#include "commandoutput.h"
+
 #include "services/cron/cronrunner.h"
 #include "services/cron/cronservice.h"
 
@@ -28,18 +30,9 @@ const char CronUsage[] = "usage: berthd cron [-c FILE]... list [--json]\n"
                          "  run       run one job now (FILE:LINE as list prints it); exits with "
                          "its status\n";
 
-void print(FILE *stream, const QString &text)
-{
-    const QByteArray bytes = text.toLocal8Bit();
-    std::fwrite(bytes.constData(), 1, size_t(bytes.size()), stream);
-    std::fputc('\n', stream);
-}
-
 int usageError(const QString &message)
 {
-    print(stderr, u"berthd cron: "_s + message);
-    std::fputs(CronUsage, stderr);
-    return 2;
+    return reportUsageError("cron", CronUsage, message);
 }
 
 struct CronArguments
@@ -106,7 +99,7 @@ bool loadJobs(const CronArguments &a, QList<Cron::Job> *jobs, QTimeZone *zone)
     bool ok = true;
     for (const Config::Diagnostic &d : errors) {
         if (d.isError()) {
-            print(stderr, d.toString());
+            printLine(stderr, d.toString());
             ok = false;
         }
     }
@@ -133,16 +126,16 @@ int list(const CronArguments &a)
                                      {u"next"_s, QJsonArray::fromStringList(next)}});
             continue;
         }
-        print(stdout, u"%1  %2  %3"_s.arg(job.id(), job.schedule, job.command));
+        printLine(stdout, u"%1  %2  %3"_s.arg(job.id(), job.schedule, job.command));
         if (job.when.isReboot())
-            print(stdout, u"    when berthd starts"_s);
+            printLine(stdout, u"    when berthd starts"_s);
         else if (next.isEmpty())
-            print(stdout, u"    never (no such date)"_s);
+            printLine(stdout, u"    never (no such date)"_s);
         for (const QString &t : std::as_const(next))
-            print(stdout, u"    "_s + t);
+            printLine(stdout, u"    "_s + t);
     }
     if (a.json)
-        print(stdout, QString::fromUtf8(QJsonDocument(array).toJson(QJsonDocument::Indented)));
+        printLine(stdout, QString::fromUtf8(QJsonDocument(array).toJson(QJsonDocument::Indented)));
     return 0;
 }
 
@@ -170,7 +163,7 @@ int run(const CronArguments &a)
     const auto it = std::find_if(jobs.begin(), jobs.end(),
                                  [&](const Cron::Job &job) { return sameJob(job, a.job); });
     if (it == jobs.end()) {
-        print(stderr, u"berthd cron: no job at %1 (see berthd cron list)"_s.arg(a.job));
+        printLine(stderr, u"berthd cron: no job at %1 (see berthd cron list)"_s.arg(a.job));
         return 1;
     }
     QProcess process;
@@ -184,7 +177,7 @@ int run(const CronArguments &a)
     process.setStandardInputFile(QProcess::nullDevice());
     process.start();
     if (!process.waitForStarted(-1)) {
-        print(stderr, u"berthd cron: cannot start /bin/sh: "_s + process.errorString());
+        printLine(stderr, u"berthd cron: cannot start /bin/sh: "_s + process.errorString());
         return 1;
     }
     process.waitForFinished(-1);

@@ -1,5 +1,7 @@
 #include "daemoncommand.h"
 
+#include "commandoutput.h"
+
 #include "runtime/processutil.h"
 #include "supervisor/controlchannel.h"
 
@@ -14,12 +16,6 @@ namespace Berth::Cli {
 namespace {
 
 const char Usage[] = "usage: berthd daemon [-c FILE]... start|stop|restart|status NAME\n";
-
-void print(FILE *to, const QString &line)
-{
-    const QByteArray bytes = line.toLocal8Bit() + '\n';
-    std::fwrite(bytes.constData(), 1, size_t(bytes.size()), to);
-}
 
 } // namespace
 
@@ -45,10 +41,10 @@ int runDaemonCommand(const QStringList &arguments)
         } else if (i > start && !arg.startsWith(u'-')) {
             words.append(arg);
         } else if (i != start) {
-            print(stderr, QStringLiteral("berthd daemon: %1 '%2'")
-                              .arg(arg.startsWith(u'-') ? QStringLiteral("unknown option")
-                                                        : QStringLiteral("unexpected argument"),
-                                   arg));
+            printLine(stderr, QStringLiteral("berthd daemon: %1 '%2'")
+                                  .arg(arg.startsWith(u'-') ? QStringLiteral("unknown option")
+                                                            : QStringLiteral("unexpected argument"),
+                                       arg));
             std::fputs(Usage, stderr);
             return 2;
         }
@@ -66,19 +62,19 @@ int runDaemonCommand(const QStringList &arguments)
     const Config::Config config = Config::Config::load(files);
     const QString pidFile = config.getPath(QStringLiteral("server"), QStringLiteral("pid_file"));
     if (pidFile.isEmpty()) {
-        print(stderr, QStringLiteral("berthd daemon: [server] pid_file is not set in %1")
-                          .arg(files.join(QStringLiteral(", "))));
+        printLine(stderr, QStringLiteral("berthd daemon: [server] pid_file is not set in %1")
+                              .arg(files.join(QStringLiteral(", "))));
         return 1;
     }
     const pid_t pid = Core::readPidFile(pidFile);
     if (pid <= 0 || !Core::isBerthdRunning(pid)) {
-        print(stderr, QStringLiteral("berthd daemon: not running (pid file %1)").arg(pidFile));
+        printLine(stderr, QStringLiteral("berthd daemon: not running (pid file %1)").arg(pidFile));
         return 1;
     }
     const QString socket = Supervisor::controlSocketPath(pidFile);
     if (!QFileInfo::exists(socket)) {
-        print(stderr,
-              QStringLiteral("berthd daemon: no control socket %1 (workers = 0?)").arg(socket));
+        printLine(stderr,
+                  QStringLiteral("berthd daemon: no control socket %1 (workers = 0?)").arg(socket));
         return 1;
     }
     QStringList lines;
@@ -88,12 +84,12 @@ int runDaemonCommand(const QStringList &arguments)
                                     QStringLiteral("service daemon:%1 %2").arg(words[1], words[0]),
                                     180'000, &lines, &ok, &error)) {
         for (const QString &line : std::as_const(lines))
-            print(stderr, line);
-        print(stderr, QStringLiteral("berthd daemon: %1").arg(error));
+            printLine(stderr, line);
+        printLine(stderr, QStringLiteral("berthd daemon: %1").arg(error));
         return 1;
     }
     for (const QString &line : std::as_const(lines))
-        print(ok ? stdout : stderr, line);
+        printLine(ok ? stdout : stderr, line);
     return ok ? 0 : 1;
 }
 

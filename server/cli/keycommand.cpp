@@ -1,5 +1,7 @@
 #include "keycommand.h"
 
+#include "commandoutput.h"
+
 #include "sessions/sessionsettings.h"
 #include "sessions/sqlsessionstore.h"
 
@@ -47,24 +49,14 @@ struct KeyArguments
     QString error;
 };
 
-void print(FILE *stream, const QString &text)
-{
-    const QByteArray bytes = text.toLocal8Bit();
-    std::fwrite(bytes.constData(), 1, size_t(bytes.size()), stream);
-    std::fputc('\n', stream);
-}
-
 int usageError(const QString &message)
 {
-    print(stderr, u"berthd keys: "_s + message);
-    std::fputs(KeysUsage, stderr);
-    return 2;
+    return reportUsageError("keys", KeysUsage, message);
 }
 
 int fail(const QString &message)
 {
-    print(stderr, u"berthd keys: "_s + message);
-    return 1;
+    return reportFailure("keys", message);
 }
 
 KeyArguments parse(const QStringList &args)
@@ -200,8 +192,8 @@ std::optional<QByteArray> readSecret(const QString &path, const QByteArray &curr
     }
     if (QFileInfo(path).permissions() &
         (QFile::ReadGroup | QFile::WriteGroup | QFile::ReadOther | QFile::WriteOther))
-        print(stderr, u"berthd keys: warning: %1 is readable by other users; keep secrets in "
-                      u"files only the server's user can read (chmod 600)"_s.arg(path));
+        printLine(stderr, u"berthd keys: warning: %1 is readable by other users; keep secrets in "
+                          u"files only the server's user can read (chmod 600)"_s.arg(path));
     return secret;
 }
 
@@ -220,7 +212,7 @@ std::optional<Loaded> loadSettings(const QStringList &files)
     bool failed = false;
     for (const Config::Diagnostic &d : loaded.config.diagnostics()) {
         if (d.isError()) {
-            print(stderr, d.toString());
+            printLine(stderr, d.toString());
             failed = true;
         }
     }
@@ -228,15 +220,16 @@ std::optional<Loaded> loadSettings(const QStringList &files)
         return std::nullopt;
     if (!loaded.config.has(u"sessions"_s, u"secret"_s) &&
         !loaded.config.has(u"sessions"_s, u"secret_file"_s)) {
-        print(stderr, u"berthd keys: the configuration has no [sessions] secret: there is no key "
-                      u"chain to manage"_s);
+        printLine(stderr,
+                  u"berthd keys: the configuration has no [sessions] secret: there is no key "
+                  u"chain to manage"_s);
         return std::nullopt;
     }
     loaded.settings = Sessions::SessionSettings::fromConfig(loaded.config, u"sessions"_s);
     const Config::Diagnostics &all = loaded.config.diagnostics();
     for (qsizetype i = before; i < all.size(); ++i) {
         if (all[i].isError()) {
-            print(stderr, all[i].toString());
+            printLine(stderr, all[i].toString());
             failed = true;
         }
     }
@@ -265,11 +258,11 @@ int list(const KeyArguments &a)
     if (!loaded)
         return 1;
     const Sessions::SessionSettings &settings = loaded->settings;
-    print(stdout, u"store: %1"_s.arg(settings.store.describe()));
-    print(stdout, u"configured: keynum %1"_s.arg(settings.keynum));
+    printLine(stdout, u"store: %1"_s.arg(settings.store.describe()));
+    printLine(stdout, u"configured: keynum %1"_s.arg(settings.keynum));
     if (!storeExists(settings.store)) {
-        print(stdout, u"no keys on record: the store does not exist yet (the first berthd run "
-                      u"creates it with key %1)"_s.arg(settings.keynum));
+        printLine(stdout, u"no keys on record: the store does not exist yet (the first berthd run "
+                          u"creates it with key %1)"_s.arg(settings.keynum));
         return 0;
     }
     Sessions::SqlSessionBackend store(settings.store, settings.keynum, settings.secret);
@@ -280,8 +273,8 @@ int list(const KeyArguments &a)
     if (!error.isEmpty())
         return fail(error);
     if (records.isEmpty()) {
-        print(stdout, u"no keys on record yet (the first berthd run registers key %1)"_s.arg(
-                          settings.keynum));
+        printLine(stdout, u"no keys on record yet (the first berthd run registers key %1)"_s.arg(
+                              settings.keynum));
         return 0;
     }
     std::sort(records.begin(), records.end(),
@@ -295,7 +288,7 @@ int list(const KeyArguments &a)
         if (record.activeFromSecs <= now)
             active = record.keynum;
     }
-    print(stdout, u"keynum  active from           state"_s);
+    printLine(stdout, u"keynum  active from           state"_s);
     for (const Crypto::KeyStore::Record &record : records) {
         // Only the label of the wrapped value is shown: which key it is encrypted under.
         const qsizetype colon = record.wrapped.indexOf(':');
@@ -313,25 +306,25 @@ int list(const KeyArguments &a)
             state += u", configured"_s;
         const QString from =
             record.activeFromSecs == 0 ? u"(from the start)"_s : isoTime(record.activeFromSecs);
-        print(stdout, u"%1 %2 %3"_s.arg(QString::number(record.keynum).leftJustified(7),
-                                        from.leftJustified(21), state));
+        printLine(stdout, u"%1 %2 %3"_s.arg(QString::number(record.keynum).leftJustified(7),
+                                            from.leftJustified(21), state));
     }
 
     // Verify the chain with the configured secret, as a starting berthd does.
     if (!store.open(&error)) {
-        print(stdout, u"the configured keynum and secret do NOT open this chain; berth.session "
-                      u"answers 503:"_s);
-        print(stdout, u"  "_s + error);
+        printLine(stdout, u"the configured keynum and secret do NOT open this chain; berth.session "
+                          u"answers 503:"_s);
+        printLine(stdout, u"  "_s + error);
         return 1;
     }
     const int newest = records.last().keynum;
     if (settings.keynum < newest)
-        print(stdout, u"the configured key %1 opens the chain but is not the newest: set "
-                      u"keynum = %2 and its secret before key %2 activates (%3)"_s.arg(
-                          QString::number(settings.keynum), QString::number(newest),
-                          isoTime(records.last().activeFromSecs)));
+        printLine(stdout, u"the configured key %1 opens the chain but is not the newest: set "
+                          u"keynum = %2 and its secret before key %2 activates (%3)"_s.arg(
+                              QString::number(settings.keynum), QString::number(newest),
+                              isoTime(records.last().activeFromSecs)));
     else
-        print(stdout, u"the configured keynum and secret open this chain"_s);
+        printLine(stdout, u"the configured keynum and secret open this chain"_s);
     return 0;
 }
 
@@ -367,26 +360,29 @@ int rotate(const KeyArguments &a)
         return fail(u"can't register key %1: %2"_s.arg(QString::number(*a.keynum), error));
 
     const QString whenText = isoTime(*when);
-    print(stdout, u"key %1 registered in %2, active from %3; key %4 is now wrapped under it."_s.arg(
-                      QString::number(*a.keynum), settings.store.describe(), whenText,
-                      QString::number(settings.keynum)));
-    print(stdout, QString());
+    printLine(stdout,
+              u"key %1 registered in %2, active from %3; key %4 is now wrapped under it."_s.arg(
+                  QString::number(*a.keynum), settings.store.describe(), whenText,
+                  QString::number(settings.keynum)));
+    printLine(stdout, QString());
     // The secret itself is not printed: terminals, CI logs and scrollback keep what they show.
-    print(stdout, u"Now change [sessions] in the configuration of every node sharing this store "
-                  u"(keynum: %1, secret: %2):"_s.arg(configuredAt(loaded->config, u"keynum"_s),
-                                                     configuredAt(loaded->config, u"secret"_s)));
-    print(stdout, u"    keynum = %1"_s.arg(QString::number(*a.keynum)));
-    print(stdout,
-          u"    secret = <the contents of %1>"_s.arg(QFileInfo(a.secretFile).absoluteFilePath()));
+    printLine(stdout,
+              u"Now change [sessions] in the configuration of every node sharing this store "
+              u"(keynum: %1, secret: %2):"_s.arg(configuredAt(loaded->config, u"keynum"_s),
+                                                 configuredAt(loaded->config, u"secret"_s)));
+    printLine(stdout, u"    keynum = %1"_s.arg(QString::number(*a.keynum)));
+    printLine(stdout, u"    secret = <the contents of %1>"_s.arg(
+                          QFileInfo(a.secretFile).absoluteFilePath()));
     if (*when > now)
-        print(stdout, u"and restart every node before %1. Until then they keep encrypting under "
-                      u"key %2; nodes with the old configuration keep working."_s.arg(
-                          whenText, QString::number(settings.keynum)));
+        printLine(stdout,
+                  u"and restart every node before %1. Until then they keep encrypting under "
+                  u"key %2; nodes with the old configuration keep working."_s.arg(
+                      whenText, QString::number(settings.keynum)));
     else
-        print(stdout, u"and restart every node now: a restarted node encrypts under key %1 at "
-                      u"once, which nodes still on the old configuration can't read."_s.arg(
-                          QString::number(*a.keynum)));
-    print(stdout, u"Sessions and cookies made under older keys stay valid."_s);
+        printLine(stdout, u"and restart every node now: a restarted node encrypts under key %1 at "
+                          u"once, which nodes still on the old configuration can't read."_s.arg(
+                              QString::number(*a.keynum)));
+    printLine(stdout, u"Sessions and cookies made under older keys stay valid."_s);
     return 0;
 }
 

@@ -1,5 +1,7 @@
 #include "logcommand.h"
 
+#include "commandoutput.h"
+
 #include "log/logfiles.h"
 
 #include <config/config.h>
@@ -40,17 +42,9 @@ struct LogArguments
     QString error;
 };
 
-void print(FILE *to, const QString &line)
-{
-    const QByteArray bytes = line.toLocal8Bit() + '\n';
-    std::fwrite(bytes.constData(), 1, size_t(bytes.size()), to);
-}
-
 int usageError(const QString &message)
 {
-    print(stderr, u"berthd log: "_s + message);
-    std::fputs(LogUsage, stderr);
-    return 2;
+    return reportUsageError("log", LogUsage, message);
 }
 
 LogArguments parse(const QStringList &args)
@@ -167,7 +161,7 @@ int runLogCommand(const QStringList &arguments)
     const Config::Config config = Config::Config::load(a.configFiles);
     for (const Config::Diagnostic &d : config.diagnostics()) {
         if (d.isError()) {
-            print(stderr, d.toString());
+            printLine(stderr, d.toString());
             return 1;
         }
     }
@@ -182,18 +176,19 @@ int runLogCommand(const QStringList &arguments)
         return usageError(u"-s must be one of %1"_s.arg(names.join(u", "_s)));
     const QString dir = config.getPath(u"server"_s, u"log_dir"_s);
     if (dir.isEmpty()) {
-        print(stderr, u"berthd log: [server] log_dir is not set: logs go to stderr"_s);
+        printLine(stderr, u"berthd log: [server] log_dir is not set: logs go to stderr"_s);
         return 1;
     }
     if (fileName.isEmpty()) {
-        print(stderr, u"berthd log: the %1 log is turned off in the configuration"_s.arg(a.name));
+        printLine(stderr,
+                  u"berthd log: the %1 log is turned off in the configuration"_s.arg(a.name));
         return 1;
     }
     const QByteArray path = QFile::encodeName(QDir(dir).filePath(fileName));
     const int fd = ::open(path.constData(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        print(stderr, u"berthd log: cannot open %1: %2"_s.arg(QFile::decodeName(path),
-                                                              qt_error_string(errno)));
+        printLine(stderr, u"berthd log: cannot open %1: %2"_s.arg(QFile::decodeName(path),
+                                                                  qt_error_string(errno)));
         return 1;
     }
     const off_t size = ::lseek(fd, 0, SEEK_END);

@@ -1,5 +1,7 @@
 #include "mailcommand.h"
 
+#include "commandoutput.h"
+
 #include "mail/spool.h"
 
 #include <config/config.h>
@@ -27,24 +29,14 @@ const char MailUsage[] = "usage: berthd mail [-c FILE]... queue [--json]\n"
                          "            ID goes back to the queue with its attempts reset\n"
                          "  purge     remove message ID, queued or undelivered\n";
 
-void print(FILE *stream, const QString &text)
-{
-    const QByteArray bytes = text.toLocal8Bit();
-    std::fwrite(bytes.constData(), 1, size_t(bytes.size()), stream);
-    std::fputc('\n', stream);
-}
-
 int usageError(const QString &message)
 {
-    print(stderr, u"berthd mail: "_s + message);
-    std::fputs(MailUsage, stderr);
-    return 2;
+    return reportUsageError("mail", MailUsage, message);
 }
 
 int fail(const QString &message)
 {
-    print(stderr, u"berthd mail: "_s + message);
-    return 1;
+    return reportFailure("mail", message);
 }
 
 QString status(const Mail::SpoolEntry &e)
@@ -90,34 +82,34 @@ int listQueue(const Mail::Spool &spool, bool json)
                 {u"failed"_s, QJsonArray::fromStringList(e.state.failed)},
             });
         }
-        print(stdout, QString::fromUtf8(QJsonDocument(out).toJson(QJsonDocument::Indented)));
+        printLine(stdout, QString::fromUtf8(QJsonDocument(out).toJson(QJsonDocument::Indented)));
         return 0;
     }
     if (entries.isEmpty()) {
-        print(stdout, u"Mail queue is empty"_s);
+        printLine(stdout, u"Mail queue is empty"_s);
         return 0;
     }
-    print(stdout, u"%1 %2 %3 %4 %5 %6  %7"_s.arg(u"ID"_s, -36)
-                      .arg(u"SIZE"_s, 9)
-                      .arg(u"AGE"_s, 5)
-                      .arg(u"STATUS"_s, -11)
-                      .arg(u"TRIES"_s, 5)
-                      .arg(u"NEXT ATTEMPT"_s, -20)
-                      .arg(u"FROM -> TO"_s));
+    printLine(stdout, u"%1 %2 %3 %4 %5 %6  %7"_s.arg(u"ID"_s, -36)
+                          .arg(u"SIZE"_s, 9)
+                          .arg(u"AGE"_s, 5)
+                          .arg(u"STATUS"_s, -11)
+                          .arg(u"TRIES"_s, 5)
+                          .arg(u"NEXT ATTEMPT"_s, -20)
+                          .arg(u"FROM -> TO"_s));
     for (const Mail::SpoolEntry &e : entries) {
         const QString next = e.undelivered ? u"-"_s
                              : !e.state.nextAttempt.isValid()
                                  ? u"now"_s
                                  : e.state.nextAttempt.toUTC().toString(Qt::ISODate);
-        print(stdout, u"%1 %2 %3 %4 %5 %6  %7 -> %8"_s.arg(e.id, -36)
-                          .arg(e.size, 9)
-                          .arg(age(e.queued.isValid() ? e.queued.secsTo(now) : 0), 5)
-                          .arg(status(e), -11)
-                          .arg(e.state.attempts, 5)
-                          .arg(next, -20)
-                          .arg(e.from, e.to.join(u", "_s)));
+        printLine(stdout, u"%1 %2 %3 %4 %5 %6  %7 -> %8"_s.arg(e.id, -36)
+                              .arg(e.size, 9)
+                              .arg(age(e.queued.isValid() ? e.queued.secsTo(now) : 0), 5)
+                              .arg(status(e), -11)
+                              .arg(e.state.attempts, 5)
+                              .arg(next, -20)
+                              .arg(e.from, e.to.join(u", "_s)));
         if (!e.state.lastError.isEmpty())
-            print(stdout, u"    last error: "_s + e.state.lastError);
+            printLine(stdout, u"    last error: "_s + e.state.lastError);
     }
     return 0;
 }
@@ -176,12 +168,12 @@ int runMailCommand(const QStringList &args)
         if (operands.size() > 1)
             return usageError(u"retry takes at most one ID"_s);
         if (operands.isEmpty()) {
-            print(stdout, u"%1 message(s) due now"_s.arg(spool.retryAll()));
+            printLine(stdout, u"%1 message(s) due now"_s.arg(spool.retryAll()));
             return 0;
         }
         if (!spool.retry(operands.first(), &error))
             return fail(error);
-        print(stdout, u"%1 due now"_s.arg(operands.first()));
+        printLine(stdout, u"%1 due now"_s.arg(operands.first()));
         return 0;
     }
     if (action == u"purge"_s) {
@@ -189,7 +181,7 @@ int runMailCommand(const QStringList &args)
             return usageError(u"purge takes one ID"_s);
         if (!spool.purge(operands.first(), &error))
             return fail(error);
-        print(stdout, u"%1 purged"_s.arg(operands.first()));
+        printLine(stdout, u"%1 purged"_s.arg(operands.first()));
         return 0;
     }
     return usageError(u"unknown action '%1'"_s.arg(action));
