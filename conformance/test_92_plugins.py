@@ -4,8 +4,8 @@ examples/hello-plugin plus the small plugins of conformance/plugins/ are built O
 against it with find_package(Berth), as a user builds theirs. Then: the example's HTTP app and TCP
 app served, its key validated by `berthd check`, the stats it declares in berth.stats; plugins
 built for another API version, needing a missing symbol or not being plugins refused by `berthd
-check` naming the file; an app that throws answered 500 while the worker keeps serving; a plugin
-daemon hosted."""
+check` naming the file, and one that throws while its app is built; an app that throws answered
+500 while the worker keeps serving; a plugin's UDP app and daemon hosted."""
 
 from __future__ import annotations
 
@@ -129,6 +129,8 @@ plugin_dirs = {tests}
 /b = b
 /c = c
 /d = d
+/e = e
+/f = f
 
 [app:a]
 call = plugin:badversion
@@ -145,20 +147,36 @@ call = plugin:nonesuch
 [tcp:t]
 call = plugin:thrower
 port = {berth.free_port()}
+
+[app:e]
+call = plugin:thrower:explode
+
+[app:f]
+call = plugin:thrower
 """)
     result = berth.run_cli("check", "-c", str(conf))
     assert result.returncode != 0, result
     expected = {
         "plugin:badversion": f"[app:a] call: {tests}/libbadversion.so: built for Berth plugin API",
         f"plugin:{tests}/libmissingsymbol.so":
-            f"[app:b] call: {tests}/libmissingsymbol.so: undefined symbol: ",
+            f"[app:b] call: {tests}/libmissingsymbol.so: undefined symbol: "
+            "_Z19berthNoSuchFunctionv (berthNoSuchFunction())",
         "plugin:notaplugin":
             f"[app:c] call: {tests}/libnotaplugin.so: not a Berth plugin (it exports no "
             "berth_plugin_info)",
         "plugin:nonesuch": f"[app:d] call: plugin 'nonesuch' not found (looked for "
                            f"libnonesuch.so, nonesuch.so in {tests}",
-        "call = plugin:thrower": f"[tcp:t] call: {tests}/libthrower.so provides no TCP app",
+        "plugin:thrower:explode": f"[app:e] call: {tests}/libthrower.so threw while building "
+                                  "the app: explode: refusing to be built",
     }
+    # The plugin is found, but has no TCP app, and more than one HTTP app.
+    tcp_line, app_line = (number for number, line in enumerate(text.splitlines(), start=1)
+                          if line == "call = plugin:thrower")
+    assert berth.diagnostic_lines(result, conf, tcp_line) == [
+        f"{conf}:{tcp_line}: [tcp:t] call: {tests}/libthrower.so provides no TCP app"], result
+    assert berth.diagnostic_lines(result, conf, app_line) == [
+        f"{conf}:{app_line}: [app:f] call: {tests}/libthrower.so provides several HTTP apps "
+        "(explode, thrower): name one, plugin:LIBRARY:NAME"], result
     for needle, message in expected.items():
         line = berth.line_of(text, needle)
         found = berth.diagnostic_lines(result, conf, line)
@@ -166,6 +184,7 @@ port = {berth.free_port()}
 
 
 def test_throwing_app_is_a_500_and_the_worker_keeps_serving(berth_server, plugins):
+    udp_port = berth.free_port()
     srv = berth_server(f"""
 [server]
 workers = 1
@@ -176,7 +195,11 @@ pid_file = {{tmp}}/berthd.pid
 /stats = stats
 
 [app:thrower]
+call = plugin:{plugins['tests']}/libthrower.so:thrower
+
+[udp:size]
 call = plugin:{plugins['tests']}/libthrower.so
+port = {udp_port}
 
 [app:stats]
 call = berth.stats
@@ -192,7 +215,11 @@ call = plugin:{plugins['tests']}/libthrower.so:steady
     after = [w for w in stats(srv)["workers"] if w["service"] == "http"][0]
     assert (after["pid"], after["restarts"]) == (worker["pid"], worker["restarts"]), after
     assert stats(srv)["status"]["5xx"] == 3
-    # The plugin's daemon is hosted like a built-in one.
+    # The plugin's UDP app and daemon are hosted like built-in ones.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(5)
+        s.sendto(b"12345", (HOST, udp_port))
+        assert s.recvfrom(100)[0] == b"5"
     assert berth.wait_until(lambda: "steady plugin daemon steady" in berth.run_cli(
         "status", "-c", str(srv.conf_path)).output, 5), berth.run_cli(
         "status", "-c", str(srv.conf_path))

@@ -1,5 +1,5 @@
-// A plugin whose HTTP app throws on /boom (berthd answers 500 and keeps serving) and whose
-// daemon only reports a status line.
+// A plugin whose HTTP app throws on /boom (berthd answers 500 and keeps serving), whose second
+// HTTP app throws while it is built, with a UDP app and a daemon that only reports a status line.
 #include <berth/http/exchange.h>
 #include <berth/plugin.h>
 
@@ -38,8 +38,26 @@ private:
     QString m_name;
 };
 
+// UDP: answers each datagram with its size, in decimal.
+class SizeApp final : public SocketApps::DatagramApp
+{
+public:
+    void onDatagram(QByteArrayView data, const SocketApps::DatagramPeer &from,
+                    SocketApps::DatagramSocket &socket) override
+    {
+        socket.sendTo(QByteArray::number(data.size()), from);
+    }
+};
+
 void registerThrower(Plugins::Registrar &registrar)
 {
+    registrar.addApp(QStringLiteral("explode"),
+                     [](const Pipeline::AppSetup &) -> std::unique_ptr<Pipeline::App> {
+                         throw std::runtime_error("explode: refusing to be built");
+                     });
+    registrar.addDatagramApp(QStringLiteral("size"), [](SocketApps::SocketAppSetup &) {
+        return std::make_unique<SizeApp>();
+    });
     registrar.addApp(QStringLiteral("thrower"),
                      [](const Pipeline::AppSetup &) { return std::make_unique<ThrowerApp>(); });
     Daemons::DaemonKind steady;

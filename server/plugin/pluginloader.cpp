@@ -10,7 +10,10 @@
 #include <QMutex>
 #include <QMutexLocker>
 
+#include <cxxabi.h>
 #include <dlfcn.h>
+
+#include <cstdlib>
 
 #include <exception>
 
@@ -54,6 +57,24 @@ struct Library : Registrar
     }
 };
 
+// dlerror()'s "...: undefined symbol: _ZN5Berth..." with the C++ name added, so the message says
+// which Berth function the plugin expected.
+QString withDemangledSymbol(const QString &error)
+{
+    const QString marker = QStringLiteral("undefined symbol: ");
+    const qsizetype at = error.indexOf(marker);
+    if (at < 0)
+        return error;
+    const QByteArray symbol = error.mid(at + marker.size()).section(u' ', 0, 0).toLatin1();
+    int status = 0;
+    char *name = abi::__cxa_demangle(symbol.constData(), nullptr, nullptr, &status);
+    if (status != 0 || !name)
+        return error;
+    const QString demangled = error + QStringLiteral(" (%1)").arg(QString::fromLatin1(name));
+    std::free(name);
+    return demangled;
+}
+
 // Loads a library at most once per process. Libraries are never unloaded: apps, sessions and
 // stats they built may outlive any configuration that names them.
 const Library &loadLibrary(const QString &path)
@@ -70,7 +91,7 @@ const Library &loadLibrary(const QString &path)
     // RTLD_NOW: an undefined symbol fails here, with the name, not at the first request.
     void *handle = ::dlopen(QFile::encodeName(path).constData(), RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
-        library->error = QString::fromLocal8Bit(::dlerror());
+        library->error = withDemangledSymbol(QString::fromLocal8Bit(::dlerror()));
         return *library;
     }
     const auto *info = static_cast<const BerthPluginInfo *>(::dlsym(handle, "berth_plugin_info"));
@@ -160,16 +181,18 @@ void reportAtCall(const Config::Config &config, const QString &section, const QS
 
 // Runs a plugin's factory as a built-in's: what it throws is a configuration error, not a crash.
 template <typename Build>
-auto guarded(const Config::Config &config, const QString &section, Build build) -> decltype(build())
+auto guarded(const Config::Config &config, const QString &section, const Library &library,
+             Build build) -> decltype(build())
 {
     try {
         return build();
     } catch (const std::exception &e) {
         reportAtCall(config, section,
-                     QStringLiteral("the plugin threw while building the app: %1")
-                         .arg(QString::fromLocal8Bit(e.what())));
+                     QStringLiteral("%1 threw while building the app: %2")
+                         .arg(library.path, QString::fromLocal8Bit(e.what())));
     } catch (...) {
-        reportAtCall(config, section, QStringLiteral("the plugin threw while building the app"));
+        reportAtCall(config, section,
+                     QStringLiteral("%1 threw while building the app").arg(library.path));
     }
     return nullptr;
 }
@@ -188,7 +211,7 @@ auto buildSocketApp(const QHash<QString, Factory> Library::*table, const QString
         reportAtCall(setup.config, setup.section, error);
         return nullptr;
     }
-    return guarded(setup.config, setup.section, [&] { return (*factory)(setup); });
+    return guarded(setup.config, setup.section, *library, [&] { return (*factory)(setup); });
 }
 
 const Daemons::DaemonKind *daemonKindFor(const Config::Config &config, const QString &section,
@@ -301,7 +324,8 @@ void registerPluginApps(Pipeline::AppRegistry &registry)
                 reportAtCall(setup.config, setup.section, error);
                 return nullptr;
             }
-            return guarded(setup.config, setup.section, [&] { return (*factory)(setup); });
+            return guarded(setup.config, setup.section, *library,
+                           [&] { return (*factory)(setup); });
         });
 }
 
