@@ -80,7 +80,8 @@ QString withDemangledSymbol(const QString &error)
 const Library &loadLibrary(const QString &path)
 {
     static QMutex mutex;
-    static QHash<QString, Library *> loaded;
+    // Never destroyed either, so the libraries stay reachable until exit (LeakSanitizer).
+    static auto &loaded = *new QHash<QString, Library *>;
     const QMutexLocker lock(&mutex);
     if (Library *library = loaded.value(path))
         return *library;
