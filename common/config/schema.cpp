@@ -20,7 +20,14 @@ Schema makeBuiltin()
             u"names are relative to this file's directory. A name with `*`, `?` or `[...]` is a "
             u"pattern (`servers-enabled/*.conf`, as nginx `include`): the files it matches are "
             u"read in sorted order, and no match is not an error."_s)};
-    schema.addSection(section(u"berth"_s, u"About the configuration itself."_s, includeKeys));
+    QList<KeySpec> berthKeys = includeKeys;
+    berthKeys.append(
+        key(u"plugin_dirs"_s, T::List, u"/usr/lib/berth/plugins plugins"_s,
+            u"Directories searched, in order, for the plugin a `call = plugin:NAME` names "
+            u"(`libNAME.so`, then `NAME.so`); relative ones are relative to the directory of the "
+            u"file that sets them (of the main configuration file for the default). See "
+            u"docs/plugins.md."_s));
+    schema.addSection(section(u"berth"_s, u"About the configuration itself."_s, berthKeys));
     schema.addSection(section(
         u"brim"_s, u"The same as [berth], so brimd configurations can be included unchanged."_s,
         includeKeys));

@@ -1,6 +1,7 @@
 #include "builtinapps.h"
 
 #include "pipeline/appregistry.h"
+#include "plugin/pluginloader.h"
 
 #include "basicauth/basicauthapp.h"
 #include "debug/debugapp.h"
@@ -38,6 +39,7 @@ void registerBuiltinApps(Pipeline::AppRegistry &registry)
     registerMailApp(registry);
     registerWsEchoApp(registry);
     registerWsChatApp(registry);
+    Plugins::registerPluginApps(registry);
 }
 
 } // namespace Berth::Apps
@@ -62,6 +64,7 @@ void registerBuiltinSocketApps(SocketApps::SocketAppRegistry &registry)
 {
     registerTcpEchoApp(registry);
     registerUdpEchoApp(registry);
+    Plugins::registerPluginSocketApps(registry);
 }
 
 } // namespace Berth::Apps

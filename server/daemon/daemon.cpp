@@ -13,10 +13,19 @@ void DaemonRegistry::add(DaemonKind kind)
     m_kinds.append(std::move(kind));
 }
 
+void DaemonRegistry::addPrefix(DaemonKind kind)
+{
+    m_prefixes.append(std::move(kind));
+}
+
 const DaemonKind *DaemonRegistry::find(const QString &name) const
 {
     for (const DaemonKind &kind : m_kinds) {
         if (kind.name == name)
+            return &kind;
+    }
+    for (const DaemonKind &kind : m_prefixes) {
+        if (name.startsWith(kind.name))
             return &kind;
     }
     return nullptr;

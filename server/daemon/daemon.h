@@ -72,6 +72,10 @@ class DaemonRegistry
 {
 public:
     void add(DaemonKind kind);
+    // A kind that serves every call starting with kind.name (`plugin:`): its validate reads the
+    // whole call from the section, its daemon from DaemonContext::section in prepare(). An exact
+    // name wins.
+    void addPrefix(DaemonKind kind);
     const DaemonKind *find(const QString &name) const;
     QStringList names() const;
 
@@ -81,6 +85,7 @@ public:
 
 private:
     QList<DaemonKind> m_kinds;
+    QList<DaemonKind> m_prefixes;
 };
 
 } // namespace Berth::Daemons

@@ -14,16 +14,42 @@ void SocketAppRegistry::addDatagram(const QString &call, DatagramAppFactory fact
     m_datagram.insert(call, std::move(factory));
 }
 
+void SocketAppRegistry::addStreamPrefix(const QString &prefix, StreamAppFactory factory)
+{
+    m_streamPrefixes.append({prefix, std::move(factory)});
+}
+
+void SocketAppRegistry::addDatagramPrefix(const QString &prefix, DatagramAppFactory factory)
+{
+    m_datagramPrefixes.append({prefix, std::move(factory)});
+}
+
+namespace {
+
+template <typename Factory>
+const Factory *findFactory(const QHash<QString, Factory> &exact,
+                           const QList<std::pair<QString, Factory>> &prefixes, const QString &call)
+{
+    const auto it = exact.constFind(call);
+    if (it != exact.cend())
+        return &*it;
+    for (const auto &[prefix, factory] : prefixes) {
+        if (call.startsWith(prefix))
+            return &factory;
+    }
+    return nullptr;
+}
+
+} // namespace
+
 const StreamAppFactory *SocketAppRegistry::stream(const QString &call) const
 {
-    const auto it = m_stream.constFind(call);
-    return it == m_stream.cend() ? nullptr : &*it;
+    return findFactory(m_stream, m_streamPrefixes, call);
 }
 
 const DatagramAppFactory *SocketAppRegistry::datagram(const QString &call) const
 {
-    const auto it = m_datagram.constFind(call);
-    return it == m_datagram.cend() ? nullptr : &*it;
+    return findFactory(m_datagram, m_datagramPrefixes, call);
 }
 
 QStringList SocketAppRegistry::streamCalls() const

@@ -5,6 +5,7 @@
 #include "streamapp.h"
 
 #include <QHash>
+#include <QList>
 #include <QString>
 #include <QStringList>
 
@@ -33,13 +34,17 @@ using StreamAppFactory = std::function<std::unique_ptr<StreamApp>(SocketAppSetup
 using DatagramAppFactory = std::function<std::unique_ptr<DatagramApp>(SocketAppSetup &setup)>;
 
 // Maps `call = berth.tcp_echo` to the code that builds the app. Filled once at start-up by the
-// composition root (Apps::registerBuiltinSocketApps); plugins will register through the same
-// table. The service kinds (services/socketapps) never name an app.
+// composition root (Apps::registerBuiltinSocketApps); the plugin loader resolves `plugin:` calls
+// through a prefix. The service kinds (services/socketapps) never name an app.
 class SocketAppRegistry
 {
 public:
     void addStream(const QString &call, StreamAppFactory factory);
     void addDatagram(const QString &call, DatagramAppFactory factory);
+    // Calls resolved by prefix (`plugin:`): the factory reads the whole call from
+    // setup.config's `call` key. An exact name wins.
+    void addStreamPrefix(const QString &prefix, StreamAppFactory factory);
+    void addDatagramPrefix(const QString &prefix, DatagramAppFactory factory);
     const StreamAppFactory *stream(const QString &call) const;
     const DatagramAppFactory *datagram(const QString &call) const;
     QStringList streamCalls() const;
@@ -50,6 +55,8 @@ public:
 private:
     QHash<QString, StreamAppFactory> m_stream;
     QHash<QString, DatagramAppFactory> m_datagram;
+    QList<std::pair<QString, StreamAppFactory>> m_streamPrefixes;
+    QList<std::pair<QString, DatagramAppFactory>> m_datagramPrefixes;
 };
 
 } // namespace Berth::SocketApps

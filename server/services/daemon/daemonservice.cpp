@@ -5,6 +5,7 @@
 #include "daemonconfig.h"
 #include "daemonsample.h"
 #include "externalprogram.h"
+#include "plugin/pluginloader.h"
 #include "runtime/processutil.h"
 #include "runtime/sharedstate.h"
 #include "service/serviceregistry.h"
@@ -493,6 +494,7 @@ QStringList DaemonService::statNames() const
 void registerDaemonService(Supervisor::ServiceRegistry &registry)
 {
     registerDaemonSample(DaemonRegistry::builtin());
+    Plugins::registerPluginDaemons(DaemonRegistry::builtin());
     registry.add(Supervisor::ServiceKind{
         QString::fromLatin1(Kind), daemonChildSpecs, validateDaemons,
         [](const Supervisor::ServiceSetup &setup) -> std::unique_ptr<Supervisor::Service> {

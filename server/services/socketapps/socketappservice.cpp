@@ -86,14 +86,6 @@ void validate(const Config::Config &config, bool datagram)
                                           .arg(app.listen.port)});
         }
         seen.append(app.listen);
-        if (app.call.startsWith(QLatin1String("plugin:"))) {
-            config.addDiagnostic(
-                {Config::Diagnostic::Severity::Error,
-                 config.location(app.section, QStringLiteral("call")),
-                 QStringLiteral("[%1] call: plugin apps are not available in this version")
-                     .arg(app.section)});
-            continue;
-        }
         // brim's parse_conf: building the app once reports its own problems (file:line).
         SocketApps::SocketAppSetup setup{config, app.section, app.name, SocketApps::AppStats()};
         if (datagram) {
