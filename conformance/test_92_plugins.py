@@ -27,8 +27,8 @@ HOST = "127.0.0.1"
 def _run(*args: str | Path) -> None:
     p = subprocess.run([str(a) for a in args], capture_output=True, timeout=300)
     if p.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, args))} failed:\n"
-                             f"{p.stdout.decode(errors='replace')}\n{p.stderr.decode(errors='replace')}")
+        out = p.stdout.decode(errors="replace") + p.stderr.decode(errors="replace")
+        raise AssertionError(f"{' '.join(map(str, args))} failed:\n{out}")
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,8 @@ def plugins() -> dict[str, Path]:
     out = build / "plugin-tests"
     out.mkdir(exist_ok=True)
     cmake = shutil.which("cmake") or "cmake"
-    launcher = [f"-DCMAKE_CXX_COMPILER_LAUNCHER={shutil.which('ccache')}"] if shutil.which("ccache") else []
+    ccache = shutil.which("ccache")
+    launcher = [f"-DCMAKE_CXX_COMPILER_LAUNCHER={ccache}"] if ccache else []
     with open(out / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         sdk = out / "sdk"
