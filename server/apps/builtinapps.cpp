@@ -19,6 +19,7 @@
 #include "udpecho/udpechoapp.h"
 #include "websocket/wschatapp.h"
 #include "websocket/wsechoapp.h"
+#include "wsgi/wsgiapp.h"
 
 namespace Berth::Apps {
 
@@ -38,6 +39,7 @@ void registerBuiltinApps(Pipeline::AppRegistry &registry)
     registerMailApp(registry);
     registerWsEchoApp(registry);
     registerWsChatApp(registry);
+    Wsgi::registerWsgiApp(registry);
 }
 
 } // namespace Berth::Apps
