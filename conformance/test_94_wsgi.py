@@ -376,3 +376,71 @@ def test_import_failure_is_a_check_error(tmp_path):
     assert result.returncode != 0
     out = result.stdout + result.stderr
     assert "nonexistent_module_xyz" in out and "Traceback" in out
+
+
+BLOCKING_APP = r'''
+import os, time
+GATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'gate')
+
+def app(environ, start_response):
+    while not os.path.exists(GATE):
+        time.sleep(0.02)
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'through']
+'''
+
+
+def test_full_queue_is_503_and_counted(berth_server):
+    srv = berth_server("[routes:line]\n/ = b\n/stats = stats\n[app:stats]\ncall = berth.stats\n"
+                       "[app:b]\ncall = berth.wsgi\nmodule = {tmp}/blocker.py\n"
+                       "wsgi_threads = 1\nwsgi_queue = 1\n",
+                       files={"blocker.py": BLOCKING_APP})
+    held = []
+    results = []
+
+    def one():
+        results.append(requests.get(f"{srv.url}/", timeout=20).status_code)
+    # One request on the thread, one in the queue: the third finds the queue full.
+    for _ in range(2):
+        t = threading.Thread(target=one)
+        t.start()
+        held.append(t)
+        time.sleep(0.3)
+    assert requests.get(f"{srv.url}/", timeout=10).status_code == 503
+    (srv.tmp / "gate").write_text("open")
+    for t in held:
+        t.join()
+    assert results == [200, 200]
+    stats = requests.get(f"{srv.url}/stats", timeout=5).json()
+    assert stats["apps"]["b.wsgi_rejected"] == 1
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_url_scheme_https_behind_tls(berth_server):
+    app = '''
+def app(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [environ['wsgi.url_scheme'].encode()]
+'''
+    srv = berth_server("[routes:line]\n/ = wsgi:{tmp}/scheme.py:app\n",
+                       files={"scheme.py": app}, tls=True)
+    assert requests.get(f"{srv.url}/", timeout=10).text == "http"
+    r = requests.get(f"https://127.0.0.1:{srv.tls_port}/", timeout=10, verify=False)
+    assert r.text == "https"
+
+
+def test_reload_imports_the_new_code(berth_server):
+    import signal
+    version = '''
+def app(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'VERSION']
+'''
+    srv = berth_server("[server]\nworkers = 2\n[routes:line]\n/ = wsgi:{tmp}/versioned.py:app\n",
+                       files={"versioned.py": version.replace("VERSION", "one")})
+    assert requests.get(f"{srv.url}/", timeout=10).text == "one"
+    (srv.tmp / "versioned.py").write_text(version.replace("VERSION", "two"))
+    srv.proc.send_signal(signal.SIGHUP)
+    assert berth.wait_until(lambda: srv.server_log().count("reload complete") >= 1, 15)
+    assert berth.wait_until(
+        lambda: all(requests.get(f"{srv.url}/", timeout=5).text == "two" for _ in range(6)), 15)
