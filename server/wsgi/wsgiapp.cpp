@@ -80,7 +80,9 @@ std::unique_ptr<Pipeline::App> buildApp(WsgiOptions options, const Pipeline::App
     // so that a broken app is a check error, with no app code run in this process.
     if (!setup.server || !setup.server->offload) {
         QString error;
-        if (!checkImport(options, &error)) {
+        const QString server = QStringLiteral("server");
+        if (!checkImport(options, setup.config.getString(server, QStringLiteral("user")),
+                         setup.config.getString(server, QStringLiteral("group")), &error)) {
             setup.config.addDiagnostic(
                 {Config::Diagnostic::Severity::Error, where,
                  QStringLiteral("berth.wsgi '%1' cannot import %2:%3:\n%4")

@@ -102,7 +102,10 @@ void WsgiCall::attach(Http::Exchange &exchange)
         }
     });
     if (!exchange.request().head.hasBody() && !exchange.request().bodyBuffered) {
+        // The app's thread may already be waiting in receive(): the call was queued first.
+        std::lock_guard lock(m_mutex);
         m_inputEnd = true;
+        m_changed.notify_all();
         return;
     }
     Http::Exchange *ex = &exchange;

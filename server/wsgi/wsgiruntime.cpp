@@ -7,11 +7,17 @@
 #include "wsgicall.h"
 #include "wsgiglue.h"
 
+#include "http/requesthead.h"
+
 #include <QHash>
 #include <QLoggingCategory>
 #include <QProcess>
 
 #include <thread>
+
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
 
 // The app's own messages (its logging records, print, wsgi.errors, tracebacks) go to app.log.
 Q_LOGGING_CATEGORY(lcWsgi, "berth.app.wsgi")
@@ -67,6 +73,10 @@ bool toHeaders(PyObject *list, HeaderList *headers)
         Py_ssize_t valueSize = 0;
         if (!PyArg_ParseTuple(item, "y#y#", &name, &nameSize, &value, &valueSize))
             return false;
+        if (!Http::isToken(QByteArrayView(name, nameSize))) {
+            PyErr_SetString(PyExc_ValueError, "a header name is not an HTTP token");
+            return false;
+        }
         for (Py_ssize_t j = 0; j < valueSize; ++j) {
             if (value[j] == '\r' || value[j] == '\n' || value[j] == '\0') {
                 PyErr_SetString(PyExc_ValueError, "a header value holds CR, LF or NUL");
@@ -407,8 +417,30 @@ void WsgiRuntime::runThread()
     }
 }
 
-bool checkImport(const WsgiOptions &options, QString *error)
+bool checkImport(const WsgiOptions &options, const QString &user, const QString &group,
+                 QString *error)
 {
+    // Resolved here: the child, between fork and exec, may only make async-signal-safe calls.
+    uid_t uid = 0;
+    gid_t gid = 0;
+    const bool switchUser = ::geteuid() == 0 && !user.isEmpty();
+    if (switchUser) {
+        const passwd *pw = ::getpwnam(user.toLocal8Bit().constData());
+        if (!pw) {
+            *error = QStringLiteral("unknown user '%1' ([server] user)").arg(user);
+            return false;
+        }
+        uid = pw->pw_uid;
+        gid = pw->pw_gid;
+        if (!group.isEmpty()) {
+            const ::group *gr = ::getgrnam(group.toLocal8Bit().constData());
+            if (!gr) {
+                *error = QStringLiteral("unknown group '%1' ([server] group)").arg(group);
+                return false;
+            }
+            gid = gr->gr_gid;
+        }
+    }
     const QString script =
         QString::fromUtf8(GlueLoadSource) +
         QStringLiteral("\nimport json\n"
@@ -435,6 +467,12 @@ bool checkImport(const WsgiOptions &options, QString *error)
                  quoted({options.venv}).mid(1).chopped(1), quoted(options.environment));
     QProcess child;
     child.setProcessChannelMode(QProcess::SeparateChannels);
+    if (switchUser) {
+        child.setChildProcessModifier([uid, gid] {
+            if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0)
+                ::_exit(126); // never run the app's code as root
+        });
+    }
     child.start(QStringLiteral(BERTH_PYTHON_EXECUTABLE), {QStringLiteral("-c"), script, arguments});
     if (!child.waitForStarted(10000)) {
         *error = QStringLiteral("cannot run %1 to check the import: %2")
@@ -451,7 +489,9 @@ bool checkImport(const WsgiOptions &options, QString *error)
     if (child.exitStatus() == QProcess::NormalExit && child.exitCode() == 0)
         return true;
     *error = QString::fromUtf8(child.readAllStandardError()).trimmed();
-    if (error->isEmpty())
+    if (error->isEmpty() && child.exitCode() == 126 && switchUser)
+        *error = QStringLiteral("the import check could not switch to user '%1'").arg(user);
+    else if (error->isEmpty())
         *error = QStringLiteral("the import check exited with code %1").arg(child.exitCode());
     return false;
 }

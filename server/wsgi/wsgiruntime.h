@@ -26,8 +26,11 @@ struct WsgiOptions
 
 // Tries the import in a child python3 (the same version as the embedded one), so that
 // `berthd check` and the master's pre-flight report an app that can't be imported without
-// running the app's code in the server. False and *error (the traceback) when it fails.
-bool checkImport(const WsgiOptions &options, QString *error);
+// running the app's code in the server. Started as root, the child first switches to `user`
+// (and `group`, else the user's primary group), as the workers will: the app's import code
+// never runs as root. False and *error (the traceback) when it fails.
+bool checkImport(const WsgiOptions &options, const QString &user, const QString &group,
+                 QString *error);
 
 // The embedded interpreter's side of one app, per worker process: the imported callable and
 // the threads that run it. Shared by the app's instances on every event-loop thread; lives
