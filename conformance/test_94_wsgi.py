@@ -444,3 +444,29 @@ def app(environ, start_response):
     assert berth.wait_until(lambda: srv.server_log().count("reload complete") >= 1, 15)
     assert berth.wait_until(
         lambda: all(requests.get(f"{srv.url}/", timeout=5).text == "two" for _ in range(6)), 15)
+
+
+def test_hung_app_is_caught_by_the_watchdog(berth_server):
+    app = '''
+import time
+def app(environ, start_response):
+    if environ['PATH_INFO'] == '/hang':
+        while True:
+            time.sleep(0.05)
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'alive']
+'''
+    srv = berth_server("[server]\nworkers = 1\nworker_timeout = 2s\n"
+                       "[routes:line]\n/ = wsgi:{tmp}/hang.py:app\n", files={"hang.py": app})
+    with pytest.raises(requests.exceptions.RequestException):
+        requests.get(f"{srv.url}/hang", timeout=15)
+    assert wait_for(lambda: "worker_timeout" in app_log(srv), 10)
+    log = app_log(srv)
+    assert "Python stacks" in log and "hang.py" in log
+    # The master replaced the worker: the app serves again.
+    def serving():
+        try:
+            return requests.get(f"{srv.url}/ok", timeout=5).text == "alive"
+        except requests.exceptions.RequestException:
+            return False
+    assert wait_for(serving, 15)

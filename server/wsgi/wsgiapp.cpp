@@ -73,6 +73,11 @@ namespace {
 std::unique_ptr<Pipeline::App> buildApp(WsgiOptions options, const Pipeline::AppSetup &setup,
                                         const Config::Location &where)
 {
+    // Only under a master, which replaces the killed worker (workers = 0 is the whole server).
+    const QString server = QStringLiteral("server");
+    if (setup.config.getInt(server, QStringLiteral("workers")) > 0)
+        options.hangTimeoutMs =
+            setup.config.getDuration(server, QStringLiteral("worker_timeout")).count();
     auto app = std::make_unique<WsgiApp>(options);
     app->setName(setup.name);
     app->declareStats(setup.server ? setup.server->stats : nullptr);
@@ -80,7 +85,6 @@ std::unique_ptr<Pipeline::App> buildApp(WsgiOptions options, const Pipeline::App
     // so that a broken app is a check error, with no app code run in this process.
     if (!setup.server || !setup.server->offload) {
         QString error;
-        const QString server = QStringLiteral("server");
         if (!checkImport(options, setup.config.getString(server, QStringLiteral("user")),
                          setup.config.getString(server, QStringLiteral("group")), &error)) {
             setup.config.addDiagnostic(

@@ -8,12 +8,16 @@
 #include "wsgiglue.h"
 
 #include "http/requesthead.h"
+#include "log/logging.h"
+#include "runtime/sharedstate.h"
 
 #include <QHash>
 #include <QLoggingCategory>
 #include <QProcess>
 
 #include <thread>
+
+#include <csignal>
 
 #include <grp.h>
 #include <pwd.h>
@@ -358,13 +362,54 @@ WsgiRuntime *WsgiRuntime::acquire(const QString &name, const WsgiOptions &option
     runtimes().insert(name, runtime);
     for (int i = 0; i < options.threads; ++i)
         std::thread([runtime] { runtime->runThread(); }).detach();
+    if (options.hangTimeoutMs > 0)
+        std::thread([runtime] { runtime->watchHangs(); }).detach();
     return runtime;
 }
 
 WsgiRuntime::WsgiRuntime(void *app, const WsgiOptions &options)
     : m_app(app)
     , m_options(options)
+    , m_busy(new Busy[size_t(options.threads)])
 {}
+
+void WsgiRuntime::watchHangs()
+{
+    for (;;) {
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        const qint64 now = Core::monotonicMs();
+        for (int i = 0; i < m_options.threads; ++i) {
+            const qint64 started = m_busy[i].startedMs.load(std::memory_order_acquire);
+            if (started == 0 || now - started <= m_options.hangTimeoutMs)
+                continue;
+            QByteArray txn;
+            {
+                std::lock_guard lock(m_mutex);
+                txn = m_busy[i].txnId;
+            }
+            logMessage(50, QStringLiteral("txn %1: the app has run for %2 s (worker_timeout); "
+                                          "replacing this worker")
+                               .arg(QString::fromLatin1(txn))
+                               .arg(double(now - started) / 1000.0, 0, 'f', 1));
+            Log::Logging::flushAll();
+            // The Python stacks, when the GIL can be had (a thread stuck in C holding it
+            // would block this forever: the line above is already written).
+            const PyGILState_STATE gil = PyGILState_Ensure();
+            PyObject *result =
+                PyRun_String("'\\n'.join(''.join(__import__('traceback').format_stack(f)) "
+                             "for f in __import__('sys')._current_frames().values())",
+                             Py_eval_input, glue, glue);
+            if (result && PyUnicode_Check(result))
+                logMessage(50, QStringLiteral("Python stacks:\n") +
+                                   QString::fromUtf8(PyUnicode_AsUTF8(result)));
+            Py_XDECREF(result);
+            PyErr_Clear();
+            PyGILState_Release(gil);
+            Log::Logging::flushAll();
+            ::kill(::getpid(), SIGKILL);
+        }
+    }
+}
 
 bool WsgiRuntime::submit(std::shared_ptr<WsgiCall> call)
 {
@@ -380,6 +425,7 @@ bool WsgiRuntime::submit(std::shared_ptr<WsgiCall> call)
 
 void WsgiRuntime::runThread()
 {
+    Busy &busy = m_busy[m_nextThread.fetch_add(1)];
     PyThreadState *state = PyThreadState_New(interpreter);
     PyObject *run = nullptr;
     for (;;) {
@@ -389,9 +435,11 @@ void WsgiRuntime::runThread()
             m_wake.wait(lock, [this] { return !m_queue.empty(); });
             call = std::move(m_queue.front());
             m_queue.pop_front();
+            busy.txnId = call->txnId();
         }
         if (!call->alive())
             continue; // the client left while the request waited
+        busy.startedMs.store(Core::monotonicMs(), std::memory_order_release);
         PyEval_RestoreThread(state);
         if (!run)
             run = PyDict_GetItemString(glue, "run");
@@ -414,6 +462,7 @@ void WsgiRuntime::runThread()
         Py_DECREF(reinterpret_cast<PyObject *>(object));
         Py_DECREF(environ);
         PyEval_SaveThread();
+        busy.startedMs.store(0, std::memory_order_release);
     }
 }
 

@@ -3,6 +3,9 @@
 #include <QString>
 #include <QStringList>
 
+#include <QByteArray>
+
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -22,6 +25,8 @@ struct WsgiOptions
     QStringList environment; // NAME=VALUE
     int threads = 8;
     int queueCapacity = 256;
+    // [server] worker_timeout: a request the app runs for longer is a hung app; 0: no limit.
+    qint64 hangTimeoutMs = 0;
 };
 
 // Tries the import in a child python3 (the same version as the embedded one), so that
@@ -48,6 +53,16 @@ public:
 
 private:
     ~WsgiRuntime() = default; // never called: see above
+    // One per thread: the request it runs (startedMs 0: idle), for the hang watchdog.
+    struct Busy
+    {
+        std::atomic<qint64> startedMs{0};
+        QByteArray txnId; // guarded by m_mutex
+    };
+    // Once a second: an app thread busy for over hangTimeoutMs is logged with the Python
+    // stacks and the worker is killed, as the master does to a hung event loop (gunicorn's
+    // WORKER TIMEOUT); the master then starts a new one.
+    void watchHangs();
     explicit WsgiRuntime(void *app, const WsgiOptions &options);
     void runThread();
 
@@ -56,6 +71,8 @@ private:
     std::mutex m_mutex;
     std::condition_variable m_wake;
     std::deque<std::shared_ptr<WsgiCall>> m_queue;
+    std::unique_ptr<Busy[]> m_busy;
+    std::atomic<int> m_nextThread{0};
 };
 
 } // namespace Berth::Wsgi
