@@ -20,6 +20,7 @@
 #include "udpecho/udpechoapp.h"
 #include "websocket/wschatapp.h"
 #include "websocket/wsechoapp.h"
+#include "wsgi/wsgiapp.h"
 
 namespace Berth::Apps {
 
@@ -39,6 +40,7 @@ void registerBuiltinApps(Pipeline::AppRegistry &registry)
     registerMailApp(registry);
     registerWsEchoApp(registry);
     registerWsChatApp(registry);
+    Wsgi::registerWsgiApp(registry);
     Plugins::registerPluginApps(registry);
 }
 
