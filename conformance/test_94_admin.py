@@ -182,3 +182,47 @@ def test_mutating_calls_are_audited(berth_server):
                             "/daemons/none/start" in srv.server_log(), 5)
     result = berth.run_cli("log", "-c", str(srv.conf_path), "-s", "admin-audit")
     assert result.returncode == 0 and "/daemons/none/start" in result.output, result
+
+
+def _raw_get(sock, path: str, token: str = admin.ADMIN_TOKEN, host: str = "localhost") -> bytes:
+    sock.sendall((f"GET /api/v1{path} HTTP/1.0\r\nHost: {host}\r\n"
+                  f"Authorization: Bearer {token}\r\n\r\n").encode())
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def test_unix_socket_listener_is_0660(berth_server):
+    import socket as sockets
+    port = berth.free_port()
+    text = admin.config(port).replace(f"port = {port}\n", "unix = {tmp}/admin.sock\n", 1)
+    srv = berth_server(text, files={"admin.tokens": f"{admin.ADMIN_TOKEN} admin ops\n"})
+    path = srv.tmp / "admin.sock"
+    assert berth.wait_until(path.exists, 10), srv.describe()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o660
+    with sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM) as s:
+        s.settimeout(5)
+        s.connect(str(path))
+        answer = _raw_get(s, "/info")
+    assert answer.startswith(b"HTTP/1.1 200") and b'"name":"test"' in answer, answer[:300]
+
+
+def test_tls_listener_with_the_tls_certificate(berth_server):
+    import socket as sockets
+    import ssl
+    certs = berth.throwaway_certs()
+    srv = admin.start(berth_server, extra=f"tls = yes\ncert = {certs}/localhost.pem\n"
+                                          f"key = {certs}/localhost.key")
+    context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    with sockets.create_connection((berth.HOST, srv.admin_port), timeout=5) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as s:
+            answer = _raw_get(s, "/info")
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+
+
+def test_single_process_serves_reads_and_refuses_reload(berth_server):
+    srv = admin.start(berth_server, workers=0)
+    assert admin.call(srv, "GET", "/info").json()["pid"] == srv.proc.pid
+    r = admin.call(srv, "POST", "/reload")
+    assert r.status == 409 and r.json()["error"]["code"] == "no_master"
