@@ -40,13 +40,13 @@ token_file = {{tmp}}/admin.tokens
 """
 
 
-def start(factory, extra: str = "", tokens: bool = True, workers: int = 1):
+def start(factory, extra: str = "", tokens: bool = True, workers: int = 1, env=None):
     """A server with the admin API on its own free port; with tokens, a token file holding an
     admin token (label "ops") and a read token (label "viewer") is written first."""
     port = berth.free_port()
     files = ({"admin.tokens": f"{ADMIN_TOKEN} admin ops\n{READ_TOKEN} read viewer\n"}
              if tokens else None)
-    srv = factory(config(port, extra=extra, workers=workers), files=files)
+    srv = factory(config(port, extra=extra, workers=workers), files=files, env=env)
     srv.admin_port = port
     assert berth.wait_until(lambda: _can_connect(port), 10), srv.describe()
     return srv

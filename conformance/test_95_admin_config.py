@@ -143,3 +143,60 @@ def test_reload_and_stop(berth_server):
     srv.stopped = True  # the exit is intended
     assert berth.wait_until(lambda: srv.proc.poll() is not None, 10)
     assert srv.proc.returncode == 0
+
+
+def _canary(srv, text: str, window: str = "2s"):
+    config, etag = files_of(srv)
+    r = admin.call(srv, "PUT", f"/config?canary={window}",
+                   {"files": [{"path": str(srv.conf_path), "text": text}]},
+                   headers={"If-Match": etag})
+    assert r.status == 202, r
+    assert r.json()["result"] == "canary" and r.json()["canary"]["state"] == "watching"
+    return config, r.json()
+
+
+def _verdict(srv, timeout: float = 15):
+    state = {}
+
+    def finished():
+        state.update(admin.call(srv, "GET", "/config/canary").json())
+        return state.get("state") != "watching"
+
+    assert berth.wait_until(finished, timeout, 0.2), state
+    return state
+
+
+def test_healthy_canary_rolls_forward(berth_server):
+    srv = admin.start(berth_server, workers=2)
+    config, _ = files_of(srv)
+    text = (main_file(config)["text"].replace("/hb = hb", "/hb = hb\n/echo = echo")
+            + "\n[app:echo]\ncall = berth.echo\n")
+    _canary(srv, text)
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        assert srv.request("GET", "/hb").status == 200
+    verdict = _verdict(srv)
+    assert verdict["state"] == "rolled_forward", verdict
+    assert verdict["crashes"] == 0 and verdict["new_requests"] > 0
+    assert srv.conf_path.read_text() == text
+    assert srv.request("POST", "/echo", body=b"x").status == 200
+    audit = srv.log_path("admin-audit.log")
+    assert berth.wait_until(lambda: "canary rolled_forward" in audit.read_text(), 5)
+
+
+def test_crashing_canary_rolls_back_by_itself(berth_server):
+    srv = admin.start(berth_server, workers=2, env={"BERTH_TEST_APPS": "1"})
+    config, _ = files_of(srv)
+    text = (main_file(config)["text"].replace("/hb = hb", "/hb = hb\n/boom = boom")
+            + "\n[app:boom]\ncall = berth.fault\nmode = crash\n")
+    _canary(srv, text, "5s")
+    try:
+        srv.request("GET", "/boom")
+    except Exception:  # noqa: BLE001 - the worker dies under the request
+        pass
+    verdict = _verdict(srv)
+    assert verdict["state"] == "rolled_back", verdict
+    assert verdict["crashes"] >= 1 and "crashed" in verdict["reason"]
+    assert srv.conf_path.read_text() == main_file(config)["text"]
+    assert berth.wait_until(lambda: srv.request("GET", "/boom").status == 404, 5)
+    assert srv.request("GET", "/hb").status == 200

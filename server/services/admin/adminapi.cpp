@@ -207,6 +207,8 @@ void AdminApi::dispatch(const CallPtr &call)
         return configPut(call);
     case Endpoint::ConfigHistory:
         return configHistory(call);
+    case Endpoint::ConfigCanary:
+        return configCanary(call);
     case Endpoint::ConfigRollback:
         return configRollback(call);
     case Endpoint::Reload:

@@ -31,10 +31,9 @@ namespace Berth::Admin {
 struct AdminSettings
 {
     QString serverName;
-    QStringList listenHosts;                  // Host header names of the listener itself
-    QStringList allowedHosts;                 // [admin] allowed_hosts
-    QStringList configFiles;                  // the snapshot's files, in read order
-    QHash<QString, QSet<QString>> secretKeys; // section -> keys masked for read tokens
+    QStringList listenHosts;  // Host header names of the listener itself
+    QStringList allowedHosts; // [admin] allowed_hosts
+    QStringList configFiles;  // the snapshot's files, in read order
     QString logDir;
     QList<QPair<QString, QString>> logs; // name -> file (in logDir unless absolute)
     QString controlSocket;               // empty: no master to talk to (workers = 0)
@@ -113,6 +112,8 @@ private:
     void configValidate(const CallPtr &call);
     void configPut(const CallPtr &call);
     void configHistory(const CallPtr &call);
+    void configCanary(const CallPtr &call);
+    void startCanary(const CallPtr &call, const QHash<QString, QString> &texts, qint64 windowMs);
     void configRollback(const CallPtr &call);
     void reload(const CallPtr &call);
     void stop(const CallPtr &call);
@@ -132,7 +133,8 @@ private:
     Core::SharedState *m_shared;
     Core::OffloadPool *m_offload;
     std::shared_ptr<Log::LogSink> m_audit;
-    bool m_applying = false; // one PUT config / rollback / reload at a time
+    bool m_applying = false; // one PUT config / rollback / reload / canary at a time
+    QJsonObject m_canary;    // the last canary's state (config/canary)
 };
 
 // The blocking parts the handlers offload (adminconfig.cpp): the master's control socket and
@@ -146,6 +148,8 @@ struct ControlAnswer
     QString error;
 };
 ControlAnswer control(const QString &socket, const QString &request, qint64 timeoutMs);
+// The files' texts on disk now, by path.
+QHash<QString, QString> currentTexts(const QStringList &files);
 } // namespace Blocking
 
 } // namespace Berth::Admin

@@ -240,6 +240,14 @@ QList<QJsonObject> history(const AdminSettings &settings)
 
 } // namespace
 
+QHash<QString, QString> Blocking::currentTexts(const QStringList &paths)
+{
+    QHash<QString, QString> texts;
+    for (const FileText &f : readFiles(paths))
+        texts.insert(f.path, f.text);
+    return texts;
+}
+
 AdminApi::Result AdminApi::apply(const AdminSettings &settings,
                                  const QHash<QString, QString> &texts, const QByteArray &ifMatch,
                                  bool checkIfMatch, const QString &who)
@@ -325,11 +333,23 @@ void AdminApi::config(const CallPtr &call)
     const bool mask = call->scope != Scope::Admin;
     offload(call, [settings, mask] {
         const QList<FileText> files = readFiles(settings.configFiles);
+        // The secret keys of the files as they are now (this process may be older than them).
+        QHash<QString, QSet<QString>> secrets;
+        if (mask) {
+            const Config::Config current = Config::Config::load(settings.configFiles);
+            for (const QString &name : current.sectionNames()) {
+                for (const Config::Entry &entry : current.section(name)->entries) {
+                    const Config::KeySpec *key = current.keySpec(name, entry.key);
+                    if (key && key->secret)
+                        secrets[name].insert(entry.key);
+                }
+            }
+        }
         QJsonArray list;
         for (const FileText &f : files)
             list.append(QJsonObject{
                 {u"path"_s, f.path},
-                {u"text"_s, mask ? maskSecrets(f.text, settings.secretKeys) : f.text},
+                {u"text"_s, mask ? maskSecrets(f.text, secrets) : f.text},
                 {u"hash"_s, QString::fromLatin1(fileHash(f.text))},
                 {u"readable"_s, f.readable},
             });
@@ -361,9 +381,6 @@ void AdminApi::configValidate(const CallPtr &call)
 
 void AdminApi::configPut(const CallPtr &call)
 {
-    if (call->query.hasQueryItem(u"canary"_s))
-        return fail(call, 501, u"not_implemented"_s,
-                    u"canary apply is not available in this version"_s);
     QHash<QString, QString> texts;
     QString error;
     if (!parseFiles(call->body, m_settings.configFiles, &texts, &error))
@@ -374,6 +391,13 @@ void AdminApi::configPut(const CallPtr &call)
                     u"pid_file"_s);
     if (m_applying)
         return fail(call, 409, u"busy"_s, u"another configuration change is in progress"_s);
+    if (call->query.hasQueryItem(u"canary"_s)) {
+        const auto window = Config::Values::parseDuration(call->query.queryItemValue(u"canary"_s));
+        if (!window || window->count() < 1000 || window->count() > 3'600'000)
+            return fail(call, 400, u"bad_request"_s,
+                        u"canary: a duration from 1s to 1h, like 60s"_s);
+        return startCanary(call, texts, window->count());
+    }
     m_applying = true;
     const AdminSettings settings = m_settings;
     const QByteArray ifMatch = call->ifMatch;

@@ -45,8 +45,14 @@ const QList<HandlerSpec> &handlerSpecs()
         {"PUT", u"/config"_s, Scope::Admin, true,
          u"Applies proposed texts (body as validate) with `If-Match: <hash>` (412 when the files "
          u"changed): validates (422), writes each changed file atomically with a backup, "
-         u"reloads and waits for the new generation; restores the files when it fails."_s,
+         u"reloads and waits for the new generation; restores the files when it fails. "
+         u"`?canary=60s`: then watches the new generation's 5xx ratio and crashes for that "
+         u"long and rolls back by itself when it is worse (202; see config/canary)."_s,
          Endpoint::ConfigPut},
+        {"GET", u"/config/canary"_s, Scope::Read, false,
+         u"The last canary apply: state (watching, rolled_forward, rolled_back), generation, "
+         u"window, the old and new error ratios, crashes and why it decided."_s,
+         Endpoint::ConfigCanary},
         {"GET", u"/config/history"_s, Scope::Read, false,
          u"The configurations applied through the API, newest first (generation, time, who, "
          u"hash)."_s,
@@ -217,7 +223,17 @@ disk), 422 with `diagnostics` when the proposed configuration is invalid (nothin
 Otherwise each changed file is backed up (`admin-history/` beside the token file) and replaced
 atomically, the server reloads and the answer says `{"generation", "result", "diagnostics"}`;
 when the reload fails the previous files are written back and the running generation stays.
-Reloads need worker processes (`workers` > 0) and a `pid_file` (the control socket).
+Reloads need worker processes (`workers` > 0) and a `pid_file` (the control socket). The admin
+process itself is kept across reloads unless `[admin]`, `[server]`, `[berth]`, `[cron]` or
+`[mailer]` changed, so its event streams survive an apply.
+
+`PUT /api/v1/config?canary=60s` applies the same way and answers 202 at once; then, for the
+window, it watches the new generation: a crashed HTTP worker, or a 5xx ratio above both 5% and
+twice the old generation's (with at least 5 requests), rolls the files and the server back by
+itself. `GET /api/v1/config/canary` shows the state (`watching`, `rolled_forward`,
+`rolled_back`), the ratios, the crashes and the reason; the verdict is audited. In this version
+the whole new generation is the canary: the supervisor does not yet run one new worker beside
+the old ones.
 
 ## Endpoints
 

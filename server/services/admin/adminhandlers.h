@@ -21,6 +21,7 @@ enum class Endpoint {
     ConfigValidate,
     ConfigPut,
     ConfigHistory,
+    ConfigCanary,
     ConfigRollback,
     Reload,
     Stop,

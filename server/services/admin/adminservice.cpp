@@ -92,9 +92,12 @@ QList<Supervisor::ChildSpec> adminChildSpecs(const Config::Config &config)
     spec.backoffStartMs = 100;
     spec.backoffCapMs = 10'000;
     spec.quickExitMs = 5'000;
-    spec.reload = Supervisor::ChildSpec::Reload::Replace;
+    // Kept across reloads while what it reads of the configuration stays the same: a reload
+    // the API itself asked for (PUT config, a canary's watch) and its event streams outlive it.
+    spec.reload = Supervisor::ChildSpec::Reload::Keep;
     spec.stopGraceMs = 10'000;
-    spec.digest = Config::Snapshot::sectionsDigest(config, {Section});
+    spec.digest = Config::Snapshot::sectionsDigest(
+        config, {Section, u"server"_s, u"berth"_s, u"cron"_s, u"mailer"_s});
     return {spec};
 }
 
@@ -219,14 +222,6 @@ bool AdminService::start(QStringList *errors)
     for (const QString &host : config.getList(Section, u"allowed_hosts"_s))
         settings.allowedHosts.append(host.toLower());
     settings.configFiles = config.files();
-    for (const QString &name : config.sectionNames()) {
-        const Config::Section *section = config.section(name);
-        for (const Config::Entry &entry : section->entries) {
-            const Config::KeySpec *key = config.keySpec(name, entry.key);
-            if (key && key->secret)
-                settings.secretKeys[name].insert(entry.key);
-        }
-    }
     settings.logDir = config.getPath(u"server"_s, u"log_dir"_s);
     for (const Log::LogFile &log : Log::logFiles(config))
         settings.logs.append({log.name, log.file});

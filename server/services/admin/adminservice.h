@@ -25,7 +25,7 @@ class AdminApi;
 
 // The admin API as a service kind ("admin"): one child when [admin] enabled, on its own listener
 // (ip:port or a unix socket, TLS optional), serving AdminApi on one event-loop thread of the
-// engine. Replaced by generation on reload like the HTTP workers.
+// engine. Kept across reloads unless [admin], [server], [berth], [cron] or [mailer] changed.
 class AdminService final : public Supervisor::Service
 {
     Q_OBJECT

@@ -111,7 +111,8 @@ void AdminApi::statsStream(const CallPtr &call)
     if (!exchange)
         return;
     const qint64 interval = [&] {
-        const auto parsed = Config::Values::parseDuration(call->query.queryItemValue(u"interval"_s));
+        const auto parsed =
+            Config::Values::parseDuration(call->query.queryItemValue(u"interval"_s));
         return parsed ? qBound(qint64(100), qint64(parsed->count()), qint64(60000)) : qint64(1000);
     }();
     startStream(*exchange);
