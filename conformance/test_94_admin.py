@@ -59,6 +59,8 @@ def test_host_and_origin_refusals(berth_server):
     assert admin.call(srv, "GET", "/info", headers={"Host": "evil.example"}).status == 403
     assert admin.call(srv, "GET", "/info", headers={"Host": "admin.example:1"}).status == 200
     assert admin.call(srv, "GET", "/info", headers={"Host": "localhost"}).status == 200
+    # Another address is not the listener's (127.0.0.1).
+    assert admin.call(srv, "GET", "/info", headers={"Host": "10.1.2.3"}).status == 403
     r = admin.call(srv, "GET", "/info", headers={"Origin": "http://evil.example"})
     assert r.status == 403 and r.json()["error"]["code"] == "origin_refused"
     assert "access-control-allow-origin" not in r.headers

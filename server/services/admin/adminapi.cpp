@@ -89,11 +89,16 @@ bool AdminApi::hostAllowed(const Http::Request &request) const
         return true;
     if (host.isEmpty())
         return false;
-    // A DNS-rebinding page reaches us under its own name; a literal address is not a name an
-    // attacker controls, so addresses, localhost and the configured names are what we take.
-    if (!QHostAddress(host).isNull() || host == u"localhost"_s)
+    // A DNS-rebinding page reaches us under a name of its own: only the listener's address
+    // (any literal address when it listens on every interface), localhost on a loopback
+    // listener and the configured names are taken.
+    if (m_settings.listenHosts.contains(host) || m_settings.allowedHosts.contains(host))
         return true;
-    return m_settings.listenHosts.contains(host) || m_settings.allowedHosts.contains(host);
+    const QHostAddress listening(m_settings.listenHosts.value(0));
+    const bool wildcard = listening == QHostAddress::AnyIPv4 || listening == QHostAddress::AnyIPv6;
+    if (wildcard && !QHostAddress(host).isNull())
+        return true;
+    return host == u"localhost"_s && (listening.isLoopback() || wildcard);
 }
 
 void AdminApi::refuse(Http::Exchange &exchange, int status, const QString &code,
@@ -267,7 +272,7 @@ void AdminApi::fail(const CallPtr &call, int status, const QString &code, const 
 
 void AdminApi::audit(const CallPtr &call, int status, const QString &outcome)
 {
-    const QString line = u"%1 admin-audit who=\"%2\" from=%3 call=\"%4\" status=%5 result=%6"_s
+    const QString line = u"%1 admin-audit who=\"%2\" from=%3 call=\"%4\" status=%5 result=\"%6\""_s
                              .arg(QDateTime::currentDateTimeUtc().toString(Qt::ISODateWithMs),
                                   call->who, call->client, call->target)
                              .arg(status)

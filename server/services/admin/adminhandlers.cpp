@@ -202,8 +202,8 @@ allowed_hosts = admin.example.com      ; Host names besides the listener's addre
 - No token: 401. An unknown token, or a `read` token on a call that changes something: 403.
   Tokens are compared in constant time; failures are CEF events (cef.log) and a client address
   with more than `max_failures` failures in a minute gets 429.
-- DNS rebinding and CSRF: the `Host` header must be the listener's address (or `localhost`, or
-  an `allowed_hosts` name), a request with an `Origin` that is not the listener's own, or with
+- DNS rebinding and CSRF: the `Host` header must be the listener's address (`localhost` too on
+  a loopback listener, any address on a wildcard one) or an `allowed_hosts` name, a request with an `Origin` that is not the listener's own, or with
   `Sec-Fetch-Site: cross-site`, is refused (403). There is no CORS.
 - Every call that changes something is audited: one line in server.log and one in
   `admin-audit.log` (`berthd log -s admin-audit`): time, token label, client, method, path,
@@ -247,6 +247,15 @@ the old ones.
     }
     out += uR"(
 `GET /api/v1/openapi.json` describes the same table as OpenAPI 3.
+
+## Client library
+
+`Berth::Client::AdminClient` (common/adminclient/, Qt Core and Network only) is the C++ client
+berth-admin uses: every call returns at once and its result arrives as a signal (or `failed`
+with the error's status, code, message and details); the two event streams are parsed as
+Server-Sent Events and reconnect by themselves with exponential back-off, a log follow resuming
+at its `Last-Event-ID`. GUI code is written against the abstract `AdminConnection`, which tests
+replace with a fake.
 )"_s;
     return out;
 }

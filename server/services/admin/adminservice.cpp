@@ -214,6 +214,11 @@ bool AdminService::start(QStringList *errors)
     if (created)
         qCInfo(lcAdminService).noquote()
             << u"admin API: created %1 with one admin token (read it there)"_s.arg(tokens);
+    else if (QFileInfo(tokens).permissions() & (QFileDevice::ReadGroup | QFileDevice::ReadOther |
+                                                QFileDevice::WriteGroup | QFileDevice::WriteOther))
+        qCWarning(lcAdminService).noquote()
+            << u"admin API: %1 is readable or writable by others than its owner; chmod 600 it"_s
+                   .arg(tokens);
 
     AdminSettings settings;
     settings.serverName = config.getString(u"server"_s, u"name"_s);
