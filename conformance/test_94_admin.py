@@ -228,3 +228,26 @@ def test_single_process_serves_reads_and_refuses_reload(berth_server):
     assert admin.call(srv, "GET", "/info").json()["pid"] == srv.proc.pid
     r = admin.call(srv, "POST", "/reload")
     assert r.status == 409 and r.json()["error"]["code"] == "no_master"
+
+
+def test_daemon_actions_and_child_restart(berth_server):
+    srv = admin.start(berth_server, extra="\n[daemon:sleeper]\ncommand = /bin/sleep 1000\n"
+                                          "start_seconds = 200ms\nstop_timeout = 2s\n")
+
+    def running(kind):
+        return [c for c in admin.call(srv, "GET", "/children").json()["children"]
+                if c["kind"] == kind and c["state"] == "running"]
+
+    assert berth.wait_until(lambda: running("daemon"), 5)
+    r = admin.call(srv, "POST", "/daemons/sleeper/stop")
+    assert r.status == 200 and any("STOPPED" in l for l in r.json()["lines"]), r
+    r = admin.call(srv, "POST", "/daemons/sleeper/start")
+    assert r.status == 200 and any("RUNNING" in l for l in r.json()["lines"]), r
+    assert admin.call(srv, "POST", "/daemons/sleeper/frobnicate").status == 404
+
+    old = running("http")[0]["pid"]
+    r = admin.call(srv, "POST", f"/children/{old}/restart")
+    assert r.status == 202 and r.json()["service"] == "http:http", r
+    assert berth.wait_until(lambda: [c["pid"] for c in running("http")] not in ([], [old]), 10)
+    assert srv.request("GET", "/hb").status == 200
+    assert admin.call(srv, "POST", "/children/1/restart").status == 404
