@@ -34,7 +34,7 @@ SECRET = "conformance-secret-0123456789abcdef"
 # The commands and the first words of their usage line.
 COMMANDS = ["run", "start", "stop", "kill", "reload", "restart", "status", "check", "log",
             "daemon", "keys", "cron", "mail", "version"]
-LOG_NAMES = ["server", "request", "app", "cef", "cron", "smtpda"]
+LOG_NAMES = ["server", "request", "app", "cef", "cron", "smtpda", "admin-audit"]
 
 
 # -- -t, -T, -v, -h ------------------------------------------------------------------------------
@@ -106,7 +106,7 @@ def test_log_names_every_log_the_server_writes(tmp_path):
     path, _ = write_conf(tmp_path, ECHO + "\n[cron]\nlog = jobs.log\n")
     logs = tmp_path / "logs"
     files = {"server": "server.log", "request": "request.log", "app": "app.log", "cef": "cef.log",
-             "cron": "jobs.log", "smtpda": "smtpda.log"}
+             "cron": "jobs.log", "smtpda": "smtpda.log", "admin-audit": "admin-audit.log"}
     for name, file in files.items():
         (logs / file).write_text(f"first {name}\nlast line of {name}\n")
     for name in LOG_NAMES:

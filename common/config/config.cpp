@@ -34,6 +34,16 @@ Config Config::load(const QStringList &files)
     return config;
 }
 
+Config Config::load(const QStringList &files, const QHash<QString, QString> &texts)
+{
+    Config config;
+    ConfigParser parser(config);
+    parser.setTexts(texts);
+    for (const QString &file : files)
+        parser.loadFile(file);
+    return config;
+}
+
 Config Config::fromText(const QString &text, const QString &fileName)
 {
     return fromText(text, fileName, Includes::Follow);

@@ -58,6 +58,9 @@ public:
     // Reads and merges the files. Problems reading or parsing them (missing file, unreadable
     // include, include cycle, syntax error, undefined ${VAR}) are recorded in diagnostics().
     static Config load(const QStringList &files);
+    // The same, but a file named in texts (by the path it is read under, or its canonical path)
+    // is parsed from that text instead of read: what a proposed edit would give (admin API).
+    static Config load(const QStringList &files, const QHash<QString, QString> &texts);
     // Parses text as if it were a file with the given name (tests, the admin console editor).
     static Config fromText(const QString &text, const QString &fileName = QStringLiteral("<text>"));
     // Whether fromText reads the files named by additional_confs (relative to fileName's

@@ -87,6 +87,16 @@ void ConfigParser::loadFile(const QString &fileName)
     readFile(fileName, Location());
 }
 
+void ConfigParser::setTexts(const QHash<QString, QString> &texts)
+{
+    for (auto it = texts.begin(); it != texts.end(); ++it) {
+        m_texts.insert(it.key(), it.value());
+        const QString canonical = QFileInfo(it.key()).canonicalFilePath();
+        if (!canonical.isEmpty())
+            m_texts.insert(canonical, it.value());
+    }
+}
+
 void ConfigParser::loadText(const QString &text, const QString &fileName)
 {
     const QString canonical = QFileInfo(fileName).canonicalFilePath();
@@ -122,7 +132,10 @@ void ConfigParser::readFile(const QString &fileName, const Location &includedFro
 
     QFile file(fileName);
     QByteArray data;
-    const QString problem = readProblem(file, info, data);
+    const auto given = m_texts.constFind(m_texts.contains(fileName) ? fileName : canonical);
+    const QString problem = given != m_texts.constEnd() ? QString() : readProblem(file, info, data);
+    if (given != m_texts.constEnd())
+        data = given.value().toUtf8();
     if (!problem.isEmpty()) {
         if (topLevel)
             error(Location{fileName, 0},

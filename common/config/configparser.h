@@ -19,6 +19,9 @@ public:
     // Parses text as the contents of fileName, then follows its includes.
     void loadText(const QString &text, const QString &fileName);
 
+    // Files whose text is given rather than read (Config::load with texts).
+    void setTexts(const QHash<QString, QString> &texts);
+
     // Files larger than this are refused rather than read (protects against `-c /dev/zero`).
     static constexpr qint64 MaxFileBytes = 16 * 1024 * 1024;
 
@@ -42,8 +45,10 @@ private:
 
     Config &m_config;
     Config::Includes m_includes;
-    QList<Frame> m_stack;      // the chain of files being read, for cycle detection
-    QSet<QString> m_readPaths; // canonical paths already read; a second include is skipped
+    QList<Frame> m_stack; // the chain of files being read, for cycle detection
+    QSet<QString> m_readPaths;
+    QHash<QString, QString> m_texts; // by path as given and by canonical path // canonical paths
+                                     // already read; a second include is skipped
 };
 
 } // namespace Berth::Config

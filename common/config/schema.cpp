@@ -377,10 +377,6 @@ Schema makeBuiltin()
         u"`max_message_bytes` is at most 1M here; a client that falls `send_buffer_bytes` "
         u"behind is closed (1008)."_s,
         webSocketAppKeys});
-    const auto later = [&](const QString &call, const QString &description) {
-        schema.addApp(AppSpec{call, description, {}, false});
-    };
-    later(u"berth.admin"_s, u"The admin API used by berth-admin."_s);
     schema.addApp(AppSpec{
         u"berth.debug"_s,
         u"server-core's debug page: server and process facts, the configuration with secrets "

@@ -22,11 +22,12 @@ using namespace Qt::StringLiterals;
 
 namespace {
 
-const char LogUsage[] = "usage: berthd log [-c FILE]... [-s NAME] [-n BYTES] [-f]\n"
-                        "  print the tail of a log; -f keeps following it (across USR1 "
-                        "reopens and rotations)\n"
-                        "  -s NAME   server (default), request, app, cef, cron, smtpda\n"
-                        "  -n BYTES  how much of the end to print (default 16K)\n";
+const char LogUsage[] =
+    "usage: berthd log [-c FILE]... [-s NAME] [-n BYTES] [-f]\n"
+    "  print the tail of a log; -f keeps following it (across USR1 "
+    "reopens and rotations)\n"
+    "  -s NAME   server (default), request, app, cef, cron, smtpda, admin-audit\n"
+    "  -n BYTES  how much of the end to print (default 16K)\n";
 
 // How often -f looks for new data and for a new file at the path. Short enough to feel live,
 // long enough to cost nothing.

@@ -17,6 +17,7 @@ QList<LogFile> logFiles(const Config::Config &config)
     // The services' own logs: their section names the file (a name in log_dir).
     files.append({u"cron"_s, config.getString(u"cron"_s, u"log"_s)});
     files.append({u"smtpda"_s, config.getString(u"mailer"_s, u"log"_s)});
+    files.append({u"admin-audit"_s, QString::fromLatin1(AdminAuditLogFile)});
     return files;
 }
 

@@ -14,11 +14,13 @@ inline constexpr char ServerLogFile[] = "server.log";
 inline constexpr char RequestLogFile[] = "request.log";
 inline constexpr char AppLogFile[] = "app.log";
 inline constexpr char CefLogFile[] = "cef.log";
+// The admin API's audit trail ([admin], docs/admin-api.md).
+inline constexpr char AdminAuditLogFile[] = "admin-audit.log";
 
 // One log the server writes in log_dir, by the name `berthd log -s NAME` knows it by.
 struct LogFile
 {
-    QString name; // "server", "request", "app", "cef", "cron", "smtpda"
+    QString name; // "server", "request", "app", "cef", "cron", "smtpda", "admin-audit"
     QString file; // "server.log"; for the services' logs what their section's `log` says
 };
 

@@ -3,6 +3,7 @@
 // see the registry.
 #include "builtinservices.h"
 
+#include "admin/adminservice.h"
 #include "cron/cronservice.h"
 #include "daemon/daemonservice.h"
 #include "http/httpservice.h"
@@ -23,6 +24,7 @@ void registerBuiltinServices(Supervisor::ServiceRegistry &registry)
     registerMailerService(registry);
     registerSocketAppServices(registry);
     Daemons::registerDaemonService(registry);
+    Admin::registerAdminService(registry);
 }
 
 } // namespace Berth::Services

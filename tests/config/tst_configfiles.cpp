@@ -3,6 +3,7 @@
 #include "config/config.h"
 #include "confighelpers.h"
 
+#include <QFileInfo>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -17,6 +18,7 @@ class tst_ConfigFiles : public QObject
 private Q_SLOTS:
     void missingTopLevelFile();
     void multipleFilesMergeInOrder();
+    void givenTextsReplaceFiles();
     void includeRelativeAndQuoted();
     void includeTilde();
     void includeMissing();
@@ -74,6 +76,26 @@ void tst_ConfigFiles::multipleFilesMergeInOrder()
 
     const Config reversed = Config::load({b, a});
     QCOMPARE(reversed.getInt(u"server"_s, u"port"_s), 1);
+}
+
+void tst_ConfigFiles::givenTextsReplaceFiles()
+{
+    // What the admin API validates: proposed texts instead of what is on disk, the rest read.
+    QTemporaryDir dir;
+    const QString a = writeFile(dir.filePath(u"a.conf"_s),
+                                u"[server]\nport = 1\n[berth]\nadditional_confs = inc.conf\n"_s);
+    const QString inc = writeFile(dir.filePath(u"inc.conf"_s), u"[server]\nname = disk\n"_s);
+    const Config proposed =
+        Config::load({a}, {{inc, u"[server]\n\nname = proposed\nport = x\n"_s}});
+    QCOMPARE(proposed.getString(u"server"_s, u"name"_s), u"proposed"_s);
+    QCOMPARE(proposed.location(u"server"_s, u"name"_s).toString(), inc + u":3"_s);
+    QCOMPARE(proposed.files(), (QStringList{a, inc}));
+    // By its canonical path too, and the file on disk is left alone.
+    const Config top =
+        Config::load({a}, {{QFileInfo(a).canonicalFilePath(), u"[server]\nport = 7\n"_s}});
+    QCOMPARE(top.getInt(u"server"_s, u"port"_s), 7);
+    QCOMPARE(top.files(), QStringList{a});
+    QCOMPARE(Config::load({a}).getString(u"server"_s, u"name"_s), u"disk"_s);
 }
 
 void tst_ConfigFiles::includeRelativeAndQuoted()

@@ -68,8 +68,7 @@ void tst_Validator::designExampleIsValid()
     for (const Diagnostic &d : found)
         warnings.append(d.message);
     const QString ignored = u" is not supported by this version of berthd and is ignored"_s;
-    QCOMPARE(warnings, (QStringList{u"[@users]"_s + ignored, u"[api-gateway]"_s + ignored,
-                                    u"[admin]"_s + ignored}));
+    QCOMPARE(warnings, (QStringList{u"[@users]"_s + ignored, u"[api-gateway]"_s + ignored}));
     // The values the example sets come through the getters unchanged.
     QCOMPARE(config.getInt(u"server"_s, u"workers"_s), 2);
     QCOMPARE(config.getSize(u"limits"_s, u"max_header_bytes"_s), 32 * 1024);
@@ -208,7 +207,7 @@ void tst_Validator::emptyValueIsNotChecked()
 void tst_Validator::plannedSections_data()
 {
     QTest::addColumn<QString>("section");
-    for (const char *name : {"@users", "api-gateway", "admin"})
+    for (const char *name : {"@users", "api-gateway"})
         QTest::newRow(name) << QString::fromLatin1(name);
 }
 
@@ -232,8 +231,8 @@ void tst_Validator::apps_data()
     QTest::newRow("static without root") << u"[app:files]\ncall = berth.static\nindex = a.html\n"_s
                                          << QStringList{u"v.conf:1: [app:files] root: missing"_s};
     QTest::newRow("later app")
-        << u"[app:s]\ncall = berth.admin\ntimeout = 1\n"_s
-        << QStringList{u"v.conf:2: [app:s] call: app 'berth.admin' is not available in this "
+        << u"[app:s]\ncall = berth.wsgi\ntimeout = 1\n"_s
+        << QStringList{u"v.conf:2: [app:s] call: app 'berth.wsgi' is not available in this "
                        u"version"_s};
     QTest::newRow("unknown berth app")
         << u"[app:e]\ncall = berth.ecko\n"_s
@@ -370,7 +369,7 @@ void tst_Validator::schemaApps()
                           u"berth.log_collector"_s, u"berth.session"_s, u"berth.session_demo"_s,
                           u"berth.ws_echo"_s, u"berth.ws_chat"_s, u"berth.debug"_s, u"berth.mail"_s,
                           u"berth.wsgi"_s}));
-    QCOMPARE(schema.plannedApps(), (QStringList{u"berth.admin"_s}));
+    QVERIFY(schema.plannedApps().isEmpty());
     QVERIFY(schema.isKnownApp(u"berth.static"_s));
     QVERIFY(schema.isKnownApp(u"berth.session"_s));
     QVERIFY(!schema.isKnownApp(u"berth.admin"_s));
@@ -464,7 +463,7 @@ void tst_Validator::schemaMarkdown()
     QVERIFY(markdown.contains(u"#### call = berth.static\n"_s));
     QVERIFY(markdown.contains(u"| `root` | path | *required* |"_s));
     QVERIFY(markdown.contains(u"#### call = berth.session\n"_s));
-    QVERIFY(markdown.contains(u"- `berth.admin`: "_s));
+    QVERIFY(markdown.contains(u"- `berth.wsgi`: "_s));
     QVERIFY(markdown.contains(u"### [tcp:NAME]\n"_s));
     QVERIFY(markdown.contains(u"### [mailer]\n\nThe mail delivery agent"_s));
     QVERIFY(markdown.endsWith(u'\n'));

@@ -1,0 +1,72 @@
+#pragma once
+
+#include <QJsonArray>
+#include <QJsonObject>
+#include <QJsonValue>
+#include <QList>
+#include <QObject>
+#include <QString>
+#include <QStringList>
+
+namespace Berth::Client {
+
+// A failed admin call: the HTTP status (0: no answer, the connection failed) and the API's
+// {"error": {"code", "message", "details"}}.
+struct AdminError
+{
+    int status = 0;
+    QString code;
+    QString message;
+    QJsonValue details;
+};
+
+struct ConfigFile
+{
+    QString path;
+    QString text;
+};
+
+// What the console (berth-admin) asks of a server's admin API (docs/admin-api.md). Every call
+// returns at once; its result arrives as a signal, or failed(operation, error). GUI pages are
+// written against this interface so that their tests can drive a fake.
+class AdminConnection : public QObject
+{
+    Q_OBJECT
+public:
+    using QObject::QObject;
+
+    virtual void fetchInfo() = 0;
+    virtual void fetchChildren() = 0;
+    virtual void fetchStats() = 0;
+    virtual void fetchConfig() = 0;
+    virtual void validateConfig(const QList<ConfigFile> &files) = 0;
+    // ifMatch: the hash configReceived() gave.
+    virtual void applyConfig(const QList<ConfigFile> &files, const QString &ifMatch) = 0;
+    virtual void reload() = 0;
+    virtual void tailLog(const QString &name, int lines, const QString &filter) = 0;
+    // Streams: they reconnect by themselves (with back-off) until stopped.
+    virtual void startStatsStream(int intervalMs) = 0;
+    virtual void stopStatsStream() = 0;
+    virtual void followLog(const QString &name) = 0;
+    virtual void stopLogFollow() = 0;
+
+Q_SIGNALS:
+    void infoReceived(const QJsonObject &info);
+    void childrenReceived(const QJsonArray &children);
+    void statsReceived(const QJsonObject &stats);
+    void configReceived(const QList<Berth::Client::ConfigFile> &files, const QString &hash,
+                        qint64 generation);
+    void validated(bool valid, const QJsonArray &diagnostics);
+    // result: {"generation", "result", "diagnostics"}; a 422 arrives as failed() with the
+    // diagnostics in error.details.
+    void applied(const QJsonObject &result);
+    void reloaded(const QJsonObject &result);
+    void logTail(const QString &name, const QStringList &lines);
+    void statsEvent(const QJsonObject &snapshot);
+    void logLine(const QString &name, const QString &line, qint64 offset);
+    // A stream connected (true) or dropped and will retry in retryMs (false).
+    void streamState(const QString &stream, bool connected, int retryMs);
+    void failed(const QString &operation, const Berth::Client::AdminError &error);
+};
+
+} // namespace Berth::Client

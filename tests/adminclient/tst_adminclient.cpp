@@ -1,0 +1,324 @@
+// Berth::Client::AdminClient (common/adminclient/) against a real berthd started by the test:
+// results as signals, the error shape, both event streams and their reconnection; SseParser
+// and the back-off schedule on their own.
+#include "adminclient/adminclient.h"
+#include "adminclient/sseparser.h"
+
+#include <QProcess>
+#include <QSignalSpy>
+#include <QTcpServer>
+#include <QTcpSocket>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <csignal>
+#include <unistd.h>
+
+using namespace Berth::Client;
+using namespace Qt::StringLiterals;
+
+namespace {
+
+const QString AdminToken = u"admintoken-0123456789abcdef"_s;
+const QString ReadToken = u"readtoken-0123456789abcdef"_s;
+
+quint16 freePort()
+{
+    QTcpServer server;
+    server.listen(QHostAddress::LocalHost, 0);
+    return server.serverPort();
+}
+
+bool canConnect(quint16 port)
+{
+    QTcpSocket socket;
+    socket.connectToHost(QHostAddress::LocalHost, port);
+    return socket.waitForConnected(200);
+}
+
+bool writeFile(const QString &path, const QByteArray &text)
+{
+    QFile file(path);
+    return file.open(QIODevice::WriteOnly) && file.write(text) == text.size();
+}
+
+bool anyLine(const QSignalSpy &lines, const QString &text)
+{
+    for (const auto &l : lines) {
+        if (l.at(1).toString().contains(text))
+            return true;
+    }
+    return false;
+}
+
+// The stream dropped at least once and connected again after it.
+bool reconnected(const QSignalSpy &state)
+{
+    int drops = 0;
+    int connects = 0;
+    for (const auto &s : state)
+        (s.at(1).toBool() ? connects : drops) += 1;
+    return drops >= 1 && connects >= 2;
+}
+
+} // namespace
+
+class tst_AdminClient : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void initTestCase();
+    void cleanupTestCase();
+    void sseParser_data();
+    void sseParser();
+    void sseParserKeepsTheLastIdAcrossPieces();
+    void backoffDoublesUpToTheCap();
+    void infoChildrenStats();
+    void errorsArriveWithTheApiShape();
+    void configReadValidateApply();
+    void statsStreamTicks();
+    void logFollowSeesNewLinesAndReconnects();
+
+private:
+    void request(const QByteArray &target);
+
+    QTemporaryDir m_dir;
+    QProcess m_berthd;
+    quint16 m_port = 0;
+    quint16 m_adminPort = 0;
+    QString m_conf;
+};
+
+void tst_AdminClient::initTestCase()
+{
+    QVERIFY(m_dir.isValid());
+    m_port = freePort();
+    m_adminPort = freePort();
+    m_conf = m_dir.filePath(u"berth.conf"_s);
+    const QString text = uR"([server]
+name = client-test
+ip = 127.0.0.1
+port = %1
+workers = 1
+graceful_timeout = 2s
+pid_file = %2/berthd.pid
+log_dir = %2/logs
+
+[routes:line]
+/hb = hb
+
+[app:hb]
+call = berth.heartbeat
+
+[admin]
+enabled = yes
+port = %3
+token_file = %2/admin.tokens
+)"_s.arg(m_port)
+                             .arg(m_dir.path())
+                             .arg(m_adminPort);
+    QVERIFY(QDir(m_dir.path()).mkpath(u"logs"_s));
+    // CI runs as root; berthd refuses that unless told.
+    const QString root = ::geteuid() == 0 ? u"[server]\nallow_root = yes\n"_s : QString();
+    QVERIFY(writeFile(m_conf, (text + root).toUtf8()));
+    QVERIFY(writeFile(m_dir.filePath(u"admin.tokens"_s),
+                      (AdminToken + u" admin tester\n"_s + ReadToken + u" read\n"_s).toUtf8()));
+    m_berthd.setProgram(QStringLiteral(BERTHD_PATH));
+    m_berthd.setArguments({u"run"_s, u"-c"_s, m_conf});
+    m_berthd.setProcessChannelMode(QProcess::ForwardedErrorChannel);
+    m_berthd.start();
+    QVERIFY(m_berthd.waitForStarted());
+    QTRY_VERIFY_WITH_TIMEOUT(m_berthd.state() != QProcess::Running ||
+                                 (canConnect(m_adminPort) && canConnect(m_port)),
+                             15'000);
+    QCOMPARE(m_berthd.state(), QProcess::Running);
+}
+
+void tst_AdminClient::cleanupTestCase()
+{
+    if (m_berthd.state() == QProcess::Running) {
+        m_berthd.terminate();
+        if (!m_berthd.waitForFinished(10'000))
+            m_berthd.kill();
+    }
+}
+
+void tst_AdminClient::request(const QByteArray &target)
+{
+    QTcpSocket socket;
+    socket.connectToHost(QHostAddress::LocalHost, m_port);
+    QVERIFY(socket.waitForConnected(2000));
+    socket.write("GET " + target + " HTTP/1.0\r\nHost: a\r\n\r\n");
+    while (socket.waitForReadyRead(2000))
+        socket.readAll();
+}
+
+void tst_AdminClient::sseParser_data()
+{
+    QTest::addColumn<QList<QByteArray>>("pieces");
+    QTest::addColumn<QStringList>("expected"); // "event|id|data"
+    QTest::newRow("one event") << QList<QByteArray>{"id: 5\nevent: stats\ndata: {}\n\n"}
+                               << QStringList{u"stats|5|{}"_s};
+    QTest::newRow("split anywhere")
+        << QList<QByteArray>{"da", "ta: a\r", "\ndata:b\r\n", "\r", "\n"}
+        << QStringList{u"message||a\nb"_s};
+    QTest::newRow("comments and no data")
+        << QList<QByteArray>{": hi\n\nid: 3\n\ndata: x\n\n"} << QStringList{u"message||x"_s};
+    QTest::newRow("unfinished") << QList<QByteArray>{"data: x\n"} << QStringList();
+}
+
+void tst_AdminClient::sseParser()
+{
+    QFETCH(QList<QByteArray>, pieces);
+    QFETCH(QStringList, expected);
+    SseParser parser;
+    QStringList got;
+    for (const QByteArray &piece : pieces) {
+        for (const SseEvent &e : parser.feed(piece))
+            got.append(e.event + u'|' + e.id + u'|' + e.data);
+    }
+    QCOMPARE(got, expected);
+}
+
+void tst_AdminClient::sseParserKeepsTheLastIdAcrossPieces()
+{
+    SseParser parser;
+    parser.feed("id: 10\ndata: a\n\nid: 20\n");
+    QCOMPARE(parser.lastEventId(), u"10"_s);
+    parser.feed("data: b\n\n");
+    QCOMPARE(parser.lastEventId(), u"20"_s);
+    parser.reset();
+    QCOMPARE(parser.lastEventId(), u"20"_s); // a reconnect resumes from it
+}
+
+void tst_AdminClient::backoffDoublesUpToTheCap()
+{
+    QCOMPARE(AdminClient::backoffDelay(1, 250, 10'000), 250);
+    QCOMPARE(AdminClient::backoffDelay(2, 250, 10'000), 500);
+    QCOMPARE(AdminClient::backoffDelay(4, 250, 10'000), 2000);
+    QCOMPARE(AdminClient::backoffDelay(20, 250, 10'000), 10'000);
+}
+
+void tst_AdminClient::infoChildrenStats()
+{
+    AdminClient client(QUrl(u"http://127.0.0.1:%1"_s.arg(m_adminPort)), ReadToken);
+    QSignalSpy info(&client, &AdminConnection::infoReceived);
+    QSignalSpy children(&client, &AdminConnection::childrenReceived);
+    QSignalSpy stats(&client, &AdminConnection::statsReceived);
+    client.fetchInfo();
+    client.fetchChildren();
+    client.fetchStats();
+    QTRY_COMPARE_WITH_TIMEOUT(info.size() + children.size() + stats.size(), 3, 10'000);
+    const QJsonObject i = info.front().front().toJsonObject();
+    QCOMPARE(i.value(u"name"_s).toString(), u"client-test"_s);
+    QCOMPARE(i.value(u"pid"_s).toInteger(), m_berthd.processId());
+    QStringList kinds;
+    for (const QJsonValue &c : children.front().front().toJsonArray()) {
+        if (c.toObject().value(u"state"_s).toString() == u"running"_s)
+            kinds.append(c.toObject().value(u"kind"_s).toString());
+    }
+    kinds.sort();
+    QCOMPARE(kinds, (QStringList{u"admin"_s, u"http"_s}));
+    QVERIFY(stats.front().front().toJsonObject().contains(u"latency_p99_ms"_s));
+}
+
+void tst_AdminClient::errorsArriveWithTheApiShape()
+{
+    AdminClient reader(QUrl(u"http://127.0.0.1:%1"_s.arg(m_adminPort)), ReadToken);
+    QSignalSpy failed(&reader, &AdminConnection::failed);
+    reader.reload();
+    QTRY_COMPARE_WITH_TIMEOUT(failed.size(), 1, 10'000);
+    QCOMPARE(failed.front().at(0).toString(), u"reload"_s);
+    const AdminError error = failed.front().at(1).value<AdminError>();
+    QCOMPARE(error.status, 403);
+    QCOMPARE(error.code, u"forbidden"_s);
+    QVERIFY(error.message.contains(u"admin token"_s));
+
+    AdminClient nowhere(QUrl(u"http://127.0.0.1:%1"_s.arg(freePort())), ReadToken);
+    QSignalSpy unreachable(&nowhere, &AdminConnection::failed);
+    nowhere.fetchInfo();
+    QTRY_COMPARE_WITH_TIMEOUT(unreachable.size(), 1, 10'000);
+    QCOMPARE(unreachable.front().at(1).value<AdminError>().status, 0);
+}
+
+void tst_AdminClient::configReadValidateApply()
+{
+    AdminClient client(QUrl(u"http://127.0.0.1:%1"_s.arg(m_adminPort)), AdminToken);
+    QSignalSpy config(&client, &AdminConnection::configReceived);
+    client.fetchConfig();
+    QTRY_COMPARE_WITH_TIMEOUT(config.size(), 1, 10'000);
+    auto files = config.front().at(0).value<QList<ConfigFile>>();
+    const QString hash = config.front().at(1).toString();
+    QCOMPARE(files.size(), 1);
+    QCOMPARE(files.front().path, m_conf);
+
+    QSignalSpy validated(&client, &AdminConnection::validated);
+    QList<ConfigFile> bad = files;
+    bad.front().text += u"\n[limits]\nheader_timeout = 3x\n"_s;
+    client.validateConfig(bad);
+    QTRY_COMPARE_WITH_TIMEOUT(validated.size(), 1, 10'000);
+    QVERIFY(!validated.front().at(0).toBool());
+    const QJsonObject first = validated.front().at(1).toJsonArray().first().toObject();
+    QCOMPARE(first.value(u"file"_s).toString(), m_conf);
+    QCOMPARE(first.value(u"line"_s).toInt(), int(bad.front().text.count(u'\n')) - 0);
+
+    QSignalSpy applied(&client, &AdminConnection::applied);
+    QSignalSpy failed(&client, &AdminConnection::failed);
+    QList<ConfigFile> good = files;
+    good.front().text += u"\n# applied by tst_adminclient\n"_s;
+    client.applyConfig(good, u"0000"_s); // stale hash: 412
+    QTRY_COMPARE_WITH_TIMEOUT(failed.size(), 1, 10'000);
+    QCOMPARE(failed.front().at(1).value<AdminError>().status, 412);
+    client.applyConfig(good, hash);
+    QTRY_COMPARE_WITH_TIMEOUT(applied.size(), 1, 30'000);
+    QCOMPARE(applied.front().front().toJsonObject().value(u"result"_s).toString(), u"ready"_s);
+    QFile file(m_conf);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    QVERIFY(file.readAll().contains("# applied by tst_adminclient"));
+}
+
+void tst_AdminClient::statsStreamTicks()
+{
+    AdminClient client(QUrl(u"http://127.0.0.1:%1"_s.arg(m_adminPort)), ReadToken);
+    QSignalSpy events(&client, &AdminConnection::statsEvent);
+    QSignalSpy state(&client, &AdminConnection::streamState);
+    client.startStatsStream(200);
+    QTRY_VERIFY_WITH_TIMEOUT(events.size() >= 3, 10'000);
+    QVERIFY(!state.isEmpty() && state.front().at(1).toBool());
+    QVERIFY(events.last().front().toJsonObject().contains(u"rates"_s));
+    client.stopStatsStream();
+}
+
+void tst_AdminClient::logFollowSeesNewLinesAndReconnects()
+{
+    AdminClient client(QUrl(u"http://127.0.0.1:%1"_s.arg(m_adminPort)), ReadToken);
+    client.setBackoff(50, 200);
+    QSignalSpy lines(&client, &AdminConnection::logLine);
+    QSignalSpy state(&client, &AdminConnection::streamState);
+    client.followLog(u"request"_s);
+    QTRY_VERIFY_WITH_TIMEOUT(!state.isEmpty(), 10'000);
+    request("/hb?client-one");
+    QTRY_VERIFY_WITH_TIMEOUT(anyLine(lines, u"client-one"_s), 10'000);
+    QVERIFY(lines.last().at(2).toLongLong() > 0);
+    // The admin child is restarted (a reload keeps it): the stream drops, reconnects with
+    // back-off and resumes at its Last-Event-ID.
+    QSignalSpy children(&client, &AdminConnection::childrenReceived);
+    client.fetchChildren();
+    QTRY_COMPARE_WITH_TIMEOUT(children.size(), 1, 10'000);
+    qint64 adminPid = 0;
+    for (const QJsonValue &c : children.front().front().toJsonArray()) {
+        const QJsonObject child = c.toObject();
+        if (child.value(u"kind"_s).toString() == u"admin"_s &&
+            child.value(u"state"_s).toString() == u"running"_s)
+            adminPid = child.value(u"pid"_s).toInteger();
+    }
+    QVERIFY(adminPid > 0);
+    QCOMPARE(::kill(pid_t(adminPid), SIGTERM), 0);
+    QTRY_VERIFY_WITH_TIMEOUT(reconnected(state), 15'000);
+    request("/hb?client-two");
+    QTRY_VERIFY_WITH_TIMEOUT(anyLine(lines, u"client-two"_s), 10'000);
+    client.stopLogFollow();
+}
+
+QTEST_GUILESS_MAIN(tst_AdminClient)
+#include "tst_adminclient.moc"
