@@ -10,6 +10,7 @@
 #include "logcollector/logcollectorapp.h"
 #include "mail/mailapp.h"
 #include "metrics/metricsapp.h"
+#include "proxy/proxyapp.h"
 #include "session/sessionapp.h"
 #include "sessiondemo/sessiondemoapp.h"
 #include "socketapps/socketappregistry.h"
@@ -38,6 +39,7 @@ void registerBuiltinApps(Pipeline::AppRegistry &registry)
     registerMailApp(registry);
     registerWsEchoApp(registry);
     registerWsChatApp(registry);
+    Gateway::registerProxyApp(registry);
 }
 
 } // namespace Berth::Apps

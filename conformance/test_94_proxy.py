@@ -1,0 +1,243 @@
+"""Layer 94: the gateway's reverse proxy — `/path = @group` routes (docs/gateway.md).
+
+Real members (conformance/proxymember.py) record what reaches them."""
+
+from __future__ import annotations
+
+import collections
+import time
+
+import pytest
+
+import berth
+from proxymember import Member, dead_port
+
+
+@pytest.fixture
+def members():
+    made: list[Member] = []
+
+    def make(n: int) -> list[Member]:
+        for i in range(n):
+            made.append(Member(f"m{len(made)}"))
+        return made[-n:]
+
+    yield make
+    for m in made:
+        m.close()
+
+
+def group_config(members_line: str, extra: str = "", route: str = "/ = @g") -> str:
+    return f"""
+[routes:line]
+{route}
+
+[@g]
+members = {members_line}
+{extra}
+"""
+
+
+def body_of(resp) -> str:
+    return resp.body.decode()
+
+
+def distribution(srv, n: int, path: str = "/x") -> collections.Counter:
+    seen = collections.Counter()
+    for _ in range(n):
+        resp = srv.request("GET", path)
+        assert resp.status == 200, resp
+        seen[body_of(resp).split()[0]] += 1
+    return seen
+
+
+def test_round_robin_with_weights(berth_server, members):
+    a, b, c = members(3)
+    srv = berth_server(group_config(f"{a.addr} weight=3, {b.addr}, {c.addr}"))
+    seen = distribution(srv, 25)
+    assert seen == {"member=m0": 15, "member=m1": 5, "member=m2": 5}
+
+
+@pytest.mark.parametrize("balance", ["least_conn", "random_two"])
+def test_other_algorithms_use_every_member(berth_server, members, balance):
+    a, b = members(2)
+    srv = berth_server(group_config(f"{a.addr}, {b.addr}", f"balance = {balance}"))
+    seen = distribution(srv, 20)
+    assert seen["member=m0"] >= 1 and seen["member=m1"] >= 1
+    assert sum(seen.values()) == 20
+
+
+def test_ip_hash_sticks_to_one_member(berth_server, members):
+    a, b, c = members(3)
+    srv = berth_server(group_config(f"{a.addr}, {b.addr}, {c.addr}", "balance = ip_hash"))
+    seen = distribution(srv, 10)
+    assert len(seen) == 1
+
+
+def test_backup_only_when_primaries_down(berth_server, members):
+    a, b = members(2)
+    dead = dead_port()
+    srv = berth_server(group_config(f"127.0.0.1:{dead}, {a.addr}, {b.addr} backup"))
+    seen = distribution(srv, 6)
+    assert seen == {"member=m0": 6}
+    a.close()
+    seen = distribution(srv, 4)
+    assert seen == {"member=m1": 4}
+
+
+def test_connect_refused_is_retried_on_another_member(berth_server, members):
+    (a,) = members(1)
+    dead = dead_port()
+    srv = berth_server(group_config(f"127.0.0.1:{dead}, {a.addr}", "fail_timeout = 30s"))
+    for _ in range(4):
+        resp = srv.request("GET", "/r")
+        assert resp.status == 200 and body_of(resp).startswith("member=m0")
+    assert "member 127.0.0.1:%d down" % dead in srv.server_log()
+
+
+def test_all_members_down_answers_503_at_once(berth_server):
+    srv = berth_server(group_config(f"127.0.0.1:{dead_port()}, 127.0.0.1:{dead_port()}",
+                                    "fail_timeout = 30s\nretries = 1"))
+    first = srv.request("GET", "/")
+    assert first.status in (502, 503)
+    started = time.monotonic()
+    resp = srv.request("GET", "/")
+    assert resp.status == 503
+    assert resp.header("Retry-After") == "30"
+    assert time.monotonic() - started < 1.0
+
+
+def test_slow_member_gives_504(berth_server, members):
+    (a,) = members(1)
+    srv = berth_server(group_config(a.addr, "response_timeout = 300ms\nretries = 0"))
+    started = time.monotonic()
+    resp = srv.request("GET", "/slow?ms=2000", timeout=5)
+    assert resp.status == 504
+    assert time.monotonic() - started < 1.8
+
+
+def test_hop_by_hop_and_forwarded_headers(berth_server, members):
+    (a,) = members(1)
+    srv = berth_server(group_config(a.addr, "via = yes"))
+    resp = srv.request("GET", "/hop?q=1", host="site.example", headers=[
+        ("Connection", "X-Secret, keep-alive"), ("X-Secret", "1"), ("Keep-Alive", "300"),
+        ("TE", "trailers"), ("Proxy-Authorization", "Basic eA=="), ("X-Forwarded-For", "6.6.6.6"),
+        ("Forwarded", "for=6.6.6.6"), ("X-Other", "kept")])
+    assert resp.status == 200 and resp.body == b"hop"
+    # Response side: hop-by-hop and Connection-named fields dropped, the rest kept.
+    assert resp.header("X-Kept") == "yes"
+    for name in ("X-Private", "Keep-Alive", "Proxy-Authenticate", "Upgrade"):
+        assert resp.header(name) is None, name
+    got = a.requests[-1]
+    names = {k.lower() for k, _ in got["headers"]}
+    for name in ("x-secret", "keep-alive", "te", "proxy-authorization", "connection"):
+        assert name not in names, name
+    hdr = dict((k.lower(), v) for k, v in got["headers"])
+    assert got["target"] == "/hop?q=1"
+    assert hdr["host"] == "site.example"
+    assert hdr["x-other"] == "kept"
+    # Not from a trusted proxy: replaced, never appended to.
+    assert hdr["x-forwarded-for"] == "127.0.0.1"
+    assert hdr["x-forwarded-proto"] == "http"
+    assert hdr["x-forwarded-host"] == "site.example"
+    assert hdr["forwarded"] == "for=127.0.0.1;proto=http;host=site.example"
+    assert hdr["via"] == "1.1 berth"
+    assert hdr["x-berth-txn"] == resp.header("X-Berth-Txn")
+
+
+def test_trusted_proxy_chain_is_kept(berth_server, members):
+    (a,) = members(1)
+    srv = berth_server(group_config(a.addr), server={"trusted_proxies": "127.0.0.1"})
+    resp = srv.request("GET", "/", headers=[("X-Forwarded-For", "203.0.113.7"),
+                                             ("X-Forwarded-Proto", "https")])
+    assert resp.status == 200
+    hdr = dict((k.lower(), v) for k, v in a.requests[-1]["headers"])
+    assert hdr["x-forwarded-for"] == "203.0.113.7"
+    assert hdr["x-forwarded-proto"] == "https"
+
+
+def test_host_member_and_strip_prefix(berth_server, members):
+    (a,) = members(1)
+    srv = berth_server(group_config(a.addr, "host = member\nstrip_prefix = yes",
+                                    route="/api = @g"))
+    resp = srv.request("GET", "/api/users/1?x=2")
+    assert resp.status == 200
+    got = a.requests[-1]
+    assert got["target"] == "/users/1?x=2"
+    assert dict((k.lower(), v) for k, v in got["headers"])["host"] == a.addr
+
+
+def test_keepalive_reuses_upstream_connections(berth_server, members):
+    (a,) = members(1)
+    srv = berth_server(group_config(a.addr))
+    for _ in range(10):
+        assert srv.request("GET", "/k").status == 200
+    assert a.count() == 10
+    assert a.connections <= 2
+
+
+def test_chunked_request_and_response_reframed(berth_server, members):
+    (a,) = members(1)
+    srv = berth_server(group_config(a.addr))
+    resp = srv.request("POST", "/upload", headers=[("Transfer-Encoding", "chunked")],
+                       body=berth.chunked(b"hello ", b"world"))
+    assert resp.status == 200
+    assert body_of(resp).startswith("11 ")
+    resp = srv.request("GET", "/chunked?n=25000")
+    assert resp.status == 200 and resp.body == b"y" * 25000
+    head = srv.request("HEAD", "/big?n=1234")
+    assert head.status == 200 and head.header("Content-Length") == "1234" and head.body == b""
+
+
+def test_expect_continue_passes_through(berth_server, members):
+    (a,) = members(1)
+    srv = berth_server(group_config(a.addr))
+    with srv.conn() as c:
+        c.send(b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+               b"Expect: 100-continue\r\nConnection: close\r\n\r\n")
+        interim = c.recv_response("POST")
+        assert interim.status == 100
+        c.send(b"hello")
+        resp = c.recv_final("POST")
+    assert resp.status == 200 and body_of(resp).startswith("5 ")
+    assert not any(k.lower() == "expect" for k, _ in a.requests[-1]["headers"])
+
+
+def test_member_killed_mid_stream_truncates(berth_server, members):
+    (a,) = members(1)
+    srv = berth_server(group_config(a.addr))
+    with srv.conn(timeout=5) as c:
+        c.send(berth.build_request("GET", "/die?n=100000"))
+        with pytest.raises(berth.NoResponse):
+            c.recv_response()
+    srv.assert_serving()
+
+
+@pytest.mark.parametrize("raw", [
+    # CL.TE: refused or re-framed; the G never reaches the member as a request.
+    b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"0\r\n\r\nG" + b"GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
+    # TE.CL
+    b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"
+    b"8\r\nSMUGGLED\r\n0\r\n\r\n",
+    # Duplicate Content-Length
+    b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+    # obs-fold
+    b"GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n Transfer-Encoding: chunked\r\n\r\n",
+    # bare LF inside a field
+    b"GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\nTransfer-Encoding: chunked\r\n\r\n",
+])
+def test_smuggling_reaches_member_as_at_most_one_normalised_request(berth_server, members, raw):
+    (a,) = members(1)
+    srv = berth_server(group_config(a.addr))
+    with srv.conn() as c:
+        c.send(raw)
+        c.read_until_close(timeout=1.0)
+    assert a.count() <= 1
+    for got in a.requests:
+        assert "smuggled" not in got["target"].lower()
+        raw_head = got["raw"]
+        assert b"\n" not in raw_head.replace(b"\r\n", b"")
+        te = [v for k, v in got["headers"] if k.lower() == "transfer-encoding"]
+        cl = [v for k, v in got["headers"] if k.lower() == "content-length"]
+        assert len(te) + len(cl) <= 1

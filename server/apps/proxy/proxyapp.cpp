@@ -1,0 +1,114 @@
+#include "proxyapp.h"
+
+#include "proxycall.h"
+
+#include "http/exchange.h"
+#include "pipeline/appregistry.h"
+#include "upstream/clienttls.h"
+
+#include <config/config.h>
+
+#include <QHash>
+#include <QMutex>
+#include <QMutexLocker>
+
+#include <memory>
+
+namespace Berth::Gateway {
+
+namespace {
+
+// One GroupRuntime per group and process, so the event-loop threads share member state; keyed
+// by the section's text, so a reload that changes the group starts afresh.
+std::shared_ptr<GroupRuntime>
+sharedGroup(const QString &key, const std::function<std::shared_ptr<GroupRuntime>()> &make)
+{
+    static QMutex mutex;
+    static QHash<QString, std::weak_ptr<GroupRuntime>> groups;
+    QMutexLocker lock(&mutex);
+    if (std::shared_ptr<GroupRuntime> existing = groups.value(key).lock())
+        return existing;
+    std::shared_ptr<GroupRuntime> made = make();
+    if (made)
+        groups.insert(key, made);
+    return made;
+}
+
+std::shared_ptr<GroupRuntime> buildGroup(const Pipeline::AppSetup &setup, const QString &section)
+{
+    const Config::Config &config = setup.config;
+    auto group = std::make_shared<GroupRuntime>();
+    group->server = setup.server;
+    if (!GroupSettings::fromConfig(config, section, &group->settings))
+        return nullptr;
+    const GroupSettings &s = group->settings;
+    if (s.ssl) {
+        Upstream::ClientTlsContext::Options options;
+        options.verify = s.sslVerify;
+        options.caFile = s.sslCa;
+        options.certFile = s.sslCert;
+        options.keyFile = s.sslKey;
+        QString error;
+        group->tls = Upstream::ClientTlsContext::create(options, &error);
+        if (!group->tls) {
+            config.addDiagnostic({Config::Diagnostic::Severity::Error,
+                                  config.location(section, QStringLiteral("ssl")),
+                                  QStringLiteral("[%1] %2").arg(section, error)});
+            return nullptr;
+        }
+    }
+    group->balancer =
+        std::make_unique<Balancer>(s.members, s.balance, s.maxFails, qint64(s.failTimeout.count()));
+    for (const MemberSpec &member : s.members) {
+        const Upstream::MemberAddress &address = member.address;
+        group->poolKeys.append(section + u' ' + address.text() + (s.ssl ? u"+tls"_qs : QString()));
+        group->memberHostHeaders.append(address.isUnix ? QByteArrayLiteral("localhost")
+                                                       : address.text().toUtf8());
+        Upstream::ResolvedAddress resolved;
+        if (!Upstream::resolveLiteral(address, &resolved))
+            Upstream::resolveBlocking(address, &resolved);
+        group->resolved.append(resolved);
+    }
+    return group;
+}
+
+QString sectionKey(const Config::Config &config, const QString &section)
+{
+    QString key = section;
+    if (const Config::Section *own = config.section(section)) {
+        for (const Config::Entry &entry : own->entries)
+            key += u'\n' + entry.key + u'=' + entry.value;
+    }
+    return key;
+}
+
+} // namespace
+
+Pipeline::Outcome ProxyApp::handle(Http::Exchange &exchange)
+{
+    ProxyCall::start(m_group, exchange);
+    return Pipeline::Outcome::Answered;
+}
+
+void registerProxyApp(Pipeline::AppRegistry &registry)
+{
+    registry.addRouteScheme(
+        QStringLiteral("@"),
+        [](const QString &call, const Pipeline::AppSetup &setup) -> std::unique_ptr<Pipeline::App> {
+            const QString section = call.toLower();
+            const Config::Config &config = setup.config;
+            if (!config.hasSection(section)) {
+                config.addDiagnostic({Config::Diagnostic::Severity::Error,
+                                      config.location(setup.section, QString()),
+                                      QStringLiteral("route %1: no [%1] section").arg(call)});
+                return nullptr;
+            }
+            std::shared_ptr<GroupRuntime> group = sharedGroup(
+                sectionKey(config, section), [&] { return buildGroup(setup, section); });
+            if (!group)
+                return nullptr;
+            return std::make_unique<ProxyApp>(std::move(group));
+        });
+}
+
+} // namespace Berth::Gateway
