@@ -22,8 +22,9 @@ import urllib.parse
 
 
 class Member:
-    def __init__(self, name: str):
+    def __init__(self, name: str, tls_context=None):
         self.name = name
+        self.tls_context = tls_context  # an ssl.SSLContext: the member speaks HTTPS
         self.requests: list[dict] = []
         self.lock = threading.Lock()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -34,6 +35,7 @@ class Member:
         self.addr = f"127.0.0.1:{self.port}"
         self.connections = 0
         self.open_socks: list[socket.socket] = []
+        self.sni: list = []
         self._stop = False
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -68,6 +70,9 @@ class Member:
     def _serve(self, conn: socket.socket) -> None:
         buf = b""
         try:
+            if self.tls_context is not None:
+                conn = self.tls_context.wrap_socket(conn, server_side=True)
+                self.sni.append(getattr(conn, "server_hostname", None))
             while True:
                 while b"\r\n\r\n" not in buf:
                     data = conn.recv(65536)

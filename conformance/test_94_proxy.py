@@ -241,3 +241,60 @@ def test_smuggling_reaches_member_as_at_most_one_normalised_request(berth_server
         te = [v for k, v in got["headers"] if k.lower() == "transfer-encoding"]
         cl = [v for k, v in got["headers"] if k.lower() == "content-length"]
         assert len(te) + len(cl) <= 1
+
+
+def test_max_conns_queues_then_503(berth_server, members):
+    (a,) = members(1)
+    srv = berth_server(group_config(f"{a.addr} max_conns=1", "queue_timeout = 300ms"))
+    import threading
+    results = {}
+
+    def slow():
+        results["slow"] = srv.request("GET", "/slow?ms=1500", timeout=5).status
+
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    queued = srv.request("GET", "/q", timeout=5)
+    waited = time.monotonic() - started
+    t.join()
+    assert results["slow"] == 200
+    assert queued.status == 503 and queued.header("Retry-After") == "1"
+    assert 0.25 <= waited < 1.2
+    # Once the slot is free again, requests go through.
+    assert srv.request("GET", "/q").status == 200
+
+
+def test_every_client_protocol_reaches_the_group(berth_server, members, transport):
+    (a,) = members(1)
+    srv = berth_server(group_config(a.addr), tls=True)
+    resp = srv.fetch("POST", "/upload", transport=transport, body=b"x" * 70000)
+    assert resp.status == 200
+    assert resp.body.decode().startswith("70000 ")
+    resp = srv.fetch("GET", "/big?n=300000", transport=transport)
+    assert resp.status == 200 and len(resp.body) == 300000
+
+
+def test_tls_members_verified(berth_server):
+    import ssl
+    certs = berth.throwaway_certs()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(f"{certs}/localhost.pem", f"{certs}/localhost.key")
+    sni_seen = []
+    ctx.sni_callback = lambda sock, name, _ctx: sni_seen.append(name)
+    member = Member("tls", tls_context=ctx)
+    try:
+        good = berth_server(group_config(member.addr.replace("127.0.0.1", "localhost"),
+                                         f"ssl = yes\nssl_ca = {certs}/ca.pem"))
+        resp = good.request("GET", "/secure")
+        assert resp.status == 200 and body_of(resp).startswith("member=tls")
+        assert "localhost" in sni_seen
+        # The system store does not know the throwaway CA: refused, 502.
+        bad = berth_server(group_config(member.addr, "ssl = yes\nretries = 0"))
+        assert bad.request("GET", "/secure").status == 502
+        # ssl_verify = no opts out.
+        lax = berth_server(group_config(member.addr, "ssl = yes\nssl_verify = no"))
+        assert lax.request("GET", "/secure").status == 200
+    finally:
+        member.close()
