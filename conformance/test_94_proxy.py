@@ -298,3 +298,48 @@ def test_tls_members_verified(berth_server):
         assert lax.request("GET", "/secure").status == 200
     finally:
         member.close()
+
+
+def test_member_state_in_stats_and_metrics(berth_server, members):
+    (a,) = members(1)
+    dead = dead_port()
+    srv = berth_server(f"""
+[routes:line]
+/stats = stats
+/metrics = metrics
+/ = @g
+
+[app:stats]
+call = berth.stats
+
+[app:metrics]
+call = berth.metrics
+
+[@g]
+members = {a.addr}, 127.0.0.1:{dead}
+fail_timeout = 30s
+""")
+    for _ in range(4):
+        assert srv.request("GET", "/x").status == 200
+    text = srv.request("GET", "/stats").body.decode()
+    assert f'"gw:@g:{a.addr}:requests"' in text
+    assert f'"gw:@g:127.0.0.1:{dead}:down"' in text
+    stats = __import__("json").loads(text)
+
+    def find(name):
+        def walk(node):
+            if isinstance(node, dict):
+                for k, v in node.items():
+                    if k == name and isinstance(v, (int, float)):
+                        yield v
+                    yield from walk(v)
+            elif isinstance(node, list):
+                for v in node:
+                    yield from walk(v)
+        return list(walk(stats))
+
+    assert 4 in find(f"gw:@g:{a.addr}:requests")
+    assert 1 in find(f"gw:@g:127.0.0.1:{dead}:down")
+    assert 1 in find(f"gw:@g:127.0.0.1:{dead}:failures")
+    metrics = srv.request("GET", "/metrics").body.decode()
+    assert f"gw:@g:{a.addr}:requests" in metrics

@@ -4,6 +4,8 @@
 
 #include "http/exchange.h"
 #include "pipeline/appregistry.h"
+#include "runtime/servercontext.h"
+#include "runtime/statsregistry.h"
 #include "upstream/clienttls.h"
 
 #include <config/config.h>
@@ -32,6 +34,29 @@ sharedGroup(const QString &key, const std::function<std::shared_ptr<GroupRuntime
     if (made)
         groups.insert(key, made);
     return made;
+}
+
+void declareStats(GroupRuntime &group)
+{
+    Core::StatsRegistry *registry = group.server ? group.server->stats : nullptr;
+    for (int i = 0; i < group.settings.members.size(); ++i) {
+        GroupRuntime::MemberStats entry;
+        if (registry) {
+            QString prefix =
+                QStringLiteral("gw:%1:%2:")
+                    .arg(group.settings.name, group.settings.members[i].address.text());
+            // Stat names are short (shared memory); a long unix path becomes the member's index.
+            if (prefix.toUtf8().size() + 10 > 47)
+                prefix = QStringLiteral("gw:%1:#%2:").arg(group.settings.name).arg(i);
+            using T = Core::StatType;
+            entry.requests = registry->declare(prefix + u"requests"_qs, T::Sum);
+            entry.failures = registry->declare(prefix + u"failures"_qs, T::Sum);
+            entry.inFlight = registry->declare(prefix + u"in_flight"_qs, T::Sum);
+            entry.down = registry->declare(prefix + u"down"_qs, T::Max);
+            entry.latencyUs = registry->declare(prefix + u"latency_us"_qs, T::Max);
+        }
+        group.stats.append(entry);
+    }
 }
 
 std::shared_ptr<GroupRuntime> buildGroup(const Pipeline::AppSetup &setup, const QString &section)
@@ -69,6 +94,7 @@ std::shared_ptr<GroupRuntime> buildGroup(const Pipeline::AppSetup &setup, const 
             Upstream::resolveBlocking(address, &resolved);
         group->resolved.append(resolved);
     }
+    declareStats(*group);
     return group;
 }
 
@@ -83,6 +109,31 @@ QString sectionKey(const Config::Config &config, const QString &section)
 }
 
 } // namespace
+
+void GroupRuntime::countStarted(int member)
+{
+    if (Core::StatsRegistry *registry = server ? server->stats : nullptr) {
+        registry->add(stats[member].requests);
+        registry->add(stats[member].inFlight);
+    }
+}
+
+void GroupRuntime::countFinished(int member, bool failed)
+{
+    if (Core::StatsRegistry *registry = server ? server->stats : nullptr) {
+        registry->add(stats[member].inFlight, -1);
+        if (failed)
+            registry->add(stats[member].failures);
+        registry->set(stats[member].latencyUs,
+                      balancer->state(member).latencyEwmaUs.load(std::memory_order_relaxed));
+    }
+}
+
+void GroupRuntime::setDown(int member, bool down)
+{
+    if (Core::StatsRegistry *registry = server ? server->stats : nullptr)
+        registry->set(stats[member].down, down ? 1 : 0);
+}
 
 Pipeline::Outcome ProxyApp::handle(Http::Exchange &exchange)
 {

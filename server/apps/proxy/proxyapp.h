@@ -36,6 +36,21 @@ struct GroupRuntime
     QList<QString> poolKeys;                   // ConnectionPool keys, one per member
     QList<Upstream::ResolvedAddress> resolved; // DNS names, resolved when the group is built
     Core::ServerContext *server = nullptr;
+
+    // berth.stats entries per member ("gw:@users:10.0.0.5:5001:requests"), -1 when there are no
+    // stats (tests, berthd check) or the table is full.
+    struct MemberStats
+    {
+        int requests = -1;  // sent to the member (Sum)
+        int failures = -1;  // failed on it (Sum)
+        int inFlight = -1;  // in flight now (Sum over workers)
+        int down = -1;      // 1 while passive health keeps it out (Max over workers)
+        int latencyUs = -1; // response-time EWMA, microseconds (Max over workers)
+    };
+    QList<MemberStats> stats;
+    void countStarted(int member);
+    void countFinished(int member, bool failed);
+    void setDown(int member, bool down);
 };
 
 // `/path = @group`: a reverse proxy to the group's members (docs/gateway.md). One instance per

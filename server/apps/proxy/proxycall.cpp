@@ -141,6 +141,7 @@ void ProxyCall::attempt()
     m_member = member;
     ++m_attempts;
     balancer.started(member);
+    m_group->countStarted(member);
     m_memberStartUs = steadyMicros();
     connectMember();
 }
@@ -409,8 +410,11 @@ void ProxyCall::upstreamData(QByteArrayView data)
 void ProxyCall::upstreamEnd()
 {
     Balancer &balancer = *m_group->balancer;
-    if (balancer.succeeded(m_member, steadyMicros() - m_memberStartUs) ==
-        Balancer::Transition::CameUp) {
+    const Balancer::Transition transition =
+        balancer.succeeded(m_member, steadyMicros() - m_memberStartUs);
+    m_group->countFinished(m_member, false);
+    if (transition == Balancer::Transition::CameUp) {
+        m_group->setDown(m_member, false);
         qCInfo(lcProxy).noquote() << QStringLiteral("%1 member %2 up")
                                          .arg(m_group->settings.name,
                                               balancer.spec(m_member).address.text());
@@ -447,7 +451,10 @@ void ProxyCall::upstreamFailed(UpstreamConnection::Failure failure, bool respons
     if (m_member >= 0) {
         Balancer &balancer = *m_group->balancer;
         if (memberAtFault) {
-            if (balancer.failed(m_member, nowMs()) == Balancer::Transition::WentDown) {
+            const Balancer::Transition transition = balancer.failed(m_member, nowMs());
+            m_group->countFinished(m_member, true);
+            if (transition == Balancer::Transition::WentDown) {
+                m_group->setDown(m_member, true);
                 qCWarning(lcProxy).noquote()
                     << QStringLiteral("%1 member %2 down (%3)")
                            .arg(m_group->settings.name, balancer.spec(m_member).address.text(),
@@ -457,6 +464,7 @@ void ProxyCall::upstreamFailed(UpstreamConnection::Failure failure, bool respons
                 m_tried |= quint64(1) << m_member;
         } else {
             balancer.released(m_member);
+            m_group->countFinished(m_member, false);
         }
         m_member = -1;
     }
@@ -509,6 +517,7 @@ void ProxyCall::clientGone()
     }
     if (m_member >= 0) {
         m_group->balancer->released(m_member);
+        m_group->countFinished(m_member, false);
         m_member = -1;
     }
     done();
@@ -526,6 +535,7 @@ void ProxyCall::done()
     }
     if (m_member >= 0) {
         m_group->balancer->released(m_member);
+        m_group->countFinished(m_member, false);
         m_member = -1;
     }
     if (Http::Exchange *exchange = m_exchange.get()) {
