@@ -343,3 +343,10 @@ fail_timeout = 30s
     assert 1 in find(f"gw:@g:127.0.0.1:{dead}:failures")
     metrics = srv.request("GET", "/metrics").body.decode()
     assert f"gw:@g:{a.addr}:requests" in metrics
+
+
+def test_workers_and_threads(berth_server, members):
+    a, b = members(2)
+    srv = berth_server(group_config(f"{a.addr}, {b.addr}"), server={"workers": 2, "threads": 2})
+    seen = distribution(srv, 20)
+    assert sum(seen.values()) == 20 and len(seen) == 2
