@@ -135,6 +135,19 @@ class Member:
                 pass
 
     def _respond(self, conn, method, target, hmap, size, digest) -> bool:
+        if hmap.get("upgrade", "").lower() == "websocket":
+            # A WebSocket handshake, then a raw echo of every byte until the peer's end.
+            import base64
+            key = hmap.get("sec-websocket-key", "")
+            accept = base64.b64encode(hashlib.sha1(
+                (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+            conn.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                          f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n").encode())
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    return False
+                conn.sendall(data)
         url = urllib.parse.urlsplit(target)
         q = dict(urllib.parse.parse_qsl(url.query))
         path = url.path

@@ -92,7 +92,8 @@ def test_connect_refused_is_retried_on_another_member(berth_server, members):
     for _ in range(4):
         resp = srv.request("GET", "/r")
         assert resp.status == 200 and body_of(resp).startswith("member=m0")
-    assert "member 127.0.0.1:%d down" % dead in srv.server_log()
+    # server.log is written off the event loop: wait for the line.
+    assert berth.wait_until(lambda: "member 127.0.0.1:%d down" % dead in srv.server_log(), 5)
 
 
 def test_all_members_down_answers_503_at_once(berth_server):
@@ -350,3 +351,28 @@ def test_workers_and_threads(berth_server, members):
     srv = berth_server(group_config(f"{a.addr}, {b.addr}"), server={"workers": 2, "threads": 2})
     seen = distribution(srv, 20)
     assert sum(seen.values()) == 20 and len(seen) == 2
+
+
+def test_websocket_upgrade_is_tunnelled(berth_server, members):
+    import base64
+    import hashlib
+    (a,) = members(1)
+    srv = berth_server(group_config(a.addr))
+    key = base64.b64encode(b"0123456789abcdef").decode()
+    with srv.conn(timeout=5) as c:
+        c.send(("GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        resp = c.recv_response()
+        assert resp.status == 101
+        accept = base64.b64encode(hashlib.sha1(
+            (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+        assert resp.header("Sec-WebSocket-Accept") == accept
+        payload = b"\x81\x85\x01\x02\x03\x04" + bytes(b ^ m for b, m in zip(b"hello", b"\x01\x02\x03\x04\x01"))
+        c.send(payload)
+        deadline = time.monotonic() + 3
+        while len(c.buf) < len(payload) and c._fill(deadline):
+            pass
+        assert c.buf == payload
+    got = a.requests[-1]
+    hdr = dict((k.lower(), v) for k, v in got["headers"])
+    assert hdr["upgrade"] == "websocket" and hdr["sec-websocket-key"] == key

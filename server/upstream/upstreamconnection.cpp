@@ -70,10 +70,10 @@ UpstreamConnection::UpstreamConnection(const ResolvedAddress &address,
 
 UpstreamConnection::~UpstreamConnection()
 {
-    if (m_fd >= 0) {
-        m_poller->remove(m_fd);
+    // Closing the descriptor takes it out of the epoll set; the poller itself may be gone
+    // already (a pool emptied when its thread ends).
+    if (m_fd >= 0)
         ::close(m_fd);
-    }
     if (m_ssl)
         SSL_free(m_ssl);
 }
@@ -201,6 +201,7 @@ void UpstreamConnection::beginRequest(Handler *handler, const QByteArray &head,
     m_responseStarted = false;
     m_reusable = false;
     m_requestEnded = false;
+    m_upgrade = false;
     m_paused = false;
     // While the request goes out, a member that stops reading it for read_timeout has stalled.
     armTimer(m_timeouts.read, Failure::ReadTimeout);
@@ -248,6 +249,10 @@ bool UpstreamConnection::flush()
     if (m_outSent == m_out.size()) {
         m_out.clear();
         m_outSent = 0;
+        if (m_shutdownPending) {
+            m_shutdownPending = false;
+            shutdownWrite();
+        }
     } else if (m_outSent > HighWater) {
         m_out.remove(0, m_outSent);
         m_outSent = 0;
@@ -267,6 +272,19 @@ void UpstreamConnection::updateInterest()
         return;
     const bool wantWrite = !m_out.isEmpty() || m_sslWantsWrite;
     m_poller->update(m_fd, this, !m_paused, wantWrite);
+}
+
+void UpstreamConnection::shutdownWrite()
+{
+    if (m_state == State::Closed)
+        return;
+    if (!m_out.isEmpty()) {
+        m_shutdownPending = true; // after the queued bytes
+        return;
+    }
+    if (m_ssl)
+        SSL_shutdown(m_ssl);
+    ::shutdown(m_fd, SHUT_WR);
 }
 
 void UpstreamConnection::pauseReading()
@@ -346,7 +364,7 @@ void UpstreamConnection::onReadable()
 {
     char buffer[ReadChunk];
     for (int rounds = 0; rounds < 16 && m_state != State::Closed; ++rounds) {
-        if (m_paused && m_readState == ReadState::Body)
+        if (m_paused && (m_readState == ReadState::Body || m_readState == ReadState::Tunnel))
             return;
         bool eof = false;
         bool error = false;
@@ -360,6 +378,12 @@ void UpstreamConnection::onReadable()
                     close();
                     if (gone)
                         gone();
+                } else if (m_readState == ReadState::Tunnel) {
+                    Handler *handler = m_handler;
+                    m_handler = nullptr;
+                    close();
+                    if (handler)
+                        handler->upstreamEnd();
                 } else if (m_readState == ReadState::Body && m_framing == BodyFraming::UntilClose) {
                     m_reusable = false;
                     completeResponse();
@@ -394,6 +418,19 @@ void UpstreamConnection::onReadable()
                 if (m_head.status >= 100 && m_head.status < 200 && m_head.status != 101)
                     continue; // 100 Continue, 103 Early Hints: the final head follows
                 m_responseStarted = true;
+                if (m_head.status == 101 && m_upgrade) {
+                    // From here on a byte tunnel: no framing, no timers (the owner keeps its own).
+                    m_timer.stop();
+                    m_readState = ReadState::Tunnel;
+                    m_handler->upstreamHead(m_head);
+                    if (m_state != State::Busy)
+                        return;
+                    QByteArray rest = std::move(m_in);
+                    m_in.clear();
+                    if (!rest.isEmpty())
+                        m_handler->upstreamData(rest);
+                    break;
+                }
                 m_framing = m_head.framing(m_method);
                 m_remaining = m_head.contentLength;
                 m_chunked.reset(-1);
@@ -418,6 +455,8 @@ void UpstreamConnection::onReadable()
         if (m_readState == ReadState::Body) {
             armTimer(m_timeouts.read, Failure::ReadTimeout);
             processBody(data);
+        } else if (m_readState == ReadState::Tunnel) {
+            m_handler->upstreamData(data);
         }
     }
     if (m_ssl && SSL_pending(m_ssl) > 0 && m_state == State::Busy && !m_paused)

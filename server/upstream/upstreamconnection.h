@@ -82,6 +82,12 @@ public:
     bool write(QByteArrayView data);
     // The request is complete: the response timeout starts.
     void endRequest();
+    // The request asked for an upgrade (WebSocket): a 101 answer turns the connection into a
+    // byte tunnel whose bytes come as upstreamData() until the member's end (upstreamEnd()).
+    void expectUpgrade() { m_upgrade = true; }
+    bool isTunnel() const { return m_readState == ReadState::Tunnel; }
+    // Tunnel: our direction ends (FIN, or TLS close_notify then FIN).
+    void shutdownWrite();
     // Flow control for a slow client.
     void pauseReading();
     void resumeReading();
@@ -95,7 +101,7 @@ public:
 
 private:
     enum class State { Connecting, Handshaking, Ready, Busy, Closed };
-    enum class ReadState { Head, Body, Done };
+    enum class ReadState { Head, Body, Tunnel, Done };
 
     void onPollEvents(bool readable, bool writable) override;
     void finishConnect();
@@ -128,6 +134,8 @@ private:
     bool m_wantWritable = false;
     bool m_paused = false;
     bool m_requestEnded = false;
+    bool m_upgrade = false;
+    bool m_shutdownPending = false;
     QByteArray m_in; // a response head not yet complete
     QByteArray m_method;
     ResponseHead m_head;

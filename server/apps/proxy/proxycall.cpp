@@ -6,6 +6,7 @@
 #include "upstream/responsehead.h"
 
 #include <QLoggingCategory>
+#include <QRandomGenerator>
 #include <QTimer>
 
 #include <chrono>
@@ -96,6 +97,9 @@ ProxyCall::ProxyCall(std::shared_ptr<GroupRuntime> group, Http::Exchange &exchan
 {
     const Http::Request &request = exchange.request();
     m_idempotent = isIdempotent(request.method());
+    m_upgrade = equalsIgnoreCase(request.tunnelProtocol(), "websocket");
+    if (m_upgrade) // the tunnel's bytes are not a body: they flow once the member agreed
+        m_hasBody = m_chunkedUp = false;
     m_hasBody = request.head.hasBody() || request.bodyBuffered;
     m_chunkedUp = m_hasBody && (request.head.contentLength < 0 || request.bodyBuffered);
     m_startedMs = nowMs();
@@ -159,7 +163,10 @@ void ProxyCall::waitForCapacity()
         answer(503, "1");
         return;
     }
-    exchange->runAfter(QueuePollMs, [this] { attempt(); });
+    exchange->runAfter(QueuePollMs, [this, alive = m_alive] {
+        if (*alive)
+            attempt();
+    });
 }
 
 void ProxyCall::connectMember()
@@ -201,7 +208,8 @@ QByteArray ProxyCall::buildHead(Http::Exchange &exchange) const
     const GroupSettings &settings = m_group->settings;
     QByteArray out;
     out.reserve(512);
-    out.append(head.method);
+    // An HTTP/2 WebSocket (extended CONNECT, RFC 8441) reaches the member as an HTTP/1.1 one.
+    out.append(m_upgrade ? QByteArrayView("GET") : head.method);
     out.append(' ');
     QByteArrayView path = head.path;
     if (settings.stripPrefix && !request.scriptName.isEmpty() &&
@@ -264,7 +272,8 @@ QByteArray ProxyCall::buildHead(Http::Exchange &exchange) const
         forwardedFor = client;
     appendField(out, "X-Forwarded-For", forwardedFor);
     appendField(out, "X-Forwarded-Proto", forwardedProto.isEmpty() ? proto : forwardedProto);
-    appendField(out, "X-Forwarded-Host", forwardedHost.isEmpty() ? head.host : forwardedHost);
+    if (!forwardedHost.isEmpty() || !head.host.isEmpty())
+        appendField(out, "X-Forwarded-Host", forwardedHost.isEmpty() ? head.host : forwardedHost);
     if (forwarded.isEmpty()) {
         const bool v6 = client.contains(':');
         forwarded =
@@ -278,6 +287,19 @@ QByteArray ProxyCall::buildHead(Http::Exchange &exchange) const
     if (settings.via)
         appendField(out, "Via", request.version == "HTTP/2.0" ? "2 berth" : "1.1 berth");
     appendField(out, "X-Berth-Txn", request.txnId);
+    if (m_upgrade) {
+        appendField(out, "Connection", "Upgrade");
+        appendField(out, "Upgrade", "websocket");
+        if (head.field("sec-websocket-key").isNull()) {
+            // HTTP/2 has no key: make one (the member's accept value is not relayed on h2).
+            QByteArray key(16, Qt::Uninitialized);
+            for (char &c : key)
+                c = char(QRandomGenerator::global()->generate());
+            appendField(out, "Sec-WebSocket-Key", key.toBase64());
+            if (head.field("sec-websocket-version").isNull())
+                appendField(out, "Sec-WebSocket-Version", "13");
+        }
+    }
     if (m_chunkedUp)
         appendField(out, "Transfer-Encoding", "chunked");
     else if (m_hasBody)
@@ -301,6 +323,8 @@ void ProxyCall::upstreamConnected()
                                           m_group->settings.responseTimeout,
                                           m_group->settings.readTimeout};
     m_connection->beginRequest(this, buildHead(*exchange), exchange->request().method(), timeouts);
+    if (m_upgrade)
+        m_connection->expectUpgrade();
     if (!m_hasBody) {
         m_bodyDone = true;
         m_connection->endRequest();
@@ -313,8 +337,8 @@ void ProxyCall::startBody(Http::Exchange &exchange)
 {
     m_bodyStarted = true;
     exchange.readBody(
-        [this](QByteArrayView chunk) {
-            if (!m_connection || chunk.isEmpty())
+        [this, alive = m_alive](QByteArrayView chunk) {
+            if (!*alive || !m_connection || chunk.isEmpty())
                 return;
             bool ok = true;
             if (m_chunkedUp) {
@@ -333,7 +357,14 @@ void ProxyCall::startBody(Http::Exchange &exchange)
                 }
             }
         },
-        [this] {
+        [this, alive = m_alive] {
+            if (!*alive)
+                return;
+            if (m_tunnel) {
+                if (m_connection)
+                    m_connection->shutdownWrite();
+                return;
+            }
             m_bodyDone = true;
             if (!m_connection)
                 return;
@@ -358,6 +389,26 @@ void ProxyCall::upstreamHead(const Upstream::ResponseHead &head)
     Http::Exchange *exchange = m_exchange.get();
     if (!exchange) {
         clientGone();
+        return;
+    }
+    if (head.status == 101 && m_upgrade && m_connection && m_connection->isTunnel()) {
+        Http::Response &response = exchange->response();
+        response.clear();
+        const bool http2 = exchange->request().version == "HTTP/2.0";
+        for (const auto &[name, value] : head.fields) {
+            if (Upstream::isHopByHopField(name) || equalsIgnoreCase(name, "date") ||
+                equalsIgnoreCase(name, "server") || equalsIgnoreCase(name, "content-length") ||
+                (http2 && equalsIgnoreCase(name, "sec-websocket-accept")))
+                continue;
+            response.addHeader(name, value);
+        }
+        m_responseStarted = true;
+        if (!exchange->startTunnel()) {
+            upstreamFailed(UpstreamConnection::Failure::BadResponse, true);
+            return;
+        }
+        m_tunnel = true;
+        startBody(*exchange);
         return;
     }
     if (head.status == 101) {
@@ -465,6 +516,7 @@ void ProxyCall::upstreamFailed(UpstreamConnection::Failure failure, bool respons
         } else {
             balancer.released(m_member);
             m_group->countFinished(m_member, false);
+            --m_attempts; // a stale pooled connection: this attempt does not count
         }
         m_member = -1;
     }
@@ -482,8 +534,7 @@ void ProxyCall::upstreamFailed(UpstreamConnection::Failure failure, bool respons
     }
     const bool neverSent = failure == F::Connect || failure == F::ConnectTimeout;
     const bool replayable = !m_bodyStarted && (m_idempotent || neverSent || !m_hasBody);
-    const bool retryAllowed = (m_attempts <= m_group->settings.retries) ||
-                              (!memberAtFault && m_attempts <= m_group->settings.retries + 1);
+    const bool retryAllowed = m_attempts <= m_group->settings.retries;
     if (replayable && retryAllowed && (m_idempotent || neverSent || !memberAtFault)) {
         attempt();
         return;
@@ -528,6 +579,7 @@ void ProxyCall::done()
     if (m_finished)
         return;
     m_finished = true;
+    *m_alive = false;
     if (m_connection) {
         UpstreamConnection *connection = m_connection.data();
         m_connection = nullptr;
