@@ -376,3 +376,23 @@ def test_websocket_upgrade_is_tunnelled(berth_server, members):
     got = a.requests[-1]
     hdr = dict((k.lower(), v) for k, v in got["headers"])
     assert hdr["upgrade"] == "websocket" and hdr["sec-websocket-key"] == key
+
+
+@pytest.mark.parametrize("group, key, message", [
+    ("members = 127.0.0.1", "members", "expected host:port"),
+    ("members = weight=2 127.0.0.1:5000", "members", "before any member"),
+    ("members = 127.0.0.1:5000\nbalance = fastest", "balance", "expected round_robin"),
+    ("members =", "members", "no member given"),
+])
+def test_bad_group_is_reported_at_its_line(tmp_path, group, key, message):
+    path, text = berth.write_conf(tmp_path, f"[routes:line]\n/ = @g\n\n[@g]\n{group}\n")
+    r = berth.run_cli("check", "-c", str(path), timeout=10)
+    assert r.returncode == 1, r
+    line = berth.line_of(text, f"{key} =")
+    assert f"berth.conf:{line}:" in r.output and message in r.output, r
+
+
+def test_route_to_missing_group_is_reported(tmp_path):
+    path, text = berth.write_conf(tmp_path, "[routes:line]\n/ = @nowhere\n")
+    r = berth.run_cli("check", "-c", str(path), timeout=10)
+    assert r.returncode == 1 and "[@nowhere]" in r.output, r
