@@ -36,6 +36,7 @@ class Member:
         self.connections = 0
         self.open_socks: list[socket.socket] = []
         self.sni: list = []
+        self.health_status = 200  # what /health answers
         self._stop = False
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -176,6 +177,10 @@ class Member:
                 conn.sendall(b"%x\r\n" % piece + b"y" * piece + b"\r\n")
                 sent += piece
             conn.sendall(b"0\r\n\r\n")
+            return True
+        if path == "/health":
+            status = self.health_status
+            conn.sendall(b"HTTP/1.1 %d X\r\nContent-Length: 0\r\n\r\n" % status)
             return True
         if path.endswith("/upload"):
             body = f"{size} {digest}".encode()

@@ -396,3 +396,26 @@ def test_route_to_missing_group_is_reported(tmp_path):
     path, text = berth.write_conf(tmp_path, "[routes:line]\n/ = @nowhere\n")
     r = berth.run_cli("check", "-c", str(path), timeout=10)
     assert r.returncode == 1 and "[@nowhere]" in r.output, r
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_active_health_checks_evict_and_restore(berth_server, members, workers):
+    a, b = members(2)
+    srv = berth_server(group_config(f"{a.addr}, {b.addr}",
+                                    "health_check = /health\nhealth_interval = 100ms\n"
+                                    "rise = 2\nfall = 2\nmax_fails = 0"),
+                       server={"workers": workers})
+    assert berth.wait_until(lambda: sum(1 for r in a.requests if r["target"] == "/health") >= 2, 5)
+    assert len(distribution(srv, 10)) == 2
+    a.health_status = 503
+    assert berth.wait_until(lambda: "member %s down (health check" % a.addr in srv.server_log(), 5)
+    assert distribution(srv, 10) == {"member=m1": 10}
+    a.health_status = 200
+    up_line = "member %s up (health check" % a.addr
+    assert berth.wait_until(lambda: srv.server_log().count(up_line) == 2, 5)  # at start, now
+    assert len(distribution(srv, 10)) == 2
+    # One place polls, not every worker: about one check per interval.
+    before = sum(1 for r in b.requests if r["target"] == "/health")
+    time.sleep(1.0)
+    checks = sum(1 for r in b.requests if r["target"] == "/health") - before
+    assert 5 <= checks <= 13, checks

@@ -5,6 +5,7 @@
 
 #include "cron/cronservice.h"
 #include "daemon/daemonservice.h"
+#include "gatewayhealth/healthservice.h"
 #include "http/httpservice.h"
 #include "mailer/mailerservice.h"
 #include "service/serviceregistry.h"
@@ -23,6 +24,7 @@ void registerBuiltinServices(Supervisor::ServiceRegistry &registry)
     registerMailerService(registry);
     registerSocketAppServices(registry);
     Daemons::registerDaemonService(registry);
+    registerHealthService(registry);
 }
 
 } // namespace Berth::Services

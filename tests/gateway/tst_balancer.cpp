@@ -54,6 +54,7 @@ private Q_SLOTS:
     void maxConnsMakesBusy();
     void triedMembersAreSkipped();
     void latencyEwma();
+    void activeHealthSkipsDownMembers();
 };
 
 void tst_Balancer::parseMethod()
@@ -214,6 +215,19 @@ void tst_Balancer::latencyEwma()
     balancer.started(0);
     balancer.succeeded(0, 1600);
     QCOMPARE(balancer.state(0).latencyEwmaUs.load(), 900);
+}
+
+void tst_Balancer::activeHealthSkipsDownMembers()
+{
+    Balancer balancer(specs({1, 1, 1}), Balancer::Method::RoundRobin, 1, 10000);
+    QList<int> health{2, 1, 0}; // up, down, unknown (unknown serves)
+    balancer.setHealthSource([&health](int member) { return health[member]; });
+    const QMap<int, int> seen = pickMany(balancer, 10);
+    QCOMPARE(seen.keys(), (QList<int>{0, 2}));
+    QCOMPARE(seen.value(0) + seen.value(2), 10);
+    health = {1, 1, 1};
+    int member = -1;
+    QCOMPARE(balancer.pick(0, 0, 0, &member), Balancer::Pick::NoneUp);
 }
 
 QTEST_GUILESS_MAIN(tst_Balancer)

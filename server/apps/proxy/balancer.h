@@ -6,6 +6,7 @@
 #include <QString>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -61,6 +62,11 @@ public:
     MemberState &state(int member) { return *m_states[member]; }
     const MemberState &state(int member) const { return *m_states[member]; }
 
+    // Active health checks (shared memory, from the gateway health service): 1 when the member
+    // failed its checks. Called on every pick, from any event-loop thread.
+    using HealthSource = std::function<int(int member)>;
+    void setHealthSource(HealthSource source) { m_health = std::move(source); }
+
     // tried: members this request already failed on (bit i = member i), skipped.
     Pick pick(quint32 clientHash, quint64 tried, qint64 nowMs, int *member);
     bool isDown(int member, qint64 nowMs) const;
@@ -81,6 +87,7 @@ private:
     std::vector<std::unique_ptr<MemberState>> m_states;
     std::vector<int> m_primarySequence; // smooth weighted round-robin order of the primaries
     std::vector<int> m_backupSequence;
+    HealthSource m_health;
     Method m_method;
     int m_maxFails;
     qint64 m_failTimeoutMs;

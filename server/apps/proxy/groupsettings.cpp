@@ -74,7 +74,39 @@ bool GroupSettings::fromConfig(const Config::Config &config, const QString &sect
         s->host = QStringLiteral("pass");
     s->stripPrefix = config.getBool(section, QStringLiteral("strip_prefix"));
     s->via = config.getBool(section, QStringLiteral("via"));
+    s->healthCheck = config.getString(section, QStringLiteral("health_check")).trimmed();
+    if (!s->healthCheck.isEmpty() && !s->healthCheck.startsWith(u'/'))
+        return error(QStringLiteral("health_check"),
+                     QStringLiteral("must be a path starting with /"));
+    s->healthInterval = config.getDuration(section, QStringLiteral("health_interval"));
+    s->healthTimeout = config.getDuration(section, QStringLiteral("health_timeout"));
+    if (s->healthInterval.count() <= 0)
+        return error(QStringLiteral("health_interval"), QStringLiteral("must be above 0"));
+    const QString status = config.getString(section, QStringLiteral("health_status"));
+    const QStringList bounds = status.split(u'-');
+    bool okMin = false;
+    bool okMax = false;
+    s->healthStatusMin = bounds.value(0).trimmed().toInt(&okMin);
+    s->healthStatusMax =
+        bounds.size() > 1 ? bounds.value(1).trimmed().toInt(&okMax) : s->healthStatusMin;
+    if (bounds.size() == 1)
+        okMax = okMin;
+    if (!okMin || !okMax || bounds.size() > 2 || s->healthStatusMin < 100 ||
+        s->healthStatusMax > 599 || s->healthStatusMin > s->healthStatusMax)
+        return error(
+            QStringLiteral("health_status"),
+            QStringLiteral("\"%1\": expected a status or a range like 200-399").arg(status));
+    s->rise = int(config.getInt(section, QStringLiteral("rise")));
+    s->fall = int(config.getInt(section, QStringLiteral("fall")));
     return true;
+}
+
+QString GroupSettings::healthStatName(int member) const
+{
+    QString stat = QStringLiteral("hc:%1:%2").arg(name, members[member].address.text());
+    if (stat.toUtf8().size() > 47)
+        stat = QStringLiteral("hc:%1:#%2").arg(name).arg(member);
+    return stat;
 }
 
 } // namespace Berth::Gateway

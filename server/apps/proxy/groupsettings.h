@@ -38,11 +38,22 @@ struct GroupSettings
     QString host = QStringLiteral("pass"); // pass | member | a name
     bool stripPrefix = false;
     bool via = false;
+    // Active health checks (from the berth.gateway_health service, one per server).
+    QString healthCheck; // path; empty: none
+    std::chrono::milliseconds healthInterval{5000};
+    std::chrono::milliseconds healthTimeout{2000};
+    int healthStatusMin = 200;
+    int healthStatusMax = 399;
+    int rise = 2;
+    int fall = 3;
 
     // Reads [section]; problems are recorded as diagnostics at the key's file:line. False when
     // the group can't serve.
     static bool fromConfig(const Config::Config &config, const QString &section,
                            GroupSettings *settings);
+    // The shared-memory stat that carries a member's active health ("hc:@users:10.0.0.5:5001";
+    // the member's index when the name would be too long): 0 unknown, 1 down, 2 up.
+    QString healthStatName(int member) const;
 };
 
 } // namespace Berth::Gateway

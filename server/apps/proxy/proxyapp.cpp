@@ -5,11 +5,13 @@
 #include "http/exchange.h"
 #include "pipeline/appregistry.h"
 #include "runtime/servercontext.h"
+#include "runtime/sharedstate.h"
 #include "runtime/statsregistry.h"
 #include "upstream/clienttls.h"
 
 #include <config/config.h>
 
+#include <QDateTime>
 #include <QHash>
 #include <QMutex>
 #include <QMutexLocker>
@@ -59,6 +61,59 @@ void declareStats(GroupRuntime &group)
     }
 }
 
+// Reads the verdicts of the gateway health service from shared memory: the stat "hc:@g:member"
+// in whichever slot holds it (the service's), 0 unknown, 1 down, 2 up. The stat's index is
+// looked up until the service has published it (at most once a second per member).
+void attachHealth(GroupRuntime &group)
+{
+    Core::SharedState *shared =
+        group.server && group.server->stats ? group.server->stats->shared() : nullptr;
+    if (group.settings.healthCheck.isEmpty() || !shared)
+        return;
+    struct Reader
+    {
+        Core::SharedState *shared;
+        QStringList names;
+        std::vector<std::atomic<int>> index;
+        std::vector<std::atomic<qint64>> lastLookupMs;
+        Reader(Core::SharedState *s, QStringList n)
+            : shared(s)
+            , names(std::move(n))
+            , index(size_t(names.size()))
+            , lastLookupMs(size_t(names.size()))
+        {
+            for (auto &i : index)
+                i.store(-1);
+        }
+        int state(int member)
+        {
+            int stat = index[size_t(member)].load(std::memory_order_relaxed);
+            if (stat < 0) {
+                const qint64 now = QDateTime::currentMSecsSinceEpoch();
+                if (now - lastLookupMs[size_t(member)].load(std::memory_order_relaxed) < 1000)
+                    return 0;
+                lastLookupMs[size_t(member)].store(now, std::memory_order_relaxed);
+                stat = shared->findStat(names[member]);
+                if (stat < 0)
+                    return 0;
+                index[size_t(member)].store(stat, std::memory_order_relaxed);
+            }
+            int best = 0;
+            for (int i = 0; i < shared->slotCount(); ++i) {
+                const Core::WorkerSlot *slot = shared->slot(i);
+                if (slot->isLive())
+                    best = qMax(best, int(slot->values[stat].load(std::memory_order_relaxed)));
+            }
+            return best;
+        }
+    };
+    QStringList names;
+    for (int i = 0; i < group.settings.members.size(); ++i)
+        names.append(group.settings.healthStatName(i));
+    auto reader = std::make_shared<Reader>(shared, names);
+    group.balancer->setHealthSource([reader](int member) { return reader->state(member); });
+}
+
 std::shared_ptr<GroupRuntime> buildGroup(const Pipeline::AppSetup &setup, const QString &section)
 {
     const Config::Config &config = setup.config;
@@ -95,6 +150,7 @@ std::shared_ptr<GroupRuntime> buildGroup(const Pipeline::AppSetup &setup, const 
         group->resolved.append(resolved);
     }
     declareStats(*group);
+    attachHealth(*group);
     return group;
 }
 
