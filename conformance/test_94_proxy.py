@@ -419,3 +419,24 @@ def test_active_health_checks_evict_and_restore(berth_server, members, workers):
     time.sleep(1.0)
     checks = sum(1 for r in b.requests if r["target"] == "/health") - before
     assert 5 <= checks <= 13, checks
+
+
+def test_websocket_over_http2_is_tunnelled(berth_server, members):
+    pytest.importorskip("h2")
+    from test_82_ws_over_h2 import H2
+    (a,) = members(1)
+    srv = berth_server(group_config(a.addr))
+    srv.h2_tls = False
+    c = H2(srv)
+    try:
+        sid = c.connect("/ws")
+        assert c.status(sid) == 200
+        c.send(sid, b"raw tunnel bytes")
+        c.pump(lambda: bytes(c.data.get(sid, b"")) == b"raw tunnel bytes")
+    finally:
+        c.close()
+    got = a.requests[-1]
+    assert got["method"] == "GET" and got["target"] == "/ws"
+    hdr = dict((k.lower(), v) for k, v in got["headers"])
+    assert hdr["upgrade"] == "websocket" and hdr["sec-websocket-version"] == "13"
+    assert "sec-websocket-key" in hdr and "transfer-encoding" not in hdr

@@ -98,10 +98,10 @@ ProxyCall::ProxyCall(std::shared_ptr<GroupRuntime> group, Http::Exchange &exchan
     const Http::Request &request = exchange.request();
     m_idempotent = isIdempotent(request.method());
     m_upgrade = equalsIgnoreCase(request.tunnelProtocol(), "websocket");
-    if (m_upgrade) // the tunnel's bytes are not a body: they flow once the member agreed
-        m_hasBody = m_chunkedUp = false;
     m_hasBody = request.head.hasBody() || request.bodyBuffered;
     m_chunkedUp = m_hasBody && (request.head.contentLength < 0 || request.bodyBuffered);
+    if (m_upgrade) // the tunnel's bytes are not a body: they flow once the member agreed
+        m_hasBody = m_chunkedUp = false;
     m_startedMs = nowMs();
     m_queueDeadlineMs = m_startedMs + m_group->settings.queueTimeout.count();
     exchange.setAbortHandler([this] { clientGone(); });
