@@ -440,3 +440,13 @@ def test_websocket_over_http2_is_tunnelled(berth_server, members):
     hdr = dict((k.lower(), v) for k, v in got["headers"])
     assert hdr["upgrade"] == "websocket" and hdr["sec-websocket-version"] == "13"
     assert "sec-websocket-key" in hdr and "transfer-encoding" not in hdr
+
+
+def test_timeout_on_a_reused_connection(berth_server, members):
+    (a,) = members(1)
+    srv = berth_server(group_config(a.addr, "response_timeout = 300ms\nretries = 0\n"
+                                            "keepalive_timeout = 30s"))
+    assert srv.request("GET", "/warm").status == 200  # leaves an idle pooled connection
+    started = time.monotonic()
+    assert srv.request("GET", "/slow?ms=2000", timeout=5).status == 504
+    assert time.monotonic() - started < 1.8

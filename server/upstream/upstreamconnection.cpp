@@ -24,6 +24,12 @@ namespace {
 constexpr qsizetype HighWater = 256 * 1024;
 constexpr qsizetype ReadChunk = 64 * 1024;
 
+qint64 steadyMs()
+{
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
 } // namespace
 
 const char *UpstreamConnection::failureName(Failure failure)
@@ -62,6 +68,12 @@ UpstreamConnection::UpstreamConnection(const ResolvedAddress &address,
             close();
             if (gone)
                 gone();
+            return;
+        }
+        const qint64 now = steadyMs();
+        if (m_deadlineMs > now) { // pushed back since the timer started (see armTimer)
+            m_timerDueMs = m_deadlineMs;
+            m_timer.start(milliseconds(m_deadlineMs - now));
             return;
         }
         fail(m_timerFailure);
@@ -108,10 +120,20 @@ void UpstreamConnection::open(Handler *handler, const Timeouts &timeouts)
 void UpstreamConnection::armTimer(milliseconds timeout, Failure failure)
 {
     m_timerFailure = failure;
-    if (timeout.count() > 0)
-        m_timer.start(timeout);
-    else
+    if (timeout.count() <= 0) {
+        m_deadlineMs = 0;
         m_timer.stop();
+        return;
+    }
+    // Armed again on every read and write: restarting a Qt timer each time costs more than the
+    // read. A running timer due no later than the new deadline is kept; when it fires it looks
+    // at the deadline and sleeps again if it moved.
+    const qint64 deadline = steadyMs() + timeout.count();
+    m_deadlineMs = deadline;
+    if (m_timer.isActive() && m_timerDueMs <= deadline)
+        return;
+    m_timerDueMs = deadline;
+    m_timer.start(timeout);
 }
 
 void UpstreamConnection::onPollEvents(bool readable, bool writable)
@@ -544,7 +566,10 @@ void UpstreamConnection::park(milliseconds idleTimeout, std::function<void()> on
     m_onGone = std::move(onGone);
     m_paused = false;
     updateInterest();
-    m_timer.start(idleTimeout.count() > 0 ? idleTimeout : milliseconds(1));
+    const milliseconds idle = idleTimeout.count() > 0 ? idleTimeout : milliseconds(1);
+    m_deadlineMs = 0;
+    m_timerDueMs = steadyMs() + idle.count(); // armTimer() must know when this one fires
+    m_timer.start(idle);
 }
 
 void UpstreamConnection::fail(Failure failure)

@@ -129,6 +129,9 @@ private:
     Timeouts m_timeouts;
     QTimer m_timer;
     Failure m_timerFailure = Failure::ConnectTimeout;
+    qint64 m_deadlineMs = 0; // steady ms when the armed timeout expires (0: none)
+    qint64 m_timerDueMs = 0; // when m_timer fires
+
     QByteArray m_out;
     qsizetype m_outSent = 0;
     bool m_wantWritable = false;

@@ -124,7 +124,9 @@ void ProxyCall::attempt()
         return;
     }
     Balancer &balancer = *m_group->balancer;
-    const quint32 hash = qHash(addressText(exchange->request()));
+    const quint32 hash = m_group->settings.balance == Balancer::Method::IpHash
+                             ? qHash(addressText(exchange->request()))
+                             : 0;
     int member = -1;
     switch (balancer.pick(hash, m_tried, nowMs(), &member)) {
     case Balancer::Pick::Chosen:
