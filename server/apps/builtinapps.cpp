@@ -11,6 +11,7 @@
 #include "logcollector/logcollectorapp.h"
 #include "mail/mailapp.h"
 #include "metrics/metricsapp.h"
+#include "proxy/proxyapp.h"
 #include "session/sessionapp.h"
 #include "sessiondemo/sessiondemoapp.h"
 #include "socketapps/socketappregistry.h"
@@ -40,6 +41,7 @@ void registerBuiltinApps(Pipeline::AppRegistry &registry)
     registerMailApp(registry);
     registerWsEchoApp(registry);
     registerWsChatApp(registry);
+    Gateway::registerProxyApp(registry);
     Wsgi::registerWsgiApp(registry);
     Plugins::registerPluginApps(registry);
 }

@@ -3,6 +3,7 @@
 #include <QSocketNotifier>
 
 #include <cerrno>
+#include <memory>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -11,6 +12,8 @@ namespace Berth::Engine {
 namespace {
 
 constexpr int MaxEventsPerWake = 256;
+
+thread_local Poller *t_current = nullptr;
 
 std::uint32_t eventMask(bool read, bool write)
 {
@@ -23,6 +26,8 @@ Poller::Poller(QObject *parent)
     : QObject(parent)
     , m_epoll(::epoll_create1(EPOLL_CLOEXEC))
 {
+    if (!t_current)
+        t_current = this;
     if (m_epoll < 0)
         return;
     m_notifier = new QSocketNotifier(m_epoll, QSocketNotifier::Read, this);
@@ -31,8 +36,20 @@ Poller::Poller(QObject *parent)
 
 Poller::~Poller()
 {
+    if (t_current == this)
+        t_current = nullptr;
     if (m_epoll >= 0)
         ::close(m_epoll);
+}
+
+Poller *Poller::forCurrentThread()
+{
+    if (!t_current) {
+        // Lives as long as the thread; its notifier belongs to this thread's event loop.
+        thread_local std::unique_ptr<Poller> own;
+        own = std::make_unique<Poller>();
+    }
+    return t_current;
 }
 
 bool Poller::add(int fd, Handler *handler, bool read, bool write)

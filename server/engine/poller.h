@@ -27,6 +27,11 @@ public:
     explicit Poller(QObject *parent = nullptr);
     ~Poller() override;
 
+    // The poller of the calling thread: the first one made in it (the event-loop thread's
+    // ConnectionManager, a socket app's loop), or one made on first use (tests), for the code
+    // that opens its own sockets there (the gateway's upstream connections).
+    static Poller *forCurrentThread();
+
     bool isValid() const { return m_epoll >= 0; }
     // Registers fd with its interest; call update() when the interest changes and remove()
     // before closing fd.

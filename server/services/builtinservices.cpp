@@ -6,6 +6,7 @@
 #include "admin/adminservice.h"
 #include "cron/cronservice.h"
 #include "daemon/daemonservice.h"
+#include "gatewayhealth/healthservice.h"
 #include "http/httpservice.h"
 #include "mailer/mailerservice.h"
 #include "service/serviceregistry.h"
@@ -25,6 +26,7 @@ void registerBuiltinServices(Supervisor::ServiceRegistry &registry)
     registerSocketAppServices(registry);
     Daemons::registerDaemonService(registry);
     Admin::registerAdminService(registry);
+    registerHealthService(registry);
 }
 
 } // namespace Berth::Services

@@ -68,7 +68,7 @@ void tst_Validator::designExampleIsValid()
     for (const Diagnostic &d : found)
         warnings.append(d.message);
     const QString ignored = u" is not supported by this version of berthd and is ignored"_s;
-    QCOMPARE(warnings, (QStringList{u"[@users]"_s + ignored, u"[api-gateway]"_s + ignored}));
+    QCOMPARE(warnings, (QStringList{u"[api-gateway]"_s + ignored}));
     // The values the example sets come through the getters unchanged.
     QCOMPARE(config.getInt(u"server"_s, u"workers"_s), 2);
     QCOMPARE(config.getSize(u"limits"_s, u"max_header_bytes"_s), 32 * 1024);
@@ -207,7 +207,7 @@ void tst_Validator::emptyValueIsNotChecked()
 void tst_Validator::plannedSections_data()
 {
     QTest::addColumn<QString>("section");
-    for (const char *name : {"@users", "api-gateway"})
+    for (const char *name : {"api-gateway"})
         QTest::newRow(name) << QString::fromLatin1(name);
 }
 
@@ -332,7 +332,7 @@ void tst_Validator::schemaFindSection_data()
     QTest::newRow("routes") << u"routes:line"_s << u"routes:line"_s << false << true;
     QTest::newRow("crontab") << u"crontab:line"_s << u"crontab:line"_s << false << true;
     QTest::newRow("app") << u"app:echo"_s << u"app:*"_s << false << false;
-    QTest::newRow("group") << u"@users"_s << u"@*"_s << true << false;
+    QTest::newRow("group") << u"@users"_s << u"@*"_s << false << false;
     QTest::newRow("tcp") << u"tcp:echo"_s << u"tcp:*"_s << false << false;
     QTest::newRow("udp") << u"udp:echo"_s << u"udp:*"_s << false << false;
     QTest::newRow("daemon") << u"daemon:x"_s << u"daemon:*"_s << false << false;

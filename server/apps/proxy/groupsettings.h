@@ -1,0 +1,59 @@
+#pragma once
+
+#include "balancer.h"
+
+#include <QByteArray>
+#include <QList>
+#include <QString>
+
+#include <chrono>
+
+namespace Berth::Config {
+class Config;
+}
+
+namespace Berth::Gateway {
+
+// A member group's [@NAME] section.
+struct GroupSettings
+{
+    QString name; // "@users"
+    QList<MemberSpec> members;
+    Balancer::Method balance = Balancer::Method::RoundRobin;
+    int keepalive = 32;
+    std::chrono::milliseconds keepaliveTimeout{60000};
+    std::chrono::milliseconds connectTimeout{5000};
+    std::chrono::milliseconds responseTimeout{60000};
+    std::chrono::milliseconds readTimeout{60000};
+    std::chrono::milliseconds queueTimeout{5000};
+    int retries = 1;
+    int maxFails = 1;
+    std::chrono::milliseconds failTimeout{10000};
+    bool ssl = false;
+    bool sslVerify = true;
+    QString sslCa;
+    QString sslCert;
+    QString sslKey;
+    QString sslName;                       // SNI and verified name; empty: the member's host
+    QString host = QStringLiteral("pass"); // pass | member | a name
+    bool stripPrefix = false;
+    bool via = false;
+    // Active health checks (from the berth.gateway_health service, one per server).
+    QString healthCheck; // path; empty: none
+    std::chrono::milliseconds healthInterval{5000};
+    std::chrono::milliseconds healthTimeout{2000};
+    int healthStatusMin = 200;
+    int healthStatusMax = 399;
+    int rise = 2;
+    int fall = 3;
+
+    // Reads [section]; problems are recorded as diagnostics at the key's file:line. False when
+    // the group can't serve.
+    static bool fromConfig(const Config::Config &config, const QString &section,
+                           GroupSettings *settings);
+    // The shared-memory stat that carries a member's active health ("hc:@users:10.0.0.5:5001";
+    // the member's index when the name would be too long): 0 unknown, 1 down, 2 up.
+    QString healthStatName(int member) const;
+};
+
+} // namespace Berth::Gateway

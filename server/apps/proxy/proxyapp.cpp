@@ -1,0 +1,221 @@
+#include "proxyapp.h"
+
+#include "proxycall.h"
+
+#include "http/exchange.h"
+#include "pipeline/appregistry.h"
+#include "runtime/servercontext.h"
+#include "runtime/sharedstate.h"
+#include "runtime/statsregistry.h"
+#include "upstream/clienttls.h"
+
+#include <config/config.h>
+
+#include <QDateTime>
+#include <QHash>
+#include <QMutex>
+#include <QMutexLocker>
+
+#include <memory>
+
+namespace Berth::Gateway {
+
+namespace {
+
+// One GroupRuntime per group and process, so the event-loop threads share member state; keyed
+// by the section's text, so a reload that changes the group starts afresh.
+std::shared_ptr<GroupRuntime>
+sharedGroup(const QString &key, const std::function<std::shared_ptr<GroupRuntime>()> &make)
+{
+    static QMutex mutex;
+    static QHash<QString, std::weak_ptr<GroupRuntime>> groups;
+    QMutexLocker lock(&mutex);
+    if (std::shared_ptr<GroupRuntime> existing = groups.value(key).lock())
+        return existing;
+    std::shared_ptr<GroupRuntime> made = make();
+    if (made)
+        groups.insert(key, made);
+    return made;
+}
+
+void declareStats(GroupRuntime &group)
+{
+    Core::StatsRegistry *registry = group.server ? group.server->stats : nullptr;
+    for (int i = 0; i < group.settings.members.size(); ++i) {
+        GroupRuntime::MemberStats entry;
+        if (registry) {
+            QString prefix =
+                QStringLiteral("gw:%1:%2:")
+                    .arg(group.settings.name, group.settings.members[i].address.text());
+            // Stat names are short (shared memory); a long unix path becomes the member's index.
+            if (prefix.toUtf8().size() + 10 > 47)
+                prefix = QStringLiteral("gw:%1:#%2:").arg(group.settings.name).arg(i);
+            using T = Core::StatType;
+            entry.requests = registry->declare(prefix + u"requests"_qs, T::Sum);
+            entry.failures = registry->declare(prefix + u"failures"_qs, T::Sum);
+            entry.inFlight = registry->declare(prefix + u"in_flight"_qs, T::Sum);
+            entry.down = registry->declare(prefix + u"down"_qs, T::Max);
+            entry.latencyUs = registry->declare(prefix + u"latency_us"_qs, T::Max);
+        }
+        group.stats.append(entry);
+    }
+}
+
+// Reads the verdicts of the gateway health service from shared memory: the stat "hc:@g:member"
+// in whichever slot holds it (the service's), 0 unknown, 1 down, 2 up. The stat's index is
+// looked up until the service has published it (at most once a second per member).
+void attachHealth(GroupRuntime &group)
+{
+    Core::SharedState *shared =
+        group.server && group.server->stats ? group.server->stats->shared() : nullptr;
+    if (group.settings.healthCheck.isEmpty() || !shared)
+        return;
+    struct Reader
+    {
+        Core::SharedState *shared;
+        QStringList names;
+        std::vector<std::atomic<int>> index;
+        std::vector<std::atomic<qint64>> lastLookupMs;
+        Reader(Core::SharedState *s, QStringList n)
+            : shared(s)
+            , names(std::move(n))
+            , index(size_t(names.size()))
+            , lastLookupMs(size_t(names.size()))
+        {
+            for (auto &i : index)
+                i.store(-1);
+        }
+        int state(int member)
+        {
+            int stat = index[size_t(member)].load(std::memory_order_relaxed);
+            if (stat < 0) {
+                const qint64 now = QDateTime::currentMSecsSinceEpoch();
+                if (now - lastLookupMs[size_t(member)].load(std::memory_order_relaxed) < 1000)
+                    return 0;
+                lastLookupMs[size_t(member)].store(now, std::memory_order_relaxed);
+                stat = shared->findStat(names[member]);
+                if (stat < 0)
+                    return 0;
+                index[size_t(member)].store(stat, std::memory_order_relaxed);
+            }
+            int best = 0;
+            for (int i = 0; i < shared->slotCount(); ++i) {
+                const Core::WorkerSlot *slot = shared->slot(i);
+                if (slot->isLive())
+                    best = qMax(best, int(slot->values[stat].load(std::memory_order_relaxed)));
+            }
+            return best;
+        }
+    };
+    QStringList names;
+    for (int i = 0; i < group.settings.members.size(); ++i)
+        names.append(group.settings.healthStatName(i));
+    auto reader = std::make_shared<Reader>(shared, names);
+    group.balancer->setHealthSource([reader](int member) { return reader->state(member); });
+}
+
+std::shared_ptr<GroupRuntime> buildGroup(const Pipeline::AppSetup &setup, const QString &section)
+{
+    const Config::Config &config = setup.config;
+    auto group = std::make_shared<GroupRuntime>();
+    group->server = setup.server;
+    if (!GroupSettings::fromConfig(config, section, &group->settings))
+        return nullptr;
+    const GroupSettings &s = group->settings;
+    if (s.ssl) {
+        Upstream::ClientTlsContext::Options options;
+        options.verify = s.sslVerify;
+        options.caFile = s.sslCa;
+        options.certFile = s.sslCert;
+        options.keyFile = s.sslKey;
+        QString error;
+        group->tls = Upstream::ClientTlsContext::create(options, &error);
+        if (!group->tls) {
+            config.addDiagnostic({Config::Diagnostic::Severity::Error,
+                                  config.location(section, QStringLiteral("ssl")),
+                                  QStringLiteral("[%1] %2").arg(section, error)});
+            return nullptr;
+        }
+    }
+    group->balancer =
+        std::make_unique<Balancer>(s.members, s.balance, s.maxFails, qint64(s.failTimeout.count()));
+    for (const MemberSpec &member : s.members) {
+        const Upstream::MemberAddress &address = member.address;
+        group->poolKeys.append(section + u' ' + address.text() + (s.ssl ? u"+tls"_qs : QString()));
+        group->memberHostHeaders.append(address.isUnix ? QByteArrayLiteral("localhost")
+                                                       : address.text().toUtf8());
+        Upstream::ResolvedAddress resolved;
+        if (!Upstream::resolveLiteral(address, &resolved))
+            Upstream::resolveBlocking(address, &resolved);
+        group->resolved.append(resolved);
+    }
+    declareStats(*group);
+    attachHealth(*group);
+    return group;
+}
+
+QString sectionKey(const Config::Config &config, const QString &section)
+{
+    QString key = section;
+    if (const Config::Section *own = config.section(section)) {
+        for (const Config::Entry &entry : own->entries)
+            key += u'\n' + entry.key + u'=' + entry.value;
+    }
+    return key;
+}
+
+} // namespace
+
+void GroupRuntime::countStarted(int member)
+{
+    if (Core::StatsRegistry *registry = server ? server->stats : nullptr) {
+        registry->add(stats[member].requests);
+        registry->add(stats[member].inFlight);
+    }
+}
+
+void GroupRuntime::countFinished(int member, bool failed)
+{
+    if (Core::StatsRegistry *registry = server ? server->stats : nullptr) {
+        registry->add(stats[member].inFlight, -1);
+        if (failed)
+            registry->add(stats[member].failures);
+        registry->set(stats[member].latencyUs,
+                      balancer->state(member).latencyEwmaUs.load(std::memory_order_relaxed));
+    }
+}
+
+void GroupRuntime::setDown(int member, bool down)
+{
+    if (Core::StatsRegistry *registry = server ? server->stats : nullptr)
+        registry->set(stats[member].down, down ? 1 : 0);
+}
+
+Pipeline::Outcome ProxyApp::handle(Http::Exchange &exchange)
+{
+    ProxyCall::start(m_group, exchange);
+    return Pipeline::Outcome::Answered;
+}
+
+void registerProxyApp(Pipeline::AppRegistry &registry)
+{
+    registry.addRouteScheme(
+        QStringLiteral("@"),
+        [](const QString &call, const Pipeline::AppSetup &setup) -> std::unique_ptr<Pipeline::App> {
+            const QString section = call.toLower();
+            const Config::Config &config = setup.config;
+            if (!config.hasSection(section)) {
+                config.addDiagnostic({Config::Diagnostic::Severity::Error,
+                                      config.location(setup.section, QString()),
+                                      QStringLiteral("route %1: no [%1] section").arg(call)});
+                return nullptr;
+            }
+            std::shared_ptr<GroupRuntime> group = sharedGroup(
+                sectionKey(config, section), [&] { return buildGroup(setup, section); });
+            if (!group)
+                return nullptr;
+            return std::make_unique<ProxyApp>(std::move(group));
+        });
+}
+
+} // namespace Berth::Gateway

@@ -1,0 +1,604 @@
+#include "proxycall.h"
+
+#include "proxyapp.h"
+
+#include "upstream/connectionpool.h"
+#include "upstream/responsehead.h"
+
+#include <QLoggingCategory>
+#include <QRandomGenerator>
+#include <QTimer>
+
+#include <chrono>
+
+Q_LOGGING_CATEGORY(lcProxy, "berth.gateway")
+
+namespace Berth::Gateway {
+
+using Http::equalsIgnoreCase;
+using Upstream::UpstreamConnection;
+
+namespace {
+
+constexpr qint64 QueuePollMs = 10;
+
+qint64 steadyMicros()
+{
+    using namespace std::chrono;
+    return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+bool isIdempotent(QByteArrayView method)
+{
+    return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" ||
+           method == "DELETE" || method == "TRACE";
+}
+
+// Fields the proxy itself owns in the request it sends: framing, routing and forwarding.
+bool isRebuiltRequestField(QByteArrayView name)
+{
+    static const char *const names[] = {"host",
+                                        "content-length",
+                                        "expect",
+                                        "x-forwarded-for",
+                                        "x-forwarded-proto",
+                                        "x-forwarded-host",
+                                        "forwarded",
+                                        "x-berth-txn",
+                                        "x-real-ip"};
+    for (const char *n : names) {
+        if (equalsIgnoreCase(name, QByteArrayView(n)))
+            return true;
+    }
+    return Upstream::isHopByHopField(name);
+}
+
+// Field names listed in Connection (RFC 9110 §7.6.1): hop-by-hop by declaration.
+bool namedByConnection(QByteArrayView name, const QList<QByteArrayView> &connectionValues)
+{
+    for (QByteArrayView value : connectionValues) {
+        if (Http::listContainsToken(value, name))
+            return true;
+    }
+    return false;
+}
+
+void appendField(QByteArray &out, QByteArrayView name, QByteArrayView value)
+{
+    out.append(name);
+    out.append(": ");
+    out.append(value);
+    out.append("\r\n");
+}
+
+QByteArray addressText(const Http::Request &request)
+{
+    if (request.unixPeer || request.peerAddress.isNull())
+        return QByteArrayLiteral("unix");
+    QHostAddress address = request.peerAddress;
+    bool mapped = false;
+    const quint32 v4 = address.toIPv4Address(&mapped);
+    if (mapped)
+        address = QHostAddress(v4);
+    return address.toString().toLatin1();
+}
+
+} // namespace
+
+void ProxyCall::start(std::shared_ptr<GroupRuntime> group, Http::Exchange &exchange)
+{
+    auto *call = new ProxyCall(std::move(group), exchange);
+    call->attempt();
+}
+
+ProxyCall::ProxyCall(std::shared_ptr<GroupRuntime> group, Http::Exchange &exchange)
+    : m_group(std::move(group))
+    , m_exchange(exchange.handle())
+{
+    const Http::Request &request = exchange.request();
+    m_idempotent = isIdempotent(request.method());
+    m_upgrade = equalsIgnoreCase(request.tunnelProtocol(), "websocket");
+    m_hasBody = request.head.hasBody() || request.bodyBuffered;
+    m_chunkedUp = m_hasBody && (request.head.contentLength < 0 || request.bodyBuffered);
+    if (m_upgrade) // the tunnel's bytes are not a body: they flow once the member agreed
+        m_hasBody = m_chunkedUp = false;
+    m_startedMs = nowMs();
+    m_queueDeadlineMs = m_startedMs + m_group->settings.queueTimeout.count();
+    exchange.setAbortHandler([this] { clientGone(); });
+}
+
+ProxyCall::~ProxyCall() = default;
+
+qint64 ProxyCall::nowMs() const
+{
+    return steadyMicros() / 1000;
+}
+
+void ProxyCall::attempt()
+{
+    if (m_finished)
+        return;
+    Http::Exchange *exchange = m_exchange.get();
+    if (!exchange) {
+        done();
+        return;
+    }
+    Balancer &balancer = *m_group->balancer;
+    const quint32 hash = m_group->settings.balance == Balancer::Method::IpHash
+                             ? qHash(addressText(exchange->request()))
+                             : 0;
+    int member = -1;
+    switch (balancer.pick(hash, m_tried, nowMs(), &member)) {
+    case Balancer::Pick::Chosen:
+        break;
+    case Balancer::Pick::Busy:
+        waitForCapacity();
+        return;
+    case Balancer::Pick::NoneUp:
+        if (m_attempts == 0) {
+            const qint64 seconds =
+                qMax<qint64>(1, (m_group->settings.failTimeout.count() + 999) / 1000);
+            answer(503, QByteArray::number(seconds));
+        } else {
+            answer(m_lastFailureTimeout ? 504 : 502);
+        }
+        return;
+    }
+    m_member = member;
+    ++m_attempts;
+    balancer.started(member);
+    m_group->countStarted(member);
+    m_memberStartUs = steadyMicros();
+    connectMember();
+}
+
+void ProxyCall::waitForCapacity()
+{
+    if (m_finished)
+        return;
+    Http::Exchange *exchange = m_exchange.get();
+    if (!exchange) {
+        done();
+        return;
+    }
+    if (nowMs() >= m_queueDeadlineMs) {
+        answer(503, "1");
+        return;
+    }
+    exchange->runAfter(QueuePollMs, [this, alive = m_alive] {
+        if (*alive)
+            attempt();
+    });
+}
+
+void ProxyCall::connectMember()
+{
+    const QString &key = m_group->poolKeys[m_member];
+    UpstreamConnection::Timeouts timeouts{m_group->settings.connectTimeout,
+                                          m_group->settings.responseTimeout,
+                                          m_group->settings.readTimeout};
+    if (UpstreamConnection *idle = Upstream::ConnectionPool::forCurrentThread().take(key)) {
+        m_connection = idle;
+        m_reusedConnection = true;
+        upstreamConnected();
+        return;
+    }
+    m_reusedConnection = false;
+    Upstream::ResolvedAddress address;
+    const Upstream::MemberAddress &member = m_group->balancer->spec(m_member).address;
+    if (!Upstream::resolveLiteral(member, &address)) {
+        // Names are resolved when the group is built (off the event loop); one that did not
+        // resolve counts as a connect failure.
+        address = m_group->resolved.value(m_member);
+        if (!address.valid()) {
+            upstreamFailed(UpstreamConnection::Failure::Connect, false);
+            return;
+        }
+    }
+    QByteArray serverName = m_group->settings.sslName.toUtf8();
+    if (serverName.isEmpty() && !member.isUnix)
+        serverName = member.host.toUtf8();
+    auto *connection = new UpstreamConnection(address, m_group->tls, serverName);
+    m_connection = connection;
+    connection->open(this, timeouts);
+}
+
+QByteArray ProxyCall::buildHead(Http::Exchange &exchange) const
+{
+    const Http::Request &request = exchange.request();
+    const Http::RequestHead &head = request.head;
+    const GroupSettings &settings = m_group->settings;
+    QByteArray out;
+    out.reserve(512);
+    // An HTTP/2 WebSocket (extended CONNECT, RFC 8441) reaches the member as an HTTP/1.1 one.
+    out.append(m_upgrade ? QByteArrayView("GET") : head.method);
+    out.append(' ');
+    QByteArrayView path = head.path;
+    if (settings.stripPrefix && !request.scriptName.isEmpty() &&
+        path.startsWith(request.scriptName)) {
+        path = path.sliced(request.scriptName.size());
+    }
+    if (path.isEmpty() || path.front() != '/')
+        out.append('/');
+    out.append(path);
+    if (!head.query.isEmpty()) {
+        out.append('?');
+        out.append(head.query);
+    }
+    out.append(" HTTP/1.1\r\n");
+
+    // Host first, as a client would send it.
+    QByteArray host;
+    if (settings.host == QLatin1String("pass"))
+        host = head.host.toByteArray();
+    else if (settings.host == QLatin1String("member"))
+        host = m_group->memberHostHeaders[m_member];
+    else
+        host = settings.host.toUtf8();
+    appendField(out, "Host", host);
+
+    QList<QByteArrayView> connectionValues;
+    for (const Http::HeaderField &field : head.fields) {
+        if (equalsIgnoreCase(field.name, "connection"))
+            connectionValues.append(field.value);
+    }
+    const bool trusted = request.forwardedFor;
+    QByteArray forwardedFor;
+    QByteArray forwarded;
+    QByteArrayView forwardedProto;
+    QByteArrayView forwardedHost;
+    for (const Http::HeaderField &field : head.fields) {
+        if (trusted) {
+            // A trusted proxy's chain is kept as it sent it, every line of it.
+            if (equalsIgnoreCase(field.name, "x-forwarded-for")) {
+                if (!forwardedFor.isEmpty())
+                    forwardedFor.append(", ");
+                forwardedFor.append(field.value);
+            } else if (equalsIgnoreCase(field.name, "forwarded")) {
+                if (!forwarded.isEmpty())
+                    forwarded.append(", ");
+                forwarded.append(field.value);
+            } else if (equalsIgnoreCase(field.name, "x-forwarded-proto")) {
+                forwardedProto = field.value;
+            } else if (equalsIgnoreCase(field.name, "x-forwarded-host")) {
+                forwardedHost = field.value;
+            }
+        }
+        if (isRebuiltRequestField(field.name) || namedByConnection(field.name, connectionValues))
+            continue;
+        appendField(out, field.name, field.value);
+    }
+    const QByteArray client = addressText(request);
+    const QByteArrayView proto = request.secure ? "https" : "http";
+    if (forwardedFor.isEmpty())
+        forwardedFor = client;
+    appendField(out, "X-Forwarded-For", forwardedFor);
+    appendField(out, "X-Forwarded-Proto", forwardedProto.isEmpty() ? proto : forwardedProto);
+    if (!forwardedHost.isEmpty() || !head.host.isEmpty())
+        appendField(out, "X-Forwarded-Host", forwardedHost.isEmpty() ? head.host : forwardedHost);
+    if (forwarded.isEmpty()) {
+        const bool v6 = client.contains(':');
+        forwarded =
+            "for=" + (v6 ? "\"[" + client + "]\"" : client) + ";proto=" + proto.toByteArray();
+        if (!head.host.isEmpty() && Http::isToken(head.host))
+            forwarded += ";host=" + head.host.toByteArray();
+        else if (!head.host.isEmpty())
+            forwarded += ";host=\"" + head.host.toByteArray() + '"';
+    }
+    appendField(out, "Forwarded", forwarded);
+    if (settings.via)
+        appendField(out, "Via", request.version == "HTTP/2.0" ? "2 berth" : "1.1 berth");
+    appendField(out, "X-Berth-Txn", request.txnId);
+    if (m_upgrade) {
+        appendField(out, "Connection", "Upgrade");
+        appendField(out, "Upgrade", "websocket");
+        if (head.field("sec-websocket-key").isNull()) {
+            // HTTP/2 has no key: make one (the member's accept value is not relayed on h2).
+            QByteArray key(16, Qt::Uninitialized);
+            for (char &c : key)
+                c = char(QRandomGenerator::global()->generate());
+            appendField(out, "Sec-WebSocket-Key", key.toBase64());
+            if (head.field("sec-websocket-version").isNull())
+                appendField(out, "Sec-WebSocket-Version", "13");
+        }
+    }
+    if (m_chunkedUp)
+        appendField(out, "Transfer-Encoding", "chunked");
+    else if (m_hasBody)
+        appendField(out, "Content-Length", QByteArray::number(head.contentLength));
+    else if (head.method == "POST" || head.method == "PUT" || head.method == "PATCH")
+        appendField(out, "Content-Length", "0");
+    out.append("\r\n");
+    return out;
+}
+
+void ProxyCall::upstreamConnected()
+{
+    if (m_finished)
+        return;
+    Http::Exchange *exchange = m_exchange.get();
+    if (!exchange || !m_connection) {
+        done();
+        return;
+    }
+    UpstreamConnection::Timeouts timeouts{m_group->settings.connectTimeout,
+                                          m_group->settings.responseTimeout,
+                                          m_group->settings.readTimeout};
+    m_connection->beginRequest(this, buildHead(*exchange), exchange->request().method(), timeouts);
+    if (m_upgrade)
+        m_connection->expectUpgrade();
+    if (!m_hasBody) {
+        m_bodyDone = true;
+        m_connection->endRequest();
+        return;
+    }
+    startBody(*exchange);
+}
+
+void ProxyCall::startBody(Http::Exchange &exchange)
+{
+    m_bodyStarted = true;
+    exchange.readBody(
+        [this, alive = m_alive](QByteArrayView chunk) {
+            if (!*alive || !m_connection || chunk.isEmpty())
+                return;
+            bool ok = true;
+            if (m_chunkedUp) {
+                QByteArray size = QByteArray::number(chunk.size(), 16);
+                size.append("\r\n");
+                m_connection->write(size);
+                m_connection->write(chunk);
+                ok = m_connection->write("\r\n");
+            } else {
+                ok = m_connection->write(chunk);
+            }
+            if (!ok && m_connection && !m_bodyPaused) {
+                if (Http::Exchange *ex = m_exchange.get()) {
+                    m_bodyPaused = true;
+                    ex->pauseBody();
+                }
+            }
+        },
+        [this, alive = m_alive] {
+            if (!*alive)
+                return;
+            if (m_tunnel) {
+                if (m_connection)
+                    m_connection->shutdownWrite();
+                return;
+            }
+            m_bodyDone = true;
+            if (!m_connection)
+                return;
+            if (m_chunkedUp)
+                m_connection->write("0\r\n\r\n");
+            if (m_connection)
+                m_connection->endRequest();
+        });
+}
+
+void ProxyCall::upstreamWritable()
+{
+    if (m_bodyPaused) {
+        m_bodyPaused = false;
+        if (Http::Exchange *exchange = m_exchange.get())
+            exchange->resumeBody();
+    }
+}
+
+void ProxyCall::upstreamHead(const Upstream::ResponseHead &head)
+{
+    Http::Exchange *exchange = m_exchange.get();
+    if (!exchange) {
+        clientGone();
+        return;
+    }
+    if (head.status == 101 && m_upgrade && m_connection && m_connection->isTunnel()) {
+        Http::Response &response = exchange->response();
+        response.clear();
+        const bool http2 = exchange->request().version == "HTTP/2.0";
+        for (const auto &[name, value] : head.fields) {
+            if (Upstream::isHopByHopField(name) || equalsIgnoreCase(name, "date") ||
+                equalsIgnoreCase(name, "server") || equalsIgnoreCase(name, "content-length") ||
+                (http2 && equalsIgnoreCase(name, "sec-websocket-accept")))
+                continue;
+            response.addHeader(name, value);
+        }
+        m_responseStarted = true;
+        if (!exchange->startTunnel()) {
+            upstreamFailed(UpstreamConnection::Failure::BadResponse, true);
+            return;
+        }
+        m_tunnel = true;
+        startBody(*exchange);
+        return;
+    }
+    if (head.status == 101) {
+        // No upgrade was asked of the member (Upgrade is hop-by-hop): a 101 is a broken member.
+        upstreamFailed(UpstreamConnection::Failure::BadResponse, true);
+        return;
+    }
+    QList<QByteArrayView> connectionValues;
+    for (const auto &[name, value] : head.fields) {
+        if (equalsIgnoreCase(name, "connection"))
+            connectionValues.append(value);
+    }
+    Http::Response &response = exchange->response();
+    response.clear();
+    response.status = head.status;
+    for (const auto &[name, value] : head.fields) {
+        if (Upstream::isHopByHopField(name) || namedByConnection(name, connectionValues) ||
+            equalsIgnoreCase(name, "content-length") || equalsIgnoreCase(name, "date") ||
+            equalsIgnoreCase(name, "server") || equalsIgnoreCase(name, "x-berth-txn"))
+            continue;
+        response.addHeader(name, value);
+    }
+    m_responseStarted = true;
+    const Upstream::BodyFraming framing = head.framing(exchange->request().method());
+    qint64 length = -1;
+    if (framing == Upstream::BodyFraming::Length)
+        length = head.contentLength;
+    else if (framing == Upstream::BodyFraming::None && !head.chunked)
+        length =
+            head.contentLength >= 0 ? head.contentLength : (exchange->request().isHead() ? -1 : 0);
+    exchange->startResponse(length);
+}
+
+void ProxyCall::upstreamData(QByteArrayView data)
+{
+    Http::Exchange *exchange = m_exchange.get();
+    if (!exchange) {
+        clientGone();
+        return;
+    }
+    if (!exchange->write(data) && m_connection) {
+        m_connection->pauseReading();
+        exchange->setWritableHandler([this] {
+            if (m_connection)
+                m_connection->resumeReading();
+        });
+    }
+}
+
+void ProxyCall::upstreamEnd()
+{
+    Balancer &balancer = *m_group->balancer;
+    const Balancer::Transition transition =
+        balancer.succeeded(m_member, steadyMicros() - m_memberStartUs);
+    m_group->countFinished(m_member, false);
+    if (transition == Balancer::Transition::CameUp) {
+        m_group->setDown(m_member, false);
+        qCInfo(lcProxy).noquote() << QStringLiteral("%1 member %2 up")
+                                         .arg(m_group->settings.name,
+                                              balancer.spec(m_member).address.text());
+    }
+    const int member = m_member;
+    m_member = -1;
+    UpstreamConnection *connection = m_connection.data();
+    m_connection = nullptr;
+    if (connection) {
+        const GroupSettings &settings = m_group->settings;
+        Upstream::ConnectionPool::forCurrentThread().put(
+            m_group->poolKeys[member], connection, settings.keepalive, settings.keepaliveTimeout);
+    }
+    Http::Exchange *exchange = m_exchange.get();
+    if (exchange)
+        exchange->finish();
+    done();
+}
+
+void ProxyCall::upstreamFailed(UpstreamConnection::Failure failure, bool responseStarted)
+{
+    using F = UpstreamConnection::Failure;
+    if (m_connection) {
+        UpstreamConnection *connection = m_connection.data();
+        m_connection = nullptr;
+        connection->close();
+    }
+    m_lastFailureTimeout =
+        failure == F::ResponseTimeout || failure == F::ReadTimeout || failure == F::ConnectTimeout;
+    const bool reused = m_reusedConnection;
+    // A reused keep-alive connection the member closed before answering is not the member's
+    // fault (the race every keep-alive client has); a fresh connection's failure is.
+    const bool memberAtFault = !(reused && failure == F::Closed && !responseStarted);
+    if (m_member >= 0) {
+        Balancer &balancer = *m_group->balancer;
+        if (memberAtFault) {
+            const Balancer::Transition transition = balancer.failed(m_member, nowMs());
+            m_group->countFinished(m_member, true);
+            if (transition == Balancer::Transition::WentDown) {
+                m_group->setDown(m_member, true);
+                qCWarning(lcProxy).noquote()
+                    << QStringLiteral("%1 member %2 down (%3)")
+                           .arg(m_group->settings.name, balancer.spec(m_member).address.text(),
+                                QString::fromLatin1(UpstreamConnection::failureName(failure)));
+            }
+            if (m_member < 64)
+                m_tried |= quint64(1) << m_member;
+        } else {
+            balancer.released(m_member);
+            m_group->countFinished(m_member, false);
+            --m_attempts; // a stale pooled connection: this attempt does not count
+        }
+        m_member = -1;
+    }
+    Http::Exchange *exchange = m_exchange.get();
+    if (!exchange) {
+        done();
+        return;
+    }
+    if (m_responseStarted || exchange->responseStarted()) {
+        // Bytes already reached the client: it must see a truncated response, never a
+        // complete-looking wrong one.
+        exchange->abort();
+        done();
+        return;
+    }
+    const bool neverSent = failure == F::Connect || failure == F::ConnectTimeout;
+    const bool replayable = !m_bodyStarted && (m_idempotent || neverSent || !m_hasBody);
+    const bool retryAllowed = m_attempts <= m_group->settings.retries;
+    if (replayable && retryAllowed && (m_idempotent || neverSent || !memberAtFault)) {
+        attempt();
+        return;
+    }
+    answer(m_lastFailureTimeout ? 504 : 502);
+}
+
+void ProxyCall::answer(int status, QByteArrayView retryAfter)
+{
+    if (Http::Exchange *exchange = m_exchange.get()) {
+        if (!exchange->responseStarted()) {
+            exchange->response().clear();
+            if (!retryAfter.isEmpty())
+                exchange->response().setHeader("Retry-After", retryAfter);
+            Http::respondWithError(*exchange, status);
+        } else {
+            exchange->abort();
+        }
+    }
+    done();
+}
+
+void ProxyCall::clientGone()
+{
+    if (m_finished)
+        return;
+    if (m_connection) {
+        UpstreamConnection *connection = m_connection.data();
+        m_connection = nullptr;
+        connection->close();
+    }
+    if (m_member >= 0) {
+        m_group->balancer->released(m_member);
+        m_group->countFinished(m_member, false);
+        m_member = -1;
+    }
+    done();
+}
+
+void ProxyCall::done()
+{
+    if (m_finished)
+        return;
+    m_finished = true;
+    *m_alive = false;
+    if (m_connection) {
+        UpstreamConnection *connection = m_connection.data();
+        m_connection = nullptr;
+        connection->close();
+    }
+    if (m_member >= 0) {
+        m_group->balancer->released(m_member);
+        m_group->countFinished(m_member, false);
+        m_member = -1;
+    }
+    if (Http::Exchange *exchange = m_exchange.get()) {
+        exchange->setAbortHandler({});
+        exchange->setWritableHandler({});
+    }
+    m_exchange = {};
+    // Deleted once the current callback has returned: the caller may still be on our stack.
+    QTimer::singleShot(0, [this] { delete this; });
+}
+
+} // namespace Berth::Gateway

@@ -1,0 +1,66 @@
+#include "connectionpool.h"
+
+#include "upstreamconnection.h"
+
+#include <memory>
+
+namespace Berth::Upstream {
+
+ConnectionPool &ConnectionPool::forCurrentThread()
+{
+    thread_local ConnectionPool pool;
+    return pool;
+}
+
+ConnectionPool::~ConnectionPool()
+{
+    for (auto &list : m_idle) {
+        for (const auto &connection : list) {
+            if (connection)
+                delete connection.data();
+        }
+    }
+}
+
+UpstreamConnection *ConnectionPool::take(const QString &key)
+{
+    auto it = m_idle.find(key);
+    if (it == m_idle.end())
+        return nullptr;
+    while (!it->isEmpty()) {
+        QPointer<UpstreamConnection> connection = it->takeLast();
+        if (connection && connection->isIdle())
+            return connection.data();
+    }
+    return nullptr;
+}
+
+void ConnectionPool::put(const QString &key, UpstreamConnection *connection, int maxIdle,
+                         std::chrono::milliseconds idleTimeout)
+{
+    QList<QPointer<UpstreamConnection>> &list = m_idle[key];
+    list.removeAll(nullptr);
+    if (!connection->reusable() || list.size() >= maxIdle) {
+        connection->close();
+        return;
+    }
+    list.append(connection);
+    QPointer<UpstreamConnection> watched(connection);
+    connection->park(idleTimeout, [this, key, watched] {
+        auto it = m_idle.find(key);
+        if (it != m_idle.end())
+            it->removeAll(watched);
+    });
+}
+
+int ConnectionPool::idleCount(const QString &key) const
+{
+    int count = 0;
+    for (const auto &connection : m_idle.value(key)) {
+        if (connection && connection->isIdle())
+            ++count;
+    }
+    return count;
+}
+
+} // namespace Berth::Upstream

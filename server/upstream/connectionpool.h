@@ -1,0 +1,34 @@
+#pragma once
+
+#include <QHash>
+#include <QList>
+#include <QPointer>
+#include <QString>
+
+#include <chrono>
+
+namespace Berth::Upstream {
+
+class UpstreamConnection;
+
+// Idle keep-alive connections of one event-loop thread, per member (the key names the member
+// and how it is reached). Only the thread's own code touches it, so there is no locking.
+class ConnectionPool
+{
+public:
+    static ConnectionPool &forCurrentThread();
+    ~ConnectionPool();
+
+    // The most recently parked idle connection to this member, or null.
+    UpstreamConnection *take(const QString &key);
+    // Keeps a reusable connection for the next request (up to maxIdle per member, for
+    // idleTimeout); closes it otherwise.
+    void put(const QString &key, UpstreamConnection *connection, int maxIdle,
+             std::chrono::milliseconds idleTimeout);
+    int idleCount(const QString &key) const;
+
+private:
+    QHash<QString, QList<QPointer<UpstreamConnection>>> m_idle;
+};
+
+} // namespace Berth::Upstream

@@ -1,0 +1,185 @@
+#include "responsehead.h"
+
+#include "http/requesthead.h"
+
+namespace Berth::Upstream {
+
+using Http::equalsIgnoreCase;
+
+QByteArrayView ResponseHead::field(QByteArrayView name) const
+{
+    for (const auto &[n, v] : fields) {
+        if (equalsIgnoreCase(n, name))
+            return v;
+    }
+    return {};
+}
+
+BodyFraming ResponseHead::framing(QByteArrayView requestMethod) const
+{
+    if (requestMethod == "HEAD" || status < 200 || status == 204 || status == 304)
+        return BodyFraming::None;
+    if (chunked)
+        return BodyFraming::Chunked;
+    if (otherCoding)
+        return BodyFraming::UntilClose;
+    if (contentLength >= 0)
+        return BodyFraming::Length;
+    return BodyFraming::UntilClose;
+}
+
+bool ResponseHead::keepAlive() const
+{
+    return !connectionClose && !otherCoding &&
+           (chunked || contentLength >= 0 || status < 200 || status == 204 || status == 304);
+}
+
+bool isHopByHopField(QByteArrayView name)
+{
+    static const char *const names[] = {"connection",
+                                        "keep-alive",
+                                        "proxy-connection",
+                                        "te",
+                                        "trailer",
+                                        "transfer-encoding",
+                                        "upgrade",
+                                        "proxy-authenticate",
+                                        "proxy-authorization",
+                                        "http2-settings"};
+    for (const char *n : names) {
+        if (equalsIgnoreCase(name, QByteArrayView(n)))
+            return true;
+    }
+    return false;
+}
+
+namespace {
+
+bool parseDigits(QByteArrayView text, qint64 *value)
+{
+    if (text.isEmpty() || text.size() > 18)
+        return false;
+    qint64 v = 0;
+    for (char c : text) {
+        if (c < '0' || c > '9')
+            return false;
+        v = v * 10 + (c - '0');
+    }
+    *value = v;
+    return true;
+}
+
+QByteArrayView trimmed(QByteArrayView v)
+{
+    while (!v.isEmpty() && (v.front() == ' ' || v.front() == '\t'))
+        v = v.sliced(1);
+    while (!v.isEmpty() && (v.back() == ' ' || v.back() == '\t'))
+        v.chop(1);
+    return v;
+}
+
+} // namespace
+
+ResponseHeadParser::Status ResponseHeadParser::parse(QByteArrayView input, ResponseHead *head,
+                                                     qsizetype *consumed)
+{
+    const qsizetype end = input.indexOf("\r\n\r\n");
+    if (end < 0) {
+        if (input.size() > m_maxBytes)
+            return fail("response head too large");
+        // A bare LF line end would never complete the head: refuse it as soon as it shows.
+        for (qsizetype i = 0; i < input.size(); ++i) {
+            if (input[i] == '\n' && (i == 0 || input[i - 1] != '\r'))
+                return fail("bare LF in response head");
+        }
+        return Status::NeedMore;
+    }
+    if (end + 4 > m_maxBytes)
+        return fail("response head too large");
+    *head = ResponseHead();
+    const QByteArrayView text = input.first(end + 2); // every line with its CRLF
+    qsizetype pos = 0;
+    bool first = true;
+    bool haveLength = false;
+    int transferCodings = 0;
+    while (pos < text.size()) {
+        const qsizetype lf = text.indexOf('\n', pos);
+        if (lf < 1 || text[lf - 1] != '\r')
+            return fail("bare LF in response head");
+        const QByteArrayView line = text.sliced(pos, lf - 1 - pos);
+        pos = lf + 1;
+        for (char c : line) {
+            if (c == '\r' || c == '\0' || c == '\n')
+                return fail("bare CR or NUL in response head");
+        }
+        if (first) {
+            first = false;
+            // HTTP/1.x SP 3DIGIT SP reason
+            if (line.size() < 12 || !line.startsWith("HTTP/1.") ||
+                (line[7] != '0' && line[7] != '1') || line[8] != ' ')
+                return fail("bad status line");
+            head->versionMinor = line[7] - '0';
+            qint64 status = 0;
+            if (!parseDigits(line.sliced(9, 3), &status) || status < 100 || status > 599)
+                return fail("bad status code");
+            if (line.size() > 12 && line[12] != ' ')
+                return fail("bad status line");
+            head->status = int(status);
+            continue;
+        }
+        if (line.front() == ' ' || line.front() == '\t')
+            return fail("obs-fold in response head");
+        const qsizetype colon = line.indexOf(':');
+        if (colon <= 0 || !Http::isToken(line.first(colon)))
+            return fail("bad field name in response head");
+        const QByteArrayView name = line.first(colon);
+        const QByteArrayView value = trimmed(line.sliced(colon + 1));
+        for (char c : value) {
+            if (!Http::CharClass::is(c, Http::CharClass::FieldValue))
+                return fail("bad field value in response head");
+        }
+        if (equalsIgnoreCase(name, "content-length")) {
+            // "5, 5" is one length; anything else that disagrees is an error.
+            qsizetype start = 0;
+            while (start <= value.size()) {
+                qsizetype comma = value.indexOf(',', start);
+                if (comma < 0)
+                    comma = value.size();
+                qint64 length = 0;
+                if (!parseDigits(trimmed(value.sliced(start, comma - start)), &length))
+                    return fail("bad Content-Length in response");
+                if (haveLength && length != head->contentLength)
+                    return fail("conflicting Content-Length in response");
+                haveLength = true;
+                head->contentLength = length;
+                start = comma + 1;
+            }
+        } else if (equalsIgnoreCase(name, "transfer-encoding")) {
+            ++transferCodings;
+            // The last coding decides: chunked frames the body, anything else runs to close.
+            QByteArrayView last = value;
+            const qsizetype comma = value.lastIndexOf(',');
+            if (comma >= 0)
+                last = trimmed(value.sliced(comma + 1));
+            head->chunked = equalsIgnoreCase(last, "chunked");
+            head->otherCoding = !head->chunked;
+        } else if (equalsIgnoreCase(name, "connection")) {
+            if (Http::listContainsToken(value, "close"))
+                head->connectionClose = true;
+        }
+        head->fields.emplace_back(name.toByteArray(), value.toByteArray());
+    }
+    if (first)
+        return fail("empty response head");
+    if (transferCodings > 1)
+        return fail("several Transfer-Encoding fields in response");
+    if (transferCodings && haveLength)
+        return fail("Content-Length beside Transfer-Encoding in response");
+    if (head->versionMinor == 0 &&
+        !Http::listContainsToken(head->field("connection"), "keep-alive"))
+        head->connectionClose = true;
+    *consumed = end + 4;
+    return Status::Done;
+}
+
+} // namespace Berth::Upstream

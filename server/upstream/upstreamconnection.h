@@ -1,0 +1,154 @@
+#pragma once
+
+#include "memberaddress.h"
+#include "responsehead.h"
+
+#include "engine/poller.h"
+#include "http/chunkeddecoder.h"
+
+#include <QByteArray>
+#include <QObject>
+#include <QTimer>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+using SSL = struct ssl_st;
+
+namespace Berth::Upstream {
+
+class ClientTlsContext;
+
+// One non-blocking HTTP/1.1 client connection to a member, on the calling thread's poller
+// (Engine::Poller::forCurrentThread()). It carries one request at a time: the caller writes the
+// request head and body bytes already framed, and gets the final response head and the
+// decoded body back through a Handler, with back-pressure both ways. Kept between requests by
+// the ConnectionPool. Deleted with deleteLater() only: the poller may still hold an event for it.
+class UpstreamConnection final : public QObject, private Engine::Poller::Handler
+{
+    Q_OBJECT
+public:
+    enum class Failure {
+        Connect,         // refused, unreachable, TLS handshake or verification failed
+        ConnectTimeout,  // connect_timeout
+        ResponseTimeout, // response_timeout: no response head in time
+        ReadTimeout,     // read_timeout: the member stalled mid-response or mid-upload
+        Closed,          // the member closed or reset before the response was complete
+        BadResponse,     // an unparseable or ambiguous response head
+    };
+    static const char *failureName(Failure failure);
+
+    // The request in flight. Calls may close the connection; the connection stays a valid
+    // object until control returns to the event loop.
+    class Handler
+    {
+    public:
+        virtual ~Handler() = default;
+        virtual void upstreamConnected() = 0;
+        // The final response head (1xx other than 101 are dropped here).
+        virtual void upstreamHead(const ResponseHead &head) = 0;
+        virtual void upstreamData(QByteArrayView data) = 0;
+        virtual void upstreamEnd() = 0;
+        // The output buffer drained after write() returned false.
+        virtual void upstreamWritable() = 0;
+        virtual void upstreamFailed(Failure failure, bool responseStarted) = 0;
+    };
+
+    struct Timeouts
+    {
+        std::chrono::milliseconds connect{5000};
+        std::chrono::milliseconds response{60000};
+        std::chrono::milliseconds read{60000};
+    };
+
+    // tls: null for cleartext; serverName: SNI and the name verified (empty: none).
+    UpstreamConnection(const ResolvedAddress &address, std::shared_ptr<ClientTlsContext> tls,
+                       const QByteArray &serverName, QObject *parent = nullptr);
+    ~UpstreamConnection() override;
+
+    // Starts connecting; the handler's upstreamConnected() or upstreamFailed() follows (never
+    // inline).
+    void open(Handler *handler, const Timeouts &timeouts);
+    bool isConnected() const { return m_state == State::Ready || m_state == State::Busy; }
+    bool isIdle() const { return m_state == State::Ready; }
+
+    // Starts a request on a connected connection: head is the whole request head; method
+    // decides the response framing (HEAD).
+    void beginRequest(Handler *handler, const QByteArray &head, QByteArrayView method,
+                      const Timeouts &timeouts);
+    // Body bytes, already framed. False when the output buffer is over its high-water mark:
+    // stop until upstreamWritable().
+    bool write(QByteArrayView data);
+    // The request is complete: the response timeout starts.
+    void endRequest();
+    // The request asked for an upgrade (WebSocket): a 101 answer turns the connection into a
+    // byte tunnel whose bytes come as upstreamData() until the member's end (upstreamEnd()).
+    void expectUpgrade() { m_upgrade = true; }
+    bool isTunnel() const { return m_readState == ReadState::Tunnel; }
+    // Tunnel: our direction ends (FIN, or TLS close_notify then FIN).
+    void shutdownWrite();
+    // Flow control for a slow client.
+    void pauseReading();
+    void resumeReading();
+    // True once a whole response was read and the member will take another request.
+    bool reusable() const { return m_state == State::Ready && m_reusable; }
+    // Parks the connection idle: closes it and runs onGone when the member hangs up or after
+    // idleTimeout.
+    void park(std::chrono::milliseconds idleTimeout, std::function<void()> onGone);
+    // Closes the socket (no handler call) and schedules deletion.
+    void close();
+
+private:
+    enum class State { Connecting, Handshaking, Ready, Busy, Closed };
+    enum class ReadState { Head, Body, Tunnel, Done };
+
+    void onPollEvents(bool readable, bool writable) override;
+    void finishConnect();
+    void doHandshake();
+    void onReadable();
+    void processBody(QByteArrayView data);
+    void completeResponse();
+    bool flush();
+    void fail(Failure failure);
+    void updateInterest();
+    void armTimer(std::chrono::milliseconds timeout, Failure failure);
+    qsizetype rawRead(char *buffer, qsizetype size, bool *eof, bool *error);
+    qsizetype rawWrite(const char *data, qsizetype size, bool *error);
+
+    int m_fd = -1;
+    ResolvedAddress m_address;
+    std::shared_ptr<ClientTlsContext> m_tls;
+    QByteArray m_serverName;
+    SSL *m_ssl = nullptr;
+    bool m_sslWantsWrite = false;
+    Engine::Poller *m_poller = nullptr;
+    Handler *m_handler = nullptr;
+    State m_state = State::Connecting;
+    ReadState m_readState = ReadState::Done;
+    Timeouts m_timeouts;
+    QTimer m_timer;
+    Failure m_timerFailure = Failure::ConnectTimeout;
+    qint64 m_deadlineMs = 0; // steady ms when the armed timeout expires (0: none)
+    qint64 m_timerDueMs = 0; // when m_timer fires
+
+    QByteArray m_out;
+    qsizetype m_outSent = 0;
+    bool m_wantWritable = false;
+    bool m_paused = false;
+    bool m_requestEnded = false;
+    bool m_upgrade = false;
+    bool m_shutdownPending = false;
+    QByteArray m_in; // a response head not yet complete
+    QByteArray m_method;
+    ResponseHead m_head;
+    ResponseHeadParser m_parser;
+    BodyFraming m_framing = BodyFraming::None;
+    qint64 m_remaining = 0;
+    Http::ChunkedDecoder m_chunked;
+    bool m_responseStarted = false;
+    bool m_reusable = false;
+    std::function<void()> m_onGone;
+};
+
+} // namespace Berth::Upstream
