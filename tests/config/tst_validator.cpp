@@ -230,10 +230,6 @@ void tst_Validator::apps_data()
                                 << QStringList{u"v.conf:1: [app:echo] call: missing"_s};
     QTest::newRow("static without root") << u"[app:files]\ncall = berth.static\nindex = a.html\n"_s
                                          << QStringList{u"v.conf:1: [app:files] root: missing"_s};
-    QTest::newRow("later app")
-        << u"[app:s]\ncall = berth.wsgi\ntimeout = 1\n"_s
-        << QStringList{u"v.conf:2: [app:s] call: app 'berth.wsgi' is not available in this "
-                       u"version"_s};
     QTest::newRow("unknown berth app")
         << u"[app:e]\ncall = berth.ecko\n"_s
         << QStringList{u"v.conf:2: [app:e] call: unknown app 'berth.ecko' (did you mean "
@@ -463,7 +459,7 @@ void tst_Validator::schemaMarkdown()
     QVERIFY(markdown.contains(u"#### call = berth.static\n"_s));
     QVERIFY(markdown.contains(u"| `root` | path | *required* |"_s));
     QVERIFY(markdown.contains(u"#### call = berth.session\n"_s));
-    QVERIFY(markdown.contains(u"- `berth.wsgi`: "_s));
+    QVERIFY(markdown.contains(u"#### call = berth.wsgi\n"_s));
     QVERIFY(markdown.contains(u"### [tcp:NAME]\n"_s));
     QVERIFY(markdown.contains(u"### [mailer]\n\nThe mail delivery agent"_s));
     QVERIFY(markdown.endsWith(u'\n'));
