@@ -109,6 +109,10 @@ Schema makeBuiltin()
                 u"Also send the security events of cef.log to syslog (facility auth)."_s),
             key(u"request_log"_s, T::Bool, u"yes"_s,
                 u"Write request.log, one line per request; `off` writes none."_s),
+            key(u"request_log_buffer"_s, T::Size, u"64K"_s,
+                u"request.log lines each serving thread gathers before they are written "
+                u"in one write (as nginx's `buffer=`); lines are written within 100 ms "
+                u"whatever the size, and on USR1, reload and stop; at most 1M."_s),
             key(u"request_log_format"_s, T::String, u"skitai"_s,
                 u"Format of request.log: `skitai` (Skitai's fields), `combined` (the "
                 u"Apache/nginx combined format that goaccess, awstats and fail2ban read) or "

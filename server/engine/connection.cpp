@@ -9,6 +9,7 @@
 #include <QLoggingCategory>
 
 #include <cerrno>
+#include <cstring>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -236,6 +237,33 @@ bool Connection::readInput()
         if (m_in.size() - m_inPos >= inputCap())
             break;
         const qsizetype old = m_in.size();
+        if (old == 0) {
+            // Nothing pending: read into the thread's buffer and keep only what arrived, so
+            // that an idle keep-alive connection holds a buffer the size of its requests, not a
+            // read chunk (nginx's shared read buffer). One memcpy of the bytes read.
+            thread_local char shared[ReadChunk];
+            const qsizetype n = m_transport->read(shared, ReadChunk);
+            if (n > 0) {
+                m_in.resize(n); // reuses the capacity the connection kept
+                std::memcpy(m_in.data(), shared, size_t(n));
+                m_lastActivity = now();
+                if (n < ReadChunk && !m_transport->hasBufferedInput())
+                    break;
+                continue;
+            }
+            if (n == 0) {
+                m_peerEof = true;
+                break;
+            }
+            if (n == Transport::WouldBlock) {
+                m_readNeedsWritable = m_transport->wantsWrite();
+                if (m_readNeedsWritable)
+                    setInterest(m_wantRead, true);
+                break;
+            }
+            closeSocket();
+            return false;
+        }
         if (m_in.capacity() - old < ReadChunk)
             m_in.reserve(old + ReadChunk);
         const qsizetype room = m_in.capacity() - old;

@@ -23,6 +23,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
+#include <cstring>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -35,7 +37,7 @@ namespace {
 
 constexpr int TickMs = 100;
 
-QByteArray processTxnPrefix()
+const QByteArray &processTxnPrefix()
 {
     static const QByteArray prefix =
         QByteArray::number(QRandomGenerator::system()->generate(), 16).rightJustified(8, '0');
@@ -216,10 +218,14 @@ void ConnectionManager::setAccepting(bool on)
 QByteArray ConnectionManager::nextTxnId()
 {
     const quint64 n = txnCounter().fetch_add(1, std::memory_order_relaxed) + 1;
-    QByteArray id = processTxnPrefix();
-    id += '-';
-    id += QByteArray::number(n, 16);
-    return id;
+    // Formatted in a fixed buffer and copied once: one allocation per id.
+    const QByteArray &prefix = processTxnPrefix();
+    char text[64];
+    std::memcpy(text, prefix.constData(), size_t(prefix.size()));
+    char *end = text + prefix.size();
+    *end++ = '-';
+    end = std::to_chars(end, text + sizeof(text), n, 16).ptr;
+    return QByteArray(text, end - text);
 }
 
 void ConnectionManager::acceptOne(const Listener &listener)

@@ -58,7 +58,7 @@ qint64 nowMicros()
 }
 
 // "Example.COM:8080" -> "example.com"; "[::1]:80" -> "[::1]".
-QByteArray hostWithoutPort(QByteArrayView host)
+QByteArrayView hostWithoutPort(QByteArrayView host)
 {
     qsizetype end = host.size();
     if (host.startsWith('[')) {
@@ -67,7 +67,7 @@ QByteArray hostWithoutPort(QByteArrayView host)
     } else if (const qsizetype colon = host.lastIndexOf(':'); colon >= 0) {
         end = colon;
     }
-    return host.first(end).toByteArray().toLower();
+    return host.first(end);
 }
 
 // Statuses that mean the client sent something the server refuses to read further.
@@ -109,7 +109,12 @@ const Http::AppChain *ExchangeDriver::route(Http::Request &request, bool *badPat
     *badPath = false;
     const Http::RequestHead &head = request.head;
     applyTrustedProxy(request, m_manager.settings().trustedProxies);
-    request.hostName = hostWithoutPort(head.host);
+    // The request object lives as long as the connection, whose requests nearly always name the
+    // same host: the lowered name is kept instead of being allocated again.
+    const QByteArrayView host = hostWithoutPort(head.host);
+    if (request.hostName.size() != host.size() ||
+        host.compare(request.hostName, Qt::CaseInsensitive) != 0)
+        request.hostName = host.toByteArray().toLower();
     if (head.path == "*") {
         request.path = QByteArrayLiteral("*");
         return nullptr;

@@ -4,6 +4,7 @@
 #include "http/response.h"
 
 #include <charconv>
+#include <cstring>
 
 namespace Berth::Engine::Http1 {
 
@@ -148,6 +149,30 @@ void rebaseHead(Http::RequestHead &head, const char *from, const char *to)
     }
 }
 
+namespace {
+
+// Writes into memory appendResponseHead sized for the whole head: one resize of the
+// connection's reused output buffer instead of a QByteArray call (capacity check, maybe a
+// reallocation) per piece.
+struct HeadWriter
+{
+    char *p;
+
+    void put(QByteArrayView data)
+    {
+        std::memcpy(p, data.data(), size_t(data.size()));
+        p += data.size();
+    }
+    template <size_t N> void put(const char (&literal)[N])
+    {
+        std::memcpy(p, literal, N - 1);
+        p += N - 1;
+    }
+    void putNumber(qint64 value) { p = std::to_chars(p, p + 24, value).ptr; }
+};
+
+} // namespace
+
 ResponseFraming appendResponseHead(QByteArray &out, const ResponseHeadInput &input,
                                    const Http::Response &response)
 {
@@ -158,47 +183,58 @@ ResponseFraming appendResponseHead(QByteArray &out, const ResponseHeadInput &inp
     framing.headOnly = noBodyStatus || input.headRequest;
     const bool http11 = input.versionMinor >= 1 || !input.parsedRequest;
 
-    out.append("HTTP/1.1 ");
-    appendNumber(out, status);
-    out.append(' ');
-    out.append(Http::reasonPhrase(status));
-    out.append("\r\nServer: berth\r\nDate: ");
-    out.append(Http::DateCache::now());
-    out.append("\r\n");
+    const QByteArrayView reason = Http::reasonPhrase(status);
+    const QByteArrayView date = Http::DateCache::now();
+    // Every fixed line below fits in the constant; the variable parts are counted.
+    qsizetype bound = 256 + reason.size() + date.size() + input.hsts.size() + input.txnId.size();
+    for (const auto &[name, value] : response.headers())
+        bound += name.size() + value.size() + 4;
+    const qsizetype start = out.size();
+    out.resize(start + bound);
+    HeadWriter w{out.data() + start};
+
+    w.put("HTTP/1.1 ");
+    w.putNumber(status);
+    *w.p++ = ' ';
+    w.put(reason);
+    w.put("\r\nServer: berth\r\nDate: ");
+    w.put(date);
+    w.put("\r\n");
     if (!noBodyStatus) {
         if (input.contentLength >= 0) {
-            out.append("Content-Length: ");
-            appendNumber(out, input.contentLength);
-            out.append("\r\n");
+            w.put("Content-Length: ");
+            w.putNumber(input.contentLength);
+            w.put("\r\n");
         } else if (http11) {
-            out.append("Transfer-Encoding: chunked\r\n");
+            w.put("Transfer-Encoding: chunked\r\n");
             framing.chunked = !framing.headOnly;
         } else {
             framing.keepAlive = false; // HTTP/1.0: the body ends with the connection
         }
     }
     if (!framing.keepAlive)
-        out.append("Connection: close\r\n");
+        w.put("Connection: close\r\n");
     else if (!http11 || input.versionMinor == 0)
-        out.append("Connection: keep-alive\r\n");
+        w.put("Connection: keep-alive\r\n");
     if (!input.hsts.isEmpty()) {
-        out.append("Strict-Transport-Security: ");
-        out.append(input.hsts);
-        out.append("\r\n");
+        w.put("Strict-Transport-Security: ");
+        w.put(input.hsts);
+        w.put("\r\n");
     }
-    out.append("X-Berth-Txn: ");
-    out.append(input.txnId);
-    out.append("\r\n");
+    w.put("X-Berth-Txn: ");
+    w.put(input.txnId);
+    w.put("\r\n");
     for (const auto &[name, value] : response.headers()) {
         // The codec owns framing; and a CR or LF from an app would split the response.
         if (isFramingHeader(name) || !isSafeFieldText(name) || !isSafeFieldText(value))
             continue;
-        out.append(name);
-        out.append(": ");
-        out.append(value);
-        out.append("\r\n");
+        w.put(name);
+        w.put(": ");
+        w.put(value);
+        w.put("\r\n");
     }
-    out.append("\r\n");
+    w.put("\r\n");
+    out.truncate(w.p - out.constData());
     return framing;
 }
 

@@ -10,9 +10,44 @@ void Response::setHeader(QByteArrayView name, QByteArrayView value)
     addHeader(name, value);
 }
 
+namespace {
+
+// Header names and values most responses carry, as static data: a copy of one shares it, so a
+// response built from them allocates nothing per header.
+QByteArray interned(QByteArrayView text)
+{
+    static const QByteArray Common[] = {
+        QByteArrayLiteral("Content-Type"),
+        QByteArrayLiteral("Cache-Control"),
+        QByteArrayLiteral("Last-Modified"),
+        QByteArrayLiteral("ETag"),
+        QByteArrayLiteral("Accept-Ranges"),
+        QByteArrayLiteral("Vary"),
+        QByteArrayLiteral("Location"),
+        QByteArrayLiteral("Content-Encoding"),
+        QByteArrayLiteral("text/plain; charset=utf-8"),
+        QByteArrayLiteral("text/html; charset=utf-8"),
+        QByteArrayLiteral("application/json"),
+        QByteArrayLiteral("application/octet-stream"),
+        QByteArrayLiteral("no-store"),
+        QByteArrayLiteral("no-cache"),
+        QByteArrayLiteral("bytes"),
+        QByteArrayLiteral("Accept-Encoding"),
+    };
+    if (text.size() <= 25) {
+        for (const QByteArray &common : Common) {
+            if (common.size() == text.size() && common == text)
+                return common;
+        }
+    }
+    return text.toByteArray();
+}
+
+} // namespace
+
 void Response::addHeader(QByteArrayView name, QByteArrayView value)
 {
-    m_headers.emplace_back(name.toByteArray(), value.toByteArray());
+    m_headers.emplace_back(interned(name), interned(value));
 }
 
 void Response::removeHeader(QByteArrayView name)

@@ -145,6 +145,8 @@ bool Logging::setup(const QString &logDir, QString *error)
     }
     s.server = std::make_unique<LogSink>(path(ServerLogFile));
     s.request = s.options.requestLog ? std::make_unique<LogSink>(path(RequestLogFile)) : nullptr;
+    if (s.request)
+        s.request->setEagerBytes(s.options.requestBuffer);
     s.app = std::make_unique<LogSink>(path(AppLogFile));
     s.cef = std::make_unique<LogSink>(path(CefLogFile));
     s.journal = logDir.isEmpty() && stderrIsJournal();

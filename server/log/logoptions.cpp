@@ -29,6 +29,7 @@ LogOptions LogOptions::fromConfig(const Config::Config &config)
     LogOptions options;
     const QString server = QStringLiteral("server");
     options.requestLog = config.getBool(server, QStringLiteral("request_log"));
+    options.requestBuffer = config.getSize(server, QStringLiteral("request_log_buffer"));
     options.syslog = config.getBool(server, QStringLiteral("syslog"));
     switch (
         choose(config, QStringLiteral("request_log_format"),

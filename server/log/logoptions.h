@@ -15,14 +15,16 @@ namespace Berth::Log {
 struct LogOptions
 {
     bool requestLog = true; // request_log = off: no request.log at all
+    qint64 requestBuffer =
+        64 * 1024; // request_log_buffer: a thread's pending bytes, written eagerly
     RequestLogFormat requestFormat = RequestLogFormat::Skitai;
     LogTime time = LogTime::Local;
     QtMsgType minLevel = QtDebugMsg; // server.log and app.log drop what is below it
     bool syslog = false;             // also send server.log and request.log lines to syslog
 
-    // The [server] keys request_log, request_log_format, log_time, log_level and syslog; a value
-    // that is none of the documented ones is an error diagnostic on config, at its file:line
-    // (and the default is used): `berthd check` reports it.
+    // The [server] keys request_log, request_log_buffer, request_log_format, log_time, log_level
+    // and syslog; a value that is none of the documented ones is an error diagnostic on config, at
+    // its file:line (and the default is used): `berthd check` reports it.
     static LogOptions fromConfig(const Config::Config &config);
 };
 

@@ -23,7 +23,7 @@ using Clock = std::chrono::steady_clock;
 
 // The writer writes at least this often, and at once when a thread has this much pending.
 constexpr auto WriteInterval = std::chrono::milliseconds(100);
-constexpr qsizetype EagerBytes = 64 * 1024;
+constexpr qsizetype DefaultEagerBytes = 64 * 1024;
 // A write that has not returned for this long means the sink is stalled: sync() stops waiting.
 constexpr auto StallAfter = std::chrono::milliseconds(200);
 // How long the destructor gives the writer to finish before leaving it behind.
@@ -86,6 +86,7 @@ struct LogSink::State
     qint64 reported = 0;                   // writer only
     std::atomic<qint64> writeStartedNs{0}; // 0: not in a write
     std::atomic<int> syslogPriority{-1};
+    std::atomic<qsizetype> eagerBytes{DefaultEagerBytes};
 
     std::mutex reporterMutex;
     DropReporter reporter;
@@ -238,6 +239,12 @@ void LogSink::setDropReporter(DropReporter reporter)
     m_state->reporter = std::move(reporter);
 }
 
+void LogSink::setEagerBytes(qsizetype bytes)
+{
+    m_state->eagerBytes.store(qBound<qsizetype>(1, bytes, MaxPendingBytes),
+                              std::memory_order_relaxed);
+}
+
 void LogSink::setSyslogPriority(int priority)
 {
     m_state->syslogPriority.store(priority, std::memory_order_relaxed);
@@ -301,7 +308,7 @@ void LogSink::append(QByteArrayView line)
         buffer.data.append('\n');
         // Counted under the buffer's lock: a collection that saw this count also saw the line.
         m_state->appended.fetch_add(1, std::memory_order_release);
-        eager = buffer.data.size() >= EagerBytes;
+        eager = buffer.data.size() >= m_state->eagerBytes.load(std::memory_order_relaxed);
     }
     if (eager)
         flush();

@@ -52,6 +52,10 @@ public:
     // are appended (openlog() is the caller's).
     void setSyslogPriority(int priority);
 
+    // The writer is woken at once when a thread has this many bytes pending (64 KiB unless set;
+    // request_log_buffer): fewer, larger writes under load. Call before lines are appended.
+    void setEagerBytes(qsizetype bytes);
+
     // A thread's buffer for one sink holds at most this many bytes; lines beyond are dropped.
     static constexpr qsizetype MaxPendingBytes = 1024 * 1024;
 

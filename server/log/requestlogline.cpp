@@ -3,10 +3,40 @@
 #include <QDateTime>
 
 #include <charconv>
+#include <cstring>
 
 namespace Berth::Log {
 
 namespace {
+
+// Writes into memory the caller has sized for the worst case (see appendRequestLogLine): no
+// capacity check and no QByteArray call per field, which is where the line's time went.
+struct Writer
+{
+    char *p;
+
+    void append(const char *data, qsizetype size)
+    {
+        std::memcpy(p, data, size_t(size));
+        p += size;
+    }
+    void append(QByteArrayView data) { append(data.data(), data.size()); }
+    Writer &operator+=(char c)
+    {
+        *p++ = c;
+        return *this;
+    }
+    template <size_t N> Writer &operator+=(const char (&literal)[N])
+    {
+        append(literal, qsizetype(N - 1));
+        return *this;
+    }
+    Writer &operator+=(QByteArrayView data)
+    {
+        append(data);
+        return *this;
+    }
+};
 
 // Timestamps are formatted once per second per thread and style; only milliseconds are added
 // per line.
@@ -44,7 +74,7 @@ QByteArray makeStamp(qint64 second, Stamp stamp, LogTime time)
     return {};
 }
 
-void appendStamp(QByteArray &line, qint64 msecs, Stamp stamp, LogTime time)
+void appendStamp(Writer &line, qint64 msecs, Stamp stamp, LogTime time)
 {
     struct Cache
     {
@@ -85,7 +115,7 @@ bool isPlainByte(char c, bool spaceAllowed)
     return u > ' ' && u < 0x7f && c != '"' && c != '\\';
 }
 
-void appendEscaped(QByteArray &line, QByteArrayView value, bool spaceAllowed)
+void appendEscaped(Writer &line, QByteArrayView value, bool spaceAllowed)
 {
     static constexpr char Hex[] = "0123456789ABCDEF";
     qsizetype start = 0;
@@ -102,14 +132,14 @@ void appendEscaped(QByteArray &line, QByteArrayView value, bool spaceAllowed)
     line.append(value.sliced(start));
 }
 
-void appendNumber(QByteArray &line, qint64 value)
+void appendNumber(Writer &line, qint64 value)
 {
     char buffer[24];
     const auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
     line.append(buffer, result.ptr - buffer);
 }
 
-void appendField(QByteArray &line, QByteArrayView value)
+void appendField(Writer &line, QByteArrayView value)
 {
     line += ' ';
     if (value.isEmpty()) {
@@ -119,14 +149,14 @@ void appendField(QByteArray &line, QByteArrayView value)
     appendEscaped(line, value, false); // one field, one token
 }
 
-void appendQuoted(QByteArray &line, QByteArrayView value)
+void appendQuoted(Writer &line, QByteArrayView value)
 {
     line += " \"";
     appendEscaped(line, value, true);
     line += '"';
 }
 
-void appendMillis(QByteArray &line, qint64 micros)
+void appendMillis(Writer &line, qint64 micros)
 {
     line += ' ';
     appendNumber(line, (micros + 500) / 1000);
@@ -134,7 +164,7 @@ void appendMillis(QByteArray &line, qint64 micros)
 }
 
 // Combined: "%h %l %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-Agent}i\"".
-void appendCombined(QByteArray &line, const RequestLogRecord &r, LogTime time)
+void appendCombined(Writer &line, const RequestLogRecord &r, LogTime time)
 {
     // %h is the address alone: "10.0.0.1:5000" -> "10.0.0.1", "::1:5000" or "[::1]:5000" ->
     // "::1" (the client field always ends in ":port").
@@ -212,7 +242,7 @@ int utf8Sequence(QByteArrayView value, qsizetype i, char32_t *codePoint)
     return length;
 }
 
-void appendUnicodeEscape(QByteArray &line, char32_t unit)
+void appendUnicodeEscape(Writer &line, char32_t unit)
 {
     static constexpr char Hex[] = "0123456789abcdef";
     const char escaped[6] = {'\\',
@@ -227,7 +257,7 @@ void appendUnicodeEscape(QByteArray &line, char32_t unit)
 // A JSON string. Only printable ASCII stands for itself: a line stays one line for every
 // reader (Python's splitlines() breaks at U+2028 and NEL too) and valid UTF-8 whatever the client
 // sent.
-void appendJsonString(QByteArray &line, QByteArrayView value)
+void appendJsonString(Writer &line, QByteArrayView value)
 {
     line += '"';
     qsizetype start = 0;
@@ -255,7 +285,7 @@ void appendJsonString(QByteArray &line, QByteArrayView value)
     line += '"';
 }
 
-void appendJsonField(QByteArray &line, const char *name, QByteArrayView value)
+void appendJsonField(Writer &line, const char *name, QByteArrayView value)
 {
     line += name;
     if (value.isEmpty())
@@ -264,13 +294,13 @@ void appendJsonField(QByteArray &line, const char *name, QByteArrayView value)
         appendJsonString(line, value);
 }
 
-void appendJsonNumber(QByteArray &line, const char *name, qint64 value)
+void appendJsonNumber(Writer &line, const char *name, qint64 value)
 {
     line += name;
     appendNumber(line, value);
 }
 
-void appendJson(QByteArray &line, const RequestLogRecord &r, LogTime time)
+void appendJson(Writer &line, const RequestLogRecord &r, LogTime time)
 {
     line += "{\"time\":\"";
     appendStamp(line, r.startedAtMsecs, Stamp::Iso, time);
@@ -294,7 +324,7 @@ void appendJson(QByteArray &line, const RequestLogRecord &r, LogTime time)
     line += '}';
 }
 
-void appendSkitai(QByteArray &line, const RequestLogRecord &r, LogTime time)
+void appendSkitai(Writer &line, const RequestLogRecord &r, LogTime time)
 {
     appendStamp(line, r.startedAtMsecs, Stamp::Skitai, time);
     appendField(line, r.client);
@@ -322,17 +352,28 @@ void appendSkitai(QByteArray &line, const RequestLogRecord &r, LogTime time)
 void appendRequestLogLine(QByteArray &line, const RequestLogRecord &record, RequestLogFormat format,
                           LogTime time)
 {
+    // The longest line these fields can make: every byte escaped (at most 6 bytes each, as
+    // \\u00XX or U+FFFD; a 4-byte UTF-8 sequence takes 12), the timestamp, the numbers and the
+    // fixed text well within the constant.
+    const qsizetype variable = record.client.size() + record.server.size() + record.method.size() +
+                               record.url.size() + record.version.size() + record.globalTxn.size() +
+                               record.localTxn.size() + record.user.size() + record.token.size() +
+                               record.userAgent.size() + record.referer.size();
+    const qsizetype start = line.size();
+    line.resize(start + 6 * variable + 512); // reuses the capacity of a line buffer kept
+    Writer out{line.data() + start};
     switch (format) {
     case RequestLogFormat::Skitai:
-        appendSkitai(line, record, time);
-        return;
+        appendSkitai(out, record, time);
+        break;
     case RequestLogFormat::Combined:
-        appendCombined(line, record, time);
-        return;
+        appendCombined(out, record, time);
+        break;
     case RequestLogFormat::Json:
-        appendJson(line, record, time);
-        return;
+        appendJson(out, record, time);
+        break;
     }
+    line.truncate(out.p - line.constData());
 }
 
 QByteArray formatRequestLogLine(const RequestLogRecord &record, RequestLogFormat format,
@@ -346,9 +387,10 @@ QByteArray formatRequestLogLine(const RequestLogRecord &record, RequestLogFormat
 
 QByteArray formatLogTimestamp(qint64 msecs, LogTime time)
 {
-    QByteArray line;
-    appendStamp(line, msecs, Stamp::Skitai, time);
-    return line;
+    char text[64];
+    Writer out{text};
+    appendStamp(out, msecs, Stamp::Skitai, time);
+    return QByteArray(text, out.p - text);
 }
 
 } // namespace Berth::Log

@@ -7,6 +7,8 @@
 #include <QRegularExpression>
 #include <QtTest>
 
+#include <limits>
+
 using namespace Berth;
 
 class TestRequestLogLine : public QObject
@@ -23,6 +25,7 @@ private Q_SLOTS:
     void combinedIpv6AndMissingValues();
     void jsonIsTypedAndOneLine();
     void jsonEscapesUnicodeAndInvalidUtf8();
+    void worstCaseEscapingFitsAndAppends();
 };
 
 static Log::RequestLogRecord sample()
@@ -196,6 +199,36 @@ void TestRequestLogLine::jsonEscapesUnicodeAndInvalidUtf8()
     QCOMPARE(o.value(QLatin1String("user_agent")).toString(),
              QString::fromUtf8("\xC3\xA9\xE2\x80\xA8\xF0\x9F\x98\x80") + QChar(0xfffd) +
                  QChar(0xfffd) + QChar(0xfffd) + QStringLiteral("\r\n\"\\"));
+}
+
+// The formatter writes into space it sizes for the worst case (every byte escaped): fields made
+// only of bytes that expand the most must come out whole, appended after what the buffer held.
+void TestRequestLogLine::worstCaseEscapingFitsAndAppends()
+{
+    const QByteArray controls(3000, '\x01');
+    const QByteArray invalid(3000, '\xFF');
+    Log::RequestLogRecord r = sample();
+    r.client = r.server = r.method = r.url = r.version = r.globalTxn = r.localTxn = r.user =
+        r.token = r.referer = controls;
+    r.userAgent = invalid;
+    r.status = 999;
+    r.bytesReceived = r.bytesSent = std::numeric_limits<qint64>::max();
+    for (const auto format : {Log::RequestLogFormat::Skitai, Log::RequestLogFormat::Combined,
+                              Log::RequestLogFormat::Json}) {
+        QByteArray line("kept:");
+        Log::appendRequestLogLine(line, r, format);
+        QVERIFY(line.startsWith("kept:"));
+        QCOMPARE(line.sliced(5), Log::formatRequestLogLine(r, format));
+        if (format == Log::RequestLogFormat::Json) {
+            // \u0001 for each control byte, \ufffd for each invalid one: 6 bytes each.
+            QVERIFY(
+                line.contains("\"user_agent\":\"" + QByteArray("\\ufffd").repeated(3000) + '"'));
+            QVERIFY(line.contains("\"url\":\"" + QByteArray("\\u0001").repeated(3000) + '"'));
+        } else {
+            QVERIFY(line.contains(' ' + QByteArray("\\x01").repeated(3000) + ' '));
+        }
+        QVERIFY(line.contains("9223372036854775807"));
+    }
 }
 
 QTEST_GUILESS_MAIN(TestRequestLogLine)
