@@ -160,6 +160,8 @@ struct HeadWriter
 
     void put(QByteArrayView data)
     {
+        if (data.isEmpty()) // an empty view may have no storage; memcpy wants a valid pointer
+            return;
         std::memcpy(p, data.data(), size_t(data.size()));
         p += data.size();
     }

@@ -17,6 +17,8 @@ struct Writer
 
     void append(const char *data, qsizetype size)
     {
+        if (size == 0) // an empty view may have no storage; memcpy wants a valid pointer
+            return;
         std::memcpy(p, data, size_t(size));
         p += size;
     }
