@@ -561,18 +561,8 @@ void ProxyCall::answer(int status, QByteArrayView retryAfter)
 
 void ProxyCall::clientGone()
 {
-    if (m_finished)
-        return;
-    if (m_connection) {
-        UpstreamConnection *connection = m_connection.data();
-        m_connection = nullptr;
-        connection->close();
-    }
-    if (m_member >= 0) {
-        m_group->balancer->released(m_member);
-        m_group->countFinished(m_member, false);
-        m_member = -1;
-    }
+    // The member did nothing wrong: its connection is closed (the rest of its response can't be
+    // delivered) and it is released without counting a failure, as done() does.
     done();
 }
 
