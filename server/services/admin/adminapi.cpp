@@ -5,6 +5,7 @@
 
 #include "log/cef.h"
 #include "log/logsink.h"
+#include "mail/spool.h"
 #include "runtime/offloadpool.h"
 #include "runtime/processutil.h"
 #include "runtime/sharedstate.h"
@@ -225,13 +226,9 @@ void AdminApi::dispatch(const CallPtr &call)
     case Endpoint::DaemonAction:
         return daemonAction(call);
     case Endpoint::CronRun:
-        return fail(call, 404, u"not_available"_s,
-                    u"running a cron job is not available through the admin API in this "
-                    u"version; use `berthd cron run JOB`"_s);
+        return cronRun(call);
     case Endpoint::MailRetry:
-        return fail(call, 404, u"not_available"_s,
-                    u"mail retry is not available through the admin API in this version; use "
-                    u"`berthd mail retry`"_s);
+        return mailRetry(call);
     case Endpoint::KeysRotate:
         return fail(call, 404, u"not_available"_s,
                     u"key rotation needs the new secret on the server's disk; use `berthd keys "
@@ -473,6 +470,57 @@ void AdminApi::daemonAction(const CallPtr &call)
                       QJsonObject{{u"result"_s, u"ok"_s},
                                   {u"lines"_s, QJsonArray::fromStringList(answer.lines)}},
                       {}};
+    });
+}
+
+void AdminApi::cronRun(const CallPtr &call)
+{
+    if (m_settings.controlSocket.isEmpty())
+        return fail(call, 409, u"no_master"_s, u"running a cron job needs workers > 0"_s);
+    const QString socket = m_settings.controlSocket;
+    const QString job = call->params.value(0);
+    // The cron agent runs it (logged in cron.log, counted in cron.runs), not this process.
+    const QString request = u"service cron:cron run "_s + job;
+    offload(call, [socket, request, job] {
+        const Blocking::ControlAnswer answer = Blocking::control(socket, request, 10'000);
+        const auto error = [](int status, const QString &code, const QStringList &lines) {
+            return Result{status,
+                          QJsonObject{{u"error"_s, QJsonObject{{u"code"_s, code},
+                                                               {u"message"_s, lines.join(u'\n')},
+                                                               {u"details"_s, QJsonValue()}}}},
+                          {}};
+        };
+        if (!answer.reached)
+            return error(503, u"no_master"_s, {answer.error});
+        if (!answer.ok) {
+            const QString message = answer.lines.join(u'\n');
+            // "no service cron:cron": no [crontab:line] job at all, so no cron agent.
+            if (message.contains(u"no cron job"_s) || message.startsWith(u"no service"_s))
+                return error(404, u"not_found"_s, answer.lines);
+            if (message.contains(u"still running"_s))
+                return error(409, u"running"_s, answer.lines);
+            return error(503, u"failed"_s, answer.lines);
+        }
+        // The agent answers: id, pid, command.
+        return Result{202,
+                      QJsonObject{{u"result"_s, u"started"_s},
+                                  {u"job"_s, answer.lines.value(0, job)},
+                                  {u"pid"_s, answer.lines.value(1).toLongLong()},
+                                  {u"command"_s, answer.lines.value(2)}},
+                      {}};
+    });
+}
+
+void AdminApi::mailRetry(const CallPtr &call)
+{
+    if (m_settings.mailSpoolDir.isEmpty())
+        return fail(call, 404, u"not_found"_s, u"no mail spool: [mailer] spool_dir is not set"_s);
+    const QString dir = m_settings.mailSpoolDir;
+    offload(call, [dir] {
+        // As `berthd mail retry`: the messages become due now and the mailer, which scans the
+        // spool on each pass, delivers them.
+        const int retried = Mail::Spool(dir).retryAll();
+        return Result{200, QJsonObject{{u"result"_s, u"ok"_s}, {u"retried"_s, retried}}, {}};
     });
 }
 
