@@ -1,7 +1,12 @@
 """Layer 94: the admin API's actions on other services — `cron/JOB/run` (the cron agent runs the
-job now, logged in cron.log) and `mail/retry` (every deferred message of the spool due now)."""
+job now, logged in cron.log), `mail/retry` (every deferred message of the spool due now) and
+`keys/rotate` (a new session key, as `berthd keys rotate`, its secret never logged)."""
 
 from __future__ import annotations
+
+import re
+
+import requests
 
 import admin
 import berth
@@ -81,3 +86,51 @@ def test_mail_retry_without_spool_is_404(berth_server):
     srv = admin.start(berth_server)
     r = admin.call(srv, "POST", "/mail/retry")
     assert r.status == 404 and r.json()["error"]["code"] == "not_found", r
+
+
+SECRET0 = "conformance-secret-0123456789abcdef"
+SECRET1 = "rotated-secret-ZYXWVUTSRQPONMLKJIH987"
+
+
+def test_keys_rotate_registers_a_pending_key_and_never_logs_the_secret(berth_server, tmp_path):
+    from test_60_sessions import set_name
+
+    db = tmp_path / "keys.db"
+    extra = f"""
+[sessions]
+store = sqlite:{db}
+secret = {SECRET0}
+keynum = 0
+
+[app:session]
+call = berth.session
+
+[app:demo]
+call = berth.session_demo
+"""
+    srv = admin.start(berth_server, extra=extra, routes="/demo = session demo\n")
+    assert "Welcome" in set_name(requests.Session(), srv.url, "Ada").text
+    body = {"keynum": 4, "secret": SECRET1, "when": "+1h"}
+    assert admin.call(srv, "POST", "/keys/rotate", body, token=admin.READ_TOKEN).status == 403
+    r = admin.call(srv, "POST", "/keys/rotate", body)
+    assert r.status == 200, r
+    answer = r.json()
+    assert answer["keynum"] == 4 and answer["previous_keynum"] == 0, answer
+    assert "keynum = 4" in answer["next"] and SECRET1 not in r.body.decode()
+    listed = berth.run_cli("keys", "-c", str(srv.conf_path), "list")
+    assert listed.returncode == 0 and re.search(r"^4 .*pending$", listed.stdout, re.M), listed
+    # The chain's newest key is now 4: the configured key 0 can't register another.
+    r = admin.call(srv, "POST", "/keys/rotate", {"keynum": 5, "secret": SECRET1 + "x"})
+    assert r.status == 409, r
+    # Unusable input: the same secret, a short one, a time without a zone, no keynum.
+    for bad, status in (({"keynum": 6, "secret": SECRET0}, 422),
+                        ({"keynum": 6, "secret": "short"}, 422),
+                        ({"keynum": 6, "secret": SECRET1, "when": "2030-01-01T00:00:00"}, 422),
+                        ({"secret": SECRET1}, 400)):
+        r = admin.call(srv, "POST", "/keys/rotate", bad)
+        assert r.status == status, (bad, r)
+    audit = srv.log_dir / "admin-audit.log"
+    assert berth.wait_until(lambda: audit.exists() and "/keys/rotate" in audit.read_text(), 5)
+    for log in (p for p in srv.log_dir.iterdir() if p.is_file()):
+        assert SECRET1 not in log.read_text(errors="replace"), log
+
