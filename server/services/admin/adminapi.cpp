@@ -11,6 +11,10 @@
 #include "runtime/sharedstate.h"
 #include "runtime/statsregistry.h"
 #include "runtime/workerhealth.h"
+#include "sessions/keyrotation.h"
+#include "sessions/sessionsettings.h"
+
+#include <config/config.h>
 
 #include <QDateTime>
 #include <QHostAddress>
@@ -230,13 +234,13 @@ void AdminApi::dispatch(const CallPtr &call)
     case Endpoint::MailRetry:
         return mailRetry(call);
     case Endpoint::KeysRotate:
-        return fail(call, 404, u"not_available"_s,
-                    u"key rotation needs the new secret on the server's disk; use `berthd keys "
-                    u"rotate` in this version"_s);
+        return keysRotate(call);
     case Endpoint::Groups:
+        return groups(call);
     case Endpoint::GroupMembers:
+        return groupMembers(call);
     case Endpoint::GroupDrain:
-        return fail(call, 404, u"no_groups"_s, u"no gateway groups in this version"_s);
+        return groupDrain(call);
     case Endpoint::OpenApi:
         if (Http::Exchange *exchange = call->exchange.get())
             exchange->respond(200, "application/json", openApiJson());
@@ -521,6 +525,69 @@ void AdminApi::mailRetry(const CallPtr &call)
         // spool on each pass, delivers them.
         const int retried = Mail::Spool(dir).retryAll();
         return Result{200, QJsonObject{{u"result"_s, u"ok"_s}, {u"retried"_s, retried}}, {}};
+    });
+}
+
+void AdminApi::keysRotate(const CallPtr &call)
+{
+    QJsonParseError parseError;
+    const QJsonObject body = QJsonDocument::fromJson(call->body, &parseError).object();
+    const QJsonValue keynum = body.value(u"keynum"_s);
+    const QJsonValue secret = body.value(u"secret"_s);
+    if (parseError.error != QJsonParseError::NoError || !keynum.isDouble() ||
+        keynum.toDouble() != double(keynum.toInt(-1)) || keynum.toInt() < 0 ||
+        keynum.toInt() > 255 || !secret.isString())
+        return fail(call, 400, u"bad_request"_s,
+                    u"the body must be {\"keynum\": 0..255, \"secret\": \"...\", \"when\": "
+                    u"\"2026-03-01T09:00:00Z\" or \"+2h\" (optional)}"_s);
+    const int newKeynum = keynum.toInt();
+    // Only in this call's memory: never logged, audited or answered.
+    const QByteArray newSecret = secret.toString().toUtf8().trimmed();
+    const QString whenText = body.value(u"when"_s).toString();
+    const QStringList files = m_settings.configFiles;
+    offload(call, [files, newKeynum, newSecret, whenText] {
+        const auto error = [](int status, const QString &code, const QString &message) {
+            return Result{status,
+                          QJsonObject{{u"error"_s, QJsonObject{{u"code"_s, code},
+                                                               {u"message"_s, message},
+                                                               {u"details"_s, QJsonValue()}}}},
+                          {}};
+        };
+        const Config::Config config = Config::Config::load(files);
+        if (!config.has(u"sessions"_s, u"secret"_s) && !config.has(u"sessions"_s, u"secret_file"_s))
+            return error(404, u"not_found"_s,
+                         u"the configuration has no [sessions] secret: there is no key chain"_s);
+        const Sessions::SessionSettings settings =
+            Sessions::SessionSettings::fromConfig(config, u"sessions"_s);
+        for (const Config::Diagnostic &d : config.diagnostics()) {
+            if (d.isError())
+                return error(409, u"invalid_config"_s, d.toString());
+        }
+        QString why;
+        const qint64 now = QDateTime::currentSecsSinceEpoch();
+        const std::optional<qint64> when = Sessions::parseKeyTime(whenText, now, u"when"_s, &why);
+        if (!when)
+            return error(422, u"invalid"_s, why);
+        why = Sessions::checkNewSecret(newSecret, settings.secret);
+        if (!why.isEmpty())
+            return error(422, u"invalid"_s, u"secret: "_s + why);
+        Sessions::KeyRotation done;
+        if (!Sessions::rotateKey(settings, newKeynum, newSecret, *when, &done, &why))
+            return error(409, u"failed"_s, why);
+        return Result{
+            200,
+            QJsonObject{
+                {u"result"_s, u"ok"_s},
+                {u"keynum"_s, newKeynum},
+                {u"previous_keynum"_s, done.previousKeynum},
+                {u"active_from"_s, done.activates},
+                {u"store"_s, done.store},
+                {u"next"_s,
+                 u"set [sessions] keynum = %1 and the new secret in the configuration of every "
+                 u"node sharing this store, then restart them%2"_s.arg(
+                     QString::number(newKeynum),
+                     *when > now ? u" before "_s + done.activates : QString())}},
+            {}};
     });
 }
 

@@ -43,6 +43,7 @@ struct AdminSettings
     qint64 applyTimeoutMs = 60'000;
     QStringList listeners; // "127.0.0.1:8099"
     QString mailSpoolDir;  // [mailer] spool_dir (empty: no mail spool)
+    int statsSlot = -1;    // this process's slot in shared memory (drain flags)
 };
 
 // One admin call in flight: what the handlers and the audit need after the request head has
@@ -122,6 +123,10 @@ private:
     void daemonAction(const CallPtr &call);
     void cronRun(const CallPtr &call);
     void mailRetry(const CallPtr &call);
+    void keysRotate(const CallPtr &call);
+    void groups(const CallPtr &call); // admingroups.cpp
+    void groupMembers(const CallPtr &call);
+    void groupDrain(const CallPtr &call);
 
     QJsonObject statsSnapshot() const;
     QString logPath(const QString &name) const;

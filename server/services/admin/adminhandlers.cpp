@@ -81,13 +81,28 @@ const QList<HandlerSpec> &handlerSpecs()
          u"the mailer delivers them on its next pass. `{\"retried\": N}`."_s,
          Endpoint::MailRetry},
         {"POST", u"/keys/rotate"_s, Scope::Admin, true,
-         u"Rotates the session keys, as `berthd keys rotate`."_s, Endpoint::KeysRotate},
+         u"Registers a new session key, as `berthd keys rotate`: body `{\"keynum\": N, "
+         u"\"secret\": \"...\", \"when\": \"2026-03-01T09:00:00Z\" or \"+2h\"}` (`when` "
+         u"optional: now). The secret is never logged or audited. Answers the key, when it "
+         u"activates and what to change in the configuration; 422 for an unusable secret or "
+         u"time, 404 without a [sessions] secret, 409 when the chain refuses it."_s,
+         Endpoint::KeysRotate},
         {"GET", u"/groups"_s, Scope::Read, false,
-         u"Gateway groups (404 in this version: no gateway groups yet)."_s, Endpoint::Groups},
+         u"Every gateway group ([@NAME]): balance, health_check and its members, each with "
+         u"address, weight, state (up, down, backup), active health (up, down, unknown), "
+         u"requests in flight, requests, failures and latency_us, summed over the workers."_s,
+         Endpoint::Groups},
         {"PUT", u"/groups/{name}/members"_s, Scope::Admin, true,
-         u"Changes a group's members (404 in this version)."_s, Endpoint::GroupMembers},
-        {"POST", u"/groups/{name}/members/{member}/drain"_s, Scope::Admin, true,
-         u"Drains one member (404 in this version)."_s, Endpoint::GroupDrain},
+         u"Replaces a group's members with `{\"members\": [\"127.0.0.1:5001\", \"10.0.0.6:5001 "
+         u"backup\", ...]}`: its `members =` line is rewritten through the PUT config path "
+         u"(validated, backed up, audited, reloaded, restored when the reload fails); answers "
+         u"as PUT config."_s,
+         Endpoint::GroupMembers},
+        {"POST", u"/groups/{name}/members/{member+}/drain"_s, Scope::Admin, true,
+         u"Drains one member (its address as [@NAME] members lists it): every worker's balancer "
+         u"gives it no new requests, those in flight finish; `?undo=1` takes it back. The flag "
+         u"lives in shared memory until undone or the admin process restarts."_s,
+         Endpoint::GroupDrain},
         {"GET", u"/openapi.json"_s, Scope::Read, false, u"This API as an OpenAPI 3 document."_s,
          Endpoint::OpenApi},
     };

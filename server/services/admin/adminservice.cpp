@@ -240,6 +240,7 @@ bool AdminService::start(QStringList *errors)
     settings.applyTimeoutMs = config.getDuration(Section, u"apply_timeout"_s).count();
     settings.listeners = m_context.listeners;
     settings.mailSpoolDir = Mail::Spool::fromConfig(config).dir();
+    settings.statsSlot = m_setup.slot;
 
     std::shared_ptr<Engine::TransportFactory> transports;
     if (spec.tls) {
