@@ -101,7 +101,7 @@ const QList<HandlerSpec> &handlerSpecs()
         {"POST", u"/groups/{name}/members/{member+}/drain"_s, Scope::Admin, true,
          u"Drains one member (its address as [@NAME] members lists it): every worker's balancer "
          u"gives it no new requests, those in flight finish; `?undo=1` takes it back. The flag "
-         u"lives in shared memory until undone or the admin process restarts."_s,
+         u"lives in shared memory, not persisted (docs/gateway.md)."_s,
          Endpoint::GroupDrain},
         {"GET", u"/openapi.json"_s, Scope::Read, false, u"This API as an OpenAPI 3 document."_s,
          Endpoint::OpenApi},
