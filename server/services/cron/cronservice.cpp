@@ -244,12 +244,13 @@ void CronService::stopNow()
 
 void CronService::control(const QString &verb, const QStringList &arguments, ControlAnswer answer)
 {
-    if (verb != u"run"_s || arguments.size() != 1) {
+    if (verb != u"run"_s || arguments.isEmpty()) {
         answer(false, {u"cron: unknown request '%1' (run FILE:LINE)"_s.arg(verb)});
         return;
     }
     // The admin API's path decoding drops the '/' a job id starts with ("/cron//etc/x:3/run").
-    const QString wanted = arguments.first();
+    // The control channel splits on spaces: a path with spaces comes back in pieces.
+    const QString wanted = arguments.join(u' ');
     qsizetype index = -1;
     for (qsizetype i = 0; i < m_jobs.size() && index < 0; ++i) {
         const QString id = m_jobs[i].id();
