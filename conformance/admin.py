@@ -15,7 +15,7 @@ ADMIN_TOKEN = "admintoken-0123456789abcdef"
 READ_TOKEN = "readtoken-0123456789abcdef"
 
 
-def config(admin_port: int, extra: str = "", workers: int = 1) -> str:
+def config(admin_port: int, extra: str = "", workers: int = 1, routes: str = "") -> str:
     return f"""
 [server]
 workers = {workers}
@@ -25,7 +25,7 @@ pid_file = {{tmp}}/berthd.pid
 [routes:line]
 /hb = hb
 /stats = stats
-
+{routes}
 [app:hb]
 call = berth.heartbeat
 
@@ -40,13 +40,14 @@ token_file = {{tmp}}/admin.tokens
 """
 
 
-def start(factory, extra: str = "", tokens: bool = True, workers: int = 1, env=None):
+def start(factory, extra: str = "", tokens: bool = True, workers: int = 1, env=None,
+          routes: str = ""):
     """A server with the admin API on its own free port; with tokens, a token file holding an
     admin token (label "ops") and a read token (label "viewer") is written first."""
     port = berth.free_port()
     files = ({"admin.tokens": f"{ADMIN_TOKEN} admin ops\n{READ_TOKEN} read viewer\n"}
              if tokens else None)
-    srv = factory(config(port, extra=extra, workers=workers), files=files, env=env)
+    srv = factory(config(port, extra=extra, workers=workers, routes=routes), files=files, env=env)
     srv.admin_port = port
     assert berth.wait_until(lambda: _can_connect(port), 10), srv.describe()
     return srv

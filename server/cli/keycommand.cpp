@@ -2,6 +2,7 @@
 
 #include "commandoutput.h"
 
+#include "sessions/keyrotation.h"
 #include "sessions/sessionsettings.h"
 #include "sessions/sqlsessionstore.h"
 
@@ -37,7 +38,6 @@ const char KeysUsage[] =
 // A new secret is read from a file (never from the command line, where `ps` and the shell's
 // history would show it) and is at most this long.
 constexpr qint64 MaxSecretFileBytes = 4096;
-constexpr int MinSecretBytes = 16; // as [sessions] secret
 
 struct KeyArguments
 {
@@ -120,38 +120,6 @@ QString isoTime(qint64 secs)
     return QDateTime::fromSecsSinceEpoch(secs, Qt::UTC).toString(Qt::ISODate);
 }
 
-// --when: an absolute time with its zone ("2026-03-01T09:00:00Z", "...+01:00"), or "+2h" from
-// now. A time without a zone is refused: read in this machine's zone it could activate the key
-// hours away from what the operator meant, on nodes configured on another assumption.
-std::optional<qint64> parseWhen(const QString &text, qint64 now, QString *error)
-{
-    if (text.isEmpty())
-        return now;
-    if (text.startsWith(u'+')) {
-        const auto duration = Config::Values::parseDuration(text.mid(1));
-        if (!duration) {
-            *error = u"--when: '%1' is not a duration such as +30m, +2h or +1d"_s.arg(text);
-            return std::nullopt;
-        }
-        return now + duration->count() / 1000;
-    }
-    const QDateTime when = QDateTime::fromString(text, Qt::ISODateWithMs);
-    if (!when.isValid()) {
-        *error = u"--when: '%1' is not an ISO 8601 time such as 2026-03-01T09:00:00Z"_s.arg(text);
-        return std::nullopt;
-    }
-    if (when.timeSpec() == Qt::LocalTime) {
-        *error =
-            u"--when: '%1' has no time zone: add Z (UTC) or an offset such as +01:00"_s.arg(text);
-        return std::nullopt;
-    }
-    if (when.toSecsSinceEpoch() < 0) {
-        *error = u"--when: '%1' is before 1970"_s.arg(text);
-        return std::nullopt;
-    }
-    return when.toSecsSinceEpoch();
-}
-
 // The new secret, as it must appear after `secret =` in the configuration: so it must survive
 // the config parser unchanged (no whitespace, which is trimmed; no ';' or '#', which can start a
 // comment; no '$', which starts ${ENV}; no quotes or backslashes) and be long enough to resist
@@ -169,25 +137,9 @@ std::optional<QByteArray> readSecret(const QString &path, const QByteArray &curr
         return std::nullopt;
     }
     const QByteArray secret = file.read(MaxSecretFileBytes).trimmed();
-    if (secret.size() < MinSecretBytes) {
-        *error = u"the secret in %1 is too short: use at least %2 random characters (openssl "
-                 u"rand -base64 32)"_s.arg(path, QString::number(MinSecretBytes));
-        return std::nullopt;
-    }
-    for (const char c : secret) {
-        const bool ok = c > 0x20 && c < 0x7f && c != ';' && c != '#' && c != '$' && c != '"' &&
-                        c != '\'' && c != '\\';
-        if (!ok) {
-            *error = u"the secret in %1 must be one line of printable ASCII without spaces, "
-                     u"quotes, backslashes, ';', '#' or '$' (so that it reads back unchanged "
-                     u"from the configuration); openssl rand -base64 32 makes one"_s.arg(path);
-            return std::nullopt;
-        }
-    }
-    if (secret == current) {
-        // The same secret under a new keynum would protect nothing new.
-        *error =
-            u"the secret in %1 is the one configured now: a new key needs a new secret"_s.arg(path);
+    const QString unusable = Sessions::checkNewSecret(secret, current);
+    if (!unusable.isEmpty()) {
+        *error = u"the secret in %1: %2"_s.arg(path, unusable);
         return std::nullopt;
     }
     if (QFileInfo(path).permissions() &
@@ -340,24 +292,15 @@ int rotate(const KeyArguments &a)
     const Sessions::SessionSettings &settings = loaded->settings;
     QString error;
     const qint64 now = QDateTime::currentSecsSinceEpoch();
-    const std::optional<qint64> when = parseWhen(a.when, now, &error);
+    const std::optional<qint64> when = Sessions::parseKeyTime(a.when, now, u"--when"_s, &error);
     if (!when)
         return usageError(error);
     const std::optional<QByteArray> secret = readSecret(a.secretFile, settings.secret, &error);
     if (!secret)
         return fail(error);
-    if (!storeExists(settings.store))
-        return fail(u"%1 does not exist: nothing to rotate yet (the first berthd run creates it "
-                    u"with key %2)"_s.arg(settings.store.path, QString::number(settings.keynum)));
-
-    // Opening with the configured key proves this configuration holds the newest key on record
-    // (the cipher refuses otherwise), so the chain can't fork.
-    Sessions::SqlSessionBackend store(settings.store, settings.keynum, settings.secret);
-    if (!store.open(&error))
+    Sessions::KeyRotation done;
+    if (!Sessions::rotateKey(settings, int(*a.keynum), *secret, *when, &done, &error))
         return fail(error);
-    Crypto::AppCipher *cipher = store.cipher();
-    if (!cipher->changeKey(int(*a.keynum), *secret, *when, &error))
-        return fail(u"can't register key %1: %2"_s.arg(QString::number(*a.keynum), error));
 
     const QString whenText = isoTime(*when);
     printLine(stdout,

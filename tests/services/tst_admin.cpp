@@ -140,6 +140,21 @@ void tst_Admin::routing_data()
     QTest::newRow("daemon") << QByteArray("POST") << u"/daemons/web/restart"_s
                             << int(Endpoint::DaemonAction) << true
                             << QStringList{u"web"_s, u"restart"_s};
+    // A cron job id is a path: "{job+}" takes every segment up to "/run".
+    QTest::newRow("cron job with slashes")
+        << QByteArray("POST") << u"/cron/etc/berth/berth.conf:14/run"_s << int(Endpoint::CronRun)
+        << true << QStringList{u"etc/berth/berth.conf:14"_s};
+    QTest::newRow("cron job one segment")
+        << QByteArray("POST") << u"/cron/berth.conf:3/run"_s << int(Endpoint::CronRun) << true
+        << QStringList{u"berth.conf:3"_s};
+    QTest::newRow("cron without job")
+        << QByteArray("POST") << u"/cron/run"_s << -1 << false << QStringList();
+    QTest::newRow("drain unix member")
+        << QByteArray("POST") << u"/groups/users/members/unix:/run/u.sock/drain"_s
+        << int(Endpoint::GroupDrain) << true << QStringList{u"users"_s, u"unix:/run/u.sock"_s};
+    QTest::newRow("group members")
+        << QByteArray("PUT") << u"/groups/users/members"_s << int(Endpoint::GroupMembers) << true
+        << QStringList{u"users"_s};
     QTest::newRow("wrong method") << QByteArray("DELETE") << u"/config"_s << -1 << true
                                   << QStringList();
     QTest::newRow("unknown") << QByteArray("GET") << u"/nope"_s << -1 << false << QStringList();
@@ -183,6 +198,8 @@ void tst_Admin::openApiCoversTheTable()
     QCOMPARE(operations, int(handlerSpecs().size()));
     const QJsonObject put = paths.value(u"/api/v1/config"_s).toObject().value(u"put"_s).toObject();
     QCOMPARE(put.value(u"x-berth-scope"_s).toString(), u"admin"_s);
+    // A greedy "{job+}" is an ordinary path parameter to OpenAPI.
+    QVERIFY(paths.contains(u"/api/v1/cron/{job}/run"_s));
     QVERIFY(put.value(u"x-berth-mutates"_s).toBool());
     // Every mutating call needs the admin scope.
     for (const HandlerSpec &h : handlerSpecs())

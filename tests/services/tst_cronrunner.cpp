@@ -86,6 +86,7 @@ private Q_SLOTS:
     void claimerDecides();
     void jitterDelaysTheStart();
     void stopTerminatesRunningJobs();
+    void runNowOutsideTheSchedule();
 };
 
 void TstCronRunner::runsAtItsTimeAndLogs()
@@ -271,6 +272,35 @@ void TstCronRunner::stopTerminatesRunningJobs()
     h.runner->stop(5000); // TERM reaches the sleep at once
     QTRY_COMPARE_WITH_TIMEOUT(idle.size(), 1, 3000);
     QVERIFY(h.lines("exit").value(0).contains(" signal 15 "));
+}
+
+void TstCronRunner::runNowOutsideTheSchedule()
+{
+    // Due only on 1 January at midnight: a run now is the admin API's, not the schedule's.
+    Harness h(u"0 0 1 1 * sleep 30"_s);
+    QSignalSpy started(h.runner.get(), &CronRunner::jobStarted);
+    h.runner->start(false);
+    const QDateTime next = h.runner->nextRun(0);
+    QString why;
+    qint64 pid = 0;
+    QVERIFY2(h.runner->runNow(0, &why, &pid), qPrintable(why));
+    QVERIFY(pid > 0 && running(pid_t(pid)));
+    QCOMPARE(started.size(), 1);
+    QCOMPARE(h.runner->runningCount(), 1);
+    QCOMPARE(h.runner->nextRun(0), next); // the schedule is untouched
+    QCOMPARE(h.lines("manual").size(), 1);
+    QVERIFY(h.lines("start").value(0).contains(" pid " + QByteArray::number(pid) + ": "));
+    // overlap = skip (the default): not twice at once.
+    qint64 second = 0;
+    QVERIFY(!h.runner->runNow(0, &why, &second));
+    QVERIFY2(why.startsWith(u"still running (pid %1)"_s.arg(pid)), qPrintable(why));
+    QCOMPARE(h.runner->runningCount(), 1);
+    // A stopping runner starts nothing.
+    QSignalSpy idle(h.runner.get(), &CronRunner::idle);
+    h.runner->stop(5000);
+    QVERIFY(!h.runner->runNow(0, &why, &second));
+    QCOMPARE(why, u"the cron agent is stopping"_s);
+    QTRY_COMPARE_WITH_TIMEOUT(idle.size(), 1, 3000);
 }
 
 QTEST_GUILESS_MAIN(TstCronRunner)

@@ -109,4 +109,21 @@ QString GroupSettings::healthStatName(int member) const
     return stat;
 }
 
+QString GroupSettings::drainStatName(int member) const
+{
+    QString stat = QStringLiteral("dr:%1:%2").arg(name, members[member].address.text());
+    if (stat.toUtf8().size() > 47)
+        stat = QStringLiteral("dr:%1:#%2").arg(name).arg(member);
+    return stat;
+}
+
+QString GroupSettings::memberStatPrefix(int member) const
+{
+    // Stat names are short (shared memory): 47 bytes with the longest suffix ("latency_us").
+    QString prefix = QStringLiteral("gw:%1:%2:").arg(name, members[member].address.text());
+    if (prefix.toUtf8().size() + 10 > 47)
+        prefix = QStringLiteral("gw:%1:#%2:").arg(name).arg(member);
+    return prefix;
+}
+
 } // namespace Berth::Gateway

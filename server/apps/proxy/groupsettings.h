@@ -54,6 +54,12 @@ struct GroupSettings
     // The shared-memory stat that carries a member's active health ("hc:@users:10.0.0.5:5001";
     // the member's index when the name would be too long): 0 unknown, 1 down, 2 up.
     QString healthStatName(int member) const;
+    // The prefix of a member's balancer stats ("gw:@users:10.0.0.5:5001:", then requests,
+    // failures, in_flight, down, latency_us; the member's index when the name would be too long).
+    QString memberStatPrefix(int member) const;
+    // The shared-memory stat that drains a member ("dr:@users:10.0.0.5:5001", set by the admin
+    // API's drain): above 0, the balancer gives it no new requests; those in flight finish.
+    QString drainStatName(int member) const;
 };
 
 } // namespace Berth::Gateway

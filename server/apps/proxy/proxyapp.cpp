@@ -44,12 +44,7 @@ void declareStats(GroupRuntime &group)
     for (int i = 0; i < group.settings.members.size(); ++i) {
         GroupRuntime::MemberStats entry;
         if (registry) {
-            QString prefix =
-                QStringLiteral("gw:%1:%2:")
-                    .arg(group.settings.name, group.settings.members[i].address.text());
-            // Stat names are short (shared memory); a long unix path becomes the member's index.
-            if (prefix.toUtf8().size() + 10 > 47)
-                prefix = QStringLiteral("gw:%1:#%2:").arg(group.settings.name).arg(i);
+            const QString prefix = group.settings.memberStatPrefix(i);
             using T = Core::StatType;
             entry.requests = registry->declare(prefix + u"requests"_qs, T::Sum);
             entry.failures = registry->declare(prefix + u"failures"_qs, T::Sum);
@@ -62,13 +57,15 @@ void declareStats(GroupRuntime &group)
 }
 
 // Reads the verdicts of the gateway health service from shared memory: the stat "hc:@g:member"
-// in whichever slot holds it (the service's), 0 unknown, 1 down, 2 up. The stat's index is
-// looked up until the service has published it (at most once a second per member).
+// in whichever slot holds it (the service's), 0 unknown, 1 down, 2 up; and the admin API's
+// drain flags ("dr:@g:member", above 0: drained), which make a member look down to the balancer
+// (no new requests; those in flight finish). A stat's index is looked up until its writer has
+// published it (at most once a second per member).
 void attachHealth(GroupRuntime &group)
 {
     Core::SharedState *shared =
         group.server && group.server->stats ? group.server->stats->shared() : nullptr;
-    if (group.settings.healthCheck.isEmpty() || !shared)
+    if (!shared)
         return;
     struct Reader
     {
@@ -107,11 +104,21 @@ void attachHealth(GroupRuntime &group)
             return best;
         }
     };
-    QStringList names;
-    for (int i = 0; i < group.settings.members.size(); ++i)
-        names.append(group.settings.healthStatName(i));
-    auto reader = std::make_shared<Reader>(shared, names);
-    group.balancer->setHealthSource([reader](int member) { return reader->state(member); });
+    QStringList health;
+    QStringList drain;
+    for (int i = 0; i < group.settings.members.size(); ++i) {
+        health.append(group.settings.healthStatName(i));
+        drain.append(group.settings.drainStatName(i));
+    }
+    auto drained = std::make_shared<Reader>(shared, drain);
+    std::shared_ptr<Reader> checked;
+    if (!group.settings.healthCheck.isEmpty())
+        checked = std::make_shared<Reader>(shared, health);
+    group.balancer->setHealthSource([drained, checked](int member) {
+        if (drained->state(member) > 0)
+            return 1;
+        return checked ? checked->state(member) : 0;
+    });
 }
 
 std::shared_ptr<GroupRuntime> buildGroup(const Pipeline::AppSetup &setup, const QString &section)

@@ -5,11 +5,16 @@
 
 #include "log/cef.h"
 #include "log/logsink.h"
+#include "mail/spool.h"
 #include "runtime/offloadpool.h"
 #include "runtime/processutil.h"
 #include "runtime/sharedstate.h"
 #include "runtime/statsregistry.h"
 #include "runtime/workerhealth.h"
+#include "sessions/keyrotation.h"
+#include "sessions/sessionsettings.h"
+
+#include <config/config.h>
 
 #include <QDateTime>
 #include <QHostAddress>
@@ -225,21 +230,17 @@ void AdminApi::dispatch(const CallPtr &call)
     case Endpoint::DaemonAction:
         return daemonAction(call);
     case Endpoint::CronRun:
-        return fail(call, 404, u"not_available"_s,
-                    u"running a cron job is not available through the admin API in this "
-                    u"version; use `berthd cron run JOB`"_s);
+        return cronRun(call);
     case Endpoint::MailRetry:
-        return fail(call, 404, u"not_available"_s,
-                    u"mail retry is not available through the admin API in this version; use "
-                    u"`berthd mail retry`"_s);
+        return mailRetry(call);
     case Endpoint::KeysRotate:
-        return fail(call, 404, u"not_available"_s,
-                    u"key rotation needs the new secret on the server's disk; use `berthd keys "
-                    u"rotate` in this version"_s);
+        return keysRotate(call);
     case Endpoint::Groups:
+        return groups(call);
     case Endpoint::GroupMembers:
+        return groupMembers(call);
     case Endpoint::GroupDrain:
-        return fail(call, 404, u"no_groups"_s, u"no gateway groups in this version"_s);
+        return groupDrain(call);
     case Endpoint::OpenApi:
         if (Http::Exchange *exchange = call->exchange.get())
             exchange->respond(200, "application/json", openApiJson());
@@ -473,6 +474,120 @@ void AdminApi::daemonAction(const CallPtr &call)
                       QJsonObject{{u"result"_s, u"ok"_s},
                                   {u"lines"_s, QJsonArray::fromStringList(answer.lines)}},
                       {}};
+    });
+}
+
+void AdminApi::cronRun(const CallPtr &call)
+{
+    if (m_settings.controlSocket.isEmpty())
+        return fail(call, 409, u"no_master"_s, u"running a cron job needs workers > 0"_s);
+    const QString socket = m_settings.controlSocket;
+    const QString job = call->params.value(0);
+    // The cron agent runs it (logged in cron.log, counted in cron.runs), not this process.
+    const QString request = u"service cron:cron run "_s + job;
+    offload(call, [socket, request, job] {
+        const Blocking::ControlAnswer answer = Blocking::control(socket, request, 10'000);
+        const auto error = [](int status, const QString &code, const QStringList &lines) {
+            return Result{status,
+                          QJsonObject{{u"error"_s, QJsonObject{{u"code"_s, code},
+                                                               {u"message"_s, lines.join(u'\n')},
+                                                               {u"details"_s, QJsonValue()}}}},
+                          {}};
+        };
+        if (!answer.reached)
+            return error(503, u"no_master"_s, {answer.error});
+        if (!answer.ok) {
+            const QString message = answer.lines.join(u'\n');
+            // "no service cron:cron": no [crontab:line] job at all, so no cron agent.
+            if (message.contains(u"no cron job"_s) || message.startsWith(u"no service"_s))
+                return error(404, u"not_found"_s, answer.lines);
+            if (message.contains(u"still running"_s))
+                return error(409, u"running"_s, answer.lines);
+            return error(503, u"failed"_s, answer.lines);
+        }
+        // The agent answers: id, pid, command.
+        return Result{202,
+                      QJsonObject{{u"result"_s, u"started"_s},
+                                  {u"job"_s, answer.lines.value(0, job)},
+                                  {u"pid"_s, answer.lines.value(1).toLongLong()},
+                                  {u"command"_s, answer.lines.value(2)}},
+                      {}};
+    });
+}
+
+void AdminApi::mailRetry(const CallPtr &call)
+{
+    if (m_settings.mailSpoolDir.isEmpty())
+        return fail(call, 404, u"not_found"_s, u"no mail spool: [mailer] spool_dir is not set"_s);
+    const QString dir = m_settings.mailSpoolDir;
+    offload(call, [dir] {
+        // As `berthd mail retry`: the messages become due now and the mailer, which scans the
+        // spool on each pass, delivers them.
+        const int retried = Mail::Spool(dir).retryAll();
+        return Result{200, QJsonObject{{u"result"_s, u"ok"_s}, {u"retried"_s, retried}}, {}};
+    });
+}
+
+void AdminApi::keysRotate(const CallPtr &call)
+{
+    QJsonParseError parseError;
+    const QJsonObject body = QJsonDocument::fromJson(call->body, &parseError).object();
+    const QJsonValue keynum = body.value(u"keynum"_s);
+    const QJsonValue secret = body.value(u"secret"_s);
+    if (parseError.error != QJsonParseError::NoError || !keynum.isDouble() ||
+        keynum.toDouble() != double(keynum.toInt(-1)) || keynum.toInt() < 0 ||
+        keynum.toInt() > 255 || !secret.isString())
+        return fail(call, 400, u"bad_request"_s,
+                    u"the body must be {\"keynum\": 0..255, \"secret\": \"...\", \"when\": "
+                    u"\"2026-03-01T09:00:00Z\" or \"+2h\" (optional)}"_s);
+    const int newKeynum = keynum.toInt();
+    // Only in this call's memory: never logged, audited or answered.
+    const QByteArray newSecret = secret.toString().toUtf8().trimmed();
+    const QString whenText = body.value(u"when"_s).toString();
+    const QStringList files = m_settings.configFiles;
+    offload(call, [files, newKeynum, newSecret, whenText] {
+        const auto error = [](int status, const QString &code, const QString &message) {
+            return Result{status,
+                          QJsonObject{{u"error"_s, QJsonObject{{u"code"_s, code},
+                                                               {u"message"_s, message},
+                                                               {u"details"_s, QJsonValue()}}}},
+                          {}};
+        };
+        const Config::Config config = Config::Config::load(files);
+        if (!config.has(u"sessions"_s, u"secret"_s) && !config.has(u"sessions"_s, u"secret_file"_s))
+            return error(404, u"not_found"_s,
+                         u"the configuration has no [sessions] secret: there is no key chain"_s);
+        const Sessions::SessionSettings settings =
+            Sessions::SessionSettings::fromConfig(config, u"sessions"_s);
+        for (const Config::Diagnostic &d : config.diagnostics()) {
+            if (d.isError())
+                return error(409, u"invalid_config"_s, d.toString());
+        }
+        QString why;
+        const qint64 now = QDateTime::currentSecsSinceEpoch();
+        const std::optional<qint64> when = Sessions::parseKeyTime(whenText, now, u"when"_s, &why);
+        if (!when)
+            return error(422, u"invalid"_s, why);
+        why = Sessions::checkNewSecret(newSecret, settings.secret);
+        if (!why.isEmpty())
+            return error(422, u"invalid"_s, u"secret: "_s + why);
+        Sessions::KeyRotation done;
+        if (!Sessions::rotateKey(settings, newKeynum, newSecret, *when, &done, &why))
+            return error(409, u"failed"_s, why);
+        return Result{
+            200,
+            QJsonObject{
+                {u"result"_s, u"ok"_s},
+                {u"keynum"_s, newKeynum},
+                {u"previous_keynum"_s, done.previousKeynum},
+                {u"active_from"_s, done.activates},
+                {u"store"_s, done.store},
+                {u"next"_s,
+                 u"set [sessions] keynum = %1 and the new secret in the configuration of every "
+                 u"node sharing this store, then restart them%2"_s.arg(
+                     QString::number(newKeynum),
+                     *when > now ? u" before "_s + done.activates : QString())}},
+            {}};
     });
 }
 

@@ -42,6 +42,8 @@ struct AdminSettings
     int historyLimit = 20;
     qint64 applyTimeoutMs = 60'000;
     QStringList listeners; // "127.0.0.1:8099"
+    QString mailSpoolDir;  // [mailer] spool_dir (empty: no mail spool)
+    int statsSlot = -1;    // this process's slot in shared memory (drain flags)
 };
 
 // One admin call in flight: what the handlers and the audit need after the request head has
@@ -119,6 +121,12 @@ private:
     void stop(const CallPtr &call);
     void childRestart(const CallPtr &call);
     void daemonAction(const CallPtr &call);
+    void cronRun(const CallPtr &call);
+    void mailRetry(const CallPtr &call);
+    void keysRotate(const CallPtr &call);
+    void groups(const CallPtr &call); // admingroups.cpp
+    void groupMembers(const CallPtr &call);
+    void groupDrain(const CallPtr &call);
 
     QJsonObject statsSnapshot() const;
     QString logPath(const QString &name) const;

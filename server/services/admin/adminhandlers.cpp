@@ -70,18 +70,39 @@ const QList<HandlerSpec> &handlerSpecs()
          Endpoint::ChildRestart},
         {"POST", u"/daemons/{name}/{action}"_s, Scope::Admin, true,
          u"`start`, `stop` or `restart` a [daemon:NAME] program."_s, Endpoint::DaemonAction},
-        {"POST", u"/cron/{job}/run"_s, Scope::Admin, true, u"Runs a cron job now."_s,
+        {"POST", u"/cron/{job+}/run"_s, Scope::Admin, true,
+         u"Runs a [crontab:line] job now through the cron agent (logged in cron.log as its "
+         u"scheduled runs); `job` is its id as `berthd cron list` prints it, FILE:LINE (the "
+         u"file's slashes as they are). 202 `{\"job\", \"pid\", \"command\"}`; 404 for an "
+         u"unknown job, 409 while it still runs (overlap)."_s,
          Endpoint::CronRun},
         {"POST", u"/mail/retry"_s, Scope::Admin, true,
-         u"Retries every deferred message of the mail queue now."_s, Endpoint::MailRetry},
+         u"Makes every deferred message of the mail spool due now (as `berthd mail retry`); "
+         u"the mailer delivers them on its next pass. `{\"retried\": N}`."_s,
+         Endpoint::MailRetry},
         {"POST", u"/keys/rotate"_s, Scope::Admin, true,
-         u"Rotates the session keys, as `berthd keys rotate`."_s, Endpoint::KeysRotate},
+         u"Registers a new session key, as `berthd keys rotate`: body `{\"keynum\": N, "
+         u"\"secret\": \"...\", \"when\": \"2026-03-01T09:00:00Z\" or \"+2h\"}` (`when` "
+         u"optional: now). The secret is never logged or audited. Answers the key, when it "
+         u"activates and what to change in the configuration; 422 for an unusable secret or "
+         u"time, 404 without a [sessions] secret, 409 when the chain refuses it."_s,
+         Endpoint::KeysRotate},
         {"GET", u"/groups"_s, Scope::Read, false,
-         u"Gateway groups (404 in this version: no gateway groups yet)."_s, Endpoint::Groups},
+         u"Every gateway group ([@NAME]): balance, health_check and its members, each with "
+         u"address, weight, state (up, down, backup), active health (up, down, unknown), "
+         u"requests in flight, requests, failures and latency_us, summed over the workers."_s,
+         Endpoint::Groups},
         {"PUT", u"/groups/{name}/members"_s, Scope::Admin, true,
-         u"Changes a group's members (404 in this version)."_s, Endpoint::GroupMembers},
-        {"POST", u"/groups/{name}/members/{member}/drain"_s, Scope::Admin, true,
-         u"Drains one member (404 in this version)."_s, Endpoint::GroupDrain},
+         u"Replaces a group's members with `{\"members\": [\"127.0.0.1:5001\", \"10.0.0.6:5001 "
+         u"backup\", ...]}`: its `members =` line is rewritten through the PUT config path "
+         u"(validated, backed up, audited, reloaded, restored when the reload fails); answers "
+         u"as PUT config."_s,
+         Endpoint::GroupMembers},
+        {"POST", u"/groups/{name}/members/{member+}/drain"_s, Scope::Admin, true,
+         u"Drains one member (its address as [@NAME] members lists it): every worker's balancer "
+         u"gives it no new requests, those in flight finish; `?undo=1` takes it back. The flag "
+         u"lives in shared memory, not persisted (docs/gateway.md)."_s,
+         Endpoint::GroupDrain},
         {"GET", u"/openapi.json"_s, Scope::Read, false, u"This API as an OpenAPI 3 document."_s,
          Endpoint::OpenApi},
     };
@@ -94,15 +115,24 @@ bool matches(const QString &pattern, const QString &path, QStringList *params)
 {
     const QStringList want = pattern.split(u'/');
     const QStringList have = path.split(u'/');
-    if (want.size() != have.size())
+    // A "{name+}" segment takes one or more segments (a cron job id is a file path: FILE:LINE).
+    const qsizetype extra = have.size() - want.size();
+    const bool greedy = pattern.contains(u"+}"_s);
+    if (extra != 0 && !(greedy && extra > 0))
         return false;
     QStringList found;
-    for (qsizetype i = 0; i < want.size(); ++i) {
+    qsizetype h = 0;
+    for (qsizetype i = 0; i < want.size(); ++i, ++h) {
         if (want[i].startsWith(u'{')) {
-            if (have[i].isEmpty())
+            QString value = have[h];
+            if (want[i].endsWith(u"+}"_s)) {
+                for (qsizetype k = 0; k < extra; ++k)
+                    value += u'/' + have[++h];
+            }
+            if (value.isEmpty())
                 return false;
-            found.append(have[i]);
-        } else if (want[i] != have[i]) {
+            found.append(value);
+        } else if (want[i] != have[h]) {
             return false;
         }
     }
@@ -150,16 +180,17 @@ QByteArray openApiJson()
         for (const QString &segment : spec.path.split(u'/')) {
             if (segment.startsWith(u'{'))
                 parameters.append(
-                    QJsonObject{{u"name"_s, segment.mid(1, segment.size() - 2)},
+                    QJsonObject{{u"name"_s, segment.mid(1, segment.size() - 2).remove(u'+')},
                                 {u"in"_s, u"path"_s},
                                 {u"required"_s, true},
                                 {u"schema"_s, QJsonObject{{u"type"_s, u"string"_s}}}});
         }
         if (!parameters.isEmpty())
             operation.insert(u"parameters"_s, parameters);
-        QJsonObject item = paths.value(u"/api/v1"_s + spec.path).toObject();
+        const QString path = u"/api/v1"_s + QString(spec.path).replace(u"+}"_s, u"}"_s);
+        QJsonObject item = paths.value(path).toObject();
         item.insert(QString::fromLatin1(spec.method).toLower(), operation);
-        paths.insert(u"/api/v1"_s + spec.path, item);
+        paths.insert(path, item);
     }
     const QJsonObject document{
         {u"openapi"_s, u"3.0.3"_s},
@@ -242,8 +273,8 @@ the old ones.
 )"_s;
     for (const HandlerSpec &spec : handlerSpecs()) {
         out += u"| %1 | `/api/v1%2` | %3 | %4 | %5 |\n"_s.arg(
-            QString::fromLatin1(spec.method), spec.path, scopeName(spec.scope),
-            spec.mutates ? u"yes"_s : u"no"_s, spec.help);
+            QString::fromLatin1(spec.method), QString(spec.path).replace(u"+}"_s, u"}"_s),
+            scopeName(spec.scope), spec.mutates ? u"yes"_s : u"no"_s, spec.help);
     }
     out += uR"(
 `GET /api/v1/openapi.json` describes the same table as OpenAPI 3.

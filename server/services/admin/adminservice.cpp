@@ -5,6 +5,7 @@
 #include "log/logfiles.h"
 #include "log/logging.h"
 #include "log/logsink.h"
+#include "mail/spool.h"
 #include "runtime/listeners.h"
 #include "runtime/sharedstate.h"
 #include "service/serviceregistry.h"
@@ -238,6 +239,8 @@ bool AdminService::start(QStringList *errors)
     settings.historyLimit = int(config.getInt(Section, u"history"_s));
     settings.applyTimeoutMs = config.getDuration(Section, u"apply_timeout"_s).count();
     settings.listeners = m_context.listeners;
+    settings.mailSpoolDir = Mail::Spool::fromConfig(config).dir();
+    settings.statsSlot = m_setup.slot;
 
     std::shared_ptr<Engine::TransportFactory> transports;
     if (spec.tls) {

@@ -323,6 +323,27 @@ void CronRunner::stop(qint64 graceMs)
     });
 }
 
+bool CronRunner::runNow(int job, QString *why, qint64 *pid)
+{
+    if (m_stopping) {
+        *why = u"the cron agent is stopping"_s;
+        return false;
+    }
+    JobState &state = m_state[job];
+    if (!state.runs.isEmpty() && m_options.overlap != CronOptions::Overlap::Allow) {
+        *why = u"still running (pid %1)"_s.arg(state.runs.constLast()->pid);
+        return false;
+    }
+    writeLog(u"manual"_s, job, u"run requested now"_s);
+    launch(job, now());
+    if (state.runs.isEmpty()) {
+        *why = u"cannot start /bin/sh"_s;
+        return false;
+    }
+    *pid = state.runs.constLast()->pid;
+    return true;
+}
+
 int CronRunner::runningCount() const
 {
     int count = 0;

@@ -67,6 +67,10 @@ public:
     // Runs every job whose time has come by the clock and schedules the next wake-up (the timer
     // calls it; tests with a fake clock call it after moving the clock).
     void runDue();
+    // Runs one job now, outside its schedule (the admin API's `cron/JOB/run`), as a due run
+    // but without claiming a cluster slot; false with *why when it is still running and overlap
+    // is not allow, or the runner is stopping. The pid of the run that started in *pid.
+    bool runNow(int job, QString *why, qint64 *pid);
     int runningCount() const;
     const QList<Cron::Job> &jobs() const { return m_jobs; }
     // When a job runs next (invalid for @reboot).

@@ -36,6 +36,9 @@ public:
     void drain() override;
     void stopNow() override;
     QStringList statNames() const override;
+    // `run FILE:LINE` (the job id as `berthd cron list` prints it, the leading '/' optional):
+    // runs that job now, as the schedule would.
+    void control(const QString &verb, const QStringList &arguments, ControlAnswer answer) override;
 
     // The path of cron.state for a configuration (empty without log_dir).
     static QString statePath(const Config::Config &config);

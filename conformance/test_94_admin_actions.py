@@ -1,0 +1,136 @@
+"""Layer 94: the admin API's actions on other services — `cron/JOB/run` (the cron agent runs the
+job now, logged in cron.log), `mail/retry` (every deferred message of the spool due now) and
+`keys/rotate` (a new session key, as `berthd keys rotate`, its secret never logged)."""
+
+from __future__ import annotations
+
+import re
+
+import requests
+
+import admin
+import berth
+
+# Never due by its schedule during a test (1 January, 00:00).
+CRON_LINE = "0 0 1 1 * echo admin-ran-$((20+3))"
+
+
+def cron_log(srv) -> str:
+    path = srv.log_dir / "cron.log"
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def test_cron_job_runs_now_through_the_agent(berth_server):
+    srv = admin.start(berth_server, extra=f"\n[crontab:line]\n{CRON_LINE}\n")
+    job = f"{srv.conf_path}:{berth.line_of(srv.conf_text, 'admin-ran')}"
+    assert job.startswith("/")
+
+    def agent_up():
+        return any(c["kind"] == "cron" and c["state"] == "running"
+                   for c in admin.call(srv, "GET", "/children").json()["children"])
+
+    assert berth.wait_until(agent_up, 10), srv.describe()
+    # The id as `berthd cron list` prints it, its slashes as they are.
+    r = admin.call(srv, "POST", f"/cron{job}/run")
+    assert r.status == 202, r
+    body = r.json()
+    assert body["job"] == job and body["pid"] > 0 and "admin-ran" in body["command"], body
+    # The agent ran it: its start, output and exit are in cron.log like a scheduled run's.
+    assert berth.wait_until(lambda: "admin-ran-23" in cron_log(srv)
+                            and f" exit {job} " in cron_log(srv), 10), cron_log(srv)
+    assert f" manual {job} " in cron_log(srv) and f" start {job} " in cron_log(srv)
+    # Read tokens may not, unknown jobs are 404, and the call is audited.
+    assert admin.call(srv, "POST", f"/cron{job}/run", token=admin.READ_TOKEN).status == 403
+    r = admin.call(srv, "POST", f"/cron{srv.conf_path}:999/run")
+    assert r.status == 404 and r.json()["error"]["code"] == "not_found", r
+    audit = srv.log_dir / "admin-audit.log"
+    assert berth.wait_until(lambda: audit.exists() and f"/cron{job}/run" in audit.read_text(), 5)
+
+
+def test_cron_run_without_jobs_is_404(berth_server):
+    srv = admin.start(berth_server)
+    r = admin.call(srv, "POST", "/cron/etc/berth.conf:3/run")
+    assert r.status == 404 and r.json()["error"]["code"] == "not_found", r
+
+
+def test_mail_retry_delivers_deferred_messages_now(berth_server):
+    from test_93_mail import Handler, post, simple, smtpda_log, start_smtp
+
+    port = berth.free_port()  # nothing listens yet: the first attempt is deferred
+    extra = f"""
+[app:mail]
+call = berth.mail
+
+[mailer]
+smtpserver = 127.0.0.1:{port}
+spool_dir = {{tmp}}/spool
+retry_interval = 5m
+max_retry = 5
+"""
+    srv = admin.start(berth_server, extra=extra, routes="/mail = mail\n")
+    assert post(srv, simple()).status == 202
+    assert berth.wait_until(lambda: " status=deferred " in smtpda_log(srv), 10), srv.describe()
+    handler = Handler()
+    controller = start_smtp(handler, port=port)
+    try:
+        r = admin.call(srv, "POST", "/mail/retry")
+        assert r.status == 200 and r.json()["retried"] == 1, r
+        # Delivered on the mailer's next pass, not after retry_interval.
+        assert berth.wait_until(lambda: handler.messages, 10), smtpda_log(srv)
+    finally:
+        controller.stop()
+    assert admin.call(srv, "POST", "/mail/retry").json()["retried"] == 0
+
+
+def test_mail_retry_without_spool_is_404(berth_server):
+    srv = admin.start(berth_server)
+    r = admin.call(srv, "POST", "/mail/retry")
+    assert r.status == 404 and r.json()["error"]["code"] == "not_found", r
+
+
+SECRET0 = "conformance-secret-0123456789abcdef"
+SECRET1 = "rotated-secret-ZYXWVUTSRQPONMLKJIH987"
+
+
+def test_keys_rotate_registers_a_pending_key_and_never_logs_the_secret(berth_server, tmp_path):
+    from test_60_sessions import set_name
+
+    db = tmp_path / "keys.db"
+    extra = f"""
+[sessions]
+store = sqlite:{db}
+secret = {SECRET0}
+keynum = 0
+
+[app:session]
+call = berth.session
+
+[app:demo]
+call = berth.session_demo
+"""
+    srv = admin.start(berth_server, extra=extra, routes="/demo = session demo\n")
+    assert "Welcome" in set_name(requests.Session(), srv.url, "Ada").text
+    body = {"keynum": 4, "secret": SECRET1, "when": "+1h"}
+    assert admin.call(srv, "POST", "/keys/rotate", body, token=admin.READ_TOKEN).status == 403
+    r = admin.call(srv, "POST", "/keys/rotate", body)
+    assert r.status == 200, r
+    answer = r.json()
+    assert answer["keynum"] == 4 and answer["previous_keynum"] == 0, answer
+    assert "keynum = 4" in answer["next"] and SECRET1 not in r.body.decode()
+    listed = berth.run_cli("keys", "-c", str(srv.conf_path), "list")
+    assert listed.returncode == 0 and re.search(r"^4 .*pending$", listed.stdout, re.M), listed
+    # The chain's newest key is now 4: the configured key 0 can't register another.
+    r = admin.call(srv, "POST", "/keys/rotate", {"keynum": 5, "secret": SECRET1 + "x"})
+    assert r.status == 409, r
+    # Unusable input: the same secret, a short one, a time without a zone, no keynum.
+    for bad, status in (({"keynum": 6, "secret": SECRET0}, 422),
+                        ({"keynum": 6, "secret": "short"}, 422),
+                        ({"keynum": 6, "secret": SECRET1, "when": "2030-01-01T00:00:00"}, 422),
+                        ({"secret": SECRET1}, 400)):
+        r = admin.call(srv, "POST", "/keys/rotate", bad)
+        assert r.status == status, (bad, r)
+    audit = srv.log_dir / "admin-audit.log"
+    assert berth.wait_until(lambda: audit.exists() and "/keys/rotate" in audit.read_text(), 5)
+    for log in (p for p in srv.log_dir.iterdir() if p.is_file()):
+        assert SECRET1 not in log.read_text(errors="replace"), log
+
