@@ -78,9 +78,13 @@ def test_a_crash_leaves_a_symbolised_stack_and_the_request(berth_server, target,
     # ... which the master, having reaped it (killed by the signal: the status stays a
     # signal), symbolises: demangled names with file:line.
     # (libdw reads the binary's debug information first: allow for a loaded machine)
-    assert berth.wait_until(lambda: "crashed; its stack" in srv.server_log(), 20), srv.server_log()
+    # The master writes the report line by line, the exit status last: wait for all of it.
+    def reported():
+        log = srv.server_log()
+        return "crashed; its stack" in log and (f"killed by signal {signo}" in log or
+                                                "dumped core" in log)
+    assert berth.wait_until(reported, 20), srv.server_log()
     log = srv.server_log()
-    assert f"killed by signal {signo}" in log or "dumped core" in log, log
     assert f"request GET {target}" in log
     assert re.search(r"#\d+ Berth::Apps::FaultApp::handle\(Berth::Http::Exchange&\)[^\n]* at "
                      r"\S*faultapp\.cpp:\d+", log), log
