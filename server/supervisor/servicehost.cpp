@@ -1,5 +1,7 @@
 #include "servicehost.h"
 
+#include "runtime/sharedregion.h"
+
 #include "childprocess.h"
 #include "configcheck.h"
 #include "log/logging.h"
@@ -142,6 +144,8 @@ int ServiceHost::runInProcess(const QStringList &files, QCoreApplication &app, i
     const QList<ChildSpec> specs = ServiceRegistry::builtin().childSpecs(host.m_config);
     const int threads = int(
         qBound(qint64(1), host.m_config.getInt(server, QStringLiteral("threads")), qint64(256)));
+    Core::SharedRegion::removeStaleRegions();
+    Core::SharedRegion::becomeInstance();
     host.m_shared =
         Core::SharedState::create(int(qMax<qsizetype>(1, specs.size())), threads, &error);
     if (!host.m_shared)
@@ -172,7 +176,9 @@ int ServiceHost::runInProcess(const QStringList &files, QCoreApplication &app, i
         return fail({error}, starterFd);
     if (!host.start(&errors))
         return fail(errors, host.m_starterFd);
-    return runLoop(&host, app);
+    const int status = runLoop(&host, app);
+    Core::SharedRegion::removeInstanceRegions(); // this process was the instance
+    return status;
 }
 
 bool ServiceHost::start(QStringList *errors)

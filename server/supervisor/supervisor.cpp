@@ -1,5 +1,7 @@
 #include "supervisor.h"
 
+#include "runtime/sharedregion.h"
+
 #include "broadcastrelay.h"
 #include "childprocess.h"
 #include "configcheck.h"
@@ -105,6 +107,10 @@ bool Supervisor::prepare()
     const int slots = qMin(children * 2 + 8, int(Core::SharedState::MaxSlots));
     const int threads =
         int(qBound(qint64(1), config.getInt(server, QStringLiteral("threads")), qint64(256)));
+    // Regions the features of this server share (runtime/sharedregion.h) are named after this
+    // master; those of a master that died without removing them go now.
+    Core::SharedRegion::removeStaleRegions();
+    Core::SharedRegion::becomeInstance();
     m_shared = Core::SharedState::create(slots, threads, &error);
     if (!m_shared) {
         m_errors.append(error);
@@ -606,6 +612,7 @@ void Supervisor::checkFinished()
         m_control->close(!m_upgraded);
     if (!m_pidFile.isEmpty() && Core::readPidFile(m_pidFile) == ::getpid())
         QFile::remove(m_pidFile);
+    Core::SharedRegion::removeInstanceRegions();
     qCInfo(lcMaster) << "stopped";
     Log::Logging::flushAll();
     Core::reportToStarter(m_starterFd, QStringLiteral("berthd: stopped before it was ready"));
