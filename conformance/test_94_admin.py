@@ -10,6 +10,8 @@ import signal
 import stat
 import time
 
+import pytest
+
 import admin
 import berth
 
@@ -228,6 +230,64 @@ def test_tls_listener_with_the_tls_certificate(berth_server):
         with context.wrap_socket(raw, server_hostname="localhost") as s:
             answer = _raw_get(s, "/info")
     assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+
+
+@pytest.mark.parametrize("mode", ["require", "optional"])
+def test_tls_listener_with_client_certificates(berth_server, mode):
+    """[admin] verify_client: mutual TLS on the control plane alone; the token is still needed."""
+    import socket as sockets
+    import ssl
+    import subprocess
+    certs = berth.throwaway_certs()
+    client = certs / f"admin-client-{mode}"
+    for args in (["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                  "-nodes", "-keyout", f"{client}.key", "-out", f"{client}.csr", "-subj",
+                  "/CN=ops"],
+                 ["x509", "-req", "-in", f"{client}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                  "-CAcreateserial", "-days", "2", "-out", f"{client}.pem"]):
+        subprocess.run(["openssl", *args], cwd=certs, check=True, capture_output=True,
+                       timeout=60)
+    srv = admin.start(berth_server, extra=f"tls = yes\ncert = {certs}/localhost.pem\n"
+                                          f"key = {certs}/localhost.key\n"
+                                          f"client_ca = {certs}/ca.pem\nverify_client = {mode}")
+
+    def get(with_cert: bool, token: bool = True) -> bytes:
+        context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+        if with_cert:
+            context.load_cert_chain(f"{client}.pem", f"{client}.key")
+        with sockets.create_connection((berth.HOST, srv.admin_port), timeout=5) as raw:
+            with context.wrap_socket(raw, server_hostname="localhost") as s:
+                auth = f"Authorization: Bearer {admin.ADMIN_TOKEN}\r\n" if token else ""
+                s.sendall(f"GET /api/v1/info HTTP/1.1\r\nHost: 127.0.0.1:{srv.admin_port}\r\n"
+                          f"{auth}Connection: close\r\n\r\n".encode())
+                data = b""
+                while chunk := s.recv(65536):
+                    data += chunk
+                return data
+
+    assert get(True).startswith(b"HTTP/1.1 200"), srv.describe()
+    assert get(True, token=False).startswith(b"HTTP/1.1 401")
+    if mode == "require":
+        # TLS 1.3 reports a refused client certificate on the first read, not in the handshake.
+        with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+            if not get(False):
+                raise ConnectionResetError("closed without a response")
+    else:
+        assert get(False).startswith(b"HTTP/1.1 200")
+    # The public listener does not ask for a certificate.
+    assert srv.request("GET", "/hb").status == 200
+
+
+def test_check_names_a_bad_verify_client(tmp_path):
+    text = admin.config(berth.free_port()) + "verify_client = sometimes\n"
+    (tmp_path / "admin.tokens").write_text(f"{admin.ADMIN_TOKEN} admin ops\n")
+    path = tmp_path / "berth.conf"
+    path.write_text(text.replace("{tmp}", str(tmp_path)))
+    r = berth.run_cli("check", "-c", str(path))
+    assert r.returncode != 0
+    line = berth.line_of(path.read_text(), "verify_client = sometimes")
+    assert any("[admin] verify_client: 'sometimes'" in l
+               for l in berth.diagnostic_lines(r, path, line)), r.stdout + r.stderr
 
 
 def test_single_process_serves_reads_and_refuses_reload(berth_server):

@@ -28,6 +28,12 @@ void addAdminSchema(Schema &schema)
                 u"Certificate chain (PEM) for the admin listener; empty: [tls] cert."_s),
             key(u"key"_s, T::Path, QString(),
                 u"Private key (PEM) for the admin listener; empty: [tls] key."_s),
+            key(u"client_ca"_s, T::Path, QString(),
+                u"CA certificates (PEM) that client certificates of the admin listener must "
+                u"chain to; empty: [tls] client_ca."_s),
+            key(u"verify_client"_s, T::String, QString(),
+                u"Client certificates on the admin listener: `no`, `optional` or `require` "
+                u"(a bearer token is still needed); empty: [tls] verify_client."_s),
             key(u"token_file"_s, T::Path, QString(),
                 u"Bearer tokens, one per line `TOKEN SCOPE [LABEL]` (scope read or admin); "
                 u"created 0600 with one admin token when missing. Empty: admin.tokens in "

@@ -236,6 +236,10 @@ allowed_hosts = admin.example.com      ; Host names besides the listener's addre
 - DNS rebinding and CSRF: the `Host` header must be the listener's address (`localhost` too on
   a loopback listener, any address on a wildcard one) or an `allowed_hosts` name, a request with an `Origin` that is not the listener's own, or with
   `Sec-Fetch-Site: cross-site`, is refused (403). There is no CORS.
+- TLS: `tls = yes` with `cert`/`key` (or the `[tls]` certificate). Mutual TLS for the control
+  plane alone: `client_ca = /etc/berth/ops-ca.pem` and `verify_client = require` (or
+  `optional`) ask admin clients for a certificate chained to that CA while the public listeners
+  take anyone; a bearer token is still required.
 - Every call that changes something is audited: one line in server.log and one in
   `admin-audit.log` (`berthd log -s admin-audit`): time, token label, client, method, path,
   status.

@@ -77,6 +77,14 @@ Tls::TlsSettings tlsSettings(const Config::Config &config)
         settings.defaultCertificate.passphrase.clear();
         settings.defaultCertificate.location = config.location(Section, u"cert"_s);
     }
+    // Client certificates: the admin listener's own policy when it sets one (mutual TLS for
+    // the control plane while the public listeners take anyone).
+    const QString clientCa = config.getPath(Section, u"client_ca"_s);
+    if (!clientCa.isEmpty())
+        settings.clientCaFile = clientCa;
+    const QString verify = config.getString(Section, u"verify_client"_s);
+    if (!verify.isEmpty())
+        settings.verifyClient = verify;
     return settings;
 }
 
@@ -125,6 +133,15 @@ void validateAdmin(const Config::Config &config)
         config.addDiagnostic({Config::Diagnostic::Severity::Error,
                               config.location(Section, u"enabled"_s),
                               u"[admin] token_file: required when [server] log_dir is not set"_s});
+    const QString verify = config.getString(Section, u"verify_client"_s);
+    if (!verify.isEmpty() && verify != u"no"_s && verify != u"optional"_s &&
+        verify != u"require"_s) {
+        config.addDiagnostic({Config::Diagnostic::Severity::Error,
+                              config.location(Section, u"verify_client"_s),
+                              u"[admin] verify_client: '%1' is not one of no, optional, "
+                              u"require"_s.arg(verify)});
+        return;
+    }
     if (spec.tls) {
         Config::Diagnostics problems;
         Tls::TlsContext::create(tlsSettings(config), &problems);
