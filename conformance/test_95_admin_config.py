@@ -171,7 +171,12 @@ def test_healthy_canary_rolls_forward(berth_server):
     config, _ = files_of(srv)
     text = (main_file(config)["text"].replace("/hb = hb", "/hb = hb\n/echo = echo")
             + "\n[app:echo]\ncall = berth.echo\n")
-    _canary(srv, text)
+    _, answer = _canary(srv, text)
+    # One worker of the new generation serves beside the two old ones.
+    http = [c for c in admin.call(srv, "GET", "/children").json()["children"]
+            if c["kind"] == "http" and c["state"] in ("running", "starting")]
+    assert len(http) == 3, http
+    assert [c["pid"] for c in http].count(answer["canary_pid"]) == 1, (http, answer)
     deadline = time.monotonic() + 1.5
     while time.monotonic() < deadline:
         assert srv.request("GET", "/hb").status == 200
@@ -189,12 +194,18 @@ def test_crashing_canary_rolls_back_by_itself(berth_server):
     config, _ = files_of(srv)
     text = (main_file(config)["text"].replace("/hb = hb", "/hb = hb\n/boom = boom")
             + "\n[app:boom]\ncall = berth.fault\nmode = crash\n")
-    _canary(srv, text, "5s")
-    try:
-        srv.request("GET", "/boom")
-    except Exception:  # noqa: BLE001 - the worker dies under the request
-        pass
+    _canary(srv, text, "10s")
+    # Only the canary has /boom (the old workers answer 404): ask until it gets one.
+    statuses = set()
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline and \
+            admin.call(srv, "GET", "/config/canary").json()["state"] == "watching":
+        try:
+            statuses.add(srv.request("GET", "/boom").status)
+        except Exception:  # noqa: BLE001 - the canary dies under the request
+            statuses.add("died")
     verdict = _verdict(srv)
+    assert 404 in statuses, statuses  # the old generation kept serving beside the canary
     assert verdict["state"] == "rolled_back", verdict
     assert verdict["crashes"] >= 1 and "crashed" in verdict["reason"]
     assert srv.conf_path.read_text() == main_file(config)["text"]

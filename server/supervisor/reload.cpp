@@ -2,7 +2,9 @@
 // new generation, and then, group by group, starts new children (Replace, Restart) or keeps the
 // running ones (Keep, when the group's sections did not change). It completes when every new
 // child is ready, and fails, keeping the generation in force, when the configuration is invalid
-// or a new child dies before it is ready.
+// or a new child dies before it is ready. A canary reload starts one HTTP worker of the new
+// generation beside the old ones and waits for a verdict (`reload commit` or `reload abort`,
+// given by the admin API's canary watch); the canary dying fails the reload at once.
 #include "controlchannel.h"
 #include "log/logging.h"
 #include "runtime/listeners.h"
@@ -14,12 +16,13 @@
 #include <QLoggingCategory>
 
 #include <csignal>
+#include <utility>
 
 Q_DECLARE_LOGGING_CATEGORY(lcMaster)
 
 namespace Berth::Supervisor {
 
-void Supervisor::reload(ControlReply *reply)
+void Supervisor::reload(ControlReply *reply, bool canary)
 {
     auto refuse = [&](const QString &why) {
         qCWarning(lcMaster).noquote() << "reload refused:" << why;
@@ -73,33 +76,116 @@ void Supervisor::reload(ControlReply *reply)
     }
     if (reply)
         m_pending->waiters.append(*reply);
-    qCInfo(lcMaster).noquote() << QStringLiteral("reload: configuration valid; starting "
-                                                 "generation %1 with %2 new worker(s)")
-                                      .arg(m_pending->generation)
-                                      .arg(toStart);
+    if (canary) {
+        // The HTTP server's group, when the new generation replaces its workers.
+        for (const QString &key : std::as_const(m_pending->order)) {
+            if (m_pending->started.contains(key) &&
+                m_pending->specs.value(key).kind == QLatin1String("http"))
+                m_pending->canaryKey = key;
+        }
+        if (m_pending->canaryKey.isEmpty())
+            qCInfo(lcMaster) << "reload canary: no HTTP worker to replace; reloading at once";
+    }
     const int generation = m_pending->generation;
+    if (!m_pending->canaryKey.isEmpty()) {
+        qCInfo(lcMaster).noquote()
+            << QStringLiteral("reload canary: configuration valid; starting one %1 worker of "
+                              "generation %2 beside generation %3")
+                   .arg(m_pending->canaryKey)
+                   .arg(generation)
+                   .arg(m_generation);
+        spawn(m_pending->canaryKey, 0, generation);
+    } else {
+        qCInfo(lcMaster).noquote() << QStringLiteral("reload: configuration valid; starting "
+                                                     "generation %1 with %2 new worker(s)")
+                                          .arg(generation)
+                                          .arg(toStart);
+        spawnPending(false);
+    }
+    if (m_pending && m_pending->generation == generation)
+        checkReloadComplete();
+}
+
+void Supervisor::spawnPending(bool skipCanary)
+{
+    const int generation = m_pending->generation;
+    const QString canaryKey = m_pending->canaryKey;
     const QStringList order = m_pending->order;
     for (const QString &key : order) {
-        if (!m_pending || !m_pending->started.contains(key))
+        if (!m_pending || m_pending->generation != generation || !m_pending->started.contains(key))
             continue;
         const ChildSpec spec = m_pending->specs.value(key);
         if (spec.reload == ChildSpec::Reload::Restart) {
             for (Child &c : m_children) {
-                if (c.key == key && !c.stopping)
+                if (c.key == key && !c.stopping && c.generation != generation)
                     stopChild(c);
             }
         }
-        for (int i = 0; i < spec.count && m_pending; ++i)
+        // The canary is index 0 of its group: it stays, the others join it.
+        for (int i = (skipCanary && key == canaryKey) ? 1 : 0; i < spec.count && m_pending; ++i)
             spawn(key, i, generation);
     }
+}
+
+void Supervisor::commitCanary(ControlReply reply)
+{
+    if (!m_pending || m_pending->canaryKey.isEmpty() || m_pending->canaryPid == 0) {
+        reply.finish({QStringLiteral("reload commit: no canary is waiting for a verdict")}, false);
+        return;
+    }
+    qCInfo(lcMaster).noquote() << QStringLiteral("reload canary: rolling generation %1 forward")
+                                      .arg(m_pending->generation);
+    const int generation = m_pending->generation;
+    m_pending->waiters.append(reply);
+    spawnPending(true);
+    m_pending->canaryKey.clear();
     if (m_pending && m_pending->generation == generation)
         checkReloadComplete();
+}
+
+void Supervisor::abortCanary(ControlReply reply)
+{
+    if (!m_pending || m_pending->canaryKey.isEmpty()) {
+        // Already decided: a canary that died failed the reload by itself.
+        reply.finish({QStringLiteral("reload abort: no canary is waiting; generation %1 serving")
+                          .arg(m_generation)},
+                     true);
+        return;
+    }
+    const int generation = m_pending->generation;
+    failReload(QStringLiteral("canary of generation %1 rolled back").arg(generation));
+    reply.finish({QStringLiteral("reload abort: generation %1 dropped; generation %2 serving")
+                      .arg(generation)
+                      .arg(m_generation)},
+                 true);
 }
 
 void Supervisor::checkReloadComplete()
 {
     if (!m_pending)
         return;
+    if (!m_pending->canaryKey.isEmpty()) {
+        // A canary answers its waiters once it serves; the reload stays pending.
+        if (m_pending->canaryPid != 0)
+            return;
+        for (const Child &c : std::as_const(m_children)) {
+            if (c.key == m_pending->canaryKey && c.generation == m_pending->generation && c.ready)
+                m_pending->canaryPid = c.pid;
+        }
+        if (m_pending->canaryPid == 0)
+            return;
+        const QString line = QStringLiteral("canary: generation %1 (pid %2) serving beside "
+                                            "generation %3")
+                                 .arg(m_pending->generation)
+                                 .arg(m_pending->canaryPid)
+                                 .arg(m_generation);
+        qCInfo(lcMaster).noquote() << "reload" << line;
+        Core::notifySystemd("READY=1");
+        const QList<ControlReply> waiters = std::exchange(m_pending->waiters, {});
+        for (ControlReply reply : waiters)
+            reply.finish({line}, true);
+        return;
+    }
     for (const QString &key : std::as_const(m_pending->started)) {
         int ready = 0;
         for (const Child &c : std::as_const(m_children))

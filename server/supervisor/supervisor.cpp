@@ -214,9 +214,21 @@ void Supervisor::onControl(const QString &command, const QStringList &arguments,
         reply.finish(arguments == QStringList{QStringLiteral("json")} ? QStringList{statusJson()}
                                                                       : statusLines(),
                      true);
-    } else if (command == QLatin1String("reload")) {
-        qCInfo(lcMaster) << "control: reload requested";
-        reload(&reply);
+    } else if (command == QLatin1String("reload") && arguments.size() <= 1) {
+        const QString mode = arguments.value(0);
+        qCInfo(lcMaster).noquote() << "control: reload" << mode << "requested";
+        if (mode.isEmpty())
+            reload(&reply);
+        else if (mode == QLatin1String("canary"))
+            reload(&reply, true);
+        else if (mode == QLatin1String("commit"))
+            commitCanary(reply);
+        else if (mode == QLatin1String("abort"))
+            abortCanary(reply);
+        else
+            reply.finish(
+                {QStringLiteral("reload: unknown mode '%1' (canary, commit, abort)").arg(mode)},
+                false);
     } else if (command == QLatin1String("restart") && arguments.size() == 1) {
         // KIND:NAME, or a name or kind that names one group.
         QStringList matches;
@@ -238,8 +250,8 @@ void Supervisor::onControl(const QString &command, const QStringList &arguments,
     } else if (command == QLatin1String("service") && arguments.size() >= 2) {
         forwardControl(arguments, reply);
     } else {
-        reply.finish({QStringLiteral("unknown request '%1' (status, reload, restart KIND:NAME, "
-                                     "service KIND:NAME VERB [ARGS])")
+        reply.finish({QStringLiteral("unknown request '%1' (status, reload [canary|commit|abort], "
+                                     "restart KIND:NAME, service KIND:NAME VERB [ARGS])")
                           .arg((QStringList{command} + arguments).join(QLatin1Char(' ')))},
                      false);
     }

@@ -90,6 +90,10 @@ private:
         QStringList order;               // their keys, in contribution order
         QSet<QString> started;           // the groups that got new children
         QList<ControlReply> waiters;
+        // Canary (`reload canary`): only one HTTP worker of the new generation starts, beside
+        // the old ones, until `reload commit` starts the rest or `reload abort` drops it.
+        QString canaryKey;   // the HTTP group, while the canary waits for its verdict
+        pid_t canaryPid = 0; // set once it is ready
     };
 
     // A control request forwarded to the children of one group (`service KIND:NAME VERB ...`),
@@ -121,7 +125,10 @@ private:
     void scheduleRespawn(const Child &child, qint64 delayMs);
     void markFailed(Group &group, const Child &child, int status);
     void onChildReady(pid_t pid);
-    void reload(ControlReply *reply);
+    void reload(ControlReply *reply, bool canary = false);
+    void commitCanary(ControlReply reply);
+    void abortCanary(ControlReply reply);
+    void spawnPending(bool skipCanary);
     void checkReloadComplete();
     void commitReload();
     void failReload(const QString &why);

@@ -131,8 +131,12 @@ private:
     QJsonObject statsSnapshot() const;
     QString logPath(const QString &name) const;
     // Validates, writes, reloads; restores the files when the reload fails (offload thread).
+    // canary: `reload canary` — one HTTP worker of the new generation starts beside the old
+    // ones and the answer's result is "canary" (with canary_pid) until a verdict; the history
+    // record is written on roll-forward.
     static Result apply(const AdminSettings &settings, const QHash<QString, QString> &texts,
-                        const QByteArray &ifMatch, bool checkIfMatch, const QString &who);
+                        const QByteArray &ifMatch, bool checkIfMatch, const QString &who,
+                        bool canary = false);
     void logFollow(const CallPtr &call, const QString &path);
 
     AdminSettings m_settings;
@@ -158,6 +162,10 @@ struct ControlAnswer
 ControlAnswer control(const QString &socket, const QString &request, qint64 timeoutMs);
 // The files' texts on disk now, by path.
 QHash<QString, QString> currentTexts(const QStringList &files);
+// Writes each file back (a canary rolled back: the old generation still runs them).
+void writeTexts(const QHash<QString, QString> &texts);
+// The history record of `generation`: the files as they are on disk now.
+void recordGeneration(const AdminSettings &settings, qint64 generation, const QString &who);
 } // namespace Blocking
 
 } // namespace Berth::Admin

@@ -240,6 +240,18 @@ QList<QJsonObject> history(const AdminSettings &settings)
 
 } // namespace
 
+void Blocking::writeTexts(const QHash<QString, QString> &texts)
+{
+    for (auto it = texts.begin(); it != texts.end(); ++it)
+        writeText(it.key(), it.value());
+}
+
+void Blocking::recordGeneration(const AdminSettings &settings, qint64 generation,
+                                const QString &who)
+{
+    recordHistory(settings, generation, readFiles(settings.configFiles), who);
+}
+
 QHash<QString, QString> Blocking::currentTexts(const QStringList &paths)
 {
     QHash<QString, QString> texts;
@@ -250,7 +262,7 @@ QHash<QString, QString> Blocking::currentTexts(const QStringList &paths)
 
 AdminApi::Result AdminApi::apply(const AdminSettings &settings,
                                  const QHash<QString, QString> &texts, const QByteArray &ifMatch,
-                                 bool checkIfMatch, const QString &who)
+                                 bool checkIfMatch, const QString &who, bool canary)
 {
     const QList<FileText> current = readFiles(settings.configFiles);
     const QByteArray hash = hashOf(current);
@@ -302,8 +314,8 @@ AdminApi::Result AdminApi::apply(const AdminSettings &settings,
         }
         written.append(f);
     }
-    const Blocking::ControlAnswer answer =
-        Blocking::control(settings.controlSocket, u"reload"_s, settings.applyTimeoutMs);
+    const Blocking::ControlAnswer answer = Blocking::control(
+        settings.controlSocket, canary ? u"reload canary"_s : u"reload"_s, settings.applyTimeoutMs);
     if (!answer.reached || !answer.ok) {
         for (const FileText &w : written)
             writeText(w.path, w.text);
@@ -317,6 +329,17 @@ AdminApi::Result AdminApi::apply(const AdminSettings &settings,
                                                            {u"details"_s, QJsonValue()}}}},
                       {}};
     }
+    // "canary: generation N (pid P) serving beside generation M"
+    static const QRegularExpression canaryLine(u"^canary: generation (\\d+) \\(pid (\\d+)\\)"_s);
+    const QRegularExpressionMatch match = canaryLine.match(answer.lines.value(0));
+    if (canary && match.hasMatch())
+        return Result{200,
+                      QJsonObject{{u"generation"_s, match.captured(1).toLongLong()},
+                                  {u"result"_s, u"canary"_s},
+                                  {u"canary_pid"_s, match.captured(2).toLongLong()},
+                                  {u"hash"_s, QString::fromLatin1(hashOf(proposed))},
+                                  {u"diagnostics"_s, diagnosticsJson(diagnostics)}},
+                      {}};
     const qint64 generation = currentGeneration(settings.controlSocket);
     recordHistory(settings, generation, proposed, who);
     return Result{200,

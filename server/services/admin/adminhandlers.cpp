@@ -46,8 +46,9 @@ const QList<HandlerSpec> &handlerSpecs()
          u"Applies proposed texts (body as validate) with `If-Match: <hash>` (412 when the files "
          u"changed): validates (422), writes each changed file atomically with a backup, "
          u"reloads and waits for the new generation; restores the files when it fails. "
-         u"`?canary=60s`: then watches the new generation's 5xx ratio and crashes for that "
-         u"long and rolls back by itself when it is worse (202; see config/canary)."_s,
+         u"`?canary=60s`: starts one HTTP worker of the new generation beside the old ones, "
+         u"compares its 5xx ratio and crashes with theirs for that long, then rolls forward or "
+         u"back by itself (202; see config/canary)."_s,
          Endpoint::ConfigPut},
         {"GET", u"/config/canary"_s, Scope::Read, false,
          u"The last canary apply: state (watching, rolled_forward, rolled_back), generation, "
@@ -262,13 +263,18 @@ Reloads need worker processes (`workers` > 0) and a `pid_file` (the control sock
 process itself is kept across reloads unless `[admin]`, `[server]`, `[berth]`, `[cron]` or
 `[mailer]` changed, so its event streams survive an apply.
 
-`PUT /api/v1/config?canary=60s` applies the same way and answers 202 at once; then, for the
-window, it watches the new generation: a crashed HTTP worker, or a 5xx ratio above both 5% and
-twice the old generation's (with at least 5 requests), rolls the files and the server back by
-itself. `GET /api/v1/config/canary` shows the state (`watching`, `rolled_forward`,
-`rolled_back`), the ratios, the crashes and the reason; the verdict is audited. In this version
-the whole new generation is the canary: the supervisor does not yet run one new worker beside
-the old ones.
+`PUT /api/v1/config?canary=60s` validates and writes the files like any PUT and answers 202
+as soon as ONE HTTP worker of the new generation serves beside the old ones (the kernel shares
+new connections between them; the rest of the new generation and changed non-HTTP services
+wait). For the window the canary's 5xx ratio is compared with the old workers' over the same
+seconds: the canary crashing decides at once, and a ratio above both 5% and twice the old
+workers' (with at least 5 requests) rolls back — the canary stops and the previous files are
+written back; the old generation never stopped. Otherwise it rolls forward: the rest of the new
+generation starts and the old one drains, as in a reload. `GET /api/v1/config/canary` shows the
+state (`watching`, `rolled_forward`, `rolled_back`), the canary's pid, both ratios and request
+counts, crashes and the reason; the verdict is audited. While a canary waits, other applies and
+reloads are refused. The control socket verbs behind it are `reload canary`, `reload commit`
+and `reload abort`.
 
 ## Endpoints
 
