@@ -219,6 +219,14 @@ def test_unix_socket_listener_is_0660(berth_server):
     assert answer.startswith(b"HTTP/1.1 200") and b'"name":"test"' in answer, answer[:300]
 
 
+def test_info_says_uptime_and_listeners(berth_server):
+    srv = admin.start(berth_server)
+    info = admin.call(srv, "GET", "/info").json()
+    assert info["uptime_seconds"] >= 0 and info["started"].endswith("Z"), info
+    assert any(f":{srv.port}" in l for l in info["listeners"]), info
+    assert any(f":{srv.admin_port}" in l for l in info["admin_listeners"]), info
+
+
 def test_tls_listener_with_the_tls_certificate(berth_server):
     import socket as sockets
     import ssl

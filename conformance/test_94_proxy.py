@@ -117,6 +117,15 @@ def test_slow_member_gives_504(berth_server, members):
     assert time.monotonic() - started < 1.8
 
 
+def test_limits_response_timeout_is_the_groups_default(berth_server, members):
+    (a,) = members(1)
+    srv = berth_server(group_config(a.addr, "retries = 0")
+                       + "\n[limits]\nresponse_timeout = 300ms\n")
+    started = time.monotonic()
+    assert srv.request("GET", "/slow?ms=2000", timeout=5).status == 504
+    assert time.monotonic() - started < 1.8
+
+
 def test_hop_by_hop_and_forwarded_headers(berth_server, members):
     (a,) = members(1)
     srv = berth_server(group_config(a.addr, "via = yes"))

@@ -157,10 +157,9 @@ Schema makeBuiltin()
                 u"is closed."_s),
             key(u"idle_timeout"_s, T::Duration, u"75s"_s,
                 u"How long an idle keep-alive connection stays open."_s),
-            key(u"response_timeout"_s, T::Duration, u"10s"_s,
-                u"Reserved for the API gateway (planned): the longest stall while a response "
-                u"is transferred from an upstream. This version has no upstreams, so it is "
-                u"checked but has no effect."_s),
+            key(u"response_timeout"_s, T::Duration, u"60s"_s,
+                u"Time a gateway member may take between the end of the request and the "
+                u"response head (504), for every [@group] that does not set its own."_s),
             range(key(u"max_connections"_s, T::Int, u"10000"_s,
                       u"Most client connections open at once; further connections are refused "
                       u"(503)."_s),

@@ -25,8 +25,9 @@ void addGatewaySchema(Schema &schema)
                 u"How long an idle upstream connection is kept."_s),
             key(u"connect_timeout"_s, T::Duration, u"5s"_s,
                 u"Time allowed to connect to a member (and finish the TLS handshake)."_s),
-            key(u"response_timeout"_s, T::Duration, u"60s"_s,
-                u"Time allowed between the end of the request and the response head (504)."_s),
+            key(u"response_timeout"_s, T::Duration, QString(),
+                u"Time allowed between the end of the request and the response head (504); "
+                u"empty: [limits] response_timeout (60s)."_s),
             key(u"read_timeout"_s, T::Duration, u"60s"_s,
                 u"Longest stall between two reads of the response or two writes of the request."_s),
             range(key(u"retries"_s, T::Int, u"1"_s,

@@ -1,9 +1,11 @@
 // Supervisor::statusJson: the master's part of `berthd status --json` (docs/operations.md).
 
 #include "runtime/processutil.h"
+#include "runtime/sharedstate.h"
 #include "statusreport.h"
 #include "supervisor.h"
 
+#include <QDateTime>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -34,10 +36,16 @@ QString Supervisor::statusJson() const
                                  : QJsonValue(Core::describeWaitStatus(g.lastExitStatus))},
         });
     }
+    // The shared memory was made when this master started (monotonic clock).
+    const qint64 upMs = Core::monotonicMs() - m_shared->createdMs();
     const QJsonObject status{
         {u"generation"_s, m_generation},
         {u"config_sha256"_s, QString::fromLatin1(snapshot.hash())},
         {u"reload_in_progress"_s, m_pending != nullptr},
+        {u"started"_s, QDateTime::currentDateTimeUtc().addMSecs(-upMs).toString(Qt::ISODate)},
+        {u"uptime_seconds"_s, upMs / 1000},
+        {u"listeners"_s,
+         QJsonArray::fromStringList(m_listenerSummary.split(u", "_s, Qt::SkipEmptyParts))},
         {u"services"_s, services},
         {u"children"_s, Core::slotsJson(*m_shared)},
     };

@@ -57,7 +57,10 @@ bool GroupSettings::fromConfig(const Config::Config &config, const QString &sect
     s->keepalive = int(config.getInt(section, QStringLiteral("keepalive")));
     s->keepaliveTimeout = config.getDuration(section, QStringLiteral("keepalive_timeout"));
     s->connectTimeout = config.getDuration(section, QStringLiteral("connect_timeout"));
-    s->responseTimeout = config.getDuration(section, QStringLiteral("response_timeout"));
+    s->responseTimeout =
+        config.isSet(section, QStringLiteral("response_timeout"))
+            ? config.getDuration(section, QStringLiteral("response_timeout"))
+            : config.getDuration(QStringLiteral("limits"), QStringLiteral("response_timeout"));
     s->readTimeout = config.getDuration(section, QStringLiteral("read_timeout"));
     s->queueTimeout = config.getDuration(section, QStringLiteral("queue_timeout"));
     s->retries = int(config.getInt(section, QStringLiteral("retries")));

@@ -317,6 +317,9 @@ void AdminApi::info(const CallPtr &call)
             body.insert(u"generation"_s, status.value(u"generation"_s));
             body.insert(u"config_sha256"_s, status.value(u"config_sha256"_s));
             body.insert(u"reload_in_progress"_s, status.value(u"reload_in_progress"_s));
+            body.insert(u"started"_s, status.value(u"started"_s));
+            body.insert(u"uptime_seconds"_s, status.value(u"uptime_seconds"_s));
+            body.insert(u"listeners"_s, status.value(u"listeners"_s));
             body.insert(u"services"_s, status.value(u"services"_s));
         } else {
             body.insert(u"generation"_s, 1);
