@@ -99,6 +99,8 @@ def test_a_crash_leaves_a_symbolised_stack_and_the_request(berth_server, target,
 def test_crash_reports_follow_a_log_reopen(berth_server):
     srv = berth_server(config(), env=ENV)
     log = srv.log_path("server.log")
+    # The master listens before its worker runs: rename only once the worker would get USR1.
+    assert berth.wait_until(lambda: "worker(s) ready" in log.read_text(), 10), srv.describe()
     log.rename(log.with_name("server.log.1"))
     srv.proc.send_signal(signal.SIGUSR1)  # the master reopens, and forwards it to its worker
     assert berth.wait_until(lambda: log.exists() and
@@ -168,7 +170,6 @@ def test_usr2_upgrade_hands_over_without_a_failed_request(tmp_path):
     def loop() -> None:
         while not done.is_set():
             try:
-                # Not /hb: the heartbeat answers 503 DRAINING from a draining worker, by design.
                 r = srv.request("GET", "/echo")
                 if r.status != 200:
                     failures.append("status %d %r" % (r.status, r.body[:300]))

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <csignal>
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 
 namespace Berth::Core {
@@ -35,9 +36,16 @@ SignalPipe::SignalPipe(std::initializer_list<int> signalNumbers, QObject *parent
     action.sa_handler = handler;
     sigemptyset(&action.sa_mask);
     action.sa_flags = SA_RESTART;
-    for (int signo : signalNumbers)
+    sigset_t handled;
+    sigemptyset(&handled);
+    for (int signo : signalNumbers) {
         ::sigaction(signo, &action, nullptr);
+        sigaddset(&handled, signo);
+    }
     ::signal(SIGPIPE, SIG_IGN);
+    // A child of the master starts with HUP and USR1 blocked (ChildProcess): one sent before
+    // this handler existed waited, pending, and arrives now instead of killing the process.
+    ::pthread_sigmask(SIG_UNBLOCK, &handled, nullptr);
 }
 
 SignalPipe::~SignalPipe() = default;

@@ -111,10 +111,15 @@ std::optional<LaunchedChild> launchChild(const ChildLaunch &launch, QString *err
         ::prctl(PR_SET_PDEATHSIG, SIGTERM);
         for (int signo : {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGCHLD})
             ::signal(signo, SIG_DFL);
-        // Now a pending TERM simply ends the child, as it would once exec'd.
-        sigset_t none;
-        sigemptyset(&none);
-        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        // Now a pending TERM simply ends the child, as it would once exec'd. HUP and USR1 stay
+        // blocked across exec until the child's SignalPipe handles them: the master forwards
+        // USR1 (log reopen) to every child, and one that arrived during start-up would
+        // otherwise kill it (their default action).
+        sigset_t later;
+        sigemptyset(&later);
+        sigaddset(&later, SIGHUP);
+        sigaddset(&later, SIGUSR1);
+        ::sigprocmask(SIG_SETMASK, &later, nullptr);
         // Move the passed fds out of the way first, then into place from fd 3 (dup2 leaves the
         // copies without close-on-exec, exactly what exec should keep).
         std::vector<int> high;
