@@ -149,11 +149,15 @@ def test_kill9_worker_others_keep_working_and_it_is_replaced(srv):
 
 
 def _hammer(port: int, stop: threading.Event, results: dict) -> None:
+    n = 0
     while not stop.is_set():
+        n += 1
         try:
             with berth.RawConn(port, timeout=3) as c:
-                # Not /hb: a draining worker's heartbeat says 503 on purpose.
-                c.send(build_request("GET", "/stats", headers=[("Connection", "close")]))
+                # The heartbeat too: a reload is not a stop, so the old generation's draining
+                # workers still answer 200 (a load balancer must not take the server out).
+                path = "/hb" if n % 2 else "/stats"
+                c.send(build_request("GET", path, headers=[("Connection", "close")]))
                 resp = c.recv_response()
                 if resp.status == 200:
                     results["ok"] += 1
@@ -209,6 +213,20 @@ def test_term_waits_for_a_slow_in_flight_request(srv):
         resp = c.recv_response(timeout=6)
         assert resp.status == 200 and resp.body == b"slow\n"
     assert srv.proc.wait(timeout=8) == 0
+
+
+def test_usr1_during_worker_start_up_kills_no_worker(berth_server):
+    # The master forwards USR1 to every child; a child that has not installed its handler yet
+    # must keep it pending, not die of it (its default action).
+    srv = berth_server(config(workers=2), env=ENV, server={"pid_file": "{tmp}/berthd.pid"})
+    for _ in range(20):
+        srv.proc.send_signal(signal.SIGUSR1)
+        time.sleep(0.01)
+    wait_ready(srv, 2)
+    time.sleep(0.3)
+    log = srv.server_log()
+    assert "killed by signal" not in log, log
+    assert srv.request("GET", "/hb").status == 200
 
 
 def test_usr1_reopens_log_files(srv):

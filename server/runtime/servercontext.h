@@ -37,8 +37,11 @@ public:
     QStringList listeners; // "127.0.0.1:8080", "127.0.0.1:8443 (tls)"
     int threads = 1;
 
+    // This process finishes its work and goes (TERM, or an old generation after a reload).
     bool isDraining() const { return m_draining.load(std::memory_order_relaxed); }
     void setDraining(bool draining) { m_draining.store(draining, std::memory_order_relaxed); }
+    // The whole server goes, not just this process: what a load balancer must hear.
+    bool isServerStopping() const;
 
 private:
     std::atomic<bool> m_draining{false};

@@ -74,6 +74,7 @@ struct alignas(64) SharedState::Header
     std::int64_t createdMs;
     std::atomic<std::int32_t> statCount;   // entries claimed (some may still be being named)
     std::atomic<std::int32_t> connections; // open client connections, every worker together
+    std::atomic<std::int32_t> stopping;    // 1 once the whole server stops (relaxed: a hint)
     StatNameEntry names[StatCapacity];
 };
 
@@ -547,6 +548,16 @@ void SharedState::releaseConnection(int slotIndex)
 int SharedState::connectionCount() const
 {
     return header()->connections.load(std::memory_order_relaxed);
+}
+
+void SharedState::markServerStopping()
+{
+    header()->stopping.store(1, std::memory_order_relaxed);
+}
+
+bool SharedState::serverStopping() const
+{
+    return header()->stopping.load(std::memory_order_relaxed) != 0;
 }
 
 namespace {

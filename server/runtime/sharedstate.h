@@ -123,7 +123,8 @@ class SharedState
 public:
     static constexpr std::uint64_t Magic = 0x4d48535f48545245ull; // "ERTH_SHM" little-endian
     // 4: the built-in stats gained the latency histogram (StatsRegistry::LatencyBucket0...).
-    static constexpr std::uint32_t Version = 4;
+    // 5: the header says whether the whole server is stopping (serverStopping()).
+    static constexpr std::uint32_t Version = 5;
     static constexpr int StatCapacity = WorkerSlot::StatCapacity;
     static constexpr int NameBytes = 64; // a stat name is at most NameBytes - 1 UTF-8 bytes
     static constexpr int MaxSlots = 1024;
@@ -175,6 +176,12 @@ public:
     bool acquireConnection(int slotIndex, int limit);
     void releaseConnection(int slotIndex);
     int connectionCount() const;
+
+    // The whole server is stopping (the master got TERM, or a single process did): set once,
+    // never cleared. A worker that drains while this is false is an old generation making way
+    // for a new one — the server itself stays (berth.heartbeat keeps answering 200).
+    void markServerStopping();
+    bool serverStopping() const;
 
     // Master, before starting a worker in the slot: bumps the generation, marks it Starting and
     // clears the per-process fields. Returns the new generation.

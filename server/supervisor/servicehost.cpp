@@ -238,6 +238,8 @@ void ServiceHost::onSignal(int signo)
     switch (signo) {
     case SIGTERM:
         qCInfo(lcHost) << "SIGTERM: graceful stop";
+        if (m_inProcess && m_shared)
+            m_shared->markServerStopping(); // this process is the server
         for (auto &service : m_services)
             service->drain();
         break;

@@ -597,6 +597,10 @@ void Supervisor::stopAll(bool graceful)
         return;
     }
     m_stopping = true;
+    // Children drain on every reload; this time the server goes (not after a binary upgrade:
+    // the new master serves on).
+    if (!m_upgraded)
+        m_shared->markServerStopping();
     Core::notifySystemd("STOPPING=1");
     if (m_pending)
         failReload(QStringLiteral("the server is stopping"));

@@ -8,7 +8,7 @@ namespace Berth::Apps {
 Pipeline::Outcome HeartbeatApp::handle(Http::Exchange &exchange)
 {
     exchange.response().setHeader("Cache-Control", "no-store");
-    if (m_server && m_server->isDraining())
+    if (m_server && m_server->isServerStopping())
         exchange.respond(503, "text/plain; charset=utf-8", QByteArrayLiteral("DRAINING\n"));
     else
         exchange.respond(200, "text/plain; charset=utf-8", QByteArrayLiteral("OK\n"));

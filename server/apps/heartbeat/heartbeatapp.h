@@ -6,7 +6,8 @@
 namespace Berth::Apps {
 
 // berth.heartbeat (server-core's __heartbeat__): 200 "OK" while serving, 503 while the server
-// drains, so a load balancer stops sending new work before the server goes away.
+// stops, so a load balancer stops sending new work before the server goes away. An old
+// generation draining during a reload or binary upgrade still answers 200: the server stays.
 class HeartbeatApp final : public Pipeline::App
 {
 public:
