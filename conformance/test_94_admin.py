@@ -227,6 +227,37 @@ def test_info_says_uptime_and_listeners(berth_server):
     assert any(f":{srv.admin_port}" in l for l in info["admin_listeners"]), info
 
 
+def test_a_vanished_follower_costs_no_cpu(berth_server):
+    """A log follower that disappears (the console crashed: reset, no goodbye) is closed at
+    once, not polled forever: the admin child stays idle."""
+    import socket as sockets
+    import struct
+    srv = admin.start(berth_server)
+    pid = [c["pid"] for c in admin.call(srv, "GET", "/children").json()["children"]
+           if c["kind"] == "admin" and c["state"] == "running"][0]
+    for _ in range(3):
+        s = sockets.create_connection((berth.HOST, srv.admin_port), timeout=5)
+        s.sendall((f"GET /api/v1/logs/server?follow=1 HTTP/1.1\r\nHost: localhost\r\n"
+                   f"Authorization: Bearer {admin.ADMIN_TOKEN}\r\n\r\n").encode())
+        assert s.recv(4096).startswith(b"HTTP/1.1 200")
+        s.shutdown(sockets.SHUT_WR)  # the peer's FIN first, then a reset
+        time.sleep(0.1)
+        s.setsockopt(sockets.SOL_SOCKET, sockets.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+
+    def cpu_ticks() -> int:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+
+    time.sleep(0.3)
+    before = cpu_ticks()
+    time.sleep(1.5)
+    spent = cpu_ticks() - before
+    # A connection spinning on EPOLLHUP burns the whole 1.5 s (~150 ticks).
+    assert spent < 25, f"admin child used {spent} ticks in 1.5 s"
+    assert admin.call(srv, "GET", "/info").status == 200
+
+
 def test_tls_listener_with_the_tls_certificate(berth_server):
     import socket as sockets
     import ssl

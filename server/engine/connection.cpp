@@ -115,6 +115,14 @@ void Connection::start()
 
 void Connection::onPollEvents(bool readable, bool writable)
 {
+    if (!m_wantRead && !m_wantWrite && m_state != State::Closed && m_registered) {
+        // epoll reports nothing but hang-ups and errors to a connection that asked for
+        // nothing (a response stream waiting for its app, the peer's FIN already read): the
+        // peer is gone both ways. Level-triggered, it would be reported on every turn of the
+        // loop; close now, which aborts the exchange.
+        closeSocket();
+        return;
+    }
     if (readable && m_state != State::Closed)
         onReadable();
     if (writable && m_state != State::Closed)
