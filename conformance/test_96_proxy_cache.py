@@ -296,3 +296,17 @@ def test_unsafe_method_invalidates(berth_server, member):
     assert get(srv, "/u").header("X-Cache") == "HIT"
     assert srv.request("POST", "/u", body=b"x").status == 200
     assert get(srv, "/u").header("X-Cache") == "MISS"
+
+
+def test_stale_while_revalidate_refreshes_in_background(berth_server, member):
+    srv = cache_server(berth_server, member)
+    path = "/swr" + q(cc="max-age=3, stale-while-revalidate=30")
+    first = get(srv, path)
+    time.sleep(3.1)
+    stale = get(srv, path)
+    assert stale.header("X-Cache") == "STALE" and stale.body == first.body
+    assert berth.wait_until(lambda: member.count() == 2, 5)
+    assert berth.wait_until(lambda: get(srv, path).header("X-Cache") == "HIT", 2)
+    fresh = get(srv, path)
+    assert b"n=2" in fresh.body
+    assert member.count() == 2

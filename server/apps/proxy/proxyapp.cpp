@@ -1,6 +1,7 @@
 #include "proxyapp.h"
 
 #include "proxycall.h"
+#include "refreshcall.h"
 
 #include "cache/cachefront.h"
 
@@ -178,6 +179,12 @@ std::shared_ptr<GroupRuntime> buildGroup(const Pipeline::AppSetup &setup, const 
             cache->store = Cache::ResponseStore::local(s.cacheMemory);
         }
         cache->declareStats(group->server ? group->server->stats : nullptr);
+        std::weak_ptr<GroupRuntime> weak = group; // the group owns its cache
+        cache->refreshInBackground = [weak](std::unique_ptr<Cache::Transaction> transaction,
+                                            Http::Exchange &exchange) {
+            if (std::shared_ptr<GroupRuntime> owner = weak.lock())
+                RefreshCall::start(std::move(owner), exchange, std::move(transaction));
+        };
         group->cache = std::move(cache);
     }
     return group;

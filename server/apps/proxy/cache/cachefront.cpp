@@ -284,6 +284,16 @@ void Transaction::route(std::shared_ptr<Transaction> self, Http::Exchange &excha
         }
         const bool withinSwr =
             !entry.mustRevalidate && !noCache && age < entry.freshMs + entry.staleWhileRevalidateMs;
+        if (claimed && withinSwr && cache.refreshInBackground) {
+            // stale-while-revalidate: this client gets the stale entry now, and the entry is
+            // refreshed once, in the background.
+            std::unique_ptr<Transaction> owned(new Transaction(t));
+            t.m_claimed = false;
+            cache.refreshInBackground(std::move(owned), exchange);
+            cache.count(GroupCache::Stale);
+            t.serve(exchange, entry, "STALE");
+            return;
+        }
         if (!claimed && withinSwr) {
             // Another request is refreshing it: this one takes the stale entry.
             cache.count(GroupCache::Stale);
@@ -354,6 +364,22 @@ bool Transaction::answerFromHead(Http::Exchange &exchange, const Upstream::Respo
         return false;
     const qint64 now = wallMs();
     if (head.status == 304 && !m_clientConditional) {
+        const StoredResponse refreshed = refreshFrom(head, now);
+        m_cache->count(GroupCache::Revalidated);
+        serve(exchange, refreshed, "REVALIDATED");
+        return true;
+    }
+    if (head.status >= 500 && m_entry.ageMs(now) < m_entry.freshMs + m_entry.staleIfErrorMs) {
+        m_cache->count(GroupCache::Stale);
+        serve(exchange, m_entry, "STALE");
+        return true;
+    }
+    return false;
+}
+
+StoredResponse Transaction::refreshFrom(const Upstream::ResponseHead &head, qint64 now)
+{
+    {
         const Fields merged = mergeFields(parseFields(m_entry.fields), head);
         const StorePlan plan = planStore(m_entry.status, merged, m_hasAuthorization,
                                          m_cache->ttlMs / 1000, now / 1000);
@@ -370,16 +396,8 @@ bool Transaction::answerFromHead(Http::Exchange &exchange, const Upstream::Respo
         }
         refreshed.storedAtMs = now;
         refreshed.initialAgeMs = plan.initialAge * 1000;
-        m_cache->count(GroupCache::Revalidated);
-        serve(exchange, refreshed, "REVALIDATED");
-        return true;
+        return refreshed;
     }
-    if (head.status >= 500 && m_entry.ageMs(now) < m_entry.freshMs + m_entry.staleIfErrorMs) {
-        m_cache->count(GroupCache::Stale);
-        serve(exchange, m_entry, "STALE");
-        return true;
-    }
-    return false;
 }
 
 bool Transaction::answerFromError(Http::Exchange &exchange)
@@ -400,8 +418,44 @@ void Transaction::responseHead(Http::Exchange &exchange, const Upstream::Respons
         return;
     }
     Http::Response &response = exchange.response();
+    const QByteArray fields = storedFields(response);
     if (m_label)
         response.setHeader("X-Cache", m_label);
+    planResponse(head, fields);
+}
+
+bool Transaction::backgroundHead(const Upstream::ResponseHead &head)
+{
+    if (head.status == 304 && m_haveEntry) {
+        refreshFrom(head, wallMs());
+        m_cache->count(GroupCache::Revalidated);
+        return false;
+    }
+    if (head.status >= 500)
+        return false; // the stale entry stays until it runs out
+    // The fields as the proxy would pass them on.
+    QList<QByteArrayView> connectionValues;
+    for (const auto &[name, value] : head.fields) {
+        if (equalsIgnoreCase(name, "connection"))
+            connectionValues.append(value);
+    }
+    QByteArray fields;
+    for (const auto &[name, value] : head.fields) {
+        bool named = false;
+        for (QByteArrayView listed : connectionValues)
+            named = named || Http::listContainsToken(listed, name);
+        if (named || Upstream::isHopByHopField(name) || equalsIgnoreCase(name, "content-length") ||
+            equalsIgnoreCase(name, "date") || equalsIgnoreCase(name, "server") ||
+            equalsIgnoreCase(name, "x-berth-txn") || equalsIgnoreCase(name, "age"))
+            continue;
+        fields += name + ": " + value + "\r\n";
+    }
+    planResponse(head, fields);
+    return m_storing;
+}
+
+void Transaction::planResponse(const Upstream::ResponseHead &head, const QByteArray &fields)
+{
     if (!m_storeAllowed)
         return;
     const qint64 now = wallMs();
@@ -426,7 +480,7 @@ void Transaction::responseHead(Http::Exchange &exchange, const Upstream::Respons
         m_newVary = true; // the URL stopped varying: its marker goes
     m_storing = true;
     m_pending.status = head.status;
-    m_pending.fields = storedFields(response);
+    m_pending.fields = fields;
     fillTimes(&m_pending, plan, now);
     m_pending.varyNames = varyText;
 }

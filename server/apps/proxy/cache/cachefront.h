@@ -34,6 +34,11 @@ struct GroupCache
     int stats[StatCount] = {-1, -1, -1, -1, -1, -1, -1};
     void count(Stat stat);
     void declareStats(Core::StatsRegistry *registry);
+
+    // Fetches the request's URL from a member without a client (stale-while-revalidate: the
+    // client was served the stale entry) and feeds the transaction; set by the proxy. Reads
+    // the exchange's request before returning and never touches the exchange again.
+    std::function<void(std::unique_ptr<class Transaction>, Http::Exchange &)> refreshInBackground;
 };
 
 // The cache's part in one proxied request (RFC 9111 for a shared cache). begin() answers from
@@ -67,6 +72,9 @@ public:
     void responseEnd();
     // The proxy is about to answer 502/503/504 itself: true when a stale entry answered.
     bool answerFromError(Http::Exchange &exchange);
+    // A background refresh (stale-while-revalidate, no client): a 304 refreshes the entry, a
+    // storable response is to be copied in with responseData() and responseEnd() (true).
+    bool backgroundHead(const Upstream::ResponseHead &head);
 
 private:
     Transaction() = default;
@@ -76,6 +84,10 @@ private:
     static void route(std::shared_ptr<Transaction> self, Http::Exchange &exchange,
                       const Proceed &proceed, qint64 waitUntilMs);
     void serve(Http::Exchange &exchange, const StoredResponse &entry, QByteArrayView label);
+    // A 304 from the member: the stored entry with the 304's fields and new freshness, stored.
+    StoredResponse refreshFrom(const Upstream::ResponseHead &head, qint64 nowMs);
+    // Whether to store the member's response, whose passed-on fields are `fields`.
+    void planResponse(const Upstream::ResponseHead &head, const QByteArray &fields);
     Key variantKey(const QByteArray &varyNames) const;
 
     std::shared_ptr<GroupCache> m_cache;
