@@ -310,3 +310,31 @@ def test_stale_while_revalidate_refreshes_in_background(berth_server, member):
     fresh = get(srv, path)
     assert b"n=2" in fresh.body
     assert member.count() == 2
+
+
+def test_disk_tier_survives_a_restart(berth_server, member, tmp_path):
+    srv = cache_server(berth_server, member, f"cache_dir = {tmp_path}/cache\ncache_disk = 1M",
+                       server={"workers": 2})
+    plain = "/d" + q(cc="max-age=60")
+    varied = "/dv" + q(cc="max-age=60", vary="Accept-Language")
+    assert get(srv, plain).header("X-Cache") == "MISS"
+    assert get(srv, varied, [("Accept-Language", "en")]).header("X-Cache") == "MISS"
+    srv.stop()
+    srv.start()
+    assert get(srv, plain).header("X-Cache") == "HIT"
+    hit = get(srv, varied, [("Accept-Language", "en")])
+    assert hit.header("X-Cache") == "HIT" and b"lang=en" in hit.body
+    assert get(srv, varied, [("Accept-Language", "fr")]).header("X-Cache") == "MISS"
+    assert member.count() == 3
+    assert get(srv, plain, method="PURGE").status == 200
+    srv.stop()
+    srv.start()
+    assert get(srv, plain).header("X-Cache") == "MISS"
+
+
+def test_disk_tier_is_bounded(berth_server, member, tmp_path):
+    srv = cache_server(berth_server, member, f"cache_dir = {tmp_path}/c\ncache_disk = 100K")
+    for i in range(20):  # 200K through a 100K disk tier
+        get(srv, f"/b{i}" + q(size=10000))
+    total = sum(f.stat().st_size for f in (tmp_path / "c").rglob("*") if f.is_file())
+    assert 0 < total <= 100 * 1024

@@ -89,6 +89,11 @@ void addGatewaySchema(Schema &schema)
                 u"used go first."_s),
             key(u"cache_max_entry"_s, T::Size, u"1M"_s,
                 u"Largest response stored; bigger ones are proxied and not cached."_s),
+            key(u"cache_dir"_s, T::Path, QString(),
+                u"Directory of the cache's disk tier: responses are also kept there and "
+                u"survive restarts; empty: memory only."_s),
+            key(u"cache_disk"_s, T::Size, u"1G"_s,
+                u"Size of the disk tier; the least recently used files go first."_s),
             key(u"cache_lock_timeout"_s, T::Duration, u"5s"_s,
                 u"How long concurrent misses for one URL wait for the one request that "
                 u"fetches it before going to the member themselves."_s),

@@ -102,6 +102,8 @@ bool GroupSettings::fromConfig(const Config::Config &config, const QString &sect
         s->cacheMemory = config.getSize(section, QStringLiteral("cache_memory"));
         s->cacheMaxEntry = config.getSize(section, QStringLiteral("cache_max_entry"));
         s->cacheLockTimeout = config.getDuration(section, QStringLiteral("cache_lock_timeout"));
+        s->cacheDir = config.getPath(section, QStringLiteral("cache_dir"));
+        s->cacheDisk = config.getSize(section, QStringLiteral("cache_disk"));
         if (s->cacheMemory < 64 * 1024) {
             config.addDiagnostic({Diagnostic::Severity::Error,
                                   config.location(section, QStringLiteral("cache_memory")),

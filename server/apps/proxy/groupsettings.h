@@ -52,6 +52,8 @@ struct GroupSettings
     qint64 cacheMemory = 64 << 20;
     qint64 cacheMaxEntry = 1 << 20;
     std::chrono::milliseconds cacheLockTimeout{5000};
+    QString cacheDir; // the disk tier; empty: none
+    qint64 cacheDisk = qint64(1) << 30;
 
     // Reads [section]; problems are recorded as diagnostics at the key's file:line. False when
     // the group can't serve.

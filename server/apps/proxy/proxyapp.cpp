@@ -178,6 +178,8 @@ std::shared_ptr<GroupRuntime> buildGroup(const Pipeline::AppSetup &setup, const 
                 << QStringLiteral("%1: cache in process memory only (%2)").arg(s.name, error);
             cache->store = Cache::ResponseStore::local(s.cacheMemory);
         }
+        if (!s.cacheDir.isEmpty())
+            cache->disk = std::make_unique<Cache::DiskStore>(s.cacheDir, s.cacheDisk);
         cache->declareStats(group->server ? group->server->stats : nullptr);
         std::weak_ptr<GroupRuntime> weak = group; // the group owns its cache
         cache->refreshInBackground = [weak](std::unique_ptr<Cache::Transaction> transaction,

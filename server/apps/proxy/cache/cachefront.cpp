@@ -132,7 +132,10 @@ void GroupCache::declareStats(Core::StatsRegistry *r)
 
 int purge(GroupCache &cache, QByteArrayView, QByteArrayView target)
 {
-    const int removed = cache.store->purge(Key::of(target));
+    const Key tag = Key::of(target);
+    int removed = cache.store->purge(tag);
+    if (cache.disk)
+        removed = qMax(removed, cache.disk->purge(tag));
     for (int i = 0; i < removed; ++i)
         cache.count(GroupCache::Purged);
     return removed;
@@ -245,6 +248,11 @@ void Transaction::route(std::shared_ptr<Transaction> self, Http::Exchange &excha
     ResponseStore &store = *cache.store;
     StoredResponse entry;
     ResponseStore::Lookup found = store.lookup(t.m_primary, now, &entry);
+    if (found == ResponseStore::Lookup::Miss && cache.disk &&
+        cache.disk->read(t.m_primary, t.m_tag, &entry)) {
+        store.store(t.m_primary, t.m_tag, entry, now); // back into memory
+        found = ResponseStore::Lookup::Hit;
+    }
     if (found == ResponseStore::Lookup::Hit && entry.varyMarker)
         t.m_key = t.m_storeKey = t.variantKey(entry.varyNames);
     const qint64 claimMs = t.m_isHead ? 0 : qMax<qint64>(1, cache.lockTimeoutMs);
@@ -255,6 +263,12 @@ void Transaction::route(std::shared_ptr<Transaction> self, Http::Exchange &excha
     } else {
         entry = {};
         found = store.lookup(t.m_key, now, &entry, claimMs, &claimed);
+        if (found == ResponseStore::Lookup::Miss && cache.disk &&
+            cache.disk->read(t.m_key, t.m_tag, &entry)) {
+            store.store(t.m_key, t.m_tag, entry, now); // back into memory (ends the claim)
+            found = ResponseStore::Lookup::Hit;
+            claimed = false;
+        }
     }
     t.m_claimed = claimed;
     t.m_storeAllowed = !t.m_isHead;
@@ -393,6 +407,8 @@ StoredResponse Transaction::refreshFrom(const Upstream::ResponseHead &head, qint
         if (plan.store) {
             fillTimes(&refreshed, plan, now);
             m_stored = m_cache->store->store(m_key, m_tag, refreshed, now);
+            if (m_cache->disk)
+                m_cache->disk->write(m_key, m_tag, refreshed);
         }
         refreshed.storedAtMs = now;
         refreshed.initialAgeMs = plan.initialAge * 1000;
@@ -503,6 +519,8 @@ void Transaction::responseEnd()
     const qint64 now = wallMs();
     if (m_invalidateOnEnd) {
         store.purge(m_tag);
+        if (m_cache->disk)
+            m_cache->disk->purge(m_tag);
         return;
     }
     if (!m_storing)
@@ -512,6 +530,8 @@ void Transaction::responseEnd()
     m_pending.varyNames.clear();
     if (!store.store(m_storeKey, m_tag, m_pending, now))
         return;
+    if (m_cache->disk)
+        m_cache->disk->write(m_storeKey, m_tag, m_pending);
     m_cache->count(GroupCache::Stored);
     if (m_storeKey != m_primary) {
         StoredResponse marker;
@@ -521,6 +541,8 @@ void Transaction::responseEnd()
         marker.storedAtMs = now;
         marker.freshMs = VaryMarkerMs;
         store.store(m_primary, m_tag, marker, now);
+        if (m_cache->disk)
+            m_cache->disk->write(m_primary, m_tag, marker);
     }
     if (m_claimed && m_key != m_storeKey)
         store.release(m_key);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "diskstore.h"
 #include "responsestore.h"
 
 #include "http/exchange.h"
@@ -27,6 +28,7 @@ struct GroupCache
     qint64 maxEntry = 0;
     qint64 lockTimeoutMs = 0;
     std::unique_ptr<ResponseStore> store;
+    std::unique_ptr<DiskStore> disk; // null without cache_dir
 
     // berth.stats entries ("cache:@users:hits"), -1 without stats.
     enum Stat { Hits, Misses, Stale, Bypass, Revalidated, Stored, Purged, StatCount };
