@@ -338,3 +338,32 @@ def test_disk_tier_is_bounded(berth_server, member, tmp_path):
         get(srv, f"/b{i}" + q(size=10000))
     total = sum(f.stat().st_size for f in (tmp_path / "c").rglob("*") if f.is_file())
     assert 0 < total <= 100 * 1024
+
+
+def test_stats_and_metrics(berth_server, member):
+    srv = berth_server(f"""
+[routes:line]
+/stats = stats
+/metrics = metrics
+/ = @g
+
+[app:stats]
+call = berth.stats
+
+[app:metrics]
+call = berth.metrics
+
+[@g]
+members = {member.addr}
+cache = 60s
+""")
+    get(srv, "/s")
+    get(srv, "/s")
+    get(srv, "/s")
+    get(srv, "/s", [("Authorization", "x")])
+    text = srv.request("GET", "/stats").body.decode()
+    for name in ["hits", "misses", "stored", "bypass"]:
+        assert f'"cache:@g:{name}"' in text, name
+    assert '"cache:@g:hits": 2' in text.replace('":2', '": 2')
+    metrics = srv.request("GET", "/metrics").body.decode()
+    assert "cache:@g:hits" in metrics
