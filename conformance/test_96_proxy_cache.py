@@ -367,3 +367,16 @@ cache = 60s
     assert '"cache:@g:hits": 2' in text.replace('":2', '": 2')
     metrics = srv.request("GET", "/metrics").body.decode()
     assert "cache:@g:hits" in metrics
+
+
+def test_admin_api_purge(berth_server, member):
+    import admin
+
+    srv = admin.start(berth_server, extra=f"\n[@g]\nmembers = {member.addr}\ncache = 60s\n",
+                      routes="/x = @g\n")
+    srv.request("GET", "/x/1")
+    assert srv.request("GET", "/x/1").header("X-Cache") == "HIT"
+    r = admin.call(srv, "POST", "/groups/g/purge?path=" + urllib.parse.quote("/x/1"))
+    assert r.status == 200 and r.json()["purged"] == 1, r
+    assert srv.request("GET", "/x/1").header("X-Cache") == "MISS"
+    assert admin.call(srv, "POST", "/groups/nope/purge?path=/x").status == 404
