@@ -201,6 +201,10 @@ void Transaction::begin(std::shared_ptr<GroupCache> cache, Http::Exchange &excha
                                      : QByteArrayLiteral("not cached\n"));
         return;
     }
+    if (!exchange.request().tunnelProtocol().isEmpty()) {
+        proceed(nullptr); // a WebSocket handshake is never a cache matter
+        return;
+    }
     std::unique_ptr<Transaction> t = prepare(std::move(cache), exchange);
     if (method != "GET" && method != "HEAD") {
         // RFC 9111 §4.4: a successful unsafe request invalidates the URL.
@@ -482,7 +486,8 @@ void Transaction::planResponse(const Upstream::ResponseHead &head, const QByteAr
     if (!plan.store || (head.contentLength > m_cache->maxEntry)) {
         // Remembered for a while so concurrent requests for it go straight to the member
         // instead of queueing behind each other (Varnish's hit-for-miss).
-        if (!m_hasAuthorization && !m_haveEntry && m_key == m_primary) {
+        if (!m_hasAuthorization && !m_haveEntry && m_key == m_primary && head.status != 304 &&
+            head.status != 206) {
             StoredResponse pass;
             pass.storedAtMs = now;
             pass.freshMs = PassMarkerMs;

@@ -113,8 +113,7 @@ void DiskStore::write(const Key &key, const Key &tag, const StoredResponse &r)
         QFile::remove(temporary);
         return;
     }
-    m_bytes += size;
-    if (m_bytes > m_limit)
+    if (m_bytes.fetch_add(size, std::memory_order_relaxed) + size > m_limit)
         trim();
 }
 
@@ -154,7 +153,7 @@ void DiskStore::trim()
         if (QFile::remove(f.path))
             total -= f.size;
     }
-    m_bytes = total;
+    m_bytes.store(total, std::memory_order_relaxed);
 }
 
 } // namespace Berth::Gateway::Cache

@@ -4,6 +4,8 @@
 
 #include <QString>
 
+#include <atomic>
+
 namespace Berth::Gateway::Cache {
 
 // The cache's disk tier (`cache_dir`, `cache_disk`): every stored response is also written to
@@ -33,7 +35,7 @@ private:
 
     QString m_dir;
     qint64 m_limit = 0;
-    qint64 m_bytes = 0;
+    std::atomic<qint64> m_bytes{0}; // the event-loop threads of a worker share the store
 };
 
 } // namespace Berth::Gateway::Cache
