@@ -484,15 +484,7 @@ void Transaction::planResponse(const Upstream::ResponseHead &head, const QByteAr
     const QList<QByteArray> vary = varyNames(head.fields);
     const QByteArray varyText = vary.join(',');
     if (!plan.store || (head.contentLength > m_cache->maxEntry)) {
-        // Remembered for a while so concurrent requests for it go straight to the member
-        // instead of queueing behind each other (Varnish's hit-for-miss).
-        if (!m_hasAuthorization && !m_haveEntry && m_key == m_primary && head.status != 304 &&
-            head.status != 206) {
-            StoredResponse pass;
-            pass.storedAtMs = now;
-            pass.freshMs = PassMarkerMs;
-            m_stored = m_cache->store->store(m_key, m_tag, pass, now);
-        }
+        giveUp(head.status != 304 && head.status != 206);
         return;
     }
     m_storeKey = vary.isEmpty() ? m_primary : variantKey(varyText);
@@ -506,6 +498,26 @@ void Transaction::planResponse(const Upstream::ResponseHead &head, const QByteAr
     m_pending.varyNames = varyText;
 }
 
+void Transaction::giveUp(bool remember)
+{
+    // Remembered for a while so concurrent requests for it go straight to the member instead
+    // of queueing behind each other (Varnish's hit-for-miss); otherwise the claim just ends.
+    const qint64 now = wallMs();
+    if (remember && !m_hasAuthorization && !m_haveEntry && m_key == m_primary) {
+        StoredResponse pass;
+        pass.storedAtMs = now;
+        pass.freshMs = PassMarkerMs;
+        if (m_cache->store->store(m_key, m_tag, pass, now)) {
+            m_claimed = false;
+            return;
+        }
+    }
+    if (m_claimed) {
+        m_cache->store->release(m_key);
+        m_claimed = false;
+    }
+}
+
 void Transaction::responseData(QByteArrayView data)
 {
     if (!m_storing)
@@ -513,6 +525,7 @@ void Transaction::responseData(QByteArrayView data)
     if (m_pending.body.size() + data.size() > m_cache->maxEntry) {
         m_storing = false;
         m_pending = {};
+        giveUp(true);
         return;
     }
     m_pending.body.append(data);

@@ -90,6 +90,8 @@ private:
     StoredResponse refreshFrom(const Upstream::ResponseHead &head, qint64 nowMs);
     // Whether to store the member's response, whose passed-on fields are `fields`.
     void planResponse(const Upstream::ResponseHead &head, const QByteArray &fields);
+    // Not storing after all: ends the claim (remember: with a pass marker).
+    void giveUp(bool remember);
     Key variantKey(const QByteArray &varyNames) const;
 
     std::shared_ptr<GroupCache> m_cache;
