@@ -83,7 +83,21 @@ void addGatewaySchema(Schema &schema)
             key(u"ips"_s, T::List, QString(),
                 u"Planned (API gateway): networks allowed to call the group; not applied yet."_s),
             key(u"cache"_s, T::Duration, QString(),
-                u"Planned: response cache TTL; not applied yet."_s),
+                u"Cache the group's responses (RFC 9111), fresh for this long when the member "
+                u"gives no freshness (`Cache-Control`, `Expires`); empty: no cache."_s),
+            key(u"cache_memory"_s, T::Size, u"64M"_s,
+                u"Memory for cached responses, shared by every worker; the least recently "
+                u"used go first."_s),
+            key(u"cache_max_entry"_s, T::Size, u"1M"_s,
+                u"Largest response stored; bigger ones are proxied and not cached."_s),
+            key(u"cache_dir"_s, T::Path, QString(),
+                u"Directory of the cache's disk tier: responses are also kept there and "
+                u"survive restarts; empty: memory only."_s),
+            key(u"cache_disk"_s, T::Size, u"1G"_s,
+                u"Size of the disk tier; the least recently used files go first."_s),
+            key(u"cache_lock_timeout"_s, T::Duration, u"5s"_s,
+                u"How long concurrent misses for one URL wait for the one request that "
+                u"fetches it before going to the member themselves."_s),
         }));
     schema.addSection(planned(section(
         u"api-gateway"_s, u"Authentication for the API gateway."_s,

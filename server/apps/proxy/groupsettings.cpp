@@ -99,6 +99,23 @@ bool GroupSettings::fromConfig(const Config::Config &config, const QString &sect
         return error(
             QStringLiteral("health_status"),
             QStringLiteral("\"%1\": expected a status or a range like 200-399").arg(status));
+    s->cache = !config.getString(section, QStringLiteral("cache")).trimmed().isEmpty();
+    if (s->cache) {
+        s->cacheTtl = config.getDuration(section, QStringLiteral("cache"));
+        s->cacheMemory = config.getSize(section, QStringLiteral("cache_memory"));
+        s->cacheMaxEntry = config.getSize(section, QStringLiteral("cache_max_entry"));
+        s->cacheLockTimeout = config.getDuration(section, QStringLiteral("cache_lock_timeout"));
+        s->cacheDir = config.getPath(section, QStringLiteral("cache_dir"));
+        s->cacheDisk = config.getSize(section, QStringLiteral("cache_disk"));
+        if (s->cacheMemory < 64 * 1024) {
+            config.addDiagnostic({Diagnostic::Severity::Error,
+                                  config.location(section, QStringLiteral("cache_memory")),
+                                  QStringLiteral("[%1] cache_memory: at least 64K").arg(section)});
+            return false;
+        }
+        // A record must fit in half the ring (see ResponseStore).
+        s->cacheMaxEntry = qBound<qint64>(0, s->cacheMaxEntry, s->cacheMemory / 2 - 4096);
+    }
     s->rise = int(config.getInt(section, QStringLiteral("rise")));
     s->fall = int(config.getInt(section, QStringLiteral("fall")));
     return true;

@@ -46,6 +46,14 @@ struct GroupSettings
     int healthStatusMax = 399;
     int rise = 2;
     int fall = 3;
+    // The response cache (cache/cachefront.h); off unless `cache` is set.
+    bool cache = false;
+    std::chrono::milliseconds cacheTtl{0}; // for responses that carry no freshness
+    qint64 cacheMemory = 64 << 20;
+    qint64 cacheMaxEntry = 1 << 20;
+    std::chrono::milliseconds cacheLockTimeout{5000};
+    QString cacheDir; // the disk tier; empty: none
+    qint64 cacheDisk = qint64(1) << 30;
 
     // Reads [section]; problems are recorded as diagnostics at the key's file:line. False when
     // the group can't serve.

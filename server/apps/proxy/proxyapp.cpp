@@ -1,6 +1,9 @@
 #include "proxyapp.h"
 
 #include "proxycall.h"
+#include "refreshcall.h"
+
+#include "cache/cachefront.h"
 
 #include "http/exchange.h"
 #include "pipeline/appregistry.h"
@@ -13,10 +16,13 @@
 
 #include <QDateTime>
 #include <QHash>
+#include <QLoggingCategory>
 #include <QMutex>
 #include <QMutexLocker>
 
 #include <memory>
+
+Q_LOGGING_CATEGORY(lcProxyApp, "berth.gateway.cache")
 
 namespace Berth::Gateway {
 
@@ -158,6 +164,31 @@ std::shared_ptr<GroupRuntime> buildGroup(const Pipeline::AppSetup &setup, const 
     }
     declareStats(*group);
     attachHealth(*group);
+    if (s.cache) {
+        auto cache = std::make_shared<Cache::GroupCache>();
+        cache->group = s.name;
+        cache->ttlMs = qint64(s.cacheTtl.count());
+        cache->maxEntry = s.cacheMaxEntry;
+        cache->lockTimeoutMs = qint64(s.cacheLockTimeout.count());
+        QString error;
+        cache->store = Cache::ResponseStore::open(s.name, s.cacheMemory, &error);
+        if (!cache->store) {
+            // berthd check, or no shared memory: a cache of this process only still works.
+            qCWarning(lcProxyApp).noquote()
+                << QStringLiteral("%1: cache in process memory only (%2)").arg(s.name, error);
+            cache->store = Cache::ResponseStore::local(s.cacheMemory);
+        }
+        if (!s.cacheDir.isEmpty())
+            cache->disk = std::make_unique<Cache::DiskStore>(s.cacheDir, s.cacheDisk);
+        cache->declareStats(group->server ? group->server->stats : nullptr);
+        std::weak_ptr<GroupRuntime> weak = group; // the group owns its cache
+        cache->refreshInBackground = [weak](std::unique_ptr<Cache::Transaction> transaction,
+                                            Http::Exchange &exchange) {
+            if (std::shared_ptr<GroupRuntime> owner = weak.lock())
+                RefreshCall::start(std::move(owner), exchange, std::move(transaction));
+        };
+        group->cache = std::move(cache);
+    }
     return group;
 }
 
@@ -200,6 +231,15 @@ void GroupRuntime::setDown(int member, bool down)
 
 Pipeline::Outcome ProxyApp::handle(Http::Exchange &exchange)
 {
+    if (m_group->cache) {
+        Cache::Transaction::begin(m_group->cache, exchange,
+                                  [group = m_group, handle = exchange.handle()](
+                                      std::unique_ptr<Cache::Transaction> transaction) mutable {
+                                      if (Http::Exchange *ex = handle.get())
+                                          ProxyCall::start(group, *ex, std::move(transaction));
+                                  });
+        return Pipeline::Outcome::Answered;
+    }
     ProxyCall::start(m_group, exchange);
     return Pipeline::Outcome::Answered;
 }

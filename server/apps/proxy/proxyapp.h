@@ -25,6 +25,10 @@ class ClientTlsContext;
 
 namespace Berth::Gateway {
 
+namespace Cache {
+struct GroupCache;
+}
+
 // What every event-loop thread of a worker shares for one group: the settings, the balancer
 // with its member state, the TLS client context.
 struct GroupRuntime
@@ -36,6 +40,7 @@ struct GroupRuntime
     QList<QString> poolKeys;                   // ConnectionPool keys, one per member
     QList<Upstream::ResolvedAddress> resolved; // DNS names, resolved when the group is built
     Core::ServerContext *server = nullptr;
+    std::shared_ptr<Cache::GroupCache> cache; // null without `cache`
 
     // berth.stats entries per member ("gw:@users:10.0.0.5:5001:requests"), -1 when there are no
     // stats (tests, berthd check) or the table is full.

@@ -2,6 +2,8 @@
 
 #include "proxyapp.h"
 
+#include "cache/cachefront.h"
+
 #include "upstream/connectionpool.h"
 #include "upstream/responsehead.h"
 
@@ -85,9 +87,11 @@ QByteArray addressText(const Http::Request &request)
 
 } // namespace
 
-void ProxyCall::start(std::shared_ptr<GroupRuntime> group, Http::Exchange &exchange)
+void ProxyCall::start(std::shared_ptr<GroupRuntime> group, Http::Exchange &exchange,
+                      std::unique_ptr<Cache::Transaction> cache)
 {
     auto *call = new ProxyCall(std::move(group), exchange);
+    call->m_cache = std::move(cache);
     call->attempt();
 }
 
@@ -302,6 +306,8 @@ QByteArray ProxyCall::buildHead(Http::Exchange &exchange) const
                 appendField(out, "Sec-WebSocket-Version", "13");
         }
     }
+    if (m_cache)
+        out.append(m_cache->conditionalFields());
     if (m_chunkedUp)
         appendField(out, "Transfer-Encoding", "chunked");
     else if (m_hasBody)
@@ -418,6 +424,10 @@ void ProxyCall::upstreamHead(const Upstream::ResponseHead &head)
         upstreamFailed(UpstreamConnection::Failure::BadResponse, true);
         return;
     }
+    if (m_cache && m_cache->answerFromHead(*exchange, head)) {
+        done(); // the member's response is dropped with its connection
+        return;
+    }
     QList<QByteArrayView> connectionValues;
     for (const auto &[name, value] : head.fields) {
         if (equalsIgnoreCase(name, "connection"))
@@ -433,6 +443,8 @@ void ProxyCall::upstreamHead(const Upstream::ResponseHead &head)
             continue;
         response.addHeader(name, value);
     }
+    if (m_cache)
+        m_cache->responseHead(*exchange, head);
     m_responseStarted = true;
     const Upstream::BodyFraming framing = head.framing(exchange->request().method());
     qint64 length = -1;
@@ -451,6 +463,8 @@ void ProxyCall::upstreamData(QByteArrayView data)
         clientGone();
         return;
     }
+    if (m_cache)
+        m_cache->responseData(data);
     if (!exchange->write(data) && m_connection) {
         m_connection->pauseReading();
         exchange->setWritableHandler([this] {
@@ -482,6 +496,8 @@ void ProxyCall::upstreamEnd()
             m_group->poolKeys[member], connection, settings.keepalive, settings.keepaliveTimeout);
     }
     Http::Exchange *exchange = m_exchange.get();
+    if (m_cache && exchange) // only a response that reached its end is stored
+        m_cache->responseEnd();
     if (exchange)
         exchange->finish();
     done();
@@ -547,6 +563,10 @@ void ProxyCall::upstreamFailed(UpstreamConnection::Failure failure, bool respons
 void ProxyCall::answer(int status, QByteArrayView retryAfter)
 {
     if (Http::Exchange *exchange = m_exchange.get()) {
+        if (status >= 502 && m_cache && m_cache->answerFromError(*exchange)) {
+            done();
+            return;
+        }
         if (!exchange->responseStarted()) {
             exchange->response().clear();
             if (!retryAfter.isEmpty())
@@ -587,6 +607,7 @@ void ProxyCall::done()
         exchange->setWritableHandler({});
     }
     m_exchange = {};
+    m_cache.reset(); // ends a claim it did not fulfil, so collapsed requests stop waiting
     // Deleted once the current callback has returned: the caller may still be on our stack.
     QTimer::singleShot(0, [this] { delete this; });
 }

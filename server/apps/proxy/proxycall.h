@@ -12,6 +12,9 @@
 namespace Berth::Gateway {
 
 struct GroupRuntime;
+namespace Cache {
+class Transaction;
+}
 
 // One proxied request: picks a member, sends the normalised request on a pooled connection,
 // streams the body up (pausing the client when the member is slow) and the response down
@@ -21,7 +24,9 @@ struct GroupRuntime;
 class ProxyCall final : public Upstream::UpstreamConnection::Handler
 {
 public:
-    static void start(std::shared_ptr<GroupRuntime> group, Http::Exchange &exchange);
+    // `cache`: the response cache's part in the request (a group with `cache`), or null.
+    static void start(std::shared_ptr<GroupRuntime> group, Http::Exchange &exchange,
+                      std::unique_ptr<Cache::Transaction> cache = {});
 
 private:
     ProxyCall(std::shared_ptr<GroupRuntime> group, Http::Exchange &exchange);
@@ -48,6 +53,7 @@ private:
     qint64 nowMs() const;
 
     std::shared_ptr<GroupRuntime> m_group;
+    std::unique_ptr<Cache::Transaction> m_cache;
     Http::ExchangeHandle m_exchange;
     QPointer<Upstream::UpstreamConnection> m_connection;
     int m_member = -1;

@@ -241,6 +241,8 @@ void AdminApi::dispatch(const CallPtr &call)
         return groupMembers(call);
     case Endpoint::GroupDrain:
         return groupDrain(call);
+    case Endpoint::GroupPurge:
+        return groupPurge(call);
     case Endpoint::OpenApi:
         if (Http::Exchange *exchange = call->exchange.get())
             exchange->respond(200, "application/json", openApiJson());

@@ -127,6 +127,7 @@ private:
     void groups(const CallPtr &call); // admingroups.cpp
     void groupMembers(const CallPtr &call);
     void groupDrain(const CallPtr &call);
+    void groupPurge(const CallPtr &call);
 
     QJsonObject statsSnapshot() const;
     QString logPath(const QString &name) const;

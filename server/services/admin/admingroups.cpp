@@ -3,6 +3,7 @@
 
 #include "adminapi.h"
 
+#include "apps/proxy/cache/cachefront.h"
 #include "apps/proxy/groupsettings.h"
 #include "runtime/sharedstate.h"
 #include "runtime/statsregistry.h"
@@ -208,6 +209,41 @@ void AdminApi::groupDrain(const CallPtr &call)
                                   {u"member"_s, member},
                                   {u"drained"_s, !undo}},
                       {}};
+    });
+}
+
+void AdminApi::groupPurge(const CallPtr &call)
+{
+    const QString name = call->params.value(0).toLower();
+    const QString target = call->query.queryItemValue(u"path"_s, QUrl::FullyDecoded);
+    const QStringList files = m_settings.configFiles;
+    offload(call, [files, name, target] {
+        const auto error = [](int status, const QString &code, const QString &message) {
+            return Result{status,
+                          QJsonObject{{u"error"_s, QJsonObject{{u"code"_s, code},
+                                                               {u"message"_s, message},
+                                                               {u"details"_s, QJsonValue()}}}},
+                          {}};
+        };
+        const QString section = u"@"_s + name;
+        const Config::Config config = Config::Config::load(files);
+        Gateway::GroupSettings group;
+        if (!config.section(section) ||
+            !Gateway::GroupSettings::fromConfig(config, section, &group) || !group.cache)
+            return error(404, u"not_found"_s, u"no gateway group [%1] with a cache"_s.arg(section));
+        if (!target.startsWith(u'/'))
+            return error(400, u"bad_request"_s, u"?path=/TARGET is required"_s);
+        // The workers' region, found by name (this process is a child of the same master).
+        Gateway::Cache::GroupCache cache;
+        QString problem;
+        cache.store = Gateway::Cache::ResponseStore::open(group.name, group.cacheMemory, &problem);
+        if (!cache.store)
+            return error(409, u"no_shared_memory"_s, problem);
+        if (!group.cacheDir.isEmpty())
+            cache.disk =
+                std::make_unique<Gateway::Cache::DiskStore>(group.cacheDir, group.cacheDisk);
+        const int purged = Gateway::Cache::purge(cache, {}, target.toUtf8());
+        return Result{200, QJsonObject{{u"group"_s, name}, {u"purged"_s, purged}}, {}};
     });
 }
 

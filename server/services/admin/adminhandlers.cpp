@@ -104,6 +104,11 @@ const QList<HandlerSpec> &handlerSpecs()
          u"gives it no new requests, those in flight finish; `?undo=1` takes it back. The flag "
          u"lives in shared memory, not persisted (docs/gateway.md)."_s,
          Endpoint::GroupDrain},
+        {"POST", u"/groups/{name}/purge"_s, Scope::Admin, true,
+         u"Removes a target's entries from the group's response cache, every variant and host, "
+         u"memory and disk tier (as `PURGE` from loopback): `?path=/x?y=1`. "
+         u"`{\"purged\": N}`; 404 for a group without `cache`."_s,
+         Endpoint::GroupPurge},
         {"GET", u"/openapi.json"_s, Scope::Read, false, u"This API as an OpenAPI 3 document."_s,
          Endpoint::OpenApi},
     };

@@ -33,6 +33,7 @@ enum class Endpoint {
     Groups,
     GroupMembers,
     GroupDrain,
+    GroupPurge,
     OpenApi,
 };
 
