@@ -2,6 +2,7 @@
 
 #include "proxycall.h"
 
+#include "apps/gateway/gatewayapp.h"
 #include "http/exchange.h"
 #include "pipeline/appregistry.h"
 #include "runtime/servercontext.h"
@@ -221,7 +222,8 @@ void registerProxyApp(Pipeline::AppRegistry &registry)
                 sectionKey(config, section), [&] { return buildGroup(setup, section); });
             if (!group)
                 return nullptr;
-            return std::make_unique<ProxyApp>(std::move(group));
+            // [api-gateway] enable_gateway: the group's roles/ips/methods guard it.
+            return guardGroup(setup, section, std::make_unique<ProxyApp>(std::move(group)));
         });
 }
 
