@@ -36,6 +36,11 @@ size_t collect(char *data, size_t size, size_t count, void *userData)
     return bytes;
 }
 
+int abortWhenStopping(void *stop, curl_off_t, curl_off_t, curl_off_t, curl_off_t)
+{
+    return static_cast<std::atomic<bool> *>(stop)->load() ? 1 : 0;
+}
+
 } // namespace
 
 JwksSource::JwksSource(QString location, qint64 intervalMs, QString caFile, Clock clock)
@@ -53,6 +58,7 @@ JwksSource::~JwksSource()
         std::lock_guard lock(m_threadMutex);
         m_stopping = true;
     }
+    m_abortFetch = true;
     m_wake.notify_all();
     if (m_thread.joinable())
         m_thread.join();
@@ -168,7 +174,7 @@ void JwksSource::fetchLoop()
     for (;;) {
         QByteArray body;
         QString error;
-        bool ok = fetchUrl(m_location, m_caFile, &body, &error);
+        bool ok = fetchUrl(m_location, m_caFile, &m_abortFetch, &body, &error);
         if (!ok) {
             QMutexLocker lock(&m_mutex);
             ++m_failed;
@@ -186,9 +192,12 @@ void JwksSource::fetchLoop()
     }
 }
 
-bool JwksSource::fetchUrl(const QString &url, const QString &caFile, QByteArray *body,
-                          QString *error)
+bool JwksSource::fetchUrl(const QString &url, const QString &caFile, const std::atomic<bool> *stop,
+                          QByteArray *body, QString *error)
 {
+    // curl_global_init is not thread-safe: run it once, before the first handle.
+    static std::once_flag once;
+    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
     CURL *curl = curl_easy_init();
     if (!curl) {
         *error = QStringLiteral("libcurl unavailable");
@@ -202,6 +211,10 @@ bool JwksSource::fetchUrl(const QString &url, const QString &caFile, QByteArray 
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    // A server shutting down does not wait for a slow identity provider.
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool> *>(stop));
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, abortWhenStopping);
     const QByteArray ca = caFile.toLocal8Bit();
     if (!ca.isEmpty()) // a private identity provider's CA (jwks_ca)
         curl_easy_setopt(curl, CURLOPT_CAINFO, ca.constData());

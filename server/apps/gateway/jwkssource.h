@@ -6,6 +6,7 @@
 #include <QMutex>
 #include <QString>
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -55,8 +56,9 @@ public:
 
 private:
     void fetchLoop();
-    static bool fetchUrl(const QString &url, const QString &caFile, QByteArray *body,
-                         QString *error);
+    // Blocking (10 s at most); gives up early once *stop is set.
+    static bool fetchUrl(const QString &url, const QString &caFile, const std::atomic<bool> *stop,
+                         QByteArray *body, QString *error);
 
     const QString m_location;
     const QString m_caFile;
@@ -75,6 +77,7 @@ private:
     std::mutex m_threadMutex;
     std::condition_variable m_wake;
     bool m_stopping = false;
+    std::atomic<bool> m_abortFetch{false}; // set with m_stopping, read by a running fetch
     std::thread m_thread;
 };
 
