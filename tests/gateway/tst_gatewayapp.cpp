@@ -369,6 +369,8 @@ void tst_GatewayApp::diagnostics_data()
                                   << u"berth.conf:3: [app:gw] jwks: can't read"_s;
     QTest::newRow("missing tokens")
         << u"tokens_file = nothere"_s << u"berth.conf:3: [app:gw] can't read"_s;
+    QTest::newRow("no way to verify")
+        << u"authenticate = yes"_s << u"berth.conf:3: [app:gw] authenticate = yes needs"_s;
     QTest::newRow("short secret") << u"secret_key = short"_s
                                   << u"berth.conf:3: warning: [app:gw] an HMAC key shorter"_s;
 }

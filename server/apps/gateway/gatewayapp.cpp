@@ -361,6 +361,14 @@ std::unique_ptr<GatewayApp> finish(std::unique_ptr<GatewayApp> app, const Pipeli
     const Config::Config &config = setup.config;
     app->setName(name);
     app->declareStats(setup.server);
+    if (app->requiresToken() && !app->canVerifyTokens()) {
+        // Fail closed is right, but a gateway that can only ever answer 401 is a mistake.
+        config.addDiagnostic({Diagnostic::Severity::Error,
+                              config.location(setup.section, QStringLiteral("authenticate")),
+                              QStringLiteral("[%1] authenticate = yes needs secret_key, "
+                                             "secret_file, public_key, jwks or tokens_file")
+                                  .arg(setup.section)});
+    }
     QString error;
     QList<TokenFileWarning> warnings;
     if (!app->loadTokens(&error, &warnings)) {

@@ -60,6 +60,12 @@ public:
     Pipeline::Outcome handle(Http::Exchange &exchange) override;
 
     const TokenFile &tokenFile() const { return m_tokens; }
+    bool requiresToken() const { return m_policy.authenticate; }
+    // Whether any key or tokens file is configured (an unreadable one still counts).
+    bool canVerifyTokens() const
+    {
+        return m_settings->hasJwtKeys() || !m_settings->tokensFile.isEmpty();
+    }
 
 private:
     enum class Verdict { Ok, Missing, Invalid };
