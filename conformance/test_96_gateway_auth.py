@@ -445,3 +445,59 @@ jwks = {tmp}/missing.json
                          ("jwks =", "can't read")]:
         found = diagnostic_lines(r, path, line_of(text, needle))
         assert any(what in l for l in found), (needle, r.lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# An auth-handler plugin (examples/hello-plugin's hello-tokens, built by test_92's fixture)
+# ---------------------------------------------------------------------------------------------
+
+from test_92_plugins import plugins  # noqa: E402,F401  (the fixture that builds the plugins)
+
+
+def test_auth_handler_plugin_maps_tokens_to_users(berth_server, plugins):  # noqa: F811
+    srv = berth_server(f"""
+[berth]
+plugin_dirs = {plugins['hello']}
+
+[routes:line]
+/p = gateway echo
+
+[app:echo]
+call = berth.echo
+
+[api-gateway]
+authenticate = yes
+auth_handler = plugin:hello:hello-tokens
+roles = hello
+""")
+    mark = uuid.uuid4().hex
+    assert get(srv, f"/p?{mark}", bearer("hello-zoe")).status == 200
+    fields = parse_request_log_line(srv.request_log_lines(contains=mark)[0])
+    assert fields["user"] == "zoe"
+    assert fields["token"] == hashlib.sha256(b"hello-zoe").hexdigest()[:8]
+    for token, reason in [("hello-", "hello- token without a name"),
+                          ("other", "refused by the auth handler")]:
+        resp = get(srv, "/p", bearer(token))
+        assert resp.status == 401
+        assert f'error_description="{reason}"' in resp.header("WWW-Authenticate")
+
+
+def test_check_names_a_missing_auth_handler(tmp_path, plugins):  # noqa: F811
+    path, text = write_conf(tmp_path, f"""
+[berth]
+plugin_dirs = {plugins['hello']}
+
+[routes:line]
+/p = gateway echo
+
+[app:echo]
+call = berth.echo
+
+[api-gateway]
+authenticate = yes
+auth_handler = plugin:hello:nosuch
+""")
+    r = run_cli("check", "-c", str(path))
+    assert r.returncode != 0
+    found = diagnostic_lines(r, path, line_of(text, "auth_handler ="))
+    assert any("provides no auth handler named 'nosuch'" in l for l in found), r.output

@@ -37,6 +37,9 @@ QList<KeySpec> gatewayKeys()
             u"Opaque bearer tokens, one per line: `TOKEN USER ROLES EXPIRY` (TOKEN or "
             u"`sha256:HEX`, ROLES comma-separated or `-`, EXPIRY ISO 8601 or `-`). Re-read "
             u"when it changes."_s),
+        key(u"auth_handler"_s, T::String, QString(),
+            u"`plugin:LIBRARY[:NAME]`: a plugin's auth handler, asked about bearer tokens that "
+            u"are neither in `tokens_file` nor JWTs the keys verify (Skitai's handle_token)."_s),
         key(u"issuer"_s, T::String, QString(), u"Required `iss` of JWTs (empty: any)."_s),
         key(u"audience"_s, T::String, QString(),
             u"Required `aud` of JWTs, one of a list (empty: any)."_s),

@@ -288,6 +288,8 @@ GatewayApp::Verdict GatewayApp::authenticate(Http::Exchange &exchange, GatewayId
         }
     }
     if (!m_settings->hasJwtKeys() || token.count('.') != 2) {
+        if (m_settings->authHandler)
+            return askHandler(exchange.request(), token, identity, why);
         *why = QStringLiteral("unknown token");
         return Verdict::Invalid;
     }
@@ -312,6 +314,28 @@ GatewayApp::Verdict GatewayApp::authenticate(Http::Exchange &exchange, GatewayId
     identity->user = claims.user;
     identity->roles = claims.roles;
     identity->tokenId = claims.tokenId;
+    return Verdict::Ok;
+}
+
+GatewayApp::Verdict GatewayApp::askHandler(const Http::Request &request, QByteArrayView token,
+                                           GatewayIdentity *identity, QString *why)
+{
+    Plugins::AuthVerdict verdict;
+    try {
+        verdict = (*m_settings->authHandler)(token, request);
+    } catch (...) {
+        // Plugin code: what it throws must not take the worker down.
+        *why = QStringLiteral("auth handler failed");
+        return Verdict::Invalid;
+    }
+    if (!verdict.accepted || verdict.user.isEmpty()) {
+        *why = verdict.reason.isEmpty() ? QStringLiteral("refused by the auth handler")
+                                        : verdict.reason.left(200);
+        return Verdict::Invalid;
+    }
+    identity->user = verdict.user;
+    identity->roles = verdict.roles;
+    identity->tokenId = tokenIdOf(token);
     return Verdict::Ok;
 }
 

@@ -64,12 +64,15 @@ public:
     // Whether any key or tokens file is configured (an unreadable one still counts).
     bool canVerifyTokens() const
     {
-        return m_settings->hasJwtKeys() || !m_settings->tokensFile.isEmpty();
+        return m_settings->hasJwtKeys() || !m_settings->tokensFile.isEmpty() ||
+               m_settings->authHandlerNamed;
     }
 
 private:
     enum class Verdict { Ok, Missing, Invalid };
     Verdict authenticate(Http::Exchange &exchange, GatewayIdentity *identity, QString *why);
+    Verdict askHandler(const Http::Request &request, QByteArrayView token,
+                       GatewayIdentity *identity, QString *why);
     void challenge(Http::Exchange &exchange, const QString &description);
     void deny(Http::Exchange &exchange, int status, const QString &signature, const QString &reason,
               const QString &user);

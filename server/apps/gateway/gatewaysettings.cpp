@@ -1,5 +1,7 @@
 #include "gatewaysettings.h"
 
+#include "plugin/pluginloader.h"
+
 #include <config/config.h>
 #include <config/diagnostic.h>
 
@@ -97,6 +99,14 @@ std::shared_ptr<TokenSettings> readTokenSettings(const Config::Config &config,
     settings->jwt.audience = config.getString(section, QStringLiteral("audience"));
     settings->jwt.leewaySecs = config.getDuration(section, QStringLiteral("leeway")).count() / 1000;
     settings->tokensFile = config.getPath(section, QStringLiteral("tokens_file"));
+    const QString handlerKey = QStringLiteral("auth_handler");
+    if (!config.getString(section, handlerKey).trimmed().isEmpty()) {
+        settings->authHandlerNamed = true;
+        QString error;
+        settings->authHandler = Plugins::authHandlerFor(config, section, handlerKey, &error);
+        if (!settings->authHandler)
+            reportError(config, section, handlerKey, error);
+    }
 
     KeySet fixed;
     const QString secret = config.getSecret(section, QStringLiteral("secret_key"));

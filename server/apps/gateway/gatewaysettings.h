@@ -4,6 +4,8 @@
 #include "jwt.h"
 #include "keyset.h"
 
+#include "plugin/plugin.h"
+
 #include <QByteArray>
 #include <QHostAddress>
 #include <QList>
@@ -52,6 +54,9 @@ struct TokenSettings
     std::shared_ptr<JwksSource> jwks;        // jwks, or null
     JwtVerifier::Options jwt;
     QString tokensFile;
+    // auth_handler = plugin:...: asked about tokens neither the file nor the JWT keys know.
+    const Plugins::AuthHandler *authHandler = nullptr;
+    bool authHandlerNamed = false; // set, even if it could not be loaded (reported)
     bool hasJwtKeys() const { return (fixedKeys && !fixedKeys->keys.isEmpty()) || jwks; }
 };
 
