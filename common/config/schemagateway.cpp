@@ -5,6 +5,60 @@ namespace Berth::Config {
 using namespace SchemaBuilder;
 using T = ValueType;
 
+namespace {
+
+// The keys [api-gateway] and an [app:NAME] with call = berth.gateway share.
+QList<KeySpec> gatewayKeys()
+{
+    return {
+        key(u"authenticate"_s, T::Bool, u"no"_s,
+            u"Require an `Authorization: Bearer` token (401 without a valid one)."_s),
+        key(u"realm"_s, T::String, u"Berth"_s, u"Realm named in the Bearer challenge."_s),
+        secret(key(u"secret_key"_s, T::String, QString(),
+                   u"HMAC key of HS256/HS384/HS512 tokens (at least 32 bytes advised)."_s)),
+        key(u"secret_key_file"_s, T::Path, QString(),
+            u"File holding `secret_key` (a trailing line break is dropped), read when the "
+            u"configuration is loaded; a relative name is looked up in `$CREDENTIALS_DIRECTORY` "
+            u"when that is set."_s),
+        key(u"secret_file"_s, T::Path, QString(),
+            u"File holding an HMAC key (raw bytes; one trailing line break dropped)."_s),
+        key(u"public_key"_s, T::Path, QString(),
+            u"PEM public key or certificate (RSA of 2048 bits or more, EC P-256/384/521, "
+            u"Ed25519) for RS*/PS*/ES*/EdDSA tokens."_s),
+        key(u"jwks"_s, T::String, QString(),
+            u"JWKS of verification keys, selected by `kid`: a file (re-read when it changes) or "
+            u"an `https://` URL (fetched every `jwks_interval`, off the event loop)."_s),
+        key(u"jwks_interval"_s, T::Duration, u"5m"_s,
+            u"How often a `jwks` URL is fetched again; a failed fetch keeps the last keys."_s),
+        key(u"jwks_ca"_s, T::Path, QString(),
+            u"CA bundle a `jwks` URL's certificate is checked against (default: the system "
+            u"store)."_s),
+        key(u"tokens_file"_s, T::Path, QString(),
+            u"Opaque bearer tokens, one per line: `TOKEN USER ROLES EXPIRY` (TOKEN or "
+            u"`sha256:HEX`, ROLES comma-separated or `-`, EXPIRY ISO 8601 or `-`). Re-read "
+            u"when it changes."_s),
+        key(u"auth_handler"_s, T::String, QString(),
+            u"`plugin:LIBRARY[:NAME]`: a plugin's auth handler, asked about bearer tokens that "
+            u"are neither in `tokens_file` nor JWTs the keys verify (Skitai's handle_token)."_s),
+        key(u"issuer"_s, T::String, QString(), u"Required `iss` of JWTs (empty: any)."_s),
+        key(u"audience"_s, T::String, QString(),
+            u"Required `aud` of JWTs, one of a list (empty: any)."_s),
+        key(u"leeway"_s, T::Duration, u"30s"_s,
+            u"Clock skew allowed when checking `exp`, `nbf` and `iat`."_s),
+        key(u"roles"_s, T::List, QString(),
+            u"Roles allowed (any one of them); a caller without one gets 403."_s),
+        key(u"roles_all"_s, T::List, QString(), u"Roles a caller must all have (403)."_s),
+        key(u"ips"_s, T::List, QString(),
+            u"Client networks allowed, IPv4 or IPv6 CIDR (`10.0.0.0/8, ::1`); the client is "
+            u"the address after `trusted_proxies`. Empty: every address."_s),
+        key(u"deny_ips"_s, T::List, QString(), u"Client networks refused (403), checked first."_s),
+        key(u"methods"_s, T::List, QString(),
+            u"Methods allowed (`GET, POST`); others get 403. Empty: every method."_s),
+    };
+}
+
+} // namespace
+
 void addGatewaySchema(Schema &schema)
 {
     schema.addSection(section(
@@ -79,9 +133,19 @@ void addGatewaySchema(Schema &schema)
                 key(u"fall"_s, T::Int, u"3"_s, u"Failed checks in a row that take a member out."_s),
                 1, 100),
             key(u"roles"_s, T::List, QString(),
-                u"Planned (API gateway): roles allowed to call the group; not applied yet."_s),
+                u"With `[api-gateway] enable_gateway`: roles allowed to call the group (any one "
+                u"of them); default: [api-gateway]'s."_s),
+            key(u"roles_all"_s, T::List, QString(),
+                u"With `enable_gateway`: roles a caller must all have; default: [api-gateway]'s."_s),
             key(u"ips"_s, T::List, QString(),
-                u"Planned (API gateway): networks allowed to call the group; not applied yet."_s),
+                u"With `enable_gateway`: client networks allowed (`10.0.0.0/8, ::1`); default: "
+                u"[api-gateway]'s, else every address."_s),
+            key(u"deny_ips"_s, T::List, QString(),
+                u"With `enable_gateway`: client networks refused (403), checked first; default: "
+                u"[api-gateway]'s."_s),
+            key(u"methods"_s, T::List, QString(),
+                u"With `enable_gateway`: methods allowed (`GET, POST`); others get 403; default: "
+                u"[api-gateway]'s, else every method."_s),
             key(u"cache"_s, T::Duration, QString(),
                 u"Cache the group's responses (RFC 9111), fresh for this long when the member "
                 u"gives no freshness (`Cache-Control`, `Expires`); empty: no cache."_s),
@@ -99,15 +163,23 @@ void addGatewaySchema(Schema &schema)
                 u"How long concurrent misses for one URL wait for the one request that "
                 u"fetches it before going to the member themselves."_s),
         }));
-    schema.addSection(planned(section(
-        u"api-gateway"_s, u"Authentication for the API gateway."_s,
-        {
-            key(u"enable_gateway"_s, T::Bool, u"no"_s, u"Turn the gateway on."_s),
-            key(u"authenticate"_s, T::Bool, u"no"_s, u"Require a bearer token."_s),
-            key(u"realm"_s, T::String, QString(), u"Realm named in challenges."_s),
-            secret(key(u"secret_key"_s, T::String, QString(), u"Key for JWT HS256 tokens."_s)),
-            key(u"tokens_file"_s, T::Path, QString(), u"File of opaque bearer tokens."_s),
-        })));
+    schema.addSection(section(
+        u"api-gateway"_s,
+        u"The API gateway (docs/gateway.md): bearer tokens and access rules for every `@group` "
+        u"route (with `enable_gateway`) and for routes naming the `gateway` app."_s,
+        [] {
+            QList<KeySpec> keys{key(u"enable_gateway"_s, T::Bool, u"no"_s,
+                                    u"Guard every `@group` route with the gateway, using the "
+                                    u"group's own `roles`, `ips`, `deny_ips` and `methods`."_s)};
+            keys += gatewayKeys();
+            return keys;
+        }()));
+    schema.addApp(AppSpec{
+        u"berth.gateway"_s,
+        u"API gateway middleware (Skitai's [api-gateway]): client networks, bearer tokens (JWT "
+        u"or opaque), roles and methods, before the apps after it in a pipeline. The route name "
+        u"`gateway` without an [app:gateway] section uses [api-gateway]."_s,
+        gatewayKeys()});
 }
 
 } // namespace Berth::Config

@@ -1,6 +1,7 @@
 // The hello plugin (docs/plugins.md walks through it):
 //   [app:hello]  call = plugin:hello   greeting = Hello      -> "Hello, NAME!" for /hello?NAME
 //   [tcp:shout]  call = plugin:hello                         -> echoes each byte upper-cased
+//   [api-gateway] auth_handler = plugin:hello:hello-tokens  -> "hello-USER" tokens are USER's
 #include <berth/config/config.h>
 #include <berth/http/exchange.h>
 #include <berth/plugin.h>
@@ -99,8 +100,26 @@ private:
     int m_bytes;
 };
 
+// An auth handler (berth.gateway's auth_handler, Skitai's handle_token): a bearer token
+// "hello-NAME" is the user NAME with the role "hello"; "hello-" alone is refused with a reason.
+// A real one would look the token up in memory (a table its daemon keeps fresh, say): it runs
+// on the event loop, once per request.
+Plugins::AuthVerdict helloTokens(QByteArrayView token, const Http::Request &)
+{
+    Plugins::AuthVerdict verdict;
+    if (!token.startsWith("hello-"))
+        return verdict; // refused without a reason: "refused by the auth handler"
+    verdict.user = QString::fromLatin1(token.sliced(6));
+    verdict.accepted = !verdict.user.isEmpty();
+    verdict.roles = {QStringLiteral("hello")};
+    if (!verdict.accepted)
+        verdict.reason = QStringLiteral("hello- token without a name");
+    return verdict;
+}
+
 void registerHello(Plugins::Registrar &registrar)
 {
+    registrar.addAuthHandler(QStringLiteral("hello-tokens"), helloTokens);
     registrar.addApp(QStringLiteral("hello"), buildHello);
     registrar.addStreamApp(QStringLiteral("shout"), [](SocketApps::SocketAppSetup &setup) {
         return std::make_unique<ShoutApp>(setup);

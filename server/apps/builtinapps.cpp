@@ -7,6 +7,7 @@
 #include "debug/debugapp.h"
 #include "echo/echoapp.h"
 #include "fault/faultapp.h"
+#include "gateway/gatewayapp.h"
 #include "heartbeat/heartbeatapp.h"
 #include "logcollector/logcollectorapp.h"
 #include "mail/mailapp.h"
@@ -42,6 +43,7 @@ void registerBuiltinApps(Pipeline::AppRegistry &registry)
     registerWsEchoApp(registry);
     registerWsChatApp(registry);
     Gateway::registerProxyApp(registry);
+    Gateway::registerGatewayApp(registry);
     Wsgi::registerWsgiApp(registry);
     Plugins::registerPluginApps(registry);
 }

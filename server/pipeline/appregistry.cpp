@@ -28,6 +28,17 @@ AppRegistry::findPrefix(const QList<std::pair<QString, PrefixAppFactory>> &table
     return nullptr;
 }
 
+void AppRegistry::addImplicitApp(const QString &name, const QString &call, const QString &section)
+{
+    m_implicitApps.insert(name, ImplicitApp{call, section});
+}
+
+const AppRegistry::ImplicitApp *AppRegistry::implicitApp(const QString &name) const
+{
+    const auto it = m_implicitApps.constFind(name);
+    return it == m_implicitApps.constEnd() ? nullptr : &it.value();
+}
+
 bool AppRegistry::isRouteScheme(const QString &token) const
 {
     return findPrefix(m_routeSchemes, token) != nullptr;

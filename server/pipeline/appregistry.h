@@ -53,6 +53,16 @@ public:
     // gateway member group, configured by [@users]), `wsgi:/srv/site/app.py:app`. The factory
     // gets the whole token as call and as setup.name, and "routes:line" as setup.section.
     void addRouteScheme(const QString &prefix, PrefixAppFactory factory);
+    // An app a route may name without an [app:NAME] section: `gateway` is berth.gateway
+    // configured by [api-gateway]. An [app:NAME] section of that name, when present, wins.
+    void addImplicitApp(const QString &name, const QString &call, const QString &section);
+    struct ImplicitApp
+    {
+        QString call;
+        QString section;
+    };
+    // nullptr unless name was added by addImplicitApp().
+    const ImplicitApp *implicitApp(const QString &name) const;
     // True when a route token ("@users", "wsgi:...") is built by a route scheme.
     bool isRouteScheme(const QString &token) const;
     std::unique_ptr<App> createForRoute(const QString &token, const AppSetup &setup) const;
@@ -69,6 +79,7 @@ private:
                                        const QString &name) const;
 
     QHash<QString, AppFactory> m_factories;
+    QHash<QString, ImplicitApp> m_implicitApps;
     QList<std::pair<QString, PrefixAppFactory>> m_callPrefixes;
     QList<std::pair<QString, PrefixAppFactory>> m_routeSchemes;
     DirectoryAppFactory m_directoryApp;

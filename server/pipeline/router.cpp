@@ -77,13 +77,18 @@ std::unique_ptr<Router> Router::build(const Config::Config &config, const AppReg
     auto appFor = [&](const QString &name, const Config::Location &where) -> App * {
         if (App *app = appsByName.value(name))
             return app;
-        const QString section = QStringLiteral("app:") + name;
-        if (!config.hasSection(section)) {
+        QString section = QStringLiteral("app:") + name;
+        QString call;
+        if (config.hasSection(section)) {
+            call = config.getString(section, QStringLiteral("call"));
+        } else if (const AppRegistry::ImplicitApp *implicit = registry.implicitApp(name)) {
+            section = implicit->section; // `gateway` without [app:gateway]: [api-gateway]
+            call = implicit->call;
+        } else {
             report(config, where,
                    QStringLiteral("[routes] no [%1] section for app '%2'").arg(section, name));
             return nullptr;
         }
-        const QString call = config.getString(section, QStringLiteral("call"));
         const AppSetup setup{config, section, name, server};
         std::unique_ptr<App> app = registry.create(call, setup);
         if (!app) {

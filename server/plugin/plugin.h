@@ -13,13 +13,38 @@
 #include "pipeline/appregistry.h"
 #include "socketapps/socketappregistry.h"
 
+#include <QByteArrayView>
+#include <QStringList>
 #include <QtGlobal>
+
+#include <functional>
 
 // Bumped whenever a header a plugin includes changes incompatibly (a class layout, a virtual
 // function, a factory signature): a plugin runs only in the berthd whose API it was built for.
 #define BERTH_PLUGIN_API_VERSION 1
 
+namespace Berth::Http {
+struct Request;
+}
+
 namespace Berth::Plugins {
+
+// What an auth handler decided about a bearer token: accepted, with the request's user and
+// roles, or refused, with the reason sent as the 401's error_description and logged to cef.log.
+struct AuthVerdict
+{
+    bool accepted = false;
+    QString user;
+    QStringList roles;
+    QString reason;
+};
+
+// An auth handler (Skitai's handle_token), named by berth.gateway's `auth_handler =
+// plugin:LIBRARY[:NAME]`: maps a bearer token the gateway did not find in its tokens file and
+// could not verify as a JWT to a user and roles. It runs on the request's event-loop thread,
+// once per such request, so it must answer at once (look the token up in memory, not over the
+// network). The token is the bytes after "Bearer ", already checked to be a b64token.
+using AuthHandler = std::function<AuthVerdict(QByteArrayView token, const Http::Request &request)>;
 
 // What a plugin registers its apps with. The names are those a configuration picks with
 // `call = plugin:LIBRARY:NAME`; `call = plugin:LIBRARY` picks the plugin's only app of the kind
@@ -33,6 +58,8 @@ public:
     virtual void addDatagramApp(const QString &name, SocketApps::DatagramAppFactory factory) = 0;
     // kind.name is the app name; kind.validate may be empty.
     virtual void addDaemon(Daemons::DaemonKind kind) = 0;
+    // Not virtual, so plugins built before it existed keep their layout; berthd defines it.
+    void addAuthHandler(const QString &name, AuthHandler handler);
 };
 
 // The stats of an HTTP app, published as "<section>.<name>" ("app:hello.greetings") in

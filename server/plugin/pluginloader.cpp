@@ -37,6 +37,7 @@ struct Library : Registrar
     QHash<QString, SocketApps::StreamAppFactory> streams;
     QHash<QString, SocketApps::DatagramAppFactory> datagrams;
     QHash<QString, Daemons::DaemonKind> daemons;
+    QHash<QString, AuthHandler> authHandlers;
 
     void addApp(const QString &name, Pipeline::AppFactory factory) override
     {
@@ -56,6 +57,16 @@ struct Library : Registrar
         daemons.insert(name, std::move(kind));
     }
 };
+
+} // namespace
+
+// Every Registrar berthd hands a plugin is a Library.
+void Registrar::addAuthHandler(const QString &name, AuthHandler handler)
+{
+    static_cast<Library *>(this)->authHandlers.insert(name, std::move(handler));
+}
+
+namespace {
 
 // dlerror()'s "...: undefined symbol: _ZN5Berth..." with the C++ name added, so the message says
 // which Berth function the plugin expected.
@@ -307,6 +318,21 @@ QString findPluginFile(const Config::Config &config, const QString &section, con
     *error = QStringLiteral("plugin '%1' not found (looked for %2 in %3; see [berth] plugin_dirs)")
                  .arg(library, names.join(QStringLiteral(", ")), dirs.join(QStringLiteral(", ")));
     return QString();
+}
+
+const AuthHandler *authHandlerFor(const Config::Config &config, const QString &section,
+                                  const QString &key, QString *error)
+{
+    const QString value = config.getString(section, key).trimmed();
+    if (!value.startsWith(Prefix)) {
+        *error = QStringLiteral("'%1' is not plugin:LIBRARY[:NAME]").arg(value);
+        return nullptr;
+    }
+    const PluginCall parsed = parsePluginCall(value);
+    const Library *library = libraryFor(config, section, parsed, error);
+    return library ? pick(*library, library->authHandlers, parsed.app,
+                          QStringLiteral("auth handler"), error)
+                   : nullptr;
 }
 
 void registerPluginApps(Pipeline::AppRegistry &registry)

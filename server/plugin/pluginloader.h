@@ -28,6 +28,11 @@ QString findPluginFile(const Config::Config &config, const QString &section, con
 // another API version, a throwing registration) is a file:line error at the `call` key that
 // names the file, and the app is not built.
 void registerPluginApps(Pipeline::AppRegistry &registry);
+// The auth handler `key = plugin:LIBRARY[:NAME]` of section names (berth.gateway's
+// auth_handler), loading the library; nullptr and *error when there is none. The handler lives
+// as long as the process.
+const AuthHandler *authHandlerFor(const Config::Config &config, const QString &section,
+                                  const QString &key, QString *error);
 void registerPluginSocketApps(SocketApps::SocketAppRegistry &registry);
 void registerPluginDaemons(Daemons::DaemonRegistry &registry);
 

@@ -5,6 +5,7 @@
 
 #include "cache/cachefront.h"
 
+#include "apps/gateway/gatewayapp.h"
 #include "http/exchange.h"
 #include "pipeline/appregistry.h"
 #include "runtime/servercontext.h"
@@ -261,7 +262,8 @@ void registerProxyApp(Pipeline::AppRegistry &registry)
                 sectionKey(config, section), [&] { return buildGroup(setup, section); });
             if (!group)
                 return nullptr;
-            return std::make_unique<ProxyApp>(std::move(group));
+            // [api-gateway] enable_gateway: the group's roles/ips/methods guard it.
+            return guardGroup(setup, section, std::make_unique<ProxyApp>(std::move(group)));
         });
 }
 
