@@ -364,7 +364,7 @@ void tst_Validator::schemaApps()
                           u"berth.heartbeat"_s, u"berth.fault"_s, u"berth.basic_auth"_s,
                           u"berth.log_collector"_s, u"berth.session"_s, u"berth.session_demo"_s,
                           u"berth.ws_echo"_s, u"berth.ws_chat"_s, u"berth.debug"_s, u"berth.mail"_s,
-                          u"berth.wsgi"_s}));
+                          u"berth.wsgi"_s, u"berth.compose"_s}));
     QVERIFY(schema.plannedApps().isEmpty());
     QVERIFY(schema.isKnownApp(u"berth.static"_s));
     QVERIFY(schema.isKnownApp(u"berth.session"_s));
