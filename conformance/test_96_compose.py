@@ -280,7 +280,10 @@ call_seg = @users /v1/users/{1}
     assert doc["seg"] is None and doc["_calls"]["seg"]["error"] == "no value for {1}"
 
 
-def test_bad_call_lines_stop_the_server(berth_server, members, tmp_path):
+def test_bad_call_lines_stop_the_server(berth_server, members):
     users, orders = members("u", "o")
-    with pytest.raises(berth.ServerStartError):
+    with pytest.raises(berth.ServerStartError) as failed:
         berth_server(compose_config(users, orders, "call_x = @nowhere /a\ncall_y = GET"))
+    text = str(failed.value)
+    assert "[app:bff] call_x: no [@nowhere] section" in text, text
+    assert "[app:bff] call_y: expected [METHOD] [@group] /path" in text, text

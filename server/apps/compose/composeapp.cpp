@@ -187,6 +187,10 @@ void registerComposeApp(Pipeline::AppRegistry &registry)
                                  continue;
                              }
                              const QString group = call.group.toLower();
+                             if (!group.isEmpty() && !config.hasSection(group)) {
+                                 report(entry.key, QStringLiteral("no [%1] section").arg(group));
+                                 continue;
+                             }
                              if (!group.isEmpty() && !groups.contains(group)) {
                                  std::unique_ptr<Subrequests::GroupTarget> target =
                                      Subrequests::GroupTarget::open(group, setup);
