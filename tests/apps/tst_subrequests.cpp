@@ -181,6 +181,7 @@ private Q_SLOTS:
     void throwingAppGives500();
     void unsendableTargetsAndHeadersFail();
     void nestingStopsAtMaxDepth();
+    void givenChainRunsFromTheGivenApp();
     void clientGoneCancelsEverythingAndSkipsDone();
     void groupCallUsesTheMemberAndClientGoneClosesIt();
     void templatesEncodeAndRefuse();
@@ -321,6 +322,24 @@ void tst_Subrequests::nestingStopsAtMaxDepth()
     QTRY_VERIFY(outcome.done);
     QCOMPARE(outcome.results[0].error, QStringLiteral("loop"));
     QCOMPARE(router.app("/json").calls, 0);
+}
+
+void tst_Subrequests::givenChainRunsFromTheGivenApp()
+{
+    FakeRouter router;
+    ScriptedApp first(ScriptedApp::Mode::Throw);
+    ScriptedApp second(ScriptedApp::Mode::Json);
+    Pipeline::Pipeline chain({&first, &second});
+    FakeExchange parent;
+    Outcome outcome;
+    Call call = local("/anything");
+    call.chain = &chain;
+    call.chainIndex = 1; // brim's next_app: the first app is skipped
+    startBatch(parent, {call}, router, outcome);
+    QTRY_VERIFY(outcome.done);
+    QCOMPARE(outcome.results[0].status, 200);
+    QCOMPARE(first.calls, 0);
+    QCOMPARE(second.calls, 1);
 }
 
 void tst_Subrequests::clientGoneCancelsEverythingAndSkipsDone()

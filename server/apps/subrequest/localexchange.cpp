@@ -158,7 +158,7 @@ void LocalExchange::buildHead(const Http::Request &parent, const LocalRequest &r
     }
 }
 
-void LocalExchange::run(const Http::AppChain *chain)
+void LocalExchange::run(const Http::AppChain *chain, int index)
 {
     if (m_complete)
         return;
@@ -169,7 +169,7 @@ void LocalExchange::run(const Http::AppChain *chain)
     if (!chain)
         Http::respondWithError(*this, m_routable ? 404 : 400);
     else
-        chain->runFrom(*this, 0); // catches what handle() throws
+        chain->runFrom(*this, index); // catches what handle() throws
 }
 
 void LocalExchange::cancel(const QString &error)

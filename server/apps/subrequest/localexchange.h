@@ -50,8 +50,8 @@ public:
     // Called once when the exchange ends, from inside the app's own call (respond, finish,
     // abort, a write over the cap): the owner must not delete the exchange from it.
     void setCompletionHandler(std::function<void()> handler) { m_onComplete = std::move(handler); }
-    // Runs the chain from its first app (a chain of null: 404, as the engine answers).
-    void run(const Http::AppChain *chain);
+    // Runs the chain from app number index (a chain of null: 404, as the engine answers).
+    void run(const Http::AppChain *chain, int index = 0);
     // Ends the exchange from outside (timeout, the client left): the app's abort handler runs
     // (a proxied call closes its member connection), its timers are cancelled. No completion.
     void cancel(const QString &error);

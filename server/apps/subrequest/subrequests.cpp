@@ -102,8 +102,12 @@ void Batch::launch(std::vector<Call> &calls)
     for (size_t i = 0; i < calls.size(); ++i) {
         LocalExchange &exchange = *m_slots[i].exchange;
         const Http::AppChain *chain = nullptr;
+        int from = 0;
         if (calls[i].group) {
             chain = calls[i].group->chain();
+        } else if (calls[i].chain) {
+            chain = calls[i].chain;
+            from = calls[i].chainIndex;
         } else if (router && exchange.valid() && exchange.routable()) {
             Http::Request &own = exchange.request();
             Http::RequestRouter::Match match = router->resolve(own.hostName, own.path);
@@ -111,7 +115,7 @@ void Batch::launch(std::vector<Call> &calls)
             own.pathInfo = std::move(match.pathInfo);
             chain = match.chain;
         }
-        exchange.run(chain);
+        exchange.run(chain, from);
     }
     if (calls.empty())
         QMetaObject::invokeMethod(

@@ -44,8 +44,8 @@ private:
     Pipeline::Pipeline m_chain;
 };
 
-// One subrequest: into the local pipeline (group null: the router of this thread, as a client's
-// request with this target would be routed), or to a member group.
+// One subrequest: into the local pipeline (the router of this thread, as a client's request with
+// this target would be routed), to a member group, or into a given chain.
 struct Call
 {
     QByteArray method = QByteArrayLiteral("GET");
@@ -53,6 +53,11 @@ struct Call
     std::vector<std::pair<QByteArray, QByteArray>> headers;
     QByteArray body;
     const GroupTarget *group = nullptr;
+    // Or any chain, from its app number chainIndex: brim's get_response(next_app), e.g. an auth
+    // app whose subrequest travels on from the next app of its own pipeline
+    // (exchange.pipeline(), exchange.pipelineIndex() + 1). Used when group is null.
+    const Http::AppChain *chain = nullptr;
+    int chainIndex = 0;
     // The parent's user and session (request attributes) and its Cookie and Authorization
     // fields, unless the call sets them; false: a clean request.
     bool inherit = true;
