@@ -287,3 +287,30 @@ def test_bad_call_lines_stop_the_server(berth_server, members):
     text = str(failed.value)
     assert "[app:bff] call_x: no [@nowhere] section" in text, text
     assert "[app:bff] call_y: expected [METHOD] [@group] /path" in text, text
+
+
+def test_authenticated_user_and_cookies_are_passed_on(berth_server, members):
+    from test_62_basic_auth import basic, bcrypt_hash
+    users, orders = members("u", "o")
+    config = compose_config(users, orders, """
+call_me = @users /v1/users/{user}
+call_clean = @orders /v1/orders?user={user}
+""").replace("/bff = bff", "/bff = auth bff") + f"""
+[app:auth]
+call = berth.basic_auth
+auth_path = {{tmp}}/users
+allow_insecure = yes
+"""
+    srv = berth_server(config, files={"users": f"alice {bcrypt_hash('secret')}\n"})
+    resp = srv.request("GET", "/bff?user=bob", headers=[basic("alice", "secret"),
+                                                        ("Cookie", "sid=s1")])
+    assert resp.status == 200, resp
+    doc = json.loads(resp.body)
+    # The authenticated user wins over the query: a client can't ask for someone else's data.
+    assert doc["me"]["id"] == "alice"
+    assert doc["clean"][0]["user"] == "alice"
+    with users.lock:
+        headers = dict(users.requests[-1]["headers"])
+    assert headers.get("Cookie") == "sid=s1"
+    assert headers.get("Authorization", "").startswith("Basic ")
+    assert headers.get("X-Forwarded-For") == "127.0.0.1"
