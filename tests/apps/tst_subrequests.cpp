@@ -47,6 +47,7 @@ public:
         lastUser = Http::userOf(request);
         lastCookie = request.header("cookie").toByteArray();
         lastPathInfo = request.pathInfo;
+        inheritedCount = request.attributes.get<Subrequests::SubrequestCount>() != nullptr;
         exchange.setAbortHandler([this] { ++aborts; });
         switch (m_mode) {
         case Mode::Json:
@@ -74,6 +75,7 @@ public:
     QString lastUser;
     QByteArray lastCookie;
     QByteArray lastPathInfo;
+    bool inheritedCount = false;
 
 private:
     Mode m_mode;
@@ -210,7 +212,14 @@ void tst_Subrequests::localCallsRunInParallelInCallOrder()
     QCOMPARE(router.app("/later").lastTxn, QByteArray("T1-1"));
     QCOMPARE(router.app("/later").lastPathInfo, QByteArray("/x"));
     QCOMPARE(router.app("/json").lastTxn, QByteArray("T1-2"));
-    QVERIFY(!parent.finished()); // the parent is the app's to answer
+    QVERIFY(!parent.finished());                  // the parent is the app's to answer
+    QVERIFY(!router.app("/json").inheritedCount); // a subrequest numbers its own from 1
+
+    // A second batch of the same exchange goes on numbering.
+    Outcome second;
+    startBatch(parent, {local("/json")}, router, second);
+    QTRY_VERIFY(second.done);
+    QCOMPARE(router.app("/json").lastTxn, QByteArray("T1-4"));
 }
 
 void tst_Subrequests::userSessionAndCookieAreInherited()

@@ -63,7 +63,8 @@ LocalExchange::LocalExchange(const Http::Request &parent, const LocalRequest &re
     if (const SubrequestDepth *outer = parent.attributes.get<SubrequestDepth>())
         depth = outer->depth + 1;
     if (request.inherit)
-        own.attributes = parent.attributes; // the user (Http::Identity), the session, ...
+        own.attributes = parent.attributes;   // the user (Http::Identity), the session, ...
+    own.attributes.remove<SubrequestCount>(); // its own subrequests count from 1
     own.attributes.set(SubrequestDepth{depth});
     if (depth > SubrequestDepth::MaxDepth) {
         m_error = QStringLiteral("loop");
@@ -190,8 +191,18 @@ void LocalExchange::cancel(const QString &error)
             // The app is being dropped anyway; nothing is left to answer.
         }
     }
-    m_timers.clear();
+    dropTimers();
     endLife();
+}
+
+void LocalExchange::dropTimers()
+{
+    // A timer may be the caller (a timed answer): it dies once the current callback returns.
+    for (auto &timer : m_timers) {
+        timer->stop();
+        timer.release()->deleteLater();
+    }
+    m_timers.clear();
 }
 
 void LocalExchange::end(const QString &error)
@@ -203,12 +214,7 @@ void LocalExchange::end(const QString &error)
         m_error = error;
     m_onAbort = nullptr;
     m_writable = nullptr;
-    // A timer may be the caller (a timed answer): it dies once the current callback returns.
-    for (auto &timer : m_timers) {
-        timer->stop();
-        timer.release()->deleteLater();
-    }
-    m_timers.clear();
+    dropTimers();
     endLife();
     if (std::function<void()> onComplete = std::move(m_onComplete))
         onComplete();

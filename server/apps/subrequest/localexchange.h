@@ -22,6 +22,13 @@ struct SubrequestDepth
     int depth = 0;
 };
 
+// How many subrequests an exchange has issued (a request attribute): the next one's txn suffix,
+// so two batches of one exchange never reuse an id. Not inherited by the subrequests.
+struct SubrequestCount
+{
+    int issued = 0;
+};
+
 // What a LocalExchange is asked to carry.
 struct LocalRequest
 {
@@ -92,6 +99,7 @@ private:
     void captureHead(int status);
     void appendBody(QByteArrayView data);
     void end(const QString &error);
+    void dropTimers();
 
     QByteArray m_storage; // every byte the request head's views point into
     qint64 m_maxBody;

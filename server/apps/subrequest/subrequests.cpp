@@ -8,17 +8,6 @@
 
 namespace Berth::Subrequests {
 
-namespace {
-
-// How many subrequests an exchange has issued (a request attribute): the next one's txn suffix,
-// so two batches of one exchange never reuse an id.
-struct SubrequestCount
-{
-    int issued = 0;
-};
-
-} // namespace
-
 std::unique_ptr<GroupTarget> GroupTarget::open(const QString &group,
                                                const Pipeline::AppSetup &setup)
 {
