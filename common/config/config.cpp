@@ -128,7 +128,7 @@ const KeySpec *Config::keySpec(const QString &section, const QString &key) const
             if (!call || app.call != call->value)
                 continue;
             for (const KeySpec &k : app.keys) {
-                if (k.name == keyName)
+                if (k.matches(keyName))
                     return &k;
             }
         }

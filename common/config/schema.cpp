@@ -446,6 +446,7 @@ Schema makeBuiltin()
     addMailSchema(schema);
     addWsgiSchema(schema);
     addAdminSchema(schema);
+    addComposeSchema(schema);
     return schema;
 }
 
@@ -516,7 +517,7 @@ bool SectionSpec::matches(const QString &sectionName) const
 const KeySpec *SectionSpec::findKey(const QString &key) const
 {
     for (const KeySpec &k : keys) {
-        if (k.name == key)
+        if (k.matches(key))
             return &k;
     }
     return nullptr;
@@ -580,7 +581,7 @@ const KeySpec *Schema::findAppKey(const QString &call, const QString &key) const
     if (!app || !app->available)
         return nullptr;
     for (const KeySpec &k : app->keys) {
-        if (k.name == key)
+        if (k.matches(key))
             return &k;
     }
     return nullptr;

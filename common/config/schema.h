@@ -25,6 +25,16 @@ struct KeySpec
     bool secret = false; // masked wherever the configuration is shown (check -T, berth.debug)
     std::optional<qint64> minimum; // Int only
     std::optional<qint64> maximum; // Int only
+
+    // A name ending in '*' ("call_*") is a family of keys: every key with that prefix and
+    // something after it, each of this type (berth.compose's `call_users`, `call_orders`).
+    bool isPattern() const { return name.endsWith(u'*'); }
+    bool matches(const QString &key) const
+    {
+        if (!isPattern())
+            return key == name;
+        return key.size() >= name.size() && key.startsWith(QStringView(name).chopped(1));
+    }
 };
 
 // A built-in app, selected in an [app:NAME] section with `call = berth.echo`.

@@ -76,5 +76,6 @@ void addMailSchema(Schema &schema);      // [mailer], berth.mail (schemamail.cpp
 void addGatewaySchema(Schema &schema);   // [@*], [api-gateway]  (schemagateway.cpp)
 void addWsgiSchema(Schema &schema);      // berth.wsgi           (schemawsgi.cpp)
 void addAdminSchema(Schema &schema);     // [admin]              (schemaadmin.cpp)
+void addComposeSchema(Schema &schema);   // berth.compose        (schemacompose.cpp)
 
 } // namespace Berth::Config

@@ -210,7 +210,7 @@ void Validator::checkKeys(const Section &section, const QList<KeySpec> &keys, bo
         seen.insert(first.key);
         const Entry &entry = *section.find(first.key); // the effective value
         const auto spec = std::find_if(keys.cbegin(), keys.cend(),
-                                       [&](const KeySpec &k) { return k.name == entry.key; });
+                                       [&](const KeySpec &k) { return k.matches(entry.key); });
         if (spec != keys.cend()) {
             checkValue(section, entry, *spec);
             continue;

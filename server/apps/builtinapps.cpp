@@ -4,6 +4,7 @@
 #include "plugin/pluginloader.h"
 
 #include "basicauth/basicauthapp.h"
+#include "compose/composeapp.h"
 #include "debug/debugapp.h"
 #include "echo/echoapp.h"
 #include "fault/faultapp.h"
@@ -44,6 +45,7 @@ void registerBuiltinApps(Pipeline::AppRegistry &registry)
     registerWsChatApp(registry);
     Gateway::registerProxyApp(registry);
     Gateway::registerGatewayApp(registry);
+    Compose::registerComposeApp(registry);
     Wsgi::registerWsgiApp(registry);
     Plugins::registerPluginApps(registry);
 }

@@ -3,6 +3,7 @@
 #include "runtime/crashreport.h"
 
 #include "connectionmanager.h"
+#include "http/exchange.h"
 #include "runtime/servercontext.h"
 #include "runtime/statsregistry.h"
 #include "runtime/workerhealth.h"
@@ -26,6 +27,8 @@ void EventLoopThread::run()
     if (m_server && m_server->stats)
         ThreadHealth::attach(m_server->stats->workerSlot(), m_threadIndex);
     prepareThreadForCrash();
+    // Subrequests into the local pipeline (berth.compose) resolve through this thread's router.
+    Http::RequestRouter::setForCurrentThread(m_router);
     Engine::ConnectionManager manager(m_settings, m_router, m_server, m_listeners);
     connect(&manager, &Engine::ConnectionManager::drained, this, &EventLoopThread::drained,
             Qt::DirectConnection);

@@ -6,6 +6,20 @@ Q_LOGGING_CATEGORY(lcAppFailure, "berth.pipeline")
 
 namespace Berth::Http {
 
+namespace {
+thread_local const RequestRouter *t_router = nullptr;
+} // namespace
+
+const RequestRouter *RequestRouter::forCurrentThread()
+{
+    return t_router;
+}
+
+void RequestRouter::setForCurrentThread(const RequestRouter *router)
+{
+    t_router = router;
+}
+
 void respondWithError(Exchange &exchange, int status)
 {
     QByteArray body = QByteArray::number(status);

@@ -39,6 +39,11 @@ public:
     virtual ~RequestRouter() = default;
     // hostName: lower-case, no port. path: decoded and normalised.
     virtual Match resolve(QByteArrayView hostName, QByteArrayView path) const = 0;
+
+    // The router that serves the calling event-loop thread (the engine sets it when the thread
+    // starts), or null: what a subrequest into the local pipeline resolves its path with.
+    static const RequestRouter *forCurrentThread();
+    static void setForCurrentThread(const RequestRouter *router);
 };
 
 // The short text answer the engine and the pipeline give for errors: "404 Not Found\n".

@@ -241,7 +241,7 @@ void tst_Validator::apps_data()
                        u"berth.fault, "
                        u"berth.basic_auth, berth.log_collector, berth.session, "
                        u"berth.session_demo, berth.ws_echo, berth.ws_chat, berth.debug, "
-                       u"berth.gateway, berth.mail, berth.wsgi)"_s};
+                       u"berth.gateway, berth.mail, berth.wsgi, berth.compose)"_s};
     QTest::newRow("short name") << u"[app:e]\ncall = echo\n"_s
                                 << QStringList{
                                        u"v.conf:2: [app:e] call: unknown app 'echo' (did you mean "
@@ -267,6 +267,13 @@ void tst_Validator::apps_data()
     QTest::newRow("other app's key")
         << u"[app:e]\ncall = berth.stats\nroot = /srv\n"_s
         << QStringList{u"v.conf:3: warning: [app:e] unknown key 'root'"_s};
+    // A key family (`call_*`): any key with the prefix, each checked as the family's type.
+    QTest::newRow("key family")
+        << u"[app:c]\ncall = berth.compose\ncall_users = @u /a\ncall_x = /b\ncall_ = /c\n"
+           u"timeout = soon\n"_s
+        << QStringList{u"v.conf:5: warning: [app:c] unknown key 'call_' (did you mean "
+                       u"'call'?)"_s,
+                       u"v.conf:6: [app:c] timeout: 'soon' is not a duration"_s};
 }
 
 void tst_Validator::apps()
@@ -364,7 +371,7 @@ void tst_Validator::schemaApps()
                           u"berth.heartbeat"_s, u"berth.fault"_s, u"berth.basic_auth"_s,
                           u"berth.log_collector"_s, u"berth.session"_s, u"berth.session_demo"_s,
                           u"berth.ws_echo"_s, u"berth.ws_chat"_s, u"berth.debug"_s,
-                          u"berth.gateway"_s, u"berth.mail"_s, u"berth.wsgi"_s}));
+                          u"berth.gateway"_s, u"berth.mail"_s, u"berth.wsgi"_s, u"berth.compose"_s}));
     QVERIFY(schema.plannedApps().isEmpty());
     QVERIFY(schema.isKnownApp(u"berth.static"_s));
     QVERIFY(schema.isKnownApp(u"berth.session"_s));

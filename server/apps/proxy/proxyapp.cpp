@@ -245,21 +245,25 @@ Pipeline::Outcome ProxyApp::handle(Http::Exchange &exchange)
     return Pipeline::Outcome::Answered;
 }
 
+std::shared_ptr<GroupRuntime> openGroup(const QString &call, const Pipeline::AppSetup &setup)
+{
+    const QString section = call.toLower();
+    const Config::Config &config = setup.config;
+    if (!config.hasSection(section)) {
+        config.addDiagnostic({Config::Diagnostic::Severity::Error,
+                              config.location(setup.section, QString()),
+                              QStringLiteral("route %1: no [%1] section").arg(call)});
+        return nullptr;
+    }
+    return sharedGroup(sectionKey(config, section), [&] { return buildGroup(setup, section); });
+}
+
 void registerProxyApp(Pipeline::AppRegistry &registry)
 {
     registry.addRouteScheme(
         QStringLiteral("@"),
         [](const QString &call, const Pipeline::AppSetup &setup) -> std::unique_ptr<Pipeline::App> {
-            const QString section = call.toLower();
-            const Config::Config &config = setup.config;
-            if (!config.hasSection(section)) {
-                config.addDiagnostic({Config::Diagnostic::Severity::Error,
-                                      config.location(setup.section, QString()),
-                                      QStringLiteral("route %1: no [%1] section").arg(call)});
-                return nullptr;
-            }
-            std::shared_ptr<GroupRuntime> group = sharedGroup(
-                sectionKey(config, section), [&] { return buildGroup(setup, section); });
+            std::shared_ptr<GroupRuntime> group = openGroup(call, setup);
             if (!group)
                 return nullptr;
             // [api-gateway] enable_gateway: the group's roles/ips/methods guard it.

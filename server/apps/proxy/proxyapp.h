@@ -13,7 +13,8 @@
 
 namespace Berth::Pipeline {
 class AppRegistry;
-}
+struct AppSetup;
+} // namespace Berth::Pipeline
 
 namespace Berth::Core {
 class ServerContext;
@@ -74,5 +75,10 @@ private:
 
 // Registers the `@` route scheme.
 void registerProxyApp(Pipeline::AppRegistry &registry);
+
+// The process's runtime of the group `call` names ("@users", configured by [@users]), shared
+// with its routes; null, with a diagnostic at setup.section, when the group is missing or
+// broken. For apps that send requests to a group themselves (subrequests, berth.compose).
+std::shared_ptr<GroupRuntime> openGroup(const QString &call, const Pipeline::AppSetup &setup);
 
 } // namespace Berth::Gateway
