@@ -128,8 +128,10 @@ LogsPage::LogsPage(Client::AdminConnection *connection, Client::AdminConnection 
         });
     connect(m_connection, &Client::AdminConnection::logTail, this,
             [this](const QString &name, const QStringList &lines) {
-                if (name == m_current)
-                    m_model->setLines(lines);
+                if (name != m_current)
+                    return;
+                m_model->setLines(lines);
+                m_view->resizeColumnsToContents();
                 m_view->scrollToBottom();
             });
     connect(m_connection, &Client::AdminConnection::logLine, this,

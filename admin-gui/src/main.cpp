@@ -57,14 +57,18 @@ int main(int argc, char **argv)
     QCommandLineOption connect(u"connect"_s, u"Open the admin API at URL."_s, u"URL"_s);
     QCommandLineOption tokenFile(u"token-file"_s, u"Read the token for --connect from FILE."_s,
                                  u"FILE"_s);
-    QCommandLineOption name(u"name"_s, u"Name of the --connect server."_s, u"NAME"_s);
+    // Not --name: QGuiApplication takes -name/--name (X11 resource name) for itself.
+    QCommandLineOption name(u"server-name"_s, u"Name of the --connect server."_s, u"NAME"_s);
+    QCommandLineOption remember(u"remember"_s,
+                                u"Add the --connect server to the server list (token in the "
+                                u"keyring or the 0600 token file)."_s);
     QCommandLineOption run(u"run"_s, u"Start `berthd run -c FILE` and connect to it."_s, u"FILE"_s);
     QCommandLineOption screenshots(u"screenshots"_s, u"Write a PNG per page into DIR, then quit."_s,
                                    u"DIR"_s);
     QCommandLineOption delay(u"screenshot-delay"_s, u"Wait MS before the screenshots."_s, u"MS"_s,
                              u"20000"_s);
     QCommandLineOption page(u"page"_s, u"Show page N (1-6) first."_s, u"N"_s);
-    parser.addOptions({connect, tokenFile, name, run, screenshots, delay, page});
+    parser.addOptions({connect, tokenFile, name, remember, run, screenshots, delay, page});
     parser.process(app);
 
     QSettings settings;
@@ -76,9 +80,10 @@ int main(int argc, char **argv)
         QFile file(parser.value(tokenFile));
         if (file.open(QIODevice::ReadOnly))
             token = QString::fromUtf8(file.readAll().simplified().split(' ').value(0));
-        ServerTab *tab =
-            window.openServer(parser.isSet(name) ? parser.value(name) : parser.value(connect),
-                              parser.value(connect), token);
+        const QString serverName = parser.isSet(name) ? parser.value(name) : parser.value(connect);
+        if (parser.isSet(remember))
+            window.addServer({serverName, parser.value(connect)}, token);
+        ServerTab *tab = window.openServer(serverName, parser.value(connect), token);
         if (parser.isSet(page))
             tab->pages()->setCurrentIndex(parser.value(page).toInt() - 1);
     } else if (parser.isSet(run)) {

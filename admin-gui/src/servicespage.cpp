@@ -52,6 +52,7 @@ ServicesPage::ServicesPage(Client::AdminConnection *connection, QWidget *parent)
     m_cron->setHorizontalHeaderLabels({tr("Job"), tr("Last event"), tr("Time"), tr("Detail")});
     m_cron->horizontalHeader()->setStretchLastSection(true);
     m_cron->verticalHeader()->hide();
+    m_cron->setWordWrap(false);
     m_cron->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_cron->setSelectionBehavior(QAbstractItemView::SelectRows);
     c->addWidget(m_cron);
@@ -194,6 +195,7 @@ void ServicesPage::setCronLines(const QStringList &lines)
             m_cron->item(row, 1)->setForeground(QColor(0xc0, 0x39, 0x2b));
         ++row;
     }
+    m_cron->resizeColumnsToContents();
 }
 
 } // namespace Berth::Console

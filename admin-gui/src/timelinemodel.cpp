@@ -69,8 +69,9 @@ std::optional<TimelineEvent> TimelineModel::classify(const QString &log, const Q
         return e;
     }
     if (log == u"admin-audit"_s) {
-        const bool config = l.contains(u"/api/v1/config"_s) &&
-                            (l.contains(u" put "_s) || l.contains(u"rollback"_s));
+        // call="PUT /api/v1/config" status=200 result="ok"
+        const bool config =
+            l.contains(u"put /api/v1/config"_s) || l.contains(u"/api/v1/config/rollback"_s);
         if (config) {
             e.kind = TimelineEvent::ConfigApply;
         } else if (l.contains(u"/mail/retry"_s)) {
@@ -80,11 +81,12 @@ std::optional<TimelineEvent> TimelineModel::classify(const QString &log, const Q
         } else {
             return std::nullopt;
         }
-        static const QRegularExpression status(u" ([45]\\d\\d)\\b"_s);
+        static const QRegularExpression status(u"status=[45]\\d\\d"_s);
         e.failure = status.match(line).hasMatch();
         return e;
     }
-    if (log != u"server"_s)
+    // server.log repeats the audit lines; admin-audit.log has them.
+    if (log != u"server"_s || l.contains(u"admin-audit"_s))
         return std::nullopt;
     if (l.contains(u"hung"_s)) {
         e.kind = TimelineEvent::Hung;

@@ -82,6 +82,7 @@ TimelinePage::TimelinePage(Client::AdminConnection *stats, Client::AdminConnecti
     m_eventsChart->setTitle(tr("Events"));
     auto *lanes = new QCategoryAxis;
     lanes->setLabelsPosition(QCategoryAxis::AxisLabelsPositionOnValue);
+    lanes->setTruncateLabels(false);
     lanes->setRange(-0.5, int(TimelineEvent::KindCount) - 0.5);
     for (int k = 0; k < TimelineEvent::KindCount; ++k)
         lanes->append(TimelineModel::kindName(TimelineEvent::Kind(k)), k);
@@ -109,7 +110,7 @@ TimelinePage::TimelinePage(Client::AdminConnection *stats, Client::AdminConnecti
     for (QChart *c : {m_rates, m_eventsChart}) {
         auto *view = new QChartView(c, split);
         view->setRenderHint(QPainter::Antialiasing);
-        view->setMinimumHeight(170);
+        view->setMinimumHeight(c == m_eventsChart ? 260 : 170);
     }
     m_table = new QTableWidget(0, 3, split);
     m_table->setHorizontalHeaderLabels({tr("Time"), tr("Event"), tr("Line")});

@@ -305,9 +305,13 @@ void tst_ConsolePages::timelineRecognisesEvents()
     QCOMPARE(model.events()[2].kind, TimelineEvent::Cron);
     QVERIFY(model.events()[2].failure);
     const auto audit = TimelineModel::classify(
-        u"admin-audit"_s, u"2026.11.30 06:03:00 tester 127.0.0.1 PUT /api/v1/config 200"_s);
+        u"admin-audit"_s,
+        u"2026-11-30T06:03:00Z admin-audit who=\"t\" call=\"PUT /api/v1/config\" status=422"_s);
     QVERIFY(audit);
     QCOMPARE(audit->kind, TimelineEvent::ConfigApply);
+    QVERIFY(audit->failure);
+    QVERIFY(!TimelineModel::classify(u"server"_s, u"2026.11.30 06:03:00 [info] berth.admin: "
+                                                  u"admin-audit call=\"POST /api/v1/reload\""_s));
 }
 
 void tst_ConsolePages::servicesGroupsCronMail()
