@@ -3,12 +3,17 @@
 #include "adminclient/adminconnection.h"
 #include "childrenmodel.h"
 
+#include <QDialog>
+#include <QDialogButtonBox>
+#include <QFontDatabase>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QJsonObject>
 #include <QLabel>
 #include <QMessageBox>
+#include <QPlainTextEdit>
 #include <QPushButton>
+#include <QRegularExpression>
 #include <QSortFilterProxyModel>
 #include <QTableView>
 #include <QTimer>
@@ -55,6 +60,11 @@ ProcessesPage::ProcessesPage(Client::AdminConnection *connection, QWidget *paren
     connect(m_start, &QPushButton::clicked, this, [this] { daemonAction(u"start"_s); });
     connect(m_stop, &QPushButton::clicked, this, [this] { daemonAction(u"stop"_s); });
     connect(m_daemonRestart, &QPushButton::clicked, this, [this] { daemonAction(u"restart"_s); });
+    connect(m_view, &QTableView::doubleClicked, this, [this] {
+        const QJsonObject child = selectedChild();
+        if (!child.isEmpty())
+            showReport(child.value(u"pid"_s).toInteger());
+    });
     connect(m_view->selectionModel(), &QItemSelectionModel::selectionChanged, this,
             &ProcessesPage::updateButtons);
     connect(m_connection, &Client::AdminConnection::childrenReceived, this,
@@ -81,6 +91,67 @@ ProcessesPage::ProcessesPage(Client::AdminConnection *connection, QWidget *paren
     m_timer->start(2000);
     updateButtons();
     refresh();
+}
+
+QStringList ProcessesPage::reportLines(const QStringList &serverLog, qint64 pid)
+{
+    const QRegularExpression tag(u"\\bpid %1\\b"_s.arg(pid));
+    QStringList out;
+    bool inBlock = false;
+    for (const QString &line : serverLog) {
+        // A stack block: "... (pid N) crashed; its stack:" then indented "berth.master:   " lines.
+        if (inBlock && line.contains(u"berth.master:   "_s)) {
+            out.append(line);
+            continue;
+        }
+        inBlock = false;
+        if (tag.match(line).hasMatch()) {
+            out.append(line);
+            inBlock = line.contains(u"its stack:"_s);
+        }
+    }
+    return out;
+}
+
+QDialog *ProcessesPage::showReport(qint64 pid)
+{
+    auto *dialog = new QDialog(this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    dialog->setWindowTitle(tr("Child %1").arg(pid));
+    dialog->resize(1000, 480);
+    auto *layout = new QVBoxLayout(dialog);
+    const int row = m_model->rowOfPid(pid);
+    if (row >= 0) {
+        const QJsonObject c = m_model->child(row);
+        layout->addWidget(new QLabel(
+            tr("%1:%2, %3, last exit: %4; now: %5")
+                .arg(c.value(u"kind"_s).toString(), c.value(u"name"_s).toString(),
+                     c.value(u"state"_s).toString(), c.value(u"last_exit"_s).toString(u"–"_s),
+                     ChildrenModel::currentRequests(c)),
+            dialog));
+    }
+    auto *text = new QPlainTextEdit(dialog);
+    text->setObjectName(u"report"_s);
+    text->setReadOnly(true);
+    text->setLineWrapMode(QPlainTextEdit::NoWrap);
+    text->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+    text->setPlaceholderText(tr("Reading server.log…"));
+    layout->addWidget(text);
+    auto *buttons = new QDialogButtonBox(QDialogButtonBox::Close, dialog);
+    connect(buttons, &QDialogButtonBox::rejected, dialog, &QDialog::close);
+    layout->addWidget(buttons);
+    connect(m_connection, &Client::AdminConnection::logTail, dialog,
+            [text, pid](const QString &name, const QStringList &lines) {
+                if (name != u"server"_s)
+                    return;
+                const QStringList report = reportLines(lines, pid);
+                text->setPlainText(report.isEmpty()
+                                       ? tr("server.log has no line about pid %1.").arg(pid)
+                                       : report.join(u'\n'));
+            });
+    m_connection->tailLog(u"server"_s, 5000, QString());
+    dialog->show();
+    return dialog;
 }
 
 void ProcessesPage::setRefreshInterval(int ms)

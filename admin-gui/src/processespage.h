@@ -30,6 +30,10 @@ public:
     void daemonAction(const QString &action, bool confirm = true);
     void refresh();
     void setRefreshInterval(int ms);
+    // The report of a child from server.log: its crash or hung-worker block (request and stack)
+    // and every line naming its pid. Opened by double-clicking a row (returned for tests).
+    class QDialog *showReport(qint64 pid);
+    static QStringList reportLines(const QStringList &serverLog, qint64 pid);
 
 private:
     QJsonObject selectedChild() const;

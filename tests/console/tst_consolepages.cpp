@@ -160,6 +160,23 @@ void tst_ConsolePages::processesShowChildrenAndRestart()
     page.view()->selectRow(page.model()->rowOfPid(102));
     page.daemonAction(u"restart"_s, false);
     QVERIFY(fake.calls.contains(u"daemonAction queue restart"_s));
+
+    // The report of a replaced worker: its hung block with request and stack, from server.log.
+    QDialog *report = page.showReport(101);
+    QVERIFY(fake.calls.contains(u"tailLog server 5000 "_s));
+    Q_EMIT fake.logTail(
+        u"server"_s,
+        {u"2026.11.30 06:01:02 [info] berth.master: http:http child 0 started (pid 101, generation 1)"_s,
+         u"2026.11.30 06:02:00 [error] berth.master: http:http child 0 (pid 101) hung; its stack:"_s,
+         u"2026.11.30 06:02:00 [error] berth.master:   request GET /slow txn t-1 client 1.2.3.4:5"_s,
+         u"2026.11.30 06:02:00 [error] berth.master:   #0 Slow::handle() at slow.cpp:7"_s,
+         u"2026.11.30 06:02:00 [info] berth.master: http:http child 1 started (pid 205, generation 1)"_s,
+         u"2026.11.30 06:02:01 [warning] berth.master: http:http child 0 (pid 101) killed by signal 9"_s});
+    const QString shown = report->findChild<QPlainTextEdit *>(u"report"_s)->toPlainText();
+    QCOMPARE(shown.count(u'\n'), 4);
+    QVERIFY(shown.contains(u"request GET /slow"_s));
+    QVERIFY(shown.contains(u"#0 Slow::handle()"_s));
+    QVERIFY(!shown.contains(u"pid 205"_s));
 }
 
 void tst_ConsolePages::logsTableFiltersPauseAndTxn()
