@@ -36,6 +36,9 @@ void scheduleScreenshots(MainWindow *window, const QString &dir, int delayMs)
             QCoreApplication::processEvents();
             window->grab().save(QDir(dir).filePath(names[i] + u".png"_s));
         }
+        window->tabs()->setCurrentIndex(0); // the fleet overview
+        QCoreApplication::processEvents();
+        window->grab().save(QDir(dir).filePath(u"fleet.png"_s));
         QCoreApplication::exit(0);
     });
 }

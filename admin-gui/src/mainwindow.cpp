@@ -2,6 +2,7 @@
 
 #include "adminclient/adminclient.h"
 #include "config/config.h"
+#include "fleetpage.h"
 #include "resources.h"
 #include "servertab.h"
 
@@ -27,6 +28,7 @@
 #include <QPushButton>
 #include <QSettings>
 #include <QStatusBar>
+#include <QTabBar>
 #include <QTabWidget>
 #include <QTimer>
 #include <QToolBar>
@@ -50,8 +52,20 @@ MainWindow::MainWindow(QSettings *settings, TokenStore *tokens, QWidget *parent)
     m_tabs = new QTabWidget(this);
     m_tabs->setTabsClosable(true);
     m_tabs->setDocumentMode(true);
+    m_fleet = new FleetPage(
+        [this](const ServerEntry &entry, QObject *parent) -> Client::AdminConnection * {
+            return new Client::AdminClient(QUrl(entry.url), m_tokens->token(entry.name), parent);
+        },
+        m_tabs);
+    m_tabs->addTab(m_fleet, QIcon(u":/icons/server.svg"_s), tr("Fleet"));
+    m_tabs->tabBar()->setTabButton(0, QTabBar::RightSide, nullptr);
+    m_tabs->tabBar()->setTabButton(0, QTabBar::LeftSide, nullptr);
+    connect(m_fleet, &FleetPage::openRequested, this,
+            [this](const QString &name) { openServer(name); });
     connect(m_tabs, &QTabWidget::tabCloseRequested, this, [this](int index) {
         QWidget *w = m_tabs->widget(index);
+        if (w == m_fleet)
+            return;
         m_tabs->removeTab(index);
         w->deleteLater();
     });
@@ -152,6 +166,7 @@ void MainWindow::refreshList()
         auto *item = new QListWidgetItem(QIcon(u":/icons/server.svg"_s), e.name, m_list);
         item->setToolTip(e.url);
     }
+    m_fleet->model()->setServers(m_servers.entries());
 }
 
 void MainWindow::addServer(const ServerEntry &entry, const QString &token)
@@ -198,8 +213,8 @@ ServerTab *MainWindow::openServer(const QString &name)
 ServerTab *MainWindow::openServer(const QString &name, const QString &url, const QString &token)
 {
     for (int i = 0; i < m_tabs->count(); ++i) {
-        auto *tab = static_cast<ServerTab *>(m_tabs->widget(i));
-        if (tab->name() == name) {
+        auto *tab = qobject_cast<ServerTab *>(m_tabs->widget(i));
+        if (tab && tab->name() == name) {
             m_tabs->setCurrentIndex(i);
             return tab;
         }

@@ -14,6 +14,7 @@ class QTabWidget;
 
 namespace Berth::Console {
 
+class FleetPage;
 class ServerTab;
 
 // The console's window: the server list on the left (name, URL; tokens in the TokenStore),
@@ -30,6 +31,7 @@ public:
     // Opens a tab for a server not in the list (command line, local server).
     ServerTab *openServer(const QString &name, const QString &url, const QString &token);
     QTabWidget *tabs() const { return m_tabs; }
+    FleetPage *fleet() const { return m_fleet; }
     ServerList &servers() { return m_servers; }
     void addServer(const ServerEntry &entry, const QString &token);
     // Starts `berthd run -c FILE` and connects to its admin API.
@@ -47,6 +49,7 @@ private:
     ServerList m_servers;
     QListWidget *m_list;
     QTabWidget *m_tabs;
+    FleetPage *m_fleet;
     QPlainTextEdit *m_localOutput;
     QProcess *m_local = nullptr;
 };

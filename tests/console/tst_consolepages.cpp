@@ -6,6 +6,7 @@
 #include "configpage.h"
 #include "dashboardpage.h"
 #include "fakeconnection.h"
+#include "fleetpage.h"
 #include "linediff.h"
 #include "logmodel.h"
 #include "logspage.h"
@@ -94,6 +95,7 @@ private Q_SLOTS:
     void serverTabGoesStaleWithoutData();
     void unifiedDiffShowsChanges();
     void tokensStayOutOfQSettings();
+    void fleetRowsPerServer();
 };
 
 void tst_ConsolePages::statsRatesSurviveCounterResets()
@@ -418,6 +420,37 @@ void tst_ConsolePages::tokensStayOutOfQSettings()
                       QFileDevice::WriteOther)));
     ServerList reread(&settings);
     QCOMPARE(reread.entries().size(), 1);
+}
+
+void tst_ConsolePages::fleetRowsPerServer()
+{
+    QHash<QString, FakeConnection *> fakes;
+    FleetModel model([&](const ServerEntry &e, QObject *parent) {
+        fakes.insert(e.name, new FakeConnection(parent));
+        return fakes.value(e.name);
+    });
+    qint64 now = 1'000'000;
+    model.setClock([&] { return now; });
+    model.setServers({{u"a"_s, u"http://a:8099"_s}, {u"b"_s, u"http://b:8099"_s}});
+    QCOMPARE(model.rowCount(), 2);
+    QVERIFY(fakes[u"a"_s]->calls.contains(u"fetchStats"_s));
+    Q_EMIT fakes[u"a"_s]->infoReceived(QJsonObject{{u"generation"_s, 7}});
+    Q_EMIT fakes[u"a"_s]->statsReceived(snapshot(0, 100, 0, 0));
+    Q_EMIT fakes[u"a"_s]->childrenReceived(QJsonArray{QJsonObject{{u"restarts"_s, 2}}});
+    now += 2000;
+    QJsonObject later = snapshot(0, 300, 0, 10);
+    later.insert(u"latency_p99_ms"_s, 25);
+    Q_EMIT fakes[u"a"_s]->statsReceived(later);
+    Q_EMIT fakes[u"a"_s]->childrenReceived(QJsonArray{QJsonObject{{u"restarts"_s, 5}}});
+    Q_EMIT fakes[u"b"_s]->failed(u"info"_s, AdminError{0, u"unreachable"_s, {}, {}});
+    auto cell = [&](int row, int column) { return model.index(row, column).data().toString(); };
+    QCOMPARE(cell(0, FleetModel::Status), u"up"_s);
+    QCOMPARE(cell(0, FleetModel::Generation), u"7"_s);
+    QCOMPARE(cell(0, FleetModel::RequestsPerS), QLocale().toString(100.0, 'f', 1));
+    QVERIFY(cell(0, FleetModel::ErrorRatio).startsWith(QLocale().toString(5.0, 'f', 2)));
+    QCOMPARE(cell(0, FleetModel::P99), u"25 ms"_s);
+    QCOMPARE(cell(0, FleetModel::Restarts), u"3"_s);
+    QCOMPARE(cell(1, FleetModel::Status), u"down"_s);
 }
 
 QTEST_MAIN(tst_ConsolePages)
