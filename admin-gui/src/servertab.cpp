@@ -14,6 +14,8 @@
 #include <QIcon>
 #include <QJsonArray>
 #include <QLabel>
+#include <QMessageBox>
+#include <QPushButton>
 #include <QShortcut>
 #include <QTabWidget>
 #include <QTimer>
@@ -35,7 +37,11 @@ ServerTab::ServerTab(const QString &name, const ConnectionFactory &factory, QWid
     auto *status = new QHBoxLayout;
     m_state = new QLabel(tr("Connecting to %1…").arg(name), this);
     m_staleLabel = new QLabel(this);
+    auto *reload = new QPushButton(tr("Re&load server"), this);
+    reload->setToolTip(tr("Reload the configuration from disk (Ctrl+Shift+R)"));
+    new QShortcut(QKeySequence(u"Ctrl+Shift+R"_s), reload, [reload] { reload->click(); });
     status->addWidget(m_state, 1);
+    status->addWidget(reload);
     status->addWidget(m_staleLabel);
     layout->addLayout(status);
 
@@ -84,13 +90,26 @@ ServerTab::ServerTab(const QString &name, const ConnectionFactory &factory, QWid
             });
     connect(m_main, &Client::AdminConnection::failed, this,
             [this](const QString &operation, const Client::AdminError &error) {
-                if (operation == u"info"_s || operation == u"stats"_s)
+                if (operation == u"info"_s || operation == u"stats"_s || operation == u"reload"_s)
                     m_state->setText(
                         tr("%1 — %2 (%3)").arg(m_name, error.message).arg(error.status));
             });
+    connect(reload, &QPushButton::clicked, this, [this] {
+        if (QMessageBox::question(this, tr("Reload"),
+                                  tr("Reload %1's configuration from disk?").arg(m_name)) ==
+            QMessageBox::Yes)
+            m_main->reload();
+    });
+    connect(m_main, &Client::AdminConnection::reloaded, this, [this](const QJsonObject &r) {
+        m_state->setText(tr("%1 — reloaded: generation %2 %3")
+                             .arg(m_name)
+                             .arg(r.value(u"generation"_s).toInteger())
+                             .arg(r.value(u"result"_s).toString()));
+        m_main->fetchInfo();
+    });
     connect(m_timer, &QTimer::timeout, this, [this] {
         checkStale();
-        if (m_clock() / 1000 % 5 == 0)
+        if (++m_ticks % 5 == 0)
             m_main->fetchInfo();
     });
     m_timer->start(1000);

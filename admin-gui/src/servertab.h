@@ -63,6 +63,7 @@ private:
     std::function<qint64()> m_clock;
     qint64 m_lastDataMs = 0;
     bool m_stale = true;
+    int m_ticks = 0;
     QString m_streamText;
 };
 
