@@ -154,6 +154,7 @@ LogsPage::LogsPage(Client::AdminConnection *connection, Client::AdminConnection 
             [this](const QString &stream, bool connected, int retryMs) {
                 if (!stream.startsWith(u"log:"_s))
                     return;
+                m_following = connected && stream.mid(4) == m_current;
                 m_state->setText(connected ? tr("Following %1").arg(stream.mid(4))
                                            : tr("Disconnected; retrying in %1 ms").arg(retryMs));
             });
@@ -177,6 +178,7 @@ void LogsPage::showLog(const QString &name)
     if (request)
         m_view->sortByColumn(-1, Qt::AscendingOrder);
     m_connection->stopLogFollow();
+    m_following = false;
     m_connection->tailLog(name, 500, QString());
     m_connection->followLog(name);
     m_view->resizeColumnsToContents();

@@ -32,6 +32,8 @@ public:
 
     void showLog(const QString &name);
     QString currentLog() const { return m_current; }
+    // The follow stream of the current log is connected.
+    bool isFollowing() const { return m_following; }
     void setPaused(bool paused);
     void setFilter(const QString &text, bool regex);
     void setStatusClass(int klass);
@@ -61,6 +63,7 @@ private:
     QString m_current;
     QStringList m_held; // lines that arrived while paused
     bool m_paused = false;
+    bool m_following = false;
     QJsonArray m_known;
 };
 

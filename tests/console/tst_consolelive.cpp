@@ -211,7 +211,7 @@ void tst_ConsoleLive::logFollowShowsANewRequestAndFilters()
 {
     LogsPage *page = m_tab->logs();
     QTRY_COMPARE_WITH_TIMEOUT(page->currentLog(), u"request"_s, 5000);
-    QTest::qWait(500); // the follow stream connects
+    QTRY_VERIFY_WITH_TIMEOUT(page->isFollowing(), 5000);
     const QByteArray probe = "/hb?probe=" + QByteArray::number(QDateTime::currentMSecsSinceEpoch());
     QCOMPARE(status(probe), 200);
     QElapsedTimer timer;

@@ -91,6 +91,10 @@ private Q_SLOTS:
     void configDiagnosticsDiffAndApply();
     void editorCompletesFromTheSchema();
     void timelineRecognisesEvents();
+    void timelineClassifies_data();
+    void timelineClassifies();
+    void requestFields_data();
+    void requestFields();
     void servicesGroupsCronMail();
     void serverTabGoesStaleWithoutData();
     void unifiedDiffShowsChanges();
@@ -331,6 +335,112 @@ void tst_ConsolePages::timelineRecognisesEvents()
     QVERIFY(audit->failure);
     QVERIFY(!TimelineModel::classify(u"server"_s, u"2026.11.30 06:03:00 [info] berth.admin: "
                                                   u"admin-audit call=\"POST /api/v1/reload\""_s));
+}
+
+void tst_ConsolePages::timelineClassifies_data()
+{
+    QTest::addColumn<QString>("log");
+    QTest::addColumn<QString>("line");
+    QTest::addColumn<QString>("kind"); // "" = not an event
+    QTest::addColumn<bool>("failure");
+    const QString t = u"2026.11.30 06:01:02 "_s;
+    QTest::newRow("reload ok") << u"server"_s
+                               << t + u"[info] berth.master: reload complete: generation 3"_s
+                               << u"reload"_s << false;
+    QTest::newRow("reload failed")
+        << u"server"_s
+        << t + u"[error] berth.master: reload failed: bad; generation 2 keeps running"_s
+        << u"reload"_s << true;
+    QTest::newRow("hung")
+        << u"server"_s << t + u"[error] berth.master: http:http child 0 (pid 4) hung; its stack:"_s
+        << u"hung worker"_s << true;
+    QTest::newRow("crash") << u"server"_s
+                           << t + u"[warning] berth.master: child 0 (pid 4) killed by signal 11"_s
+                           << u"crash"_s << true;
+    QTest::newRow("replaced") << u"server"_s
+                              << t + u"[info] berth.master: child 0 (pid 4) exited; replacing it"_s
+                              << u"restart"_s << false;
+    QTest::newRow("member down")
+        << u"server"_s << t + u"[warning] berth.gateway: @api member 10.0.0.5:80 down (refused)"_s
+        << u"member"_s << true;
+    QTest::newRow("plain") << u"server"_s << t + u"[info] berth.server: listening"_s << QString()
+                           << false;
+    QTest::newRow("no time") << u"server"_s << u"reload complete"_s << QString() << false;
+    QTest::newRow("cron ok")
+        << u"cron"_s << u"2026-11-30T06:00:01+01:00 exit /b.conf:3 pid 9 status 0 duration 1s"_s
+        << u"cron"_s << false;
+    QTest::newRow("cron killed") << u"cron"_s
+                                 << u"2026-11-30T06:00:01+01:00 kill /b.conf:3 pid 9: max_runtime"_s
+                                 << u"cron"_s << true;
+    QTest::newRow("cron output") << u"cron"_s
+                                 << u"2026-11-30T06:00:01+01:00 output /b.conf:3 pid 9: hello"_s
+                                 << QString() << false;
+    QTest::newRow("rollback") << u"admin-audit"_s
+                              << u"2026-11-30T06:00:01Z admin-audit call=\"POST "
+                                 u"/api/v1/config/rollback/3\" status=200"_s
+                              << u"config apply"_s << false;
+    QTest::newRow("mail retry") << u"admin-audit"_s
+                                << u"2026-11-30T06:00:01Z admin-audit call=\"POST "
+                                   u"/api/v1/mail/retry\" status=200"_s
+                                << u"mail"_s << false;
+}
+
+void tst_ConsolePages::timelineClassifies()
+{
+    QFETCH(QString, log);
+    QFETCH(QString, line);
+    QFETCH(QString, kind);
+    QFETCH(bool, failure);
+    const auto event = TimelineModel::classify(log, line);
+    QCOMPARE(event.has_value(), !kind.isEmpty());
+    if (event) {
+        QCOMPARE(TimelineModel::kindName(event->kind), kind);
+        QCOMPARE(event->failure, failure);
+    }
+}
+
+void tst_ConsolePages::requestFields_data()
+{
+    QTest::addColumn<QString>("line");
+    QTest::addColumn<QStringList>("fields");
+    QTest::newRow("skitai") << RequestLine.arg(201).arg(u"tx-9"_s)
+                            << QStringList{u"2026.11.30 06:01:25"_s,
+                                           u"127.0.0.1:48564"_s,
+                                           u"GET"_s,
+                                           u"/nope"_s,
+                                           u"201"_s,
+                                           u"178"_s,
+                                           u"3ms"_s,
+                                           u"-"_s,
+                                           u"tx-9"_s};
+    QTest::newRow("user and escaped url")
+        << u"2026.11.30 06:01:25 [::1]:5 d:80 POST /caf\\xC3\\xA9 HTTP/2 500 9 10 t-1 C1-R2 alice - \"a b\" 12ms 1ms"_s
+        << QStringList{u"2026.11.30 06:01:25"_s,
+                       u"[::1]:5"_s,
+                       u"POST"_s,
+                       u"/caf\\xC3\\xA9"_s,
+                       u"500"_s,
+                       u"10"_s,
+                       u"12ms"_s,
+                       u"alice"_s,
+                       u"t-1"_s};
+    QTest::newRow("cut short") << u"2026.11.30 06:01:25 garbage"_s
+                               << QStringList{u"2026.11.30 06:01:25"_s,
+                                              QString(),
+                                              QString(),
+                                              u"garbage"_s,
+                                              QString(),
+                                              QString(),
+                                              QString(),
+                                              QString(),
+                                              QString()};
+}
+
+void tst_ConsolePages::requestFields()
+{
+    QFETCH(QString, line);
+    QFETCH(QStringList, fields);
+    QCOMPARE(LogModel::requestFields(line), fields);
 }
 
 void tst_ConsolePages::servicesGroupsCronMail()
