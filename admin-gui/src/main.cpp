@@ -66,15 +66,19 @@ int main(int argc, char **argv)
                                 u"Add the --connect server to the server list (token in the "
                                 u"keyring or the 0600 token file)."_s);
     QCommandLineOption run(u"run"_s, u"Start `berthd run -c FILE` and connect to it."_s, u"FILE"_s);
+    QCommandLineOption berthd(u"berthd"_s, u"The berthd that --run and Open config file start."_s,
+                              u"PATH"_s);
     QCommandLineOption screenshots(u"screenshots"_s, u"Write a PNG per page into DIR, then quit."_s,
                                    u"DIR"_s);
     QCommandLineOption delay(u"screenshot-delay"_s, u"Wait MS before the screenshots."_s, u"MS"_s,
                              u"20000"_s);
     QCommandLineOption page(u"page"_s, u"Show page N (1-6) first."_s, u"N"_s);
-    parser.addOptions({connect, tokenFile, name, remember, run, screenshots, delay, page});
+    parser.addOptions({connect, tokenFile, name, remember, run, berthd, screenshots, delay, page});
     parser.process(app);
 
     QSettings settings;
+    if (parser.isSet(berthd))
+        settings.setValue(u"berthd"_s, parser.value(berthd));
     TokenStore tokens;
     MainWindow window(&settings, &tokens);
     window.show();

@@ -12,12 +12,15 @@
 #include "mainwindow.h"
 #include "processespage.h"
 #include "servertab.h"
+#include "tokenstore.h"
 
 #include <QDir>
 #include <QElapsedTimer>
 #include <QLineSeries>
 #include <QListWidget>
 #include <QProcess>
+#include <QSettings>
+#include <QTabWidget>
 #include <QTableView>
 #include <QTcpServer>
 #include <QTcpSocket>
@@ -73,6 +76,7 @@ private Q_SLOTS:
     void editorMarksAnInvalidValueOnItsLine();
     void applyValidServesTheNewRoute();
     void applyInvalidShowsDiagnosticsAndKeepsTheServer();
+    void openConfigFileRunsALocalServer();
 
 private:
     int status(const QByteArray &target);
@@ -285,6 +289,55 @@ void tst_ConsoleLive::applyInvalidShowsDiagnosticsAndKeepsTheServer()
     QVERIFY(file.open(QIODevice::ReadOnly));
     QCOMPARE(QString::fromUtf8(file.readAll()), live); // nothing written
     QCOMPARE(status("/hb2"), 200);
+}
+
+void tst_ConsoleLive::openConfigFileRunsALocalServer()
+{
+    QTemporaryDir dir;
+    const quint16 port = freePort();
+    const quint16 admin = freePort();
+    QVERIFY(QDir(dir.path()).mkpath(u"logs"_s));
+    QFile conf(dir.filePath(u"dev.conf"_s));
+    QVERIFY(conf.open(QIODevice::WriteOnly));
+    // No token file: berthd creates one with an admin token, which the console reads.
+    conf.write(uR"([server]
+name = local-dev
+ip = 127.0.0.1
+port = %1
+workers = 1
+pid_file = %2/berthd.pid
+log_dir = %2/logs
+%4
+[routes:line]
+/hb = hb
+
+[app:hb]
+call = berth.heartbeat
+
+[admin]
+enabled = yes
+port = %3
+token_file = %2/admin.tokens
+)"_s.arg(port)
+                   .arg(dir.path())
+                   .arg(admin)
+                   .arg(::geteuid() == 0 ? u"allow_root = yes\n"_s : QString())
+                   .toUtf8());
+    conf.close();
+    QSettings settings(dir.filePath(u"console.ini"_s), QSettings::IniFormat);
+    settings.setValue(u"berthd"_s, QStringLiteral(BERTHD_PATH));
+    TokenStore tokens(TokenStore::Backend::FileOnly, dir.filePath(u"config"_s));
+    {
+        MainWindow window(&settings, &tokens);
+        window.runLocal(conf.fileName());
+        QTRY_COMPARE_WITH_TIMEOUT(window.tabs()->count(), 2, 15'000); // the fleet and the server
+        auto *tab = qobject_cast<ServerTab *>(window.tabs()->widget(1));
+        QVERIFY(tab);
+        QTRY_VERIFY_WITH_TIMEOUT(!tab->isStale(), 10'000);
+        QCOMPARE(status("/hb"), 200); // the shared server is untouched
+    }
+    // Closing the console stops the server it started.
+    QTRY_VERIFY_WITH_TIMEOUT(!canConnect(admin), 10'000);
 }
 
 QTEST_MAIN(tst_ConsoleLive)
