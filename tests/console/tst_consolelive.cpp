@@ -273,6 +273,13 @@ void tst_ConsoleLive::applyValidServesTheNewRoute()
     QTRY_COMPARE_WITH_TIMEOUT(status("/hb2"), 200, 5000);
     // The editor reloaded the live files: nothing left to apply.
     QTRY_VERIFY_WITH_TIMEOUT(page->diff().isEmpty(), 5000);
+    // The charts go on across the reload (new workers, counters from zero), never below zero.
+    QLineSeries *requests = m_tab->dashboard()->series(u"requests/s"_s);
+    const qsizetype before = m_tab->dashboard()->history().samples().size();
+    QTRY_VERIFY_WITH_TIMEOUT(m_tab->dashboard()->history().samples().size() >= before + 2, 5000);
+    for (const QPointF &p : requests->points())
+        QVERIFY(p.y() >= 0);
+    QVERIFY(!m_tab->isStale());
 }
 
 void tst_ConsoleLive::applyInvalidShowsDiagnosticsAndKeepsTheServer()
