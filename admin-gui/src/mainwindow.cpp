@@ -145,10 +145,16 @@ MainWindow::MainWindow(QSettings *settings, TokenStore *tokens, QWidget *parent)
 
 MainWindow::~MainWindow()
 {
-    if (m_local && m_local->state() != QProcess::NotRunning) {
+    if (!m_local)
+        return;
+    // Its output pane goes before the process does: no more slots into it.
+    m_local->disconnect(this);
+    if (m_local->state() != QProcess::NotRunning) {
         m_local->terminate();
-        if (!m_local->waitForFinished(5000))
+        if (!m_local->waitForFinished(10'000)) {
             m_local->kill();
+            m_local->waitForFinished(5000);
+        }
     }
 }
 
