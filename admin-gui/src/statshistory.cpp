@@ -22,9 +22,11 @@ qint64 status(const QJsonObject &o, const QString &klass)
 QMap<qint64, qint64> workerRequests(const QJsonObject &o)
 {
     QMap<qint64, qint64> result;
-    for (const QJsonValue &c : o.value(u"children"_s).toArray())
-        result.insert(c.toObject().value(u"pid"_s).toInteger(),
-                      c.toObject().value(u"requests"_s).toInteger());
+    for (const QJsonValue &c : o.value(u"children"_s).toArray()) {
+        const qint64 pid = c.toObject().value(u"pid"_s).toInteger();
+        if (pid > 0) // pid 0: a slot whose replacement has not started yet
+            result.insert(pid, c.toObject().value(u"requests"_s).toInteger());
+    }
     return result;
 }
 

@@ -114,7 +114,7 @@ void tst_ConsolePages::statsRatesSurviveCounterResets()
     QCOMPARE(h.samples()[1].bytesPerS, 40 * 300 / 2.0);
     QCOMPARE(h.samples()[1].workerRequestsPerS.value(11), 10.0);
     // Worker 12 replaced by 13, totals went backwards (a reload) and the admin clock restarted.
-    h.add(snapshot(500, 30, 0, 0, {{11, 90}, {13, 10}}), 3000);
+    h.add(snapshot(500, 30, 0, 0, {{11, 90}, {13, 10}, {0, 0}}), 3000);
     const StatsSample &s = h.samples()[2];
     QCOMPARE(s.requestsPerS, 30.0); // a reset counts from zero over interval_ms
     QVERIFY(s.status4xxPerS >= 0 && s.status5xxPerS >= 0);
