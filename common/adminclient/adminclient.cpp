@@ -206,6 +206,89 @@ void AdminClient::stopLogFollow()
     stopStream(m_log);
 }
 
+void AdminClient::listLogs()
+{
+    send(u"logs"_s, "GET", u"/logs"_s, {}, {}, [this](const QJsonObject &o, QNetworkReply *) {
+        Q_EMIT logsListed(o.value(u"logs"_s).toArray());
+    });
+}
+
+void AdminClient::restartChild(qint64 pid)
+{
+    send(u"restart"_s, "POST", u"/children/%1/restart"_s.arg(pid), {}, {},
+         [this, pid](const QJsonObject &o, QNetworkReply *) { Q_EMIT childRestarted(pid, o); });
+}
+
+void AdminClient::daemonAction(const QString &name, const QString &action)
+{
+    send(u"daemon"_s, "POST",
+         u"/daemons/%1/%2"_s.arg(QString::fromUtf8(QUrl::toPercentEncoding(name)),
+                                 QString::fromUtf8(QUrl::toPercentEncoding(action))),
+         {}, {}, [this, name, action](const QJsonObject &o, QNetworkReply *) {
+             Q_EMIT daemonActionDone(name, action, o);
+         });
+}
+
+void AdminClient::runCronJob(const QString &job)
+{
+    // The id is FILE:LINE; its slashes stay (the route takes several segments).
+    send(u"cron"_s, "POST",
+         u"/cron/%1/run"_s.arg(QString::fromUtf8(QUrl::toPercentEncoding(job, "/:"))), {}, {},
+         [this](const QJsonObject &o, QNetworkReply *) { Q_EMIT cronJobStarted(o); });
+}
+
+void AdminClient::retryMail()
+{
+    send(u"mail"_s, "POST", u"/mail/retry"_s, {}, {},
+         [this](const QJsonObject &o, QNetworkReply *) { Q_EMIT mailRetried(o); });
+}
+
+void AdminClient::fetchGroups()
+{
+    send(u"groups"_s, "GET", u"/groups"_s, {}, {}, [this](const QJsonObject &o, QNetworkReply *) {
+        Q_EMIT groupsReceived(o.value(u"groups"_s).toArray());
+    });
+}
+
+void AdminClient::drainMember(const QString &group, const QString &member, bool undo)
+{
+    send(u"drain"_s, "POST",
+         u"/groups/%1/members/%2/drain%3"_s.arg(
+             QString::fromUtf8(QUrl::toPercentEncoding(group)),
+             QString::fromUtf8(QUrl::toPercentEncoding(member, ":")),
+             undo ? u"?undo=1"_s : QString()),
+         {}, {}, [this, group, member, undo](const QJsonObject &, QNetworkReply *) {
+             Q_EMIT memberDrained(group, member, undo);
+         });
+}
+
+void AdminClient::fetchConfigHistory()
+{
+    send(u"history"_s, "GET", u"/config/history"_s, {}, {},
+         [this](const QJsonObject &o, QNetworkReply *) {
+             Q_EMIT configHistoryReceived(o.value(u"history"_s).toArray());
+         });
+}
+
+void AdminClient::rollbackConfig(qint64 generation)
+{
+    send(u"rollback"_s, "POST", u"/config/rollback/%1"_s.arg(generation), {}, {},
+         [this](const QJsonObject &o, QNetworkReply *) { Q_EMIT rolledBack(o); });
+}
+
+void AdminClient::applyConfigCanary(const QList<ConfigFile> &files, const QString &ifMatch,
+                                    int windowSeconds)
+{
+    send(u"apply"_s, "PUT", u"/config?canary=%1s"_s.arg(windowSeconds), filesBody(files),
+         ifMatch.toUtf8(), [this](const QJsonObject &o, QNetworkReply *) { Q_EMIT applied(o); });
+}
+
+void AdminClient::fetchCanary()
+{
+    send(u"canary"_s, "GET", u"/config/canary"_s, {}, {},
+         [this](const QJsonObject &o, QNetworkReply *) { Q_EMIT canaryReceived(o); });
+}
+
 void AdminClient::stopStream(Stream &stream)
 {
     stream.active = false;

@@ -39,6 +39,18 @@ public:
     void stopStatsStream() override;
     void followLog(const QString &name) override;
     void stopLogFollow() override;
+    void listLogs() override;
+    void restartChild(qint64 pid) override;
+    void daemonAction(const QString &name, const QString &action) override;
+    void runCronJob(const QString &job) override;
+    void retryMail() override;
+    void fetchGroups() override;
+    void drainMember(const QString &group, const QString &member, bool undo) override;
+    void fetchConfigHistory() override;
+    void rollbackConfig(qint64 generation) override;
+    void applyConfigCanary(const QList<ConfigFile> &files, const QString &ifMatch,
+                           int windowSeconds) override;
+    void fetchCanary() override;
 
     // Back-off of a dropped stream: first delay, doubled per failure up to the cap.
     void setBackoff(int firstMs, int capMs);

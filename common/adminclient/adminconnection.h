@@ -50,6 +50,23 @@ public:
     virtual void followLog(const QString &name) = 0;
     virtual void stopLogFollow() = 0;
 
+    // Operations (admin scope); each answers with its signal below or failed().
+    virtual void listLogs() = 0;
+    virtual void restartChild(qint64 pid) = 0;
+    // action: "start", "stop" or "restart".
+    virtual void daemonAction(const QString &name, const QString &action) = 0;
+    // job: its id as `berthd cron list` prints it (FILE:LINE).
+    virtual void runCronJob(const QString &job) = 0;
+    virtual void retryMail() = 0;
+    virtual void fetchGroups() = 0;
+    virtual void drainMember(const QString &group, const QString &member, bool undo) = 0;
+    virtual void fetchConfigHistory() = 0;
+    virtual void rollbackConfig(qint64 generation) = 0;
+    // As applyConfig, watched for windowSeconds and rolled back by the server when worse (202).
+    virtual void applyConfigCanary(const QList<ConfigFile> &files, const QString &ifMatch,
+                                   int windowSeconds) = 0;
+    virtual void fetchCanary() = 0;
+
 Q_SIGNALS:
     void infoReceived(const QJsonObject &info);
     void childrenReceived(const QJsonArray &children);
@@ -66,6 +83,20 @@ Q_SIGNALS:
     void logLine(const QString &name, const QString &line, qint64 offset);
     // A stream connected (true) or dropped and will retry in retryMs (false).
     void streamState(const QString &stream, bool connected, int retryMs);
+    // [{"name", "file", "size", "exists"}]
+    void logsListed(const QJsonArray &logs);
+    void childRestarted(qint64 pid, const QJsonObject &result);
+    void daemonActionDone(const QString &name, const QString &action, const QJsonObject &result);
+    // {"job", "pid", "command"}
+    void cronJobStarted(const QJsonObject &result);
+    // {"retried": N}
+    void mailRetried(const QJsonObject &result);
+    void groupsReceived(const QJsonArray &groups);
+    void memberDrained(const QString &group, const QString &member, bool undo);
+    // Newest first: [{"generation", "time", "who", "hash"}]
+    void configHistoryReceived(const QJsonArray &history);
+    void rolledBack(const QJsonObject &result);
+    void canaryReceived(const QJsonObject &canary);
     void failed(const QString &operation, const Berth::Client::AdminError &error);
 };
 

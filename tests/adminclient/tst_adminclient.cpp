@@ -77,6 +77,7 @@ private Q_SLOTS:
     void errorsArriveWithTheApiShape();
     void configReadValidateApply();
     void statsStreamTicks();
+    void operationsListsAndRefusals();
     void logFollowSeesNewLinesAndReconnects();
 
 private:
@@ -197,6 +198,36 @@ void tst_AdminClient::backoffDoublesUpToTheCap()
     QCOMPARE(AdminClient::backoffDelay(2, 250, 10'000), 500);
     QCOMPARE(AdminClient::backoffDelay(4, 250, 10'000), 2000);
     QCOMPARE(AdminClient::backoffDelay(20, 250, 10'000), 10'000);
+}
+
+void tst_AdminClient::operationsListsAndRefusals()
+{
+    AdminClient client(QUrl(u"http://127.0.0.1:%1"_s.arg(m_adminPort)), AdminToken);
+    QSignalSpy logs(&client, &AdminConnection::logsListed);
+    QSignalSpy history(&client, &AdminConnection::configHistoryReceived);
+    QSignalSpy groups(&client, &AdminConnection::groupsReceived);
+    QSignalSpy failed(&client, &AdminConnection::failed);
+    client.listLogs();
+    client.fetchConfigHistory();
+    client.fetchGroups();
+    client.runCronJob(u"/no/such.conf:3"_s);
+    client.daemonAction(u"nosuch"_s, u"restart"_s);
+    QTRY_VERIFY_WITH_TIMEOUT(logs.size() == 1 && history.size() == 1 && groups.size() == 1 &&
+                                 failed.size() == 2,
+                             10'000);
+    QStringList names;
+    for (const QJsonValue &l : logs.front().front().toJsonArray())
+        names.append(l.toObject().value(u"name"_s).toString());
+    QVERIFY(names.contains(u"request"_s));
+    QVERIFY(names.contains(u"server"_s));
+    QCOMPARE(groups.front().front().toJsonArray().size(), 0); // no [@group] here
+    QStringList operations;
+    for (const auto &f : failed) {
+        operations.append(f.at(0).toString());
+        QVERIFY(f.at(1).value<AdminError>().status >= 400); // unknown job, unknown daemon
+    }
+    operations.sort();
+    QCOMPARE(operations, (QStringList{u"cron"_s, u"daemon"_s}));
 }
 
 void tst_AdminClient::infoChildrenStats()

@@ -1,0 +1,201 @@
+#include "servicespage.h"
+
+#include "adminclient/adminconnection.h"
+
+#include <QFontDatabase>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QJsonArray>
+#include <QJsonObject>
+#include <QLabel>
+#include <QLineEdit>
+#include <QMap>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QSplitter>
+#include <QTableWidget>
+#include <QTimer>
+#include <QTreeWidget>
+#include <QVBoxLayout>
+
+namespace Berth::Console {
+
+using namespace Qt::StringLiterals;
+
+ServicesPage::ServicesPage(Client::AdminConnection *connection, QWidget *parent)
+    : QWidget(parent)
+    , m_connection(connection)
+    , m_timer(new QTimer(this))
+{
+    auto *layout = new QVBoxLayout(this);
+    auto *split = new QSplitter(Qt::Vertical, this);
+
+    auto *gateway = new QGroupBox(tr("Gateway groups"), split);
+    auto *g = new QVBoxLayout(gateway);
+    m_groups = new QTreeWidget(gateway);
+    m_groups->setHeaderLabels({tr("Group / member"), tr("State"), tr("Health"), tr("Weight"),
+                               tr("In flight"), tr("Requests"), tr("Failures"), tr("Latency µs"),
+                               tr("Drained")});
+    g->addWidget(m_groups);
+    auto *gButtons = new QHBoxLayout;
+    auto *drain = new QPushButton(tr("&Drain member"), gateway);
+    auto *undrain = new QPushButton(tr("&Undo drain"), gateway);
+    gButtons->addWidget(drain);
+    gButtons->addWidget(undrain);
+    gButtons->addStretch(1);
+    g->addLayout(gButtons);
+
+    auto *cron = new QGroupBox(tr("Cron jobs (from cron.log)"), split);
+    auto *c = new QVBoxLayout(cron);
+    m_cron = new QTableWidget(0, 4, cron);
+    m_cron->setHorizontalHeaderLabels({tr("Job"), tr("Last event"), tr("Time"), tr("Detail")});
+    m_cron->horizontalHeader()->setStretchLastSection(true);
+    m_cron->verticalHeader()->hide();
+    m_cron->setWordWrap(false);
+    m_cron->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_cron->setSelectionBehavior(QAbstractItemView::SelectRows);
+    c->addWidget(m_cron);
+    auto *cButtons = new QHBoxLayout;
+    m_job = new QLineEdit(cron);
+    m_job->setPlaceholderText(tr("FILE:LINE (berthd cron list)"));
+    auto *run = new QPushButton(tr("&Run now"), cron);
+    cButtons->addWidget(m_job, 1);
+    cButtons->addWidget(run);
+    c->addLayout(cButtons);
+
+    auto *mail = new QGroupBox(tr("Mail queue"), split);
+    auto *m = new QVBoxLayout(mail);
+    m_mail = new QPlainTextEdit(mail);
+    m_mail->setReadOnly(true);
+    m_mail->setLineWrapMode(QPlainTextEdit::NoWrap);
+    m_mail->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+    m->addWidget(m_mail);
+    auto *retry = new QPushButton(tr("Retry &deferred mail now"), mail);
+    m->addWidget(retry, 0, Qt::AlignLeft);
+    layout->addWidget(split, 1);
+    m_status = new QLabel(this);
+    layout->addWidget(m_status);
+
+    connect(drain, &QPushButton::clicked, this, [this] { drainSelected(false); });
+    connect(undrain, &QPushButton::clicked, this, [this] { drainSelected(true); });
+    connect(run, &QPushButton::clicked, this, [this] { runCronJob(m_job->text().trimmed()); });
+    connect(m_cron, &QTableWidget::currentCellChanged, this, [this](int row) {
+        if (row >= 0 && m_cron->item(row, 0))
+            m_job->setText(m_cron->item(row, 0)->text());
+    });
+    connect(retry, &QPushButton::clicked, m_connection, &Client::AdminConnection::retryMail);
+
+    connect(m_connection, &Client::AdminConnection::groupsReceived, this,
+            [this](const QJsonArray &groups) {
+                const QString selected =
+                    m_groups->currentItem() ? m_groups->currentItem()->text(0) : QString();
+                m_groups->clear();
+                for (const QJsonValue &gv : groups) {
+                    const QJsonObject group = gv.toObject();
+                    auto *top =
+                        new QTreeWidgetItem(m_groups, {u"@"_s + group.value(u"name"_s).toString(),
+                                                       group.value(u"balance"_s).toString()});
+                    for (const QJsonValue &mv : group.value(u"members"_s).toArray()) {
+                        const QJsonObject member = mv.toObject();
+                        auto *item = new QTreeWidgetItem(
+                            top, {member.value(u"address"_s).toString(),
+                                  member.value(u"state"_s).toString(),
+                                  member.value(u"health"_s).toString(),
+                                  QString::number(member.value(u"weight"_s).toInt()),
+                                  QString::number(member.value(u"in_flight"_s).toInteger()),
+                                  QString::number(member.value(u"requests"_s).toInteger()),
+                                  QString::number(member.value(u"failures"_s).toInteger()),
+                                  QString::number(member.value(u"latency_us"_s).toInteger()),
+                                  member.value(u"drained"_s).toBool() ? tr("yes") : QString()});
+                        if (member.value(u"state"_s).toString() == u"down"_s)
+                            item->setForeground(1, QColor(0xc0, 0x39, 0x2b));
+                        if (item->text(0) == selected)
+                            m_groups->setCurrentItem(item);
+                    }
+                }
+                m_groups->expandAll();
+                for (int i = 0; i < m_groups->columnCount(); ++i)
+                    m_groups->resizeColumnToContents(i);
+            });
+    connect(m_connection, &Client::AdminConnection::logTail, this,
+            [this](const QString &name, const QStringList &lines) {
+                if (name == u"cron"_s)
+                    setCronLines(lines);
+                else if (name == u"smtpda"_s)
+                    m_mail->setPlainText(lines.join(u'\n'));
+            });
+    connect(m_connection, &Client::AdminConnection::memberDrained, this,
+            [this](const QString &group, const QString &member, bool undo) {
+                m_status->setText(undo ? tr("%1 in @%2 takes requests again.").arg(member, group)
+                                       : tr("%1 in @%2 drained.").arg(member, group));
+                refresh();
+            });
+    connect(m_connection, &Client::AdminConnection::cronJobStarted, this,
+            [this](const QJsonObject &r) {
+                m_status->setText(tr("Started %1 (pid %2): %3")
+                                      .arg(r.value(u"job"_s).toString())
+                                      .arg(r.value(u"pid"_s).toInteger())
+                                      .arg(r.value(u"command"_s).toString()));
+            });
+    connect(m_connection, &Client::AdminConnection::mailRetried, this,
+            [this](const QJsonObject &r) {
+                m_status->setText(
+                    tr("%n deferred message(s) due now.", nullptr, r.value(u"retried"_s).toInt()));
+            });
+    connect(m_connection, &Client::AdminConnection::failed, this,
+            [this](const QString &operation, const Client::AdminError &error) {
+                if (operation == u"drain"_s || operation == u"cron"_s || operation == u"mail"_s)
+                    m_status->setText(tr("%1 failed: %2").arg(operation, error.message));
+            });
+    connect(m_timer, &QTimer::timeout, this, &ServicesPage::refresh);
+    m_timer->start(3000);
+    refresh();
+}
+
+void ServicesPage::refresh()
+{
+    m_connection->fetchGroups();
+    m_connection->tailLog(u"cron"_s, 300, QString());
+    m_connection->tailLog(u"smtpda"_s, 100, QString());
+}
+
+void ServicesPage::drainSelected(bool undo)
+{
+    QTreeWidgetItem *item = m_groups->currentItem();
+    if (!item || !item->parent())
+        return;
+    m_connection->drainMember(item->parent()->text(0).mid(1), item->text(0), undo);
+}
+
+void ServicesPage::runCronJob(const QString &job)
+{
+    if (!job.isEmpty())
+        m_connection->runCronJob(job);
+}
+
+void ServicesPage::setCronLines(const QStringList &lines)
+{
+    // time event FILE:LINE rest — the last event of each job wins.
+    QMap<QString, QStringList> jobs;
+    for (const QString &line : lines) {
+        const QStringList parts = line.split(u' ');
+        if (parts.size() < 3)
+            continue;
+        jobs.insert(parts[2], {parts[2], parts[1], parts[0], line.section(u' ', 3)});
+    }
+    m_cron->setRowCount(int(jobs.size()));
+    int row = 0;
+    for (const QStringList &job : std::as_const(jobs)) {
+        for (int c = 0; c < 4; ++c)
+            m_cron->setItem(row, c, new QTableWidgetItem(job.value(c)));
+        const bool bad = job[1] == u"kill"_s || job[1] == u"error"_s ||
+                         (job[1] == u"exit"_s && !job[3].contains(u"status 0 "_s));
+        if (bad)
+            m_cron->item(row, 1)->setForeground(QColor(0xc0, 0x39, 0x2b));
+        ++row;
+    }
+    m_cron->resizeColumnsToContents();
+}
+
+} // namespace Berth::Console

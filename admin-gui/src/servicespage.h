@@ -1,0 +1,44 @@
+#pragma once
+
+#include <QWidget>
+
+class QLabel;
+class QLineEdit;
+class QPlainTextEdit;
+class QTableWidget;
+class QTimer;
+class QTreeWidget;
+
+namespace Berth::Client {
+class AdminConnection;
+}
+
+namespace Berth::Console {
+
+// Gateway groups with their members (state, health, traffic; drain and undo), cron jobs as
+// cron.log tells them (last event and result; run now) and the mail queue (retry now).
+class ServicesPage : public QWidget
+{
+    Q_OBJECT
+public:
+    ServicesPage(Client::AdminConnection *connection, QWidget *parent = nullptr);
+
+    QTreeWidget *groups() const { return m_groups; }
+    QTableWidget *cronJobs() const { return m_cron; }
+    void refresh();
+    void drainSelected(bool undo);
+    void runCronJob(const QString &job);
+
+private:
+    void setCronLines(const QStringList &lines);
+
+    Client::AdminConnection *m_connection;
+    QTreeWidget *m_groups;
+    QTableWidget *m_cron;
+    QLineEdit *m_job;
+    QPlainTextEdit *m_mail;
+    QLabel *m_status;
+    QTimer *m_timer;
+};
+
+} // namespace Berth::Console
