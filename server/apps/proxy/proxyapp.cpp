@@ -267,6 +267,7 @@ void registerProxyApp(Pipeline::AppRegistry &registry)
             if (!group)
                 return nullptr;
             // [api-gateway] enable_gateway: the group's roles/ips/methods guard it.
+            const QString section = call.toLower();
             return guardGroup(setup, section, std::make_unique<ProxyApp>(std::move(group)));
         });
 }
