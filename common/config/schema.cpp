@@ -390,6 +390,7 @@ Schema makeBuiltin()
              u"Client addresses or CIDR ranges that may see the page; others get 403."_s)}});
 
     addGatewaySchema(schema);
+    addRateLimitSchema(schema);
     schema.addSection(section(
         u"sessions"_s,
         u"Server-side sessions, used by berth.session apps. Every node that shares the store "

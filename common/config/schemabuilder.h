@@ -76,5 +76,8 @@ void addMailSchema(Schema &schema);      // [mailer], berth.mail (schemamail.cpp
 void addGatewaySchema(Schema &schema);   // [@*], [api-gateway]  (schemagateway.cpp)
 void addWsgiSchema(Schema &schema);      // berth.wsgi           (schemawsgi.cpp)
 void addAdminSchema(Schema &schema);     // [admin]              (schemaadmin.cpp)
+void addRateLimitSchema(Schema &schema); // berth.rate_limit     (schemaratelimit.cpp)
+// `rate` and `rate_key`, for every section that limits requests (schemaratelimit.cpp).
+QList<KeySpec> rateLimitKeys(bool rateRequired);
 
 } // namespace Berth::Config

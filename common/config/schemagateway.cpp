@@ -11,7 +11,7 @@ void addGatewaySchema(Schema &schema)
         u"@*"_s,
         u"A member group: the upstream servers a route `/path = @NAME` proxies to and balances "
         u"over (docs/gateway.md)."_s,
-        {
+        QList<KeySpec>{
             key(u"members"_s, T::List, QString(),
                 u"Upstream servers: `host:port`, `[v6]:port` or `unix:/path`, each optionally "
                 u"followed by `weight=N`, `max_conns=N` or `backup`."_s),
@@ -83,16 +83,16 @@ void addGatewaySchema(Schema &schema)
                 u"Planned (API gateway): networks allowed to call the group; not applied yet."_s),
             key(u"cache"_s, T::Duration, QString(),
                 u"Planned: response cache TTL; not applied yet."_s),
-        }));
+        } + rateLimitKeys(false)));
     schema.addSection(planned(section(
         u"api-gateway"_s, u"Authentication for the API gateway."_s,
-        {
+        QList<KeySpec>{
             key(u"enable_gateway"_s, T::Bool, u"no"_s, u"Turn the gateway on."_s),
             key(u"authenticate"_s, T::Bool, u"no"_s, u"Require a bearer token."_s),
             key(u"realm"_s, T::String, QString(), u"Realm named in challenges."_s),
             secret(key(u"secret_key"_s, T::String, QString(), u"Key for JWT HS256 tokens."_s)),
             key(u"tokens_file"_s, T::Path, QString(), u"File of opaque bearer tokens."_s),
-        })));
+        } + rateLimitKeys(false))));
 }
 
 } // namespace Berth::Config

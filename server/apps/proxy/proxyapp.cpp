@@ -158,6 +158,8 @@ std::shared_ptr<GroupRuntime> buildGroup(const Pipeline::AppSetup &setup, const 
     }
     declareStats(*group);
     attachHealth(*group);
+    group->rateLimit = Apps::RateLimitPolicy::fromConfig(config, section, u"api-gateway"_qs,
+                                                         section, setup.server);
     return group;
 }
 
@@ -200,6 +202,8 @@ void GroupRuntime::setDown(int member, bool down)
 
 Pipeline::Outcome ProxyApp::handle(Http::Exchange &exchange)
 {
+    if (m_group->rateLimit && !m_group->rateLimit->admit(exchange))
+        return Pipeline::Outcome::Answered; // 429
     ProxyCall::start(m_group, exchange);
     return Pipeline::Outcome::Answered;
 }

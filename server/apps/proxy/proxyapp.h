@@ -3,6 +3,7 @@
 #include "balancer.h"
 #include "groupsettings.h"
 
+#include "apps/ratelimit/ratelimitpolicy.h"
 #include "pipeline/app.h"
 #include "upstream/memberaddress.h"
 
@@ -36,6 +37,8 @@ struct GroupRuntime
     QList<QString> poolKeys;                   // ConnectionPool keys, one per member
     QList<Upstream::ResolvedAddress> resolved; // DNS names, resolved when the group is built
     Core::ServerContext *server = nullptr;
+    // `rate` of the group (or of [api-gateway]): checked before a member is picked; null: none.
+    std::shared_ptr<Apps::RateLimitPolicy> rateLimit;
 
     // berth.stats entries per member ("gw:@users:10.0.0.5:5001:requests"), -1 when there are no
     // stats (tests, berthd check) or the table is full.

@@ -1,0 +1,192 @@
+"""Layer 96: rate limits (docs/gateway.md, "Rate limits") — berth.rate_limit in a pipeline and
+`rate` on a member group: GCRA per key shared by every worker, 429 with Retry-After and the
+RateLimit-* headers, keys by address, header and user, and `berthd check` at file:line."""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import ctypes
+import ctypes.util
+import time
+
+import pytest
+
+import berth
+from berth import diagnostic_lines, line_of, run_cli, write_conf
+from proxymember import Member
+
+
+def get(srv, path: str, headers=()):
+    return srv.request("GET", path, headers=list(headers))
+
+
+def test_429_with_headers_and_retry_after(berth_server):
+    srv = berth_server("""
+[routes:line]
+/api = limit echo
+
+[app:limit]
+call = berth.rate_limit
+rate = 2/m burst=3
+
+[app:echo]
+call = berth.echo
+""")
+    first = get(srv, "/api/x")
+    assert first.status == 200, first
+    assert first.header("RateLimit-Limit") == "3"
+    assert first.header("RateLimit-Remaining") == "2"
+    assert int(first.header("RateLimit-Reset")) >= 1
+    assert [get(srv, "/api/x").status for _ in range(2)] == [200, 200]
+    over = get(srv, "/api/x")
+    assert over.status == 429, over
+    assert over.header("RateLimit-Remaining") == "0"
+    # 2/m: one request every 30 s.
+    assert 1 <= int(over.header("Retry-After")) <= 30
+    # Counted in berth.stats-style stats and one CEF event for the key, not one per denial.
+    assert get(srv, "/api/x").status == 429
+    assert berth.wait_until(lambda: "RateLimited" in _cef(srv))
+    time.sleep(0.2)
+    assert _cef(srv).count("RateLimited") == 1, _cef(srv)
+
+
+def _cef(srv) -> str:
+    try:
+        return srv.log_path("cef.log").read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def test_header_key_separates_clients(berth_server):
+    srv = berth_server("""
+[routes:line]
+/api = limit echo
+
+[app:limit]
+call = berth.rate_limit
+rate = 1/h burst=2
+rate_key = header:X-Api-Key
+
+[app:echo]
+call = berth.echo
+""")
+    a = [get(srv, "/api", [("X-Api-Key", "a")]).status for _ in range(3)]
+    b = [get(srv, "/api", [("X-Api-Key", "b")]).status for _ in range(3)]
+    assert a == [200, 200, 429]
+    assert b == [200, 200, 429]
+
+
+# bcrypt through libcrypt, as test_62_basic_auth does.
+_LIBCRYPT = ctypes.CDLL(ctypes.util.find_library("crypt") or "libcrypt.so.1")
+_LIBCRYPT.crypt_gensalt.restype = ctypes.c_char_p
+_LIBCRYPT.crypt_gensalt.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p, ctypes.c_int]
+_LIBCRYPT.crypt.restype = ctypes.c_char_p
+_LIBCRYPT.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+
+
+def _bcrypt(password: str) -> str:
+    return _LIBCRYPT.crypt(password.encode(), _LIBCRYPT.crypt_gensalt(b"$2b$", 4, None, 0)).decode()
+
+
+def _basic(user: str, password: str) -> tuple[str, str]:
+    return ("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
+
+
+def test_user_key_after_basic_auth(berth_server):
+    users = f"alice {_bcrypt('a')}\nbob {_bcrypt('b')}\n"
+    srv = berth_server("""
+[routes:line]
+/api = auth limit echo
+
+[app:auth]
+call = berth.basic_auth
+auth_path = {tmp}/users
+allow_insecure = yes
+
+[app:limit]
+call = berth.rate_limit
+rate = 1/h burst=1
+rate_key = user
+
+[app:echo]
+call = berth.echo
+""", files={"users": users})
+    assert get(srv, "/api", [_basic("alice", "a")]).status == 200
+    assert get(srv, "/api", [_basic("alice", "a")]).status == 429
+    assert get(srv, "/api", [_basic("bob", "b")]).status == 200
+
+
+def test_shared_by_every_worker(berth_server):
+    """Two workers, many connections: over the whole server at most rate + burst in a second."""
+    srv = berth_server("""
+[server]
+workers = 2
+
+[routes:line]
+/api = limit echo
+
+[app:limit]
+call = berth.rate_limit
+rate = 20/s burst=10
+
+[app:echo]
+call = berth.echo
+""")
+    start = time.monotonic()
+
+    def one(_):
+        return get(srv, "/api").status
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        statuses = []
+        while time.monotonic() - start < 1.0:
+            statuses += list(pool.map(one, range(32)))
+    elapsed = time.monotonic() - start
+    ok = statuses.count(200)
+    assert statuses.count(429) > 0, statuses
+    assert set(statuses) <= {200, 429}
+    # burst + rate x elapsed, plus one for rounding: never burst x workers.
+    assert 10 <= ok <= 10 + 20 * elapsed + 2, (ok, elapsed, len(statuses))
+
+
+def test_group_rate_on_proxied_requests(berth_server):
+    member = Member("m0")
+    try:
+        srv = berth_server(f"""
+[routes:line]
+/ = @g
+
+[@g]
+members = {member.addr}
+rate = 1/m burst=2
+""")
+        statuses = [get(srv, "/x").status for _ in range(4)]
+        assert statuses == [200, 200, 429, 429]
+        # The refused requests never reached the member.
+        assert member.count() == 2
+    finally:
+        member.close()
+
+
+@pytest.mark.parametrize("value, message", [
+    ("rate = 100/d", 'rate "100/d": expected N/s, N/m or N/h'),
+    ("rate = 10/s\nrate_key = cookie", 'rate_key "cookie": expected ip, user, token or header'),
+])
+def test_check_reports_bad_values_at_file_and_line(tmp_path, value, message):
+    path, text = write_conf(tmp_path, f"""
+[routes:line]
+/api = limit echo
+
+[app:limit]
+call = berth.rate_limit
+{value}
+
+[app:echo]
+call = berth.echo
+""")
+    r = run_cli("check", "-c", str(path))
+    assert r.returncode == 1, r
+    key = value.splitlines()[-1].split("=")[0].strip() + " ="
+    lines = diagnostic_lines(r, path, line_of(text, key))
+    assert any(message in l for l in lines), r
