@@ -8,6 +8,7 @@ import base64
 import concurrent.futures
 import ctypes
 import ctypes.util
+import socket
 import time
 
 import pytest
@@ -190,3 +191,38 @@ call = berth.echo
     key = value.splitlines()[-1].split("=")[0].strip() + " ="
     lines = diagnostic_lines(r, path, line_of(text, key))
     assert any(message in l for l in lines), r
+
+
+def test_max_connections_per_ip(berth_server):
+    srv = berth_server("""
+[limits]
+max_connections_per_ip = 2
+
+[routes:line]
+/ = echo
+
+[app:echo]
+call = berth.echo
+""")
+    held = [socket.create_connection((berth.HOST, srv.port), timeout=3) for _ in range(2)]
+    try:
+        # Both held connections are served.
+        for s in held:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            assert s.recv(4096).startswith(b"HTTP/1.1 200"), "held connection not served"
+        with socket.create_connection((berth.HOST, srv.port), timeout=3) as third:
+            data = b""
+            while chunk := third.recv(4096):
+                data += chunk
+            assert data.startswith(b"HTTP/1.1 503"), data
+        # Refused again: counted, but logged once per address and minute.
+        with socket.create_connection((berth.HOST, srv.port), timeout=3) as fourth:
+            assert fourth.recv(4096).startswith(b"HTTP/1.1 503")
+        held.pop().close()
+        # The freed unit is given back once the server has seen the close.
+        assert berth.wait_until(lambda: srv.request("GET", "/").status == 200)
+    finally:
+        for s in held:
+            s.close()
+    assert berth.wait_until(lambda: "max_connections_per_ip (2) reached" in srv.server_log())
+    assert srv.server_log().count("max_connections_per_ip (2) reached") == 1

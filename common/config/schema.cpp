@@ -165,6 +165,12 @@ Schema makeBuiltin()
                       u"Most client connections open at once; further connections are refused "
                       u"(503)."_s),
                   1),
+            range(key(u"max_connections_per_ip"_s, T::Int, u"0"_s,
+                      u"Most connections one client address may hold open in one worker process "
+                      u"(0: no limit); further ones are refused like `max_connections` (503, "
+                      u"or closed on TLS). Not applied to `proxy_protocol` listeners and "
+                      u"`trusted_proxies` peers."_s),
+                  0, 1000000),
         }));
 
     schema.addSection(section(
