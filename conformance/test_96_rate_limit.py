@@ -156,7 +156,11 @@ def test_group_rate_on_proxied_requests(berth_server):
     try:
         srv = berth_server(f"""
 [routes:line]
+/metrics = metrics
 / = @g
+
+[app:metrics]
+call = berth.metrics
 
 [@g]
 members = {member.addr}
@@ -166,6 +170,33 @@ rate = 1/m burst=2
         assert statuses == [200, 200, 429, 429]
         # The refused requests never reached the member.
         assert member.count() == 2
+        metrics = get(srv, "/metrics").body.decode()
+        assert 'name="rl:@g:limited"} 2' in metrics, metrics
+        assert 'name="rl:@g:allowed"} 2' in metrics, metrics
+    finally:
+        member.close()
+
+
+def test_api_gateway_rate_applies_to_groups_without_their_own(berth_server):
+    member = Member("m1")
+    try:
+        srv = berth_server(f"""
+[routes:line]
+/a = @a
+/b = @b
+
+[api-gateway]
+rate = 1/h burst=1
+
+[@a]
+members = {member.addr}
+
+[@b]
+members = {member.addr}
+rate = 1/h burst=2
+""")
+        assert [get(srv, "/a").status for _ in range(2)] == [200, 429]
+        assert [get(srv, "/b").status for _ in range(3)] == [200, 200, 429]
     finally:
         member.close()
 
