@@ -8,6 +8,7 @@ import base64
 import concurrent.futures
 import ctypes
 import ctypes.util
+import re
 import socket
 import time
 
@@ -125,6 +126,7 @@ def test_shared_by_every_worker(berth_server):
 workers = 2
 
 [routes:line]
+/metrics = metrics
 /api = limit echo
 
 [app:limit]
@@ -133,22 +135,34 @@ rate = 20/s burst=10
 
 [app:echo]
 call = berth.echo
+
+[app:metrics]
+call = berth.metrics
 """)
-    start = time.monotonic()
 
     def one(_):
         return get(srv, "/api").status
 
+    statuses: list[int] = []
+    start = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
-        statuses = []
-        while time.monotonic() - start < 1.0:
+        # At least a second, and until the limit was hit (a loaded machine may be slow).
+        while time.monotonic() - start < 1.0 or (429 not in statuses and
+                                                 time.monotonic() - start < 5.0):
             statuses += list(pool.map(one, range(32)))
     elapsed = time.monotonic() - start
     ok = statuses.count(200)
-    assert statuses.count(429) > 0, statuses
+    assert 429 in statuses, statuses
     assert set(statuses) <= {200, 429}
     # burst + rate x elapsed, plus one for rounding: never burst x workers.
     assert 10 <= ok <= 10 + 20 * elapsed + 2, (ok, elapsed, len(statuses))
+    # Both workers took requests (one connection per request), and their counts add up.
+    metrics = get(srv, "/metrics").body.decode()
+    per_worker = re.findall(r'berth_worker_app_stat_total\{worker="(\d+)",name="rl:limit:'
+                            r'(?:allowed|limited)"\} (\d+)', metrics)
+    busy = {w for w, n in per_worker if int(n) > 0}
+    assert len(busy) == 2, per_worker
+    assert sum(int(n) for _, n in per_worker) == len(statuses), per_worker
 
 
 def test_group_rate_on_proxied_requests(berth_server):
@@ -166,8 +180,12 @@ call = berth.metrics
 members = {member.addr}
 rate = 1/m burst=2
 """)
-        statuses = [get(srv, "/x").status for _ in range(4)]
-        assert statuses == [200, 200, 429, 429]
+        first = get(srv, "/x")
+        assert first.status == 200 and first.body.decode().startswith("member=m0"), first
+        # The headers reach the client with the member's response.
+        assert first.header("RateLimit-Remaining") == "1", first
+        statuses = [get(srv, "/x").status for _ in range(3)]
+        assert statuses == [200, 429, 429]
         # The refused requests never reached the member.
         assert member.count() == 2
         metrics = get(srv, "/metrics").body.decode()
