@@ -248,7 +248,11 @@ def test_max_connections_per_ip(berth_server):
 max_connections_per_ip = 2
 
 [routes:line]
+/metrics = metrics
 / = echo
+
+[app:metrics]
+call = berth.metrics
 
 [app:echo]
 call = berth.echo
@@ -275,3 +279,4 @@ call = berth.echo
             s.close()
     assert berth.wait_until(lambda: "max_connections_per_ip (2) reached" in srv.server_log())
     assert srv.server_log().count("max_connections_per_ip (2) reached") == 1
+    assert 'name="connections_refused_per_ip"} 2' in get(srv, "/metrics").body.decode()

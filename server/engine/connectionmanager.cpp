@@ -384,12 +384,8 @@ bool ConnectionManager::acquirePerIp(int fd, const sockaddr *peer)
         return true;
     }
     Core::StatsRegistry *stats = m_server ? m_server->stats : nullptr;
-    if (stats) {
-        if (m_perIpRefusedStat < 0)
-            m_perIpRefusedStat =
-                stats->declare(QStringLiteral("connections_refused_per_ip"), Core::StatType::Sum);
-        stats->add(m_perIpRefusedStat);
-    }
+    if (stats)
+        stats->add(m_settings.perIpRefusedStat);
     if (logNow) {
         // Once per address and minute per worker: a client hammering the limit is one line.
         Http::Request request;

@@ -129,7 +129,6 @@ private:
     // PerIpConnections), keyed by connection; accepted-but-not-started ones by fd.
     QHash<const Connection *, QByteArray> m_ipKeys;
     QByteArray m_acceptedIpKey; // set by acceptOne() for the startConnection() it calls
-    int m_perIpRefusedStat = -1;
     // Counts the peer of a new socket against max_connections_per_ip; false: refused (the
     // caller answers as for max_connections).
     bool acquirePerIp(int fd, const sockaddr *peer);
