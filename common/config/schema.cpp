@@ -164,6 +164,12 @@ Schema makeBuiltin()
                       u"Most client connections open at once; further connections are refused "
                       u"(503)."_s),
                   1),
+            range(key(u"max_connections_per_ip"_s, T::Int, u"0"_s,
+                      u"Most connections one client address may hold open in one worker process "
+                      u"(0: no limit); further ones are refused like `max_connections` (503, "
+                      u"or closed on TLS). Not applied to `proxy_protocol` listeners and "
+                      u"`trusted_proxies` peers."_s),
+                  0, 1000000),
         }));
 
     schema.addSection(section(
@@ -389,6 +395,7 @@ Schema makeBuiltin()
              u"Client addresses or CIDR ranges that may see the page; others get 403."_s)}});
 
     addGatewaySchema(schema);
+    addRateLimitSchema(schema);
     schema.addSection(section(
         u"sessions"_s,
         u"Server-side sessions, used by berth.session apps. Every node that shares the store "

@@ -77,5 +77,8 @@ void addGatewaySchema(Schema &schema);   // [@*], [api-gateway]  (schemagateway.
 void addWsgiSchema(Schema &schema);      // berth.wsgi           (schemawsgi.cpp)
 void addAdminSchema(Schema &schema);     // [admin]              (schemaadmin.cpp)
 void addComposeSchema(Schema &schema);   // berth.compose        (schemacompose.cpp)
+void addRateLimitSchema(Schema &schema); // berth.rate_limit     (schemaratelimit.cpp)
+// `rate` and `rate_key`, for every section that limits requests (schemaratelimit.cpp).
+QList<KeySpec> rateLimitKeys(bool rateRequired);
 
 } // namespace Berth::Config

@@ -65,7 +65,7 @@ void addGatewaySchema(Schema &schema)
         u"@*"_s,
         u"A member group: the upstream servers a route `/path = @NAME` proxies to and balances "
         u"over (docs/gateway.md)."_s,
-        {
+        QList<KeySpec>{
             key(u"members"_s, T::List, QString(),
                 u"Upstream servers: `host:port`, `[v6]:port` or `unix:/path`, each optionally "
                 u"followed by `weight=N`, `max_conns=N` or `backup`."_s),
@@ -162,7 +162,7 @@ void addGatewaySchema(Schema &schema)
             key(u"cache_lock_timeout"_s, T::Duration, u"5s"_s,
                 u"How long concurrent misses for one URL wait for the one request that "
                 u"fetches it before going to the member themselves."_s),
-        }));
+        } + rateLimitKeys(false)));
     schema.addSection(section(
         u"api-gateway"_s,
         u"The API gateway (docs/gateway.md): bearer tokens and access rules for every `@group` "
@@ -172,6 +172,7 @@ void addGatewaySchema(Schema &schema)
                                     u"Guard every `@group` route with the gateway, using the "
                                     u"group's own `roles`, `ips`, `deny_ips` and `methods`."_s)};
             keys += gatewayKeys();
+            keys += rateLimitKeys(false);
             return keys;
         }()));
     schema.addApp(AppSpec{

@@ -14,6 +14,7 @@
 #include "mail/mailapp.h"
 #include "metrics/metricsapp.h"
 #include "proxy/proxyapp.h"
+#include "ratelimit/ratelimitapp.h"
 #include "session/sessionapp.h"
 #include "sessiondemo/sessiondemoapp.h"
 #include "socketapps/socketappregistry.h"
@@ -39,6 +40,7 @@ void registerBuiltinApps(Pipeline::AppRegistry &registry)
     registerSessionApp(registry);
     registerSessionDemoApp(registry);
     registerBasicAuthApp(registry);
+    registerRateLimitApp(registry);
     registerLogCollectorApp(registry);
     registerMailApp(registry);
     registerWsEchoApp(registry);

@@ -7,6 +7,7 @@
 #include "log/logging.h"
 #include "log/logsink.h"
 #include "log/requestlogline.h"
+#include "peripconnections.h"
 #include "proxyprotocol.h"
 #include "runtime/servercontext.h"
 #include "runtime/sharedstate.h"
@@ -28,6 +29,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <utility>
 
 Q_LOGGING_CATEGORY(lcAccept, "berth.engine")
 
@@ -233,8 +235,12 @@ void ConnectionManager::acceptOne(const Listener &listener)
     if (m_draining)
         return;
     int fd = -1;
+    sockaddr_storage peer{};
+    socklen_t peerLength = 0;
     do {
-        fd = ::accept4(listener.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        peerLength = sizeof(peer);
+        fd = ::accept4(listener.fd, reinterpret_cast<sockaddr *>(&peer), &peerLength,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
     } while (fd < 0 && errno == EINTR);
     if (fd < 0) {
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -248,6 +254,12 @@ void ConnectionManager::acceptOne(const Listener &listener)
         return; // EAGAIN (another thread or worker took it) or a transient error
     }
     if (!acquireConnectionSlot()) {
+        refuseOverLimit(fd, listener);
+        return;
+    }
+    // The PROXY header names the client only later, and the socket's peer is the proxy.
+    if (!listener.proxyProtocol && !acquirePerIp(fd, reinterpret_cast<sockaddr *>(&peer))) {
+        releaseConnectionSlot();
         refuseOverLimit(fd, listener);
         return;
     }
@@ -278,6 +290,8 @@ void ConnectionManager::startConnection(int fd, const Listener &listener,
     if (listener.transport)
         transport = listener.transport->create(fd);
     auto *connection = new Http1Connection(*this, fd, m_nextConnectionId++, std::move(transport));
+    if (!m_acceptedIpKey.isNull())
+        m_ipKeys.insert(connection, std::exchange(m_acceptedIpKey, QByteArray()));
     m_connections.push_back(connection);
     connection->start();
 }
@@ -352,6 +366,55 @@ bool ConnectionManager::acquireConnectionSlot()
     return true;
 }
 
+bool ConnectionManager::acquirePerIp(int fd, const sockaddr *peer)
+{
+    m_acceptedIpKey = QByteArray();
+    const int limit = m_settings.maxConnectionsPerIp;
+    if (limit <= 0 || (peer->sa_family != AF_INET && peer->sa_family != AF_INET6))
+        return true;
+    const QHostAddress address(peer);
+    if (m_settings.trustedProxies.contains(address))
+        return true; // a proxy carries many clients: its requests name them, not its socket
+    bool v4 = false;
+    const quint32 mapped = address.toIPv4Address(&v4); // ::ffff:a.b.c.d counts as a.b.c.d
+    const QByteArray key = v4 ? QByteArray::number(mapped) : address.toString().toLatin1();
+    bool logNow = false;
+    if (PerIpConnections::process().acquire(key, limit, &logNow)) {
+        m_acceptedIpKey = key;
+        return true;
+    }
+    Core::StatsRegistry *stats = m_server ? m_server->stats : nullptr;
+    if (stats)
+        stats->add(m_settings.perIpRefusedStat);
+    if (logNow) {
+        // Once per address and minute per worker: a client hammering the limit is one line.
+        Http::Request request;
+        request.peerAddress = address;
+        Log::logCef(QStringLiteral("Connection limit per address reached"), 4, &request, QString(),
+                    QStringLiteral("ConnLimitPerIp"),
+                    {{QStringLiteral("msg"),
+                      QStringLiteral("max_connections_per_ip (%1) reached; further connections "
+                                     "refused (logged once a minute per address)")
+                          .arg(limit)}});
+        qCWarning(lcAccept).noquote()
+            << QStringLiteral("max_connections_per_ip (%1) reached for %2: refusing its new "
+                              "connections (logged once a minute per address)")
+                   .arg(limit)
+                   .arg(address.toString());
+    }
+    (void)fd;
+    return false;
+}
+
+void ConnectionManager::releasePerIp(const Connection *connection)
+{
+    const auto it = m_ipKeys.constFind(connection);
+    if (it == m_ipKeys.cend())
+        return;
+    PerIpConnections::process().release(*it);
+    m_ipKeys.erase(it);
+}
+
 void ConnectionManager::releaseConnectionSlot()
 {
     Core::StatsRegistry *stats = m_server ? m_server->stats : nullptr;
@@ -424,6 +487,10 @@ void ConnectionManager::replace(Connection *old, Connection *next)
     const auto it = std::find(m_connections.begin(), m_connections.end(), old);
     if (it != m_connections.end())
         *it = next;
+    if (const auto key = m_ipKeys.constFind(old); key != m_ipKeys.cend()) {
+        m_ipKeys.insert(next, *key);
+        m_ipKeys.remove(old);
+    }
     old->deleteLater();
     next->start();
 }
@@ -435,6 +502,7 @@ void ConnectionManager::release(Connection *connection)
         *it = m_connections.back();
         m_connections.pop_back();
         releaseConnectionSlot();
+        releasePerIp(connection);
     }
     connection->deleteLater();
     if (m_draining && m_connections.empty())

@@ -1,5 +1,7 @@
 #pragma once
 
+struct sockaddr;
+
 #include "enginesettings.h"
 #include "poller.h"
 
@@ -123,6 +125,14 @@ private:
     std::vector<std::unique_ptr<ProxyHeaderReader>> m_proxyReaders;    // waiting for their header
     std::vector<std::unique_ptr<ProxyHeaderReader>> m_finishedReaders; // deleted next tick
     QHash<int, ConnectionOrigin> m_origins;
+    // max_connections_per_ip: the address each counted connection holds a unit for (see
+    // PerIpConnections), keyed by connection; accepted-but-not-started ones by fd.
+    QHash<const Connection *, QByteArray> m_ipKeys;
+    QByteArray m_acceptedIpKey; // set by acceptOne() for the startConnection() it calls
+    // Counts the peer of a new socket against max_connections_per_ip; false: refused (the
+    // caller answers as for max_connections).
+    bool acquirePerIp(int fd, const sockaddr *peer);
+    void releasePerIp(const Connection *connection);
     std::function<qint64()> m_clock;
     QTimer m_tick;
     Poller m_poller;

@@ -18,6 +18,7 @@ EngineSettings EngineSettings::fromConfig(const Config::Config &config)
     s.sendTimeoutMs = config.getDuration(limits, QStringLiteral("send_timeout")).count();
     s.idleTimeoutMs = config.getDuration(limits, QStringLiteral("idle_timeout")).count();
     s.maxConnections = int(config.getInt(limits, QStringLiteral("max_connections")));
+    s.maxConnectionsPerIp = int(config.getInt(limits, QStringLiteral("max_connections_per_ip")));
     s.serverName = config.getString(QStringLiteral("server"), QStringLiteral("name")).toUtf8();
     s.hsts = config.getString(QStringLiteral("tls"), QStringLiteral("hsts")).toLatin1();
     s.port = quint16(config.getInt(QStringLiteral("server"), QStringLiteral("port")));

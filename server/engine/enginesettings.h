@@ -48,6 +48,8 @@ struct EngineSettings
     qint64 idleTimeoutMs = 75'000;   // keep-alive wait for the next request
     qint64 lingerTimeoutMs = 2'000;  // reading what a client still sends after we closed
     int maxConnections = 10'000;
+    int maxConnectionsPerIp = 0; // [limits] max_connections_per_ip, per worker; 0: no limit
+    int perIpRefusedStat = -1;   // its refusals' stat, declared by the server before threads start
     QByteArray serverName = "berth"; // [server] name: request.log's server field
     QByteArray hsts;                 // [tls] hsts: Strict-Transport-Security on TLS responses
     quint16 port = 0;

@@ -241,7 +241,7 @@ void tst_Validator::apps_data()
                        u"berth.fault, "
                        u"berth.basic_auth, berth.log_collector, berth.session, "
                        u"berth.session_demo, berth.ws_echo, berth.ws_chat, berth.debug, "
-                       u"berth.gateway, berth.mail, berth.wsgi, berth.compose)"_s};
+                       u"berth.gateway, berth.rate_limit, berth.mail, berth.wsgi, berth.compose)"_s};
     QTest::newRow("short name") << u"[app:e]\ncall = echo\n"_s
                                 << QStringList{
                                        u"v.conf:2: [app:e] call: unknown app 'echo' (did you mean "
@@ -371,7 +371,8 @@ void tst_Validator::schemaApps()
                           u"berth.heartbeat"_s, u"berth.fault"_s, u"berth.basic_auth"_s,
                           u"berth.log_collector"_s, u"berth.session"_s, u"berth.session_demo"_s,
                           u"berth.ws_echo"_s, u"berth.ws_chat"_s, u"berth.debug"_s,
-                          u"berth.gateway"_s, u"berth.mail"_s, u"berth.wsgi"_s, u"berth.compose"_s}));
+                          u"berth.gateway"_s, u"berth.rate_limit"_s, u"berth.mail"_s, u"berth.wsgi"_s,
+                          u"berth.compose"_s}));
     QVERIFY(schema.plannedApps().isEmpty());
     QVERIFY(schema.isKnownApp(u"berth.static"_s));
     QVERIFY(schema.isKnownApp(u"berth.session"_s));

@@ -190,6 +190,8 @@ std::shared_ptr<GroupRuntime> buildGroup(const Pipeline::AppSetup &setup, const 
         };
         group->cache = std::move(cache);
     }
+    group->rateLimit = Apps::RateLimitPolicy::fromConfig(config, section, u"api-gateway"_qs,
+                                                         section, setup.server);
     return group;
 }
 
@@ -232,6 +234,8 @@ void GroupRuntime::setDown(int member, bool down)
 
 Pipeline::Outcome ProxyApp::handle(Http::Exchange &exchange)
 {
+    if (m_group->rateLimit && !m_group->rateLimit->admit(exchange))
+        return Pipeline::Outcome::Answered; // 429
     if (m_group->cache) {
         Cache::Transaction::begin(m_group->cache, exchange,
                                   [group = m_group, handle = exchange.handle()](

@@ -3,6 +3,7 @@
 #include "balancer.h"
 #include "groupsettings.h"
 
+#include "apps/ratelimit/ratelimitpolicy.h"
 #include "pipeline/app.h"
 #include "upstream/memberaddress.h"
 
@@ -42,6 +43,8 @@ struct GroupRuntime
     QList<Upstream::ResolvedAddress> resolved; // DNS names, resolved when the group is built
     Core::ServerContext *server = nullptr;
     std::shared_ptr<Cache::GroupCache> cache; // null without `cache`
+    // `rate` of the group (or of [api-gateway]): checked before a member is picked; null: none.
+    std::shared_ptr<Apps::RateLimitPolicy> rateLimit;
 
     // berth.stats entries per member ("gw:@users:10.0.0.5:5001:requests"), -1 when there are no
     // stats (tests, berthd check) or the table is full.

@@ -56,6 +56,12 @@ bool isRebuiltRequestField(QByteArrayView name)
 }
 
 // Field names listed in Connection (RFC 9110 §7.6.1): hop-by-hop by declaration.
+// RateLimit-Limit, -Remaining, -Reset (docs/gateway.md, "Rate limits").
+bool isRateLimitField(QByteArrayView name)
+{
+    return name.size() > 10 && equalsIgnoreCase(name.first(10), "RateLimit-");
+}
+
 bool namedByConnection(QByteArrayView name, const QList<QByteArrayView> &connectionValues)
 {
     for (QByteArrayView value : connectionValues) {
@@ -434,17 +440,27 @@ void ProxyCall::upstreamHead(const Upstream::ResponseHead &head)
             connectionValues.append(value);
     }
     Http::Response &response = exchange->response();
+    // The gateway's own rate-limit fields (set before the call, by the group's `rate` or a
+    // berth.rate_limit app in front) replace any the member sends.
+    std::vector<std::pair<QByteArray, QByteArray>> gatewayFields;
+    for (const auto &field : response.headers()) {
+        if (isRateLimitField(field.first))
+            gatewayFields.push_back(field);
+    }
     response.clear();
     response.status = head.status;
     for (const auto &[name, value] : head.fields) {
         if (Upstream::isHopByHopField(name) || namedByConnection(name, connectionValues) ||
             equalsIgnoreCase(name, "content-length") || equalsIgnoreCase(name, "date") ||
-            equalsIgnoreCase(name, "server") || equalsIgnoreCase(name, "x-berth-txn"))
+            equalsIgnoreCase(name, "server") || equalsIgnoreCase(name, "x-berth-txn") ||
+            (!gatewayFields.empty() && isRateLimitField(name)))
             continue;
         response.addHeader(name, value);
     }
     if (m_cache)
         m_cache->responseHead(*exchange, head);
+    for (const auto &[name, value] : gatewayFields)
+        response.addHeader(name, value);
     m_responseStarted = true;
     const Upstream::BodyFraming framing = head.framing(exchange->request().method());
     qint64 length = -1;

@@ -145,6 +145,9 @@ bool Server::prepare()
         m_errors.append(error.isEmpty() ? QStringLiteral("no shared state") : error);
         return false;
     }
+    if (m_settings.maxConnectionsPerIp > 0)
+        m_settings.perIpRefusedStat =
+            m_stats.declare(QStringLiteral("connections_refused_per_ip"), Core::StatType::Sum);
     m_offload = std::make_unique<OffloadPool>(OffloadSettings::fromConfig(m_config), &m_stats);
     m_context.offload = m_offload.get();
     // Each thread gets its own router and apps: apps never share mutable state across threads.
