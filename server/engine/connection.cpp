@@ -111,6 +111,7 @@ void Connection::start()
         m_countedActive = true;
     }
     onStarted();
+    scheduleCheck();
 }
 
 void Connection::onPollEvents(bool readable, bool writable)
@@ -119,6 +120,27 @@ void Connection::onPollEvents(bool readable, bool writable)
         onReadable();
     if (writable && m_state != State::Closed)
         onWritable();
+    // Whatever arrived may have started a request (a head deadline, a body to wait for): the
+    // idle connection's far deadline comes closer. O(1), and nothing when it did not.
+    scheduleCheck();
+}
+
+qint64 Connection::nextCheck(qint64 now) const
+{
+    return now + m_manager.tickMs();
+}
+
+void Connection::scheduleCheck()
+{
+    if (m_state != State::Closed)
+        m_manager.timers().armNoLater(*this, nextCheck(now()));
+}
+
+void Connection::onTimer(qint64 now)
+{
+    checkTimeouts(now);
+    if (m_state != State::Closed)
+        m_manager.timers().arm(*this, nextCheck(now));
 }
 
 void Connection::setInterest(bool read, bool write)
@@ -391,6 +413,7 @@ void Connection::flush()
 
 void Connection::waitForWritable()
 {
+    scheduleCheck(); // send_timeout runs from now
     if (m_transport->wantsWrite()) {
         setInterest(m_wantRead, true);
     } else {
@@ -439,6 +462,7 @@ void Connection::beginClosing(bool flushNow)
     if (m_state == State::Closed || m_state == State::Closing)
         return;
     m_state = State::Closing;
+    scheduleCheck(); // send_timeout and the lingering close run from now
     if (flushNow)
         flush();
 }
@@ -459,6 +483,7 @@ void Connection::closeSocket()
         return;
     const State previous = m_state;
     m_state = State::Closed;
+    TimerWheel::disarm(*this);
     onClosing(previous);
     if (m_registered) {
         m_manager.poller()->remove(m_fd);

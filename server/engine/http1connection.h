@@ -29,6 +29,7 @@ public:
 
     // Connection
     void checkTimeouts(qint64 now) override;
+    qint64 nextCheck(qint64 now) const override;
     bool isIdle() const override;
     void drain() override;
 
@@ -89,6 +90,9 @@ private:
     bool callApp(const char *what, const std::function<void()> &callback);
     // The exchange is over: per-exchange state released, handles turn null.
     void endExchange();
+
+    static constexpr qsizetype OutputHighWater = 256 * 1024; // pipelined output held at most
+    static constexpr qint64 IdleReleaseMs = 1000; // idle this long: give the buffers back
 
     Http1::RequestDecoder m_decoder;
     ExchangeDriver m_driver;

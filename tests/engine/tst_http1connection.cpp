@@ -193,6 +193,7 @@ private Q_SLOTS:
     void pipelinedRequestsAnswerInOrder();
     void headerTimeoutIs408WithoutSleeping();
     void idleTimeoutClosesKeepAlive();
+    void idleConnectionSleepsUntilItsDeadline();
     void backPressureWaitsForWritable();
     void lingeringCloseSwallowsThenCloses();
     void clientLeavingMidBodyIsNoticedAtOnce();
@@ -277,9 +278,13 @@ void TestHttp1Connection::clientCloses()
 
 void TestHttp1Connection::advance(qint64 ms)
 {
-    m_now += ms;
-    if (m_manager->connectionCount() > 0)
-        m_connection->checkTimeouts(m_now);
+    // As the manager's tick does: the thread's timer wheel, every 100 ms and at the end, runs
+    // the checks that are due (a connection is checked only when its timer says so).
+    const qint64 end = m_now + ms;
+    for (m_now += m_manager->tickMs(); m_now < end; m_now += m_manager->tickMs())
+        m_manager->timers().advance(m_now);
+    m_now = end;
+    m_manager->timers().advance(m_now);
 }
 
 void TestHttp1Connection::pipelinedRequestsAnswerInOrder()
@@ -314,6 +319,37 @@ void TestHttp1Connection::idleTimeoutClosesKeepAlive()
     QCOMPARE(m_manager->connectionCount(), 1);
     advance(1);
     QCOMPARE(m_manager->connectionCount(), 0);
+}
+
+void TestHttp1Connection::idleConnectionSleepsUntilItsDeadline()
+{
+    // Between requests the connection is armed for its exact deadlines (the idle buffer
+    // release, then idle_timeout), so the ticks in between check nothing at all.
+    feed("GET /answer HTTP/1.1\r\nHost: a\r\n\r\n");
+    const qint64 answered = m_now;
+    Engine::TimerWheel &wheel = m_manager->timers();
+    QCOMPARE(wheel.count(), 1);
+    int fired = 0;
+    for (m_now += 100; m_now < answered + 1000; m_now += 100)
+        fired += wheel.advance(m_now);
+    QCOMPARE(fired, 0);
+    QCOMPARE(wheel.advance(m_now), 1); // the buffers go back after 1 s idle
+    fired = 0;
+    for (m_now += 100; m_now < answered + 75'000; m_now += 100)
+        fired += wheel.advance(m_now);
+    QCOMPARE(fired, 0);
+    QCOMPARE(m_manager->connectionCount(), 1);
+    QCOMPARE(wheel.advance(answered + 75'000), 1);
+    QCOMPARE(m_manager->connectionCount(), 0);
+    QCOMPARE(wheel.count(), 0);
+
+    // A connection that sends part of a head gets its 408 at header_timeout, through the wheel.
+    m_wire = std::make_shared<Wire>();
+    m_connection = connect();
+    feed("GET /answer HTTP/1.1\r\nHost: a\r\n");
+    QCOMPARE(wheel.count(), 1);
+    advance(10'000);
+    QVERIFY(m_wire->fromServer.startsWith("HTTP/1.1 408 "));
 }
 
 void TestHttp1Connection::backPressureWaitsForWritable()
