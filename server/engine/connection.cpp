@@ -4,6 +4,7 @@
 #include "http/request.h"
 #include "runtime/servercontext.h"
 #include "runtime/statsregistry.h"
+#include "threadbuffers.h"
 #include "transport.h"
 
 #include <QLoggingCategory>
@@ -168,7 +169,10 @@ void Connection::compactInput()
 QByteArray &Connection::output()
 {
     if (m_outPos >= m_out.size()) {
-        m_out.resize(0);
+        if (m_out.capacity() == 0)
+            m_out = ThreadBuffers::takeBytes(); // lent back by an exchange that ended
+        else
+            m_out.resize(0);
         m_outPos = 0;
         m_lastWriteProgress = now();
     }
@@ -503,6 +507,14 @@ void Connection::closeSocket()
         m_countedActive = false;
     }
     m_manager.release(this);
+}
+
+void Connection::lendOutputBuffer()
+{
+    if (m_outPos < m_out.size() || m_fileFd >= 0)
+        return; // still going out
+    ThreadBuffers::giveBytes(m_out);
+    m_outPos = 0;
 }
 
 void Connection::releaseIdleBuffers()

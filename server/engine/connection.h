@@ -138,6 +138,9 @@ protected:
     bool checkClosingTimeout(qint64 now);
     void closeSocket();
     void releaseIdleBuffers();
+    // Everything queued went out: the output buffer goes back to the thread (ThreadBuffers)
+    // until the next response needs one.
+    void lendOutputBuffer();
     // Whether releaseIdleBuffers() would free anything.
     bool holdsBuffers() const { return m_in.capacity() != 0 || m_out.capacity() != 0; }
     // "ip:port" (or "unix:") and "name:port" of the connection, for request.log.

@@ -5,6 +5,7 @@
 #include "protocolselector.h"
 #include "runtime/servercontext.h"
 #include "runtime/statsregistry.h"
+#include "threadbuffers.h"
 #include "transport.h"
 
 #include <QLoggingCategory>
@@ -73,8 +74,20 @@ void Http1Connection::process()
         // The flush may have sent the rest of a file and so completed the response: then the
         // exchange can end now (no further event would announce it).
     } while (m_state == State::Active && m_responseFinished && !fileInFlight() && bodyComplete());
-    if (m_state != State::Closed)
-        updateReadInterest();
+    if (m_state == State::Closed)
+        return;
+    updateReadInterest();
+    // Between requests with nothing pending: the exchange's buffers go back to the thread.
+    if (isIdle())
+        lendBuffers();
+}
+
+void Http1Connection::lendBuffers()
+{
+    m_request.head.clear(); // its views point into the head storage
+    ThreadBuffers::giveFields(m_request.head.fields);
+    ThreadBuffers::giveBytes(m_headStorage);
+    lendOutputBuffer();
 }
 
 void Http1Connection::processInput()
@@ -110,6 +123,8 @@ void Http1Connection::processInput()
             }
             if (m_headDeadline == 0)
                 m_headDeadline = now() + m_manager.settings().headerTimeoutMs;
+            if (m_request.head.fields.capacity() == 0)
+                m_request.head.fields = ThreadBuffers::takeFields();
             const auto event = m_decoder.decodeHead(in, m_request.head);
             if (event == Http1::RequestDecoder::Event::NeedMore) {
                 if (m_peerEof)
@@ -155,6 +170,8 @@ bool Http1Connection::startRequest()
 {
     const QByteArrayView in = pendingInput();
     const qsizetype consumed = m_decoder.consumed();
+    if (m_headStorage.capacity() == 0)
+        m_headStorage = ThreadBuffers::takeBytes();
     m_headStorage.resize(consumed);
     std::memcpy(m_headStorage.data(), in.data(), size_t(consumed));
     Http1::rebaseHead(m_request.head, in.data(), m_headStorage.constData());

@@ -90,6 +90,9 @@ private:
     bool callApp(const char *what, const std::function<void()> &callback);
     // The exchange is over: per-exchange state released, handles turn null.
     void endExchange();
+    // Between requests: the head storage, header fields and output buffer go back to the
+    // thread (ThreadBuffers), so an idle keep-alive connection holds no buffer.
+    void lendBuffers();
 
     static constexpr qsizetype OutputHighWater = 256 * 1024; // pipelined output held at most
     static constexpr qint64 IdleReleaseMs = 1000; // idle this long: give the buffers back

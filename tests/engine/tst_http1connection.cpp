@@ -4,6 +4,7 @@
 // sleeps.
 #include "engine/connectionmanager.h"
 #include "engine/http1connection.h"
+#include "engine/threadbuffers.h"
 #include "engine/transport.h"
 #include "http/exchange.h"
 #include "pipeline/appregistry.h"
@@ -194,6 +195,7 @@ private Q_SLOTS:
     void headerTimeoutIs408WithoutSleeping();
     void idleTimeoutClosesKeepAlive();
     void idleConnectionSleepsUntilItsDeadline();
+    void idleConnectionLendsItsBuffersToTheThread();
     void backPressureWaitsForWritable();
     void lingeringCloseSwallowsThenCloses();
     void clientLeavingMidBodyIsNoticedAtOnce();
@@ -350,6 +352,39 @@ void TestHttp1Connection::idleConnectionSleepsUntilItsDeadline()
     QCOMPARE(wheel.count(), 1);
     advance(10'000);
     QVERIFY(m_wire->fromServer.startsWith("HTTP/1.1 408 "));
+}
+
+void TestHttp1Connection::idleConnectionLendsItsBuffersToTheThread()
+{
+    using namespace Engine;
+    // Drain whatever earlier tests left in this thread's pools.
+    while (ThreadBuffers::takeBytes().capacity() > 0) {
+    }
+    while (ThreadBuffers::takeFields().capacity() > 0) {
+    }
+    feed("GET /answer HTTP/1.1\r\nHost: a\r\n\r\n");
+    QVERIFY(m_wire->fromServer.startsWith("HTTP/1.1 200 "));
+    QCOMPARE(m_manager->connectionCount(), 1);
+    // Answered and idle: its head storage, header fields and output buffer are the thread's.
+    QByteArray a = ThreadBuffers::takeBytes();
+    QByteArray b = ThreadBuffers::takeBytes();
+    std::vector<Http::HeaderField> fields = ThreadBuffers::takeFields();
+    QVERIFY(a.capacity() > 0);
+    QVERIFY(b.capacity() > 0);
+    QVERIFY(fields.capacity() > 0);
+    QCOMPARE(ThreadBuffers::takeBytes().capacity(), 0);
+    ThreadBuffers::giveBytes(a);
+    ThreadBuffers::giveBytes(b);
+    ThreadBuffers::giveFields(fields);
+    QVERIFY(a.isNull());
+    QCOMPARE(fields.capacity(), size_t(0));
+
+    // The next request borrows them back (and answers as before); pipelined input keeps them.
+    m_wire->fromServer.clear();
+    feed("GET /answer/2 HTTP/1.1\r\nHost: a\r\n\r\nGET /answer/3 HTTP/1.1\r\nHost: a\r\n\r\n");
+    QCOMPARE(m_wire->fromServer.count("HTTP/1.1 200 OK"), 2);
+    QVERIFY(m_wire->fromServer.indexOf("/answer/2") < m_wire->fromServer.indexOf("/answer/3"));
+    QVERIFY(ThreadBuffers::takeBytes().capacity() > 0);
 }
 
 void TestHttp1Connection::backPressureWaitsForWritable()
