@@ -554,9 +554,10 @@ void Connection::fillConnectionAddresses(Http::Request &request) const
 
 const QByteArray &Connection::serverText()
 {
+    // Shared with every connection of the thread on the same port (one allocation per port,
+    // not per connection).
     if (m_serverText.isEmpty())
-        m_serverText = m_manager.settings().serverName + ':' +
-                       (m_unixPeer ? QByteArrayLiteral("unix") : QByteArray::number(m_localPort));
+        m_serverText = m_manager.serverText(m_unixPeer ? -1 : int(m_localPort));
     return m_serverText;
 }
 

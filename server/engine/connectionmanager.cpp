@@ -203,6 +203,16 @@ qint64 ConnectionManager::tickMs() const
     return TickMs;
 }
 
+QByteArray ConnectionManager::serverText(int localPort)
+{
+    auto it = m_serverTexts.find(localPort);
+    if (it == m_serverTexts.end())
+        it = m_serverTexts.insert(localPort, m_settings.serverName + ':' +
+                                                 (localPort < 0 ? QByteArrayLiteral("unix")
+                                                                : QByteArray::number(localPort)));
+    return *it;
+}
+
 void ConnectionManager::start()
 {
     for (const Listener &listener : std::as_const(m_listeners))

@@ -99,6 +99,9 @@ public:
     bool acquireConnectionSlot();
     void releaseConnectionSlot();
 
+    // "name:port" (port -1: "name:unix") for request.log, one shared copy per port.
+    QByteArray serverText(int localPort);
+
     // The origin recorded when fd was accepted; null when none was (adopted connections).
     const ConnectionOrigin *origin(int fd) const
     {
@@ -139,6 +142,7 @@ private:
     std::vector<std::unique_ptr<ProxyHeaderReader>> m_proxyReaders;    // waiting for their header
     std::vector<std::unique_ptr<ProxyHeaderReader>> m_finishedReaders; // deleted next tick
     QHash<int, ConnectionOrigin> m_origins;
+    QHash<int, QByteArray> m_serverTexts;
     std::function<qint64()> m_clock;
     qint64 m_turnNow = -1; // the time of the loop turn in progress, -1 outside one
     TimerWheel m_timers;
