@@ -4,6 +4,7 @@
 #include "http/request.h"
 #include "runtime/servercontext.h"
 #include "runtime/statsregistry.h"
+#include "threadbuffers.h"
 #include "transport.h"
 
 #include <QLoggingCategory>
@@ -111,6 +112,7 @@ void Connection::start()
         m_countedActive = true;
     }
     onStarted();
+    scheduleCheck();
 }
 
 void Connection::onPollEvents(bool readable, bool writable)
@@ -127,6 +129,27 @@ void Connection::onPollEvents(bool readable, bool writable)
         onReadable();
     if (writable && m_state != State::Closed)
         onWritable();
+    // Whatever arrived may have started a request (a head deadline, a body to wait for): the
+    // idle connection's far deadline comes closer. O(1), and nothing when it did not.
+    scheduleCheck();
+}
+
+qint64 Connection::nextCheck(qint64 now) const
+{
+    return now + m_manager.tickMs();
+}
+
+void Connection::scheduleCheck()
+{
+    if (m_state != State::Closed)
+        m_manager.timers().armNoLater(*this, nextCheck(now()));
+}
+
+void Connection::onTimer(qint64 now)
+{
+    checkTimeouts(now);
+    if (m_state != State::Closed)
+        m_manager.timers().arm(*this, nextCheck(now));
 }
 
 void Connection::setInterest(bool read, bool write)
@@ -154,7 +177,10 @@ void Connection::compactInput()
 QByteArray &Connection::output()
 {
     if (m_outPos >= m_out.size()) {
-        m_out.resize(0);
+        if (m_out.capacity() == 0)
+            m_out = ThreadBuffers::takeBytes(); // lent back by an exchange that ended
+        else
+            m_out.resize(0);
         m_outPos = 0;
         m_lastWriteProgress = now();
     }
@@ -399,6 +425,7 @@ void Connection::flush()
 
 void Connection::waitForWritable()
 {
+    scheduleCheck(); // send_timeout runs from now
     if (m_transport->wantsWrite()) {
         setInterest(m_wantRead, true);
     } else {
@@ -447,6 +474,7 @@ void Connection::beginClosing(bool flushNow)
     if (m_state == State::Closed || m_state == State::Closing)
         return;
     m_state = State::Closing;
+    scheduleCheck(); // send_timeout and the lingering close run from now
     if (flushNow)
         flush();
 }
@@ -467,6 +495,7 @@ void Connection::closeSocket()
         return;
     const State previous = m_state;
     m_state = State::Closed;
+    TimerWheel::disarm(*this);
     onClosing(previous);
     if (m_registered) {
         m_manager.poller()->remove(m_fd);
@@ -486,6 +515,14 @@ void Connection::closeSocket()
         m_countedActive = false;
     }
     m_manager.release(this);
+}
+
+void Connection::lendOutputBuffer()
+{
+    if (m_outPos < m_out.size() || m_fileFd >= 0)
+        return; // still going out
+    ThreadBuffers::giveBytes(m_out);
+    m_outPos = 0;
 }
 
 void Connection::releaseIdleBuffers()
@@ -525,9 +562,10 @@ void Connection::fillConnectionAddresses(Http::Request &request) const
 
 const QByteArray &Connection::serverText()
 {
+    // Shared with every connection of the thread on the same port (one allocation per port,
+    // not per connection).
     if (m_serverText.isEmpty())
-        m_serverText = m_manager.settings().serverName + ':' +
-                       (m_unixPeer ? QByteArrayLiteral("unix") : QByteArray::number(m_localPort));
+        m_serverText = m_manager.serverText(m_unixPeer ? -1 : int(m_localPort));
     return m_serverText;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "poller.h"
+#include "timerwheel.h"
 
 #include <QByteArray>
 #include <QHostAddress>
@@ -45,7 +46,12 @@ using CodecFactory = std::function<Connection *(
 // lingering close and the timeouts about bytes moving. A codec subclass turns the bytes into
 // exchanges (Http1Connection; an HTTP/2 connection later); ConnectionManager holds them all
 // through this class and never knows the protocol.
-class Connection : public QObject, public Poller::Handler
+//
+// Timeouts: each connection sits in its thread's timer wheel once, armed for the next moment
+// one of its timeouts could expire (nextCheck()); when it fires, checkTimeouts() decides and
+// the connection is armed again. Activity does not touch the wheel (a deadline that moved
+// later just fires early and is re-armed), only a deadline that may have come closer does.
+class Connection : public QObject, public Poller::Handler, private TimerWheel::Timer
 {
     Q_OBJECT
 public:
@@ -56,6 +62,13 @@ public:
 
     void start();
     virtual void checkTimeouts(qint64 now) = 0;
+    // When checkTimeouts() should run next: the earliest deadline of the current state. The
+    // default, for a connection with an exchange in flight, is the manager's next tick (the
+    // timeouts of a busy connection move with every byte, so they are checked each tick).
+    virtual qint64 nextCheck(qint64 now) const;
+    // Re-arms the connection's timer when its next check may have come closer (a request
+    // began, output is waiting for the client, a drain started).
+    void scheduleCheck();
     // Between exchanges with nothing received: may be closed to make room or on drain.
     virtual bool isIdle() const = 0;
     // Draining: finish what is in flight, then close.
@@ -125,6 +138,11 @@ protected:
     bool checkClosingTimeout(qint64 now);
     void closeSocket();
     void releaseIdleBuffers();
+    // Everything queued went out: the output buffer goes back to the thread (ThreadBuffers)
+    // until the next response needs one.
+    void lendOutputBuffer();
+    // Whether releaseIdleBuffers() would free anything.
+    bool holdsBuffers() const { return m_in.capacity() != 0 || m_out.capacity() != 0; }
     // "ip:port" (or "unix:") and "name:port" of the connection, for request.log.
     const QByteArray &clientText();
     const QByteArray &serverText();
@@ -150,6 +168,10 @@ protected:
     bool m_http2Allowed = true; // the listener serves HTTP/2 (prior knowledge, h2c)
 
 private:
+    friend class ConnectionManager; // m_managerIndex
+    // TimerWheel::Timer
+    void onTimer(qint64 now) override;
+
     void onReadable();
     void onWritable();
     bool readInput();
@@ -161,7 +183,8 @@ private:
 
     int m_fd;
     quint64 m_id;
-    bool m_registered = false; // in the thread's epoll set
+    qsizetype m_managerIndex = -1; // in the manager's list, for O(1) removal
+    bool m_registered = false;     // in the thread's epoll set
     bool m_wantRead = false;
     bool m_wantWrite = false;
     bool m_readNeedsWritable = false;  // TLS: a read waits for the socket to take our bytes

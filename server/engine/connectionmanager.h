@@ -4,6 +4,7 @@ struct sockaddr;
 
 #include "enginesettings.h"
 #include "poller.h"
+#include "timerwheel.h"
 
 #include <QByteArray>
 #include <QHash>
@@ -41,8 +42,9 @@ struct ConnectionOrigin
 };
 
 // One event-loop thread's share of the server: accepts on the shared listening sockets, owns
-// the connections it accepted, and runs their timeouts from one coarse tick (a timer per
-// connection would cost more than scanning them). Everything here runs in that thread.
+// the connections it accepted, and runs their timeouts from a timer wheel advanced by one
+// coarse tick (each connection is armed for its own next deadline, so idle connections cost
+// nothing between ticks). Everything here runs in that thread.
 class ConnectionManager final : public QObject
 {
     Q_OBJECT
@@ -77,16 +79,30 @@ public:
     void adopt(Connection *connection);
 
     // Monotonic milliseconds for every timeout of this thread's connections. Tests inject a
-    // clock so timeouts run without sleeping.
-    qint64 now() const { return m_clock ? m_clock() : monotonicNow(); }
-    void setClock(std::function<qint64()> clock) { m_clock = std::move(clock); }
+    // clock so timeouts run without sleeping. Read once per loop turn: while the poller
+    // dispatches a batch of events (or the tick runs), every caller gets the time the turn
+    // began; outside a turn (an app's own timer) the clock is read.
+    qint64 now() const { return m_turnNow >= 0 ? m_turnNow : readClock(); }
+    void setClock(std::function<qint64()> clock)
+    {
+        m_clock = std::move(clock);
+        m_timers.rebase(readClock());
+    }
     static qint64 monotonicNow();
+
+    // The timeouts of this thread's connections, and the period of the tick that advances them
+    // (the granularity of every timeout).
+    TimerWheel &timers() { return m_timers; }
+    qint64 tickMs() const;
 
     // max_connections across the whole server: shared memory when workers share it, this
     // process's own count otherwise (workers = 0). Takes a unit for a new connection; false
     // when the server is full.
     bool acquireConnectionSlot();
     void releaseConnectionSlot();
+
+    // "name:port" (port -1: "name:unix") for request.log, one shared copy per port.
+    QByteArray serverText(int localPort);
 
     // The origin recorded when fd was accepted; null when none was (adopted connections).
     const ConnectionOrigin *origin(int fd) const
@@ -114,6 +130,9 @@ private:
     void setAccepting(bool on);
     void tick();
     void resumeAccepting();
+    void track(Connection *connection);
+    bool untrack(Connection *connection);
+    qint64 readClock() const { return m_clock ? m_clock() : monotonicNow(); }
 
     EngineSettings m_settings;
     const Http::RequestRouter *m_router;
@@ -133,7 +152,10 @@ private:
     // caller answers as for max_connections).
     bool acquirePerIp(int fd, const sockaddr *peer);
     void releasePerIp(const Connection *connection);
+    QHash<int, QByteArray> m_serverTexts;
     std::function<qint64()> m_clock;
+    qint64 m_turnNow = -1; // the time of the loop turn in progress, -1 outside one
+    TimerWheel m_timers;
     QTimer m_tick;
     Poller m_poller;
     QTimer m_acceptPause;

@@ -5,6 +5,7 @@
 #include "protocolselector.h"
 #include "runtime/servercontext.h"
 #include "runtime/statsregistry.h"
+#include "threadbuffers.h"
 #include "transport.h"
 
 #include <QLoggingCategory>
@@ -21,9 +22,7 @@ namespace {
 
 constexpr qsizetype ReadChunk = 16 * 1024;
 constexpr qsizetype BodyBufferCap = 64 * 1024; // unread body bytes held before we stop reading
-constexpr qsizetype OutputHighWater = 256 * 1024;
-constexpr qint64 SmallFileBytes = 32 * 1024; // read into the response buffer: one write
-constexpr qint64 IdleReleaseMs = 1000;       // idle this long: give the buffers back
+constexpr qint64 SmallFileBytes = 32 * 1024;   // read into the response buffer: one write
 
 } // namespace
 
@@ -75,8 +74,20 @@ void Http1Connection::process()
         // The flush may have sent the rest of a file and so completed the response: then the
         // exchange can end now (no further event would announce it).
     } while (m_state == State::Active && m_responseFinished && !fileInFlight() && bodyComplete());
-    if (m_state != State::Closed)
-        updateReadInterest();
+    if (m_state == State::Closed)
+        return;
+    updateReadInterest();
+    // Between requests with nothing pending: the exchange's buffers go back to the thread.
+    if (isIdle())
+        lendBuffers();
+}
+
+void Http1Connection::lendBuffers()
+{
+    m_request.head.clear(); // its views point into the head storage
+    ThreadBuffers::giveFields(m_request.head.fields);
+    ThreadBuffers::giveBytes(m_headStorage);
+    lendOutputBuffer();
 }
 
 void Http1Connection::processInput()
@@ -112,6 +123,8 @@ void Http1Connection::processInput()
             }
             if (m_headDeadline == 0)
                 m_headDeadline = now() + m_manager.settings().headerTimeoutMs;
+            if (m_request.head.fields.capacity() == 0)
+                m_request.head.fields = ThreadBuffers::takeFields();
             const auto event = m_decoder.decodeHead(in, m_request.head);
             if (event == Http1::RequestDecoder::Event::NeedMore) {
                 if (m_peerEof)
@@ -157,6 +170,8 @@ bool Http1Connection::startRequest()
 {
     const QByteArrayView in = pendingInput();
     const qsizetype consumed = m_decoder.consumed();
+    if (m_headStorage.capacity() == 0)
+        m_headStorage = ThreadBuffers::takeBytes();
     m_headStorage.resize(consumed);
     std::memcpy(m_headStorage.data(), in.data(), size_t(consumed));
     Http1::rebaseHead(m_request.head, in.data(), m_headStorage.constData());
@@ -680,126 +695,6 @@ void Http1Connection::appFailed(const QString &appName, const char *what)
 bool Http1Connection::callApp(const char *what, const std::function<void()> &callback)
 {
     return m_driver.callApp(*this, what, callback, clientText());
-}
-
-// ---------------------------------------------------------------------------------------------
-// Connection hooks
-
-void Http1Connection::onFileSent()
-{
-    if (m_responseFinished)
-        writeRequestLog();
-}
-
-void Http1Connection::onWritableRoom()
-{
-    if (m_writableWanted && m_onWritable && !m_responseFinished &&
-        outputQueued() < OutputHighWater) {
-        m_writableWanted = false;
-        EventHandler handler = m_onWritable;
-        callApp("writable", handler);
-    }
-}
-
-bool Http1Connection::wantsWritable() const
-{
-    return m_writableWanted && m_onWritable && !m_responseFinished;
-}
-
-void Http1Connection::onClosing(State previous)
-{
-    if (previous == State::Active && !m_responseFinished) {
-        if (!m_driver.logged()) {
-            if (!m_responseStarted)
-                m_status = 499; // nginx's "client closed request"
-            writeRequestLog();
-        }
-        m_onData = nullptr;
-        m_onEnd = nullptr;
-        m_onWritable = nullptr;
-        m_driver.runAbortHandler(m_request);
-    }
-    endExchange();
-}
-
-void Http1Connection::onReleaseIdleBuffers()
-{
-    m_headStorage = QByteArray();
-    std::vector<Http::HeaderField>().swap(m_request.head.fields);
-}
-
-void Http1Connection::drain()
-{
-    m_draining = true;
-    if (m_state == State::Active && !m_responseFinished) {
-        // A long-lived exchange (a WebSocket tunnel) may end itself now rather than at
-        // graceful_timeout.
-        m_driver.runDrainHandler(*this, clientText());
-        return;
-    }
-    // An idle keep-alive connection can go now. One that was accepted but has not sent its
-    // first request yet is a client that is about to: closing it would reset that request, so
-    // it gets its answer (with Connection: close), bounded by header_timeout.
-    if (isIdle() && m_requestsOnConnection > 0)
-        closeSocket();
-}
-
-// ---------------------------------------------------------------------------------------------
-// Timeouts and logging
-
-void Http1Connection::checkTimeouts(qint64 t)
-{
-    const EngineSettings &s = m_manager.settings();
-    switch (m_state) {
-    case State::Idle:
-        if (m_headDeadline != 0) {
-            if (t >= m_headDeadline) {
-                if (pendingInput().isEmpty())
-                    closeSocket(); // connected but never sent a byte
-                else
-                    failRequest(408, "request head not received in time");
-            }
-        } else if (t - m_lastActivity >= s.idleTimeoutMs) {
-            closeSocket(); // idle keep-alive connection
-        } else if (t - m_lastActivity >= IdleReleaseMs && isIdle()) {
-            releaseIdleBuffers();
-        }
-        return;
-    case State::Active: {
-        if (outputPending() && t - m_lastWriteProgress >= s.sendTimeoutMs) {
-            closeSocket();
-            return;
-        }
-        if (m_tunnel)
-            return; // the tunnel's owner keeps its own clocks (runAfter)
-        const bool waitingForBody =
-            !bodyComplete() && ((m_bodyWanted && !m_bodyPaused) || m_responseFinished);
-        if (waitingForBody && t - m_lastBodyProgress >= s.bodyTimeoutMs) {
-            if (m_responseStarted)
-                closeSocket();
-            else
-                failRequest(408, "request body not received in time");
-        }
-        return;
-    }
-    case State::Closing:
-        checkClosingTimeout(t);
-        return;
-    case State::Closed:
-        return;
-    }
-}
-
-void Http1Connection::writeRequestLog()
-{
-    ExchangeDriver::LogFacts facts;
-    facts.status = m_status;
-    facts.version = Http1::versionText(m_request.head, m_decoder.framing());
-    facts.client = clientText();
-    facts.server = serverText();
-    facts.connectionId = id();
-    facts.requestOnConnection = m_requestsOnConnection;
-    m_driver.log(m_request, facts);
 }
 
 } // namespace Berth::Engine

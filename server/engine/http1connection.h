@@ -29,6 +29,7 @@ public:
 
     // Connection
     void checkTimeouts(qint64 now) override;
+    qint64 nextCheck(qint64 now) const override;
     bool isIdle() const override;
     void drain() override;
 
@@ -89,6 +90,12 @@ private:
     bool callApp(const char *what, const std::function<void()> &callback);
     // The exchange is over: per-exchange state released, handles turn null.
     void endExchange();
+    // Between requests: the head storage, header fields and output buffer go back to the
+    // thread (ThreadBuffers), so an idle keep-alive connection holds no buffer.
+    void lendBuffers();
+
+    static constexpr qsizetype OutputHighWater = 256 * 1024; // pipelined output held at most
+    static constexpr qint64 IdleReleaseMs = 1000; // idle this long: give the buffers back
 
     Http1::RequestDecoder m_decoder;
     ExchangeDriver m_driver;

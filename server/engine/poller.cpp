@@ -85,6 +85,8 @@ void Poller::dispatch()
 {
     epoll_event events[MaxEventsPerWake];
     const int n = ::epoll_wait(m_epoll, events, MaxEventsPerWake, 0);
+    if (n > 0 && m_turnBegin)
+        m_turnBegin();
     for (int i = 0; i < n; ++i) {
         // Handlers are deleted later, never during dispatch, so a pointer from this batch stays
         // valid even when an earlier handler of the batch closed that connection.
@@ -95,6 +97,8 @@ void Poller::dispatch()
         const bool writable = e & (EPOLLOUT | EPOLLHUP | EPOLLERR);
         handler->onPollEvents(readable, writable);
     }
+    if (n > 0 && m_turnEnd)
+        m_turnEnd();
 }
 
 } // namespace Berth::Engine

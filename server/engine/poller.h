@@ -3,6 +3,7 @@
 #include <QObject>
 
 #include <cstdint>
+#include <functional>
 
 class QSocketNotifier;
 
@@ -43,9 +44,19 @@ public:
     void update(int fd, Handler *handler, bool read, bool write);
     void remove(int fd);
 
+    // Called around each batch of events dispatched (one loop turn): the owner reads its clock
+    // once per turn instead of once per event.
+    void setTurnHooks(std::function<void()> begin, std::function<void()> end)
+    {
+        m_turnBegin = std::move(begin);
+        m_turnEnd = std::move(end);
+    }
+
 private:
     void dispatch();
 
+    std::function<void()> m_turnBegin;
+    std::function<void()> m_turnEnd;
     int m_epoll = -1;
     QSocketNotifier *m_notifier = nullptr;
 };

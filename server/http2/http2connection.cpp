@@ -646,6 +646,21 @@ void Http2Connection::checkTimeouts(qint64 t)
     schedule();
 }
 
+qint64 Http2Connection::nextCheck(qint64 t) const
+{
+    // With no stream open (and nothing to send, no drain) the deadlines are known exactly
+    // (checkTimeouts' no-stream case); otherwise every tick.
+    if (m_state != State::Idle && m_state != State::Active)
+        return Connection::nextCheck(t);
+    if (!m_streams.empty() || m_draining || outputPending())
+        return Connection::nextCheck(t);
+    const Engine::EngineSettings &s = m_manager.settings();
+    const qint64 limit = m_lastActivity + (m_everHadStream ? s.idleTimeoutMs : s.headerTimeoutMs);
+    if (holdsBuffers() && isIdle())
+        return std::min(limit, m_lastActivity + 1000);
+    return limit;
+}
+
 void Http2Connection::onClosing(State)
 {
     std::vector<std::int32_t> ids;

@@ -40,6 +40,7 @@ public:
 
     // Connection
     void checkTimeouts(qint64 now) override;
+    qint64 nextCheck(qint64 now) const override;
     bool isIdle() const override;
     void drain() override;
 

@@ -4,6 +4,7 @@
 // sleeps.
 #include "engine/connectionmanager.h"
 #include "engine/http1connection.h"
+#include "engine/threadbuffers.h"
 #include "engine/transport.h"
 #include "http/exchange.h"
 #include "pipeline/appregistry.h"
@@ -193,6 +194,8 @@ private Q_SLOTS:
     void pipelinedRequestsAnswerInOrder();
     void headerTimeoutIs408WithoutSleeping();
     void idleTimeoutClosesKeepAlive();
+    void idleConnectionSleepsUntilItsDeadline();
+    void idleConnectionLendsItsBuffersToTheThread();
     void backPressureWaitsForWritable();
     void lingeringCloseSwallowsThenCloses();
     void clientLeavingMidBodyIsNoticedAtOnce();
@@ -277,9 +280,13 @@ void TestHttp1Connection::clientCloses()
 
 void TestHttp1Connection::advance(qint64 ms)
 {
-    m_now += ms;
-    if (m_manager->connectionCount() > 0)
-        m_connection->checkTimeouts(m_now);
+    // As the manager's tick does: the thread's timer wheel, every 100 ms and at the end, runs
+    // the checks that are due (a connection is checked only when its timer says so).
+    const qint64 end = m_now + ms;
+    for (m_now += m_manager->tickMs(); m_now < end; m_now += m_manager->tickMs())
+        m_manager->timers().advance(m_now);
+    m_now = end;
+    m_manager->timers().advance(m_now);
 }
 
 void TestHttp1Connection::pipelinedRequestsAnswerInOrder()
@@ -314,6 +321,70 @@ void TestHttp1Connection::idleTimeoutClosesKeepAlive()
     QCOMPARE(m_manager->connectionCount(), 1);
     advance(1);
     QCOMPARE(m_manager->connectionCount(), 0);
+}
+
+void TestHttp1Connection::idleConnectionSleepsUntilItsDeadline()
+{
+    // Between requests the connection is armed for its exact deadlines (the idle buffer
+    // release, then idle_timeout), so the ticks in between check nothing at all.
+    feed("GET /answer HTTP/1.1\r\nHost: a\r\n\r\n");
+    const qint64 answered = m_now;
+    Engine::TimerWheel &wheel = m_manager->timers();
+    QCOMPARE(wheel.count(), 1);
+    int fired = 0;
+    for (m_now += 100; m_now < answered + 1000; m_now += 100)
+        fired += wheel.advance(m_now);
+    QCOMPARE(fired, 0);
+    QCOMPARE(wheel.advance(m_now), 1); // the buffers go back after 1 s idle
+    fired = 0;
+    for (m_now += 100; m_now < answered + 75'000; m_now += 100)
+        fired += wheel.advance(m_now);
+    QCOMPARE(fired, 0);
+    QCOMPARE(m_manager->connectionCount(), 1);
+    QCOMPARE(wheel.advance(answered + 75'000), 1);
+    QCOMPARE(m_manager->connectionCount(), 0);
+    QCOMPARE(wheel.count(), 0);
+
+    // A connection that sends part of a head gets its 408 at header_timeout, through the wheel.
+    m_wire = std::make_shared<Wire>();
+    m_connection = connect();
+    feed("GET /answer HTTP/1.1\r\nHost: a\r\n");
+    QCOMPARE(wheel.count(), 1);
+    advance(10'000);
+    QVERIFY(m_wire->fromServer.startsWith("HTTP/1.1 408 "));
+}
+
+void TestHttp1Connection::idleConnectionLendsItsBuffersToTheThread()
+{
+    using namespace Engine;
+    // Drain whatever earlier tests left in this thread's pools.
+    while (ThreadBuffers::takeBytes().capacity() > 0) {
+    }
+    while (ThreadBuffers::takeFields().capacity() > 0) {
+    }
+    feed("GET /answer HTTP/1.1\r\nHost: a\r\n\r\n");
+    QVERIFY(m_wire->fromServer.startsWith("HTTP/1.1 200 "));
+    QCOMPARE(m_manager->connectionCount(), 1);
+    // Answered and idle: its head storage, header fields and output buffer are the thread's.
+    QByteArray a = ThreadBuffers::takeBytes();
+    QByteArray b = ThreadBuffers::takeBytes();
+    std::vector<Http::HeaderField> fields = ThreadBuffers::takeFields();
+    QVERIFY(a.capacity() > 0);
+    QVERIFY(b.capacity() > 0);
+    QVERIFY(fields.capacity() > 0);
+    QCOMPARE(ThreadBuffers::takeBytes().capacity(), 0);
+    ThreadBuffers::giveBytes(a);
+    ThreadBuffers::giveBytes(b);
+    ThreadBuffers::giveFields(fields);
+    QVERIFY(a.isNull());
+    QCOMPARE(fields.capacity(), size_t(0));
+
+    // The next request borrows them back (and answers as before); pipelined input keeps them.
+    m_wire->fromServer.clear();
+    feed("GET /answer/2 HTTP/1.1\r\nHost: a\r\n\r\nGET /answer/3 HTTP/1.1\r\nHost: a\r\n\r\n");
+    QCOMPARE(m_wire->fromServer.count("HTTP/1.1 200 OK"), 2);
+    QVERIFY(m_wire->fromServer.indexOf("/answer/2") < m_wire->fromServer.indexOf("/answer/3"));
+    QVERIFY(ThreadBuffers::takeBytes().capacity() > 0);
 }
 
 void TestHttp1Connection::backPressureWaitsForWritable()

@@ -385,9 +385,13 @@ void TestHttp2Connection::exchange()
 
 void TestHttp2Connection::advance(qint64 ms)
 {
-    m_now += ms;
-    if (m_manager->connectionCount() > 0)
-        m_connection->checkTimeouts(m_now);
+    // As the manager's tick does: the thread's timer wheel, every 100 ms and at the end, runs
+    // the checks that are due (a connection is checked only when its timer says so).
+    const qint64 end = m_now + ms;
+    for (m_now += m_manager->tickMs(); m_now < end; m_now += m_manager->tickMs())
+        m_manager->timers().advance(m_now);
+    m_now = end;
+    m_manager->timers().advance(m_now);
     exchange();
 }
 

@@ -1,0 +1,76 @@
+#include "threadbuffers.h"
+
+#include <utility>
+
+namespace Berth::Engine::ThreadBuffers {
+
+namespace {
+
+// One exchange in progress per thread at a time on the synchronous path; a few more for
+// exchanges that wait on an app, so a burst does not turn into allocations.
+constexpr size_t MaxPooled = 16;
+constexpr qsizetype MaxPooledBytes = 64 * 1024; // a larger buffer served a large response
+constexpr size_t MaxPooledFields = 256;
+
+struct Pools
+{
+    std::vector<QByteArray> bytes;
+    std::vector<std::vector<Http::HeaderField>> fields;
+};
+
+Pools &pools()
+{
+    thread_local Pools p;
+    return p;
+}
+
+} // namespace
+
+QByteArray takeBytes()
+{
+    Pools &p = pools();
+    if (p.bytes.empty())
+        return QByteArray();
+    QByteArray bytes = std::move(p.bytes.back());
+    p.bytes.pop_back();
+    return bytes;
+}
+
+void giveBytes(QByteArray &bytes)
+{
+    Pools &p = pools();
+    // A shared buffer would detach (allocate) on its next write: not worth keeping.
+    if (bytes.capacity() == 0 || bytes.capacity() > MaxPooledBytes || !bytes.isDetached() ||
+        p.bytes.size() >= MaxPooled) {
+        bytes = QByteArray();
+        return;
+    }
+    bytes.resize(0); // keeps the capacity
+    p.bytes.push_back(std::move(bytes));
+    bytes = QByteArray();
+}
+
+std::vector<Http::HeaderField> takeFields()
+{
+    Pools &p = pools();
+    if (p.fields.empty())
+        return {};
+    std::vector<Http::HeaderField> fields = std::move(p.fields.back());
+    p.fields.pop_back();
+    return fields;
+}
+
+void giveFields(std::vector<Http::HeaderField> &fields)
+{
+    Pools &p = pools();
+    if (fields.capacity() == 0 || fields.capacity() > MaxPooledFields ||
+        p.fields.size() >= MaxPooled) {
+        std::vector<Http::HeaderField>().swap(fields);
+        return;
+    }
+    fields.clear();
+    p.fields.push_back(std::move(fields));
+    std::vector<Http::HeaderField>().swap(fields);
+}
+
+} // namespace Berth::Engine::ThreadBuffers

@@ -1,0 +1,29 @@
+#pragma once
+
+#include "http/requesthead.h"
+
+#include <QByteArray>
+
+#include <vector>
+
+namespace Berth::Engine::ThreadBuffers {
+
+// Buffers an event-loop thread lends to its connections for the length of an exchange, as
+// nginx lends its buffers: a keep-alive connection between requests holds none, and the next
+// exchange (on this connection or another one of the thread) borrows them back without an
+// allocation. Without this every idle connection kept (or, once released, left behind as heap
+// fragments among the live connection objects) ~1.8 KB of head, header-field and output
+// buffers. Bounded: a few of each kind are kept, large ones are freed. Thread-local; a buffer
+// may still be freed in any thread.
+
+// An empty byte buffer, with capacity when the pool had one.
+QByteArray takeBytes();
+// Takes bytes (left null) into the pool, or frees it (shared, too large, pool full).
+void giveBytes(QByteArray &bytes);
+
+// An empty header-field vector, with capacity when the pool had one.
+std::vector<Http::HeaderField> takeFields();
+// Takes fields (left empty, no capacity) into the pool, or frees it.
+void giveFields(std::vector<Http::HeaderField> &fields);
+
+} // namespace Berth::Engine::ThreadBuffers

@@ -1,0 +1,126 @@
+#include "timerwheel.h"
+
+#include <algorithm>
+
+namespace Berth::Engine {
+
+namespace {
+
+// Floor division: a clock may start below zero (an injected one).
+qint64 tickOf(qint64 ms, qint64 resolution)
+{
+    const qint64 q = ms / resolution;
+    return (ms % resolution != 0 && ms < 0) ? q - 1 : q;
+}
+
+} // namespace
+
+void TimerWheel::Head::linkAlone()
+{
+    Timer *self = this;
+    // A head is its own neighbour when its bucket is empty.
+    static_cast<TimerWheel::Timer *>(self)->m_prev = self;
+    static_cast<TimerWheel::Timer *>(self)->m_next = self;
+}
+
+TimerWheel::Timer *TimerWheel::Head::first() const
+{
+    return m_next;
+}
+
+bool TimerWheel::Head::empty() const
+{
+    return m_next == this;
+}
+
+TimerWheel::TimerWheel(qint64 resolutionMs, int slots, qint64 now)
+    : m_resolution(std::max<qint64>(1, resolutionMs))
+    , m_tick(tickOf(now, m_resolution))
+    , m_buckets(size_t(std::max(1, slots)))
+{}
+
+TimerWheel::~TimerWheel()
+{
+    // Timers outlive the wheel in some teardown orders: leave them disarmed, not pointing here.
+    for (Head &head : m_buckets) {
+        while (!head.empty())
+            head.first()->unlink();
+    }
+}
+
+void TimerWheel::insertBefore(Timer &position, Timer &timer)
+{
+    timer.m_prev = position.m_prev;
+    timer.m_next = &position;
+    position.m_prev->m_next = &timer;
+    position.m_prev = &timer;
+}
+
+void TimerWheel::arm(Timer &timer, qint64 deadline)
+{
+    timer.unlink();
+    timer.m_deadline = deadline;
+    // A deadline already past goes into the bucket the next advance walks first.
+    insertBefore(bucket(std::max(tickOf(deadline, m_resolution), m_tick)), timer);
+}
+
+int TimerWheel::advance(qint64 now)
+{
+    const qint64 target = std::max(tickOf(now, m_resolution), m_tick);
+    qint64 from = m_tick;
+    if (target - from >= qint64(m_buckets.size()))
+        from = target - qint64(m_buckets.size()) + 1; // a long gap: every bucket once
+    // Collect first, fire after: onTimer() may arm timers (itself included) into the buckets
+    // being walked, or disarm and destroy others that are due.
+    Head due;
+    for (qint64 t = from; t <= target; ++t) {
+        Head &head = bucket(t);
+        Timer *timer = head.first();
+        while (timer != &head) {
+            Timer *next = timer->m_next;
+            if (timer->m_deadline <= now) {
+                timer->unlink();
+                insertBefore(due, *timer);
+            }
+            timer = next;
+        }
+    }
+    m_tick = target;
+    int fired = 0;
+    while (!due.empty()) {
+        Timer *timer = due.first();
+        timer->unlink();
+        ++fired;
+        timer->onTimer(now);
+    }
+    return fired;
+}
+
+void TimerWheel::rebase(qint64 now)
+{
+    Head all;
+    for (Head &head : m_buckets) {
+        while (!head.empty()) {
+            Timer *timer = head.first();
+            timer->unlink();
+            insertBefore(all, *timer);
+        }
+    }
+    m_tick = tickOf(now, m_resolution);
+    while (!all.empty()) {
+        Timer *timer = all.first();
+        arm(*timer, timer->m_deadline);
+    }
+}
+
+int TimerWheel::count() const
+{
+    int n = 0;
+    for (const Head &head : m_buckets) {
+        for (const Timer *t = head.first(); t != &head; t = t->m_next)
+            ++n;
+    }
+    return n;
+}
+
+} // namespace Berth::Engine
