@@ -387,6 +387,18 @@ def test_mime_types_file_extends_and_overrides_the_table(berth_server):
                      "e.deb": "application/octet-stream"}, types
 
 
+def test_mime_types_builtin_no_replaces_the_table(berth_server):
+    """With mime_types_builtin = no the file is the whole table: .png, which the built-in table
+    has, becomes application/octet-stream; the file's own entries still apply."""
+    srv = berth_server(STATIC.replace("[routes:line]", "mime_types_builtin = no\n\n[routes:line]"),
+                       files={"mime.types": "image/jxl jxl\ntext/x-special css\n",
+                              "site/a.jxl": "x", "site/c.css": "x", "site/d.png": "x"})
+    types = {name: srv.request("GET", f"/{name}").header("Content-Type")
+             for name in ("a.jxl", "c.css", "d.png")}
+    assert types == {"a.jxl": "image/jxl", "c.css": "text/x-special; charset=utf-8",
+                     "d.png": "application/octet-stream"}, types
+
+
 def test_bad_mime_types_file_is_a_check_error(tmp_path):
     (tmp_path / "mime.types").write_text("image/jxl jxl\nnot-a-type foo\n")
     path, text = write_conf(tmp_path, STATIC.replace("{tmp}", str(tmp_path)))
