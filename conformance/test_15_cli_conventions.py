@@ -87,6 +87,16 @@ def test_help_lists_every_command():
             assert flag in r.stdout, (flag, r)
 
 
+def test_top_level_help_lists_the_same_log_names_as_log_help():
+    """`berthd -h` and `berthd log -h` take the -s names from one list (admin-audit was missing)."""
+    log_help = run_cli("log", "-h").stdout
+    names = re.search(r"(?m)^  -s NAME\s+(.*)$", log_help).group(1).replace(" (default)", "")
+    names = [n.strip() for n in names.split(",")]
+    assert "admin-audit" in names and "server" in names, log_help
+    top = re.search(r"(?m)^  log\s.*\(-s ([^)]*)\)", run_cli("-h").stdout)
+    assert top and top.group(1).split("|") == names, top
+
+
 @pytest.mark.parametrize("args", [
     ["--bogus"], ["-x"], ["check", "--bogus"], ["status", "--frob"], ["run", "-q"],
     ["log", "-x"], ["keys", "--bogus"], ["cron", "--bogus"], ["mail", "--bogus"],
