@@ -480,3 +480,42 @@ def _listening(port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+@pytest.mark.skipif(not Path("/usr/bin/systemd-socket-activate").exists(),
+                    reason="systemd-socket-activate (package systemd) missing")
+@pytest.mark.parametrize("workers", [0, 1])
+def test_systemd_socket_activation_matches_file_descriptor_names(tmp_path, workers):
+    """LISTEN_FDNAMES decides which passed socket a listener adopts, before the address: the
+    sockets are passed in the opposite order to the config, each at the OTHER listener's port.
+    The listener named `edge` expects PROXY protocol, `web` does not, so what a plain request
+    gets on each port shows which listener adopted which socket. With workers, the master passes
+    the names on to them."""
+    import subprocess
+    port_a, port_b = berth.free_port(), berth.free_port()
+    conf, _ = berth.write_conf(
+        tmp_path, f"[server]\nworkers = {workers}\nlisten = 127.0.0.1:{port_b} name=web, "
+                  f"127.0.0.1:{port_a} name=edge proxy_protocol\n[routes:line]\n"
+                  "/hb = hb\n[app:hb]\ncall = berth.heartbeat\n")
+    proc = subprocess.Popen(["/usr/bin/systemd-socket-activate", "-l", f"127.0.0.1:{port_a}",
+                             "-l", f"127.0.0.1:{port_b}", "--fdname=web:edge",
+                             str(berth.binary_path()), "run", "-c", str(conf)],
+                            env={**os.environ, **ENV}, stdout=subprocess.DEVNULL,
+                            stderr=open(tmp_path / "activate.err", "w"))
+    request = b"GET /hb HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    try:
+        assert berth.wait_until(lambda: _listening(port_a) and _listening(port_b), 5)
+        # port_a's socket is named web: plain HTTP, although the config puts web on port_b.
+        resp = berth.raw(port_a, request, timeout=5)
+        assert resp.startswith(b"HTTP/1.1 200"), (tmp_path / "activate.err").read_text()
+        # port_b's socket is named edge: a request without a PROXY header is refused.
+        assert not berth.raw(port_b, request, timeout=5).startswith(b"HTTP/1.1 200")
+        proxied = (f"PROXY TCP4 192.0.2.7 127.0.0.1 40000 {port_b}\r\n").encode() + request
+        assert berth.raw(port_b, proxied, timeout=5).startswith(b"HTTP/1.1 200")
+        assert "Address already in use" not in (tmp_path / "logs" / "server.log").read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=8)
+        except subprocess.TimeoutExpired:
+            proc.kill()

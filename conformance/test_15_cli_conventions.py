@@ -87,6 +87,16 @@ def test_help_lists_every_command():
             assert flag in r.stdout, (flag, r)
 
 
+def test_top_level_help_lists_the_same_log_names_as_log_help():
+    """`berthd -h` and `berthd log -h` take the -s names from one list (admin-audit was missing)."""
+    log_help = run_cli("log", "-h").stdout
+    names = re.search(r"(?m)^  -s NAME\s+(.*)$", log_help).group(1).replace(" (default)", "")
+    names = [n.strip() for n in names.split(",")]
+    assert "admin-audit" in names and "server" in names, log_help
+    top = re.search(r"(?m)^  log\s.*\(-s ([^)]*)\)", run_cli("-h").stdout)
+    assert top and top.group(1).split("|") == names, top
+
+
 @pytest.mark.parametrize("args", [
     ["--bogus"], ["-x"], ["check", "--bogus"], ["status", "--frob"], ["run", "-q"],
     ["log", "-x"], ["keys", "--bogus"], ["cron", "--bogus"], ["mail", "--bogus"],
@@ -385,6 +395,18 @@ def test_mime_types_file_extends_and_overrides_the_table(berth_server):
     assert types == {"a.jxl": "image/jxl", "b.GLB": "model/gltf-binary",
                      "c.css": "text/x-special; charset=utf-8", "d.png": "image/png",
                      "e.deb": "application/octet-stream"}, types
+
+
+def test_mime_types_builtin_no_replaces_the_table(berth_server):
+    """With mime_types_builtin = no the file is the whole table: .png, which the built-in table
+    has, becomes application/octet-stream; the file's own entries still apply."""
+    srv = berth_server(STATIC.replace("[routes:line]", "mime_types_builtin = no\n\n[routes:line]"),
+                       files={"mime.types": "image/jxl jxl\ntext/x-special css\n",
+                              "site/a.jxl": "x", "site/c.css": "x", "site/d.png": "x"})
+    types = {name: srv.request("GET", f"/{name}").header("Content-Type")
+             for name in ("a.jxl", "c.css", "d.png")}
+    assert types == {"a.jxl": "image/jxl", "c.css": "text/x-special; charset=utf-8",
+                     "d.png": "application/octet-stream"}, types
 
 
 def test_bad_mime_types_file_is_a_check_error(tmp_path):

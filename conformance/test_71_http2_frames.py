@@ -13,6 +13,7 @@ import struct
 
 import pytest
 
+import berth
 import h2client as h2
 from h2client import (CONTINUATION, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PADDED, PING,
                 PRIORITY, RST_STREAM, SETTINGS, WINDOW_UPDATE, frame, request_headers)
@@ -501,10 +502,19 @@ def test_window_update_of_wrong_length_is_frame_size_error(conn):
     connection_error(conn, h2.FRAME_SIZE_ERROR)
 
 
-def test_connection_window_overflow_is_flow_control_error(conn):
+def test_connection_window_overflow_is_flow_control_error(conn, srv):
+    cef = srv.log_path("cef.log")
+    since = cef.stat().st_size if cef.exists() else 0
     conn.handshake()
     conn.send(h2.window_update(0, 2 ** 31 - 1) + h2.window_update(0, 2 ** 31 - 1))
     connection_error(conn, h2.FLOW_CONTROL_ERROR)
+    # A connection error is a security event too (docs/http2.md), as the floods' are.
+    def events():
+        text = cef.read_bytes()[since:].decode(errors="replace") if cef.exists() else ""
+        return [l for l in text.splitlines() if l.startswith("CEF:")
+                and "msg=HTTP/2 connection error: FLOW_CONTROL_ERROR" in l]
+    assert berth.wait_until(lambda: events(), berth.LOG_POLL_TIMEOUT), \
+        "no cef.log event for the window overflow"
 
 
 def test_stream_window_overflow_is_flow_control_error(conn):

@@ -119,6 +119,38 @@ def test_stats_count_runs_failures_and_skips(berth_server):
                             and stat("cron.skipped") >= 1, 5), srv.request("GET", "/stats").body
 
 
+def test_per_job_last_run_and_exit_in_stats_and_prometheus(berth_server):
+    srv = berth_server(cron_config([
+        "@seconds * * * * * * exit 3",
+        "@seconds * * * * * * /usr/bin/python3 -c 'import os; os.kill(os.getpid(), 15)'",
+        "@seconds 0 0 0 1 1 * true",
+    ]) + "\n[app:stats]\ncall = berth.stats\n[app:metrics]\ncall = berth.metrics\n\n"
+        "[routes:line]\n/stats = stats\n/metrics = metrics\n", env=ENV)
+    name = srv.conf_path.name
+    fails, killed, never = (f"{name}:{berth.line_of(srv.conf_text, needle)}"
+                            for needle in ("exit 3", "os.kill", "* true"))
+    before = int(__import__("time").time())
+    wait_log(srv, lambda l: len(events(l, "exit")) >= 2)
+
+    def apps():
+        return json.loads(srv.request("GET", "/stats").body)["apps"]
+    assert berth.wait_until(lambda: apps().get(f"cron_last_exit:{fails}") == 3
+                            and apps().get(f"cron_last_exit:{killed}") == 128 + 15, 5), json.dumps(apps())
+    stats = apps()
+    assert stats[f"cron_last_run:{fails}"] >= before - 1, stats
+    assert stats[f"cron_last_run:{never}"] == 0, stats  # declared, not run yet
+    metrics = srv.request("GET", "/metrics").body.decode()
+    assert "# TYPE berth_cron_job_last_run_seconds gauge" in metrics, metrics
+    assert f'berth_cron_job_last_exit{{job="{fails}"}} 3\n' in metrics, metrics
+    assert f'berth_cron_job_last_exit{{job="{killed}"}} 143\n' in metrics, metrics
+    last_run = re.search(rf'(?m)^berth_cron_job_last_run_seconds{{job="{re.escape(fails)}"}} (\d+)$',
+                         metrics)
+    assert last_run and int(last_run.group(1)) >= before - 1, metrics
+    # Only the labelled families carry them, not the generic app-stat one.
+    assert "cron_last_run" not in "".join(l for l in metrics.splitlines(True)
+                                          if l.startswith("berth_app_stat")), metrics
+
+
 def test_status_shows_each_job_and_usr1_reopens_cron_log(berth_server):
     srv = berth_server(cron_config(["@seconds * * * * * * echo status-job"]),
                        server={"pid_file": "{tmp}/berthd.pid"}, env=ENV)

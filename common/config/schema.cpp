@@ -84,6 +84,10 @@ Schema makeBuiltin()
                 u"A file in the mime.types format (`/etc/mime.types`: `type/subtype ext ext...` "
                 u"per line) whose entries extend the built-in Content-Type table and win over "
                 u"it."_s),
+            key(u"mime_types_builtin"_s, T::Bool, u"yes"_s,
+                u"Whether the built-in Content-Type table is used; `no` with `mime_types` makes "
+                u"that file replace it (an extension it does not list is "
+                u"`application/octet-stream`)."_s),
             key(u"allow_root"_s, T::Bool, u"no"_s,
                 u"Allow the server to keep running as root when no `user` is set."_s),
             key(u"pid_file"_s, T::Path, QString(),

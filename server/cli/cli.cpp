@@ -3,6 +3,7 @@
 #include "croncommand.h"
 #include "daemoncommand.h"
 #include "keycommand.h"
+#include "log/logfiles.h"
 #include "logcommand.h"
 #include "mailcommand.h"
 #include "runtime/processutil.h"
@@ -42,7 +43,7 @@ struct CommandHelp
 {
     const char *name;
     const char *synopsis; // after "berthd NAME"
-    const char *summary;  // may span lines (each indented by 12 spaces)
+    const char *summary;  // may span lines (each indented by 12 spaces); see summaryOf()
 };
 const CommandHelp Commands[] = {
     {"run", "[-c FILE]...",
@@ -63,7 +64,7 @@ const CommandHelp Commands[] = {
      "validate the configuration (every problem as file:line: message);\n"
      "            -T also prints the merged configuration with origins, secrets masked"},
     {"log", "[-c FILE]... [-s NAME] [-n BYTES] [-f]",
-     "print the tail of a log (-s server|request|app|cef|cron|smtpda); -f follows it"},
+     "print the tail of a log (-s LOGNAMES); -f follows it"},
     {"daemon", "[-c FILE]... start|stop|restart|status NAME",
      "a daemon of the running server: start|stop|restart|status NAME"},
     {"keys", "[-c FILE]... list | rotate --keynum N --secret-file PATH [--when TIME]",
@@ -100,13 +101,19 @@ QString usageOf(const CommandHelp &command)
         .trimmed();
 }
 
+// A command's summary, with LOGNAMES replaced by the names `berthd log -s` takes (one list).
+QString summaryOf(const CommandHelp &command)
+{
+    return QString::fromLatin1(command.summary)
+        .replace(QStringLiteral("LOGNAMES"), Log::logNames().join(u'|'));
+}
+
 QString fullUsage()
 {
     QString text = QStringLiteral("usage: berthd COMMAND [-c FILE]...\n\ncommands:\n");
     for (const CommandHelp &command : Commands)
         text += QStringLiteral("  %1%2\n")
-                    .arg(QString::fromLatin1(command.name).leftJustified(10),
-                         QLatin1String(command.summary));
+                    .arg(QString::fromLatin1(command.name).leftJustified(10), summaryOf(command));
     return text + QLatin1String(Options);
 }
 
@@ -502,10 +509,9 @@ int main(int argc, char **argv)
         return own->run(QCoreApplication::arguments()); // its own -h too
     if (a.help) {
         if (help)
-            print(stdout,
-                  usageOf(*help) + QStringLiteral("\n  ") +
-                      QString::fromLatin1(help->summary)
-                          .replace(QStringLiteral("\n            "), QStringLiteral("\n  ")));
+            print(stdout, usageOf(*help) + QStringLiteral("\n  ") +
+                              summaryOf(*help).replace(QStringLiteral("\n            "),
+                                                       QStringLiteral("\n  ")));
         else
             std::fputs(qPrintable(fullUsage()), stdout);
         return 0;

@@ -22,12 +22,19 @@ using namespace Qt::StringLiterals;
 
 namespace {
 
-const char LogUsage[] =
-    "usage: berthd log [-c FILE]... [-s NAME] [-n BYTES] [-f]\n"
-    "  print the tail of a log; -f keeps following it (across USR1 "
-    "reopens and rotations)\n"
-    "  -s NAME   server (default), request, app, cef, cron, smtpda, admin-audit\n"
-    "  -n BYTES  how much of the end to print (default 16K)\n";
+// The -s names come from Log::logNames(), as in `berthd -h`.
+QByteArray logUsage()
+{
+    QStringList names = Log::logNames();
+    names.first() += u" (default)"_s;
+    return "usage: berthd log [-c FILE]... [-s NAME] [-n BYTES] [-f]\n"
+           "  print the tail of a log; -f keeps following it (across USR1 "
+           "reopens and rotations)\n"
+           "  -s NAME   " +
+           names.join(u", "_s).toLatin1() +
+           "\n"
+           "  -n BYTES  how much of the end to print (default 16K)\n";
+}
 
 // How often -f looks for new data and for a new file at the path. Short enough to feel live,
 // long enough to cost nothing.
@@ -45,7 +52,7 @@ struct LogArguments
 
 int usageError(const QString &message)
 {
-    return reportUsageError("log", LogUsage, message);
+    return reportUsageError("log", logUsage().constData(), message);
 }
 
 LogArguments parse(const QStringList &args)
@@ -156,7 +163,7 @@ int runLogCommand(const QStringList &arguments)
     if (!a.error.isEmpty())
         return usageError(a.error);
     if (a.help) {
-        std::fputs(LogUsage, stdout);
+        std::fputs(logUsage().constData(), stdout);
         return 0;
     }
     const Config::Config config = Config::Config::load(a.configFiles);

@@ -108,15 +108,21 @@ static_assert(std::is_sorted(mimeTable.begin(), mimeTable.end(), extensionLess),
 constexpr std::size_t maxExtensionLength = 32;
 constexpr QByteArrayView defaultType = "application/octet-stream";
 
-// The installed entries (installMimeTypes); nullptr: none.
-std::atomic<const MimeTypeMap *> installed{nullptr};
+// What installMimeTypes() installed.
+struct InstalledTable
+{
+    MimeTypeMap entries;
+    bool builtin = true; // the built-in table is looked in after entries
+};
+// The installed table; nullptr: none (the built-in table alone).
+std::atomic<const InstalledTable *> installed{nullptr};
 // Every table ever installed, kept for the life of the process: a thread may still hold a view
 // into the table a later install replaced (installs happen once per process start, and in tests).
 std::mutex tablesMutex;
-std::vector<std::unique_ptr<const MimeTypeMap>> &tables()
+std::vector<std::unique_ptr<const InstalledTable>> &tables()
 {
     // Never destroyed either: threads may look up types while the process exits.
-    static auto *all = new std::vector<std::unique_ptr<const MimeTypeMap>>;
+    static auto *all = new std::vector<std::unique_ptr<const InstalledTable>>;
     return *all;
 }
 
@@ -147,10 +153,13 @@ QByteArrayView mimeTypeForPath(QByteArrayView path)
     }
     const std::string_view key(lower, std::size_t(extension.size()));
     // Acquire: pairs with the release in installMimeTypes, so the map's contents are visible.
-    if (const MimeTypeMap *extra = installed.load(std::memory_order_acquire)) {
-        const auto found = extra->constFind(QByteArray::fromRawData(lower, extension.size()));
-        if (found != extra->cend())
+    if (const InstalledTable *extra = installed.load(std::memory_order_acquire)) {
+        const auto found =
+            extra->entries.constFind(QByteArray::fromRawData(lower, extension.size()));
+        if (found != extra->entries.cend())
             return QByteArrayView(*found);
+        if (!extra->builtin)
+            return defaultType;
     }
     const auto it = std::lower_bound(
         mimeTable.begin(), mimeTable.end(), key,
@@ -194,12 +203,13 @@ MimeTypeMap parseMimeTypes(QByteArrayView text, int *badLine)
     return map;
 }
 
-void installMimeTypes(const MimeTypeMap &entries)
+void installMimeTypes(const MimeTypeMap &entries, bool builtin)
 {
-    const MimeTypeMap *table = nullptr;
-    if (!entries.isEmpty()) {
+    const InstalledTable *table = nullptr;
+    if (!entries.isEmpty() || !builtin) {
         const std::lock_guard lock(tablesMutex);
-        tables().push_back(std::make_unique<const MimeTypeMap>(entries));
+        tables().push_back(
+            std::make_unique<const InstalledTable>(InstalledTable{entries, builtin}));
         table = tables().back().get();
     }
     installed.store(table, std::memory_order_release);
@@ -211,9 +221,10 @@ bool loadMimeTypes(const Config::Config &config, bool install)
     const QString section = u"server"_s;
     const QString key = u"mime_types"_s;
     const QString path = config.getPath(section, key);
+    const bool builtin = config.getBool(section, u"mime_types_builtin"_s);
     if (path.isEmpty()) {
         if (install)
-            installMimeTypes({});
+            installMimeTypes({}, builtin);
         return true;
     }
     const Config::Location at = config.location(section, key);
@@ -232,7 +243,7 @@ bool loadMimeTypes(const Config::Config &config, bool install)
         return false;
     }
     if (install)
-        installMimeTypes(map);
+        installMimeTypes(map, builtin);
     return true;
 }
 

@@ -23,11 +23,11 @@ using MimeTypeMap = QHash<QByteArray, QByteArray>;
 // 1-based number of the first line that is not of that form, 0 when there is none.
 MimeTypeMap parseMimeTypes(QByteArrayView text, int *badLine = nullptr);
 
-// Makes mimeTypeForPath() look in entries before its built-in table (replacing what an earlier
-// call installed). Safe while other threads look types up: the table is published with release
-// ordering and read with acquire ordering; a replaced table is never freed (one per reload),
-// so a lookup that raced the replacement keeps a valid view.
-void installMimeTypes(const MimeTypeMap &entries);
+// Makes mimeTypeForPath() look in entries before its built-in table, or instead of it when
+// builtin is false (replacing what an earlier call installed). Safe while other threads look types
+// up: the table is published with release ordering and read with acquire ordering; a replaced table
+// is never freed (one per reload), so a lookup that raced the replacement keeps a valid view.
+void installMimeTypes(const MimeTypeMap &entries, bool builtin = true);
 
 } // namespace Berth::Http
 
@@ -39,7 +39,8 @@ namespace Berth::Http {
 
 // [server] mime_types: reads the file the configuration names (nothing when unset); a file that
 // can't be read, or a malformed line, is an error diagnostic at file:line on config. With
-// install, the entries are installed (installMimeTypes), an empty table when unset.
+// install, the entries are installed (installMimeTypes), an empty table when unset; without the
+// built-in table when [server] mime_types_builtin is no.
 bool loadMimeTypes(const Config::Config &config, bool install);
 
 } // namespace Berth::Http

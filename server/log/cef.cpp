@@ -3,6 +3,7 @@
 #include "http/request.h"
 #include "logging.h"
 #include "logsink.h"
+#include "syslogclient.h"
 
 #include <QDateTime>
 
@@ -109,12 +110,9 @@ QString utf8(QByteArrayView bytes)
 
 void setCefSyslog(bool enabled)
 {
-    static std::once_flag opened;
-    if (enabled) {
-        // LOG_NDELAY: connect now, before a privilege drop or chroot could make /dev/log
-        // unreachable.
-        std::call_once(opened, [] { ::openlog("berthd", LOG_PID | LOG_NDELAY, LOG_AUTH); });
-    }
+    // Connect now, before a privilege drop or chroot could make /dev/log unreachable.
+    if (enabled)
+        SyslogClient::process();
     g_syslog.store(enabled, std::memory_order_relaxed);
 }
 
@@ -165,7 +163,7 @@ void logCef(const QString &message, int severity, const Http::Request *request,
         std::fprintf(stderr, "%s\n", bytes.constData());
     }
     if (g_syslog.load(std::memory_order_relaxed))
-        ::syslog(LOG_AUTH | LOG_WARNING, "%s", bytes.constData());
+        SyslogClient::process().send(LOG_AUTH | LOG_WARNING, bytes);
 }
 
 } // namespace Berth::Log

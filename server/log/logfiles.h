@@ -2,6 +2,7 @@
 
 #include <QList>
 #include <QString>
+#include <QStringList>
 
 namespace Berth::Config {
 class Config;
@@ -23,6 +24,9 @@ struct LogFile
     QString name; // "server", "request", "app", "cef", "cron", "smtpda", "admin-audit"
     QString file; // "server.log"; for the services' logs what their section's `log` says
 };
+
+// The names of logFiles(), in its order, without a configuration: for help texts.
+QStringList logNames();
 
 // Every log the server writes, in this order: the four of Logging and the logs of the services
 // that keep their own ([cron] log, [mailer] log). The one list `berthd log` and the docs take

@@ -2,6 +2,7 @@
 
 #include "logfiles.h"
 #include "logsink.h"
+#include "syslogclient.h"
 
 #include <QDateTime>
 #include <QDir>
@@ -88,7 +89,8 @@ void messageHandler(QtMsgType type, const QMessageLogContext &context, const QSt
     line += message.toUtf8();
     if (s.options.syslog && !isApp) {
         static constexpr int Priorities[] = {LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR, LOG_CRIT};
-        ::syslog(LOG_DAEMON | Priorities[rank(type)], "%s", line.constData() + body);
+        SyslogClient::process().send(LOG_DAEMON | Priorities[rank(type)],
+                                     QByteArrayView(line).sliced(body));
     }
     if (sink) {
         sink->append(line);
@@ -119,10 +121,8 @@ void Logging::configure(const LogOptions &options)
 {
     state().options = options;
     if (options.syslog) {
-        static std::once_flag opened;
-        // LOG_NDELAY: connect now, before a privilege drop or chroot could make /dev/log
-        // unreachable.
-        std::call_once(opened, [] { ::openlog("berthd", LOG_PID | LOG_NDELAY, LOG_DAEMON); });
+        // Connect now, before a privilege drop or chroot could make /dev/log unreachable.
+        SyslogClient::process();
     }
 }
 

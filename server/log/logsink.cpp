@@ -1,5 +1,7 @@
 #include "logsink.h"
 
+#include "syslogclient.h"
+
 #include <QFile>
 
 #include <atomic>
@@ -9,7 +11,6 @@
 #include <cstring>
 #include <fcntl.h>
 #include <mutex>
-#include <syslog.h>
 #include <thread>
 #include <unistd.h>
 #include <unordered_map>
@@ -86,6 +87,7 @@ struct LogSink::State
     qint64 reported = 0;                   // writer only
     std::atomic<qint64> writeStartedNs{0}; // 0: not in a write
     std::atomic<int> syslogPriority{-1};
+    std::atomic<SyslogClient *> syslog{nullptr};
     std::atomic<qsizetype> eagerBytes{DefaultEagerBytes};
 
     std::mutex reporterMutex;
@@ -142,13 +144,14 @@ void LogSink::State::run(const LogSink *sink)
             writeStartedNs.store(nowNs());
             writeAll(out, batch);
             writeStartedNs.store(0);
-            if (const int priority = syslogPriority.load(std::memory_order_relaxed);
+            if (const int priority = syslogPriority.load(std::memory_order_acquire);
                 priority >= 0) {
                 for (qsizetype start = 0; start < batch.size();) {
                     qsizetype end = batch.indexOf('\n', start);
                     if (end < 0)
                         end = batch.size();
-                    ::syslog(priority, "%.*s", int(end - start), batch.constData() + start);
+                    syslog.load(std::memory_order_relaxed)
+                        ->send(priority, QByteArrayView(batch).sliced(start, end - start));
                     start = end + 1;
                 }
             }
@@ -245,9 +248,11 @@ void LogSink::setEagerBytes(qsizetype bytes)
                               std::memory_order_relaxed);
 }
 
-void LogSink::setSyslogPriority(int priority)
+void LogSink::setSyslogPriority(int priority, SyslogClient *client)
 {
-    m_state->syslogPriority.store(priority, std::memory_order_relaxed);
+    m_state->syslog.store(client ? client : &SyslogClient::process(), std::memory_order_relaxed);
+    // Release: the writer that sees the priority (acquire) sees the client stored before it.
+    m_state->syslogPriority.store(priority, std::memory_order_release);
 }
 
 bool LogSink::open(QString *error)

@@ -8,6 +8,8 @@
 
 namespace Berth::Log {
 
+class SyslogClient;
+
 // An append-only log destination shared by every thread: a file opened with O_APPEND, or
 // stderr. Serving threads never wait on it: append() copies the line into a buffer of the
 // calling thread's own, and a writer thread of the sink's own collects the buffers and writes
@@ -47,10 +49,11 @@ public:
     int fd() const;
     qint64 droppedLines() const;
     void setDropReporter(DropReporter reporter);
-    // Also send every line to syslog(3) with this priority (facility included), from the writer
+    // Also send every line to syslog with this priority (facility included), through client
+    // (the process's /dev/log one unless given; it must outlive the sink), from the writer
     // thread: the threads that append never wait for syslog. Negative: off. Call before lines
-    // are appended (openlog() is the caller's).
-    void setSyslogPriority(int priority);
+    // are appended.
+    void setSyslogPriority(int priority, SyslogClient *client = nullptr);
 
     // The writer is woken at once when a thread has this many bytes pending (64 KiB unless set;
     // request_log_buffer): fewer, larger writes under load. Call before lines are appended.

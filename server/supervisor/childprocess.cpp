@@ -59,6 +59,8 @@ std::optional<LaunchedChild> launchChild(const ChildLaunch &launch, QString *err
     const bool passListeners = count > 0;
     if (passListeners)
         env.insert(QStringLiteral("LISTEN_FDS"), QString::number(count));
+    if (passListeners && launch.listenNames.size() == count)
+        env.insert(QStringLiteral("LISTEN_FDNAMES"), launch.listenNames.join(u':'));
     env.insert(QLatin1StringView(Core::SharedState::FdVariable), QString::number(sharedFd));
     env.insert(QLatin1StringView(Core::SharedState::SlotVariable), QString::number(launch.slot));
     env.insert(QLatin1StringView(ReadyFdVariable), QString::number(readyFd));

@@ -3,6 +3,7 @@
 #include <QByteArray>
 #include <QList>
 #include <QString>
+#include <QStringList>
 
 #include <optional>
 
@@ -21,6 +22,10 @@ struct ChildLaunch
     QString kind;
     QString name;
     QList<int> listenFds;
+    // The FileDescriptorName (listener name=) of each of listenFds, "" for none: the child
+    // matches a socket adopted by name (from systemd) by that name again, since its address
+    // need not be the listener's.
+    QStringList listenNames;
     int sharedFd = -1;
     int slot = 0;
     int snapshotFd = -1;

@@ -320,8 +320,10 @@ void Supervisor::spawn(const QString &key, int index, int generation)
     // (listener changes take a restart): the child opens it itself, unprivileged.
     for (const Core::ListenSpec &wanted : spec->listenSpecs) {
         for (qsizetype i = 0; i < m_listenSpecs.size() && i < m_listenFds.size(); ++i) {
-            if (m_listenSpecs[i].sameSocket(wanted))
+            if (m_listenSpecs[i].sameSocket(wanted)) {
                 launch.listenFds.append(m_listenFds[i]);
+                launch.listenNames.append(m_listenSpecs[i].name);
+            }
         }
     }
     launch.sharedFd = m_shared->fd();

@@ -76,6 +76,11 @@ void Supervisor::startUpgrade()
         env.remove(QString::fromLatin1(name));
     const int count = int(m_listenFds.size());
     env.insert(QStringLiteral("LISTEN_FDS"), QString::number(count));
+    // The names too: a socket systemd passed by name is matched by that name again.
+    QStringList names;
+    for (qsizetype i = 0; i < count; ++i)
+        names.append(i < m_listenSpecs.size() ? m_listenSpecs[i].name : QString());
+    env.insert(QStringLiteral("LISTEN_FDNAMES"), names.join(u':'));
     env.insert(QLatin1StringView(UpgradeFdVariable), QString::number(FirstPassedFd + count));
     QList<QByteArray> envStrings;
     for (const QString &entry : env.toStringList())

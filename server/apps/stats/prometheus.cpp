@@ -169,6 +169,44 @@ void appRequests(Writer &w, const Core::StatsReport &report)
     }
 }
 
+constexpr QStringView CronLastRunPrefix = u"cron_last_run:";
+constexpr QStringView CronLastExitPrefix = u"cron_last_exit:";
+
+bool isLabelledStat(const QString &name)
+{
+    return name.startsWith(AppRequestsPrefix) || name.startsWith(CronLastRunPrefix) ||
+           name.startsWith(CronLastExitPrefix);
+}
+
+// berth_cron_job_last_run_seconds{job="berth.conf:12"} and berth_cron_job_last_exit{job=...}:
+// one series per cron job (at most CronService::MaxJobStats), from the cron agent's stats.
+void cronJobs(Writer &w, const Core::StatsReport &report)
+{
+    const struct
+    {
+        QStringView prefix;
+        const char *family;
+        const char *help;
+    } families[] = {
+        {CronLastRunPrefix, "berth_cron_job_last_run_seconds",
+         "Unix time the cron job last started (0: not yet)."},
+        {CronLastExitPrefix, "berth_cron_job_last_exit",
+         "Exit status of the cron job's last finished run (128 + N: signal N; 127: could "
+         "not start; 0 also before the first run)."},
+    };
+    for (const auto &f : families) {
+        bool any = false;
+        for (int i = S::BuiltinCount; i < report.names.size(); ++i) {
+            if (!report.names[i].startsWith(f.prefix))
+                continue;
+            if (!any)
+                w.family(f.family, "gauge", f.help);
+            any = true;
+            w.sample({{"job", report.names[i].mid(f.prefix.size())}}, report.total(i));
+        }
+    }
+}
+
 void processFamilies(Writer &w, const ProcessTotals &p)
 {
     if (!p.valid)
@@ -202,7 +240,7 @@ void appStats(Writer &w, const Core::StatsReport &report, const QList<Source> &s
     w.family(name, type, help);
     for (const Source &s : sources) {
         for (int i = S::BuiltinCount; i < report.names.size(); ++i) {
-            if (report.names[i].isEmpty() || report.names[i].startsWith(AppRequestsPrefix) ||
+            if (report.names[i].isEmpty() || isLabelledStat(report.names[i]) ||
                 !std::count(types.begin(), types.end(), report.types[i]))
                 continue;
             QList<Label> labels = s.labels;
@@ -304,6 +342,7 @@ QByteArray exposition(const Core::StatsReport &report, const Extras &extras, For
            "Connections closed because of malformed input.", S::BadRequests);
     histogram(w, total, "berth_request_duration_seconds", extras.latencyBucketsMicros);
     appRequests(w, report);
+    cronJobs(w, report);
     simple(w, total, "berth_offload_jobs_total", "counter",
            "Blocking jobs (bcrypt, SQL) the offload pools ran.", S::OffloadJobs);
     simple(w, total, "berth_offload_queued", "gauge",

@@ -133,8 +133,34 @@ bool CronService::prepare(QStringList *errors)
     m_runsStat = m_stats.declare(u"cron.runs"_s, Core::StatType::Sum);
     m_failuresStat = m_stats.declare(u"cron.failures"_s, Core::StatType::Sum);
     m_skippedStat = m_stats.declare(u"cron.skipped"_s, Core::StatType::Sum);
+    // Per job: the last run's start and exit, labelled with the job's file name and line
+    // (berth.conf:12), a label short enough for the stats table's names.
+    for (qsizetype i = 0; i < m_jobs.size() && i < MaxJobStats; ++i) {
+        const QString label =
+            QFileInfo(m_jobs[i].file).fileName().right(32) + u':' + QString::number(m_jobs[i].line);
+        m_status[i].lastRunStat = m_stats.declare(u"cron_last_run:"_s + label, Core::StatType::Max);
+        m_status[i].lastExitStat =
+            m_stats.declare(u"cron_last_exit:"_s + label, Core::StatType::Max);
+    }
     return true;
 }
+
+namespace {
+
+// The last_exit stat of CronRunner's "status N" / "signal N" / "not started": N, 128 + N as a
+// shell reports a signal, 127 as a shell reports a command it could not start. Never negative:
+// the stat is a max over the processes' slots, whose value is 0 where it is not set.
+qint64 exitValue(const QString &how)
+{
+    const QStringList words = how.split(u' ');
+    bool ok = false;
+    const int n = words.value(1).toInt(&ok);
+    if (!ok)
+        return 127;
+    return words.first() == u"signal"_s ? 128 + n : n;
+}
+
+} // namespace
 
 bool CronService::start(QStringList *errors)
 {
@@ -161,6 +187,7 @@ bool CronService::start(QStringList *errors)
         m_status[job].lastRun =
             QDateTime::currentDateTime().toTimeZone(m_options.zone).toString(Qt::ISODate);
         m_status[job].lastExit = u"running"_s;
+        m_stats.set(m_status[job].lastRunStat, QDateTime::currentSecsSinceEpoch());
         writeState();
     });
     connect(m_runner.get(), &CronRunner::jobFinished, this,
@@ -168,6 +195,7 @@ bool CronService::start(QStringList *errors)
                 if (failed)
                     m_stats.add(m_failuresStat);
                 m_status[job].lastExit = (failed ? u"failed, "_s : u"ok, "_s) + how;
+                m_stats.set(m_status[job].lastExitStat, exitValue(how));
                 writeState();
             });
     connect(m_runner.get(), &CronRunner::jobSkipped, this,

@@ -48,7 +48,11 @@ private:
     {
         QString lastRun;
         QString lastExit;
+        int lastRunStat = -1;  // cron_last_run:LABEL, unix seconds (the first MaxJobStats jobs)
+        int lastExitStat = -1; // cron_last_exit:LABEL, exit status (128 + N: signal N)
     };
+    // Per-job stats are declared for this many jobs at most: the stats table is shared and small.
+    static constexpr int MaxJobStats = 16;
     void writeState();
 
     Supervisor::ServiceSetup m_setup;
