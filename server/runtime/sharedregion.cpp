@@ -141,8 +141,10 @@ std::unique_ptr<SharedRegion> SharedRegion::open(const QString &name, std::size_
     region->m_data = static_cast<char *>(mapping) + sizeof(Header);
     region->m_bytes = dataBytes;
     if (header->magic.load(std::memory_order_acquire) != Magic) {
-        // Fresh, or its creator died before finishing: (re)initialise from zero.
-        std::memset(region->m_data, 0, dataBytes);
+        // Fresh (ftruncate gave zero pages, left untouched so a large region costs memory
+        // only as it is used), or its creator died before finishing: start from zero again.
+        if (!fresh)
+            std::memset(region->m_data, 0, dataBytes);
         header->version = Version;
         header->bytes = dataBytes;
         if (init)
@@ -163,6 +165,11 @@ QString SharedRegion::instanceId()
     if (ok && pid > 0)
         return QString::number(pid);
     return QString::number(::getpid());
+}
+
+bool SharedRegion::inServer()
+{
+    return !qgetenv(InstanceVariable).isEmpty();
 }
 
 void SharedRegion::becomeInstance()

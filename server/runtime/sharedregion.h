@@ -49,6 +49,9 @@ public:
 
     // This process's instance: BERTH_INSTANCE, or its own pid.
     static QString instanceId();
+    // Whether this process belongs to a running server (a master made it, or is it): false in
+    // `berthd check` and tools, which must not create regions nobody removes.
+    static bool inServer();
     // Master: make this process an instance (children inherit BERTH_INSTANCE = its pid).
     static void becomeInstance();
     // Master at exit: remove every region of this instance (mappings stay valid until unmapped).

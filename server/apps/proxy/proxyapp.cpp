@@ -9,6 +9,7 @@
 #include "http/exchange.h"
 #include "pipeline/appregistry.h"
 #include "runtime/servercontext.h"
+#include "runtime/sharedregion.h"
 #include "runtime/sharedstate.h"
 #include "runtime/statsregistry.h"
 #include "upstream/clienttls.h"
@@ -165,7 +166,9 @@ std::shared_ptr<GroupRuntime> buildGroup(const Pipeline::AppSetup &setup, const 
     }
     declareStats(*group);
     attachHealth(*group);
-    if (s.cache) {
+    // `berthd check` builds the groups too, but is no server: it must not leave a region in
+    // /dev/shm nor a cache directory behind.
+    if (s.cache && Core::SharedRegion::inServer()) {
         auto cache = std::make_shared<Cache::GroupCache>();
         cache->group = s.name;
         cache->ttlMs = qint64(s.cacheTtl.count());
@@ -174,7 +177,7 @@ std::shared_ptr<GroupRuntime> buildGroup(const Pipeline::AppSetup &setup, const 
         QString error;
         cache->store = Cache::ResponseStore::open(s.name, s.cacheMemory, &error);
         if (!cache->store) {
-            // berthd check, or no shared memory: a cache of this process only still works.
+            // No shared memory: a cache of this process only still works.
             qCWarning(lcProxyApp).noquote()
                 << QStringLiteral("%1: cache in process memory only (%2)").arg(s.name, error);
             cache->store = Cache::ResponseStore::local(s.cacheMemory);
