@@ -77,6 +77,9 @@ void addGatewaySchema(Schema &schema)
                   0, 10000),
             key(u"keepalive_timeout"_s, T::Duration, u"60s"_s,
                 u"How long an idle upstream connection is kept."_s),
+            key(u"resolve_interval"_s, T::Duration, u"60s"_s,
+                u"How often members named by DNS are looked up again, in the background (a "
+                u"failed lookup keeps the last address); 0: only when the group is built."_s),
             key(u"connect_timeout"_s, T::Duration, u"5s"_s,
                 u"Time allowed to connect to a member (and finish the TLS handshake)."_s),
             key(u"response_timeout"_s, T::Duration, QString(),

@@ -82,6 +82,7 @@ bool GroupSettings::fromConfig(const Config::Config &config, const QString &sect
         return error(QStringLiteral("health_check"),
                      QStringLiteral("must be a path starting with /"));
     s->healthInterval = config.getDuration(section, QStringLiteral("health_interval"));
+    s->resolveInterval = config.getDuration(section, QStringLiteral("resolve_interval"));
     s->healthTimeout = config.getDuration(section, QStringLiteral("health_timeout"));
     if (s->healthInterval.count() <= 0)
         return error(QStringLiteral("health_interval"), QStringLiteral("must be above 0"));

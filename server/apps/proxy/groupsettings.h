@@ -41,6 +41,7 @@ struct GroupSettings
     // Active health checks (from the berth.gateway_health service, one per server).
     QString healthCheck; // path; empty: none
     std::chrono::milliseconds healthInterval{5000};
+    std::chrono::milliseconds resolveInterval{60000}; // DNS names looked up again; 0: never
     std::chrono::milliseconds healthTimeout{2000};
     int healthStatusMin = 200;
     int healthStatusMax = 399;

@@ -154,16 +154,17 @@ std::shared_ptr<GroupRuntime> buildGroup(const Pipeline::AppSetup &setup, const 
     }
     group->balancer =
         std::make_unique<Balancer>(s.members, s.balance, s.maxFails, qint64(s.failTimeout.count()));
+    QList<Upstream::MemberAddress> addresses;
     for (const MemberSpec &member : s.members) {
         const Upstream::MemberAddress &address = member.address;
         group->poolKeys.append(section + u' ' + address.text() + (s.ssl ? u"+tls"_qs : QString()));
         group->memberHostHeaders.append(address.isUnix ? QByteArrayLiteral("localhost")
                                                        : address.text().toUtf8());
-        Upstream::ResolvedAddress resolved;
-        if (!Upstream::resolveLiteral(address, &resolved))
-            Upstream::resolveBlocking(address, &resolved);
-        group->resolved.append(resolved);
+        addresses.append(address);
     }
+    group->resolver =
+        std::make_unique<MemberResolver>(addresses, qint64(s.resolveInterval.count()));
+    group->resolver->resolveAll(Core::monotonicMs());
     declareStats(*group);
     attachHealth(*group);
     // `berthd check` builds the groups too, but is no server: it must not leave a region in

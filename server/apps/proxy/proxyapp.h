@@ -4,6 +4,7 @@
 #include "groupsettings.h"
 
 #include "apps/ratelimit/ratelimitpolicy.h"
+#include "memberresolver.h"
 #include "pipeline/app.h"
 #include "upstream/memberaddress.h"
 
@@ -38,9 +39,9 @@ struct GroupRuntime
     GroupSettings settings;
     std::unique_ptr<Balancer> balancer;
     std::shared_ptr<Upstream::ClientTlsContext> tls;
-    QList<QByteArray> memberHostHeaders;       // `host = member`: "10.0.0.5:5001"
-    QList<QString> poolKeys;                   // ConnectionPool keys, one per member
-    QList<Upstream::ResolvedAddress> resolved; // DNS names, resolved when the group is built
+    QList<QByteArray> memberHostHeaders;      // `host = member`: "10.0.0.5:5001"
+    QList<QString> poolKeys;                  // ConnectionPool keys, one per member
+    std::unique_ptr<MemberResolver> resolver; // members' socket addresses (DNS re-resolved)
     Core::ServerContext *server = nullptr;
     std::shared_ptr<Cache::GroupCache> cache; // null without `cache`
     // `rate` of the group (or of [api-gateway]): checked before a member is picked; null: none.

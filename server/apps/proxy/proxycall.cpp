@@ -4,6 +4,8 @@
 
 #include "cache/cachefront.h"
 
+#include "runtime/servercontext.h"
+#include "runtime/sharedstate.h"
 #include "upstream/connectionpool.h"
 #include "upstream/responsehead.h"
 
@@ -197,9 +199,10 @@ void ProxyCall::connectMember()
     Upstream::ResolvedAddress address;
     const Upstream::MemberAddress &member = m_group->balancer->spec(m_member).address;
     if (!Upstream::resolveLiteral(member, &address)) {
-        // Names are resolved when the group is built (off the event loop); one that did not
-        // resolve counts as a connect failure.
-        address = m_group->resolved.value(m_member);
+        // Names are resolved off the event loop (when the group is built, then every
+        // resolve_interval in the background); one that never resolved is a connect failure.
+        address = m_group->resolver->address(m_member, Core::monotonicMs(),
+                                             m_group->server ? m_group->server->offload : nullptr);
         if (!address.valid()) {
             upstreamFailed(UpstreamConnection::Failure::Connect, false);
             return;

@@ -3,6 +3,8 @@
 #include "proxyapp.h"
 
 #include "cache/cachefront.h"
+#include "runtime/servercontext.h"
+#include "runtime/sharedstate.h"
 #include "upstream/connectionpool.h"
 #include "upstream/responsehead.h"
 
@@ -102,7 +104,9 @@ void RefreshCall::start(std::shared_ptr<GroupRuntime> group, Http::Exchange &exc
     Upstream::ResolvedAddress address;
     const Upstream::MemberAddress &spec = balancer.spec(member).address;
     if (!Upstream::resolveLiteral(spec, &address))
-        address = call->m_group->resolved.value(member);
+        address = call->m_group->resolver->address(
+            member, Core::monotonicMs(),
+            call->m_group->server ? call->m_group->server->offload : nullptr);
     if (!address.valid()) {
         call->finish(true);
         return;

@@ -1,0 +1,137 @@
+#include "apps/proxy/memberresolver.h"
+#include "runtime/offloadpool.h"
+
+#include <QTest>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <atomic>
+#include <memory>
+
+using Berth::Gateway::MemberResolver;
+using Berth::Upstream::MemberAddress;
+using Berth::Upstream::ResolvedAddress;
+
+namespace {
+
+MemberAddress member(const QString &text)
+{
+    MemberAddress address;
+    QString error;
+    if (!MemberAddress::parse(text, &address, &error))
+        qFatal("%s", qPrintable(error));
+    return address;
+}
+
+QString ipOf(const ResolvedAddress &address)
+{
+    if (!address.valid())
+        return QString();
+    const auto *in = reinterpret_cast<const sockaddr_in *>(&address.storage);
+    char text[INET_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
+    return QString::fromLatin1(text);
+}
+
+// A DNS that answers what the test says, and counts the questions.
+struct FakeDns
+{
+    std::shared_ptr<std::atomic<int>> asked = std::make_shared<std::atomic<int>>(0);
+    std::shared_ptr<std::atomic<int>> answer = std::make_shared<std::atomic<int>>(1); // 0: fail
+    MemberResolver::Lookup lookup() const
+    {
+        return
+            [asked = asked, answer = answer](const MemberAddress &address, ResolvedAddress *out) {
+                ++*asked;
+                const int n = answer->load();
+                if (n == 0)
+                    return false;
+                auto *in = reinterpret_cast<sockaddr_in *>(&out->storage);
+                in->sin_family = AF_INET;
+                in->sin_port = htons(address.port);
+                in->sin_addr.s_addr = htonl((10u << 24) | unsigned(n)); // 10.0.0.n
+                out->length = sizeof(sockaddr_in);
+                return true;
+            };
+    }
+};
+
+} // namespace
+
+class tst_MemberResolver : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void literalsAreNeverLookedUp()
+    {
+        FakeDns dns;
+        MemberResolver resolver({member(u"127.0.0.1:5001"_qs), member(u"unix:/run/a.sock"_qs)},
+                                1000, dns.lookup());
+        QVERIFY(!resolver.hasNames());
+        resolver.resolveAll(0);
+        Berth::Core::OffloadPool pool;
+        QCOMPARE(ipOf(resolver.address(0, 1'000'000, &pool)), u"127.0.0.1"_qs);
+        QVERIFY(resolver.address(1, 1'000'000, &pool).valid());
+        QCOMPARE(dns.asked->load(), 0);
+    }
+
+    void namesAreLookedUpAgainAfterTheInterval()
+    {
+        FakeDns dns;
+        MemberResolver resolver({member(u"svc.test:5001"_qs), member(u"127.0.0.1:5002"_qs)}, 1000,
+                                dns.lookup());
+        QVERIFY(resolver.hasNames());
+        resolver.resolveAll(0);
+        QCOMPARE(dns.asked->load(), 1);
+        Berth::Core::OffloadPool pool;
+        // Before the interval: the address at hand, no question.
+        QCOMPARE(ipOf(resolver.address(0, 999, &pool)), u"10.0.0.1"_qs);
+        QCOMPARE(dns.asked->load(), 1);
+        // The member moved; past the interval one background lookup starts, and the answer
+        // meanwhile is still the last address (a request never waits for DNS).
+        dns.answer->store(2);
+        QCOMPARE(ipOf(resolver.address(0, 1000, &pool)), u"10.0.0.1"_qs);
+        QTRY_COMPARE(ipOf(resolver.address(0, 1001, &pool)), u"10.0.0.2"_qs);
+        QCOMPARE(dns.asked->load(), 2); // one refresh, not one per call
+        QCOMPARE(ipOf(resolver.address(1, 1001, &pool)), u"127.0.0.1"_qs);
+    }
+
+    void aFailedLookupKeepsTheLastGoodAddress()
+    {
+        FakeDns dns;
+        MemberResolver resolver({member(u"svc.test:5001"_qs)}, 1000, dns.lookup());
+        resolver.resolveAll(0);
+        Berth::Core::OffloadPool pool;
+        dns.answer->store(0);
+        resolver.address(0, 5000, &pool);
+        QTRY_COMPARE(dns.asked->load(), 2);
+        QTest::qWait(20);
+        QCOMPARE(ipOf(resolver.address(0, 5001, &pool)), u"10.0.0.1"_qs);
+        // And the resolver is asked again only one interval later.
+        resolver.address(0, 5999, &pool);
+        QTest::qWait(20);
+        QCOMPARE(dns.asked->load(), 2);
+        resolver.address(0, 6000, &pool);
+        QTRY_COMPARE(dns.asked->load(), 3);
+    }
+
+    void intervalZeroOrNoPoolMeansOnce()
+    {
+        FakeDns dns;
+        MemberResolver once({member(u"svc.test:5001"_qs)}, 0, dns.lookup());
+        once.resolveAll(0);
+        Berth::Core::OffloadPool pool;
+        once.address(0, 10'000'000, &pool);
+        QTest::qWait(20);
+        QCOMPARE(dns.asked->load(), 1);
+        MemberResolver noPool({member(u"svc.test:5001"_qs)}, 1000, dns.lookup());
+        noPool.resolveAll(0);
+        QCOMPARE(ipOf(noPool.address(0, 5000, nullptr)), u"10.0.0.1"_qs);
+        QCOMPARE(dns.asked->load(), 2);
+    }
+};
+
+QTEST_GUILESS_MAIN(tst_MemberResolver)
+#include "tst_memberresolver.moc"
