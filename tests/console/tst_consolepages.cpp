@@ -100,7 +100,29 @@ private Q_SLOTS:
     void unifiedDiffShowsChanges();
     void tokensStayOutOfQSettings();
     void fleetRowsPerServer();
+    void serverDialogAcceptsUnixSockets_data();
+    void serverDialogAcceptsUnixSockets();
 };
+
+void tst_ConsolePages::serverDialogAcceptsUnixSockets_data()
+{
+    QTest::addColumn<QString>("url");
+    QTest::addColumn<bool>("accepted");
+    QTest::newRow("http") << u"http://127.0.0.1:8099"_s << true;
+    QTest::newRow("https") << u"https://admin.example.org"_s << true;
+    QTest::newRow("unix scheme") << u"unix:/run/berth/admin.sock"_s << true;
+    QTest::newRow("bare path") << u"/run/berth/admin.sock"_s << true;
+    QTest::newRow("no host") << u"http://"_s << false;
+    QTest::newRow("relative") << u"admin.sock"_s << false;
+    QTest::newRow("ftp") << u"ftp://host/x"_s << false;
+}
+
+void tst_ConsolePages::serverDialogAcceptsUnixSockets()
+{
+    QFETCH(QString, url);
+    QFETCH(bool, accepted);
+    QCOMPARE(MainWindow::isServerAddress(url), accepted);
+}
 
 void tst_ConsolePages::statsRatesSurviveCounterResets()
 {
