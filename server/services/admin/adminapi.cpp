@@ -229,6 +229,8 @@ void AdminApi::dispatch(const CallPtr &call)
         return childRestart(call);
     case Endpoint::DaemonAction:
         return daemonAction(call);
+    case Endpoint::CronList:
+        return cronList(call);
     case Endpoint::CronRun:
         return cronRun(call);
     case Endpoint::MailRetry:

@@ -27,6 +27,7 @@ enum class Endpoint {
     Stop,
     ChildRestart,
     DaemonAction,
+    CronList,
     CronRun,
     MailRetry,
     KeysRotate,
