@@ -46,10 +46,13 @@ ServicesPage::ServicesPage(Client::AdminConnection *connection, QWidget *parent)
     gButtons->addStretch(1);
     g->addLayout(gButtons);
 
-    auto *cron = new QGroupBox(tr("Cron jobs (from cron.log)"), split);
+    auto *cron = new QGroupBox(tr("Cron jobs"), split);
     auto *c = new QVBoxLayout(cron);
-    m_cron = new QTableWidget(0, 4, cron);
-    m_cron->setHorizontalHeaderLabels({tr("Job"), tr("Last event"), tr("Time"), tr("Detail")});
+    m_cronTitle = new QLabel(cron);
+    c->addWidget(m_cronTitle);
+    m_cron = new QTableWidget(0, 6, cron);
+    m_cron->setHorizontalHeaderLabels({tr("Job"), tr("Schedule"), tr("Next run"), tr("Last run"),
+                                       tr("Last result"), tr("Command")});
     m_cron->horizontalHeader()->setStretchLastSection(true);
     m_cron->verticalHeader()->hide();
     m_cron->setWordWrap(false);
@@ -120,11 +123,12 @@ ServicesPage::ServicesPage(Client::AdminConnection *connection, QWidget *parent)
             });
     connect(m_connection, &Client::AdminConnection::logTail, this,
             [this](const QString &name, const QStringList &lines) {
-                if (name == u"cron"_s)
+                if (name == u"cron"_s && m_cronFromLog)
                     setCronLines(lines);
                 else if (name == u"smtpda"_s)
                     m_mail->setPlainText(lines.join(u'\n'));
             });
+    connect(m_connection, &Client::AdminConnection::cronReceived, this, &ServicesPage::setCronJobs);
     connect(m_connection, &Client::AdminConnection::memberDrained, this,
             [this](const QString &group, const QString &member, bool undo) {
                 m_status->setText(undo ? tr("%1 in @%2 takes requests again.").arg(member, group)
@@ -145,6 +149,12 @@ ServicesPage::ServicesPage(Client::AdminConnection *connection, QWidget *parent)
             });
     connect(m_connection, &Client::AdminConnection::failed, this,
             [this](const QString &operation, const Client::AdminError &error) {
+                if (operation == u"cronjobs"_s && error.status == 404 && !m_cronFromLog) {
+                    // An older server: fall back to what cron.log tells.
+                    m_cronFromLog = true;
+                    refresh();
+                    return;
+                }
                 if (operation == u"drain"_s || operation == u"cron"_s || operation == u"mail"_s)
                     m_status->setText(tr("%1 failed: %2").arg(operation, error.message));
             });
@@ -156,7 +166,10 @@ ServicesPage::ServicesPage(Client::AdminConnection *connection, QWidget *parent)
 void ServicesPage::refresh()
 {
     m_connection->fetchGroups();
-    m_connection->tailLog(u"cron"_s, 300, QString());
+    if (m_cronFromLog)
+        m_connection->tailLog(u"cron"_s, 300, QString());
+    else
+        m_connection->fetchCron();
     m_connection->tailLog(u"smtpda"_s, 100, QString());
 }
 
@@ -174,8 +187,42 @@ void ServicesPage::runCronJob(const QString &job)
         m_connection->runCronJob(job);
 }
 
+void ServicesPage::setCronJobs(const QJsonArray &jobs, const QString &timezone)
+{
+    m_cronTitle->setText(tr("Times in %1.").arg(timezone));
+    m_cron->setHorizontalHeaderLabels({tr("Job"), tr("Schedule"), tr("Next run"), tr("Last run"),
+                                       tr("Last result"), tr("Command")});
+    m_cron->setRowCount(int(jobs.size()));
+    for (int row = 0; row < jobs.size(); ++row) {
+        const QJsonObject job = jobs[row].toObject();
+        const QString next = job.value(u"reboot"_s).toBool()
+                                 ? tr("when berthd starts")
+                                 : job.value(u"next"_s).toString(tr("never"));
+        const QString last = job.value(u"last_exit"_s).toString();
+        const QStringList cells{job.value(u"id"_s).toString(),
+                                job.value(u"schedule"_s).toString(),
+                                next,
+                                job.value(u"last_run"_s).toString(),
+                                last,
+                                job.value(u"command"_s).toString()};
+        for (int c = 0; c < cells.size(); ++c)
+            m_cron->setItem(row, c, new QTableWidgetItem(cells[c]));
+        // Every upcoming run, for the row's tooltip.
+        QStringList upcoming;
+        for (const QJsonValue &t : job.value(u"next_runs"_s).toArray())
+            upcoming.append(t.toString());
+        m_cron->item(row, 2)->setToolTip(upcoming.join(u'\n'));
+        if (last.startsWith(u"failed"_s))
+            m_cron->item(row, 4)->setForeground(QColor(0xc0, 0x39, 0x2b));
+    }
+    m_cron->resizeColumnsToContents();
+}
+
 void ServicesPage::setCronLines(const QStringList &lines)
 {
+    m_cronTitle->setText(tr("This server has no cron listing: jobs as cron.log tells them."));
+    m_cron->setHorizontalHeaderLabels(
+        {tr("Job"), tr("Last event"), tr("Time"), tr("Detail"), QString(), QString()});
     // time event FILE:LINE rest — the last event of each job wins.
     QMap<QString, QStringList> jobs;
     for (const QString &line : lines) {
@@ -187,7 +234,7 @@ void ServicesPage::setCronLines(const QStringList &lines)
     m_cron->setRowCount(int(jobs.size()));
     int row = 0;
     for (const QStringList &job : std::as_const(jobs)) {
-        for (int c = 0; c < 4; ++c)
+        for (int c = 0; c < m_cron->columnCount(); ++c)
             m_cron->setItem(row, c, new QTableWidgetItem(job.value(c)));
         const bool bad = job[1] == u"kill"_s || job[1] == u"error"_s ||
                          (job[1] == u"exit"_s && !job[3].contains(u"status 0 "_s));

@@ -6,6 +6,7 @@ class QLabel;
 class QLineEdit;
 class QPlainTextEdit;
 class QTableWidget;
+class QJsonArray;
 class QTimer;
 class QTreeWidget;
 
@@ -15,8 +16,9 @@ class AdminConnection;
 
 namespace Berth::Console {
 
-// Gateway groups with their members (state, health, traffic; drain and undo), cron jobs as
-// cron.log tells them (last event and result; run now) and the mail queue (retry now).
+// Gateway groups with their members (state, health, traffic; drain and undo), cron jobs with
+// their next run and last result (GET cron; from cron.log on servers without it; run now) and
+// the mail queue (retry now).
 class ServicesPage : public QWidget
 {
     Q_OBJECT
@@ -30,6 +32,7 @@ public:
     void runCronJob(const QString &job);
 
 private:
+    void setCronJobs(const QJsonArray &jobs, const QString &timezone);
     void setCronLines(const QStringList &lines);
 
     Client::AdminConnection *m_connection;
@@ -38,7 +41,9 @@ private:
     QLineEdit *m_job;
     QPlainTextEdit *m_mail;
     QLabel *m_status;
+    QLabel *m_cronTitle;
     QTimer *m_timer;
+    bool m_cronFromLog = false; // the server has no GET cron: jobs as cron.log tells them
 };
 
 } // namespace Berth::Console

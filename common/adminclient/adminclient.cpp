@@ -278,6 +278,13 @@ void AdminClient::retryMail()
          [this](const QJsonObject &o) { Q_EMIT mailRetried(o); });
 }
 
+void AdminClient::fetchCron()
+{
+    send(u"cronjobs"_s, "GET", u"/cron"_s, {}, {}, [this](const QJsonObject &o) {
+        Q_EMIT cronReceived(o.value(u"jobs"_s).toArray(), o.value(u"timezone"_s).toString());
+    });
+}
+
 void AdminClient::fetchGroups()
 {
     send(u"groups"_s, "GET", u"/groups"_s, {}, {},

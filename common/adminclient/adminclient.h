@@ -47,6 +47,7 @@ public:
     void daemonAction(const QString &name, const QString &action) override;
     void runCronJob(const QString &job) override;
     void retryMail() override;
+    void fetchCron() override;
     void fetchGroups() override;
     void drainMember(const QString &group, const QString &member, bool undo) override;
     void fetchConfigHistory() override;

@@ -209,14 +209,16 @@ void tst_AdminClient::operationsListsAndRefusals()
     QSignalSpy logs(&client, &AdminConnection::logsListed);
     QSignalSpy history(&client, &AdminConnection::configHistoryReceived);
     QSignalSpy groups(&client, &AdminConnection::groupsReceived);
+    QSignalSpy cron(&client, &AdminConnection::cronReceived);
     QSignalSpy failed(&client, &AdminConnection::failed);
     client.listLogs();
     client.fetchConfigHistory();
     client.fetchGroups();
+    client.fetchCron();
     client.runCronJob(u"/no/such.conf:3"_s);
     client.daemonAction(u"nosuch"_s, u"restart"_s);
     QTRY_VERIFY_WITH_TIMEOUT(logs.size() == 1 && history.size() == 1 && groups.size() == 1 &&
-                                 failed.size() == 2,
+                                 cron.size() == 1 && failed.size() == 2,
                              10'000);
     QStringList names;
     for (const QJsonValue &l : logs.front().front().toJsonArray())
@@ -224,6 +226,8 @@ void tst_AdminClient::operationsListsAndRefusals()
     QVERIFY(names.contains(u"request"_s));
     QVERIFY(names.contains(u"server"_s));
     QCOMPARE(groups.front().front().toJsonArray().size(), 0); // no [@group] here
+    QCOMPARE(cron.front().at(0).toJsonArray().size(), 0);     // nor [crontab:line]
+    QVERIFY(!cron.front().at(1).toString().isEmpty());        // the zone times would be in
     QStringList operations;
     for (const auto &f : failed) {
         operations.append(f.at(0).toString());
@@ -498,9 +502,8 @@ token_file = %2/admin.tokens
     state.clear();
     QCOMPARE(::kill(pid_t(adminPid), SIGTERM), 0);
     // Dropped, then connected again (after the drop: the spy was cleared before the kill).
-    QTRY_VERIFY_WITH_TIMEOUT(state.size() >= 2 && !state.front().at(1).toBool() &&
-                                 state.back().at(1).toBool(),
-                             15'000);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        state.size() >= 2 && !state.front().at(1).toBool() && state.back().at(1).toBool(), 15'000);
     get("/hb?unix-two");
     QTRY_VERIFY_WITH_TIMEOUT(anyLine(lines, u"unix-two"_s), 10'000);
     client.stopLogFollow();

@@ -470,7 +470,8 @@ void tst_ConsolePages::servicesGroupsCronMail()
     FakeConnection fake;
     ServicesPage page(&fake);
     QVERIFY(fake.calls.contains(u"fetchGroups"_s));
-    QVERIFY(fake.calls.contains(u"tailLog cron 300 "_s));
+    QVERIFY(fake.calls.contains(u"fetchCron"_s));
+    QVERIFY(!fake.calls.contains(u"tailLog cron 300 "_s));
     Q_EMIT fake.groupsReceived(QJsonArray{
         QJsonObject{{u"name"_s, u"api"_s},
                     {u"balance"_s, u"round_robin"_s},
@@ -484,6 +485,32 @@ void tst_ConsolePages::servicesGroupsCronMail()
     page.groups()->setCurrentItem(member);
     page.drainSelected(false);
     QVERIFY(fake.calls.contains(u"drainMember api 127.0.0.1:5001 0"_s));
+    Q_EMIT fake.cronReceived(
+        QJsonArray{QJsonObject{{u"id"_s, u"/etc/b.conf:14"_s},
+                               {u"schedule"_s, u"30 2 * * *"_s},
+                               {u"command"_s, u"backup"_s},
+                               {u"reboot"_s, false},
+                               {u"next"_s, u"2026-12-01T02:30:00+01:00"_s},
+                               {u"next_runs"_s, QJsonArray{u"2026-12-01T02:30:00+01:00"_s,
+                                                           u"2026-12-02T02:30:00+01:00"_s}},
+                               {u"last_run"_s, u"2026-11-30T02:30:00+01:00"_s},
+                               {u"last_exit"_s, u"failed, status 3"_s}},
+                   QJsonObject{{u"id"_s, u"/etc/b.conf:15"_s},
+                               {u"schedule"_s, u"@reboot"_s},
+                               {u"reboot"_s, true},
+                               {u"next"_s, QJsonValue()},
+                               {u"last_run"_s, QJsonValue()},
+                               {u"last_exit"_s, QJsonValue()}}},
+        u"Europe/Paris"_s);
+    QCOMPARE(page.cronJobs()->rowCount(), 2);
+    QCOMPARE(page.cronJobs()->item(0, 2)->text(), u"2026-12-01T02:30:00+01:00"_s);
+    QVERIFY(page.cronJobs()->item(0, 2)->toolTip().contains(u"2026-12-02T02:30:00+01:00"_s));
+    QCOMPARE(page.cronJobs()->item(0, 4)->text(), u"failed, status 3"_s);
+    QCOMPARE(page.cronJobs()->item(1, 2)->text(), u"when berthd starts"_s);
+    QCOMPARE(page.cronJobs()->item(1, 3)->text(), QString());
+    // A server without GET cron: the jobs as cron.log tells them.
+    Q_EMIT fake.failed(u"cronjobs"_s, AdminError{404, u"not_found"_s, u"no endpoint"_s, {}});
+    QVERIFY(fake.calls.contains(u"tailLog cron 300 "_s));
     Q_EMIT fake.logTail(
         u"cron"_s,
         {u"2026-11-30T06:00:00+00:00 start /etc/b.conf:14 pid 4242: backup"_s,
