@@ -108,6 +108,21 @@ max_retry = 5
     srv = admin.start(berth_server, extra=extra, routes="/mail = mail\n")
     assert post(srv, simple()).status == 202
     assert berth.wait_until(lambda: " status=deferred " in smtpda_log(srv), 10), srv.describe()
+
+    def queue():
+        r = admin.call(srv, "GET", "/mail", token=admin.READ_TOKEN)
+        assert r.status == 200, r
+        return r.json()
+
+    # GET mail: the deferred message with its attempt, next attempt and error.
+    assert berth.wait_until(lambda: queue()["messages"]
+                            and queue()["messages"][0]["status"] == "deferred", 5), queue()
+    body = queue()
+    assert body["total"] == 1, body
+    m = body["messages"][0]
+    assert m["to"] == ["bob@example.org"] and m["subject"] == "hello", m
+    assert m["from"] == "alice@example.org" and m["attempts"] == 1 and m["last_error"], m
+    assert m["next_attempt"].endswith("Z") and m["queued"].endswith("Z"), m
     handler = Handler()
     controller = start_smtp(handler, port=port)
     try:
@@ -118,11 +133,14 @@ max_retry = 5
     finally:
         controller.stop()
     assert admin.call(srv, "POST", "/mail/retry").json()["retried"] == 0
+    assert berth.wait_until(lambda: queue() == {"total": 0, "messages": []}, 5), queue()
 
 
 def test_mail_retry_without_spool_is_404(berth_server):
     srv = admin.start(berth_server)
     r = admin.call(srv, "POST", "/mail/retry")
+    assert r.status == 404 and r.json()["error"]["code"] == "not_found", r
+    r = admin.call(srv, "GET", "/mail")
     assert r.status == 404 and r.json()["error"]["code"] == "not_found", r
 
 

@@ -233,6 +233,8 @@ void AdminApi::dispatch(const CallPtr &call)
         return cronList(call);
     case Endpoint::CronRun:
         return cronRun(call);
+    case Endpoint::MailList:
+        return mailList(call);
     case Endpoint::MailRetry:
         return mailRetry(call);
     case Endpoint::KeysRotate:

@@ -124,6 +124,7 @@ private:
     void cronRun(const CallPtr &call);
     void cronList(const CallPtr &call); // adminjobs.cpp
     void mailRetry(const CallPtr &call);
+    void mailList(const CallPtr &call); // adminjobs.cpp
     void keysRotate(const CallPtr &call);
     void groups(const CallPtr &call); // admingroups.cpp
     void groupMembers(const CallPtr &call);

@@ -85,6 +85,13 @@ const QList<HandlerSpec> &handlerSpecs()
          u"file's slashes as they are). 202 `{\"job\", \"pid\", \"command\"}`; 404 for an "
          u"unknown job, 409 while it still runs (overlap)."_s,
          Endpoint::CronRun},
+        {"GET", u"/mail"_s, Scope::Read, false,
+         u"The mail spool's messages, oldest first, as `berthd mail queue` lists them: id, "
+         u"from, to, subject, size, queued, status (queued, delivering, deferred, "
+         u"undelivered), attempts, `next_attempt` (null: due now), `last_error`, and the "
+         u"recipients pending, delivered and failed. `total` counts them all; at most 1000 "
+         u"are listed. 404 without a [mailer] spool_dir."_s,
+         Endpoint::MailList},
         {"POST", u"/mail/retry"_s, Scope::Admin, true,
          u"Makes every deferred message of the mail spool due now (as `berthd mail retry`); "
          u"the mailer delivers them on its next pass. `{\"retried\": N}`."_s,

@@ -29,6 +29,7 @@ enum class Endpoint {
     DaemonAction,
     CronList,
     CronRun,
+    MailList,
     MailRetry,
     KeysRotate,
     Groups,

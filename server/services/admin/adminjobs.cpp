@@ -1,6 +1,9 @@
-// The admin API's read-only views of the cron agent's jobs (GET cron): what the configuration
-// on disk declares, as `berthd cron list` reads it, joined with what the agent last did.
+// The admin API's read-only views of the services' work: the cron agent's jobs (GET cron: what
+// the configuration on disk declares, as `berthd cron list` reads it, joined with what the agent
+// last did) and the mail spool (GET mail, as `berthd mail queue`).
 #include "adminapi.h"
+
+#include "mail/spool.h"
 
 #include <config/config.h>
 #include <cron/crontab.h>
@@ -18,6 +21,8 @@ using namespace Qt::StringLiterals;
 namespace {
 
 constexpr int NextRuns = 5;
+// A listing stays small however long the queue grows (its total is said beside it).
+constexpr qsizetype MaxMailListed = 1000;
 
 // cron.state (written by the cron agent after each start and exit): job id -> its entry.
 QHash<QString, QJsonObject> cronState(const QString &logDir)
@@ -77,6 +82,47 @@ void AdminApi::cronList(const CallPtr &call)
                                   {u"agent"_s, !state.isEmpty()},
                                   {u"jobs"_s, list}},
                       {}};
+    });
+}
+
+void AdminApi::mailList(const CallPtr &call)
+{
+    if (m_settings.mailSpoolDir.isEmpty())
+        return fail(call, 404, u"not_found"_s, u"no mail spool: [mailer] spool_dir is not set"_s);
+    const QString dir = m_settings.mailSpoolDir;
+    offload(call, [dir] {
+        const QList<Mail::SpoolEntry> entries = Mail::Spool(dir).entries(true);
+        QJsonArray list;
+        for (const Mail::SpoolEntry &e : entries) {
+            if (list.size() >= MaxMailListed)
+                break;
+            const Mail::DeliveryState &st = e.state;
+            const QString status = e.undelivered           ? u"undelivered"_s
+                                   : st.deliveringPid != 0 ? u"delivering"_s
+                                   : st.attempts == 0      ? u"queued"_s
+                                                           : u"deferred"_s;
+            list.append(QJsonObject{
+                {u"id"_s, e.id},
+                {u"from"_s, e.from},
+                {u"to"_s, QJsonArray::fromStringList(e.to)},
+                {u"subject"_s, e.subject},
+                {u"size"_s, e.size},
+                {u"queued"_s, e.queued.isValid()
+                                  ? QJsonValue(e.queued.toUTC().toString(Qt::ISODate))
+                                  : QJsonValue()},
+                {u"status"_s, status},
+                {u"attempts"_s, st.attempts},
+                // null: due now (or given up, for undelivered messages).
+                {u"next_attempt"_s, e.undelivered || !st.nextAttempt.isValid()
+                                        ? QJsonValue()
+                                        : QJsonValue(st.nextAttempt.toUTC().toString(Qt::ISODate))},
+                {u"last_error"_s, orNull(st.lastError)},
+                {u"pending"_s, QJsonArray::fromStringList(st.pending)},
+                {u"delivered"_s, QJsonArray::fromStringList(st.delivered)},
+                {u"failed"_s, QJsonArray::fromStringList(st.failed)},
+            });
+        }
+        return Result{200, QJsonObject{{u"total"_s, entries.size()}, {u"messages"_s, list}}, {}};
     });
 }
 
