@@ -285,6 +285,13 @@ void AdminClient::fetchCron()
     });
 }
 
+void AdminClient::fetchMail()
+{
+    send(u"mailqueue"_s, "GET", u"/mail"_s, {}, {}, [this](const QJsonObject &o) {
+        Q_EMIT mailReceived(o.value(u"messages"_s).toArray(), o.value(u"total"_s).toInt());
+    });
+}
+
 void AdminClient::fetchGroups()
 {
     send(u"groups"_s, "GET", u"/groups"_s, {}, {},

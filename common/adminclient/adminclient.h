@@ -48,6 +48,7 @@ public:
     void runCronJob(const QString &job) override;
     void retryMail() override;
     void fetchCron() override;
+    void fetchMail() override;
     void fetchGroups() override;
     void drainMember(const QString &group, const QString &member, bool undo) override;
     void fetchConfigHistory() override;

@@ -60,6 +60,8 @@ public:
     virtual void retryMail() = 0;
     // The [crontab:line] jobs with their next runs and last results (GET cron).
     virtual void fetchCron() = 0;
+    // The mail spool's messages (GET mail).
+    virtual void fetchMail() = 0;
     virtual void fetchGroups() = 0;
     virtual void drainMember(const QString &group, const QString &member, bool undo) = 0;
     virtual void fetchConfigHistory() = 0;
@@ -97,6 +99,9 @@ Q_SIGNALS:
     // timezone: the [cron] timezone the times are in. A server without GET cron fails
     // "cronjobs" with 404.
     void cronReceived(const QJsonArray &jobs, const QString &timezone);
+    // [{"id", "from", "to", "subject", "status", "attempts", "next_attempt", "last_error", ...}],
+    // at most 1000 of total. Fails "mailqueue" with 404 without a spool (or GET mail).
+    void mailReceived(const QJsonArray &messages, int total);
     void groupsReceived(const QJsonArray &groups);
     void memberDrained(const QString &group, const QString &member, bool undo);
     // Newest first: [{"generation", "time", "who", "hash"}]

@@ -215,10 +215,11 @@ void tst_AdminClient::operationsListsAndRefusals()
     client.fetchConfigHistory();
     client.fetchGroups();
     client.fetchCron();
+    client.fetchMail(); // no [mailer] spool_dir: 404
     client.runCronJob(u"/no/such.conf:3"_s);
     client.daemonAction(u"nosuch"_s, u"restart"_s);
     QTRY_VERIFY_WITH_TIMEOUT(logs.size() == 1 && history.size() == 1 && groups.size() == 1 &&
-                                 cron.size() == 1 && failed.size() == 2,
+                                 cron.size() == 1 && failed.size() == 3,
                              10'000);
     QStringList names;
     for (const QJsonValue &l : logs.front().front().toJsonArray())
@@ -234,7 +235,7 @@ void tst_AdminClient::operationsListsAndRefusals()
         QVERIFY(f.at(1).value<AdminError>().status >= 400); // unknown job, unknown daemon
     }
     operations.sort();
-    QCOMPARE(operations, (QStringList{u"cron"_s, u"daemon"_s}));
+    QCOMPARE(operations, (QStringList{u"cron"_s, u"daemon"_s, u"mailqueue"_s}));
 }
 
 void tst_AdminClient::infoChildrenStats()

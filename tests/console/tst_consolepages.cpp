@@ -519,6 +519,40 @@ void tst_ConsolePages::servicesGroupsCronMail()
     QCOMPARE(page.cronJobs()->item(0, 1)->text(), u"exit"_s);
     page.runCronJob(u"/etc/b.conf:14"_s);
     QVERIFY(fake.calls.contains(u"runCronJob /etc/b.conf:14"_s));
+
+    // The mail queue as a table.
+    QVERIFY(fake.calls.contains(u"fetchMail"_s));
+    Q_EMIT fake.mailReceived(
+        QJsonArray{QJsonObject{{u"id"_s, u"m1"_s},
+                               {u"from"_s, u"alice@example.org"_s},
+                               {u"to"_s, QJsonArray{u"bob@example.org"_s, u"carol@example.org"_s}},
+                               {u"subject"_s, u"hello"_s},
+                               {u"status"_s, u"deferred"_s},
+                               {u"attempts"_s, 2},
+                               {u"next_attempt"_s, u"2026-11-30T07:00:00Z"_s},
+                               {u"last_error"_s, u"connection refused"_s}},
+                   QJsonObject{{u"id"_s, u"m2"_s},
+                               {u"to"_s, QJsonArray{u"dan@example.org"_s}},
+                               {u"status"_s, u"queued"_s},
+                               {u"attempts"_s, 0},
+                               {u"next_attempt"_s, QJsonValue()},
+                               {u"last_error"_s, QJsonValue()}}},
+        2);
+    QTableWidget *mail = page.mailQueue();
+    QCOMPARE(mail->rowCount(), 2);
+    QCOMPARE(mail->item(0, 1)->text(), u"bob@example.org, carol@example.org"_s);
+    QCOMPARE(mail->item(0, 2)->text(), u"hello"_s);
+    QCOMPARE(mail->item(0, 4)->text(), u"2"_s);
+    QCOMPARE(mail->item(0, 5)->text(), u"2026-11-30T07:00:00Z"_s);
+    QCOMPARE(mail->item(0, 6)->text(), u"connection refused"_s);
+    QCOMPARE(mail->item(1, 5)->text(), u"due now"_s);
+    // Without a spool the table empties and the page stops asking.
+    Q_EMIT fake.failed(u"mailqueue"_s, AdminError{404, u"not_found"_s, u"no mail spool"_s, {}});
+    QCOMPARE(mail->rowCount(), 0);
+    fake.calls.clear();
+    page.refresh();
+    QVERIFY(!fake.calls.contains(u"fetchMail"_s));
+    QVERIFY(fake.calls.contains(u"tailLog smtpda 100 "_s));
 }
 
 void tst_ConsolePages::serverTabGoesStaleWithoutData()
