@@ -4,6 +4,7 @@ job now, logged in cron.log), `mail/retry` (every deferred message of the spool 
 
 from __future__ import annotations
 
+import json
 import re
 
 import requests
@@ -47,10 +48,47 @@ def test_cron_job_runs_now_through_the_agent(berth_server):
     assert berth.wait_until(lambda: audit.exists() and f"/cron{job}/run" in audit.read_text(), 5)
 
 
+def test_cron_lists_jobs_with_next_runs_and_last_results(berth_server):
+    """GET cron: the jobs as `berthd cron list` reads them (same next runs, in the [cron]
+    timezone), joined with the agent's last run and exit from cron.state."""
+    env = {"BERTH_TEST_APPS": "1", "BERTH_TEST_NOW": "2026-03-28T12:00:00Z"}
+    extra = ("\n[crontab:line]\n30 2 * * * /bin/true nightly-backup\n@reboot echo booted-$((40+2))\n"
+             "\n[cron]\ntimezone = Europe/Berlin\n")
+    srv = admin.start(berth_server, extra=extra, env=env)
+    nightly = f"{srv.conf_path}:{berth.line_of(srv.conf_text, 'nightly-backup')}"
+    reboot = f"{srv.conf_path}:{berth.line_of(srv.conf_text, 'booted-')}"
+
+    def listing():
+        r = admin.call(srv, "GET", "/cron", token=admin.READ_TOKEN)
+        assert r.status == 200, r
+        return r.json()
+
+    # The @reboot job ran when the agent started; cron.state carries its exit.
+    assert berth.wait_until(
+        lambda: (listing()["jobs"][1]["last_exit"] or "").startswith("ok"), 10), listing()
+    body = listing()
+    assert body["timezone"] == "Europe/Berlin" and body["agent"] is True, body
+    first, second = body["jobs"]
+    assert first["id"] == nightly and first["schedule"] == "30 2 * * *", first
+    assert first["command"] == "/bin/true nightly-backup" and first["reboot"] is False, first
+    # 2026-03-29 02:30 does not exist in Berlin: the job runs once right after the jump.
+    assert first["next"] == "2026-03-29T03:00:00+02:00", first
+    assert first["last_run"] is None and first["last_exit"] is None, first
+    assert second["id"] == reboot and second["reboot"] is True and second["next"] is None, second
+    assert second["last_run"].startswith("20") and second["last_exit"] == "ok, status 0", second
+    # The same next runs as the command line.
+    r = berth.run_cli("cron", "list", "-c", str(srv.conf_path), "--json", env=env)
+    assert r.returncode == 0, r.output
+    cli = json.loads(r.stdout)
+    assert [j["next"] for j in cli] == [j["next_runs"] for j in body["jobs"]], (cli, body)
+
+
 def test_cron_run_without_jobs_is_404(berth_server):
     srv = admin.start(berth_server)
     r = admin.call(srv, "POST", "/cron/etc/berth.conf:3/run")
     assert r.status == 404 and r.json()["error"]["code"] == "not_found", r
+    body = admin.call(srv, "GET", "/cron").json()
+    assert body["jobs"] == [] and body["agent"] is False, body
 
 
 def test_mail_retry_delivers_deferred_messages_now(berth_server):
@@ -70,6 +108,21 @@ max_retry = 5
     srv = admin.start(berth_server, extra=extra, routes="/mail = mail\n")
     assert post(srv, simple()).status == 202
     assert berth.wait_until(lambda: " status=deferred " in smtpda_log(srv), 10), srv.describe()
+
+    def queue():
+        r = admin.call(srv, "GET", "/mail", token=admin.READ_TOKEN)
+        assert r.status == 200, r
+        return r.json()
+
+    # GET mail: the deferred message with its attempt, next attempt and error.
+    assert berth.wait_until(lambda: queue()["messages"]
+                            and queue()["messages"][0]["status"] == "deferred", 5), queue()
+    body = queue()
+    assert body["total"] == 1, body
+    m = body["messages"][0]
+    assert m["to"] == ["bob@example.org"] and m["subject"] == "hello", m
+    assert m["from"] == "alice@example.org" and m["attempts"] == 1 and m["last_error"], m
+    assert m["next_attempt"].endswith("Z") and m["queued"].endswith("Z"), m
     handler = Handler()
     controller = start_smtp(handler, port=port)
     try:
@@ -80,11 +133,14 @@ max_retry = 5
     finally:
         controller.stop()
     assert admin.call(srv, "POST", "/mail/retry").json()["retried"] == 0
+    assert berth.wait_until(lambda: queue() == {"total": 0, "messages": []}, 5), queue()
 
 
 def test_mail_retry_without_spool_is_404(berth_server):
     srv = admin.start(berth_server)
     r = admin.call(srv, "POST", "/mail/retry")
+    assert r.status == 404 and r.json()["error"]["code"] == "not_found", r
+    r = admin.call(srv, "GET", "/mail")
     assert r.status == 404 and r.json()["error"]["code"] == "not_found", r
 
 

@@ -182,6 +182,17 @@ void MainWindow::addServer(const ServerEntry &entry, const QString &token)
     refreshList();
 }
 
+bool MainWindow::isServerAddress(const QString &url)
+{
+    const QUrl parsed(url.trimmed(), QUrl::StrictMode);
+    if (!parsed.isValid())
+        return false;
+    if (!Client::AdminClient::socketPathOf(parsed).isEmpty())
+        return true;
+    return (parsed.scheme() == u"http"_s || parsed.scheme() == u"https"_s) &&
+           !parsed.host().isEmpty();
+}
+
 void MainWindow::editServer(const QString &name)
 {
     QDialog dialog(this);
@@ -193,9 +204,17 @@ void MainWindow::editServer(const QString &name)
     auto *tokenEdit = new QLineEdit(name.isEmpty() ? QString() : m_tokens->token(name), &dialog);
     tokenEdit->setEchoMode(QLineEdit::Password);
     form->addRow(tr("&Name:"), nameEdit);
+    urlEdit->setPlaceholderText(tr("http://127.0.0.1:8099 or unix:/run/berth/admin.sock"));
+    urlEdit->setToolTip(tr("The admin API: http(s)://HOST:PORT, or its unix socket ([admin] unix) "
+                           "as unix:/PATH or /PATH"));
     form->addRow(tr("Admin &URL:"), urlEdit);
     form->addRow(tr("&Token:"), tokenEdit);
     auto *buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dialog);
+    auto checkUrl = [buttons, urlEdit] {
+        buttons->button(QDialogButtonBox::Ok)->setEnabled(isServerAddress(urlEdit->text()));
+    };
+    connect(urlEdit, &QLineEdit::textChanged, &dialog, checkUrl);
+    checkUrl();
     connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
     connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
     form->addRow(buttons);
@@ -256,8 +275,11 @@ void MainWindow::runLocal(const QString &configFile)
                                  .arg(configFile));
         return;
     }
-    const QString url = u"http://%1:%2"_s.arg(config.getString(u"admin"_s, u"ip"_s))
-                            .arg(config.getInt(u"admin"_s, u"port"_s));
+    const QString unixPath = config.getPath(u"admin"_s, u"unix"_s);
+    const QString url = !unixPath.isEmpty()
+                            ? u"unix:"_s + unixPath
+                            : u"http://%1:%2"_s.arg(config.getString(u"admin"_s, u"ip"_s))
+                                  .arg(config.getInt(u"admin"_s, u"port"_s));
     const QString tokenFile = config.getPath(u"admin"_s, u"token_file"_s);
     if (m_local && m_local->state() != QProcess::NotRunning) {
         m_local->terminate();

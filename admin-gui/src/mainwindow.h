@@ -38,6 +38,9 @@ public:
     void runLocal(const QString &configFile);
 
     static ConnectionFactory clientFactory(const QString &url, const QString &token);
+    // What the server dialog accepts: http(s)://HOST[:PORT], or the admin API's unix socket as
+    // unix:/PATH or /PATH ([admin] unix).
+    static bool isServerAddress(const QString &url);
 
 private:
     void editServer(const QString &name);

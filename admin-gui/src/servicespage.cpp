@@ -46,10 +46,13 @@ ServicesPage::ServicesPage(Client::AdminConnection *connection, QWidget *parent)
     gButtons->addStretch(1);
     g->addLayout(gButtons);
 
-    auto *cron = new QGroupBox(tr("Cron jobs (from cron.log)"), split);
+    auto *cron = new QGroupBox(tr("Cron jobs"), split);
     auto *c = new QVBoxLayout(cron);
-    m_cron = new QTableWidget(0, 4, cron);
-    m_cron->setHorizontalHeaderLabels({tr("Job"), tr("Last event"), tr("Time"), tr("Detail")});
+    m_cronTitle = new QLabel(cron);
+    c->addWidget(m_cronTitle);
+    m_cron = new QTableWidget(0, 6, cron);
+    m_cron->setHorizontalHeaderLabels({tr("Job"), tr("Schedule"), tr("Next run"), tr("Last run"),
+                                       tr("Last result"), tr("Command")});
     m_cron->horizontalHeader()->setStretchLastSection(true);
     m_cron->verticalHeader()->hide();
     m_cron->setWordWrap(false);
@@ -66,11 +69,22 @@ ServicesPage::ServicesPage(Client::AdminConnection *connection, QWidget *parent)
 
     auto *mail = new QGroupBox(tr("Mail queue"), split);
     auto *m = new QVBoxLayout(mail);
+    m_mailTitle = new QLabel(mail);
+    m->addWidget(m_mailTitle);
+    m_mailQueue = new QTableWidget(0, 7, mail);
+    m_mailQueue->setHorizontalHeaderLabels({tr("Id"), tr("To"), tr("Subject"), tr("Status"),
+                                            tr("Attempts"), tr("Next attempt"), tr("Last error")});
+    m_mailQueue->horizontalHeader()->setStretchLastSection(true);
+    m_mailQueue->verticalHeader()->hide();
+    m_mailQueue->setWordWrap(false);
+    m_mailQueue->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_mailQueue->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m->addWidget(m_mailQueue, 2);
     m_mail = new QPlainTextEdit(mail);
     m_mail->setReadOnly(true);
     m_mail->setLineWrapMode(QPlainTextEdit::NoWrap);
     m_mail->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
-    m->addWidget(m_mail);
+    m->addWidget(m_mail, 1);
     auto *retry = new QPushButton(tr("Retry &deferred mail now"), mail);
     m->addWidget(retry, 0, Qt::AlignLeft);
     layout->addWidget(split, 1);
@@ -120,11 +134,14 @@ ServicesPage::ServicesPage(Client::AdminConnection *connection, QWidget *parent)
             });
     connect(m_connection, &Client::AdminConnection::logTail, this,
             [this](const QString &name, const QStringList &lines) {
-                if (name == u"cron"_s)
+                if (name == u"cron"_s && m_cronFromLog)
                     setCronLines(lines);
                 else if (name == u"smtpda"_s)
                     m_mail->setPlainText(lines.join(u'\n'));
             });
+    connect(m_connection, &Client::AdminConnection::cronReceived, this, &ServicesPage::setCronJobs);
+    connect(m_connection, &Client::AdminConnection::mailReceived, this,
+            &ServicesPage::setMailQueue);
     connect(m_connection, &Client::AdminConnection::memberDrained, this,
             [this](const QString &group, const QString &member, bool undo) {
                 m_status->setText(undo ? tr("%1 in @%2 takes requests again.").arg(member, group)
@@ -142,9 +159,24 @@ ServicesPage::ServicesPage(Client::AdminConnection *connection, QWidget *parent)
             [this](const QJsonObject &r) {
                 m_status->setText(
                     tr("%n deferred message(s) due now.", nullptr, r.value(u"retried"_s).toInt()));
+                refresh();
             });
     connect(m_connection, &Client::AdminConnection::failed, this,
             [this](const QString &operation, const Client::AdminError &error) {
+                if (operation == u"cronjobs"_s && error.status == 404 && !m_cronFromLog) {
+                    // An older server: fall back to what cron.log tells.
+                    m_cronFromLog = true;
+                    refresh();
+                    return;
+                }
+                if (operation == u"mailqueue"_s) {
+                    // No spool here (or an older server): the mail log alone tells.
+                    m_mailQueueKnown = false;
+                    m_mailQueue->setRowCount(0);
+                    m_mailTitle->setText(error.status == 404 ? tr("No mail spool on this server.")
+                                                             : error.message);
+                    return;
+                }
                 if (operation == u"drain"_s || operation == u"cron"_s || operation == u"mail"_s)
                     m_status->setText(tr("%1 failed: %2").arg(operation, error.message));
             });
@@ -156,7 +188,12 @@ ServicesPage::ServicesPage(Client::AdminConnection *connection, QWidget *parent)
 void ServicesPage::refresh()
 {
     m_connection->fetchGroups();
-    m_connection->tailLog(u"cron"_s, 300, QString());
+    if (m_cronFromLog)
+        m_connection->tailLog(u"cron"_s, 300, QString());
+    else
+        m_connection->fetchCron();
+    if (m_mailQueueKnown)
+        m_connection->fetchMail();
     m_connection->tailLog(u"smtpda"_s, 100, QString());
 }
 
@@ -174,8 +211,75 @@ void ServicesPage::runCronJob(const QString &job)
         m_connection->runCronJob(job);
 }
 
+void ServicesPage::setCronJobs(const QJsonArray &jobs, const QString &timezone)
+{
+    m_cronTitle->setText(tr("Times in %1.").arg(timezone));
+    m_cron->setHorizontalHeaderLabels({tr("Job"), tr("Schedule"), tr("Next run"), tr("Last run"),
+                                       tr("Last result"), tr("Command")});
+    m_cron->setRowCount(int(jobs.size()));
+    for (int row = 0; row < jobs.size(); ++row) {
+        const QJsonObject job = jobs[row].toObject();
+        const QString next = job.value(u"reboot"_s).toBool()
+                                 ? tr("when berthd starts")
+                                 : job.value(u"next"_s).toString(tr("never"));
+        const QString last = job.value(u"last_exit"_s).toString();
+        const QStringList cells{job.value(u"id"_s).toString(),
+                                job.value(u"schedule"_s).toString(),
+                                next,
+                                job.value(u"last_run"_s).toString(),
+                                last,
+                                job.value(u"command"_s).toString()};
+        for (int c = 0; c < cells.size(); ++c)
+            m_cron->setItem(row, c, new QTableWidgetItem(cells[c]));
+        // Every upcoming run, for the row's tooltip.
+        QStringList upcoming;
+        for (const QJsonValue &t : job.value(u"next_runs"_s).toArray())
+            upcoming.append(t.toString());
+        m_cron->item(row, 2)->setToolTip(upcoming.join(u'\n'));
+        if (last.startsWith(u"failed"_s))
+            m_cron->item(row, 4)->setForeground(QColor(0xc0, 0x39, 0x2b));
+    }
+    m_cron->resizeColumnsToContents();
+}
+
+void ServicesPage::setMailQueue(const QJsonArray &messages, int total)
+{
+    m_mailTitle->setText(messages.size() < total
+                             ? tr("%1 of %2 messages shown.").arg(messages.size()).arg(total)
+                             : tr("%n message(s) in the spool.", nullptr, total));
+    m_mailQueue->setRowCount(int(messages.size()));
+    for (int row = 0; row < messages.size(); ++row) {
+        const QJsonObject msg = messages[row].toObject();
+        QStringList to;
+        for (const QJsonValue &t : msg.value(u"to"_s).toArray())
+            to.append(t.toString());
+        const QString status = msg.value(u"status"_s).toString();
+        const bool undelivered = status == u"undelivered"_s;
+        const QString next =
+            undelivered ? QString() : msg.value(u"next_attempt"_s).toString(tr("due now"));
+        const QStringList cells{msg.value(u"id"_s).toString(),
+                                to.join(u", "_s),
+                                msg.value(u"subject"_s).toString(),
+                                status,
+                                QString::number(msg.value(u"attempts"_s).toInt()),
+                                next,
+                                msg.value(u"last_error"_s).toString()};
+        for (int c = 0; c < cells.size(); ++c)
+            m_mailQueue->setItem(row, c, new QTableWidgetItem(cells[c]));
+        m_mailQueue->item(row, 0)->setToolTip(
+            tr("From %1, queued %2")
+                .arg(msg.value(u"from"_s).toString(), msg.value(u"queued"_s).toString()));
+        if (undelivered)
+            m_mailQueue->item(row, 3)->setForeground(QColor(0xc0, 0x39, 0x2b));
+    }
+    m_mailQueue->resizeColumnsToContents();
+}
+
 void ServicesPage::setCronLines(const QStringList &lines)
 {
+    m_cronTitle->setText(tr("This server has no cron listing: jobs as cron.log tells them."));
+    m_cron->setHorizontalHeaderLabels(
+        {tr("Job"), tr("Last event"), tr("Time"), tr("Detail"), QString(), QString()});
     // time event FILE:LINE rest — the last event of each job wins.
     QMap<QString, QStringList> jobs;
     for (const QString &line : lines) {
@@ -187,7 +291,7 @@ void ServicesPage::setCronLines(const QStringList &lines)
     m_cron->setRowCount(int(jobs.size()));
     int row = 0;
     for (const QStringList &job : std::as_const(jobs)) {
-        for (int c = 0; c < 4; ++c)
+        for (int c = 0; c < m_cron->columnCount(); ++c)
             m_cron->setItem(row, c, new QTableWidgetItem(job.value(c)));
         const bool bad = job[1] == u"kill"_s || job[1] == u"error"_s ||
                          (job[1] == u"exit"_s && !job[3].contains(u"status 0 "_s));

@@ -1,10 +1,13 @@
 #include "adminclient.h"
+#include "localhttp.h"
 
 #include <QJsonDocument>
 #include <QNetworkAccessManager>
 #include <QNetworkReply>
 #include <QNetworkRequest>
 #include <QUrlQuery>
+
+#include <utility>
 
 namespace Berth::Client {
 
@@ -14,6 +17,7 @@ AdminClient::AdminClient(const QUrl &base, const QString &token, QObject *parent
     : AdminConnection(parent)
     , m_network(new QNetworkAccessManager(this))
     , m_base(base)
+    , m_socketPath(socketPathOf(base))
     , m_token(token.toUtf8())
 {
     m_stats.name = u"stats"_s;
@@ -43,6 +47,18 @@ int AdminClient::backoffDelay(int failures, int firstMs, int capMs)
     return int(qMin<qint64>(delay, capMs));
 }
 
+QString AdminClient::socketPathOf(const QUrl &url)
+{
+    if (url.scheme() == u"unix"_s || (url.scheme().isEmpty() && url.path().startsWith(u'/')))
+        return url.path();
+    return {};
+}
+
+QByteArray AdminClient::localTarget(const QString &path)
+{
+    return "/api/v1" + path.toUtf8();
+}
+
 QNetworkRequest AdminClient::request(const QString &path) const
 {
     QUrl url = m_base;
@@ -57,10 +73,10 @@ QNetworkRequest AdminClient::request(const QString &path) const
     return request;
 }
 
-AdminError AdminClient::errorOf(QNetworkReply *reply, const QByteArray &body)
+AdminError AdminClient::errorOf(int status, const QByteArray &body, const QString &errorString)
 {
     AdminError error;
-    error.status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+    error.status = status;
     const QJsonObject object = QJsonDocument::fromJson(body).object().value(u"error"_s).toObject();
     if (!object.isEmpty()) {
         error.code = object.value(u"code"_s).toString();
@@ -68,15 +84,42 @@ AdminError AdminClient::errorOf(QNetworkReply *reply, const QByteArray &body)
         error.details = object.value(u"details"_s);
     } else {
         error.code = error.status == 0 ? u"unreachable"_s : u"http_error"_s;
-        error.message = reply->errorString();
+        error.message = errorString;
     }
     return error;
 }
 
+void AdminClient::complete(const QString &operation, int status, const QByteArray &body,
+                           const QString &errorString,
+                           const std::function<void(const QJsonObject &)> &done)
+{
+    if (status < 200 || status >= 300) {
+        Q_EMIT failed(operation, errorOf(status, body, errorString));
+        return;
+    }
+    done(QJsonDocument::fromJson(body).object());
+}
+
 void AdminClient::send(const QString &operation, const QByteArray &method, const QString &path,
                        const QByteArray &body, const QByteArray &ifMatch,
-                       std::function<void(const QJsonObject &, QNetworkReply *)> done)
+                       std::function<void(const QJsonObject &)> done)
 {
+    if (!m_socketPath.isEmpty()) {
+        LocalHttpReply::Headers headers{{"Authorization", "Bearer " + m_token}};
+        if (!body.isEmpty())
+            headers.emplaceBack("Content-Type", "application/json");
+        if (!ifMatch.isEmpty())
+            headers.emplaceBack("If-Match", '"' + ifMatch + '"');
+        auto *reply =
+            new LocalHttpReply(m_socketPath, method, localTarget(path), headers, body, this);
+        connect(reply, &LocalHttpReply::finished, this, [this, reply, operation, done] {
+            reply->deleteLater();
+            // A response cut short is no answer at all.
+            const int status = reply->errorString().isEmpty() ? reply->status() : 0;
+            complete(operation, status, reply->readAll(), reply->errorString(), done);
+        });
+        return;
+    }
     QNetworkRequest req = request(path);
     if (!body.isEmpty())
         req.setHeader(QNetworkRequest::ContentTypeHeader, u"application/json"_s);
@@ -85,13 +128,8 @@ void AdminClient::send(const QString &operation, const QByteArray &method, const
     QNetworkReply *reply = m_network->sendCustomRequest(req, method, body);
     connect(reply, &QNetworkReply::finished, this, [this, reply, operation, done] {
         reply->deleteLater();
-        const QByteArray answer = reply->readAll();
-        const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
-        if (status < 200 || status >= 300) {
-            Q_EMIT failed(operation, errorOf(reply, answer));
-            return;
-        }
-        done(QJsonDocument::fromJson(answer).object(), reply);
+        complete(operation, reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt(),
+                 reply->readAll(), reply->errorString(), done);
     });
 }
 
@@ -110,26 +148,25 @@ QByteArray filesBody(const QList<ConfigFile> &files)
 void AdminClient::fetchInfo()
 {
     send(u"info"_s, "GET", u"/info"_s, {}, {},
-         [this](const QJsonObject &o, QNetworkReply *) { Q_EMIT infoReceived(o); });
+         [this](const QJsonObject &o) { Q_EMIT infoReceived(o); });
 }
 
 void AdminClient::fetchChildren()
 {
-    send(u"children"_s, "GET", u"/children"_s, {}, {},
-         [this](const QJsonObject &o, QNetworkReply *) {
-             Q_EMIT childrenReceived(o.value(u"children"_s).toArray());
-         });
+    send(u"children"_s, "GET", u"/children"_s, {}, {}, [this](const QJsonObject &o) {
+        Q_EMIT childrenReceived(o.value(u"children"_s).toArray());
+    });
 }
 
 void AdminClient::fetchStats()
 {
     send(u"stats"_s, "GET", u"/stats"_s, {}, {},
-         [this](const QJsonObject &o, QNetworkReply *) { Q_EMIT statsReceived(o); });
+         [this](const QJsonObject &o) { Q_EMIT statsReceived(o); });
 }
 
 void AdminClient::fetchConfig()
 {
-    send(u"config"_s, "GET", u"/config"_s, {}, {}, [this](const QJsonObject &o, QNetworkReply *) {
+    send(u"config"_s, "GET", u"/config"_s, {}, {}, [this](const QJsonObject &o) {
         QList<ConfigFile> files;
         for (const QJsonValue &f : o.value(u"files"_s).toArray())
             files.append({f.toObject().value(u"path"_s).toString(),
@@ -142,7 +179,7 @@ void AdminClient::fetchConfig()
 void AdminClient::validateConfig(const QList<ConfigFile> &files)
 {
     send(u"validate"_s, "POST", u"/config/validate"_s, filesBody(files), {},
-         [this](const QJsonObject &o, QNetworkReply *) {
+         [this](const QJsonObject &o) {
              Q_EMIT validated(o.value(u"valid"_s).toBool(), o.value(u"diagnostics"_s).toArray());
          });
 }
@@ -150,13 +187,13 @@ void AdminClient::validateConfig(const QList<ConfigFile> &files)
 void AdminClient::applyConfig(const QList<ConfigFile> &files, const QString &ifMatch)
 {
     send(u"apply"_s, "PUT", u"/config"_s, filesBody(files), ifMatch.toUtf8(),
-         [this](const QJsonObject &o, QNetworkReply *) { Q_EMIT applied(o); });
+         [this](const QJsonObject &o) { Q_EMIT applied(o); });
 }
 
 void AdminClient::reload()
 {
     send(u"reload"_s, "POST", u"/reload"_s, {}, {},
-         [this](const QJsonObject &o, QNetworkReply *) { Q_EMIT reloaded(o); });
+         [this](const QJsonObject &o) { Q_EMIT reloaded(o); });
 }
 
 void AdminClient::tailLog(const QString &name, int lines, const QString &filter)
@@ -167,7 +204,7 @@ void AdminClient::tailLog(const QString &name, int lines, const QString &filter)
         query.addQueryItem(u"filter"_s, filter);
     const QString path = u"/logs/%1?%2"_s.arg(QString::fromUtf8(QUrl::toPercentEncoding(name)),
                                               query.toString(QUrl::FullyEncoded));
-    send(u"log"_s, "GET", path, {}, {}, [this, name](const QJsonObject &o, QNetworkReply *) {
+    send(u"log"_s, "GET", path, {}, {}, [this, name](const QJsonObject &o) {
         QStringList lines;
         for (const QJsonValue &l : o.value(u"lines"_s).toArray())
             lines.append(l.toString());
@@ -208,15 +245,14 @@ void AdminClient::stopLogFollow()
 
 void AdminClient::listLogs()
 {
-    send(u"logs"_s, "GET", u"/logs"_s, {}, {}, [this](const QJsonObject &o, QNetworkReply *) {
-        Q_EMIT logsListed(o.value(u"logs"_s).toArray());
-    });
+    send(u"logs"_s, "GET", u"/logs"_s, {}, {},
+         [this](const QJsonObject &o) { Q_EMIT logsListed(o.value(u"logs"_s).toArray()); });
 }
 
 void AdminClient::restartChild(qint64 pid)
 {
     send(u"restart"_s, "POST", u"/children/%1/restart"_s.arg(pid), {}, {},
-         [this, pid](const QJsonObject &o, QNetworkReply *) { Q_EMIT childRestarted(pid, o); });
+         [this, pid](const QJsonObject &o) { Q_EMIT childRestarted(pid, o); });
 }
 
 void AdminClient::daemonAction(const QString &name, const QString &action)
@@ -224,9 +260,8 @@ void AdminClient::daemonAction(const QString &name, const QString &action)
     send(u"daemon"_s, "POST",
          u"/daemons/%1/%2"_s.arg(QString::fromUtf8(QUrl::toPercentEncoding(name)),
                                  QString::fromUtf8(QUrl::toPercentEncoding(action))),
-         {}, {}, [this, name, action](const QJsonObject &o, QNetworkReply *) {
-             Q_EMIT daemonActionDone(name, action, o);
-         });
+         {}, {},
+         [this, name, action](const QJsonObject &o) { Q_EMIT daemonActionDone(name, action, o); });
 }
 
 void AdminClient::runCronJob(const QString &job)
@@ -234,20 +269,33 @@ void AdminClient::runCronJob(const QString &job)
     // The id is FILE:LINE; its slashes stay (the route takes several segments).
     send(u"cron"_s, "POST",
          u"/cron/%1/run"_s.arg(QString::fromUtf8(QUrl::toPercentEncoding(job, "/:"))), {}, {},
-         [this](const QJsonObject &o, QNetworkReply *) { Q_EMIT cronJobStarted(o); });
+         [this](const QJsonObject &o) { Q_EMIT cronJobStarted(o); });
 }
 
 void AdminClient::retryMail()
 {
     send(u"mail"_s, "POST", u"/mail/retry"_s, {}, {},
-         [this](const QJsonObject &o, QNetworkReply *) { Q_EMIT mailRetried(o); });
+         [this](const QJsonObject &o) { Q_EMIT mailRetried(o); });
+}
+
+void AdminClient::fetchCron()
+{
+    send(u"cronjobs"_s, "GET", u"/cron"_s, {}, {}, [this](const QJsonObject &o) {
+        Q_EMIT cronReceived(o.value(u"jobs"_s).toArray(), o.value(u"timezone"_s).toString());
+    });
+}
+
+void AdminClient::fetchMail()
+{
+    send(u"mailqueue"_s, "GET", u"/mail"_s, {}, {}, [this](const QJsonObject &o) {
+        Q_EMIT mailReceived(o.value(u"messages"_s).toArray(), o.value(u"total"_s).toInt());
+    });
 }
 
 void AdminClient::fetchGroups()
 {
-    send(u"groups"_s, "GET", u"/groups"_s, {}, {}, [this](const QJsonObject &o, QNetworkReply *) {
-        Q_EMIT groupsReceived(o.value(u"groups"_s).toArray());
-    });
+    send(u"groups"_s, "GET", u"/groups"_s, {}, {},
+         [this](const QJsonObject &o) { Q_EMIT groupsReceived(o.value(u"groups"_s).toArray()); });
 }
 
 void AdminClient::drainMember(const QString &group, const QString &member, bool undo)
@@ -257,36 +305,35 @@ void AdminClient::drainMember(const QString &group, const QString &member, bool 
              QString::fromUtf8(QUrl::toPercentEncoding(group)),
              QString::fromUtf8(QUrl::toPercentEncoding(member, ":")),
              undo ? u"?undo=1"_s : QString()),
-         {}, {}, [this, group, member, undo](const QJsonObject &, QNetworkReply *) {
+         {}, {}, [this, group, member, undo](const QJsonObject &) {
              Q_EMIT memberDrained(group, member, undo);
          });
 }
 
 void AdminClient::fetchConfigHistory()
 {
-    send(u"history"_s, "GET", u"/config/history"_s, {}, {},
-         [this](const QJsonObject &o, QNetworkReply *) {
-             Q_EMIT configHistoryReceived(o.value(u"history"_s).toArray());
-         });
+    send(u"history"_s, "GET", u"/config/history"_s, {}, {}, [this](const QJsonObject &o) {
+        Q_EMIT configHistoryReceived(o.value(u"history"_s).toArray());
+    });
 }
 
 void AdminClient::rollbackConfig(qint64 generation)
 {
     send(u"rollback"_s, "POST", u"/config/rollback/%1"_s.arg(generation), {}, {},
-         [this](const QJsonObject &o, QNetworkReply *) { Q_EMIT rolledBack(o); });
+         [this](const QJsonObject &o) { Q_EMIT rolledBack(o); });
 }
 
 void AdminClient::applyConfigCanary(const QList<ConfigFile> &files, const QString &ifMatch,
                                     int windowSeconds)
 {
     send(u"apply"_s, "PUT", u"/config?canary=%1s"_s.arg(windowSeconds), filesBody(files),
-         ifMatch.toUtf8(), [this](const QJsonObject &o, QNetworkReply *) { Q_EMIT applied(o); });
+         ifMatch.toUtf8(), [this](const QJsonObject &o) { Q_EMIT applied(o); });
 }
 
 void AdminClient::fetchCanary()
 {
     send(u"canary"_s, "GET", u"/config/canary"_s, {}, {},
-         [this](const QJsonObject &o, QNetworkReply *) { Q_EMIT canaryReceived(o); });
+         [this](const QJsonObject &o) { Q_EMIT canaryReceived(o); });
 }
 
 void AdminClient::stopStream(Stream &stream)
@@ -299,25 +346,71 @@ void AdminClient::stopStream(Stream &stream)
         reply->abort();
         reply->deleteLater();
     }
+    if (LocalHttpReply *local = stream.local) {
+        stream.local = nullptr;
+        local->disconnect(this);
+        local->abort();
+        local->deleteLater();
+    }
+}
+
+void AdminClient::streamHead(Stream &stream, int status)
+{
+    if (status == 200) {
+        stream.failures = 0;
+        Q_EMIT streamState(stream.name, true, 0);
+    }
+}
+
+void AdminClient::streamFinished(Stream &stream, int status, const QByteArray &body,
+                                 const QString &errorString)
+{
+    if (status != 200 && status != 0) {
+        // Refused (401, 403, 404): retrying would not help.
+        Q_EMIT failed(stream.name, errorOf(status, body, errorString));
+        stream.active = false;
+        return;
+    }
+    streamEnded(stream);
 }
 
 void AdminClient::openStream(Stream &stream)
 {
     if (!stream.active)
         return;
+    const QByteArray lastId = stream.parser.lastEventId().toUtf8();
+    stream.parser.reset();
+    if (!m_socketPath.isEmpty()) {
+        LocalHttpReply::Headers headers{{"Authorization", "Bearer " + m_token},
+                                        {"Accept", "text/event-stream"}};
+        if (!lastId.isEmpty())
+            headers.emplaceBack("Last-Event-ID", lastId);
+        auto *reply =
+            new LocalHttpReply(m_socketPath, "GET", localTarget(stream.path), headers, {}, this);
+        stream.local = reply;
+        connect(reply, &LocalHttpReply::metaDataChanged, this,
+                [this, &stream, reply] { streamHead(stream, reply->status()); });
+        connect(reply, &LocalHttpReply::readyRead, this, [this, &stream, reply] {
+            if (reply->status() == 200)
+                streamEvents(stream, stream.parser.feed(reply->readAll()));
+        });
+        connect(reply, &LocalHttpReply::finished, this, [this, &stream, reply] {
+            reply->deleteLater();
+            if (stream.local != reply)
+                return;
+            stream.local = nullptr;
+            streamFinished(stream, reply->status(), reply->readAll(), reply->errorString());
+        });
+        return;
+    }
     QNetworkRequest req = request(stream.path);
     req.setRawHeader("Accept", "text/event-stream");
-    if (!stream.parser.lastEventId().isEmpty())
-        req.setRawHeader("Last-Event-ID", stream.parser.lastEventId().toUtf8());
-    stream.parser.reset();
+    if (!lastId.isEmpty())
+        req.setRawHeader("Last-Event-ID", lastId);
     QNetworkReply *reply = m_network->get(req);
     stream.reply = reply;
     connect(reply, &QNetworkReply::metaDataChanged, this, [this, &stream, reply] {
-        const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
-        if (status == 200) {
-            stream.failures = 0;
-            Q_EMIT streamState(stream.name, true, 0);
-        }
+        streamHead(stream, reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt());
     });
     connect(reply, &QNetworkReply::readyRead, this, [this, &stream, reply] {
         if (reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt() != 200)
@@ -329,14 +422,8 @@ void AdminClient::openStream(Stream &stream)
         if (stream.reply != reply)
             return;
         stream.reply = nullptr;
-        const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
-        if (status != 200 && status != 0) {
-            // Refused (401, 403, 404): retrying would not help.
-            Q_EMIT failed(stream.name, errorOf(reply, reply->readAll()));
-            stream.active = false;
-            return;
-        }
-        streamEnded(stream);
+        streamFinished(stream, reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt(),
+                       reply->readAll(), reply->errorString());
     });
 }
 

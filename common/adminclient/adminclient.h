@@ -16,14 +16,17 @@ class QNetworkRequest;
 
 namespace Berth::Client {
 
-// The admin API over HTTP(S): QNetworkAccessManager, a bearer token, JSON in and out, the two
-// Server-Sent Event streams parsed by SseParser and reconnected with exponential back-off
-// (resuming a log follow at its Last-Event-ID).
+class LocalHttpReply;
+
+// The admin API over HTTP(S) (QNetworkAccessManager) or over a unix socket (LocalHttpReply): a
+// bearer token, JSON in and out, the two Server-Sent Event streams parsed by SseParser and
+// reconnected with exponential back-off (resuming a log follow at its Last-Event-ID).
 class AdminClient final : public AdminConnection
 {
     Q_OBJECT
 public:
-    // base: "http://127.0.0.1:8099" (the /api/v1 prefix is added).
+    // base: "http://127.0.0.1:8099" (the /api/v1 prefix is added), or a unix socket as
+    // "unix:/run/berth/admin.sock" or "/run/berth/admin.sock".
     AdminClient(const QUrl &base, const QString &token, QObject *parent = nullptr);
     ~AdminClient() override;
 
@@ -44,6 +47,8 @@ public:
     void daemonAction(const QString &name, const QString &action) override;
     void runCronJob(const QString &job) override;
     void retryMail() override;
+    void fetchCron() override;
+    void fetchMail() override;
     void fetchGroups() override;
     void drainMember(const QString &group, const QString &member, bool undo) override;
     void fetchConfigHistory() override;
@@ -55,6 +60,8 @@ public:
     // Back-off of a dropped stream: first delay, doubled per failure up to the cap.
     void setBackoff(int firstMs, int capMs);
     static int backoffDelay(int failures, int firstMs, int capMs);
+    // The unix socket a server URL names ("unix:/path" or "/path"); empty for http(s).
+    static QString socketPathOf(const QUrl &url);
 
 private:
     struct Stream
@@ -62,6 +69,7 @@ private:
         QString name; // "stats" or "log:NAME"
         QString path; // under /api/v1, with the query
         QPointer<QNetworkReply> reply;
+        QPointer<LocalHttpReply> local;
         SseParser parser;
         QTimer retry;
         int failures = 0;
@@ -69,17 +77,24 @@ private:
     };
 
     QNetworkRequest request(const QString &path) const;
+    static QByteArray localTarget(const QString &path);
     void send(const QString &operation, const QByteArray &method, const QString &path,
               const QByteArray &body, const QByteArray &ifMatch,
-              std::function<void(const QJsonObject &, QNetworkReply *)> done);
+              std::function<void(const QJsonObject &)> done);
+    void complete(const QString &operation, int status, const QByteArray &body,
+                  const QString &errorString, const std::function<void(const QJsonObject &)> &done);
     void openStream(Stream &stream);
+    void streamHead(Stream &stream, int status);
+    void streamFinished(Stream &stream, int status, const QByteArray &body,
+                        const QString &errorString);
     void streamEnded(Stream &stream);
     void streamEvents(Stream &stream, const QList<SseEvent> &events);
     void stopStream(Stream &stream);
-    static AdminError errorOf(QNetworkReply *reply, const QByteArray &body);
+    static AdminError errorOf(int status, const QByteArray &body, const QString &errorString);
 
     QNetworkAccessManager *m_network;
     QUrl m_base;
+    QString m_socketPath; // non-empty: every call goes over this unix socket
     QByteArray m_token;
     Stream m_stats;
     Stream m_log;

@@ -58,6 +58,10 @@ public:
     // job: its id as `berthd cron list` prints it (FILE:LINE).
     virtual void runCronJob(const QString &job) = 0;
     virtual void retryMail() = 0;
+    // The [crontab:line] jobs with their next runs and last results (GET cron).
+    virtual void fetchCron() = 0;
+    // The mail spool's messages (GET mail).
+    virtual void fetchMail() = 0;
     virtual void fetchGroups() = 0;
     virtual void drainMember(const QString &group, const QString &member, bool undo) = 0;
     virtual void fetchConfigHistory() = 0;
@@ -91,6 +95,13 @@ Q_SIGNALS:
     void cronJobStarted(const QJsonObject &result);
     // {"retried": N}
     void mailRetried(const QJsonObject &result);
+    // [{"id", "schedule", "command", "reboot", "next", "next_runs", "last_run", "last_exit"}];
+    // timezone: the [cron] timezone the times are in. A server without GET cron fails
+    // "cronjobs" with 404.
+    void cronReceived(const QJsonArray &jobs, const QString &timezone);
+    // [{"id", "from", "to", "subject", "status", "attempts", "next_attempt", "last_error", ...}],
+    // at most 1000 of total. Fails "mailqueue" with 404 without a spool (or GET mail).
+    void mailReceived(const QJsonArray &messages, int total);
     void groupsReceived(const QJsonArray &groups);
     void memberDrained(const QString &group, const QString &member, bool undo);
     // Newest first: [{"generation", "time", "who", "hash"}]

@@ -2,6 +2,8 @@
 
 #include <config/config.h>
 
+#include <QDateTime>
+
 #include <algorithm>
 
 namespace Berth::Cron {
@@ -116,6 +118,17 @@ std::optional<Job> parseLine(const QString &rawText, const LineOptions &options,
 bool testSchedulesEnabled()
 {
     return qEnvironmentVariable("BERTH_TEST_APPS") == QLatin1String("1");
+}
+
+QDateTime listingTime()
+{
+    if (testSchedulesEnabled()) {
+        const QDateTime fake =
+            QDateTime::fromString(qEnvironmentVariable("BERTH_TEST_NOW"), Qt::ISODate);
+        if (fake.isValid())
+            return fake;
+    }
+    return QDateTime::currentDateTimeUtc();
 }
 
 QList<Job> jobsFromConfig(const Config::Config &config)

@@ -43,6 +43,10 @@ std::optional<Job> parseLine(const QString &text, const LineOptions &options, Pa
 // Whether the environment enables test schedules (BERTH_TEST_APPS=1).
 bool testSchedulesEnabled();
 
+// Now (UTC), the time next runs are listed from: BERTH_TEST_NOW (ISO 8601) when test schedules
+// are enabled, so `berthd cron list` and GET /api/v1/cron can be checked against fixed dates.
+QDateTime listingTime();
+
 // Every [crontab:line] job of config. Each invalid line is an error diagnostic on config at its
 // file:line naming the field and column; it is left out of the list.
 QList<Job> jobsFromConfig(const Config::Config &config);

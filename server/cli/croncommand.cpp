@@ -78,17 +78,6 @@ CronArguments parse(const QStringList &args)
     return a;
 }
 
-QDateTime now()
-{
-    if (Cron::testSchedulesEnabled()) {
-        const QDateTime fake =
-            QDateTime::fromString(qEnvironmentVariable("BERTH_TEST_NOW"), Qt::ISODate);
-        if (fake.isValid())
-            return fake;
-    }
-    return QDateTime::currentDateTimeUtc();
-}
-
 // The jobs, or nothing with the errors printed (load errors and invalid lines).
 bool loadJobs(const CronArguments &a, QList<Cron::Job> *jobs, QTimeZone *zone)
 {
@@ -112,7 +101,7 @@ int list(const CronArguments &a)
     QTimeZone zone;
     if (!loadJobs(a, &jobs, &zone))
         return 1;
-    const QDateTime start = now();
+    const QDateTime start = Cron::listingTime();
     QJsonArray array;
     for (const Cron::Job &job : std::as_const(jobs)) {
         QStringList next;

@@ -323,6 +323,7 @@ QList<SpoolEntry> Spool::entries(bool withUndelivered) const
             e.id = id;
             e.from = envelopeAddress(m->from);
             e.to = m->recipients();
+            e.subject = m->subject;
             e.size = QFileInfo(path(id, undelivered, ".json")).size();
             e.queued = m->date;
             e.undelivered = undelivered;

@@ -56,6 +56,7 @@ struct SpoolEntry
     QString id;
     QString from;
     QStringList to; // envelope recipients
+    QString subject;
     qint64 size = 0;
     QDateTime queued;
     bool undelivered = false;

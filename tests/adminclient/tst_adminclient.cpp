@@ -5,6 +5,7 @@
 #include "adminclient/sseparser.h"
 
 #include <QProcess>
+#include <QScopeGuard>
 #include <QSignalSpy>
 #include <QTcpServer>
 #include <QTcpSocket>
@@ -79,6 +80,8 @@ private Q_SLOTS:
     void statsStreamTicks();
     void operationsListsAndRefusals();
     void logFollowSeesNewLinesAndReconnects();
+    void socketPathOfAServerUrl();
+    void unixSocketServer();
 
 private:
     void request(const QByteArray &target);
@@ -206,14 +209,17 @@ void tst_AdminClient::operationsListsAndRefusals()
     QSignalSpy logs(&client, &AdminConnection::logsListed);
     QSignalSpy history(&client, &AdminConnection::configHistoryReceived);
     QSignalSpy groups(&client, &AdminConnection::groupsReceived);
+    QSignalSpy cron(&client, &AdminConnection::cronReceived);
     QSignalSpy failed(&client, &AdminConnection::failed);
     client.listLogs();
     client.fetchConfigHistory();
     client.fetchGroups();
+    client.fetchCron();
+    client.fetchMail(); // no [mailer] spool_dir: 404
     client.runCronJob(u"/no/such.conf:3"_s);
     client.daemonAction(u"nosuch"_s, u"restart"_s);
     QTRY_VERIFY_WITH_TIMEOUT(logs.size() == 1 && history.size() == 1 && groups.size() == 1 &&
-                                 failed.size() == 2,
+                                 cron.size() == 1 && failed.size() == 3,
                              10'000);
     QStringList names;
     for (const QJsonValue &l : logs.front().front().toJsonArray())
@@ -221,13 +227,15 @@ void tst_AdminClient::operationsListsAndRefusals()
     QVERIFY(names.contains(u"request"_s));
     QVERIFY(names.contains(u"server"_s));
     QCOMPARE(groups.front().front().toJsonArray().size(), 0); // no [@group] here
+    QCOMPARE(cron.front().at(0).toJsonArray().size(), 0);     // nor [crontab:line]
+    QVERIFY(!cron.front().at(1).toString().isEmpty());        // the zone times would be in
     QStringList operations;
     for (const auto &f : failed) {
         operations.append(f.at(0).toString());
         QVERIFY(f.at(1).value<AdminError>().status >= 400); // unknown job, unknown daemon
     }
     operations.sort();
-    QCOMPARE(operations, (QStringList{u"cron"_s, u"daemon"_s}));
+    QCOMPARE(operations, (QStringList{u"cron"_s, u"daemon"_s, u"mailqueue"_s}));
 }
 
 void tst_AdminClient::infoChildrenStats()
@@ -360,6 +368,152 @@ void tst_AdminClient::logFollowSeesNewLinesAndReconnects()
     request("/hb?client-two");
     QTRY_VERIFY_WITH_TIMEOUT(anyLine(lines, u"client-two"_s), 10'000);
     client.stopLogFollow();
+}
+
+void tst_AdminClient::socketPathOfAServerUrl()
+{
+    QCOMPARE(AdminClient::socketPathOf(QUrl(u"unix:/run/berth/admin.sock"_s)),
+             u"/run/berth/admin.sock"_s);
+    QCOMPARE(AdminClient::socketPathOf(QUrl(u"/tmp/a.sock"_s)), u"/tmp/a.sock"_s);
+    QCOMPARE(AdminClient::socketPathOf(QUrl(u"http://127.0.0.1:8099"_s)), QString());
+}
+
+// The same calls and both streams against a second server whose admin API listens only on a
+// unix socket (LocalHttpReply instead of QNetworkAccessManager).
+void tst_AdminClient::unixSocketServer()
+{
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const quint16 port = freePort();
+    const QString socket = dir.filePath(u"admin.sock"_s);
+    const QString conf = dir.filePath(u"berth.conf"_s);
+    const QString text = uR"([server]
+name = unix-test
+ip = 127.0.0.1
+port = %1
+workers = 1
+graceful_timeout = 2s
+pid_file = %2/berthd.pid
+log_dir = %2/logs
+
+[routes:line]
+/hb = hb
+
+[app:hb]
+call = berth.heartbeat
+
+[admin]
+enabled = yes
+unix = %2/admin.sock
+token_file = %2/admin.tokens
+)"_s.arg(port)
+                             .arg(dir.path());
+    QVERIFY(QDir(dir.path()).mkpath(u"logs"_s));
+    const QString root = ::geteuid() == 0 ? u"[server]\nallow_root = yes\n"_s : QString();
+    QVERIFY(writeFile(conf, (text + root).toUtf8()));
+    QVERIFY(writeFile(dir.filePath(u"admin.tokens"_s),
+                      (AdminToken + u" admin tester\n"_s + ReadToken + u" read\n"_s).toUtf8()));
+    QProcess berthd;
+    berthd.setProgram(QStringLiteral(BERTHD_PATH));
+    berthd.setArguments({u"run"_s, u"-c"_s, conf});
+    berthd.setProcessChannelMode(QProcess::ForwardedErrorChannel);
+    berthd.start();
+    QVERIFY(berthd.waitForStarted());
+    auto stop = qScopeGuard([&] {
+        berthd.terminate();
+        if (!berthd.waitForFinished(10'000))
+            berthd.kill();
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(
+        berthd.state() != QProcess::Running || (QFile::exists(socket) && canConnect(port)), 15'000);
+    QCOMPARE(berthd.state(), QProcess::Running);
+
+    AdminClient client(QUrl(u"unix:"_s + socket), AdminToken);
+    client.setBackoff(50, 200);
+    QSignalSpy info(&client, &AdminConnection::infoReceived);
+    QSignalSpy children(&client, &AdminConnection::childrenReceived);
+    QSignalSpy config(&client, &AdminConnection::configReceived);
+    QSignalSpy validated(&client, &AdminConnection::validated);
+    QSignalSpy failed(&client, &AdminConnection::failed);
+    client.fetchInfo();
+    client.fetchChildren();
+    client.fetchConfig();
+    client.runCronJob(u"/no/such.conf:3"_s);
+    QTRY_VERIFY_WITH_TIMEOUT(info.size() == 1 && children.size() == 1 && config.size() == 1 &&
+                                 failed.size() == 1,
+                             10'000);
+    QCOMPARE(info.front().front().toJsonObject().value(u"name"_s).toString(), u"unix-test"_s);
+    QVERIFY(!children.front().front().toJsonArray().isEmpty());
+    auto files = config.front().at(0).value<QList<ConfigFile>>();
+    QCOMPARE(files.size(), 1);
+    QVERIFY(files.front().text.contains(u"unix = "_s));
+    QCOMPARE(failed.front().at(0).toString(), u"cron"_s);
+    const AdminError notFound = failed.front().at(1).value<AdminError>();
+    QVERIFY(notFound.status >= 400 && !notFound.code.isEmpty()); // the API's error shape
+
+    // A body (POST) and its JSON answer.
+    files.front().text += u"\n[limits]\nheader_timeout = 3x\n"_s;
+    client.validateConfig(files);
+    QTRY_COMPARE_WITH_TIMEOUT(validated.size(), 1, 10'000);
+    QVERIFY(!validated.front().at(0).toBool());
+    QVERIFY(!validated.front().at(1).toJsonArray().isEmpty());
+
+    // A read token is refused an admin call, with the status and the code.
+    AdminClient reader(QUrl(socket), ReadToken);
+    QSignalSpy refused(&reader, &AdminConnection::failed);
+    reader.reload();
+    QTRY_COMPARE_WITH_TIMEOUT(refused.size(), 1, 10'000);
+    QCOMPARE(refused.front().at(1).value<AdminError>().status, 403);
+    QCOMPARE(refused.front().at(1).value<AdminError>().code, u"forbidden"_s);
+
+    // Both streams; the log follow survives a restart of the admin child.
+    QSignalSpy events(&client, &AdminConnection::statsEvent);
+    QSignalSpy lines(&client, &AdminConnection::logLine);
+    QSignalSpy state(&client, &AdminConnection::streamState);
+    client.startStatsStream(200);
+    QTRY_VERIFY_WITH_TIMEOUT(events.size() >= 2, 10'000);
+    QVERIFY(events.last().front().toJsonObject().contains(u"rates"_s));
+    client.stopStatsStream();
+    client.followLog(u"request"_s);
+    QTRY_VERIFY_WITH_TIMEOUT(std::any_of(state.cbegin(), state.cend(),
+                                         [](const auto &s) {
+                                             return s.at(0).toString() == u"log:request"_s &&
+                                                    s.at(1).toBool();
+                                         }),
+                             10'000);
+    auto get = [port](const QByteArray &target) {
+        QTcpSocket s;
+        s.connectToHost(QHostAddress::LocalHost, port);
+        if (!s.waitForConnected(2000))
+            return;
+        s.write("GET " + target + " HTTP/1.0\r\nHost: a\r\n\r\n");
+        while (s.waitForReadyRead(2000))
+            s.readAll();
+    };
+    get("/hb?unix-one");
+    QTRY_VERIFY_WITH_TIMEOUT(anyLine(lines, u"unix-one"_s), 10'000);
+    qint64 adminPid = 0;
+    for (const QJsonValue &c : children.front().front().toJsonArray()) {
+        const QJsonObject child = c.toObject();
+        if (child.value(u"kind"_s).toString() == u"admin"_s &&
+            child.value(u"state"_s).toString() == u"running"_s)
+            adminPid = child.value(u"pid"_s).toInteger();
+    }
+    QVERIFY(adminPid > 0);
+    state.clear();
+    QCOMPARE(::kill(pid_t(adminPid), SIGTERM), 0);
+    // Dropped, then connected again (after the drop: the spy was cleared before the kill).
+    QTRY_VERIFY_WITH_TIMEOUT(
+        state.size() >= 2 && !state.front().at(1).toBool() && state.back().at(1).toBool(), 15'000);
+    get("/hb?unix-two");
+    QTRY_VERIFY_WITH_TIMEOUT(anyLine(lines, u"unix-two"_s), 10'000);
+    client.stopLogFollow();
+
+    AdminClient nowhere(QUrl(u"unix:"_s + dir.filePath(u"none.sock"_s)), ReadToken);
+    QSignalSpy unreachable(&nowhere, &AdminConnection::failed);
+    nowhere.fetchInfo();
+    QTRY_COMPARE_WITH_TIMEOUT(unreachable.size(), 1, 10'000);
+    QCOMPARE(unreachable.front().at(1).value<AdminError>().status, 0);
 }
 
 QTEST_GUILESS_MAIN(tst_AdminClient)

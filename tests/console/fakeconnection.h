@@ -65,6 +65,8 @@ public:
         calls.append(QStringLiteral("runCronJob ") + job);
     }
     void retryMail() override { calls.append(QStringLiteral("retryMail")); }
+    void fetchCron() override { calls.append(QStringLiteral("fetchCron")); }
+    void fetchMail() override { calls.append(QStringLiteral("fetchMail")); }
     void fetchGroups() override { calls.append(QStringLiteral("fetchGroups")); }
     void drainMember(const QString &group, const QString &member, bool undo) override
     {

@@ -100,7 +100,29 @@ private Q_SLOTS:
     void unifiedDiffShowsChanges();
     void tokensStayOutOfQSettings();
     void fleetRowsPerServer();
+    void serverDialogAcceptsUnixSockets_data();
+    void serverDialogAcceptsUnixSockets();
 };
+
+void tst_ConsolePages::serverDialogAcceptsUnixSockets_data()
+{
+    QTest::addColumn<QString>("url");
+    QTest::addColumn<bool>("accepted");
+    QTest::newRow("http") << u"http://127.0.0.1:8099"_s << true;
+    QTest::newRow("https") << u"https://admin.example.org"_s << true;
+    QTest::newRow("unix scheme") << u"unix:/run/berth/admin.sock"_s << true;
+    QTest::newRow("bare path") << u"/run/berth/admin.sock"_s << true;
+    QTest::newRow("no host") << u"http://"_s << false;
+    QTest::newRow("relative") << u"admin.sock"_s << false;
+    QTest::newRow("ftp") << u"ftp://host/x"_s << false;
+}
+
+void tst_ConsolePages::serverDialogAcceptsUnixSockets()
+{
+    QFETCH(QString, url);
+    QFETCH(bool, accepted);
+    QCOMPARE(MainWindow::isServerAddress(url), accepted);
+}
 
 void tst_ConsolePages::statsRatesSurviveCounterResets()
 {
@@ -448,7 +470,8 @@ void tst_ConsolePages::servicesGroupsCronMail()
     FakeConnection fake;
     ServicesPage page(&fake);
     QVERIFY(fake.calls.contains(u"fetchGroups"_s));
-    QVERIFY(fake.calls.contains(u"tailLog cron 300 "_s));
+    QVERIFY(fake.calls.contains(u"fetchCron"_s));
+    QVERIFY(!fake.calls.contains(u"tailLog cron 300 "_s));
     Q_EMIT fake.groupsReceived(QJsonArray{
         QJsonObject{{u"name"_s, u"api"_s},
                     {u"balance"_s, u"round_robin"_s},
@@ -462,6 +485,32 @@ void tst_ConsolePages::servicesGroupsCronMail()
     page.groups()->setCurrentItem(member);
     page.drainSelected(false);
     QVERIFY(fake.calls.contains(u"drainMember api 127.0.0.1:5001 0"_s));
+    Q_EMIT fake.cronReceived(
+        QJsonArray{QJsonObject{{u"id"_s, u"/etc/b.conf:14"_s},
+                               {u"schedule"_s, u"30 2 * * *"_s},
+                               {u"command"_s, u"backup"_s},
+                               {u"reboot"_s, false},
+                               {u"next"_s, u"2026-12-01T02:30:00+01:00"_s},
+                               {u"next_runs"_s, QJsonArray{u"2026-12-01T02:30:00+01:00"_s,
+                                                           u"2026-12-02T02:30:00+01:00"_s}},
+                               {u"last_run"_s, u"2026-11-30T02:30:00+01:00"_s},
+                               {u"last_exit"_s, u"failed, status 3"_s}},
+                   QJsonObject{{u"id"_s, u"/etc/b.conf:15"_s},
+                               {u"schedule"_s, u"@reboot"_s},
+                               {u"reboot"_s, true},
+                               {u"next"_s, QJsonValue()},
+                               {u"last_run"_s, QJsonValue()},
+                               {u"last_exit"_s, QJsonValue()}}},
+        u"Europe/Paris"_s);
+    QCOMPARE(page.cronJobs()->rowCount(), 2);
+    QCOMPARE(page.cronJobs()->item(0, 2)->text(), u"2026-12-01T02:30:00+01:00"_s);
+    QVERIFY(page.cronJobs()->item(0, 2)->toolTip().contains(u"2026-12-02T02:30:00+01:00"_s));
+    QCOMPARE(page.cronJobs()->item(0, 4)->text(), u"failed, status 3"_s);
+    QCOMPARE(page.cronJobs()->item(1, 2)->text(), u"when berthd starts"_s);
+    QCOMPARE(page.cronJobs()->item(1, 3)->text(), QString());
+    // A server without GET cron: the jobs as cron.log tells them.
+    Q_EMIT fake.failed(u"cronjobs"_s, AdminError{404, u"not_found"_s, u"no endpoint"_s, {}});
+    QVERIFY(fake.calls.contains(u"tailLog cron 300 "_s));
     Q_EMIT fake.logTail(
         u"cron"_s,
         {u"2026-11-30T06:00:00+00:00 start /etc/b.conf:14 pid 4242: backup"_s,
@@ -470,6 +519,40 @@ void tst_ConsolePages::servicesGroupsCronMail()
     QCOMPARE(page.cronJobs()->item(0, 1)->text(), u"exit"_s);
     page.runCronJob(u"/etc/b.conf:14"_s);
     QVERIFY(fake.calls.contains(u"runCronJob /etc/b.conf:14"_s));
+
+    // The mail queue as a table.
+    QVERIFY(fake.calls.contains(u"fetchMail"_s));
+    Q_EMIT fake.mailReceived(
+        QJsonArray{QJsonObject{{u"id"_s, u"m1"_s},
+                               {u"from"_s, u"alice@example.org"_s},
+                               {u"to"_s, QJsonArray{u"bob@example.org"_s, u"carol@example.org"_s}},
+                               {u"subject"_s, u"hello"_s},
+                               {u"status"_s, u"deferred"_s},
+                               {u"attempts"_s, 2},
+                               {u"next_attempt"_s, u"2026-11-30T07:00:00Z"_s},
+                               {u"last_error"_s, u"connection refused"_s}},
+                   QJsonObject{{u"id"_s, u"m2"_s},
+                               {u"to"_s, QJsonArray{u"dan@example.org"_s}},
+                               {u"status"_s, u"queued"_s},
+                               {u"attempts"_s, 0},
+                               {u"next_attempt"_s, QJsonValue()},
+                               {u"last_error"_s, QJsonValue()}}},
+        2);
+    QTableWidget *mail = page.mailQueue();
+    QCOMPARE(mail->rowCount(), 2);
+    QCOMPARE(mail->item(0, 1)->text(), u"bob@example.org, carol@example.org"_s);
+    QCOMPARE(mail->item(0, 2)->text(), u"hello"_s);
+    QCOMPARE(mail->item(0, 4)->text(), u"2"_s);
+    QCOMPARE(mail->item(0, 5)->text(), u"2026-11-30T07:00:00Z"_s);
+    QCOMPARE(mail->item(0, 6)->text(), u"connection refused"_s);
+    QCOMPARE(mail->item(1, 5)->text(), u"due now"_s);
+    // Without a spool the table empties and the page stops asking.
+    Q_EMIT fake.failed(u"mailqueue"_s, AdminError{404, u"not_found"_s, u"no mail spool"_s, {}});
+    QCOMPARE(mail->rowCount(), 0);
+    fake.calls.clear();
+    page.refresh();
+    QVERIFY(!fake.calls.contains(u"fetchMail"_s));
+    QVERIFY(fake.calls.contains(u"tailLog smtpda 100 "_s));
 }
 
 void tst_ConsolePages::serverTabGoesStaleWithoutData()

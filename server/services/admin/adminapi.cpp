@@ -229,8 +229,12 @@ void AdminApi::dispatch(const CallPtr &call)
         return childRestart(call);
     case Endpoint::DaemonAction:
         return daemonAction(call);
+    case Endpoint::CronList:
+        return cronList(call);
     case Endpoint::CronRun:
         return cronRun(call);
+    case Endpoint::MailList:
+        return mailList(call);
     case Endpoint::MailRetry:
         return mailRetry(call);
     case Endpoint::KeysRotate:

@@ -122,7 +122,9 @@ private:
     void childRestart(const CallPtr &call);
     void daemonAction(const CallPtr &call);
     void cronRun(const CallPtr &call);
+    void cronList(const CallPtr &call); // adminjobs.cpp
     void mailRetry(const CallPtr &call);
+    void mailList(const CallPtr &call); // adminjobs.cpp
     void keysRotate(const CallPtr &call);
     void groups(const CallPtr &call); // admingroups.cpp
     void groupMembers(const CallPtr &call);

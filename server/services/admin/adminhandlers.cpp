@@ -71,12 +71,27 @@ const QList<HandlerSpec> &handlerSpecs()
          Endpoint::ChildRestart},
         {"POST", u"/daemons/{name}/{action}"_s, Scope::Admin, true,
          u"`start`, `stop` or `restart` a [daemon:NAME] program."_s, Endpoint::DaemonAction},
+        {"GET", u"/cron"_s, Scope::Read, false,
+         u"Every [crontab:line] job as `berthd cron list` reads it from the configuration files: "
+         u"`id` (FILE:LINE), file, line, schedule, command, `reboot`, `next` (the next run, ISO "
+         u"8601 in the [cron] timezone; null for @reboot or a date that never comes) and "
+         u"`next_runs` (the next five), with `last_run` and `last_exit` (\"ok, status 0\", "
+         u"\"failed, status 3\", \"running\"; null before the first run) from the cron agent's "
+         u"cron.state. Also `timezone`, and `agent`: whether cron.state was found."_s,
+         Endpoint::CronList},
         {"POST", u"/cron/{job+}/run"_s, Scope::Admin, true,
          u"Runs a [crontab:line] job now through the cron agent (logged in cron.log as its "
          u"scheduled runs); `job` is its id as `berthd cron list` prints it, FILE:LINE (the "
          u"file's slashes as they are). 202 `{\"job\", \"pid\", \"command\"}`; 404 for an "
          u"unknown job, 409 while it still runs (overlap)."_s,
          Endpoint::CronRun},
+        {"GET", u"/mail"_s, Scope::Read, false,
+         u"The mail spool's messages, oldest first, as `berthd mail queue` lists them: id, "
+         u"from, to, subject, size, queued, status (queued, delivering, deferred, "
+         u"undelivered), attempts, `next_attempt` (null: due now), `last_error`, and the "
+         u"recipients pending, delivered and failed. `total` counts them all; at most 1000 "
+         u"are listed. 404 without a [mailer] spool_dir."_s,
+         Endpoint::MailList},
         {"POST", u"/mail/retry"_s, Scope::Admin, true,
          u"Makes every deferred message of the mail spool due now (as `berthd mail retry`); "
          u"the mailer delivers them on its next pass. `{\"retried\": N}`."_s,
