@@ -117,6 +117,19 @@ def test_slow_member_gives_504(berth_server, members):
     assert time.monotonic() - started < 1.8
 
 
+def test_member_named_by_dns_is_resolved_again_in_the_background(berth_server, members):
+    (a,) = members(1)
+    # "localhost" goes through getaddrinfo; with a short interval the background lookups run
+    # between requests, which keep being served from the address at hand.
+    srv = berth_server(group_config(f"localhost:{a.port}", "resolve_interval = 100ms"))
+    deadline = time.monotonic() + 0.6
+    served = 0
+    while time.monotonic() < deadline:
+        assert srv.request("GET", "/x").status == 200
+        served += 1
+    assert served > 3
+
+
 def test_limits_response_timeout_is_the_groups_default(berth_server, members):
     (a,) = members(1)
     srv = berth_server(group_config(a.addr, "retries = 0")
