@@ -17,7 +17,7 @@ class ServerContext;
 
 namespace Berth::Http {
 class Exchange;
-class Request;
+struct Request;
 } // namespace Berth::Http
 
 namespace Berth::Apps {
