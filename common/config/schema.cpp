@@ -129,6 +129,14 @@ Schema makeBuiltin()
                 u"or `error`."_s),
             key(u"syslog"_s, T::Bool, u"no"_s,
                 u"Also send server.log and request.log lines to syslog (facility daemon)."_s),
+            range(key(u"open_file_cache"_s, T::Int, u"1000"_s,
+                      u"Paths each static-file route remembers per event-loop thread (the open "
+                      u"file, its size, ETag and Last-Modified, or that it is missing), as "
+                      u"nginx's `open_file_cache`; 0 looks every request's file up afresh."_s),
+                  0, 1000000),
+            key(u"open_file_cache_valid"_s, T::Duration, u"1s"_s,
+                u"How long a remembered path is trusted before it is looked up again: a file "
+                u"changed, replaced or deleted on disk may be served as it was for this long."_s),
             key(u"latency_buckets"_s, T::List,
                 u"0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10"_s,
                 u"Upper bounds in seconds, ascending (at most 20), of the request latency "
@@ -290,6 +298,13 @@ Schema makeBuiltin()
             key(u"cache_control"_s, T::String, QString(),
                 u"Cache-Control header sent with every file, such as `max-age=3600`; empty sends "
                 u"none."_s),
+            range(key(u"open_file_cache"_s, T::Int, QString(),
+                      u"Paths remembered per event-loop thread; unset takes [server] "
+                      u"open_file_cache, 0 turns the cache off for this app."_s),
+                  0, 1000000),
+            key(u"open_file_cache_valid"_s, T::Duration, QString(),
+                u"How long a remembered path is trusted; unset takes [server] "
+                u"open_file_cache_valid."_s),
         }});
     schema.addApp(AppSpec{u"berth.stats"_s, u"Reports the server's stats as JSON."_s, {}});
     schema.addApp(AppSpec{u"berth.metrics"_s,

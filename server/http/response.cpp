@@ -50,6 +50,12 @@ void Response::addHeader(QByteArrayView name, QByteArrayView value)
     m_headers.emplace_back(interned(name), interned(value));
 }
 
+void Response::setSharedHeader(QByteArrayView name, const QByteArray &value)
+{
+    removeHeader(name);
+    m_headers.emplace_back(interned(name), value);
+}
+
 void Response::removeHeader(QByteArrayView name)
 {
     std::erase_if(m_headers, [name](const auto &h) { return equalsIgnoreCase(h.first, name); });

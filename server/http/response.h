@@ -16,6 +16,9 @@ public:
     int status = 200;
 
     void setHeader(QByteArrayView name, QByteArrayView value); // replaces fields of that name
+    // As setHeader, keeping value itself (implicitly shared, not copied): for values an app
+    // formats once and sends with many responses. value must own its bytes (no fromRawData).
+    void setSharedHeader(QByteArrayView name, const QByteArray &value);
     void addHeader(QByteArrayView name, QByteArrayView value); // appends another field
     void removeHeader(QByteArrayView name);
     QByteArrayView header(QByteArrayView name) const; // first value or a null view

@@ -78,9 +78,10 @@ std::unique_ptr<App> AppRegistry::create(const QString &call, const AppSetup &se
     return app;
 }
 
-std::unique_ptr<App> AppRegistry::createDirectoryApp(const QString &root) const
+std::unique_ptr<App> AppRegistry::createDirectoryApp(const QString &root,
+                                                     const AppSetup &setup) const
 {
-    return m_directoryApp ? m_directoryApp(root) : nullptr;
+    return m_directoryApp ? m_directoryApp(root, setup) : nullptr;
 }
 
 } // namespace Berth::Pipeline

@@ -36,8 +36,10 @@ using AppFactory = std::function<std::unique_ptr<App>(const AppSetup &setup)>;
 using PrefixAppFactory =
     std::function<std::unique_ptr<App>(const QString &call, const AppSetup &setup)>;
 // Builds the app that serves a directory route (`/ = /var/www`): the static-file app, which
-// registers itself here so the router never names an app.
-using DirectoryAppFactory = std::function<std::unique_ptr<App>(const QString &root)>;
+// registers itself here so the router never names an app. setup.section is "routes:line"; the
+// app reads server-wide keys ([server] open_file_cache) from setup.config.
+using DirectoryAppFactory =
+    std::function<std::unique_ptr<App>(const QString &root, const AppSetup &setup)>;
 
 // Maps `call = berth.echo` to the code that builds the app. The composition root fills it
 // (Apps::builtinApps() registers the built-in apps); plugins register through the same table.
@@ -72,7 +74,7 @@ public:
     // nullptr if call is unknown (the caller reports it with file:line).
     std::unique_ptr<App> create(const QString &call, const AppSetup &setup) const;
     // nullptr when no app serves directories.
-    std::unique_ptr<App> createDirectoryApp(const QString &root) const;
+    std::unique_ptr<App> createDirectoryApp(const QString &root, const AppSetup &setup) const;
 
 private:
     const PrefixAppFactory *findPrefix(const QList<std::pair<QString, PrefixAppFactory>> &table,

@@ -170,7 +170,8 @@ std::unique_ptr<Router> Router::build(const Config::Config &config, const AppReg
                        QStringLiteral("[routes] '%1': '%2' is not a directory").arg(path, dir));
                 continue;
             }
-            std::unique_ptr<App> app = registry.createDirectoryApp(QDir::cleanPath(dir));
+            const AppSetup setup{config, QStringLiteral("routes:line"), path, server};
+            std::unique_ptr<App> app = registry.createDirectoryApp(QDir::cleanPath(dir), setup);
             if (!app) {
                 report(config, line.location,
                        QStringLiteral("[routes] '%1': no app serves directories").arg(path));

@@ -242,6 +242,10 @@ StaticFileApp::StaticFileApp(Options options)
             }
         }
     }
+    if (m_options.openFileCache > 0) {
+        m_cache = std::make_unique<OpenFileCache>(m_options.openFileCache,
+                                                  m_options.openFileCacheValidMs, m_options.clock);
+    }
 }
 
 StaticFileApp::~StaticFileApp()
@@ -336,6 +340,84 @@ StaticFileApp::Resolved StaticFileApp::resolve(const QByteArray &path, const QBy
     return result;
 }
 
+namespace {
+
+OpenFileEntry statusEntry(int status)
+{
+    OpenFileEntry entry;
+    entry.kind = OpenFileEntry::Kind::Status;
+    entry.status = status;
+    return entry;
+}
+
+} // namespace
+
+OpenFileEntry StaticFileApp::lookup(const QByteArray &rel) const
+{
+    const QByteArray root = canonicalRoot();
+    if (root.isEmpty())
+        return statusEntry(404); // a deploy in progress: the root does not exist yet
+
+    Resolved target = resolve(joinPath(root, rel), root);
+    if (target.status != 0)
+        return statusEntry(target.status);
+
+    auto fileEntry = [](Resolved &file, QByteArrayView nameForType) {
+        OpenFileEntry entry;
+        entry.kind = OpenFileEntry::Kind::File;
+        entry.status = 0;
+        entry.fd = file.fd.release();
+        entry.size = file.info.st_size;
+        entry.device = file.info.st_dev;
+        entry.inode = file.info.st_ino;
+        entry.path = std::move(file.canonical);
+        entry.validators = Validators::forFile(file.info.st_mtim.tv_sec, entry.size);
+        entry.lastModified = Http::formatHttpDate(entry.validators.lastModified);
+        entry.contentType = Http::mimeTypeForPath(nameForType).toByteArray();
+        return entry;
+    };
+
+    if (!target.isDirectory()) {
+        // "/file.txt/" is ENOTDIR in realpath already, so a regular file here was named as one.
+        return fileEntry(target, lastSegment(rel));
+    }
+
+    target.fd.reset();
+    if (!rel.endsWith('/')) {
+        OpenFileEntry entry;
+        entry.kind = OpenFileEntry::Kind::Directory; // answered with a redirect to "dir/"
+        entry.status = 0;
+        return entry;
+    }
+
+    for (const QString &index : m_options.index) {
+        const QByteArray name = QFile::encodeName(index);
+        // The index may itself be a symlink: it goes through the same containment check.
+        Resolved candidate = resolve(joinPath(target.canonical, '/' + name), root);
+        if (candidate.status == 404 || (candidate.status == 0 && candidate.isDirectory()))
+            continue;
+        if (candidate.status != 0)
+            return statusEntry(candidate.status);
+        return fileEntry(candidate, name);
+    }
+    // No directory listings: they leak file names the site never linked to.
+    return statusEntry(404);
+}
+
+const OpenFileEntry &StaticFileApp::refresh(const QByteArray &rel)
+{
+    OpenFileEntry fresh = lookup(rel);
+    // Only a missing file is remembered: 403 may be a permission being fixed, 503 (out of fds)
+    // and 500 are the server's trouble, not the file's.
+    if (fresh.kind == OpenFileEntry::Kind::Status && fresh.status != 404) {
+        m_cache->remove(rel);
+        m_uncacheable = std::move(fresh);
+        return m_uncacheable;
+    }
+    fresh.checkedMs = m_cache->now();
+    return m_cache->store(rel, std::move(fresh));
+}
+
 Pipeline::Outcome StaticFileApp::handle(Http::Exchange &exchange)
 {
     const Http::Request &request = exchange.request();
@@ -346,11 +428,10 @@ Pipeline::Outcome StaticFileApp::handle(Http::Exchange &exchange)
         return Pipeline::Outcome::Answered;
     }
 
-    const QByteArray root = canonicalRoot();
-    if (root.isEmpty()) {
-        // No root configured is a config error `berthd check` reports; a missing root is a
-        // deploy in progress. Neither may fall back to serving "/" or the working directory.
-        respondStatus(exchange, m_options.root.isEmpty() ? 500 : 404);
+    if (m_options.root.isEmpty()) {
+        // No root configured is a config error `berthd check` reports. It may never fall back
+        // to serving "/" or the working directory.
+        respondStatus(exchange, 500);
         return Pipeline::Outcome::Answered;
     }
 
@@ -366,83 +447,112 @@ Pipeline::Outcome StaticFileApp::handle(Http::Exchange &exchange)
         break;
     }
 
-    Resolved target = resolve(joinPath(root, rel), root);
-    if (target.status != 0) {
-        respondStatus(exchange, target.status);
-        return Pipeline::Outcome::Answered;
-    }
-
-    if (!target.isDirectory()) {
-        // "/file.txt/" is ENOTDIR in realpath already, so a regular file here was named as one.
-        serveFile(exchange, target, lastSegment(rel));
-        return Pipeline::Outcome::Answered;
-    }
-
-    target.fd.reset();
-    if (!rel.endsWith('/')) {
-        // As nginx: relative links in the index page only resolve against "dir/".
-        QByteArray location = percentEncode(request.scriptName + rel, false);
-        location += '/';
-        if (!request.query().isEmpty()) {
-            location += '?';
-            location += percentEncode(request.query(), true);
-        }
-        exchange.response().setHeader("Location", location);
-        respondStatus(exchange, 301);
-        return Pipeline::Outcome::Answered;
-    }
-
-    for (const QString &index : m_options.index) {
-        const QByteArray name = QFile::encodeName(index);
-        // The index may itself be a symlink: it goes through the same containment check.
-        Resolved candidate = resolve(joinPath(target.canonical, '/' + name), root);
-        if (candidate.status == 404 || (candidate.status == 0 && candidate.isDirectory()))
-            continue;
-        if (candidate.status != 0) {
-            respondStatus(exchange, candidate.status);
+    if (m_cache && rel.size() <= OpenFileCache::MaxKeyLength) {
+        OpenFileCache::State state;
+        const OpenFileEntry *entry = m_cache->find(rel, state);
+        if (state != OpenFileCache::State::Fresh)
+            entry = &refresh(rel);
+        if (answer(exchange, *entry, nullptr))
             return Pipeline::Outcome::Answered;
-        }
-        serveFile(exchange, candidate, name);
-        return Pipeline::Outcome::Answered;
+        // A metadata-only entry whose file was replaced: forget it and look once more.
+        m_cache->remove(rel);
     }
-    // No directory listings: they leak file names the site never linked to.
-    respondStatus(exchange, 404);
+    OpenFileEntry entry = lookup(rel);
+    answer(exchange, entry, &entry.fd);
+    closeQuietly(entry.fd); // not handed over (HEAD, 304, ...)
     return Pipeline::Outcome::Answered;
 }
 
-void StaticFileApp::serveFile(Http::Exchange &exchange, Resolved &file,
-                              QByteArrayView nameForType) const
+bool StaticFileApp::answer(Http::Exchange &exchange, const OpenFileEntry &entry, int *ownedFd) const
+{
+    switch (entry.kind) {
+    case OpenFileEntry::Kind::Status:
+        respondStatus(exchange, entry.status);
+        return true;
+    case OpenFileEntry::Kind::File:
+        return serveFile(exchange, entry, ownedFd);
+    case OpenFileEntry::Kind::Directory:
+        break;
+    }
+    // As nginx: relative links in the index page only resolve against "dir/".
+    const Http::Request &request = exchange.request();
+    QByteArray location = percentEncode(request.scriptName + request.pathInfo, false);
+    location += '/';
+    if (!request.query().isEmpty()) {
+        location += '?';
+        location += percentEncode(request.query(), true);
+    }
+    exchange.response().setHeader("Location", location);
+    respondStatus(exchange, 301);
+    return true;
+}
+
+namespace {
+
+constexpr int FileChanged = -1000000; // below every -errno
+
+// An fd for the body of a response from a cached entry: a duplicate of the one the cache keeps
+// (the exchange closes what it is given, and may still be sending when the cache drops its
+// own), or, for a metadata-only entry, the file opened again, which must still be the same
+// file (FileChanged otherwise). -errno on failure.
+int borrowFd(const OpenFileEntry &file)
+{
+    if (file.fd >= 0) {
+        // The duplicate shares the file offset; the engine reads with pread/sendfile at explicit
+        // offsets, so interleaved responses from one file never disturb each other.
+        const int fd = ::fcntl(file.fd, F_DUPFD_CLOEXEC, 0);
+        return fd >= 0 ? fd : -errno;
+    }
+    // No O_NOFOLLOW: the path may pass in-root symlinks (openat2 allowed them); what is opened
+    // is accepted only if it is the very file the lookup checked (same device and inode), so a
+    // symlink swapped in since can't lead anywhere else.
+    const int fd = ::open(file.path.constData(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
+        return errno == EMFILE || errno == ENFILE || errno == ENOMEM ? -errno : FileChanged;
+    struct stat info = {};
+    if (::fstat(fd, &info) != 0 || info.st_dev != file.device || info.st_ino != file.inode ||
+        info.st_size != file.size || info.st_mtim.tv_sec != file.validators.lastModified) {
+        closeQuietly(fd);
+        return FileChanged;
+    }
+    return fd;
+}
+
+} // namespace
+
+bool StaticFileApp::serveFile(Http::Exchange &exchange, const OpenFileEntry &file,
+                              int *ownedFd) const
 {
     const Http::Request &request = exchange.request();
     Http::Response &response = exchange.response();
-    const qint64 size = file.info.st_size;
-    const Validators validators = Validators::forFile(file.info.st_mtim.tv_sec, size);
+    const qint64 size = file.size;
+    const Validators &validators = file.validators;
 
     auto setValidators = [&] {
-        response.setHeader("ETag", validators.entityTag);
-        response.setHeader("Last-Modified", Http::formatHttpDate(validators.lastModified));
+        response.setSharedHeader("ETag", validators.entityTag);
+        response.setSharedHeader("Last-Modified", file.lastModified);
         if (!m_options.cacheControl.isEmpty())
-            response.setHeader("Cache-Control", m_options.cacheControl);
+            response.setSharedHeader("Cache-Control", m_options.cacheControl);
     };
 
     switch (evaluatePreconditions(request.head, validators)) {
     case Precondition::PreconditionFailed:
         respondStatus(exchange, 412);
-        return;
+        return true;
     case Precondition::NotModified:
         // RFC 9110 §15.4.5: the validators and Cache-Control a 200 would have carried, no body.
         setValidators();
         exchange.respond(304, {}, {});
-        return;
+        return true;
     case Precondition::Proceed:
         break;
     }
 
-    const QByteArrayView contentType = Http::mimeTypeForPath(nameForType);
     RangeRequest range;
     // Range is defined for GET only; RFC 9110 §14.2 says to ignore it on anything else, HEAD
     // included. A repeated Range field is not a list: ignore it rather than pick one.
-    if (request.method() == "GET" && request.head.fieldCount("Range") == 1 &&
+    const bool head = request.isHead();
+    if (!head && request.head.fieldCount("Range") == 1 &&
         ifRangeAllowsRange(request.head, validators)) {
         range = parseRangeHeader(request.header("Range"), size);
     }
@@ -451,25 +561,41 @@ void StaticFileApp::serveFile(Http::Exchange &exchange, Resolved &file,
         response.setHeader("Content-Range",
                            QByteArrayLiteral("bytes */") + QByteArray::number(size));
         respondStatus(exchange, 416);
-        return;
+        return true;
+    }
+
+    const bool multipart = range.kind == RangeRequest::Kind::Ranges && range.ranges.size() > 1;
+    qint64 offset = 0;
+    qint64 length = size;
+    if (range.kind == RangeRequest::Kind::Ranges && !multipart) {
+        offset = range.ranges.front().first;
+        length = range.ranges.front().length();
+    }
+
+    // The descriptor the body is sent from, before any field is set: a metadata-only entry
+    // whose file changed can still be looked up again and answered afresh.
+    int fd = -1;
+    if (!head && (multipart || length > 0)) {
+        fd = ownedFd ? std::exchange(*ownedFd, -1) : borrowFd(file);
+        if (fd == FileChanged)
+            return false;
+        if (fd < 0) {
+            respondStatus(exchange, statusForErrno(-fd));
+            return true;
+        }
     }
 
     setValidators();
     response.setHeader("Accept-Ranges", "bytes");
 
-    if (range.kind == RangeRequest::Kind::Ranges && range.ranges.size() > 1) {
-        MultipartSender::start(exchange, file.fd.release(), size, contentType,
-                               std::move(range.ranges));
-        return;
+    if (multipart) {
+        MultipartSender::start(exchange, fd, size, file.contentType, std::move(range.ranges));
+        return true;
     }
 
-    response.setHeader("Content-Type", contentType);
-    qint64 offset = 0;
-    qint64 length = size;
+    response.setSharedHeader("Content-Type", file.contentType);
     if (range.kind == RangeRequest::Kind::Ranges) {
         const ByteRange &only = range.ranges.front();
-        offset = only.first;
-        length = only.length();
         response.status = 206;
         response.setHeader("Content-Range",
                            QByteArrayLiteral("bytes ") + QByteArray::number(only.first) + '-' +
@@ -478,17 +604,17 @@ void StaticFileApp::serveFile(Http::Exchange &exchange, Resolved &file,
         response.status = 200;
     }
 
-    if (request.isHead() || length == 0) {
-        // HEAD announces the length it would send; the fd is closed here, not leaked.
-        file.fd.reset();
+    if (fd < 0) {
+        // HEAD, or nothing to send: the length it would send is announced all the same.
         exchange.startResponse(length);
         exchange.finish();
-        return;
+        return true;
     }
     // Started explicitly so the declared length is ours whichever way the engine's sendFile
     // reads its contract; then the kernel copies the bytes (sendfile), never this process.
     exchange.startResponse(length);
-    exchange.sendFile(file.fd.release(), offset, length);
+    exchange.sendFile(fd, offset, length);
+    return true;
 }
 
 StaticFileApp::Options StaticFileApp::optionsFromConfig(const Pipeline::AppSetup &setup)
@@ -547,7 +673,20 @@ StaticFileApp::Options StaticFileApp::optionsFromConfig(const Pipeline::AppSetup
         report(Config::Diagnostic::Severity::Error, QStringLiteral("cache_control"),
                QStringLiteral("must be printable ASCII"));
     }
+    readCacheOptions(config, section, options);
     return options;
+}
+
+void StaticFileApp::readCacheOptions(const Config::Config &config, const QString &section,
+                                     Options &options)
+{
+    const QString server = QStringLiteral("server");
+    const QString entries = QStringLiteral("open_file_cache");
+    const QString valid = QStringLiteral("open_file_cache_valid");
+    options.openFileCache =
+        config.getInt(config.isSet(section, entries) ? section : server, entries);
+    options.openFileCacheValidMs =
+        config.getDuration(config.isSet(section, valid) ? section : server, valid).count();
 }
 
 void registerStaticFileApp(Pipeline::AppRegistry &registry)
@@ -555,11 +694,13 @@ void registerStaticFileApp(Pipeline::AppRegistry &registry)
     registry.add(QStringLiteral("berth.static"), [](const Pipeline::AppSetup &setup) {
         return std::make_unique<StaticFileApp>(StaticFileApp::optionsFromConfig(setup));
     });
-    registry.setDirectoryApp([](const QString &root) -> std::unique_ptr<Pipeline::App> {
-        StaticFileApp::Options options;
-        options.root = root;
-        return std::make_unique<StaticFileApp>(options);
-    });
+    registry.setDirectoryApp(
+        [](const QString &root, const Pipeline::AppSetup &setup) -> std::unique_ptr<Pipeline::App> {
+            StaticFileApp::Options options;
+            options.root = root;
+            StaticFileApp::readCacheOptions(setup.config, QStringLiteral("server"), options);
+            return std::make_unique<StaticFileApp>(options);
+        });
 }
 
 } // namespace Berth::Apps
