@@ -387,7 +387,8 @@ void tst_Validator::schemaApps()
     };
     QCOMPARE(names(schema.appKeys(u"berth.static"_s)),
              (QStringList{u"call"_s, u"max_body_bytes"_s, u"root"_s, u"index"_s,
-                          u"allow_dotfiles"_s, u"follow_symlinks"_s, u"cache_control"_s}));
+                          u"allow_dotfiles"_s, u"follow_symlinks"_s, u"cache_control"_s,
+                          u"open_file_cache"_s, u"open_file_cache_valid"_s}));
     QCOMPARE(names(schema.appKeys(u"berth.echo"_s)),
              (QStringList{u"call"_s, u"max_body_bytes"_s, u"max_echo"_s}));
     QCOMPARE(names(schema.appKeys(u"berth.stats"_s)),
