@@ -25,7 +25,8 @@ namespace Berth::Apps {
 // unless allowed, no dotfiles by default), Content-Type by extension, ETag / Last-Modified /
 // 304, Range / 206 / 416, HEAD, index files, large files streamed with sendfile. With an open-file
 // cache (open_file_cache), what a path leads to is looked up at most once per
-// open_file_cache_valid: a hit costs no open, stat or formatting.
+// open_file_cache_valid: a hit costs no path resolution, open, stat or formatting (one dup of the
+// cached fd, which the exchange owns and closes).
 class StaticFileApp final : public Pipeline::App
 {
 public:
