@@ -27,6 +27,7 @@ private Q_SLOTS:
     void escapingSymlinkRefusedAfterCaching();
     void lruBound();
     void fdsClosedOnEvictionAndDestruction();
+    void metadataOnlyPastTheFdBudget();
     void conditionalRangeHeadFromCache();
     void directoriesAndIndex();
     void securityChecksStillHold_data();
@@ -237,6 +238,46 @@ void tst_OpenFileCache::fdsClosedOnEvictionAndDestruction()
         QCOMPARE(openFdCount(), withApp + 2);
     }
     QCOMPARE(openFdCount(), before);
+}
+
+void tst_OpenFileCache::metadataOnlyPastTheFdBudget()
+{
+    write(QStringLiteral("a.txt"), "alpha");
+    write(QStringLiteral("b.txt"), "bravo");
+    const qint64 kept = Apps::OpenFileCache::cachedFds();
+    Apps::OpenFileCache::setFdBudget(kept + 1);
+    {
+        StaticFileApp app(cached(m_site->path()));
+        const int withApp = openFdCount();
+        QCOMPARE(get(app, "/a.txt")->body(), QByteArrayLiteral("alpha")); // keeps its fd
+        QCOMPARE(get(app, "/b.txt")->body(), QByteArrayLiteral("bravo")); // metadata only
+        QCOMPARE(app.openFileCache()->size(), 2);
+        QCOMPARE(Apps::OpenFileCache::cachedFds(), kept + 1);
+        QCOMPARE(openFdCount(), withApp + 1);
+
+        // Served again: reopened by path, accepted as the same inode, closed by the exchange.
+        const auto again = get(app, "/b.txt");
+        QCOMPARE(again->body(), QByteArrayLiteral("bravo"));
+        QVERIFY(again->protocolErrors().isEmpty());
+        QCOMPARE(get(app, "/b.txt", {}, "HEAD")->contentLength(), 5);
+        QCOMPARE(openFdCount(), withApp + 1);
+
+        // Renamed over within `valid`: the reopened file is another inode, so the path is
+        // looked up afresh at once rather than served with the old validators.
+        write(QStringLiteral(".b.tmp"), "BRAVO!", fixedMtime + 5);
+        QVERIFY(::rename(QFile::encodeName(site(QStringLiteral(".b.tmp"))).constData(),
+                         QFile::encodeName(site(QStringLiteral("b.txt"))).constData()) == 0);
+        const auto renamed = get(app, "/b.txt");
+        QCOMPARE(renamed->body(), QByteArrayLiteral("BRAVO!"));
+        QCOMPARE(renamed->header("ETag"), Apps::Validators::forFile(fixedMtime + 5, 6).entityTag);
+
+        // Deleted: nothing left to reopen, so 404 at once.
+        QVERIFY(QFile::remove(site(QStringLiteral("b.txt"))));
+        QCOMPARE(get(app, "/b.txt")->status(), 404);
+        QCOMPARE(openFdCount(), withApp + 1);
+    }
+    QCOMPARE(Apps::OpenFileCache::cachedFds(), kept);
+    Apps::OpenFileCache::setFdBudget(-1);
 }
 
 void tst_OpenFileCache::conditionalRangeHeadFromCache()

@@ -18,14 +18,20 @@ namespace {
 // budget, not a guard of other memory, and is only touched when an entry is stored or dropped.
 std::atomic<qint64> g_cachedFds{0};
 
+// -1 until first use: then a quarter of the soft RLIMIT_NOFILE (or what a test set).
+std::atomic<qint64> g_fdBudget{-1};
+
 qint64 fdBudget()
 {
-    static const qint64 budget = [] {
-        rlimit limit = {};
-        if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
-            return qint64(4096);
-        return qint64(limit.rlim_cur / 4);
-    }();
+    qint64 budget = g_fdBudget.load(std::memory_order_relaxed);
+    if (budget >= 0)
+        return budget;
+    rlimit limit = {};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
+        budget = 4096;
+    else
+        budget = qint64(limit.rlim_cur / 4);
+    g_fdBudget.store(budget, std::memory_order_relaxed); // threads racing here agree anyway
     return budget;
 }
 
@@ -38,6 +44,16 @@ bool takeFdFromBudget()
 }
 
 } // namespace
+
+void OpenFileCache::setFdBudget(qint64 fds)
+{
+    g_fdBudget.store(fds, std::memory_order_relaxed);
+}
+
+qint64 OpenFileCache::cachedFds()
+{
+    return g_cachedFds.load(std::memory_order_relaxed);
+}
 
 void closeQuietly(int fd)
 {

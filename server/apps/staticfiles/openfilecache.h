@@ -70,6 +70,12 @@ public:
     qsizetype capacity() const { return m_capacity; }
     std::int64_t validMs() const { return m_validMs; }
 
+    // The process-wide budget of fds all caches may keep open (default: a quarter of the soft
+    // RLIMIT_NOFILE, read at first use); tests lower it, and a negative value restores the
+    // default. cachedFds(): how many are kept now.
+    static void setFdBudget(qint64 fds);
+    static qint64 cachedFds();
+
     // Paths longer than this are looked up every time, never stored: a flood of long random
     // names (each a negative entry) can't make the cache hold megabytes.
     static constexpr qsizetype MaxKeyLength = 1024;
