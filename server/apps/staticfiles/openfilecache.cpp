@@ -69,7 +69,8 @@ OpenFileCache::OpenFileCache(qsizetype capacity, std::int64_t validMs, Clock clo
     , m_validMs(qMax<std::int64_t>(0, validMs))
     , m_clock(clock ? std::move(clock) : Clock(&Core::monotonicMs))
 {
-    m_index.reserve(m_capacity);
+    // Grown as paths arrive beyond this: a large capacity on a small site costs nothing.
+    m_index.reserve(qMin<qsizetype>(m_capacity, 1024));
 }
 
 OpenFileCache::~OpenFileCache()
