@@ -71,6 +71,15 @@ quint64 nextTxnNumber()
     return next++;
 }
 
+// Event-loop threads of this process that are leaving new connections to their siblings (see
+// ConnectionManager::aheadOfSibling()). At most all but one sit out, so some thread always
+// accepts.
+std::atomic<int> &threadsSittingOut()
+{
+    static std::atomic<int> count{0};
+    return count;
+}
+
 // Open connections of this process, for max_connections when no shared memory is attached.
 std::atomic<int> &processConnections()
 {
@@ -210,6 +219,8 @@ ConnectionManager::ConnectionManager(const EngineSettings &settings,
 
 ConnectionManager::~ConnectionManager()
 {
+    if (m_sittingOut)
+        threadsSittingOut().fetch_sub(1, std::memory_order_relaxed);
     closeAll();
     // Closed connections wait for deleteLater as children of this object. Delete them now,
     // while this is still a ConnectionManager: their destructors use it (stats), and QObject's
@@ -315,6 +326,47 @@ void ConnectionManager::acceptOne(const Listener &listener)
         return;
     }
     startConnection(fd, listener, origin);
+    // The listening sockets are shared by the threads, and their epoll sets sit inside each
+    // thread's event loop, so EPOLLEXCLUSIVE does not pick one idle thread: every thread is
+    // woken and the first to call accept() wins, which left one thread with twice the other's
+    // keep-alive connections (bench/results/threads.md). A thread clearly ahead of a running
+    // sibling stops accepting until its next tick, leaving the next connections to the others.
+    if (aheadOfSibling()) {
+        const int threads = Core::t_boundThread.worker->threadCount.load(std::memory_order_relaxed);
+        int out = threadsSittingOut().load(std::memory_order_relaxed);
+        while (out < threads - 1 &&
+               !threadsSittingOut().compare_exchange_weak(out, out + 1, std::memory_order_relaxed))
+            ;
+        if (out < threads - 1) {
+            m_sittingOut = true;
+            setAccepting(false);
+        }
+    }
+}
+
+bool ConnectionManager::aheadOfSibling() const
+{
+    const Core::BoundThread &me = Core::t_boundThread;
+    if (!me.worker || !m_server || !m_server->stats || m_server->stats->workerSlot() != me.worker)
+        return false;
+    constexpr int Active = Core::StatsRegistry::ActiveConnections;
+    const qint64 mine = me.thread->counters[Active].load(std::memory_order_relaxed);
+    const qint64 now = Core::monotonicMs();
+    const int threads = me.worker->threadCount.load(std::memory_order_relaxed);
+    for (int t = 0; t < threads; ++t) {
+        const Core::ThreadSlot *other = me.worker->thread(t);
+        if (other == me.thread)
+            continue;
+        // A thread that never started, or is stuck in an app, takes no connection: don't wait
+        // for it.
+        const qint64 beat = other->heartbeatMs.load(std::memory_order_relaxed);
+        if (beat <= 0 || now - beat > 3 * TickMs)
+            continue;
+        const qint64 theirs = other->counters[Active].load(std::memory_order_relaxed);
+        if (mine > theirs + qMax<qint64>(2, theirs / 8))
+            return true;
+    }
+    return false;
 }
 
 void ConnectionManager::startConnection(int fd, const Listener &listener,
@@ -572,6 +624,13 @@ void ConnectionManager::tick()
 {
     // Proof of life for the master's watchdog: a thread stuck in an app stops beating.
     Core::ThreadHealth::beat();
+    if (m_sittingOut) {
+        // One tick out is enough for the siblings to catch up; the next accept looks again.
+        m_sittingOut = false;
+        threadsSittingOut().fetch_sub(1, std::memory_order_relaxed);
+        if (!m_draining && !m_acceptPause.isActive())
+            setAccepting(true);
+    }
     const qint64 t = readClock();
     m_turnNow = t;
     m_finishedReaders.clear();

@@ -128,6 +128,10 @@ private:
     void closeProxyReaders();
     void refuseOverLimit(int fd, const Listener &listener);
     void setAccepting(bool on);
+    // After an accept: whether this thread holds clearly more connections than a sibling
+    // event-loop thread of this worker that is running (its heartbeat is fresh), so that it
+    // should leave the next connections to it for a tick.
+    bool aheadOfSibling() const;
     void tick();
     void resumeAccepting();
     void track(Connection *connection);
@@ -159,6 +163,7 @@ private:
     QTimer m_tick;
     Poller m_poller;
     QTimer m_acceptPause;
+    bool m_sittingOut = false; // not accepting until the next tick, to even out the threads
     quint64 m_nextConnectionId = 1;
     bool m_draining = false;
 };
