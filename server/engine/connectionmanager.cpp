@@ -40,6 +40,8 @@ namespace {
 constexpr int TickMs = 100;
 // 1024 buckets of one tick: the default idle_timeout (75 s) is within one round.
 constexpr int WheelSlots = 1024;
+// How long a thread ahead of its siblings leaves new connections to them (see acceptOne()).
+constexpr int SitOutMs = 2;
 
 const QByteArray &processTxnPrefix()
 {
@@ -69,15 +71,6 @@ quint64 nextTxnNumber()
         end = next + TxnBlock;
     }
     return next++;
-}
-
-// Event-loop threads of this process that are leaving new connections to their siblings (see
-// ConnectionManager::aheadOfSibling()). At most all but one sit out, so some thread always
-// accepts.
-std::atomic<int> &threadsSittingOut()
-{
-    static std::atomic<int> count{0};
-    return count;
 }
 
 // Open connections of this process, for max_connections when no shared memory is attached.
@@ -215,12 +208,17 @@ ConnectionManager::ConnectionManager(const EngineSettings &settings,
     connect(&m_tick, &QTimer::timeout, this, &ConnectionManager::tick);
     m_acceptPause.setSingleShot(true);
     connect(&m_acceptPause, &QTimer::timeout, this, &ConnectionManager::resumeAccepting);
+    m_sitOut.setSingleShot(true);
+    m_sitOut.setTimerType(Qt::PreciseTimer);
+    m_sitOut.setInterval(SitOutMs);
+    connect(&m_sitOut, &QTimer::timeout, this, [this] {
+        if (!m_acceptPause.isActive())
+            resumeAccepting();
+    });
 }
 
 ConnectionManager::~ConnectionManager()
 {
-    if (m_sittingOut)
-        threadsSittingOut().fetch_sub(1, std::memory_order_relaxed);
     closeAll();
     // Closed connections wait for deleteLater as children of this object. Delete them now,
     // while this is still a ConnectionManager: their destructors use it (stats), and QObject's
@@ -330,17 +328,11 @@ void ConnectionManager::acceptOne(const Listener &listener)
     // thread's event loop, so EPOLLEXCLUSIVE does not pick one idle thread: every thread is
     // woken and the first to call accept() wins, which left one thread with twice the other's
     // keep-alive connections (bench/results/threads.md). A thread clearly ahead of a running
-    // sibling stops accepting until its next tick, leaving the next connections to the others.
+    // sibling stops accepting for SitOutMs, leaving the next connections to the others; short,
+    // so that a burst of connections ends up even (both may sit out at once: for 2 ms at most).
     if (aheadOfSibling()) {
-        const int threads = Core::t_boundThread.worker->threadCount.load(std::memory_order_relaxed);
-        int out = threadsSittingOut().load(std::memory_order_relaxed);
-        while (out < threads - 1 &&
-               !threadsSittingOut().compare_exchange_weak(out, out + 1, std::memory_order_relaxed))
-            ;
-        if (out < threads - 1) {
-            m_sittingOut = true;
-            setAccepting(false);
-        }
+        setAccepting(false);
+        m_sitOut.start();
     }
 }
 
@@ -624,13 +616,7 @@ void ConnectionManager::tick()
 {
     // Proof of life for the master's watchdog: a thread stuck in an app stops beating.
     Core::ThreadHealth::beat();
-    if (m_sittingOut) {
-        // One tick out is enough for the siblings to catch up; the next accept looks again.
-        m_sittingOut = false;
-        threadsSittingOut().fetch_sub(1, std::memory_order_relaxed);
-        if (!m_draining && !m_acceptPause.isActive())
-            setAccepting(true);
-    }
+
     const qint64 t = readClock();
     m_turnNow = t;
     m_finishedReaders.clear();

@@ -130,7 +130,7 @@ private:
     void setAccepting(bool on);
     // After an accept: whether this thread holds clearly more connections than a sibling
     // event-loop thread of this worker that is running (its heartbeat is fresh), so that it
-    // should leave the next connections to it for a tick.
+    // should leave the next connections to it for a moment.
     bool aheadOfSibling() const;
     void tick();
     void resumeAccepting();
@@ -163,7 +163,7 @@ private:
     QTimer m_tick;
     Poller m_poller;
     QTimer m_acceptPause;
-    bool m_sittingOut = false; // not accepting until the next tick, to even out the threads
+    QTimer m_sitOut; // running while this thread leaves new connections to its siblings
     quint64 m_nextConnectionId = 1;
     bool m_draining = false;
 };

@@ -41,6 +41,8 @@ WorkerStats readSlot(const WorkerSlot &slot, int index, int count, qint64 now)
             const qint64 started = ts->requestStartedMs.load(std::memory_order_relaxed);
             s.busyMs = started > 0 ? qMax<qint64>(0, now - started) : -1;
             s.requests = ts->requests.load(std::memory_order_relaxed);
+            s.connections =
+                ts->counters[StatsRegistry::ActiveConnections].load(std::memory_order_relaxed);
             w.threads.append(s);
         }
     }

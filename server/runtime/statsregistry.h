@@ -29,6 +29,7 @@ struct ThreadStats
     qint64 heartbeatAgeMs = -1; // -1: never beat
     qint64 busyMs = -1;         // -1: idle
     qint64 requests = 0;        // answered by this thread in the current worker process
+    qint64 connections = 0;     // open on this thread now
 };
 
 struct WorkerStats
