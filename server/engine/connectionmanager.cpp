@@ -326,10 +326,11 @@ void ConnectionManager::acceptOne(const Listener &listener)
     startConnection(fd, listener, origin);
     // The listening sockets are shared by the threads, and their epoll sets sit inside each
     // thread's event loop, so EPOLLEXCLUSIVE does not pick one idle thread: every thread is
-    // woken and the first to call accept() wins, which left one thread with twice the other's
-    // keep-alive connections (bench/results/threads.md). A thread clearly ahead of a running
-    // sibling stops accepting for SitOutMs, leaving the next connections to the others; short,
-    // so that a burst of connections ends up even (both may sit out at once: for 2 ms at most).
+    // woken and the first to call accept() wins: on a busy machine the thread already running
+    // took nearly every connection of a burst (bench/results/threads.md). A thread clearly ahead of
+    // a running sibling stops accepting for SitOutMs, leaving the next connections to the others;
+    // short, so that a burst of connections ends up even (both may sit out at once: for 2 ms at
+    // most).
     if (aheadOfSibling()) {
         setAccepting(false);
         m_sitOut.start();
@@ -616,7 +617,6 @@ void ConnectionManager::tick()
 {
     // Proof of life for the master's watchdog: a thread stuck in an app stops beating.
     Core::ThreadHealth::beat();
-
     const qint64 t = readClock();
     m_turnNow = t;
     m_finishedReaders.clear();
