@@ -8,7 +8,9 @@ connections, and turn the collected results into the markdown table.
     benchlib.py idle PORT COUNT HOLD_FILE              -> opens COUNT keep-alive connections,
                                                           writes "ready" to HOLD_FILE, waits for
                                                           the file to be removed, then closes
-    benchlib.py report RESULTS.jsonl                   -> the markdown table on stdout
+    benchlib.py report RESULTS.jsonl [PROFILE.json]    -> the markdown table on stdout (medians
+                                                          over runs; PROFILE: bench/run-profile's
+                                                          JSON_OUT for the allocs/instr columns)
     benchlib.py parse-h2load NAME SERVER TITLE CPU_TICKS HZ < h2load-output -> one JSON line
     benchlib.py report-h2 RESULTS.jsonl                -> the HTTP/2 table (bench/run-h2)
 """
@@ -185,8 +187,51 @@ def _fmt_ratio(r):
     return "—" if r is None else "%.2f×" % r
 
 
-def report(path):
+# The profile scenario (bench/run-profile) whose allocation and instruction figures stand for a
+# bench/run row; rows without one (Connection: close, which h2load does not do) show "—".
+PROFILE_FOR_ROW = {"hello64": "hello", "hello256": "hello", "busy10k": "hello",
+                   "static1k": "static1k", "static1m": "static1m"}
+# Rows with the issue #16 targets CPU/req ≤ 0.9× and req/s ≥ 1.0× (p99 ≤ 1.0× is every row's).
+CPU_TARGET_ROWS = {"hello64", "hello256", "close", "static1k", "static1m", "busy10k"}
+
+
+def _median(values):
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return None
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2.0
+
+
+def _summarise(runs):
+    """The median of each figure over a row's runs (RUNS), and the runs' errors."""
+    def cpu_us(r):
+        if not r.get("requests") or r.get("cpu_ticks") is None:
+            return None
+        return r["cpu_ticks"] * 1e6 / r["hz"] / r["requests"]
+    out = {"rps": _median([r.get("rps") for r in runs]),
+           "p99_ms": _median([r.get("p99_ms") for r in runs]),
+           "cpu_us": _median([cpu_us(r) for r in runs]),
+           "runs": len(runs),
+           "errors": sum(r.get("errors") or 0 for r in runs),
+           "non2xx": sum(r.get("non2xx") or 0 for r in runs)}
+    sockets = [r["socket_errors"] for r in runs if r.get("socket_errors") and r.get("errors")]
+    if sockets:
+        out["socket_errors"] = sockets[0]
+    return out
+
+
+def _fmt_us(v):
+    return "—" if v is None else "%.1f µs" % v
+
+
+def _fmt_count(v, form="{:,.0f}"):
+    return "—" if v is None else form.format(v)
+
+
+def report(path, profile_path=None):
     rows = [json.loads(line) for line in open(path) if line.strip()]
+    profile = json.load(open(profile_path)) if profile_path else {}
     wrk = {}
     order = []
     rss = {}
@@ -195,26 +240,38 @@ def report(path):
             if r["name"] not in wrk:
                 order.append(r["name"])
                 wrk[r["name"]] = {"title": r["title"], "target": r.get("target")}
-            wrk[r["name"]][r["server"]] = r
+            wrk[r["name"]].setdefault(r["server"], []).append(r)
         elif r.get("kind") == "rss":
             rss[r["server"]] = r
     lines = []
     lines.append("| scenario | nginx req/s | berthd req/s | ratio | nginx p99 | berthd p99 | ratio "
-                 "| target met? |")
-    lines.append("|---|---:|---:|---:|---:|---:|---:|---|")
+                 "| nginx CPU/req | berthd CPU/req | ratio | allocs/req nginx / berthd "
+                 "| instr/req nginx / berthd | ratio | targets met? |")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for name in order:
         row = wrk[name]
-        n, b = row.get("nginx", {}), row.get("berthd", {})
+        n, b = _summarise(row.get("nginx", [])), _summarise(row.get("berthd", []))
         rr = _ratio(b.get("rps"), n.get("rps"))
         pr = _ratio(b.get("p99_ms"), n.get("p99_ms"))
-        verdict = ""
-        if row["target"] == "rps+p99":
-            ok_r = rr is not None and rr >= 1.0
-            ok_p = pr is not None and pr <= 1.5
-            verdict = "%s req/s ≥1.0×; %s p99 ≤1.5×" % ("yes" if ok_r else "**no**",
-                                                        "yes" if ok_p else "**no**")
-        elif row["target"] == "p99":
-            verdict = "%s p99 ≤1.5×" % ("yes" if pr is not None and pr <= 1.5 else "**no**")
+        cr = _ratio(b.get("cpu_us"), n.get("cpu_us"))
+        scenario = PROFILE_FOR_ROW.get(name)
+        alloc_n = profile.get("nginx/%s/allocs" % scenario) if scenario else None
+        alloc_b = profile.get("berthd/%s/allocs" % scenario) if scenario else None
+        instr_n = profile.get("nginx/%s/instr" % scenario) if scenario else None
+        instr_b = profile.get("berthd/%s/instr" % scenario) if scenario else None
+        ir = _ratio(instr_b, instr_n)
+        verdict = []
+
+        def mark(ok, text):
+            verdict.append(("yes" if ok else "**no**") + " " + text)
+        if name in CPU_TARGET_ROWS:
+            mark(cr is not None and cr <= 0.9, "CPU ≤0.9×")
+            mark(rr is not None and rr >= 1.0, "req/s ≥1.0×")
+        mark(pr is not None and pr <= 1.0, "p99 ≤1.0×")
+        if alloc_b is not None and scenario != "static1m":
+            mark(alloc_b <= 3.0, "allocs ≤3")
+        if ir is not None:
+            mark(ir <= 1.2, "instr ≤1.2×")
         title = row["title"]
         errs = []
         for server, r in (("nginx", n), ("berthd", b)):
@@ -224,9 +281,14 @@ def report(path):
                                           else ""))
         if errs:
             title += " ⚠ " + "; ".join(errs)
-        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
-            title, _fmt_rps(n.get("rps")), _fmt_rps(b.get("rps")), _fmt_ratio(rr),
-            _fmt_ms(n.get("p99_ms")), _fmt_ms(b.get("p99_ms")), _fmt_ratio(pr), verdict))
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s / %s "
+                     "| %s | %s |" % (
+                         title, _fmt_rps(n.get("rps")), _fmt_rps(b.get("rps")), _fmt_ratio(rr),
+                         _fmt_ms(n.get("p99_ms")), _fmt_ms(b.get("p99_ms")), _fmt_ratio(pr),
+                         _fmt_us(n.get("cpu_us")), _fmt_us(b.get("cpu_us")), _fmt_ratio(cr),
+                         _fmt_count(alloc_n, "{:.1f}"), _fmt_count(alloc_b, "{:.1f}"),
+                         _fmt_count(instr_n), _fmt_count(instr_b), _fmt_ratio(ir),
+                         "; ".join(verdict)))
     if rss:
         n, b = rss.get("nginx", {}), rss.get("berthd", {})
         lines.append("")
@@ -333,7 +395,7 @@ def main(argv):
     elif cmd == "idle":
         hold_idle(int(argv[2]), int(argv[3]), argv[4])
     elif cmd == "report":
-        print(report(argv[2]))
+        print(report(argv[2], argv[3] if len(argv) > 3 else None))
     elif cmd == "parse-h2load":
         r = parse_h2load(sys.stdin.read())
         r.update({"kind": "h2load", "name": argv[2], "server": argv[3], "title": argv[4],

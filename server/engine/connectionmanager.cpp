@@ -40,6 +40,8 @@ namespace {
 constexpr int TickMs = 100;
 // 1024 buckets of one tick: the default idle_timeout (75 s) is within one round.
 constexpr int WheelSlots = 1024;
+// How long a thread ahead of its siblings leaves new connections to them (see acceptOne()).
+constexpr int SitOutMs = 2;
 
 const QByteArray &processTxnPrefix()
 {
@@ -52,6 +54,23 @@ std::atomic<quint64> &txnCounter()
 {
     static std::atomic<quint64> counter{0};
     return counter;
+}
+
+// Each thread takes ids from the process-wide counter a block at a time: one shared
+// read-modify-write per TxnBlock requests instead of one per request, so event-loop threads do
+// not bounce the counter's cache line between cores. Ids stay unique in the process; across
+// threads they are no longer in the order the requests came.
+constexpr quint64 TxnBlock = 1024;
+
+quint64 nextTxnNumber()
+{
+    thread_local quint64 next = 0;
+    thread_local quint64 end = 0;
+    if (next == end) {
+        next = txnCounter().fetch_add(TxnBlock, std::memory_order_relaxed) + 1;
+        end = next + TxnBlock;
+    }
+    return next++;
 }
 
 // Open connections of this process, for max_connections when no shared memory is attached.
@@ -189,6 +208,13 @@ ConnectionManager::ConnectionManager(const EngineSettings &settings,
     connect(&m_tick, &QTimer::timeout, this, &ConnectionManager::tick);
     m_acceptPause.setSingleShot(true);
     connect(&m_acceptPause, &QTimer::timeout, this, &ConnectionManager::resumeAccepting);
+    m_sitOut.setSingleShot(true);
+    m_sitOut.setTimerType(Qt::PreciseTimer);
+    m_sitOut.setInterval(SitOutMs);
+    connect(&m_sitOut, &QTimer::timeout, this, [this] {
+        if (!m_acceptPause.isActive())
+            resumeAccepting();
+    });
 }
 
 ConnectionManager::~ConnectionManager()
@@ -239,7 +265,7 @@ void ConnectionManager::setAccepting(bool on)
 
 QByteArray ConnectionManager::nextTxnId()
 {
-    const quint64 n = txnCounter().fetch_add(1, std::memory_order_relaxed) + 1;
+    const quint64 n = nextTxnNumber();
     // Formatted in a fixed buffer and copied once: one allocation per id.
     const QByteArray &prefix = processTxnPrefix();
     char text[64];
@@ -298,6 +324,42 @@ void ConnectionManager::acceptOne(const Listener &listener)
         return;
     }
     startConnection(fd, listener, origin);
+    // The listening sockets are shared by the threads, and their epoll sets sit inside each
+    // thread's event loop, so EPOLLEXCLUSIVE does not pick one idle thread: every thread is
+    // woken and the first to call accept() wins: on a busy machine the thread already running
+    // took nearly every connection of a burst (bench/results/threads.md). A thread clearly ahead of
+    // a running sibling stops accepting for SitOutMs, leaving the next connections to the others;
+    // short, so that a burst of connections ends up even (both may sit out at once: for 2 ms at
+    // most).
+    if (aheadOfSibling()) {
+        setAccepting(false);
+        m_sitOut.start();
+    }
+}
+
+bool ConnectionManager::aheadOfSibling() const
+{
+    const Core::BoundThread &me = Core::t_boundThread;
+    if (!me.worker || !m_server || !m_server->stats || m_server->stats->workerSlot() != me.worker)
+        return false;
+    constexpr int Active = Core::StatsRegistry::ActiveConnections;
+    const qint64 mine = me.thread->counters[Active].load(std::memory_order_relaxed);
+    const qint64 now = Core::monotonicMs();
+    const int threads = me.worker->threadCount.load(std::memory_order_relaxed);
+    for (int t = 0; t < threads; ++t) {
+        const Core::ThreadSlot *other = me.worker->thread(t);
+        if (other == me.thread)
+            continue;
+        // A thread that never started, or is stuck in an app, takes no connection: don't wait
+        // for it.
+        const qint64 beat = other->heartbeatMs.load(std::memory_order_relaxed);
+        if (beat <= 0 || now - beat > 3 * TickMs)
+            continue;
+        const qint64 theirs = other->counters[Active].load(std::memory_order_relaxed);
+        if (mine > theirs + qMax<qint64>(2, theirs / 8))
+            return true;
+    }
+    return false;
 }
 
 void ConnectionManager::startConnection(int fd, const Listener &listener,

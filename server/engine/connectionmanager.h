@@ -128,6 +128,10 @@ private:
     void closeProxyReaders();
     void refuseOverLimit(int fd, const Listener &listener);
     void setAccepting(bool on);
+    // After an accept: whether this thread holds clearly more connections than a sibling
+    // event-loop thread of this worker that is running (its heartbeat is fresh), so that it
+    // should leave the next connections to it for a moment.
+    bool aheadOfSibling() const;
     void tick();
     void resumeAccepting();
     void track(Connection *connection);
@@ -159,6 +163,7 @@ private:
     QTimer m_tick;
     Poller m_poller;
     QTimer m_acceptPause;
+    QTimer m_sitOut; // running while this thread leaves new connections to its siblings
     quint64 m_nextConnectionId = 1;
     bool m_draining = false;
 };

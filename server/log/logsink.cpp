@@ -64,6 +64,7 @@ struct LogSink::ThreadBuffer
     std::mutex mutex;
     QByteArray data;
     quint64 lines = 0; // appended by this thread, ever
+    quint64 taken = 0; // of those, collected by the writer
 };
 
 struct LogSink::State
@@ -82,7 +83,10 @@ struct LogSink::State
     // whenWritten() callbacks, by the appended count they wait for; run by the writer.
     std::vector<std::pair<quint64, std::function<void()>>> waiters;
 
-    std::atomic<quint64> appended{0};
+    // Lines of buffers that left `buffers` (their threads ended, every line taken). Counted per
+    // buffer rather than in one shared atomic, so that appending takes no lock or
+    // read-modify-write another serving thread also takes (bench/results/threads.md).
+    quint64 retiredLines = 0;
     std::atomic<qint64> dropped{0};
     qint64 reported = 0;                   // writer only
     std::atomic<qint64> writeStartedNs{0}; // 0: not in a write
@@ -96,34 +100,51 @@ struct LogSink::State
     std::thread writer;
 
     void run(const LogSink *sink);
-    // Takes every thread's pending lines; the count of lines taken into *lines.
+    // Takes every thread's pending lines; *lines gets how many lines were ever taken.
     QByteArray collect(quint64 *lines);
+    // Lines appended so far by every thread (mutex held).
+    quint64 appendedLocked() const;
 };
+
+quint64 LogSink::State::appendedLocked() const
+{
+    quint64 total = retiredLines;
+    for (const auto &buffer : buffers) {
+        std::lock_guard bufferLock(buffer->mutex);
+        total += buffer->lines;
+    }
+    return total;
+}
 
 QByteArray LogSink::State::collect(quint64 *lines)
 {
-    // Read first: a line is counted under its buffer's lock after it is in the buffer, so every
-    // line counted here is in a buffer below (upTo is a lower bound for what batch holds).
-    *lines = appended.load(std::memory_order_acquire);
-    std::vector<std::shared_ptr<ThreadBuffer>> all;
+    // A line is counted under its buffer's lock together with its bytes, so the lines counted
+    // as taken here are exactly the ones in the batch (and every one taken before).
+    std::vector<QByteArray> pieces;
     {
         std::lock_guard lock(mutex);
         // Buffers of threads that have ended and have nothing left go.
-        std::erase_if(buffers, [](const std::shared_ptr<ThreadBuffer> &b) {
+        std::erase_if(buffers, [this](const std::shared_ptr<ThreadBuffer> &b) {
             std::lock_guard bufferLock(b->mutex);
-            return b.use_count() == 1 && b->data.isEmpty();
+            const bool done = b.use_count() == 1 && b->data.isEmpty();
+            if (done)
+                retiredLines += b->lines;
+            return done;
         });
-        all = buffers;
-    }
-    QByteArray batch;
-    for (const auto &buffer : all) {
-        QByteArray taken;
-        {
-            std::lock_guard lock(buffer->mutex);
-            taken.swap(buffer->data);
+        quint64 taken = retiredLines;
+        pieces.reserve(buffers.size());
+        for (const auto &buffer : buffers) {
+            std::lock_guard bufferLock(buffer->mutex);
+            pieces.emplace_back().swap(buffer->data);
+            buffer->taken = buffer->lines;
+            taken += buffer->taken;
         }
-        batch += taken;
+        *lines = taken;
     }
+    // Joined outside the lock: a serving thread's flush() waits for none of this.
+    QByteArray batch;
+    for (const QByteArray &piece : pieces)
+        batch += piece;
     return batch;
 }
 
@@ -212,7 +233,7 @@ LogSink::~LogSink()
     while (Clock::now() < deadline) {
         std::unique_lock lock(state->mutex);
         if (state->progress.wait_for(lock, std::chrono::milliseconds(20),
-                                     [&] { return state->written >= state->appended.load(); }) &&
+                                     [&] { return state->written >= state->appendedLocked(); }) &&
             state->writeStartedNs.load() == 0)
             break;
     }
@@ -312,7 +333,7 @@ void LogSink::append(QByteArrayView line)
         buffer.data.append(line);
         buffer.data.append('\n');
         // Counted under the buffer's lock: a collection that saw this count also saw the line.
-        m_state->appended.fetch_add(1, std::memory_order_release);
+        ++buffer.lines;
         eager = buffer.data.size() >= m_state->eagerBytes.load(std::memory_order_relaxed);
     }
     if (eager)
@@ -330,9 +351,9 @@ void LogSink::flush()
 
 void LogSink::whenWritten(std::function<void()> done)
 {
-    const quint64 target = m_state->appended.load(std::memory_order_acquire);
     {
         std::lock_guard lock(m_state->mutex);
+        const quint64 target = m_state->appendedLocked();
         if (m_state->written < target) {
             m_state->waiters.emplace_back(target, std::move(done));
             m_state->wakeRequested = true;
@@ -348,7 +369,11 @@ void LogSink::whenWritten(std::function<void()> done)
 
 bool LogSink::sync(int timeoutMs)
 {
-    const quint64 target = m_state->appended.load(std::memory_order_acquire);
+    quint64 target = 0;
+    {
+        std::lock_guard lock(m_state->mutex);
+        target = m_state->appendedLocked();
+    }
     flush();
     const auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
     std::unique_lock lock(m_state->mutex);

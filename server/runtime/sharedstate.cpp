@@ -188,6 +188,26 @@ QString WorkerSlot::status() const
     return {};
 }
 
+std::int64_t WorkerSlot::value(int index) const
+{
+    if (index < 0 || index >= StatCapacity)
+        return 0;
+    std::int64_t total = values[index].load(std::memory_order_relaxed);
+    if (index < ThreadSlot::CounterCount) {
+        for (int t = 0; t < threadCount.load(std::memory_order_relaxed); ++t)
+            total += thread(t)->counters[index].load(std::memory_order_relaxed);
+    }
+    return total;
+}
+
+std::int64_t WorkerSlot::served() const
+{
+    std::int64_t total = requestsServed.load(std::memory_order_relaxed);
+    for (int t = 0; t < threadCount.load(std::memory_order_relaxed); ++t)
+        total += thread(t)->requests.load(std::memory_order_relaxed);
+    return total;
+}
+
 ThreadSlot *WorkerSlot::thread(int index)
 {
     if (index < 0 || index >= threadCount.load(std::memory_order_relaxed))
@@ -592,6 +612,8 @@ std::uint32_t SharedState::prepareSlot(int index)
         ts->heartbeatMs.store(0, std::memory_order_relaxed);
         ts->tid.store(0, std::memory_order_relaxed);
         ts->requestStartedMs.store(0, std::memory_order_relaxed);
+        ts->requests.store(0, std::memory_order_relaxed);
+        ts->counters[StatsRegistry::ActiveConnections].store(0, std::memory_order_relaxed);
         // A worker killed mid-publish leaves the sequence odd; make it even again.
         const std::uint32_t seq = ts->requestSeq.load(std::memory_order_relaxed);
         ts->requestSeq.store(seq + (seq & 1u) + 2, std::memory_order_relaxed);
@@ -613,6 +635,7 @@ void SharedState::markExited(int index)
         ThreadSlot *ts = s->thread(t);
         ts->heartbeatMs.store(0, std::memory_order_relaxed);
         ts->requestStartedMs.store(0, std::memory_order_relaxed);
+        ts->counters[StatsRegistry::ActiveConnections].store(0, std::memory_order_relaxed);
     }
 }
 

@@ -56,6 +56,17 @@ struct alignas(64) ThreadSlot
     std::atomic<std::uint64_t> url[UrlBytes / 8];
     std::atomic<std::uint64_t> txn[TxnBytes / 8];
     std::atomic<std::uint64_t> client[ClientBytes / 8];
+
+    // This thread's share of the worker's first CounterCount stats (the built-in ones every
+    // request updates; see StatsRegistry::add()). Only this thread writes them, with a plain
+    // load and store: no read-modify-write, so the threads of one worker never contend for a
+    // cache line on the request path (one shared counter bounced between cores costs more than
+    // the rest of a small request). WorkerSlot::value() sums them with the slot's own values.
+    // Relaxed: a count guards no other memory. Like values, they persist when the slot is reused.
+    static constexpr int CounterCount = 64;
+    alignas(64) std::atomic<std::int64_t> counters[CounterCount];
+    // Requests this thread answered in the current worker process (prepareSlot() clears it).
+    std::atomic<std::int64_t> requests;
 };
 
 // One worker process's region: identity, life state, its stats and its threads. The ThreadSlot
@@ -71,11 +82,11 @@ struct alignas(64) WorkerSlot
     static constexpr int StatusBytes = 160;
 
     std::atomic<std::int32_t> pid;
-    std::atomic<std::uint32_t> generation; // +1 each time the master (re)uses the slot
-    std::atomic<std::int64_t> startedMs;   // wall clock, ms since the epoch
-    std::atomic<std::int32_t> state;       // WorkerState
-    std::atomic<std::int32_t> threadCount; // fixed by SharedState::create()
-    std::atomic<std::int64_t> requestsServed;
+    std::atomic<std::uint32_t> generation;    // +1 each time the master (re)uses the slot
+    std::atomic<std::int64_t> startedMs;      // wall clock, ms since the epoch
+    std::atomic<std::int32_t> state;          // WorkerState
+    std::atomic<std::int32_t> threadCount;    // fixed by SharedState::create()
+    std::atomic<std::int64_t> requestsServed; // by threads without a ThreadSlot; see served()
     // Written by the master only, before it starts a child in the slot and when the child
     // exits: which service the child runs, how often the master restarted that child, and the
     // wait status of the last exit (-1: none yet).
@@ -94,6 +105,12 @@ struct alignas(64) WorkerSlot
     std::atomic<std::int64_t> values[StatCapacity];
 
     WorkerState workerState() const { return WorkerState(state.load(std::memory_order_acquire)); }
+    // Stat `index` of this slot: values[index] plus every thread's share (ThreadSlot::counters).
+    // Each part is one relaxed load, so a reader racing the writers gets a value that was true
+    // at some moment for each part.
+    std::int64_t value(int index) const;
+    // Requests the current worker process answered: requestsServed plus every thread's count.
+    std::int64_t served() const;
     QString kind() const;
     QString name() const;
     // The child's own status line (see statusText): set by the child, read by anyone; an
@@ -108,6 +125,16 @@ struct alignas(64) WorkerSlot
 
 static_assert(std::is_standard_layout_v<WorkerSlot>);
 static_assert(std::is_standard_layout_v<ThreadSlot>);
+
+// The ThreadSlot the calling thread counts into and the WorkerSlot it belongs to, set by
+// ThreadHealth::attach() (null in threads that have none: they update the slot's values with
+// an atomic add instead).
+struct BoundThread
+{
+    WorkerSlot *worker = nullptr;
+    ThreadSlot *thread = nullptr;
+};
+inline thread_local BoundThread t_boundThread;
 static_assert(std::atomic<std::int64_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic<std::int32_t>::is_always_lock_free);
@@ -124,7 +151,8 @@ public:
     static constexpr std::uint64_t Magic = 0x4d48535f48545245ull; // "ERTH_SHM" little-endian
     // 4: the built-in stats gained the latency histogram (StatsRegistry::LatencyBucket0...).
     // 5: the header says whether the whole server is stopping (serverStopping()).
-    static constexpr std::uint32_t Version = 5;
+    // 6: per-thread counters in each ThreadSlot (ThreadSlot::counters, requests).
+    static constexpr std::uint32_t Version = 6;
     static constexpr int StatCapacity = WorkerSlot::StatCapacity;
     static constexpr int NameBytes = 64; // a stat name is at most NameBytes - 1 UTF-8 bytes
     static constexpr int MaxSlots = 1024;

@@ -22,14 +22,14 @@ WorkerStats readSlot(const WorkerSlot &slot, int index, int count, qint64 now)
     w.pid = slot.pid.load(std::memory_order_relaxed);
     w.generation = slot.generation.load(std::memory_order_relaxed);
     w.startedMs = slot.startedMs.load(std::memory_order_relaxed);
-    w.requestsServed = slot.requestsServed.load(std::memory_order_relaxed);
+    w.requestsServed = slot.served();
     w.kind = slot.kind();
     w.name = slot.name();
     w.restarts = slot.restarts.load(std::memory_order_relaxed);
     w.lastExitStatus = slot.lastExitStatus.load(std::memory_order_relaxed);
     w.values.reserve(count);
     for (int i = 0; i < count; ++i)
-        w.values.append(slot.values[i].load(std::memory_order_relaxed));
+        w.values.append(slot.value(i));
     if (slot.isLive()) {
         const int threads = slot.threadCount.load(std::memory_order_relaxed);
         for (int t = 0; t < threads; ++t) {
@@ -40,6 +40,9 @@ WorkerStats readSlot(const WorkerSlot &slot, int index, int count, qint64 now)
             s.heartbeatAgeMs = beat > 0 ? qMax<qint64>(0, now - beat) : -1;
             const qint64 started = ts->requestStartedMs.load(std::memory_order_relaxed);
             s.busyMs = started > 0 ? qMax<qint64>(0, now - started) : -1;
+            s.requests = ts->requests.load(std::memory_order_relaxed);
+            s.connections =
+                ts->counters[StatsRegistry::ActiveConnections].load(std::memory_order_relaxed);
             w.threads.append(s);
         }
     }
@@ -193,8 +196,12 @@ int StatsRegistry::declare(const QString &name, StatType type)
 void StatsRegistry::recordRequest(int status, qint64 latencyMicros, qint64 bytesIn, qint64 bytesOut)
 {
     add(Requests);
-    if (m_slot)
+    if (m_slot && t_boundThread.worker == m_slot) {
+        std::atomic<std::int64_t> &own = t_boundThread.thread->requests;
+        own.store(own.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    } else if (m_slot) {
         m_slot->requestsServed.fetch_add(1, std::memory_order_relaxed);
+    }
     const int statusClass = status / 100;
     if (statusClass >= 1 && statusClass <= 5)
         add(Status1xx + statusClass - 1);

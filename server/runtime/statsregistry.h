@@ -28,6 +28,8 @@ struct ThreadStats
     qint64 tid = 0;
     qint64 heartbeatAgeMs = -1; // -1: never beat
     qint64 busyMs = -1;         // -1: idle
+    qint64 requests = 0;        // answered by this thread in the current worker process
+    qint64 connections = 0;     // open on this thread now
 };
 
 struct WorkerStats
@@ -129,8 +131,16 @@ public:
     // SharedState::NameBytes - 1 UTF-8 bytes. Attached, a new name is published to every process.
     int declare(const QString &name, StatType type);
 
+    // An event-loop thread bound to this registry's worker slot (ThreadHealth::attach()) adds
+    // the built-in stats (below BuiltinCount) to its own ThreadSlot::counters with a plain load and
+    // store; any other thread, and every declared stat, takes an atomic add on the slot's shared
+    // value.
     void add(int slot, qint64 delta = 1)
     {
+        if (std::atomic<std::int64_t> *own = threadCounter(slot)) {
+            own->store(own->load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+            return;
+        }
         if (slot >= 0 && slot < Capacity)
             m_values[slot].fetch_add(delta, std::memory_order_relaxed);
     }
@@ -139,9 +149,11 @@ public:
         if (slot >= 0 && slot < Capacity)
             m_values[slot].store(value, std::memory_order_relaxed);
     }
-    // This process's value (this worker's, not the aggregate).
+    // This process's value (this worker's, not the aggregate), every thread's share summed.
     qint64 value(int slot) const
     {
+        if (m_slot)
+            return m_slot->value(slot);
         return slot >= 0 && slot < Capacity ? m_values[slot].load(std::memory_order_relaxed) : 0;
     }
     // Counts a finished request: status class, latency bucket and sum, bytes.
@@ -175,6 +187,16 @@ public:
     static QList<AggregateEntry> aggregate(const SharedState &shared);
 
 private:
+    static_assert(BuiltinCount <= ThreadSlot::CounterCount,
+                  "every built-in stat needs a per-thread counter");
+    // The calling thread's own counter for stat `slot`, or null when it must use the shared one.
+    std::atomic<std::int64_t> *threadCounter(int slot) const
+    {
+        const BoundThread &bound = t_boundThread;
+        if (!m_slot || bound.worker != m_slot || slot < 0 || slot >= BuiltinCount)
+            return nullptr;
+        return &bound.thread->counters[slot];
+    }
     static void computeAggregate(StatsReport &report);
     void importNames(int upTo);
 

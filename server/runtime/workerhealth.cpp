@@ -133,6 +133,8 @@ bool ThreadHealth::attach(WorkerSlot *slot, int index)
 {
     ThreadSlot *thread = slot ? slot->thread(index) : nullptr;
     t_slot = thread;
+    // The thread's stats go to its own counters from now on (StatsRegistry::add()).
+    t_boundThread = thread ? BoundThread{slot, thread} : BoundThread{};
     if (!thread)
         return false;
     thread->tid.store(std::int32_t(::gettid()), std::memory_order_relaxed);
@@ -147,6 +149,7 @@ void ThreadHealth::detach()
         t_slot->tid.store(0, std::memory_order_relaxed);
     }
     t_slot = nullptr;
+    t_boundThread = {};
 }
 
 ThreadSlot *ThreadHealth::current()

@@ -71,8 +71,8 @@ QStringList describeSlots(const SharedState &shared)
                          .arg(failed ? 0 : pid)
                          .arg(slot->kind(), slot->name(), workerStateName(slot->workerState()))
                          .arg(failed ? 0 : processUptimeSeconds(pid))
-                         .arg(slot->requestsServed.load())
-                         .arg(requestsIndex >= 0 ? slot->values[requestsIndex].load() : 0)
+                         .arg(slot->served())
+                         .arg(requestsIndex >= 0 ? slot->value(requestsIndex) : 0)
                          .arg(slot->restarts.load())
                          .arg(lastExit < 0 ? QStringLiteral("-") : describeWaitStatus(lastExit)));
         if (failed)
@@ -80,7 +80,7 @@ QStringList describeSlots(const SharedState &shared)
         // The stats the slot's apps declared (TCP/UDP apps: "tcp:echo.byte_count"), when set.
         QStringList values;
         for (int s = StatsRegistry::BuiltinCount; s < shared.statCount(); ++s) {
-            const qint64 value = slot->values[s].load(std::memory_order_relaxed);
+            const qint64 value = slot->value(s);
             if (value != 0)
                 values.append(QStringLiteral("%1=%2").arg(shared.statName(s)).arg(value));
         }
@@ -124,7 +124,7 @@ QJsonArray slotsJson(const SharedState &shared)
             {u"pid"_s, qint64(pid)},
             {u"state"_s, workerStateName(slot->workerState())},
             {u"uptime_seconds"_s, failed ? qint64(0) : processUptimeSeconds(pid)},
-            {u"requests"_s, qint64(slot->requestsServed.load())},
+            {u"requests"_s, qint64(slot->served())},
             {u"restarts"_s, int(slot->restarts.load())},
             {u"last_exit"_s, lastExit < 0 ? QJsonValue(QJsonValue::Null)
                                           : QJsonValue(describeWaitStatus(lastExit))},
@@ -136,7 +136,7 @@ QJsonArray slotsJson(const SharedState &shared)
         QJsonArray current;
         if (!failed) {
             for (int s = StatsRegistry::BuiltinCount; s < shared.statCount(); ++s) {
-                const qint64 value = qint64(slot->values[s].load(std::memory_order_relaxed));
+                const qint64 value = qint64(slot->value(s));
                 if (value != 0)
                     stats.insert(shared.statName(s), value);
             }

@@ -25,6 +25,7 @@ private Q_SLOTS:
     void stalledPipeNeverBlocksTheCaller();
     void reopenSwitchesFiles();
     void whenWrittenCallsBackOnceOnDisk();
+    void endedThreadsLinesStayCounted();
 };
 
 void tst_LogSink::linesFromManyThreadsArriveWhole()
@@ -148,6 +149,34 @@ void tst_LogSink::whenWrittenCallsBackOnceOnDisk()
     bool now = false;
     sink.whenWritten([&now] { now = true; });
     QVERIFY(now);
+}
+
+void tst_LogSink::endedThreadsLinesStayCounted()
+{
+    // Each thread counts its own lines (no shared counter per line); the count of a thread
+    // that ended stays when its buffer goes, so sync() and whenWritten() still wait for all.
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("e.log"));
+    LogSink sink(path);
+    QVERIFY(sink.open());
+    for (int round = 0; round < 3; ++round) {
+        std::unique_ptr<QThread> thread(QThread::create([&sink] {
+            for (int i = 0; i < 100; ++i)
+                sink.append("from a thread");
+        }));
+        thread->start();
+        QVERIFY(thread->wait());
+        QVERIFY(sink.sync()); // the ended thread's buffer is collected and dropped
+    }
+    sink.append("last");
+    std::atomic<int> lines{0};
+    sink.whenWritten([&] {
+        QFile file(path);
+        if (file.open(QIODevice::ReadOnly))
+            lines = int(file.readAll().count('\n'));
+    });
+    QTRY_COMPARE(lines.load(), 301);
+    QVERIFY(sink.sync());
 }
 
 QTEST_GUILESS_MAIN(tst_LogSink)

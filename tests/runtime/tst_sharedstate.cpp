@@ -69,6 +69,7 @@ private Q_SLOTS:
     void declareAfterAttachPublishes();
     void concurrentAttachesAgreeOnNames();
     void prepareAndExitSlot();
+    void threadCountersAreSummed();
     void connectionLimitIsServerWide();
     void forkedChildWritesStats();
     void aggregate_data();
@@ -310,6 +311,74 @@ void TestSharedState::prepareAndExitSlot()
     QCOMPARE(slot->thread(1)->requestSeq.load() % 2, 0u);
     QCOMPARE(slot->values[StatsRegistry::Requests].load(), 9);
     QCOMPARE(shared->prepareSlot(5), 0u);
+}
+
+void TestSharedState::threadCountersAreSummed()
+{
+    // Event-loop threads count the built-in stats into their own ThreadSlot (no shared
+    // read-modify-write on the request path); every reader sees the sum.
+    auto shared = makeShared(1, 2);
+    QVERIFY(shared);
+    StatsRegistry stats;
+    QString error;
+    QVERIFY2(stats.attach(*shared, 0, &error), qPrintable(error));
+    const int echo = stats.declare(QStringLiteral("echo.requests"), StatType::Sum);
+    Core::WorkerSlot *slot = shared->slot(0);
+    constexpr int PerThread = 20000;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t) {
+        threads.emplace_back([&stats, slot, t, echo] {
+            QVERIFY(Core::ThreadHealth::attach(slot, t));
+            for (int i = 0; i < PerThread; ++i) {
+                stats.recordRequest(200, 50, 10, 20);
+                stats.add(echo); // a declared stat: the slot's shared value
+            }
+            stats.add(StatsRegistry::ActiveConnections, 3);
+            Core::ThreadHealth::detach();
+        });
+    }
+    for (std::thread &thread : threads)
+        thread.join();
+    // This thread is bound to nothing: its counts go to the slot's shared values.
+    stats.recordRequest(500, 50, 1, 2);
+
+    QCOMPARE(slot->values[StatsRegistry::Requests].load(), 1);
+    QCOMPARE(slot->thread(0)->counters[StatsRegistry::Requests].load(), PerThread);
+    QCOMPARE(slot->thread(1)->counters[StatsRegistry::Requests].load(), PerThread);
+    QCOMPARE(slot->values[echo].load(), 2 * PerThread);
+    QCOMPARE(stats.value(StatsRegistry::Requests), 2 * PerThread + 1);
+    QCOMPARE(stats.value(StatsRegistry::Status2xx), 2 * PerThread);
+    QCOMPARE(stats.value(StatsRegistry::Status5xx), 1);
+    QCOMPARE(stats.value(StatsRegistry::BytesOut), 2 * PerThread * 20 + 2);
+    QCOMPARE(stats.value(StatsRegistry::ActiveConnections), 6);
+    QCOMPARE(slot->served(), 2 * PerThread + 1);
+    const Core::StatsReport report = stats.report();
+    QCOMPARE(report.total(StatsRegistry::Requests), 2 * PerThread + 1);
+    QCOMPARE(report.workers.size(), 1);
+    QCOMPARE(report.workers[0].requestsServed, 2 * PerThread + 1);
+    QCOMPARE(report.workers[0].threads.size(), 2);
+    QCOMPARE(report.workers[0].threads[0].requests, PerThread);
+    QCOMPARE(report.workers[0].threads[1].requests, PerThread);
+
+    // A thread bound to another server's slot does not write into this one's counters.
+    auto other = makeShared(1, 1);
+    QVERIFY(other);
+    std::thread([&stats, &other] {
+        Core::ThreadHealth::attach(other->slot(0), 0);
+        stats.add(StatsRegistry::Requests, 7);
+        Core::ThreadHealth::detach();
+    }).join();
+    QCOMPARE(slot->values[StatsRegistry::Requests].load(), 8);
+    QCOMPARE(other->slot(0)->value(StatsRegistry::Requests), 0);
+
+    // The dead worker's connections are gone; its counts keep counting in sums; the next
+    // worker process starts its own request count.
+    shared->markExited(0);
+    QCOMPARE(slot->value(StatsRegistry::ActiveConnections), 0);
+    QCOMPARE(slot->value(StatsRegistry::Requests), 2 * PerThread + 8);
+    shared->prepareSlot(0);
+    QCOMPARE(slot->served(), 0);
+    QCOMPARE(slot->value(StatsRegistry::Requests), 2 * PerThread + 8);
 }
 
 void TestSharedState::forkedChildWritesStats()

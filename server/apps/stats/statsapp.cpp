@@ -85,6 +85,8 @@ QJsonObject StatsApp::workerJson(const Core::StatsReport &report, const Core::Wo
         thread.insert(QStringLiteral("tid"), t.tid);
         thread.insert(QStringLiteral("heartbeat_age_ms"), t.heartbeatAgeMs);
         thread.insert(QStringLiteral("busy_ms"), t.busyMs);
+        thread.insert(QStringLiteral("requests"), t.requests);
+        thread.insert(QStringLiteral("connections"), t.connections);
         threads.append(thread);
     }
     if (!threads.isEmpty())
