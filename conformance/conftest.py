@@ -17,6 +17,7 @@ import signal
 import pytest
 
 import berth
+import proxymember
 
 TEST_TIMEOUT = float(os.environ.get("BERTH_TEST_TIMEOUT", "30"))
 
@@ -46,6 +47,14 @@ def berth_server(tmp_path, berthd_bin):
         yield factory
     finally:
         _close_factory(factory)
+
+
+@pytest.fixture
+def members():
+    """Recording upstream members (conformance/proxymember.py) for one test: members(2),
+    members("name", tls_context=...); closed when the test ends."""
+    with proxymember.MemberSet() as made:
+        yield made
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,10 @@ request it parsed (method, target, headers, body length) and answers by path:
   /die?n=N        announces 10 MB, sends N bytes, then closes the connection
   /hop            a response carrying hop-by-hop fields and one named by Connection
   /upload         reads the body (any framing), answers its length and sha256
+
+MemberSet makes members for one test and closes them at its end (the `members` fixture of
+conftest.py); group_config() is the smallest config that routes to a group [@g] of them.
+Every member listens on a port of its own, so the tests stay safe to run in parallel.
 """
 
 from __future__ import annotations
@@ -204,3 +208,54 @@ def dead_port() -> int:
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+class MemberSet:
+    """The members of one test: members(2) -> [m0, m1], members("users") -> [users]; keyword
+    arguments go to each member (tls_context=...). Closed together by close() or `with`.
+    kind is the member class (anything with a name argument and close())."""
+
+    def __init__(self, kind=Member):
+        self.kind = kind
+        self.made: list = []
+
+    def __call__(self, *names, **kwargs) -> list:
+        if len(names) == 1 and isinstance(names[0], int):
+            names = tuple(f"m{len(self.made) + i}" for i in range(names[0]))
+        out = [self.kind(name, **kwargs) for name in names]
+        self.made.extend(out)
+        return out
+
+    def close(self) -> None:
+        for m in self.made:
+            m.close()
+
+    def __enter__(self) -> "MemberSet":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+STATS_APPS = """
+[app:stats]
+call = berth.stats
+
+[app:metrics]
+call = berth.metrics
+"""
+
+
+def group_config(members_line: str, extra: str = "", route: str = "/ = @g",
+                 stats: bool = False) -> str:
+    """[routes:line] with route (to @g by default) and [@g] with members_line and extra lines.
+    stats=True also routes /stats and /metrics to berth.stats and berth.metrics."""
+    routes = f"/stats = stats\n/metrics = metrics\n{route}" if stats else route
+    return f"""
+[routes:line]
+{routes}
+{STATS_APPS if stats else ""}
+[@g]
+members = {members_line}
+{extra}
+"""

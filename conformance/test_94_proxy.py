@@ -10,32 +10,7 @@ import time
 import pytest
 
 import berth
-from proxymember import Member, dead_port
-
-
-@pytest.fixture
-def members():
-    made: list[Member] = []
-
-    def make(n: int) -> list[Member]:
-        for i in range(n):
-            made.append(Member(f"m{len(made)}"))
-        return made[-n:]
-
-    yield make
-    for m in made:
-        m.close()
-
-
-def group_config(members_line: str, extra: str = "", route: str = "/ = @g") -> str:
-    return f"""
-[routes:line]
-{route}
-
-[@g]
-members = {members_line}
-{extra}
-"""
+from proxymember import dead_port, group_config
 
 
 def body_of(resp) -> str:
@@ -299,49 +274,32 @@ def test_every_client_protocol_reaches_the_group(berth_server, members, transpor
     assert resp.status == 200 and len(resp.body) == 300000
 
 
-def test_tls_members_verified(berth_server):
+def test_tls_members_verified(berth_server, members):
     import ssl
     certs = berth.throwaway_certs()
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(f"{certs}/localhost.pem", f"{certs}/localhost.key")
     sni_seen = []
     ctx.sni_callback = lambda sock, name, _ctx: sni_seen.append(name)
-    member = Member("tls", tls_context=ctx)
-    try:
-        good = berth_server(group_config(member.addr.replace("127.0.0.1", "localhost"),
-                                         f"ssl = yes\nssl_ca = {certs}/ca.pem"))
-        resp = good.request("GET", "/secure")
-        assert resp.status == 200 and body_of(resp).startswith("member=tls")
-        assert "localhost" in sni_seen
-        # The system store does not know the throwaway CA: refused, 502.
-        bad = berth_server(group_config(member.addr, "ssl = yes\nretries = 0"))
-        assert bad.request("GET", "/secure").status == 502
-        # ssl_verify = no opts out.
-        lax = berth_server(group_config(member.addr, "ssl = yes\nssl_verify = no"))
-        assert lax.request("GET", "/secure").status == 200
-    finally:
-        member.close()
+    (member,) = members("tls", tls_context=ctx)
+    good = berth_server(group_config(member.addr.replace("127.0.0.1", "localhost"),
+                                     f"ssl = yes\nssl_ca = {certs}/ca.pem"))
+    resp = good.request("GET", "/secure")
+    assert resp.status == 200 and body_of(resp).startswith("member=tls")
+    assert "localhost" in sni_seen
+    # The system store does not know the throwaway CA: refused, 502.
+    bad = berth_server(group_config(member.addr, "ssl = yes\nretries = 0"))
+    assert bad.request("GET", "/secure").status == 502
+    # ssl_verify = no opts out.
+    lax = berth_server(group_config(member.addr, "ssl = yes\nssl_verify = no"))
+    assert lax.request("GET", "/secure").status == 200
 
 
 def test_member_state_in_stats_and_metrics(berth_server, members):
     (a,) = members(1)
     dead = dead_port()
-    srv = berth_server(f"""
-[routes:line]
-/stats = stats
-/metrics = metrics
-/ = @g
-
-[app:stats]
-call = berth.stats
-
-[app:metrics]
-call = berth.metrics
-
-[@g]
-members = {a.addr}, 127.0.0.1:{dead}
-fail_timeout = 30s
-""")
+    srv = berth_server(group_config(f"{a.addr}, 127.0.0.1:{dead}", "fail_timeout = 30s",
+                                    stats=True))
     for _ in range(4):
         assert srv.request("GET", "/x").status == 200
     text = srv.request("GET", "/stats").body.decode()

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from proxymember import Member
+from proxymember import group_config
+
 
 SIZE = 200 * 1024 * 1024
 MAX_GROWTH_KIB = 24 * 1024
@@ -22,20 +23,10 @@ def rss_kib(srv) -> int:
 
 
 @pytest.fixture
-def proxied(berth_server):
-    member = Member("big")
-    srv = berth_server(f"""
-[routes:line]
-/ = @g
-
-[@g]
-members = {member.addr}
-
-[limits]
-max_body_bytes = 1G
-""")
-    yield srv, member
-    member.close()
+def proxied(berth_server, members):
+    (member,) = members("big")
+    srv = berth_server(group_config(member.addr, "\n[limits]\nmax_body_bytes = 1G"))
+    return srv, member
 
 
 def test_large_download_is_streamed(proxied):

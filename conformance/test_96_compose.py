@@ -16,6 +16,7 @@ import urllib.parse
 import pytest
 
 import berth
+from proxymember import MemberSet
 
 
 class JsonMember:
@@ -122,16 +123,9 @@ class JsonMember:
 
 @pytest.fixture
 def members():
-    made: list[JsonMember] = []
-
-    def make(*names: str) -> list[JsonMember]:
-        out = [JsonMember(n) for n in names]
-        made.extend(out)
-        return out
-
-    yield make
-    for m in made:
-        m.close()
+    """JSON members instead of conftest's recording ones: members("users", "orders")."""
+    with MemberSet(JsonMember) as made:
+        yield made
 
 
 def compose_config(users: JsonMember, orders: JsonMember, calls: str, extra: str = "") -> str:

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 import berth
+from proxymember import group_config
 
 
 class CacheMember:
@@ -120,15 +121,7 @@ def member():
 
 
 def cache_server(berth_server, member, extra: str = "", server=None):
-    return berth_server(f"""
-[routes:line]
-/ = @g
-
-[@g]
-members = {member.addr}
-cache = 60s
-{extra}
-""", server=server)
+    return berth_server(group_config(member.addr, f"cache = 60s\n{extra}"), server=server)
 
 
 def get(srv, target, headers=(), method="GET"):
@@ -341,22 +334,7 @@ def test_disk_tier_is_bounded(berth_server, member, tmp_path):
 
 
 def test_stats_and_metrics(berth_server, member):
-    srv = berth_server(f"""
-[routes:line]
-/stats = stats
-/metrics = metrics
-/ = @g
-
-[app:stats]
-call = berth.stats
-
-[app:metrics]
-call = berth.metrics
-
-[@g]
-members = {member.addr}
-cache = 60s
-""")
+    srv = berth_server(group_config(member.addr, "cache = 60s", stats=True))
     get(srv, "/s")
     get(srv, "/s")
     get(srv, "/s")

@@ -16,7 +16,7 @@ import pytest
 
 import berth
 from berth import diagnostic_lines, line_of, run_cli, write_conf
-from proxymember import Member
+from proxymember import group_config
 
 
 def get(srv, path: str, headers=()):
@@ -165,40 +165,25 @@ call = berth.metrics
     assert sum(int(n) for _, n in per_worker) == len(statuses), per_worker
 
 
-def test_group_rate_on_proxied_requests(berth_server):
-    member = Member("m0")
-    try:
-        srv = berth_server(f"""
-[routes:line]
-/metrics = metrics
-/ = @g
-
-[app:metrics]
-call = berth.metrics
-
-[@g]
-members = {member.addr}
-rate = 1/m burst=2
-""")
-        first = get(srv, "/x")
-        assert first.status == 200 and first.body.decode().startswith("member=m0"), first
-        # The headers reach the client with the member's response.
-        assert first.header("RateLimit-Remaining") == "1", first
-        statuses = [get(srv, "/x").status for _ in range(3)]
-        assert statuses == [200, 429, 429]
-        # The refused requests never reached the member.
-        assert member.count() == 2
-        metrics = get(srv, "/metrics").body.decode()
-        assert 'name="rl:@g:limited"} 2' in metrics, metrics
-        assert 'name="rl:@g:allowed"} 2' in metrics, metrics
-    finally:
-        member.close()
+def test_group_rate_on_proxied_requests(berth_server, members):
+    (member,) = members(1)
+    srv = berth_server(group_config(member.addr, "rate = 1/m burst=2", stats=True))
+    first = get(srv, "/x")
+    assert first.status == 200 and first.body.decode().startswith("member=m0"), first
+    # The headers reach the client with the member's response.
+    assert first.header("RateLimit-Remaining") == "1", first
+    statuses = [get(srv, "/x").status for _ in range(3)]
+    assert statuses == [200, 429, 429]
+    # The refused requests never reached the member.
+    assert member.count() == 2
+    metrics = get(srv, "/metrics").body.decode()
+    assert 'name="rl:@g:limited"} 2' in metrics, metrics
+    assert 'name="rl:@g:allowed"} 2' in metrics, metrics
 
 
-def test_api_gateway_rate_applies_to_groups_without_their_own(berth_server):
-    member = Member("m1")
-    try:
-        srv = berth_server(f"""
+def test_api_gateway_rate_applies_to_groups_without_their_own(berth_server, members):
+    (member,) = members(1)
+    srv = berth_server(f"""
 [routes:line]
 /a = @a
 /b = @b
@@ -213,10 +198,8 @@ members = {member.addr}
 members = {member.addr}
 rate = 1/h burst=2
 """)
-        assert [get(srv, "/a").status for _ in range(2)] == [200, 429]
-        assert [get(srv, "/b").status for _ in range(3)] == [200, 200, 429]
-    finally:
-        member.close()
+    assert [get(srv, "/a").status for _ in range(2)] == [200, 429]
+    assert [get(srv, "/b").status for _ in range(3)] == [200, 200, 429]
 
 
 @pytest.mark.parametrize("value, message", [

@@ -108,33 +108,21 @@ QHostAddress unmapped(const QHostAddress &address)
 
 bool TrustedProxies::parse(const QStringList &entries, QString *error)
 {
-    m_subnets.clear();
     m_unix = false;
+    QStringList networks;
     for (const QString &entry : entries) {
-        if (entry == QLatin1String("unix")) {
+        if (entry.trimmed() == QLatin1String("unix")) {
             m_unix = true;
-            continue;
-        }
-        std::pair<QHostAddress, int> subnet = QHostAddress::parseSubnet(entry);
-        if (subnet.first.isNull()) {
+        } else if (Net::AddressList::parseEntry(entry)) {
+            networks.append(entry);
+        } else {
             if (error)
-                *error = QStringLiteral("'%1' is not an address, a CIDR subnet or unix").arg(entry);
+                *error = QStringLiteral("'%1' is not an IP address, a CIDR network or unix")
+                             .arg(entry.trimmed());
             return false;
         }
-        subnet.first = unmapped(subnet.first);
-        m_subnets.append(subnet);
     }
-    return true;
-}
-
-bool TrustedProxies::contains(const QHostAddress &address) const
-{
-    const QHostAddress a = unmapped(address);
-    for (const auto &subnet : m_subnets) {
-        if (a.isInSubnet(subnet))
-            return true;
-    }
-    return false;
+    return m_networks.parse(networks, error);
 }
 
 ForwardedClient forwardedClient(const RequestHead &head, const TrustedProxies &trusted)

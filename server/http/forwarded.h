@@ -2,6 +2,8 @@
 
 #include "requesthead.h"
 
+#include <net/addresslist.h>
+
 #include <QHostAddress>
 #include <QList>
 #include <QStringList>
@@ -18,13 +20,13 @@ public:
     // Entries are IP addresses, CIDR subnets ("10.0.0.0/8", "fd00::/8") and "unix" (peers on a
     // unix-socket listener). False with *error naming the first bad entry.
     bool parse(const QStringList &entries, QString *error);
-    bool isEmpty() const { return m_subnets.isEmpty() && !m_unix; }
-    // IPv4-mapped IPv6 addresses are compared as the IPv4 address they carry.
-    bool contains(const QHostAddress &address) const;
+    bool isEmpty() const { return m_networks.isEmpty() && !m_unix; }
+    // Net::AddressList::contains(): IPv4-mapped IPv6 addresses are compared as IPv4.
+    bool contains(const QHostAddress &address) const { return m_networks.contains(address); }
     bool trustsUnixPeers() const { return m_unix; }
 
 private:
-    QList<std::pair<QHostAddress, int>> m_subnets;
+    Net::AddressList m_networks;
     bool m_unix = false;
 };
 

@@ -347,30 +347,39 @@ bool Spool::writeStateLocked(const QString &id, bool undelivered, const Delivery
     return true;
 }
 
-bool Spool::writeState(const QString &id, const DeliveryState &state, QString *error) const
+bool Spool::lockMessage(const QString &id, MessageIn where, std::optional<Lock> *lock,
+                        QString *error) const
 {
-    Lock lock(m_dir);
-    if (!lock.isLocked())
+    if (!isId(id)) {
+        if (error)
+            *error = u"'%1' is not a message id"_s.arg(id);
+        return false;
+    }
+    lock->emplace(m_dir);
+    if (!(*lock)->isLocked())
         return lockFailed(m_dir, error);
-    if (!QFileInfo::exists(path(id, false, ".json"))) {
+    if (where == MessageIn::Queue && !QFileInfo::exists(path(id, false, ".json"))) {
         if (error)
             *error = u"no message %1 in the queue"_s.arg(id);
         return false;
     }
+    return true;
+}
+
+bool Spool::writeState(const QString &id, const DeliveryState &state, QString *error) const
+{
+    std::optional<Lock> lock;
+    if (!lockMessage(id, MessageIn::Queue, &lock, error))
+        return false;
     return writeStateLocked(id, false, state, error);
 }
 
 bool Spool::updateState(const QString &id, const std::function<void(DeliveryState &)> &change,
                         QString *error) const
 {
-    Lock lock(m_dir);
-    if (!lock.isLocked())
-        return lockFailed(m_dir, error);
-    if (!QFileInfo::exists(path(id, false, ".json"))) {
-        if (error)
-            *error = u"no message %1 in the queue"_s.arg(id);
+    std::optional<Lock> lock;
+    if (!lockMessage(id, MessageIn::Queue, &lock, error))
         return false;
-    }
     DeliveryState state = readState(id);
     change(state);
     return writeStateLocked(id, false, state, error);
@@ -378,14 +387,9 @@ bool Spool::updateState(const QString &id, const std::function<void(DeliveryStat
 
 bool Spool::moveToUndelivered(const QString &id, const DeliveryState &state, QString *error) const
 {
-    Lock lock(m_dir);
-    if (!lock.isLocked())
-        return lockFailed(m_dir, error);
-    if (!QFileInfo::exists(path(id, false, ".json"))) {
-        if (error)
-            *error = u"no message %1 in the queue"_s.arg(id);
+    std::optional<Lock> lock;
+    if (!lockMessage(id, MessageIn::Queue, &lock, error))
         return false;
-    }
     // State first, then the message: a crash in between leaves a stale state file in
     // undelivered/ (ignored: ids come from .json files) and the message still queued.
     if (!writeStateLocked(id, true, state, error))
@@ -404,14 +408,9 @@ bool Spool::moveToUndelivered(const QString &id, const DeliveryState &state, QSt
 
 bool Spool::retry(const QString &id, QString *error) const
 {
-    if (!isId(id)) {
-        if (error)
-            *error = u"'%1' is not a message id"_s.arg(id);
+    std::optional<Lock> lock;
+    if (!lockMessage(id, MessageIn::Anywhere, &lock, error))
         return false;
-    }
-    Lock lock(m_dir);
-    if (!lock.isLocked())
-        return lockFailed(m_dir, error);
     if (QFileInfo::exists(path(id, false, ".json"))) {
         DeliveryState state = readState(id);
         state.nextAttempt = QDateTime();
@@ -458,14 +457,9 @@ int Spool::retryAll() const
 
 bool Spool::purge(const QString &id, QString *error) const
 {
-    if (!isId(id)) {
-        if (error)
-            *error = u"'%1' is not a message id"_s.arg(id);
+    std::optional<Lock> lock;
+    if (!lockMessage(id, MessageIn::Anywhere, &lock, error))
         return false;
-    }
-    Lock lock(m_dir);
-    if (!lock.isLocked())
-        return lockFailed(m_dir, error);
     bool found = false;
     for (bool undelivered : {false, true}) {
         // The message first: without it the id is gone from every listing at once.

@@ -132,6 +132,12 @@ public:
     };
 
 private:
+    enum class MessageIn { Anywhere, Queue };
+    // What every change to one message checks first: id is a message id, the spool lock is
+    // taken (into *lock) and, for MessageIn::Queue, the message waits in queue/. False with
+    // *error otherwise.
+    bool lockMessage(const QString &id, MessageIn where, std::optional<Lock> *lock,
+                     QString *error) const;
     QString path(const QString &id, bool undelivered, const char *suffix) const;
     bool writeStateLocked(const QString &id, bool undelivered, const DeliveryState &state,
                           QString *error) const;

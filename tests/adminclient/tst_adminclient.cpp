@@ -3,45 +3,24 @@
 // and the back-off schedule on their own.
 #include "adminclient/adminclient.h"
 #include "adminclient/sseparser.h"
+#include "berthdundertest.h"
 
-#include <QProcess>
-#include <QScopeGuard>
 #include <QSignalSpy>
-#include <QTcpServer>
 #include <QTcpSocket>
-#include <QTemporaryDir>
 #include <QTest>
 
 #include <csignal>
+#include <memory>
 #include <unistd.h>
 
 using namespace Berth::Client;
+using namespace Berth::Tests;
 using namespace Qt::StringLiterals;
 
 namespace {
 
 const QString AdminToken = u"admintoken-0123456789abcdef"_s;
 const QString ReadToken = u"readtoken-0123456789abcdef"_s;
-
-quint16 freePort()
-{
-    QTcpServer server;
-    server.listen(QHostAddress::LocalHost, 0);
-    return server.serverPort();
-}
-
-bool canConnect(quint16 port)
-{
-    QTcpSocket socket;
-    socket.connectToHost(QHostAddress::LocalHost, port);
-    return socket.waitForConnected(200);
-}
-
-bool writeFile(const QString &path, const QByteArray &text)
-{
-    QFile file(path);
-    return file.open(QIODevice::WriteOnly) && file.write(text) == text.size();
-}
 
 bool anyLine(const QSignalSpy &lines, const QString &text)
 {
@@ -86,8 +65,7 @@ private Q_SLOTS:
 private:
     void request(const QByteArray &target);
 
-    QTemporaryDir m_dir;
-    QProcess m_berthd;
+    std::unique_ptr<BerthdUnderTest> m_berthd;
     quint16 m_port = 0;
     quint16 m_adminPort = 0;
     QString m_conf;
@@ -95,56 +73,20 @@ private:
 
 void tst_AdminClient::initTestCase()
 {
-    QVERIFY(m_dir.isValid());
-    m_port = freePort();
-    m_adminPort = freePort();
-    m_conf = m_dir.filePath(u"berth.conf"_s);
-    const QString text = uR"([server]
-name = client-test
-ip = 127.0.0.1
-port = %1
-workers = 1
-graceful_timeout = 2s
-pid_file = %2/berthd.pid
-log_dir = %2/logs
-
-[routes:line]
-/hb = hb
-
-[app:hb]
-call = berth.heartbeat
-
-[admin]
-enabled = yes
-port = %3
-token_file = %2/admin.tokens
-)"_s.arg(m_port)
-                             .arg(m_dir.path())
-                             .arg(m_adminPort);
-    QVERIFY(QDir(m_dir.path()).mkpath(u"logs"_s));
-    // CI runs as root; berthd refuses that unless told.
-    const QString root = ::geteuid() == 0 ? u"[server]\nallow_root = yes\n"_s : QString();
-    QVERIFY(writeFile(m_conf, (text + root).toUtf8()));
-    QVERIFY(writeFile(m_dir.filePath(u"admin.tokens"_s),
-                      (AdminToken + u" admin tester\n"_s + ReadToken + u" read\n"_s).toUtf8()));
-    m_berthd.setProgram(QStringLiteral(BERTHD_PATH));
-    m_berthd.setArguments({u"run"_s, u"-c"_s, m_conf});
-    m_berthd.setProcessChannelMode(QProcess::ForwardedErrorChannel);
-    m_berthd.start();
-    QVERIFY(m_berthd.waitForStarted());
-    QTRY_VERIFY_WITH_TIMEOUT(m_berthd.state() != QProcess::Running ||
-                                 (canConnect(m_adminPort) && canConnect(m_port)),
-                             15'000);
-    QCOMPARE(m_berthd.state(), QProcess::Running);
+    m_berthd = std::make_unique<BerthdUnderTest>(TestServerConfig{
+        .name = u"client-test"_s,
+        .tokens = AdminToken + u" admin tester\n"_s + ReadToken + u" read\n"_s,
+    });
+    QString error;
+    QVERIFY2(m_berthd->start(QStringLiteral(BERTHD_PATH), &error), qPrintable(error));
+    m_port = m_berthd->port();
+    m_adminPort = m_berthd->adminPort();
+    m_conf = m_berthd->configPath();
 }
 
 void tst_AdminClient::cleanupTestCase()
 {
-    if (m_berthd.state() == QProcess::Running) {
-        m_berthd.terminate();
-        if (!m_berthd.waitForFinished(10'000))
-            m_berthd.kill();
-    }
+    m_berthd.reset();
 }
 
 void tst_AdminClient::request(const QByteArray &target)
@@ -250,7 +192,7 @@ void tst_AdminClient::infoChildrenStats()
     QTRY_COMPARE_WITH_TIMEOUT(info.size() + children.size() + stats.size(), 3, 10'000);
     const QJsonObject i = info.front().front().toJsonObject();
     QCOMPARE(i.value(u"name"_s).toString(), u"client-test"_s);
-    QCOMPARE(i.value(u"pid"_s).toInteger(), m_berthd.processId());
+    QCOMPARE(i.value(u"pid"_s).toInteger(), m_berthd->pid());
     auto runningKinds = [&] {
         QStringList kinds;
         for (const QJsonValue &c : children.back().front().toJsonArray()) {
@@ -382,53 +324,15 @@ void tst_AdminClient::socketPathOfAServerUrl()
 // unix socket (LocalHttpReply instead of QNetworkAccessManager).
 void tst_AdminClient::unixSocketServer()
 {
-    QTemporaryDir dir;
-    QVERIFY(dir.isValid());
-    const quint16 port = freePort();
-    const QString socket = dir.filePath(u"admin.sock"_s);
-    const QString conf = dir.filePath(u"berth.conf"_s);
-    const QString text = uR"([server]
-name = unix-test
-ip = 127.0.0.1
-port = %1
-workers = 1
-graceful_timeout = 2s
-pid_file = %2/berthd.pid
-log_dir = %2/logs
-
-[routes:line]
-/hb = hb
-
-[app:hb]
-call = berth.heartbeat
-
-[admin]
-enabled = yes
-unix = %2/admin.sock
-token_file = %2/admin.tokens
-)"_s.arg(port)
-                             .arg(dir.path());
-    QVERIFY(QDir(dir.path()).mkpath(u"logs"_s));
-    const QString root = ::geteuid() == 0 ? u"[server]\nallow_root = yes\n"_s : QString();
-    QVERIFY(writeFile(conf, (text + root).toUtf8()));
-    QVERIFY(writeFile(dir.filePath(u"admin.tokens"_s),
-                      (AdminToken + u" admin tester\n"_s + ReadToken + u" read\n"_s).toUtf8()));
-    QProcess berthd;
-    berthd.setProgram(QStringLiteral(BERTHD_PATH));
-    berthd.setArguments({u"run"_s, u"-c"_s, conf});
-    berthd.setProcessChannelMode(QProcess::ForwardedErrorChannel);
-    berthd.start();
-    QVERIFY(berthd.waitForStarted());
-    auto stop = qScopeGuard([&] {
-        berthd.terminate();
-        if (!berthd.waitForFinished(10'000))
-            berthd.kill();
+    BerthdUnderTest berthd(TestServerConfig{
+        .name = u"unix-test"_s,
+        .adminOnUnixSocket = true,
+        .tokens = AdminToken + u" admin tester\n"_s + ReadToken + u" read\n"_s,
     });
-    QTRY_VERIFY_WITH_TIMEOUT(
-        berthd.state() != QProcess::Running || (QFile::exists(socket) && canConnect(port)), 15'000);
-    QCOMPARE(berthd.state(), QProcess::Running);
+    QString error;
+    QVERIFY2(berthd.start(QStringLiteral(BERTHD_PATH), &error), qPrintable(error));
 
-    AdminClient client(QUrl(u"unix:"_s + socket), AdminToken);
+    AdminClient client(QUrl(berthd.adminUrl()), AdminToken);
     client.setBackoff(50, 200);
     QSignalSpy info(&client, &AdminConnection::infoReceived);
     QSignalSpy children(&client, &AdminConnection::childrenReceived);
@@ -459,7 +363,7 @@ token_file = %2/admin.tokens
     QVERIFY(!validated.front().at(1).toJsonArray().isEmpty());
 
     // A read token is refused an admin call, with the status and the code.
-    AdminClient reader(QUrl(socket), ReadToken);
+    AdminClient reader(QUrl(berthd.adminSocket()), ReadToken);
     QSignalSpy refused(&reader, &AdminConnection::failed);
     reader.reload();
     QTRY_COMPARE_WITH_TIMEOUT(refused.size(), 1, 10'000);
@@ -481,7 +385,7 @@ token_file = %2/admin.tokens
                                                     s.at(1).toBool();
                                          }),
                              10'000);
-    auto get = [port](const QByteArray &target) {
+    auto get = [port = berthd.port()](const QByteArray &target) {
         QTcpSocket s;
         s.connectToHost(QHostAddress::LocalHost, port);
         if (!s.waitForConnected(2000))
@@ -509,7 +413,7 @@ token_file = %2/admin.tokens
     QTRY_VERIFY_WITH_TIMEOUT(anyLine(lines, u"unix-two"_s), 10'000);
     client.stopLogFollow();
 
-    AdminClient nowhere(QUrl(u"unix:"_s + dir.filePath(u"none.sock"_s)), ReadToken);
+    AdminClient nowhere(QUrl(u"unix:"_s + berthd.dir() + u"/none.sock"_s), ReadToken);
     QSignalSpy unreachable(&nowhere, &AdminConnection::failed);
     nowhere.fetchInfo();
     QTRY_COMPARE_WITH_TIMEOUT(unreachable.size(), 1, 10'000);

@@ -16,9 +16,13 @@ using namespace Qt::StringLiterals;
 
 namespace {
 
-QList<Apps::MailApp::Subnet> loopback()
+Net::AddressList loopback()
 {
-    return {QHostAddress::parseSubnet(u"127.0.0.0/8"_s)};
+    Net::AddressList list;
+    QString error;
+    if (!list.parse({u"127.0.0.0/8"_s}, &error))
+        qFatal("%s", qPrintable(error));
+    return list;
 }
 
 std::unique_ptr<Tests::FakeExchange> post(const QByteArray &body,

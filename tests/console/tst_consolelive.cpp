@@ -3,6 +3,7 @@
 // pid, log follow shows a new request within 2 s, the editor marks an invalid value on its line
 // within 2 s, a valid apply serves the new route, an invalid one leaves the server as it was.
 #include "adminclient/adminclient.h"
+#include "berthdundertest.h"
 #include "childrenmodel.h"
 #include "codeeditor.h"
 #include "configpage.h"
@@ -18,39 +19,23 @@
 #include <QElapsedTimer>
 #include <QLineSeries>
 #include <QListWidget>
-#include <QProcess>
 #include <QSettings>
 #include <QTabWidget>
 #include <QTableView>
-#include <QTcpServer>
 #include <QTcpSocket>
-#include <QTemporaryDir>
 #include <QTest>
 #include <QTextBlock>
 #include <QTimer>
 
-#include <unistd.h>
+#include <memory>
 
 using namespace Berth::Console;
+using namespace Berth::Tests;
 using namespace Qt::StringLiterals;
 
 namespace {
 
 const QString Token = u"console-token-0123456789abcdef"_s;
-
-quint16 freePort()
-{
-    QTcpServer server;
-    server.listen(QHostAddress::LocalHost, 0);
-    return server.serverPort();
-}
-
-bool canConnect(quint16 port)
-{
-    QTcpSocket socket;
-    socket.connectToHost(QHostAddress::LocalHost, port);
-    return socket.waitForConnected(200);
-}
 
 int lineOf(const QString &text, const QString &needle)
 {
@@ -81,63 +66,22 @@ private Q_SLOTS:
 private:
     int status(const QByteArray &target);
 
-    QTemporaryDir m_dir;
-    QProcess m_berthd;
+    std::unique_ptr<BerthdUnderTest> m_berthd;
     quint16 m_port = 0;
-    quint16 m_adminPort = 0;
     ServerTab *m_tab = nullptr;
 };
 
 void tst_ConsoleLive::initTestCase()
 {
-    QVERIFY(m_dir.isValid());
-    m_port = freePort();
-    m_adminPort = freePort();
-    const QString conf = m_dir.filePath(u"berth.conf"_s);
-    QString text = uR"([server]
-name = console-test
-ip = 127.0.0.1
-port = %1
-workers = 2
-graceful_timeout = 2s
-pid_file = %2/berthd.pid
-log_dir = %2/logs
-
-[routes:line]
-/hb = hb
-
-[app:hb]
-call = berth.heartbeat
-
-[admin]
-enabled = yes
-port = %3
-token_file = %2/admin.tokens
-)"_s.arg(m_port)
-                       .arg(m_dir.path())
-                       .arg(m_adminPort);
-    if (::geteuid() == 0)
-        text += u"\n[server]\nallow_root = yes\n"_s;
-    QVERIFY(QDir(m_dir.path()).mkpath(u"logs"_s));
-    QFile file(conf);
-    QVERIFY(file.open(QIODevice::WriteOnly));
-    file.write(text.toUtf8());
-    file.close();
-    QFile tokens(m_dir.filePath(u"admin.tokens"_s));
-    QVERIFY(tokens.open(QIODevice::WriteOnly));
-    tokens.write((Token + u" admin console\n"_s).toUtf8());
-    tokens.close();
-    m_berthd.setProgram(QStringLiteral(BERTHD_PATH));
-    m_berthd.setArguments({u"run"_s, u"-c"_s, conf});
-    m_berthd.setProcessChannelMode(QProcess::ForwardedErrorChannel);
-    m_berthd.start();
-    QVERIFY(m_berthd.waitForStarted());
-    QTRY_VERIFY_WITH_TIMEOUT(m_berthd.state() != QProcess::Running ||
-                                 (canConnect(m_adminPort) && canConnect(m_port)),
-                             15'000);
-    QCOMPARE(m_berthd.state(), QProcess::Running);
-    m_tab = new ServerTab(
-        u"test"_s, MainWindow::clientFactory(u"http://127.0.0.1:%1"_s.arg(m_adminPort), Token));
+    m_berthd = std::make_unique<BerthdUnderTest>(TestServerConfig{
+        .name = u"console-test"_s,
+        .workers = 2,
+        .tokens = Token + u" admin console\n"_s,
+    });
+    QString error;
+    QVERIFY2(m_berthd->start(QStringLiteral(BERTHD_PATH), &error), qPrintable(error));
+    m_port = m_berthd->port();
+    m_tab = new ServerTab(u"test"_s, MainWindow::clientFactory(m_berthd->adminUrl(), Token));
     m_tab->resize(1280, 800);
     m_tab->show();
 }
@@ -145,11 +89,7 @@ token_file = %2/admin.tokens
 void tst_ConsoleLive::cleanupTestCase()
 {
     delete m_tab;
-    if (m_berthd.state() == QProcess::Running) {
-        m_berthd.terminate();
-        if (!m_berthd.waitForFinished(10'000))
-            m_berthd.kill();
-    }
+    m_berthd.reset();
 }
 
 int tst_ConsoleLive::status(const QByteArray &target)
@@ -300,43 +240,17 @@ void tst_ConsoleLive::applyInvalidShowsDiagnosticsAndKeepsTheServer()
 
 void tst_ConsoleLive::openConfigFileRunsALocalServer()
 {
-    QTemporaryDir dir;
-    const quint16 port = freePort();
-    const quint16 admin = freePort();
-    QVERIFY(QDir(dir.path()).mkpath(u"logs"_s));
-    QFile conf(dir.filePath(u"dev.conf"_s));
-    QVERIFY(conf.open(QIODevice::WriteOnly));
     // No token file: berthd creates one with an admin token, which the console reads.
-    conf.write(uR"([server]
-name = local-dev
-ip = 127.0.0.1
-port = %1
-workers = 1
-pid_file = %2/berthd.pid
-log_dir = %2/logs
-%4
-[routes:line]
-/hb = hb
-
-[app:hb]
-call = berth.heartbeat
-
-[admin]
-enabled = yes
-port = %3
-token_file = %2/admin.tokens
-)"_s.arg(port)
-                   .arg(dir.path())
-                   .arg(admin)
-                   .arg(::geteuid() == 0 ? u"allow_root = yes\n"_s : QString())
-                   .toUtf8());
-    conf.close();
+    BerthdUnderTest local(TestServerConfig{.name = u"local-dev"_s});
+    QString error;
+    QVERIFY2(local.writeConfig(&error), qPrintable(error));
+    const QDir dir(local.dir());
     QSettings settings(dir.filePath(u"console.ini"_s), QSettings::IniFormat);
     settings.setValue(u"berthd"_s, QStringLiteral(BERTHD_PATH));
     TokenStore tokens(TokenStore::Backend::FileOnly, dir.filePath(u"config"_s));
     {
         MainWindow window(&settings, &tokens);
-        window.runLocal(conf.fileName());
+        window.runLocal(local.configPath());
         QTRY_COMPARE_WITH_TIMEOUT(window.tabs()->count(), 2, 15'000); // the fleet and the server
         auto *tab = qobject_cast<ServerTab *>(window.tabs()->widget(1));
         QVERIFY(tab);
@@ -344,7 +258,7 @@ token_file = %2/admin.tokens
         QCOMPARE(status("/hb"), 200); // the shared server is untouched
     }
     // Closing the console stops the server it started.
-    QTRY_VERIFY_WITH_TIMEOUT(!canConnect(admin), 10'000);
+    QTRY_VERIFY_WITH_TIMEOUT(!canConnect(local.adminPort()), 10'000);
 }
 
 QTEST_MAIN(tst_ConsoleLive)

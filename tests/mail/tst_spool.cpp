@@ -115,6 +115,28 @@ private Q_SLOTS:
         QVERIFY(!spool.purge(u"../etc"_s, nullptr));
     }
 
+    // Every change checks the id, takes the lock and (for a queued message) finds it first.
+    void changesRefuseBadIdsAndMissingMessages()
+    {
+        QTemporaryDir dir;
+        Spool spool(dir.path());
+        QVERIFY(spool.prepare(nullptr));
+        const QString id = spool.queue(sample()).id;
+        QString error;
+        QVERIFY(!spool.writeState(u"../etc/passwd"_s, DeliveryState(), &error));
+        QCOMPARE(error, u"'../etc/passwd' is not a message id"_s);
+        QVERIFY(!spool.retry(u"x/y"_s, &error));
+        QCOMPARE(error, u"'x/y' is not a message id"_s);
+        QVERIFY(spool.purge(id, nullptr));
+        QVERIFY(!spool.moveToUndelivered(id, DeliveryState(), &error));
+        QCOMPARE(error, u"no message %1 in the queue"_s.arg(id));
+        QVERIFY(!spool.updateState(
+            id, [](DeliveryState &) {}, &error));
+        QCOMPARE(error, u"no message %1 in the queue"_s.arg(id));
+        QVERIFY(!spool.retry(id, &error));
+        QCOMPARE(error, u"no message %1"_s.arg(id));
+    }
+
     void recoverInFlight()
     {
         QTemporaryDir dir;

@@ -1,5 +1,6 @@
 #include "basicauthapp.h"
 
+#include "apps/auth/authchallenge.h"
 #include "http/exchange.h"
 #include "http/identity.h"
 #include "log/cef.h"
@@ -66,21 +67,6 @@ qint64 steadyNowMs()
     return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
-// A quoted-string for the challenge: the realm comes from the config, but a stray '"' must
-// still not end the parameter early.
-QByteArray quoted(const QString &text)
-{
-    QByteArray out = "\"";
-    for (char c : text.toUtf8()) {
-        if (c == '"' || c == '\\')
-            out += '\\';
-        if (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f)
-            out += c;
-    }
-    out += '"';
-    return out;
-}
-
 } // namespace
 
 CredentialsStatus parseBasicCredentials(QByteArrayView fieldValue, BasicCredentials *out)
@@ -128,7 +114,7 @@ BasicAuthApp::BasicAuthApp(Options options, Clock clock)
     , m_cacheKey(Crypto::randomBytes(32))
 {
     m_users.setCheckInterval(m_options.reloadCheckMs);
-    m_challenge = "Basic realm=" + quoted(m_options.realm) + ", charset=\"UTF-8\"";
+    m_challenge = "Basic realm=" + quotedParameter(m_options.realm) + ", charset=\"UTF-8\"";
 }
 
 BasicAuthApp::~BasicAuthApp() = default;
@@ -170,7 +156,7 @@ Pipeline::Outcome BasicAuthApp::handle(Http::Exchange &exchange)
     switch (status) {
     case CredentialsStatus::Missing:
         // The usual first request of a browser; not an attack, so no CEF event.
-        challenge(exchange);
+        sendChallenge(exchange, m_challenge);
         return Pipeline::Outcome::Answered;
     case CredentialsStatus::Malformed:
         fail(exchange, QString(), QStringLiteral("malformed Authorization header"));
@@ -291,22 +277,12 @@ bool BasicAuthApp::bcryptMatches(const QByteArray &password, const QByteArray &s
     return Crypto::constantTimeEquals(QByteArrayView(result), stored);
 }
 
-void BasicAuthApp::challenge(Http::Exchange &exchange)
-{
-    exchange.response().setHeader("WWW-Authenticate", m_challenge);
-    Http::respondWithError(exchange, 401);
-}
-
 void BasicAuthApp::fail(Http::Exchange &exchange, const QString &user, const QString &reason)
 {
     if (m_server && m_server->stats)
         m_server->stats->add(m_deniedStat);
-    Log::logCef(QStringLiteral("Authentication failure"), 5, &exchange.request(), user,
-                QStringLiteral("AuthFail"),
-                {{QStringLiteral("msg"), QStringLiteral("berth.basic_auth: ") + reason},
-                 {QStringLiteral("cs2Label"), QStringLiteral("realm")},
-                 {QStringLiteral("cs2"), m_options.realm}});
-    challenge(exchange);
+    refuseAuthentication(exchange, m_challenge,
+                         {QStringLiteral("berth.basic_auth"), m_options.realm, user, reason});
 }
 
 void registerBasicAuthApp(Pipeline::AppRegistry &registry)

@@ -86,7 +86,6 @@ private:
     const QByteArray &dummySetting();
     Core::OffloadPool &pool();
     void allow(Http::Exchange &exchange, const QString &user);
-    void challenge(Http::Exchange &exchange);
     void fail(Http::Exchange &exchange, const QString &user, const QString &reason);
 
     struct CacheEntry

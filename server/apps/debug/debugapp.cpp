@@ -41,7 +41,7 @@ void appendTable(QString &html, const QString &title, const QJsonObject &object)
 
 } // namespace
 
-DebugApp::DebugApp(Core::ServerContext *server, QList<Subnet> allowed)
+DebugApp::DebugApp(Core::ServerContext *server, Net::AddressList allowed)
     : m_server(server)
     , m_allowed(std::move(allowed))
 {}
@@ -51,18 +51,6 @@ bool DebugApp::isSecretKey(const QString &key)
     static const char *const words[] = {"secret", "password", "passphrase", "token", "passwd"};
     for (const char *w : words) {
         if (key.contains(QLatin1String(w), Qt::CaseInsensitive))
-            return true;
-    }
-    return false;
-}
-
-bool DebugApp::isAllowed(const QHostAddress &address) const
-{
-    // An IPv4 client on a dual-stack socket arrives as ::ffff:a.b.c.d; compare it as IPv4.
-    bool mapped = false;
-    const QHostAddress v4(address.toIPv4Address(&mapped));
-    for (const Subnet &subnet : m_allowed) {
-        if (address.isInSubnet(subnet) || (mapped && v4.isInSubnet(subnet)))
             return true;
     }
     return false;
@@ -152,7 +140,7 @@ QJsonObject DebugApp::report(const Http::Exchange &exchange) const
 
 Pipeline::Outcome DebugApp::handle(Http::Exchange &exchange)
 {
-    if (!isAllowed(exchange.request().peerAddress)) {
+    if (!m_allowed.contains(exchange.request().peerAddress)) {
         Http::respondWithError(exchange, 403);
         return Pipeline::Outcome::Answered;
     }
@@ -183,24 +171,8 @@ Pipeline::Outcome DebugApp::handle(Http::Exchange &exchange)
 void registerDebugApp(Pipeline::AppRegistry &registry)
 {
     registry.add(QStringLiteral("berth.debug"), [](const Pipeline::AppSetup &setup) {
-        QList<DebugApp::Subnet> allowed;
-        const QStringList entries = setup.config.getList(setup.section, QStringLiteral("allow"));
-        for (const QString &entry : entries) {
-            DebugApp::Subnet subnet = QHostAddress::parseSubnet(entry);
-            if (subnet.first.isNull()) {
-                const QHostAddress single(entry);
-                if (single.isNull()) {
-                    setup.config.addDiagnostic(
-                        {Config::Diagnostic::Severity::Error,
-                         setup.config.location(setup.section, QStringLiteral("allow")),
-                         QStringLiteral("[%1] allow: '%2' is not an address or CIDR range")
-                             .arg(setup.section, entry)});
-                    continue;
-                }
-                subnet = {single, single.protocol() == QAbstractSocket::IPv6Protocol ? 128 : 32};
-            }
-            allowed.append(subnet);
-        }
+        Net::AddressList allowed =
+            Net::AddressList::fromConfig(setup.config, setup.section, QStringLiteral("allow"));
         return std::unique_ptr<Pipeline::App>(
             std::make_unique<DebugApp>(setup.server, std::move(allowed)));
     });

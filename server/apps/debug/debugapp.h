@@ -3,10 +3,9 @@
 #include "pipeline/app.h"
 #include "pipeline/appregistry.h"
 
-#include <QHostAddress>
+#include <net/addresslist.h>
+
 #include <QJsonObject>
-#include <QList>
-#include <QPair>
 
 namespace Berth::Apps {
 
@@ -17,9 +16,7 @@ namespace Berth::Apps {
 class DebugApp final : public Pipeline::App
 {
 public:
-    using Subnet = QPair<QHostAddress, int>;
-
-    DebugApp(Core::ServerContext *server, QList<Subnet> allowed);
+    DebugApp(Core::ServerContext *server, Net::AddressList allowed);
     Pipeline::Outcome handle(Http::Exchange &exchange) override;
 
     QJsonObject report(const Http::Exchange &exchange) const;
@@ -27,10 +24,8 @@ public:
     static bool isSecretKey(const QString &key);
 
 private:
-    bool isAllowed(const QHostAddress &address) const;
-
     Core::ServerContext *m_server;
-    QList<Subnet> m_allowed;
+    Net::AddressList m_allowed;
 };
 
 void registerDebugApp(Pipeline::AppRegistry &registry);

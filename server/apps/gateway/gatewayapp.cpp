@@ -1,5 +1,6 @@
 #include "gatewayapp.h"
 
+#include "apps/auth/authchallenge.h"
 #include "http/exchange.h"
 #include "http/identity.h"
 #include "log/cef.h"
@@ -32,21 +33,6 @@ qint64 steadyNowMs()
 qint64 wallNowSecs()
 {
     return QDateTime::currentSecsSinceEpoch();
-}
-
-// A quoted-string of a challenge parameter (RFC 9110 §5.6.4): '"' and '\' escaped, control
-// bytes dropped, so nothing from the config or a token can end the field early.
-QByteArray quoted(const QString &text)
-{
-    QByteArray out = "\"";
-    for (char c : text.toUtf8()) {
-        if (c == '"' || c == '\\')
-            out += '\\';
-        if (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f)
-            out += c;
-    }
-    out += '"';
-    return out;
 }
 
 // RFC 6750 §2.1 b64token: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
@@ -202,13 +188,10 @@ Pipeline::Outcome GatewayApp::handle(Http::Exchange &exchange)
         if (verdict != Verdict::Ok) {
             if (m_server && m_server->stats)
                 m_server->stats->add(m_deniedStat);
-            Log::logCef(QStringLiteral("Authentication failure"), 5, &request, identity.user,
-                        QStringLiteral("AuthFail"),
-                        {{QStringLiteral("msg"), QStringLiteral("berth.gateway: ") + why},
-                         {QStringLiteral("cs2Label"), QStringLiteral("realm")},
-                         {QStringLiteral("cs2"), m_settings->realm}});
             // RFC 6750 §3.1: a request that sent no token gets no error code.
-            challenge(exchange, verdict == Verdict::Missing ? QString() : why);
+            Apps::refuseAuthentication(
+                exchange, challenge(verdict == Verdict::Missing ? QString() : why),
+                {QStringLiteral("berth.gateway"), m_settings->realm, identity.user, why});
             return Pipeline::Outcome::Answered;
         }
         Http::Identity &logged = request.attributes.getOrSet<Http::Identity>();
@@ -350,14 +333,14 @@ void GatewayApp::setIdentityFields(Http::Exchange &exchange, GatewayIdentity ide
     request.head.fields.push_back({"X-Berth-Roles", kept.rolesField});
 }
 
-void GatewayApp::challenge(Http::Exchange &exchange, const QString &description)
+QByteArray GatewayApp::challenge(const QString &description) const
 {
     // RFC 6750 §3: no error attribute when the request carried no token at all.
-    QByteArray value = "Bearer realm=" + quoted(m_settings->realm);
+    QByteArray value = "Bearer realm=" + Apps::quotedParameter(m_settings->realm);
     if (!description.isEmpty())
-        value += ", error=\"invalid_token\", error_description=" + quoted(description);
-    exchange.response().setHeader("WWW-Authenticate", value);
-    Http::respondWithError(exchange, 401);
+        value +=
+            ", error=\"invalid_token\", error_description=" + Apps::quotedParameter(description);
+    return value;
 }
 
 void GatewayApp::deny(Http::Exchange &exchange, int status, const QString &signature,
@@ -370,7 +353,7 @@ void GatewayApp::deny(Http::Exchange &exchange, int status, const QString &signa
                 {{QStringLiteral("msg"), QStringLiteral("berth.gateway: ") + reason}});
     if (signature == u"RoleDenied")
         exchange.response().setHeader("WWW-Authenticate",
-                                      "Bearer realm=" + quoted(m_settings->realm) +
+                                      "Bearer realm=" + Apps::quotedParameter(m_settings->realm) +
                                           ", error=\"insufficient_scope\"");
     Http::respondWithError(exchange, status);
 }

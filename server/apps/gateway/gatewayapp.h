@@ -73,7 +73,8 @@ private:
     Verdict authenticate(Http::Exchange &exchange, GatewayIdentity *identity, QString *why);
     Verdict askHandler(const Http::Request &request, QByteArrayView token,
                        GatewayIdentity *identity, QString *why);
-    void challenge(Http::Exchange &exchange, const QString &description);
+    // The Bearer challenge; with an error description unless the request sent no token.
+    QByteArray challenge(const QString &description) const;
     void deny(Http::Exchange &exchange, int status, const QString &signature, const QString &reason,
               const QString &user);
     static void setIdentityFields(Http::Exchange &exchange, GatewayIdentity identity);

@@ -20,67 +20,13 @@ void reportError(const Config::Config &config, const QString &section, const QSt
                           QStringLiteral("[%1] %2: %3").arg(section, key, message)});
 }
 
-NetworkList networks(const Config::Config &config, const QString &section, const QString &key)
-{
-    NetworkList list;
-    QString error;
-    if (!list.parse(config.getList(section, key), &error))
-        reportError(config, section, key, error);
-    return list;
-}
-
-QHostAddress unmapped(const QHostAddress &address)
-{
-    bool isV4 = false;
-    const quint32 v4 = address.toIPv4Address(&isV4);
-    return isV4 ? QHostAddress(v4) : address;
-}
-
 } // namespace
-
-bool NetworkList::parse(const QStringList &entries, QString *error)
-{
-    m_networks.clear();
-    for (const QString &raw : entries) {
-        const QString entry = raw.trimmed();
-        QPair<QHostAddress, int> network;
-        if (entry.contains(QLatin1Char('/'))) {
-            network = QHostAddress::parseSubnet(entry);
-            // parseSubnet accepts "10.1.2.3/8" and masks it; a host part set is a typo worth
-            // saying out loud, but the network meant is clear: keep it.
-        } else {
-            const QHostAddress address(entry);
-            if (!address.isNull())
-                network = {address, address.protocol() == QAbstractSocket::IPv4Protocol ? 32 : 128};
-        }
-        if (network.first.isNull()) {
-            if (error)
-                *error = QStringLiteral("'%1' is not an IP address or CIDR network").arg(entry);
-            return false;
-        }
-        network.first = unmapped(network.first);
-        m_networks.append(network);
-    }
-    return true;
-}
-
-bool NetworkList::contains(const QHostAddress &address) const
-{
-    if (address.isNull())
-        return false; // a unix-socket peer is on no network
-    const QHostAddress client = unmapped(address);
-    for (const auto &network : m_networks) {
-        if (client.isInSubnet(network))
-            return true;
-    }
-    return false;
-}
 
 AccessPolicy readPolicy(const Config::Config &config, const QString &section)
 {
     AccessPolicy policy;
-    policy.ips = networks(config, section, QStringLiteral("ips"));
-    policy.denyIps = networks(config, section, QStringLiteral("deny_ips"));
+    policy.ips = Net::AddressList::fromConfig(config, section, QStringLiteral("ips"));
+    policy.denyIps = Net::AddressList::fromConfig(config, section, QStringLiteral("deny_ips"));
     policy.roles = config.getList(section, QStringLiteral("roles"));
     policy.rolesAll = config.getList(section, QStringLiteral("roles_all"));
     for (const QString &method : config.getList(section, QStringLiteral("methods")))

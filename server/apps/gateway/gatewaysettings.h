@@ -6,8 +6,9 @@
 
 #include "plugin/plugin.h"
 
+#include <net/addresslist.h>
+
 #include <QByteArray>
-#include <QHostAddress>
 #include <QList>
 #include <QString>
 #include <QStringList>
@@ -20,25 +21,11 @@ class Config;
 
 namespace Berth::Gateway {
 
-// IPv4 and IPv6 networks (`10.0.0.0/8, ::1, 2001:db8::/32`). An IPv4-mapped IPv6 client
-// (::ffff:10.1.2.3, a dual-stack listener) matches the IPv4 networks.
-class NetworkList
-{
-public:
-    // False and *error naming the first entry that is not an address or CIDR network.
-    bool parse(const QStringList &entries, QString *error);
-    bool contains(const QHostAddress &address) const;
-    bool isEmpty() const { return m_networks.isEmpty(); }
-
-private:
-    QList<QPair<QHostAddress, int>> m_networks;
-};
-
 // Who may pass, in the order the gateway checks it: networks, a token, roles, methods.
 struct AccessPolicy
 {
-    NetworkList ips;     // allowed networks; empty: every address
-    NetworkList denyIps; // refused networks, checked first
+    Net::AddressList ips;     // allowed networks; empty: every address
+    Net::AddressList denyIps; // refused networks, checked first
     bool authenticate = false;
     QStringList roles;         // any one of them (empty: no role needed)
     QStringList rolesAll;      // all of them

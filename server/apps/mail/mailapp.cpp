@@ -42,7 +42,7 @@ bool startsWithType(QByteArrayView contentType, QByteArrayView type)
 
 } // namespace
 
-MailApp::MailApp(Mail::Spool spool, QList<Subnet> allowed, Core::OffloadPool *pool)
+MailApp::MailApp(Mail::Spool spool, Net::AddressList allowed, Core::OffloadPool *pool)
     : m_spool(std::move(spool))
     , m_allowed(std::move(allowed))
     , m_pool(pool)
@@ -56,17 +56,6 @@ bool MailApp::start(QString *)
     if (!m_spool.dir().isEmpty() && !m_spool.prepare(&error))
         qCWarning(lcMailApp).noquote() << error;
     return true;
-}
-
-bool MailApp::isAllowed(const QHostAddress &address) const
-{
-    bool mapped = false;
-    const QHostAddress v4(address.toIPv4Address(&mapped));
-    for (const Subnet &subnet : m_allowed) {
-        if (address.isInSubnet(subnet) || (mapped && v4.isInSubnet(subnet)))
-            return true;
-    }
-    return false;
 }
 
 std::optional<Mail::Message> MailApp::parseBody(QByteArrayView contentType, const QByteArray &body,
@@ -106,7 +95,7 @@ std::optional<Mail::Message> MailApp::parseBody(QByteArrayView contentType, cons
 Pipeline::Outcome MailApp::handle(Http::Exchange &exchange)
 {
     const Http::Request &request = exchange.request();
-    if (!isAllowed(request.peerAddress)) {
+    if (!m_allowed.contains(request.peerAddress)) {
         Http::respondWithError(exchange, 403);
         return Pipeline::Outcome::Answered;
     }
@@ -197,22 +186,7 @@ void registerMailApp(Pipeline::AppRegistry &registry)
 {
     registry.add(u"berth.mail"_s, [](const Pipeline::AppSetup &setup) {
         const Config::Config &config = setup.config;
-        QList<MailApp::Subnet> allowed;
-        for (const QString &entry : config.getList(setup.section, u"allow"_s)) {
-            MailApp::Subnet subnet = QHostAddress::parseSubnet(entry);
-            if (subnet.first.isNull()) {
-                const QHostAddress single(entry);
-                if (single.isNull()) {
-                    config.addDiagnostic({Config::Diagnostic::Severity::Error,
-                                          config.location(setup.section, u"allow"_s),
-                                          u"[%1] allow: '%2' is not an address or CIDR range"_s.arg(
-                                              setup.section, entry)});
-                    continue;
-                }
-                subnet = {single, single.protocol() == QAbstractSocket::IPv6Protocol ? 128 : 32};
-            }
-            allowed.append(subnet);
-        }
+        Net::AddressList allowed = Net::AddressList::fromConfig(config, setup.section, u"allow"_s);
         Mail::Spool spool = Mail::Spool::fromConfig(config);
         if (spool.dir().isEmpty())
             config.addDiagnostic(

@@ -4,9 +4,7 @@
 #include "pipeline/app.h"
 #include "pipeline/appregistry.h"
 
-#include <QHostAddress>
-#include <QList>
-#include <QPair>
+#include <net/addresslist.h>
 
 #include <memory>
 
@@ -25,9 +23,7 @@ namespace Berth::Apps {
 class MailApp final : public Pipeline::App
 {
 public:
-    using Subnet = QPair<QHostAddress, int>;
-
-    MailApp(Mail::Spool spool, QList<Subnet> allowed, Core::OffloadPool *pool);
+    MailApp(Mail::Spool spool, Net::AddressList allowed, Core::OffloadPool *pool);
     ~MailApp() override;
     Pipeline::Outcome handle(Http::Exchange &exchange) override;
     // Creates the spool's directories. A spool that can't be made is not fatal: each request
@@ -42,11 +38,10 @@ public:
                                            const QByteArray &body);
 
 private:
-    bool isAllowed(const QHostAddress &address) const;
     void queue(Http::Exchange &exchange, const QByteArray &body);
 
     Mail::Spool m_spool;
-    QList<Subnet> m_allowed;
+    Net::AddressList m_allowed;
     Core::OffloadPool *m_pool = nullptr;
     std::shared_ptr<int> m_lifetime = std::make_shared<int>(0);
 };

@@ -57,11 +57,23 @@ void AdminApi::runFrom(Http::Exchange &exchange, int) const
     const_cast<AdminApi *>(this)->serve(exchange);
 }
 
+QJsonObject AdminApi::errorObject(const QString &code, const QString &message,
+                                  const QJsonValue &details)
+{
+    const QJsonObject error{{u"code"_s, code}, {u"message"_s, message}, {u"details"_s, details}};
+    return QJsonObject{{u"error"_s, error}};
+}
+
 QByteArray AdminApi::errorBody(const QString &code, const QString &message,
                                const QJsonValue &details)
 {
-    const QJsonObject error{{u"code"_s, code}, {u"message"_s, message}, {u"details"_s, details}};
-    return QJsonDocument(QJsonObject{{u"error"_s, error}}).toJson(QJsonDocument::Compact) + '\n';
+    return QJsonDocument(errorObject(code, message, details)).toJson(QJsonDocument::Compact) + '\n';
+}
+
+AdminApi::Result AdminApi::errorResult(int status, const QString &code, const QString &message,
+                                       const QJsonValue &details)
+{
+    return Result{status, errorObject(code, message, details), {}};
 }
 
 namespace {
@@ -273,8 +285,7 @@ void AdminApi::respond(const CallPtr &call, int status, const QJsonValue &body,
 void AdminApi::fail(const CallPtr &call, int status, const QString &code, const QString &message,
                     const QJsonValue &details)
 {
-    const QJsonObject error{{u"code"_s, code}, {u"message"_s, message}, {u"details"_s, details}};
-    respond(call, status, QJsonObject{{u"error"_s, error}});
+    respond(call, status, errorObject(code, message, details));
 }
 
 void AdminApi::audit(const CallPtr &call, int status, const QString &outcome)
@@ -302,6 +313,14 @@ void AdminApi::offload(const CallPtr &call, std::function<Result()> work,
             then();
         fail(call, 503, u"busy"_s, u"the admin service is busy; try again"_s);
     }
+}
+
+void AdminApi::offloadChange(const CallPtr &call, std::function<Result()> work)
+{
+    if (m_applying)
+        return fail(call, 409, u"busy"_s, u"another configuration change is in progress"_s);
+    m_applying = true;
+    offload(call, std::move(work), [this] { m_applying = false; });
 }
 
 void AdminApi::info(const CallPtr &call)
@@ -391,31 +410,23 @@ void AdminApi::reload(const CallPtr &call)
     if (m_settings.controlSocket.isEmpty())
         return fail(call, 409, u"no_master"_s,
                     u"a reload needs worker processes (workers > 0) and a pid_file"_s);
-    if (m_applying)
-        return fail(call, 409, u"busy"_s, u"another configuration change is in progress"_s);
-    m_applying = true;
     const AdminSettings settings = m_settings;
-    offload(
-        call,
-        [settings] {
-            const Blocking::ControlAnswer answer =
-                Blocking::control(settings.controlSocket, u"reload"_s, settings.applyTimeoutMs);
-            const Blocking::ControlAnswer status =
-                Blocking::control(settings.controlSocket, u"status json"_s, 5000);
-            const QJsonValue generation = QJsonDocument::fromJson(status.lines.value(0).toUtf8())
-                                              .object()
-                                              .value(u"generation"_s);
-            const bool ok = answer.reached && answer.ok;
-            return Result{
-                ok ? 200 : 422,
-                QJsonObject{{u"generation"_s, generation},
-                            {u"result"_s, ok ? u"ready"_s : u"failed"_s},
-                            {u"diagnostics"_s,
-                             QJsonArray::fromStringList(
-                                 answer.reached ? answer.lines : QStringList{answer.error})}},
-                {}};
-        },
-        [this] { m_applying = false; });
+    offloadChange(call, [settings] {
+        const Blocking::ControlAnswer answer =
+            Blocking::control(settings.controlSocket, u"reload"_s, settings.applyTimeoutMs);
+        const Blocking::ControlAnswer status =
+            Blocking::control(settings.controlSocket, u"status json"_s, 5000);
+        const QJsonValue generation =
+            QJsonDocument::fromJson(status.lines.value(0).toUtf8()).object().value(u"generation"_s);
+        const bool ok = answer.reached && answer.ok;
+        return Result{ok ? 200 : 422,
+                      QJsonObject{{u"generation"_s, generation},
+                                  {u"result"_s, ok ? u"ready"_s : u"failed"_s},
+                                  {u"diagnostics"_s,
+                                   QJsonArray::fromStringList(
+                                       answer.reached ? answer.lines : QStringList{answer.error})}},
+                      {}};
+    });
 }
 
 void AdminApi::stop(const CallPtr &call)
@@ -466,19 +477,10 @@ void AdminApi::daemonAction(const CallPtr &call)
     offload(call, [socket, request] {
         const Blocking::ControlAnswer answer = Blocking::control(socket, request, 60'000);
         if (!answer.reached)
-            return Result{503,
-                          QJsonObject{{u"error"_s, QJsonObject{{u"code"_s, u"no_master"_s},
-                                                               {u"message"_s, answer.error},
-                                                               {u"details"_s, QJsonValue()}}}},
-                          {}};
+            return errorResult(503, u"no_master"_s, answer.error);
         if (!answer.ok)
-            return Result{
-                404,
-                QJsonObject{{u"error"_s, QJsonObject{{u"code"_s, u"failed"_s},
-                                                     {u"message"_s, answer.lines.join(u'\n')},
-                                                     {u"details"_s,
-                                                      QJsonArray::fromStringList(answer.lines)}}}},
-                {}};
+            return errorResult(404, u"failed"_s, answer.lines.join(u'\n'),
+                               QJsonArray::fromStringList(answer.lines));
         return Result{200,
                       QJsonObject{{u"result"_s, u"ok"_s},
                                   {u"lines"_s, QJsonArray::fromStringList(answer.lines)}},
@@ -496,23 +498,16 @@ void AdminApi::cronRun(const CallPtr &call)
     const QString request = u"service cron:cron run "_s + job;
     offload(call, [socket, request, job] {
         const Blocking::ControlAnswer answer = Blocking::control(socket, request, 10'000);
-        const auto error = [](int status, const QString &code, const QStringList &lines) {
-            return Result{status,
-                          QJsonObject{{u"error"_s, QJsonObject{{u"code"_s, code},
-                                                               {u"message"_s, lines.join(u'\n')},
-                                                               {u"details"_s, QJsonValue()}}}},
-                          {}};
-        };
         if (!answer.reached)
-            return error(503, u"no_master"_s, {answer.error});
+            return errorResult(503, u"no_master"_s, answer.error);
         if (!answer.ok) {
             const QString message = answer.lines.join(u'\n');
             // "no service cron:cron": no [crontab:line] job at all, so no cron agent.
             if (message.contains(u"no cron job"_s) || message.startsWith(u"no service"_s))
-                return error(404, u"not_found"_s, answer.lines);
+                return errorResult(404, u"not_found"_s, message);
             if (message.contains(u"still running"_s))
-                return error(409, u"running"_s, answer.lines);
-            return error(503, u"failed"_s, answer.lines);
+                return errorResult(409, u"running"_s, message);
+            return errorResult(503, u"failed"_s, message);
         }
         // The agent answers: id, pid, command.
         return Result{202,
@@ -555,34 +550,28 @@ void AdminApi::keysRotate(const CallPtr &call)
     const QString whenText = body.value(u"when"_s).toString();
     const QStringList files = m_settings.configFiles;
     offload(call, [files, newKeynum, newSecret, whenText] {
-        const auto error = [](int status, const QString &code, const QString &message) {
-            return Result{status,
-                          QJsonObject{{u"error"_s, QJsonObject{{u"code"_s, code},
-                                                               {u"message"_s, message},
-                                                               {u"details"_s, QJsonValue()}}}},
-                          {}};
-        };
         const Config::Config config = Config::Config::load(files);
         if (!config.has(u"sessions"_s, u"secret"_s) && !config.has(u"sessions"_s, u"secret_file"_s))
-            return error(404, u"not_found"_s,
-                         u"the configuration has no [sessions] secret: there is no key chain"_s);
+            return errorResult(
+                404, u"not_found"_s,
+                u"the configuration has no [sessions] secret: there is no key chain"_s);
         const Sessions::SessionSettings settings =
             Sessions::SessionSettings::fromConfig(config, u"sessions"_s);
         for (const Config::Diagnostic &d : config.diagnostics()) {
             if (d.isError())
-                return error(409, u"invalid_config"_s, d.toString());
+                return errorResult(409, u"invalid_config"_s, d.toString());
         }
         QString why;
         const qint64 now = QDateTime::currentSecsSinceEpoch();
         const std::optional<qint64> when = Sessions::parseKeyTime(whenText, now, u"when"_s, &why);
         if (!when)
-            return error(422, u"invalid"_s, why);
+            return errorResult(422, u"invalid"_s, why);
         why = Sessions::checkNewSecret(newSecret, settings.secret);
         if (!why.isEmpty())
-            return error(422, u"invalid"_s, u"secret: "_s + why);
+            return errorResult(422, u"invalid"_s, u"secret: "_s + why);
         Sessions::KeyRotation done;
         if (!Sessions::rotateKey(settings, newKeynum, newSecret, *when, &done, &why))
-            return error(409, u"failed"_s, why);
+            return errorResult(409, u"failed"_s, why);
         return Result{
             200,
             QJsonObject{

@@ -77,7 +77,10 @@ public:
     void runFrom(Http::Exchange &exchange, int index) const override;
     qint64 maxBodyBytes() const override { return 8 * 1024 * 1024; }
 
-    // {"error": {"code", "message", "details"}}
+    // {"error": {"code", "message", "details"}}: the one error shape of every endpoint.
+    static QJsonObject errorObject(const QString &code, const QString &message,
+                                   const QJsonValue &details = QJsonValue());
+    // errorObject() as the compact JSON body of a response.
     static QByteArray errorBody(const QString &code, const QString &message,
                                 const QJsonValue &details = QJsonValue());
 
@@ -102,6 +105,12 @@ private:
     };
     void offload(const CallPtr &call, std::function<Result()> work,
                  std::function<void()> then = {});
+    // offload() for a change of the configuration or of the running server: one at a time, a
+    // second one while the first runs is answered 409 busy.
+    void offloadChange(const CallPtr &call, std::function<Result()> work);
+    // An offloaded handler's error answer: status and errorObject().
+    static Result errorResult(int status, const QString &code, const QString &message,
+                              const QJsonValue &details = QJsonValue());
 
     // Endpoints (adminapi.cpp, adminconfig.cpp, adminstreams.cpp).
     void info(const CallPtr &call);

@@ -149,14 +149,6 @@ Config::Diagnostics check(const QStringList &files, const QHash<QString, QString
     return Config::uniqueDiagnostics(config.diagnostics());
 }
 
-QJsonObject errorObject(const QString &code, const QString &message,
-                        const QJsonValue &details = QJsonValue())
-{
-    return QJsonObject{
-        {u"error"_s,
-         QJsonObject{{u"code"_s, code}, {u"message"_s, message}, {u"details"_s, details}}}};
-}
-
 // {"files": [{"path", "text"}]} -> path -> text; false with *error.
 bool parseFiles(const QByteArray &body, const QStringList &known, QHash<QString, QString> *texts,
                 QString *error)
@@ -273,24 +265,17 @@ AdminApi::Result AdminApi::apply(const AdminSettings &settings,
         if (wanted.size() >= 2 && wanted.startsWith('"') && wanted.endsWith('"'))
             wanted = wanted.mid(1, wanted.size() - 2);
         if (wanted.isEmpty())
-            return Result{428,
-                          errorObject(u"if_match_required"_s,
-                                      u"PUT /api/v1/config needs If-Match: <hash of GET "
-                                      u"/api/v1/config>"_s),
-                          {}};
+            return errorResult(428, u"if_match_required"_s,
+                               u"PUT /api/v1/config needs If-Match: <hash of GET "
+                               u"/api/v1/config>"_s);
         if (wanted != hash)
-            return Result{412,
-                          errorObject(u"conflict"_s,
-                                      u"the configuration changed since it was read"_s,
-                                      QJsonObject{{u"hash"_s, QString::fromLatin1(hash)}}),
-                          {}};
+            return errorResult(412, u"conflict"_s, u"the configuration changed since it was read"_s,
+                               QJsonObject{{u"hash"_s, QString::fromLatin1(hash)}});
     }
     const Config::Diagnostics diagnostics = check(settings.configFiles, texts);
     if (Config::hasErrors(diagnostics))
-        return Result{422,
-                      errorObject(u"invalid"_s, u"the proposed configuration is invalid"_s,
-                                  diagnosticsJson(diagnostics)),
-                      {}};
+        return errorResult(422, u"invalid"_s, u"the proposed configuration is invalid"_s,
+                           diagnosticsJson(diagnostics));
     const qint64 before = currentGeneration(settings.controlSocket);
     if (!QFile::exists(
             u"%1/generation-%2.json"_s.arg(settings.historyDir).arg(before, 8, 10, QChar(u'0'))))
@@ -309,8 +294,7 @@ AdminApi::Result AdminApi::apply(const AdminSettings &settings,
         if (!writeText(f.path, text)) {
             for (const FileText &w : written)
                 writeText(w.path, w.text);
-            return Result{
-                500, errorObject(u"write_failed"_s, u"cannot write %1"_s.arg(f.path)), {}};
+            return errorResult(500, u"write_failed"_s, u"cannot write %1"_s.arg(f.path));
         }
         written.append(f);
     }
@@ -320,14 +304,13 @@ AdminApi::Result AdminApi::apply(const AdminSettings &settings,
         for (const FileText &w : written)
             writeText(w.path, w.text);
         const QStringList why = answer.reached ? answer.lines : QStringList{answer.error};
-        return Result{422,
-                      QJsonObject{{u"generation"_s, currentGeneration(settings.controlSocket)},
-                                  {u"result"_s, u"failed"_s},
-                                  {u"diagnostics"_s, QJsonArray::fromStringList(why)},
-                                  {u"error"_s, QJsonObject{{u"code"_s, u"reload_failed"_s},
-                                                           {u"message"_s, why.join(u'\n')},
-                                                           {u"details"_s, QJsonValue()}}}},
-                      {}};
+        Result failed = errorResult(422, u"reload_failed"_s, why.join(u'\n'));
+        QJsonObject body = failed.body.toObject();
+        body.insert(u"generation"_s, currentGeneration(settings.controlSocket));
+        body.insert(u"result"_s, u"failed"_s);
+        body.insert(u"diagnostics"_s, QJsonArray::fromStringList(why));
+        failed.body = body;
+        return failed;
     }
     // "canary: generation N (pid P) serving beside generation M"
     static const QRegularExpression canaryLine(u"^canary: generation (\\d+) \\(pid (\\d+)\\)"_s);
@@ -412,7 +395,7 @@ void AdminApi::configPut(const CallPtr &call)
         return fail(call, 409, u"no_master"_s,
                     u"applying a configuration needs worker processes (workers > 0) and a "
                     u"pid_file"_s);
-    if (m_applying)
+    if (m_applying) // before the canary's own checks
         return fail(call, 409, u"busy"_s, u"another configuration change is in progress"_s);
     if (call->query.hasQueryItem(u"canary"_s)) {
         const auto window = Config::Values::parseDuration(call->query.queryItemValue(u"canary"_s));
@@ -421,14 +404,12 @@ void AdminApi::configPut(const CallPtr &call)
                         u"canary: a duration from 1s to 1h, like 60s"_s);
         return startCanary(call, texts, window->count());
     }
-    m_applying = true;
     const AdminSettings settings = m_settings;
     const QByteArray ifMatch = call->ifMatch;
     const QString who = call->who;
-    offload(
-        call,
-        [settings, texts, ifMatch, who] { return apply(settings, texts, ifMatch, true, who); },
-        [this] { m_applying = false; });
+    offloadChange(call, [settings, texts, ifMatch, who] {
+        return apply(settings, texts, ifMatch, true, who);
+    });
 }
 
 void AdminApi::configHistory(const CallPtr &call)
@@ -453,37 +434,29 @@ void AdminApi::configRollback(const CallPtr &call)
                     u"'%1' is not a generation"_s.arg(call->params.value(0)));
     if (m_settings.controlSocket.isEmpty())
         return fail(call, 409, u"no_master"_s, u"a rollback needs workers > 0 and a pid_file"_s);
-    if (m_applying)
-        return fail(call, 409, u"busy"_s, u"another configuration change is in progress"_s);
-    m_applying = true;
     const AdminSettings settings = m_settings;
     const QString who = call->who;
-    offload(
-        call,
-        [settings, generation, who] {
-            for (const QJsonObject &record : history(settings)) {
-                if (record.value(u"generation"_s).toInteger() != generation)
-                    continue;
-                QHash<QString, QString> texts;
-                for (const QJsonValue &f : record.value(u"files"_s).toArray()) {
-                    const QString path = f.toObject().value(u"path"_s).toString();
-                    if (settings.configFiles.contains(path))
-                        texts.insert(path, f.toObject().value(u"text"_s).toString());
-                }
-                Result result = apply(settings, texts, QByteArray(), false, who);
-                if (result.body.isObject()) {
-                    QJsonObject body = result.body.toObject();
-                    body.insert(u"rolled_back_to"_s, generation);
-                    result.body = body;
-                }
-                return result;
+    offloadChange(call, [settings, generation, who] {
+        for (const QJsonObject &record : history(settings)) {
+            if (record.value(u"generation"_s).toInteger() != generation)
+                continue;
+            QHash<QString, QString> texts;
+            for (const QJsonValue &f : record.value(u"files"_s).toArray()) {
+                const QString path = f.toObject().value(u"path"_s).toString();
+                if (settings.configFiles.contains(path))
+                    texts.insert(path, f.toObject().value(u"text"_s).toString());
             }
-            return Result{404,
-                          errorObject(u"not_found"_s,
-                                      u"generation %1 is not in config/history"_s.arg(generation)),
-                          {}};
-        },
-        [this] { m_applying = false; });
+            Result result = apply(settings, texts, QByteArray(), false, who);
+            if (result.body.isObject()) {
+                QJsonObject body = result.body.toObject();
+                body.insert(u"rolled_back_to"_s, generation);
+                result.body = body;
+            }
+            return result;
+        }
+        return errorResult(404, u"not_found"_s,
+                           u"generation %1 is not in config/history"_s.arg(generation));
+    });
 }
 
 QString AdminApi::logPath(const QString &name) const

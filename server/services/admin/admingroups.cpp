@@ -35,6 +35,14 @@ QString balanceName(Gateway::Balancer::Method method)
     return QString();
 }
 
+// The group [@name] as the files say now (offload thread); false when there is none.
+bool loadGroup(const QStringList &files, const QString &name, Gateway::GroupSettings *group)
+{
+    const QString section = u"@"_s + name;
+    const Config::Config config = Config::Config::load(files);
+    return config.section(section) && Gateway::GroupSettings::fromConfig(config, section, group);
+}
+
 } // namespace
 
 void AdminApi::groups(const CallPtr &call)
@@ -120,48 +128,35 @@ void AdminApi::groupMembers(const CallPtr &call)
         return fail(call, 409, u"no_master"_s,
                     u"changing members reloads the server: it needs worker processes "
                     u"(workers > 0) and a pid_file"_s);
-    if (m_applying)
-        return fail(call, 409, u"busy"_s, u"another configuration change is in progress"_s);
-    m_applying = true;
     const AdminSettings settings = m_settings;
     const QString who = call->who;
-    offload(
-        call,
-        [settings, who, name, members] {
-            const auto error = [](int status, const QString &code, const QString &message) {
-                return Result{status,
-                              QJsonObject{{u"error"_s, QJsonObject{{u"code"_s, code},
-                                                                   {u"message"_s, message},
-                                                                   {u"details"_s, QJsonValue()}}}},
-                              {}};
-            };
-            const QString section = u"@"_s + name;
-            const Config::Config config = Config::Config::load(settings.configFiles);
-            const Config::Location at = config.location(section, u"members"_s);
-            if (!config.section(section) || !at.isValid() || at.line <= 0)
-                return error(404, u"not_found"_s, u"no gateway group [%1]"_s.arg(section));
-            // Rewrite the one line that sets members; the apply path validates the result,
-            // backs the file up, reloads and restores it when the reload fails.
-            QHash<QString, QString> texts = Blocking::currentTexts(settings.configFiles);
-            const QString canonical = QFileInfo(at.file).canonicalFilePath();
-            QString file;
-            for (auto it = texts.cbegin(); it != texts.cend(); ++it) {
-                if (it.key() == at.file || QFileInfo(it.key()).canonicalFilePath() == canonical)
-                    file = it.key();
-            }
-            QStringList lines = texts.value(file).split(u'\n');
-            const qsizetype index = at.line - 1;
-            if (file.isEmpty() || index >= lines.size() ||
-                !lines[index].trimmed().startsWith(u"members"_s) ||
-                (index + 1 < lines.size() && lines[index + 1].startsWith(u' ')))
-                return error(409, u"not_editable"_s,
-                             u"%1: the members line is not one `members = ...` line; edit it "
-                             u"through PUT /api/v1/config"_s.arg(at.toString()));
-            const qsizetype indent = lines[index].indexOf(u'm');
-            lines[index] = lines[index].left(indent) + u"members = "_s + members.join(u", "_s);
-            return apply(settings, {{file, lines.join(u'\n')}}, QByteArray(), false, who);
-        },
-        [this] { m_applying = false; });
+    offloadChange(call, [settings, who, name, members] {
+        const QString section = u"@"_s + name;
+        const Config::Config config = Config::Config::load(settings.configFiles);
+        const Config::Location at = config.location(section, u"members"_s);
+        if (!config.section(section) || !at.isValid() || at.line <= 0)
+            return errorResult(404, u"not_found"_s, u"no gateway group [%1]"_s.arg(section));
+        // Rewrite the one line that sets members; the apply path validates the result,
+        // backs the file up, reloads and restores it when the reload fails.
+        QHash<QString, QString> texts = Blocking::currentTexts(settings.configFiles);
+        const QString canonical = QFileInfo(at.file).canonicalFilePath();
+        QString file;
+        for (auto it = texts.cbegin(); it != texts.cend(); ++it) {
+            if (it.key() == at.file || QFileInfo(it.key()).canonicalFilePath() == canonical)
+                file = it.key();
+        }
+        QStringList lines = texts.value(file).split(u'\n');
+        const qsizetype index = at.line - 1;
+        if (file.isEmpty() || index >= lines.size() ||
+            !lines[index].trimmed().startsWith(u"members"_s) ||
+            (index + 1 < lines.size() && lines[index + 1].startsWith(u' ')))
+            return errorResult(409, u"not_editable"_s,
+                               u"%1: the members line is not one `members = ...` line; edit it "
+                               u"through PUT /api/v1/config"_s.arg(at.toString()));
+        const qsizetype indent = lines[index].indexOf(u'm');
+        lines[index] = lines[index].left(indent) + u"members = "_s + members.join(u", "_s);
+        return apply(settings, {{file, lines.join(u'\n')}}, QByteArray(), false, who);
+    });
 }
 
 void AdminApi::groupDrain(const CallPtr &call)
@@ -173,35 +168,27 @@ void AdminApi::groupDrain(const CallPtr &call)
     Core::SharedState *shared = m_shared;
     const int slot = m_settings.statsSlot;
     offload(call, [files, name, member, undo, shared, slot] {
-        const auto error = [](int status, const QString &code, const QString &message) {
-            return Result{status,
-                          QJsonObject{{u"error"_s, QJsonObject{{u"code"_s, code},
-                                                               {u"message"_s, message},
-                                                               {u"details"_s, QJsonValue()}}}},
-                          {}};
-        };
         const QString section = u"@"_s + name;
-        const Config::Config config = Config::Config::load(files);
         Gateway::GroupSettings group;
-        if (!config.section(section) ||
-            !Gateway::GroupSettings::fromConfig(config, section, &group))
-            return error(404, u"not_found"_s, u"no gateway group [%1]"_s.arg(section));
+        if (!loadGroup(files, name, &group))
+            return errorResult(404, u"not_found"_s, u"no gateway group [%1]"_s.arg(section));
         int index = -1;
         for (int i = 0; i < group.members.size(); ++i) {
             if (group.members[i].address.text() == member)
                 index = i;
         }
         if (index < 0)
-            return error(404, u"not_found"_s,
-                         u"[%1] has no member %2 (see GET /api/v1/groups)"_s.arg(section, member));
+            return errorResult(
+                404, u"not_found"_s,
+                u"[%1] has no member %2 (see GET /api/v1/groups)"_s.arg(section, member));
         if (!shared || slot < 0)
-            return error(409, u"no_shared_state"_s, u"draining needs the shared stats"_s);
+            return errorResult(409, u"no_shared_state"_s, u"draining needs the shared stats"_s);
         // The flag is a Max stat in this process's slot: every worker's balancer reads the
         // largest value over the live slots, so it holds while the admin process lives.
         const int stat = shared->publishStat(group.drainStatName(index), Core::StatType::Max);
         if (stat < 0)
-            return error(503, u"stat_table_full"_s,
-                         u"no room for the drain flag in shared memory"_s);
+            return errorResult(503, u"stat_table_full"_s,
+                               u"no room for the drain flag in shared memory"_s);
         shared->slot(slot)->values[stat].store(undo ? 0 : 1, std::memory_order_relaxed);
         return Result{200,
                       QJsonObject{{u"result"_s, u"ok"_s},
@@ -218,27 +205,19 @@ void AdminApi::groupPurge(const CallPtr &call)
     const QString target = call->query.queryItemValue(u"path"_s, QUrl::FullyDecoded);
     const QStringList files = m_settings.configFiles;
     offload(call, [files, name, target] {
-        const auto error = [](int status, const QString &code, const QString &message) {
-            return Result{status,
-                          QJsonObject{{u"error"_s, QJsonObject{{u"code"_s, code},
-                                                               {u"message"_s, message},
-                                                               {u"details"_s, QJsonValue()}}}},
-                          {}};
-        };
         const QString section = u"@"_s + name;
-        const Config::Config config = Config::Config::load(files);
         Gateway::GroupSettings group;
-        if (!config.section(section) ||
-            !Gateway::GroupSettings::fromConfig(config, section, &group) || !group.cache)
-            return error(404, u"not_found"_s, u"no gateway group [%1] with a cache"_s.arg(section));
+        if (!loadGroup(files, name, &group) || !group.cache)
+            return errorResult(404, u"not_found"_s,
+                               u"no gateway group [%1] with a cache"_s.arg(section));
         if (!target.startsWith(u'/'))
-            return error(400, u"bad_request"_s, u"?path=/TARGET is required"_s);
+            return errorResult(400, u"bad_request"_s, u"?path=/TARGET is required"_s);
         // The workers' region, found by name (this process is a child of the same master).
         Gateway::Cache::GroupCache cache;
         QString problem;
         cache.store = Gateway::Cache::ResponseStore::open(group.name, group.cacheMemory, &problem);
         if (!cache.store)
-            return error(409, u"no_shared_memory"_s, problem);
+            return errorResult(409, u"no_shared_memory"_s, problem);
         if (!group.cacheDir.isEmpty())
             cache.disk =
                 std::make_unique<Gateway::Cache::DiskStore>(group.cacheDir, group.cacheDisk);
