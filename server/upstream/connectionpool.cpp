@@ -45,12 +45,19 @@ void ConnectionPool::put(const QString &key, UpstreamConnection *connection, int
         return;
     }
     list.append(connection);
-    QPointer<UpstreamConnection> watched(connection);
-    connection->park(idleTimeout, [this, key, watched] {
-        auto it = m_idle.find(key);
-        if (it != m_idle.end())
-            it->removeAll(watched);
-    });
+    // Two pointers: small enough for std::function to hold without an allocation (this runs
+    // once per proxied request). The connection is still alive when it runs (close() deletes
+    // it later), so it can be looked for by address in every member's list.
+    connection->park(idleTimeout, [this, connection] { forget(connection); });
+}
+
+void ConnectionPool::forget(UpstreamConnection *connection)
+{
+    for (auto &list : m_idle) {
+        list.removeIf([connection](const QPointer<UpstreamConnection> &idle) {
+            return !idle || idle.data() == connection;
+        });
+    }
 }
 
 int ConnectionPool::idleCount(const QString &key) const

@@ -28,6 +28,8 @@ public:
     int idleCount(const QString &key) const;
 
 private:
+    void forget(UpstreamConnection *connection);
+
     QHash<QString, QList<QPointer<UpstreamConnection>>> m_idle;
 };
 

@@ -2,6 +2,8 @@
 
 #include "http/requesthead.h"
 
+#include <cstring>
+
 namespace Berth::Upstream {
 
 using Http::equalsIgnoreCase;
@@ -13,6 +15,23 @@ QByteArrayView ResponseHead::field(QByteArrayView name) const
             return v;
     }
     return {};
+}
+
+void ResponseHead::setFields(const std::vector<std::pair<QByteArray, QByteArray>> &owned)
+{
+    qsizetype size = 0;
+    for (const auto &[name, value] : owned)
+        size += name.size() + value.size();
+    raw = QByteArray(size, Qt::Uninitialized);
+    fields.clear();
+    char *p = raw.data();
+    for (const auto &[name, value] : owned) {
+        std::memcpy(p, name.constData(), size_t(name.size()));
+        std::memcpy(p + name.size(), value.constData(), size_t(value.size()));
+        fields.emplace_back(QByteArrayView(p, name.size()),
+                            QByteArrayView(p + name.size(), value.size()));
+        p += name.size() + value.size();
+    }
 }
 
 BodyFraming ResponseHead::framing(QByteArrayView requestMethod) const
@@ -96,8 +115,18 @@ ResponseHeadParser::Status ResponseHeadParser::parse(QByteArrayView input, Respo
     }
     if (end + 4 > m_maxBytes)
         return fail("response head too large");
-    *head = ResponseHead();
-    const QByteArrayView text = input.first(end + 2); // every line with its CRLF
+    // Reset in place: the field vector keeps its capacity from one response to the next.
+    head->status = 0;
+    head->versionMinor = 1;
+    head->fields.clear();
+    head->contentLength = -1;
+    head->chunked = head->otherCoding = head->connectionClose = false;
+    // raw's buffer is reused too unless a copy of the last head still shares it.
+    if (!head->raw.isDetached())
+        head->raw = QByteArray();
+    head->raw.resize(end + 4);
+    std::memcpy(head->raw.data(), input.data(), size_t(end + 4));
+    const QByteArrayView text = QByteArrayView(head->raw).first(end + 2); // lines with CRLF
     qsizetype pos = 0;
     bool first = true;
     bool haveLength = false;
@@ -167,7 +196,7 @@ ResponseHeadParser::Status ResponseHeadParser::parse(QByteArrayView input, Respo
             if (Http::listContainsToken(value, "close"))
                 head->connectionClose = true;
         }
-        head->fields.emplace_back(name.toByteArray(), value.toByteArray());
+        head->fields.emplace_back(name, value);
     }
     if (first)
         return fail("empty response head");

@@ -113,6 +113,8 @@ private:
     void fail(Failure failure);
     void updateInterest();
     void armTimer(std::chrono::milliseconds timeout, Failure failure);
+    void setDeadline(qint64 deadlineMs);
+    void disarmTimer() { m_deadlineMs = 0; }
     qsizetype rawRead(char *buffer, qsizetype size, bool *eof, bool *error);
     qsizetype rawWrite(const char *data, qsizetype size, bool *error);
 
@@ -129,7 +131,9 @@ private:
     Timeouts m_timeouts;
     QTimer m_timer;
     Failure m_timerFailure = Failure::ConnectTimeout;
-    qint64 m_deadlineMs = 0; // steady ms when the armed timeout expires (0: none)
+    // Steady ms when the armed timeout (or the idle time in the pool) expires, 0: none. m_timer
+    // runs lazily behind it (setDeadline()).
+    qint64 m_deadlineMs = 0;
     qint64 m_timerDueMs = 0; // when m_timer fires
 
     QByteArray m_out;
@@ -139,8 +143,8 @@ private:
     bool m_requestEnded = false;
     bool m_upgrade = false;
     bool m_shutdownPending = false;
-    QByteArray m_in; // a response head not yet complete
-    QByteArray m_method;
+    QByteArray m_in;            // a response head not yet complete
+    bool m_headRequest = false; // a HEAD: the response has no body
     ResponseHead m_head;
     ResponseHeadParser m_parser;
     BodyFraming m_framing = BodyFraming::None;

@@ -26,7 +26,7 @@ Berth::Upstream::ResponseHead memberHead(int status, Fields fields, qint64 lengt
 {
     Berth::Upstream::ResponseHead head;
     head.status = status;
-    head.fields = std::move(fields);
+    head.setFields(fields);
     head.contentLength = length;
     return head;
 }

@@ -95,9 +95,19 @@ Fields mergeFields(const Fields &stored, const Upstream::ResponseHead &head)
     }
     for (const auto &[name, value] : head.fields) {
         if (fromHead(name))
-            merged.emplace_back(name, value);
+            merged.emplace_back(name.toByteArray(), value.toByteArray());
     }
     return merged;
+}
+
+// The member's fields as owned pairs, for the policy functions.
+Fields ownedFields(const Upstream::ResponseHead &head)
+{
+    Fields fields;
+    fields.reserve(head.fields.size());
+    for (const auto &[name, value] : head.fields)
+        fields.emplace_back(name.toByteArray(), value.toByteArray());
+    return fields;
 }
 
 void fillTimes(StoredResponse *response, const StorePlan &plan, qint64 nowMs)
@@ -511,7 +521,10 @@ bool Transaction::backgroundHead(const Upstream::ResponseHead &head)
             equalsIgnoreCase(name, "date") || equalsIgnoreCase(name, "server") ||
             equalsIgnoreCase(name, "x-berth-txn") || equalsIgnoreCase(name, "age"))
             continue;
-        fields += name + ": " + value + "\r\n";
+        fields += name;
+        fields += ": ";
+        fields += value;
+        fields += "\r\n";
     }
     planResponse(head, fields);
     return m_storing;
@@ -522,9 +535,10 @@ void Transaction::planResponse(const Upstream::ResponseHead &head, const QByteAr
     if (!m_storeAllowed)
         return;
     const qint64 now = wallMs();
+    const Fields memberFields = ownedFields(head);
     const StorePlan plan =
-        planStore(head.status, head.fields, m_hasAuthorization, m_cache->ttlMs / 1000, now / 1000);
-    const QList<QByteArray> vary = varyNames(head.fields);
+        planStore(head.status, memberFields, m_hasAuthorization, m_cache->ttlMs / 1000, now / 1000);
+    const QList<QByteArray> vary = varyNames(memberFields);
     const QByteArray varyText = vary.join(',');
     if (!plan.store || (head.contentLength > m_cache->maxEntry)) {
         giveUp(head.status != 304 && head.status != 206);
