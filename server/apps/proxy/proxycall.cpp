@@ -1,17 +1,14 @@
 #include "proxycall.h"
 
+#include "memberrequest.h"
 #include "proxyapp.h"
 
 #include "cache/cachefront.h"
 
-#include "runtime/servercontext.h"
-#include "runtime/sharedstate.h"
-#include "upstream/connectionpool.h"
+#include "engine/poller.h"
 #include "upstream/responsehead.h"
 
 #include <QLoggingCategory>
-#include <QRandomGenerator>
-#include <QTimer>
 
 #include <chrono>
 
@@ -38,25 +35,6 @@ bool isIdempotent(QByteArrayView method)
            method == "DELETE" || method == "TRACE";
 }
 
-// Fields the proxy itself owns in the request it sends: framing, routing and forwarding.
-bool isRebuiltRequestField(QByteArrayView name)
-{
-    static const char *const names[] = {"host",
-                                        "content-length",
-                                        "expect",
-                                        "x-forwarded-for",
-                                        "x-forwarded-proto",
-                                        "x-forwarded-host",
-                                        "forwarded",
-                                        "x-berth-txn",
-                                        "x-real-ip"};
-    for (const char *n : names) {
-        if (equalsIgnoreCase(name, QByteArrayView(n)))
-            return true;
-    }
-    return Upstream::isHopByHopField(name);
-}
-
 // Field names listed in Connection (RFC 9110 §7.6.1): hop-by-hop by declaration.
 // RateLimit-Limit, -Remaining, -Reset (docs/gateway.md, "Rate limits").
 bool isRateLimitField(QByteArrayView name)
@@ -71,14 +49,6 @@ bool namedByConnection(QByteArrayView name, const QList<QByteArrayView> &connect
             return true;
     }
     return false;
-}
-
-void appendField(QByteArray &out, QByteArrayView name, QByteArrayView value)
-{
-    out.append(name);
-    out.append(": ");
-    out.append(value);
-    out.append("\r\n");
 }
 
 QByteArray addressText(const Http::Request &request)
@@ -185,146 +155,13 @@ void ProxyCall::waitForCapacity()
 
 void ProxyCall::connectMember()
 {
-    const QString &key = m_group->poolKeys[m_member];
-    UpstreamConnection::Timeouts timeouts{m_group->settings.connectTimeout,
-                                          m_group->settings.responseTimeout,
-                                          m_group->settings.readTimeout};
-    if (UpstreamConnection *idle = Upstream::ConnectionPool::forCurrentThread().take(key)) {
-        m_connection = idle;
-        m_reusedConnection = true;
-        upstreamConnected();
+    m_connection = connectToMember(*m_group, m_member, this, &m_reusedConnection);
+    if (!m_connection) {
+        upstreamFailed(UpstreamConnection::Failure::Connect, false);
         return;
     }
-    m_reusedConnection = false;
-    Upstream::ResolvedAddress address;
-    const Upstream::MemberAddress &member = m_group->balancer->spec(m_member).address;
-    if (!Upstream::resolveLiteral(member, &address)) {
-        // Names are resolved off the event loop (when the group is built, then every
-        // resolve_interval in the background); one that never resolved is a connect failure.
-        address = m_group->resolver->address(m_member, Core::monotonicMs(),
-                                             m_group->server ? m_group->server->offload : nullptr);
-        if (!address.valid()) {
-            upstreamFailed(UpstreamConnection::Failure::Connect, false);
-            return;
-        }
-    }
-    QByteArray serverName = m_group->settings.sslName.toUtf8();
-    if (serverName.isEmpty() && !member.isUnix)
-        serverName = member.host.toUtf8();
-    auto *connection = new UpstreamConnection(address, m_group->tls, serverName);
-    m_connection = connection;
-    connection->open(this, timeouts);
-}
-
-QByteArray ProxyCall::buildHead(Http::Exchange &exchange) const
-{
-    const Http::Request &request = exchange.request();
-    const Http::RequestHead &head = request.head;
-    const GroupSettings &settings = m_group->settings;
-    QByteArray out;
-    out.reserve(512);
-    // An HTTP/2 WebSocket (extended CONNECT, RFC 8441) reaches the member as an HTTP/1.1 one.
-    out.append(m_upgrade ? QByteArrayView("GET") : head.method);
-    out.append(' ');
-    QByteArrayView path = head.path;
-    if (settings.stripPrefix && !request.scriptName.isEmpty() &&
-        path.startsWith(request.scriptName)) {
-        path = path.sliced(request.scriptName.size());
-    }
-    if (path.isEmpty() || path.front() != '/')
-        out.append('/');
-    out.append(path);
-    if (!head.query.isEmpty()) {
-        out.append('?');
-        out.append(head.query);
-    }
-    out.append(" HTTP/1.1\r\n");
-
-    // Host first, as a client would send it.
-    QByteArray host;
-    if (settings.host == QLatin1String("pass"))
-        host = head.host.toByteArray();
-    else if (settings.host == QLatin1String("member"))
-        host = m_group->memberHostHeaders[m_member];
-    else
-        host = settings.host.toUtf8();
-    appendField(out, "Host", host);
-
-    QList<QByteArrayView> connectionValues;
-    for (const Http::HeaderField &field : head.fields) {
-        if (equalsIgnoreCase(field.name, "connection"))
-            connectionValues.append(field.value);
-    }
-    const bool trusted = request.forwardedFor;
-    QByteArray forwardedFor;
-    QByteArray forwarded;
-    QByteArrayView forwardedProto;
-    QByteArrayView forwardedHost;
-    for (const Http::HeaderField &field : head.fields) {
-        if (trusted) {
-            // A trusted proxy's chain is kept as it sent it, every line of it.
-            if (equalsIgnoreCase(field.name, "x-forwarded-for")) {
-                if (!forwardedFor.isEmpty())
-                    forwardedFor.append(", ");
-                forwardedFor.append(field.value);
-            } else if (equalsIgnoreCase(field.name, "forwarded")) {
-                if (!forwarded.isEmpty())
-                    forwarded.append(", ");
-                forwarded.append(field.value);
-            } else if (equalsIgnoreCase(field.name, "x-forwarded-proto")) {
-                forwardedProto = field.value;
-            } else if (equalsIgnoreCase(field.name, "x-forwarded-host")) {
-                forwardedHost = field.value;
-            }
-        }
-        if (isRebuiltRequestField(field.name) || namedByConnection(field.name, connectionValues))
-            continue;
-        appendField(out, field.name, field.value);
-    }
-    const QByteArray client = addressText(request);
-    const QByteArrayView proto = request.secure ? "https" : "http";
-    if (forwardedFor.isEmpty())
-        forwardedFor = client;
-    appendField(out, "X-Forwarded-For", forwardedFor);
-    appendField(out, "X-Forwarded-Proto", forwardedProto.isEmpty() ? proto : forwardedProto);
-    if (!forwardedHost.isEmpty() || !head.host.isEmpty())
-        appendField(out, "X-Forwarded-Host", forwardedHost.isEmpty() ? head.host : forwardedHost);
-    if (forwarded.isEmpty()) {
-        const bool v6 = client.contains(':');
-        forwarded =
-            "for=" + (v6 ? "\"[" + client + "]\"" : client) + ";proto=" + proto.toByteArray();
-        if (!head.host.isEmpty() && Http::isToken(head.host))
-            forwarded += ";host=" + head.host.toByteArray();
-        else if (!head.host.isEmpty())
-            forwarded += ";host=\"" + head.host.toByteArray() + '"';
-    }
-    appendField(out, "Forwarded", forwarded);
-    if (settings.via)
-        appendField(out, "Via", request.version == "HTTP/2.0" ? "2 berth" : "1.1 berth");
-    appendField(out, "X-Berth-Txn", request.txnId);
-    if (m_upgrade) {
-        appendField(out, "Connection", "Upgrade");
-        appendField(out, "Upgrade", "websocket");
-        if (head.field("sec-websocket-key").isNull()) {
-            // HTTP/2 has no key: make one (the member's accept value is not relayed on h2).
-            QByteArray key(16, Qt::Uninitialized);
-            for (char &c : key)
-                c = char(QRandomGenerator::global()->generate());
-            appendField(out, "Sec-WebSocket-Key", key.toBase64());
-            if (head.field("sec-websocket-version").isNull())
-                appendField(out, "Sec-WebSocket-Version", "13");
-        }
-    }
-    if (m_cache)
-        out.append(m_cache->conditionalFields());
-    if (m_chunkedUp)
-        appendField(out, "Transfer-Encoding", "chunked");
-    else if (m_hasBody)
-        appendField(out, "Content-Length", QByteArray::number(head.contentLength));
-    else if (head.method == "POST" || head.method == "PUT" || head.method == "PATCH")
-        appendField(out, "Content-Length", "0");
-    out.append("\r\n");
-    return out;
+    if (m_reusedConnection)
+        upstreamConnected();
 }
 
 void ProxyCall::upstreamConnected()
@@ -336,10 +173,22 @@ void ProxyCall::upstreamConnected()
         done();
         return;
     }
-    UpstreamConnection::Timeouts timeouts{m_group->settings.connectTimeout,
-                                          m_group->settings.responseTimeout,
-                                          m_group->settings.readTimeout};
-    m_connection->beginRequest(this, buildHead(*exchange), exchange->request().method(), timeouts);
+    // Built in a buffer of the thread's, copied into the connection's output: no allocation
+    // once both have grown to a head's size.
+    thread_local QByteArray head;
+    MemberHeadOptions options;
+    options.upgrade = m_upgrade;
+    options.body = m_chunkedUp ? MemberHeadOptions::Body::Chunked
+                   : m_hasBody ? MemberHeadOptions::Body::Length
+                               : MemberHeadOptions::Body::None;
+    QByteArray conditional;
+    if (m_cache) {
+        conditional = m_cache->conditionalFields();
+        options.conditionalFields = conditional;
+    }
+    buildMemberHead(*m_group, m_member, exchange->request(), options, head);
+    m_connection->beginRequest(this, head, exchange->request().method(),
+                               memberTimeouts(m_group->settings));
     if (m_upgrade)
         m_connection->expectUpgrade();
     if (!m_hasBody) {
@@ -509,11 +358,8 @@ void ProxyCall::upstreamEnd()
     m_member = -1;
     UpstreamConnection *connection = m_connection.data();
     m_connection = nullptr;
-    if (connection) {
-        const GroupSettings &settings = m_group->settings;
-        Upstream::ConnectionPool::forCurrentThread().put(
-            m_group->poolKeys[member], connection, settings.keepalive, settings.keepaliveTimeout);
-    }
+    if (connection)
+        releaseToPool(*m_group, member, connection);
     Http::Exchange *exchange = m_exchange.get();
     if (m_cache && exchange) // only a response that reached its end is stored
         m_cache->responseEnd();
@@ -628,7 +474,26 @@ void ProxyCall::done()
     m_exchange = {};
     m_cache.reset(); // ends a claim it did not fulfil, so collapsed requests stop waiting
     // Deleted once the current callback has returned: the caller may still be on our stack.
-    QTimer::singleShot(0, [this] { delete this; });
+    deleteSoon(this);
+}
+
+void ProxyCall::deleteSoon(ProxyCall *call)
+{
+    // One queued call per event-loop turn deletes every call that finished in it (a zero-time
+    // QTimer per call made and registered a timer object each time).
+    thread_local std::vector<ProxyCall *> finished;
+    if (finished.empty()) {
+        QMetaObject::invokeMethod(
+            Engine::Poller::forCurrentThread(),
+            [] {
+                std::vector<ProxyCall *> batch;
+                batch.swap(finished);
+                for (ProxyCall *done : batch)
+                    delete done;
+            },
+            Qt::QueuedConnection);
+    }
+    finished.push_back(call);
 }
 
 } // namespace Berth::Gateway

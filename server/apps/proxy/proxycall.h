@@ -35,7 +35,6 @@ private:
     void attempt();
     void waitForCapacity();
     void connectMember();
-    QByteArray buildHead(Http::Exchange &exchange) const;
     void startBody(Http::Exchange &exchange);
 
     void upstreamConnected() override;
@@ -50,6 +49,7 @@ private:
     void answer(int status, QByteArrayView retryAfter = {});
     void clientGone();
     void done();
+    static void deleteSoon(ProxyCall *call);
     qint64 nowMs() const;
 
     std::shared_ptr<GroupRuntime> m_group;
