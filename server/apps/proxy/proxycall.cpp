@@ -9,6 +9,7 @@
 #include "upstream/responsehead.h"
 
 #include <QLoggingCategory>
+#include <QVarLengthArray>
 
 #include <chrono>
 
@@ -42,7 +43,26 @@ bool isRateLimitField(QByteArrayView name)
     return name.size() > 10 && equalsIgnoreCase(name.first(10), "RateLimit-");
 }
 
-bool namedByConnection(QByteArrayView name, const QList<QByteArrayView> &connectionValues)
+// A field of the member's response the proxy never passes on: hop-by-hop, framing, or its own.
+bool droppedResponseField(QByteArrayView name)
+{
+    switch (name.size()) { // one length test first: this runs for every field of every response
+    case 4:
+        return equalsIgnoreCase(name, "date");
+    case 6:
+        return equalsIgnoreCase(name, "server");
+    case 11:
+        return equalsIgnoreCase(name, "x-berth-txn");
+    case 14:
+        return equalsIgnoreCase(name, "content-length") || Upstream::isHopByHopField(name);
+    default:
+        return Upstream::isHopByHopField(name);
+    }
+}
+
+using Views = QVarLengthArray<QByteArrayView, 4>; // on the stack unless a response has more
+
+bool namedByConnection(QByteArrayView name, const Views &connectionValues)
 {
     for (QByteArrayView value : connectionValues) {
         if (Http::listContainsToken(value, name))
@@ -147,7 +167,7 @@ void ProxyCall::waitForCapacity()
         answer(503, "1");
         return;
     }
-    exchange->runAfter(QueuePollMs, [this, alive = m_alive] {
+    exchange->runAfter(QueuePollMs, [this, alive = aliveFlag()] {
         if (*alive)
             attempt();
     });
@@ -203,7 +223,7 @@ void ProxyCall::startBody(Http::Exchange &exchange)
 {
     m_bodyStarted = true;
     exchange.readBody(
-        [this, alive = m_alive](QByteArrayView chunk) {
+        [this, alive = aliveFlag()](QByteArrayView chunk) {
             if (!*alive || !m_connection || chunk.isEmpty())
                 return;
             bool ok = true;
@@ -223,7 +243,7 @@ void ProxyCall::startBody(Http::Exchange &exchange)
                 }
             }
         },
-        [this, alive = m_alive] {
+        [this, alive = aliveFlag()] {
             if (!*alive)
                 return;
             if (m_tunnel) {
@@ -286,9 +306,9 @@ void ProxyCall::upstreamHead(const Upstream::ResponseHead &head)
         done(); // the member's response is dropped with its connection
         return;
     }
-    QList<QByteArrayView> connectionValues;
+    Views connectionValues;
     for (const auto &[name, value] : head.fields) {
-        if (equalsIgnoreCase(name, "connection"))
+        if (name.size() == 10 && equalsIgnoreCase(name, "connection"))
             connectionValues.append(value);
     }
     Http::Response &response = exchange->response();
@@ -302,9 +322,8 @@ void ProxyCall::upstreamHead(const Upstream::ResponseHead &head)
     response.clear();
     response.status = head.status;
     for (const auto &[name, value] : head.fields) {
-        if (Upstream::isHopByHopField(name) || namedByConnection(name, connectionValues) ||
-            equalsIgnoreCase(name, "content-length") || equalsIgnoreCase(name, "date") ||
-            equalsIgnoreCase(name, "server") || equalsIgnoreCase(name, "x-berth-txn") ||
+        if (droppedResponseField(name) ||
+            (!connectionValues.isEmpty() && namedByConnection(name, connectionValues)) ||
             (!gatewayFields.empty() && isRateLimitField(name)))
             continue;
         response.addHeader(name, value);
@@ -456,7 +475,8 @@ void ProxyCall::done()
     if (m_finished)
         return;
     m_finished = true;
-    *m_alive = false;
+    if (m_alive)
+        *m_alive = false;
     if (m_connection) {
         UpstreamConnection *connection = m_connection.data();
         m_connection = nullptr;
@@ -477,6 +497,13 @@ void ProxyCall::done()
     deleteSoon(this);
 }
 
+std::shared_ptr<bool> ProxyCall::aliveFlag()
+{
+    if (!m_alive) // made on first use: a request without a body or a queue never needs one
+        m_alive = std::make_shared<bool>(!m_finished);
+    return m_alive;
+}
+
 void ProxyCall::deleteSoon(ProxyCall *call)
 {
     // One queued call per event-loop turn deletes every call that finished in it (a zero-time
@@ -486,10 +513,12 @@ void ProxyCall::deleteSoon(ProxyCall *call)
         QMetaObject::invokeMethod(
             Engine::Poller::forCurrentThread(),
             [] {
-                std::vector<ProxyCall *> batch;
+                // Both vectors keep their capacity from one turn to the next.
+                thread_local std::vector<ProxyCall *> batch;
                 batch.swap(finished);
                 for (ProxyCall *done : batch)
                     delete done;
+                batch.clear();
             },
             Qt::QueuedConnection);
     }
