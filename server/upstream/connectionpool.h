@@ -28,9 +28,13 @@ public:
     int idleCount(const QString &key) const;
 
 private:
+    using List = QList<QPointer<UpstreamConnection>>;
+    List *listFor(const QString &key);
     void forget(UpstreamConnection *connection);
 
-    QHash<QString, QList<QPointer<UpstreamConnection>>> m_idle;
+    QHash<QString, List> m_idle;
+    QString m_lastKey; // listFor()'s last key and its list
+    List *m_lastList = nullptr;
 };
 
 } // namespace Berth::Upstream
