@@ -118,6 +118,8 @@ void UpstreamConnection::open(Handler *handler, const Timeouts &timeouts)
         return;
     }
     m_poller->add(m_fd, this, false, true);
+    m_watchRead = false;
+    m_watchWrite = true;
     armTimer(timeouts.connect, Failure::ConnectTimeout);
 }
 
@@ -213,7 +215,7 @@ void UpstreamConnection::doHandshake()
     }
     const int error = SSL_get_error(m_ssl, rc);
     if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
-        m_poller->update(m_fd, this, error == SSL_ERROR_WANT_READ, error == SSL_ERROR_WANT_WRITE);
+        watch(error == SSL_ERROR_WANT_READ, error == SSL_ERROR_WANT_WRITE);
         return;
     }
     fail(Failure::Connect);
@@ -306,7 +308,18 @@ void UpstreamConnection::updateInterest()
     if (m_fd < 0 || m_state == State::Closed)
         return;
     const bool wantWrite = !m_out.isEmpty() || m_sslWantsWrite;
-    m_poller->update(m_fd, this, !m_paused, wantWrite);
+    watch(!m_paused, wantWrite);
+}
+
+void UpstreamConnection::watch(bool read, bool write)
+{
+    // Each change is an epoll_ctl system call: a request used to make three that changed
+    // nothing (after its head went out, at its end, when parked).
+    if (read == m_watchRead && write == m_watchWrite)
+        return;
+    m_watchRead = read;
+    m_watchWrite = write;
+    m_poller->update(m_fd, this, read, write);
 }
 
 void UpstreamConnection::shutdownWrite()
@@ -399,6 +412,10 @@ void UpstreamConnection::onReadable()
 {
     char buffer[ReadChunk];
     for (int rounds = 0; rounds < 16 && m_state != State::Closed; ++rounds) {
+        // Once the response ended, another read would only find nothing (a wasted system
+        // call); an idle connection is read once, to see its close.
+        if (rounds > 0 && m_state != State::Busy)
+            return;
         if (m_paused && (m_readState == ReadState::Body || m_readState == ReadState::Tunnel))
             return;
         bool eof = false;

@@ -112,6 +112,7 @@ private:
     bool flush();
     void fail(Failure failure);
     void updateInterest();
+    void watch(bool read, bool write);
     void armTimer(std::chrono::milliseconds timeout, Failure failure);
     void setDeadline(qint64 deadlineMs);
     void disarmTimer() { m_deadlineMs = 0; }
@@ -139,6 +140,8 @@ private:
     QByteArray m_out;
     qsizetype m_outSent = 0;
     bool m_wantWritable = false;
+    bool m_watchRead = false; // the interest the poller has, as last set
+    bool m_watchWrite = false;
     bool m_paused = false;
     bool m_requestEnded = false;
     bool m_upgrade = false;
