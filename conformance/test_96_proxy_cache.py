@@ -223,6 +223,21 @@ def test_no_cache_revalidates_with_etag(berth_server, member):
     assert member.last_headers().get("if-none-match") == '"v2"'
 
 
+def test_fresh_hit_answers_conditional_requests_with_304(berth_server, member):
+    srv = cache_server(berth_server, member)
+    path = "/cond" + q(cc="max-age=60", etag="v7")
+    first = get(srv, path)
+    assert first.status == 200 and first.header("X-Cache") == "MISS"
+    hit = get(srv, path, [("If-None-Match", 'W/"v7"')])
+    assert hit.status == 304 and hit.header("X-Cache") == "HIT"
+    assert hit.header("ETag") == '"v7"' and hit.header("Cache-Control") == "max-age=60"
+    assert hit.header("Age") is not None and hit.body == b""
+    other = get(srv, path, [("If-None-Match", '"v8"')])
+    assert other.status == 200 and other.header("X-Cache") == "HIT"
+    assert other.body == first.body
+    assert member.count("/cond") == 1
+
+
 def test_must_revalidate_and_stale_if_error(berth_server, member):
     srv = cache_server(berth_server, member)
     tolerant = "/t" + q(cc="max-age=1, stale-if-error=60")

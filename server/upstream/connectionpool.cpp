@@ -22,13 +22,24 @@ ConnectionPool::~ConnectionPool()
     }
 }
 
+ConnectionPool::List *ConnectionPool::listFor(const QString &key)
+{
+    // Every request takes and puts back with the same key object (the group's), so the last
+    // list is remembered by the key's buffer: no hashing per request. m_lastKey holds a
+    // reference to that buffer, so it can't be freed and reused for another key's text.
+    if (m_lastList && key.constData() == m_lastKey.constData() && key.size() == m_lastKey.size())
+        return m_lastList;
+    // An insertion here may move every list: only the one just looked up is kept.
+    m_lastList = &m_idle[key];
+    m_lastKey = key;
+    return m_lastList;
+}
+
 UpstreamConnection *ConnectionPool::take(const QString &key)
 {
-    auto it = m_idle.find(key);
-    if (it == m_idle.end())
-        return nullptr;
-    while (!it->isEmpty()) {
-        QPointer<UpstreamConnection> connection = it->takeLast();
+    List &list = *listFor(key);
+    while (!list.isEmpty()) {
+        QPointer<UpstreamConnection> connection = list.takeLast();
         if (connection && connection->isIdle())
             return connection.data();
     }
@@ -38,19 +49,27 @@ UpstreamConnection *ConnectionPool::take(const QString &key)
 void ConnectionPool::put(const QString &key, UpstreamConnection *connection, int maxIdle,
                          std::chrono::milliseconds idleTimeout)
 {
-    QList<QPointer<UpstreamConnection>> &list = m_idle[key];
-    list.removeAll(nullptr);
+    List &list = *listFor(key);
+    if (list.size() >= maxIdle) // parked ones leave through forget(): nulls are rare
+        list.removeAll(nullptr);
     if (!connection->reusable() || list.size() >= maxIdle) {
         connection->close();
         return;
     }
     list.append(connection);
-    QPointer<UpstreamConnection> watched(connection);
-    connection->park(idleTimeout, [this, key, watched] {
-        auto it = m_idle.find(key);
-        if (it != m_idle.end())
-            it->removeAll(watched);
-    });
+    // Two pointers: small enough for std::function to hold without an allocation (this runs
+    // once per proxied request). The connection is still alive when it runs (close() deletes
+    // it later), so it can be looked for by address in every member's list.
+    connection->park(idleTimeout, [this, connection] { forget(connection); });
+}
+
+void ConnectionPool::forget(UpstreamConnection *connection)
+{
+    for (auto &list : m_idle) {
+        list.removeIf([connection](const QPointer<UpstreamConnection> &idle) {
+            return !idle || idle.data() == connection;
+        });
+    }
 }
 
 int ConnectionPool::idleCount(const QString &key) const

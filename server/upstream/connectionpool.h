@@ -28,7 +28,13 @@ public:
     int idleCount(const QString &key) const;
 
 private:
-    QHash<QString, QList<QPointer<UpstreamConnection>>> m_idle;
+    using List = QList<QPointer<UpstreamConnection>>;
+    List *listFor(const QString &key);
+    void forget(UpstreamConnection *connection);
+
+    QHash<QString, List> m_idle;
+    QString m_lastKey; // listFor()'s last key and its list
+    List *m_lastList = nullptr;
 };
 
 } // namespace Berth::Upstream

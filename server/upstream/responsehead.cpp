@@ -2,6 +2,8 @@
 
 #include "http/requesthead.h"
 
+#include <cstring>
+
 namespace Berth::Upstream {
 
 using Http::equalsIgnoreCase;
@@ -13,6 +15,23 @@ QByteArrayView ResponseHead::field(QByteArrayView name) const
             return v;
     }
     return {};
+}
+
+void ResponseHead::setFields(const std::vector<std::pair<QByteArray, QByteArray>> &owned)
+{
+    qsizetype size = 0;
+    for (const auto &[name, value] : owned)
+        size += name.size() + value.size();
+    raw = QByteArray(size, Qt::Uninitialized);
+    fields.clear();
+    char *p = raw.data();
+    for (const auto &[name, value] : owned) {
+        std::memcpy(p, name.constData(), size_t(name.size()));
+        std::memcpy(p + name.size(), value.constData(), size_t(value.size()));
+        fields.emplace_back(QByteArrayView(p, name.size()),
+                            QByteArrayView(p + name.size(), value.size()));
+        p += name.size() + value.size();
+    }
 }
 
 BodyFraming ResponseHead::framing(QByteArrayView requestMethod) const
@@ -36,21 +55,31 @@ bool ResponseHead::keepAlive() const
 
 bool isHopByHopField(QByteArrayView name)
 {
-    static const char *const names[] = {"connection",
-                                        "keep-alive",
-                                        "proxy-connection",
-                                        "te",
-                                        "trailer",
-                                        "transfer-encoding",
-                                        "upgrade",
-                                        "proxy-authenticate",
-                                        "proxy-authorization",
-                                        "http2-settings"};
-    for (const char *n : names) {
-        if (equalsIgnoreCase(name, QByteArrayView(n)))
-            return true;
+    // One length test, then at most two comparisons: this runs for every field of every
+    // proxied request and response.
+    auto is = [&name](const char *candidate) {
+        return equalsIgnoreCase(name, QByteArrayView(candidate));
+    };
+    switch (name.size()) {
+    case 2:
+        return is("te");
+    case 7:
+        return is("trailer") || is("upgrade");
+    case 10:
+        return is("connection") || is("keep-alive");
+    case 14:
+        return is("http2-settings");
+    case 16:
+        return is("proxy-connection");
+    case 17:
+        return is("transfer-encoding");
+    case 18:
+        return is("proxy-authenticate");
+    case 19:
+        return is("proxy-authorization");
+    default:
+        return false;
     }
-    return false;
 }
 
 namespace {
@@ -83,21 +112,45 @@ QByteArrayView trimmed(QByteArrayView v)
 ResponseHeadParser::Status ResponseHeadParser::parse(QByteArrayView input, ResponseHead *head,
                                                      qsizetype *consumed)
 {
-    const qsizetype end = input.indexOf("\r\n\r\n");
-    if (end < 0) {
-        if (input.size() > m_maxBytes)
-            return fail("response head too large");
-        // A bare LF line end would never complete the head: refuse it as soon as it shows.
-        for (qsizetype i = 0; i < input.size(); ++i) {
-            if (input[i] == '\n' && (i == 0 || input[i - 1] != '\r'))
-                return fail("bare LF in response head");
+    // The end of the head: line by line (memchr), each LF checked for its CR on the way, so a
+    // bare LF, which would never complete the head, is refused as soon as it shows.
+    const char *bytes = input.data();
+    qsizetype lineStart = 0;
+    qsizetype end = -1; // where the CRLF of the last field line starts (+4: the head's size)
+    for (;;) {
+        const void *found = std::memchr(bytes + lineStart, '\n', size_t(input.size() - lineStart));
+        if (!found) {
+            if (input.size() > m_maxBytes)
+                return fail("response head too large");
+            return Status::NeedMore;
         }
-        return Status::NeedMore;
+        const qsizetype lf = static_cast<const char *>(found) - bytes;
+        if (lf == 0 || bytes[lf - 1] != '\r')
+            return fail("bare LF in response head");
+        if (lf - 1 == lineStart) { // the empty line
+            if (lineStart == 0)
+                return fail("bad status line");
+            end = lineStart - 2;
+            break;
+        }
+        lineStart = lf + 1;
+        if (lineStart > m_maxBytes)
+            return fail("response head too large");
     }
     if (end + 4 > m_maxBytes)
         return fail("response head too large");
-    *head = ResponseHead();
-    const QByteArrayView text = input.first(end + 2); // every line with its CRLF
+    // Reset in place: the field vector keeps its capacity from one response to the next.
+    head->status = 0;
+    head->versionMinor = 1;
+    head->fields.clear();
+    head->contentLength = -1;
+    head->chunked = head->otherCoding = head->connectionClose = false;
+    // raw's buffer is reused too unless a copy of the last head still shares it.
+    if (!head->raw.isDetached())
+        head->raw = QByteArray();
+    head->raw.resize(end + 4);
+    std::memcpy(head->raw.data(), input.data(), size_t(end + 4));
+    const QByteArrayView text = QByteArrayView(head->raw).first(end + 2); // lines with CRLF
     qsizetype pos = 0;
     bool first = true;
     bool haveLength = false;
@@ -108,11 +161,13 @@ ResponseHeadParser::Status ResponseHeadParser::parse(QByteArrayView input, Respo
             return fail("bare LF in response head");
         const QByteArrayView line = text.sliced(pos, lf - 1 - pos);
         pos = lf + 1;
-        for (char c : line) {
-            if (c == '\r' || c == '\0' || c == '\n')
-                return fail("bare CR or NUL in response head");
-        }
         if (first) {
+            // A field line's name and value are checked against their character classes
+            // below, which have no CR, LF or NUL; the status line's reason is checked here.
+            for (char c : line) {
+                if (c == '\r' || c == '\0' || c == '\n')
+                    return fail("bare CR or NUL in response head");
+            }
             first = false;
             // HTTP/1.x SP 3DIGIT SP reason
             if (line.size() < 12 || !line.startsWith("HTTP/1.") ||
@@ -138,7 +193,8 @@ ResponseHeadParser::Status ResponseHeadParser::parse(QByteArrayView input, Respo
             if (!Http::CharClass::is(c, Http::CharClass::FieldValue))
                 return fail("bad field value in response head");
         }
-        if (equalsIgnoreCase(name, "content-length")) {
+        // The sizes first: equalsIgnoreCase is a call, and most fields are none of these.
+        if (name.size() == 14 && equalsIgnoreCase(name, "content-length")) {
             // "5, 5" is one length; anything else that disagrees is an error.
             qsizetype start = 0;
             while (start <= value.size()) {
@@ -154,7 +210,7 @@ ResponseHeadParser::Status ResponseHeadParser::parse(QByteArrayView input, Respo
                 head->contentLength = length;
                 start = comma + 1;
             }
-        } else if (equalsIgnoreCase(name, "transfer-encoding")) {
+        } else if (name.size() == 17 && equalsIgnoreCase(name, "transfer-encoding")) {
             ++transferCodings;
             // The last coding decides: chunked frames the body, anything else runs to close.
             QByteArrayView last = value;
@@ -163,11 +219,11 @@ ResponseHeadParser::Status ResponseHeadParser::parse(QByteArrayView input, Respo
                 last = trimmed(value.sliced(comma + 1));
             head->chunked = equalsIgnoreCase(last, "chunked");
             head->otherCoding = !head->chunked;
-        } else if (equalsIgnoreCase(name, "connection")) {
+        } else if (name.size() == 10 && equalsIgnoreCase(name, "connection")) {
             if (Http::listContainsToken(value, "close"))
                 head->connectionClose = true;
         }
-        head->fields.emplace_back(name.toByteArray(), value.toByteArray());
+        head->fields.emplace_back(name, value);
     }
     if (first)
         return fail("empty response head");

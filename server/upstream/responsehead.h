@@ -16,19 +16,24 @@ enum class BodyFraming {
     UntilClose, // read until the member closes the connection
 };
 
-// The status line and header section of a response from a member. Fields are copied (the
-// connection's buffer is reused), names keep their case.
+// The status line and header section of a response from a member. The fields are views into
+// `raw`, the head's bytes copied once out of the connection's buffer (a copy of the head shares
+// them: QByteArray is implicitly shared and raw is never modified); names keep their case.
 struct ResponseHead
 {
     int status = 0;
     int versionMinor = 1;
-    std::vector<std::pair<QByteArray, QByteArray>> fields;
+    QByteArray raw;
+    std::vector<std::pair<QByteArrayView, QByteArrayView>> fields;
     qint64 contentLength = -1;    // -1: none given
     bool chunked = false;         // Transfer-Encoding ends in chunked
     bool otherCoding = false;     // Transfer-Encoding without a final chunked: read until close
     bool connectionClose = false; // the member closes after this response
 
     QByteArrayView field(QByteArrayView name) const;
+    // Fields given as owned pairs (a head not read from a member: tests, the cache), copied
+    // into raw.
+    void setFields(const std::vector<std::pair<QByteArray, QByteArray>> &owned);
     // What frames the body of this response to a request with this method.
     BodyFraming framing(QByteArrayView requestMethod) const;
     // Whether the connection can carry another request after this response's body.

@@ -23,6 +23,7 @@ namespace {
 // this much of an upload in memory.
 constexpr qsizetype HighWater = 256 * 1024;
 constexpr qsizetype ReadChunk = 64 * 1024;
+constexpr qsizetype KeptOutput = 8 * 1024;
 
 qint64 steadyMs()
 {
@@ -63,17 +64,20 @@ UpstreamConnection::UpstreamConnection(const ResolvedAddress &address,
     m_timer.setSingleShot(true);
     m_timer.setTimerType(Qt::CoarseTimer);
     connect(&m_timer, &QTimer::timeout, this, [this] {
+        if (m_deadlineMs == 0) // disarmed since it started (see armTimer)
+            return;
+        const qint64 now = steadyMs();
+        if (m_deadlineMs > now) { // pushed back since the timer started
+            m_timerDueMs = m_deadlineMs;
+            m_timer.start(milliseconds(m_deadlineMs - now));
+            return;
+        }
+        m_deadlineMs = 0;
         if (m_state == State::Ready && !m_handler) { // idle keep-alive expired
             auto gone = std::move(m_onGone);
             close();
             if (gone)
                 gone();
-            return;
-        }
-        const qint64 now = steadyMs();
-        if (m_deadlineMs > now) { // pushed back since the timer started (see armTimer)
-            m_timerDueMs = m_deadlineMs;
-            m_timer.start(milliseconds(m_deadlineMs - now));
             return;
         }
         fail(m_timerFailure);
@@ -114,6 +118,8 @@ void UpstreamConnection::open(Handler *handler, const Timeouts &timeouts)
         return;
     }
     m_poller->add(m_fd, this, false, true);
+    m_watchRead = false;
+    m_watchWrite = true;
     armTimer(timeouts.connect, Failure::ConnectTimeout);
 }
 
@@ -121,19 +127,24 @@ void UpstreamConnection::armTimer(milliseconds timeout, Failure failure)
 {
     m_timerFailure = failure;
     if (timeout.count() <= 0) {
-        m_deadlineMs = 0;
-        m_timer.stop();
+        disarmTimer();
         return;
     }
-    // Armed again on every read and write: restarting a Qt timer each time costs more than the
-    // read. A running timer due no later than the new deadline is kept; when it fires it looks
-    // at the deadline and sleeps again if it moved.
-    const qint64 deadline = steadyMs() + timeout.count();
+    setDeadline(steadyMs() + timeout.count());
+}
+
+void UpstreamConnection::setDeadline(qint64 deadline)
+{
+    // Moved on every read and write, on every request and every return to the pool: starting
+    // or stopping a Qt timer each time (a registration with the event dispatcher, an
+    // allocation) cost more than the read. A running timer due no later than the new deadline
+    // is kept; when it fires it looks at the deadline, sleeps again if it moved and does
+    // nothing when it was disarmed.
     m_deadlineMs = deadline;
     if (m_timer.isActive() && m_timerDueMs <= deadline)
         return;
     m_timerDueMs = deadline;
-    m_timer.start(timeout);
+    m_timer.start(milliseconds(qMax<qint64>(1, deadline - steadyMs())));
 }
 
 void UpstreamConnection::onPollEvents(bool readable, bool writable)
@@ -183,7 +194,7 @@ void UpstreamConnection::finishConnect()
         doHandshake();
         return;
     }
-    m_timer.stop();
+    disarmTimer();
     m_state = State::Ready;
     updateInterest();
     if (m_handler)
@@ -195,7 +206,7 @@ void UpstreamConnection::doHandshake()
     ERR_clear_error();
     const int rc = SSL_do_handshake(m_ssl);
     if (rc == 1) {
-        m_timer.stop();
+        disarmTimer();
         m_state = State::Ready;
         updateInterest();
         if (m_handler)
@@ -204,7 +215,7 @@ void UpstreamConnection::doHandshake()
     }
     const int error = SSL_get_error(m_ssl, rc);
     if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
-        m_poller->update(m_fd, this, error == SSL_ERROR_WANT_READ, error == SSL_ERROR_WANT_WRITE);
+        watch(error == SSL_ERROR_WANT_READ, error == SSL_ERROR_WANT_WRITE);
         return;
     }
     fail(Failure::Connect);
@@ -218,7 +229,7 @@ void UpstreamConnection::beginRequest(Handler *handler, const QByteArray &head,
     m_onGone = nullptr;
     m_state = State::Busy;
     m_readState = ReadState::Head;
-    m_method = method.toByteArray();
+    m_headRequest = method == "HEAD";
     m_in.clear();
     m_responseStarted = false;
     m_reusable = false;
@@ -269,7 +280,11 @@ bool UpstreamConnection::flush()
             armTimer(m_timeouts.read, Failure::ReadTimeout);
     }
     if (m_outSent == m_out.size()) {
-        m_out.clear();
+        // A head-sized buffer is kept for the next request; an upload's is given back.
+        if (m_out.capacity() > KeptOutput)
+            m_out.clear();
+        else
+            m_out.resize(0);
         m_outSent = 0;
         if (m_shutdownPending) {
             m_shutdownPending = false;
@@ -293,7 +308,18 @@ void UpstreamConnection::updateInterest()
     if (m_fd < 0 || m_state == State::Closed)
         return;
     const bool wantWrite = !m_out.isEmpty() || m_sslWantsWrite;
-    m_poller->update(m_fd, this, !m_paused, wantWrite);
+    watch(!m_paused, wantWrite);
+}
+
+void UpstreamConnection::watch(bool read, bool write)
+{
+    // Each change is an epoll_ctl system call: a request used to make three that changed
+    // nothing (after its head went out, at its end, when parked).
+    if (read == m_watchRead && write == m_watchWrite)
+        return;
+    m_watchRead = read;
+    m_watchWrite = write;
+    m_poller->update(m_fd, this, read, write);
 }
 
 void UpstreamConnection::shutdownWrite()
@@ -386,6 +412,10 @@ void UpstreamConnection::onReadable()
 {
     char buffer[ReadChunk];
     for (int rounds = 0; rounds < 16 && m_state != State::Closed; ++rounds) {
+        // Once the response ended, another read would only find nothing (a wasted system
+        // call); an idle connection is read once, to see its close.
+        if (rounds > 0 && m_state != State::Busy)
+            return;
         if (m_paused && (m_readState == ReadState::Body || m_readState == ReadState::Tunnel))
             return;
         bool eof = false;
@@ -426,34 +456,43 @@ void UpstreamConnection::onReadable()
         }
         QByteArrayView data(buffer, n);
         if (m_readState == ReadState::Head) {
-            m_in.append(data);
+            // The whole head usually comes in one read: it is parsed where it lies, and only a
+            // head split over reads is gathered in m_in.
+            QByteArray gathered;
+            QByteArrayView input = data;
+            if (!m_in.isEmpty()) {
+                m_in.append(data);
+                gathered = std::move(m_in);
+                m_in = QByteArray();
+                input = gathered;
+            }
             while (m_readState == ReadState::Head) {
                 qsizetype consumed = 0;
-                const auto status = m_parser.parse(m_in, &m_head, &consumed);
-                if (status == ResponseHeadParser::Status::NeedMore)
+                const auto status = m_parser.parse(input, &m_head, &consumed);
+                if (status == ResponseHeadParser::Status::NeedMore) {
+                    m_in = input.toByteArray();
                     break;
+                }
                 if (status == ResponseHeadParser::Status::Error) {
                     fail(Failure::BadResponse);
                     return;
                 }
-                m_in.remove(0, consumed);
+                input = input.sliced(consumed);
                 if (m_head.status >= 100 && m_head.status < 200 && m_head.status != 101)
                     continue; // 100 Continue, 103 Early Hints: the final head follows
                 m_responseStarted = true;
                 if (m_head.status == 101 && m_upgrade) {
                     // From here on a byte tunnel: no framing, no timers (the owner keeps its own).
-                    m_timer.stop();
+                    disarmTimer();
                     m_readState = ReadState::Tunnel;
                     m_handler->upstreamHead(m_head);
                     if (m_state != State::Busy)
                         return;
-                    QByteArray rest = std::move(m_in);
-                    m_in.clear();
-                    if (!rest.isEmpty())
-                        m_handler->upstreamData(rest);
+                    if (!input.isEmpty())
+                        m_handler->upstreamData(input);
                     break;
                 }
-                m_framing = m_head.framing(m_method);
+                m_framing = m_head.framing(m_headRequest ? "HEAD" : "GET");
                 m_remaining = m_head.contentLength;
                 m_chunked.reset(-1);
                 m_readState = ReadState::Body;
@@ -463,13 +502,16 @@ void UpstreamConnection::onReadable()
                     return;
                 if (m_framing == BodyFraming::None ||
                     (m_framing == BodyFraming::Length && m_remaining == 0)) {
+                    const bool extra = !input.isEmpty();
                     completeResponse();
+                    if (extra) { // bytes past a response without a body: broken framing
+                        m_reusable = false;
+                        close();
+                    }
                     return;
                 }
-                QByteArray rest = std::move(m_in);
-                m_in.clear();
-                if (!rest.isEmpty())
-                    processBody(rest);
+                if (!input.isEmpty())
+                    processBody(input);
                 // The rest of this read may have been body bytes; later reads come below.
             }
             continue;
@@ -546,7 +588,7 @@ void UpstreamConnection::processBody(QByteArrayView data)
 
 void UpstreamConnection::completeResponse()
 {
-    m_timer.stop();
+    disarmTimer();
     m_readState = ReadState::Done;
     // Reusable only when the member keeps the connection and our request went out whole.
     m_reusable = m_head.keepAlive() && m_requestEnded && m_out.isEmpty() &&
@@ -566,10 +608,7 @@ void UpstreamConnection::park(milliseconds idleTimeout, std::function<void()> on
     m_onGone = std::move(onGone);
     m_paused = false;
     updateInterest();
-    const milliseconds idle = idleTimeout.count() > 0 ? idleTimeout : milliseconds(1);
-    m_deadlineMs = 0;
-    m_timerDueMs = steadyMs() + idle.count(); // armTimer() must know when this one fires
-    m_timer.start(idle);
+    setDeadline(steadyMs() + qMax<qint64>(1, idleTimeout.count()));
 }
 
 void UpstreamConnection::fail(Failure failure)

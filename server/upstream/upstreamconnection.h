@@ -112,7 +112,10 @@ private:
     bool flush();
     void fail(Failure failure);
     void updateInterest();
+    void watch(bool read, bool write);
     void armTimer(std::chrono::milliseconds timeout, Failure failure);
+    void setDeadline(qint64 deadlineMs);
+    void disarmTimer() { m_deadlineMs = 0; }
     qsizetype rawRead(char *buffer, qsizetype size, bool *eof, bool *error);
     qsizetype rawWrite(const char *data, qsizetype size, bool *error);
 
@@ -129,18 +132,22 @@ private:
     Timeouts m_timeouts;
     QTimer m_timer;
     Failure m_timerFailure = Failure::ConnectTimeout;
-    qint64 m_deadlineMs = 0; // steady ms when the armed timeout expires (0: none)
+    // Steady ms when the armed timeout (or the idle time in the pool) expires, 0: none. m_timer
+    // runs lazily behind it (setDeadline()).
+    qint64 m_deadlineMs = 0;
     qint64 m_timerDueMs = 0; // when m_timer fires
 
     QByteArray m_out;
     qsizetype m_outSent = 0;
     bool m_wantWritable = false;
+    bool m_watchRead = false; // the interest the poller has, as last set
+    bool m_watchWrite = false;
     bool m_paused = false;
     bool m_requestEnded = false;
     bool m_upgrade = false;
     bool m_shutdownPending = false;
-    QByteArray m_in; // a response head not yet complete
-    QByteArray m_method;
+    QByteArray m_in;            // a response head not yet complete
+    bool m_headRequest = false; // a HEAD: the response has no body
     ResponseHead m_head;
     ResponseHeadParser m_parser;
     BodyFraming m_framing = BodyFraming::None;

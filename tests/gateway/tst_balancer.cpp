@@ -221,7 +221,7 @@ void tst_Balancer::activeHealthSkipsDownMembers()
 {
     Balancer balancer(specs({1, 1, 1}), Balancer::Method::RoundRobin, 1, 10000);
     QList<int> health{2, 1, 0}; // up, down, unknown (unknown serves)
-    balancer.setHealthSource([&health](int member) { return health[member]; });
+    balancer.setHealthSource([&health](int member, qint64) { return health[member]; });
     const QMap<int, int> seen = pickMany(balancer, 10);
     QCOMPARE(seen.keys(), (QList<int>{0, 2}));
     QCOMPARE(seen.value(0) + seen.value(2), 10);

@@ -26,7 +26,7 @@ Berth::Upstream::ResponseHead memberHead(int status, Fields fields, qint64 lengt
 {
     Berth::Upstream::ResponseHead head;
     head.status = status;
-    head.fields = std::move(fields);
+    head.setFields(fields);
     head.contentLength = length;
     return head;
 }
@@ -97,6 +97,62 @@ private Q_SLOTS:
 
         FakeExchange otherHost("GET", "/a?x=1", {{"Host", "other"}});
         QVERIFY(begin(cache, otherHost).proceeded); // the host is part of the key
+    }
+
+    void freshHitAnswersConditionalRequestsWith304()
+    {
+        auto cache = makeCache();
+        FakeExchange first("GET", "/v", {{"Host", "h"}});
+        Begun b = begin(cache, first);
+        relay(*b.transaction, first,
+              memberHead(200,
+                         {{"Cache-Control", "max-age=60"},
+                          {"ETag", "W/\"v1\""},
+                          {"Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT"},
+                          {"Content-Type", "text/plain"}},
+                         5),
+              "hello");
+
+        // A matching tag (weak comparison, one of a list): 304 with the validators, no body.
+        FakeExchange tagged("GET", "/v", {{"Host", "h"}, {"If-None-Match", "\"x\", \"v1\""}});
+        QVERIFY(!begin(cache, tagged).proceeded);
+        QCOMPARE(tagged.status(), 304);
+        QCOMPARE(tagged.header("X-Cache"), QByteArray("HIT"));
+        QCOMPARE(tagged.header("ETag"), QByteArray("W/\"v1\""));
+        QCOMPARE(tagged.header("Cache-Control"), QByteArray("max-age=60"));
+        QCOMPARE(tagged.header("Last-Modified"), QByteArray("Sun, 06 Nov 1994 08:49:37 GMT"));
+        QVERIFY(!tagged.header("Age").isNull());
+        QVERIFY(tagged.header("Content-Type").isNull());
+        QVERIFY(tagged.body().isEmpty());
+
+        FakeExchange star("HEAD", "/v", {{"Host", "h"}, {"If-None-Match", "*"}});
+        QVERIFY(!begin(cache, star).proceeded);
+        QCOMPARE(star.status(), 304);
+
+        // Another tag: the full response, even with a matching date (If-None-Match decides).
+        FakeExchange other("GET", "/v",
+                           {{"Host", "h"},
+                            {"If-None-Match", "\"v2\""},
+                            {"If-Modified-Since", "Sun, 06 Nov 1994 08:49:37 GMT"}});
+        QVERIFY(!begin(cache, other).proceeded);
+        QCOMPARE(other.status(), 200);
+        QCOMPARE(other.body(), QByteArray("hello"));
+
+        FakeExchange since("GET", "/v",
+                           {{"Host", "h"}, {"If-Modified-Since", "Mon, 07 Nov 1994 08:00:00 GMT"}});
+        QVERIFY(!begin(cache, since).proceeded);
+        QCOMPARE(since.status(), 304);
+        QVERIFY(since.body().isEmpty());
+
+        FakeExchange older("GET", "/v",
+                           {{"Host", "h"}, {"If-Modified-Since", "Sat, 05 Nov 1994 08:00:00 GMT"}});
+        QVERIFY(!begin(cache, older).proceeded);
+        QCOMPARE(older.status(), 200);
+        QCOMPARE(older.body(), QByteArray("hello"));
+
+        FakeExchange badDate("GET", "/v", {{"Host", "h"}, {"If-Modified-Since", "yesterday"}});
+        QVERIFY(!begin(cache, badDate).proceeded);
+        QCOMPARE(badDate.status(), 200);
     }
 
     void concurrentMissesWaitForTheFirst()

@@ -141,6 +141,26 @@ private Q_SLOTS:
                  (QList<QByteArray>{"accept", "accept-encoding", "user-agent"}));
         QCOMPARE(varyNames(fields({{"Vary", "a, *"}})), (QList<QByteArray>{"*"}));
     }
+
+    void conditionalEvaluation()
+    {
+        const Fields stored = {{"ETag", "\"abc\""},
+                               {"Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT"}};
+        QVERIFY(clientHasRepresentation({"\"abc\""}, {}, stored));
+        QVERIFY(clientHasRepresentation({"W/\"abc\""}, {}, stored)); // weak comparison
+        QVERIFY(clientHasRepresentation({"\"x\", W/\"abc\""}, {}, stored));
+        QVERIFY(clientHasRepresentation({"\"x\"", "\"abc\""}, {}, stored)); // two fields
+        QVERIFY(clientHasRepresentation({"*"}, {}, stored));
+        QVERIFY(!clientHasRepresentation({"\"abcd\""}, {}, stored));
+        QVERIFY(!clientHasRepresentation({"abc"}, {}, stored)); // not an entity-tag
+        // If-None-Match present: the date is not looked at.
+        QVERIFY(!clientHasRepresentation({"\"x\""}, "Sun, 06 Nov 1994 08:49:37 GMT", stored));
+        QVERIFY(clientHasRepresentation({}, "Sun, 06 Nov 1994 08:49:37 GMT", stored));
+        QVERIFY(!clientHasRepresentation({}, "Sun, 06 Nov 1994 08:49:36 GMT", stored));
+        QVERIFY(!clientHasRepresentation({}, "garbage", stored));
+        QVERIFY(!clientHasRepresentation({}, {}, stored));
+        QVERIFY(!clientHasRepresentation({"\"abc\""}, {}, {})); // nothing stored to match
+    }
 };
 
 QTEST_GUILESS_MAIN(TestCachePolicy)

@@ -71,7 +71,7 @@ bool Balancer::eligible(int member, quint64 tried, qint64 nowMs, bool *full) con
 {
     if (member < 64 && (tried & (quint64(1) << member)))
         return false;
-    if (isDown(member, nowMs) || (m_health && m_health(member) == 1))
+    if (isDown(member, nowMs) || (m_health && m_health(member, nowMs) == 1))
         return false;
     const int limit = m_members[member].maxConns;
     if (limit > 0 && m_states[size_t(member)]->inFlight.load(std::memory_order_relaxed) >= limit) {

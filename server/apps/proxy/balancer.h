@@ -63,8 +63,9 @@ public:
     const MemberState &state(int member) const { return *m_states[member]; }
 
     // Active health checks (shared memory, from the gateway health service): 1 when the member
-    // failed its checks. Called on every pick, from any event-loop thread.
-    using HealthSource = std::function<int(int member)>;
+    // failed its checks. Called on every pick, from any event-loop thread, with the pick's
+    // clock (steady milliseconds) so it can keep a verdict for a while without reading one.
+    using HealthSource = std::function<int(int member, qint64 nowMs)>;
     void setHealthSource(HealthSource source) { m_health = std::move(source); }
 
     // tried: members this request already failed on (bit i = member i), skipped.

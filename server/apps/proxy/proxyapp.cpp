@@ -16,12 +16,12 @@
 
 #include <config/config.h>
 
-#include <QDateTime>
 #include <QHash>
 #include <QLoggingCategory>
 #include <QMutex>
 #include <QMutexLocker>
 
+#include <limits>
 #include <memory>
 
 Q_LOGGING_CATEGORY(lcProxyApp, "berth.gateway.cache")
@@ -68,40 +68,62 @@ void declareStats(GroupRuntime &group)
 // in whichever slot holds it (the service's), 0 unknown, 1 down, 2 up; and the admin API's
 // drain flags ("dr:@g:member", above 0: drained), which make a member look down to the balancer
 // (no new requests; those in flight finish). A stat's index is looked up until its writer has
-// published it (at most once a second per member).
+// published it (at most once a second per member). The balancer asks on every pick; the
+// verdict is kept for VerdictMs (on the pick's clock), so a pick costs two atomic loads instead
+// of a scan of every worker slot: a check's or a drain's verdict applies within VerdictMs.
+constexpr qint64 LookupRetryMs = 1000;
+constexpr qint64 VerdictMs = 100;
+
 void attachHealth(GroupRuntime &group)
 {
     Core::SharedState *shared =
         group.server && group.server->stats ? group.server->stats->shared() : nullptr;
     if (!shared)
         return;
+    // Shared by the event-loop threads of the process: every field is an atomic read or written
+    // on its own (relaxed); two threads refreshing one verdict at once both store a right one.
     struct Reader
     {
         Core::SharedState *shared;
         QStringList names;
         std::vector<std::atomic<int>> index;
         std::vector<std::atomic<qint64>> lastLookupMs;
+        std::vector<std::atomic<int>> verdict;
+        std::vector<std::atomic<qint64>> verdictUntilMs;
         Reader(Core::SharedState *s, QStringList n)
             : shared(s)
             , names(std::move(n))
             , index(size_t(names.size()))
             , lastLookupMs(size_t(names.size()))
+            , verdict(size_t(names.size()))
+            , verdictUntilMs(size_t(names.size()))
         {
             for (auto &i : index)
                 i.store(-1);
+            for (auto &t : lastLookupMs)
+                t.store(std::numeric_limits<qint64>::min() / 2);
         }
-        int state(int member)
+        int state(int member, qint64 nowMs)
         {
-            int stat = index[size_t(member)].load(std::memory_order_relaxed);
+            const size_t m = size_t(member);
+            if (nowMs < verdictUntilMs[m].load(std::memory_order_relaxed))
+                return verdict[m].load(std::memory_order_relaxed);
+            const int value = read(m, nowMs);
+            verdict[m].store(value, std::memory_order_relaxed);
+            verdictUntilMs[m].store(nowMs + VerdictMs, std::memory_order_relaxed);
+            return value;
+        }
+        int read(size_t m, qint64 nowMs)
+        {
+            int stat = index[m].load(std::memory_order_relaxed);
             if (stat < 0) {
-                const qint64 now = QDateTime::currentMSecsSinceEpoch();
-                if (now - lastLookupMs[size_t(member)].load(std::memory_order_relaxed) < 1000)
+                if (nowMs - lastLookupMs[m].load(std::memory_order_relaxed) < LookupRetryMs)
                     return 0;
-                lastLookupMs[size_t(member)].store(now, std::memory_order_relaxed);
-                stat = shared->findStat(names[member]);
+                lastLookupMs[m].store(nowMs, std::memory_order_relaxed);
+                stat = shared->findStat(names[int(m)]);
                 if (stat < 0)
                     return 0;
-                index[size_t(member)].store(stat, std::memory_order_relaxed);
+                index[m].store(stat, std::memory_order_relaxed);
             }
             int best = 0;
             for (int i = 0; i < shared->slotCount(); ++i) {
@@ -122,10 +144,10 @@ void attachHealth(GroupRuntime &group)
     std::shared_ptr<Reader> checked;
     if (!group.settings.healthCheck.isEmpty())
         checked = std::make_shared<Reader>(shared, health);
-    group.balancer->setHealthSource([drained, checked](int member) {
-        if (drained->state(member) > 0)
+    group.balancer->setHealthSource([drained, checked](int member, qint64 nowMs) {
+        if (drained->state(member, nowMs) > 0)
             return 1;
-        return checked ? checked->state(member) : 0;
+        return checked ? checked->state(member, nowMs) : 0;
     });
 }
 

@@ -1,17 +1,15 @@
 #include "proxycall.h"
 
+#include "memberrequest.h"
 #include "proxyapp.h"
 
 #include "cache/cachefront.h"
 
-#include "runtime/servercontext.h"
-#include "runtime/sharedstate.h"
-#include "upstream/connectionpool.h"
+#include "engine/poller.h"
 #include "upstream/responsehead.h"
 
 #include <QLoggingCategory>
-#include <QRandomGenerator>
-#include <QTimer>
+#include <QVarLengthArray>
 
 #include <chrono>
 
@@ -38,25 +36,6 @@ bool isIdempotent(QByteArrayView method)
            method == "DELETE" || method == "TRACE";
 }
 
-// Fields the proxy itself owns in the request it sends: framing, routing and forwarding.
-bool isRebuiltRequestField(QByteArrayView name)
-{
-    static const char *const names[] = {"host",
-                                        "content-length",
-                                        "expect",
-                                        "x-forwarded-for",
-                                        "x-forwarded-proto",
-                                        "x-forwarded-host",
-                                        "forwarded",
-                                        "x-berth-txn",
-                                        "x-real-ip"};
-    for (const char *n : names) {
-        if (equalsIgnoreCase(name, QByteArrayView(n)))
-            return true;
-    }
-    return Upstream::isHopByHopField(name);
-}
-
 // Field names listed in Connection (RFC 9110 §7.6.1): hop-by-hop by declaration.
 // RateLimit-Limit, -Remaining, -Reset (docs/gateway.md, "Rate limits").
 bool isRateLimitField(QByteArrayView name)
@@ -64,21 +43,32 @@ bool isRateLimitField(QByteArrayView name)
     return name.size() > 10 && equalsIgnoreCase(name.first(10), "RateLimit-");
 }
 
-bool namedByConnection(QByteArrayView name, const QList<QByteArrayView> &connectionValues)
+// A field of the member's response the proxy never passes on: hop-by-hop, framing, or its own.
+bool droppedResponseField(QByteArrayView name)
+{
+    switch (name.size()) { // one length test first: this runs for every field of every response
+    case 4:
+        return equalsIgnoreCase(name, "date");
+    case 6:
+        return equalsIgnoreCase(name, "server");
+    case 11:
+        return equalsIgnoreCase(name, "x-berth-txn");
+    case 14:
+        return equalsIgnoreCase(name, "content-length") || Upstream::isHopByHopField(name);
+    default:
+        return Upstream::isHopByHopField(name);
+    }
+}
+
+using Views = QVarLengthArray<QByteArrayView, 4>; // on the stack unless a response has more
+
+bool namedByConnection(QByteArrayView name, const Views &connectionValues)
 {
     for (QByteArrayView value : connectionValues) {
         if (Http::listContainsToken(value, name))
             return true;
     }
     return false;
-}
-
-void appendField(QByteArray &out, QByteArrayView name, QByteArrayView value)
-{
-    out.append(name);
-    out.append(": ");
-    out.append(value);
-    out.append("\r\n");
 }
 
 QByteArray addressText(const Http::Request &request)
@@ -177,7 +167,7 @@ void ProxyCall::waitForCapacity()
         answer(503, "1");
         return;
     }
-    exchange->runAfter(QueuePollMs, [this, alive = m_alive] {
+    exchange->runAfter(QueuePollMs, [this, alive = aliveFlag()] {
         if (*alive)
             attempt();
     });
@@ -185,146 +175,13 @@ void ProxyCall::waitForCapacity()
 
 void ProxyCall::connectMember()
 {
-    const QString &key = m_group->poolKeys[m_member];
-    UpstreamConnection::Timeouts timeouts{m_group->settings.connectTimeout,
-                                          m_group->settings.responseTimeout,
-                                          m_group->settings.readTimeout};
-    if (UpstreamConnection *idle = Upstream::ConnectionPool::forCurrentThread().take(key)) {
-        m_connection = idle;
-        m_reusedConnection = true;
-        upstreamConnected();
+    m_connection = connectToMember(*m_group, m_member, this, &m_reusedConnection);
+    if (!m_connection) {
+        upstreamFailed(UpstreamConnection::Failure::Connect, false);
         return;
     }
-    m_reusedConnection = false;
-    Upstream::ResolvedAddress address;
-    const Upstream::MemberAddress &member = m_group->balancer->spec(m_member).address;
-    if (!Upstream::resolveLiteral(member, &address)) {
-        // Names are resolved off the event loop (when the group is built, then every
-        // resolve_interval in the background); one that never resolved is a connect failure.
-        address = m_group->resolver->address(m_member, Core::monotonicMs(),
-                                             m_group->server ? m_group->server->offload : nullptr);
-        if (!address.valid()) {
-            upstreamFailed(UpstreamConnection::Failure::Connect, false);
-            return;
-        }
-    }
-    QByteArray serverName = m_group->settings.sslName.toUtf8();
-    if (serverName.isEmpty() && !member.isUnix)
-        serverName = member.host.toUtf8();
-    auto *connection = new UpstreamConnection(address, m_group->tls, serverName);
-    m_connection = connection;
-    connection->open(this, timeouts);
-}
-
-QByteArray ProxyCall::buildHead(Http::Exchange &exchange) const
-{
-    const Http::Request &request = exchange.request();
-    const Http::RequestHead &head = request.head;
-    const GroupSettings &settings = m_group->settings;
-    QByteArray out;
-    out.reserve(512);
-    // An HTTP/2 WebSocket (extended CONNECT, RFC 8441) reaches the member as an HTTP/1.1 one.
-    out.append(m_upgrade ? QByteArrayView("GET") : head.method);
-    out.append(' ');
-    QByteArrayView path = head.path;
-    if (settings.stripPrefix && !request.scriptName.isEmpty() &&
-        path.startsWith(request.scriptName)) {
-        path = path.sliced(request.scriptName.size());
-    }
-    if (path.isEmpty() || path.front() != '/')
-        out.append('/');
-    out.append(path);
-    if (!head.query.isEmpty()) {
-        out.append('?');
-        out.append(head.query);
-    }
-    out.append(" HTTP/1.1\r\n");
-
-    // Host first, as a client would send it.
-    QByteArray host;
-    if (settings.host == QLatin1String("pass"))
-        host = head.host.toByteArray();
-    else if (settings.host == QLatin1String("member"))
-        host = m_group->memberHostHeaders[m_member];
-    else
-        host = settings.host.toUtf8();
-    appendField(out, "Host", host);
-
-    QList<QByteArrayView> connectionValues;
-    for (const Http::HeaderField &field : head.fields) {
-        if (equalsIgnoreCase(field.name, "connection"))
-            connectionValues.append(field.value);
-    }
-    const bool trusted = request.forwardedFor;
-    QByteArray forwardedFor;
-    QByteArray forwarded;
-    QByteArrayView forwardedProto;
-    QByteArrayView forwardedHost;
-    for (const Http::HeaderField &field : head.fields) {
-        if (trusted) {
-            // A trusted proxy's chain is kept as it sent it, every line of it.
-            if (equalsIgnoreCase(field.name, "x-forwarded-for")) {
-                if (!forwardedFor.isEmpty())
-                    forwardedFor.append(", ");
-                forwardedFor.append(field.value);
-            } else if (equalsIgnoreCase(field.name, "forwarded")) {
-                if (!forwarded.isEmpty())
-                    forwarded.append(", ");
-                forwarded.append(field.value);
-            } else if (equalsIgnoreCase(field.name, "x-forwarded-proto")) {
-                forwardedProto = field.value;
-            } else if (equalsIgnoreCase(field.name, "x-forwarded-host")) {
-                forwardedHost = field.value;
-            }
-        }
-        if (isRebuiltRequestField(field.name) || namedByConnection(field.name, connectionValues))
-            continue;
-        appendField(out, field.name, field.value);
-    }
-    const QByteArray client = addressText(request);
-    const QByteArrayView proto = request.secure ? "https" : "http";
-    if (forwardedFor.isEmpty())
-        forwardedFor = client;
-    appendField(out, "X-Forwarded-For", forwardedFor);
-    appendField(out, "X-Forwarded-Proto", forwardedProto.isEmpty() ? proto : forwardedProto);
-    if (!forwardedHost.isEmpty() || !head.host.isEmpty())
-        appendField(out, "X-Forwarded-Host", forwardedHost.isEmpty() ? head.host : forwardedHost);
-    if (forwarded.isEmpty()) {
-        const bool v6 = client.contains(':');
-        forwarded =
-            "for=" + (v6 ? "\"[" + client + "]\"" : client) + ";proto=" + proto.toByteArray();
-        if (!head.host.isEmpty() && Http::isToken(head.host))
-            forwarded += ";host=" + head.host.toByteArray();
-        else if (!head.host.isEmpty())
-            forwarded += ";host=\"" + head.host.toByteArray() + '"';
-    }
-    appendField(out, "Forwarded", forwarded);
-    if (settings.via)
-        appendField(out, "Via", request.version == "HTTP/2.0" ? "2 berth" : "1.1 berth");
-    appendField(out, "X-Berth-Txn", request.txnId);
-    if (m_upgrade) {
-        appendField(out, "Connection", "Upgrade");
-        appendField(out, "Upgrade", "websocket");
-        if (head.field("sec-websocket-key").isNull()) {
-            // HTTP/2 has no key: make one (the member's accept value is not relayed on h2).
-            QByteArray key(16, Qt::Uninitialized);
-            for (char &c : key)
-                c = char(QRandomGenerator::global()->generate());
-            appendField(out, "Sec-WebSocket-Key", key.toBase64());
-            if (head.field("sec-websocket-version").isNull())
-                appendField(out, "Sec-WebSocket-Version", "13");
-        }
-    }
-    if (m_cache)
-        out.append(m_cache->conditionalFields());
-    if (m_chunkedUp)
-        appendField(out, "Transfer-Encoding", "chunked");
-    else if (m_hasBody)
-        appendField(out, "Content-Length", QByteArray::number(head.contentLength));
-    else if (head.method == "POST" || head.method == "PUT" || head.method == "PATCH")
-        appendField(out, "Content-Length", "0");
-    out.append("\r\n");
-    return out;
+    if (m_reusedConnection)
+        upstreamConnected();
 }
 
 void ProxyCall::upstreamConnected()
@@ -336,10 +193,22 @@ void ProxyCall::upstreamConnected()
         done();
         return;
     }
-    UpstreamConnection::Timeouts timeouts{m_group->settings.connectTimeout,
-                                          m_group->settings.responseTimeout,
-                                          m_group->settings.readTimeout};
-    m_connection->beginRequest(this, buildHead(*exchange), exchange->request().method(), timeouts);
+    // Built in a buffer of the thread's, copied into the connection's output: no allocation
+    // once both have grown to a head's size.
+    thread_local QByteArray head;
+    MemberHeadOptions options;
+    options.upgrade = m_upgrade;
+    options.body = m_chunkedUp ? MemberHeadOptions::Body::Chunked
+                   : m_hasBody ? MemberHeadOptions::Body::Length
+                               : MemberHeadOptions::Body::None;
+    QByteArray conditional;
+    if (m_cache) {
+        conditional = m_cache->conditionalFields();
+        options.conditionalFields = conditional;
+    }
+    buildMemberHead(*m_group, m_member, exchange->request(), options, head);
+    m_connection->beginRequest(this, head, exchange->request().method(),
+                               memberTimeouts(m_group->settings));
     if (m_upgrade)
         m_connection->expectUpgrade();
     if (!m_hasBody) {
@@ -354,7 +223,7 @@ void ProxyCall::startBody(Http::Exchange &exchange)
 {
     m_bodyStarted = true;
     exchange.readBody(
-        [this, alive = m_alive](QByteArrayView chunk) {
+        [this, alive = aliveFlag()](QByteArrayView chunk) {
             if (!*alive || !m_connection || chunk.isEmpty())
                 return;
             bool ok = true;
@@ -374,7 +243,7 @@ void ProxyCall::startBody(Http::Exchange &exchange)
                 }
             }
         },
-        [this, alive = m_alive] {
+        [this, alive = aliveFlag()] {
             if (!*alive)
                 return;
             if (m_tunnel) {
@@ -437,9 +306,9 @@ void ProxyCall::upstreamHead(const Upstream::ResponseHead &head)
         done(); // the member's response is dropped with its connection
         return;
     }
-    QList<QByteArrayView> connectionValues;
+    Views connectionValues;
     for (const auto &[name, value] : head.fields) {
-        if (equalsIgnoreCase(name, "connection"))
+        if (name.size() == 10 && equalsIgnoreCase(name, "connection"))
             connectionValues.append(value);
     }
     Http::Response &response = exchange->response();
@@ -453,9 +322,8 @@ void ProxyCall::upstreamHead(const Upstream::ResponseHead &head)
     response.clear();
     response.status = head.status;
     for (const auto &[name, value] : head.fields) {
-        if (Upstream::isHopByHopField(name) || namedByConnection(name, connectionValues) ||
-            equalsIgnoreCase(name, "content-length") || equalsIgnoreCase(name, "date") ||
-            equalsIgnoreCase(name, "server") || equalsIgnoreCase(name, "x-berth-txn") ||
+        if (droppedResponseField(name) ||
+            (!connectionValues.isEmpty() && namedByConnection(name, connectionValues)) ||
             (!gatewayFields.empty() && isRateLimitField(name)))
             continue;
         response.addHeader(name, value);
@@ -509,11 +377,8 @@ void ProxyCall::upstreamEnd()
     m_member = -1;
     UpstreamConnection *connection = m_connection.data();
     m_connection = nullptr;
-    if (connection) {
-        const GroupSettings &settings = m_group->settings;
-        Upstream::ConnectionPool::forCurrentThread().put(
-            m_group->poolKeys[member], connection, settings.keepalive, settings.keepaliveTimeout);
-    }
+    if (connection)
+        releaseToPool(*m_group, member, connection);
     Http::Exchange *exchange = m_exchange.get();
     if (m_cache && exchange) // only a response that reached its end is stored
         m_cache->responseEnd();
@@ -610,7 +475,8 @@ void ProxyCall::done()
     if (m_finished)
         return;
     m_finished = true;
-    *m_alive = false;
+    if (m_alive)
+        *m_alive = false;
     if (m_connection) {
         UpstreamConnection *connection = m_connection.data();
         m_connection = nullptr;
@@ -628,7 +494,35 @@ void ProxyCall::done()
     m_exchange = {};
     m_cache.reset(); // ends a claim it did not fulfil, so collapsed requests stop waiting
     // Deleted once the current callback has returned: the caller may still be on our stack.
-    QTimer::singleShot(0, [this] { delete this; });
+    deleteSoon(this);
+}
+
+std::shared_ptr<bool> ProxyCall::aliveFlag()
+{
+    if (!m_alive) // made on first use: a request without a body or a queue never needs one
+        m_alive = std::make_shared<bool>(!m_finished);
+    return m_alive;
+}
+
+void ProxyCall::deleteSoon(ProxyCall *call)
+{
+    // One queued call per event-loop turn deletes every call that finished in it (a zero-time
+    // QTimer per call made and registered a timer object each time).
+    thread_local std::vector<ProxyCall *> finished;
+    if (finished.empty()) {
+        QMetaObject::invokeMethod(
+            Engine::Poller::forCurrentThread(),
+            [] {
+                // Both vectors keep their capacity from one turn to the next.
+                thread_local std::vector<ProxyCall *> batch;
+                batch.swap(finished);
+                for (ProxyCall *done : batch)
+                    delete done;
+                batch.clear();
+            },
+            Qt::QueuedConnection);
+    }
+    finished.push_back(call);
 }
 
 } // namespace Berth::Gateway

@@ -35,7 +35,6 @@ private:
     void attempt();
     void waitForCapacity();
     void connectMember();
-    QByteArray buildHead(Http::Exchange &exchange) const;
     void startBody(Http::Exchange &exchange);
 
     void upstreamConnected() override;
@@ -50,6 +49,7 @@ private:
     void answer(int status, QByteArrayView retryAfter = {});
     void clientGone();
     void done();
+    static void deleteSoon(ProxyCall *call);
     qint64 nowMs() const;
 
     std::shared_ptr<GroupRuntime> m_group;
@@ -72,7 +72,8 @@ private:
     bool m_upgrade = false; // a WebSocket handshake, proxied as a tunnel once the member agrees
     bool m_tunnel = false;
     // Cleared when the call is done: the body handlers given to the exchange may still run.
-    std::shared_ptr<bool> m_alive = std::make_shared<bool>(true);
+    std::shared_ptr<bool> aliveFlag();
+    std::shared_ptr<bool> m_alive;
     qint64 m_startedMs = 0;
     qint64 m_memberStartUs = 0;
     qint64 m_queueDeadlineMs = 0;

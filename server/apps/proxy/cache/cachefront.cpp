@@ -95,9 +95,19 @@ Fields mergeFields(const Fields &stored, const Upstream::ResponseHead &head)
     }
     for (const auto &[name, value] : head.fields) {
         if (fromHead(name))
-            merged.emplace_back(name, value);
+            merged.emplace_back(name.toByteArray(), value.toByteArray());
     }
     return merged;
+}
+
+// The member's fields as owned pairs, for the policy functions.
+Fields ownedFields(const Upstream::ResponseHead &head)
+{
+    Fields fields;
+    fields.reserve(head.fields.size());
+    for (const auto &[name, value] : head.fields)
+        fields.emplace_back(name.toByteArray(), value.toByteArray());
+    return fields;
 }
 
 void fillTimes(StoredResponse *response, const StorePlan &plan, qint64 nowMs)
@@ -293,7 +303,10 @@ void Transaction::route(std::shared_ptr<Transaction> self, Http::Exchange &excha
             entry.fresh(now) && !noCache && (cc.maxAge < 0 || age <= cc.maxAge * 1000);
         if (fresh) {
             cache.count(GroupCache::Hits);
-            t.serve(exchange, entry, "HIT");
+            if (t.m_clientConditional && t.clientHasRepresentation(entry))
+                t.serveNotModified(exchange, entry, "HIT");
+            else
+                t.serve(exchange, entry, "HIT");
             return;
         }
         if (cc.onlyIfCached) {
@@ -358,6 +371,46 @@ void Transaction::serve(Http::Exchange &exchange, const StoredResponse &entry, Q
     exchange.startResponse(entry.body.size());
     if (!entry.body.isEmpty() && !m_isHead)
         exchange.write(entry.body);
+    exchange.finish();
+}
+
+bool Transaction::clientHasRepresentation(const StoredResponse &entry) const
+{
+    // RFC 9110 §13.2.1: preconditions only apply to what would have been a 2xx.
+    if (entry.status < 200 || entry.status > 299)
+        return false;
+    QList<QByteArrayView> ifNoneMatch;
+    QByteArrayView ifModifiedSince;
+    for (const auto &[name, value] : m_requestFields) {
+        if (name == "if-none-match")
+            ifNoneMatch.append(value);
+        else if (name == "if-modified-since")
+            ifModifiedSince = value;
+    }
+    return Cache::clientHasRepresentation(ifNoneMatch, ifModifiedSince, parseFields(entry.fields));
+}
+
+void Transaction::serveNotModified(Http::Exchange &exchange, const StoredResponse &entry,
+                                   QByteArrayView label)
+{
+    // RFC 9110 §15.4.5: the fields a 200 would have carried that a 304 must repeat, and the
+    // validators; no representation metadata, no body.
+    static const char *const kept[] = {"cache-control", "content-location", "etag",
+                                       "expires",       "last-modified",    "vary"};
+    Http::Response &response = exchange.response();
+    response.clear();
+    response.status = 304;
+    for (const auto &[name, value] : parseFields(entry.fields)) {
+        for (const char *k : kept) {
+            if (equalsIgnoreCase(name, k)) {
+                response.addHeader(name, value);
+                break;
+            }
+        }
+    }
+    response.setHeader("Age", QByteArray::number(entry.ageMs(wallMs()) / 1000));
+    response.setHeader("X-Cache", label);
+    exchange.startResponse(0);
     exchange.finish();
 }
 
@@ -468,7 +521,10 @@ bool Transaction::backgroundHead(const Upstream::ResponseHead &head)
             equalsIgnoreCase(name, "date") || equalsIgnoreCase(name, "server") ||
             equalsIgnoreCase(name, "x-berth-txn") || equalsIgnoreCase(name, "age"))
             continue;
-        fields += name + ": " + value + "\r\n";
+        fields += name;
+        fields += ": ";
+        fields += value;
+        fields += "\r\n";
     }
     planResponse(head, fields);
     return m_storing;
@@ -479,9 +535,10 @@ void Transaction::planResponse(const Upstream::ResponseHead &head, const QByteAr
     if (!m_storeAllowed)
         return;
     const qint64 now = wallMs();
+    const Fields memberFields = ownedFields(head);
     const StorePlan plan =
-        planStore(head.status, head.fields, m_hasAuthorization, m_cache->ttlMs / 1000, now / 1000);
-    const QList<QByteArray> vary = varyNames(head.fields);
+        planStore(head.status, memberFields, m_hasAuthorization, m_cache->ttlMs / 1000, now / 1000);
+    const QList<QByteArray> vary = varyNames(memberFields);
     const QByteArray varyText = vary.join(',');
     if (!plan.store || (head.contentLength > m_cache->maxEntry)) {
         giveUp(head.status != 304 && head.status != 206);

@@ -44,13 +44,13 @@ struct GroupCache
 };
 
 // The cache's part in one proxied request (RFC 9111 for a shared cache). begin() answers from
-// the cache when it can — a fresh hit, a PURGE, only-if-cached, a stale entry another request
-// is refreshing — or waits for a concurrent fetch of the same key (request collapsing, bounded
-// by cache_lock_timeout) and otherwise hands the request on to the proxy with a Transaction,
-// which adds the stored validators to the member request and then sees the member's response:
-// a 304 refreshes and serves the stored entry, a 5xx or a failure may serve it stale
-// (stale-if-error), a storable response is copied into the store while it streams to the
-// client (abandoned past cache_max_entry or when the response is cut short).
+// the cache when it can — a fresh hit (304 when the client's validators match it), a PURGE,
+// only-if-cached, a stale entry another request is refreshing — or waits for a concurrent fetch of
+// the same key (request collapsing, bounded by cache_lock_timeout) and otherwise hands the request
+// on to the proxy with a Transaction, which adds the stored validators to the member request and
+// then sees the member's response: a 304 refreshes and serves the stored entry, a 5xx or a failure
+// may serve it stale (stale-if-error), a storable response is copied into the store while it
+// streams to the client (abandoned past cache_max_entry or when the response is cut short).
 class Transaction
 {
 public:
@@ -86,6 +86,11 @@ private:
     static void route(std::shared_ptr<Transaction> self, Http::Exchange &exchange,
                       const Proceed &proceed, qint64 waitUntilMs);
     void serve(Http::Exchange &exchange, const StoredResponse &entry, QByteArrayView label);
+    // The client's If-None-Match / If-Modified-Since say it holds the stored representation.
+    bool clientHasRepresentation(const StoredResponse &entry) const;
+    // 304 Not Modified for a fresh entry the client already has (validators, no body).
+    void serveNotModified(Http::Exchange &exchange, const StoredResponse &entry,
+                          QByteArrayView label);
     // A 304 from the member: the stored entry with the 304's fields and new freshness, stored.
     StoredResponse refreshFrom(const Upstream::ResponseHead &head, qint64 nowMs);
     // Whether to store the member's response, whose passed-on fields are `fields`.

@@ -125,6 +125,72 @@ QList<QByteArrayView> fieldValues(const Fields &fields, QByteArrayView name)
     return values;
 }
 
+namespace {
+
+// The opaque-tag of an entity-tag, quotes included, without a weak prefix (weak comparison,
+// RFC 9110 §8.8.3.2); empty when it is no entity-tag.
+QByteArrayView opaqueTag(QByteArrayView tag)
+{
+    if (tag.startsWith("W/"))
+        tag = tag.sliced(2);
+    if (tag.size() < 2 || tag.front() != '"' || tag.back() != '"' ||
+        tag.sliced(1, tag.size() - 2).contains('"'))
+        return {};
+    return tag;
+}
+
+// Whether an If-None-Match value (`*` or a list of entity-tags) matches the stored tag.
+bool listMatches(QByteArrayView value, QByteArrayView stored)
+{
+    qsizetype pos = 0;
+    while (pos < value.size()) {
+        const char c = value[pos];
+        if (c == ' ' || c == '\t' || c == ',') {
+            ++pos;
+            continue;
+        }
+        if (c == '*')
+            return true;
+        qsizetype start = pos;
+        if (value.sliced(pos).startsWith("W/"))
+            pos += 2;
+        if (pos >= value.size() || value[pos] != '"')
+            return false; // not an entity-tag list: no match
+        const qsizetype close = value.indexOf('"', pos + 1);
+        if (close < 0)
+            return false;
+        const QByteArrayView tag = opaqueTag(value.sliced(start, close + 1 - start));
+        if (!tag.isEmpty() && !stored.isEmpty() && tag == stored)
+            return true;
+        pos = close + 1;
+    }
+    return false;
+}
+
+} // namespace
+
+bool clientHasRepresentation(const QList<QByteArrayView> &ifNoneMatch,
+                             QByteArrayView ifModifiedSince, const Fields &storedFields)
+{
+    if (!ifNoneMatch.isEmpty()) {
+        const QList<QByteArrayView> etags = fieldValues(storedFields, "etag");
+        const QByteArrayView stored = etags.isEmpty() ? QByteArrayView() : opaqueTag(etags.front());
+        for (QByteArrayView value : ifNoneMatch) {
+            if (listMatches(value, stored))
+                return true;
+        }
+        return false;
+    }
+    if (ifModifiedSince.isEmpty())
+        return false;
+    const QList<QByteArrayView> modified = fieldValues(storedFields, "last-modified");
+    if (modified.isEmpty())
+        return false;
+    const qint64 since = parseHttpDate(ifModifiedSince.trimmed());
+    const qint64 last = parseHttpDate(modified.front().trimmed());
+    return since >= 0 && last >= 0 && last <= since;
+}
+
 QList<QByteArray> varyNames(const Fields &responseFields)
 {
     QList<QByteArray> names;

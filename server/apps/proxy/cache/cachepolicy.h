@@ -58,6 +58,14 @@ StorePlan planStore(int status, const Fields &responseFields, bool requestHasAut
 // Values of every field called `name`.
 QList<QByteArrayView> fieldValues(const Fields &fields, QByteArrayView name);
 
+// RFC 9110 §13.2.2 for a stored response to a GET or HEAD: true when the client's conditional
+// fields (every If-None-Match value, the If-Modified-Since value; empty when absent) say it
+// already has the stored representation, so a 304 answers. If-None-Match, when present, decides
+// alone (weak comparison against the stored ETag, `*` matches); otherwise If-Modified-Since is
+// compared with the stored Last-Modified (an unparsable date is ignored).
+bool clientHasRepresentation(const QList<QByteArrayView> &ifNoneMatch,
+                             QByteArrayView ifModifiedSince, const Fields &storedFields);
+
 // The request header names a response varies on, lower case; {"*"} for `Vary: *`.
 QList<QByteArray> varyNames(const Fields &responseFields);
 
