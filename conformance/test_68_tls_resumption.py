@@ -133,6 +133,20 @@ def test_session_resumes_on_every_worker_and_after_reload(berth_server, version)
     assert worker_pid(response) in new_pids
 
 
+def test_master_rotates_ticket_keys(berth_server):
+    # With a 1 s rotation a ticket's key is rotated out after two rotations: the master (not a
+    # worker) rotates, every worker follows, and the ticket then costs a full handshake.
+    srv = berth_server(config("ssl_ticket_key_rotation = 1s"))
+    ctx = context("TLSv1_3")
+    _, _, session = fetch(srv.port, ctx)
+    start = time.monotonic()
+    assert berth.wait_until(lambda: not fetch(srv.port, ctx, session)[1], timeout=10)
+    assert time.monotonic() - start >= 1.0  # not before one rotation interval
+    # A session made under the new keys resumes.
+    _, _, fresh = fetch(srv.port, ctx)
+    assert fetch(srv.port, ctx, fresh)[1]
+
+
 def test_tickets_off_leaves_only_the_per_worker_cache(berth_server):
     # One worker, so the cache that holds the session is the one asked.
     srv = berth_server(config("ssl_session_tickets = no", workers=1))
