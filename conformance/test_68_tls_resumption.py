@@ -2,7 +2,8 @@
 ssl_ktls; docs/tls.md).
 
 With two workers a session made on one resumes on both (the ticket keys are shared through
-the master), for TLS 1.2 and 1.3, and still after a HUP reload; `ssl_session_tickets = no`
+the master, which rotates them), for TLS 1.2 and 1.3, on h2 and the admin listener too, and still
+after a HUP reload; `ssl_session_tickets = no`
 leaves only the per-worker cache; a session older than ssl_session_timeout is a full handshake;
 a tampered ticket is a full handshake, not an error; a 1 MiB file is byte-identical over TLS
 with ssl_ktls on, whole and in ranges (whether or not this kernel offers kTLS)."""
@@ -185,6 +186,35 @@ def test_expired_session_is_a_full_handshake(berth_server):
         response, reused, _ = fetch(srv.port, ctx, session)
         assert not reused, version
         worker_pid(response)  # and the request is served
+
+
+def test_h2_and_admin_listeners_resume_too(berth_server):
+    import admin
+
+    certs = berth.throwaway_certs()
+    keys = f"cert = {certs}/localhost.pem\nkey = {certs}/localhost.key\n"
+    # [admin] ends the configuration, so [tls] (the main port speaks TLS) can follow it.
+    srv = admin.start(berth_server, extra=f"tls = yes\n{keys}\n[tls]\nenabled = yes\n{keys}",
+                      workers=2)
+    for version in VERSIONS:
+        # The admin API (a service process of its own) under the same shared keys.
+        ctx = context(version)
+        _, _, session = fetch(srv.admin_port, ctx, target="/info")
+        assert fetch(srv.admin_port, ctx, session, target="/info")[1], version
+        # h2 through ALPN on the main listener: resumed, and h2 agreed again.
+        h2 = context(version)
+        h2.set_alpn_protocols(["h2"])
+        sessions = []
+        for resume in (None, "again"):
+            sock = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+            with h2.wrap_socket(sock, server_hostname="localhost",
+                                session=sessions[0] if resume else None) as tls:
+                tls.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+                assert tls.recv(9)  # the server's SETTINGS (and with it, TLS 1.3 tickets)
+                assert tls.selected_alpn_protocol() == "h2"
+                if resume:
+                    assert tls.session_reused, version
+                sessions.append(tls.session)
 
 
 def _der_element(data: bytes, at: int) -> tuple[int, int, int]:
