@@ -1,12 +1,12 @@
 """Layer 68: TLS session resumption and kernel TLS ([tls] ssl_session_*, ssl_ticket_key_rotation,
 ssl_ktls; docs/tls.md).
 
-With two workers a session made on one resumes on both (the ticket keys are shared through
-the master, which rotates them), for TLS 1.2 and 1.3, on h2 and the admin listener too, and still
-after a HUP reload; `ssl_session_tickets = no`
-leaves only the per-worker cache; a session older than ssl_session_timeout is a full handshake;
-a tampered ticket is a full handshake, not an error; a 1 MiB file is byte-identical over TLS
-with ssl_ktls on, whole and in ranges (whether or not this kernel offers kTLS)."""
+With two workers a session made on one resumes on both (the ticket keys are shared through the
+master, which rotates them), for TLS 1.2 and 1.3, on h2 and the admin listener too, and still
+after a HUP reload; `ssl_session_tickets = no` leaves only the per-worker cache; a session older
+than ssl_session_timeout is a full handshake; a tampered ticket is a full handshake, not an
+error; a 1 MiB file is byte-identical over TLS with ssl_ktls on, whole and in ranges (whether or
+not this kernel offers kTLS)."""
 
 from __future__ import annotations
 
