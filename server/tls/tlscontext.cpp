@@ -310,7 +310,7 @@ bool TlsContext::kernelHasKtls()
 {
     // Listed once the module is loaded (or built in); OpenSSL may also load it on first use.
     QFile ulp(QStringLiteral("/proc/sys/net/ipv4/tcp_available_ulp"));
-    if (ulp.open(QIODevice::ReadOnly) && ulp.readAll().split(' ').contains("tls"))
+    if (ulp.open(QIODevice::ReadOnly) && ulp.readAll().simplified().split(' ').contains("tls"))
         return true;
     return QFile::exists(QStringLiteral("/sys/module/tls"));
 }
