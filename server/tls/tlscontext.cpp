@@ -140,6 +140,7 @@ TlsSettings TlsSettings::fromConfig(const Config::Config &config)
                      config.getDuration(tls, QStringLiteral("ssl_session_timeout"))));
     s.resumption.cacheSize = long(config.getInt(tls, QStringLiteral("ssl_session_cache")));
     s.ktls = config.getBool(tls, QStringLiteral("ssl_ktls"));
+    s.ticketKeyRotation = config.getDuration(tls, QStringLiteral("ssl_ticket_key_rotation"));
     for (const Config::Section *section : config.sectionsWithPrefix(QStringLiteral("tls:"))) {
         Certificate c;
         // The default names the section: [tls:example.org] serves example.org.
@@ -262,6 +263,14 @@ std::shared_ptr<TlsContext> TlsContext::create(const TlsSettings &settings,
     }
     if (settings.ktls && Core::SharedRegion::inServer()) // not in `berthd check`
         logKtlsOnce();
+    // A ticket is only guaranteed one rotation interval before its key is gone.
+    if (settings.resumption.tickets && settings.resumption.timeout > settings.ticketKeyRotation &&
+        diagnostics) {
+        diagnostics->append(
+            {Diagnostic::Severity::Warning, settings.defaultCertificate.location,
+             QStringLiteral("[tls] ssl_session_timeout is longer than ssl_ticket_key_rotation: "
+                            "tickets older than one rotation may no longer resume")});
+    }
     context->m_default = build(settings.defaultCertificate, QStringLiteral("tls"));
     ok = ok && context->m_default;
     for (const Certificate &certificate : settings.sniCertificates) {

@@ -42,7 +42,8 @@ struct TlsSettings
     QString minVersion = QStringLiteral("1.2");
     bool http2 = true;             // "h2" offered through ALPN ([tls] http2 and [http2] enabled)
     ResumptionSettings resumption; // ssl_session_tickets, _timeout, _cache
-    bool ktls = false;             // ssl_ktls: SSL_OP_ENABLE_KTLS (when the kernel can)
+    std::chrono::milliseconds ticketKeyRotation{3'600'000}; // ssl_ticket_key_rotation
+    bool ktls = false; // ssl_ktls: SSL_OP_ENABLE_KTLS (when the kernel can)
 
     bool any() const { return enabled || port > 0; }
     static TlsSettings fromConfig(const Config::Config &config);

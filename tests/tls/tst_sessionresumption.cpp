@@ -123,6 +123,7 @@ private Q_SLOTS:
     void previousKeyDecryptsAndRenews();
     void unknownOrDamagedTicketIsAFullHandshake();
     void ticketsOffIssueNoStatelessTicket();
+    void timeoutLongerThanRotationIsAWarning();
 
 private:
     std::shared_ptr<Tls::TlsContext> server(bool tickets = true) const;
@@ -267,6 +268,26 @@ void TestSessionResumption::ticketsOffIssueNoStatelessTicket()
     Handshake same(m_client, context->defaultContext(), TLS1_2_VERSION, first.session);
     QVERIFY(same.ok);
     QVERIFY(same.reused); // its own cache does
+}
+
+void TestSessionResumption::timeoutLongerThanRotationIsAWarning()
+{
+    Tls::TlsSettings settings;
+    settings.enabled = true;
+    settings.defaultCertificate.certFile = m_dir.filePath(QStringLiteral("cert.pem"));
+    settings.defaultCertificate.keyFile = m_dir.filePath(QStringLiteral("key.pem"));
+    Config::Diagnostics problems;
+    QVERIFY(Tls::TlsContext::create(settings, &problems)); // defaults: 1h and 1h
+    QVERIFY(problems.isEmpty());
+    settings.resumption.timeout = std::chrono::hours(24);
+    QVERIFY(Tls::TlsContext::create(settings, &problems)); // still serves
+    QCOMPARE(problems.size(), 1);
+    QVERIFY(!problems.first().isError());
+    QVERIFY(problems.first().message.contains(QStringLiteral("ssl_ticket_key_rotation")));
+    problems.clear();
+    settings.resumption.tickets = false; // no tickets, nothing to warn about
+    QVERIFY(Tls::TlsContext::create(settings, &problems));
+    QVERIFY(problems.isEmpty());
 }
 
 QTEST_GUILESS_MAIN(TestSessionResumption)
