@@ -245,6 +245,21 @@ Schema makeBuiltin()
             key(u"http2"_s, T::Bool, u"yes"_s,
                 u"Offer `h2` through ALPN on this listener (with [http2] enabled); `no` keeps TLS "
                 u"clients on HTTP/1.1."_s),
+            key(u"ssl_session_tickets"_s, T::Bool, u"yes"_s,
+                u"Resume sessions with tickets under keys every worker shares (TLS 1.2 and 1.3, "
+                u"across workers and reloads); `no`: only the per-worker session cache."_s),
+            key(u"ssl_session_timeout"_s, T::Duration, u"1h"_s,
+                u"How long a session may be resumed after its full handshake (at least 1s)."_s),
+            key(u"ssl_ticket_key_rotation"_s, T::Duration, u"1h"_s,
+                u"How often the master makes a new ticket key (at least 1s); the previous one "
+                u"still decrypts for one more interval. Changes with a restart."_s),
+            range(key(u"ssl_session_cache"_s, T::Int, u"20000"_s,
+                      u"Sessions each worker keeps for TLS 1.2 session-id resumption (and TLS 1.3 "
+                      u"with tickets off); 0: none."_s),
+                  0, 10'000'000),
+            key(u"ssl_ktls"_s, T::Bool, u"no"_s,
+                u"Kernel TLS: the kernel encrypts, and static files over TLS go out with "
+                u"sendfile; without kernel support TLS stays in OpenSSL."_s),
         }));
     schema.addSection(
         section(u"tls:*"_s,

@@ -11,6 +11,7 @@
 #include "runtime/processutil.h"
 #include "runtime/sharedstate.h"
 #include "runtime/signalpipe.h"
+#include "runtime/ticketkeys.h"
 #include "service/serviceregistry.h"
 #include "snapshottransport.h"
 
@@ -187,6 +188,16 @@ bool ServiceHost::start(QStringList *errors)
     connect(pipe, &Core::SignalPipe::received, this, &ServiceHost::onSignal);
     connect(&m_logFlush, &QTimer::timeout, this, [] { Log::Logging::flushAll(); });
     m_logFlush.start(100);
+    if (m_inProcess) {
+        // No master: this process makes the TLS ticket keys (runtime/ticketkeys.h).
+        const qint64 rotationMs =
+            m_config.getDuration(QStringLiteral("tls"), QStringLiteral("ssl_ticket_key_rotation"))
+                .count();
+        connect(&m_logFlush, &QTimer::timeout, this, [rotationMs] {
+            Core::TicketKeyRing::instance()->rotateIfDue(Core::monotonicMs(),
+                                                         qMax<qint64>(1000, rotationMs));
+        });
+    }
     for (auto &service : m_services) {
         connect(service.get(), &Service::drained, this, &ServiceHost::onDrained,
                 Qt::QueuedConnection);

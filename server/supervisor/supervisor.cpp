@@ -13,6 +13,7 @@
 #include "runtime/processutil.h"
 #include "runtime/sharedstate.h"
 #include "runtime/signalpipe.h"
+#include "runtime/ticketkeys.h"
 #include "runtime/workerhealth.h"
 #include "service/serviceregistry.h"
 #include "snapshottransport.h"
@@ -117,6 +118,9 @@ bool Supervisor::prepare()
         return false;
     }
     m_workerTimeoutMs = config.getDuration(server, QStringLiteral("worker_timeout")).count();
+    m_ticketKeyRotationMs = qMax<qint64>(
+        1000, config.getDuration(QStringLiteral("tls"), QStringLiteral("ssl_ticket_key_rotation"))
+                  .count());
     m_snapshots.insert(m_generation, Config::Snapshot::capture(config, quint64(m_generation)));
     m_pidFile = config.getPath(server, QStringLiteral("pid_file"));
     if (!Core::writePidFile(m_pidFile, &error) ||
@@ -640,6 +644,8 @@ void Supervisor::checkFinished()
 
 void Supervisor::checkHealth()
 {
+    // The master is the ticket key ring's only writer (runtime/ticketkeys.h).
+    Core::TicketKeyRing::instance()->rotateIfDue(Core::monotonicMs(), m_ticketKeyRotationMs);
     // gunicorn's "WORKER TIMEOUT", but saying what hung: the request the stuck thread was
     // running and where in the code it is, before the child is replaced.
     if (!m_shared || m_workerTimeoutMs <= 0)

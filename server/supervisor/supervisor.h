@@ -157,6 +157,7 @@ private:
 
     // From the configuration in force.
     qint64 m_workerTimeoutMs = 30'000;
+    qint64 m_ticketKeyRotationMs = 3'600'000; // [tls] ssl_ticket_key_rotation
     QString m_pidFile;
     QString m_listenerSummary;
 

@@ -1,12 +1,20 @@
 #include "tlscontext.h"
 
+#include "runtime/sharedregion.h"
+
 #include <config/config.h>
 
+#include <QCryptographicHash>
 #include <QFile>
+#include <QLoggingCategory>
+
+#include <mutex>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+
+Q_LOGGING_CATEGORY(lcTlsContext, "berth.tls")
 
 namespace Berth::Tls {
 
@@ -69,6 +77,31 @@ int selectAlpn(SSL *ssl, const unsigned char **out, unsigned char *outLength,
     return SSL_TLSEXT_ERR_OK;
 }
 
+// Sessions made under one certificate and client-verification policy resume only under the
+// same ones (a reload that keeps them keeps resumption working).
+QByteArray sessionIdContext(const Certificate &certificate, const TlsSettings &settings)
+{
+    QCryptographicHash hash(QCryptographicHash::Sha256);
+    for (const QString &part : {certificate.certFile, certificate.keyFile, settings.verifyClient,
+                                settings.clientCaFile}) {
+        hash.addData(part.toUtf8());
+        hash.addData(QByteArrayView("\0", 1));
+    }
+    return hash.result();
+}
+
+void logKtlsOnce()
+{
+    static std::once_flag once;
+    std::call_once(once, [] {
+        if (TlsContext::kernelHasKtls())
+            qCInfo(lcTlsContext) << "ssl_ktls: kernel TLS is used where the cipher allows it";
+        else
+            qCInfo(lcTlsContext) << "ssl_ktls: this kernel offers no TLS offload (no `tls` "
+                                    "module); OpenSSL encrypts in user space";
+    });
+}
+
 int selectCertificate(SSL *ssl, int *, void *arg)
 {
     const auto *context = static_cast<const TlsContext *>(arg);
@@ -100,6 +133,14 @@ TlsSettings TlsSettings::fromConfig(const Config::Config &config)
     s.minVersion = config.getString(tls, QStringLiteral("min_version"));
     s.http2 = config.getBool(tls, QStringLiteral("http2")) &&
               config.getBool(QStringLiteral("http2"), QStringLiteral("enabled"));
+    s.resumption.tickets = config.getBool(tls, QStringLiteral("ssl_session_tickets"));
+    s.resumption.timeout =
+        std::max(std::chrono::seconds(1),
+                 std::chrono::duration_cast<std::chrono::seconds>(
+                     config.getDuration(tls, QStringLiteral("ssl_session_timeout"))));
+    s.resumption.cacheSize = long(config.getInt(tls, QStringLiteral("ssl_session_cache")));
+    s.ktls = config.getBool(tls, QStringLiteral("ssl_ktls"));
+    s.ticketKeyRotation = config.getDuration(tls, QStringLiteral("ssl_ticket_key_rotation"));
     for (const Config::Section *section : config.sectionsWithPrefix(QStringLiteral("tls:"))) {
         Certificate c;
         // The default names the section: [tls:example.org] serves example.org.
@@ -145,6 +186,17 @@ std::shared_ptr<TlsContext> TlsContext::create(const TlsSettings &settings,
                                      SSL_OP_IGNORE_UNEXPECTED_EOF);
         SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                                   SSL_MODE_RELEASE_BUFFERS);
+        // The kernel takes over record encryption after the handshake where it can (then files
+        // go out with SSL_sendfile); where it can't, OpenSSL silently keeps doing it.
+        if (settings.ktls)
+            SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
+        ResumptionSettings resumption = settings.resumption;
+        resumption.sessionIdContext = sessionIdContext(certificate, settings);
+        if (!configureResumption(ctx, resumption)) {
+            report(diagnostics, where,
+                   QStringLiteral("[%1] session resumption: %2").arg(section, opensslError()));
+            return nullptr;
+        }
         const QByteArray ciphers =
             settings.ciphers.isEmpty() ? QByteArray(DefaultCiphers) : settings.ciphers.toLatin1();
         if (SSL_CTX_set_cipher_list(ctx, ciphers.constData()) != 1) {
@@ -209,6 +261,16 @@ std::shared_ptr<TlsContext> TlsContext::create(const TlsSettings &settings,
                    .arg(settings.verifyClient));
         ok = false;
     }
+    if (settings.ktls && Core::SharedRegion::inServer()) // not in `berthd check`
+        logKtlsOnce();
+    // A ticket is only guaranteed one rotation interval before its key is gone.
+    if (settings.resumption.tickets && settings.resumption.timeout > settings.ticketKeyRotation &&
+        diagnostics) {
+        diagnostics->append(
+            {Diagnostic::Severity::Warning, settings.defaultCertificate.location,
+             QStringLiteral("[tls] ssl_session_timeout is longer than ssl_ticket_key_rotation: "
+                            "tickets older than one rotation may no longer resume")});
+    }
     context->m_default = build(settings.defaultCertificate, QStringLiteral("tls"));
     ok = ok && context->m_default;
     for (const Certificate &certificate : settings.sniCertificates) {
@@ -251,6 +313,15 @@ SSL_CTX *TlsContext::contextForName(const QByteArray &serverName) const
             return n.context;
     }
     return nullptr;
+}
+
+bool TlsContext::kernelHasKtls()
+{
+    // Listed once the module is loaded (or built in); OpenSSL may also load it on first use.
+    QFile ulp(QStringLiteral("/proc/sys/net/ipv4/tcp_available_ulp"));
+    if (ulp.open(QIODevice::ReadOnly) && ulp.readAll().simplified().split(' ').contains("tls"))
+        return true;
+    return QFile::exists(QStringLiteral("/sys/module/tls"));
 }
 
 std::shared_ptr<TlsContext> TlsContextSlot::current() const

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "sessionresumption.h"
+
 #include <config/diagnostic.h>
 
 #include <QList>
@@ -38,7 +40,10 @@ struct TlsSettings
     QString verifyClient = QStringLiteral("no"); // no | optional | require
     QString ciphers; // TLS 1.2 cipher list (TLS 1.3 suites are OpenSSL's AEAD set)
     QString minVersion = QStringLiteral("1.2");
-    bool http2 = true; // "h2" offered through ALPN ([tls] http2 and [http2] enabled)
+    bool http2 = true;             // "h2" offered through ALPN ([tls] http2 and [http2] enabled)
+    ResumptionSettings resumption; // ssl_session_tickets, _timeout, _cache
+    std::chrono::milliseconds ticketKeyRotation{3'600'000}; // ssl_ticket_key_rotation
+    bool ktls = false; // ssl_ktls: SSL_OP_ENABLE_KTLS (when the kernel can)
 
     bool any() const { return enabled || port > 0; }
     static TlsSettings fromConfig(const Config::Config &config);
@@ -46,7 +51,9 @@ struct TlsSettings
 
 // An OpenSSL server context built from TlsSettings: certificates checked against their keys,
 // TLS 1.2+ with AEAD ciphers only, no renegotiation or compression, ALPN, SNI choosing a
-// certificate per virtual host, optional client-certificate verification. Immutable once built.
+// certificate per virtual host, optional client-certificate verification, session resumption
+// (tickets shared by every process of the server, a per-process session cache), kernel TLS
+// when asked for. Immutable once built.
 class TlsContext
 {
 public:
@@ -62,6 +69,8 @@ public:
     SSL_CTX *defaultContext() const { return m_default; }
     // The context whose certificate serves this SNI name, or null for the default one.
     SSL_CTX *contextForName(const QByteArray &serverName) const;
+    // Whether this kernel offers TLS offload (the `tls` TCP upper-layer protocol).
+    static bool kernelHasKtls();
 
 private:
     TlsContext() = default;

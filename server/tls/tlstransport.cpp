@@ -4,6 +4,7 @@
 
 #include <QLoggingCategory>
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -66,6 +67,26 @@ qsizetype TlsTransport::write(const char *data, qsizetype size, bool)
     if (result == 1)
         return qsizetype(n);
     return failure(result);
+}
+
+bool TlsTransport::canSendFile() const
+{
+    return m_ssl && SSL_is_init_finished(m_ssl) && BIO_get_ktls_send(SSL_get_wbio(m_ssl));
+}
+
+qsizetype TlsTransport::sendFile(int fileFd, qint64 *offset, qsizetype count)
+{
+    if (!m_ssl)
+        return Failed;
+    ERR_clear_error();
+    const ossl_ssize_t n = SSL_sendfile(m_ssl, fileFd, off_t(*offset), size_t(count), 0);
+    if (n > 0) {
+        *offset += n;
+        return qsizetype(n);
+    }
+    if (n == 0)
+        return Failed; // the file ended early: the promised length can't be delivered
+    return failure(int(n));
 }
 
 qsizetype TlsTransport::failure(int result)

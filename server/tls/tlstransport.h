@@ -22,6 +22,10 @@ public:
 
     qsizetype read(char *buffer, qsizetype size) override;
     qsizetype write(const char *data, qsizetype size, bool more) override;
+    // With kernel TLS ([tls] ssl_ktls and a kernel that took the keys): SSL_sendfile, so a
+    // static file is encrypted by the kernel without passing through user space.
+    bool canSendFile() const override;
+    qsizetype sendFile(int fileFd, qint64 *offset, qsizetype count) override;
     void shutdownWrite() override;
     bool hasBufferedInput() const override;
     bool wantsWrite() const override { return m_wantsWrite; }
