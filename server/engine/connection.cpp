@@ -26,62 +26,41 @@ constexpr qsizetype ReadChunk = 16 * 1024;
 constexpr qint64 SendfileChunk = 1024 * 1024;
 constexpr qsizetype FileBufferChunk = 64 * 1024; // file piece per write when sendfile can't be used
 
-quint16 portOf(const sockaddr_storage &addr)
-{
-    return ntohs(addr.ss_family == AF_INET6
-                     ? reinterpret_cast<const sockaddr_in6 *>(&addr)->sin6_port
-                     : reinterpret_cast<const sockaddr_in *>(&addr)->sin_port);
-}
-
-// A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d: logs and rules want a.b.c.d.
-QHostAddress unmapped(const QHostAddress &address)
-{
-    bool ok = false;
-    const quint32 v4 = address.toIPv4Address(&ok);
-    return ok && address.protocol() == QAbstractSocket::IPv6Protocol ? QHostAddress(v4) : address;
-}
-
 } // namespace
 
 Connection::Connection(ConnectionManager &manager, int fd, quint64 id,
                        std::unique_ptr<Transport> transport)
-    : QObject(&manager)
-    , m_manager(manager)
+    : m_manager(manager)
     , m_transport(transport ? std::move(transport) : std::make_unique<PlainTransport>(fd))
     , m_fd(fd)
     , m_id(id)
 {
     sockaddr_storage addr{};
     socklen_t len = sizeof(addr);
-    if (::getpeername(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0) {
+    // The accept that made fd knew the peer already: no getpeername for it.
+    if (const sockaddr *peer = manager.acceptedPeer(fd)) {
+        m_unixPeer = peer->sa_family == AF_UNIX;
+        m_peer = SocketAddress::fromSockaddr(peer);
+    } else if (fd >= 0 && ::getpeername(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0) {
         m_unixPeer = addr.ss_family == AF_UNIX;
-        if (!m_unixPeer) {
-            m_peerAddress = unmapped(QHostAddress(reinterpret_cast<sockaddr *>(&addr)));
-            m_peerPort = portOf(addr);
-        }
+        m_peer = SocketAddress::fromSockaddr(reinterpret_cast<sockaddr *>(&addr));
     }
     len = sizeof(addr);
-    if (::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0 &&
-        addr.ss_family != AF_UNIX) {
-        m_localAddress = unmapped(QHostAddress(reinterpret_cast<sockaddr *>(&addr)));
-        m_localPort = portOf(addr);
-    }
+    if (fd >= 0 && ::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0)
+        m_local = SocketAddress::fromSockaddr(reinterpret_cast<sockaddr *>(&addr));
     // What the accept learned beyond the socket (the listener's options, a PROXY header);
     // the same fd keeps it across a hand-over to another codec.
     if (const ConnectionOrigin *origin = manager.origin(fd)) {
         m_http2Allowed = origin->http2;
         if (origin->proxied) {
             m_unixPeer = false;
-            m_peerAddress = origin->peerAddress;
-            m_peerPort = origin->peerPort;
-            m_localAddress = origin->localAddress;
-            m_localPort = origin->localPort;
+            m_peer = SocketAddress::fromHost(origin->peerAddress, origin->peerPort);
+            m_local = SocketAddress::fromHost(origin->localAddress, origin->localPort);
             m_proxySsl = origin->ssl;
         }
     }
-    // Responses go out whole in one write, so Nagle can only delay them.
-    const int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    // TCP_NODELAY (responses go out whole in one write, so Nagle can only delay them) is set
+    // on the listening sockets once and inherited by every accepted one (ConnectionManager).
 }
 
 Connection::~Connection()
@@ -539,22 +518,29 @@ void Connection::releaseIdleBuffers()
     onReleaseIdleBuffers();
 }
 
-const QByteArray &Connection::clientText()
+QByteArrayView Connection::clientText()
 {
-    // Once per connection, not per request.
-    if (m_clientText.isEmpty() && m_unixPeer)
-        m_clientText = QByteArrayLiteral("unix:");
-    else if (m_clientText.isEmpty())
-        m_clientText = m_peerAddress.toString().toLatin1() + ':' + QByteArray::number(m_peerPort);
-    return m_clientText;
+    // Once per connection, not per request, and into the connection's own buffer.
+    if (m_clientTextLength == 0) {
+        if (m_unixPeer || m_peer.isNull()) {
+            const char *text = m_unixPeer ? "unix:" : ":0"; // ":0": no address (a test socket)
+            m_clientTextLength = quint8(std::strlen(text));
+            std::memcpy(m_clientText, text, m_clientTextLength);
+        } else {
+            m_clientTextLength = quint8(m_peer.format(m_clientText));
+        }
+    }
+    return QByteArrayView(m_clientText, m_clientTextLength);
 }
 
 void Connection::fillConnectionAddresses(Http::Request &request) const
 {
-    request.peerAddress = m_peerAddress;
-    request.peerPort = m_peerPort;
-    request.localAddress = m_localAddress;
-    request.localPort = m_localPort;
+    // No allocation when the request already holds these addresses (the common case: the
+    // same connection's previous request, or the same client).
+    m_peer.assignTo(request.peerAddress);
+    request.peerPort = m_peer.port();
+    m_local.assignTo(request.localAddress);
+    request.localPort = m_local.port();
     request.secure = m_transport->isSecure() || m_proxySsl;
     request.unixPeer = m_unixPeer;
     request.forwardedFor = false;
@@ -565,7 +551,7 @@ const QByteArray &Connection::serverText()
     // Shared with every connection of the thread on the same port (one allocation per port,
     // not per connection).
     if (m_serverText.isEmpty())
-        m_serverText = m_manager.serverText(m_unixPeer ? -1 : int(m_localPort));
+        m_serverText = m_manager.serverText(m_unixPeer ? -1 : int(m_local.port()));
     return m_serverText;
 }
 

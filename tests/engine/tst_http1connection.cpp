@@ -196,6 +196,9 @@ private Q_SLOTS:
     void idleTimeoutClosesKeepAlive();
     void idleConnectionSleepsUntilItsDeadline();
     void idleConnectionLendsItsBuffersToTheThread();
+    void idleConnectionHoldsNoExchange();
+    void staleExchangeReferenceTouchesNothing();
+    void closedConnectionIsDeletedAfterTheTurn();
     void backPressureWaitsForWritable();
     void lingeringCloseSwallowsThenCloses();
     void clientLeavingMidBodyIsNoticedAtOnce();
@@ -385,6 +388,70 @@ void TestHttp1Connection::idleConnectionLendsItsBuffersToTheThread()
     QCOMPARE(m_wire->fromServer.count("HTTP/1.1 200 OK"), 2);
     QVERIFY(m_wire->fromServer.indexOf("/answer/2") < m_wire->fromServer.indexOf("/answer/3"));
     QVERIFY(ThreadBuffers::takeBytes().capacity() > 0);
+}
+
+void TestHttp1Connection::idleConnectionHoldsNoExchange()
+{
+    // Before the first byte and between requests the connection borrows no exchange.
+    QVERIFY(!m_connection->exchange());
+    const int pooled = m_manager->pooledHttp1Exchanges();
+    feed("GET /hold HTTP/1.1\r\nHost: a\r\n\r\n");
+    Http::Exchange *inFlight = m_connection->exchange();
+    QVERIFY(inFlight);
+    QCOMPARE(m_manager->pooledHttp1Exchanges(), qMax(pooled - 1, 0));
+    m_observed.handle->respond(204, {}, {});
+    QVERIFY(m_wire->fromServer.startsWith("HTTP/1.1 204 "));
+    // Answered with nothing pending: the exchange went back to the thread's pool...
+    QVERIFY(!m_connection->exchange());
+    QCOMPARE(m_manager->pooledHttp1Exchanges(), qMax(pooled - 1, 0) + 1);
+    // ...and the next request borrows it back, on this connection or another one.
+    feed("GET /hold HTTP/1.1\r\nHost: a\r\n\r\n");
+    QCOMPARE(m_connection->exchange(), inFlight);
+    QCOMPARE(m_observed.handle->request().head.target, QByteArrayView("/hold"));
+    // A partial head keeps it: the bytes already parsed belong to it.
+    m_observed.handle->respond(204, {}, {});
+    feed("GET /ho");
+    QVERIFY(m_connection->exchange());
+    feed("ld HTTP/1.1\r\nHost: a\r\n\r\n");
+    QVERIFY(m_observed.handle);
+    QCOMPARE(m_wire->fromServer.count("HTTP/1.1 204 "), 2);
+}
+
+void TestHttp1Connection::staleExchangeReferenceTouchesNothing()
+{
+    // An app that kept a plain reference past the end of its exchange (a bug, but one that
+    // must not write into whatever request the pooled exchange serves next).
+    feed("GET /hold HTTP/1.1\r\nHost: a\r\n\r\n");
+    Http::Exchange *stale = m_observed.handle.get();
+    QVERIFY(stale);
+    stale->respond(204, {}, {});
+    const QByteArray answered = m_wire->fromServer;
+    stale->respond(500, "text/plain", "late");
+    stale->startResponse(10);
+    QVERIFY(!stale->write("late"));
+    stale->finish();
+    stale->abort();
+    QVERIFY(!stale->startTunnel());
+    QVERIFY(!stale->isTunnel());
+    QCOMPARE(m_wire->fromServer, answered);
+    QCOMPARE(m_manager->connectionCount(), 1); // the abort did not close the connection
+    feed("GET /answer/next HTTP/1.1\r\nHost: a\r\n\r\n");
+    QVERIFY(m_wire->fromServer.mid(answered.size()).startsWith("HTTP/1.1 200 OK"));
+}
+
+void TestHttp1Connection::closedConnectionIsDeletedAfterTheTurn()
+{
+    // Connections are plain objects (no QObject, no deleteLater): a closed one waits for the
+    // end of the loop turn, here the manager's own destruction, and its exchange goes back.
+    feed("GET /answer HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    QVERIFY(m_wire->fromServer.startsWith("HTTP/1.1 200 OK"));
+    clientCloses();
+    QCOMPARE(m_manager->connectionCount(), 0);
+    // Still allocated: a caller of this turn may hold it.
+    QVERIFY(!m_connection->isIdle());
+    QCOMPARE(m_manager->pooledHttp1Exchanges(), 0);
+    m_manager.reset(); // deletes the released connection; ASan checks nothing leaks or dangles
+    m_connection = nullptr;
 }
 
 void TestHttp1Connection::backPressureWaitsForWritable()
