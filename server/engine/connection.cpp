@@ -13,6 +13,7 @@
 #include <cstring>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -65,6 +66,10 @@ Connection::Connection(ConnectionManager &manager, int fd, quint64 id,
 
 Connection::~Connection()
 {
+    // A closed connection's buffers serve the thread's next connections (no allocation per
+    // Connection: close request for them).
+    ThreadBuffers::giveBytes(m_in);
+    ThreadBuffers::giveBytes(m_out);
     if (m_fileFd >= 0)
         ::close(m_fileFd);
     if (m_fd >= 0) {
@@ -122,6 +127,12 @@ void Connection::scheduleCheck()
 {
     if (m_state != State::Closed)
         m_manager.timers().armNoLater(*this, nextCheck(now()));
+}
+
+void Connection::rescheduleCheck()
+{
+    if (m_state != State::Closed)
+        m_manager.timers().arm(*this, nextCheck(now()));
 }
 
 void Connection::onTimer(qint64 now)
@@ -257,7 +268,9 @@ bool Connection::readInput()
             thread_local char shared[ReadChunk];
             const qsizetype n = m_transport->read(shared, ReadChunk);
             if (n > 0) {
-                m_in.resize(n); // reuses the capacity the connection kept
+                if (m_lendsInput && m_in.capacity() == 0)
+                    m_in = ThreadBuffers::takeBytes(); // lent back by a connection gone idle
+                m_in.resize(n);                        // reuses the capacity the connection kept
                 std::memcpy(m_in.data(), shared, size_t(n));
                 m_lastActivity = now();
                 if (n < ReadChunk && !m_transport->hasBufferedInput())
@@ -441,11 +454,28 @@ void Connection::afterFlushed()
         closeSocket();
         return;
     }
+    if (!peerMaySendMore() && nothingUnread()) {
+        // The client asked for the close, its request was read whole and nothing else is
+        // here: close at once, a FIN after the response (nginx lingers only when a client may
+        // still send). Saves the half-close, a wake-up for the client's FIN and the timer.
+        closeSocket();
+        return;
+    }
     // Everything is sent: half-close and read whatever the client still sends for a moment.
     m_transport->shutdownWrite();
     m_lingering = true;
     m_lingerDeadline = now() + m_manager.settings().lingerTimeoutMs;
     updateReadInterest();
+}
+
+bool Connection::nothingUnread() const
+{
+    // TLS lingers always: the client answers our close_notify with its own.
+    if (m_fd < 0 || m_transport->isSecure() || m_inPos < m_in.size() ||
+        m_transport->hasBufferedInput())
+        return false;
+    int unread = 0;
+    return ::ioctl(m_fd, FIONREAD, &unread) == 0 && unread == 0;
 }
 
 void Connection::beginClosing(bool flushNow)
@@ -502,6 +532,14 @@ void Connection::lendOutputBuffer()
         return; // still going out
     ThreadBuffers::giveBytes(m_out);
     m_outPos = 0;
+}
+
+void Connection::lendInputBuffer()
+{
+    if (m_inPos < m_in.size())
+        return; // unread bytes
+    ThreadBuffers::giveBytes(m_in);
+    m_inPos = 0;
 }
 
 void Connection::releaseIdleBuffers()

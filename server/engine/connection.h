@@ -71,6 +71,8 @@ public:
     // Re-arms the connection's timer when its next check may have come closer (a request
     // began, output is waiting for the client, a drain started).
     void scheduleCheck();
+    // Re-arms the timer for nextCheck() exactly, also when that is later than its arm.
+    void rescheduleCheck();
     // Between exchanges with nothing received: may be closed to make room or on drain.
     virtual bool isIdle() const = 0;
     // Draining: finish what is in flight, then close.
@@ -108,6 +110,10 @@ protected:
     virtual void onClosing(State previous) { Q_UNUSED(previous); }
     // Idle long enough: the codec drops what it holds per request too.
     virtual void onReleaseIdleBuffers() {}
+    // Closing after the last response: whether the peer may still send bytes (then the close
+    // lingers, so they can't turn into a reset that destroys the response before the client
+    // read it). The default, for a codec that can't tell, is yes.
+    virtual bool peerMaySendMore() const { return true; }
 
     // --- I/O for the codec ---
     QByteArrayView pendingInput() const { return QByteArrayView(m_in).sliced(m_inPos); }
@@ -143,6 +149,10 @@ protected:
     // Everything queued went out: the output buffer goes back to the thread (ThreadBuffers)
     // until the next response needs one.
     void lendOutputBuffer();
+    // Every received byte was consumed: the input buffer goes back to the thread too. Only for
+    // a codec that sets m_lendsInput (its connections then take the buffer from the thread on
+    // their next read instead of keeping one sized to their requests).
+    void lendInputBuffer();
     // Whether releaseIdleBuffers() would free anything.
     bool holdsBuffers() const { return m_in.capacity() != 0 || m_out.capacity() != 0; }
     // "ip:port" (or "unix:") and "name:port" of the connection, for request.log. The client
@@ -168,6 +178,7 @@ protected:
     bool m_unixPeer = false;    // accepted on a unix-socket listener
     bool m_proxySsl = false;    // the PROXY header said the client spoke TLS to the proxy
     bool m_http2Allowed = true; // the listener serves HTTP/2 (prior knowledge, h2c)
+    bool m_lendsInput = false;  // see lendInputBuffer()
 
 private:
     friend class ConnectionManager; // m_managerIndex
@@ -181,6 +192,8 @@ private:
     void waitForWritable();
     qsizetype readFileIntoOutput(qsizetype count);
     void afterFlushed();
+    // Plain TCP with nothing received beyond what was consumed, in our buffer or the socket's.
+    bool nothingUnread() const;
     void compactInput();
 
     int m_fd;

@@ -140,8 +140,8 @@ private:
     // Deletes the connections released since the last call (the deferred delete).
     void deleteReleased();
     // The connection's codec and transport, once its socket is ready to carry HTTP (after the
-    // PROXY header, on a listener that wants one).
-    void startConnection(int fd, const Listener &listener, const ConnectionOrigin &origin);
+    // PROXY header, on a listener that wants one). origin: null for a plain accept.
+    void startConnection(int fd, const Listener &listener, const ConnectionOrigin *origin);
     // A PROXY header arrived (or failed): the connection starts, or is closed with a CEF event.
     void finishProxyHeader(ProxyHeaderReader *reader, const char *error);
     void closeProxyReaders();

@@ -29,7 +29,9 @@ constexpr qint64 SmallFileBytes = 32 * 1024;   // read into the response buffer:
 Http1Connection::Http1Connection(ConnectionManager &manager, int fd, quint64 id,
                                  std::unique_ptr<Transport> transport)
     : Connection(manager, fd, id, std::move(transport))
-{}
+{
+    m_lendsInput = true; // requests are read whole between idle spells: lend the buffer
+}
 
 Http1Connection::~Http1Connection()
 {
@@ -49,6 +51,7 @@ Http1Exchange &Http1Connection::borrowExchange()
         m_ex = m_manager.takeHttp1Exchange();
         m_ex->attach(this);
     }
+    m_ex->m_dirty = true; // about to be used: reset() before it serves another connection
     return *m_ex;
 }
 
@@ -104,9 +107,13 @@ void Http1Connection::process()
     updateReadInterest();
     // Between requests with nothing pending: the exchange (and with it the head storage and
     // header fields) goes back to the thread, and so does the output buffer.
-    if (isIdle()) {
+    if (isIdle() && m_ex) {
         giveBackExchange();
+        lendInputBuffer();
         lendOutputBuffer();
+        // Nothing to release later either: sleep until idle_timeout exactly (an earlier arm,
+        // header_timeout or the tick of the exchange, would only wake it for nothing).
+        rescheduleCheck();
     }
 }
 

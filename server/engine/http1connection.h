@@ -45,6 +45,7 @@ protected:
     void onWritableRoom() override;
     bool wantsWritable() const override;
     void onClosing(State previous) override;
+    bool peerMaySendMore() const override;
 
 private:
     friend class Http1Exchange; // its Exchange calls land in the methods below

@@ -25,13 +25,15 @@ void Http1Exchange::recycle()
     m_onData = nullptr;
     m_onEnd = nullptr;
     m_onWritable = nullptr;
-    reset();
+    if (m_dirty) // not when the connection reset it after its last request already
+        reset();
     ThreadBuffers::giveFields(m_request.head.fields);
     ThreadBuffers::giveBytes(m_headStorage);
 }
 
 void Http1Exchange::reset()
 {
+    m_dirty = false;
     m_request.head.clear(); // its views point into the head storage
     m_response.clear();
     setPipelinePosition(nullptr, 0);

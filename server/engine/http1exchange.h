@@ -90,6 +90,7 @@ private:
     bool m_writableWanted = false;
     bool m_tunnel = false; // after startTunnel(): the exchange is a byte tunnel until it ends
     int m_status = 0;
+    bool m_dirty = false; // used since the last reset()
 };
 
 } // namespace Berth::Engine

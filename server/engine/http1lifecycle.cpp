@@ -45,6 +45,15 @@ void Http1Connection::onClosing(State previous)
     endExchange();
 }
 
+bool Http1Connection::peerMaySendMore() const
+{
+    // Done sending: a client that asked for the close itself (Connection: close, HTTP/1.0
+    // without keep-alive) in a head that parsed, with its body read whole and no tunnel. When
+    // the server chose to close (drain, errors, unread bodies) the client may be pipelining.
+    return !m_ex || m_ex->m_request.head.method.isEmpty() || m_ex->m_decoder.framing().keepAlive ||
+           !bodyComplete() || m_ex->m_tunnel;
+}
+
 void Http1Connection::drain()
 {
     m_draining = true;

@@ -119,12 +119,23 @@ int SocketAddress::format(char *out) const
         *end++ = ':';
         return int(std::to_chars(end, out + MaxTextLength, m_port).ptr - out);
     }
-    char text[INET6_ADDRSTRLEN];
-    if (!::inet_ntop(m_family == 4 ? AF_INET : AF_INET6, m_bytes, text, sizeof(text)))
-        return 0;
-    const size_t n = std::strlen(text);
-    std::memcpy(out, text, n);
-    char *end = out + n;
+    char *end = out;
+    if (m_family == 4) {
+        // By hand: glibc's inet_ntop formats IPv4 with sprintf (~1,800 instructions, most of
+        // the cost of a Connection: close request's client text).
+        for (int i = 0; i < 4; ++i) {
+            if (i)
+                *end++ = '.';
+            end = std::to_chars(end, out + MaxTextLength, unsigned(m_bytes[i])).ptr;
+        }
+    } else {
+        char text[INET6_ADDRSTRLEN];
+        if (!::inet_ntop(AF_INET6, m_bytes, text, sizeof(text)))
+            return 0;
+        const size_t n = std::strlen(text);
+        std::memcpy(out, text, n);
+        end = out + n;
+    }
     *end++ = ':';
     return int(std::to_chars(end, out + MaxTextLength, m_port).ptr - out);
 }
