@@ -165,6 +165,50 @@ def hold_idle(port, count, hold_file, path="/hello"):
 
 
 # --------------------------------------------------------------------------------------------
+# Connection: close
+
+def close_requests(port, path, count, conns=16):
+    """`count` requests, each on a connection of its own with `Connection: close` (read until
+    the server closes), `conns` at a time. Exits non-zero when any request did not get a
+    complete 200: the figures per request would be wrong."""
+    import threading
+    request = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+               % path).encode()
+    left = [count]
+    failed = [0]
+    lock = threading.Lock()
+
+    def worker():
+        while True:
+            with lock:
+                if left[0] == 0:
+                    return
+                left[0] -= 1
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+                    s.sendall(request)
+                    data = b""
+                    while True:
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                if not data.startswith(b"HTTP/1.1 200"):
+                    raise OSError("bad response")
+            except OSError:
+                with lock:
+                    failed[0] += 1
+
+    threads = [threading.Thread(target=worker) for _ in range(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failed[0]:
+        sys.exit("%d of %d Connection: close requests failed" % (failed[0], count))
+
+
+# --------------------------------------------------------------------------------------------
 # report
 
 def _fmt_rps(v):
@@ -394,6 +438,8 @@ def main(argv):
         print(tree_cpu_ticks([int(p) for p in argv[2:]]))
     elif cmd == "idle":
         hold_idle(int(argv[2]), int(argv[3]), argv[4])
+    elif cmd == "close":
+        close_requests(int(argv[2]), argv[3], int(argv[4]))
     elif cmd == "report":
         print(report(argv[2], argv[3] if len(argv) > 3 else None))
     elif cmd == "parse-h2load":

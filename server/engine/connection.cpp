@@ -13,6 +13,7 @@
 #include <cstring>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -26,66 +27,49 @@ constexpr qsizetype ReadChunk = 16 * 1024;
 constexpr qint64 SendfileChunk = 1024 * 1024;
 constexpr qsizetype FileBufferChunk = 64 * 1024; // file piece per write when sendfile can't be used
 
-quint16 portOf(const sockaddr_storage &addr)
-{
-    return ntohs(addr.ss_family == AF_INET6
-                     ? reinterpret_cast<const sockaddr_in6 *>(&addr)->sin6_port
-                     : reinterpret_cast<const sockaddr_in *>(&addr)->sin_port);
-}
-
-// A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d: logs and rules want a.b.c.d.
-QHostAddress unmapped(const QHostAddress &address)
-{
-    bool ok = false;
-    const quint32 v4 = address.toIPv4Address(&ok);
-    return ok && address.protocol() == QAbstractSocket::IPv6Protocol ? QHostAddress(v4) : address;
-}
-
 } // namespace
 
 Connection::Connection(ConnectionManager &manager, int fd, quint64 id,
                        std::unique_ptr<Transport> transport)
-    : QObject(&manager)
-    , m_manager(manager)
+    : m_manager(manager)
     , m_transport(transport ? std::move(transport) : std::make_unique<PlainTransport>(fd))
     , m_fd(fd)
     , m_id(id)
 {
     sockaddr_storage addr{};
     socklen_t len = sizeof(addr);
-    if (::getpeername(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0) {
+    // The accept that made fd knew the peer already: no getpeername for it.
+    if (const sockaddr *peer = manager.acceptedPeer(fd)) {
+        m_unixPeer = peer->sa_family == AF_UNIX;
+        m_peer = SocketAddress::fromSockaddr(peer);
+    } else if (fd >= 0 && ::getpeername(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0) {
         m_unixPeer = addr.ss_family == AF_UNIX;
-        if (!m_unixPeer) {
-            m_peerAddress = unmapped(QHostAddress(reinterpret_cast<sockaddr *>(&addr)));
-            m_peerPort = portOf(addr);
-        }
+        m_peer = SocketAddress::fromSockaddr(reinterpret_cast<sockaddr *>(&addr));
     }
     len = sizeof(addr);
-    if (::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0 &&
-        addr.ss_family != AF_UNIX) {
-        m_localAddress = unmapped(QHostAddress(reinterpret_cast<sockaddr *>(&addr)));
-        m_localPort = portOf(addr);
-    }
+    if (fd >= 0 && ::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0)
+        m_local = SocketAddress::fromSockaddr(reinterpret_cast<sockaddr *>(&addr));
     // What the accept learned beyond the socket (the listener's options, a PROXY header);
     // the same fd keeps it across a hand-over to another codec.
     if (const ConnectionOrigin *origin = manager.origin(fd)) {
         m_http2Allowed = origin->http2;
         if (origin->proxied) {
             m_unixPeer = false;
-            m_peerAddress = origin->peerAddress;
-            m_peerPort = origin->peerPort;
-            m_localAddress = origin->localAddress;
-            m_localPort = origin->localPort;
+            m_peer = SocketAddress::fromHost(origin->peerAddress, origin->peerPort);
+            m_local = SocketAddress::fromHost(origin->localAddress, origin->localPort);
             m_proxySsl = origin->ssl;
         }
     }
-    // Responses go out whole in one write, so Nagle can only delay them.
-    const int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    // TCP_NODELAY (responses go out whole in one write, so Nagle can only delay them) is set
+    // on the listening sockets once and inherited by every accepted one (ConnectionManager).
 }
 
 Connection::~Connection()
 {
+    // A closed connection's buffers serve the thread's next connections (no allocation per
+    // Connection: close request for them).
+    ThreadBuffers::giveBytes(m_in);
+    ThreadBuffers::giveBytes(m_out);
     if (m_fileFd >= 0)
         ::close(m_fileFd);
     if (m_fd >= 0) {
@@ -143,6 +127,12 @@ void Connection::scheduleCheck()
 {
     if (m_state != State::Closed)
         m_manager.timers().armNoLater(*this, nextCheck(now()));
+}
+
+void Connection::rescheduleCheck()
+{
+    if (m_state != State::Closed)
+        m_manager.timers().arm(*this, nextCheck(now()));
 }
 
 void Connection::onTimer(qint64 now)
@@ -278,7 +268,9 @@ bool Connection::readInput()
             thread_local char shared[ReadChunk];
             const qsizetype n = m_transport->read(shared, ReadChunk);
             if (n > 0) {
-                m_in.resize(n); // reuses the capacity the connection kept
+                if (m_lendsInput && m_in.capacity() == 0)
+                    m_in = ThreadBuffers::takeBytes(); // lent back by a connection gone idle
+                m_in.resize(n);                        // reuses the capacity the connection kept
                 std::memcpy(m_in.data(), shared, size_t(n));
                 m_lastActivity = now();
                 if (n < ReadChunk && !m_transport->hasBufferedInput())
@@ -462,11 +454,28 @@ void Connection::afterFlushed()
         closeSocket();
         return;
     }
+    if (!peerMaySendMore() && nothingUnread()) {
+        // The client asked for the close, its request was read whole and nothing else is
+        // here: close at once, a FIN after the response (nginx lingers only when a client may
+        // still send). Saves the half-close, a wake-up for the client's FIN and the timer.
+        closeSocket();
+        return;
+    }
     // Everything is sent: half-close and read whatever the client still sends for a moment.
     m_transport->shutdownWrite();
     m_lingering = true;
     m_lingerDeadline = now() + m_manager.settings().lingerTimeoutMs;
     updateReadInterest();
+}
+
+bool Connection::nothingUnread() const
+{
+    // TLS lingers always: the client answers our close_notify with its own.
+    if (m_fd < 0 || m_transport->isSecure() || m_inPos < m_in.size() ||
+        m_transport->hasBufferedInput())
+        return false;
+    int unread = 0;
+    return ::ioctl(m_fd, FIONREAD, &unread) == 0 && unread == 0;
 }
 
 void Connection::beginClosing(bool flushNow)
@@ -525,6 +534,14 @@ void Connection::lendOutputBuffer()
     m_outPos = 0;
 }
 
+void Connection::lendInputBuffer()
+{
+    if (m_inPos < m_in.size())
+        return; // unread bytes
+    ThreadBuffers::giveBytes(m_in);
+    m_inPos = 0;
+}
+
 void Connection::releaseIdleBuffers()
 {
     // A keep-alive connection waiting for its next request needs no buffers: thousands of idle
@@ -539,22 +556,29 @@ void Connection::releaseIdleBuffers()
     onReleaseIdleBuffers();
 }
 
-const QByteArray &Connection::clientText()
+QByteArrayView Connection::clientText()
 {
-    // Once per connection, not per request.
-    if (m_clientText.isEmpty() && m_unixPeer)
-        m_clientText = QByteArrayLiteral("unix:");
-    else if (m_clientText.isEmpty())
-        m_clientText = m_peerAddress.toString().toLatin1() + ':' + QByteArray::number(m_peerPort);
-    return m_clientText;
+    // Once per connection, not per request, and into the connection's own buffer.
+    if (m_clientTextLength == 0) {
+        if (m_unixPeer || m_peer.isNull()) {
+            const char *text = m_unixPeer ? "unix:" : ":0"; // ":0": no address (a test socket)
+            m_clientTextLength = quint8(std::strlen(text));
+            std::memcpy(m_clientText, text, m_clientTextLength);
+        } else {
+            m_clientTextLength = quint8(m_peer.format(m_clientText));
+        }
+    }
+    return QByteArrayView(m_clientText, m_clientTextLength);
 }
 
 void Connection::fillConnectionAddresses(Http::Request &request) const
 {
-    request.peerAddress = m_peerAddress;
-    request.peerPort = m_peerPort;
-    request.localAddress = m_localAddress;
-    request.localPort = m_localPort;
+    // No allocation when the request already holds these addresses (the common case: the
+    // same connection's previous request, or the same client).
+    m_peer.assignTo(request.peerAddress);
+    request.peerPort = m_peer.port();
+    m_local.assignTo(request.localAddress);
+    request.localPort = m_local.port();
     request.secure = m_transport->isSecure() || m_proxySsl;
     request.unixPeer = m_unixPeer;
     request.forwardedFor = false;
@@ -565,7 +589,7 @@ const QByteArray &Connection::serverText()
     // Shared with every connection of the thread on the same port (one allocation per port,
     // not per connection).
     if (m_serverText.isEmpty())
-        m_serverText = m_manager.serverText(m_unixPeer ? -1 : int(m_localPort));
+        m_serverText = m_manager.serverText(m_unixPeer ? -1 : int(m_local.port()));
     return m_serverText;
 }
 

@@ -1,11 +1,10 @@
 #pragma once
 
 #include "poller.h"
+#include "socketaddress.h"
 #include "timerwheel.h"
 
 #include <QByteArray>
-#include <QHostAddress>
-#include <QObject>
 
 #include <functional>
 #include <memory>
@@ -51,9 +50,12 @@ using CodecFactory = std::function<Connection *(
 // one of its timeouts could expire (nextCheck()); when it fires, checkTimeouts() decides and
 // the connection is armed again. Activity does not touch the wheel (a deadline that moved
 // later just fires early and is re-armed), only a deadline that may have come closer does.
-class Connection : public QObject, public Poller::Handler, private TimerWheel::Timer
+//
+// Not a QObject: a connection is a plain object the manager deletes once no call of its can be
+// on the stack (ConnectionManager::release), and it keeps its addresses in compact form, so
+// thousands of idle keep-alive connections cost little more than this object each.
+class Connection : public Poller::Handler, private TimerWheel::Timer
 {
-    Q_OBJECT
 public:
     // transport: how bytes move (TLS); null means plain TCP on fd.
     Connection(ConnectionManager &manager, int fd, quint64 id,
@@ -69,6 +71,8 @@ public:
     // Re-arms the connection's timer when its next check may have come closer (a request
     // began, output is waiting for the client, a drain started).
     void scheduleCheck();
+    // Re-arms the timer for nextCheck() exactly, also when that is later than its arm.
+    void rescheduleCheck();
     // Between exchanges with nothing received: may be closed to make room or on drain.
     virtual bool isIdle() const = 0;
     // Draining: finish what is in flight, then close.
@@ -106,6 +110,10 @@ protected:
     virtual void onClosing(State previous) { Q_UNUSED(previous); }
     // Idle long enough: the codec drops what it holds per request too.
     virtual void onReleaseIdleBuffers() {}
+    // Closing after the last response: whether the peer may still send bytes (then the close
+    // lingers, so they can't turn into a reset that destroys the response before the client
+    // read it). The default, for a codec that can't tell, is yes.
+    virtual bool peerMaySendMore() const { return true; }
 
     // --- I/O for the codec ---
     QByteArrayView pendingInput() const { return QByteArrayView(m_in).sliced(m_inPos); }
@@ -141,10 +149,16 @@ protected:
     // Everything queued went out: the output buffer goes back to the thread (ThreadBuffers)
     // until the next response needs one.
     void lendOutputBuffer();
+    // Every received byte was consumed: the input buffer goes back to the thread too. Only for
+    // a codec that sets m_lendsInput (its connections then take the buffer from the thread on
+    // their next read instead of keeping one sized to their requests).
+    void lendInputBuffer();
     // Whether releaseIdleBuffers() would free anything.
     bool holdsBuffers() const { return m_in.capacity() != 0 || m_out.capacity() != 0; }
-    // "ip:port" (or "unix:") and "name:port" of the connection, for request.log.
-    const QByteArray &clientText();
+    // "ip:port" (or "unix:") and "name:port" of the connection, for request.log. The client
+    // text is formatted on first use into the connection's own fixed buffer (no allocation)
+    // and lives as long as the connection.
+    QByteArrayView clientText();
     const QByteArray &serverText();
     // The connection's addresses and security into a request (a trusted proxy's headers may
     // change them per request afterwards: ExchangeDriver::route).
@@ -159,13 +173,12 @@ protected:
     qint64 m_lastWriteProgress = 0;
     qint64 m_lingerDeadline = 0;
     bool m_lingering = false;
-    QHostAddress m_peerAddress;
-    quint16 m_peerPort = 0;
-    QHostAddress m_localAddress;
-    quint16 m_localPort = 0;
+    SocketAddress m_peer;
+    SocketAddress m_local;
     bool m_unixPeer = false;    // accepted on a unix-socket listener
     bool m_proxySsl = false;    // the PROXY header said the client spoke TLS to the proxy
     bool m_http2Allowed = true; // the listener serves HTTP/2 (prior knowledge, h2c)
+    bool m_lendsInput = false;  // see lendInputBuffer()
 
 private:
     friend class ConnectionManager; // m_managerIndex
@@ -179,6 +192,8 @@ private:
     void waitForWritable();
     qsizetype readFileIntoOutput(qsizetype count);
     void afterFlushed();
+    // Plain TCP with nothing received beyond what was consumed, in our buffer or the socket's.
+    bool nothingUnread() const;
     void compactInput();
 
     int m_fd;
@@ -190,9 +205,10 @@ private:
     bool m_readNeedsWritable = false;  // TLS: a read waits for the socket to take our bytes
     bool m_writeNeedsReadable = false; // TLS: a write waits for the peer's bytes
     bool m_countedActive = false;
-    bool m_handedOver = false; // built by handOver(): TotalConnections counted it already
-    QByteArray m_clientText;   // "ip:port" and "name:port" for request.log, made on first use
-    QByteArray m_serverText;
+    bool m_handedOver = false;     // built by handOver(): TotalConnections counted it already
+    quint8 m_clientTextLength = 0; // of m_clientText, 0 until first used
+    char m_clientText[SocketAddress::MaxTextLength]; // "ip:port" for request.log
+    QByteArray m_serverText;                         // "name:port", shared per port
     QByteArray m_in;
     qsizetype m_inPos = 0;
     QByteArray m_out;

@@ -1,7 +1,5 @@
 #pragma once
 
-struct sockaddr;
-
 #include "enginesettings.h"
 #include "poller.h"
 #include "timerwheel.h"
@@ -17,6 +15,8 @@ struct sockaddr;
 #include <memory>
 #include <vector>
 
+#include <sys/socket.h>
+
 namespace Berth::Http {
 class RequestRouter;
 }
@@ -27,6 +27,7 @@ class ServerContext;
 namespace Berth::Engine {
 
 class Connection;
+class Http1Exchange;
 
 // What an accepted socket brought beyond itself, kept by fd until the connection closes (a
 // hand-over to another codec keeps the fd, so the new connection finds it too).
@@ -71,12 +72,20 @@ public:
     // processes and restarts.
     QByteArray nextTxnId();
 
-    // Called by a connection that has closed its socket; it is deleted later.
+    // Called by a connection that has closed its socket; it is deleted once no call of its
+    // can be on the stack: at the end of the loop turn (poller batch or tick) that released it.
     void release(Connection *connection);
     // A connection that handed its socket to another codec's connection (protocol selector).
     void replace(Connection *old, Connection *next);
     // Takes a connection made elsewhere (tests, a fake transport) and starts it.
     void adopt(Connection *connection);
+
+    // The thread's pool of HTTP/1 exchanges: a connection holds one only while a request is
+    // in flight (Http1Exchange). A given-back exchange stays allocated until the loop turn is
+    // over (an app may still hold a reference on the stack); the pool is trimmed at the tick.
+    std::unique_ptr<Http1Exchange> takeHttp1Exchange();
+    void giveHttp1Exchange(std::unique_ptr<Http1Exchange> exchange);
+    int pooledHttp1Exchanges() const { return int(m_exchangePool.size()); }
 
     // Monotonic milliseconds for every timeout of this thread's connections. Tests inject a
     // clock so timeouts run without sleeping. Read once per loop turn: while the poller
@@ -111,6 +120,13 @@ public:
         return it == m_origins.cend() ? nullptr : &*it;
     }
     void forgetOrigin(int fd) { m_origins.remove(fd); }
+    // The peer address accept4() gave for fd, while the connection for fd is being built
+    // (spares it a getpeername); null otherwise.
+    const sockaddr *acceptedPeer(int fd) const
+    {
+        return fd >= 0 && fd == m_acceptedFd ? reinterpret_cast<const sockaddr *>(&m_acceptedPeer)
+                                             : nullptr;
+    }
 
 Q_SIGNALS:
     void drained();
@@ -119,10 +135,13 @@ private:
     class ListenerHandler;
     class ProxyHeaderReader;
 
-    void acceptOne(const Listener &listener);
+    // Accepts one connection. False when the listener had none waiting.
+    bool acceptOne(const Listener &listener);
+    // Deletes the connections released since the last call (the deferred delete).
+    void deleteReleased();
     // The connection's codec and transport, once its socket is ready to carry HTTP (after the
-    // PROXY header, on a listener that wants one).
-    void startConnection(int fd, const Listener &listener, const ConnectionOrigin &origin);
+    // PROXY header, on a listener that wants one). origin: null for a plain accept.
+    void startConnection(int fd, const Listener &listener, const ConnectionOrigin *origin);
     // A PROXY header arrived (or failed): the connection starts, or is closed with a CEF event.
     void finishProxyHeader(ProxyHeaderReader *reader, const char *error);
     void closeProxyReaders();
@@ -145,6 +164,11 @@ private:
     std::vector<std::unique_ptr<ListenerHandler>> m_listenerHandlers;
     bool m_accepting = false;
     std::vector<Connection *> m_connections;
+    std::vector<Connection *> m_released; // closed, waiting for deleteReleased()
+    std::vector<std::unique_ptr<Http1Exchange>> m_exchangePool;
+    int m_turnDepth = 0;   // poller batches being dispatched (nested: > 1)
+    int m_acceptedFd = -1; // see acceptedPeer()
+    sockaddr_storage m_acceptedPeer{};
     std::vector<std::unique_ptr<ProxyHeaderReader>> m_proxyReaders;    // waiting for their header
     std::vector<std::unique_ptr<ProxyHeaderReader>> m_finishedReaders; // deleted next tick
     QHash<int, ConnectionOrigin> m_origins;

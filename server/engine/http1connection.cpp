@@ -29,16 +29,43 @@ constexpr qint64 SmallFileBytes = 32 * 1024;   // read into the response buffer:
 Http1Connection::Http1Connection(ConnectionManager &manager, int fd, quint64 id,
                                  std::unique_ptr<Transport> transport)
     : Connection(manager, fd, id, std::move(transport))
-    , m_decoder(manager.settings().head)
-    , m_driver(manager, this, [this] {
-        if (m_state != State::Closed)
-            process();
-    })
 {
-    fillConnectionAddresses(m_request);
+    m_lendsInput = true; // requests are read whole between idle spells: lend the buffer
 }
 
-Http1Connection::~Http1Connection() = default;
+Http1Connection::~Http1Connection()
+{
+    // Closed (onClosing ended the exchange) or handed over: the exchange serves another
+    // connection next.
+    giveBackExchange();
+}
+
+Http::Exchange *Http1Connection::exchange() const
+{
+    return m_ex.get();
+}
+
+Http1Exchange &Http1Connection::borrowExchange()
+{
+    if (!m_ex) {
+        m_ex = m_manager.takeHttp1Exchange();
+        m_ex->attach(this);
+    }
+    m_ex->m_dirty = true; // about to be used: reset() before it serves another connection
+    return *m_ex;
+}
+
+void Http1Connection::giveBackExchange()
+{
+    if (m_ex)
+        m_manager.giveHttp1Exchange(std::move(m_ex));
+}
+
+void Http1Connection::afterAppCallback()
+{
+    if (m_state != State::Closed)
+        process();
+}
 
 void Http1Connection::onStarted()
 {
@@ -73,21 +100,21 @@ void Http1Connection::process()
         flush();
         // The flush may have sent the rest of a file and so completed the response: then the
         // exchange can end now (no further event would announce it).
-    } while (m_state == State::Active && m_responseFinished && !fileInFlight() && bodyComplete());
+    } while (m_state == State::Active && m_ex->m_responseFinished && !fileInFlight() &&
+             bodyComplete());
     if (m_state == State::Closed)
         return;
     updateReadInterest();
-    // Between requests with nothing pending: the exchange's buffers go back to the thread.
-    if (isIdle())
-        lendBuffers();
-}
-
-void Http1Connection::lendBuffers()
-{
-    m_request.head.clear(); // its views point into the head storage
-    ThreadBuffers::giveFields(m_request.head.fields);
-    ThreadBuffers::giveBytes(m_headStorage);
-    lendOutputBuffer();
+    // Between requests with nothing pending: the exchange (and with it the head storage and
+    // header fields) goes back to the thread, and so does the output buffer.
+    if (isIdle() && m_ex) {
+        giveBackExchange();
+        lendInputBuffer();
+        lendOutputBuffer();
+        // Nothing to release later either: sleep until idle_timeout exactly (an earlier arm,
+        // header_timeout or the tick of the exchange, would only wake it for nothing).
+        rescheduleCheck();
+    }
 }
 
 void Http1Connection::processInput()
@@ -123,9 +150,10 @@ void Http1Connection::processInput()
             }
             if (m_headDeadline == 0)
                 m_headDeadline = now() + m_manager.settings().headerTimeoutMs;
-            if (m_request.head.fields.capacity() == 0)
-                m_request.head.fields = ThreadBuffers::takeFields();
-            const auto event = m_decoder.decodeHead(in, m_request.head);
+            borrowExchange();
+            if (m_ex->m_request.head.fields.capacity() == 0)
+                m_ex->m_request.head.fields = ThreadBuffers::takeFields();
+            const auto event = m_ex->m_decoder.decodeHead(in, m_ex->m_request.head);
             if (event == Http1::RequestDecoder::Event::NeedMore) {
                 if (m_peerEof)
                     closeSocket(); // a truncated head: nobody is left to answer
@@ -136,8 +164,8 @@ void Http1Connection::processInput()
                 break;
             }
             if (event == Http1::RequestDecoder::Event::Error) {
-                m_request.head.clear();
-                failRequest(m_decoder.errorStatus(), m_decoder.errorReason());
+                m_ex->m_request.head.clear();
+                failRequest(m_ex->m_decoder.errorStatus(), m_ex->m_decoder.errorReason());
                 break;
             }
             if (!startRequest())
@@ -146,14 +174,15 @@ void Http1Connection::processInput()
         }
         if (m_state != State::Active)
             break;
-        if (m_tunnel) {
+        if (m_ex->m_tunnel) {
             pumpTunnel();
             break;
         }
         pumpBody();
         if (m_state != State::Active)
             break;
-        if (m_peerEof && !bodyComplete() && m_decoder.bodyCanNeverComplete(pendingInput().size())) {
+        if (m_peerEof && !bodyComplete() &&
+            m_ex->m_decoder.bodyCanNeverComplete(pendingInput().size())) {
             // The client closed in the middle of its body: it can't be completed, nobody is
             // left to answer, and waiting for body_timeout would hold the connection (and its
             // max_connections slot) in CLOSE-WAIT for nothing.
@@ -169,24 +198,25 @@ void Http1Connection::processInput()
 bool Http1Connection::startRequest()
 {
     const QByteArrayView in = pendingInput();
-    const qsizetype consumed = m_decoder.consumed();
-    if (m_headStorage.capacity() == 0)
-        m_headStorage = ThreadBuffers::takeBytes();
-    m_headStorage.resize(consumed);
-    std::memcpy(m_headStorage.data(), in.data(), size_t(consumed));
-    Http1::rebaseHead(m_request.head, in.data(), m_headStorage.constData());
+    const qsizetype consumed = m_ex->m_decoder.consumed();
+    if (m_ex->m_headStorage.capacity() == 0)
+        m_ex->m_headStorage = ThreadBuffers::takeBytes();
+    m_ex->m_headStorage.resize(consumed);
+    std::memcpy(m_ex->m_headStorage.data(), in.data(), size_t(consumed));
+    Http1::rebaseHead(m_ex->m_request.head, in.data(), m_ex->m_headStorage.constData());
     consumeInput(consumed);
 
     m_state = State::Active;
     m_headDeadline = 0;
-    m_lastBodyProgress = now();
+    m_ex->m_lastBodyProgress = now();
     ++m_requestsOnConnection;
-    fillConnectionAddresses(m_request); // the last request's forwarded client is not this one's
-    m_driver.begin(m_request, consumed);
-    m_request.version = Http1::versionText(m_request.head, m_decoder.framing());
+    fillConnectionAddresses(
+        m_ex->m_request); // the last request's forwarded client is not this one's
+    m_ex->m_driver.begin(m_ex->m_request, consumed);
+    m_ex->m_request.version = Http1::versionText(m_ex->m_request.head, m_ex->m_decoder.framing());
 
-    const Http::RequestHead &head = m_request.head;
-    m_keepAlive = m_decoder.framing().keepAlive && !m_draining && !m_manager.isDraining();
+    const Http::RequestHead &head = m_ex->m_request.head;
+    m_keepAlive = m_ex->m_decoder.framing().keepAlive && !m_draining && !m_manager.isDraining();
 
     if (head.method == "CONNECT") {
         failRequest(405, "CONNECT is not supported");
@@ -199,32 +229,32 @@ bool Http1Connection::startRequest()
             stats->add(Core::StatsRegistry::Http1Connections);
     }
     bool badPath = false;
-    const Http::AppChain *pipeline = m_driver.route(m_request, &badPath);
+    const Http::AppChain *pipeline = m_ex->m_driver.route(m_ex->m_request, &badPath);
     if (badPath) {
         failRequest(400, "invalid request path");
         return false;
     }
-    m_maxBody = m_driver.maxBodyBytes(pipeline);
-    m_decoder.startBody(head, m_maxBody);
+    m_ex->m_maxBody = m_ex->m_driver.maxBodyBytes(pipeline);
+    m_ex->m_decoder.startBody(head, m_ex->m_maxBody);
     // Refuse an announced oversized body before reading any of it (and without 100 Continue).
-    if (!m_decoder.framing().chunked && head.contentLength > m_maxBody) {
+    if (!m_ex->m_decoder.framing().chunked && head.contentLength > m_ex->m_maxBody) {
         failRequest(413, "request body over max_body_bytes");
         return false;
     }
 
-    setPipelinePosition(pipeline, 0);
+    m_ex->setPipelinePosition(pipeline, 0);
     if (head.path == "*") {
         if (head.method == "OPTIONS") {
-            m_response.setHeader("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+            m_ex->m_response.setHeader("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
             respond(200, {}, {});
         } else {
             failRequest(400, "'*' target without OPTIONS");
             return false;
         }
     } else if (pipeline) {
-        m_driver.run(*this, pipeline, clientText());
+        m_ex->m_driver.run(*m_ex, pipeline, clientText());
     } else {
-        Http::respondWithError(*this, 404);
+        Http::respondWithError(*m_ex, 404);
     }
     return m_state != State::Closed;
 }
@@ -234,10 +264,11 @@ bool Http1Connection::upgradeToHttp2()
     // Upgrade: h2c (RFC 7540 §3.2): only on cleartext, only for a request without a body (its
     // body would have to be read as HTTP/1 first), only with exactly one HTTP2-Settings.
     // Otherwise the header is ignored and the request is served over HTTP/1.1.
-    const Http::RequestHead &head = m_request.head;
+    const Http::RequestHead &head = m_ex->m_request.head;
     const Http2Settings &h2 = m_manager.settings().http2;
     if (m_transport->isSecure() || !m_http2Allowed || !h2.enabled || !h2.h2c ||
-        m_decoder.framing().versionMinor < 1 || head.hasBody() || m_decoder.framing().chunked ||
+        m_ex->m_decoder.framing().versionMinor < 1 || head.hasBody() ||
+        m_ex->m_decoder.framing().chunked ||
         !Http::listContainsToken(head.field("Upgrade"), "h2c") ||
         head.fieldCount("HTTP2-Settings") != 1)
         return false;
@@ -271,112 +302,108 @@ bool Http1Connection::upgradeToHttp2()
                          [&](QByteArrayView d) { return Http::equalsIgnoreCase(f.name, d); }))
             upgrade->fields.emplace_back(f.name.toByteArray(), f.value.toByteArray());
     }
-    m_driver.end(*this);
-    endLife();
+    m_ex->m_driver.end(*m_ex);
+    m_ex->endLife();
     return handOver(factory, std::move(upgrade));
 }
 
-void Http1Connection::readBody(DataHandler onData, EventHandler onEnd)
+void Http1Connection::readBody(Http::Exchange::DataHandler onData,
+                               Http::Exchange::EventHandler onEnd)
 {
-    if (ExchangeDriver::deliverBufferedBody(m_request, onData, onEnd))
+    if (ExchangeDriver::deliverBufferedBody(m_ex->m_request, onData, onEnd))
         return;
-    m_onData = std::move(onData);
-    m_onEnd = std::move(onEnd);
-    m_bodyWanted = true;
-    m_endDelivered = false;
+    m_ex->m_onData = std::move(onData);
+    m_ex->m_onEnd = std::move(onEnd);
+    m_ex->m_bodyWanted = true;
+    m_ex->m_endDelivered = false;
     // 100 Continue only once the app asks for the body (RFC 9110 §10.1.1): an app that
     // answers without reading spares the client sending it.
-    if (!bodyComplete() && m_decoder.framing().expectContinue && !m_continueSent &&
-        !m_responseStarted) {
-        m_continueSent = true;
+    if (!bodyComplete() && m_ex->m_decoder.framing().expectContinue && !m_ex->m_continueSent &&
+        !m_ex->m_responseStarted) {
+        m_ex->m_continueSent = true;
         output().append(Http1::ContinueResponse);
     }
-    m_lastBodyProgress = now();
+    m_ex->m_lastBodyProgress = now();
     if (!m_processing)
         process();
 }
 
-void Http1Connection::pauseBody()
-{
-    m_bodyPaused = true;
-}
-
 void Http1Connection::resumeBody()
 {
-    if (!m_bodyPaused)
+    if (!m_ex->m_bodyPaused)
         return;
-    m_bodyPaused = false;
-    m_lastBodyProgress = now();
+    m_ex->m_bodyPaused = false;
+    m_ex->m_lastBodyProgress = now();
     if (!m_processing)
         process();
 }
 
 void Http1Connection::pumpBody()
 {
-    const bool deliver = m_bodyWanted && !m_bodyPaused && !m_responseFinished;
-    const bool discard = m_responseFinished;
+    const bool deliver = m_ex->m_bodyWanted && !m_ex->m_bodyPaused && !m_ex->m_responseFinished;
+    const bool discard = m_ex->m_responseFinished;
     while (!bodyComplete() && (deliver || discard) && m_state == State::Active) {
         const QByteArrayView in = pendingInput();
         if (in.isEmpty())
             break;
-        const auto event = m_decoder.decodeBody(in);
-        consumeInput(m_decoder.consumed());
-        m_driver.addBytesIn(m_decoder.consumed());
+        const auto event = m_ex->m_decoder.decodeBody(in);
+        consumeInput(m_ex->m_decoder.consumed());
+        m_ex->m_driver.addBytesIn(m_ex->m_decoder.consumed());
         if (event == Http1::RequestDecoder::Event::Error) {
-            failRequest(m_decoder.errorStatus(), m_decoder.errorReason());
+            failRequest(m_ex->m_decoder.errorStatus(), m_ex->m_decoder.errorReason());
             return;
         }
-        if (event == Http1::RequestDecoder::Event::NeedMore && m_decoder.consumed() == 0)
+        if (event == Http1::RequestDecoder::Event::NeedMore && m_ex->m_decoder.consumed() == 0)
             break;
-        m_lastBodyProgress = now();
-        const QByteArrayView chunk = m_decoder.data();
-        if (deliver && !chunk.isEmpty() && m_onData) {
+        m_ex->m_lastBodyProgress = now();
+        const QByteArrayView chunk = m_ex->m_decoder.data();
+        if (deliver && !chunk.isEmpty() && m_ex->m_onData) {
             // A copy: the app may replace or drop its handler (readBody, abort) while it runs.
-            const DataHandler onData = m_onData;
+            const Http::Exchange::DataHandler onData = m_ex->m_onData;
             if (!callApp("body data", [&] { onData(chunk); }))
                 return;
-            if (m_state != State::Active || m_bodyPaused || m_responseFinished)
+            if (m_state != State::Active || m_ex->m_bodyPaused || m_ex->m_responseFinished)
                 break;
         }
     }
-    if (m_state == State::Active && bodyComplete() && m_bodyWanted && !m_endDelivered &&
-        !m_responseFinished) {
-        m_endDelivered = true;
-        if (EventHandler onEnd = m_onEnd)
+    if (m_state == State::Active && bodyComplete() && m_ex->m_bodyWanted && !m_ex->m_endDelivered &&
+        !m_ex->m_responseFinished) {
+        m_ex->m_endDelivered = true;
+        if (Http::Exchange::EventHandler onEnd = m_ex->m_onEnd)
             callApp("body end", onEnd);
     }
 }
 
 void Http1Connection::pumpTunnel()
 {
-    if (!m_bodyWanted || m_bodyPaused || m_responseFinished)
+    if (!m_ex->m_bodyWanted || m_ex->m_bodyPaused || m_ex->m_responseFinished)
         return;
     const QByteArrayView in = pendingInput();
     if (!in.isEmpty()) {
         // The view stays valid after consumeInput: only the next read compacts the buffer.
         consumeInput(in.size());
-        m_driver.addBytesIn(in.size());
-        if (m_onData) {
-            const DataHandler onData = m_onData;
+        m_ex->m_driver.addBytesIn(in.size());
+        if (m_ex->m_onData) {
+            const Http::Exchange::DataHandler onData = m_ex->m_onData;
             if (!callApp("tunnel data", [&] { onData(in); }))
                 return;
         }
-        if (m_state != State::Active || m_bodyPaused || m_responseFinished)
+        if (m_state != State::Active || m_ex->m_bodyPaused || m_ex->m_responseFinished)
             return;
     }
-    if (m_peerEof && pendingInput().isEmpty() && !m_endDelivered) {
-        m_endDelivered = true;
-        if (EventHandler onEnd = m_onEnd)
+    if (m_peerEof && pendingInput().isEmpty() && !m_ex->m_endDelivered) {
+        m_ex->m_endDelivered = true;
+        if (Http::Exchange::EventHandler onEnd = m_ex->m_onEnd)
             callApp("tunnel end", onEnd);
     }
 }
 
 void Http1Connection::finishRequestIfDone()
 {
-    if (m_state != State::Active || !m_responseFinished || fileInFlight())
+    if (m_state != State::Active || !m_ex->m_responseFinished || fileInFlight())
         return;
     if (!bodyComplete()) {
-        if (m_decoder.framing().expectContinue && !m_continueSent) {
+        if (m_ex->m_decoder.framing().expectContinue && !m_ex->m_continueSent) {
             // The client is waiting for 100 Continue that will never come: the unread body
             // can't be skipped reliably, so the connection ends with this response.
             closeAfterResponse();
@@ -401,38 +428,27 @@ void Http1Connection::resetForNextRequest()
 {
     endExchange();
     m_state = State::Idle;
-    m_request.head.clear();
-    m_response.clear();
-    setPipelinePosition(nullptr, 0);
-    m_decoder.reset();
-    m_bodyWanted = false;
-    m_bodyPaused = false;
-    m_endDelivered = false;
-    m_continueSent = false;
-    m_responseStarted = false;
-    m_responseFinished = false;
-    m_headOnly = false;
-    m_chunkedOut = false;
-    m_writableWanted = false;
-    m_tunnel = false;
-    m_status = 0;
+    m_ex->reset();      // the next request (pipelined, or soon) may use it as it is
     m_headDeadline = 0; // idle_timeout until the next request's first byte
     m_lastActivity = now();
 }
 
 void Http1Connection::endExchange()
 {
-    m_onData = nullptr;
-    m_onEnd = nullptr;
-    m_onWritable = nullptr;
-    m_driver.end(*this);
-    endLife();
+    if (!m_ex)
+        return;
+    m_ex->m_onData = nullptr;
+    m_ex->m_onEnd = nullptr;
+    m_ex->m_onWritable = nullptr;
+    m_ex->m_driver.end(*m_ex);
+    m_ex->endLife();
 }
 
 void Http1Connection::failRequest(int status, const char *reason)
 {
     if (m_state == State::Closed)
         return;
+    borrowExchange(); // a head that timed out before its protocol was even known has none
     qCDebug(lcHttp1).noquote() << QStringLiteral("%1 %2: %3")
                                       .arg(QString::fromLatin1(clientText()))
                                       .arg(status)
@@ -440,22 +456,22 @@ void Http1Connection::failRequest(int status, const char *reason)
     m_keepAlive = false;
     // The engine answers in the middle of an exchange an app holds (a 413 or 400 in the body it
     // is reading, a 408): for the app the exchange dies, so its abort handler runs.
-    if (m_state == State::Active && !m_responseFinished) {
-        m_onData = nullptr;
-        m_onEnd = nullptr;
-        m_onWritable = nullptr;
-        m_driver.runAbortHandler(m_request);
+    if (m_state == State::Active && !m_ex->m_responseFinished) {
+        m_ex->m_onData = nullptr;
+        m_ex->m_onEnd = nullptr;
+        m_ex->m_onWritable = nullptr;
+        m_ex->m_driver.runAbortHandler(m_ex->m_request);
     }
     if (m_state == State::Closed)
         return;
-    if (m_responseStarted) {
-        m_driver.recordBadInput(m_request, status, reason);
+    if (m_ex->m_responseStarted) {
+        m_ex->m_driver.recordBadInput(m_ex->m_request, status, reason);
         abort();
         return;
     }
     // Recorded after the answer so a head that failed to parse carries its own txn id.
     sendErrorAndClose(status);
-    m_driver.recordBadInput(m_request, status, reason);
+    m_ex->m_driver.recordBadInput(m_ex->m_request, status, reason);
 }
 
 void Http1Connection::sendErrorAndClose(int status)
@@ -464,11 +480,11 @@ void Http1Connection::sendErrorAndClose(int status)
         // A head that failed to parse: log it as a request of its own.
         m_state = State::Active;
         ++m_requestsOnConnection;
-        fillConnectionAddresses(m_request);
-        m_driver.begin(m_request, pendingInput().size());
+        fillConnectionAddresses(m_ex->m_request);
+        m_ex->m_driver.begin(m_ex->m_request, pendingInput().size());
     }
     m_keepAlive = false;
-    m_response.clear();
+    m_ex->m_response.clear();
     QByteArray body = QByteArray::number(status);
     body += ' ';
     body += Http::reasonPhrase(status);
@@ -483,9 +499,9 @@ void Http1Connection::sendErrorAndClose(int status)
 
 void Http1Connection::respond(int status, QByteArrayView contentType, QByteArray body)
 {
-    m_response.status = status;
+    m_ex->m_response.status = status;
     if (!contentType.isEmpty())
-        m_response.setHeader("Content-Type", contentType);
+        m_ex->m_response.setHeader("Content-Type", contentType);
     startResponse(body.size());
     write(body);
     finish();
@@ -493,78 +509,78 @@ void Http1Connection::respond(int status, QByteArrayView contentType, QByteArray
 
 void Http1Connection::startResponse(qint64 contentLength)
 {
-    if (m_responseStarted || m_state == State::Closed) {
-        qCWarning(lcHttp1) << "startResponse called twice on txn" << m_request.txnId;
+    if (m_ex->m_responseStarted || m_state == State::Closed) {
+        qCWarning(lcHttp1) << "startResponse called twice on txn" << m_ex->m_request.txnId;
         return;
     }
-    m_responseStarted = true;
-    m_status = m_response.status;
-    m_driver.responseStarted();
-    if (!bodyComplete() && m_decoder.framing().expectContinue && !m_continueSent)
+    m_ex->m_responseStarted = true;
+    m_ex->m_status = m_ex->m_response.status;
+    m_ex->m_driver.responseStarted();
+    if (!bodyComplete() && m_ex->m_decoder.framing().expectContinue && !m_ex->m_continueSent)
         m_keepAlive = false;
     if (m_draining || m_manager.isDraining())
         m_keepAlive = false;
     Http1::ResponseHeadInput input;
-    input.status = m_status;
+    input.status = m_ex->m_status;
     input.contentLength = contentLength;
-    input.headRequest = m_request.isHead();
-    input.parsedRequest = !m_request.head.method.isEmpty();
-    input.versionMinor = m_decoder.framing().versionMinor;
+    input.headRequest = m_ex->m_request.isHead();
+    input.parsedRequest = !m_ex->m_request.head.method.isEmpty();
+    input.versionMinor = m_ex->m_decoder.framing().versionMinor;
     input.keepAlive = m_keepAlive;
-    input.txnId = m_request.txnId;
-    if (m_request.secure)
+    input.txnId = m_ex->m_request.txnId;
+    if (m_ex->m_request.secure)
         input.hsts = m_manager.settings().hsts;
     QByteArray &out = output();
     const qsizetype mark = out.size();
-    const Http1::ResponseFraming framing = Http1::appendResponseHead(out, input, m_response);
+    const Http1::ResponseFraming framing = Http1::appendResponseHead(out, input, m_ex->m_response);
     m_keepAlive = framing.keepAlive;
-    m_chunkedOut = framing.chunked;
-    m_headOnly = framing.headOnly;
-    m_driver.addBytesOut(out.size() - mark);
+    m_ex->m_chunkedOut = framing.chunked;
+    m_ex->m_headOnly = framing.headOnly;
+    m_ex->m_driver.addBytesOut(out.size() - mark);
 }
 
 bool Http1Connection::write(QByteArrayView data)
 {
     if (m_state == State::Closed)
         return false;
-    if (!m_responseStarted)
+    if (!m_ex->m_responseStarted)
         startResponse(-1);
-    if (m_responseFinished)
+    if (m_ex->m_responseFinished)
         return false;
-    if (m_tunnel && !data.isEmpty()) {
+    if (m_ex->m_tunnel && !data.isEmpty()) {
         output().append(data);
-        m_driver.addBytesOut(data.size());
-    } else if (!m_headOnly && !data.isEmpty()) {
+        m_ex->m_driver.addBytesOut(data.size());
+    } else if (!m_ex->m_headOnly && !data.isEmpty()) {
         QByteArray &out = output();
         const qsizetype mark = out.size();
-        if (m_chunkedOut)
+        if (m_ex->m_chunkedOut)
             Http1::appendChunk(out, data);
         else
             out.append(data);
-        m_driver.addBytesOut(out.size() - mark);
+        m_ex->m_driver.addBytesOut(out.size() - mark);
     }
     if (!m_processing)
         flush();
     const bool roomLeft = outputQueued() < OutputHighWater;
     if (!roomLeft)
-        m_writableWanted = true;
+        m_ex->m_writableWanted = true;
     return roomLeft;
 }
 
 void Http1Connection::sendFile(int fd, qint64 offset, qint64 length)
 {
-    if (m_state == State::Closed || m_responseFinished) {
+    if (m_state == State::Closed || m_ex->m_responseFinished) {
         ::close(fd);
         return;
     }
-    if (!m_responseStarted)
+    if (!m_ex->m_responseStarted)
         startResponse(length);
-    if (m_headOnly || length <= 0) {
+    if (m_ex->m_headOnly || length <= 0) {
         ::close(fd);
         finish();
         return;
     }
-    if (length <= SmallFileBytes && !m_chunkedOut) {
+    if (length <= SmallFileBytes && !m_ex->m_chunkedOut) {
         // Small files travel in the same write as the head.
         QByteArray &out = output();
         const qsizetype at = out.size();
@@ -583,45 +599,45 @@ void Http1Connection::sendFile(int fd, qint64 offset, qint64 length)
         if (done < length) {
             out.resize(at);
             qCWarning(lcHttp1) << "file shrank or failed while being served, txn"
-                               << m_request.txnId;
+                               << m_ex->m_request.txnId;
             abort();
             return;
         }
-        m_driver.addBytesOut(length);
+        m_ex->m_driver.addBytesOut(length);
         finish();
         return;
     }
     QByteArray after;
-    if (m_chunkedOut) {
+    if (m_ex->m_chunkedOut) {
         Http1::appendChunkSize(output(), length);
         after = QByteArrayLiteral("\r\n");
     }
     queueFile(fd, offset, length, std::move(after));
-    m_driver.addBytesOut(length);
+    m_ex->m_driver.addBytesOut(length);
     finish();
 }
 
 void Http1Connection::finish()
 {
-    if (m_state == State::Closed || m_responseFinished)
+    if (m_state == State::Closed || m_ex->m_responseFinished)
         return;
-    if (m_tunnel) {
+    if (m_ex->m_tunnel) {
         // Our direction ends: what is queued goes out, then the half-close and the lingering
         // close (TLS: close_notify first) end the connection.
-        m_responseFinished = true;
-        m_driver.responseFinished();
+        m_ex->m_responseFinished = true;
+        m_ex->m_driver.responseFinished();
         writeRequestLog();
         closeAfterResponse();
         return;
     }
-    if (!m_responseStarted)
+    if (!m_ex->m_responseStarted)
         startResponse(0);
-    if (m_chunkedOut) {
+    if (m_ex->m_chunkedOut) {
         appendAfterQueued(Http1::LastChunk);
-        m_driver.addBytesOut(Http1::LastChunk.size());
+        m_ex->m_driver.addBytesOut(Http1::LastChunk.size());
     }
-    m_responseFinished = true;
-    m_driver.responseFinished();
+    m_ex->m_responseFinished = true;
+    m_ex->m_driver.responseFinished();
     if (!fileInFlight())
         writeRequestLog();
     if (!m_processing)
@@ -632,23 +648,24 @@ bool Http1Connection::startTunnel()
 {
     // Only an HTTP/1.1 request that asked to switch (Connection: upgrade + Upgrade) and carries
     // no body: after the head, every byte is the new protocol's.
-    const QByteArrayView protocol = m_request.tunnelProtocol();
-    if (m_state != State::Active || m_tunnel || m_responseStarted || protocol.isEmpty() ||
-        !m_decoder.framing().upgrade || !bodyComplete() || m_draining || m_manager.isDraining())
+    const QByteArrayView protocol = m_ex->m_request.tunnelProtocol();
+    if (m_state != State::Active || m_ex->m_tunnel || m_ex->m_responseStarted ||
+        protocol.isEmpty() || !m_ex->m_decoder.framing().upgrade || !bodyComplete() || m_draining ||
+        m_manager.isDraining())
         return false;
     m_keepAlive = true; // "Connection: close" must not precede "upgrade"
-    m_response.status = 101;
-    m_response.setHeader("Upgrade", protocol);
+    m_ex->m_response.status = 101;
+    m_ex->m_response.setHeader("Upgrade", protocol);
     startResponse(0);
     // The codec owns the Connection field (it never sends "upgrade" for a normal response):
     // add it to the head just written, before its blank line.
     QByteArray &out = output();
     out.chop(2);
     out.append("Connection: upgrade\r\n\r\n");
-    m_driver.addBytesOut(QByteArrayView("Connection: upgrade\r\n").size());
-    m_tunnel = true;
-    m_bodyWanted = false;
-    m_endDelivered = false;
+    m_ex->m_driver.addBytesOut(QByteArrayView("Connection: upgrade\r\n").size());
+    m_ex->m_tunnel = true;
+    m_ex->m_bodyWanted = false;
+    m_ex->m_endDelivered = false;
     if (!m_processing)
         flush();
     return true;
@@ -659,42 +676,42 @@ void Http1Connection::abort()
     if (m_state == State::Closed)
         return;
     // The app ended the exchange itself: it is not called back.
-    m_onData = nullptr;
-    m_onEnd = nullptr;
-    m_onWritable = nullptr;
-    m_driver.dropAppCallbacks();
-    if (!m_responseStarted)
-        m_status = 500;
+    m_ex->m_onData = nullptr;
+    m_ex->m_onEnd = nullptr;
+    m_ex->m_onWritable = nullptr;
+    m_ex->m_driver.dropAppCallbacks();
+    if (!m_ex->m_responseStarted)
+        m_ex->m_status = 500;
     writeRequestLog();
     // What was queued goes out (best effort) so the client sees a response that stops short;
     // the close then tells it the response is incomplete.
-    m_responseFinished = true;
+    m_ex->m_responseFinished = true;
     flush();
     closeSocket();
 }
 
-void Http1Connection::runAfter(qint64 msecs, EventHandler handler)
+void Http1Connection::runAfter(qint64 msecs, Http::Exchange::EventHandler handler)
 {
     if (m_state != State::Closed)
-        m_driver.runAfter(*this, msecs, std::move(handler), clientText());
+        m_ex->m_driver.runAfter(*m_ex, msecs, std::move(handler), clientText());
 }
 
 void Http1Connection::appFailed(const QString &appName, const char *what)
 {
     // handle() threw: the exchange dies before the app finished it.
-    if (m_state == State::Active && !m_responseFinished) {
-        m_onData = nullptr;
-        m_onEnd = nullptr;
-        m_onWritable = nullptr;
-        m_driver.runAbortHandler(m_request);
+    if (m_state == State::Active && !m_ex->m_responseFinished) {
+        m_ex->m_onData = nullptr;
+        m_ex->m_onEnd = nullptr;
+        m_ex->m_onWritable = nullptr;
+        m_ex->m_driver.runAbortHandler(m_ex->m_request);
     }
     if (m_state != State::Closed)
-        Http::Exchange::appFailed(appName, what);
+        m_ex->Http::Exchange::appFailed(appName, what);
 }
 
 bool Http1Connection::callApp(const char *what, const std::function<void()> &callback)
 {
-    return m_driver.callApp(*this, what, callback, clientText());
+    return m_ex->m_driver.callApp(*m_ex, what, callback, clientText());
 }
 
 } // namespace Berth::Engine

@@ -10,54 +10,57 @@ namespace Berth::Engine {
 
 void Http1Connection::onFileSent()
 {
-    if (m_responseFinished)
+    if (m_ex && m_ex->m_responseFinished)
         writeRequestLog();
 }
 
 void Http1Connection::onWritableRoom()
 {
-    if (m_writableWanted && m_onWritable && !m_responseFinished &&
+    if (m_ex && m_ex->m_writableWanted && m_ex->m_onWritable && !m_ex->m_responseFinished &&
         outputQueued() < OutputHighWater) {
-        m_writableWanted = false;
-        EventHandler handler = m_onWritable;
+        m_ex->m_writableWanted = false;
+        Http::Exchange::EventHandler handler = m_ex->m_onWritable;
         callApp("writable", handler);
     }
 }
 
 bool Http1Connection::wantsWritable() const
 {
-    return m_writableWanted && m_onWritable && !m_responseFinished;
+    return m_ex && m_ex->m_writableWanted && m_ex->m_onWritable && !m_ex->m_responseFinished;
 }
 
 void Http1Connection::onClosing(State previous)
 {
-    if (previous == State::Active && !m_responseFinished) {
-        if (!m_driver.logged()) {
-            if (!m_responseStarted)
-                m_status = 499; // nginx's "client closed request"
+    if (previous == State::Active && m_ex && !m_ex->m_responseFinished) {
+        if (!m_ex->m_driver.logged()) {
+            if (!m_ex->m_responseStarted)
+                m_ex->m_status = 499; // nginx's "client closed request"
             writeRequestLog();
         }
-        m_onData = nullptr;
-        m_onEnd = nullptr;
-        m_onWritable = nullptr;
-        m_driver.runAbortHandler(m_request);
+        m_ex->m_onData = nullptr;
+        m_ex->m_onEnd = nullptr;
+        m_ex->m_onWritable = nullptr;
+        m_ex->m_driver.runAbortHandler(m_ex->m_request);
     }
     endExchange();
 }
 
-void Http1Connection::onReleaseIdleBuffers()
+bool Http1Connection::peerMaySendMore() const
 {
-    m_headStorage = QByteArray();
-    std::vector<Http::HeaderField>().swap(m_request.head.fields);
+    // Done sending: a client that asked for the close itself (Connection: close, HTTP/1.0
+    // without keep-alive) in a head that parsed, with its body read whole and no tunnel. When
+    // the server chose to close (drain, errors, unread bodies) the client may be pipelining.
+    return !m_ex || m_ex->m_request.head.method.isEmpty() || m_ex->m_decoder.framing().keepAlive ||
+           !bodyComplete() || m_ex->m_tunnel;
 }
 
 void Http1Connection::drain()
 {
     m_draining = true;
-    if (m_state == State::Active && !m_responseFinished) {
+    if (m_state == State::Active && !m_ex->m_responseFinished) {
         // A long-lived exchange (a WebSocket tunnel) may end itself now rather than at
         // graceful_timeout.
-        m_driver.runDrainHandler(*this, clientText());
+        m_ex->m_driver.runDrainHandler(*m_ex, clientText());
         return;
     }
     // An idle keep-alive connection can go now. One that was accepted but has not sent its
@@ -93,12 +96,13 @@ void Http1Connection::checkTimeouts(qint64 t)
             closeSocket();
             return;
         }
-        if (m_tunnel)
+        if (m_ex->m_tunnel)
             return; // the tunnel's owner keeps its own clocks (runAfter)
         const bool waitingForBody =
-            !bodyComplete() && ((m_bodyWanted && !m_bodyPaused) || m_responseFinished);
-        if (waitingForBody && t - m_lastBodyProgress >= s.bodyTimeoutMs) {
-            if (m_responseStarted)
+            !bodyComplete() &&
+            ((m_ex->m_bodyWanted && !m_ex->m_bodyPaused) || m_ex->m_responseFinished);
+        if (waitingForBody && t - m_ex->m_lastBodyProgress >= s.bodyTimeoutMs) {
+            if (m_ex->m_responseStarted)
                 closeSocket();
             else
                 failRequest(408, "request body not received in time");
@@ -129,13 +133,13 @@ qint64 Http1Connection::nextCheck(qint64 t) const
 void Http1Connection::writeRequestLog()
 {
     ExchangeDriver::LogFacts facts;
-    facts.status = m_status;
-    facts.version = Http1::versionText(m_request.head, m_decoder.framing());
+    facts.status = m_ex->m_status;
+    facts.version = Http1::versionText(m_ex->m_request.head, m_ex->m_decoder.framing());
     facts.client = clientText();
     facts.server = serverText();
     facts.connectionId = id();
     facts.requestOnConnection = m_requestsOnConnection;
-    m_driver.log(m_request, facts);
+    m_ex->m_driver.log(m_ex->m_request, facts);
 }
 
 } // namespace Berth::Engine

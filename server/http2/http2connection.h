@@ -6,6 +6,7 @@
 #include "http/request.h"
 
 #include <QByteArray>
+#include <QObject>
 
 #include <cstdint>
 #include <map>
@@ -24,8 +25,9 @@ class Http2Stream;
 // exchange needs; this class is the HTTP/2 flow between them: SETTINGS from [http2], per-stream
 // [limits] and timeouts, GOAWAY on connection errors and on drain (two steps), and the flood
 // guards (rapid reset, PING/SETTINGS/PRIORITY/empty DATA floods, CONTINUATION floods, header
-// bombs), each counted and written to cef.log.
-class Http2Connection final : public Engine::Connection
+// bombs), each counted and written to cef.log. A QObject of its own (Engine::Connection is
+// not one): the context of its streams' timers and of its queued calls.
+class Http2Connection final : public QObject, public Engine::Connection
 {
     Q_OBJECT
 public:
