@@ -93,7 +93,6 @@ void Poller::deferToTurnEnd(void (*fn)(void *), void *arg)
 
 void Poller::runDeferred()
 {
-    // What a deferred call defers in turn runs in this loop too.
     while (!m_deferred.empty()) {
         m_running.swap(m_deferred);
         for (const Deferred &d : m_running)
@@ -121,8 +120,9 @@ void Poller::dispatch()
     }
     if (n > 0 && m_turnEnd)
         m_turnEnd();
-    if (--m_depth == 0)
+    if (m_depth == 1) // still counted: what the deferred work defers runs in this loop too
         runDeferred();
+    --m_depth;
 }
 
 } // namespace Berth::Engine
