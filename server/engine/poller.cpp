@@ -81,10 +81,31 @@ void Poller::remove(int fd)
     ::epoll_ctl(m_epoll, EPOLL_CTL_DEL, fd, nullptr);
 }
 
+void Poller::deferToTurnEnd(void (*fn)(void *), void *arg)
+{
+    if (m_depth > 0) {
+        m_deferred.push_back({fn, arg});
+        return;
+    }
+    QMetaObject::invokeMethod(
+        this, [fn, arg] { fn(arg); }, Qt::QueuedConnection);
+}
+
+void Poller::runDeferred()
+{
+    while (!m_deferred.empty()) {
+        m_running.swap(m_deferred);
+        for (const Deferred &d : m_running)
+            d.fn(d.arg);
+        m_running.clear();
+    }
+}
+
 void Poller::dispatch()
 {
     epoll_event events[MaxEventsPerWake];
     const int n = ::epoll_wait(m_epoll, events, MaxEventsPerWake, 0);
+    ++m_depth;
     if (n > 0 && m_turnBegin)
         m_turnBegin();
     for (int i = 0; i < n; ++i) {
@@ -99,6 +120,9 @@ void Poller::dispatch()
     }
     if (n > 0 && m_turnEnd)
         m_turnEnd();
+    if (m_depth == 1) // still counted: what the deferred work defers runs in this loop too
+        runDeferred();
+    --m_depth;
 }
 
 } // namespace Berth::Engine

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 class QSocketNotifier;
 
@@ -52,11 +53,29 @@ public:
         m_turnEnd = std::move(end);
     }
 
+    // Runs fn(arg) once the batch of events being dispatched is over (after the turn-end hook;
+    // the outermost batch when they nest), for work that must wait until no handler of the
+    // batch is on the stack: deleting what a handler closed. Called outside a batch (a timer),
+    // it falls back to a queued call. Within a batch it costs no system call: a queued call
+    // (deleteLater(), invokeMethod) writes the event loop's eventfd each time under Qt's glib
+    // dispatcher, and polls and reads it on the next turn.
+    void deferToTurnEnd(void (*fn)(void *), void *arg);
+
 private:
+    struct Deferred
+    {
+        void (*fn)(void *);
+        void *arg;
+    };
+
     void dispatch();
+    void runDeferred();
 
     std::function<void()> m_turnBegin;
     std::function<void()> m_turnEnd;
+    int m_depth = 0; // batches being dispatched (a handler may run a nested loop)
+    std::vector<Deferred> m_deferred;
+    std::vector<Deferred> m_running; // keeps its capacity between turns
     int m_epoll = -1;
     QSocketNotifier *m_notifier = nullptr;
 };

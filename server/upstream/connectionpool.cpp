@@ -2,6 +2,8 @@
 
 #include "upstreamconnection.h"
 
+#include "engine/poller.h"
+
 #include <memory>
 
 namespace Berth::Upstream {
@@ -15,7 +17,7 @@ ConnectionPool &ConnectionPool::forCurrentThread()
 ConnectionPool::~ConnectionPool()
 {
     for (auto &list : m_idle) {
-        for (const auto &connection : list) {
+        for (const auto &connection : list.connections) {
             if (connection)
                 delete connection.data();
         }
@@ -37,7 +39,7 @@ ConnectionPool::List *ConnectionPool::listFor(const QString &key)
 
 UpstreamConnection *ConnectionPool::take(const QString &key)
 {
-    List &list = *listFor(key);
+    auto &list = listFor(key)->connections;
     while (!list.isEmpty()) {
         QPointer<UpstreamConnection> connection = list.takeLast();
         if (connection && connection->isIdle())
@@ -50,23 +52,48 @@ void ConnectionPool::put(const QString &key, UpstreamConnection *connection, int
                          std::chrono::milliseconds idleTimeout)
 {
     List &list = *listFor(key);
-    if (list.size() >= maxIdle) // parked ones leave through forget(): nulls are rare
-        list.removeAll(nullptr);
-    if (!connection->reusable() || list.size() >= maxIdle) {
+    if (!connection->reusable() || maxIdle <= 0) {
         connection->close();
         return;
     }
-    list.append(connection);
+    list.maxIdle = maxIdle;
+    list.connections.append(connection);
     // Two pointers: small enough for std::function to hold without an allocation (this runs
     // once per proxied request). The connection is still alive when it runs (close() deletes
     // it later), so it can be looked for by address in every member's list.
     connection->park(idleTimeout, [this, connection] { forget(connection); });
+    if (list.connections.size() > maxIdle && !m_trimPending) {
+        // Under a burst responses and requests alternate within one batch of events: closing
+        // the surplus at once made the next request of the batch open a new connection (64
+        // clients against keepalive = 32: one new member connection per four requests).
+        m_trimPending = true;
+        Engine::Poller::forCurrentThread()->deferToTurnEnd(
+            [](void *self) { static_cast<ConnectionPool *>(self)->trim(); }, this);
+    }
+}
+
+void ConnectionPool::trim()
+{
+    m_trimPending = false;
+    for (auto &list : m_idle) {
+        auto &connections = list.connections;
+        if (connections.size() <= list.maxIdle)
+            continue;
+        connections.removeAll(nullptr); // parked ones leave through forget(): nulls are rare
+        // The oldest go: the most recently parked are taken first (take()), so these have
+        // been idle longest.
+        while (connections.size() > list.maxIdle) {
+            QPointer<UpstreamConnection> oldest = connections.takeFirst();
+            if (oldest)
+                oldest->close();
+        }
+    }
 }
 
 void ConnectionPool::forget(UpstreamConnection *connection)
 {
     for (auto &list : m_idle) {
-        list.removeIf([connection](const QPointer<UpstreamConnection> &idle) {
+        list.connections.removeIf([connection](const QPointer<UpstreamConnection> &idle) {
             return !idle || idle.data() == connection;
         });
     }
@@ -75,7 +102,7 @@ void ConnectionPool::forget(UpstreamConnection *connection)
 int ConnectionPool::idleCount(const QString &key) const
 {
     int count = 0;
-    for (const auto &connection : m_idle.value(key)) {
+    for (const auto &connection : m_idle.value(key).connections) {
         if (connection && connection->isIdle())
             ++count;
     }

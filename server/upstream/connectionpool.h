@@ -22,17 +22,25 @@ public:
     // The most recently parked idle connection to this member, or null.
     UpstreamConnection *take(const QString &key);
     // Keeps a reusable connection for the next request (up to maxIdle per member, for
-    // idleTimeout); closes it otherwise.
+    // idleTimeout); closes it otherwise. Past maxIdle the oldest idle connections are closed
+    // at the end of the event-loop turn, not at once: a request later in the same batch of
+    // events takes one instead of opening a new connection.
     void put(const QString &key, UpstreamConnection *connection, int maxIdle,
              std::chrono::milliseconds idleTimeout);
     int idleCount(const QString &key) const;
 
 private:
-    using List = QList<QPointer<UpstreamConnection>>;
+    struct List
+    {
+        QList<QPointer<UpstreamConnection>> connections;
+        int maxIdle = 0;
+    };
     List *listFor(const QString &key);
     void forget(UpstreamConnection *connection);
+    void trim();
 
     QHash<QString, List> m_idle;
+    bool m_trimPending = false;
     QString m_lastKey; // listFor()'s last key and its list
     List *m_lastList = nullptr;
 };

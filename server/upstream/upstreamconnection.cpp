@@ -639,7 +639,9 @@ void UpstreamConnection::close()
         ::close(m_fd);
         m_fd = -1;
     }
-    deleteLater();
+    // Not deleteLater(): a posted event per closed connection wrote the eventfd each time.
+    m_poller->deferToTurnEnd([](void *self) { delete static_cast<UpstreamConnection *>(self); },
+                             this);
 }
 
 } // namespace Berth::Upstream

@@ -24,7 +24,8 @@ class ClientTlsContext;
 // (Engine::Poller::forCurrentThread()). It carries one request at a time: the caller writes the
 // request head and body bytes already framed, and gets the final response head and the
 // decoded body back through a Handler, with back-pressure both ways. Kept between requests by
-// the ConnectionPool. Deleted with deleteLater() only: the poller may still hold an event for it.
+// the ConnectionPool. Deleted by close() only, at the end of the poller's turn (it may still
+// hold an event for it).
 class UpstreamConnection final : public QObject, private Engine::Poller::Handler
 {
     Q_OBJECT
@@ -96,7 +97,7 @@ public:
     // Parks the connection idle: closes it and runs onGone when the member hangs up or after
     // idleTimeout.
     void park(std::chrono::milliseconds idleTimeout, std::function<void()> onGone);
-    // Closes the socket (no handler call) and schedules deletion.
+    // Closes the socket (no handler call) and schedules deletion (Poller::deferToTurnEnd()).
     void close();
 
 private:

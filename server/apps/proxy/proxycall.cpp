@@ -506,13 +506,13 @@ std::shared_ptr<bool> ProxyCall::aliveFlag()
 
 void ProxyCall::deleteSoon(ProxyCall *call)
 {
-    // One queued call per event-loop turn deletes every call that finished in it (a zero-time
-    // QTimer per call made and registered a timer object each time).
+    // Every call that finished in one event-loop turn is deleted at its end, after the
+    // poller's batch (a queued call per turn wrote the eventfd each time; a zero-time QTimer
+    // per call before that made and registered a timer object each time).
     thread_local std::vector<ProxyCall *> finished;
     if (finished.empty()) {
-        QMetaObject::invokeMethod(
-            Engine::Poller::forCurrentThread(),
-            [] {
+        Engine::Poller::forCurrentThread()->deferToTurnEnd(
+            [](void *) {
                 // Both vectors keep their capacity from one turn to the next.
                 thread_local std::vector<ProxyCall *> batch;
                 batch.swap(finished);
@@ -520,7 +520,7 @@ void ProxyCall::deleteSoon(ProxyCall *call)
                     delete done;
                 batch.clear();
             },
-            Qt::QueuedConnection);
+            nullptr);
     }
     finished.push_back(call);
 }
