@@ -141,8 +141,9 @@ def test_reload_and_respawn_after_the_binary_was_replaced(berth_server, tmp_path
         # A crash after the replacement: the respawned worker runs too, and the master still
         # names the crashed frames (it reads its own binary through the fd it kept).
         crash(srv, "/segv?after-upgrade")
-        assert berth.wait_until(lambda: "crashed; its stack" in srv.server_log(), 5)
-        assert re.search(r"#\d+ Berth::Apps::FaultApp::handle", srv.server_log()), \
+        # The master writes the report line by line (symbolising first): wait for the frame.
+        assert berth.wait_until(lambda: re.search(r"#\d+ Berth::Apps::FaultApp::handle",
+                                                  srv.server_log()), 20), \
             srv.server_log()
         assert berth.wait_until(lambda: srv.request("GET", "/hb").status == 200, 5)
     finally:
