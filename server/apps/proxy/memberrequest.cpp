@@ -129,9 +129,9 @@ qsizetype writeAddress(const Http::Request &request, char *out)
     return n;
 }
 
-using Views = QVarLengthArray<QByteArrayView, 4>; // on the stack unless a request has more
+} // namespace
 
-bool namedByConnection(QByteArrayView name, const Views &connectionValues)
+bool namedByConnection(QByteArrayView name, const ConnectionValues &connectionValues)
 {
     for (QByteArrayView value : connectionValues) {
         if (Http::listContainsToken(value, name))
@@ -139,8 +139,6 @@ bool namedByConnection(QByteArrayView name, const Views &connectionValues)
     }
     return false;
 }
-
-} // namespace
 
 Upstream::UpstreamConnection::Timeouts memberTimeouts(const GroupSettings &settings)
 {
@@ -163,7 +161,7 @@ void buildMemberHead(const GroupRuntime &group, int member, const Http::Request 
     }
 
     // Connection values and the size of everything written below.
-    Views connectionValues;
+    ConnectionValues connectionValues;
     qsizetype bound = 512 + head.path.size() + head.query.size() + 4 * head.host.size() +
                       host.size() + request.txnId.size() + options.conditionalFields.size();
     for (const Http::HeaderField &field : head.fields) {
@@ -194,8 +192,8 @@ void buildMemberHead(const GroupRuntime &group, int member, const Http::Request 
     // A trusted proxy's chain is kept as it sent it, every line of it; written in place after
     // the passed fields, so they are remembered here.
     const bool trusted = request.forwardedFor && !options.refresh;
-    Views chainFor;
-    Views chainForwarded;
+    ConnectionValues chainFor; // the same small on-stack list of views
+    ConnectionValues chainForwarded;
     QByteArrayView forwardedProto;
     QByteArrayView forwardedHost;
     for (const Http::HeaderField &field : head.fields) {

@@ -6,11 +6,17 @@
 
 #include <QByteArray>
 #include <QByteArrayView>
+#include <QVarLengthArray>
 
 namespace Berth::Gateway {
 
 struct GroupRuntime;
 struct GroupSettings;
+
+// The values of a message's Connection fields (on the stack unless a message has more than 4).
+using ConnectionValues = QVarLengthArray<QByteArrayView, 4>;
+// Whether a Connection field names this field (a hop-by-hop field to drop, RFC 9110 7.6.1).
+bool namedByConnection(QByteArrayView name, const ConnectionValues &connectionValues);
 
 // What a request to a member looks like beyond the client's request itself.
 struct MemberHeadOptions

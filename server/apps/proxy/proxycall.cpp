@@ -60,17 +60,6 @@ bool droppedResponseField(QByteArrayView name)
     }
 }
 
-using Views = QVarLengthArray<QByteArrayView, 4>; // on the stack unless a response has more
-
-bool namedByConnection(QByteArrayView name, const Views &connectionValues)
-{
-    for (QByteArrayView value : connectionValues) {
-        if (Http::listContainsToken(value, name))
-            return true;
-    }
-    return false;
-}
-
 QByteArray addressText(const Http::Request &request)
 {
     if (request.unixPeer || request.peerAddress.isNull())
@@ -306,7 +295,7 @@ void ProxyCall::upstreamHead(const Upstream::ResponseHead &head)
         done(); // the member's response is dropped with its connection
         return;
     }
-    Views connectionValues;
+    ConnectionValues connectionValues;
     for (const auto &[name, value] : head.fields) {
         if (name.size() == 10 && equalsIgnoreCase(name, "connection"))
             connectionValues.append(value);
