@@ -1,7 +1,10 @@
 #include "poller.h"
 
+#include "epolldispatcher.h"
+
 #include <QSocketNotifier>
 
+#include <algorithm>
 #include <cerrno>
 #include <memory>
 #include <sys/epoll.h>
@@ -24,10 +27,18 @@ std::uint32_t eventMask(bool read, bool write)
 
 Poller::Poller(QObject *parent)
     : QObject(parent)
-    , m_epoll(::epoll_create1(EPOLL_CLOEXEC))
 {
-    if (!t_current)
+    if (!t_current) {
         t_current = this;
+        if (EpollDispatcher *dispatcher = EpollDispatcher::forCurrentThread()) {
+            m_epoll = dispatcher->attachPoller(this);
+            if (m_epoll >= 0) {
+                m_dispatcher = dispatcher;
+                return;
+            }
+        }
+    }
+    m_epoll = ::epoll_create1(EPOLL_CLOEXEC);
     if (m_epoll < 0)
         return;
     m_notifier = new QSocketNotifier(m_epoll, QSocketNotifier::Read, this);
@@ -38,8 +49,20 @@ Poller::~Poller()
 {
     if (t_current == this)
         t_current = nullptr;
-    if (m_epoll >= 0)
+    if (m_dispatcher) {
+        for (int fd : m_exclusive)
+            ::epoll_ctl(m_epoll, EPOLL_CTL_DEL, fd, nullptr);
+        m_dispatcher->detachPoller(this);
+    } else if (m_epoll >= 0) {
         ::close(m_epoll);
+    }
+}
+
+void Poller::detachFromDispatcher()
+{
+    m_dispatcher = nullptr;
+    m_epoll = -1;
+    m_exclusive.clear();
 }
 
 Poller *Poller::forCurrentThread()
@@ -65,7 +88,11 @@ bool Poller::addExclusive(int fd, Handler *handler)
     epoll_event event{};
     event.events = EPOLLIN | EPOLLEXCLUSIVE;
     event.data.ptr = handler;
-    return ::epoll_ctl(m_epoll, EPOLL_CTL_ADD, fd, &event) == 0;
+    if (::epoll_ctl(m_epoll, EPOLL_CTL_ADD, fd, &event) != 0)
+        return false;
+    if (m_dispatcher)
+        m_exclusive.push_back(fd);
+    return true;
 }
 
 void Poller::update(int fd, Handler *handler, bool read, bool write)
@@ -79,11 +106,15 @@ void Poller::update(int fd, Handler *handler, bool read, bool write)
 void Poller::remove(int fd)
 {
     ::epoll_ctl(m_epoll, EPOLL_CTL_DEL, fd, nullptr);
+    if (!m_exclusive.empty())
+        m_exclusive.erase(std::remove(m_exclusive.begin(), m_exclusive.end(), fd),
+                          m_exclusive.end());
 }
 
 void Poller::deferToTurnEnd(void (*fn)(void *), void *arg)
 {
-    if (m_depth > 0) {
+    // With the dispatcher, work deferred from a timer or a notifier runs when its turn ends.
+    if (m_depth > 0 || m_dispatcher) {
         m_deferred.push_back({fn, arg});
         return;
     }
@@ -101,10 +132,24 @@ void Poller::runDeferred()
     }
 }
 
+void Poller::runDeferredOutsideBatch()
+{
+    if (m_depth > 0 || m_deferred.empty())
+        return;
+    ++m_depth;
+    runDeferred();
+    --m_depth;
+}
+
 void Poller::dispatch()
 {
     epoll_event events[MaxEventsPerWake];
     const int n = ::epoll_wait(m_epoll, events, MaxEventsPerWake, 0);
+    dispatchBatch(events, n);
+}
+
+void Poller::dispatchBatch(const epoll_event *events, int n)
+{
     ++m_depth;
     if (n > 0 && m_turnBegin)
         m_turnBegin();

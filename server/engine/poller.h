@@ -7,14 +7,22 @@
 #include <vector>
 
 class QSocketNotifier;
+struct epoll_event;
 
 namespace Berth::Engine {
+
+class EpollDispatcher;
 
 // Readiness for many sockets through one epoll set per event-loop thread. Qt's Unix event
 // dispatchers poll() every registered socket on each wake-up, which costs O(connections) per
 // event: with 10,000 idle keep-alive clients that scan was 82% of berthd's CPU. Here Qt watches
 // one descriptor, the epoll set, and only ready sockets are visited. Level-triggered, so a
 // handler that leaves data unread is called again, as with QSocketNotifier.
+//
+// When the thread runs an EpollDispatcher, the first Poller made in it has no epoll set of its
+// own: its sockets go into the dispatcher's, which the thread sleeps in, and the dispatcher hands
+// their events back as a batch (no notifier, no second epoll_wait per wake-up). Other Pollers,
+// and every Poller of a thread on Qt's dispatcher, keep their own set behind a QSocketNotifier.
 class Poller final : public QObject
 {
     Q_OBJECT
@@ -35,6 +43,9 @@ public:
     static Poller *forCurrentThread();
 
     bool isValid() const { return m_epoll >= 0; }
+    // True when this Poller's sockets sit in the set the thread's EpollDispatcher sleeps in
+    // (so an EPOLLEXCLUSIVE listener wakes one waiting thread).
+    bool inDispatcherSet() const { return m_dispatcher != nullptr; }
     // Registers fd with its interest; call update() when the interest changes and remove()
     // before closing fd.
     bool add(int fd, Handler *handler, bool read, bool write);
@@ -62,6 +73,8 @@ public:
     void deferToTurnEnd(void (*fn)(void *), void *arg);
 
 private:
+    friend class EpollDispatcher;
+
     struct Deferred
     {
         void (*fn)(void *);
@@ -69,7 +82,12 @@ private:
     };
 
     void dispatch();
+    // One turn's events: the turn hooks around the handlers, then the deferred work.
+    void dispatchBatch(const epoll_event *events, int count);
     void runDeferred();
+    void detachFromDispatcher(); // the dispatcher is going: its set closes with it
+    bool hasDeferred() const { return !m_deferred.empty(); }
+    void runDeferredOutsideBatch(); // the dispatcher's turn is over
 
     std::function<void()> m_turnBegin;
     std::function<void()> m_turnEnd;
@@ -78,6 +96,10 @@ private:
     std::vector<Deferred> m_running; // keeps its capacity between turns
     int m_epoll = -1;
     QSocketNotifier *m_notifier = nullptr;
+    EpollDispatcher *m_dispatcher = nullptr; // when m_epoll is the dispatcher's set
+    // Listening sockets added here: in the dispatcher's set they would outlive this Poller (the
+    // set is not closed with it), so the destructor removes them. Connections remove theirs.
+    std::vector<int> m_exclusive;
 };
 
 } // namespace Berth::Engine
