@@ -3,6 +3,7 @@
 #include "runtime/crashreport.h"
 
 #include "connectionmanager.h"
+#include "epolldispatcher.h"
 #include "http/exchange.h"
 #include "runtime/servercontext.h"
 #include "runtime/statsregistry.h"
@@ -18,7 +19,11 @@ EventLoopThread::EventLoopThread(const Engine::EngineSettings &settings,
     , m_server(server)
     , m_listeners(listeners)
     , m_threadIndex(threadIndex)
-{}
+{
+    // One epoll_wait per wake-up, the Poller's sockets in it (BERTH_EVENT_DISPATCHER=qt keeps
+    // Qt's dispatcher).
+    Engine::EpollDispatcher::installOn(this);
+}
 
 void EventLoopThread::run()
 {

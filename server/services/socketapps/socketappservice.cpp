@@ -1,6 +1,7 @@
 #include "socketappservice.h"
 
 #include "apps/builtinapps.h"
+#include "engine/epolldispatcher.h"
 #include "service/serviceregistry.h"
 #include "socketapps/socketappregistry.h"
 #include "tls/tlscontext.h"
@@ -189,6 +190,8 @@ bool SocketAppService::start(QStringList *)
 {
     for (const auto &loop : m_loops) {
         auto thread = std::make_unique<QThread>();
+        // The loop's Poller then shares the set its thread sleeps in (see EpollDispatcher).
+        Engine::EpollDispatcher::installOn(thread.get());
         thread->setObjectName(m_shared.settings.section);
         loop->moveToThread(thread.get());
         connect(loop.get(), &SocketLoop::drained, this, &SocketAppService::loopDrained,
