@@ -389,13 +389,16 @@ bool ConnectionManager::acceptOne(const Listener &listener)
         startConnection(fd, listener, &origin);
     }
     m_acceptedFd = -1;
-    // The listening sockets are shared by the threads, and their epoll sets sit inside each
-    // thread's event loop, so EPOLLEXCLUSIVE does not pick one idle thread: every thread is
-    // woken and the first to call accept() wins: on a busy machine the thread already running
-    // took nearly every connection of a burst (bench/results/threads.md). A thread clearly ahead of
-    // a running sibling stops accepting for SitOutMs, leaving the next connections to the others;
-    // short, so that a burst of connections ends up even (both may sit out at once: for 2 ms at
-    // most).
+    // The listening sockets are shared by the threads with EPOLLEXCLUSIVE. Under Qt's
+    // dispatcher (BERTH_EVENT_DISPATCHER=qt) each thread's epoll set is itself polled from Qt's
+    // loop, so the exclusive wake-up picks nobody: every thread is woken and the one already
+    // running wins the accept(). Under the EpollDispatcher a thread sleeps in the very set that
+    // holds them and the kernel wakes one waiting thread, but always the same one while it is
+    // back waiting first (its wait-queue entry comes first): a burst of 40 connections went
+    // 41/0, 39/2, 39/2, 4/37 between two threads (conformance test_16_threads). Either way a
+    // thread clearly ahead of a running sibling stops accepting for SitOutMs, leaving the next
+    // connections to the others; short, so that a burst ends up even (both may sit out at once:
+    // for 2 ms at most).
     if (aheadOfSibling()) {
         setAccepting(false);
         m_sitOut.start();
