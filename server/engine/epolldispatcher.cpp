@@ -281,16 +281,15 @@ void EpollDispatcher::updateEpoll(int fd, FdNotifiers &entry)
     epoll_event event{};
     event.events = mask;
     event.data.u64 = (std::uint64_t(fd) << 2) | NotifierTag;
-    int op = entry.inEpoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    const int op = entry.inEpoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     if (::epoll_ctl(m_epoll, op, fd, &event) != 0) {
-        // The descriptor was closed and reused behind the notifier's back (MOD: not there) or
-        // is still in the set from before (ADD: exists): the other operation fits.
-        if (errno == ENOENT || errno == EEXIST) {
-            op = op == EPOLL_CTL_MOD ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
-            if (::epoll_ctl(m_epoll, op, fd, &event) == 0) {
-                entry.inEpoll = true;
-                return;
-            }
+        // The descriptor was closed (which left the set) and reused behind the notifier's
+        // back: add it again. EEXIST is not retried as a modification: the descriptor is
+        // someone else's in this set (the Poller's), and must stay theirs.
+        if (op == EPOLL_CTL_MOD && errno == ENOENT &&
+            ::epoll_ctl(m_epoll, EPOLL_CTL_ADD, fd, &event) == 0) {
+            entry.inEpoll = true;
+            return;
         }
         if (errno == EPERM) {
             // A regular file or a directory: poll() reports those always ready, so does this.

@@ -10,6 +10,7 @@
 #include <QPointer>
 #include <QSemaphore>
 #include <QSocketNotifier>
+#include <QTemporaryFile>
 #include <QTest>
 #include <QThread>
 #include <QTimer>
@@ -147,6 +148,7 @@ private Q_SLOTS:
     void zeroTimersDoNotStarveSockets();
     void socketNotifiersReadWriteEnableDisable();
     void notifierDeletedInsideTheBatchIsNotCalled();
+    void regularFileNotifierIsAlwaysReady();
     void postedEventsAndCrossThreadCallsWakeIt();
     void manyPostsCostBoundedEventfdWrites();
     void nestedEventLoopInsideATimer();
@@ -365,6 +367,24 @@ void TestEpollDispatcher::notifierDeletedInsideTheBatchIsNotCalled()
         TCHECK(one.isNull() != two.isNull());
         delete one;
         delete two;
+    });
+}
+
+void TestEpollDispatcher::regularFileNotifierIsAlwaysReady()
+{
+    // epoll refuses regular files; poll(), and so Qt's dispatcher, calls them always ready.
+    runInThread([](Runner &r) {
+        QTemporaryFile file;
+        TCHECK(file.open());
+        int calls = 0;
+        QSocketNotifier notifier(file.handle(), QSocketNotifier::Read);
+        QObject::connect(&notifier, &QSocketNotifier::activated, &notifier, [&] {
+            if (++calls == 3)
+                notifier.setEnabled(false);
+        });
+        TCHECK(spinUntil([&] { return calls == 3; }, 2000));
+        spinFor(20);
+        TCHECK(calls == 3);
     });
 }
 
