@@ -16,6 +16,8 @@
 #include "runtime/workerhealth.h"
 #include "transport.h"
 
+#include <config/config.h>
+
 #include <QDateTime>
 #include <QElapsedTimer>
 #include <QHostAddress>
@@ -301,6 +303,11 @@ void ConnectionManager::start()
         ::setsockopt(listener.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         m_listenerHandlers.push_back(std::make_unique<ListenerHandler>(*this, listener));
     }
+    // Alone on its listeners (one worker, one thread), a thread would only rotate behind itself.
+    const bool alone =
+        m_server && m_server->config && m_server->threads == 1 &&
+        m_server->config->getInt(QStringLiteral("server"), QStringLiteral("workers")) <= 1;
+    m_rotateListeners = m_poller.inDispatcherSet() && !alone;
     setAccepting(true);
     m_tick.start();
 }
@@ -389,21 +396,36 @@ bool ConnectionManager::acceptOne(const Listener &listener)
         startConnection(fd, listener, &origin);
     }
     m_acceptedFd = -1;
-    // The listening sockets are shared by the threads with EPOLLEXCLUSIVE. Under Qt's
-    // dispatcher (BERTH_EVENT_DISPATCHER=qt) each thread's epoll set is itself polled from Qt's
-    // loop, so the exclusive wake-up picks nobody: every thread is woken and the one already
-    // running wins the accept(). Under the EpollDispatcher a thread sleeps in the very set that
-    // holds them and the kernel wakes one waiting thread, but always the same one while it is
-    // back waiting first (its wait-queue entry comes first): a burst of 40 connections went
-    // 41/0, 39/2, 39/2, 4/37 between two threads (conformance test_16_threads). Either way a
-    // thread clearly ahead of a running sibling stops accepting for SitOutMs, leaving the next
-    // connections to the others; short, so that a burst ends up even (both may sit out at once:
-    // for 2 ms at most).
+    // The listening sockets are shared by the threads and workers with EPOLLEXCLUSIVE. Under
+    // Qt's dispatcher (BERTH_EVENT_DISPATCHER=qt) each thread's epoll set is itself polled from
+    // Qt's loop, so the exclusive wake-up picks nobody: every thread of every worker is woken
+    // and the one already running wins the accept(). Under the EpollDispatcher a thread sleeps
+    // in the very set that holds the listener and the kernel wakes one waiting thread: the first
+    // in the listener's wait queue, so the same thread of the same worker for every connection
+    // while it is back waiting first (40 connections one after the other all went to one
+    // worker; test_81_ws_chat). Registering again puts this thread at the end of the queue: the
+    // next connection wakes another waiter, round robin over the threads and workers waiting.
+    // Either way a thread clearly ahead of a running sibling stops accepting for SitOutMs,
+    // leaving the next connections to the others; short, so that a burst ends up even (both may
+    // sit out at once: for 2 ms at most).
     if (aheadOfSibling()) {
         setAccepting(false);
         m_sitOut.start();
+    } else if (m_rotateListeners) {
+        rotateListener(listener.fd);
     }
     return true;
+}
+
+void ConnectionManager::rotateListener(int fd)
+{
+    for (const auto &handler : m_listenerHandlers) {
+        if (handler->listener().fd == fd) {
+            m_poller.remove(fd);
+            m_poller.addExclusive(fd, handler.get());
+            return;
+        }
+    }
 }
 
 bool ConnectionManager::aheadOfSibling() const

@@ -150,6 +150,7 @@ private:
     // After an accept: whether this thread holds clearly more connections than a sibling
     // event-loop thread of this worker that is running (its heartbeat is fresh), so that it
     // should leave the next connections to it for a moment.
+    void rotateListener(int fd); // to the end of the listener's queue of exclusive waiters
     bool aheadOfSibling() const;
     void tick();
     void resumeAccepting();
@@ -187,6 +188,7 @@ private:
     QTimer m_tick;
     Poller m_poller;
     QTimer m_acceptPause;
+    bool m_rotateListeners = false; // see acceptOne()
     QTimer m_sitOut; // running while this thread leaves new connections to its siblings
     quint64 m_nextConnectionId = 1;
     bool m_draining = false;
