@@ -118,6 +118,14 @@ void SocketLoop::onPollEvents(bool readable, bool)
         readDatagrams();
     else
         acceptOne();
+    // In the EpollDispatcher's set the exclusive wake-up always picks the first waiter in the
+    // socket's queue: registering again moves this loop to its end, so the next wake-up goes to
+    // another waiting loop (round robin over the threads and workers; see ConnectionManager).
+    if (m_listening && m_poller->inDispatcherSet() &&
+        m_shared.settings.workers * m_shared.settings.threads > 1) {
+        m_poller->remove(m_shared.socketFd);
+        m_listening = m_poller->addExclusive(m_shared.socketFd, this);
+    }
 }
 
 void SocketLoop::acceptOne()
