@@ -67,9 +67,10 @@ public:
     // Runs fn(arg) once the batch of events being dispatched is over (after the turn-end hook;
     // the outermost batch when they nest), for work that must wait until no handler of the
     // batch is on the stack: deleting what a handler closed. Called outside a batch (a timer),
-    // it falls back to a queued call. Within a batch it costs no system call: a queued call
-    // (deleteLater(), invokeMethod) writes the event loop's eventfd each time under Qt's glib
-    // dispatcher, and polls and reads it on the next turn.
+    // it runs when the EpollDispatcher's turn ends, or as a queued call under Qt's dispatcher.
+    // Within a batch or under the EpollDispatcher it costs no system call: a queued call
+    // (deleteLater(), invokeMethod) writes the event loop's eventfd each time, and reads it on
+    // the next turn.
     void deferToTurnEnd(void (*fn)(void *), void *arg);
 
 private:
