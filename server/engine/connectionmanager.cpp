@@ -379,6 +379,7 @@ bool ConnectionManager::acceptOne(const Listener &listener)
     }
     // The connection takes the peer address from here instead of asking the socket again.
     std::memcpy(&m_acceptedPeer, &peer, sizeof(peer));
+    m_acceptedLocal = fixedLocalAddress(listener.fd);
     m_acceptedFd = fd;
     if (listener.http2) {
         startConnection(fd, listener, nullptr); // nothing beyond the socket to remember
@@ -401,6 +402,44 @@ bool ConnectionManager::acceptOne(const Listener &listener)
         m_sitOut.start();
     }
     return true;
+}
+
+const SocketAddress *ConnectionManager::fixedLocalAddress(int listenerFd)
+{
+    for (const ListenerAddress &a : m_listenerAddresses) {
+        if (a.fd == listenerFd)
+            return a.fixed ? &a.local : nullptr;
+    }
+    ListenerAddress a;
+    a.fd = listenerFd;
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    if (::getsockname(listenerFd, reinterpret_cast<sockaddr *>(&addr), &len) == 0) {
+        int transparent = 0;
+        socklen_t optLen = sizeof(transparent);
+        if (addr.ss_family == AF_UNIX) {
+            a.fixed = true; // no address: as getsockname on the connection would say
+        } else if (addr.ss_family == AF_INET) {
+            const auto *in = reinterpret_cast<const sockaddr_in *>(&addr);
+            // IP_TRANSPARENT (TPROXY) accepts connections to any address.
+            a.fixed =
+                in->sin_addr.s_addr != htonl(INADDR_ANY) &&
+                (::getsockopt(listenerFd, SOL_IP, IP_TRANSPARENT, &transparent, &optLen) != 0 ||
+                 !transparent);
+        } else if (addr.ss_family == AF_INET6) {
+            const auto *in6 = reinterpret_cast<const sockaddr_in6 *>(&addr);
+            a.fixed =
+                !IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr) &&
+                (::getsockopt(listenerFd, SOL_IPV6, IPV6_TRANSPARENT, &transparent, &optLen) != 0 ||
+                 !transparent);
+        }
+        if (a.fixed)
+            a.local = SocketAddress::fromSockaddr(reinterpret_cast<sockaddr *>(&addr));
+    }
+    // The pointer returned is used for the accept in progress only (a later push may move it).
+    m_listenerAddresses.push_back(a);
+    const ListenerAddress &added = m_listenerAddresses.back();
+    return added.fixed ? &added.local : nullptr;
 }
 
 bool ConnectionManager::aheadOfSibling() const

@@ -2,6 +2,7 @@
 
 #include "enginesettings.h"
 #include "poller.h"
+#include "socketaddress.h"
 #include "timerwheel.h"
 
 #include <QByteArray>
@@ -127,6 +128,12 @@ public:
         return fd >= 0 && fd == m_acceptedFd ? reinterpret_cast<const sockaddr *>(&m_acceptedPeer)
                                              : nullptr;
     }
+    // The local address of that socket when its listener is bound to one address (spares a
+    // getsockname); null otherwise (a wildcard listener: the socket knows).
+    const SocketAddress *acceptedLocal(int fd) const
+    {
+        return fd >= 0 && fd == m_acceptedFd ? m_acceptedLocal : nullptr;
+    }
 
 Q_SIGNALS:
     void drained();
@@ -169,6 +176,17 @@ private:
     int m_turnDepth = 0;   // poller batches being dispatched (nested: > 1)
     int m_acceptedFd = -1; // see acceptedPeer()
     sockaddr_storage m_acceptedPeer{};
+    const SocketAddress *m_acceptedLocal = nullptr; // see acceptedLocal()
+    // Each listening socket's own address, looked up on its first accept: `fixed` when every
+    // connection it accepts has that local address (not a wildcard, not IP_TRANSPARENT).
+    struct ListenerAddress
+    {
+        int fd = -1;
+        bool fixed = false;
+        SocketAddress local;
+    };
+    std::vector<ListenerAddress> m_listenerAddresses;
+    const SocketAddress *fixedLocalAddress(int listenerFd);
     std::vector<std::unique_ptr<ProxyHeaderReader>> m_proxyReaders;    // waiting for their header
     std::vector<std::unique_ptr<ProxyHeaderReader>> m_finishedReaders; // deleted next tick
     QHash<int, ConnectionOrigin> m_origins;
