@@ -43,8 +43,8 @@ Connection::Connection(ConnectionManager &manager, int fd, quint64 id,
     if (accepted) {
         m_unixPeer = accepted->sa_family == AF_UNIX;
         m_peer = SocketAddress::fromSockaddr(accepted);
-        // Plain TCP (the transport is made here): the request is read before registering.
-        m_readOnStart = !transport;
+        // Plain TCP (the transport is made here): the request may be read before registering.
+        m_readOnStart = !transport && manager.readOnAccept();
     } else if (fd >= 0 && ::getpeername(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0) {
         m_unixPeer = addr.ss_family == AF_UNIX;
         m_peer = SocketAddress::fromSockaddr(reinterpret_cast<sockaddr *>(&addr));
@@ -107,14 +107,17 @@ void Connection::start()
     onStarted();
     if (m_readOnStart) {
         // A client sends its request right after the handshake, so on a busy server it is
-        // usually in by the time of the accept: read it now, and register with epoll only if
-        // the connection outlives that. A `Connection: close` request then costs accept, read,
+        // often in by the time of the accept: read it now, and register with epoll only if the
+        // connection outlives that. A `Connection: close` request then costs accept, read,
         // write and close: no epoll_ctl and no wake-up of its own. When nothing is there yet
-        // this costs one read that says EAGAIN.
+        // this costs one read that says EAGAIN; the manager stops trying while that is the
+        // usual outcome (readOnAccept()).
         m_readOnStart = false;
         m_registerPending = true;
+        m_gotInput = false;
         onReadable();
         m_registerPending = false;
+        m_manager.noteReadOnAccept(m_gotInput);
         if (m_state == State::Closed)
             return; // answered and closed, or handed over to another codec
         m_registered = m_manager.poller()->add(m_fd, this, m_wantRead, m_wantWrite);
@@ -298,6 +301,7 @@ bool Connection::readInput()
                 m_in.resize(n);                        // reuses the capacity the connection kept
                 std::memcpy(m_in.data(), shared, size_t(n));
                 m_lastActivity = now();
+                m_gotInput = true;
                 if (n < ReadChunk && !m_transport->hasBufferedInput()) {
                     m_socketDrained = true;
                     break;
@@ -326,6 +330,7 @@ bool Connection::readInput()
         if (n > 0) {
             m_in.resize(old + n);
             m_lastActivity = now();
+            m_gotInput = true;
             if (n < room && !m_transport->hasBufferedInput()) {
                 m_socketDrained = true;
                 break;

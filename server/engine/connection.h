@@ -216,6 +216,7 @@ private:
     bool m_readOnStart = false;
     // start() is reading before the registration: interest changes are only recorded.
     bool m_registerPending = false;
+    bool m_gotInput = false; // a read brought bytes (set by readInput(), for start())
     // The last read from the socket returned less than it asked for (or nothing yet): the
     // socket held nothing more then. nginx's `ready` flag; spares an ioctl(FIONREAD) per close.
     bool m_socketDrained = false;

@@ -128,6 +128,17 @@ public:
         return fd >= 0 && fd == m_acceptedFd ? reinterpret_cast<const sockaddr *>(&m_acceptedPeer)
                                              : nullptr;
     }
+    // Whether a plain TCP connection being accepted reads before it registers with epoll
+    // (Connection::start): yes while such reads mostly find the request there (a busy server,
+    // a slow network), and one accept in 16 to find out again when they mostly did not (a
+    // local client that writes only after its connect() returned). noteReadOnAccept: the
+    // outcome of one.
+    bool readOnAccept() const { return m_readOnAcceptScore >= 0 || (m_nextConnectionId & 15) == 0; }
+    void noteReadOnAccept(bool foundInput)
+    {
+        m_readOnAcceptScore =
+            foundInput ? qMin(m_readOnAcceptScore + 1, 8) : qMax(m_readOnAcceptScore - 1, -8);
+    }
     // The local address of that socket when its listener is bound to one address (spares a
     // getsockname); null otherwise (a wildcard listener: the socket knows).
     const SocketAddress *acceptedLocal(int fd) const
@@ -207,6 +218,7 @@ private:
     QTimer m_acceptPause;
     QTimer m_sitOut; // running while this thread leaves new connections to its siblings
     quint64 m_nextConnectionId = 1;
+    int m_readOnAcceptScore = 0; // see readOnAccept(): > 0 when reads found input, < 0 when not
     bool m_draining = false;
 };
 

@@ -87,6 +87,7 @@ private Q_SLOTS:
     void requestWithTheConnectionIsAnsweredAndClosed_data();
     void requestWithTheConnectionIsAnsweredAndClosed();
     void clientThatSendsLaterIsServed();
+    void readOnAcceptFollowsItsOutcomes();
     void connectionMemoryComesFromThePool();
     void blockPoolReusesAndIsBounded();
 
@@ -223,6 +224,30 @@ void TestAcceptPath::clientThatSendsLaterIsServed()
         QVERIFY(reply.endsWith("127.0.0.1:" + QByteArray::number(m_port)));
         QCOMPARE(m_manager->connectionCount(), 1);
     }
+    QVERIFY(sendAll(client, "GET /where HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
+    QVERIFY(readUntilClosed(client).startsWith("HTTP/1.1 200 OK"));
+    ::close(client);
+    QCOMPARE(m_manager->connectionCount(), 0);
+}
+
+void TestAcceptPath::readOnAcceptFollowsItsOutcomes()
+{
+    // Reads at accept that keep finding nothing (a local client that writes after connect()
+    // returned) stop, but for a probe one accept in 16; reads that find the request resume it.
+    startManager("127.0.0.1");
+    QVERIFY(m_manager->readOnAccept());
+    for (int i = 0; i < 20; ++i)
+        m_manager->noteReadOnAccept(false);
+    QVERIFY(!m_manager->readOnAccept()); // the next connection id is 1: not a probe
+    for (int i = 0; i < 7; ++i)
+        m_manager->noteReadOnAccept(true);
+    QVERIFY(!m_manager->readOnAccept()); // bounded: eight hits undo the misses, not more
+    m_manager->noteReadOnAccept(true);
+    QVERIFY(m_manager->readOnAccept());
+    // Off, the client that sent with its connect is served all the same (registered first).
+    for (int i = 0; i < 8; ++i)
+        m_manager->noteReadOnAccept(false);
+    const int client = connectTo(m_port);
     QVERIFY(sendAll(client, "GET /where HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
     QVERIFY(readUntilClosed(client).startsWith("HTTP/1.1 200 OK"));
     ::close(client);
