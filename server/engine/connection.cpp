@@ -629,9 +629,9 @@ const QByteArray &Connection::serverText()
 {
     // Shared with every connection of the thread on the same port (one allocation per port,
     // not per connection).
-    if (m_serverText.isEmpty())
-        m_serverText = m_manager.serverText(m_unixPeer ? -1 : int(m_local.port()));
-    return m_serverText;
+    if (!m_serverText)
+        m_serverText = &m_manager.serverText(m_unixPeer ? -1 : int(m_local.port()));
+    return *m_serverText;
 }
 
 } // namespace Berth::Engine

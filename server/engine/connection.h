@@ -228,7 +228,7 @@ private:
     bool m_handedOver = false;     // built by handOver(): TotalConnections counted it already
     quint8 m_clientTextLength = 0; // of m_clientText, 0 until first used
     char m_clientText[SocketAddress::MaxTextLength]; // "ip:port" for request.log
-    QByteArray m_serverText;                         // "name:port", shared per port
+    const QByteArray *m_serverText = nullptr;        // "name:port", the manager's (one per port)
     QByteArray m_in;
     qsizetype m_inPos = 0;
     QByteArray m_out;

@@ -281,14 +281,21 @@ qint64 ConnectionManager::tickMs() const
     return TickMs;
 }
 
-QByteArray ConnectionManager::serverText(int localPort)
+const QByteArray &ConnectionManager::serverText(int localPort)
 {
+    // One port for nearly every connection: no hashing for them.
+    if (localPort == m_lastServerPort && m_lastServerText)
+        return *m_lastServerText;
     auto it = m_serverTexts.find(localPort);
     if (it == m_serverTexts.end())
-        it = m_serverTexts.insert(localPort, m_settings.serverName + ':' +
-                                                 (localPort < 0 ? QByteArrayLiteral("unix")
-                                                                : QByteArray::number(localPort)));
-    return *it;
+        it = m_serverTexts
+                 .emplace(localPort, m_settings.serverName + ':' +
+                                         (localPort < 0 ? QByteArrayLiteral("unix")
+                                                        : QByteArray::number(localPort)))
+                 .first;
+    m_lastServerPort = localPort;
+    m_lastServerText = &it->second;
+    return it->second;
 }
 
 void ConnectionManager::start()

@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include <sys/socket.h>
@@ -111,8 +112,9 @@ public:
     bool acquireConnectionSlot();
     void releaseConnectionSlot();
 
-    // "name:port" (port -1: "name:unix") for request.log, one shared copy per port.
-    QByteArray serverText(int localPort);
+    // "name:port" (port -1: "name:unix") for request.log, one copy per port that lives as long
+    // as the manager (a connection keeps a pointer to it: no reference count per connection).
+    const QByteArray &serverText(int localPort);
 
     // The origin recorded when fd was accepted; null when none was (adopted connections).
     const ConnectionOrigin *origin(int fd) const
@@ -209,7 +211,9 @@ private:
     // caller answers as for max_connections).
     bool acquirePerIp(int fd, const sockaddr *peer);
     void releasePerIp(const Connection *connection);
-    QHash<int, QByteArray> m_serverTexts;
+    std::unordered_map<int, QByteArray> m_serverTexts; // node-based: references stay valid
+    int m_lastServerPort = -2;                         // the last one asked for, and its text
+    const QByteArray *m_lastServerText = nullptr;
     std::function<qint64()> m_clock;
     qint64 m_turnNow = -1; // the time of the loop turn in progress, -1 outside one
     TimerWheel m_timers;
