@@ -328,15 +328,29 @@ void ConnectionManager::setAccepting(bool on)
 
 QByteArray ConnectionManager::nextTxnId()
 {
+    QByteArray txn;
+    nextTxnId(txn);
+    return txn;
+}
+
+void ConnectionManager::nextTxnId(QByteArray &txn)
+{
     const quint64 n = nextTxnNumber();
-    // Formatted in a fixed buffer and copied once: one allocation per id.
+    // Formatted in a fixed buffer, then copied into txn's own buffer when it has one that
+    // nobody shares (an app that kept the previous id keeps it: txn is then a new array).
     const QByteArray &prefix = processTxnPrefix();
     char text[64];
     std::memcpy(text, prefix.constData(), size_t(prefix.size()));
     char *end = text + prefix.size();
     *end++ = '-';
     end = std::to_chars(end, text + sizeof(text), n, 16).ptr;
-    return QByteArray(text, end - text);
+    const qsizetype length = end - text;
+    if (txn.isDetached() && txn.capacity() >= length) {
+        txn.resize(length);
+        std::memcpy(txn.data(), text, size_t(length));
+    } else {
+        txn = QByteArray(text, length);
+    }
 }
 
 bool ConnectionManager::acceptOne(const Listener &listener)

@@ -73,6 +73,9 @@ public:
     // A new transaction id: unique in this process and, with its random prefix, across
     // processes and restarts.
     QByteArray nextTxnId();
+    // The same written into txn, reusing its buffer when nobody else holds it (the request of a
+    // pooled exchange): no allocation per request.
+    void nextTxnId(QByteArray &txn);
 
     // Called by a connection that has closed its socket; it is deleted once no call of its
     // can be on the stack: at the end of the loop turn (poller batch or tick) that released it.

@@ -2,7 +2,8 @@
 // accept itself (read before the socket is registered), a client that has not sent yet is
 // registered and served later, the local address of a connection is right whether its listener
 // is bound to one address (taken from the listener) or to the wildcard (asked of the socket),
-// and connection objects are reused from the thread's block pool.
+// connection objects are reused from the thread's block pool, and a request's transaction id
+// is written into the buffer of its previous one.
 #include "engine/connectionmanager.h"
 #include "engine/http1connection.h"
 #include "engine/threadbuffers.h"
@@ -90,6 +91,7 @@ private Q_SLOTS:
     void readOnAcceptFollowsItsOutcomes();
     void connectionMemoryComesFromThePool();
     void blockPoolReusesAndIsBounded();
+    void txnIdReusesTheRequestsBuffer();
 
 private:
     void startManager(const char *ip);
@@ -290,6 +292,33 @@ void TestAcceptPath::blockPoolReusesAndIsBounded()
         Engine::ThreadBuffers::giveBlock(b, Size);
     Engine::ThreadBuffers::giveBlock(a, Size);
     QCOMPARE(Engine::ThreadBuffers::pooledBlocks(Size), 64); // a burst's peak is not kept
+}
+
+void TestAcceptPath::txnIdReusesTheRequestsBuffer()
+{
+    startManager("127.0.0.1");
+    QByteArray txn;
+    m_manager->nextTxnId(txn);
+    const QByteArray first = txn; // an app keeps the id of its request
+    const char *firstBuffer = first.constData();
+    m_manager->nextTxnId(txn);
+    QVERIFY(txn != first);
+    QCOMPARE(first.constData(), firstBuffer); // what was kept is untouched
+    QVERIFY(txn.constData() != firstBuffer);
+    // Nobody holds the second: the third is written into its buffer, no allocation.
+    const QByteArray second = QByteArray(txn.constData(), txn.size());
+    const char *buffer = txn.constData();
+    m_manager->nextTxnId(txn);
+    QCOMPARE(txn.constData(), buffer);
+    QVERIFY(txn != second);
+    // "<8 hex digits>-<hex counter>", the counter one further.
+    const qsizetype dash = txn.indexOf('-');
+    QCOMPARE(dash, qsizetype(8));
+    QCOMPARE(txn.left(dash), second.left(dash));
+    bool ok = false;
+    QCOMPARE(txn.mid(dash + 1).toULongLong(&ok, 16),
+             second.mid(dash + 1).toULongLong(nullptr, 16) + 1);
+    QVERIFY(ok);
 }
 
 QTEST_GUILESS_MAIN(TestAcceptPath)
