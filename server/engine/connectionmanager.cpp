@@ -433,30 +433,7 @@ const SocketAddress *ConnectionManager::fixedLocalAddress(int listenerFd)
     }
     ListenerAddress a;
     a.fd = listenerFd;
-    sockaddr_storage addr{};
-    socklen_t len = sizeof(addr);
-    if (::getsockname(listenerFd, reinterpret_cast<sockaddr *>(&addr), &len) == 0) {
-        int transparent = 0;
-        socklen_t optLen = sizeof(transparent);
-        if (addr.ss_family == AF_UNIX) {
-            a.fixed = true; // no address: as getsockname on the connection would say
-        } else if (addr.ss_family == AF_INET) {
-            const auto *in = reinterpret_cast<const sockaddr_in *>(&addr);
-            // IP_TRANSPARENT (TPROXY) accepts connections to any address.
-            a.fixed =
-                in->sin_addr.s_addr != htonl(INADDR_ANY) &&
-                (::getsockopt(listenerFd, SOL_IP, IP_TRANSPARENT, &transparent, &optLen) != 0 ||
-                 !transparent);
-        } else if (addr.ss_family == AF_INET6) {
-            const auto *in6 = reinterpret_cast<const sockaddr_in6 *>(&addr);
-            a.fixed =
-                !IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr) &&
-                (::getsockopt(listenerFd, SOL_IPV6, IPV6_TRANSPARENT, &transparent, &optLen) != 0 ||
-                 !transparent);
-        }
-        if (a.fixed)
-            a.local = SocketAddress::fromSockaddr(reinterpret_cast<sockaddr *>(&addr));
-    }
+    a.fixed = SocketAddress::fixedForListener(listenerFd, &a.local);
     // The pointer returned is used for the accept in progress only (a later push may move it).
     m_listenerAddresses.push_back(a);
     const ListenerAddress &added = m_listenerAddresses.back();
