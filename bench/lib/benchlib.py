@@ -232,9 +232,10 @@ def _fmt_ratio(r):
 
 
 # The profile scenario (bench/run-profile) whose allocation and instruction figures stand for a
-# bench/run row; rows without one (Connection: close, which h2load does not do) show "—".
-PROFILE_FOR_ROW = {"hello64": "hello", "hello256": "hello", "busy10k": "hello",
-                   "static1k": "static1k", "static1m": "static1m"}
+# bench/run row (busy: hello with the idle connections open; close: run-profile's own client,
+# h2load does not reconnect); rows without one show "—".
+PROFILE_FOR_ROW = {"hello64": "hello", "hello256": "hello", "busy10k": "busy",
+                   "close": "close", "static1k": "static1k", "static1m": "static1m"}
 # Rows with the issue #16 targets CPU/req ≤ 0.9× and req/s ≥ 1.0× (p99 ≤ 1.0× is every row's).
 CPU_TARGET_ROWS = {"hello64", "hello256", "close", "static1k", "static1m", "busy10k"}
 

@@ -39,16 +39,24 @@ Connection::Connection(ConnectionManager &manager, int fd, quint64 id,
     sockaddr_storage addr{};
     socklen_t len = sizeof(addr);
     // The accept that made fd knew the peer already: no getpeername for it.
-    if (const sockaddr *peer = manager.acceptedPeer(fd)) {
-        m_unixPeer = peer->sa_family == AF_UNIX;
-        m_peer = SocketAddress::fromSockaddr(peer);
+    const sockaddr *accepted = manager.acceptedPeer(fd);
+    if (accepted) {
+        m_unixPeer = accepted->sa_family == AF_UNIX;
+        m_peer = SocketAddress::fromSockaddr(accepted);
+        // Plain TCP (the transport is made here): the request may be read before registering.
+        m_readOnStart = !transport && manager.readOnAccept();
     } else if (fd >= 0 && ::getpeername(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0) {
         m_unixPeer = addr.ss_family == AF_UNIX;
         m_peer = SocketAddress::fromSockaddr(reinterpret_cast<sockaddr *>(&addr));
     }
-    len = sizeof(addr);
-    if (fd >= 0 && ::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0)
-        m_local = SocketAddress::fromSockaddr(reinterpret_cast<sockaddr *>(&addr));
+    // A listener bound to one address gives every connection that address: no getsockname.
+    if (const SocketAddress *local = accepted ? manager.acceptedLocal(fd) : nullptr) {
+        m_local = *local;
+    } else {
+        len = sizeof(addr);
+        if (fd >= 0 && ::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0)
+            m_local = SocketAddress::fromSockaddr(reinterpret_cast<sockaddr *>(&addr));
+    }
     // What the accept learned beyond the socket (the listener's options, a PROXY header);
     // the same fd keeps it across a hand-over to another codec.
     if (const ConnectionOrigin *origin = manager.origin(fd)) {
@@ -87,7 +95,8 @@ void Connection::start()
 {
     m_wantRead = true;
     m_wantWrite = false;
-    m_registered = m_manager.poller()->add(m_fd, this, m_wantRead, m_wantWrite);
+    if (!m_readOnStart)
+        m_registered = m_manager.poller()->add(m_fd, this, m_wantRead, m_wantWrite);
     m_lastActivity = now();
     if (auto *stats = m_manager.server() ? m_manager.server()->stats : nullptr) {
         stats->add(Core::StatsRegistry::ActiveConnections);
@@ -96,6 +105,23 @@ void Connection::start()
         m_countedActive = true;
     }
     onStarted();
+    if (m_readOnStart) {
+        // A client sends its request right after the handshake, so on a busy server it is
+        // often in by the time of the accept: read it now, and register with epoll only if the
+        // connection outlives that. A `Connection: close` request then costs accept, read,
+        // write and close: no epoll_ctl and no wake-up of its own. When nothing is there yet
+        // this costs one read that says EAGAIN; the manager stops trying while that is the
+        // usual outcome (readOnAccept()).
+        m_readOnStart = false;
+        m_registerPending = true;
+        m_gotInput = false;
+        onReadable();
+        m_registerPending = false;
+        m_manager.noteReadOnAccept(m_gotInput);
+        if (m_state == State::Closed)
+            return; // answered and closed, or handed over to another codec
+        m_registered = m_manager.poller()->add(m_fd, this, m_wantRead, m_wantWrite);
+    }
     scheduleCheck();
 }
 
@@ -144,11 +170,12 @@ void Connection::onTimer(qint64 now)
 
 void Connection::setInterest(bool read, bool write)
 {
-    if (!m_registered || (read == m_wantRead && write == m_wantWrite))
+    if ((!m_registered && !m_registerPending) || (read == m_wantRead && write == m_wantWrite))
         return;
     m_wantRead = read;
     m_wantWrite = write;
-    m_manager.poller()->update(m_fd, this, read, write);
+    if (m_registered) // else start() registers with these
+        m_manager.poller()->update(m_fd, this, read, write);
 }
 
 void Connection::compactInput()
@@ -256,6 +283,7 @@ bool Connection::readInput()
             return false;
         }
     }
+    m_socketDrained = false; // until a read comes back short
     for (int round = 0; round < 4; ++round) {
         compactInput();
         if (m_in.size() - m_inPos >= inputCap())
@@ -273,8 +301,11 @@ bool Connection::readInput()
                 m_in.resize(n);                        // reuses the capacity the connection kept
                 std::memcpy(m_in.data(), shared, size_t(n));
                 m_lastActivity = now();
-                if (n < ReadChunk && !m_transport->hasBufferedInput())
+                m_gotInput = true;
+                if (n < ReadChunk && !m_transport->hasBufferedInput()) {
+                    m_socketDrained = true;
                     break;
+                }
                 continue;
             }
             if (n == 0) {
@@ -282,6 +313,7 @@ bool Connection::readInput()
                 break;
             }
             if (n == Transport::WouldBlock) {
+                m_socketDrained = true;
                 m_readNeedsWritable = m_transport->wantsWrite();
                 if (m_readNeedsWritable)
                     setInterest(m_wantRead, true);
@@ -298,8 +330,11 @@ bool Connection::readInput()
         if (n > 0) {
             m_in.resize(old + n);
             m_lastActivity = now();
-            if (n < room && !m_transport->hasBufferedInput())
+            m_gotInput = true;
+            if (n < room && !m_transport->hasBufferedInput()) {
+                m_socketDrained = true;
                 break;
+            }
             continue;
         }
         m_in.resize(old);
@@ -308,6 +343,7 @@ bool Connection::readInput()
             break;
         }
         if (n == Transport::WouldBlock) {
+            m_socketDrained = true;
             // A TLS handshake may need to send before it can read any further.
             m_readNeedsWritable = m_transport->wantsWrite();
             if (m_readNeedsWritable)
@@ -323,7 +359,7 @@ bool Connection::readInput()
 
 void Connection::updateReadInterest()
 {
-    if (!m_registered || m_state == State::Closed)
+    if ((!m_registered && !m_registerPending) || m_state == State::Closed)
         return;
     bool want = !m_peerEof;
     if (want && m_state != State::Closing)
@@ -474,6 +510,11 @@ bool Connection::nothingUnread() const
     if (m_fd < 0 || m_transport->isSecure() || m_inPos < m_in.size() ||
         m_transport->hasBufferedInput())
         return false;
+    // Our last read came back short: the socket was empty then. Bytes that arrived since were
+    // not announced yet; nginx decides the same way (its read event's `ready` flag), without a
+    // system call. A read that filled the buffer leaves it unknown: ask the kernel.
+    if (m_socketDrained)
+        return true;
     int unread = 0;
     return ::ioctl(m_fd, FIONREAD, &unread) == 0 && unread == 0;
 }
@@ -588,9 +629,9 @@ const QByteArray &Connection::serverText()
 {
     // Shared with every connection of the thread on the same port (one allocation per port,
     // not per connection).
-    if (m_serverText.isEmpty())
-        m_serverText = m_manager.serverText(m_unixPeer ? -1 : int(m_local.port()));
-    return m_serverText;
+    if (!m_serverText)
+        m_serverText = &m_manager.serverText(m_unixPeer ? -1 : int(m_local.port()));
+    return *m_serverText;
 }
 
 } // namespace Berth::Engine

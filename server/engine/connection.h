@@ -2,6 +2,7 @@
 
 #include "poller.h"
 #include "socketaddress.h"
+#include "threadbuffers.h"
 #include "timerwheel.h"
 
 #include <QByteArray>
@@ -62,6 +63,16 @@ public:
                std::unique_ptr<Transport> transport);
     ~Connection() override;
 
+    // A connection lives for one request under `Connection: close`: its memory comes from the
+    // thread's block pool (any codec's size), not a heap allocation per accept.
+    static void *operator new(std::size_t size) { return ThreadBuffers::takeBlock(size); }
+    static void operator delete(void *block, std::size_t size)
+    {
+        ThreadBuffers::giveBlock(block, size);
+    }
+
+    // Registers the socket and starts the codec. A plain TCP connection fresh from accept()
+    // reads first, before registering: see readOnStart.
     void start();
     virtual void checkTimeouts(qint64 now) = 0;
     // When checkTimeouts() should run next: the earliest deadline of the current state. The
@@ -192,7 +203,8 @@ private:
     void waitForWritable();
     qsizetype readFileIntoOutput(qsizetype count);
     void afterFlushed();
-    // Plain TCP with nothing received beyond what was consumed, in our buffer or the socket's.
+    // Plain TCP with nothing received beyond what was consumed, in our buffer or the socket's
+    // (as far as our last read saw: see m_socketDrained).
     bool nothingUnread() const;
     void compactInput();
 
@@ -200,6 +212,14 @@ private:
     quint64 m_id;
     qsizetype m_managerIndex = -1; // in the manager's list, for O(1) removal
     bool m_registered = false;     // in the thread's epoll set
+    // Fresh from accept() on plain TCP: start() reads before it registers the socket.
+    bool m_readOnStart = false;
+    // start() is reading before the registration: interest changes are only recorded.
+    bool m_registerPending = false;
+    bool m_gotInput = false; // a read brought bytes (set by readInput(), for start())
+    // The last read from the socket returned less than it asked for (or nothing yet): the
+    // socket held nothing more then. nginx's `ready` flag; spares an ioctl(FIONREAD) per close.
+    bool m_socketDrained = false;
     bool m_wantRead = false;
     bool m_wantWrite = false;
     bool m_readNeedsWritable = false;  // TLS: a read waits for the socket to take our bytes
@@ -208,7 +228,7 @@ private:
     bool m_handedOver = false;     // built by handOver(): TotalConnections counted it already
     quint8 m_clientTextLength = 0; // of m_clientText, 0 until first used
     char m_clientText[SocketAddress::MaxTextLength]; // "ip:port" for request.log
-    QByteArray m_serverText;                         // "name:port", shared per port
+    const QByteArray *m_serverText = nullptr;        // "name:port", the manager's (one per port)
     QByteArray m_in;
     qsizetype m_inPos = 0;
     QByteArray m_out;

@@ -283,14 +283,21 @@ qint64 ConnectionManager::tickMs() const
     return TickMs;
 }
 
-QByteArray ConnectionManager::serverText(int localPort)
+const QByteArray &ConnectionManager::serverText(int localPort)
 {
+    // One port for nearly every connection: no hashing for them.
+    if (localPort == m_lastServerPort && m_lastServerText)
+        return *m_lastServerText;
     auto it = m_serverTexts.find(localPort);
     if (it == m_serverTexts.end())
-        it = m_serverTexts.insert(localPort, m_settings.serverName + ':' +
-                                                 (localPort < 0 ? QByteArrayLiteral("unix")
-                                                                : QByteArray::number(localPort)));
-    return *it;
+        it = m_serverTexts
+                 .emplace(localPort, m_settings.serverName + ':' +
+                                         (localPort < 0 ? QByteArrayLiteral("unix")
+                                                        : QByteArray::number(localPort)))
+                 .first;
+    m_lastServerPort = localPort;
+    m_lastServerText = &it->second;
+    return it->second;
 }
 
 void ConnectionManager::start()
@@ -328,15 +335,29 @@ void ConnectionManager::setAccepting(bool on)
 
 QByteArray ConnectionManager::nextTxnId()
 {
+    QByteArray txn;
+    nextTxnId(txn);
+    return txn;
+}
+
+void ConnectionManager::nextTxnId(QByteArray &txn)
+{
     const quint64 n = nextTxnNumber();
-    // Formatted in a fixed buffer and copied once: one allocation per id.
+    // Formatted in a fixed buffer, then copied into txn's own buffer when it has one that
+    // nobody shares (an app that kept the previous id keeps it: txn is then a new array).
     const QByteArray &prefix = processTxnPrefix();
     char text[64];
     std::memcpy(text, prefix.constData(), size_t(prefix.size()));
     char *end = text + prefix.size();
     *end++ = '-';
     end = std::to_chars(end, text + sizeof(text), n, 16).ptr;
-    return QByteArray(text, end - text);
+    const qsizetype length = end - text;
+    if (txn.isDetached() && txn.capacity() >= length) {
+        txn.resize(length);
+        std::memcpy(txn.data(), text, size_t(length));
+    } else {
+        txn = QByteArray(text, length);
+    }
 }
 
 bool ConnectionManager::acceptOne(const Listener &listener)
@@ -386,6 +407,7 @@ bool ConnectionManager::acceptOne(const Listener &listener)
     }
     // The connection takes the peer address from here instead of asking the socket again.
     std::memcpy(&m_acceptedPeer, &peer, sizeof(peer));
+    m_acceptedLocal = fixedLocalAddress(listener.fd);
     m_acceptedFd = fd;
     if (listener.http2) {
         startConnection(fd, listener, nullptr); // nothing beyond the socket to remember
@@ -426,6 +448,21 @@ void ConnectionManager::rotateListener(int fd)
             return;
         }
     }
+}
+
+const SocketAddress *ConnectionManager::fixedLocalAddress(int listenerFd)
+{
+    for (const ListenerAddress &a : m_listenerAddresses) {
+        if (a.fd == listenerFd)
+            return a.fixed ? &a.local : nullptr;
+    }
+    ListenerAddress a;
+    a.fd = listenerFd;
+    a.fixed = SocketAddress::fixedForListener(listenerFd, &a.local);
+    // The pointer returned is used for the accept in progress only (a later push may move it).
+    m_listenerAddresses.push_back(a);
+    const ListenerAddress &added = m_listenerAddresses.back();
+    return added.fixed ? &added.local : nullptr;
 }
 
 bool ConnectionManager::aheadOfSibling() const

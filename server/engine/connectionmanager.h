@@ -2,6 +2,7 @@
 
 #include "enginesettings.h"
 #include "poller.h"
+#include "socketaddress.h"
 #include "timerwheel.h"
 
 #include <QByteArray>
@@ -13,6 +14,7 @@
 
 #include <functional>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include <sys/socket.h>
@@ -71,6 +73,9 @@ public:
     // A new transaction id: unique in this process and, with its random prefix, across
     // processes and restarts.
     QByteArray nextTxnId();
+    // The same written into txn, reusing its buffer when nobody else holds it (the request of a
+    // pooled exchange): no allocation per request.
+    void nextTxnId(QByteArray &txn);
 
     // Called by a connection that has closed its socket; it is deleted once no call of its
     // can be on the stack: at the end of the loop turn (poller batch or tick) that released it.
@@ -110,8 +115,9 @@ public:
     bool acquireConnectionSlot();
     void releaseConnectionSlot();
 
-    // "name:port" (port -1: "name:unix") for request.log, one shared copy per port.
-    QByteArray serverText(int localPort);
+    // "name:port" (port -1: "name:unix") for request.log, one copy per port that lives as long
+    // as the manager (a connection keeps a pointer to it: no reference count per connection).
+    const QByteArray &serverText(int localPort);
 
     // The origin recorded when fd was accepted; null when none was (adopted connections).
     const ConnectionOrigin *origin(int fd) const
@@ -126,6 +132,23 @@ public:
     {
         return fd >= 0 && fd == m_acceptedFd ? reinterpret_cast<const sockaddr *>(&m_acceptedPeer)
                                              : nullptr;
+    }
+    // Whether a plain TCP connection being accepted reads before it registers with epoll
+    // (Connection::start): yes while such reads mostly find the request there (a busy server,
+    // a slow network), and one accept in 16 to find out again when they mostly did not (a
+    // local client that writes only after its connect() returned). noteReadOnAccept: the
+    // outcome of one.
+    bool readOnAccept() const { return m_readOnAcceptScore >= 0 || (m_nextConnectionId & 15) == 0; }
+    void noteReadOnAccept(bool foundInput)
+    {
+        m_readOnAcceptScore =
+            foundInput ? qMin(m_readOnAcceptScore + 1, 8) : qMax(m_readOnAcceptScore - 1, -8);
+    }
+    // The local address of that socket when its listener is bound to one address (spares a
+    // getsockname); null otherwise (a wildcard listener: the socket knows).
+    const SocketAddress *acceptedLocal(int fd) const
+    {
+        return fd >= 0 && fd == m_acceptedFd ? m_acceptedLocal : nullptr;
     }
 
 Q_SIGNALS:
@@ -170,6 +193,17 @@ private:
     int m_turnDepth = 0;   // poller batches being dispatched (nested: > 1)
     int m_acceptedFd = -1; // see acceptedPeer()
     sockaddr_storage m_acceptedPeer{};
+    const SocketAddress *m_acceptedLocal = nullptr; // see acceptedLocal()
+    // Each listening socket's own address, looked up on its first accept: `fixed` when every
+    // connection it accepts has that local address (not a wildcard, not IP_TRANSPARENT).
+    struct ListenerAddress
+    {
+        int fd = -1;
+        bool fixed = false;
+        SocketAddress local;
+    };
+    std::vector<ListenerAddress> m_listenerAddresses;
+    const SocketAddress *fixedLocalAddress(int listenerFd);
     std::vector<std::unique_ptr<ProxyHeaderReader>> m_proxyReaders;    // waiting for their header
     std::vector<std::unique_ptr<ProxyHeaderReader>> m_finishedReaders; // deleted next tick
     QHash<int, ConnectionOrigin> m_origins;
@@ -181,7 +215,9 @@ private:
     // caller answers as for max_connections).
     bool acquirePerIp(int fd, const sockaddr *peer);
     void releasePerIp(const Connection *connection);
-    QHash<int, QByteArray> m_serverTexts;
+    std::unordered_map<int, QByteArray> m_serverTexts; // node-based: references stay valid
+    int m_lastServerPort = -2;                         // the last one asked for, and its text
+    const QByteArray *m_lastServerText = nullptr;
     std::function<qint64()> m_clock;
     qint64 m_turnNow = -1; // the time of the loop turn in progress, -1 outside one
     TimerWheel m_timers;
@@ -191,6 +227,7 @@ private:
     bool m_rotateListeners = false; // see acceptOne()
     QTimer m_sitOut; // running while this thread leaves new connections to its siblings
     quint64 m_nextConnectionId = 1;
+    int m_readOnAcceptScore = 0; // see readOnAccept(): > 0 when reads found input, < 0 when not
     bool m_draining = false;
 };
 

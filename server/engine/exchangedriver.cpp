@@ -93,7 +93,7 @@ ExchangeDriver::~ExchangeDriver()
 
 void ExchangeDriver::begin(Http::Request &request, qint64 bytesIn)
 {
-    request.txnId = m_manager.nextTxnId();
+    m_manager.nextTxnId(request.txnId); // into the buffer of the request's previous id
     request.clearPerExchange();
     m_logged = false;
     m_finished = false;

@@ -70,6 +70,35 @@ SocketAddress SocketAddress::fromHost(const QHostAddress &address, quint16 port)
     return a;
 }
 
+bool SocketAddress::fixedForListener(int listenerFd, SocketAddress *address)
+{
+    *address = SocketAddress();
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    if (::getsockname(listenerFd, reinterpret_cast<sockaddr *>(&addr), &len) != 0)
+        return false;
+    int transparent = 0;
+    socklen_t optLen = sizeof(transparent);
+    bool fixed = false;
+    if (addr.ss_family == AF_UNIX) {
+        return true; // no address: what getsockname on a connection would say
+    } else if (addr.ss_family == AF_INET) {
+        const auto *in = reinterpret_cast<const sockaddr_in *>(&addr);
+        // IP_TRANSPARENT (TPROXY) accepts connections to any address.
+        fixed = in->sin_addr.s_addr != htonl(INADDR_ANY) &&
+                (::getsockopt(listenerFd, SOL_IP, IP_TRANSPARENT, &transparent, &optLen) != 0 ||
+                 !transparent);
+    } else if (addr.ss_family == AF_INET6) {
+        const auto *in6 = reinterpret_cast<const sockaddr_in6 *>(&addr);
+        fixed = !IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr) &&
+                (::getsockopt(listenerFd, SOL_IPV6, IPV6_TRANSPARENT, &transparent, &optLen) != 0 ||
+                 !transparent);
+    }
+    if (fixed)
+        *address = fromSockaddr(reinterpret_cast<const sockaddr *>(&addr));
+    return fixed;
+}
+
 void SocketAddress::assignTo(QHostAddress &address) const
 {
     if (m_family == 4) {

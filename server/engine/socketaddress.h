@@ -23,6 +23,10 @@ public:
     // From a socket API address; AF_UNIX or anything else leaves it null.
     static SocketAddress fromSockaddr(const sockaddr *address);
     static SocketAddress fromHost(const QHostAddress &address, quint16 port);
+    // The local address of every connection accepted on listenerFd, into *address: the bound
+    // address (null for a unix socket). False when it varies by connection (a wildcard
+    // listener, or IP_TRANSPARENT): ask each accepted socket.
+    static bool fixedForListener(int listenerFd, SocketAddress *address);
 
     bool isNull() const { return m_family == 0; }
     quint16 port() const { return m_port; }

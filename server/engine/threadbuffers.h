@@ -4,6 +4,7 @@
 
 #include <QByteArray>
 
+#include <cstddef>
 #include <vector>
 
 namespace Berth::Engine::ThreadBuffers {
@@ -25,5 +26,15 @@ void giveBytes(QByteArray &bytes);
 std::vector<Http::HeaderField> takeFields();
 // Takes fields (left empty, no capacity) into the pool, or frees it.
 void giveFields(std::vector<Http::HeaderField> &fields);
+
+// Raw memory for the objects a connection is made of (the connection, its plain transport),
+// which a `Connection: close` request makes and destroys once each: a few blocks of each size
+// are kept per thread and reused, so accepting a connection costs no heap allocation. Blocks
+// come from ::operator new; one given back in another thread (or after the thread's pool is
+// gone) is kept there or freed.
+void *takeBlock(std::size_t size);
+void giveBlock(void *block, std::size_t size);
+// Blocks of `size` the calling thread keeps (tests).
+int pooledBlocks(std::size_t size);
 
 } // namespace Berth::Engine::ThreadBuffers

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "threadbuffers.h"
+
 #include <QByteArray>
 #include <QtGlobal>
 
@@ -47,6 +49,12 @@ public:
     explicit PlainTransport(int fd)
         : m_fd(fd)
     {}
+    // One per accepted connection: from the thread's block pool, not the heap.
+    static void *operator new(std::size_t size) { return ThreadBuffers::takeBlock(size); }
+    static void operator delete(void *block, std::size_t size)
+    {
+        ThreadBuffers::giveBlock(block, size);
+    }
     qsizetype read(char *buffer, qsizetype size) override;
     qsizetype write(const char *data, qsizetype size, bool more) override;
     bool canSendFile() const override { return true; }

@@ -8,6 +8,9 @@
 #include <arpa/inet.h>
 #include <cstring>
 #include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 using Berth::Engine::SocketAddress;
 
@@ -115,6 +118,74 @@ private Q_SLOTS:
                  text(v6("2001:db8::9", 80)));
         QCOMPARE(text(SocketAddress::fromHost(QHostAddress(QStringLiteral("10.1.2.3")), 80)),
                  text(v4("10.1.2.3", 80)));
+    }
+
+    void listenerBoundToOneAddressFixesTheLocalAddress_data()
+    {
+        QTest::addColumn<int>("family");
+        QTest::addColumn<QByteArray>("ip");
+        QTest::addColumn<bool>("fixed");
+        QTest::newRow("v4 loopback") << AF_INET << QByteArray("127.0.0.1") << true;
+        QTest::newRow("v4 wildcard") << AF_INET << QByteArray("0.0.0.0") << false;
+        QTest::newRow("v6 loopback") << AF_INET6 << QByteArray("::1") << true;
+        QTest::newRow("v6 wildcard") << AF_INET6 << QByteArray("::") << false;
+    }
+    void listenerBoundToOneAddressFixesTheLocalAddress()
+    {
+        QFETCH(int, family);
+        QFETCH(QByteArray, ip);
+        QFETCH(bool, fixed);
+        const int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        QVERIFY(fd >= 0);
+        sockaddr_storage addr{};
+        socklen_t len = 0;
+        if (family == AF_INET) {
+            auto *in = reinterpret_cast<sockaddr_in *>(&addr);
+            in->sin_family = AF_INET;
+            ::inet_pton(AF_INET, ip.constData(), &in->sin_addr);
+            len = sizeof(sockaddr_in);
+        } else {
+            auto *in6 = reinterpret_cast<sockaddr_in6 *>(&addr);
+            in6->sin6_family = AF_INET6;
+            ::inet_pton(AF_INET6, ip.constData(), &in6->sin6_addr);
+            len = sizeof(sockaddr_in6);
+        }
+        if (::bind(fd, reinterpret_cast<sockaddr *>(&addr), len) != 0) {
+            ::close(fd);
+            QSKIP("this machine has no such address family");
+        }
+        QCOMPARE(::listen(fd, 4), 0);
+        len = sizeof(addr);
+        ::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len);
+        SocketAddress local;
+        QCOMPARE(SocketAddress::fixedForListener(fd, &local), fixed);
+        if (fixed) {
+            // What getsockname on an accepted connection says: the address and the port.
+            const SocketAddress expected =
+                SocketAddress::fromSockaddr(reinterpret_cast<sockaddr *>(&addr));
+            QCOMPARE(text(local), text(expected));
+            QVERIFY(text(local).startsWith(family == AF_INET ? "127.0.0.1:" : "::1:"));
+        } else {
+            QVERIFY(local.isNull());
+        }
+        ::close(fd);
+    }
+
+    void unixListenerIsFixedWithoutAddress()
+    {
+        const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        // Abstract namespace: nothing to clean up.
+        const QByteArray name = "berth-tst-socketaddress-" + QByteArray::number(::getpid());
+        std::memcpy(addr.sun_path + 1, name.constData(), size_t(name.size()));
+        QCOMPARE(::bind(fd, reinterpret_cast<sockaddr *>(&addr),
+                        socklen_t(sizeof(sa_family_t) + 1 + name.size())),
+                 0);
+        SocketAddress local = v4("192.0.2.1", 1);
+        QVERIFY(SocketAddress::fixedForListener(fd, &local));
+        QVERIFY(local.isNull());
+        ::close(fd);
     }
 };
 
