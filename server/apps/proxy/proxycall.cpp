@@ -364,7 +364,7 @@ void ProxyCall::upstreamEnd()
     }
     const int member = m_member;
     m_member = -1;
-    UpstreamConnection *connection = m_connection.data();
+    UpstreamConnection *connection = m_connection;
     m_connection = nullptr;
     if (connection)
         releaseToPool(*m_group, member, connection);
@@ -380,7 +380,7 @@ void ProxyCall::upstreamFailed(UpstreamConnection::Failure failure, bool respons
 {
     using F = UpstreamConnection::Failure;
     if (m_connection) {
-        UpstreamConnection *connection = m_connection.data();
+        UpstreamConnection *connection = m_connection;
         m_connection = nullptr;
         connection->close();
     }
@@ -467,7 +467,7 @@ void ProxyCall::done()
     if (m_alive)
         *m_alive = false;
     if (m_connection) {
-        UpstreamConnection *connection = m_connection.data();
+        UpstreamConnection *connection = m_connection;
         m_connection = nullptr;
         connection->close();
     }
