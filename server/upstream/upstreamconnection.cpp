@@ -70,6 +70,9 @@ UpstreamConnection::UpstreamConnection(const ResolvedAddress &address,
     , m_poller(Engine::Poller::forCurrentThread())
 {
     ++t_live;
+    // Room for a usual response's fields at once, rather than growing 1, 2, 4, 8 on the first
+    // response of each new connection.
+    m_head.fields.reserve(16);
 }
 
 UpstreamConnection::~UpstreamConnection()
@@ -286,6 +289,20 @@ bool UpstreamConnection::write(QByteArrayView data)
 {
     if (m_state == State::Closed)
         return false;
+    if (!data.isEmpty() && m_out.isEmpty() && !m_ssl && m_state == State::Busy) {
+        // Nothing queued: sent from the caller's bytes, and only what the socket did not take
+        // is copied (a request head that goes out whole needs no buffer of ours). Cleartext
+        // only: TLS retries a write with the same buffer.
+        bool error = false;
+        const qsizetype n = rawWrite(data.data(), data.size(), &error);
+        if (error) {
+            fail(Failure::Closed);
+            return false;
+        }
+        if (n > 0 && !m_requestEnded && m_readState == ReadState::Head)
+            armTimer(m_timeouts.read, Failure::ReadTimeout);
+        data = data.sliced(n);
+    }
     if (!data.isEmpty())
         m_out.append(data);
     if (!flush())
