@@ -213,6 +213,10 @@ ConnectionManager::ConnectionManager(const EngineSettings &settings,
     , m_listeners(listeners)
     , m_timers(TickMs, WheelSlots, monotonicNow())
 {
+    // The thread's wheel for the timeouts of sockets that code of the thread opens itself (the
+    // gateway's upstream connections), on this thread's clock.
+    m_timers.setClock([this] { return now(); });
+    TimerWheel::setForCurrentThread(&m_timers);
     // One clock read per batch of socket events, however many connections it touches. The
     // connections closed in a batch are deleted once the outermost batch is over: a handler
     // pointer of the batch stays valid to its end.

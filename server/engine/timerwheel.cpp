@@ -1,10 +1,34 @@
 #include "timerwheel.h"
 
+#include <QTimer>
+
 #include <algorithm>
+#include <chrono>
+#include <memory>
 
 namespace Berth::Engine {
 
 namespace {
+
+thread_local TimerWheel *t_registered = nullptr;
+
+// The wheel of a thread that registered none: a Qt timer of the thread advances it while
+// timers are armed, and stops once none is (a thread that keeps no timeouts wakes for none).
+struct FallbackWheel
+{
+    FallbackWheel()
+        : wheel(TimerWheel::FallbackResolutionMs, 64, TimerWheel::monotonicMs())
+    {
+        timer.setInterval(int(TimerWheel::FallbackResolutionMs));
+        QObject::connect(&timer, &QTimer::timeout, &timer, [this] {
+            wheel.advance(wheel.now());
+            if (wheel.count() == 0) // 64 buckets: cheap enough at this rate
+                timer.stop();
+        });
+    }
+    TimerWheel wheel;
+    QTimer timer;
+};
 
 // Floor division: a clock may start below zero (an injected one).
 qint64 tickOf(qint64 ms, qint64 resolution)
@@ -41,6 +65,8 @@ TimerWheel::TimerWheel(qint64 resolutionMs, int slots, qint64 now)
 
 TimerWheel::~TimerWheel()
 {
+    if (t_registered == this)
+        t_registered = nullptr;
     // Timers outlive the wheel in some teardown orders: leave them disarmed, not pointing here.
     for (Head &head : m_buckets) {
         while (!head.empty())
@@ -111,6 +137,30 @@ void TimerWheel::rebase(qint64 now)
         Timer *timer = all.first();
         arm(*timer, timer->m_deadline);
     }
+}
+
+qint64 TimerWheel::monotonicMs()
+{
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+TimerWheel &TimerWheel::forCurrentThread()
+{
+    if (t_registered)
+        return *t_registered;
+    // Lives as long as the thread; its timer belongs to this thread's event loop.
+    thread_local std::unique_ptr<FallbackWheel> fallback;
+    if (!fallback)
+        fallback = std::make_unique<FallbackWheel>();
+    if (!fallback->timer.isActive())
+        fallback->timer.start();
+    return fallback->wheel;
+}
+
+void TimerWheel::setForCurrentThread(TimerWheel *wheel)
+{
+    t_registered = wheel;
 }
 
 int TimerWheel::count() const

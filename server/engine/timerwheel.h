@@ -2,6 +2,7 @@
 
 #include <QtGlobal>
 
+#include <functional>
 #include <vector>
 
 namespace Berth::Engine {
@@ -85,6 +86,24 @@ public:
     // Armed timers (walks every bucket: for tests and diagnostics).
     int count() const;
 
+    // The clock deadlines are on: the one set (the owner's, which tests inject), else the
+    // monotonic clock in milliseconds.
+    qint64 now() const { return m_clock ? m_clock() : monotonicMs(); }
+    void setClock(std::function<qint64()> clock) { m_clock = std::move(clock); }
+    static qint64 monotonicMs();
+
+    // The calling thread's wheel, for code that keeps the timeouts of sockets it opens there
+    // itself (the gateway's upstream connections): the one registered for the thread (its
+    // ConnectionManager's, advanced by the manager's tick), else one made on first use and
+    // advanced every FallbackResolutionMs by a Qt timer of the thread (unit tests, a
+    // service's own thread), which runs only while timers are armed. Call it again on each
+    // arm: that is what restarts the fallback's timer.
+    static TimerWheel &forCurrentThread();
+    // Registers wheel as the calling thread's (null: unregisters it); a registered wheel
+    // unregisters itself when it is destroyed.
+    static void setForCurrentThread(TimerWheel *wheel);
+    static constexpr qint64 FallbackResolutionMs = 50;
+
 private:
     // Sentinel of a bucket's circular list; its onTimer() is never called.
     class Head final : public Timer
@@ -100,6 +119,7 @@ private:
     Head &bucket(qint64 tick) { return m_buckets[size_t(tick % qint64(m_buckets.size()))]; }
     static void insertBefore(Timer &position, Timer &timer);
 
+    std::function<qint64()> m_clock;
     qint64 m_resolution;
     qint64 m_tick; // the bucket of the last advance, walked again by the next one
     std::vector<Head> m_buckets;

@@ -161,6 +161,8 @@ public:
     {
         if (!m_anchor)
             m_anchor = std::make_shared<ExchangeHandle::Anchor>(ExchangeHandle::Anchor{this});
+        else if (!m_anchor->exchange) // kept by endLife(): no handle of an earlier life is left
+            m_anchor->exchange = this;
         return ExchangeHandle(m_anchor);
     }
 
@@ -184,12 +186,15 @@ public:
 
 protected:
     // The implementation calls this when the exchange ends: every handle() given out so far
-    // turns null. A reused exchange object (the next request on a connection) hands out new ones.
+    // turns null. A reused exchange object (the next request on a connection) hands out new ones;
+    // when no handle is left the anchor itself is kept for them (no allocation per request for
+    // an async app that lets go of its handle before the end, as the gateway's proxy does).
     void endLife()
     {
         if (m_anchor) {
             m_anchor->exchange = nullptr;
-            m_anchor.reset();
+            if (m_anchor.use_count() != 1)
+                m_anchor.reset();
         }
     }
 

@@ -50,6 +50,11 @@ void Response::addHeader(QByteArrayView name, QByteArrayView value)
     m_headers.emplace_back(interned(name), interned(value));
 }
 
+void Response::addSharedHeader(QByteArrayView name, const QByteArray &value)
+{
+    m_headers.emplace_back(interned(name), value);
+}
+
 void Response::setSharedHeader(QByteArrayView name, const QByteArray &value)
 {
     removeHeader(name);

@@ -20,6 +20,8 @@ public:
     // formats once and sends with many responses. value must own its bytes (no fromRawData).
     void setSharedHeader(QByteArrayView name, const QByteArray &value);
     void addHeader(QByteArrayView name, QByteArrayView value); // appends another field
+    // As addHeader, keeping value itself (implicitly shared, as setSharedHeader).
+    void addSharedHeader(QByteArrayView name, const QByteArray &value);
     void removeHeader(QByteArrayView name);
     QByteArrayView header(QByteArrayView name) const; // first value or a null view
     const std::vector<std::pair<QByteArray, QByteArray>> &headers() const { return m_headers; }

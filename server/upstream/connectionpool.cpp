@@ -17,10 +17,8 @@ ConnectionPool &ConnectionPool::forCurrentThread()
 ConnectionPool::~ConnectionPool()
 {
     for (auto &list : m_idle) {
-        for (const auto &connection : list.connections) {
-            if (connection)
-                delete connection.data();
-        }
+        for (UpstreamConnection *connection : std::as_const(list.connections))
+            delete connection;
     }
 }
 
@@ -41,9 +39,9 @@ UpstreamConnection *ConnectionPool::take(const QString &key)
 {
     auto &list = listFor(key)->connections;
     while (!list.isEmpty()) {
-        QPointer<UpstreamConnection> connection = list.takeLast();
-        if (connection && connection->isIdle())
-            return connection.data();
+        UpstreamConnection *connection = list.takeLast();
+        if (connection->isIdle())
+            return connection;
     }
     return nullptr;
 }
@@ -79,31 +77,26 @@ void ConnectionPool::trim()
         auto &connections = list.connections;
         if (connections.size() <= list.maxIdle)
             continue;
-        connections.removeAll(nullptr); // parked ones leave through forget(): nulls are rare
         // The oldest go: the most recently parked are taken first (take()), so these have
-        // been idle longest.
-        while (connections.size() > list.maxIdle) {
-            QPointer<UpstreamConnection> oldest = connections.takeFirst();
-            if (oldest)
-                oldest->close();
-        }
+        // been idle longest. Taken out before close(), whose forget() then finds nothing.
+        while (connections.size() > list.maxIdle)
+            connections.takeFirst()->close();
     }
 }
 
 void ConnectionPool::forget(UpstreamConnection *connection)
 {
     for (auto &list : m_idle) {
-        list.connections.removeIf([connection](const QPointer<UpstreamConnection> &idle) {
-            return !idle || idle.data() == connection;
-        });
+        list.connections.removeIf(
+            [connection](const UpstreamConnection *idle) { return idle == connection; });
     }
 }
 
 int ConnectionPool::idleCount(const QString &key) const
 {
     int count = 0;
-    for (const auto &connection : m_idle.value(key).connections) {
-        if (connection && connection->isIdle())
+    for (const UpstreamConnection *connection : m_idle.value(key).connections) {
+        if (connection->isIdle())
             ++count;
     }
     return count;

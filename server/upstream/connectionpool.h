@@ -2,7 +2,6 @@
 
 #include <QHash>
 #include <QList>
-#include <QPointer>
 #include <QString>
 
 #include <chrono>
@@ -32,7 +31,9 @@ public:
 private:
     struct List
     {
-        QList<QPointer<UpstreamConnection>> connections;
+        // Parked ones only: a parked connection that closes (hung up, idle timeout, closed by
+        // anyone) leaves through forget() before it is deleted.
+        QList<UpstreamConnection *> connections;
         int maxIdle = 0;
     };
     List *listFor(const QString &key);

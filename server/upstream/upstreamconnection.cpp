@@ -4,6 +4,7 @@
 
 #include <QHostAddress>
 
+#include <algorithm>
 #include <cerrno>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -12,6 +13,8 @@
 #include <openssl/x509v3.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <utility>
+#include <vector>
 
 namespace Berth::Upstream {
 
@@ -25,13 +28,19 @@ constexpr qsizetype HighWater = 256 * 1024;
 constexpr qsizetype ReadChunk = 64 * 1024;
 constexpr qsizetype KeptOutput = 8 * 1024;
 
-qint64 steadyMs()
-{
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
-}
+// The connections with work for the end of the loop turn (runLater()), and those whose work is
+// running. A connection closed meanwhile takes itself out (cancelLater()): the list never holds
+// a pointer to a deleted connection, whatever order the turn's deferred calls run in.
+thread_local std::vector<UpstreamConnection *> t_later;
+thread_local std::vector<UpstreamConnection *> t_laterRunning;
+thread_local int t_live = 0;
 
 } // namespace
+
+int UpstreamConnection::liveCount()
+{
+    return t_live;
+}
 
 const char *UpstreamConnection::failureName(Failure failure)
 {
@@ -54,38 +63,22 @@ const char *UpstreamConnection::failureName(Failure failure)
 
 UpstreamConnection::UpstreamConnection(const ResolvedAddress &address,
                                        std::shared_ptr<ClientTlsContext> tls,
-                                       const QByteArray &serverName, QObject *parent)
-    : QObject(parent)
-    , m_address(address)
+                                       const QByteArray &serverName)
+    : m_address(address)
     , m_tls(std::move(tls))
     , m_serverName(serverName)
     , m_poller(Engine::Poller::forCurrentThread())
 {
-    m_timer.setSingleShot(true);
-    m_timer.setTimerType(Qt::CoarseTimer);
-    connect(&m_timer, &QTimer::timeout, this, [this] {
-        if (m_deadlineMs == 0) // disarmed since it started (see armTimer)
-            return;
-        const qint64 now = steadyMs();
-        if (m_deadlineMs > now) { // pushed back since the timer started
-            m_timerDueMs = m_deadlineMs;
-            m_timer.start(milliseconds(m_deadlineMs - now));
-            return;
-        }
-        m_deadlineMs = 0;
-        if (m_state == State::Ready && !m_handler) { // idle keep-alive expired
-            auto gone = std::move(m_onGone);
-            close();
-            if (gone)
-                gone();
-            return;
-        }
-        fail(m_timerFailure);
-    });
+    ++t_live;
+    // Room for a usual response's fields at once, rather than growing 1, 2, 4, 8 on the first
+    // response of each new connection.
+    m_head.fields.reserve(16);
 }
 
 UpstreamConnection::~UpstreamConnection()
 {
+    --t_live;
+    cancelLater();
     // Closing the descriptor takes it out of the epoll set; the poller itself may be gone
     // already (a pool emptied when its thread ends).
     if (m_fd >= 0)
@@ -102,8 +95,7 @@ void UpstreamConnection::open(Handler *handler, const Timeouts &timeouts)
     const int family = m_address.storage.ss_family;
     m_fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (m_fd < 0) {
-        QMetaObject::invokeMethod(
-            this, [this] { fail(Failure::Connect); }, Qt::QueuedConnection);
+        runLater(Later::Fail);
         return;
     }
     if (family != AF_UNIX) {
@@ -113,8 +105,7 @@ void UpstreamConnection::open(Handler *handler, const Timeouts &timeouts)
     const int rc =
         ::connect(m_fd, reinterpret_cast<const sockaddr *>(&m_address.storage), m_address.length);
     if (rc < 0 && errno != EINPROGRESS && errno != EAGAIN) {
-        QMetaObject::invokeMethod(
-            this, [this] { fail(Failure::Connect); }, Qt::QueuedConnection);
+        runLater(Later::Fail);
         return;
     }
     m_poller->add(m_fd, this, false, true);
@@ -130,21 +121,74 @@ void UpstreamConnection::armTimer(milliseconds timeout, Failure failure)
         disarmTimer();
         return;
     }
-    setDeadline(steadyMs() + timeout.count());
+    setDeadline(Engine::TimerWheel::forCurrentThread().now() + timeout.count());
 }
 
 void UpstreamConnection::setDeadline(qint64 deadline)
 {
-    // Moved on every read and write, on every request and every return to the pool: starting
-    // or stopping a Qt timer each time (a registration with the event dispatcher, an
-    // allocation) cost more than the read. A running timer due no later than the new deadline
-    // is kept; when it fires it looks at the deadline, sleeps again if it moved and does
-    // nothing when it was disarmed.
+    // Moved on every read and write, on every request and every return to the pool. A wheel
+    // timer due no later than the new deadline is kept (no relinking per read); when it fires
+    // it looks at the deadline, arms itself again if it moved and does nothing when it was
+    // disarmed.
     m_deadlineMs = deadline;
-    if (m_timer.isActive() && m_timerDueMs <= deadline)
+    Engine::TimerWheel::forCurrentThread().armNoLater(*this, deadline);
+}
+
+void UpstreamConnection::onTimer(qint64 now)
+{
+    if (m_deadlineMs == 0 || m_state == State::Closed) // disarmed since it was armed
         return;
-    m_timerDueMs = deadline;
-    m_timer.start(milliseconds(qMax<qint64>(1, deadline - steadyMs())));
+    if (m_deadlineMs > now) { // pushed back since it was armed
+        Engine::TimerWheel::forCurrentThread().arm(*this, m_deadlineMs);
+        return;
+    }
+    m_deadlineMs = 0;
+    if (m_state == State::Ready && !m_handler) { // idle keep-alive expired
+        close();
+        return;
+    }
+    fail(m_timerFailure);
+}
+
+void UpstreamConnection::runLater(Later what)
+{
+    // Not a queued call on an object of ours: under Qt's glib dispatcher each one writes the
+    // loop's eventfd, and this is no QObject to cancel it when deleted.
+    if (m_later == Later::None) {
+        if (t_later.empty())
+            m_poller->deferToTurnEnd(&UpstreamConnection::runLaterBatch, nullptr);
+        t_later.push_back(this);
+    }
+    if (m_later != Later::Fail)
+        m_later = what;
+}
+
+void UpstreamConnection::cancelLater()
+{
+    if (m_later == Later::None)
+        return;
+    m_later = Later::None;
+    for (auto *list : {&t_later, &t_laterRunning})
+        std::replace(list->begin(), list->end(), this, static_cast<UpstreamConnection *>(nullptr));
+}
+
+void UpstreamConnection::runLaterBatch(void *)
+{
+    t_laterRunning.swap(t_later);
+    // An entry is nulled when its connection closes during the walk (cancelLater()).
+    for (size_t i = 0; i < t_laterRunning.size(); ++i) {
+        UpstreamConnection *connection = t_laterRunning[i];
+        if (!connection)
+            continue;
+        t_laterRunning[i] = nullptr;
+        const Later what = connection->m_later;
+        connection->m_later = Later::None;
+        if (what == Later::Fail)
+            connection->fail(Failure::Connect);
+        else if (what == Later::Read && connection->m_state == State::Busy && !connection->m_paused)
+            connection->onReadable();
+    }
+    t_laterRunning.clear();
 }
 
 void UpstreamConnection::onPollEvents(bool readable, bool writable)
@@ -245,6 +289,20 @@ bool UpstreamConnection::write(QByteArrayView data)
 {
     if (m_state == State::Closed)
         return false;
+    if (!data.isEmpty() && m_out.isEmpty() && !m_ssl && m_state == State::Busy) {
+        // Nothing queued: sent from the caller's bytes, and only what the socket did not take
+        // is copied (a request head that goes out whole needs no buffer of ours). Cleartext
+        // only: TLS retries a write with the same buffer.
+        bool error = false;
+        const qsizetype n = rawWrite(data.data(), data.size(), &error);
+        if (error) {
+            fail(Failure::Closed);
+            return false;
+        }
+        if (n > 0 && !m_requestEnded && m_readState == ReadState::Head)
+            armTimer(m_timeouts.read, Failure::ReadTimeout);
+        data = data.sliced(n);
+    }
     if (!data.isEmpty())
         m_out.append(data);
     if (!flush())
@@ -351,13 +409,7 @@ void UpstreamConnection::resumeReading()
     updateInterest();
     // Bytes TLS already decrypted announce themselves with no socket event.
     if (m_ssl && SSL_pending(m_ssl) > 0)
-        QMetaObject::invokeMethod(
-            this,
-            [this] {
-                if (m_state == State::Busy && !m_paused)
-                    onReadable();
-            },
-            Qt::QueuedConnection);
+        runLater(Later::Read);
 }
 
 qsizetype UpstreamConnection::rawRead(char *buffer, qsizetype size, bool *eof, bool *error)
@@ -426,10 +478,7 @@ void UpstreamConnection::onReadable()
                 fail(Failure::Closed);
             } else if (eof) {
                 if (m_state == State::Ready && !m_handler) { // an idle connection hung up
-                    auto gone = std::move(m_onGone);
                     close();
-                    if (gone)
-                        gone();
                 } else if (m_readState == ReadState::Tunnel) {
                     Handler *handler = m_handler;
                     m_handler = nullptr;
@@ -448,10 +497,7 @@ void UpstreamConnection::onReadable()
         }
         if (m_state != State::Busy) {
             // Bytes nobody asked for on an idle connection: it can't be trusted with a request.
-            auto gone = std::move(m_onGone);
             close();
-            if (gone)
-                gone();
             return;
         }
         QByteArrayView data(buffer, n);
@@ -524,13 +570,7 @@ void UpstreamConnection::onReadable()
         }
     }
     if (m_ssl && SSL_pending(m_ssl) > 0 && m_state == State::Busy && !m_paused)
-        QMetaObject::invokeMethod(
-            this,
-            [this] {
-                if (m_state == State::Busy && !m_paused)
-                    onReadable();
-            },
-            Qt::QueuedConnection);
+        runLater(Later::Read);
 }
 
 void UpstreamConnection::processBody(QByteArrayView data)
@@ -608,7 +648,8 @@ void UpstreamConnection::park(milliseconds idleTimeout, std::function<void()> on
     m_onGone = std::move(onGone);
     m_paused = false;
     updateInterest();
-    setDeadline(steadyMs() + qMax<qint64>(1, idleTimeout.count()));
+    setDeadline(Engine::TimerWheel::forCurrentThread().now() +
+                qMax<qint64>(1, idleTimeout.count()));
 }
 
 void UpstreamConnection::fail(Failure failure)
@@ -629,7 +670,9 @@ void UpstreamConnection::close()
         return;
     m_state = State::Closed;
     m_handler = nullptr;
-    m_timer.stop();
+    m_deadlineMs = 0;
+    Engine::TimerWheel::disarm(*this);
+    cancelLater();
     if (m_fd >= 0) {
         m_poller->remove(m_fd);
         if (m_ssl) {
@@ -642,6 +685,9 @@ void UpstreamConnection::close()
     // Not deleteLater(): a posted event per closed connection wrote the eventfd each time.
     m_poller->deferToTurnEnd([](void *self) { delete static_cast<UpstreamConnection *>(self); },
                              this);
+    // Last: the pool's forget() may look at this connection, which is closed but not deleted.
+    if (auto gone = std::exchange(m_onGone, nullptr))
+        gone();
 }
 
 } // namespace Berth::Upstream

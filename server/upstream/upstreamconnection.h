@@ -4,11 +4,10 @@
 #include "responsehead.h"
 
 #include "engine/poller.h"
+#include "engine/timerwheel.h"
 #include "http/chunkeddecoder.h"
 
 #include <QByteArray>
-#include <QObject>
-#include <QTimer>
 
 #include <chrono>
 #include <functional>
@@ -25,10 +24,11 @@ class ClientTlsContext;
 // request head and body bytes already framed, and gets the final response head and the
 // decoded body back through a Handler, with back-pressure both ways. Kept between requests by
 // the ConnectionPool. Deleted by close() only, at the end of the poller's turn (it may still
-// hold an event for it).
-class UpstreamConnection final : public QObject, private Engine::Poller::Handler
+// hold an event for it). Not a QObject: its timeouts sit on the thread's timer wheel
+// (Engine::TimerWheel::forCurrentThread()) and its events go to the Handler, so a new member
+// connection costs one allocation of its own, not a QObject's and a QTimer's.
+class UpstreamConnection final : private Engine::Poller::Handler, private Engine::TimerWheel::Timer
 {
-    Q_OBJECT
 public:
     enum class Failure {
         Connect,         // refused, unreachable, TLS handshake or verification failed
@@ -39,9 +39,13 @@ public:
         BadResponse,     // an unparseable or ambiguous response head
     };
     static const char *failureName(Failure failure);
+    // Connections of the calling thread not yet deleted (tests, leak checks).
+    static int liveCount();
 
     // The request in flight. Calls may close the connection; the connection stays a valid
-    // object until control returns to the event loop.
+    // object until control returns to the event loop. A connection that closes itself tells
+    // its handler (upstreamFailed(), or upstreamEnd() for a tunnel or a response that ends
+    // with the connection), so a handler may hold it by plain pointer.
     class Handler
     {
     public:
@@ -65,8 +69,10 @@ public:
 
     // tls: null for cleartext; serverName: SNI and the name verified (empty: none).
     UpstreamConnection(const ResolvedAddress &address, std::shared_ptr<ClientTlsContext> tls,
-                       const QByteArray &serverName, QObject *parent = nullptr);
+                       const QByteArray &serverName);
     ~UpstreamConnection() override;
+    UpstreamConnection(const UpstreamConnection &) = delete;
+    UpstreamConnection &operator=(const UpstreamConnection &) = delete;
 
     // Starts connecting; the handler's upstreamConnected() or upstreamFailed() follows (never
     // inline).
@@ -95,9 +101,10 @@ public:
     // True once a whole response was read and the member will take another request.
     bool reusable() const { return m_state == State::Ready && m_reusable; }
     // Parks the connection idle: closes it and runs onGone when the member hangs up or after
-    // idleTimeout.
+    // idleTimeout. onGone runs on every close() of a parked connection, whoever closes it.
     void park(std::chrono::milliseconds idleTimeout, std::function<void()> onGone);
-    // Closes the socket (no handler call) and schedules deletion (Poller::deferToTurnEnd()).
+    // Closes the socket (no handler call; a parked connection's onGone runs) and schedules
+    // deletion (Poller::deferToTurnEnd()).
     void close();
 
 private:
@@ -105,6 +112,14 @@ private:
     enum class ReadState { Head, Body, Tunnel, Done };
 
     void onPollEvents(bool readable, bool writable) override;
+    void onTimer(qint64 now) override;
+    // What runs at the end of the loop turn (runLater()): a failure open() found, which the
+    // caller must not see inline, or the bytes TLS decrypted already, which announce
+    // themselves with no socket event.
+    enum class Later { None, Fail, Read };
+    void runLater(Later what);
+    void cancelLater();
+    static void runLaterBatch(void *);
     void finishConnect();
     void doHandshake();
     void onReadable();
@@ -131,12 +146,11 @@ private:
     State m_state = State::Connecting;
     ReadState m_readState = ReadState::Done;
     Timeouts m_timeouts;
-    QTimer m_timer;
     Failure m_timerFailure = Failure::ConnectTimeout;
-    // Steady ms when the armed timeout (or the idle time in the pool) expires, 0: none. m_timer
-    // runs lazily behind it (setDeadline()).
+    // When the armed timeout (or the idle time in the pool) expires on the wheel's clock, 0:
+    // none. The wheel's timer runs lazily behind it (setDeadline()).
     qint64 m_deadlineMs = 0;
-    qint64 m_timerDueMs = 0; // when m_timer fires
+    Later m_later = Later::None; // queued with runLater()
 
     QByteArray m_out;
     qsizetype m_outSent = 0;

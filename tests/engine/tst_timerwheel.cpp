@@ -41,6 +41,9 @@ private Q_SLOTS:
     void aTimerMayRearmOrDestroyAnotherWhileFiring();
     void advanceWalksOnlyTheDueBucket();
     void destroyingTheWheelDisarmsItsTimers();
+    void theClockIsTheOwnersOrMonotonic();
+    void aRegisteredWheelIsTheThreadsUntilDestroyed();
+    void aThreadWithoutOneGetsAWheelThatAdvancesItself();
 };
 
 void TestTimerWheel::firesAtTheFirstAdvancePastItsDeadline()
@@ -187,5 +190,48 @@ void TestTimerWheel::destroyingTheWheelDisarmsItsTimers()
     QVERIFY(!p.isArmed());
 }
 
-QTEST_APPLESS_MAIN(TestTimerWheel)
+void TestTimerWheel::theClockIsTheOwnersOrMonotonic()
+{
+    TimerWheel wheel(100, 64, 0);
+    const qint64 before = TimerWheel::monotonicMs();
+    QVERIFY(wheel.now() >= before);
+    qint64 now = 12345;
+    wheel.setClock([&now] { return now; });
+    QCOMPARE(wheel.now(), 12345);
+    now = 12445;
+    QCOMPARE(wheel.now(), 12445);
+}
+
+void TestTimerWheel::aRegisteredWheelIsTheThreadsUntilDestroyed()
+{
+    TimerWheel *registered = nullptr;
+    {
+        TimerWheel wheel(100, 64, 0);
+        TimerWheel::setForCurrentThread(&wheel);
+        registered = &TimerWheel::forCurrentThread();
+        QCOMPARE(registered, &wheel);
+    }
+    // Destroyed: the thread falls back to a wheel of its own, not a dangling one.
+    QVERIFY(&TimerWheel::forCurrentThread() != registered);
+    QCOMPARE(&TimerWheel::forCurrentThread(), &TimerWheel::forCurrentThread());
+}
+
+void TestTimerWheel::aThreadWithoutOneGetsAWheelThatAdvancesItself()
+{
+    // The fallback runs on the thread's Qt timer (real time: one resolution or two).
+    TimerWheel &wheel = TimerWheel::forCurrentThread();
+    QCOMPARE(wheel.resolution(), TimerWheel::FallbackResolutionMs);
+    Probe p;
+    wheel.arm(p, wheel.now() + 10);
+    TimerWheel::forCurrentThread(); // what an arming caller does: (re)starts the Qt timer
+    QTRY_COMPARE_WITH_TIMEOUT(p.firedAt.size(), size_t(1), 2000);
+    // Armed again after the wheel went idle (its Qt timer stopped with the advance that found
+    // nothing left armed): it runs again.
+    QCOMPARE(wheel.count(), 0);
+    TimerWheel::forCurrentThread().arm(p, wheel.now() + 10);
+    TimerWheel::forCurrentThread();
+    QTRY_COMPARE_WITH_TIMEOUT(p.firedAt.size(), size_t(2), 2000);
+}
+
+QTEST_GUILESS_MAIN(TestTimerWheel)
 #include "tst_timerwheel.moc"

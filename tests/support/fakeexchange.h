@@ -56,6 +56,8 @@ public:
     // pending count and runs the writable handler, as the engine does when the socket drains.
     void setHighWaterMark(qint64 bytes) { m_highWaterMark = bytes; }
     void drain();
+    // Ends the exchange's life as the engine does once it is over: handles turn null.
+    void endLifeNow() { endLife(); }
     // Drains until the response finishes or `maxRounds` drains happen; returns the rounds used.
     int drainUntilFinished(int maxRounds = 100000);
     // Simulates the client going away: runs the abort handler.

@@ -312,7 +312,9 @@ UpstreamConnection *connectToMember(GroupRuntime &group, int member,
     *reused = false;
     Upstream::ResolvedAddress address;
     const Upstream::MemberAddress &spec = group.balancer->spec(member).address;
-    if (!Upstream::resolveLiteral(spec, &address)) {
+    if (member < group.literalAddresses.size() && group.literalAddresses[member].valid()) {
+        address = group.literalAddresses[member];
+    } else if (!Upstream::resolveLiteral(spec, &address)) {
         // Names are resolved off the event loop (when the group is built, then every
         // resolve_interval in the background); one that never resolved is a connect failure.
         address = group.resolver->address(member, Core::monotonicMs(),
@@ -320,9 +322,14 @@ UpstreamConnection *connectToMember(GroupRuntime &group, int member,
         if (!address.valid())
             return nullptr;
     }
-    QByteArray serverName = settings.sslName.toUtf8();
-    if (serverName.isEmpty() && !spec.isUnix)
-        serverName = spec.host.toUtf8();
+    QByteArray serverName;
+    if (member < group.serverNames.size()) {
+        serverName = group.serverNames[member]; // shared, not copied
+    } else {
+        serverName = settings.sslName.toUtf8();
+        if (serverName.isEmpty() && !spec.isUnix)
+            serverName = spec.host.toUtf8();
+    }
     auto *connection = new UpstreamConnection(address, group.tls, serverName);
     connection->open(handler, memberTimeouts(settings));
     return connection;

@@ -182,6 +182,13 @@ std::shared_ptr<GroupRuntime> buildGroup(const Pipeline::AppSetup &setup, const 
         group->poolKeys.append(section + u' ' + address.text() + (s.ssl ? u"+tls"_qs : QString()));
         group->memberHostHeaders.append(address.isUnix ? QByteArrayLiteral("localhost")
                                                        : address.text().toUtf8());
+        Upstream::ResolvedAddress literal;
+        Upstream::resolveLiteral(address, &literal);
+        group->literalAddresses.append(literal);
+        QByteArray serverName = s.sslName.toUtf8();
+        if (serverName.isEmpty() && !address.isUnix)
+            serverName = address.host.toUtf8();
+        group->serverNames.append(serverName);
         addresses.append(address);
     }
     group->resolver =

@@ -39,8 +39,13 @@ struct GroupRuntime
     GroupSettings settings;
     std::unique_ptr<Balancer> balancer;
     std::shared_ptr<Upstream::ClientTlsContext> tls;
-    QList<QByteArray> memberHostHeaders;      // `host = member`: "10.0.0.5:5001"
-    QList<QString> poolKeys;                  // ConnectionPool keys, one per member
+    QList<QByteArray> memberHostHeaders; // `host = member`: "10.0.0.5:5001"
+    QList<QString> poolKeys;             // ConnectionPool keys, one per member
+    // Per member, read once for the connections opened under churn: the socket address of a
+    // literal or unix member (invalid for a DNS name: the resolver has it) and the name sent
+    // as SNI and verified (ssl_name, else the member's host; empty for a unix member).
+    QList<Upstream::ResolvedAddress> literalAddresses;
+    QList<QByteArray> serverNames;
     std::unique_ptr<MemberResolver> resolver; // members' socket addresses (DNS re-resolved)
     Core::ServerContext *server = nullptr;
     std::shared_ptr<Cache::GroupCache> cache; // null without `cache`

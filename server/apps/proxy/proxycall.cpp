@@ -12,6 +12,8 @@
 #include <QVarLengthArray>
 
 #include <chrono>
+#include <new>
+#include <vector>
 
 Q_LOGGING_CATEGORY(lcProxy, "berth.gateway")
 
@@ -60,6 +62,62 @@ bool droppedResponseField(QByteArrayView name)
     }
 }
 
+// Values of the members' response fields seen lately on this thread, shared into the client
+// responses: a member repeats its Content-Type, and the ETag and Last-Modified of a file it is
+// asked for often, so a field usually costs no allocation (Response::addHeader copies a value
+// that isn't one of its interned ones). Small values only; replaced round-robin.
+class FieldValues
+{
+public:
+    const QByteArray &get(QByteArrayView value)
+    {
+        for (const QByteArray &known : m_values) {
+            if (known.size() == value.size() && known == value)
+                return known;
+        }
+        QByteArray &slot = m_values[m_next];
+        m_next = (m_next + 1) % Slots;
+        slot = value.toByteArray();
+        return slot;
+    }
+    static constexpr qsizetype MaxSize = 64;
+
+private:
+    static constexpr int Slots = 16;
+    QByteArray m_values[Slots];
+    int m_next = 0;
+};
+
+void addResponseField(Http::Response &response, QByteArrayView name, QByteArrayView value)
+{
+    thread_local FieldValues values;
+    // Set-Cookie values are per client: caching them would only evict the shared ones.
+    if (value.size() > FieldValues::MaxSize ||
+        (name.size() == 10 && equalsIgnoreCase(name, "set-cookie")))
+        response.addHeader(name, value);
+    else
+        response.addSharedHeader(name, values.get(value));
+}
+
+// ProxyCall objects given back, per thread, for the next proxied request (as the engine pools
+// its exchanges): storage only, each one constructed anew in it.
+struct CallStorage
+{
+    static constexpr size_t Kept = 256;
+    std::vector<void *> free;
+    ~CallStorage()
+    {
+        for (void *p : free)
+            ::operator delete(p);
+    }
+};
+
+CallStorage &callStorage()
+{
+    thread_local CallStorage storage;
+    return storage;
+}
+
 QByteArray addressText(const Http::Request &request)
 {
     if (request.unixPeer || request.peerAddress.isNull())
@@ -77,7 +135,15 @@ QByteArray addressText(const Http::Request &request)
 void ProxyCall::start(std::shared_ptr<GroupRuntime> group, Http::Exchange &exchange,
                       std::unique_ptr<Cache::Transaction> cache)
 {
-    auto *call = new ProxyCall(std::move(group), exchange);
+    CallStorage &storage = callStorage();
+    void *memory = nullptr;
+    if (storage.free.empty()) {
+        memory = ::operator new(sizeof(ProxyCall));
+    } else {
+        memory = storage.free.back();
+        storage.free.pop_back();
+    }
+    auto *call = new (memory) ProxyCall(std::move(group), exchange);
     call->m_cache = std::move(cache);
     call->attempt();
 }
@@ -275,7 +341,7 @@ void ProxyCall::upstreamHead(const Upstream::ResponseHead &head)
                 equalsIgnoreCase(name, "server") || equalsIgnoreCase(name, "content-length") ||
                 (http2 && equalsIgnoreCase(name, "sec-websocket-accept")))
                 continue;
-            response.addHeader(name, value);
+            addResponseField(response, name, value);
         }
         m_responseStarted = true;
         if (!exchange->startTunnel()) {
@@ -315,7 +381,7 @@ void ProxyCall::upstreamHead(const Upstream::ResponseHead &head)
             (!connectionValues.isEmpty() && namedByConnection(name, connectionValues)) ||
             (!gatewayFields.empty() && isRateLimitField(name)))
             continue;
-        response.addHeader(name, value);
+        addResponseField(response, name, value);
     }
     if (m_cache)
         m_cache->responseHead(*exchange, head);
@@ -364,11 +430,18 @@ void ProxyCall::upstreamEnd()
     }
     const int member = m_member;
     m_member = -1;
-    UpstreamConnection *connection = m_connection.data();
+    UpstreamConnection *connection = m_connection;
     m_connection = nullptr;
     if (connection)
         releaseToPool(*m_group, member, connection);
     Http::Exchange *exchange = m_exchange.get();
+    if (exchange) {
+        exchange->setAbortHandler({});
+        exchange->setWritableHandler({});
+    }
+    // Let go of the handle before the exchange ends: alone, its anchor serves the connection's
+    // next request (Exchange::endLife()), no allocation per request.
+    m_exchange = {};
     if (m_cache && exchange) // only a response that reached its end is stored
         m_cache->responseEnd();
     if (exchange)
@@ -380,7 +453,7 @@ void ProxyCall::upstreamFailed(UpstreamConnection::Failure failure, bool respons
 {
     using F = UpstreamConnection::Failure;
     if (m_connection) {
-        UpstreamConnection *connection = m_connection.data();
+        UpstreamConnection *connection = m_connection;
         m_connection = nullptr;
         connection->close();
     }
@@ -467,7 +540,7 @@ void ProxyCall::done()
     if (m_alive)
         *m_alive = false;
     if (m_connection) {
-        UpstreamConnection *connection = m_connection.data();
+        UpstreamConnection *connection = m_connection;
         m_connection = nullptr;
         connection->close();
     }
@@ -505,8 +578,14 @@ void ProxyCall::deleteSoon(ProxyCall *call)
                 // Both vectors keep their capacity from one turn to the next.
                 thread_local std::vector<ProxyCall *> batch;
                 batch.swap(finished);
-                for (ProxyCall *done : batch)
-                    delete done;
+                CallStorage &storage = callStorage();
+                for (ProxyCall *done : batch) {
+                    done->~ProxyCall();
+                    if (storage.free.size() < CallStorage::Kept)
+                        storage.free.push_back(done);
+                    else
+                        ::operator delete(done);
+                }
                 batch.clear();
             },
             nullptr);

@@ -5,7 +5,6 @@
 #include "http/exchange.h"
 
 #include <QByteArray>
-#include <QPointer>
 
 #include <memory>
 
@@ -55,7 +54,7 @@ private:
     std::shared_ptr<GroupRuntime> m_group;
     std::unique_ptr<Cache::Transaction> m_cache;
     Http::ExchangeHandle m_exchange;
-    QPointer<Upstream::UpstreamConnection> m_connection;
+    Upstream::UpstreamConnection *m_connection = nullptr; // tells us when it closes itself
     int m_member = -1;
     quint64 m_tried = 0;
     int m_attempts = 0;

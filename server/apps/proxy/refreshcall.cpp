@@ -83,7 +83,7 @@ void RefreshCall::upstreamEnd()
 {
     if (m_storing)
         m_cache->responseEnd();
-    UpstreamConnection *connection = m_connection.data();
+    UpstreamConnection *connection = m_connection;
     m_connection = nullptr;
     if (connection)
         releaseToPool(*m_group, m_member, connection);
@@ -101,7 +101,7 @@ void RefreshCall::finish(bool failed)
         return;
     m_finished = true;
     if (m_connection) {
-        UpstreamConnection *connection = m_connection.data();
+        UpstreamConnection *connection = m_connection;
         m_connection = nullptr;
         connection->close();
     }

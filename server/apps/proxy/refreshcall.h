@@ -5,7 +5,6 @@
 #include "http/exchange.h"
 
 #include <QByteArray>
-#include <QPointer>
 
 #include <memory>
 
@@ -42,7 +41,7 @@ private:
 
     std::shared_ptr<GroupRuntime> m_group;
     std::unique_ptr<Cache::Transaction> m_cache;
-    QPointer<Upstream::UpstreamConnection> m_connection;
+    Upstream::UpstreamConnection *m_connection = nullptr; // tells us when it closes itself
     QByteArray m_head;
     int m_member = -1;
     bool m_storing = false;

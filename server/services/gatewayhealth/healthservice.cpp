@@ -9,7 +9,8 @@
 #include <config/snapshot.h>
 
 #include <QLoggingCategory>
-#include <QPointer>
+
+#include <utility>
 
 Q_LOGGING_CATEGORY(lcHealth, "berth.gateway")
 
@@ -77,18 +78,14 @@ public:
         m_timer.setSingleShot(true);
         connect(&m_timer, &QTimer::timeout, this, &HealthProbe::probe);
     }
-    ~HealthProbe() override
-    {
-        if (m_connection)
-            m_connection->close();
-    }
+    ~HealthProbe() override { stop(); }
 
     void start() { m_timer.start(0); }
     void stop()
     {
         m_timer.stop();
         if (m_connection)
-            m_connection->close();
+            std::exchange(m_connection, nullptr)->close();
     }
 
 private:
@@ -186,7 +183,7 @@ private:
     int m_stat;
     Upstream::ResolvedAddress m_address;
     QTimer m_timer;
-    QPointer<UpstreamConnection> m_connection;
+    UpstreamConnection *m_connection = nullptr; // tells us when it closes itself
     bool m_done = true;
     int m_status = 0;
     int m_state = 0; // 0 unknown, 1 down, 2 up
