@@ -9,6 +9,7 @@
 #include "engine/threadbuffers.h"
 #include "engine/transport.h"
 #include "http/exchange.h"
+#include "loopbacksocket.h"
 #include "pipeline/appregistry.h"
 #include "pipeline/router.h"
 
@@ -53,20 +54,6 @@ int listenOn(const char *ip, quint16 *port)
     socklen_t len = sizeof(addr);
     ::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len);
     *port = ntohs(addr.sin_port);
-    return fd;
-}
-
-int connectTo(quint16 port)
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0) {
-        ::close(fd);
-        return -1;
-    }
     return fd;
 }
 
@@ -198,7 +185,7 @@ void TestAcceptPath::requestWithTheConnectionIsAnsweredAndClosed()
     QFETCH(QByteArray, listenIp);
     startManager(listenIp.constData());
     for (int i = 0; i < 3; ++i) { // the second and third reuse what the first left behind
-        const int client = connectTo(m_port);
+        const int client = Tests::connectToLoopback(m_port);
         QVERIFY(client >= 0);
         // Sent before the server even accepts: start() finds it with its first read.
         QVERIFY(sendAll(client, "GET /where HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
@@ -215,7 +202,7 @@ void TestAcceptPath::requestWithTheConnectionIsAnsweredAndClosed()
 void TestAcceptPath::clientThatSendsLaterIsServed()
 {
     startManager("127.0.0.1");
-    const int client = connectTo(m_port);
+    const int client = Tests::connectToLoopback(m_port);
     QVERIFY(client >= 0);
     // Accepted with nothing to read: the first read says EAGAIN and the socket is registered.
     QTRY_COMPARE_WITH_TIMEOUT(m_manager->connectionCount(), 1, 5000);
@@ -249,7 +236,7 @@ void TestAcceptPath::readOnAcceptFollowsItsOutcomes()
     // Off, the client that sent with its connect is served all the same (registered first).
     for (int i = 0; i < 8; ++i)
         m_manager->noteReadOnAccept(false);
-    const int client = connectTo(m_port);
+    const int client = Tests::connectToLoopback(m_port);
     QVERIFY(sendAll(client, "GET /where HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
     QVERIFY(readUntilClosed(client).startsWith("HTTP/1.1 200 OK"));
     ::close(client);
@@ -261,7 +248,7 @@ void TestAcceptPath::connectionMemoryComesFromThePool()
     startManager("127.0.0.1");
     const std::size_t connectionSize = sizeof(Engine::Http1Connection);
     const std::size_t transportSize = sizeof(Engine::PlainTransport);
-    const int client = connectTo(m_port);
+    const int client = Tests::connectToLoopback(m_port);
     QVERIFY(sendAll(client, "GET /where HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
     QVERIFY(readUntilClosed(client).startsWith("HTTP/1.1 200 OK"));
     ::close(client);

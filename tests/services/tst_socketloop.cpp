@@ -2,6 +2,7 @@
 // socket, with an injected clock for idle_timeout and send_timeout: echo, the limits, and an app
 // that throws. No sleeps: the test waits for outcomes while the event loop runs.
 #include "apps/builtinapps.h"
+#include "loopbacksocket.h"
 #include "runtime/listener.h"
 #include "services/socketapps/socketloop.h"
 #include "socketapps/socketappregistry.h"
@@ -25,20 +26,6 @@ quint16 boundPort(int fd)
     socklen_t length = sizeof(addr);
     ::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &length);
     return ntohs(addr.sin_port);
-}
-
-int connectTo(quint16 port)
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0) {
-        ::close(fd);
-        return -1;
-    }
-    return fd;
 }
 
 // What the peer received so far without blocking; *closed when it saw EOF or a reset.
@@ -152,7 +139,7 @@ private Q_SLOTS:
 
     void echoesAndClosesIdleConnectionsOnTheClock()
     {
-        const int fd = connectTo(m_port);
+        const int fd = Tests::connectToLoopback(m_port);
         QVERIFY(fd >= 0);
         QVERIFY(echoes(fd, "hello"));
         QCOMPARE(stat(QStringLiteral("active_connections")), 1);
@@ -169,14 +156,14 @@ private Q_SLOTS:
 
     void refusesConnectionsOverMaxConnections()
     {
-        const int a = connectTo(m_port), b = connectTo(m_port);
+        const int a = Tests::connectToLoopback(m_port), b = Tests::connectToLoopback(m_port);
         QVERIFY(echoes(a, "a") && echoes(b, "b"));
-        const int c = connectTo(m_port);
+        const int c = Tests::connectToLoopback(m_port);
         QVERIFY(waitClosed(c));
         QCOMPARE(stat(QStringLiteral("refused_count")), 1);
         ::close(a);
         QVERIFY(QTest::qWaitFor([&] { return stat(QStringLiteral("active_connections")) == 1; }));
-        const int d = connectTo(m_port); // a's unit came back
+        const int d = Tests::connectToLoopback(m_port); // a's unit came back
         QVERIFY(echoes(d, "d"));
         for (int fd : {b, c, d})
             ::close(fd);
@@ -184,7 +171,7 @@ private Q_SLOTS:
 
     void closesAClientThatDoesNotReadAtSendTimeout()
     {
-        const int fd = connectTo(m_port);
+        const int fd = Tests::connectToLoopback(m_port);
         const int small = 4096;
         ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
         QVERIFY(echoes(fd, "x"));
@@ -208,12 +195,12 @@ private Q_SLOTS:
         // The app reads the switch when it is built: rebuild it with the switch on.
         QString error;
         QVERIFY(m_loop->buildApp(&error));
-        const int fd = connectTo(m_port);
+        const int fd = Tests::connectToLoopback(m_port);
         const QByteArray marker = "BERTH-TEST-THROW";
         QCOMPARE(::send(fd, marker.constData(), size_t(marker.size()), 0), marker.size());
         QVERIFY(waitClosed(fd));
         QCOMPARE(stat(QStringLiteral("app_errors")), 1);
-        const int next = connectTo(m_port);
+        const int next = Tests::connectToLoopback(m_port);
         QVERIFY(echoes(next, "still serving"));
         ::close(fd);
         ::close(next);
