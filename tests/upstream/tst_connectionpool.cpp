@@ -136,6 +136,20 @@ struct Member
     QList<QTcpSocket *> accepted;
 };
 
+// A connection to member with one GET sent on it (no body): the caller checks
+// request.connected.
+UpstreamConnection *sendGet(const Member &member, Request &request,
+                            const UpstreamConnection::Timeouts &timeouts = {})
+{
+    auto *connection = new UpstreamConnection(member.address(), nullptr, QByteArray());
+    connection->open(&request, timeouts);
+    if (!QTest::qWaitFor([&request] { return request.connected; }))
+        return connection;
+    connection->beginRequest(&request, "GET / HTTP/1.1\r\nHost: m\r\n\r\n", "GET", timeouts);
+    connection->endRequest();
+    return connection;
+}
+
 } // namespace
 
 class tst_ConnectionPool : public QObject
@@ -247,14 +261,11 @@ void tst_ConnectionPool::responseTimeoutOnTheThreadsWheel()
     Member member(true);
     const int live = UpstreamConnection::liveCount();
     Request request;
-    auto *connection = new UpstreamConnection(member.address(), nullptr, QByteArray());
     const UpstreamConnection::Timeouts timeouts{std::chrono::milliseconds(5000),
                                                 std::chrono::milliseconds(1000),
                                                 std::chrono::milliseconds(3000)};
-    connection->open(&request, timeouts);
-    QTRY_VERIFY(request.connected);
-    connection->beginRequest(&request, "GET / HTTP/1.1\r\nHost: m\r\n\r\n", "GET", timeouts);
-    connection->endRequest();
+    sendGet(member, request, timeouts);
+    QVERIFY(request.connected);
     QTRY_COMPARE(member.accepted.size(), 1);
     clock.advanceTo(999);
     QVERIFY(!request.failed);
@@ -271,14 +282,11 @@ void tst_ConnectionPool::readTimeoutMovesWithProgress()
     ManualWheel clock;
     Member member(true);
     Request request;
-    auto *connection = new UpstreamConnection(member.address(), nullptr, QByteArray());
     const UpstreamConnection::Timeouts timeouts{std::chrono::milliseconds(5000),
                                                 std::chrono::milliseconds(1000),
                                                 std::chrono::milliseconds(2000)};
-    connection->open(&request, timeouts);
-    QTRY_VERIFY(request.connected);
-    connection->beginRequest(&request, "GET / HTTP/1.1\r\nHost: m\r\n\r\n", "GET", timeouts);
-    connection->endRequest();
+    sendGet(member, request, timeouts);
+    QVERIFY(request.connected);
     QTRY_COMPARE(member.accepted.size(), 1);
     QTcpSocket *s = member.accepted.first();
     s->write("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab");
@@ -302,12 +310,8 @@ void tst_ConnectionPool::idleTimeoutTakesAParkedConnectionOut()
     Member member;
     const int live = UpstreamConnection::liveCount();
     Request request;
-    auto *connection = new UpstreamConnection(member.address(), nullptr, QByteArray());
-    connection->open(&request, UpstreamConnection::Timeouts{});
-    QTRY_VERIFY(request.connected);
-    connection->beginRequest(&request, "GET / HTTP/1.1\r\nHost: m\r\n\r\n", "GET",
-                             UpstreamConnection::Timeouts{});
-    connection->endRequest();
+    UpstreamConnection *connection = sendGet(member, request);
+    QVERIFY(request.connected);
     QTRY_VERIFY(request.ended);
     ConnectionPool &pool = ConnectionPool::forCurrentThread();
     const QString key = QStringLiteral("idle-member");
@@ -327,12 +331,8 @@ void tst_ConnectionPool::closingAParkedConnectionLeavesThePool()
     Member member;
     const int live = UpstreamConnection::liveCount();
     Request request;
-    auto *connection = new UpstreamConnection(member.address(), nullptr, QByteArray());
-    connection->open(&request, UpstreamConnection::Timeouts{});
-    QTRY_VERIFY(request.connected);
-    connection->beginRequest(&request, "GET / HTTP/1.1\r\nHost: m\r\n\r\n", "GET",
-                             UpstreamConnection::Timeouts{});
-    connection->endRequest();
+    UpstreamConnection *connection = sendGet(member, request);
+    QVERIFY(request.connected);
     QTRY_VERIFY(request.ended);
     ConnectionPool &pool = ConnectionPool::forCurrentThread();
     const QString key = QStringLiteral("hangup-member");
