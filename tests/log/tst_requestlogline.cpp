@@ -26,6 +26,7 @@ private Q_SLOTS:
     void jsonIsTypedAndOneLine();
     void jsonEscapesUnicodeAndInvalidUtf8();
     void worstCaseEscapingFitsAndAppends();
+    void everyByteAtEveryOffsetMatchesTheBytewiseRule();
 };
 
 static Log::RequestLogRecord sample()
@@ -228,6 +229,40 @@ void TestRequestLogLine::worstCaseEscapingFitsAndAppends()
             QVERIFY(line.contains(' ' + QByteArray("\\x01").repeated(3000) + ' '));
         }
         QVERIFY(line.contains("9223372036854775807"));
+    }
+}
+
+// The formatter scans eight bytes at a time: each byte value, at each offset of a field long
+// enough for two words and a tail, must come out exactly as the one-byte-at-a-time rule says.
+void TestRequestLogLine::everyByteAtEveryOffsetMatchesTheBytewiseRule()
+{
+    const auto expected = [](const QByteArray &value, bool spaceAllowed) {
+        QByteArray out;
+        for (char c : value) {
+            const auto u = static_cast<unsigned char>(c);
+            const bool plain =
+                u == ' ' ? spaceAllowed : u > ' ' && u < 0x7f && c != '"' && c != '\\';
+            out += plain ? QByteArray(1, c)
+                         : "\\x" + QByteArray::number(u, 16).rightJustified(2, '0').toUpper();
+        }
+        return out;
+    };
+    Log::RequestLogRecord r = sample();
+    for (int byte = 0; byte < 256; ++byte) {
+        for (int offset = 0; offset < 19; ++offset) {
+            QByteArray value(19, 'a');
+            value[offset] = char(byte);
+            r.url = value;
+            r.userAgent = value;
+            const QByteArray line = Log::formatRequestLogLine(r);
+            const QByteArray want = ' ' + expected(value, false) + " HTTP/1.1 ";
+            QVERIFY2(line.contains(want), line.constData());
+            QVERIFY2(line.contains(" \"" + expected(value, true) + "\" 1ms"), line.constData());
+            if (byte >= 0x20 && byte < 0x7f && byte != '"' && byte != '\\') {
+                const QByteArray json = Log::formatRequestLogLine(r, Log::RequestLogFormat::Json);
+                QVERIFY2(json.contains("\"url\":\"" + value + '"'), json.constData());
+            }
+        }
     }
 }
 
