@@ -156,6 +156,18 @@ qsizetype plainRunEnd(QByteArrayView value, qsizetype from, bool spaceAllowed)
         if (wordNeedsEscaping(word, spaceAllowed))
             break;
     }
+    if (i < size && i + 8 > size) {
+        // The last 1-7 bytes in one word too: the final eight bytes (those before i are known to
+        // be plain), or the rest padded with a plain byte when the value is shorter than that.
+        quint64 word = Ones * 'a';
+        if (size >= 8)
+            std::memcpy(&word, data + size - 8, sizeof(word));
+        else
+            std::memcpy(&word, data + i, size_t(size - i));
+        if (!wordNeedsEscaping(word, spaceAllowed))
+            return size;
+    }
+    // Some byte needs escaping: find which.
     while (i < size && isPlainByte(data[i], spaceAllowed))
         ++i;
     return i;
