@@ -192,6 +192,19 @@ void appendEscaped(Writer &line, QByteArrayView value, bool spaceAllowed)
 
 void appendNumber(Writer &line, qint64 value)
 {
+    if (value >= 0 && value < 100000) {
+        // Statuses, small sizes, milliseconds: most numbers of a line. Digits written in place,
+        // without std::to_chars' length pass and a copy.
+        auto v = unsigned(value);
+        const int digits = v < 10 ? 1 : v < 100 ? 2 : v < 1000 ? 3 : v < 10000 ? 4 : 5;
+        line.p += digits;
+        char *p = line.p;
+        do {
+            *--p = char('0' + v % 10);
+            v /= 10;
+        } while (v != 0);
+        return;
+    }
     char buffer[24];
     const auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
     line.append(buffer, result.ptr - buffer);

@@ -7,6 +7,7 @@
 #include <QRegularExpression>
 #include <QtTest>
 
+#include <algorithm>
 #include <limits>
 
 using namespace Berth;
@@ -27,6 +28,7 @@ private Q_SLOTS:
     void jsonEscapesUnicodeAndInvalidUtf8();
     void worstCaseEscapingFitsAndAppends();
     void everyByteAtEveryOffsetMatchesTheBytewiseRule();
+    void numbersAtDigitBoundaries();
 };
 
 static Log::RequestLogRecord sample()
@@ -263,6 +265,28 @@ void TestRequestLogLine::everyByteAtEveryOffsetMatchesTheBytewiseRule()
                 QVERIFY2(json.contains("\"url\":\"" + value + '"'), json.constData());
             }
         }
+    }
+}
+
+// Small numbers take a shorter path than large ones: both must print every value as decimal.
+void TestRequestLogLine::numbersAtDigitBoundaries()
+{
+    const QList<qint64> values = {
+        0,      1,    9,      10,    99,        100,
+        999,    1000, 9999,   10000, 99999,     100000,
+        123456, -1,   -99999, 4096,  1LL << 40, std::numeric_limits<qint64>::max()};
+    Log::RequestLogRecord r = sample();
+    for (qint64 value : values) {
+        r.bytesReceived = value;
+        r.bytesSent = value;
+        r.status = int(std::clamp<qint64>(value, -100000, 100000));
+        r.handlingMicros = value >= 0 && value < 1000000000 ? value * 1000 : 0;
+        const QList<QByteArray> fields = Log::formatRequestLogLine(r).split(' ');
+        QCOMPARE(fields.size(), 17);
+        QCOMPARE(fields[7], QByteArray::number(r.status));
+        QCOMPARE(fields[8], QByteArray::number(value));
+        QCOMPARE(fields[9], QByteArray::number(value));
+        QCOMPARE(fields[15], QByteArray::number(r.handlingMicros / 1000) + "ms");
     }
 }
 
