@@ -609,6 +609,19 @@ void TestSharedState::requestTextIsTruncatedOnUtf8Boundary()
     Core::ThreadHealth::endRequest();
     QVERIFY(Core::readThreadRequest(*shared->slot(0)->thread(0), &r));
     QVERIFY(!r.busy);
+    // A shorter text after a longer one: only the words up to its NUL are written, and the
+    // reader sees none of the longer text's tail, at every length around a word boundary.
+    for (int length = 0; length <= 17; ++length) {
+        Core::ThreadHealth::beginRequest("DELETE", url, QByteArray(100, 't'), "1.2.3.4:5");
+        const QByteArray shortText(length, 's');
+        Core::ThreadHealth::beginRequest("GET", shortText, shortText, shortText);
+        QVERIFY(Core::readThreadRequest(*shared->slot(0)->thread(0), &r));
+        QCOMPARE(r.method, QStringLiteral("GET"));
+        QCOMPARE(r.url, QString::fromLatin1(shortText));
+        QCOMPARE(r.txn, QString::fromLatin1(shortText));
+        QCOMPARE(r.client, QString::fromLatin1(shortText));
+    }
+    Core::ThreadHealth::endRequest();
     Core::ThreadHealth::detach();
     // Unattached threads publish nothing and don't crash.
     Core::ThreadHealth::beat();
