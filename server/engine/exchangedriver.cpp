@@ -12,7 +12,6 @@
 #include "runtime/workerhealth.h"
 
 #include <QDateTime>
-#include <QElapsedTimer>
 #include <QLoggingCategory>
 #include <QTimer>
 
@@ -21,6 +20,7 @@
 #include <exception>
 #include <limits>
 #include <string>
+#include <time.h>
 
 Q_LOGGING_CATEGORY(lcExchange, "berth.exchange")
 
@@ -47,14 +47,13 @@ void applyTrustedProxy(Http::Request &request, const Http::TrustedProxies &trust
         request.secure = *client.secure;
 }
 
+// CLOCK_MONOTONIC (QElapsedTimer's clock on Linux) read directly: three reads per request, and
+// QElapsedTimer's out-of-line wrapper cost more than the vDSO call. Only differences are used.
 qint64 nowMicros()
 {
-    static const QElapsedTimer clock = [] {
-        QElapsedTimer t;
-        t.start();
-        return t;
-    }();
-    return clock.nsecsElapsed() / 1000;
+    timespec ts;
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return qint64(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
 }
 
 // "Example.COM:8080" -> "example.com"; "[::1]:80" -> "[::1]".

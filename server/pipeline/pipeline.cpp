@@ -24,7 +24,7 @@ void handleAppFailure(Http::Exchange &exchange, const App *app, const char *what
 void App::countRequest() const
 {
     if (m_stats)
-        m_stats->add(m_requestStat);
+        m_stats->addCount(m_requestStat); // only ever added to: per-thread where it can be
 }
 
 void Pipeline::run(Http::Exchange &exchange) const

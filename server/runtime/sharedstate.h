@@ -52,7 +52,8 @@ struct alignas(64) ThreadSlot
     std::atomic<std::int32_t> tid;              // gettid() of the thread, 0 = not attached
     std::atomic<std::uint32_t> requestSeq;      // seqlock over the request fields below
     std::atomic<std::int64_t> requestStartedMs; // CLOCK_MONOTONIC ms, 0 = idle
-    std::atomic<std::uint64_t> method[MethodBytes / 8]; // NUL-padded text, at most N-1 bytes
+    std::atomic<std::uint64_t> method[MethodBytes / 8]; // NUL-terminated text, at most N-1 bytes
+    // (the words after the NUL may hold an older, longer text: readers stop at the NUL)
     std::atomic<std::uint64_t> url[UrlBytes / 8];
     std::atomic<std::uint64_t> txn[TxnBytes / 8];
     std::atomic<std::uint64_t> client[ClientBytes / 8];

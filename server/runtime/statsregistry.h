@@ -144,6 +144,20 @@ public:
         if (slot >= 0 && slot < Capacity)
             m_values[slot].fetch_add(delta, std::memory_order_relaxed);
     }
+    // add() for a declared stat that is only ever added to, never set() (an app's request
+    // count): a bound event-loop thread counts it into its own ThreadSlot::counters like the
+    // built-ins when its index has a per-thread counter (below ThreadSlot::CounterCount), so
+    // apps answering on several threads share no cache line per request. Readers see the same
+    // sum (WorkerSlot::value() adds every thread's share below CounterCount).
+    void addCount(int slot, qint64 delta = 1)
+    {
+        if (std::atomic<std::int64_t> *own = threadCounter(slot, ThreadSlot::CounterCount)) {
+            own->store(own->load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+            return;
+        }
+        if (slot >= 0 && slot < Capacity)
+            m_values[slot].fetch_add(delta, std::memory_order_relaxed);
+    }
     void set(int slot, qint64 value)
     {
         if (slot >= 0 && slot < Capacity)
@@ -190,10 +204,12 @@ private:
     static_assert(BuiltinCount <= ThreadSlot::CounterCount,
                   "every built-in stat needs a per-thread counter");
     // The calling thread's own counter for stat `slot`, or null when it must use the shared one.
-    std::atomic<std::int64_t> *threadCounter(int slot) const
+    // `limit`: BuiltinCount for add() (a declared stat may be set() too), CounterCount for
+    // addCount().
+    std::atomic<std::int64_t> *threadCounter(int slot, int limit = BuiltinCount) const
     {
         const BoundThread &bound = t_boundThread;
-        if (!m_slot || bound.worker != m_slot || slot < 0 || slot >= BuiltinCount)
+        if (!m_slot || bound.worker != m_slot || slot < 0 || slot >= limit)
             return nullptr;
         return &bound.thread->counters[slot];
     }

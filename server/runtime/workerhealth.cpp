@@ -21,15 +21,20 @@ thread_local ThreadSlot *t_slot = nullptr;
 // Packs text into NUL-padded words, at most words*8-1 bytes, cut on a UTF-8 boundary.
 template <std::size_t N> void storeText(std::atomic<std::uint64_t> (&words)[N], QByteArrayView text)
 {
-    char buffer[N * 8] = {};
+    char buffer[N * 8];
     qsizetype length = qMin<qsizetype>(text.size(), qsizetype(N * 8 - 1));
     if (length < text.size()) {
         while (length > 0 && (static_cast<unsigned char>(text[length]) & 0xc0) == 0x80)
             --length;
     }
+    // Only the words up to the one holding the terminating NUL: every reader stops at the first
+    // NUL (textOf(), the crash report), so later words are never read, and this runs per request
+    // (a short URL is one or two stores, not 32).
+    const std::size_t used = std::size_t(length) / 8 + 1;
+    std::memset(buffer + (used - 1) * 8, 0, 8);
     if (length > 0)
         std::memcpy(buffer, text.data(), std::size_t(length));
-    for (std::size_t i = 0; i < N; ++i) {
+    for (std::size_t i = 0; i < used; ++i) {
         std::uint64_t word;
         std::memcpy(&word, buffer + i * 8, 8);
         words[i].store(word, std::memory_order_relaxed);

@@ -7,6 +7,7 @@
 #include <QRegularExpression>
 #include <QtTest>
 
+#include <algorithm>
 #include <limits>
 
 using namespace Berth;
@@ -26,6 +27,8 @@ private Q_SLOTS:
     void jsonIsTypedAndOneLine();
     void jsonEscapesUnicodeAndInvalidUtf8();
     void worstCaseEscapingFitsAndAppends();
+    void everyByteAtEveryOffsetMatchesTheBytewiseRule();
+    void numbersAtDigitBoundaries();
 };
 
 static Log::RequestLogRecord sample()
@@ -228,6 +231,62 @@ void TestRequestLogLine::worstCaseEscapingFitsAndAppends()
             QVERIFY(line.contains(' ' + QByteArray("\\x01").repeated(3000) + ' '));
         }
         QVERIFY(line.contains("9223372036854775807"));
+    }
+}
+
+// The formatter scans eight bytes at a time: each byte value, at each offset of a field long
+// enough for two words and a tail, must come out exactly as the one-byte-at-a-time rule says.
+void TestRequestLogLine::everyByteAtEveryOffsetMatchesTheBytewiseRule()
+{
+    const auto expected = [](const QByteArray &value, bool spaceAllowed) {
+        QByteArray out;
+        for (char c : value) {
+            const auto u = static_cast<unsigned char>(c);
+            const bool plain =
+                u == ' ' ? spaceAllowed : u > ' ' && u < 0x7f && c != '"' && c != '\\';
+            out += plain ? QByteArray(1, c)
+                         : "\\x" + QByteArray::number(u, 16).rightJustified(2, '0').toUpper();
+        }
+        return out;
+    };
+    Log::RequestLogRecord r = sample();
+    for (int byte = 0; byte < 256; ++byte) {
+        for (int offset = 0; offset < 19; ++offset) {
+            QByteArray value(19, 'a');
+            value[offset] = char(byte);
+            r.url = value;
+            r.userAgent = value;
+            const QByteArray line = Log::formatRequestLogLine(r);
+            const QByteArray want = ' ' + expected(value, false) + " HTTP/1.1 ";
+            QVERIFY2(line.contains(want), line.constData());
+            QVERIFY2(line.contains(" \"" + expected(value, true) + "\" 1ms"), line.constData());
+            if (byte >= 0x20 && byte < 0x7f && byte != '"' && byte != '\\') {
+                const QByteArray json = Log::formatRequestLogLine(r, Log::RequestLogFormat::Json);
+                QVERIFY2(json.contains("\"url\":\"" + value + '"'), json.constData());
+            }
+        }
+    }
+}
+
+// Small numbers take a shorter path than large ones: both must print every value as decimal.
+void TestRequestLogLine::numbersAtDigitBoundaries()
+{
+    const QList<qint64> values = {
+        0,      1,    9,      10,    99,        100,
+        999,    1000, 9999,   10000, 99999,     100000,
+        123456, -1,   -99999, 4096,  1LL << 40, std::numeric_limits<qint64>::max()};
+    Log::RequestLogRecord r = sample();
+    for (qint64 value : values) {
+        r.bytesReceived = value;
+        r.bytesSent = value;
+        r.status = int(std::clamp<qint64>(value, -100000, 100000));
+        r.handlingMicros = value >= 0 && value < 1000000000 ? value * 1000 : 0;
+        const QList<QByteArray> fields = Log::formatRequestLogLine(r).split(' ');
+        QCOMPARE(fields.size(), 17);
+        QCOMPARE(fields[7], QByteArray::number(r.status));
+        QCOMPARE(fields[8], QByteArray::number(value));
+        QCOMPARE(fields[9], QByteArray::number(value));
+        QCOMPARE(fields[15], QByteArray::number(r.handlingMicros / 1000) + "ms");
     }
 }
 

@@ -323,15 +323,18 @@ void TestSharedState::threadCountersAreSummed()
     QString error;
     QVERIFY2(stats.attach(*shared, 0, &error), qPrintable(error));
     const int echo = stats.declare(QStringLiteral("echo.requests"), StatType::Sum);
+    const int counted = stats.declare(QStringLiteral("app.requests"), StatType::Sum);
+    QVERIFY(counted < Core::ThreadSlot::CounterCount);
     Core::WorkerSlot *slot = shared->slot(0);
     constexpr int PerThread = 20000;
     std::vector<std::thread> threads;
     for (int t = 0; t < 2; ++t) {
-        threads.emplace_back([&stats, slot, t, echo] {
+        threads.emplace_back([&stats, slot, t, echo, counted] {
             QVERIFY(Core::ThreadHealth::attach(slot, t));
             for (int i = 0; i < PerThread; ++i) {
                 stats.recordRequest(200, 50, 10, 20);
-                stats.add(echo); // a declared stat: the slot's shared value
+                stats.add(echo);         // a declared stat: the slot's shared value
+                stats.addCount(counted); // a declared counter: this thread's own share
             }
             stats.add(StatsRegistry::ActiveConnections, 3);
             Core::ThreadHealth::detach();
@@ -346,6 +349,12 @@ void TestSharedState::threadCountersAreSummed()
     QCOMPARE(slot->thread(0)->counters[StatsRegistry::Requests].load(), PerThread);
     QCOMPARE(slot->thread(1)->counters[StatsRegistry::Requests].load(), PerThread);
     QCOMPARE(slot->values[echo].load(), 2 * PerThread);
+    stats.addCount(counted); // unbound: the shared value
+    QCOMPARE(slot->values[counted].load(), 1);
+    QCOMPARE(slot->thread(0)->counters[counted].load(), PerThread);
+    QCOMPARE(slot->thread(1)->counters[counted].load(), PerThread);
+    QCOMPARE(stats.value(counted), 2 * PerThread + 1);
+    QCOMPARE(stats.report().total(counted), 2 * PerThread + 1);
     QCOMPARE(stats.value(StatsRegistry::Requests), 2 * PerThread + 1);
     QCOMPARE(stats.value(StatsRegistry::Status2xx), 2 * PerThread);
     QCOMPARE(stats.value(StatsRegistry::Status5xx), 1);
@@ -609,6 +618,19 @@ void TestSharedState::requestTextIsTruncatedOnUtf8Boundary()
     Core::ThreadHealth::endRequest();
     QVERIFY(Core::readThreadRequest(*shared->slot(0)->thread(0), &r));
     QVERIFY(!r.busy);
+    // A shorter text after a longer one: only the words up to its NUL are written, and the
+    // reader sees none of the longer text's tail, at every length around a word boundary.
+    for (int length = 0; length <= 17; ++length) {
+        Core::ThreadHealth::beginRequest("DELETE", url, QByteArray(100, 't'), "1.2.3.4:5");
+        const QByteArray shortText(length, 's');
+        Core::ThreadHealth::beginRequest("GET", shortText, shortText, shortText);
+        QVERIFY(Core::readThreadRequest(*shared->slot(0)->thread(0), &r));
+        QCOMPARE(r.method, QStringLiteral("GET"));
+        QCOMPARE(r.url, QString::fromLatin1(shortText));
+        QCOMPARE(r.txn, QString::fromLatin1(shortText));
+        QCOMPARE(r.client, QString::fromLatin1(shortText));
+    }
+    Core::ThreadHealth::endRequest();
     Core::ThreadHealth::detach();
     // Unattached threads publish nothing and don't crash.
     Core::ThreadHealth::beat();
