@@ -3,7 +3,6 @@
 #include <QTimer>
 
 #include <algorithm>
-#include <chrono>
 #include <memory>
 
 namespace Berth::Engine {
@@ -17,7 +16,7 @@ thread_local TimerWheel *t_registered = nullptr;
 struct FallbackWheel
 {
     FallbackWheel()
-        : wheel(TimerWheel::FallbackResolutionMs, 64, TimerWheel::monotonicMs())
+        : wheel(TimerWheel::FallbackResolutionMs, 64, Core::monotonicMs())
     {
         timer.setInterval(int(TimerWheel::FallbackResolutionMs));
         QObject::connect(&timer, &QTimer::timeout, &timer, [this] {
@@ -137,12 +136,6 @@ void TimerWheel::rebase(qint64 now)
         Timer *timer = all.first();
         arm(*timer, timer->m_deadline);
     }
-}
-
-qint64 TimerWheel::monotonicMs()
-{
-    using namespace std::chrono;
-    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
 TimerWheel &TimerWheel::forCurrentThread()

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "runtime/sharedstate.h"
+
 #include <QtGlobal>
 
 #include <functional>
@@ -88,9 +90,8 @@ public:
 
     // The clock deadlines are on: the one set (the owner's, which tests inject), else the
     // monotonic clock in milliseconds.
-    qint64 now() const { return m_clock ? m_clock() : monotonicMs(); }
+    qint64 now() const { return m_clock ? m_clock() : Core::monotonicMs(); }
     void setClock(std::function<qint64()> clock) { m_clock = std::move(clock); }
-    static qint64 monotonicMs();
 
     // The calling thread's wheel, for code that keeps the timeouts of sockets it opens there
     // itself (the gateway's upstream connections): the one registered for the thread (its

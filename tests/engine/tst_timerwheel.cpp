@@ -193,7 +193,7 @@ void TestTimerWheel::destroyingTheWheelDisarmsItsTimers()
 void TestTimerWheel::theClockIsTheOwnersOrMonotonic()
 {
     TimerWheel wheel(100, 64, 0);
-    const qint64 before = TimerWheel::monotonicMs();
+    const qint64 before = Berth::Core::monotonicMs();
     QVERIFY(wheel.now() >= before);
     qint64 now = 12345;
     wheel.setClock([&now] { return now; });
