@@ -5,6 +5,8 @@ connections, and turn the collected results into the markdown table.
     benchlib.py parse-wrk NAME SERVER < wrk-output     -> one JSON line on stdout
     benchlib.py rss PID...                             -> KiB of VmRSS over PIDs and descendants
     benchlib.py cpu PID...                             -> utime+stime ticks over the same tree
+    benchlib.py cpustat PID...                         -> "utime stime vcsw ivcsw" over the tree
+                                                          (ticks; context switches of every thread)
     benchlib.py idle PORT COUNT HOLD_FILE              -> opens COUNT keep-alive connections,
                                                           writes "ready" to HOLD_FILE, waits for
                                                           the file to be removed, then closes
@@ -254,7 +256,14 @@ def _summarise(runs):
         if not r.get("requests") or r.get("cpu_ticks") is None:
             return None
         return r["cpu_ticks"] * 1e6 / r["hz"] / r["requests"]
-    out = {"rps": _median([r.get("rps") for r in runs]),
+    def per_req(r, key, scale):
+        if not r.get("requests") or r.get(key) is None:
+            return None
+        return r[key] * scale / r["requests"]
+    out = {"usr_us": _median([per_req(r, "usr_ticks", 1e6 / r["hz"]) for r in runs]),
+           "sys_us": _median([per_req(r, "sys_ticks", 1e6 / r["hz"]) for r in runs]),
+           "vcsw": _median([per_req(r, "vcsw", 1.0) for r in runs]),
+           "rps": _median([r.get("rps") for r in runs]),
            "p99_ms": _median([r.get("p99_ms") for r in runs]),
            "cpu_us": _median([cpu_us(r) for r in runs]),
            "runs": len(runs),
@@ -334,6 +343,28 @@ def report(path, profile_path=None):
                          _fmt_count(alloc_n, "{:.1f}"), _fmt_count(alloc_b, "{:.1f}"),
                          _fmt_count(instr_n), _fmt_count(instr_b), _fmt_ratio(ir),
                          "; ".join(verdict)))
+    split = []
+    for name in order:
+        n, b = _summarise(wrk[name].get("nginx", [])), _summarise(wrk[name].get("berthd", []))
+        if n.get("usr_us") is None and b.get("usr_us") is None:
+            continue
+
+        def sleeps(r):
+            return "—" if r.get("vcsw") is None else "%.0f" % (r["vcsw"] * 1000.0)
+        split.append("| %s | %s / %s | %s / %s | %s | %s |" % (
+            wrk[name]["title"], _fmt_us(n.get("usr_us")), _fmt_us(n.get("sys_us")),
+            _fmt_us(b.get("usr_us")), _fmt_us(b.get("sys_us")), sleeps(n), sleeps(b)))
+    if split:
+        lines.append("")
+        lines.append("Where the CPU per request goes (medians; user / kernel time from /proc; "
+                     "sleeps: voluntary context switches per 1,000 requests, summed over the "
+                     "server's threads — a server that runs out of work sleeps in epoll_wait "
+                     "and pays a wake-up):")
+        lines.append("")
+        lines.append("| scenario | nginx user / kernel | berthd user / kernel "
+                     "| nginx sleeps | berthd sleeps |")
+        lines.append("|---|---:|---:|---:|---:|")
+        lines += split
     if rss:
         n, b = rss.get("nginx", {}), rss.get("berthd", {})
         lines.append("")
@@ -427,6 +458,35 @@ def tree_cpu_ticks(pids):
     return total
 
 
+def tree_cpu_detail(pids):
+    """utime and stime clock ticks and voluntary / involuntary context switches, summed over
+    PIDs, their descendants and every thread of each (a thread that sleeps in epoll_wait and is
+    woken again counts one voluntary switch: how often a server runs out of work)."""
+    seen, todo = set(), list(pids)
+    utime = stime = vcsw = ivcsw = 0
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            utime += int(fields[11])
+            stime += int(fields[12])
+            for tid in os.listdir("/proc/%d/task" % pid):
+                with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                    for line in f:
+                        if line.startswith("voluntary_ctxt_switches:"):
+                            vcsw += int(line.split()[1])
+                        elif line.startswith("nonvoluntary_ctxt_switches:"):
+                            ivcsw += int(line.split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        todo += _children(pid)
+    return utime, stime, vcsw, ivcsw
+
+
 def main(argv):
     cmd = argv[1]
     if cmd == "parse-wrk":
@@ -437,6 +497,8 @@ def main(argv):
         print(tree_rss_kib([int(p) for p in argv[2:]]))
     elif cmd == "cpu":
         print(tree_cpu_ticks([int(p) for p in argv[2:]]))
+    elif cmd == "cpustat":
+        print(" ".join(str(v) for v in tree_cpu_detail([int(p) for p in argv[2:]])))
     elif cmd == "idle":
         hold_idle(int(argv[2]), int(argv[3]), argv[4])
     elif cmd == "close":
