@@ -59,7 +59,7 @@ void writeAll(int fd, const QByteArray &data)
 } // namespace
 
 // One thread's pending lines for one sink. Its lock is taken by that thread for each line and
-// by the writer for a swap: never contended for longer than a copy.
+// by the writer to take the blocks: never contended for longer than a few moves.
 struct LogSink::ThreadBuffer
 {
     // A block of lines: the first `used` bytes of data; data.size() is the room.
@@ -168,14 +168,14 @@ QByteArray LogSink::State::collect(quint64 *lines)
         pieces.reserve(buffers.size());
         for (const auto &buffer : buffers) {
             std::lock_guard bufferLock(buffer->mutex);
-            if (buffer->pending > 0) { // an idle thread keeps its room
-                for (ThreadBuffer::Block &block : buffer->full)
-                    pieces.push_back(std::move(block));
-                buffer->full.clear();
-                if (buffer->current.used > 0)
-                    pieces.push_back(std::exchange(buffer->current, {}));
-                buffer->lastBatch = std::exchange(buffer->pending, 0);
-            }
+            // Every block goes, the current one too: a thread that stops logging holds no
+            // memory for it past the next collection.
+            for (ThreadBuffer::Block &block : buffer->full)
+                pieces.push_back(std::move(block));
+            buffer->full.clear();
+            if (!buffer->current.data.isEmpty())
+                pieces.push_back(std::exchange(buffer->current, {}));
+            buffer->lastBatch = std::exchange(buffer->pending, 0);
             buffer->taken = buffer->lines;
             taken += buffer->taken;
         }
@@ -184,6 +184,8 @@ QByteArray LogSink::State::collect(quint64 *lines)
     // Joined outside the lock: a serving thread's flush() waits for none of this.
     QByteArray batch;
     for (ThreadBuffer::Block &piece : pieces) {
+        if (piece.used == 0)
+            continue; // a block taken back from a thread that logged nothing since
         piece.data.truncate(piece.used);
         batch += piece.data;
     }
