@@ -69,6 +69,29 @@ def test_combined_is_apache_format(berth_server):
     assert any('"a\\x22b' + mark + '"' in line for line in lines), lines
 
 
+def test_user_agent_and_referer_found_whatever_their_case(berth_server):
+    # Header names are case-insensitive (RFC 9110 5.1): the first User-Agent and Referer are
+    # logged however a client spells them, and a name that only looks alike is not taken.
+    srv = berth_server(ROUTES, server={"request_log_format": "combined"})
+    mark = marker()
+    with srv.conn() as c:
+        c.send(build_request("GET", f"/echo?m={mark}", headers=[
+            ("User-Agenu", "near"), ("USER_AGENT", "near"), ("Referers", "near"),
+            ("uSeR-aGeNt", "first-" + mark), ("REFERER", "https://r.example/" + mark),
+            ("User-Agent", "second"), ("Referer", "https://second.example/")]))
+        assert c.recv_response().status == 200
+        c.send(build_request("GET", f"/echo?n={mark}", headers=[
+            ("User-Agenu", "near"), ("Refere", "near"), ("Xeferer", "near")]))
+        assert c.recv_response().status == 200
+    lines = srv.request_log_lines(contains=mark, count=2)
+    assert len(lines) == 2, lines
+    first = COMBINED_RE.match(next(line for line in lines if f"?m={mark}" in line))
+    assert first and first["agent"] == "first-" + mark
+    assert first["referer"] == "https://r.example/" + mark
+    other = COMBINED_RE.match(next(line for line in lines if f"?n={mark}" in line))
+    assert other and (other["agent"], other["referer"]) == ("-", "-")
+
+
 def test_json_lines_are_typed(berth_server):
     srv = berth_server(ROUTES, server={"request_log_format": "json"})
     mark = marker()

@@ -14,12 +14,14 @@
 #include <QDateTime>
 #include <QLoggingCategory>
 #include <QTimer>
+#include <QtEndian>
 
 #include <algorithm>
 #include <charconv>
 #include <exception>
 #include <limits>
 #include <string>
+#include <string_view>
 #include <time.h>
 
 Q_LOGGING_CATEGORY(lcExchange, "berth.exchange")
@@ -316,6 +318,78 @@ void ExchangeDriver::recordBadInput(const Http::Request &request, int status, co
     }
 }
 
+namespace {
+
+// A header name to find among a request's fields without a per-byte loop: its bytes (lower
+// case) as two words, head and tail (overlapping when it is shorter than two words), and the
+// bits that make its letters lower case. A name matches when it has the same size and
+// (word | caseBits) == word of the lower-case name, position by position: a letter may come in
+// either case, any other byte only as itself.
+struct FieldName
+{
+    qsizetype size = 0;
+    quint64 head = 0, headCase = 0, tail = 0, tailCase = 0;
+};
+
+constexpr FieldName fieldName(std::string_view lower) // 4 to 16 bytes
+{
+    FieldName name;
+    name.size = qsizetype(lower.size());
+    const size_t width = lower.size() >= 8 ? 8 : 4;
+    const size_t tailAt = lower.size() - width;
+    for (size_t i = 0; i < width; ++i) {
+        const auto h = static_cast<unsigned char>(lower[i]);
+        const auto t = static_cast<unsigned char>(lower[tailAt + i]);
+        name.head |= quint64(h) << (8 * i);
+        name.tail |= quint64(t) << (8 * i);
+        name.headCase |= quint64(h >= 'a' && h <= 'z' ? 0x20 : 0) << (8 * i);
+        name.tailCase |= quint64(t >= 'a' && t <= 'z' ? 0x20 : 0) << (8 * i);
+    }
+    return name;
+}
+
+constexpr FieldName UserAgentName = fieldName("user-agent");
+constexpr FieldName RefererName = fieldName("referer");
+
+bool isFieldName(QByteArrayView name, const FieldName &wanted)
+{
+    if (name.size() != wanted.size)
+        return false;
+    const char *p = name.data();
+    quint64 head = 0;
+    quint64 tail = 0;
+    if (wanted.size >= 8) {
+        head = qFromLittleEndian<quint64>(p);
+        tail = qFromLittleEndian<quint64>(p + wanted.size - 8);
+    } else {
+        head = qFromLittleEndian<quint32>(p);
+        tail = qFromLittleEndian<quint32>(p + wanted.size - 4);
+    }
+    return (head | wanted.headCase) == wanted.head && (tail | wanted.tailCase) == wanted.tail;
+}
+
+// The first User-Agent and Referer fields (as RequestHead::field() finds them), in one pass.
+void findLoggedFields(const Http::RequestHead &head, Log::RequestLogRecord &record)
+{
+    bool userAgent = false;
+    bool referer = false;
+    for (const Http::HeaderField &f : head.fields) {
+        if (!userAgent && isFieldName(f.name, UserAgentName)) {
+            record.userAgent = f.value;
+            userAgent = true;
+            if (referer)
+                return;
+        } else if (!referer && isFieldName(f.name, RefererName)) {
+            record.referer = f.value;
+            referer = true;
+            if (userAgent)
+                return;
+        }
+    }
+}
+
+} // namespace
+
 bool ExchangeDriver::log(const Http::Request &request, const LogFacts &facts)
 {
     if (m_logged)
@@ -325,9 +399,11 @@ bool ExchangeDriver::log(const Http::Request &request, const LogFacts &facts)
     const qint64 endMicros = nowMicros();
     const qint64 started = m_responseStartMicros ? m_responseStartMicros : endMicros;
     if (auto *stats = m_manager.server() ? m_manager.server()->stats : nullptr) {
-        stats->recordRequest(facts.status, endMicros - m_startMicros, m_bytesIn, m_bytesOut);
-        stats->add(facts.version == "HTTP/2.0" ? Core::StatsRegistry::Http2Requests
-                                               : Core::StatsRegistry::Http1Requests);
+        // "HTTP/2.0" is the only version of that size with a 2 (HTTP/1 writes "HTTP/1.x").
+        const bool http2 = facts.version.size() == 8 && facts.version[5] == '2';
+        stats->recordRequest(facts.status, endMicros - m_startMicros, m_bytesIn, m_bytesOut,
+                             http2 ? Core::StatsRegistry::Http2Requests
+                                   : Core::StatsRegistry::Http1Requests);
     }
     Log::LogSink *sink = Log::Logging::requestLog();
     if (!sink)
@@ -335,10 +411,12 @@ bool ExchangeDriver::log(const Http::Request &request, const LogFacts &facts)
     const Http::RequestHead &head = request.head;
     // Who the request was for, when an auth app found out: "-" otherwise.
     const Http::Identity *identity = request.attributes.get<Http::Identity>();
-    const QByteArray user =
-        identity && !identity->user.isEmpty() ? identity->user.toUtf8() : QByteArray();
-    const QByteArray token =
-        identity && !identity->token.isEmpty() ? identity->token.toUtf8() : QByteArray();
+    QByteArray user;
+    QByteArray token;
+    if (identity) {
+        user = identity->user.toUtf8();
+        token = identity->token.toUtf8();
+    }
     char local[48] = "C";
     char *end = std::to_chars(local + 1, local + 24, facts.connectionId).ptr;
     *end++ = '-';
@@ -364,16 +442,12 @@ bool ExchangeDriver::log(const Http::Request &request, const LogFacts &facts)
     record.localTxn = QByteArrayView(local, end - local);
     record.user = user;
     record.token = token;
-    record.userAgent = head.field("User-Agent");
-    record.referer = head.field("Referer");
+    findLoggedFields(head, record);
     record.handlingMicros = started - m_startMicros;
     record.sendingMicros = endMicros - started;
-    // One line buffer per thread, reused: no allocation per request once it has grown.
-    thread_local QByteArray line;
-    line.resize(0);
+    // Formatted straight into this thread's buffer of the sink: no line copied, no allocation.
     const Log::LogOptions &options = Log::Logging::options();
-    Log::appendRequestLogLine(line, record, options.requestFormat, options.time);
-    sink->append(line);
+    Log::appendRequestLogLine(*sink, record, options.requestFormat, options.time);
     return true;
 }
 

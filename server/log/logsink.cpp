@@ -14,6 +14,7 @@
 #include <thread>
 #include <unistd.h>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace Berth::Log {
@@ -58,13 +59,45 @@ void writeAll(int fd, const QByteArray &data)
 } // namespace
 
 // One thread's pending lines for one sink. Its lock is taken by that thread for each line and
-// by the writer for a swap: never contended for longer than a copy.
+// by the writer to take the blocks: never contended for longer than a few moves.
 struct LogSink::ThreadBuffer
 {
+    // A block of lines: the first `used` bytes of data; data.size() is the room.
+    struct Block
+    {
+        QByteArray data;
+        qsizetype used = 0;
+    };
+
     std::mutex mutex;
-    QByteArray data;
-    quint64 lines = 0; // appended by this thread, ever
-    quint64 taken = 0; // of those, collected by the writer
+    // Lines are written into the current block through a pointer (no QByteArray call per line).
+    // A full block is set aside whole, not copied into a bigger one; the writer takes them all.
+    Block current;
+    std::vector<Block> full;
+    qsizetype pending = 0;   // bytes in every block: what MaxPendingBytes bounds
+    qsizetype lastBatch = 0; // bytes the writer took last time: the size to start again with
+    quint64 lines = 0;       // appended by this thread, ever
+    quint64 taken = 0;       // of those, collected by the writer
+
+    // Room for `bytes` more after the pending ones (mutex held).
+    char *room(qsizetype bytes)
+    {
+        if (Q_UNLIKELY(current.data.size() - current.used < bytes))
+            nextBlock(bytes);
+        return current.data.data() + current.used;
+    }
+    Q_DECL_COLD_FUNCTION void nextBlock(qsizetype bytes)
+    {
+        // After a collection, room for twice the last batch: a steady load fills one block per
+        // batch; then blocks twice as large. Never beyond the bound of what a thread may hold,
+        // but for the line being written.
+        const qsizetype wanted =
+            current.data.isEmpty() && full.empty() ? 2 * lastBatch + 4096 : 2 * current.data.size();
+        const qsizetype size = qBound<qsizetype>(4096, wanted, MaxPendingBytes);
+        if (current.used > 0)
+            full.push_back(std::move(current));
+        current = Block{QByteArray(qMax(size, bytes), Qt::Uninitialized), 0};
+    }
 };
 
 struct LogSink::State
@@ -120,13 +153,13 @@ QByteArray LogSink::State::collect(quint64 *lines)
 {
     // A line is counted under its buffer's lock together with its bytes, so the lines counted
     // as taken here are exactly the ones in the batch (and every one taken before).
-    std::vector<QByteArray> pieces;
+    std::vector<ThreadBuffer::Block> pieces;
     {
         std::lock_guard lock(mutex);
         // Buffers of threads that have ended and have nothing left go.
         std::erase_if(buffers, [this](const std::shared_ptr<ThreadBuffer> &b) {
             std::lock_guard bufferLock(b->mutex);
-            const bool done = b.use_count() == 1 && b->data.isEmpty();
+            const bool done = b.use_count() == 1 && b->pending == 0;
             if (done)
                 retiredLines += b->lines;
             return done;
@@ -135,7 +168,14 @@ QByteArray LogSink::State::collect(quint64 *lines)
         pieces.reserve(buffers.size());
         for (const auto &buffer : buffers) {
             std::lock_guard bufferLock(buffer->mutex);
-            pieces.emplace_back().swap(buffer->data);
+            // Every block goes, the current one too: a thread that stops logging holds no
+            // memory for it past the next collection.
+            for (ThreadBuffer::Block &block : buffer->full)
+                pieces.push_back(std::move(block));
+            buffer->full.clear();
+            if (!buffer->current.data.isEmpty())
+                pieces.push_back(std::exchange(buffer->current, {}));
+            buffer->lastBatch = std::exchange(buffer->pending, 0);
             buffer->taken = buffer->lines;
             taken += buffer->taken;
         }
@@ -143,8 +183,12 @@ QByteArray LogSink::State::collect(quint64 *lines)
     }
     // Joined outside the lock: a serving thread's flush() waits for none of this.
     QByteArray batch;
-    for (const QByteArray &piece : pieces)
-        batch += piece;
+    for (ThreadBuffer::Block &piece : pieces) {
+        if (piece.used == 0)
+            continue; // a block taken back from a thread that logged nothing since
+        piece.data.truncate(piece.used);
+        batch += piece.data;
+    }
     return batch;
 }
 
@@ -309,32 +353,56 @@ bool LogSink::reopen(QString *error)
 LogSink::ThreadBuffer &LogSink::threadBuffer()
 {
     // Keyed by the sink's serial, not its address: a new sink at a freed one's address must
-    // not inherit its buffers.
+    // not inherit its buffers. The map never drops an entry while the thread lives, so the
+    // last one found stays valid: a thread mostly logs to one sink at a time (request.log).
     thread_local std::unordered_map<quint64, std::shared_ptr<ThreadBuffer>> buffers;
+    thread_local quint64 lastSerial = 0; // serials start at 1
+    thread_local ThreadBuffer *last = nullptr;
+    if (lastSerial == m_state->serial)
+        return *last;
     std::shared_ptr<ThreadBuffer> &buffer = buffers[m_state->serial];
     if (!buffer) {
         buffer = std::make_shared<ThreadBuffer>();
         std::lock_guard lock(m_state->mutex);
         m_state->buffers.push_back(buffer);
     }
+    lastSerial = m_state->serial;
+    last = buffer.get();
     return *buffer;
 }
 
 void LogSink::append(QByteArrayView line)
 {
+    appendFormatted(
+        line.size(),
+        [](char *out, const void *context) {
+            const auto &text = *static_cast<const QByteArrayView *>(context);
+            if (!text.isEmpty())
+                std::memcpy(out, text.data(), size_t(text.size()));
+            return out + text.size();
+        },
+        &line);
+}
+
+void LogSink::appendFormatted(qsizetype maxBytes, LineFormatter format, const void *context)
+{
     ThreadBuffer &buffer = threadBuffer();
     bool eager = false;
     {
         std::lock_guard lock(buffer.mutex);
-        if (buffer.data.size() + line.size() + 1 > MaxPendingBytes) {
+        char *start = buffer.room(maxBytes + 1);
+        char *end = format(start, context);
+        const qsizetype size = end - start + 1; // with its newline
+        if (buffer.pending + size > MaxPendingBytes) {
             m_state->dropped.fetch_add(1, std::memory_order_relaxed);
             return;
         }
-        buffer.data.append(line);
-        buffer.data.append('\n');
+        *end = '\n';
+        buffer.current.used += size;
+        buffer.pending += size;
         // Counted under the buffer's lock: a collection that saw this count also saw the line.
         ++buffer.lines;
-        eager = buffer.data.size() >= m_state->eagerBytes.load(std::memory_order_relaxed);
+        eager = buffer.pending >= m_state->eagerBytes.load(std::memory_order_relaxed);
     }
     if (eager)
         flush();

@@ -35,6 +35,13 @@ public:
     // file after the batch it is writing.
     bool reopen(QString *error = nullptr);
     void append(QByteArrayView line); // one line, without its newline; never blocks on I/O
+    // Formats one line straight into the calling thread's buffer, for lines written per request
+    // (request.log): format gets room for maxBytes at out and returns the end of what it wrote
+    // (the line without its newline; it may scribble up to out + maxBytes). No copy, and no
+    // allocation once the buffer has grown. format runs under the thread buffer's lock: it must
+    // not log to this sink.
+    using LineFormatter = char *(*)(char *out, const void *context);
+    void appendFormatted(qsizetype maxBytes, LineFormatter format, const void *context);
     // Asks the writer to write what is pending now, without waiting for it.
     void flush();
     // Calls done once every line appended before the call is written: at once

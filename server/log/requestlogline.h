@@ -5,6 +5,8 @@
 
 namespace Berth::Log {
 
+class LogSink;
+
 // Everything request.log records about one request (Skitai's field list, in its order). Views
 // only: the caller formats what stays the same for a connection ("ip:port") once.
 struct RequestLogRecord
@@ -39,7 +41,7 @@ enum class LogTime { Local, Utc };
 // Every byte outside printable ASCII, and '"' and '\', is written as \xHH (as nginx does), and
 // so is a space except inside the quoted user agent: the line splits reliably on spaces and no
 // client value can break or forge a line (CR, LF, NEL, U+2028, invalid UTF-8). Runs once per
-// request: it copies clean fields whole and formats numbers without allocating.
+// request: it copies clean fields whole, eight bytes at a time, and formats numbers in place.
 // With LogTime::Utc the date and time are ISO 8601 with milliseconds, still two fields:
 // "2026-11-21 19:05:06.123Z".
 //
@@ -53,6 +55,16 @@ enum class LogTime { Local, Utc };
 void appendRequestLogLine(QByteArray &line, const RequestLogRecord &record,
                           RequestLogFormat format = RequestLogFormat::Skitai,
                           LogTime time = LogTime::Local);
+// The same line, formatted straight into the calling thread's buffer of sink (no copy, no
+// allocation once that buffer has grown): what the server does once per request.
+void appendRequestLogLine(LogSink &sink, const RequestLogRecord &record, RequestLogFormat format,
+                          LogTime time);
+// The most bytes the line of record can take (every field byte escaped), and the line written
+// at out, which has room for that many: returns the end of the line. It may write past the end
+// of the line (never past out + maxRequestLogLineBytes(record)).
+qsizetype maxRequestLogLineBytes(const RequestLogRecord &record);
+char *writeRequestLogLine(char *out, const RequestLogRecord &record, RequestLogFormat format,
+                          LogTime time);
 QByteArray formatRequestLogLine(const RequestLogRecord &record,
                                 RequestLogFormat format = RequestLogFormat::Skitai,
                                 LogTime time = LogTime::Local);

@@ -193,36 +193,61 @@ int StatsRegistry::declare(const QString &name, StatType type)
     return m_count++;
 }
 
-void StatsRegistry::recordRequest(int status, qint64 latencyMicros, qint64 bytesIn, qint64 bytesOut)
+void StatsRegistry::recordRequest(int status, qint64 latencyMicros, qint64 bytesIn, qint64 bytesOut,
+                                  int protocolStat)
 {
-    add(Requests);
-    if (m_slot && t_boundThread.worker == m_slot) {
-        std::atomic<std::int64_t> &own = t_boundThread.thread->requests;
-        own.store(own.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    } else if (m_slot) {
-        m_slot->requestsServed.fetch_add(1, std::memory_order_relaxed);
-    }
     const int statusClass = status / 100;
+    int latencyClass = LatencyOver1s;
+    if (latencyMicros < 1000)
+        latencyClass = LatencyUnder1ms;
+    else if (latencyMicros < 10000)
+        latencyClass = LatencyUnder10ms;
+    else if (latencyMicros < 100000)
+        latencyClass = LatencyUnder100ms;
+    else if (latencyMicros < 1000000)
+        latencyClass = LatencyUnder1s;
+    const LatencyBounds &bounds = latencyBounds();
+    int bucket = 0;
+    while (bucket < bounds.count && latencyMicros > bounds.micros[size_t(bucket)])
+        ++bucket;
+    const int histogram = bucket < bounds.count ? LatencyBucket0 + bucket : LatencyOverBuckets;
+
+    // What add() does for each stat, with the thread's binding looked up once: a request
+    // touches eight counters (every one a built-in stat).
+    if (m_slot && t_boundThread.worker == m_slot) {
+        ThreadSlot &thread = *t_boundThread.thread;
+        const auto bump = [&thread](int slot, qint64 delta) {
+            std::atomic<std::int64_t> &own = thread.counters[size_t(slot)];
+            own.store(own.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+        };
+        bump(Requests, 1);
+        thread.requests.store(thread.requests.load(std::memory_order_relaxed) + 1,
+                              std::memory_order_relaxed);
+        if (statusClass >= 1 && statusClass <= 5)
+            bump(Status1xx + statusClass - 1, 1);
+        bump(BytesIn, bytesIn);
+        bump(BytesOut, bytesOut);
+        bump(LatencySumMicros, qMax<qint64>(0, latencyMicros));
+        bump(latencyClass, 1);
+        bump(histogram, 1);
+        if (protocolStat >= 0 && protocolStat < BuiltinCount)
+            bump(protocolStat, 1);
+        else if (protocolStat >= 0)
+            add(protocolStat);
+        return;
+    }
+    add(Requests);
+    if (m_slot)
+        m_slot->requestsServed.fetch_add(1, std::memory_order_relaxed);
     if (statusClass >= 1 && statusClass <= 5)
         add(Status1xx + statusClass - 1);
     add(BytesIn, bytesIn);
     add(BytesOut, bytesOut);
     add(LatencySumMicros, qMax<qint64>(0, latencyMicros));
-    if (latencyMicros < 1000)
-        add(LatencyUnder1ms);
-    else if (latencyMicros < 10000)
-        add(LatencyUnder10ms);
-    else if (latencyMicros < 100000)
-        add(LatencyUnder100ms);
-    else if (latencyMicros < 1000000)
-        add(LatencyUnder1s);
-    else
-        add(LatencyOver1s);
-    const LatencyBounds &bounds = latencyBounds();
-    int bucket = 0;
-    while (bucket < bounds.count && latencyMicros > bounds.micros[size_t(bucket)])
-        ++bucket;
-    add(bucket < bounds.count ? LatencyBucket0 + bucket : LatencyOverBuckets);
+    add(latencyClass);
+    add(histogram);
+    if (protocolStat >= 0)
+        add(protocolStat);
 }
 
 QList<StatsRegistry::Entry> StatsRegistry::snapshot() const

@@ -170,8 +170,10 @@ public:
             return m_slot->value(slot);
         return slot >= 0 && slot < Capacity ? m_values[slot].load(std::memory_order_relaxed) : 0;
     }
-    // Counts a finished request: status class, latency bucket and sum, bytes.
-    void recordRequest(int status, qint64 latencyMicros, qint64 bytesIn, qint64 bytesOut);
+    // Counts a finished request: status class, latency bucket and sum, bytes, and when given
+    // (>= 0) one more stat of the request's (Http1Requests, Http2Requests), as add() would.
+    void recordRequest(int status, qint64 latencyMicros, qint64 bytesIn, qint64 bytesOut,
+                       int protocolStat = -1);
 
     struct Entry
     {

@@ -2,6 +2,7 @@
 // nobody reads) never blocks the threads that log, drops and counts what does not fit, reports
 // the loss once it moves again, and reopen() switches files (logrotate).
 #include "log/logsink.h"
+#include "log/requestlogline.h"
 
 #include <QElapsedTimer>
 #include <QFile>
@@ -10,6 +11,7 @@
 #include <QtTest>
 
 #include <atomic>
+#include <cstring>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -26,6 +28,8 @@ private Q_SLOTS:
     void reopenSwitchesFiles();
     void whenWrittenCallsBackOnceOnDisk();
     void endedThreadsLinesStayCounted();
+    void formattedLinesKeepTheirOrderAcrossBlocks();
+    void formattedLineIsBoundedByWhatItWrote();
 };
 
 void tst_LogSink::linesFromManyThreadsArriveWhole()
@@ -177,6 +181,77 @@ void tst_LogSink::endedThreadsLinesStayCounted()
     });
     QTRY_COMPARE(lines.load(), 301);
     QVERIFY(sink.sync());
+}
+
+// Lines formatted in place (request.log) and copied ones share a thread's blocks: a line that
+// does not fit starts a new block (the full one is set aside, not copied), and the file gets
+// every line whole and in the order appended.
+void tst_LogSink::formattedLinesKeepTheirOrderAcrossBlocks()
+{
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("f.log"));
+    QByteArray expected;
+    {
+        LogSink sink(path);
+        QVERIFY(sink.open());
+        Log::RequestLogRecord record;
+        record.client = "127.0.0.1:5000";
+        record.server = "example:80";
+        record.method = "GET";
+        record.version = "HTTP/1.1";
+        record.status = 200;
+        QByteArray url;
+        for (int i = 0; i < 1500; ++i) {
+            // Room for up to 6 bytes per field byte is asked for: blocks fill long before
+            // their bytes do, so lines keep starting new ones (some larger than a block). In
+            // all well below what a thread may hold: nothing is dropped.
+            url = '/' + QByteArray(i % 100 == 0 ? 3000 : (i * 37) % 300, char('a' + i % 26));
+            record.url = url;
+            record.bytesSent = i;
+            Log::appendRequestLogLine(sink, record, Log::RequestLogFormat::Skitai,
+                                      Log::LogTime::Utc);
+            expected += Log::formatRequestLogLine(record, Log::RequestLogFormat::Skitai,
+                                                  Log::LogTime::Utc) +
+                        '\n';
+            if (i % 3 == 0) {
+                const QByteArray plain = "plain " + QByteArray::number(i);
+                sink.append(plain);
+                expected += plain + '\n';
+            }
+        }
+        QVERIFY(sink.sync());
+        QCOMPARE(sink.droppedLines(), 0);
+    }
+    QFile file(path);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    const QByteArray written = file.readAll();
+    QCOMPARE(written.size(), expected.size());
+    QVERIFY(written == expected);
+}
+
+// The bound on what a thread holds applies to the line as written, not to the room asked for.
+void tst_LogSink::formattedLineIsBoundedByWhatItWrote()
+{
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("b.log"));
+    {
+        LogSink sink(path);
+        QVERIFY(sink.open());
+        const auto writeCount = [](char *out, const void *context) {
+            const qsizetype n = *static_cast<const qsizetype *>(context);
+            std::memset(out, 'z', size_t(n));
+            return out + n;
+        };
+        qsizetype small = 5;
+        sink.appendFormatted(2 * LogSink::MaxPendingBytes, writeCount, &small);
+        qsizetype whole = LogSink::MaxPendingBytes; // and its newline: one byte too many
+        sink.appendFormatted(whole, writeCount, &whole);
+        QCOMPARE(sink.droppedLines(), 1);
+        QVERIFY(sink.sync());
+    }
+    QFile file(path);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    QCOMPARE(file.readAll(), QByteArray("zzzzz\n"));
 }
 
 QTEST_GUILESS_MAIN(tst_LogSink)

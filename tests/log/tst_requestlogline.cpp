@@ -8,7 +8,11 @@
 #include <QtTest>
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
+
+#include <sys/mman.h>
+#include <unistd.h>
 
 using namespace Berth;
 
@@ -29,7 +33,24 @@ private Q_SLOTS:
     void worstCaseEscapingFitsAndAppends();
     void everyByteAtEveryOffsetMatchesTheBytewiseRule();
     void numbersAtDigitBoundaries();
+    void everyLengthMatchesTheBytewiseRule();
+    void fieldsAgainstUnmappedMemoryAreReadExactly();
+    void writesStayWithinMaxBytes();
 };
+
+// The one-byte-at-a-time rule (nginx's): printable ASCII but '"' and '\\' stands for itself, a
+// space only where allowed (the quoted user agent); anything else is \xHH.
+static QByteArray bytewise(QByteArrayView value, bool spaceAllowed)
+{
+    QByteArray out;
+    for (char c : value) {
+        const auto u = static_cast<unsigned char>(c);
+        const bool plain = u == ' ' ? spaceAllowed : u > ' ' && u < 0x7f && c != '"' && c != '\\';
+        out += plain ? QByteArray(1, c)
+                     : "\\x" + QByteArray::number(u, 16).rightJustified(2, '0').toUpper();
+    }
+    return out;
+}
 
 static Log::RequestLogRecord sample()
 {
@@ -287,6 +308,126 @@ void TestRequestLogLine::numbersAtDigitBoundaries()
         QCOMPARE(fields[8], QByteArray::number(value));
         QCOMPARE(fields[9], QByteArray::number(value));
         QCOMPARE(fields[15], QByteArray::number(r.handlingMicros / 1000) + "ms");
+    }
+}
+
+// Fields are copied and checked in whole words whatever their length (1-3 bytes, 4-7, 8-15, 16
+// and more take different paths): every length, with a byte that needs escaping (or none) at
+// every offset, must come out as the one-byte rule says, in every format.
+void TestRequestLogLine::everyLengthMatchesTheBytewiseRule()
+{
+    const QByteArray probes("\x00\x1f\x20\x21\x22\x5c\x7e\x7f\x80\xff", 10);
+    const auto plainFiller = [](int i) { // varied printable bytes, none to escape
+        const char c = char('!' + (i * 7) % 90);
+        return c == '"' || c == '\\' ? 'b' : c;
+    };
+    Log::RequestLogRecord r = sample();
+    for (int length = 0; length <= 40; ++length) {
+        for (int offset = -1; offset < length; ++offset) {
+            for (const char probe : offset < 0 ? QByteArray("a") : probes) {
+                QByteArray value(length, 'a');
+                for (int i = 0; i < length; ++i)
+                    value[i] = plainFiller(i);
+                if (offset >= 0)
+                    value[offset] = probe;
+                r.url = value;
+                r.userAgent = value;
+                r.globalTxn = value;
+                const QByteArray line = Log::formatRequestLogLine(r);
+                const QByteArray url = value.isEmpty() ? "-" : bytewise(value, false);
+                QVERIFY2(line.contains(" GET " + url + " HTTP/1.1 200 "), line.constData());
+                QVERIFY2(line.contains(' ' + url + " C1-R1 "), line.constData());
+                QVERIFY2(line.contains(" \"" + bytewise(value, true) + "\" 1ms"), line.constData());
+                const QByteArray combined =
+                    Log::formatRequestLogLine(r, Log::RequestLogFormat::Combined);
+                QVERIFY2(combined.contains(" \"GET " + bytewise(value, false) + " HTTP/1.1\" "),
+                         combined.constData());
+                const QByteArray json = Log::formatRequestLogLine(r, Log::RequestLogFormat::Json);
+                QJsonParseError error;
+                const QJsonObject o = QJsonDocument::fromJson(json, &error).object();
+                QVERIFY2(error.error == QJsonParseError::NoError, json.constData());
+                const auto u = static_cast<unsigned char>(probe);
+                if (offset < 0 || u < 0x80) {
+                    const QJsonValue want =
+                        value.isEmpty() ? QJsonValue() : QJsonValue(QString::fromLatin1(value));
+                    QCOMPARE(o.value(QLatin1String("url")), want);
+                    QCOMPARE(o.value(QLatin1String("user_agent")), want);
+                } else {
+                    QCOMPARE(o.value(QLatin1String("url")).toString().count(QChar(0xfffd)), 1);
+                }
+            }
+        }
+    }
+}
+
+// A field may end at the end of readable memory (a view into a request's buffer): the word-wise
+// copy must never read a byte before or after it. Values are put flush against pages that are
+// not mapped; a stray read would crash the test.
+void TestRequestLogLine::fieldsAgainstUnmappedMemoryAreReadExactly()
+{
+    const auto page = size_t(::sysconf(_SC_PAGESIZE));
+    void *mapped =
+        ::mmap(nullptr, 3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    QVERIFY(mapped != MAP_FAILED);
+    char *base = static_cast<char *>(mapped);
+    QCOMPARE(::mprotect(base, page, PROT_NONE), 0);
+    QCOMPARE(::mprotect(base + 2 * page, page, PROT_NONE), 0);
+    char *first = base + page;   // readable from here...
+    char *end = base + 2 * page; // ...to here
+    Log::RequestLogRecord r = sample();
+    for (int length = 1; length <= 40; ++length) {
+        for (const bool dirty : {false, true}) {
+            QByteArray value(length, 'x');
+            if (dirty)
+                value[length - 1] = '"';
+            // At the end of the readable page, then at its start.
+            for (char *at : {end - length, first}) {
+                std::memcpy(at, value.constData(), size_t(length));
+                const QByteArrayView field(at, length);
+                r.url = field;
+                r.userAgent = field;
+                r.client = field;
+                for (const auto format :
+                     {Log::RequestLogFormat::Skitai, Log::RequestLogFormat::Combined,
+                      Log::RequestLogFormat::Json}) {
+                    const QByteArray line = Log::formatRequestLogLine(r, format);
+                    QVERIFY(line.contains(format == Log::RequestLogFormat::Json
+                                              ? QByteArray(value).replace("\"", "\\u0022")
+                                              : bytewise(value, false)));
+                }
+            }
+        }
+    }
+    ::munmap(mapped, 3 * page);
+}
+
+// writeRequestLogLine() may write past the end of the line (whole words, a whole timestamp), but
+// never past the room maxRequestLogLineBytes() promised.
+void TestRequestLogLine::writesStayWithinMaxBytes()
+{
+    Log::RequestLogRecord r = sample();
+    const QByteArray invalid(3, '\xFF');
+    QList<Log::RequestLogRecord> records{r};
+    r.userAgent = {};
+    r.user = r.token = {};
+    records.append(r);
+    r.client = r.server = r.method = r.url = r.version = r.globalTxn = r.localTxn = {};
+    records.append(r);
+    r.userAgent = invalid;
+    records.append(r);
+    for (const Log::RequestLogRecord &record : records) {
+        for (const auto format : {Log::RequestLogFormat::Skitai, Log::RequestLogFormat::Combined,
+                                  Log::RequestLogFormat::Json}) {
+            for (const auto time : {Log::LogTime::Local, Log::LogTime::Utc}) {
+                const qsizetype room = Log::maxRequestLogLineBytes(record);
+                QByteArray buffer(room + 64, '\xAA');
+                char *end = Log::writeRequestLogLine(buffer.data(), record, format, time);
+                QVERIFY(end > buffer.data() && end <= buffer.data() + room);
+                QCOMPARE(QByteArray(buffer.data(), end - buffer.data()),
+                         Log::formatRequestLogLine(record, format, time));
+                QCOMPARE(buffer.sliced(room), QByteArray(64, '\xAA'));
+            }
+        }
     }
 }
 
