@@ -1,5 +1,7 @@
 #include "requesthead.h"
 
+#include "bytescan.h"
+
 #include <array>
 #include <cstring>
 
@@ -56,11 +58,6 @@ constexpr std::array<quint8, 256> table = makeTable();
 } // namespace CharClass
 
 namespace {
-
-constexpr char toLowerAscii(char c)
-{
-    return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c;
-}
 
 bool isOws(char c)
 {
@@ -138,13 +135,7 @@ bool isValidIpv6(QByteArrayView s)
 
 bool equalsIgnoreCase(QByteArrayView a, QByteArrayView b)
 {
-    if (a.size() != b.size())
-        return false;
-    for (qsizetype i = 0; i < a.size(); ++i) {
-        if (toLowerAscii(a[i]) != toLowerAscii(b[i]))
-            return false;
-    }
-    return true;
+    return a.size() == b.size() && ByteScan::sameBytesIgnoreCase(a.data(), b.data(), a.size());
 }
 
 bool listContainsToken(QByteArrayView value, QByteArrayView token)
@@ -193,18 +184,20 @@ bool isValidHostPort(QByteArrayView value, bool allowEmptyHost, bool requirePort
         if (!isValidIpv6(value.sliced(1, i - 2)))
             return false;
     } else {
-        while (i < n && value[i] != ':') {
-            if (value[i] == '%') {
-                if (i + 2 >= n || !CharClass::is(value[i + 1], CharClass::HexDigit) ||
-                    !CharClass::is(value[i + 2], CharClass::HexDigit))
-                    return false;
-                i += 3;
-            } else if (CharClass::is(value[i], CharClass::RegName)) {
+        // reg-name bytes (neither ':' nor '%' is one) in a tight loop; pct-encoded between runs.
+        const char *s = value.data();
+        for (;;) {
+            while (i < n && CharClass::is(s[i], CharClass::RegName))
                 ++i;
-            } else {
+            if (i == n || s[i] != '%')
+                break;
+            if (i + 2 >= n || !CharClass::is(s[i + 1], CharClass::HexDigit) ||
+                !CharClass::is(s[i + 2], CharClass::HexDigit))
                 return false;
-            }
+            i += 3;
         }
+        if (i < n && s[i] != ':')
+            return false;
         if (i == 0 && !allowEmptyHost)
             return false;
     }
@@ -228,8 +221,10 @@ bool isValidHostPort(QByteArrayView value, bool allowEmptyHost, bool requirePort
 
 QByteArrayView RequestHead::field(QByteArrayView name) const
 {
+    // Most fields differ from the name in length: only those of its length are compared.
+    const qsizetype n = name.size();
     for (const HeaderField &f : fields) {
-        if (equalsIgnoreCase(f.name, name))
+        if (f.name.size() == n && ByteScan::sameBytesIgnoreCase(f.name.data(), name.data(), n))
             return f.value;
     }
     return {};
@@ -237,26 +232,13 @@ QByteArrayView RequestHead::field(QByteArrayView name) const
 
 int RequestHead::fieldCount(QByteArrayView name) const
 {
+    const qsizetype n = name.size();
     int count = 0;
     for (const HeaderField &f : fields) {
-        if (equalsIgnoreCase(f.name, name))
+        if (f.name.size() == n && ByteScan::sameBytesIgnoreCase(f.name.data(), name.data(), n))
             ++count;
     }
     return count;
-}
-
-void RequestHead::clear()
-{
-    method = {};
-    target = {};
-    path = {};
-    query = {};
-    authority = {};
-    protocol = {};
-    fields.clear(); // keeps the capacity for the next request on this connection
-    host = {};
-    contentLength = -1;
-    bodyFollows = false;
 }
 
 } // namespace Berth::Http
