@@ -56,17 +56,24 @@ qint64 nowMicros()
     return qint64(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
 }
 
-// "Example.COM:8080" -> "example.com"; "[::1]:80" -> "[::1]".
+// "Example.COM:8080" -> "Example.COM"; "[::1]:80" -> "[::1]". Byte loops: a port is a few bytes
+// from the end, and QByteArrayView's search calls cost more than that.
 QByteArrayView hostWithoutPort(QByteArrayView host)
 {
-    qsizetype end = host.size();
-    if (host.startsWith('[')) {
-        const qsizetype close = host.indexOf(']');
-        end = close < 0 ? host.size() : close + 1;
-    } else if (const qsizetype colon = host.lastIndexOf(':'); colon >= 0) {
-        end = colon;
+    const char *const begin = host.data();
+    const qsizetype n = host.size();
+    if (n > 0 && begin[0] == '[') {
+        for (qsizetype i = 1; i < n; ++i) {
+            if (begin[i] == ']')
+                return host.first(i + 1);
+        }
+        return host;
     }
-    return host.first(end);
+    for (qsizetype i = n; i-- > 0;) {
+        if (begin[i] == ':')
+            return host.first(i);
+    }
+    return host;
 }
 
 // Statuses that mean the client sent something the server refuses to read further.
@@ -110,11 +117,12 @@ const Http::AppChain *ExchangeDriver::route(Http::Request &request, bool *badPat
     applyTrustedProxy(request, m_manager.settings().trustedProxies);
     // The request object lives as long as the connection, whose requests nearly always name the
     // same host: the lowered name is kept instead of being allocated again.
+    // hostName is lower-case, so equal to the host but for ASCII case means equal to its
+    // lower-cased copy.
     const QByteArrayView host = hostWithoutPort(head.host);
-    if (request.hostName.size() != host.size() ||
-        host.compare(request.hostName, Qt::CaseInsensitive) != 0)
+    if (!Http::equalsIgnoreCase(host, request.hostName))
         request.hostName = host.toByteArray().toLower();
-    if (head.path == "*") {
+    if (head.path.size() == 1 && head.path[0] == '*') {
         request.path = QByteArrayLiteral("*");
         return nullptr;
     }

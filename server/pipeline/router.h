@@ -73,6 +73,7 @@ private:
     };
 
     const HostBlock *findHost(QByteArrayView hostName) const;
+    const Mount *findMount(QByteArrayView hostName, QByteArrayView path) const;
 
     HostBlock m_default;
     std::vector<HostBlock> m_hosts;
