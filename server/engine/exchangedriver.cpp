@@ -1,6 +1,7 @@
 #include "exchangedriver.h"
 
 #include "connectionmanager.h"
+#include "http/bytescan.h"
 #include "http/identity.h"
 #include "http/pathnormalizer.h"
 #include "log/cef.h"
@@ -120,7 +121,10 @@ const Http::AppChain *ExchangeDriver::route(Http::Request &request, bool *badPat
     // hostName is lower-case, so equal to the host but for ASCII case means equal to its
     // lower-cased copy.
     const QByteArrayView host = hostWithoutPort(head.host);
-    if (!Http::equalsIgnoreCase(host, request.hostName))
+    const qsizetype hostSize = host.size();
+    if (hostSize != request.hostName.size() ||
+        (!Http::ByteScan::sameBytes(host.data(), request.hostName.constData(), hostSize) &&
+         !Http::equalsIgnoreCase(host, request.hostName)))
         request.hostName = host.toByteArray().toLower();
     if (head.path.size() == 1 && head.path[0] == '*') {
         request.path = QByteArrayLiteral("*");
@@ -132,10 +136,8 @@ const Http::AppChain *ExchangeDriver::route(Http::Request &request, bool *badPat
     }
     if (!m_manager.router())
         return nullptr;
-    Http::RequestRouter::Match match = m_manager.router()->resolve(request.hostName, request.path);
-    request.scriptName = std::move(match.scriptName);
-    request.pathInfo = std::move(match.pathInfo);
-    return match.chain;
+    return m_manager.router()->resolveInto(request.hostName, request.path, request.scriptName,
+                                           request.pathInfo);
 }
 
 qint64 ExchangeDriver::maxBodyBytes(const Http::AppChain *pipeline) const

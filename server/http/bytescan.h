@@ -58,6 +58,25 @@ constexpr quint64 lowerAscii(quint64 w)
     return w | (upper >> 2); // 0x80 >> 2 == 0x20, the case bit
 }
 
+// The high bit of each byte of w in [lo, hi] (hi < 0x80). Exact for every byte: 7-bit sums
+// never carry into the next byte.
+constexpr quint64 bytesInRange(quint64 w, quint8 lo, quint8 hi)
+{
+    const quint64 low7 = w & ~kHigh;
+    const quint64 atLeastLo = low7 + kOnes * (0x80 - lo);
+    const quint64 aboveHi = low7 + kOnes * (0x80 - hi - 1);
+    return atLeastLo & ~aboveHi & ~w & kHigh;
+}
+
+// Non-zero unless all eight bytes are lower-case letters, digits, '-' or '.': the bytes of
+// nearly every host name and IPv4 address (a subset of reg-name).
+constexpr quint64 unusualHostBytes(quint64 w)
+{
+    const quint64 usual =
+        bytesInRange(w, 'a', 'z') | bytesInRange(w, '0', '9') | bytesInRange(w, '-', '.');
+    return ~usual & kHigh;
+}
+
 // Byte offsets of the lowest flagged byte of a non-zero mask (little-endian: the first byte).
 inline int firstFlagged(quint64 mask)
 {

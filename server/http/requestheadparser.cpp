@@ -423,45 +423,4 @@ bool RequestHeadParser::finishRequestLine(const char *buffer)
     return true;
 }
 
-// Fills `out` with views into `buffer` (the caller's buffer of this call) and derives framing.
-// Every byte was validated by the scanner, so this only splits.
-RequestHeadParser::Status RequestHeadParser::parseComplete(QByteArrayView buffer, RequestHead &out)
-{
-    const char *b = buffer.data();
-    fillRequestLine(b, out);
-
-    FramingFacts facts;
-    const qsizetype end = m_consumed - 2; // the final empty line
-    qsizetype p = m_fieldsStart;
-    while (p < end) {
-        const char *line = b + p;
-        const char *cr = static_cast<const char *>(std::memchr(line, '\r', end - p));
-        const char *colon = static_cast<const char *>(std::memchr(line, ':', cr - line));
-        const HeaderField field{QByteArrayView(line, colon),
-                                trimOws(QByteArrayView(colon + 1, cr - colon - 1))};
-        out.fields.push_back(field);
-        facts.note(field.name, field.value);
-        p = cr - b + 2;
-    }
-
-    if (!deriveFraming(out, facts))
-        return Status::Error;
-    return Status::Done;
-}
-
-// The views of the request line, after the scanner or parseWhole() recorded its offsets.
-void RequestHeadParser::fillRequestLine(const char *b, RequestHead &out)
-{
-    out.clear();
-    if (out.fields.capacity() < 32)
-        out.fields.reserve(32);
-    out.method = QByteArrayView(b + m_headStart, m_methodEnd - m_headStart);
-    out.target = QByteArrayView(b + m_targetStart, m_targetEnd - m_targetStart);
-    out.path = QByteArrayView(b + m_pathStart, m_pathSize);
-    out.query = QByteArrayView(b + m_queryStart, m_querySize);
-    out.authority = QByteArrayView(b + m_authorityStart, m_authoritySize);
-    m_framing = Http1Framing();
-    m_framing.versionMinor = m_versionMinor;
-}
-
 } // namespace Berth::Http

@@ -2,6 +2,7 @@
 #include "requestheadparser.h"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 
 // The completed head: the one-pass parser for a head that arrived whole (parseWhole) and the
@@ -81,9 +82,27 @@ inline const char *skipTarget(const char *p, const char *end)
     });
 }
 
+// Four table look-ups per test while the run lasts (names are 4 to 20 bytes), then one at a
+// time.
 inline const char *skipToken(const char *p, const char *end)
 {
+    using CharClass::table;
+    while (end - p >= 4 && (table[uchar(p[0])] & table[uchar(p[1])] & table[uchar(p[2])] &
+                            table[uchar(p[3])] & CharClass::Token))
+        p += 4;
     while (p < end && CharClass::is(*p, CharClass::Token))
+        ++p;
+    return p;
+}
+
+// The first '?' of a request-target, or end. Targets are short: a plain loop beats a libc call.
+inline const char *findQuestionMark(const char *p, const char *end)
+{
+    if (end - p > 64) {
+        const void *q = std::memchr(p, '?', size_t(end - p));
+        return q ? static_cast<const char *>(q) : end;
+    }
+    while (p < end && *p != '?')
         ++p;
     return p;
 }
@@ -118,7 +137,8 @@ void noteConnectionOptions(QByteArrayView value, bool &close, bool &keepAlive, b
 
 } // namespace
 
-void RequestHeadParser::FramingFacts::note(QByteArrayView name, QByteArrayView value)
+Q_ALWAYS_INLINE void RequestHeadParser::FramingFacts::note(QByteArrayView name,
+                                                           QByteArrayView value)
 {
     // Known names by length, then one word compare: most fields are none of these.
     const char *n = name.data();
@@ -162,6 +182,47 @@ void RequestHeadParser::FramingFacts::note(QByteArrayView name, QByteArrayView v
     }
 }
 
+// Fills `out` with views into `buffer` (the caller's buffer of this call) and derives framing.
+// Every byte was validated by the scanner, so this only splits.
+RequestHeadParser::Status RequestHeadParser::parseComplete(QByteArrayView buffer, RequestHead &out)
+{
+    const char *b = buffer.data();
+    fillRequestLine(b, out);
+
+    FramingFacts facts;
+    const qsizetype end = m_consumed - 2; // the final empty line
+    qsizetype p = m_fieldsStart;
+    while (p < end) {
+        const char *line = b + p;
+        const char *cr = static_cast<const char *>(std::memchr(line, '\r', end - p));
+        const char *colon = static_cast<const char *>(std::memchr(line, ':', cr - line));
+        const HeaderField field{QByteArrayView(line, colon),
+                                trimOws(QByteArrayView(colon + 1, cr - colon - 1))};
+        out.fields.push_back(field);
+        facts.note(field.name, field.value);
+        p = cr - b + 2;
+    }
+
+    if (!deriveFraming(out, facts))
+        return Status::Error;
+    return Status::Done;
+}
+
+// The views of the request line, after the scanner or parseWhole() recorded its offsets.
+Q_ALWAYS_INLINE void RequestHeadParser::fillRequestLine(const char *b, RequestHead &out)
+{
+    out.clear();
+    if (out.fields.capacity() < 32)
+        out.fields.reserve(32);
+    out.method = QByteArrayView(b + m_headStart, m_methodEnd - m_headStart);
+    out.target = QByteArrayView(b + m_targetStart, m_targetEnd - m_targetStart);
+    out.path = QByteArrayView(b + m_pathStart, m_pathSize);
+    out.query = QByteArrayView(b + m_queryStart, m_querySize);
+    out.authority = QByteArrayView(b + m_authorityStart, m_authoritySize);
+    m_framing = Http1Framing();
+    m_framing.versionMinor = m_versionMinor;
+}
+
 // Returns false, with `out` cleared and the parser's state as it was, when the head is not
 // complete in `buffer` or anything in it is unusual; the scanner then decides. Returns true
 // with *status Done, or Error from a check the scanner shares (finishRequestLine,
@@ -202,7 +263,16 @@ bool RequestHeadParser::parseWhole(QByteArrayView buffer, RequestHead &out, Stat
     m_targetStart = targetStart;
     m_targetEnd = targetEnd;
     m_versionStart = versionStart;
-    if (!finishRequestLine(b)) {
+    if (b[targetStart] == '/' && !(methodEnd == 7 && ByteScan::sameBytes(b, "CONNECT", 7))) {
+        // origin-form, as finishRequestLine() splits it, with the version known to be good.
+        const char *const q = findQuestionMark(b + targetStart, b + targetEnd);
+        m_pathStart = targetStart;
+        m_pathSize = q - (b + targetStart);
+        m_queryStart = q == b + targetEnd ? 0 : q + 1 - b;
+        m_querySize = q == b + targetEnd ? 0 : targetEnd - m_queryStart;
+        m_authorityStart = m_authoritySize = 0;
+        m_versionMinor = b[versionStart + 7] - '0';
+    } else if (!finishRequestLine(b)) {
         *status = Status::Error; // the scanner fails here too, with the same status and reason
         return true;
     }

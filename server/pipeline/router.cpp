@@ -13,6 +13,7 @@
 #include <QHash>
 
 #include <algorithm>
+#include <cstring>
 
 namespace Berth::Pipeline {
 
@@ -321,6 +322,34 @@ Http::RequestRouter::Match Router::resolve(QByteArrayView hostName, QByteArrayVi
     if (!mount)
         return {};
     return {&mount->pipeline, mount->prefix, path.sliced(mount->prefix.size()).toByteArray()};
+}
+
+const Http::AppChain *Router::resolveInto(QByteArrayView hostName, QByteArrayView path,
+                                          QByteArray &scriptName, QByteArray &pathInfo) const
+{
+    // The same results as resolve(), written only where they differ from what the request
+    // holds from its connection's previous request.
+    const Mount *mount = findMount(hostName, path);
+    if (!mount) {
+        scriptName.clear();
+        pathInfo.clear();
+        return nullptr;
+    }
+    if (scriptName.constData() != mount->prefix.constData() ||
+        scriptName.size() != mount->prefix.size())
+        scriptName = mount->prefix;
+    const QByteArrayView rest = path.sliced(mount->prefix.size());
+    const qsizetype n = rest.size();
+    if (pathInfo.isNull() || pathInfo.size() != n ||
+        !Http::ByteScan::sameBytes(pathInfo.constData(), rest.data(), n)) {
+        if (n == 0) {
+            pathInfo = rest.toByteArray(); // empty, not null, as resolve() gives it
+        } else {
+            pathInfo.resize(n); // reuses the buffer of the previous request's path
+            std::memcpy(pathInfo.data(), rest.data(), size_t(n));
+        }
+    }
+    return &mount->pipeline;
 }
 
 } // namespace Berth::Pipeline
