@@ -36,7 +36,7 @@ constexpr std::array<bool, 256> kNotPlain = makeNotPlain();
 // True if normalizing changes nothing: no escape, no control byte, no empty segment but a final
 // one ("/a/" names a directory and stays), no segment starting with '.' (".hidden" would stay,
 // but telling it from "." and ".." is the slow path's business).
-bool isPlain(const char *p, qsizetype n)
+bool isPlainBytes(const char *p, qsizetype n)
 {
     for (qsizetype i = 0; i < n; ++i) {
         const uchar c = uchar(p[i]);
@@ -46,6 +46,39 @@ bool isPlain(const char *p, qsizetype n)
             return false;
     }
     return true;
+}
+
+#if Q_BYTE_ORDER == Q_LITTLE_ENDIAN
+// The same test on eight bytes: non-zero if they may hold an escape, a control byte, or a '/'
+// followed by '/' or '.'. It may flag bytes that are fine (the slow path then decides), never
+// miss one.
+constexpr quint64 notPlainWord(quint64 w)
+{
+    using namespace ByteScan;
+    const quint64 slash = bytesEqual(w, '/');
+    const quint64 slashOrDot = slash | bytesEqual(w, '.');
+    return bytesEqual(w, '%') | bytesBelow(w, 0x20) | bytesEqual(w, 0x7f) |
+           (slash & (slashOrDot >> 8));
+}
+#endif
+
+bool isPlain(const char *p, qsizetype n)
+{
+#if Q_BYTE_ORDER == Q_LITTLE_ENDIAN
+    using ByteScan::load32;
+    using ByteScan::load64;
+    // Words overlapping by at least one byte, so that every pair of neighbours lies in one.
+    if (n >= 8) {
+        for (qsizetype i = 0; i + 8 < n; i += 7) {
+            if (notPlainWord(load64(p + i)))
+                return false;
+        }
+        return !notPlainWord(load64(p + n - 8));
+    }
+    if (n >= 4) // both halves in one word; the pair at the seam may only flag in vain
+        return !notPlainWord(load32(p) | quint64(load32(p + n - 4)) << 32);
+#endif
+    return isPlainBytes(p, n);
 }
 
 } // namespace

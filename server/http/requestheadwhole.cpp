@@ -43,68 +43,74 @@ qint64 parseContentLength(QByteArrayView v)
     return value;
 }
 
-// The first byte in [p, end) that is not of the class, eight bytes at a time while none is
-// suspect. `suspect` flags (ByteScan style) every byte outside the class and maybe some inside
-// it (HTAB for field values): from the first flagged byte on, the table decides byte by byte.
+// The first byte in [p, stop) that is not of the class, eight bytes at a time while none is
+// suspect; words may be read up to readEnd (>= stop). `suspect` flags (ByteScan style) every
+// byte outside the class and maybe some inside it (HTAB for field values): from the first
+// flagged byte on, the table decides byte by byte.
 template <typename Suspect>
-inline const char *skipClass(const char *p, const char *end, quint8 cls, Suspect suspect)
+inline const char *skipClass(const char *p, const char *stop, const char *readEnd, quint8 cls,
+                             Suspect suspect)
 {
 #if Q_BYTE_ORDER == Q_LITTLE_ENDIAN
-    while (end - p >= 8) {
+    while (readEnd - p >= 8 && p < stop) {
         if (const quint64 flagged = suspect(ByteScan::load64(p))) {
             p += ByteScan::firstFlagged(flagged);
             break;
         }
         p += 8;
     }
+    if (p >= stop)
+        return stop;
 #else
     Q_UNUSED(suspect);
+    Q_UNUSED(readEnd);
 #endif
-    while (p < end && CharClass::is(*p, cls))
+    while (p < stop && CharClass::is(*p, cls))
         ++p;
     return p;
 }
 
 // field-value bytes: not a control byte (HTAB is, and is checked byte-wise), not DEL.
-inline const char *skipFieldValue(const char *p, const char *end)
+inline const char *skipFieldValue(const char *p, const char *stop, const char *readEnd)
 {
     using namespace ByteScan;
-    return skipClass(p, end, CharClass::FieldValue,
+    return skipClass(p, stop, readEnd, CharClass::FieldValue,
                      [](quint64 w) { return bytesBelow(w, 0x20) | bytesEqual(w, 0x7f); });
 }
 
 // request-target bytes: VCHAR except '#'.
-inline const char *skipTarget(const char *p, const char *end)
+inline const char *skipTarget(const char *p, const char *stop, const char *readEnd)
 {
     using namespace ByteScan;
-    return skipClass(p, end, CharClass::Target, [](quint64 w) {
+    return skipClass(p, stop, readEnd, CharClass::Target, [](quint64 w) {
         return bytesBelow(w, 0x21) | (w & kHigh) | bytesEqual(w, 0x7f) | bytesEqual(w, '#');
     });
 }
 
-// Four table look-ups per test while the run lasts (names are 4 to 20 bytes), then one at a
-// time.
 inline const char *skipToken(const char *p, const char *end)
 {
-    using CharClass::table;
-    while (end - p >= 4 && (table[uchar(p[0])] & table[uchar(p[1])] & table[uchar(p[2])] &
-                            table[uchar(p[3])] & CharClass::Token))
-        p += 4;
     while (p < end && CharClass::is(*p, CharClass::Token))
         ++p;
     return p;
 }
 
-// The first '?' of a request-target, or end. Targets are short: a plain loop beats a libc call.
+// The first '?' of a request-target [p, end), or end. The head goes on for at least eight
+// bytes after a target (" HTTP/1.1\r\n"), so whole words can be read up to end.
 inline const char *findQuestionMark(const char *p, const char *end)
 {
-    if (end - p > 64) {
-        const void *q = std::memchr(p, '?', size_t(end - p));
-        return q ? static_cast<const char *>(q) : end;
+#if Q_BYTE_ORDER == Q_LITTLE_ENDIAN
+    for (; p < end; p += 8) {
+        if (const quint64 found = ByteScan::bytesEqual(ByteScan::load64(p), '?')) {
+            p += ByteScan::firstFlagged(found);
+            return p < end ? p : end;
+        }
     }
+    return end;
+#else
     while (p < end && *p != '?')
         ++p;
     return p;
+#endif
 }
 
 // The Connection options the framing needs, in one pass over the list (the same elements,
@@ -227,7 +233,9 @@ Q_ALWAYS_INLINE void RequestHeadParser::fillRequestLine(const char *b, RequestHe
 // complete in `buffer` or anything in it is unusual; the scanner then decides. Returns true
 // with *status Done, or Error from a check the scanner shares (finishRequestLine,
 // deriveFraming) and would make on the same bytes at the same point.
-bool RequestHeadParser::parseWhole(QByteArrayView buffer, RequestHead &out, Status *status)
+// Flattened: the field vector's push_back and the helpers inline into the one loop.
+[[gnu::flatten]] bool RequestHeadParser::parseWhole(QByteArrayView buffer, RequestHead &out,
+                                                    Status *status)
 {
     const char *const b = buffer.data();
     // Every byte looked at lies below `end`, so the whole head, its final CRLF included, fits
@@ -243,8 +251,9 @@ bool RequestHeadParser::parseWhole(QByteArrayView buffer, RequestHead &out, Stat
     const qsizetype targetStart = at + 1;
 
     // request-target SP, at most maxUriBytes.
+    const char *const readEnd = b + buffer.size();
     p = skipTarget(b + targetStart,
-                   b + std::min(end, addClamped(targetStart, m_limits.maxUriBytes)));
+                   b + std::min(end, addClamped(targetStart, m_limits.maxUriBytes)), readEnd);
     at = p - b;
     if (at == targetStart || at >= end || *p != ' ')
         return false;
@@ -304,7 +313,7 @@ bool RequestHeadParser::parseWhole(QByteArrayView buffer, RequestHead &out, Stat
         if (p == b + lineStart || p == b + lineEnd || *p != ':')
             break;
         const char *const colon = p;
-        const char *const cr = skipFieldValue(colon + 1, b + lineEnd);
+        const char *const cr = skipFieldValue(colon + 1, b + lineEnd, readEnd);
         at = cr - b;
         if (at + 1 >= end || cr[0] != '\r' || cr[1] != '\n')
             break;
