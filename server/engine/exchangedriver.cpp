@@ -17,6 +17,7 @@
 #include <QTimer>
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <exception>
 #include <limits>
@@ -70,7 +71,17 @@ QByteArrayView hostWithoutPort(QByteArrayView host)
         }
         return host;
     }
-    for (qsizetype i = n; i-- > 0;) {
+    qsizetype i = n;
+#if Q_BYTE_ORDER == Q_LITTLE_ENDIAN
+    if (n >= 8) {
+        // The port is within the last eight bytes (":" and at most five digits).
+        using namespace Http::ByteScan;
+        if (const quint64 colons = bytesEqualExact(load64(begin + n - 8), ':'))
+            return host.first(n - 8 + (63 - std::countl_zero(colons)) / 8);
+        i = n - 8;
+    }
+#endif
+    while (i-- > 0) {
         if (begin[i] == ':')
             return host.first(i);
     }

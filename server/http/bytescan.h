@@ -48,6 +48,13 @@ constexpr quint64 bytesEqual(quint64 w, quint8 c)
     return bytesBelow(w ^ (kOnes * c), 1);
 }
 
+// The high bit of each byte of w equal to c, exact for every byte (slower than bytesEqual).
+constexpr quint64 bytesEqualExact(quint64 w, quint8 c)
+{
+    const quint64 x = w ^ (kOnes * c);
+    return ~(((x & ~kHigh) + ~kHigh) | x) & kHigh;
+}
+
 // Eight bytes with every ASCII upper-case letter lowered (other bytes unchanged).
 constexpr quint64 lowerAscii(quint64 w)
 {
