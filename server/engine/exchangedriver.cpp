@@ -1,6 +1,7 @@
 #include "exchangedriver.h"
 
 #include "connectionmanager.h"
+#include "http/bytescan.h"
 #include "http/identity.h"
 #include "http/pathnormalizer.h"
 #include "log/cef.h"
@@ -17,6 +18,7 @@
 #include <QtEndian>
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <exception>
 #include <limits>
@@ -58,17 +60,34 @@ qint64 nowMicros()
     return qint64(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
 }
 
-// "Example.COM:8080" -> "example.com"; "[::1]:80" -> "[::1]".
+// "Example.COM:8080" -> "Example.COM"; "[::1]:80" -> "[::1]". Byte loops: a port is a few bytes
+// from the end, and QByteArrayView's search calls cost more than that.
 QByteArrayView hostWithoutPort(QByteArrayView host)
 {
-    qsizetype end = host.size();
-    if (host.startsWith('[')) {
-        const qsizetype close = host.indexOf(']');
-        end = close < 0 ? host.size() : close + 1;
-    } else if (const qsizetype colon = host.lastIndexOf(':'); colon >= 0) {
-        end = colon;
+    const char *const begin = host.data();
+    const qsizetype n = host.size();
+    if (n > 0 && begin[0] == '[') {
+        for (qsizetype i = 1; i < n; ++i) {
+            if (begin[i] == ']')
+                return host.first(i + 1);
+        }
+        return host;
     }
-    return host.first(end);
+    qsizetype i = n;
+#if Q_BYTE_ORDER == Q_LITTLE_ENDIAN
+    if (n >= 8) {
+        // The port is within the last eight bytes (":" and at most five digits).
+        using namespace Http::ByteScan;
+        if (const quint64 colons = bytesEqualExact(load64(begin + n - 8), ':'))
+            return host.first(n - 8 + (63 - std::countl_zero(colons)) / 8);
+        i = n - 8;
+    }
+#endif
+    while (i-- > 0) {
+        if (begin[i] == ':')
+            return host.first(i);
+    }
+    return host;
 }
 
 // Statuses that mean the client sent something the server refuses to read further.
@@ -112,11 +131,15 @@ const Http::AppChain *ExchangeDriver::route(Http::Request &request, bool *badPat
     applyTrustedProxy(request, m_manager.settings().trustedProxies);
     // The request object lives as long as the connection, whose requests nearly always name the
     // same host: the lowered name is kept instead of being allocated again.
+    // hostName is lower-case, so equal to the host but for ASCII case means equal to its
+    // lower-cased copy.
     const QByteArrayView host = hostWithoutPort(head.host);
-    if (request.hostName.size() != host.size() ||
-        host.compare(request.hostName, Qt::CaseInsensitive) != 0)
+    const qsizetype hostSize = host.size();
+    if (hostSize != request.hostName.size() ||
+        (!Http::ByteScan::sameBytes(host.data(), request.hostName.constData(), hostSize) &&
+         !Http::equalsIgnoreCase(host, request.hostName)))
         request.hostName = host.toByteArray().toLower();
-    if (head.path == "*") {
+    if (head.path.size() == 1 && head.path[0] == '*') {
         request.path = QByteArrayLiteral("*");
         return nullptr;
     }
@@ -126,10 +149,8 @@ const Http::AppChain *ExchangeDriver::route(Http::Request &request, bool *badPat
     }
     if (!m_manager.router())
         return nullptr;
-    Http::RequestRouter::Match match = m_manager.router()->resolve(request.hostName, request.path);
-    request.scriptName = std::move(match.scriptName);
-    request.pathInfo = std::move(match.pathInfo);
-    return match.chain;
+    return m_manager.router()->resolveInto(request.hostName, request.path, request.scriptName,
+                                           request.pathInfo);
 }
 
 qint64 ExchangeDriver::maxBodyBytes(const Http::AppChain *pipeline) const

@@ -140,9 +140,12 @@ void RequestDecoder::reset()
 
 void rebaseHead(Http::RequestHead &head, const char *from, const char *to)
 {
-    for (QByteArrayView *v :
-         {&head.method, &head.target, &head.path, &head.query, &head.authority, &head.host})
-        rebase(*v, from, to);
+    rebase(head.method, from, to);
+    rebase(head.target, from, to);
+    rebase(head.path, from, to);
+    rebase(head.query, from, to);
+    rebase(head.authority, from, to);
+    rebase(head.host, from, to);
     for (Http::HeaderField &field : head.fields) {
         rebase(field.name, from, to);
         rebase(field.value, from, to);

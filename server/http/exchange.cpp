@@ -20,6 +20,15 @@ void RequestRouter::setForCurrentThread(const RequestRouter *router)
     t_router = router;
 }
 
+const AppChain *RequestRouter::resolveInto(QByteArrayView hostName, QByteArrayView path,
+                                           QByteArray &scriptName, QByteArray &pathInfo) const
+{
+    Match match = resolve(hostName, path);
+    scriptName = std::move(match.scriptName);
+    pathInfo = std::move(match.pathInfo);
+    return match.chain;
+}
+
 void respondWithError(Exchange &exchange, int status)
 {
     QByteArray body = QByteArray::number(status);

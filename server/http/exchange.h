@@ -39,6 +39,11 @@ public:
     virtual ~RequestRouter() = default;
     // hostName: lower-case, no port. path: decoded and normalised.
     virtual Match resolve(QByteArrayView hostName, QByteArrayView path) const = 0;
+    // The same, into the request's scriptName and pathInfo: the engine's call for every
+    // request. A router may keep what they already hold when it is right (a keep-alive client
+    // asks for the same route again and again); the default calls resolve().
+    virtual const AppChain *resolveInto(QByteArrayView hostName, QByteArrayView path,
+                                        QByteArray &scriptName, QByteArray &pathInfo) const;
 
     // The router that serves the calling event-loop thread (the engine sets it when the thread
     // starts), or null: what a subrequest into the local pipeline resolves its path with.

@@ -1,12 +1,15 @@
 #include "pathnormalizer.h"
 
+#include "bytescan.h"
 #include "formencoding.h"
 
+#include <array>
 #include <cstring>
 
-// Two passes over one buffer: percent-decode everything (so "%2e%2e" and "%2F" are seen for
-// what they are), then resolve dot segments in place (RFC 3986 §5.2.4) while merging empty
-// segments. Decoding happens exactly once: "%252e" becomes the literal name "%2e", never ".",
+// Most paths need no change at all ("/index.html"): one scan says so and the raw path is the
+// result. Otherwise two passes over one buffer: percent-decode everything (so "%2e%2e" and "%2F"
+// are seen for what they are), then resolve dot segments in place (RFC 3986 §5.2.4) while merging
+// empty segments. Decoding happens exactly once: "%252e" becomes the literal name "%2e", never ".",
 // and nothing downstream may decode again. The result names a file under the root or the
 // request is refused; there is no "clamp at root" guessing (nginx and Envoy refuse too).
 
@@ -14,19 +17,89 @@ namespace Berth::Http {
 
 namespace {
 
-bool isControl(uchar c)
+constexpr bool isControl(uchar c)
 {
     return c < 0x20 || c == 0x7f;
+}
+
+// Bytes that may make the normalised path differ from the raw one: an escape, a control byte
+// (refused) and '/' (the segment after it may be empty, "." or "..").
+constexpr std::array<bool, 256> makeNotPlain()
+{
+    std::array<bool, 256> t{};
+    for (int c = 0; c < 256; ++c)
+        t[c] = c == '%' || c == '/' || isControl(uchar(c));
+    return t;
+}
+constexpr std::array<bool, 256> kNotPlain = makeNotPlain();
+
+// True if normalizing changes nothing: no escape, no control byte, no empty segment but a final
+// one ("/a/" names a directory and stays), no segment starting with '.' (".hidden" would stay,
+// but telling it from "." and ".." is the slow path's business).
+bool isPlainBytes(const char *p, qsizetype n)
+{
+    for (qsizetype i = 0; i < n; ++i) {
+        const uchar c = uchar(p[i]);
+        if (!kNotPlain[c])
+            continue;
+        if (c != '/' || (i + 1 < n && (p[i + 1] == '/' || p[i + 1] == '.')))
+            return false;
+    }
+    return true;
+}
+
+#if Q_BYTE_ORDER == Q_LITTLE_ENDIAN
+// The same test on eight bytes: non-zero if they may hold an escape, a control byte, or a '/'
+// followed by '/' or '.'. It may flag bytes that are fine (the slow path then decides), never
+// miss one.
+constexpr quint64 notPlainWord(quint64 w)
+{
+    using namespace ByteScan;
+    const quint64 slash = bytesEqual(w, '/');
+    const quint64 slashOrDot = slash | bytesEqual(w, '.');
+    return bytesEqual(w, '%') | bytesBelow(w, 0x20) | bytesEqual(w, 0x7f) |
+           (slash & (slashOrDot >> 8));
+}
+#endif
+
+bool isPlain(const char *p, qsizetype n)
+{
+#if Q_BYTE_ORDER == Q_LITTLE_ENDIAN
+    using ByteScan::load32;
+    using ByteScan::load64;
+    // Words overlapping by at least one byte, so that every pair of neighbours lies in one.
+    if (n >= 8) {
+        for (qsizetype i = 0; i + 8 < n; i += 7) {
+            if (notPlainWord(load64(p + i)))
+                return false;
+        }
+        return !notPlainWord(load64(p + n - 8));
+    }
+    if (n >= 4) // both halves in one word; the pair at the seam may only flag in vain
+        return !notPlainWord(load32(p) | quint64(load32(p + n - 4)) << 32);
+#endif
+    return isPlainBytes(p, n);
 }
 
 } // namespace
 
 bool normalizePath(QByteArrayView rawPath, QByteArray &out)
 {
-    out.resize(0);
     const qsizetype n = rawPath.size();
-    if (n == 0 || rawPath[0] != '/')
+    if (n == 0 || rawPath[0] != '/') {
+        out.resize(0);
         return false;
+    }
+    if (isPlain(rawPath.data(), n)) {
+        // The result is the raw path. A keep-alive client asks for the same one again and
+        // again: then `out` already holds it, and nothing is written.
+        if (out.size() != n || !ByteScan::sameBytes(out.constData(), rawPath.data(), n)) {
+            out.resize(n);
+            std::memcpy(out.data(), rawPath.data(), size_t(n));
+        }
+        return true;
+    }
+    out.resize(0);
 
     // Pass 1: decode. The decoded path is never longer than the raw one; one spare byte lets
     // pass 2 write a separator after the last segment.

@@ -39,11 +39,35 @@ struct RequestHead
     QByteArrayView field(QByteArrayView name) const;
     // How many fields have this name.
     int fieldCount(QByteArrayView name) const;
-    void clear();
+    // Inline: the parser clears the head of every request.
+    void clear()
+    {
+        method = {};
+        target = {};
+        path = {};
+        query = {};
+        authority = {};
+        protocol = {};
+        fields.clear(); // keeps the capacity for the next request on this connection
+        host = {};
+        contentLength = -1;
+        bodyFollows = false;
+    }
 };
 
 // Case-insensitive ASCII comparison of two header names or tokens.
 bool equalsIgnoreCase(QByteArrayView a, QByteArrayView b);
+// v without leading and trailing OWS (SP and HTAB, RFC 9110 §5.6.3).
+inline QByteArrayView trimOws(QByteArrayView v)
+{
+    const char *begin = v.data();
+    const char *end = begin + v.size();
+    while (begin < end && (*begin == ' ' || *begin == '\t'))
+        ++begin;
+    while (end > begin && (end[-1] == ' ' || end[-1] == '\t'))
+        --end;
+    return QByteArrayView(begin, end - begin);
+}
 // True if the comma-separated list `value` holds `token` (case-insensitive): "keep-alive, Upgrade".
 bool listContainsToken(QByteArrayView value, QByteArrayView token);
 

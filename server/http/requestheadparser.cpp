@@ -1,5 +1,7 @@
 #include "requestheadparser.h"
 
+#include "bytescan.h"
+
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -18,6 +20,15 @@
 // Only when the blank line arrives is the RequestHead filled in (parseComplete): its views must
 // point into the buffer of that very call. The framing checks (RFC 9112 §6) run then, because
 // they need all fields.
+//
+// Nearly every request arrives whole, in one read, and is plain. parseWhole() is a one-pass
+// parser for exactly that case (requestheadwhole.cpp): it accepts only a complete head that
+// the scanner would accept too, fills the RequestHead while it goes, and gives up at the first
+// byte that is unusual in any way (a limit near, a class it does not expect, a split head);
+// then the scanner starts over from the first byte and decides. So the scanner alone defines
+// every error and its reason, and parseWhole can only be faster, never different: the unit
+// tests and the fuzz target compare a head fed whole (parseWhole) with the same head fed byte
+// by byte (the scanner).
 
 namespace Berth::Http {
 
@@ -46,40 +57,9 @@ bool isDigit(char c)
     return c >= '0' && c <= '9';
 }
 
-bool isOws(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-QByteArrayView trimOws(QByteArrayView v)
-{
-    qsizetype start = 0;
-    qsizetype end = v.size();
-    while (start < end && isOws(v[start]))
-        ++start;
-    while (end > start && isOws(v[end - 1]))
-        --end;
-    return v.sliced(start, end - start);
-}
-
 bool startsWithIgnoreCase(QByteArrayView v, QByteArrayView prefix)
 {
     return v.size() >= prefix.size() && equalsIgnoreCase(v.first(prefix.size()), prefix);
-}
-
-// Content-Length = 1*DIGIT (RFC 9110 §8.6). No sign, no whitespace inside, no list. 18 digits
-// always fit in a qint64, so more are rejected rather than risk an overflow.
-qint64 parseContentLength(QByteArrayView v)
-{
-    if (v.isEmpty() || v.size() > 18)
-        return -1;
-    qint64 value = 0;
-    for (char c : v) {
-        if (!isDigit(c))
-            return -1;
-        value = value * 10 + (c - '0');
-    }
-    return value;
 }
 
 } // namespace
@@ -87,12 +67,6 @@ qint64 parseContentLength(QByteArrayView v)
 RequestHeadParser::RequestHeadParser(const HeadLimits &limits)
     : m_limits(limits)
 {}
-
-void RequestHeadParser::reset()
-{
-    const HeadLimits limits = m_limits;
-    *this = RequestHeadParser(limits);
-}
 
 RequestHeadParser::Status RequestHeadParser::fail(int status, const char *reason)
 {
@@ -115,6 +89,13 @@ RequestHeadParser::Status RequestHeadParser::parse(QByteArrayView buffer, Reques
         return Status::Error;
     case State::EmptyClose:
         return Status::EmptyClose;
+    case State::Leading:
+        if (m_scanned == 0 && m_emptyLines == 0) {
+            Status status;
+            if (parseWhole(buffer, head, &status))
+                return status;
+        }
+        break;
     default:
         break;
     }
@@ -439,207 +420,6 @@ bool RequestHeadParser::finishRequestLine(const char *buffer)
         return false;
     }
     m_versionMinor = minor;
-    return true;
-}
-
-// Fills `out` with views into `buffer` (the caller's buffer of this call) and derives framing.
-// Every byte was validated by the scanner, so this only splits.
-RequestHeadParser::Status RequestHeadParser::parseComplete(QByteArrayView buffer, RequestHead &out)
-{
-    const char *b = buffer.data();
-    out.clear();
-    if (out.fields.capacity() < 32)
-        out.fields.reserve(32);
-
-    out.method = QByteArrayView(b + m_headStart, m_methodEnd - m_headStart);
-    out.target = QByteArrayView(b + m_targetStart, m_targetEnd - m_targetStart);
-    out.path = QByteArrayView(b + m_pathStart, m_pathSize);
-    out.query = QByteArrayView(b + m_queryStart, m_querySize);
-    out.authority = QByteArrayView(b + m_authorityStart, m_authoritySize);
-    m_framing = Http1Framing();
-    m_framing.versionMinor = m_versionMinor;
-
-    const qsizetype end = m_consumed - 2; // the final empty line
-    qsizetype p = m_fieldsStart;
-    while (p < end) {
-        const char *line = b + p;
-        const char *cr = static_cast<const char *>(std::memchr(line, '\r', end - p));
-        const char *colon = static_cast<const char *>(std::memchr(line, ':', cr - line));
-        out.fields.push_back(
-            {QByteArrayView(line, colon), trimOws(QByteArrayView(colon + 1, cr - colon - 1))});
-        p = cr - b + 2;
-    }
-
-    if (!deriveFraming(out))
-        return Status::Error;
-    return Status::Done;
-}
-
-// RFC 9112 §6.1, §6.3, §9.3 and RFC 9110 §7.2, §10.1.1: the facts the engine frames the
-// message by. Every ambiguity is an error: a front end that guesses differently from the
-// next hop is how requests get smuggled (HOSTILE-INPUTS 1-6, 12).
-bool RequestHeadParser::deriveFraming(RequestHead &head)
-{
-    QByteArrayView host;
-    QByteArrayView contentLength;
-    QByteArrayView transferEncoding;
-    int hostCount = 0;
-    int contentLengthCount = 0;
-    int transferEncodingCount = 0;
-    bool badExpectation = false;
-    bool expect100 = false;
-    bool hasUpgrade = false;
-    bool connectionClose = false;
-    bool connectionKeepAlive = false;
-    bool connectionUpgrade = false;
-
-    for (const HeaderField &f : head.fields) {
-        // Dispatch on the length first: most fields are none of these.
-        switch (f.name.size()) {
-        case 4:
-            if (equalsIgnoreCase(f.name, "Host")) {
-                ++hostCount;
-                host = f.value;
-            }
-            break;
-        case 6:
-            if (equalsIgnoreCase(f.name, "Expect")) {
-                if (equalsIgnoreCase(f.value, "100-continue"))
-                    expect100 = true;
-                else
-                    badExpectation = true;
-            }
-            break;
-        case 7:
-            if (equalsIgnoreCase(f.name, "Upgrade"))
-                hasUpgrade = true;
-            break;
-        case 10:
-            if (equalsIgnoreCase(f.name, "Connection")) {
-                connectionClose |= listContainsToken(f.value, "close");
-                connectionKeepAlive |= listContainsToken(f.value, "keep-alive");
-                connectionUpgrade |= listContainsToken(f.value, "upgrade");
-            }
-            break;
-        case 14:
-            if (equalsIgnoreCase(f.name, "Content-Length")) {
-                ++contentLengthCount;
-                contentLength = f.value;
-            }
-            break;
-        case 17:
-            if (equalsIgnoreCase(f.name, "Transfer-Encoding")) {
-                ++transferEncodingCount;
-                transferEncoding = f.value;
-            }
-            break;
-        default:
-            break;
-        }
-    }
-
-    const bool http11 = m_framing.isHttp11();
-
-    // RFC 9112 §3.2: 400 for a missing Host in HTTP/1.1, for more than one, or an invalid one.
-    // An empty Host is valid (a URI without authority).
-    if (hostCount > 1) {
-        fail(400, "duplicate Host");
-        return false;
-    }
-    if (hostCount == 0 && http11) {
-        fail(400, "missing Host");
-        return false;
-    }
-    if (hostCount == 1 && !isValidHostPort(host, true, false)) {
-        fail(400, "invalid Host");
-        return false;
-    }
-
-    // nginx rejects any repeated Content-Length, equal or not; so does Berth (RFC 9110 §8.6
-    // allows merging identical ones, but HTTP Garden #23/#33 show what picking one leads to).
-    if (contentLengthCount > 1) {
-        fail(400, "duplicate Content-Length");
-        return false;
-    }
-    if (transferEncodingCount > 1) {
-        fail(400, "duplicate Transfer-Encoding");
-        return false;
-    }
-    // RFC 9112 §6.1: a server MAY reject CL+TE as a likely smuggling attempt, and then must
-    // close. Berth always does (CL.TE and TE.CL, HOSTILE-INPUTS 1-2).
-    if (contentLengthCount && transferEncodingCount) {
-        fail(400, "both Content-Length and Transfer-Encoding");
-        return false;
-    }
-    // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means the framing is faulty.
-    if (transferEncodingCount && !http11) {
-        fail(400, "Transfer-Encoding in HTTP/1.0");
-        return false;
-    }
-    if (contentLengthCount) {
-        head.contentLength = parseContentLength(contentLength);
-        if (head.contentLength < 0) {
-            fail(400, "invalid Content-Length");
-            return false;
-        }
-    }
-    if (transferEncodingCount) {
-        // transfer-coding list (RFC 9112 §6.1, §7). Syntax and placement errors are 400;
-        // well-formed codings other than chunked are 501 (we decode none of them).
-        int chunkedCount = 0;
-        bool chunkedLast = false;
-        bool otherCoding = false;
-        qsizetype i = 0;
-        const qsizetype n = transferEncoding.size();
-        while (i <= n) {
-            const char *comma = static_cast<const char *>(
-                i < n ? std::memchr(transferEncoding.data() + i, ',', n - i) : nullptr);
-            const qsizetype end = comma ? comma - transferEncoding.data() : n;
-            const QByteArrayView coding = trimOws(transferEncoding.sliced(i, end - i));
-            // Empty elements (",chunked") and parameters ("chunked;x=y") are not tolerated.
-            if (!isToken(coding)) {
-                fail(400, "malformed Transfer-Encoding");
-                return false;
-            }
-            if (equalsIgnoreCase(coding, "chunked")) {
-                ++chunkedCount;
-                chunkedLast = true;
-            } else {
-                otherCoding = true;
-                chunkedLast = false;
-            }
-            i = end + 1;
-        }
-        if (chunkedCount > 1) {
-            fail(400, "chunked applied more than once");
-            return false;
-        }
-        // RFC 9112 §6.3 item 4: chunked must be the final coding of a request.
-        if (chunkedCount == 1 && !chunkedLast) {
-            fail(400, "chunked is not the final transfer-coding");
-            return false;
-        }
-        // RFC 9112 §6.1: a coding we do not understand gets 501.
-        if (otherCoding) {
-            fail(501, "unsupported transfer-coding");
-            return false;
-        }
-        m_framing.chunked = true;
-        head.bodyFollows = true;
-    }
-    // RFC 9110 §10.1.1: an expectation other than 100-continue cannot be met: 417.
-    if (badExpectation) {
-        fail(417, "unsupported expectation");
-        return false;
-    }
-
-    // RFC 9112 §3.2.2: the authority of an absolute-form target wins over Host.
-    head.host = head.authority.isEmpty() ? host : head.authority;
-    // RFC 9112 §9.3: persistent by default in 1.1; in 1.0 only with keep-alive.
-    m_framing.keepAlive = http11 ? !connectionClose : (connectionKeepAlive && !connectionClose);
-    // RFC 9110 §10.1.1: ignore 100-continue in HTTP/1.0; §7.8: ignore Upgrade in HTTP/1.0.
-    m_framing.expectContinue = http11 && expect100;
-    m_framing.upgrade = http11 && connectionUpgrade && hasUpgrade;
     return true;
 }
 

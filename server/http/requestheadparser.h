@@ -54,7 +54,19 @@ public:
     qsizetype consumed() const { return m_consumed; }
     int errorStatus() const { return m_errorStatus; }         // 400, 414, 417, 431, 501 or 505
     const char *errorReason() const { return m_errorReason; } // short text for the log
-    void reset();
+    // Ready for a new head. Inline and only the fields the next parse() reads before writing:
+    // it runs once per request.
+    void reset()
+    {
+        m_scanned = 0;
+        m_consumed = 0;
+        m_errorStatus = 0;
+        m_errorReason = "";
+        m_state = State::Leading;
+        m_emptyLines = 0;
+        m_fieldCount = 0;
+        m_framing = Http1Framing();
+    }
 
 private:
     enum class State : quint8 {
@@ -70,10 +82,33 @@ private:
         EmptyClose,
     };
 
+    // The fields the framing depends on (RFC 9112 §6, §9.3), noted while the fields are split
+    // so that nothing is looked up afterwards.
+    struct FramingFacts
+    {
+        QByteArrayView host;
+        QByteArrayView contentLength;
+        QByteArrayView transferEncoding;
+        int hostCount = 0;
+        int contentLengthCount = 0;
+        int transferEncodingCount = 0;
+        bool badExpectation = false;
+        bool expect100 = false;
+        bool hasUpgrade = false;
+        bool connectionClose = false;
+        bool connectionKeepAlive = false;
+        bool connectionUpgrade = false;
+
+        // name: a validated field name; value: trimmed.
+        void note(QByteArrayView name, QByteArrayView value);
+    };
+
     Status fail(int status, const char *reason);
+    bool parseWhole(QByteArrayView buffer, RequestHead &out, Status *status);
     bool finishRequestLine(const char *buffer);
+    void fillRequestLine(const char *buffer, RequestHead &out);
     Status parseComplete(QByteArrayView head, RequestHead &out);
-    bool deriveFraming(RequestHead &head);
+    bool deriveFraming(RequestHead &head, const FramingFacts &facts);
 
     HeadLimits m_limits;
     qsizetype m_scanned = 0; // bytes already searched for the end of the head

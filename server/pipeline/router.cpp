@@ -2,6 +2,7 @@
 
 #include "appregistry.h"
 
+#include "http/bytescan.h"
 #include "runtime/servercontext.h"
 #include "runtime/statsregistry.h"
 
@@ -12,6 +13,7 @@
 #include <QHash>
 
 #include <algorithm>
+#include <cstring>
 
 namespace Berth::Pipeline {
 
@@ -38,14 +40,17 @@ bool isDirectoryValue(const QString &value)
     return value.startsWith(u'/') || value.startsWith(u'~') || value.startsWith(u'.');
 }
 
-// Segment-boundary prefix match: "/echo" matches "/echo" and "/echo/x", not "/echoes".
-bool mountMatches(QByteArrayView prefix, QByteArrayView path)
+// Segment-boundary prefix match: "/echo" matches "/echo" and "/echo/x", not "/echoes". The
+// cheap tests first (length, the byte after the prefix) and no library call: this runs for
+// every mount longer than the matching one, on every request.
+inline bool mountMatches(QByteArrayView prefix, QByteArrayView path)
 {
-    if (prefix.isEmpty())
+    const qsizetype k = prefix.size();
+    if (k == 0)
         return true;
-    if (!path.startsWith(prefix))
+    if (k > path.size() || (k < path.size() && path[k] != '/'))
         return false;
-    return path.size() == prefix.size() || path[prefix.size()] == '/';
+    return Http::ByteScan::sameBytes(prefix.data(), path.data(), k);
 }
 
 } // namespace
@@ -250,8 +255,6 @@ bool Router::start(QString *error)
 
 const Router::HostBlock *Router::findHost(QByteArrayView hostName) const
 {
-    if (hostName.isEmpty() || m_hosts.empty())
-        return &m_default;
     for (const HostBlock &block : m_hosts) {
         for (const QByteArray &name : block.exact) {
             if (name == hostName)
@@ -281,18 +284,26 @@ const Router::HostBlock *Router::findHost(QByteArrayView hostName) const
     return best ? best : &m_default;
 }
 
+const Router::Mount *Router::findMount(QByteArrayView hostName, QByteArrayView path) const
+{
+    // Without virtual hosts (the common case) no host lookup at all.
+    const HostBlock *block =
+        hostName.isEmpty() || m_hosts.empty() ? &m_default : findHost(hostName);
+    for (const Mount &mount : block->mounts) {
+        if (mountMatches(mount.prefix, path))
+            return &mount;
+    }
+    return nullptr;
+}
+
 Router::Match Router::route(QByteArrayView hostName, QByteArrayView path) const
 {
     Match match;
-    const HostBlock *block = findHost(hostName);
-    for (const Mount &mount : block->mounts) {
-        if (mountMatches(mount.prefix, path)) {
-            match.pipeline = &mount.pipeline;
-            match.scriptName = mount.prefix;
-            // WSGI's split: "/echo" on mount "/echo" is SCRIPT_NAME "/echo", PATH_INFO "".
-            match.pathInfo = path.sliced(mount.prefix.size()).toByteArray();
-            return match;
-        }
+    if (const Mount *mount = findMount(hostName, path)) {
+        match.pipeline = &mount->pipeline;
+        match.scriptName = mount->prefix;
+        // WSGI's split: "/echo" on mount "/echo" is SCRIPT_NAME "/echo", PATH_INFO "".
+        match.pathInfo = path.sliced(mount->prefix.size()).toByteArray();
     }
     return match;
 }
@@ -307,8 +318,38 @@ int Router::routeCount() const
 
 Http::RequestRouter::Match Router::resolve(QByteArrayView hostName, QByteArrayView path) const
 {
-    Match match = route(hostName, path);
-    return {match.pipeline, std::move(match.scriptName), std::move(match.pathInfo)};
+    const Mount *mount = findMount(hostName, path);
+    if (!mount)
+        return {};
+    return {&mount->pipeline, mount->prefix, path.sliced(mount->prefix.size()).toByteArray()};
+}
+
+const Http::AppChain *Router::resolveInto(QByteArrayView hostName, QByteArrayView path,
+                                          QByteArray &scriptName, QByteArray &pathInfo) const
+{
+    // The same results as resolve(), written only where they differ from what the request
+    // holds from its connection's previous request.
+    const Mount *mount = findMount(hostName, path);
+    if (!mount) {
+        scriptName.clear();
+        pathInfo.clear();
+        return nullptr;
+    }
+    if (scriptName.constData() != mount->prefix.constData() ||
+        scriptName.size() != mount->prefix.size())
+        scriptName = mount->prefix;
+    const QByteArrayView rest = path.sliced(mount->prefix.size());
+    const qsizetype n = rest.size();
+    if (pathInfo.isNull() || pathInfo.size() != n ||
+        !Http::ByteScan::sameBytes(pathInfo.constData(), rest.data(), n)) {
+        if (n == 0) {
+            pathInfo = rest.toByteArray(); // empty, not null, as resolve() gives it
+        } else {
+            pathInfo.resize(n); // reuses the buffer of the previous request's path
+            std::memcpy(pathInfo.data(), rest.data(), size_t(n));
+        }
+    }
+    return &mount->pipeline;
 }
 
 } // namespace Berth::Pipeline

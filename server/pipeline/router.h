@@ -54,6 +54,8 @@ public:
     Match route(QByteArrayView hostName, QByteArrayView path) const;
     // The same, as the engine sees it.
     Http::RequestRouter::Match resolve(QByteArrayView hostName, QByteArrayView path) const override;
+    const Http::AppChain *resolveInto(QByteArrayView hostName, QByteArrayView path,
+                                      QByteArray &scriptName, QByteArray &pathInfo) const override;
 
     int routeCount() const;
     ~Router();
@@ -73,6 +75,7 @@ private:
     };
 
     const HostBlock *findHost(QByteArrayView hostName) const;
+    const Mount *findMount(QByteArrayView hostName, QByteArrayView path) const;
 
     HostBlock m_default;
     std::vector<HostBlock> m_hosts;

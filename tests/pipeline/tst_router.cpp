@@ -90,6 +90,7 @@ private Q_SLOTS:
     void pipelinePassesAndEndsIn404();
     void appExceptionBecomes500WithTxn();
     void routeBodyLimit();
+    void resolveIntoMatchesResolve();
     void badLines_data();
     void badLines();
     void directoryRouteRelativeToConfigFile();
@@ -198,6 +199,49 @@ void TestRouter::routeBodyLimit()
     QCOMPARE(router->route({}, "/up").pipeline->maxBodyBytes(), 1024);
     QCOMPARE(router->route({}, "/both").pipeline->maxBodyBytes(), 1024);
     QCOMPARE(router->route({}, "/free").pipeline->maxBodyBytes(), -1);
+}
+
+void TestRouter::resolveIntoMatchesResolve()
+{
+    // The engine's call writes into the request's buffers, reused from request to request (a
+    // keep-alive connection): whatever they held before, the result is resolve()'s, null and
+    // empty alike.
+    const QString text = QString::fromLatin1(AppSections) +
+                         QStringLiteral("[routes:line]\n/echo = b\n/echo/deep = c\n/x = a\n"
+                                        "@ www.example.com\n/ = b\n");
+    const Config::Config config = Config::Config::fromText(text, QStringLiteral("t.conf"));
+    const Pipeline::AppRegistry registry = testRegistry();
+    const auto router = Pipeline::Router::build(config, registry, nullptr);
+    const QList<QPair<QByteArray, QByteArray>> requests = {
+        {"", "/echo"},
+        {"", "/echo"},
+        {"", "/echo/deep/more"},
+        {"", "/echo/deep/more"},
+        {"", "/echo/x"},
+        {"", "/echoes"},
+        {"", "/x/"},
+        {"", "/x"},
+        {"www.example.com", "/echo/a"},
+        {"www.example.com", "/"},
+        {"other", "/nothing"},
+        {"", "/echo/a/b/c/d/e/f/g"},
+        {"", "/echo/a"},
+    };
+    QByteArray scriptName;
+    QByteArray pathInfo;
+    QByteArray kept; // an app's copy of the last path info must not change under it
+    for (const auto &[host, path] : requests) {
+        const Http::RequestRouter::Match expected = router->resolve(host, path);
+        const QByteArray keptBefore = kept;
+        const Http::AppChain *chain = router->resolveInto(host, path, scriptName, pathInfo);
+        QCOMPARE(chain, expected.chain);
+        QCOMPARE(scriptName, expected.scriptName);
+        QCOMPARE(scriptName.isNull(), expected.scriptName.isNull());
+        QCOMPARE(pathInfo, expected.pathInfo);
+        QCOMPARE(pathInfo.isNull(), expected.pathInfo.isNull());
+        QCOMPARE(kept, keptBefore);
+        kept = pathInfo;
+    }
 }
 
 void TestRouter::badLines_data()
