@@ -94,19 +94,8 @@ bool sameName(const QByteArray &a, QByteArrayView b)
 
 void Response::setHeader(QByteArrayView name, QByteArrayView value)
 {
-    if (!m_headers.empty()) // the first field set needs no search
-        removeHeader(name);
+    removeHeader(name);
     add(name, value);
-}
-
-bool Response::holds(QByteArrayView name) const
-{
-    // Mostly no field of that name: the sizes tell, without a call per field.
-    for (const auto &field : m_headers) {
-        if (field.first.size() == name.size() && equalsIgnoreCase(field.first, name))
-            return true;
-    }
-    return false;
 }
 
 void Response::addHeader(QByteArrayView name, QByteArrayView value)
@@ -137,15 +126,12 @@ void Response::addSharedHeader(QByteArrayView name, const QByteArray &value)
 
 void Response::setSharedHeader(QByteArrayView name, const QByteArray &value)
 {
-    if (!m_headers.empty())
-        removeHeader(name);
+    removeHeader(name);
     addSharedHeader(name, value);
 }
 
-void Response::removeHeader(QByteArrayView name)
+void Response::removeMatching(QByteArrayView name)
 {
-    if (!holds(name))
-        return;
     // Order-keeping compaction (as erase_if), keeping the byte count right.
     auto kept = m_headers.begin();
     for (auto it = m_headers.begin(); it != m_headers.end(); ++it) {

@@ -27,7 +27,7 @@ public:
     void addHeader(QByteArrayView name, QByteArrayView value); // appends another field
     // As addHeader, keeping value itself (implicitly shared, as setSharedHeader).
     void addSharedHeader(QByteArrayView name, const QByteArray &value);
-    void removeHeader(QByteArrayView name);
+    void removeHeader(QByteArrayView name);           // (inline below)
     QByteArrayView header(QByteArrayView name) const; // first value or a null view
     const std::vector<std::pair<QByteArray, QByteArray>> &headers() const { return m_headers; }
     void clear();
@@ -41,12 +41,24 @@ public:
 
 private:
     void add(QByteArrayView name, QByteArrayView value);
-    bool holds(QByteArrayView name) const;
+    void removeMatching(QByteArrayView name);
 
     std::vector<std::pair<QByteArray, QByteArray>> m_headers;
     qsizetype m_fieldBytes = 0;
     bool m_mayNeedFiltering = false;
 };
+
+inline void Response::removeHeader(QByteArrayView name)
+{
+    // Mostly no field of that name, and then mostly none of its size: that much is decided here
+    // without a call; a field of the same size gets the case-insensitive pass.
+    for (const auto &field : m_headers) {
+        if (field.first.size() == name.size()) {
+            removeMatching(name);
+            return;
+        }
+    }
+}
 
 // "OK", "Not Found" ... (empty for an unknown code).
 QByteArrayView reasonPhrase(int status);
