@@ -92,18 +92,8 @@ bool sameName(const QByteArray &a, QByteArrayView b)
 
 } // namespace
 
-void Response::setHeader(QByteArrayView name, QByteArrayView value)
-{
-    removeHeader(name);
-    add(name, value);
-}
-
-void Response::addHeader(QByteArrayView name, QByteArrayView value)
-{
-    add(name, value);
-}
-
-void Response::add(QByteArrayView name, QByteArrayView value)
+// Inlined into setHeader and addHeader: one call per field set, not two.
+Q_ALWAYS_INLINE void Response::add(QByteArrayView name, QByteArrayView value)
 {
     auto &field = m_headers.emplace_back(); // built in place: no moves of the two arrays
     bool clean = keepName(name, field.first);
@@ -113,6 +103,17 @@ void Response::add(QByteArrayView name, QByteArrayView value)
     }
     m_fieldBytes += name.size() + value.size();
     m_mayNeedFiltering = m_mayNeedFiltering || !clean;
+}
+
+void Response::setHeader(QByteArrayView name, QByteArrayView value)
+{
+    removeHeader(name);
+    add(name, value);
+}
+
+void Response::addHeader(QByteArrayView name, QByteArrayView value)
+{
+    add(name, value);
 }
 
 void Response::addSharedHeader(QByteArrayView name, const QByteArray &value)
