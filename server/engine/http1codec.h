@@ -83,6 +83,9 @@ struct ResponseHeadInput
     bool keepAlive = true; // the connection may carry another request after this one
     QByteArrayView txnId;
     QByteArrayView hsts; // Strict-Transport-Security value on TLS, empty otherwise
+    // Bytes that follow the head in the same piece of output when the response has a body (not
+    // for HEAD, 1xx, 204, 304): a whole body of contentLength bytes, never with a streamed one.
+    QByteArrayView body;
 };
 
 // The framing the head committed to.
@@ -95,7 +98,7 @@ struct ResponseFraming
 
 // Appends the status line and header fields (Server, Date, framing, Connection, HSTS,
 // X-Berth-Txn, then the app's fields minus the framing ones the codec owns and any with CR, LF
-// or NUL) and the blank line.
+// or NUL), the blank line and input.body if it goes out. The output buffer is resized once.
 ResponseFraming appendResponseHead(QByteArray &out, const ResponseHeadInput &input,
                                    const Http::Response &response);
 // One chunk of a chunked body.

@@ -502,12 +502,20 @@ void Http1Connection::respond(int status, QByteArrayView contentType, QByteArray
     m_ex->m_response.status = status;
     if (!contentType.isEmpty())
         m_ex->m_response.setHeader("Content-Type", contentType);
-    startResponse(body.size());
-    write(body);
+    if (m_ex->m_responseStarted || m_state == State::Closed) {
+        startResponse(body.size()); // warns
+        write(body);
+    } else {
+        // The body goes into the output buffer with the head (one resize), then on as write()
+        // would send it.
+        startResponse(body.size(), body);
+        if (!m_processing)
+            flush();
+    }
     finish();
 }
 
-void Http1Connection::startResponse(qint64 contentLength)
+void Http1Connection::startResponse(qint64 contentLength, QByteArrayView body)
 {
     if (m_ex->m_responseStarted || m_state == State::Closed) {
         qCWarning(lcHttp1) << "startResponse called twice on txn" << m_ex->m_request.txnId;
@@ -530,6 +538,7 @@ void Http1Connection::startResponse(qint64 contentLength)
     input.txnId = m_ex->m_request.txnId;
     if (m_ex->m_request.secure)
         input.hsts = m_manager.settings().hsts;
+    input.body = body;
     QByteArray &out = output();
     const qsizetype mark = out.size();
     const Http1::ResponseFraming framing = Http1::appendResponseHead(out, input, m_ex->m_response);

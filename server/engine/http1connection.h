@@ -54,7 +54,8 @@ private:
     void readBody(Http::Exchange::DataHandler onData, Http::Exchange::EventHandler onEnd);
     void resumeBody();
     void respond(int status, QByteArrayView contentType, QByteArray body);
-    void startResponse(qint64 contentLength);
+    // body: a whole body of contentLength bytes to send with the head (respond()).
+    void startResponse(qint64 contentLength, QByteArrayView body = {});
     bool write(QByteArrayView data);
     void sendFile(int fd, qint64 offset, qint64 length);
     void finish();

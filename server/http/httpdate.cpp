@@ -254,34 +254,11 @@ std::optional<qint64> parseHttpDate(QByteArrayView text)
     return std::nullopt;
 }
 
-QByteArrayView DateCache::now()
+void DateCache::refill(qint64 secondsSinceEpoch)
 {
-    return at(currentSeconds());
-}
-
-QByteArrayView DateCache::at(qint64 secondsSinceEpoch)
-{
-    // One entry per thread: no locking, and the engine's threads each ask about once per
-    // response, so the hit rate is near 100% under load.
-    thread_local struct
-    {
-        qint64 seconds = minSeconds - 1; // never a clamped real value
-        char text[imfFixdateLength];
-    } cache;
-    if (cache.seconds != secondsSinceEpoch) {
-        formatInto(secondsSinceEpoch, cache.text);
-        cache.seconds = secondsSinceEpoch;
-    }
-    return QByteArrayView(cache.text, imfFixdateLength);
-}
-
-qint64 DateCache::currentSeconds()
-{
-    timespec ts{};
-    // CLOCK_REALTIME_COARSE is a vDSO read with tick resolution: plenty for a one-second field.
-    if (clock_gettime(CLOCK_REALTIME_COARSE, &ts) != 0)
-        return static_cast<qint64>(std::time(nullptr));
-    return static_cast<qint64>(ts.tv_sec);
+    static_assert(TextSize == imfFixdateLength);
+    formatInto(secondsSinceEpoch, s_cache.text);
+    s_cache.seconds = secondsSinceEpoch;
 }
 
 } // namespace Berth::Http

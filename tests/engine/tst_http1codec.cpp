@@ -5,6 +5,9 @@
 
 #include <QtTest>
 
+#include <functional>
+#include <vector>
+
 using namespace Berth;
 using Engine::Http1::RequestDecoder;
 using Event = RequestDecoder::Event;
@@ -56,6 +59,56 @@ QByteArray head(const Engine::Http1::ResponseHeadInput &input, const Http::Respo
     return out;
 }
 
+// The head as it was built before the single-resize writer (one QByteArray append per piece):
+// the reference the new writer must match byte for byte.
+QByteArray referenceHead(const Engine::Http1::ResponseHeadInput &input,
+                         const Http::Response &response, QByteArrayView date)
+{
+    auto framingName = [](QByteArrayView name) {
+        for (const char *framing :
+             {"content-length", "transfer-encoding", "connection", "date", "server"}) {
+            if (Http::equalsIgnoreCase(name, framing))
+                return true;
+        }
+        return false;
+    };
+    auto safe = [](QByteArrayView text) {
+        return !text.contains('\r') && !text.contains('\n') && !text.contains('\0');
+    };
+    QByteArray out;
+    const int status = input.status;
+    const bool noBodyStatus = status < 200 || status == 204 || status == 304;
+    const bool headOnly = noBodyStatus || input.headRequest;
+    const bool http11 = input.versionMinor >= 1 || !input.parsedRequest;
+    bool keepAlive = input.keepAlive;
+    out +=
+        "HTTP/1.1 " + QByteArray::number(status) + ' ' + Http::reasonPhrase(status).toByteArray();
+    out += "\r\nServer: berth\r\nDate: " + date.toByteArray() + "\r\n";
+    if (!noBodyStatus) {
+        if (input.contentLength >= 0)
+            out += "Content-Length: " + QByteArray::number(input.contentLength) + "\r\n";
+        else if (http11)
+            out += "Transfer-Encoding: chunked\r\n";
+        else
+            keepAlive = false;
+    }
+    if (!keepAlive)
+        out += "Connection: close\r\n";
+    else if (!http11 || input.versionMinor == 0)
+        out += "Connection: keep-alive\r\n";
+    if (!input.hsts.isEmpty())
+        out += "Strict-Transport-Security: " + input.hsts.toByteArray() + "\r\n";
+    out += "X-Berth-Txn: " + input.txnId.toByteArray() + "\r\n";
+    for (const auto &[name, value] : response.headers()) {
+        if (framingName(name) || !safe(name) || !safe(value))
+            continue;
+        out += name + ": " + value + "\r\n";
+    }
+    out += "\r\n";
+    if (!headOnly)
+        out += input.body.toByteArray();
+    return out;
+}
 } // namespace
 
 class TestHttp1Codec : public QObject
@@ -77,6 +130,8 @@ private Q_SLOTS:
     void responseHeadHttp10();
     void responseHeadNoBodyStatuses();
     void responseHeadDropsFramingAndUnsafeFields();
+    void responseHeadMatchesReference();
+    void responseHeadCarriesBody();
     void chunkFraming();
     void protocolSelection_data();
     void protocolSelection();
@@ -285,6 +340,92 @@ void TestHttp1Codec::responseHeadDropsFramingAndUnsafeFields()
     QVERIFY(!text.contains("gzip") && !text.contains("upgrade") && !text.contains("other"));
     QVERIFY(!text.contains("Injected"));
     QVERIFY(text.contains("X-Ok: fine\r\n"));
+}
+
+void TestHttp1Codec::responseHeadMatchesReference()
+{
+    // Every status line, framing and connection case, field set and piece length the writer
+    // sizes differently (short and long copies, interned and copied fields, filtered ones).
+    const QByteArray longValue(70, 'v');
+    std::vector<std::function<void(Http::Response &)>> fieldSets = {
+        [](Http::Response &) {},
+        [](Http::Response &r) {
+            r.setHeader("Cache-Control", "no-store");
+            r.setHeader("Content-Type", "text/plain; charset=utf-8");
+        },
+        [&](Http::Response &r) {
+            r.addHeader("X-A", "1");
+            r.addHeader("X-Long-Name-Of-Thirty-Three-Bytes", longValue);
+            r.addSharedHeader("Vary", QByteArray("Accept-Encoding"));
+            r.addHeader("ETag", "\"abc\"");
+        },
+        [](Http::Response &r) {
+            r.addHeader("content-length", "7");
+            r.addHeader("X-Ok", "fine");
+            r.addHeader("X-Bad", "a\nb");
+            r.addHeader("Date", "yesterday");
+            r.addHeader("X-Nul", QByteArrayView("a\0b", 3));
+            r.addHeader("X-Tab", "a\tb");
+        },
+        [](Http::Response &r) { // a dropped field removed again: filtering is now stale
+            r.addHeader("Server", "other");
+            r.addHeader("Location", "/next");
+            r.removeHeader("server");
+        },
+    };
+    int cases = 0;
+    for (int status : {100, 101, 200, 204, 206, 304, 404, 431, 503, 299, 599, 999, 42}) {
+        for (qint64 length : {qint64(-1), qint64(0), qint64(3), qint64(123456789012345)}) {
+            for (int variant = 0; variant < 8; ++variant) {
+                for (size_t set = 0; set < fieldSets.size(); ++set) {
+                    Http::Response response;
+                    fieldSets[set](response);
+                    Engine::Http1::ResponseHeadInput input;
+                    input.status = status;
+                    input.contentLength = length;
+                    input.headRequest = variant & 1;
+                    input.versionMinor = (variant & 2) ? 0 : 1;
+                    input.keepAlive = !(variant & 4);
+                    input.parsedRequest = set != 1 || variant != 3;
+                    input.txnId = (variant & 1) ? QByteArrayView("0123456789abcdef0123456789")
+                                                : QByteArrayView("t-1");
+                    input.hsts = (variant & 4) ? QByteArrayView("max-age=60") : QByteArrayView();
+                    if (length == 3)
+                        input.body = "OK\n";
+                    QByteArray out = "before"; // appended to, not replaced
+                    Engine::Http1::appendResponseHead(out, input, response);
+                    QVERIFY(out.startsWith("before"));
+                    out.remove(0, 6);
+                    // Both heads carry the current Date: compare with it blanked.
+                    const qsizetype at = out.indexOf("\r\nDate: ") + 8;
+                    QVERIFY(at >= 8);
+                    out.replace(at, 29, "D");
+                    const QByteArray expected = referenceHead(input, response, "D");
+                    if (out != expected)
+                        qWarning() << "status" << status << "length" << length << "variant"
+                                   << variant << "set" << set;
+                    QCOMPARE(out, expected);
+                    ++cases;
+                }
+            }
+        }
+    }
+    QCOMPARE(cases, 13 * 4 * 8 * 5);
+}
+
+void TestHttp1Codec::responseHeadCarriesBody()
+{
+    Http::Response response;
+    Engine::Http1::ResponseHeadInput input;
+    input.contentLength = 3;
+    input.body = "OK\n";
+    Engine::Http1::ResponseFraming framing;
+    QVERIFY(head(input, response, &framing).endsWith("\r\n\r\nOK\n"));
+    input.headRequest = true; // announced, not sent
+    QVERIFY(head(input, response, &framing).endsWith("X-Berth-Txn: \r\n\r\n"));
+    input.headRequest = false;
+    input.status = 304;
+    QVERIFY(head(input, response, &framing).endsWith("X-Berth-Txn: \r\n\r\n"));
 }
 
 void TestHttp1Codec::chunkFraming()
