@@ -161,6 +161,21 @@ void Connection::rescheduleCheck()
         m_manager.timers().arm(*this, nextCheck(now()));
 }
 
+void Connection::relaxCheck()
+{
+    if (m_state == State::Closed)
+        return;
+    const qint64 t = now();
+    const qint64 next = nextCheck(t);
+    // Armed a little earlier than needed (a keep-alive connection's idle deadline from its
+    // previous request): it fires early once and re-arms then (onTimer), instead of moving in
+    // the wheel on every request. Armed much earlier (the tick of an exchange, a head
+    // deadline) or later: re-armed exactly now.
+    if (isArmed() && deadline() <= next && next - deadline() <= (next - t) / 8)
+        return;
+    m_manager.timers().arm(*this, next);
+}
+
 void Connection::onTimer(qint64 now)
 {
     checkTimeouts(now);
@@ -183,7 +198,7 @@ void Connection::compactInput()
     if (m_inPos == 0)
         return;
     if (m_inPos >= m_in.size()) {
-        m_in.resize(0);
+        ThreadBuffers::setSize(m_in, 0);
         m_inPos = 0;
     } else if (m_inPos > m_in.size() / 2 || m_in.capacity() - m_in.size() < 1024) {
         m_in.remove(0, m_inPos);
@@ -197,11 +212,20 @@ QByteArray &Connection::output()
         if (m_out.capacity() == 0)
             m_out = ThreadBuffers::takeBytes(); // lent back by an exchange that ended
         else
-            m_out.resize(0);
+            ThreadBuffers::setSize(m_out, 0);
         m_outPos = 0;
         m_lastWriteProgress = now();
     }
     return m_out;
+}
+
+bool Connection::swapWholeInput(QByteArray &into, qsizetype size)
+{
+    if (m_inPos != 0 || m_in.size() != size || into.capacity() == 0 || !into.isDetached())
+        return false;
+    m_in.swap(into);
+    ThreadBuffers::setSize(m_in, 0);
+    return true;
 }
 
 void Connection::queueFile(int fd, qint64 offset, qint64 length, QByteArray after)
@@ -298,7 +322,7 @@ bool Connection::readInput()
             if (n > 0) {
                 if (m_lendsInput && m_in.capacity() == 0)
                     m_in = ThreadBuffers::takeBytes(); // lent back by a connection gone idle
-                m_in.resize(n);                        // reuses the capacity the connection kept
+                ThreadBuffers::setSize(m_in, n);       // reuses the capacity the connection kept
                 std::memcpy(m_in.data(), shared, size_t(n));
                 m_lastActivity = now();
                 m_gotInput = true;
@@ -357,7 +381,7 @@ bool Connection::readInput()
     return true;
 }
 
-void Connection::updateReadInterest()
+void Connection::updateReadInterestSlow()
 {
     if ((!m_registered && !m_registerPending) || m_state == State::Closed)
         return;
@@ -407,7 +431,7 @@ void Connection::flush()
             closeSocket(); // EPIPE, ECONNRESET: the client is gone
             return;
         }
-        m_out.resize(0);
+        ThreadBuffers::setSize(m_out, 0);
         m_outPos = 0;
         if (m_fileFd >= 0) {
             const qsizetype chunk = qsizetype(qMin(m_fileRemaining, SendfileChunk));
@@ -612,13 +636,23 @@ QByteArrayView Connection::clientText()
     return QByteArrayView(m_clientText, m_clientTextLength);
 }
 
-void Connection::fillConnectionAddresses(Http::Request &request) const
+void Connection::fillConnectionAddresses(Http::Request &request, FilledAddresses *filled) const
 {
-    // No allocation when the request already holds these addresses (the common case: the
-    // same connection's previous request, or the same client).
-    m_peer.assignTo(request.peerAddress);
+    // Nothing to do when the request object holds these addresses from the last fill (the
+    // common case: the same client, on this connection or another one of the thread), unless a
+    // trusted proxy's client replaced the peer since. Else no allocation either when the
+    // QHostAddress objects are not shared (assignTo reuses them).
+    if (!filled || !filled->valid || request.forwardedFor || !filled->peer.sameHost(m_peer) ||
+        !filled->local.sameHost(m_local)) {
+        m_peer.assignTo(request.peerAddress);
+        m_local.assignTo(request.localAddress);
+        if (filled) {
+            filled->peer = m_peer;
+            filled->local = m_local;
+            filled->valid = true;
+        }
+    }
     request.peerPort = m_peer.port();
-    m_local.assignTo(request.localAddress);
     request.localPort = m_local.port();
     request.secure = m_transport->isSecure() || m_proxySsl;
     request.unixPeer = m_unixPeer;

@@ -11,7 +11,6 @@
 #include "runtime/statsregistry.h"
 #include "runtime/workerhealth.h"
 
-#include <QDateTime>
 #include <QLoggingCategory>
 #include <QTimer>
 
@@ -54,6 +53,26 @@ qint64 nowMicros()
     timespec ts;
     ::clock_gettime(CLOCK_MONOTONIC, &ts);
     return qint64(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
+// Wall-clock milliseconds for request.log's timestamp, from a CLOCK_MONOTONIC reading the
+// exchange took anyway (its start), instead of a second clock read per request. The offset
+// between the two clocks is read again when the last reading is 100 ms old: a step of the wall
+// clock shows within that, and NTP's slewing (0.5 ms/s at most) moves it by 0.05 ms at most.
+qint64 wallMsecsAt(qint64 monotonicMicros)
+{
+    thread_local bool synced = false;
+    thread_local qint64 syncedAt = 0;
+    thread_local qint64 offsetMicros = 0;
+    if (!synced || monotonicMicros - syncedAt >= 100'000 || monotonicMicros < syncedAt) {
+        synced = true;
+        timespec ts;
+        ::clock_gettime(CLOCK_REALTIME, &ts);
+        syncedAt = nowMicros();
+        offsetMicros = qint64(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000 - syncedAt;
+    }
+    const qint64 wall = monotonicMicros + offsetMicros;
+    return wall >= 0 ? wall / 1000 : (wall - 999) / 1000; // floor, as the wall clock's ms
 }
 
 // "Example.COM:8080" -> "example.com"; "[::1]:80" -> "[::1]".
@@ -100,7 +119,7 @@ void ExchangeDriver::begin(Http::Request &request, qint64 bytesIn)
     m_bytesOut = 0;
     m_startMicros = nowMicros();
     m_responseStartMicros = 0;
-    m_wallMsecs = QDateTime::currentMSecsSinceEpoch();
+    m_wallMsecs = wallMsecsAt(m_startMicros);
 }
 
 const Http::AppChain *ExchangeDriver::route(Http::Request &request, bool *badPath)
@@ -144,8 +163,9 @@ void ExchangeDriver::run(Http::Exchange &exchange, const Http::AppChain *pipelin
     const bool outermost = !m_inCallback;
     if (outermost) {
         m_inCallback = true;
+        // Started when the exchange began (begin() read the clock): no clock read here.
         Core::ThreadHealth::beginRequest(request.head.method, request.head.target, request.txnId,
-                                         client);
+                                         client, m_startMicros / 1000);
     }
     pipeline->runFrom(exchange, 0); // catches what handle() throws (Pipeline::runFrom)
     if (outermost) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "connection.h"
 #include "exchangedriver.h"
 #include "http/exchange.h"
 #include "http1codec.h"
@@ -69,7 +70,8 @@ private:
     Http1Connection *m_connection = nullptr;
     Http1::RequestDecoder m_decoder;
     ExchangeDriver m_driver;
-    QByteArray m_headStorage; // the current request's head; Request views point here
+    QByteArray m_headStorage;          // the current request's head; Request views point here
+    FilledAddresses m_filledAddresses; // what m_request's addresses hold
 
     // request body
     qint64 m_maxBody = 0;
