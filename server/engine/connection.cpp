@@ -140,8 +140,10 @@ void Connection::onPollEvents(bool readable, bool writable)
     if (writable && m_state != State::Closed)
         onWritable();
     // Whatever arrived may have started a request (a head deadline, a body to wait for): the
-    // idle connection's far deadline comes closer. O(1), and nothing when it did not.
-    scheduleCheck();
+    // idle connection's far deadline comes closer. O(1), and nothing when it did not; skipped
+    // when the request was served whole and relaxCheck() armed the idle deadline already.
+    if (m_state != State::Idle || !m_timerSettled)
+        scheduleCheck();
 }
 
 qint64 Connection::nextCheck(qint64 now) const
@@ -171,6 +173,7 @@ void Connection::relaxCheck()
     // previous request): it fires early once and re-arms then (onTimer), instead of moving in
     // the wheel on every request. Armed much earlier (the tick of an exchange, a head
     // deadline) or later: re-armed exactly now.
+    m_timerSettled = true;
     if (isArmed() && deadline() <= next && next - deadline() <= (next - t) / 8)
         return;
     m_manager.timers().arm(*this, next);
@@ -274,6 +277,7 @@ void Connection::onReadable()
 {
     if (m_state == State::Closed)
         return;
+    m_timerSettled = false; // what is read may start a request
     if (m_writeNeedsReadable) {
         // A TLS write was waiting for the peer's handshake bytes.
         m_writeNeedsReadable = false;

@@ -253,6 +253,9 @@ private:
     bool m_readNeedsWritable = false;  // TLS: a read waits for the socket to take our bytes
     bool m_writeNeedsReadable = false; // TLS: a write waits for the peer's bytes
     bool m_countedActive = false;
+    // relaxCheck() armed the timer for the idle state since the last read: the check after the
+    // poll event has nothing to add (no input, no new deadline).
+    bool m_timerSettled = false;
     bool m_handedOver = false;     // built by handOver(): TotalConnections counted it already
     quint8 m_clientTextLength = 0; // of m_clientText, 0 until first used
     char m_clientText[SocketAddress::MaxTextLength]; // "ip:port" for request.log

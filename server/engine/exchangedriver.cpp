@@ -88,6 +88,14 @@ QByteArrayView hostWithoutPort(QByteArrayView host)
     return host.first(end);
 }
 
+// Request::clearPerExchange(), without its calls when there is nothing to clear (the common
+// case: end() cleared it, or no app attached anything).
+void clearPerExchange(Http::Request &request)
+{
+    if (!request.attributes.isEmpty() || !request.bufferedBody.isNull() || request.bodyBuffered)
+        request.clearPerExchange();
+}
+
 // Statuses that mean the client sent something the server refuses to read further.
 bool isBadInput(int status)
 {
@@ -112,7 +120,7 @@ ExchangeDriver::~ExchangeDriver()
 void ExchangeDriver::begin(Http::Request &request, qint64 bytesIn)
 {
     m_manager.nextTxnId(request.txnId); // into the buffer of the request's previous id
-    request.clearPerExchange();
+    clearPerExchange(request);
     m_logged = false;
     m_finished = false;
     m_bytesIn = bytesIn;
@@ -178,10 +186,15 @@ void ExchangeDriver::end(Http::Exchange &exchange)
 {
     // Whatever apps attached goes with the exchange (the session owner too, rather than when
     // the next request starts), and handles given out turn null.
-    cancelTimers();
-    m_onAbort = nullptr;
-    m_onDrain = nullptr;
-    exchange.request().clearPerExchange();
+    // Each only when there is something to drop: mostly there is not, and the calls would cost
+    // on every request.
+    if (!m_timers.empty())
+        cancelTimers();
+    if (m_onAbort)
+        m_onAbort = nullptr;
+    if (m_onDrain)
+        m_onDrain = nullptr;
+    clearPerExchange(exchange.request());
 }
 
 bool ExchangeDriver::deliverBufferedBody(const Http::Request &request,

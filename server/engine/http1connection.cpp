@@ -449,9 +449,7 @@ void Http1Connection::endExchange()
 {
     if (!m_ex)
         return;
-    m_ex->m_onData = nullptr;
-    m_ex->m_onEnd = nullptr;
-    m_ex->m_onWritable = nullptr;
+    m_ex->dropHandlers();
     m_ex->m_driver.end(*m_ex);
     m_ex->endLife();
 }
@@ -469,9 +467,7 @@ void Http1Connection::failRequest(int status, const char *reason)
     // The engine answers in the middle of an exchange an app holds (a 413 or 400 in the body it
     // is reading, a 408): for the app the exchange dies, so its abort handler runs.
     if (m_state == State::Active && !m_ex->m_responseFinished) {
-        m_ex->m_onData = nullptr;
-        m_ex->m_onEnd = nullptr;
-        m_ex->m_onWritable = nullptr;
+        m_ex->dropHandlers();
         m_ex->m_driver.runAbortHandler(m_ex->m_request);
     }
     if (m_state == State::Closed)
@@ -688,9 +684,7 @@ void Http1Connection::abort()
     if (m_state == State::Closed)
         return;
     // The app ended the exchange itself: it is not called back.
-    m_ex->m_onData = nullptr;
-    m_ex->m_onEnd = nullptr;
-    m_ex->m_onWritable = nullptr;
+    m_ex->dropHandlers();
     m_ex->m_driver.dropAppCallbacks();
     if (!m_ex->m_responseStarted)
         m_ex->m_status = 500;
@@ -712,9 +706,7 @@ void Http1Connection::appFailed(const QString &appName, const char *what)
 {
     // handle() threw: the exchange dies before the app finished it.
     if (m_state == State::Active && !m_ex->m_responseFinished) {
-        m_ex->m_onData = nullptr;
-        m_ex->m_onEnd = nullptr;
-        m_ex->m_onWritable = nullptr;
+        m_ex->dropHandlers();
         m_ex->m_driver.runAbortHandler(m_ex->m_request);
     }
     if (m_state != State::Closed)

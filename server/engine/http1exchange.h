@@ -60,6 +60,17 @@ private:
 
     // Taken by connection (null: given back).
     void attach(Http1Connection *connection) { m_connection = connection; }
+    // Drops the app's body and writable handlers. A test each first: they are mostly unset, and
+    // assigning nullptr to a std::function costs a call even then.
+    void dropHandlers()
+    {
+        if (m_onData)
+            m_onData = nullptr;
+        if (m_onEnd)
+            m_onEnd = nullptr;
+        if (m_onWritable)
+            m_onWritable = nullptr;
+    }
     // Ready for the next request on the same connection (handlers and driver are ended
     // already: Http1Connection::endExchange).
     void reset();
