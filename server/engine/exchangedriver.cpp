@@ -92,7 +92,9 @@ QByteArrayView hostWithoutPort(QByteArrayView host)
 // case: end() cleared it, or no app attached anything).
 void clearPerExchange(Http::Request &request)
 {
-    if (!request.attributes.isEmpty() || !request.bufferedBody.isNull() || request.bodyBuffered)
+    // (data_ptr().isNull(): QByteArray::isNull() is an out-of-line call in Qt 6.4)
+    if (!request.attributes.isEmpty() || !request.bufferedBody.data_ptr().isNull() ||
+        request.bodyBuffered)
         request.clearPerExchange();
 }
 
