@@ -595,22 +595,6 @@ void Connection::closeSocket()
     m_manager.release(this);
 }
 
-void Connection::lendOutputBuffer()
-{
-    if (m_outPos < m_out.size() || m_fileFd >= 0)
-        return; // still going out
-    ThreadBuffers::giveBytes(m_out);
-    m_outPos = 0;
-}
-
-void Connection::lendInputBuffer()
-{
-    if (m_inPos < m_in.size())
-        return; // unread bytes
-    ThreadBuffers::giveBytes(m_in);
-    m_inPos = 0;
-}
-
 void Connection::releaseIdleBuffers()
 {
     // A keep-alive connection waiting for its next request needs no buffers: thousands of idle

@@ -185,11 +185,23 @@ protected:
     void releaseIdleBuffers();
     // Everything queued went out: the output buffer goes back to the thread (ThreadBuffers)
     // until the next response needs one.
-    void lendOutputBuffer();
+    void lendOutputBuffer()
+    {
+        if (m_outPos < m_out.size() || m_fileFd >= 0)
+            return; // still going out
+        ThreadBuffers::giveBytes(m_out);
+        m_outPos = 0;
+    }
     // Every received byte was consumed: the input buffer goes back to the thread too. Only for
     // a codec that sets m_lendsInput (its connections then take the buffer from the thread on
     // their next read instead of keeping one sized to their requests).
-    void lendInputBuffer();
+    void lendInputBuffer()
+    {
+        if (m_inPos < m_in.size())
+            return; // unread bytes
+        ThreadBuffers::giveBytes(m_in);
+        m_inPos = 0;
+    }
     // Whether releaseIdleBuffers() would free anything.
     bool holdsBuffers() const { return m_in.capacity() != 0 || m_out.capacity() != 0; }
     // "ip:port" (or "unix:") and "name:port" of the connection, for request.log. The client

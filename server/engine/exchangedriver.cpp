@@ -90,12 +90,19 @@ QByteArrayView hostWithoutPort(QByteArrayView host)
 
 // Request::clearPerExchange(), without its calls when there is nothing to clear (the common
 // case: end() cleared it, or no app attached anything).
-void clearPerExchange(Http::Request &request)
+// The clearing out of line: inlined, its destructors would make every caller save and restore
+// registers on the common path too.
+Q_NEVER_INLINE void clearPerExchangeNow(Http::Request &request)
+{
+    request.clearPerExchange();
+}
+
+inline void clearPerExchange(Http::Request &request)
 {
     // (data_ptr().isNull(): QByteArray::isNull() is an out-of-line call in Qt 6.4)
     if (!request.attributes.isEmpty() || !request.bufferedBody.data_ptr().isNull() ||
         request.bodyBuffered)
-        request.clearPerExchange();
+        clearPerExchangeNow(request);
 }
 
 // Statuses that mean the client sent something the server refuses to read further.

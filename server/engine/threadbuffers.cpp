@@ -95,6 +95,16 @@ Pools *createPools()
     return owner.pools;
 }
 
+void drop(QByteArray &bytes)
+{
+    bytes = QByteArray();
+}
+
+void drop(std::vector<Http::HeaderField> &fields)
+{
+    std::vector<Http::HeaderField>().swap(fields);
+}
+
 } // namespace Detail
 
 void *takeBlock(std::size_t size)

@@ -85,6 +85,9 @@ inline Pools *&poolsSlot()
     return p;
 }
 Pools *createPools();
+// Frees what is not kept (out of line: the inline callers stay small).
+void drop(QByteArray &bytes);
+void drop(std::vector<Http::HeaderField> &fields);
 
 Q_ALWAYS_INLINE Pools *pools()
 {
@@ -112,7 +115,7 @@ Q_ALWAYS_INLINE void giveBytes(QByteArray &bytes)
     // A shared buffer would detach (allocate) on its next write: not worth keeping.
     if (!p || capacity == 0 || capacity > Detail::MaxPooledBytes || !bytes.isDetached() ||
         p->byteCount >= Detail::MaxPooled || p->bytesTotal + capacity > Detail::MaxPooledTotal) {
-        bytes = QByteArray();
+        Detail::drop(bytes);
         return;
     }
     setSize(bytes, 0); // keeps the capacity
@@ -134,7 +137,7 @@ Q_ALWAYS_INLINE void giveFields(std::vector<Http::HeaderField> &fields)
     Detail::Pools *p = Detail::pools();
     if (!p || fields.capacity() == 0 || fields.capacity() > Detail::MaxPooledFields ||
         p->fieldCount >= Detail::MaxPooled) {
-        std::vector<Http::HeaderField>().swap(fields);
+        Detail::drop(fields);
         return;
     }
     fields.clear();
