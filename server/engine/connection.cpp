@@ -86,11 +86,6 @@ Connection::~Connection()
     }
 }
 
-qint64 Connection::now() const
-{
-    return m_manager.now();
-}
-
 void Connection::start()
 {
     m_wantRead = true;

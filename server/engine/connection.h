@@ -213,6 +213,7 @@ protected:
     // change them per request afterwards: ExchangeDriver::route). filled: null, or what the
     // last call put into this request object (updated).
     void fillConnectionAddresses(Http::Request &request, FilledAddresses *filled = nullptr) const;
+    // The thread's time (ConnectionManager::now(): read once per loop turn). Inline, below.
     qint64 now() const;
 
     ConnectionManager &m_manager;
@@ -281,5 +282,17 @@ private:
     qint64 m_fileRemaining = 0;
     QByteArray m_afterFile; // framing that follows a file being sent
 };
+
+} // namespace Berth::Engine
+
+// Connection::now() is called several times per request: inline, with the manager complete.
+#include "connectionmanager.h"
+
+namespace Berth::Engine {
+
+inline qint64 Connection::now() const
+{
+    return m_manager.now();
+}
 
 } // namespace Berth::Engine

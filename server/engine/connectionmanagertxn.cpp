@@ -1,7 +1,6 @@
 // Transaction ids (X-Berth-Txn, request.log): "<process prefix>-<hex counter>", unique within
 // the process, formatted without allocation on the request path.
 #include "connectionmanager.h"
-#include "threadbuffers.h"
 
 #include <QRandomGenerator>
 
@@ -100,12 +99,17 @@ void ConnectionManager::nextTxnId(QByteArray &txn)
     // Copied into txn's own buffer when it has one that nobody shares (an app that kept the
     // previous id keeps it: txn is then a new array). A fixed-size copy (inline moves, no
     // memcpy call); the bytes past the length are cut off by setSize().
-    if (!txn.isDetached() || txn.capacity() < TxnTextCapacity) {
+    QByteArray::DataPointer *d = &txn.data_ptr();
+    if (d->needsDetach() || d->freeSpaceAtBegin() != 0 ||
+        d->constAllocatedCapacity() < TxnTextCapacity) {
         QByteArray fresh(TxnTextCapacity, Qt::Uninitialized);
         txn.swap(fresh);
+        d = &txn.data_ptr();
     }
-    std::memcpy(txn.data(), t.text, TxnTextCapacity);
-    ThreadBuffers::setSize(txn, t.length);
+    // Room for TxnTextCapacity bytes and the NUL after the id (QByteArray allocates one more).
+    std::memcpy(d->data(), t.text, TxnTextCapacity);
+    d->size = t.length;
+    d->data()[t.length] = '\0';
 }
 
 } // namespace Berth::Engine
