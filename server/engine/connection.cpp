@@ -86,11 +86,6 @@ Connection::~Connection()
     }
 }
 
-qint64 Connection::now() const
-{
-    return m_manager.now();
-}
-
 void Connection::start()
 {
     m_wantRead = true;
@@ -140,8 +135,10 @@ void Connection::onPollEvents(bool readable, bool writable)
     if (writable && m_state != State::Closed)
         onWritable();
     // Whatever arrived may have started a request (a head deadline, a body to wait for): the
-    // idle connection's far deadline comes closer. O(1), and nothing when it did not.
-    scheduleCheck();
+    // idle connection's far deadline comes closer. O(1), and nothing when it did not; skipped
+    // when the request was served whole and relaxCheck() armed the idle deadline already.
+    if (m_state != State::Idle || !m_timerSettled)
+        scheduleCheck();
 }
 
 qint64 Connection::nextCheck(qint64 now) const
@@ -159,6 +156,22 @@ void Connection::rescheduleCheck()
 {
     if (m_state != State::Closed)
         m_manager.timers().arm(*this, nextCheck(now()));
+}
+
+void Connection::relaxCheck()
+{
+    if (m_state == State::Closed)
+        return;
+    const qint64 t = now();
+    const qint64 next = nextCheck(t);
+    // Armed a little earlier than needed (a keep-alive connection's idle deadline from its
+    // previous request): it fires early once and re-arms then (onTimer), instead of moving in
+    // the wheel on every request. Armed much earlier (the tick of an exchange, a head
+    // deadline) or later: re-armed exactly now.
+    m_timerSettled = true;
+    if (isArmed() && deadline() <= next && next - deadline() <= (next - t) / 8)
+        return;
+    m_manager.timers().arm(*this, next);
 }
 
 void Connection::onTimer(qint64 now)
@@ -183,7 +196,7 @@ void Connection::compactInput()
     if (m_inPos == 0)
         return;
     if (m_inPos >= m_in.size()) {
-        m_in.resize(0);
+        ThreadBuffers::setSize(m_in, 0);
         m_inPos = 0;
     } else if (m_inPos > m_in.size() / 2 || m_in.capacity() - m_in.size() < 1024) {
         m_in.remove(0, m_inPos);
@@ -197,11 +210,20 @@ QByteArray &Connection::output()
         if (m_out.capacity() == 0)
             m_out = ThreadBuffers::takeBytes(); // lent back by an exchange that ended
         else
-            m_out.resize(0);
+            ThreadBuffers::setSize(m_out, 0);
         m_outPos = 0;
         m_lastWriteProgress = now();
     }
     return m_out;
+}
+
+bool Connection::swapWholeInput(QByteArray &into, qsizetype size)
+{
+    if (m_inPos != 0 || m_in.size() != size || into.capacity() == 0 || !into.isDetached())
+        return false;
+    m_in.swap(into);
+    ThreadBuffers::setSize(m_in, 0);
+    return true;
 }
 
 void Connection::queueFile(int fd, qint64 offset, qint64 length, QByteArray after)
@@ -250,6 +272,7 @@ void Connection::onReadable()
 {
     if (m_state == State::Closed)
         return;
+    m_timerSettled = false; // what is read may start a request
     if (m_writeNeedsReadable) {
         // A TLS write was waiting for the peer's handshake bytes.
         m_writeNeedsReadable = false;
@@ -298,7 +321,7 @@ bool Connection::readInput()
             if (n > 0) {
                 if (m_lendsInput && m_in.capacity() == 0)
                     m_in = ThreadBuffers::takeBytes(); // lent back by a connection gone idle
-                m_in.resize(n);                        // reuses the capacity the connection kept
+                ThreadBuffers::setSize(m_in, n);       // reuses the capacity the connection kept
                 std::memcpy(m_in.data(), shared, size_t(n));
                 m_lastActivity = now();
                 m_gotInput = true;
@@ -357,7 +380,7 @@ bool Connection::readInput()
     return true;
 }
 
-void Connection::updateReadInterest()
+void Connection::updateReadInterestSlow()
 {
     if ((!m_registered && !m_registerPending) || m_state == State::Closed)
         return;
@@ -407,7 +430,7 @@ void Connection::flush()
             closeSocket(); // EPIPE, ECONNRESET: the client is gone
             return;
         }
-        m_out.resize(0);
+        ThreadBuffers::setSize(m_out, 0);
         m_outPos = 0;
         if (m_fileFd >= 0) {
             const qsizetype chunk = qsizetype(qMin(m_fileRemaining, SendfileChunk));
@@ -567,22 +590,6 @@ void Connection::closeSocket()
     m_manager.release(this);
 }
 
-void Connection::lendOutputBuffer()
-{
-    if (m_outPos < m_out.size() || m_fileFd >= 0)
-        return; // still going out
-    ThreadBuffers::giveBytes(m_out);
-    m_outPos = 0;
-}
-
-void Connection::lendInputBuffer()
-{
-    if (m_inPos < m_in.size())
-        return; // unread bytes
-    ThreadBuffers::giveBytes(m_in);
-    m_inPos = 0;
-}
-
 void Connection::releaseIdleBuffers()
 {
     // A keep-alive connection waiting for its next request needs no buffers: thousands of idle
@@ -612,13 +619,23 @@ QByteArrayView Connection::clientText()
     return QByteArrayView(m_clientText, m_clientTextLength);
 }
 
-void Connection::fillConnectionAddresses(Http::Request &request) const
+void Connection::fillConnectionAddresses(Http::Request &request, FilledAddresses *filled) const
 {
-    // No allocation when the request already holds these addresses (the common case: the
-    // same connection's previous request, or the same client).
-    m_peer.assignTo(request.peerAddress);
+    // Nothing to do when the request object holds these addresses from the last fill (the
+    // common case: the same client, on this connection or another one of the thread), unless a
+    // trusted proxy's client replaced the peer since. Else no allocation either when the
+    // QHostAddress objects are not shared (assignTo reuses them).
+    if (!filled || !filled->valid || request.forwardedFor || !filled->peer.sameHost(m_peer) ||
+        !filled->local.sameHost(m_local)) {
+        m_peer.assignTo(request.peerAddress);
+        m_local.assignTo(request.localAddress);
+        if (filled) {
+            filled->peer = m_peer;
+            filled->local = m_local;
+            filled->valid = true;
+        }
+    }
     request.peerPort = m_peer.port();
-    m_local.assignTo(request.localAddress);
     request.localPort = m_local.port();
     request.secure = m_transport->isSecure() || m_proxySsl;
     request.unixPeer = m_unixPeer;

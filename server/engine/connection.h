@@ -41,6 +41,15 @@ using CodecFactory = std::function<Connection *(
     ConnectionManager &manager, int fd, quint64 id, std::unique_ptr<Transport> transport,
     QByteArray unreadInput, std::unique_ptr<CodecUpgrade> upgrade)>;
 
+// What Connection::fillConnectionAddresses() last put into a request object that serves
+// request after request (an exchange's): the same addresses again are not converted again.
+struct FilledAddresses
+{
+    SocketAddress peer;
+    SocketAddress local;
+    bool valid = false;
+};
+
 // One client connection's I/O, whatever protocol it speaks: the socket and its Transport
 // (plain or TLS), the input and output buffers, poll interest, files sent with sendfile, the
 // lingering close and the timeouts about bytes moving. A codec subclass turns the bytes into
@@ -84,6 +93,9 @@ public:
     void scheduleCheck();
     // Re-arms the timer for nextCheck() exactly, also when that is later than its arm.
     void rescheduleCheck();
+    // As rescheduleCheck(), but an arm a little earlier than nextCheck() is kept: the timer
+    // fires early once and re-arms then. For a keep-alive connection after each request.
+    void relaxCheck();
     // Between exchanges with nothing received: may be closed to make room or on drain.
     virtual bool isIdle() const = 0;
     // Draining: finish what is in flight, then close.
@@ -106,8 +118,10 @@ protected:
     // --- what the codec provides ---
     // New input (or the peer's end of stream) is buffered: act on it.
     virtual void process() = 0;
-    // Bytes of unconsumed input held before reading stops (back-pressure).
+    // Bytes of unconsumed input held before reading stops (back-pressure); MinInputCap at
+    // least.
     virtual qsizetype inputCap() const = 0;
+    static constexpr qsizetype MinInputCap = 16 * 1024;
     // A file handed to sendFile() went out completely.
     virtual void onFileSent() {}
     // The socket has room again after a write event: an app waiting to write may go on.
@@ -129,6 +143,11 @@ protected:
     // --- I/O for the codec ---
     QByteArrayView pendingInput() const { return QByteArrayView(m_in).sliced(m_inPos); }
     void consumeInput(qsizetype n) { m_inPos += n; }
+    // When the unread input is exactly `size` bytes filling the input buffer from its start:
+    // swaps that buffer with into (which has a buffer of its own, not shared: it becomes the
+    // emptied input buffer) and returns true. The bytes move without a copy, so views into
+    // them stay valid. False (and nothing changed) otherwise.
+    bool swapWholeInput(QByteArray &into, qsizetype size);
     bool outputPending() const { return m_outPos < m_out.size() || m_fileFd >= 0; }
     bool fileInFlight() const { return m_fileFd >= 0; }
     // The output buffer, emptied first when everything queued has gone out.
@@ -150,7 +169,14 @@ protected:
         m_inPos = 0;
     }
     void flush();
-    void updateReadInterest();
+    // Reads while there is room below inputCap() and the peer may send; stops reading
+    // (back-pressure) otherwise. Inline for the common case: reading, with little unread.
+    void updateReadInterest()
+    {
+        if (m_wantRead && !m_peerEof && m_in.size() - m_inPos < MinInputCap)
+            return; // wants to read, and inputCap() is not reached: nothing changes
+        updateReadInterestSlow();
+    }
     // After the last response: flush (now, or by the caller), then half-close and linger.
     void beginClosing(bool flushNow);
     // Closing: the lingering or the last write took too long. True when it closed.
@@ -159,11 +185,23 @@ protected:
     void releaseIdleBuffers();
     // Everything queued went out: the output buffer goes back to the thread (ThreadBuffers)
     // until the next response needs one.
-    void lendOutputBuffer();
+    void lendOutputBuffer()
+    {
+        if (m_outPos < m_out.size() || m_fileFd >= 0)
+            return; // still going out
+        ThreadBuffers::giveBytes(m_out);
+        m_outPos = 0;
+    }
     // Every received byte was consumed: the input buffer goes back to the thread too. Only for
     // a codec that sets m_lendsInput (its connections then take the buffer from the thread on
     // their next read instead of keeping one sized to their requests).
-    void lendInputBuffer();
+    void lendInputBuffer()
+    {
+        if (m_inPos < m_in.size())
+            return; // unread bytes
+        ThreadBuffers::giveBytes(m_in);
+        m_inPos = 0;
+    }
     // Whether releaseIdleBuffers() would free anything.
     bool holdsBuffers() const { return m_in.capacity() != 0 || m_out.capacity() != 0; }
     // "ip:port" (or "unix:") and "name:port" of the connection, for request.log. The client
@@ -172,8 +210,10 @@ protected:
     QByteArrayView clientText();
     const QByteArray &serverText();
     // The connection's addresses and security into a request (a trusted proxy's headers may
-    // change them per request afterwards: ExchangeDriver::route).
-    void fillConnectionAddresses(Http::Request &request) const;
+    // change them per request afterwards: ExchangeDriver::route). filled: null, or what the
+    // last call put into this request object (updated).
+    void fillConnectionAddresses(Http::Request &request, FilledAddresses *filled = nullptr) const;
+    // The thread's time (ConnectionManager::now(): read once per loop turn). Inline, below.
     qint64 now() const;
 
     ConnectionManager &m_manager;
@@ -199,6 +239,7 @@ private:
     void onReadable();
     void onWritable();
     bool readInput();
+    void updateReadInterestSlow();
     void setInterest(bool read, bool write);
     void waitForWritable();
     qsizetype readFileIntoOutput(qsizetype count);
@@ -225,6 +266,9 @@ private:
     bool m_readNeedsWritable = false;  // TLS: a read waits for the socket to take our bytes
     bool m_writeNeedsReadable = false; // TLS: a write waits for the peer's bytes
     bool m_countedActive = false;
+    // relaxCheck() armed the timer for the idle state since the last read: the check after the
+    // poll event has nothing to add (no input, no new deadline).
+    bool m_timerSettled = false;
     bool m_handedOver = false;     // built by handOver(): TotalConnections counted it already
     quint8 m_clientTextLength = 0; // of m_clientText, 0 until first used
     char m_clientText[SocketAddress::MaxTextLength]; // "ip:port" for request.log
@@ -238,5 +282,17 @@ private:
     qint64 m_fileRemaining = 0;
     QByteArray m_afterFile; // framing that follows a file being sent
 };
+
+} // namespace Berth::Engine
+
+// Connection::now() is called several times per request: inline, with the manager complete.
+#include "connectionmanager.h"
+
+namespace Berth::Engine {
+
+inline qint64 Connection::now() const
+{
+    return m_manager.now();
+}
 
 } // namespace Berth::Engine

@@ -12,7 +12,6 @@
 #include "runtime/statsregistry.h"
 #include "runtime/workerhealth.h"
 
-#include <QDateTime>
 #include <QLoggingCategory>
 #include <QTimer>
 #include <QtEndian>
@@ -60,6 +59,26 @@ qint64 nowMicros()
     return qint64(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
 }
 
+// Wall-clock milliseconds for request.log's timestamp, from a CLOCK_MONOTONIC reading the
+// exchange took anyway (its start), instead of a second clock read per request. The offset
+// between the two clocks is read again when the last reading is 100 ms old: a step of the wall
+// clock shows within that, and NTP's slewing (0.5 ms/s at most) moves it by 0.05 ms at most.
+qint64 wallMsecsAt(qint64 monotonicMicros)
+{
+    thread_local bool synced = false;
+    thread_local qint64 syncedAt = 0;
+    thread_local qint64 offsetMicros = 0;
+    if (!synced || monotonicMicros - syncedAt >= 100'000 || monotonicMicros < syncedAt) {
+        synced = true;
+        timespec ts;
+        ::clock_gettime(CLOCK_REALTIME, &ts);
+        syncedAt = nowMicros();
+        offsetMicros = qint64(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000 - syncedAt;
+    }
+    const qint64 wall = monotonicMicros + offsetMicros;
+    return wall >= 0 ? wall / 1000 : (wall - 999) / 1000; // floor, as the wall clock's ms
+}
+
 // "Example.COM:8080" -> "Example.COM"; "[::1]:80" -> "[::1]". Byte loops: a port is a few bytes
 // from the end, and QByteArrayView's search calls cost more than that.
 QByteArrayView hostWithoutPort(QByteArrayView host)
@@ -90,6 +109,23 @@ QByteArrayView hostWithoutPort(QByteArrayView host)
     return host;
 }
 
+// Request::clearPerExchange(), without its calls when there is nothing to clear (the common
+// case: end() cleared it, or no app attached anything).
+// The clearing out of line: inlined, its destructors would make every caller save and restore
+// registers on the common path too.
+Q_NEVER_INLINE void clearPerExchangeNow(Http::Request &request)
+{
+    request.clearPerExchange();
+}
+
+inline void clearPerExchange(Http::Request &request)
+{
+    // (data_ptr().isNull(): QByteArray::isNull() is an out-of-line call in Qt 6.4)
+    if (!request.attributes.isEmpty() || !request.bufferedBody.data_ptr().isNull() ||
+        request.bodyBuffered)
+        clearPerExchangeNow(request);
+}
+
 // Statuses that mean the client sent something the server refuses to read further.
 bool isBadInput(int status)
 {
@@ -114,14 +150,14 @@ ExchangeDriver::~ExchangeDriver()
 void ExchangeDriver::begin(Http::Request &request, qint64 bytesIn)
 {
     m_manager.nextTxnId(request.txnId); // into the buffer of the request's previous id
-    request.clearPerExchange();
+    clearPerExchange(request);
     m_logged = false;
     m_finished = false;
     m_bytesIn = bytesIn;
     m_bytesOut = 0;
     m_startMicros = nowMicros();
     m_responseStartMicros = 0;
-    m_wallMsecs = QDateTime::currentMSecsSinceEpoch();
+    m_wallMsecs = wallMsecsAt(m_startMicros);
 }
 
 const Http::AppChain *ExchangeDriver::route(Http::Request &request, bool *badPath)
@@ -167,8 +203,9 @@ void ExchangeDriver::run(Http::Exchange &exchange, const Http::AppChain *pipelin
     const bool outermost = !m_inCallback;
     if (outermost) {
         m_inCallback = true;
+        // Started when the exchange began (begin() read the clock): no clock read here.
         Core::ThreadHealth::beginRequest(request.head.method, request.head.target, request.txnId,
-                                         client);
+                                         client, m_startMicros / 1000);
     }
     pipeline->runFrom(exchange, 0); // catches what handle() throws (Pipeline::runFrom)
     if (outermost) {
@@ -181,10 +218,15 @@ void ExchangeDriver::end(Http::Exchange &exchange)
 {
     // Whatever apps attached goes with the exchange (the session owner too, rather than when
     // the next request starts), and handles given out turn null.
-    cancelTimers();
-    m_onAbort = nullptr;
-    m_onDrain = nullptr;
-    exchange.request().clearPerExchange();
+    // Each only when there is something to drop: mostly there is not, and the calls would cost
+    // on every request.
+    if (!m_timers.empty())
+        cancelTimers();
+    if (m_onAbort)
+        m_onAbort = nullptr;
+    if (m_onDrain)
+        m_onDrain = nullptr;
+    clearPerExchange(exchange.request());
 }
 
 bool ExchangeDriver::deliverBufferedBody(const Http::Request &request,

@@ -111,9 +111,10 @@ void Http1Connection::process()
         giveBackExchange();
         lendInputBuffer();
         lendOutputBuffer();
-        // Nothing to release later either: sleep until idle_timeout exactly (an earlier arm,
-        // header_timeout or the tick of the exchange, would only wake it for nothing).
-        rescheduleCheck();
+        // Nothing to release later either: sleep until idle_timeout (an earlier arm, the
+        // header_timeout or the tick of the exchange, would only wake it for nothing; the idle
+        // deadline of the previous request, a little earlier, is kept: see relaxCheck()).
+        relaxCheck();
     }
 }
 
@@ -197,21 +198,26 @@ void Http1Connection::processInput()
 
 bool Http1Connection::startRequest()
 {
-    const QByteArrayView in = pendingInput();
     const qsizetype consumed = m_ex->m_decoder.consumed();
     if (m_ex->m_headStorage.capacity() == 0)
         m_ex->m_headStorage = ThreadBuffers::takeBytes();
-    m_ex->m_headStorage.resize(consumed);
-    std::memcpy(m_ex->m_headStorage.data(), in.data(), size_t(consumed));
-    Http1::rebaseHead(m_ex->m_request.head, in.data(), m_ex->m_headStorage.constData());
-    consumeInput(consumed);
+    // The head is the whole input (one request, nothing pipelined behind it): its buffer
+    // becomes the head storage, the storage's empty buffer the input buffer, and the head's
+    // views stay where they point. Otherwise the head is copied out of the input.
+    if (!swapWholeInput(m_ex->m_headStorage, consumed)) {
+        const QByteArrayView in = pendingInput();
+        ThreadBuffers::setSize(m_ex->m_headStorage, consumed);
+        std::memcpy(m_ex->m_headStorage.data(), in.data(), size_t(consumed));
+        Http1::rebaseHead(m_ex->m_request.head, in.data(), m_ex->m_headStorage.constData());
+        consumeInput(consumed);
+    }
 
     m_state = State::Active;
     m_headDeadline = 0;
     m_ex->m_lastBodyProgress = now();
     ++m_requestsOnConnection;
-    fillConnectionAddresses(
-        m_ex->m_request); // the last request's forwarded client is not this one's
+    // (the last request's forwarded client is not this one's)
+    fillConnectionAddresses(m_ex->m_request, &m_ex->m_filledAddresses);
     m_ex->m_driver.begin(m_ex->m_request, consumed);
     m_ex->m_request.version = Http1::versionText(m_ex->m_request.head, m_ex->m_decoder.framing());
 
@@ -265,6 +271,12 @@ bool Http1Connection::upgradeToHttp2()
     // body would have to be read as HTTP/1 first), only with exactly one HTTP2-Settings.
     // Otherwise the header is ignored and the request is served over HTTP/1.1.
     const Http::RequestHead &head = m_ex->m_request.head;
+    // Nearly no request has an HTTP2-Settings field: a scan by length first, before the
+    // lookups by name below.
+    if (std::none_of(head.fields.begin(), head.fields.end(), [](const Http::HeaderField &f) {
+            return f.name.size() == 14 && Http::equalsIgnoreCase(f.name, "HTTP2-Settings");
+        }))
+        return false;
     const Http2Settings &h2 = m_manager.settings().http2;
     if (m_transport->isSecure() || !m_http2Allowed || !h2.enabled || !h2.h2c ||
         m_ex->m_decoder.framing().versionMinor < 1 || head.hasBody() ||
@@ -437,9 +449,7 @@ void Http1Connection::endExchange()
 {
     if (!m_ex)
         return;
-    m_ex->m_onData = nullptr;
-    m_ex->m_onEnd = nullptr;
-    m_ex->m_onWritable = nullptr;
+    m_ex->dropHandlers();
     m_ex->m_driver.end(*m_ex);
     m_ex->endLife();
 }
@@ -457,9 +467,7 @@ void Http1Connection::failRequest(int status, const char *reason)
     // The engine answers in the middle of an exchange an app holds (a 413 or 400 in the body it
     // is reading, a 408): for the app the exchange dies, so its abort handler runs.
     if (m_state == State::Active && !m_ex->m_responseFinished) {
-        m_ex->m_onData = nullptr;
-        m_ex->m_onEnd = nullptr;
-        m_ex->m_onWritable = nullptr;
+        m_ex->dropHandlers();
         m_ex->m_driver.runAbortHandler(m_ex->m_request);
     }
     if (m_state == State::Closed)
@@ -480,7 +488,7 @@ void Http1Connection::sendErrorAndClose(int status)
         // A head that failed to parse: log it as a request of its own.
         m_state = State::Active;
         ++m_requestsOnConnection;
-        fillConnectionAddresses(m_ex->m_request);
+        fillConnectionAddresses(m_ex->m_request, &m_ex->m_filledAddresses);
         m_ex->m_driver.begin(m_ex->m_request, pendingInput().size());
     }
     m_keepAlive = false;
@@ -685,9 +693,7 @@ void Http1Connection::abort()
     if (m_state == State::Closed)
         return;
     // The app ended the exchange itself: it is not called back.
-    m_ex->m_onData = nullptr;
-    m_ex->m_onEnd = nullptr;
-    m_ex->m_onWritable = nullptr;
+    m_ex->dropHandlers();
     m_ex->m_driver.dropAppCallbacks();
     if (!m_ex->m_responseStarted)
         m_ex->m_status = 500;
@@ -709,9 +715,7 @@ void Http1Connection::appFailed(const QString &appName, const char *what)
 {
     // handle() threw: the exchange dies before the app finished it.
     if (m_state == State::Active && !m_ex->m_responseFinished) {
-        m_ex->m_onData = nullptr;
-        m_ex->m_onEnd = nullptr;
-        m_ex->m_onWritable = nullptr;
+        m_ex->dropHandlers();
         m_ex->m_driver.runAbortHandler(m_ex->m_request);
     }
     if (m_state != State::Closed)

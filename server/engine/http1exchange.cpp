@@ -22,9 +22,7 @@ Http1Exchange::~Http1Exchange() = default;
 void Http1Exchange::recycle()
 {
     m_connection = nullptr;
-    m_onData = nullptr;
-    m_onEnd = nullptr;
-    m_onWritable = nullptr;
+    dropHandlers();
     if (m_dirty) // not when the connection reset it after its last request already
         reset();
     ThreadBuffers::giveFields(m_request.head.fields);

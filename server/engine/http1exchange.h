@@ -1,5 +1,6 @@
 #pragma once
 
+#include "connection.h"
 #include "exchangedriver.h"
 #include "http/exchange.h"
 #include "http1codec.h"
@@ -59,6 +60,17 @@ private:
 
     // Taken by connection (null: given back).
     void attach(Http1Connection *connection) { m_connection = connection; }
+    // Drops the app's body and writable handlers. A test each first: they are mostly unset, and
+    // assigning nullptr to a std::function costs a call even then.
+    void dropHandlers()
+    {
+        if (m_onData)
+            m_onData = nullptr;
+        if (m_onEnd)
+            m_onEnd = nullptr;
+        if (m_onWritable)
+            m_onWritable = nullptr;
+    }
     // Ready for the next request on the same connection (handlers and driver are ended
     // already: Http1Connection::endExchange).
     void reset();
@@ -69,7 +81,8 @@ private:
     Http1Connection *m_connection = nullptr;
     Http1::RequestDecoder m_decoder;
     ExchangeDriver m_driver;
-    QByteArray m_headStorage; // the current request's head; Request views point here
+    QByteArray m_headStorage;          // the current request's head; Request views point here
+    FilledAddresses m_filledAddresses; // what m_request's addresses hold
 
     // request body
     qint64 m_maxBody = 0;

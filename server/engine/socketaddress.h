@@ -4,6 +4,7 @@
 #include <QtGlobal>
 
 #include <cstdint>
+#include <cstring>
 
 struct sockaddr;
 
@@ -33,6 +34,16 @@ public:
     // Sets address to this one unless it holds it already (so a request object reused for
     // the next exchange keeps its QHostAddress without allocating).
     void assignTo(QHostAddress &address) const;
+    // The same address, whatever the ports.
+    bool sameHost(const SocketAddress &other) const
+    {
+        return std::memcmp(m_bytes, other.m_bytes, sizeof(m_bytes)) == 0 &&
+               m_scopeId == other.m_scopeId && m_family == other.m_family;
+    }
+    friend bool operator==(const SocketAddress &a, const SocketAddress &b)
+    {
+        return a.sameHost(b) && a.m_port == b.m_port;
+    }
     // "ip:port" as QHostAddress::toString() spells the ip; no terminating NUL. Returns the
     // length written into out (MaxTextLength bytes at least); 0 for a null address.
     int format(char *out) const;

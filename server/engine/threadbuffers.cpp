@@ -8,29 +8,6 @@ namespace Berth::Engine::ThreadBuffers {
 
 namespace {
 
-// One exchange in progress per thread at a time on the synchronous path; more for exchanges
-// that wait on an app (a proxied request waits for its member): with 64 clients through the
-// gateway, 16 made 0.6 of an allocation per request for each kind of buffer, as every
-// response of a batch gave its buffers back and the next batch of requests took them again.
-// Kept buffers are small (a head's size; MaxPooledBytes at most, rarely reached).
-constexpr size_t MaxPooled = 128;
-constexpr qsizetype MaxPooledBytes = 64 * 1024;   // a larger buffer served a large response
-constexpr qsizetype MaxPooledTotal = 1024 * 1024; // all the byte buffers kept by a thread
-constexpr size_t MaxPooledFields = 256;
-
-struct Pools
-{
-    std::vector<QByteArray> bytes;
-    qsizetype bytesTotal = 0; // the capacity of those
-    std::vector<std::vector<Http::HeaderField>> fields;
-};
-
-Pools &pools()
-{
-    thread_local Pools p;
-    return p;
-}
-
 // Blocks by size: a connection class and a transport, one or two codecs; a size that finds no
 // free kind is not pooled. Enough blocks for the connections a thread closes in one loop turn
 // (they are deleted together at its end) without holding a burst's peak.
@@ -88,54 +65,47 @@ BlockPool *blockPool()
 
 } // namespace
 
-QByteArray takeBytes()
+namespace Detail {
+
+namespace {
+
+// Owns the calling thread's pools: they go when the thread ends, and nothing is pooled after.
+thread_local bool t_poolsGone = false;
+
+struct PoolsOwner
 {
-    Pools &p = pools();
-    if (p.bytes.empty())
-        return QByteArray();
-    QByteArray bytes = std::move(p.bytes.back());
-    p.bytes.pop_back();
-    p.bytesTotal -= bytes.capacity();
-    return bytes;
+    Pools *pools = nullptr;
+    ~PoolsOwner()
+    {
+        t_poolsGone = true;
+        poolsSlot() = nullptr;
+        delete pools;
+    }
+};
+
+} // namespace
+
+Pools *createPools()
+{
+    if (t_poolsGone)
+        return nullptr;
+    thread_local PoolsOwner owner;
+    owner.pools = new Pools;
+    poolsSlot() = owner.pools;
+    return owner.pools;
 }
 
-void giveBytes(QByteArray &bytes)
+void drop(QByteArray &bytes)
 {
-    Pools &p = pools();
-    // A shared buffer would detach (allocate) on its next write: not worth keeping.
-    if (bytes.capacity() == 0 || bytes.capacity() > MaxPooledBytes || !bytes.isDetached() ||
-        p.bytes.size() >= MaxPooled || p.bytesTotal + bytes.capacity() > MaxPooledTotal) {
-        bytes = QByteArray();
-        return;
-    }
-    bytes.resize(0); // keeps the capacity
-    p.bytesTotal += bytes.capacity();
-    p.bytes.push_back(std::move(bytes));
     bytes = QByteArray();
 }
 
-std::vector<Http::HeaderField> takeFields()
+void drop(std::vector<Http::HeaderField> &fields)
 {
-    Pools &p = pools();
-    if (p.fields.empty())
-        return {};
-    std::vector<Http::HeaderField> fields = std::move(p.fields.back());
-    p.fields.pop_back();
-    return fields;
-}
-
-void giveFields(std::vector<Http::HeaderField> &fields)
-{
-    Pools &p = pools();
-    if (fields.capacity() == 0 || fields.capacity() > MaxPooledFields ||
-        p.fields.size() >= MaxPooled) {
-        std::vector<Http::HeaderField>().swap(fields);
-        return;
-    }
-    fields.clear();
-    p.fields.push_back(std::move(fields));
     std::vector<Http::HeaderField>().swap(fields);
 }
+
+} // namespace Detail
 
 void *takeBlock(std::size_t size)
 {

@@ -18,27 +18,54 @@ namespace {
 // The calling event-loop thread's slot; null in threads that publish nothing.
 thread_local ThreadSlot *t_slot = nullptr;
 
-// Packs text into NUL-padded words, at most words*8-1 bytes, cut on a UTF-8 boundary.
+// Packs text into NUL-padded words, at most words*8-1 bytes, cut on a UTF-8 boundary. Only the
+// words up to the one holding the terminating NUL are stored: every reader stops at the first
+// NUL (textOf(), the crash report), so later words are never read, and this runs per request
+// (a short URL is one or two stores, not 32). Whole words go from the text to the slot
+// directly; only the last one is assembled.
 template <std::size_t N> void storeText(std::atomic<std::uint64_t> (&words)[N], QByteArrayView text)
 {
-    char buffer[N * 8];
     qsizetype length = qMin<qsizetype>(text.size(), qsizetype(N * 8 - 1));
     if (length < text.size()) {
         while (length > 0 && (static_cast<unsigned char>(text[length]) & 0xc0) == 0x80)
             --length;
     }
-    // Only the words up to the one holding the terminating NUL: every reader stops at the first
-    // NUL (textOf(), the crash report), so later words are never read, and this runs per request
-    // (a short URL is one or two stores, not 32).
-    const std::size_t used = std::size_t(length) / 8 + 1;
-    std::memset(buffer + (used - 1) * 8, 0, 8);
-    if (length > 0)
-        std::memcpy(buffer, text.data(), std::size_t(length));
-    for (std::size_t i = 0; i < used; ++i) {
+    const char *bytes = text.data();
+    const std::size_t full = std::size_t(length) / 8;
+    for (std::size_t i = 0; i < full; ++i) {
         std::uint64_t word;
-        std::memcpy(&word, buffer + i * 8, 8);
+        std::memcpy(&word, bytes + i * 8, 8);
         words[i].store(word, std::memory_order_relaxed);
     }
+    const std::size_t rest = std::size_t(length) % 8;
+    std::uint64_t last = 0;
+    if (rest != 0) {
+        char tail[8] = {};
+        if constexpr (Q_BYTE_ORDER == Q_LITTLE_ENDIAN) {
+            if (full > 0) {
+                // The 8 bytes that end the text, shifted down past those stored already.
+                std::memcpy(&last, bytes + length - 8, 8);
+                last >>= 8 * (8 - rest);
+                words[full].store(last, std::memory_order_relaxed);
+                return;
+            }
+        }
+        // A short text ("GET"): in pieces of 4, 2 and 1 bytes (no byte loop, no memcpy call).
+        const char *from = bytes + full * 8;
+        std::size_t at = 0;
+        if (rest & 4) {
+            std::memcpy(tail, from, 4);
+            at = 4;
+        }
+        if (rest & 2) {
+            std::memcpy(tail + at, from + at, 2);
+            at += 2;
+        }
+        if (rest & 1)
+            tail[at] = from[at];
+        std::memcpy(&last, tail, 8);
+    }
+    words[full].store(last, std::memory_order_relaxed);
 }
 
 template <std::size_t N>
@@ -171,10 +198,16 @@ void ThreadHealth::beat()
 void ThreadHealth::beginRequest(QByteArrayView method, QByteArrayView url, QByteArrayView txn,
                                 QByteArrayView client)
 {
+    if (t_slot)
+        beginRequest(method, url, txn, client, monotonicMs());
+}
+
+void ThreadHealth::beginRequest(QByteArrayView method, QByteArrayView url, QByteArrayView txn,
+                                QByteArrayView client, std::int64_t now)
+{
     ThreadSlot *slot = t_slot;
     if (!slot)
         return;
-    const std::int64_t now = monotonicMs();
     publish(slot, [&] {
         storeText(slot->method, method);
         storeText(slot->url, url);

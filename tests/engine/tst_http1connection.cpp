@@ -199,6 +199,9 @@ private Q_SLOTS:
     void idleConnectionSleepsUntilItsDeadline();
     void idleConnectionLendsItsBuffersToTheThread();
     void idleConnectionHoldsNoExchange();
+    void keepAliveDeadlineFollowsTheLastRequest();
+    void heldHeadSurvivesLaterInput();
+    void txnIdsCountUpWithoutReuse();
     void staleExchangeReferenceTouchesNothing();
     void closedConnectionIsDeletedAfterTheTurn();
     void backPressureWaitsForWritable();
@@ -418,6 +421,82 @@ void TestHttp1Connection::idleConnectionHoldsNoExchange()
     feed("ld HTTP/1.1\r\nHost: a\r\n\r\n");
     QVERIFY(m_observed.handle);
     QCOMPARE(m_wire->fromServer.count("HTTP/1.1 204 "), 2);
+}
+
+void TestHttp1Connection::keepAliveDeadlineFollowsTheLastRequest()
+{
+    // A keep-alive connection keeps the idle deadline of its previous request when the new one
+    // is only a little later (no move in the timer wheel per request): that arm fires early,
+    // finds the connection idle for less than idle_timeout and re-arms, so the connection
+    // still closes exactly idle_timeout after its last request, not before.
+    feed("GET /answer/1 HTTP/1.1\r\nHost: a\r\n\r\n");
+    advance(5'000);
+    feed("GET /answer/2 HTTP/1.1\r\nHost: a\r\n\r\n");
+    QCOMPARE(m_wire->fromServer.count("HTTP/1.1 200 OK"), 2);
+    const qint64 last = m_now;
+    advance(75'000 - 1);
+    QCOMPARE(m_manager->connectionCount(), 1);
+    advance(1);
+    QCOMPARE(m_now, last + 75'000);
+    QCOMPARE(m_manager->connectionCount(), 0);
+
+    // Far earlier (the header_timeout of a fresh connection): re-armed at once, so nothing
+    // fires before the idle deadline.
+    m_wire = std::make_shared<Wire>();
+    m_connection = connect();
+    feed("GET /answer HTTP/1.1\r\nHost: a\r\n\r\n");
+    const qint64 answered = m_now;
+    int fired = 0;
+    for (m_now += 100; m_now < answered + 75'000; m_now += 100)
+        fired += m_manager->timers().advance(m_now);
+    QCOMPARE(fired, 0);
+}
+
+void TestHttp1Connection::heldHeadSurvivesLaterInput()
+{
+    // A head that was the whole input moved with its buffer (no copy); the next bytes read go
+    // to another buffer and leave the held request's views intact. The same when the head was
+    // copied out from behind pipelined bytes.
+    feed("GET /hold?q=1 HTTP/1.1\r\nHost: first.example\r\nX-Mark: one\r\n\r\n");
+    QVERIFY(m_observed.handle);
+    feed("GET /answer/late HTTP/1.1\r\nHost: second.example\r\nX-Mark: two\r\n\r\n");
+    const Http::Request &held = m_observed.handle->request();
+    QCOMPARE(held.head.target, QByteArrayView("/hold?q=1"));
+    QCOMPARE(held.head.host, QByteArrayView("first.example"));
+    QCOMPARE(held.header("X-Mark"), QByteArrayView("one"));
+    m_observed.handle->respond(204, {}, {});
+    QVERIFY(m_wire->fromServer.startsWith("HTTP/1.1 204 "));
+    QVERIFY(m_wire->fromServer.contains("/answer/late")); // then the pipelined one
+}
+
+void TestHttp1Connection::txnIdsCountUpWithoutReuse()
+{
+    // "<8 hex digits>-<hex counter>": consecutive within a thread's block of numbers (counted up
+    // in place, across every digit carry), never repeated, and never written into an id an app
+    // still holds.
+    QByteArray id = m_manager->nextTxnId();
+    const qsizetype dash = id.indexOf('-');
+    QCOMPARE(dash, 8);
+    const QByteArray prefix = id.left(dash + 1);
+    bool ok = false;
+    quint64 previous = id.mid(dash + 1).toULongLong(&ok, 16);
+    QVERIFY(ok);
+    int consecutive = 0;
+    for (int i = 0; i < 5000; ++i) {
+        const QByteArray kept = id; // an app holding the previous id
+        m_manager->nextTxnId(id);
+        QVERIFY(id.startsWith(prefix));
+        const QByteArray digits = id.mid(dash + 1);
+        QCOMPARE(digits, digits.toLower());
+        const quint64 n = digits.toULongLong(&ok, 16);
+        QVERIFY(ok);
+        QCOMPARE(QByteArray::number(n, 16), digits); // no leading zeros, no stale digits
+        QVERIFY(n > previous);
+        consecutive += n == previous + 1;
+        QCOMPARE(kept.mid(dash + 1).toULongLong(nullptr, 16), previous);
+        previous = n;
+    }
+    QVERIFY(consecutive >= 5000 - 5); // a new block only every 1024 ids
 }
 
 void TestHttp1Connection::staleExchangeReferenceTouchesNothing()

@@ -4,6 +4,7 @@
 
 #include <QTest>
 
+#include <cstring>
 #include <vector>
 
 using namespace Berth::Engine;
@@ -15,6 +16,7 @@ private Q_SLOTS:
     void aBurstOfExchangesGetsItsBuffersBack();
     void keptBytesAreBounded();
     void sharedBuffersAreNotKept();
+    void setSizeActsAsResize();
 };
 
 void tst_ThreadBuffers::aBurstOfExchangesGetsItsBuffersBack()
@@ -61,6 +63,42 @@ void tst_ThreadBuffers::sharedBuffersAreNotKept()
     ThreadBuffers::giveBytes(buffer);
     QVERIFY(buffer.isNull());
     QCOMPARE(ThreadBuffers::takeBytes().capacity(), 0);
+}
+
+void tst_ThreadBuffers::setSizeActsAsResize()
+{
+    // In place on a buffer of its own with the room: the capacity stays, the bytes before the
+    // new end stay, and a NUL follows them (as QByteArray promises).
+    QByteArray buffer;
+    buffer.reserve(100);
+    const char *storage = buffer.constData();
+    ThreadBuffers::setSize(buffer, 50);
+    std::memset(buffer.data(), 'a', 50);
+    ThreadBuffers::setSize(buffer, 20);
+    QCOMPARE(buffer.size(), 20);
+    QCOMPARE(buffer.constData(), storage);
+    QCOMPARE(buffer.constData()[20], '\0');
+    QCOMPARE(buffer, QByteArray(20, 'a'));
+    ThreadBuffers::setSize(buffer, 0);
+    QVERIFY(buffer.isEmpty());
+    QCOMPARE(buffer.constData(), storage);
+    QVERIFY(buffer.capacity() >= 100);
+
+    // Shared: the other copy keeps its bytes (resize detaches).
+    buffer = QByteArray("shared text");
+    const QByteArray copy = buffer;
+    ThreadBuffers::setSize(buffer, 6);
+    QCOMPARE(buffer, QByteArray("shared"));
+    QCOMPARE(copy, QByteArray("shared text"));
+
+    // Beyond the room, and on a null buffer: grows as resize() does, contents kept.
+    ThreadBuffers::setSize(buffer, 4096);
+    QCOMPARE(buffer.size(), 4096);
+    QVERIFY(buffer.startsWith("shared"));
+    QByteArray null;
+    ThreadBuffers::setSize(null, 3);
+    QCOMPARE(null.size(), 3);
+    QCOMPARE(null.constData()[3], '\0');
 }
 
 QTEST_GUILESS_MAIN(tst_ThreadBuffers)
