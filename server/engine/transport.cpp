@@ -15,7 +15,10 @@ qsizetype Transport::sendFile(int, qint64 *, qsizetype)
 qsizetype PlainTransport::read(char *buffer, qsizetype size)
 {
     for (;;) {
-        const ssize_t n = ::read(m_fd, buffer, size_t(size));
+        // recv, not read: the socket call skips the file layer (position lock lookup, access
+        // notification) that read() goes through; measured 2-3 % of a keep-alive hello's kernel
+        // time in perf.
+        const ssize_t n = ::recv(m_fd, buffer, size_t(size), 0);
         if (n >= 0)
             return n;
         if (errno == EINTR)
