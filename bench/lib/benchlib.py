@@ -442,20 +442,8 @@ def report_h2(path):
 
 def tree_cpu_ticks(pids):
     """utime+stime clock ticks over PIDs and their descendants."""
-    seen, todo, total = set(), list(pids), 0
-    while todo:
-        pid = todo.pop()
-        if pid in seen:
-            continue
-        seen.add(pid)
-        try:
-            with open("/proc/%d/stat" % pid) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            continue
-        todo += _children(pid)
-    return total
+    utime, stime, _, _ = tree_cpu_detail(pids)
+    return utime + stime
 
 
 def tree_cpu_detail(pids):

@@ -5,6 +5,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstring>
+#include <limits>
 
 // Word-at-a-time byte helpers for the per-request hot path (head parsing, field lookups,
 // routing): a byte loop costs ~5 instructions a byte and a libc memcmp/memchr call ~20 before
@@ -160,6 +161,21 @@ template <size_t N> inline bool tokenIs(const char *p, const char (&lower)[N])
     } else {
         return (p[0] | 0x20) == lower[0];
     }
+}
+
+// a + b, or the largest qsizetype where that would overflow; a negative b adds nothing (a limit
+// that is off).
+constexpr qsizetype addClamped(qsizetype a, qsizetype b)
+{
+    if (b < 0)
+        return a;
+    return b > std::numeric_limits<qsizetype>::max() - a ? std::numeric_limits<qsizetype>::max()
+                                                         : a + b;
+}
+
+constexpr bool isDigit(char c)
+{
+    return c >= '0' && c <= '9';
 }
 
 } // namespace Berth::Http::ByteScan

@@ -37,25 +37,12 @@ namespace {
 // RFC 9112 §2.2 asks servers to ignore "at least one" empty line before the request line;
 // a peer that sends many is not an HTTP client.
 constexpr int kMaxLeadingEmptyLines = 8;
-// Longest method accepted. The longest registered one (UPDATEREDIRECTREF) has 17 bytes; a
-// longer "method" is not HTTP, and refusing it early keeps a 10 KiB one from becoming a 414.
-constexpr qsizetype kMaxMethodBytes = 32;
 // "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3); '#' stands for a digit.
 constexpr char kVersionPattern[] = "HTTP/#.#";
 constexpr qsizetype kVersionBytes = 8;
 
-constexpr qsizetype addClamped(qsizetype a, qsizetype b)
-{
-    if (b < 0)
-        return a;
-    return b > std::numeric_limits<qsizetype>::max() - a ? std::numeric_limits<qsizetype>::max()
-                                                         : a + b;
-}
-
-bool isDigit(char c)
-{
-    return c >= '0' && c <= '9';
-}
+using ByteScan::addClamped;
+using ByteScan::isDigit;
 
 bool startsWithIgnoreCase(QByteArrayView v, QByteArrayView prefix)
 {
@@ -144,7 +131,7 @@ RequestHeadParser::Status RequestHeadParser::parse(QByteArrayView buffer, Reques
             // method = token (RFC 9112 §3.1), followed by exactly one SP.
             const qsizetype stop = std::min(n, m_totalLimitEnd);
             while (p < stop && CharClass::is(b[p], CharClass::Token)) {
-                if (p - m_headStart >= kMaxMethodBytes)
+                if (p - m_headStart >= MaxMethodBytes)
                     return fail(400, "method too long");
                 ++p;
             }

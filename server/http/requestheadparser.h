@@ -69,6 +69,11 @@ public:
     }
 
 private:
+    // Longest method accepted (both parsers). The longest registered one (UPDATEREDIRECTREF)
+    // has 17 bytes; a longer "method" is not HTTP, and refusing it early keeps a 10 KiB one
+    // from becoming a 414.
+    static constexpr qsizetype MaxMethodBytes = 32;
+
     enum class State : quint8 {
         Leading, // skipping empty lines before the request line
         Method,

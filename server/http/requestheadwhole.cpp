@@ -13,20 +13,8 @@ namespace Berth::Http {
 
 namespace {
 
-constexpr qsizetype kMaxMethodBytes = 32; // as the scanner's (requestheadparser.cpp)
-
-constexpr qsizetype addClamped(qsizetype a, qsizetype b)
-{
-    if (b < 0)
-        return a;
-    return b > std::numeric_limits<qsizetype>::max() - a ? std::numeric_limits<qsizetype>::max()
-                                                         : a + b;
-}
-
-bool isDigit(char c)
-{
-    return c >= '0' && c <= '9';
-}
+using ByteScan::addClamped;
+using ByteScan::isDigit;
 
 // Content-Length = 1*DIGIT (RFC 9110 §8.6). No sign, no whitespace inside, no list. 18 digits
 // always fit in a qint64, so more are rejected rather than risk an overflow.
@@ -242,10 +230,10 @@ Q_ALWAYS_INLINE void RequestHeadParser::fillRequestLine(const char *b, RequestHe
     // in maxHeaderBytes and no "too large" can apply.
     const qsizetype end = std::min(buffer.size(), m_limits.maxHeaderBytes);
 
-    // method SP: no leading empty line, 1 to kMaxMethodBytes tchar.
-    const char *p = skipToken(b, b + std::min(end, kMaxMethodBytes + 1));
+    // method SP: no leading empty line, 1 to MaxMethodBytes tchar.
+    const char *p = skipToken(b, b + std::min(end, MaxMethodBytes + 1));
     qsizetype at = p - b;
-    if (at == 0 || at > kMaxMethodBytes || at >= end || *p != ' ')
+    if (at == 0 || at > MaxMethodBytes || at >= end || *p != ' ')
         return false;
     const qsizetype methodEnd = at;
     const qsizetype targetStart = at + 1;
