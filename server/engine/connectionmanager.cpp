@@ -40,6 +40,9 @@ namespace Berth::Engine {
 namespace {
 
 constexpr int TickMs = 100;
+// The longest a thread sleeps with nothing due: the heartbeat the master's watchdog reads
+// (worker_timeout) comes at least this often, and at least four times per worker_timeout.
+constexpr int IdleTickMs = 1000;
 // 1024 buckets of one tick: the default idle_timeout (75 s) is within one round.
 constexpr int WheelSlots = 1024;
 // How long a thread ahead of its siblings leaves new connections to them (see acceptOne()).
@@ -200,6 +203,9 @@ ConnectionManager::ConnectionManager(const EngineSettings &settings,
         });
     m_tick.setInterval(TickMs);
     connect(&m_tick, &QTimer::timeout, this, &ConnectionManager::tick);
+    // A timer armed for before the tick the thread sleeps until brings the tick back to every
+    // TickMs (scheduleTick()).
+    m_timers.setWakeHook([this] { m_tick.start(TickMs); });
     m_acceptPause.setSingleShot(true);
     connect(&m_acceptPause, &QTimer::timeout, this, &ConnectionManager::resumeAccepting);
     m_sitOut.setSingleShot(true);
@@ -287,6 +293,13 @@ void ConnectionManager::start()
         m_server && m_server->config && m_server->threads == 1 &&
         m_server->config->getInt(QStringLiteral("server"), QStringLiteral("workers")) <= 1;
     m_rotateListeners = m_poller.inDispatcherSet() && !alone;
+    if (m_server && m_server->config) {
+        const qint64 workerTimeoutMs =
+            m_server->config
+                ->getDuration(QStringLiteral("server"), QStringLiteral("worker_timeout"))
+                .count();
+        m_idleTickMs = qBound(qint64(TickMs), workerTimeoutMs / 4, qint64(IdleTickMs));
+    }
     setAccepting(true);
     m_tick.start();
 }
@@ -348,6 +361,11 @@ bool ConnectionManager::acceptOne(const Listener &listener)
             return true;
         }
         m_proxyReaders.push_back(std::move(reader));
+        if (m_timers.isAsleep()) {
+            // Its deadline is checked by the tick, which must not sleep past it.
+            m_timers.stayAwake();
+            m_tick.start(TickMs);
+        }
         return true;
     }
     // The connection takes the peer address from here instead of asking the socket again.
@@ -425,8 +443,12 @@ bool ConnectionManager::aheadOfSibling() const
             continue;
         // A thread that never started, or is stuck in an app, takes no connection: don't wait
         // for it.
+        // An idle sibling beats only every m_idleTickMs (scheduleTick()); one in an app beats
+        // not at all, but says since when it runs the request.
         const qint64 beat = other->heartbeatMs.load(std::memory_order_relaxed);
-        if (beat <= 0 || now - beat > 3 * TickMs)
+        const qint64 busySince = other->requestStartedMs.load(std::memory_order_relaxed);
+        if (beat <= 0 || now - beat > 3 * m_idleTickMs ||
+            (busySince > 0 && now - busySince > 3 * TickMs))
             continue;
         const qint64 theirs = other->counters[Active].load(std::memory_order_relaxed);
         if (mine > theirs + qMax<qint64>(2, theirs / 8))
@@ -690,6 +712,7 @@ void ConnectionManager::tick()
 {
     // Proof of life for the master's watchdog: a thread stuck in an app stops beating.
     Core::ThreadHealth::beat();
+    m_timers.stayAwake(); // what the timers fired below arm is this tick's to schedule
     const qint64 t = readClock();
     m_turnNow = t;
     if (m_turnDepth == 0) {
@@ -708,6 +731,25 @@ void ConnectionManager::tick()
     // Only the connections whose next check is due: none at all, most ticks, for idle ones.
     m_timers.advance(t);
     m_turnNow = -1;
+    scheduleTick(t);
+}
+
+void ConnectionManager::scheduleTick(qint64 now)
+{
+    // Every TickMs while a timer is due within the idle tick (an exchange in flight is checked
+    // every tick) or a PROXY header is awaited; else the thread sleeps until the next deadline,
+    // or the idle tick's heartbeat, whichever comes first: an idle server wakes once a second,
+    // not ten times. An injected clock (tests) always ticks: its time need not pass with ours.
+    qint64 delay = TickMs;
+    if (!m_clock && m_proxyReaders.empty())
+        delay =
+            qBound(qint64(TickMs), m_timers.nextDeadline(now + m_idleTickMs) - now, m_idleTickMs);
+    if (delay > TickMs) {
+        m_timers.sleepUntil(now + delay);
+        m_tick.start(int(delay));
+    } else if (m_tick.interval() != TickMs) {
+        m_tick.start(TickMs);
+    }
 }
 
 void ConnectionManager::beginDrain()

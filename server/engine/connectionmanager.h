@@ -176,6 +176,7 @@ private:
     void rotateListener(int fd); // to the end of the listener's queue of exclusive waiters
     bool aheadOfSibling() const;
     void tick();
+    void scheduleTick(qint64 now); // when the next tick comes: see the definition
     void resumeAccepting();
     void track(Connection *connection);
     bool untrack(Connection *connection);
@@ -222,6 +223,7 @@ private:
     qint64 m_turnNow = -1; // the time of the loop turn in progress, -1 outside one
     TimerWheel m_timers;
     QTimer m_tick;
+    qint64 m_idleTickMs = 1000; // the longest the tick sleeps (a quarter of worker_timeout)
     Poller m_poller;
     QTimer m_acceptPause;
     bool m_rotateListeners = false; // see acceptOne()

@@ -87,6 +87,32 @@ void TimerWheel::arm(Timer &timer, qint64 deadline)
     timer.m_deadline = deadline;
     // A deadline already past goes into the bucket the next advance walks first.
     insertBefore(bucket(std::max(tickOf(deadline, m_resolution), m_tick)), timer);
+    if (Q_UNLIKELY(deadline < m_sleepUntil))
+        wakeEarly();
+}
+
+void TimerWheel::wakeEarly()
+{
+    m_sleepUntil = Awake;
+    if (m_wake)
+        m_wake();
+}
+
+qint64 TimerWheel::nextDeadline(qint64 limit) const
+{
+    qint64 earliest = limit;
+    const qint64 slots = qint64(m_buckets.size());
+    const qint64 last = std::min(tickOf(limit, m_resolution), m_tick + slots - 1);
+    for (qint64 t = m_tick; t <= last; ++t) {
+        const Head &head = m_buckets[size_t(((t % slots) + slots) % slots)];
+        for (const Timer *timer = head.first(); timer != &head; timer = timer->m_next)
+            earliest = std::min(earliest, timer->m_deadline);
+        // A later bucket holds later deadlines only (its own tick's, or rounds after): done once
+        // this one's range holds the earliest so far.
+        if (earliest < (t + 1) * m_resolution)
+            break;
+    }
+    return earliest;
 }
 
 int TimerWheel::advance(qint64 now)

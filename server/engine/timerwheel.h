@@ -5,6 +5,7 @@
 #include <QtGlobal>
 
 #include <functional>
+#include <limits>
 #include <vector>
 
 namespace Berth::Engine {
@@ -84,6 +85,18 @@ public:
     // that is swapped (tests inject one). O(timers).
     void rebase(qint64 now);
 
+    // The earliest deadline among the timers armed for no later than limit, else limit: how long
+    // an owner that advances the wheel only when there is something to do may sleep. Walks the
+    // buckets from the last advance on, until one holds a deadline (at most every bucket once).
+    qint64 nextDeadline(qint64 limit) const;
+    // An owner that will not advance the wheel before time (it sleeps until then) is told of a
+    // timer armed for earlier: arm() calls the wake hook, once, and the wheel is awake after it
+    // (every deadline accepted silently) until the next sleepUntil(). Awake is the default.
+    void sleepUntil(qint64 time) { m_sleepUntil = time; }
+    void stayAwake() { m_sleepUntil = Awake; }
+    bool isAsleep() const { return m_sleepUntil != Awake; }
+    void setWakeHook(std::function<void()> wake) { m_wake = std::move(wake); }
+
     qint64 resolution() const { return m_resolution; }
     // Armed timers (walks every bucket: for tests and diagnostics).
     int count() const;
@@ -120,7 +133,12 @@ private:
     Head &bucket(qint64 tick) { return m_buckets[size_t(tick % qint64(m_buckets.size()))]; }
     static void insertBefore(Timer &position, Timer &timer);
 
+    static constexpr qint64 Awake = std::numeric_limits<qint64>::min();
+    Q_DECL_COLD_FUNCTION void wakeEarly();
+
     std::function<qint64()> m_clock;
+    std::function<void()> m_wake;
+    qint64 m_sleepUntil = Awake; // arming for earlier than this calls m_wake
     qint64 m_resolution;
     qint64 m_tick; // the bucket of the last advance, walked again by the next one
     std::vector<Head> m_buckets;

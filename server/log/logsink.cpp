@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <mutex>
+#include <pthread.h>
 #include <thread>
 #include <unistd.h>
 #include <unordered_map>
@@ -126,6 +127,11 @@ struct LogSink::State
     std::atomic<int> syslogPriority{-1};
     std::atomic<SyslogClient *> syslog{nullptr};
     std::atomic<qsizetype> eagerBytes{DefaultEagerBytes};
+    // The writer sleeps without a deadline until a line comes (it wrote nothing for a whole
+    // interval): an idle process does not wake ten times a second per sink. Read by every
+    // append (relaxed: see run() for why that is enough), written only when the writer parks
+    // and when the first line after that wakes it.
+    std::atomic<bool> parked{false};
 
     std::mutex reporterMutex;
     DropReporter reporter;
@@ -133,6 +139,8 @@ struct LogSink::State
     std::thread writer;
 
     void run(const LogSink *sink);
+    // Wakes a parked writer (a line came); it writes that line one interval later, as any.
+    void unpark();
     // Takes every thread's pending lines; *lines gets how many lines were ever taken.
     QByteArray collect(quint64 *lines);
     // Lines appended so far by every thread (mutex held).
@@ -192,12 +200,38 @@ QByteArray LogSink::State::collect(quint64 *lines)
     return batch;
 }
 
+void LogSink::State::unpark()
+{
+    {
+        std::lock_guard lock(mutex);
+        if (!parked.load(std::memory_order_relaxed))
+            return; // another thread's line woke it first
+        parked.store(false, std::memory_order_relaxed);
+    }
+    wake.notify_one();
+}
+
 void LogSink::State::run(const LogSink *sink)
 {
+    bool idle = false; // the last round found nothing to write
     for (;;) {
         bool stop = false;
         {
             std::unique_lock lock(mutex);
+            if (idle && !wakeRequested && !stopping) {
+                // Parked is published before the lines are counted, each buffer under its
+                // lock. An append counts its line under that lock and reads parked after it:
+                // either the count below sees the line (no sleep), or the append's lock came
+                // after ours, so it sees parked set and wakes the writer. A buffer added later
+                // is added under `mutex`, after the wait released it: the same holds.
+                parked.store(true, std::memory_order_relaxed);
+                if (appendedLocked() == written) {
+                    wake.wait(lock, [this] {
+                        return wakeRequested || stopping || !parked.load(std::memory_order_relaxed);
+                    });
+                }
+                parked.store(false, std::memory_order_relaxed);
+            }
             wake.wait_for(lock, WriteInterval, [this] { return wakeRequested || stopping; });
             wakeRequested = false;
             stop = stopping;
@@ -248,6 +282,7 @@ void LogSink::State::run(const LogSink *sink)
         }
         if (stop)
             return;
+        idle = batch.isEmpty();
     }
 }
 
@@ -255,7 +290,13 @@ LogSink::LogSink(const QString &path)
     : m_path(path)
     , m_state(std::make_shared<State>())
 {
-    m_state->writer = std::thread([state = m_state, this] { state->run(this); });
+    m_state->writer = std::thread([state = m_state, this] {
+#ifdef Q_OS_LINUX
+        // Named for top -H and the like (and the tests that count its wake-ups).
+        pthread_setname_np(pthread_self(), "berth-log");
+#endif
+        state->run(this);
+    });
 }
 
 LogSink::~LogSink()
@@ -406,6 +447,13 @@ void LogSink::appendFormatted(qsizetype maxBytes, LineFormatter format, const vo
     }
     if (eager)
         flush();
+    else if (Q_UNLIKELY(m_state->parked.load(std::memory_order_relaxed)))
+        m_state->unpark();
+}
+
+bool LogSink::isWriterParked() const
+{
+    return m_state->parked.load(std::memory_order_relaxed);
 }
 
 void LogSink::flush()

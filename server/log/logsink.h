@@ -13,10 +13,11 @@ class SyslogClient;
 // An append-only log destination shared by every thread: a file opened with O_APPEND, or
 // stderr. Serving threads never wait on it: append() copies the line into a buffer of the
 // calling thread's own, and a writer thread of the sink's own collects the buffers and writes
-// them (every 100 ms, or sooner when much is pending). A sink that stops taking data (a full
-// disk on a blocking device, a pipe nobody reads) stalls only its writer: lines beyond a bound
-// held in memory are dropped and counted, and once the sink moves again the drop reporter says
-// how many were lost (server.log: "dropped N log lines: sink stalled").
+// them (every 100 ms, or sooner when much is pending; a writer with nothing to write sleeps
+// until the next line comes, so an idle sink costs no wake-ups). A sink that stops taking data
+// (a full disk on a blocking device, a pipe nobody reads) stalls only its writer: lines beyond
+// a bound held in memory are dropped and counted, and once the sink moves again the drop
+// reporter says how many were lost (server.log: "dropped N log lines: sink stalled").
 class LogSink
 {
 public:
@@ -68,6 +69,10 @@ public:
 
     // A thread's buffer for one sink holds at most this many bytes; lines beyond are dropped.
     static constexpr qsizetype MaxPendingBytes = 1024 * 1024;
+
+    // True while the writer sleeps with no deadline: a whole interval passed without a line,
+    // and none came since (the next one wakes it). For tests and diagnostics.
+    bool isWriterParked() const;
 
 private:
     struct State;

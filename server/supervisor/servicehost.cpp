@@ -186,17 +186,18 @@ bool ServiceHost::start(QStringList *errors)
 {
     auto *pipe = new Core::SignalPipe({SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1}, this);
     connect(pipe, &Core::SignalPipe::received, this, &ServiceHost::onSignal);
-    connect(&m_logFlush, &QTimer::timeout, this, [] { Log::Logging::flushAll(); });
-    m_logFlush.start(100);
+    // The log sinks write on their own (log/logsink.h): no timer here wakes the process for them.
     if (m_inProcess) {
-        // No master: this process makes the TLS ticket keys (runtime/ticketkeys.h).
+        // No master: this process makes the TLS ticket keys (runtime/ticketkeys.h), checked
+        // once a second as the master does (the shortest rotation is a second).
         const qint64 rotationMs =
             m_config.getDuration(QStringLiteral("tls"), QStringLiteral("ssl_ticket_key_rotation"))
                 .count();
-        connect(&m_logFlush, &QTimer::timeout, this, [rotationMs] {
+        connect(&m_ticketRotation, &QTimer::timeout, this, [rotationMs] {
             Core::TicketKeyRing::instance()->rotateIfDue(Core::monotonicMs(),
                                                          qMax<qint64>(1000, rotationMs));
         });
+        m_ticketRotation.start(1000);
     }
     for (auto &service : m_services) {
         connect(service.get(), &Service::drained, this, &ServiceHost::onDrained,

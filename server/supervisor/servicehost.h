@@ -57,7 +57,7 @@ private:
     int m_readyFd = -1;
     int m_starterFd = -1;
     bool m_finished = false;
-    QTimer m_logFlush;
+    QTimer m_ticketRotation; // in-process only: no master rotates the TLS ticket keys
 
 Q_SIGNALS:
     void finished();

@@ -134,8 +134,6 @@ bool Supervisor::prepare()
 void Supervisor::start()
 {
     installSignalHandlers();
-    connect(&m_logFlush, &QTimer::timeout, this, [] { Log::Logging::flushAll(); });
-    m_logFlush.start(100);
     connect(&m_healthTimer, &QTimer::timeout, this, &Supervisor::checkHealth);
     m_healthTimer.start(1000);
     if (!m_pidFile.isEmpty()) {

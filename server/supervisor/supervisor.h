@@ -183,7 +183,6 @@ private:
     QElapsedTimer m_clock;
     QTimer m_stopDeadline;
     QTimer m_healthTimer;
-    QTimer m_logFlush;
     ControlChannel *m_control = nullptr;
     BroadcastRelay *m_relay = nullptr;
     QHash<quint64, Forward> m_forwards;

@@ -44,6 +44,8 @@ private Q_SLOTS:
     void theClockIsTheOwnersOrMonotonic();
     void aRegisteredWheelIsTheThreadsUntilDestroyed();
     void aThreadWithoutOneGetsAWheelThatAdvancesItself();
+    void nextDeadlineIsTheEarliestWithinTheLimit();
+    void armingBeforeTheSleepWakesTheOwnerOnce();
 };
 
 void TestTimerWheel::firesAtTheFirstAdvancePastItsDeadline()
@@ -231,6 +233,58 @@ void TestTimerWheel::aThreadWithoutOneGetsAWheelThatAdvancesItself()
     TimerWheel::forCurrentThread().arm(p, wheel.now() + 10);
     TimerWheel::forCurrentThread();
     QTRY_COMPARE_WITH_TIMEOUT(p.firedAt.size(), size_t(2), 2000);
+}
+
+void TestTimerWheel::nextDeadlineIsTheEarliestWithinTheLimit()
+{
+    // Span 8 x 100 ms: the far timer shares a bucket with near deadlines and must not count.
+    TimerWheel wheel(100, 8, 1000);
+    QCOMPARE(wheel.nextDeadline(2000), 2000); // nothing armed: the limit
+    Probe far, later, sooner;
+    wheel.arm(far, 1000 + 8 * 100 * 5 + 30); // five rounds on, in the bucket of 1030
+    QCOMPARE(wheel.nextDeadline(1900), 1900);
+    wheel.arm(later, 1730);
+    wheel.arm(sooner, 1450);
+    QCOMPARE(wheel.nextDeadline(1900), 1450);
+    QCOMPARE(wheel.nextDeadline(1400), 1400); // beyond the limit: the limit
+    TimerWheel::disarm(sooner);
+    QCOMPARE(wheel.nextDeadline(1900), 1730);
+    // A deadline already past is the earliest: it fires on the next advance.
+    Probe past;
+    wheel.advance(1200);
+    wheel.arm(past, 900);
+    QCOMPARE(wheel.nextDeadline(1900), 900);
+    QCOMPARE(wheel.advance(1210), 1);
+    QCOMPARE(wheel.nextDeadline(1900), 1730);
+    // A limit beyond the span walks every bucket once, rounds included.
+    QCOMPARE(wheel.nextDeadline(100'000), 1730);
+    TimerWheel::disarm(later);
+    QCOMPARE(wheel.nextDeadline(100'000), 1000 + 8 * 100 * 5 + 30);
+}
+
+void TestTimerWheel::armingBeforeTheSleepWakesTheOwnerOnce()
+{
+    TimerWheel wheel(100, 64, 0);
+    int woken = 0;
+    wheel.setWakeHook([&woken] { ++woken; });
+    Probe a, b, c;
+    wheel.arm(a, 50); // awake: no hook
+    QCOMPARE(woken, 0);
+    QVERIFY(!wheel.isAsleep());
+    wheel.sleepUntil(1000);
+    QVERIFY(wheel.isAsleep());
+    wheel.arm(b, 1000); // at the wake-up itself: nothing to say
+    wheel.arm(b, 5000);
+    QCOMPARE(woken, 0);
+    wheel.arm(c, 400);
+    QCOMPARE(woken, 1);
+    QVERIFY(!wheel.isAsleep());
+    wheel.arm(c, 300); // awake again: told once
+    QCOMPARE(woken, 1);
+    wheel.sleepUntil(1000);
+    wheel.stayAwake();
+    wheel.arm(c, 200);
+    QCOMPARE(woken, 1);
 }
 
 QTEST_GUILESS_MAIN(TestTimerWheel)

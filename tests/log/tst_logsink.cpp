@@ -4,6 +4,7 @@
 #include "log/logsink.h"
 #include "log/requestlogline.h"
 
+#include <QDir>
 #include <QElapsedTimer>
 #include <QFile>
 #include <QTemporaryDir>
@@ -18,6 +19,36 @@
 using namespace Berth;
 using Log::LogSink;
 
+namespace {
+
+QByteArray fileText(const QString &path)
+{
+    QFile file(path);
+    return file.open(QIODevice::ReadOnly) ? file.readAll() : QByteArray();
+}
+
+// Voluntary context switches (sleeps) of the process's sink writer threads ("berth-log"),
+// summed; -1 when there is not exactly one.
+qint64 writerSleeps()
+{
+    qint64 sleeps = -1;
+    int writers = 0;
+    const QDir tasks(QStringLiteral("/proc/self/task"));
+    for (const QString &tid : tasks.entryList(QDir::Dirs | QDir::NoDotAndDotDot)) {
+        if (fileText(tasks.filePath(tid + QStringLiteral("/comm"))).trimmed() != "berth-log")
+            continue;
+        ++writers;
+        for (const QByteArray &line :
+             fileText(tasks.filePath(tid + QStringLiteral("/status"))).split('\n')) {
+            if (line.startsWith("voluntary_ctxt_switches:"))
+                sleeps = line.mid(line.indexOf(':') + 1).trimmed().toLongLong();
+        }
+    }
+    return writers == 1 ? sleeps : -1;
+}
+
+} // namespace
+
 class tst_LogSink : public QObject
 {
     Q_OBJECT
@@ -30,6 +61,7 @@ private Q_SLOTS:
     void endedThreadsLinesStayCounted();
     void formattedLinesKeepTheirOrderAcrossBlocks();
     void formattedLineIsBoundedByWhatItWrote();
+    void anIdleWriterSleepsUntilTheNextLine();
 };
 
 void tst_LogSink::linesFromManyThreadsArriveWhole()
@@ -252,6 +284,27 @@ void tst_LogSink::formattedLineIsBoundedByWhatItWrote()
     QFile file(path);
     QVERIFY(file.open(QIODevice::ReadOnly));
     QCOMPARE(file.readAll(), QByteArray("zzzzz\n"));
+}
+
+void tst_LogSink::anIdleWriterSleepsUntilTheNextLine()
+{
+    // An idle server must not wake ten times a second per log: once an interval passes without
+    // a line the writer sleeps with no deadline, and the next line still reaches the file within
+    // an interval, without anyone calling flush().
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("idle.log"));
+    LogSink sink(path);
+    QVERIFY(sink.open());
+    sink.append("first");
+    QTRY_COMPARE(fileText(path), QByteArray("first\n"));
+    QTRY_VERIFY(sink.isWriterParked());
+    const qint64 before = writerSleeps();
+    QVERIFY(before >= 0);
+    QTest::qWait(450); // four write intervals and more
+    QCOMPARE(writerSleeps(), before);
+    QVERIFY(sink.isWriterParked());
+    sink.append("second");
+    QTRY_COMPARE_WITH_TIMEOUT(fileText(path), QByteArray("first\nsecond\n"), 1000);
 }
 
 QTEST_GUILESS_MAIN(tst_LogSink)
