@@ -4,6 +4,7 @@
 #include "runtime/sharedstate.h"
 #include "runtime/statsregistry.h"
 #include "runtime/workerhealth.h"
+#include "sharedstatefixture.h"
 
 #include <QRegularExpression>
 #include <QtTest>
@@ -25,15 +26,6 @@ using Core::StatType;
 using Core::WorkerState;
 
 namespace {
-
-std::unique_ptr<SharedState> makeShared(int slots, int threads)
-{
-    QString error;
-    auto shared = SharedState::create(slots, threads, &error);
-    if (!shared)
-        qWarning() << error;
-    return shared;
-}
 
 void setState(Core::WorkerSlot *slot, WorkerState state)
 {

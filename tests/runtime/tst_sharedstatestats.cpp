@@ -3,6 +3,7 @@
 #include "runtime/sharedstate.h"
 #include "runtime/statsregistry.h"
 #include "runtime/workerhealth.h"
+#include "sharedstatefixture.h"
 
 #include <QtTest>
 
@@ -13,18 +14,7 @@ using Core::SharedState;
 using Core::StatsRegistry;
 using Core::StatType;
 
-namespace {
-
-std::unique_ptr<SharedState> makeShared(int slots, int threads)
-{
-    QString error;
-    auto shared = SharedState::create(slots, threads, &error);
-    if (!shared)
-        qWarning() << error;
-    return shared;
-}
-
-} // namespace
+namespace {} // namespace
 
 class TestSharedStateStats : public QObject
 {
