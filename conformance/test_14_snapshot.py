@@ -137,3 +137,19 @@ def test_control_socket_is_owner_only(berth_server, tmp_path):
     assert stat.S_IMODE(mode) == 0o600
     srv.stop()
     assert not sock.exists()
+
+
+def test_once_reload_answers_no_new_connection_reaches_the_old_generation(berth_server, tmp_path):
+    # `berthd reload` (and the admin API's apply and rollback) answers only once the old
+    # generation's workers have left the shared listeners: the next connection meets the new
+    # configuration, never a draining worker with the old one.
+    srv = berth_server(config(tmp_path), env=ENV)
+    with_b = srv.conf_path.read_text().replace("/a = hb", "/a = hb\n/b = hb")
+    without_b = srv.conf_path.read_text()
+    for round_ in range(6):
+        text, expected = (with_b, 200) if round_ % 2 == 0 else (without_b, 404)
+        srv.conf_path.write_text(text)
+        reload = berth.run_cli("reload", "-c", str(srv.conf_path), env=ENV, timeout=20)
+        assert reload.returncode == 0, reload
+        seen = [srv.request("GET", "/b").status for _ in range(12)]
+        assert seen == [expected] * 12, (round_, seen)

@@ -44,6 +44,9 @@ void EventLoopThread::run()
         manager.beginDrain();
     exec();
     m_manager.store(nullptr);
+    // A drain posted just before the loop ended was dropped with the manager's events: the
+    // thread accepts nothing from here on all the same.
+    markStoppedAccepting();
     manager.closeAll();
     ThreadHealth::detach();
 }
@@ -51,9 +54,25 @@ void EventLoopThread::run()
 void EventLoopThread::beginDrain()
 {
     m_drainRequested.store(true);
-    if (Engine::ConnectionManager *manager = m_manager.load())
-        QMetaObject::invokeMethod(
-            manager, [manager] { manager->beginDrain(); }, Qt::QueuedConnection);
+    Engine::ConnectionManager *manager = m_manager.load();
+    if (!manager) {
+        // Not built yet (run() drains it before its loop could accept anything) or gone.
+        markStoppedAccepting();
+        return;
+    }
+    QMetaObject::invokeMethod(
+        manager,
+        [this, manager] {
+            manager->beginDrain();
+            markStoppedAccepting();
+        },
+        Qt::QueuedConnection);
+}
+
+void EventLoopThread::markStoppedAccepting()
+{
+    if (!m_stoppedAccepting.exchange(true))
+        Q_EMIT stoppedAccepting();
 }
 
 void EventLoopThread::closeAll()

@@ -32,8 +32,13 @@ public:
     // Both are safe to call from any thread.
     void beginDrain();
     void closeAll();
+    // Whether this thread has left the shared listeners for good (after beginDrain(), or once
+    // its loop ended): no new connection reaches it.
+    bool hasStoppedAccepting() const { return m_stoppedAccepting.load(); }
 
 Q_SIGNALS:
+    // Emitted once, from whichever thread saw it happen (connect queued).
+    void stoppedAccepting();
     void drained();
 
 protected:
@@ -47,6 +52,9 @@ private:
     int m_threadIndex;
     std::atomic<Engine::ConnectionManager *> m_manager{nullptr};
     std::atomic<bool> m_drainRequested{false};
+    std::atomic<bool> m_stoppedAccepting{false};
+
+    void markStoppedAccepting();
 };
 
 } // namespace Berth::Core

@@ -81,11 +81,19 @@ public:
         answer(false, {QStringLiteral("%1: not a request this service takes").arg(verb)});
     }
 
+    // Whether new connections may still reach this service after drain(): a service on shared
+    // listening sockets says true until every thread of it has left them, and emits
+    // stoppedAccepting() then. The host tells the master, and a reload answers only once the old
+    // generation takes no new connection (so the next request meets the new configuration).
+    // A service without listeners never accepts.
+    virtual bool isAccepting() const { return false; }
+
     bool isReady() const { return m_ready; }
     bool isDrained() const { return m_drained; }
 
 Q_SIGNALS:
     void ready();
+    void stoppedAccepting();
     void drained();
 
 protected:

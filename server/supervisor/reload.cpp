@@ -14,7 +14,9 @@
 #include "supervisor.h"
 
 #include <QLoggingCategory>
+#include <QTimer>
 
+#include <algorithm>
 #include <csignal>
 #include <utility>
 
@@ -245,11 +247,42 @@ void Supervisor::commitReload()
     qCInfo(lcMaster) << "reload complete: generation" << generation << "serving";
     Core::notifySystemd("READY=1");
     const QString hash = QString::fromLatin1(m_snapshots.value(generation).hash());
-    for (ControlReply &reply : pending->waiters)
-        reply.finish({QStringLiteral("reload complete: generation %1 serving (sha256 %2)")
-                          .arg(generation)
-                          .arg(hash)},
-                     true);
+    // The answer waits for the retired children to leave the listeners (answerRetirements()).
+    Retirement retirement;
+    for (const Child &c : std::as_const(m_children)) {
+        if (c.stopping && !c.quiesced)
+            retirement.pids.insert(c.pid);
+    }
+    retirement.waiters = pending->waiters;
+    retirement.lines = {QStringLiteral("reload complete: generation %1 serving (sha256 %2)")
+                            .arg(generation)
+                            .arg(hash)};
+    retirement.deadlineMs = m_clock.elapsed() + RetireWaitMs;
+    m_retirements.push_back(std::move(retirement));
+    QTimer::singleShot(int(RetireWaitMs), this, &Supervisor::answerRetirements);
+    answerRetirements();
+}
+
+void Supervisor::answerRetirements()
+{
+    const qint64 now = m_clock.elapsed();
+    for (auto it = m_retirements.begin(); it != m_retirements.end();) {
+        const bool left = std::all_of(it->pids.cbegin(), it->pids.cend(), [this](pid_t pid) {
+            const auto child = m_children.constFind(pid);
+            return child == m_children.cend() || child->quiesced;
+        });
+        if (!left && now < it->deadlineMs) {
+            ++it;
+            continue;
+        }
+        if (!left)
+            qCWarning(lcMaster) << "reload: answering before every retired child left the "
+                                   "listeners (none said so within"
+                                << RetireWaitMs << "ms)";
+        for (ControlReply &reply : it->waiters)
+            reply.finish(it->lines, true);
+        it = m_retirements.erase(it);
+    }
 }
 
 void Supervisor::failReload(const QString &why)

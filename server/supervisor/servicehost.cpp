@@ -203,6 +203,8 @@ bool ServiceHost::start(QStringList *errors)
         connect(service.get(), &Service::drained, this, &ServiceHost::onDrained,
                 Qt::QueuedConnection);
         connect(service.get(), &Service::ready, this, &ServiceHost::onReady, Qt::QueuedConnection);
+        connect(service.get(), &Service::stoppedAccepting, this, &ServiceHost::onStoppedAccepting,
+                Qt::QueuedConnection);
         if (!service->start(errors))
             return false;
     }
@@ -218,13 +220,29 @@ void ServiceHost::onReady()
             return;
     }
     // Tell the master this child serves (a reload retires the previous generation only then).
+    // The pipe stays open for the 'Q' of onStoppedAccepting().
+    if (m_readyFd > 2 && !m_draining && !m_toldReady) [[maybe_unused]]
+        ssize_t n = ::write(m_readyFd, "R", 1);
+    m_toldReady = true;
+    Core::reportToStarter(m_starterFd, QStringLiteral("OK"));
+    m_starterFd = -1;
+}
+
+void ServiceHost::onStoppedAccepting()
+{
+    if (!m_draining)
+        return;
+    for (const auto &service : m_services) {
+        if (service->isAccepting())
+            return;
+    }
+    // Tell the master no new connection reaches this child: a reload answers only then, so the
+    // operator's next request meets the new generation.
     if (m_readyFd > 2) {
-        [[maybe_unused]] ssize_t n = ::write(m_readyFd, "R", 1);
+        [[maybe_unused]] ssize_t n = ::write(m_readyFd, "Q", 1);
         ::close(m_readyFd);
         m_readyFd = -1;
     }
-    Core::reportToStarter(m_starterFd, QStringLiteral("OK"));
-    m_starterFd = -1;
 }
 
 void ServiceHost::onControlRequest(const QByteArray &payload)
@@ -252,8 +270,10 @@ void ServiceHost::onSignal(int signo)
         qCInfo(lcHost) << "SIGTERM: graceful stop";
         if (m_inProcess && m_shared)
             m_shared->markServerStopping(); // this process is the server
+        m_draining = true;
         for (auto &service : m_services)
             service->drain();
+        onStoppedAccepting(); // services without listeners
         break;
     case SIGINT:
     case SIGQUIT:
@@ -293,6 +313,8 @@ void ServiceHost::onDrained()
         if (!service->isDrained())
             return;
     }
+    m_draining = true; // a service may end on its own (max_requests)
+    onStoppedAccepting();
     m_finished = true;
     if (m_inProcess && !m_pidFile.isEmpty() && Core::readPidFile(m_pidFile) == ::getpid())
         QFile::remove(m_pidFile);

@@ -26,7 +26,8 @@ namespace Berth::Supervisor {
 // drained. Two uses:
 //
 // - a child of the supervisor (`berthd child --service KIND --name NAME`): one service, built
-//   from the snapshot the master passed; it tells the master when it is ready;
+//   from the snapshot the master passed; it tells the master when it is ready ('R' on the
+//   readiness pipe) and, once draining, when it takes no new connection any more ('Q');
 // - `workers = 0`: every configured service in the one process, which reads and validates the
 //   files itself, writes the pid file and drops privileges.
 class ServiceHost final : public QObject
@@ -44,6 +45,7 @@ private:
     void onSignal(int signo);
     void onDrained();
     void onReady();
+    void onStoppedAccepting();
     // A control request the master relayed on the broadcast channel (BusWire).
     void onControlRequest(const QByteArray &payload);
 
@@ -54,8 +56,10 @@ private:
     std::unique_ptr<Core::BroadcastBus> m_bus;   // likewise
     std::vector<std::unique_ptr<Service>> m_services;
     QString m_pidFile;
-    int m_readyFd = -1;
+    int m_readyFd = -1; // the readiness pipe, open until 'Q' is written
     int m_starterFd = -1;
+    bool m_toldReady = false;
+    bool m_draining = false;
     bool m_finished = false;
     QTimer m_ticketRotation; // in-process only: no master rotates the TLS ticket keys
 

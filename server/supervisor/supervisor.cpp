@@ -366,7 +366,7 @@ void Supervisor::spawn(const QString &key, int index, int generation)
     child.readyNotifier = new QSocketNotifier(child.readyFd, QSocketNotifier::Read, this);
     const pid_t pid = child.pid;
     connect(child.readyNotifier, &QSocketNotifier::activated, this,
-            [this, pid] { onChildReady(pid); });
+            [this, pid] { onChildReadiness(pid); });
     m_children.insert(pid, child);
     qCInfo(lcMaster).noquote() << QStringLiteral("%1 started (pid %2, generation %3)")
                                       .arg(childLabel(child))
@@ -374,24 +374,42 @@ void Supervisor::spawn(const QString &key, int index, int generation)
                                       .arg(generation);
 }
 
-void Supervisor::onChildReady(pid_t pid)
+void Supervisor::onChildReadiness(pid_t pid)
 {
     auto it = m_children.find(pid);
     if (it == m_children.end())
         return;
-    char byte = 0;
-    const ssize_t n = ::read(it->readyFd, &byte, 1);
-    it->readyNotifier->setEnabled(false);
-    it->readyNotifier->deleteLater();
-    it->readyNotifier = nullptr;
-    ::close(it->readyFd);
-    it->readyFd = -1;
-    if (n != 1)
-        return; // it exited before it was ready: reapChildren deals with it
-    it->ready = true;
-    if (m_pending && it->generation == m_pending->generation)
-        checkReloadComplete();
-    reportReady();
+    // 'R': it serves. 'Q': draining, it takes no new connection. End of file: it exited (before
+    // it was ready, or while draining: reapChildren deals with it).
+    char bytes[8];
+    const ssize_t n = ::read(it->readyFd, bytes, sizeof bytes);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    const QByteArrayView said(bytes, qMax<qsizetype>(n, 0));
+    const bool becameReady = !it->ready && said.contains('R');
+    it->ready = it->ready || becameReady;
+    if (n <= 0 || said.contains('Q')) {
+        it->quiesced = true;
+        closeReadiness(*it);
+    }
+    if (becameReady) {
+        if (m_pending && it->generation == m_pending->generation)
+            checkReloadComplete();
+        reportReady();
+    }
+    answerRetirements();
+}
+
+void Supervisor::closeReadiness(Child &child)
+{
+    if (child.readyNotifier) {
+        child.readyNotifier->setEnabled(false);
+        child.readyNotifier->deleteLater();
+        child.readyNotifier = nullptr;
+    }
+    if (child.readyFd >= 0)
+        ::close(child.readyFd);
+    child.readyFd = -1;
 }
 
 void Supervisor::reportReady()
@@ -436,14 +454,10 @@ void Supervisor::onChildExit(pid_t pid, int status)
     auto it = m_children.find(pid);
     if (it == m_children.end())
         return;
+    closeReadiness(*it);
     const Child child = *it;
     m_children.erase(it);
-    if (child.readyNotifier) {
-        child.readyNotifier->setEnabled(false);
-        child.readyNotifier->deleteLater();
-    }
-    if (child.readyFd >= 0)
-        ::close(child.readyFd);
+    answerRetirements();
     forwardGone(child.busChannel,
                 QStringLiteral("%1 (pid %2) exited").arg(childLabel(child)).arg(pid));
     m_relay->close(child.busChannel);

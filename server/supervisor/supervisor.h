@@ -79,6 +79,7 @@ private:
         qint64 startedMs = 0;
         bool ready = false;
         bool stopping = false;
+        bool quiesced = false; // draining, it takes no new connection ('Q', or its pipe closed)
         int readyFd = -1;
         QSocketNotifier *readyNotifier = nullptr;
         int busChannel = 0; // BroadcastRelay channel id, 0: none
@@ -95,6 +96,17 @@ private:
         QString canaryKey;   // the HTTP group, while the canary waits for its verdict
         pid_t canaryPid = 0; // set once it is ready
     };
+    // A committed reload's answer, held until the children it retired take no new connection
+    // (their 'Q', their exit, or RetireWaitMs): whoever asked for the reload then reaches the
+    // new generation with their next connection.
+    struct Retirement
+    {
+        QSet<pid_t> pids;
+        QList<ControlReply> waiters;
+        QStringList lines;
+        qint64 deadlineMs = 0;
+    };
+    static constexpr qint64 RetireWaitMs = 3'000;
 
     // A control request forwarded to the children of one group (`service KIND:NAME VERB ...`),
     // answered once every child answered, left or timed out.
@@ -124,13 +136,15 @@ private:
     void spawn(const QString &key, int index, int generation);
     void scheduleRespawn(const Child &child, qint64 delayMs);
     void markFailed(Group &group, const Child &child, int status);
-    void onChildReady(pid_t pid);
+    void onChildReadiness(pid_t pid);
+    void closeReadiness(Child &child);
     void reload(ControlReply *reply, bool canary = false);
     void commitCanary(ControlReply reply);
     void abortCanary(ControlReply reply);
     void spawnPending(bool skipCanary);
     void checkReloadComplete();
     void commitReload();
+    void answerRetirements();
     void failReload(const QString &why);
     void restartGroup(const QString &key);
     // servicecontrol.cpp
@@ -172,6 +186,7 @@ private:
     int m_generation = 1;
     int m_lastGeneration = 1;
     std::unique_ptr<PendingReload> m_pending;
+    std::vector<Retirement> m_retirements;
     bool m_stopping = false;
     // USR2: the new master being started, the pipe it answers through.
     pid_t m_upgradePid = 0;

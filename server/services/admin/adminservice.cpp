@@ -287,6 +287,8 @@ bool AdminService::start(QStringList *errors)
             markDrained();
         },
         Qt::QueuedConnection);
+    connect(m_thread.get(), &Core::EventLoopThread::stoppedAccepting, this,
+            &AdminService::stoppedAccepting, Qt::QueuedConnection);
     m_thread->start();
     qCInfo(lcAdminService).noquote()
         << u"admin API (pid %1) on %2, tokens in %3"_s.arg(QCoreApplication::applicationPid())
@@ -318,6 +320,11 @@ void AdminService::stopNow()
         m_thread->wait();
     }
     markDrained();
+}
+
+bool AdminService::isAccepting() const
+{
+    return m_thread && !isDrained() && !m_thread->hasStoppedAccepting();
 }
 
 QStringList AdminService::statNames() const

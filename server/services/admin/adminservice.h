@@ -37,6 +37,7 @@ public:
     bool start(QStringList *errors) override;
     void drain() override;
     void stopNow() override;
+    bool isAccepting() const override;
     QStringList statNames() const override;
 
 private:

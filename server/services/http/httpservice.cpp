@@ -57,6 +57,7 @@ bool HttpService::prepare(QStringList *errors)
         return false;
     }
     connect(m_server.get(), &Core::Server::stopped, this, [this] { markDrained(); });
+    connect(m_server.get(), &Core::Server::stoppedAccepting, this, &HttpService::stoppedAccepting);
     return true;
 }
 
@@ -79,6 +80,11 @@ void HttpService::drain()
 void HttpService::stopNow()
 {
     m_server->stopNow();
+}
+
+bool HttpService::isAccepting() const
+{
+    return m_server && m_server->isAccepting();
 }
 
 void HttpService::hangup()

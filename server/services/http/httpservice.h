@@ -29,6 +29,7 @@ public:
     void drain() override;
     void stopNow() override;
     void hangup() override;
+    bool isAccepting() const override;
     QStringList statNames() const override;
 
 private:

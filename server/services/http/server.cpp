@@ -229,6 +229,8 @@ bool Server::start(QString *error)
                     finishStop();
             },
             Qt::QueuedConnection);
+        connect(thread.get(), &EventLoopThread::stoppedAccepting, this,
+                &Server::onThreadStoppedAccepting, Qt::QueuedConnection);
         thread->start();
         m_threads.push_back(std::move(thread));
     }
@@ -297,6 +299,28 @@ void Server::stopGracefully()
     m_gracefulDeadline.start(int(qMin<qint64>(m_gracefulTimeoutMs, INT_MAX)));
     for (auto &thread : m_threads)
         thread->beginDrain();
+    onThreadStoppedAccepting(); // no thread at all
+}
+
+bool Server::isAccepting() const
+{
+    if (m_finished)
+        return false;
+    if (!m_stopping)
+        return true;
+    for (const auto &thread : m_threads) {
+        if (!thread->hasStoppedAccepting())
+            return true;
+    }
+    return false;
+}
+
+void Server::onThreadStoppedAccepting()
+{
+    if (m_reportedStoppedAccepting || isAccepting())
+        return;
+    m_reportedStoppedAccepting = true;
+    Q_EMIT stoppedAccepting();
 }
 
 void Server::stopNow()
@@ -316,6 +340,7 @@ void Server::finishStop()
         thread->wait();
     }
     m_threads.clear();
+    onThreadStoppedAccepting();
     qCInfo(lcServer) << "stopped";
     Log::Logging::flushAll();
     Q_EMIT stopped();

@@ -67,6 +67,9 @@ public:
     void stopGracefully();
     // INT/QUIT: close everything now.
     void stopNow();
+    // Whether new connections may still reach a thread of this server: true until every
+    // thread has left the shared listeners after stopGracefully() (or stopped).
+    bool isAccepting() const;
     // Single-process SIGHUP: new connections get the certificates config names.
     void reloadCertificates(const Config::Config &config);
 
@@ -74,11 +77,14 @@ public:
     ServerContext &context() { return m_context; }
 
 Q_SIGNALS:
+    // Once, when isAccepting() turns false.
+    void stoppedAccepting();
     void stopped();
 
 private:
     void finishStop();
     void startWorkerDuties();
+    void onThreadStoppedAccepting();
 
     Config::Config m_config;
     Role m_role;
@@ -97,6 +103,7 @@ private:
     int m_threadsDrained = 0;
     bool m_stopping = false;
     bool m_finished = false;
+    bool m_reportedStoppedAccepting = false;
     qint64 m_maxRequests = 0;
     qint64 m_requestsAtStart = 0;
     QTimer m_recycleCheck;

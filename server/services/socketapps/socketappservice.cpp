@@ -214,8 +214,18 @@ void SocketAppService::drain()
     if (m_stopping)
         return;
     m_stopping = true;
-    for (const auto &loop : m_loops)
-        QMetaObject::invokeMethod(loop.get(), &SocketLoop::beginDrain, Qt::QueuedConnection);
+    for (const auto &loop : m_loops) {
+        SocketLoop *l = loop.get();
+        QMetaObject::invokeMethod(
+            l,
+            [this, l] {
+                l->beginDrain();
+                // The loop's thread is joined before this service goes (stopThreads()).
+                QMetaObject::invokeMethod(this, &SocketAppService::loopStoppedAccepting,
+                                          Qt::QueuedConnection);
+            },
+            Qt::QueuedConnection);
+    }
     m_gracefulDeadline.start(
         int(qBound(qint64(0), m_shared.settings.gracefulTimeoutMs, qint64(INT_MAX))));
 }
@@ -244,6 +254,17 @@ void SocketAppService::hangup()
     m_tls->set(std::move(context));
     qCInfo(lcSocketService).noquote()
         << QStringLiteral("[%1] SIGHUP: TLS certificates reloaded").arg(m_shared.settings.section);
+}
+
+bool SocketAppService::isAccepting() const
+{
+    return m_loopsNotAccepting < int(m_loops.size());
+}
+
+void SocketAppService::loopStoppedAccepting()
+{
+    if (++m_loopsNotAccepting == int(m_loops.size()))
+        Q_EMIT stoppedAccepting();
 }
 
 void SocketAppService::loopDrained()

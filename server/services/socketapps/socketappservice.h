@@ -37,9 +37,11 @@ public:
     void stopNow() override;
     // Single process (workers = 0): re-reads the [tls] certificate and key for new connections.
     void hangup() override;
+    bool isAccepting() const override;
     QStringList statNames() const override;
 
 private:
+    void loopStoppedAccepting();
     void loopDrained();
     void stopThreads();
 
@@ -50,6 +52,7 @@ private:
     std::shared_ptr<Tls::TlsContextSlot> m_tls;
     std::vector<std::unique_ptr<SocketLoop>> m_loops;
     std::vector<std::unique_ptr<QThread>> m_threads;
+    int m_loopsNotAccepting = 0;
     int m_drainedLoops = 0;
     bool m_stopping = false;
     QTimer m_gracefulDeadline;
