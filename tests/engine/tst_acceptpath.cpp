@@ -42,20 +42,7 @@ public:
     }
 };
 
-int listenOn(const char *ip, quint16 *port)
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    ::inet_pton(AF_INET, ip, &addr.sin_addr);
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0 ||
-        ::listen(fd, 16) != 0)
-        return -1;
-    socklen_t len = sizeof(addr);
-    ::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len);
-    *port = ntohs(addr.sin_port);
-    return fd;
-}
+using Tests::listenOn;
 
 bool sendAll(int fd, const QByteArray &bytes)
 {

@@ -3,6 +3,7 @@
 // generation), a drain asked before its loop runs holds from the start, and it drains to its end.
 #include "engine/eventloopthread.h"
 #include "http/exchange.h"
+#include "loopbacksocket.h"
 #include "pipeline/appregistry.h"
 #include "pipeline/router.h"
 
@@ -10,10 +11,8 @@
 
 #include <QtTest>
 
-#include <arpa/inet.h>
 #include <cerrno>
 #include <memory>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -31,33 +30,6 @@ public:
         return Pipeline::Outcome::Answered;
     }
 };
-
-int listenOnLoopback(quint16 *port)
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0 ||
-        ::listen(fd, 16) != 0)
-        return -1;
-    socklen_t len = sizeof(addr);
-    ::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len);
-    *port = ntohs(addr.sin_port);
-    return fd;
-}
-
-int connectTo(quint16 port)
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(port);
-    if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0)
-        return -1;
-    return fd;
-}
 
 // The whole answer to one `Connection: close` request (blocking, 5 s at most).
 QByteArray askAndReadToEnd(int client)
@@ -124,7 +96,7 @@ void TestEventLoopThread::init()
         QStringLiteral("t.conf")));
     m_router = Pipeline::Router::build(*m_config, registry, nullptr);
     QVERIFY(m_router);
-    m_listenFd = listenOnLoopback(&m_port);
+    m_listenFd = Tests::listenOn("127.0.0.1", &m_port);
     QVERIFY(m_listenFd >= 0);
     m_stoppedAccepting = false;
     m_drained = false;
@@ -162,7 +134,7 @@ void TestEventLoopThread::saysItStoppedAcceptingOnlyOnceItLeftTheListener()
     watch(thread.get());
     thread->start();
     // It serves.
-    const int first = connectTo(m_port);
+    const int first = Tests::connectToLoopback(m_port);
     QVERIFY(first >= 0);
     QVERIFY(askAndReadToEnd(first).startsWith("HTTP/1.1 200 OK\r\n"));
     ::close(first);
@@ -173,7 +145,7 @@ void TestEventLoopThread::saysItStoppedAcceptingOnlyOnceItLeftTheListener()
     QVERIFY(thread->hasStoppedAccepting());
     // From its word on, a new connection waits in the backlog for whoever still accepts: here,
     // the test. Had the thread still been on the listener, it would have taken it first.
-    const int second = connectTo(m_port);
+    const int second = Tests::connectToLoopback(m_port);
     QVERIFY(second >= 0);
     const int taken = acceptHere(m_listenFd);
     QVERIFY2(taken >= 0, "the draining thread took the connection");
@@ -191,7 +163,7 @@ void TestEventLoopThread::aDrainBeforeTheLoopRunsHoldsFromTheStart()
     thread->beginDrain();
     QVERIFY(thread->hasStoppedAccepting()); // nothing to wait for: no loop ever accepted
     thread->start();
-    const int client = connectTo(m_port);
+    const int client = Tests::connectToLoopback(m_port);
     QVERIFY(client >= 0);
     const int taken = acceptHere(m_listenFd);
     QVERIFY2(taken >= 0, "a thread drained before its start took a connection");

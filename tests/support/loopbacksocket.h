@@ -8,4 +8,8 @@ namespace Berth::Tests {
 // caller closes it.
 int connectToLoopback(quint16 port);
 
+// A non-blocking TCP socket listening on ip (dotted IPv4) at a free port, written to *port; -1
+// when that failed. The caller closes it.
+int listenOn(const char *ip, quint16 *port);
+
 } // namespace Berth::Tests
