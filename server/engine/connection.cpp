@@ -416,8 +416,12 @@ void Connection::flush()
 {
     while (m_state != State::Closed) {
         if (m_outPos < m_out.size()) {
-            const qsizetype n = m_transport->write(m_out.constData() + m_outPos,
-                                                   m_out.size() - m_outPos, m_fileFd >= 0);
+            // More follows: the file after its head, or the FIN after a closing connection's
+            // last bytes (the kernel then sends them in one segment with the close).
+            const bool more =
+                m_fileFd >= 0 || (m_state == State::Closing && !m_transport->isSecure());
+            const qsizetype n =
+                m_transport->write(m_out.constData() + m_outPos, m_out.size() - m_outPos, more);
             if (n > 0) {
                 m_outPos += n;
                 m_lastWriteProgress = now();

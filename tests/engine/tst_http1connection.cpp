@@ -32,6 +32,7 @@ struct Wire
     QByteArray fromServer;
     qsizetype writeRoom = 1 << 30; // bytes the "socket" accepts before it would block
     bool serverShutdown = false;
+    QList<bool> more; // each accepted write's MSG_MORE, in order
 };
 
 class FakeTransport final : public Engine::Transport
@@ -49,12 +50,13 @@ public:
         m_wire->toServer.remove(0, n);
         return n;
     }
-    qsizetype write(const char *data, qsizetype size, bool) override
+    qsizetype write(const char *data, qsizetype size, bool more) override
     {
         if (m_wire->writeRoom == 0) {
             m_wantsWrite = true;
             return WouldBlock;
         }
+        m_wire->more.append(more);
         const qsizetype n = qMin(size, m_wire->writeRoom);
         m_wire->fromServer.append(data, n);
         m_wire->writeRoom -= n;
@@ -207,6 +209,8 @@ private Q_SLOTS:
     void backPressureWaitsForWritable();
     void lingeringCloseSwallowsThenCloses();
     void closeRequestedByClientClosesAtOnce();
+    void aClosingConnectionsLastBytesGoOutWithItsFin();
+    void aClosingStreamUnderBackPressureStillEndsWithItsFin();
     void clientLeavingMidBodyIsNoticedAtOnce();
     void engine413MidBodyRunsAbortHandler();
     void exceptionInTimerIs500();
@@ -594,6 +598,38 @@ void TestHttp1Connection::closeRequestedByClientClosesAtOnce()
         }
         ::close(fds[1]);
     }
+}
+
+void TestHttp1Connection::aClosingConnectionsLastBytesGoOutWithItsFin()
+{
+    // Keep-alive: a response goes out at once, nothing held back for more.
+    feed("GET /answer/1 HTTP/1.1\r\nHost: a\r\n\r\n");
+    QVERIFY(!m_wire->more.isEmpty());
+    QVERIFY(!m_wire->more.contains(true));
+    // The connection's last response is written with MSG_MORE: the FIN that follows at once
+    // then leaves in its last segment (one packet and one ACK less per connection).
+    m_wire->more.clear();
+    feed("GET /answer/2 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    QVERIFY(!m_wire->more.isEmpty());
+    QVERIFY(!m_wire->more.contains(false));
+    QVERIFY(m_wire->serverShutdown); // the FIN, right after
+}
+
+void TestHttp1Connection::aClosingStreamUnderBackPressureStillEndsWithItsFin()
+{
+    // A response that ends the connection and meets a full socket: every piece but none held
+    // past the end, the FIN as soon as the last byte is out.
+    m_wire->writeRoom = 100 * 1024;
+    feed("GET /stream HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    QVERIFY(!m_wire->serverShutdown);
+    for (int i = 0; i < 100 && !m_wire->serverShutdown; ++i) {
+        m_wire->writeRoom = 128 * 1024;
+        m_connection->onPollEvents(false, true);
+    }
+    QVERIFY(m_wire->serverShutdown);
+    const qsizetype headEnd = m_wire->fromServer.indexOf("\r\n\r\n") + 4;
+    QCOMPARE(m_wire->fromServer.size() - headEnd, qsizetype(1 << 20));
+    QVERIFY(m_wire->more.last()); // the last piece went out with the FIN
 }
 
 void TestHttp1Connection::clientLeavingMidBodyIsNoticedAtOnce()
