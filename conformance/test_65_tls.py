@@ -6,6 +6,7 @@ Certificates are made at test time with the openssl command (a throwaway CA)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import signal
 import socket
@@ -76,9 +77,13 @@ key = {certs}/other.test.key
 / = {certs}/site
 /echo = echo
 /heartbeat = heartbeat
+/stats = stats
 
 [app:echo]
 call = berth.echo
+
+[app:stats]
+call = berth.stats
 
 [app:heartbeat]
 call = berth.heartbeat
@@ -120,6 +125,32 @@ def test_python_ssl_client_gets_a_response(srv, certs):
     assert tls.version() in ("TLSv1.2", "TLSv1.3")
     assert tls.selected_alpn_protocol() == "http/1.1"
     tls.close()
+
+
+def test_a_closing_tls_connection_ends_after_its_close_notify(berth_server, certs):
+    # The client asked for the close and sent nothing more: the server sends its close_notify
+    # after the response and closes at once, as over plain TCP (nginx too), instead of lingering
+    # for the client's close_notify. A client that keeps its socket open holds nothing on the
+    # server; one that resumes finds the session it was given.
+    srv = berth_server(tls_config(certs))  # its own: no other test's connections counted
+    data, tls = tls_request(srv.port, certs,
+                            b"GET /heartbeat HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    try:
+        assert data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"OK\n")  # then close_notify
+
+        def active() -> int:
+            stats, _ = tls_request(srv.port, certs,
+                                   b"GET /stats HTTP/1.1\r\nHost: localhost\r\n"
+                                   b"Connection: close\r\n\r\n")
+            return json.loads(stats.partition(b"\r\n\r\n")[2])["active_connections"]
+
+        # Only the stats request's own connection, well within the 2 s linger timeout.
+        deadline = time.monotonic() + 1.0
+        while active() != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert active() == 1
+    finally:
+        tls.close()
 
 
 def test_curl_over_https(srv, certs):

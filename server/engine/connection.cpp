@@ -521,6 +521,11 @@ void Connection::afterFlushed()
         // The client asked for the close, its request was read whole and nothing else is
         // here: close at once, a FIN after the response (nginx lingers only when a client may
         // still send). Saves the half-close, a wake-up for the client's FIN and the timer.
+        // TLS sends its close_notify first (a client keeps the session for resumption only
+        // after one) and does not wait for the client's: that one answers ours, which follows
+        // the whole response, so a reset it meets can't cost the client unread response bytes.
+        if (m_transport->isSecure())
+            m_transport->shutdownWrite();
         closeSocket();
         return;
     }
@@ -533,14 +538,13 @@ void Connection::afterFlushed()
 
 bool Connection::nothingUnread() const
 {
-    // TLS lingers always: the client answers our close_notify with its own.
-    if (m_fd < 0 || m_transport->isSecure() || m_inPos < m_in.size() ||
-        m_transport->hasBufferedInput())
+    if (m_fd < 0 || m_inPos < m_in.size() || m_transport->hasBufferedInput())
         return false;
     // Our last read came back short: the socket was empty then. Bytes that arrived since were
     // not announced yet; nginx decides the same way (its read event's `ready` flag), without a
-    // system call. A read that filled the buffer leaves it unknown: ask the kernel.
-    if (m_socketDrained)
+    // system call. A read that filled the buffer leaves it unknown: ask the kernel. So does
+    // TLS, whose short reads say nothing of the socket (OpenSSL reads whole records).
+    if (m_socketDrained && !m_transport->isSecure())
         return true;
     int unread = 0;
     return ::ioctl(m_fd, FIONREAD, &unread) == 0 && unread == 0;
