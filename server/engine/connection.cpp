@@ -524,8 +524,7 @@ void Connection::afterFlushed()
         // TLS sends its close_notify first (a client keeps the session for resumption only
         // after one) and does not wait for the client's: that one answers ours, which follows
         // the whole response, so a reset it meets can't cost the client unread response bytes.
-        if (m_transport->isSecure())
-            m_transport->shutdownWrite();
+        m_transport->sendCloseNotify();
         closeSocket();
         return;
     }

@@ -31,6 +31,8 @@ public:
     virtual qsizetype sendFile(int fileFd, qint64 *offset, qsizetype count);
     // Ends our direction of the stream (TLS close_notify, then TCP FIN).
     virtual void shutdownWrite() = 0;
+    // TLS: sends close_notify, for a close that follows at once (its FIN needs no shutdown()).
+    virtual void sendCloseNotify() {}
     // Bytes already decrypted and waiting, which no socket event will announce.
     virtual bool hasBufferedInput() const { return false; }
     // After WouldBlock: true if the socket must become writable (TLS handshake needing to send

@@ -122,11 +122,16 @@ void TlsTransport::answerPlainHttp()
 
 void TlsTransport::shutdownWrite()
 {
+    sendCloseNotify();
+    ::shutdown(m_fd, SHUT_WR);
+}
+
+void TlsTransport::sendCloseNotify()
+{
     if (m_ssl && SSL_is_init_finished(m_ssl)) {
         ERR_clear_error();
         SSL_shutdown(m_ssl);
     }
-    ::shutdown(m_fd, SHUT_WR);
 }
 
 bool TlsTransport::hasBufferedInput() const

@@ -27,6 +27,7 @@ public:
     bool canSendFile() const override;
     qsizetype sendFile(int fileFd, qint64 *offset, qsizetype count) override;
     void shutdownWrite() override;
+    void sendCloseNotify() override;
     bool hasBufferedInput() const override;
     bool wantsWrite() const override { return m_wantsWrite; }
     bool isSecure() const override { return true; }
