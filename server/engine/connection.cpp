@@ -117,6 +117,10 @@ void Connection::start()
             return; // answered and closed, or handed over to another codec
         m_registered = m_manager.poller()->add(m_fd, this, m_wantRead, m_wantWrite);
     }
+    // Handed over with input its transport already took off the socket (TLS read ahead the
+    // client's first bytes with the handshake): no socket event will announce it.
+    if (m_transport->hasBufferedInput())
+        postRead();
     scheduleCheck();
 }
 
@@ -284,6 +288,12 @@ void Connection::onReadable()
         return;
     if (m_state != State::Closing)
         process();
+    // What the transport took off the socket beyond what the reads above asked for (TLS read
+    // ahead) is announced by no epoll event: read it next, as epoll would have said. A paused
+    // reader gets it when reading resumes (updateReadInterestSlow()).
+    if (m_readStoppedEarly && m_wantRead && m_state != State::Closed && m_state != State::Closing &&
+        m_transport->hasBufferedInput())
+        postRead();
 }
 
 bool Connection::readInput()
@@ -376,8 +386,27 @@ bool Connection::readInput()
         closeSocket(); // reset, or a TLS failure: the client is gone
         return false;
     }
+    // Neither short nor at the end: the loop stopped at the input cap or after its rounds.
+    m_readStoppedEarly = !m_socketDrained && !m_peerEof;
     updateReadInterest();
     return true;
+}
+
+void Connection::onPostedRead()
+{
+    if (m_state == State::Closed || !m_wantRead)
+        return;
+    onReadable();
+    if (m_state != State::Closed)
+        scheduleCheck();
+}
+
+void Connection::postRead()
+{
+    if (m_readPosted || m_state == State::Closed)
+        return;
+    m_readPosted = true;
+    m_manager.postRead(this);
 }
 
 void Connection::updateReadInterestSlow()
@@ -387,8 +416,13 @@ void Connection::updateReadInterestSlow()
     bool want = !m_peerEof;
     if (want && m_state != State::Closing)
         want = m_in.size() - m_inPos < inputCap();
-    if (m_wantRead != want)
+    if (m_wantRead != want) {
         setInterest(want, m_wantWrite);
+        // Reading resumes below the input cap: what TLS read ahead before the pause is in no
+        // socket, so no event brings it.
+        if (want && m_transport->hasBufferedInput())
+            postRead();
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

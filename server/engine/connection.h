@@ -239,6 +239,11 @@ private:
     void onReadable();
     void onWritable();
     bool readInput();
+    // The transport holds input no socket event will announce (TLS read-ahead): read again
+    // once this turn is over.
+    void postRead();
+    // The posted read: as a readable socket's event, if the connection still wants to read.
+    void onPostedRead();
     void updateReadInterestSlow();
     void setInterest(bool read, bool write);
     void waitForWritable();
@@ -257,7 +262,12 @@ private:
     bool m_readOnStart = false;
     // start() is reading before the registration: interest changes are only recorded.
     bool m_registerPending = false;
-    bool m_gotInput = false; // a read brought bytes (set by readInput(), for start())
+    bool m_gotInput = false;   // a read brought bytes (set by readInput(), for start())
+    bool m_readPosted = false; // waits in the manager's posted reads (postRead())
+    // The last readInput() stopped at the input cap or after its rounds, not at a short read,
+    // EAGAIN or the end: the transport may hold complete input (a partial TLS record doesn't
+    // count: its read said EAGAIN).
+    bool m_readStoppedEarly = false;
     // The last read from the socket returned less than it asked for (or nothing yet): the
     // socket held nothing more then. nginx's `ready` flag; spares an ioctl(FIONREAD) per close.
     bool m_socketDrained = false;

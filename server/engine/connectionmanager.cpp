@@ -696,8 +696,36 @@ void ConnectionManager::replace(Connection *old, Connection *next)
     next->start();
 }
 
+void ConnectionManager::postRead(Connection *connection)
+{
+    if (m_postedReads.empty())
+        m_poller.deferToTurnEnd(&ConnectionManager::runPostedReads, this);
+    m_postedReads.push_back(connection);
+}
+
+void ConnectionManager::runPostedReads(void *manager)
+{
+    auto *self = static_cast<ConnectionManager *>(manager);
+    std::vector<Connection *> posted;
+    posted.swap(self->m_postedReads);
+    // As a batch of socket events: a connection these reads close is deleted only after them.
+    ++self->m_turnDepth;
+    for (Connection *c : posted) {
+        if (!c->m_readPosted)
+            continue; // released by an earlier one of these reads
+        c->m_readPosted = false;
+        c->onPostedRead();
+    }
+    if (--self->m_turnDepth == 0)
+        self->deleteReleased();
+}
+
 void ConnectionManager::release(Connection *connection)
 {
+    if (connection->m_readPosted) {
+        std::erase(m_postedReads, connection);
+        connection->m_readPosted = false;
+    }
     if (untrack(connection)) {
         releaseConnectionSlot();
         releasePerIp(connection);

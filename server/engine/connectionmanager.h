@@ -82,6 +82,9 @@ public:
     void release(Connection *connection);
     // A connection that handed its socket to another codec's connection (protocol selector).
     void replace(Connection *old, Connection *next);
+    // Reads connection again once this loop turn is over, as a readable socket would: for bytes
+    // no socket event will announce (TLS records read ahead; Connection::postRead()).
+    void postRead(Connection *connection);
     // Takes a connection made elsewhere (tests, a fake transport) and starts it.
     void adopt(Connection *connection);
 
@@ -162,6 +165,7 @@ private:
     bool acceptOne(const Listener &listener);
     // Deletes the connections released since the last call (the deferred delete).
     void deleteReleased();
+    static void runPostedReads(void *manager);
     // The connection's codec and transport, once its socket is ready to carry HTTP (after the
     // PROXY header, on a listener that wants one). origin: null for a plain accept.
     void startConnection(int fd, const Listener &listener, const ConnectionOrigin *origin);
@@ -189,7 +193,8 @@ private:
     std::vector<std::unique_ptr<ListenerHandler>> m_listenerHandlers;
     bool m_accepting = false;
     std::vector<Connection *> m_connections;
-    std::vector<Connection *> m_released; // closed, waiting for deleteReleased()
+    std::vector<Connection *> m_released;    // closed, waiting for deleteReleased()
+    std::vector<Connection *> m_postedReads; // postRead(), until the turn ends
     std::vector<std::unique_ptr<Http1Exchange>> m_exchangePool;
     int m_turnDepth = 0;   // poller batches being dispatched (nested: > 1)
     int m_acceptedFd = -1; // see acceptedPeer()

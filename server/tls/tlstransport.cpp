@@ -15,13 +15,15 @@ Q_LOGGING_CATEGORY(lcTls, "berth.tls")
 
 namespace Berth::Tls {
 
-TlsTransport::TlsTransport(int fd, std::shared_ptr<TlsContext> context, bool http2)
+TlsTransport::TlsTransport(int fd, std::shared_ptr<TlsContext> context, bool http2, bool readAhead)
     : m_fd(fd)
     , m_context(std::move(context))
 {
     m_ssl = SSL_new(m_context->defaultContext());
     if (m_ssl) {
         SSL_set_fd(m_ssl, fd);
+        if (readAhead)
+            SSL_set_read_ahead(m_ssl, 1);
         // Read by the ALPN callback (tlscontext.cpp): this listener doesn't serve h2.
         if (!http2)
             SSL_set_app_data(m_ssl, TlsContext::NoHttp2Marker);
@@ -136,12 +138,14 @@ void TlsTransport::sendCloseNotify()
 
 bool TlsTransport::hasBufferedInput() const
 {
-    return m_ssl && SSL_pending(m_ssl) > 0;
+    // Decrypted bytes and, with read-ahead, records taken off the socket but not yet opened:
+    // no socket event announces either.
+    return m_ssl && SSL_has_pending(m_ssl) == 1;
 }
 
 std::unique_ptr<Engine::Transport> TlsTransportFactory::create(int fd)
 {
-    return std::make_unique<TlsTransport>(fd, m_slot->current(), m_http2);
+    return std::make_unique<TlsTransport>(fd, m_slot->current(), m_http2, m_readAhead);
 }
 
 } // namespace Berth::Tls

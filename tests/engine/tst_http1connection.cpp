@@ -33,6 +33,9 @@ struct Wire
     qsizetype writeRoom = 1 << 30; // bytes the "socket" accepts before it would block
     bool serverShutdown = false;
     QList<bool> more; // each accepted write's MSG_MORE, in order
+    // Like TLS with read-ahead: the bytes still to read are the transport's, announced by no
+    // socket event (the test then calls no onPollEvents for them).
+    bool unannounced = false;
 };
 
 class FakeTransport final : public Engine::Transport
@@ -63,6 +66,10 @@ public:
         return n;
     }
     void shutdownWrite() override { m_wire->serverShutdown = true; }
+    bool hasBufferedInput() const override
+    {
+        return m_wire->unannounced && !m_wire->toServer.isEmpty();
+    }
     bool wantsWrite() const override { return m_wantsWrite; }
 
 private:
@@ -211,6 +218,7 @@ private Q_SLOTS:
     void closeRequestedByClientClosesAtOnce();
     void aClosingConnectionsLastBytesGoOutWithItsFin();
     void aClosingStreamUnderBackPressureStillEndsWithItsFin();
+    void inputNoSocketEventAnnouncesIsReadWithoutOne();
     void clientLeavingMidBodyIsNoticedAtOnce();
     void engine413MidBodyRunsAbortHandler();
     void exceptionInTimerIs500();
@@ -630,6 +638,21 @@ void TestHttp1Connection::aClosingStreamUnderBackPressureStillEndsWithItsFin()
     const qsizetype headEnd = m_wire->fromServer.indexOf("\r\n\r\n") + 4;
     QCOMPARE(m_wire->fromServer.size() - headEnd, qsizetype(1 << 20));
     QVERIFY(m_wire->more.last()); // the last piece went out with the FIN
+}
+
+void TestHttp1Connection::inputNoSocketEventAnnouncesIsReadWithoutOne()
+{
+    // 200 KB of pipelined requests in one event: a read event takes at most four rounds (64 KB)
+    // and stops at the input cap. Over a socket, epoll announces the rest; what TLS read ahead
+    // is announced by nothing, so the connection posts itself the reads that epoll would have
+    // (Connection::postRead()).
+    m_wire->unannounced = true;
+    const QByteArray request = "GET /answer HTTP/1.1\r\nHost: a\r\n\r\n";
+    const int count = 200'000 / int(request.size());
+    feed(request.repeated(count));
+    QVERIFY(m_wire->fromServer.count("HTTP/1.1 200 OK") < count); // not all in its own reads
+    QTRY_COMPARE_WITH_TIMEOUT(m_wire->fromServer.count("HTTP/1.1 200 OK"), count, 5000);
+    QVERIFY(m_wire->toServer.isEmpty());
 }
 
 void TestHttp1Connection::clientLeavingMidBodyIsNoticedAtOnce()
