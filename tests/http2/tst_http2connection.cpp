@@ -5,6 +5,7 @@
 // without sockets or sleeps.
 #include "engine/connectionmanager.h"
 #include "engine/transport.h"
+#include "faketransport.h"
 #include "http/exchange.h"
 #include "http2/http2connection.h"
 #include "pipeline/appregistry.h"
@@ -20,42 +21,10 @@
 #include <memory>
 
 using namespace Berth;
+using Berth::Tests::FakeTransport;
+using Berth::Tests::Wire;
 
 namespace {
-
-struct Wire
-{
-    QByteArray toServer;
-    QByteArray fromServer;
-    bool clientClosed = false;
-};
-
-class FakeTransport final : public Engine::Transport
-{
-public:
-    explicit FakeTransport(std::shared_ptr<Wire> wire)
-        : m_wire(std::move(wire))
-    {}
-    qsizetype read(char *buffer, qsizetype size) override
-    {
-        if (m_wire->toServer.isEmpty())
-            return m_wire->clientClosed ? 0 : WouldBlock;
-        const qsizetype n = qMin(size, m_wire->toServer.size());
-        std::memcpy(buffer, m_wire->toServer.constData(), size_t(n));
-        m_wire->toServer.remove(0, n);
-        return n;
-    }
-    qsizetype write(const char *data, qsizetype size, bool) override
-    {
-        m_wire->fromServer.append(data, size);
-        return size;
-    }
-    void shutdownWrite() override {}
-    bool wantsWrite() const override { return false; }
-
-private:
-    std::shared_ptr<Wire> m_wire;
-};
 
 struct Observed
 {
