@@ -291,9 +291,9 @@ void Connection::onReadable()
     // What the transport took off the socket beyond what the reads above asked for (TLS read
     // ahead) is announced by no epoll event: read it next, as epoll would have said. A paused
     // reader gets it when reading resumes (updateReadInterestSlow()).
-    if (m_readStoppedEarly && m_wantRead && m_state != State::Closed && m_state != State::Closing &&
+    if (m_readStoppedEarly && m_wantRead && m_state != State::Closing &&
         m_transport->hasBufferedInput())
-        postRead();
+        postRead(); // (not when Closed: postRead() sees to that)
 }
 
 bool Connection::readInput()

@@ -221,8 +221,9 @@ void ServiceHost::onReady()
     }
     // Tell the master this child serves (a reload retires the previous generation only then).
     // The pipe stays open for the 'Q' of onStoppedAccepting().
-    if (m_readyFd > 2 && !m_draining && !m_toldReady) [[maybe_unused]]
-        ssize_t n = ::write(m_readyFd, "R", 1);
+    if (m_readyFd > 2 && !m_draining && !m_toldReady) {
+        [[maybe_unused]] ssize_t n = ::write(m_readyFd, "R", 1);
+    }
     m_toldReady = true;
     Core::reportToStarter(m_starterFd, QStringLiteral("OK"));
     m_starterFd = -1;
