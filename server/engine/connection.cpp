@@ -291,9 +291,11 @@ void Connection::onReadable()
     // What the transport took off the socket beyond what the reads above asked for (TLS read
     // ahead) is announced by no epoll event: read it next, as epoll would have said. A paused
     // reader gets it when reading resumes (updateReadInterestSlow()).
-    if (m_readStoppedEarly && m_wantRead && m_state != State::Closing &&
+    // Closed includes handed over: the transport then belongs to the next codec, and m_transport
+    // is empty.
+    if (m_readStoppedEarly && m_wantRead && m_state != State::Closed && m_state != State::Closing &&
         m_transport->hasBufferedInput())
-        postRead(); // (not when Closed: postRead() sees to that)
+        postRead();
 }
 
 bool Connection::readInput()

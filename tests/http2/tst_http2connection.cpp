@@ -4,6 +4,7 @@
 // handler, the extended CONNECT tunnel (RFC 8441), the h2c upgrade, idle and drain GOAWAYs —
 // without sockets or sleeps.
 #include "engine/connectionmanager.h"
+#include "engine/http1connection.h"
 #include "engine/transport.h"
 #include "faketransport.h"
 #include "http/exchange.h"
@@ -272,6 +273,7 @@ private Q_SLOTS:
     void idleTimeoutSendsGoaway();
     void drainSendsTwoGoaways();
     void h2cUpgradeServesStreamOne();
+    void tlsHandOverReadsWhatTlsReadAhead();
     void zeroWindowStallIsResetAtSendTimeout();
     void splitCookiesAreJoined();
     void malformedRequestIsAStreamError();
@@ -560,6 +562,33 @@ void TestHttp2Connection::h2cUpgradeServesStreamOne()
     exchange();
     QCOMPARE(m_client->streams[1].status, 200);
     QCOMPARE(m_client->streams[1].body, QByteArray("/answer/upgraded"));
+}
+
+void TestHttp2Connection::tlsHandOverReadsWhatTlsReadAhead()
+{
+    // Over TLS a connection starts as HTTP/1 and hands over to HTTP/2 (ALPN "h2") once its
+    // first bytes are in. With OpenSSL's read-ahead, the client's bytes beyond the first read
+    // event sit in the transport, announced by no socket event: the HTTP/2 connection reads
+    // them through posted reads, and the connection it replaced, whose transport it took,
+    // touches that transport no more (it once did, and crashed the worker).
+    Http2::registerHttp2Codec(true);
+    m_wire->alpn = "h2";
+    m_wire->unannounced = true;
+    auto *first =
+        new Engine::Http1Connection(*m_manager, -1, 1, std::make_unique<FakeTransport>(m_wire));
+    m_manager->adopt(first);
+    const int32_t id = m_client->request("POST", "/read", {}, false);
+    m_client->sendData(id, QByteArray(60 * 1024, 'b'), true);
+    m_wire->toServer = m_client->output(); // more than one read event takes
+    QVERIFY(m_wire->toServer.size() > 4 * 16 * 1024 - 4096);
+    first->onPollEvents(true, false);
+    QVERIFY(m_observed.body.size() < 60 * 1024); // not all in that event's reads
+    QTRY_COMPARE_WITH_TIMEOUT(m_observed.body.size(), 60 * 1024, 5000);
+    QVERIFY(m_wire->toServer.isEmpty());
+    m_client->input(std::exchange(m_wire->fromServer, QByteArray()));
+    QCOMPARE(m_client->streams[id].status, 200);
+    QCOMPARE(m_client->streams[id].body, QByteArray("read"));
+    Http2::registerHttp2Codec(false);
 }
 
 void TestHttp2Connection::zeroWindowStallIsResetAtSendTimeout()

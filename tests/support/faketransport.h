@@ -24,6 +24,7 @@ struct Wire
     // Like TLS with read-ahead: the bytes still to read are the transport's, announced by no
     // socket event (the test then calls no onPollEvents for them).
     bool unannounced = false;
+    QByteArray alpn; // set: a TLS connection that negotiated this protocol
 };
 
 class FakeTransport final : public Engine::Transport
@@ -59,6 +60,8 @@ public:
         return m_wire->unannounced && !m_wire->toServer.isEmpty();
     }
     bool wantsWrite() const override { return m_wantsWrite; }
+    bool isSecure() const override { return !m_wire->alpn.isEmpty(); }
+    QByteArray negotiatedProtocol() const override { return m_wire->alpn; }
 
 private:
     std::shared_ptr<Wire> m_wire;
