@@ -47,6 +47,9 @@ constexpr int IdleTickMs = 1000;
 constexpr int WheelSlots = 1024;
 // How long a thread ahead of its siblings leaves new connections to them (see acceptOne()).
 constexpr int SitOutMs = 2;
+// Accepts between two re-registrations of an exclusive listener (acceptOne()): nginx's figure
+// (ngx_reorder_accept_events). Each costs two epoll_ctl calls.
+constexpr int RotateEvery = 16;
 // HTTP/1 exchanges kept pooled past a tick: enough for the exchanges a thread has in flight at
 // once on the synchronous path and a burst of async ones, without holding a peak forever.
 constexpr size_t MaxPooledExchanges = 64;
@@ -367,14 +370,17 @@ bool ConnectionManager::acceptOne(const Listener &listener)
     // in the listener's wait queue, so the same thread of the same worker for every connection
     // while it is back waiting first (40 connections one after the other all went to one
     // worker; test_81_ws_chat). Registering again puts this thread at the end of the queue: the
-    // next connection wakes another waiter, round robin over the threads and workers waiting.
+    // next connection wakes another waiter. Done every RotateEvery accepts, as nginx does, not
+    // after each: two epoll_ctl calls per connection were a tenth of a short connection's
+    // system calls, and a run of connections on one worker keeps its client's CPU warm.
     // Either way a thread clearly ahead of a running sibling stops accepting for SitOutMs,
     // leaving the next connections to the others; short, so that a burst ends up even (both may
     // sit out at once: for 2 ms at most).
     if (aheadOfSibling()) {
         setAccepting(false);
         m_sitOut.start();
-    } else if (m_rotateListeners) {
+    } else if (m_rotateListeners && ++m_acceptsSinceRotation >= RotateEvery) {
+        m_acceptsSinceRotation = 0;
         rotateListener(listener.fd);
     }
     return true;

@@ -232,6 +232,7 @@ private:
     Poller m_poller;
     QTimer m_acceptPause;
     bool m_rotateListeners = false; // see acceptOne()
+    int m_acceptsSinceRotation = 0;
     QTimer m_sitOut; // running while this thread leaves new connections to its siblings
     quint64 m_nextConnectionId = 1;
     int m_readOnAcceptScore = 0; // see readOnAccept(): > 0 when reads found input, < 0 when not
