@@ -14,6 +14,7 @@ import socket
 import ssl
 import threading
 import time
+from typing import Callable
 
 import pytest
 
@@ -73,6 +74,17 @@ def echo_once(port: int, payload: bytes = b"hello") -> bytes:
         return recv_exactly(s, len(payload))
 
 
+def up(check: Callable[[], bool]) -> Callable[[], bool]:
+    """For wait_until: a check that counts a refused or reset connection as "not yet" (the TCP
+    service's child may start listening a moment after the HTTP side answers)."""
+    def attempt() -> bool:
+        try:
+            return check()
+        except OSError:
+            return False
+    return attempt
+
+
 def closed_by_server(sock: socket.socket, timeout: float) -> bool:
     """True when the server ends the connection within timeout (EOF or reset)."""
     sock.settimeout(timeout)
@@ -103,7 +115,7 @@ def ports():
 def srv(module_berth_server, ports):
     tcp, udp = ports
     s = module_berth_server(config(tcp, udp), env=ENV)
-    assert berth.wait_until(lambda: echo_once(tcp) == b"hello", 5), s.describe()
+    assert berth.wait_until(up(lambda: echo_once(tcp) == b"hello"), 5), s.describe()
     return s
 
 
@@ -244,7 +256,7 @@ def test_an_app_that_throws_is_replaced_and_the_worker_keeps_serving(srv, ports)
 def test_idle_timeout_and_max_connections(berth_server):
     tcp, udp = berth.free_port(), berth.free_port()
     srv = berth_server(config(tcp, udp, "idle_timeout = 1s\nmax_connections = 2"), env=ENV)
-    assert berth.wait_until(lambda: echo_once(tcp) == b"hello", 5), srv.describe()
+    assert berth.wait_until(up(lambda: echo_once(tcp) == b"hello"), 5), srv.describe()
     # The probe's connection is gone on the server side too before the limit is tested.
     assert berth.wait_until(lambda: app_stat(srv, "tcp:echo.active_connections") == 0)
     a, b = connect(tcp), connect(tcp)
@@ -281,7 +293,7 @@ def test_tls_tcp_echo(berth_server):
             t.sendall(payload)
             return recv_exactly(t, len(payload))
 
-    assert berth.wait_until(lambda: tls_echo(b"secure") == b"secure", 5), srv.describe()
+    assert berth.wait_until(up(lambda: tls_echo(b"secure") == b"secure"), 5), srv.describe()
     big = os.urandom(1 << 20)
     assert tls_echo(big) == big
     # Single process: SIGHUP re-reads the certificate; new connections keep working.
@@ -295,7 +307,7 @@ def test_reload_keeps_connected_clients_and_accepts_new_ones(berth_server, tmp_p
     tcp, udp = berth.free_port(), berth.free_port()
     srv = berth_server(config(tcp, udp, server=f"workers = 1\npid_file = {tmp_path}/b.pid"),
                        env=ENV)
-    assert berth.wait_until(lambda: echo_once(tcp) == b"hello", 5), srv.describe()
+    assert berth.wait_until(up(lambda: echo_once(tcp) == b"hello"), 5), srv.describe()
     held = connect(tcp)
     held.sendall(b"one")
     assert recv_exactly(held, 3) == b"one"
@@ -339,7 +351,7 @@ def test_reload_keeps_connected_clients_and_accepts_new_ones(berth_server, tmp_p
 def test_a_client_that_does_not_read_is_closed_at_send_timeout(berth_server):
     tcp, udp = berth.free_port(), berth.free_port()
     srv = berth_server(config(tcp, udp, "send_timeout = 1s\noutput_buffer = 64K"), env=ENV)
-    assert berth.wait_until(lambda: echo_once(tcp) == b"hello", 5), srv.describe()
+    assert berth.wait_until(up(lambda: echo_once(tcp) == b"hello"), 5), srv.describe()
     with connect(tcp) as s:
         s.setblocking(False)
         sent = 0
@@ -363,7 +375,7 @@ def test_a_reload_that_adds_an_app_serves_it(berth_server, tmp_path):
     tcp, udp, added = berth.free_port(), berth.free_port(), berth.free_port()
     srv = berth_server(config(tcp, udp, server=f"workers = 1\npid_file = {tmp_path}/b.pid"),
                        env=ENV)
-    assert berth.wait_until(lambda: echo_once(tcp) == b"hello", 5), srv.describe()
+    assert berth.wait_until(up(lambda: echo_once(tcp) == b"hello"), 5), srv.describe()
     srv.conf_path.write_text(srv.conf_path.read_text() +
                              f"\n[tcp:added]\ncall = berth.tcp_echo\nport = {added}\n")
     result = berth.run_cli("reload", "-c", str(srv.conf_path), env=ENV, timeout=20)

@@ -18,10 +18,10 @@ class TlsTransport final : public Engine::Transport
 public:
     // http2: h2 may be agreed through ALPN (when the context offers it at all). readAhead: one
     // read() takes what the socket holds (a whole flight of records) instead of a record's
-    // header and then its body; for readers that re-read while hasBufferedInput() (the HTTP
-    // engine posts itself a read: Connection::postRead()).
+    // header and then its body; for readers that read again while hasBufferedInput(), as
+    // every reader here does (Connection::postRead(), SocketLoop::postRead()).
     TlsTransport(int fd, std::shared_ptr<TlsContext> context, bool http2 = true,
-                 bool readAhead = false);
+                 bool readAhead = true);
     ~TlsTransport() override;
 
     qsizetype read(char *buffer, qsizetype size) override;
@@ -55,7 +55,7 @@ public:
     // http2: the listener offers h2 through ALPN ([server] listen ... http2). readAhead: see
     // TlsTransport.
     explicit TlsTransportFactory(std::shared_ptr<TlsContextSlot> slot, bool http2 = true,
-                                 bool readAhead = false)
+                                 bool readAhead = true)
         : m_slot(std::move(slot))
         , m_http2(http2)
         , m_readAhead(readAhead)

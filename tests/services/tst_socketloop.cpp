@@ -2,6 +2,7 @@
 // socket, with an injected clock for idle_timeout and send_timeout: echo, the limits, and an app
 // that throws. No sleeps: the test waits for outcomes while the event loop runs.
 #include "apps/builtinapps.h"
+#include "engine/transport.h"
 #include "loopbacksocket.h"
 #include "runtime/listener.h"
 #include "services/socketapps/socketloop.h"
@@ -12,6 +13,7 @@
 #include <QTest>
 
 #include <cerrno>
+#include <cstring>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -44,6 +46,54 @@ QByteArray drain(int fd, bool *closed)
         return got;
     }
 }
+
+// Like OpenSSL reading ahead: takes all the socket holds into its own buffer and hands it out
+// 1,000 bytes a read, so after a read event's rounds the rest waits where no socket event
+// announces it.
+class ReadAheadTransport final : public Engine::Transport
+{
+public:
+    explicit ReadAheadTransport(int fd)
+        : m_fd(fd)
+    {}
+    qsizetype read(char *buffer, qsizetype size) override
+    {
+        if (m_ahead.isEmpty()) {
+            char chunk[256 * 1024];
+            const ssize_t n = ::read(m_fd, chunk, sizeof(chunk));
+            if (n <= 0)
+                return n == 0 ? 0 : errno == EAGAIN ? WouldBlock : Failed;
+            m_ahead.append(chunk, n);
+        }
+        const qsizetype n = qMin(qMin(size, m_ahead.size()), qsizetype(1000));
+        std::memcpy(buffer, m_ahead.constData(), size_t(n));
+        m_ahead.remove(0, n);
+        return n;
+    }
+    qsizetype write(const char *data, qsizetype size, bool) override
+    {
+        const ssize_t n = ::send(m_fd, data, size_t(size), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n >= 0)
+            return n;
+        return errno == EAGAIN ? WouldBlock : Failed;
+    }
+    void shutdownWrite() override { ::shutdown(m_fd, SHUT_WR); }
+    bool hasBufferedInput() const override { return !m_ahead.isEmpty(); }
+    bool wantsWrite() const override { return false; }
+
+private:
+    int m_fd;
+    QByteArray m_ahead;
+};
+
+class ReadAheadTransports final : public Engine::TransportFactory
+{
+public:
+    std::unique_ptr<Engine::Transport> create(int fd) override
+    {
+        return std::make_unique<ReadAheadTransport>(fd);
+    }
+};
 
 } // namespace
 
@@ -151,6 +201,21 @@ private Q_SLOTS:
         QVERIFY(waitClosed(fd));
         QCOMPARE(stat(QStringLiteral("idle_closed_count")), 1);
         QVERIFY(QTest::qWaitFor([&] { return stat(QStringLiteral("active_connections")) == 0; }));
+        ::close(fd);
+    }
+
+    void inputTheTransportReadAheadIsReadWithoutASocketEvent()
+    {
+        // 60 KB arrive at once; a read event's four rounds take 4,000 bytes of them and the
+        // socket is empty after the first: the connection posts itself the reads epoll would
+        // have announced (SocketLoop::postRead()), with the echo's output back-pressure between.
+        m_shared->tls = std::make_shared<ReadAheadTransports>();
+        const int fd = Tests::connectToLoopback(m_port);
+        QVERIFY(fd >= 0);
+        QByteArray payload(60 * 1024, 'r');
+        for (qsizetype i = 0; i < payload.size(); i += 7)
+            payload[i] = char('a' + i % 26);
+        QVERIFY(echoes(fd, payload));
         ::close(fd);
     }
 

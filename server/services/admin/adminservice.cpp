@@ -270,7 +270,7 @@ bool AdminService::start(QStringList *errors)
         }
         auto slot = std::make_shared<Tls::TlsContextSlot>();
         slot->set(context);
-        transports = std::make_shared<Tls::TlsTransportFactory>(slot, false, true);
+        transports = std::make_shared<Tls::TlsTransportFactory>(slot, false);
     }
     m_api =
         std::make_unique<AdminApi>(settings, store, int(config.getInt(Section, u"max_failures"_s)),

@@ -186,7 +186,7 @@ bool Server::prepare()
     for (int i = 0; i < specs.size(); ++i) {
         std::shared_ptr<Engine::TransportFactory> transports;
         if (specs[i].tls && m_tls)
-            transports = std::make_shared<Tls::TlsTransportFactory>(m_tls, specs[i].http2, true);
+            transports = std::make_shared<Tls::TlsTransportFactory>(m_tls, specs[i].http2);
         m_listeners.append({fds[i], transports, specs[i].http2, specs[i].proxyProtocol});
         m_context.listeners.append(specs[i].toString());
     }

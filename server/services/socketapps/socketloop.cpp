@@ -217,8 +217,34 @@ void SocketLoop::appFailed(const char *what)
     }
 }
 
+void SocketLoop::postRead(StreamConnection *connection)
+{
+    if (connection->m_readPosted || connection->isClosed())
+        return;
+    connection->m_readPosted = true;
+    if (m_postedReads.empty())
+        m_poller->deferToTurnEnd(&SocketLoop::runPostedReads, this);
+    m_postedReads.push_back(connection);
+}
+
+void SocketLoop::runPostedReads(void *loop)
+{
+    auto *self = static_cast<SocketLoop *>(loop);
+    const std::vector<StreamConnection *> posted = std::exchange(self->m_postedReads, {});
+    for (StreamConnection *c : posted) {
+        if (!c->m_readPosted)
+            continue; // closed by an earlier one of these reads
+        c->m_readPosted = false;
+        c->onPostedRead();
+    }
+}
+
 void SocketLoop::connectionClosed(StreamConnection *connection)
 {
+    if (connection->m_readPosted) {
+        std::erase(m_postedReads, connection);
+        connection->m_readPosted = false;
+    }
     if (m_connections.erase(connection) == 0)
         return;
     m_shared.connections.fetch_sub(1, std::memory_order_relaxed);

@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <unordered_set>
+#include <vector>
 
 namespace Berth::Config {
 class Config;
@@ -96,6 +97,9 @@ public:
     void countStat(int stat) { m_shared.stats->add(stat); }
     // A connection finished: deleted after the current poll batch.
     void connectionClosed(StreamConnection *connection);
+    // Reads the connection once this turn of the loop ends, as a socket event would: for input
+    // its transport holds that no socket event announces (TLS read-ahead).
+    void postRead(StreamConnection *connection);
 
 Q_SIGNALS:
     void drained();
@@ -109,6 +113,7 @@ private:
     void appFailed(const char *what);
     void reap();
     void checkDrained();
+    static void runPostedReads(void *loop);
 
     SocketAppShared &m_shared;
     int m_threadIndex;
@@ -123,6 +128,7 @@ private:
     QByteArray m_datagramBuffer;
     std::unordered_set<StreamConnection *> m_connections;
     QList<StreamConnection *> m_closed;
+    std::vector<StreamConnection *> m_postedReads; // postRead(), until the turn ends
     bool m_listening = false;
     bool m_draining = false;
     bool m_drainedEmitted = false;

@@ -128,28 +128,47 @@ void StreamConnection::process(bool canRead)
     // Both directions over: nothing more can happen on this connection.
     if (m_shutdownDone && atEnd())
         return finish();
+    // What the transport took off the socket beyond the reads above (TLS read-ahead) is
+    // announced by no socket event: read it next, as epoll would have said. Not after a read
+    // that said "would block": a partial record waits for the socket.
+    if (m_readStoppedEarly && !m_eof && bytesAvailable() < InputCap &&
+        m_transport->hasBufferedInput())
+        m_loop.postRead(this);
     updateInterest();
+}
+
+void StreamConnection::onPostedRead()
+{
+    if (!m_closed)
+        process(true);
 }
 
 bool StreamConnection::readInput()
 {
     char buffer[ReadSize];
-    // A few reads per event: fair to the other connections of the thread.
+    // A few reads per event: fair to the other connections of the thread. Stopped by the
+    // rounds or the input cap, the transport may still hold input (m_readStoppedEarly).
+    m_readStoppedEarly = true;
     for (int round = 0; round < 4 && bytesAvailable() < InputCap; ++round) {
         const qsizetype want = qMin<qsizetype>(ReadSize, InputCap - bytesAvailable());
         const qsizetype n = m_transport->read(buffer, want);
-        if (n == Engine::Transport::WouldBlock)
+        if (n == Engine::Transport::WouldBlock) {
+            m_readStoppedEarly = false;
             break;
+        }
         if (n == Engine::Transport::Failed)
             return false;
         m_lastActivityMs = m_loop.nowMs();
         if (n == 0) {
             m_eof = true;
+            m_readStoppedEarly = false;
             break;
         }
         m_in.append(buffer, n);
-        if (n < want && !m_transport->hasBufferedInput())
+        if (n < want && !m_transport->hasBufferedInput()) {
+            m_readStoppedEarly = false;
             break;
+        }
     }
     return true;
 }

@@ -20,6 +20,7 @@ class SocketLoop;
 // and send timers, and the app's session. The app's callbacks run through SocketLoop::callApp.
 class StreamConnection final : public Engine::Poller::Handler, public SocketApps::Stream
 {
+    friend class SocketLoop; // m_readPosted
 public:
     StreamConnection(SocketLoop &loop, int fd, std::unique_ptr<Engine::Transport> transport,
                      QString peerAddress, quint16 peerPort);
@@ -32,6 +33,9 @@ public:
     // Ends the connection now (server stopping).
     void terminate();
     bool isClosed() const { return m_closed; }
+    // A read the loop runs when its turn ends (SocketLoop::postRead()): input the transport
+    // took off the socket (TLS read-ahead) that no socket event will announce.
+    void onPostedRead();
 
     // SocketApps::Stream
     QByteArray read(qsizetype max) override;
@@ -76,6 +80,8 @@ private:
     bool m_shutdownDone = false;
     bool m_closeRequested = false;
     bool m_closed = false;
+    bool m_readPosted = false;       // waits in the loop's posted reads
+    bool m_readStoppedEarly = false; // the last read stopped with input possibly left
     bool m_registered = false;
     bool m_wantRead = true;
     bool m_wantWrite = false;
