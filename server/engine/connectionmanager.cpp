@@ -548,6 +548,7 @@ bool ConnectionManager::untrack(Connection *connection)
 
 void ConnectionManager::replace(Connection *old, Connection *next)
 {
+    forgetPostedRead(old);
     const qsizetype i = old->m_managerIndex;
     if (i >= 0 && i < qsizetype(m_connections.size()) && m_connections[size_t(i)] == old) {
         m_connections[size_t(i)] = next;
@@ -587,12 +588,18 @@ void ConnectionManager::runPostedReads(void *manager)
         self->deleteReleased();
 }
 
-void ConnectionManager::release(Connection *connection)
+void ConnectionManager::forgetPostedRead(Connection *connection)
 {
+    // It is deleted when the turn ends, perhaps before the posted reads run.
     if (connection->m_readPosted) {
         std::erase(m_postedReads, connection);
         connection->m_readPosted = false;
     }
+}
+
+void ConnectionManager::release(Connection *connection)
+{
+    forgetPostedRead(connection);
     if (untrack(connection)) {
         releaseConnectionSlot();
         releasePerIp(connection);

@@ -166,6 +166,7 @@ private:
     // Deletes the connections released since the last call (the deferred delete).
     void deleteReleased();
     static void runPostedReads(void *manager);
+    void forgetPostedRead(Connection *connection);
     // The connection's codec and transport, once its socket is ready to carry HTTP (after the
     // PROXY header, on a listener that wants one). origin: null for a plain accept.
     void startConnection(int fd, const Listener &listener, const ConnectionOrigin *origin);
