@@ -47,8 +47,8 @@ constexpr int IdleTickMs = 1000;
 constexpr int WheelSlots = 1024;
 // How long a thread ahead of its siblings leaves new connections to them (see acceptOne()).
 constexpr int SitOutMs = 2;
-// Accepts between two re-registrations of an exclusive listener (acceptOne()): nginx's figure
-// (ngx_reorder_accept_events). Each costs two epoll_ctl calls.
+// Accepts between two re-registrations of an exclusive listener by a worker's only thread
+// (acceptOne()): nginx's figure (ngx_reorder_accept_events). Each costs two epoll_ctl calls.
 constexpr int RotateEvery = 16;
 // HTTP/1 exchanges kept pooled past a tick: enough for the exchanges a thread has in flight at
 // once on the synchronous path and a burst of async ones, without holding a peak forever.
@@ -274,6 +274,9 @@ void ConnectionManager::start()
         m_server && m_server->config && m_server->threads == 1 &&
         m_server->config->getInt(QStringLiteral("server"), QStringLiteral("workers")) <= 1;
     m_rotateListeners = m_poller.inDispatcherSet() && !alone;
+    // Sibling threads of one worker rotate after every accept, as before: a burst must end up
+    // even between them (test_16_threads), and nothing but rotation and the sit-out spreads it.
+    m_rotateEvery = m_server && m_server->threads > 1 ? 1 : RotateEvery;
     if (m_server && m_server->config) {
         const qint64 workerTimeoutMs =
             m_server->config
@@ -370,16 +373,17 @@ bool ConnectionManager::acceptOne(const Listener &listener)
     // in the listener's wait queue, so the same thread of the same worker for every connection
     // while it is back waiting first (40 connections one after the other all went to one
     // worker; test_81_ws_chat). Registering again puts this thread at the end of the queue: the
-    // next connection wakes another waiter. Done every RotateEvery accepts, as nginx does, not
-    // after each: two epoll_ctl calls per connection were a tenth of a short connection's
-    // system calls, and a run of connections on one worker keeps its client's CPU warm.
+    // next connection wakes another waiter. A worker's only thread does so every RotateEvery
+    // accepts, as nginx does, not after each: two epoll_ctl calls per connection were a tenth
+    // of a short connection's system calls. Threads of one worker still rotate after each
+    // accept (start()).
     // Either way a thread clearly ahead of a running sibling stops accepting for SitOutMs,
     // leaving the next connections to the others; short, so that a burst ends up even (both may
     // sit out at once: for 2 ms at most).
     if (aheadOfSibling()) {
         setAccepting(false);
         m_sitOut.start();
-    } else if (m_rotateListeners && ++m_acceptsSinceRotation >= RotateEvery) {
+    } else if (m_rotateListeners && ++m_acceptsSinceRotation >= m_rotateEvery) {
         m_acceptsSinceRotation = 0;
         rotateListener(listener.fd);
     }

@@ -233,6 +233,7 @@ private:
     Poller m_poller;
     QTimer m_acceptPause;
     bool m_rotateListeners = false; // see acceptOne()
+    int m_rotateEvery = 1;          // accepts between rotations (start())
     int m_acceptsSinceRotation = 0;
     QTimer m_sitOut; // running while this thread leaves new connections to its siblings
     quint64 m_nextConnectionId = 1;
