@@ -39,6 +39,10 @@ def _worker(srv: berth.BerthServer) -> dict:
 def test_connections_spread_over_threads(berth_server):
     srv = berth_server(CONFIG)
     srv.assert_serving("/hello")
+    # Ready means both threads are on the listener (a thread slow to start under load would
+    # otherwise leave the whole burst to the other: 41/0).
+    assert berth.wait_until(lambda: "all 1 worker(s) ready" in srv.server_log(), 10), \
+        srv.server_log()
     conns = [srv.conn() for _ in range(CONNECTIONS)]
     try:
         for c in conns:

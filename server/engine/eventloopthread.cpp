@@ -42,6 +42,7 @@ void EventLoopThread::run()
     // A drain requested before the manager existed.
     if (m_drainRequested.load())
         manager.beginDrain();
+    Q_EMIT listening();
     exec();
     m_manager.store(nullptr);
     // A drain posted just before the loop ended was dropped with the manager's events: the

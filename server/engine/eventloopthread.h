@@ -37,6 +37,9 @@ public:
     bool hasStoppedAccepting() const { return m_stoppedAccepting.load(); }
 
 Q_SIGNALS:
+    // Emitted once from this thread when its loop is about to run, its connection manager on the
+    // listeners (connect queued): from here new connections may reach it.
+    void listening();
     // Emitted once, from whichever thread saw it happen (connect queued).
     void stoppedAccepting();
     void drained();

@@ -64,11 +64,12 @@ bool HttpService::prepare(QStringList *errors)
 bool HttpService::start(QStringList *errors)
 {
     QString error;
+    // Ready once every thread is on the listeners, not when they were launched.
+    connect(m_server.get(), &Core::Server::serving, this, [this] { markReady(); });
     if (!m_server->start(&error)) {
         errors->append(error);
         return false;
     }
-    markReady();
     return true;
 }
 

@@ -231,6 +231,13 @@ bool Server::start(QString *error)
             Qt::QueuedConnection);
         connect(thread.get(), &EventLoopThread::stoppedAccepting, this,
                 &Server::onThreadStoppedAccepting, Qt::QueuedConnection);
+        connect(
+            thread.get(), &EventLoopThread::listening, this,
+            [this] {
+                if (++m_threadsListening == int(m_threads.size()))
+                    Q_EMIT serving();
+            },
+            Qt::QueuedConnection);
         thread->start();
         m_threads.push_back(std::move(thread));
     }

@@ -77,6 +77,10 @@ public:
     ServerContext &context() { return m_context; }
 
 Q_SIGNALS:
+    // Once, after start(), when every event-loop thread is on the listeners: "ready" means any
+    // thread may take the next connection (a thread slow to start would otherwise leave a
+    // burst to the others).
+    void serving();
     // Once, when isAccepting() turns false.
     void stoppedAccepting();
     void stopped();
@@ -101,6 +105,7 @@ private:
     std::vector<std::unique_ptr<EventLoopThread>> m_threads;
     qint64 m_gracefulTimeoutMs = 30'000;
     int m_threadsDrained = 0;
+    int m_threadsListening = 0;
     bool m_stopping = false;
     bool m_finished = false;
     bool m_reportedStoppedAccepting = false;
