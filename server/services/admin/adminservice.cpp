@@ -289,11 +289,14 @@ bool AdminService::start(QStringList *errors)
         Qt::QueuedConnection);
     connect(m_thread.get(), &Core::EventLoopThread::stoppedAccepting, this,
             &AdminService::stoppedAccepting, Qt::QueuedConnection);
+    // Ready once the thread is on the listener, not when it was launched.
+    connect(
+        m_thread.get(), &Core::EventLoopThread::listening, this, [this] { markReady(); },
+        Qt::QueuedConnection);
     m_thread->start();
     qCInfo(lcAdminService).noquote()
         << u"admin API (pid %1) on %2, tokens in %3"_s.arg(QCoreApplication::applicationPid())
                .arg(m_context.listeners.join(u", "_s), tokens);
-    markReady();
     return true;
 }
 

@@ -196,6 +196,14 @@ bool SocketAppService::start(QStringList *)
         loop->moveToThread(thread.get());
         connect(loop.get(), &SocketLoop::drained, this, &SocketAppService::loopDrained,
                 Qt::QueuedConnection);
+        // Ready once every loop watches the socket, not when the threads were launched.
+        connect(
+            loop.get(), &SocketLoop::listening, this,
+            [this] {
+                if (++m_listeningLoops == int(m_loops.size()))
+                    markReady();
+            },
+            Qt::QueuedConnection);
         thread->start();
         QMetaObject::invokeMethod(loop.get(), &SocketLoop::start, Qt::QueuedConnection);
         m_threads.push_back(std::move(thread));
@@ -205,7 +213,6 @@ bool SocketAppService::start(QStringList *)
                                              .arg(::getpid())
                                              .arg(m_shared.settings.listen.toString())
                                              .arg(m_shared.settings.threads);
-    markReady();
     return true;
 }
 

@@ -54,6 +54,7 @@ private:
     std::vector<std::unique_ptr<QThread>> m_threads;
     int m_loopsNotAccepting = 0;
     int m_drainedLoops = 0;
+    int m_listeningLoops = 0;
     bool m_stopping = false;
     QTimer m_gracefulDeadline;
 };

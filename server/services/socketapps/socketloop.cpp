@@ -108,6 +108,7 @@ void SocketLoop::start()
     if (!m_listening)
         qCCritical(lcSocketApps).noquote() << m_shared.settings.section << "thread" << m_threadIndex
                                            << "cannot watch its socket:" << qt_error_string(errno);
+    Q_EMIT listening();
 }
 
 void SocketLoop::onPollEvents(bool readable, bool)

@@ -102,6 +102,8 @@ public:
     void postRead(StreamConnection *connection);
 
 Q_SIGNALS:
+    // Once start() has put the loop on the socket (or failed to: logged).
+    void listening();
     void drained();
 
 private:
