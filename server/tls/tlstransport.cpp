@@ -15,15 +15,14 @@ Q_LOGGING_CATEGORY(lcTls, "berth.tls")
 
 namespace Berth::Tls {
 
-TlsTransport::TlsTransport(int fd, std::shared_ptr<TlsContext> context, bool http2, bool readAhead)
+TlsTransport::TlsTransport(int fd, std::shared_ptr<TlsContext> context, bool http2)
     : m_fd(fd)
     , m_context(std::move(context))
 {
     m_ssl = SSL_new(m_context->defaultContext());
     if (m_ssl) {
         SSL_set_fd(m_ssl, fd);
-        if (readAhead)
-            SSL_set_read_ahead(m_ssl, 1);
+        SSL_set_read_ahead(m_ssl, 1);
         // Read by the ALPN callback (tlscontext.cpp): this listener doesn't serve h2.
         if (!http2)
             SSL_set_app_data(m_ssl, TlsContext::NoHttp2Marker);
@@ -145,7 +144,7 @@ bool TlsTransport::hasBufferedInput() const
 
 std::unique_ptr<Engine::Transport> TlsTransportFactory::create(int fd)
 {
-    return std::make_unique<TlsTransport>(fd, m_slot->current(), m_http2, m_readAhead);
+    return std::make_unique<TlsTransport>(fd, m_slot->current(), m_http2);
 }
 
 } // namespace Berth::Tls

@@ -16,12 +16,11 @@ class TlsContextSlot;
 class TlsTransport final : public Engine::Transport
 {
 public:
-    // http2: h2 may be agreed through ALPN (when the context offers it at all). readAhead: one
-    // read() takes what the socket holds (a whole flight of records) instead of a record's
-    // header and then its body; for readers that read again while hasBufferedInput(), as
+    // http2: h2 may be agreed through ALPN (when the context offers it at all). OpenSSL reads
+    // ahead: one read() takes what the socket holds (a whole flight of records) instead of a
+    // record's header and then its body, so readers read again while hasBufferedInput(), as
     // every reader here does (Connection::postRead(), SocketLoop::postRead()).
-    TlsTransport(int fd, std::shared_ptr<TlsContext> context, bool http2 = true,
-                 bool readAhead = true);
+    TlsTransport(int fd, std::shared_ptr<TlsContext> context, bool http2 = true);
     ~TlsTransport() override;
 
     qsizetype read(char *buffer, qsizetype size) override;
@@ -52,20 +51,16 @@ private:
 class TlsTransportFactory final : public Engine::TransportFactory
 {
 public:
-    // http2: the listener offers h2 through ALPN ([server] listen ... http2). readAhead: see
-    // TlsTransport.
-    explicit TlsTransportFactory(std::shared_ptr<TlsContextSlot> slot, bool http2 = true,
-                                 bool readAhead = true)
+    // http2: the listener offers h2 through ALPN ([server] listen ... http2).
+    explicit TlsTransportFactory(std::shared_ptr<TlsContextSlot> slot, bool http2 = true)
         : m_slot(std::move(slot))
         , m_http2(http2)
-        , m_readAhead(readAhead)
     {}
     std::unique_ptr<Engine::Transport> create(int fd) override;
 
 private:
     std::shared_ptr<TlsContextSlot> m_slot;
     bool m_http2;
-    bool m_readAhead;
 };
 
 } // namespace Berth::Tls

@@ -11,6 +11,7 @@
 #include "http/exchange.h"
 #include "pipeline/appregistry.h"
 #include "pipeline/router.h"
+#include "testrouter.h"
 
 #include <config/config.h>
 
@@ -145,14 +146,7 @@ protected:
     {
         m_observed = Observed();
         g_observed = &m_observed;
-        Pipeline::AppRegistry registry;
-        registry.add(QStringLiteral("test.app"), [](const Pipeline::AppSetup &setup) {
-            return std::unique_ptr<Pipeline::App>(std::make_unique<TestApp>(
-                setup.config.getString(setup.section, QStringLiteral("mode"))));
-        });
-        m_config = std::make_unique<Config::Config>(
-            Config::Config::fromText(QString::fromLatin1(Routes), QStringLiteral("t.conf")));
-        m_router = Pipeline::Router::build(*m_config, registry, nullptr);
+        m_router = buildTestRouter<TestApp>(Routes, &m_config);
         Engine::EngineSettings settings;
         settings.headerTimeoutMs = 10'000;
         settings.idleTimeoutMs = 75'000;
