@@ -1,6 +1,8 @@
 #include "apps/proxy/memberresolver.h"
 #include "runtime/offloadpool.h"
 
+#include <QScopeGuard>
+#include <QSemaphore>
 #include <QTest>
 
 #include <arpa/inet.h>
@@ -34,26 +36,31 @@ QString ipOf(const ResolvedAddress &address)
     return QString::fromLatin1(text);
 }
 
-// A DNS that answers what the test says, and counts the questions.
+// A DNS that answers what the test says, and counts the questions. While `held`, a question
+// waits until the test releases `gate` (a lookup in flight, held open without a clock).
 struct FakeDns
 {
     std::shared_ptr<std::atomic<int>> asked = std::make_shared<std::atomic<int>>(0);
     std::shared_ptr<std::atomic<int>> answer = std::make_shared<std::atomic<int>>(1); // 0: fail
+    std::shared_ptr<std::atomic<bool>> held = std::make_shared<std::atomic<bool>>(false);
+    std::shared_ptr<QSemaphore> gate = std::make_shared<QSemaphore>();
     MemberResolver::Lookup lookup() const
     {
-        return
-            [asked = asked, answer = answer](const MemberAddress &address, ResolvedAddress *out) {
-                ++*asked;
-                const int n = answer->load();
-                if (n == 0)
-                    return false;
-                auto *in = reinterpret_cast<sockaddr_in *>(&out->storage);
-                in->sin_family = AF_INET;
-                in->sin_port = htons(address.port);
-                in->sin_addr.s_addr = htonl((10u << 24) | unsigned(n)); // 10.0.0.n
-                out->length = sizeof(sockaddr_in);
-                return true;
-            };
+        return [asked = asked, answer = answer, held = held,
+                gate = gate](const MemberAddress &address, ResolvedAddress *out) {
+            ++*asked;
+            if (held->load())
+                gate->acquire();
+            const int n = answer->load();
+            if (n == 0)
+                return false;
+            auto *in = reinterpret_cast<sockaddr_in *>(&out->storage);
+            in->sin_family = AF_INET;
+            in->sin_port = htons(address.port);
+            in->sin_addr.s_addr = htonl((10u << 24) | unsigned(n)); // 10.0.0.n
+            out->length = sizeof(sockaddr_in);
+            return true;
+        };
     }
 };
 
@@ -90,9 +97,15 @@ private Q_SLOTS:
         QCOMPARE(ipOf(resolver.address(0, 999, &pool)), u"10.0.0.1"_qs);
         QCOMPARE(dns.asked->load(), 1);
         // The member moved; past the interval one background lookup starts, and the answer
-        // meanwhile is still the last address (a request never waits for DNS).
+        // meanwhile is still the last address (a request never waits for DNS). The lookup is
+        // held open until the test has seen that; the guard lets it go on any early return
+        // (the pool's destructor waits for it).
         dns.answer->store(2);
+        dns.held->store(true);
+        const auto letGo = qScopeGuard([&dns] { dns.gate->release(); });
         QCOMPARE(ipOf(resolver.address(0, 1000, &pool)), u"10.0.0.1"_qs);
+        QCOMPARE(ipOf(resolver.address(0, 1001, &pool)), u"10.0.0.1"_qs);
+        dns.gate->release();
         QTRY_COMPARE(ipOf(resolver.address(0, 1001, &pool)), u"10.0.0.2"_qs);
         QCOMPARE(dns.asked->load(), 2); // one refresh, not one per call
         QCOMPARE(ipOf(resolver.address(1, 1001, &pool)), u"127.0.0.1"_qs);
