@@ -10,11 +10,8 @@ using Config::Schema;
 QStringList sections()
 {
     QStringList names;
-    for (const Config::SectionSpec &s : Schema::builtin().sections()) {
-        if (s.planned)
-            continue;
+    for (const Config::SectionSpec &s : Schema::builtin().sections())
         names.append(s.isPattern() ? s.pattern.chopped(1) : s.pattern);
-    }
     names.removeDuplicates();
     names.sort();
     return names;

@@ -611,7 +611,7 @@ QList<KeySpec> Schema::appKeys(const QString &call) const
     if (call.startsWith(u"plugin:"_s))
         return common;
     const AppSpec *app = findApp(call);
-    if (!app || !app->available)
+    if (!app)
         return {};
     return common + app->keys;
 }
@@ -619,7 +619,7 @@ QList<KeySpec> Schema::appKeys(const QString &call) const
 const KeySpec *Schema::findAppKey(const QString &call, const QString &key) const
 {
     const AppSpec *app = findApp(call);
-    if (!app || !app->available)
+    if (!app)
         return nullptr;
     for (const KeySpec &k : app->keys) {
         if (k.matches(key))
@@ -631,27 +631,14 @@ const KeySpec *Schema::findAppKey(const QString &call, const QString &key) const
 QStringList Schema::builtinApps() const
 {
     QStringList calls;
-    for (const AppSpec &app : m_apps) {
-        if (app.available)
-            calls.append(app.call);
-    }
-    return calls;
-}
-
-QStringList Schema::plannedApps() const
-{
-    QStringList calls;
-    for (const AppSpec &app : m_apps) {
-        if (!app.available)
-            calls.append(app.call);
-    }
+    for (const AppSpec &app : m_apps)
+        calls.append(app.call);
     return calls;
 }
 
 bool Schema::isKnownApp(const QString &call) const
 {
-    const AppSpec *app = findApp(call);
-    return app && app->available;
+    return findApp(call) != nullptr;
 }
 
 const AppSpec *Schema::findApp(const QString &call) const
@@ -672,9 +659,6 @@ QString Schema::toMarkdown() const
             title = s.pattern.chopped(1) + u"NAME"_s;
         out += u"### [%1]\n\n"_s.arg(title);
         out += s.description + u"\n\n"_s;
-        if (s.planned)
-            out += u"*Planned:* this version of berthd warns about this section and ignores "
-                   u"it.\n\n"_s;
         if (s.rawLines)
             continue;
         appendKeyTable(out, s.keys);
@@ -686,18 +670,9 @@ QString Schema::toMarkdown() const
         if (s.pattern != u"app:*"_s)
             continue;
         for (const AppSpec &app : m_apps) {
-            if (!app.available)
-                continue;
             out += u"#### call = %1\n\n%2\n\n"_s.arg(app.call, app.description);
             appendKeyTable(out, app.keys);
         }
-        QString later;
-        for (const AppSpec &app : m_apps) {
-            if (!app.available)
-                later += u"- `%1`: %2\n"_s.arg(app.call, app.description);
-        }
-        if (!later.isEmpty())
-            out += u"Planned apps (naming one is an error in this version):\n\n"_s + later + u'\n';
     }
     out.chop(1); // one trailing newline
     return out;

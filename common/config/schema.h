@@ -42,8 +42,7 @@ struct AppSpec
 {
     QString call;
     QString description;
-    QList<KeySpec> keys;   // in addition to the keys every app section accepts
-    bool available = true; // false: planned for a later version (naming it is an error)
+    QList<KeySpec> keys; // in addition to the keys every app section accepts
 };
 
 // A section: an exact name ("server") or a prefix pattern ending in '*' ("app:*", "@*").
@@ -53,7 +52,6 @@ struct SectionSpec
     QString description;
     QList<KeySpec> keys;
     bool rawLines = false; // [name:line] sections hold lines, not keys
-    bool planned = false;  // documented but not implemented: a warning, then ignored
     // Sections that select an app with `call` besides [app:*] ([tcp:*], [udp:*]): the apps it
     // may call, whose keys it accepts in addition to `keys` (`plugin:NAME` accepts any key).
     QList<AppSpec> apps;
@@ -81,14 +79,13 @@ public:
     const QList<SectionSpec> &sections() const { return m_sections; }
 
     // The keys an [app:*] section with this call accepts: the common keys plus the app's own.
-    // Only the common keys for plugin:...; empty for an unknown or unavailable call.
+    // Only the common keys for plugin:...; empty for an unknown call.
     QList<KeySpec> appKeys(const QString &call) const;
     // An app's own key (not one every app has); nullptr for an unknown call or key.
     const KeySpec *findAppKey(const QString &call, const QString &key) const;
-    QStringList builtinApps() const;                   // available in this version
-    QStringList plannedApps() const;                   // named in the design, not available yet
-    bool isKnownApp(const QString &call) const;        // an available built-in
-    const AppSpec *findApp(const QString &call) const; // available or planned
+    QStringList builtinApps() const;
+    bool isKnownApp(const QString &call) const;        // a built-in (not plugin:...)
+    const AppSpec *findApp(const QString &call) const; // nullptr for an unknown call
     const QList<AppSpec> &apps() const { return m_apps; }
 
     // The configuration reference in Markdown, generated from the descriptions.

@@ -52,12 +52,6 @@ inline SectionSpec section(const QString &pattern, const QString &description,
     return spec;
 }
 
-inline SectionSpec planned(SectionSpec spec)
-{
-    spec.planned = true;
-    return spec;
-}
-
 inline SectionSpec rawLines(SectionSpec spec)
 {
     spec.rawLines = true;

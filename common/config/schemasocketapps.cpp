@@ -54,8 +54,7 @@ void addSocketAppSchema(Schema &schema)
                      {range(key(u"chunk_read"_s, T::Int, u"65536"_s,
                                 u"The most bytes read from the client before echoing them "
                                 u"back."_s),
-                            1, 16 * 1024 * 1024)},
-                     true});
+                            1, 16 * 1024 * 1024)}});
     SectionSpec udp = section(u"udp:*"_s,
                               u"A UDP app: a bound socket whose datagrams are served by `call` "
                               u"(see [tcp-udp.md](tcp-udp.md))."_s,
@@ -63,8 +62,7 @@ void addSocketAppSchema(Schema &schema)
     udp.apps.append({u"berth.udp_echo"_s,
                      u"Sends every datagram back to its sender "
                      u"(brim.udp_echo)."_s,
-                     {},
-                     true});
+                     {}});
     schema.addSection(tcp);
     schema.addSection(udp);
 }

@@ -111,12 +111,6 @@ void Validator::checkSection(const Section &section)
         warning(section.location, message);
         return;
     }
-    if (spec->planned) {
-        warning(
-            section.location,
-            u"[%1] is not supported by this version of berthd and is ignored"_s.arg(section.name));
-        return;
-    }
     if (spec->rawLines)
         return; // route syntax is checked where routes are built
     if (spec->pattern == AppPattern) {
@@ -180,20 +174,15 @@ void Validator::checkApp(const Section &section)
         checkKeys(section, m_schema.appKeys(name), false);
         return;
     }
-    if (m_schema.findApp(name)) {
-        error(call->location,
-              u"[%1] call: app '%2' is not available in this version"_s.arg(section.name, name));
-    } else {
-        QString message = u"[%1] call: unknown app '%2'"_s.arg(section.name, name);
-        QString suggestion = didYouMean(name, m_schema.builtinApps());
-        if (suggestion.isEmpty() && m_schema.isKnownApp(u"berth."_s + name))
-            suggestion = u"berth."_s + name; // `call = echo`
-        if (!suggestion.isEmpty())
-            message += u" (did you mean '%1'?)"_s.arg(suggestion);
-        else if (name.startsWith(u"berth."_s))
-            message += u" (built-in apps: %1)"_s.arg(m_schema.builtinApps().join(u", "_s));
-        error(call->location, message);
-    }
+    QString message = u"[%1] call: unknown app '%2'"_s.arg(section.name, name);
+    QString suggestion = didYouMean(name, m_schema.builtinApps());
+    if (suggestion.isEmpty() && m_schema.isKnownApp(u"berth."_s + name))
+        suggestion = u"berth."_s + name; // `call = echo`
+    if (!suggestion.isEmpty())
+        message += u" (did you mean '%1'?)"_s.arg(suggestion);
+    else if (name.startsWith(u"berth."_s))
+        message += u" (built-in apps: %1)"_s.arg(m_schema.builtinApps().join(u", "_s));
+    error(call->location, message);
     checkKeys(section, common->keys, true);
 }
 

@@ -9,10 +9,9 @@ namespace Berth::Config {
 // Returns everything found, in file order: the load problems already in config.diagnostics()
 // (and any conversion errors getters have recorded), then per section
 //  - unknown sections and keys (warnings, with "did you mean" when a known name is close),
-//  - planned sections (warning: ignored by this version),
 //  - values that do not convert to the key's type or are out of range (errors, in the same
 //    words the getters use),
-//  - missing required keys, unknown or unavailable apps (errors).
+//  - missing required keys, unknown apps (errors).
 // Only the Config is inspected: no file is opened and no route is parsed.
 Diagnostics validate(const Config &config, const Schema &schema = Schema::builtin());
 

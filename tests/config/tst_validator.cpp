@@ -41,7 +41,6 @@ private Q_SLOTS:
     void badValue_data();
     void badValue();
     void emptyValueIsNotChecked();
-    void plannedSections();
     void apps_data();
     void apps();
     void includesLoadErrorsInFileOrder();
@@ -203,23 +202,6 @@ void tst_Validator::emptyValueIsNotChecked()
              QStringList());
 }
 
-void tst_Validator::plannedSections()
-{
-    // No built-in section is planned any more ([api-gateway] was the last one): the mechanism
-    // stays for the next, tested on a schema of its own.
-    QVERIFY(std::none_of(Schema::builtin().sections().cbegin(), Schema::builtin().sections().cend(),
-                         [](const SectionSpec &spec) { return spec.planned; }));
-    Schema schema;
-    schema.addSection(SchemaBuilder::planned(SchemaBuilder::section(u"future"_s, u"Later."_s, {})));
-    QStringList lines;
-    // Keys of an ignored section are not checked either.
-    for (const Diagnostic &d :
-         validate(Config::fromText(u"[future]\nbogus = 1\nport = x\n"_s, u"v.conf"_s), schema))
-        lines.append(d.toString());
-    QCOMPARE(lines, QStringList{u"v.conf:1: warning: [future] is not supported by this version of "
-                                u"berthd and is ignored"_s});
-}
-
 void tst_Validator::apps_data()
 {
     QTest::addColumn<QString>("text");
@@ -236,12 +218,13 @@ void tst_Validator::apps_data()
                        u"'berth.echo'?)"_s};
     QTest::newRow("unknown berth app, nothing close")
         << u"[app:e]\ncall = berth.proxy\n"_s
-        << QStringList{u"v.conf:2: [app:e] call: unknown app 'berth.proxy' (built-in apps: "
-                       u"berth.echo, berth.static, berth.stats, berth.metrics, berth.heartbeat, "
-                       u"berth.fault, "
-                       u"berth.basic_auth, berth.log_collector, berth.session, "
-                       u"berth.session_demo, berth.ws_echo, berth.ws_chat, berth.debug, "
-                       u"berth.gateway, berth.rate_limit, berth.mail, berth.wsgi, berth.compose)"_s};
+        << QStringList{
+               u"v.conf:2: [app:e] call: unknown app 'berth.proxy' (built-in apps: "
+               u"berth.echo, berth.static, berth.stats, berth.metrics, berth.heartbeat, "
+               u"berth.fault, "
+               u"berth.basic_auth, berth.log_collector, berth.session, "
+               u"berth.session_demo, berth.ws_echo, berth.ws_chat, berth.debug, "
+               u"berth.gateway, berth.rate_limit, berth.mail, berth.wsgi, berth.compose)"_s};
     QTest::newRow("short name") << u"[app:e]\ncall = echo\n"_s
                                 << QStringList{
                                        u"v.conf:2: [app:e] call: unknown app 'echo' (did you mean "
@@ -326,31 +309,29 @@ void tst_Validator::schemaFindSection_data()
 {
     QTest::addColumn<QString>("name");
     QTest::addColumn<QString>("pattern"); // empty: unknown
-    QTest::addColumn<bool>("planned");
     QTest::addColumn<bool>("rawLines");
-    QTest::newRow("server") << u"server"_s << u"server"_s << false << false;
-    QTest::newRow("berth") << u"berth"_s << u"berth"_s << false << false;
-    QTest::newRow("brim") << u"brim"_s << u"brim"_s << false << false;
-    QTest::newRow("limits") << u"limits"_s << u"limits"_s << false << false;
-    QTest::newRow("routes") << u"routes:line"_s << u"routes:line"_s << false << true;
-    QTest::newRow("crontab") << u"crontab:line"_s << u"crontab:line"_s << false << true;
-    QTest::newRow("app") << u"app:echo"_s << u"app:*"_s << false << false;
-    QTest::newRow("group") << u"@users"_s << u"@*"_s << false << false;
-    QTest::newRow("tcp") << u"tcp:echo"_s << u"tcp:*"_s << false << false;
-    QTest::newRow("udp") << u"udp:echo"_s << u"udp:*"_s << false << false;
-    QTest::newRow("daemon") << u"daemon:x"_s << u"daemon:*"_s << false << false;
-    QTest::newRow("tls") << u"tls"_s << u"tls"_s << false << false;
-    QTest::newRow("tls-sni") << u"tls:example.org"_s << u"tls:*"_s << false << false;
-    QTest::newRow("app: alone") << u"app:"_s << QString() << false << false;
-    QTest::newRow("@ alone") << u"@"_s << QString() << false << false;
-    QTest::newRow("unknown") << u"servers"_s << QString() << false << false;
+    QTest::newRow("server") << u"server"_s << u"server"_s << false;
+    QTest::newRow("berth") << u"berth"_s << u"berth"_s << false;
+    QTest::newRow("brim") << u"brim"_s << u"brim"_s << false;
+    QTest::newRow("limits") << u"limits"_s << u"limits"_s << false;
+    QTest::newRow("routes") << u"routes:line"_s << u"routes:line"_s << true;
+    QTest::newRow("crontab") << u"crontab:line"_s << u"crontab:line"_s << true;
+    QTest::newRow("app") << u"app:echo"_s << u"app:*"_s << false;
+    QTest::newRow("group") << u"@users"_s << u"@*"_s << false;
+    QTest::newRow("tcp") << u"tcp:echo"_s << u"tcp:*"_s << false;
+    QTest::newRow("udp") << u"udp:echo"_s << u"udp:*"_s << false;
+    QTest::newRow("daemon") << u"daemon:x"_s << u"daemon:*"_s << false;
+    QTest::newRow("tls") << u"tls"_s << u"tls"_s << false;
+    QTest::newRow("tls-sni") << u"tls:example.org"_s << u"tls:*"_s << false;
+    QTest::newRow("app: alone") << u"app:"_s << QString() << false;
+    QTest::newRow("@ alone") << u"@"_s << QString() << false;
+    QTest::newRow("unknown") << u"servers"_s << QString() << false;
 }
 
 void tst_Validator::schemaFindSection()
 {
     QFETCH(QString, name);
     QFETCH(QString, pattern);
-    QFETCH(bool, planned);
     QFETCH(bool, rawLines);
     const SectionSpec *spec = Schema::builtin().findSection(name);
     if (pattern.isEmpty()) {
@@ -359,21 +340,19 @@ void tst_Validator::schemaFindSection()
     }
     QVERIFY(spec);
     QCOMPARE(spec->pattern, pattern);
-    QCOMPARE(spec->planned, planned);
     QCOMPARE(spec->rawLines, rawLines);
 }
 
 void tst_Validator::schemaApps()
 {
     const Schema &schema = Schema::builtin();
-    QCOMPARE(schema.builtinApps(),
-             (QStringList{u"berth.echo"_s, u"berth.static"_s, u"berth.stats"_s, u"berth.metrics"_s,
-                          u"berth.heartbeat"_s, u"berth.fault"_s, u"berth.basic_auth"_s,
-                          u"berth.log_collector"_s, u"berth.session"_s, u"berth.session_demo"_s,
-                          u"berth.ws_echo"_s, u"berth.ws_chat"_s, u"berth.debug"_s,
-                          u"berth.gateway"_s, u"berth.rate_limit"_s, u"berth.mail"_s, u"berth.wsgi"_s,
-                          u"berth.compose"_s}));
-    QVERIFY(schema.plannedApps().isEmpty());
+    QCOMPARE(
+        schema.builtinApps(),
+        (QStringList{u"berth.echo"_s, u"berth.static"_s, u"berth.stats"_s, u"berth.metrics"_s,
+                     u"berth.heartbeat"_s, u"berth.fault"_s, u"berth.basic_auth"_s,
+                     u"berth.log_collector"_s, u"berth.session"_s, u"berth.session_demo"_s,
+                     u"berth.ws_echo"_s, u"berth.ws_chat"_s, u"berth.debug"_s, u"berth.gateway"_s,
+                     u"berth.rate_limit"_s, u"berth.mail"_s, u"berth.wsgi"_s, u"berth.compose"_s}));
     QVERIFY(schema.isKnownApp(u"berth.static"_s));
     QVERIFY(schema.isKnownApp(u"berth.session"_s));
     QVERIFY(!schema.isKnownApp(u"berth.admin"_s));
