@@ -270,13 +270,38 @@ def test_even_stream_id_is_protocol_error(conn):
     connection_error(conn, h2.PROTOCOL_ERROR)
 
 
-@pytest.mark.xfail(strict=False, reason="h2engine: nghttp2 ignores HEADERS on a stream id below the last one (h2spec 5.1.1/2; nghttpd fails it too) instead of a PROTOCOL_ERROR connection error")
 def test_decreasing_stream_id_is_protocol_error(conn):
+    """h2spec 5.1.1/2 (nghttp2 alone ignores it: berthd keeps the ids the client skipped)."""
     conn.handshake()
     conn.get(5, "/heartbeat")
     assert status_of(conn, 5) == 200
     conn.get(3, "/heartbeat")
     connection_error(conn, h2.PROTOCOL_ERROR, h2.STREAM_CLOSED)
+
+
+def test_skipping_stream_ids_is_allowed_but_a_skipped_id_is_closed(conn):
+    conn.handshake()
+    conn.get(1, "/heartbeat")
+    assert status_of(conn, 1) == 200
+    conn.get(9, "/heartbeat")  # 3, 5 and 7 are closed by this (RFC 9113 5.1.1)
+    assert status_of(conn, 9) == 200
+    still_serving(conn, 11)
+    conn.get(7, "/heartbeat")
+    connection_error(conn, h2.PROTOCOL_ERROR)
+    assert not any(f.stream_id == 7 and f.type == HEADERS for f in conn.frames), conn.frames
+
+
+def test_trailers_on_a_lower_stream_are_accepted(conn):
+    """A stream below the highest one is not a skipped one: its trailers still count."""
+    conn.handshake()
+    conn.headers(1, request_headers("/echo", method="POST"), end_stream=False)
+    conn.send(frame(DATA, 0, 1, b"body"))
+    conn.get(3, "/heartbeat")
+    assert status_of(conn, 3) == 200
+    conn.headers(1, [("x-trailer", "1")], end_stream=True)
+    assert status_of(conn, 1) == 200
+    assert conn.read_until(lambda f: f.stream_id == 1 and f.end_stream) is not None, conn.frames
+    assert not any(f.type == GOAWAY for f in conn.frames), conn.frames
 
 
 # ---------------------------------------------------------------------------------------------

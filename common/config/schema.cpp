@@ -196,7 +196,8 @@ Schema makeBuiltin()
                 u"listeners."_s),
             range(key(u"max_concurrent_streams"_s, T::Int, u"100"_s,
                       u"Streams a client may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS); "
-                      u"more are refused with RST_STREAM REFUSED_STREAM."_s),
+                      u"more are refused with RST_STREAM REFUSED_STREAM until the client "
+                      u"acknowledged the setting, then end the connection (docs/http2.md)."_s),
                   1, 10000),
             range(key(u"initial_window"_s, T::Size, u"64K"_s,
                       u"Request body bytes a stream may have in flight before the app reads them "

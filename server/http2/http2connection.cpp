@@ -78,6 +78,20 @@ struct Http2Connection::Callbacks
         return frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST;
     }
 
+    static int beginFrame(nghttp2_session *, const nghttp2_frame_hd *hd, void *userData)
+    {
+        // Even ids and stream 0 are nghttp2's to refuse; a client's HEADERS on an id it
+        // skipped is ours (ClientStreamIds says why nghttp2 lets it pass).
+        if (hd->type != NGHTTP2_HEADERS || (hd->stream_id & 1) == 0)
+            return 0;
+        Http2Connection *c = self(userData);
+        if (c->m_clientStreamIds.admit(hd->stream_id))
+            return 0;
+        c->terminate(NGHTTP2_PROTOCOL_ERROR,
+                     "HTTP/2 HEADERS on a stream id the client skipped (RFC 9113 5.1.1)");
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+
     static int beginHeaders(nghttp2_session *, const nghttp2_frame *frame, void *userData)
     {
         Http2Connection *c = self(userData);
@@ -232,6 +246,7 @@ Http2Connection::Http2Connection(Engine::ConnectionManager &manager, int fd, qui
 
     nghttp2_session_callbacks *callbacks = nullptr;
     nghttp2_session_callbacks_new(&callbacks);
+    nghttp2_session_callbacks_set_on_begin_frame_callback(callbacks, Callbacks::beginFrame);
     nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, Callbacks::beginHeaders);
     nghttp2_session_callbacks_set_on_header_callback(callbacks, Callbacks::header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, Callbacks::frameReceived);
@@ -325,6 +340,7 @@ void Http2Connection::acceptUpgrade(const Engine::CodecUpgrade &upgrade)
         return;
     }
     m_streams.emplace(1, std::move(s));
+    m_clientStreamIds.admit(1);
     m_everHadStream = true;
     m_state = State::Active;
     addStat(m_manager, Stat::StreamsOpen, 1);

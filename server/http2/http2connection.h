@@ -1,5 +1,6 @@
 #pragma once
 
+#include "clientstreamids.h"
 #include "engine/connection.h"
 #include "engine/connectionmanager.h"
 #include "engine/enginesettings.h"
@@ -89,6 +90,7 @@ private:
     void acceptUpgrade(const Engine::CodecUpgrade &upgrade);
 
     nghttp2_session *m_session = nullptr;
+    ClientStreamIds m_clientStreamIds;
     std::map<std::int32_t, std::unique_ptr<Http2Stream>> m_streams;
     std::vector<std::unique_ptr<Http2Stream>> m_retired; // deleted from the event loop
     std::unique_ptr<Engine::CodecUpgrade> m_upgrade;
