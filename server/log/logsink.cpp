@@ -132,6 +132,7 @@ struct LogSink::State
     // append (relaxed: see run() for why that is enough), written only when the writer parks
     // and when the first line after that wakes it.
     std::atomic<bool> parked{false};
+    std::atomic<quint64> rounds{0};
 
     std::mutex reporterMutex;
     DropReporter reporter;
@@ -236,6 +237,7 @@ void LogSink::State::run(const LogSink *sink)
             wakeRequested = false;
             stop = stopping;
         }
+        rounds.fetch_add(1, std::memory_order_relaxed);
         quint64 upTo = 0;
         const QByteArray batch = collect(&upTo);
         const int out = fd.load() >= 0 ? fd.load() : STDERR_FILENO;
@@ -454,6 +456,11 @@ void LogSink::appendFormatted(qsizetype maxBytes, LineFormatter format, const vo
 bool LogSink::isWriterParked() const
 {
     return m_state->parked.load(std::memory_order_relaxed);
+}
+
+quint64 LogSink::writerRounds() const
+{
+    return m_state->rounds.load(std::memory_order_relaxed);
 }
 
 void LogSink::flush()

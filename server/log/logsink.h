@@ -73,6 +73,9 @@ public:
     // True while the writer sleeps with no deadline: a whole interval passed without a line,
     // and none came since (the next one wakes it). For tests and diagnostics.
     bool isWriterParked() const;
+    // The rounds the writer has made (each a wake-up: a line, a flush or the interval); a
+    // parked writer makes none. For tests and diagnostics.
+    quint64 writerRounds() const;
 
 private:
     struct State;

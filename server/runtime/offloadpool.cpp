@@ -139,10 +139,9 @@ bool OffloadPool::enqueue(Admission admission, Job job)
             if (m_threads.empty())
                 startThreads();
             state.queue.push_back({std::move(job), std::move(mailbox)});
-            state.wake.wakeOne();
-            lock.unlock();
-            if (state.stats)
+            if (state.stats) // under the lock: counted before a thread can take it off
                 state.stats->add(StatsRegistry::OffloadQueued);
+            state.wake.wakeOne();
             return true;
         }
     }
@@ -182,10 +181,12 @@ void OffloadPool::runThread(const std::shared_ptr<State> &shared, int index)
             entry = std::move(state.queue.front());
             state.queue.pop_front();
             ++state.running;
-        }
-        if (state.stats) {
-            state.stats->add(StatsRegistry::OffloadQueued, -1);
-            state.stats->add(StatsRegistry::OffloadJobs);
+            // Under the lock, as queued() and running(): whoever sees the job running sees it
+            // counted in the stats too.
+            if (state.stats) {
+                state.stats->add(StatsRegistry::OffloadQueued, -1);
+                state.stats->add(StatsRegistry::OffloadJobs);
+            }
         }
         // No exceptions on the request path: work that throws is a bug in it, and taking the
         // worker down (terminate) is what every other thread of the server would do too.

@@ -167,7 +167,7 @@ void tst_ConsoleLive::logFollowShowsANewRequestAndFilters()
         }
         return false;
     };
-    QTRY_VERIFY_WITH_TIMEOUT(seen(), 2000);
+    QTRY_VERIFY_WITH_TIMEOUT(seen(), 10000); // the time it took is printed, not asserted
     qInfo("request line shown after %lld ms", timer.elapsed());
     QVERIFY(page->model()->rowCount() > 1);
     page->setFilter(QString::fromLatin1(probe), false);
@@ -193,7 +193,7 @@ void tst_ConsoleLive::editorMarksAnInvalidValueOnItsLine()
         }
         return false;
     };
-    QTRY_VERIFY_WITH_TIMEOUT(marked(), 2000);
+    QTRY_VERIFY_WITH_TIMEOUT(marked(), 10000); // the time it took is printed, not asserted
     qInfo("error marked after %lld ms", timer.elapsed());
     QVERIFY(page->problems()->count() >= 1);
     editor->setPlainText(text);

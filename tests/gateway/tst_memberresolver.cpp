@@ -64,6 +64,13 @@ struct FakeDns
     }
 };
 
+// No job queued or running: a refresh that was submitted has run to its last line (the pool
+// counts a job as running until its function returned).
+bool idle(const Berth::Core::OffloadPool &pool)
+{
+    return pool.queued() == 0 && pool.running() == 0;
+}
+
 } // namespace
 
 class tst_MemberResolver : public QObject
@@ -119,15 +126,16 @@ private Q_SLOTS:
         Berth::Core::OffloadPool pool;
         dns.answer->store(0);
         resolver.address(0, 5000, &pool);
-        QTRY_COMPARE(dns.asked->load(), 2);
-        QTest::qWait(20);
+        QTRY_VERIFY(idle(pool)); // the failed refresh ran to its end
+        QCOMPARE(dns.asked->load(), 2);
         QCOMPARE(ipOf(resolver.address(0, 5001, &pool)), u"10.0.0.1"_qs);
         // And the resolver is asked again only one interval later.
         resolver.address(0, 5999, &pool);
-        QTest::qWait(20);
+        QTRY_VERIFY(idle(pool)); // a refresh started here would have asked by now
         QCOMPARE(dns.asked->load(), 2);
         resolver.address(0, 6000, &pool);
-        QTRY_COMPARE(dns.asked->load(), 3);
+        QTRY_VERIFY(idle(pool));
+        QCOMPARE(dns.asked->load(), 3);
     }
 
     void intervalZeroOrNoPoolMeansOnce()
@@ -137,7 +145,7 @@ private Q_SLOTS:
         once.resolveAll(0);
         Berth::Core::OffloadPool pool;
         once.address(0, 10'000'000, &pool);
-        QTest::qWait(20);
+        QTRY_VERIFY(idle(pool));
         QCOMPARE(dns.asked->load(), 1);
         MemberResolver noPool({member(u"svc.test:5001"_qs)}, 1000, dns.lookup());
         noPool.resolveAll(0);

@@ -27,11 +27,11 @@ QByteArray fileText(const QString &path)
     return file.open(QIODevice::ReadOnly) ? file.readAll() : QByteArray();
 }
 
-// Voluntary context switches (sleeps) of the process's sink writer threads ("berth-log"),
-// summed; -1 when there is not exactly one.
-qint64 writerSleeps()
+// A field of /proc/self/task/TID/status ("voluntary_ctxt_switches", "State") of the process's
+// one sink writer thread ("berth-log"); empty when there is not exactly one.
+QByteArray writerStatus(QByteArrayView field)
 {
-    qint64 sleeps = -1;
+    QByteArray value;
     int writers = 0;
     const QDir tasks(QStringLiteral("/proc/self/task"));
     for (const QString &tid : tasks.entryList(QDir::Dirs | QDir::NoDotAndDotDot)) {
@@ -40,11 +40,26 @@ qint64 writerSleeps()
         ++writers;
         for (const QByteArray &line :
              fileText(tasks.filePath(tid + QStringLiteral("/status"))).split('\n')) {
-            if (line.startsWith("voluntary_ctxt_switches:"))
-                sleeps = line.mid(line.indexOf(':') + 1).trimmed().toLongLong();
+            if (line.startsWith(field) && line.indexOf(':') == field.size())
+                value = line.mid(line.indexOf(':') + 1).trimmed();
         }
     }
-    return writers == 1 ? sleeps : -1;
+    return writers == 1 ? value : QByteArray();
+}
+
+// Voluntary context switches (sleeps) of the writer thread; -1 when there is not exactly one.
+qint64 writerSleeps()
+{
+    const QByteArray value = writerStatus("voluntary_ctxt_switches");
+    return value.isEmpty() ? -1 : value.toLongLong();
+}
+
+// The writer has parked and is asleep in that wait: parked is published just before the
+// wait, so only the thread's state tells that it got there (rather than being preempted
+// between the two, to block a moment later and count one more sleep).
+bool writerAsleepParked(const LogSink &sink)
+{
+    return sink.isWriterParked() && writerStatus("State").startsWith('S');
 }
 
 } // namespace
@@ -101,6 +116,15 @@ void tst_LogSink::stalledPipeNeverBlocksTheCaller()
     int fds[2];
     QCOMPARE(::pipe2(fds, O_CLOEXEC), 0);
     std::atomic<qint64> reported{0};
+    // The pipe is full before the sink starts: no write of the writer can complete until the
+    // reader below starts, however the threads are scheduled (a first batch that fit would
+    // report the losses early).
+    QCOMPARE(::fcntl(fds[1], F_SETFL, O_NONBLOCK), 0);
+    for (const int piece : {4096, 1}) {
+        const QByteArray filler(piece, 'f');
+        while (::write(fds[1], filler.constData(), size_t(piece)) == piece) {
+        }
+    }
     {
         // The path of the pipe's write end: what stderr is when a supervisor stops reading it.
         LogSink sink(QStringLiteral("/proc/self/fd/%1").arg(fds[1]));
@@ -297,11 +321,13 @@ void tst_LogSink::anIdleWriterSleepsUntilTheNextLine()
     QVERIFY(sink.open());
     sink.append("first");
     QTRY_COMPARE(fileText(path), QByteArray("first\n"));
-    QTRY_VERIFY(sink.isWriterParked());
+    QTRY_VERIFY(writerAsleepParked(sink));
     const qint64 before = writerSleeps();
+    const quint64 rounds = sink.writerRounds();
     QVERIFY(before >= 0);
     QTest::qWait(450); // four write intervals and more
     QCOMPARE(writerSleeps(), before);
+    QCOMPARE(sink.writerRounds(), rounds);
     QVERIFY(sink.isWriterParked());
     sink.append("second");
     QTRY_COMPARE_WITH_TIMEOUT(fileText(path), QByteArray("first\nsecond\n"), 1000);

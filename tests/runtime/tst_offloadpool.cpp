@@ -9,6 +9,7 @@
 #include <QtTest>
 
 #include <atomic>
+#include <memory>
 
 using namespace Berth;
 using Core::OffloadPool;
@@ -186,17 +187,18 @@ void tst_OffloadPool::stoppingDropsQueuedJobs()
         },
         [&] { ++delivered; }));
     QTRY_COMPARE(pool->running(), 1);
+    // The destructor drops the two queued jobs and waits for the running one. Dropping the
+    // first lets the running one go (its capture releases the gate as it is destroyed), so
+    // that job ends only once the pool is stopping, whatever the scheduling.
+    struct ReleaseWhenDropped
+    {
+        QSemaphore *gate;
+        ~ReleaseWhenDropped() { gate->release(); }
+    };
+    auto release = std::shared_ptr<ReleaseWhenDropped>(new ReleaseWhenDropped{&gate});
+    QVERIFY(pool->submit([&ran, release = std::move(release)] { ++ran; }, [&] { ++delivered; }));
     QVERIFY(pool->submit([&] { ++ran; }, [&] { ++delivered; }));
-    QVERIFY(pool->submit([&] { ++ran; }, [&] { ++delivered; }));
-    // The destructor drops the two queued jobs and waits for the running one, which another
-    // thread lets go meanwhile.
-    std::unique_ptr<QThread> opener(QThread::create([&gate] {
-        QThread::msleep(50);
-        gate.release();
-    }));
-    opener->start();
     pool.reset();
-    opener->wait();
     QCoreApplication::processEvents();
     QCOMPARE(ran.load(), 1);
     QCOMPARE(delivered, 0); // a stopping pool delivers nothing

@@ -7,6 +7,7 @@
 #include "sharedstatefixture.h"
 
 #include <QRegularExpression>
+#include <QScopeGuard>
 #include <QtTest>
 
 #include <atomic>
@@ -703,28 +704,29 @@ void TestSharedState::describeThread()
 void TestSharedState::stackDump()
 {
     int dump[2];
-    int ready[2];
     QCOMPARE(::pipe(dump), 0);
-    QCOMPARE(::pipe(ready), 0);
+    // The child counts in shared memory, and only inside the spinning function: once the count
+    // moves, the child is in that loop (a signal lands in its frame), whatever the scheduling.
+    void *shared = ::mmap(nullptr, sizeof(std::uint64_t), PROT_READ | PROT_WRITE,
+                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    QVERIFY(shared != MAP_FAILED);
+    auto *counter = static_cast<volatile std::uint64_t *>(shared);
     const pid_t child = ::fork();
     QVERIFY(child >= 0);
     if (child == 0) {
         ::close(dump[0]);
-        ::close(ready[0]);
         if (!Core::installStackDumpHandler(dump[1]))
             ::_exit(2);
-        if (::write(ready[1], "R", 1) != 1)
-            ::_exit(3);
-        volatile std::uint64_t counter = 0;
-        berthTestSpinForever(&counter);
+        berthTestSpinForever(counter);
         ::_exit(4);
     }
     ::close(dump[1]);
-    ::close(ready[1]);
-    char byte = 0;
-    QVERIFY(waitReadable(ready[0], 5000));
-    QCOMPARE(::read(ready[0], &byte, 1), ssize_t(1));
-    QThread::msleep(50); // let it reach the loop
+    const auto reap = qScopeGuard([child, shared] {
+        ::kill(child, SIGKILL);
+        ::waitpid(child, nullptr, 0);
+        ::munmap(shared, sizeof(std::uint64_t));
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(*counter > 0, 5000);
 
     QVERIFY(Core::requestStackDump(child, child)); // single-threaded: tid == pid
     QByteArray text;
@@ -739,10 +741,7 @@ void TestSharedState::stackDump()
             break;
         text.append(buffer, n);
     }
-    ::kill(child, SIGKILL);
-    ::waitpid(child, nullptr, 0);
     ::close(dump[0]);
-    ::close(ready[0]);
 
     QVERIFY2(text.startsWith("berth stack pid=" + QByteArray::number(child) +
                              " tid=" + QByteArray::number(child)),

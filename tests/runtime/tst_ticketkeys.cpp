@@ -129,13 +129,18 @@ private Q_SLOTS:
         std::vector<TicketKeyRing::Keys> seen;
         seen.reserve(200000);
         std::atomic<bool> stop{false};
+        std::atomic<bool> reading{false};
         std::thread reader([&] {
             while (!stop.load(std::memory_order_relaxed) && seen.size() < seen.capacity()) {
                 TicketKeyRing::Keys keys;
                 if (ring->read(&keys))
                     seen.push_back(keys);
+                reading.store(true, std::memory_order_relaxed);
             }
         });
+        // The rotations take ~20 ms: a reader scheduled later would race nothing.
+        while (!reading.load(std::memory_order_relaxed))
+            std::this_thread::yield();
         for (int i = 1; i <= Rotations; ++i) {
             ring->rotate(i);
             QVERIFY(ring->read(&installed[std::size_t(i)])); // the writer's own, uncontended view
