@@ -192,12 +192,12 @@ void OffloadPool::runThread(const std::shared_ptr<State> &shared, int index)
         // worker down (terminate) is what every other thread of the server would do too.
         std::function<void()> continuation = entry.job();
         entry.job = nullptr;
-        {
-            QMutexLocker lock(&state.mutex);
-            --state.running;
-        }
+        // Posted before the job stops counting as running: whoever sees the pool idle finds
+        // every result in its thread's event queue already (or dropped).
         if (continuation && !state.stopping.load())
             entry.mailbox->post(std::move(continuation));
+        QMutexLocker lock(&state.mutex);
+        --state.running;
     }
 }
 

@@ -103,7 +103,7 @@ public:
     int threadCount() const { return m_settings.threads; }
     int queueCapacity() const { return m_settings.queueCapacity; }
     int queued() const;  // jobs waiting for a thread
-    int running() const; // jobs a thread is running
+    int running() const; // jobs a thread is running (until their result is posted)
 
     // Inside a pool thread: its index (0 .. threadCount()-1), for per-thread resources such as
     // QtSql connections, which belong to the thread that opened them. -1 elsewhere.
