@@ -513,8 +513,6 @@ void TestEpollDispatcher::interruptEndsABlockingWait()
     QVERIFY(EpollDispatcher::installOn(&runner));
     runner.start();
     QTRY_VERIFY(blocking.load());
-    QTest::qWait(20);
-    QVERIFY(!returned.load());
     interrupted.store(true);
     dispatcher->interrupt();
     QVERIFY(runner.wait(5000));
