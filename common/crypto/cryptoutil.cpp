@@ -9,6 +9,11 @@
 
 namespace Berth::Crypto {
 
+void releaseThreadState()
+{
+    OPENSSL_thread_stop();
+}
+
 QByteArray randomBytes(int count)
 {
     QByteArray bytes(count, Qt::Uninitialized);

@@ -17,4 +17,11 @@ bool constantTimeEquals(QByteArrayView a, QByteArrayView b);
 // Random token for ids and CSRF tokens: `bytes` random bytes, base64url without padding.
 QByteArray randomToken(int bytes = 32);
 
+// Frees the calling thread's OpenSSL state (its random generators, its error queue) now, for a
+// thread that is done with OpenSSL. OpenSSL frees it when the thread exits, but QThread::wait()
+// returns before a Qt thread's exit handlers have run: a process that ends right after joining
+// its threads can run OpenSSL's atexit cleanup first, and that state is then never freed
+// (LeakSanitizer saw it under load). Safe to call more than once.
+void releaseThreadState();
+
 } // namespace Berth::Crypto

@@ -9,6 +9,10 @@
 #include "runtime/statsregistry.h"
 #include "runtime/workerhealth.h"
 
+#include <crypto/cryptoutil.h>
+
+#include <QScopeGuard>
+
 namespace Berth::Core {
 
 EventLoopThread::EventLoopThread(const Engine::EngineSettings &settings,
@@ -27,6 +31,8 @@ EventLoopThread::EventLoopThread(const Engine::EngineSettings &settings,
 
 void EventLoopThread::run()
 {
+    // Last of all, after the connections (and their TLS objects) below are gone.
+    const auto releaseOpenSsl = qScopeGuard([] { Crypto::releaseThreadState(); });
     // This thread's heartbeat and current request live in the worker's shared slot, where the
     // master's watchdog reads them.
     if (m_server && m_server->stats)

@@ -3,10 +3,12 @@
 #include "statsregistry.h"
 
 #include <config/config.h>
+#include <crypto/cryptoutil.h>
 
 #include <QCoreApplication>
 #include <QDeadlineTimer>
 #include <QLoggingCategory>
+#include <QScopeGuard>
 #include <QThread>
 
 #include <sys/resource.h>
@@ -170,6 +172,8 @@ void OffloadPool::runThread(const std::shared_ptr<State> &shared, int index)
     // cores are saturated: it fills and answers 503 rather than growing.
     ::setpriority(PRIO_PROCESS, pid_t(::gettid()), PoolThreadNice);
     State &state = *shared;
+    // Jobs hash, seal and sign with OpenSSL (see Crypto::releaseThreadState for why now).
+    const auto releaseOpenSsl = qScopeGuard([] { Crypto::releaseThreadState(); });
     for (;;) {
         Entry entry;
         {

@@ -9,6 +9,7 @@
 
 #include <config/config.h>
 #include <config/snapshot.h>
+#include <crypto/cryptoutil.h>
 
 #include <QDateTime>
 #include <QLoggingCategory>
@@ -194,6 +195,9 @@ bool SocketAppService::start(QStringList *)
         Engine::EpollDispatcher::installOn(thread.get());
         thread->setObjectName(m_shared.settings.section);
         loop->moveToThread(thread.get());
+        // TLS apps leave OpenSSL state in the thread (see Crypto::releaseThreadState).
+        connect(thread.get(), &QThread::finished, thread.get(), &Crypto::releaseThreadState,
+                Qt::DirectConnection);
         connect(loop.get(), &SocketLoop::drained, this, &SocketAppService::loopDrained,
                 Qt::QueuedConnection);
         // Ready once every loop watches the socket, not when the threads were launched.
