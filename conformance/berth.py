@@ -216,6 +216,8 @@ class BerthServer:
             p.write_text(substitute(text, port, self.tmp))
             self.extra_conf_paths.append(p)
         self.env = dict(os.environ)
+        # An ASan/UBSan berthd: what CPython leaves at exit is not berthd's (lsan.supp).
+        self.env.setdefault("LSAN_OPTIONS", f"suppressions={HERE / 'lsan.supp'}")
         self.env.update(env or {})
         self.args = list(args)
 
