@@ -9,7 +9,6 @@
 #include "engine/transport.h"
 #include "faketransport.h"
 #include "http/exchange.h"
-#include "pipeline/appregistry.h"
 #include "pipeline/router.h"
 #include "testrouter.h"
 

@@ -9,7 +9,6 @@
 #include "faketransport.h"
 #include "http/exchange.h"
 #include "http2/http2connection.h"
-#include "pipeline/appregistry.h"
 #include "pipeline/router.h"
 #include "testrouter.h"
 
